@@ -1,0 +1,66 @@
+//! Narrow seams over the AWS SDK, shaped like the domain.
+//!
+//! Each wrapper paginates inside and returns plain structs; the rest of the
+//! code never sees an SDK builder. Every client carries the sweep's
+//! [`ApiCallCounter`], so every request is counted.
+
+pub mod counter;
+pub mod error;
+pub mod logs;
+pub mod tagging;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use counter::ApiCallCounter;
+pub use error::{AwsError, ErrorKind};
+
+/// The SDK's standard configuration chain with costguard's retry policy:
+/// standard mode retries throttling and 5xx with jittered backoff.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(5))
+}
+
+/// The SDK configuration from the standard chain (env, profile, IMDS, ECS
+/// task role) plus the sweep's counter. `AWS_ENDPOINT_URL` points it at an
+/// emulator.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    base: SdkConfig,
+    counter: ApiCallCounter,
+}
+
+impl Aws {
+    pub async fn from_env(counter: ApiCallCounter) -> Self {
+        Self { base: sdk_loader().load().await, counter }
+    }
+
+    /// For tests and embedding: an explicit configuration.
+    pub fn from_config(base: SdkConfig, counter: ApiCallCounter) -> Self {
+        Self { base, counter }
+    }
+
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+
+    pub fn counter(&self) -> &ApiCallCounter {
+        &self.counter
+    }
+
+    pub fn logs(&self, region: &str) -> logs::LogsClient {
+        let config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counter.clone())
+            .build();
+        logs::LogsClient::new(aws_sdk_cloudwatchlogs::Client::from_conf(config))
+    }
+
+    pub fn tagging(&self, region: &str) -> tagging::TaggingClient {
+        let config = aws_sdk_resourcegroupstagging::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counter.clone())
+            .build();
+        tagging::TaggingClient::new(aws_sdk_resourcegroupstagging::Client::from_conf(config))
+    }
+}

@@ -1,0 +1,46 @@
+//! Resource Groups Tagging API: every tag of a kind of resource, in bulk.
+//!
+//! One GetResources page carries 100 resources' tags; per-resource tag calls
+//! are limited to a few a second by AWS, so tags are never read one by one.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::AwsError;
+
+const SERVICE: &str = "tag";
+const PAGE_SIZE: i32 = 100;
+
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Clone, Debug)]
+pub struct TaggingClient {
+    client: aws_sdk_resourcegroupstagging::Client,
+}
+
+impl TaggingClient {
+    pub fn new(client: aws_sdk_resourcegroupstagging::Client) -> Self {
+        Self { client }
+    }
+
+    /// Tags of every tagged resource matching `type_filter` (e.g. `logs`,
+    /// `sagemaker:endpoint`), keyed by ARN. Untagged resources do not appear.
+    pub async fn tags_by_arn(&self, type_filter: &str) -> Result<HashMap<String, Tags>, AwsError> {
+        let mut pages = self
+            .client
+            .get_resources()
+            .resource_type_filters(type_filter)
+            .resources_per_page(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut by_arn = HashMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "GetResources", &[], e))?;
+            for mapping in page.resource_tag_mapping_list() {
+                let Some(arn) = mapping.resource_arn() else { continue };
+                let tags: Tags = mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+                by_arn.insert(arn.to_string(), tags);
+            }
+        }
+        Ok(by_arn)
+    }
+}

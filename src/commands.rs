@@ -1,0 +1,97 @@
+//! The CLI's subcommands, as library functions returning exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::{ApiCallCounter, Aws};
+use crate::config;
+use crate::engine::plan::PlanSettings;
+use crate::engine::sweep::{self, SweepOptions};
+use crate::progress::Progress;
+use crate::report::Verdict;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Invalid policies, or the sweep could not run at all.
+    pub const FAILED: u8 = 1;
+    /// A listing or an action failed; the report says which.
+    pub const ERRORS: u8 = 3;
+    /// A policy's circuit breaker tripped; it applied nothing.
+    pub const BREAKER: u8 = 4;
+}
+
+pub fn validate(paths: &[PathBuf]) -> ExitCode {
+    match config::load_policies(paths) {
+        Ok(policies) => {
+            let files = config::policy_files(paths).map(|f| f.len()).unwrap_or(0);
+            println!("ok: {} policies in {} files", policies.len(), files);
+            ExitCode::from(exit::OK)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error{} found", errors.0.len(), if errors.0.len() == 1 { "" } else { "s" });
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+pub struct SweepArgs {
+    pub policies: Vec<PathBuf>,
+    pub options: SweepOptions,
+    pub progress: Progress,
+}
+
+pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
+    let policies = match config::load_policies(&args.policies) {
+        Ok(p) => p,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("costguard: invalid policies; nothing was listed or changed");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    match sweep::run(&aws, &policies, &args.options, Utc::now(), &args.progress, &cancel).await {
+        Ok(result) => {
+            let r = &result.report;
+            println!(
+                "{}: {} findings ({} planned, {} done, {} skipped, {} failed), ${:.2}/month at stake, {} AWS calls",
+                if r.dry_run { "dry run" } else { "sweep" },
+                r.totals.findings,
+                r.totals.planned,
+                r.totals.done,
+                r.totals.skipped,
+                r.totals.failed,
+                r.totals.monthly_cost_usd,
+                r.totals.api_calls
+            );
+            for p in r.policies.iter().filter(|p| p.breaker.is_some()) {
+                eprintln!("costguard: policy {}: circuit breaker tripped: {}", p.name, p.breaker.as_deref().unwrap_or(""));
+            }
+            for e in &r.errors {
+                eprintln!("costguard: error: {}", e.message);
+            }
+            println!("report: {}", result.report_json.display());
+            println!("report: {}", result.report_md.display());
+            ExitCode::from(match r.verdict() {
+                Verdict::Clean => exit::OK,
+                Verdict::Errors => exit::ERRORS,
+                Verdict::BreakerTripped => exit::BREAKER,
+            })
+        }
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+pub fn default_settings(protect_tag: Option<String>) -> PlanSettings {
+    protect_tag.map(|protect_tag| PlanSettings { protect_tag }).unwrap_or_default()
+}

@@ -1,0 +1,268 @@
+//! Policies: the YAML form, and the compiled form the engine uses.
+//!
+//! ```yaml
+//! policies:
+//!   - name: log-groups-never-expire
+//!     resource: log-group
+//!     description: Log groups without retention keep (and bill) every event forever.
+//!     filters:
+//!       - type: value
+//!         key: retentionInDays
+//!         value: absent
+//!     actions:
+//!       - type: set-retention
+//!         days: 30
+//!     max-resources: 500          # circuit breaker: act on none if more match
+//!     max-resources-percent: 50
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::ConfigError;
+use super::yaml::{self, DecodeError, Located, Node, Value};
+use crate::actions::{Action, ActionSpec};
+use crate::filters::{self, Filter, FilterSpec};
+use crate::resources::ResourceType;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPolicy {
+    pub name: Located<String>,
+    pub resource: Located<ResourceType>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub filters: Vec<FilterSpec>,
+    #[serde(default)]
+    pub actions: Vec<Located<ActionSpec>>,
+    #[serde(default)]
+    pub max_resources: Option<Located<i64>>,
+    #[serde(default)]
+    pub max_resources_percent: Option<Located<f64>>,
+}
+
+/// A validated policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: String,
+    pub resource_type: ResourceType,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub filters: Vec<Filter>,
+    pub actions: Vec<Action>,
+    pub limits: Limits,
+    /// Where it was written, for messages.
+    pub source: PathBuf,
+}
+
+/// The circuit breaker: if more resources match, the policy acts on none.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limits {
+    pub max_resources: Option<u64>,
+    pub max_resources_percent: Option<f64>,
+}
+
+impl Policy {
+    pub fn is_mutating(&self) -> bool {
+        self.actions.iter().any(Action::is_mutating)
+    }
+
+    /// Tags are read when a filter tests them or when an action must honour
+    /// the protection tag.
+    pub fn needs_tags(&self) -> bool {
+        self.is_mutating() || self.filters.iter().any(Filter::needs_tags)
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl RawPolicy {
+    pub fn compile(&self, source: &Path, path: &str, errors: &mut Vec<DecodeError>) -> Option<Policy> {
+        let before = errors.len();
+        if !valid_name(&self.name.value) {
+            errors.push(DecodeError::new(
+                self.name.loc,
+                format!("{path}.name"),
+                "a policy name starts with a letter or digit and holds only letters, digits, `-`, `_` and `.` (at most 128)",
+            ));
+        }
+        let resource_type = self.resource.value;
+        let filters = filters::compile_all(&self.filters, resource_type, &format!("{path}.filters"), errors);
+        let actions: Vec<Option<Action>> = self
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.value.compile(resource_type, &format!("{path}.actions[{i}]"), a.loc, errors))
+            .collect();
+        let mut seen = HashMap::new();
+        for (i, action) in self.actions.iter().enumerate() {
+            if let Some(first) = seen.insert(action.value.name(), i) {
+                errors.push(DecodeError::new(
+                    action.loc,
+                    format!("{path}.actions[{i}]"),
+                    format!("action `{}` is already listed at actions[{first}]", action.value.name()),
+                ));
+            }
+        }
+        let limits = self.compile_limits(path, errors);
+        if errors.len() > before {
+            return None;
+        }
+        Some(Policy {
+            name: self.name.value.clone(),
+            resource_type,
+            description: self.description.clone(),
+            enabled: self.enabled.unwrap_or(true),
+            filters: filters?,
+            actions: actions.into_iter().collect::<Option<Vec<_>>>()?,
+            limits,
+            source: source.to_path_buf(),
+        })
+    }
+
+    fn compile_limits(&self, path: &str, errors: &mut Vec<DecodeError>) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(max) = &self.max_resources {
+            match u64::try_from(max.value) {
+                Ok(n) => limits.max_resources = Some(n),
+                Err(_) => errors.push(DecodeError::new(
+                    max.loc,
+                    format!("{path}.max-resources"),
+                    format!("max-resources must be zero or more, found {}", max.value),
+                )),
+            }
+        }
+        if let Some(pct) = &self.max_resources_percent {
+            if pct.value.is_finite() && (0.0..=100.0).contains(&pct.value) {
+                limits.max_resources_percent = Some(pct.value);
+            } else {
+                errors.push(DecodeError::new(
+                    pct.loc,
+                    format!("{path}.max-resources-percent"),
+                    format!("max-resources-percent must be from 0 to 100, found {}", pct.value),
+                ));
+            }
+        }
+        limits
+    }
+}
+
+/// A policies file: `policies:` and a list. Each policy is decoded on its own
+/// so that one mistake does not hide the next.
+pub fn compile_file(file: &Path, text: &str, out: &mut Vec<(Policy, Located<String>)>, errors: &mut Vec<ConfigError>) {
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(e) => return errors.push(ConfigError::from_decode(file, e)),
+    };
+    let entries = match &root.value {
+        Value::Map(entries) => entries,
+        Value::Null => return errors.push(ConfigError::whole_file(file, "the file is empty; expected `policies:` and a list")),
+        other => {
+            return errors.push(ConfigError::from_decode(
+                file,
+                DecodeError::new(root.loc, "", format!("expected a map with `policies:`, found {}", other.kind())),
+            ))
+        }
+    };
+    let mut found = false;
+    for (key, value) in entries {
+        match key.as_str() {
+            Some("policies") => {
+                found = true;
+                compile_policies(file, value, out, errors);
+            }
+            other => {
+                let name = other.unwrap_or("?");
+                let hint = filters::closest(name, ["policies"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                errors.push(ConfigError::from_decode(
+                    file,
+                    DecodeError::new(key.loc, name, format!("unknown top-level key `{name}`, expected `policies`{hint}")),
+                ));
+            }
+        }
+    }
+    if !found && errors.is_empty() {
+        errors.push(ConfigError::from_decode(file, DecodeError::new(root.loc, "", "missing `policies:`")));
+    }
+}
+
+fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, Located<String>)>, errors: &mut Vec<ConfigError>) {
+    let items = match &node.value {
+        Value::Seq(items) => items,
+        Value::Null => return,
+        other => {
+            return errors.push(ConfigError::from_decode(
+                file,
+                DecodeError::new(node.loc, "policies", format!("expected a list of policies, found {}", other.kind())),
+            ))
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("policies[{i}]");
+        let raw: RawPolicy = match yaml::decode(item, &path) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let mut problems = vec![e];
+                item_by_item(item, &path, &mut problems);
+                errors.extend(problems.into_iter().map(|e| ConfigError::from_decode(file, e)));
+                continue;
+            }
+        };
+        let mut problems = Vec::new();
+        if let Some(policy) = raw.compile(file, &path, &mut problems) {
+            // Keep where the name was written, for the duplicate-name check.
+            out.push((policy, Located { value: format!("{path}.name"), loc: raw.name.loc }));
+        }
+        errors.extend(problems.into_iter().map(|e| ConfigError::from_decode(file, e)));
+    }
+}
+
+/// After a policy fails to decode, decodes and compiles each filter and
+/// action on its own, so that their mistakes are reported in the same run
+/// rather than one per edit. `problems` holds the first error already.
+fn item_by_item(policy: &Node, path: &str, problems: &mut Vec<DecodeError>) {
+    let Some(resource_type) = policy
+        .get("resource")
+        .and_then(|node| yaml::decode::<ResourceType>(node, &format!("{path}.resource")).ok())
+    else {
+        return;
+    };
+    let mut found = Vec::new();
+    if let Some(Value::Seq(items)) = policy.get("filters").map(|n| &n.value) {
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}.filters[{i}]");
+            match yaml::decode::<FilterSpec>(item, &item_path) {
+                Ok(spec) => {
+                    spec.compile(resource_type, &item_path, &mut found);
+                }
+                Err(e) => found.push(e),
+            }
+        }
+    }
+    if let Some(Value::Seq(items)) = policy.get("actions").map(|n| &n.value) {
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}.actions[{i}]");
+            match yaml::decode::<ActionSpec>(item, &item_path) {
+                Ok(spec) => {
+                    spec.compile(resource_type, &item_path, item.loc, &mut found);
+                }
+                Err(e) => found.push(e),
+            }
+        }
+    }
+    for e in found {
+        if !problems.contains(&e) {
+            problems.push(e);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The plan: what a sweep would do, and why. A pure function of the
+//! policies, the inventory and the time; `--dry-run` stops here, so dry runs
+//! and real runs can never disagree about what matches.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::inventory::Inventory;
+use crate::actions::Action;
+use crate::config::Policy;
+use crate::filters;
+use crate::resources::{Resource, ResourceType};
+
+/// The protection tag unless configured otherwise.
+pub const DEFAULT_PROTECT_TAG: &str = "costguard:protect";
+
+#[derive(Clone, Debug)]
+pub struct PlanSettings {
+    /// Resources carrying this tag (any value) are never changed.
+    pub protect_tag: String,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        Self { protect_tag: DEFAULT_PROTECT_TAG.to_string() }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub now: DateTime<Utc>,
+    pub policies: Vec<PolicyPlan>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PolicyPlan {
+    pub policy: String,
+    pub resource_type: ResourceType,
+    pub examined: usize,
+    pub matched: usize,
+    /// Why the circuit breaker stopped this policy, if it did.
+    pub breaker: Option<String>,
+    /// Regions whose listing failed: the policy saw only part of the account.
+    pub incomplete_regions: Vec<String>,
+    pub entries: Vec<PlanEntry>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PlanEntry {
+    pub resource: Arc<Resource>,
+    pub reason: String,
+    pub actions: Vec<Action>,
+    pub decision: Decision,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Apply runs the actions.
+    Act,
+    /// The policy has no actions, or they change nothing: report only.
+    Report,
+    /// Matched, but will not be touched; the reason says why.
+    Skip(String),
+}
+
+impl Plan {
+    pub fn entries(&self) -> impl Iterator<Item = (&PolicyPlan, &PlanEntry)> {
+        self.policies.iter().flat_map(|p| p.entries.iter().map(move |e| (p, e)))
+    }
+
+    pub fn breaker_tripped(&self) -> bool {
+        self.policies.iter().any(|p| p.breaker.is_some())
+    }
+}
+
+pub fn plan(policies: &[Policy], inventory: &Inventory, now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
+    let policies = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, now, settings)).collect();
+    Plan { now, policies }
+}
+
+fn plan_policy(policy: &Policy, inventory: &Inventory, now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {
+    let candidates = inventory.of(policy.resource_type);
+    let mut entries: Vec<PlanEntry> = candidates
+        .iter()
+        .filter_map(|resource| {
+            let reason = filters::evaluate_all(&policy.filters, resource, now)?;
+            Some(PlanEntry { resource: Arc::clone(resource), reason, actions: policy.actions.clone(), decision: decide(policy, resource, settings) })
+        })
+        .collect();
+    let matched = entries.len();
+    let breaker = breaker(policy, matched, candidates.len());
+    if let Some(why) = &breaker {
+        for entry in entries.iter_mut().filter(|e| e.decision == Decision::Act) {
+            entry.decision = Decision::Skip(format!("circuit breaker: {why}"));
+        }
+    }
+    PolicyPlan {
+        policy: policy.name.clone(),
+        resource_type: policy.resource_type,
+        examined: candidates.len(),
+        matched,
+        breaker,
+        incomplete_regions: inventory.failed_regions(policy.resource_type),
+        entries,
+    }
+}
+
+fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings) -> Decision {
+    let mutating: Vec<&Action> = policy.actions.iter().filter(|a| a.is_mutating()).collect();
+    if mutating.is_empty() {
+        return Decision::Report;
+    }
+    if let Some(value) = resource.tags.get(&settings.protect_tag) {
+        return Decision::Skip(format!("protected by tag {}={value}", settings.protect_tag));
+    }
+    if mutating.iter().all(|a| a.already_satisfied(resource)) {
+        return Decision::Report;
+    }
+    Decision::Act
+}
+
+/// Cloud Custodian's `max-resources` and `max-resources-percent`: either
+/// limit, when exceeded, stops the whole policy.
+fn breaker(policy: &Policy, matched: usize, examined: usize) -> Option<String> {
+    if !policy.is_mutating() {
+        return None;
+    }
+    if let Some(max) = policy.limits.max_resources {
+        if matched as u64 > max {
+            return Some(format!("{matched} resources matched, more than max-resources {max}"));
+        }
+    }
+    if let Some(max_pct) = policy.limits.max_resources_percent {
+        let pct = if examined == 0 { 0.0 } else { matched as f64 * 100.0 / examined as f64 };
+        if pct > max_pct {
+            return Some(format!("{matched} of {examined} resources matched ({pct:.1}%), more than max-resources-percent {max_pct}"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::compile_text;
+    use crate::resources::log_group::fixture;
+
+    const POLICY: &str = "policies:\n  - name: retention\n    resource: log-group\n    filters:\n      - type: value\n        key: retentionInDays\n        value: absent\n    actions:\n      - type: set-retention\n        days: 30\n";
+
+    fn policies(text: &str) -> Vec<Policy> {
+        compile_text(std::path::Path::new("test.yaml"), text).unwrap()
+    }
+
+    fn fleet() -> Inventory {
+        let mut protected = fixture("/protected", None);
+        protected.tags.insert(DEFAULT_PROTECT_TAG.into(), "true".into());
+        Inventory::from_resources([fixture("/none", None), fixture("/week", Some(7)), protected])
+    }
+
+    #[test]
+    fn only_matching_resources_are_planned() {
+        let planned = super::plan(&policies(POLICY), &fleet(), Utc::now(), &PlanSettings::default());
+        let p = &planned.policies[0];
+        assert_eq!((p.examined, p.matched), (3, 2));
+        let ids: Vec<&str> = p.entries.iter().map(|e| e.resource.id.as_str()).collect();
+        assert_eq!(ids, ["/none", "/protected"]);
+        assert_eq!(p.entries[0].decision, Decision::Act);
+        assert!(p.entries[0].reason.contains("retentionInDays is not set"), "{}", p.entries[0].reason);
+    }
+
+    #[test]
+    fn protected_resource_is_never_acted_on() {
+        let planned = super::plan(&policies(POLICY), &fleet(), Utc::now(), &PlanSettings::default());
+        assert!(matches!(&planned.policies[0].entries[1].decision, Decision::Skip(why) if why.contains("protected")));
+    }
+
+    #[test]
+    fn breaker_stops_the_whole_policy() {
+        let text = format!("{POLICY}    max-resources: 1\n");
+        let planned = super::plan(&policies(&text), &fleet(), Utc::now(), &PlanSettings::default());
+        assert!(planned.breaker_tripped());
+        assert!(planned.policies[0].entries.iter().all(|e| e.decision != Decision::Act));
+
+        let text = format!("{POLICY}    max-resources-percent: 50\n");
+        let planned = super::plan(&policies(&text), &fleet(), Utc::now(), &PlanSettings::default());
+        assert!(planned.breaker_tripped(), "2 of 3 is more than 50%");
+    }
+
+    #[test]
+    fn already_compliant_resources_are_reported_not_changed() {
+        let text = "policies:\n  - name: all\n    resource: log-group\n    actions:\n      - type: set-retention\n        days: 7\n";
+        let planned = super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), Utc::now(), &PlanSettings::default());
+        assert_eq!(planned.policies[0].entries[0].decision, Decision::Report);
+    }
+
+    #[test]
+    fn disabled_policies_plan_nothing() {
+        let text = POLICY.replace("resource: log-group", "resource: log-group\n    enabled: false");
+        let planned = super::plan(&policies(&text), &fleet(), Utc::now(), &PlanSettings::default());
+        assert!(planned.policies.is_empty());
+    }
+}

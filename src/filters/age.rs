@@ -1,0 +1,114 @@
+//! `age`: how long ago the resource was created.
+//!
+//! ```yaml
+//! - type: age
+//!   days: 30          # older than 30 days
+//! - type: age
+//!   days: 2
+//!   op: lt            # younger than 2 days
+//! ```
+//!
+//! A resource whose creation time AWS does not give never matches.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::config::yaml::{DecodeError, Located};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeSpec {
+    pub days: Located<f64>,
+    #[serde(default)]
+    pub op: Option<Located<AgeOp>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgeOp {
+    /// Older than `days` (the default).
+    #[serde(alias = "older-than")]
+    Gt,
+    #[serde(alias = "gte")]
+    Ge,
+    /// Younger than `days`.
+    #[serde(alias = "younger-than")]
+    Lt,
+    #[serde(alias = "lte")]
+    Le,
+}
+
+#[derive(Clone, Debug)]
+pub struct AgeFilter {
+    pub days: f64,
+    pub op: AgeOp,
+}
+
+/// Ten years: anything longer is a typo, not a policy.
+const MAX_DAYS: f64 = 3653.0;
+
+impl AgeSpec {
+    pub fn compile(&self, path: &str, errors: &mut Vec<DecodeError>) -> Option<AgeFilter> {
+        let days = self.days.value;
+        if !days.is_finite() || days < 0.0 || days > MAX_DAYS {
+            errors.push(DecodeError::new(
+                self.days.loc,
+                format!("{path}.days"),
+                format!("days must be a number from 0 to {MAX_DAYS}, found {days}"),
+            ));
+            return None;
+        }
+        Some(AgeFilter { days, op: self.op.as_ref().map_or(AgeOp::Gt, |o| o.value) })
+    }
+}
+
+impl AgeFilter {
+    pub fn evaluate(&self, resource: &crate::resources::Resource, now: DateTime<Utc>) -> Option<String> {
+        let created = resource.created_at?;
+        let age = now - created;
+        let limit = Duration::milliseconds((self.days * 86_400_000.0) as i64);
+        let matched = match self.op {
+            AgeOp::Gt => age > limit,
+            AgeOp::Ge => age >= limit,
+            AgeOp::Lt => age < limit,
+            AgeOp::Le => age <= limit,
+        };
+        let age_days = age.num_seconds() as f64 / 86_400.0;
+        matched.then(|| format!("created {age_days:.1} days ago ({})", self.describe()))
+    }
+
+    pub fn describe(&self) -> String {
+        let word = match self.op {
+            AgeOp::Gt => "older than",
+            AgeOp::Ge => "at least",
+            AgeOp::Lt => "younger than",
+            AgeOp::Le => "at most",
+        };
+        format!("{word} {} days", self.days)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::log_group::fixture;
+
+    #[test]
+    fn age_compares_creation_time_with_now() {
+        let r = fixture("/a", None); // created at the epoch
+        let created = r.created_at.unwrap();
+        let older = AgeFilter { days: 30.0, op: AgeOp::Gt };
+        assert!(older.evaluate(&r, created + Duration::days(31)).is_some());
+        assert!(older.evaluate(&r, created + Duration::days(29)).is_none());
+        let younger = AgeFilter { days: 30.0, op: AgeOp::Lt };
+        assert!(younger.evaluate(&r, created + Duration::days(29)).is_some());
+    }
+
+    #[test]
+    fn negative_days_are_rejected() {
+        let spec = AgeSpec { days: Located { value: -3.0, loc: Default::default() }, op: None };
+        let mut errors = Vec::new();
+        assert!(spec.compile("p", &mut errors).is_none());
+        assert_eq!(errors[0].path, "p.days");
+    }
+}

@@ -1,0 +1,186 @@
+//! Filters: which resources a policy matches, and why.
+//!
+//! Each family has one file holding its YAML spec, its compiled form and its
+//! evaluation. `FilterSpec` is what the YAML says; `Filter` is checked against
+//! the resource type and cannot hold an invalid state.
+//!
+//! ```yaml
+//! filters:
+//!   - type: value
+//!     key: retentionInDays
+//!     value: absent
+//!   - type: age
+//!     days: 7
+//!   - not:
+//!       - type: tag
+//!         key: team
+//!         value: platform
+//! ```
+
+pub mod age;
+pub mod tag;
+pub mod value;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::config::yaml::DecodeError;
+use crate::resources::{Resource, ResourceType};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilterSpec {
+    Value(value::ValueSpec),
+    Tag(tag::TagSpec),
+    Age(age::AgeSpec),
+    /// Every filter in the list matches.
+    And(Vec<FilterSpec>),
+    /// At least one filter in the list matches.
+    Or(Vec<FilterSpec>),
+    /// Not all of the filters in the list match (Cloud Custodian's `not`).
+    Not(Vec<FilterSpec>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Filter {
+    Value(value::ValueFilter),
+    Tag(tag::TagFilter),
+    Age(age::AgeFilter),
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Vec<Filter>),
+}
+
+impl FilterSpec {
+    /// Checks the spec against `resource_type`; problems go to `errors`.
+    pub fn compile(&self, resource_type: ResourceType, path: &str, errors: &mut Vec<DecodeError>) -> Option<Filter> {
+        match self {
+            FilterSpec::Value(spec) => spec.compile(resource_type, path, errors).map(Filter::Value),
+            FilterSpec::Tag(spec) => spec.compile(path, errors).map(Filter::Tag),
+            FilterSpec::Age(spec) => spec.compile(path, errors).map(Filter::Age),
+            FilterSpec::And(list) => compile_all(list, resource_type, &format!("{path}.and"), errors).map(Filter::And),
+            FilterSpec::Or(list) => compile_all(list, resource_type, &format!("{path}.or"), errors).map(Filter::Or),
+            FilterSpec::Not(list) => compile_all(list, resource_type, &format!("{path}.not"), errors).map(Filter::Not),
+        }
+    }
+}
+
+/// Compiles every spec, reporting all problems rather than the first.
+pub fn compile_all(
+    specs: &[FilterSpec],
+    resource_type: ResourceType,
+    path: &str,
+    errors: &mut Vec<DecodeError>,
+) -> Option<Vec<Filter>> {
+    let compiled: Vec<Option<Filter>> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| spec.compile(resource_type, &format!("{path}[{i}]"), errors))
+        .collect();
+    compiled.into_iter().collect()
+}
+
+impl Filter {
+    /// `Some(reason)` when the resource matches: a sentence a person can check.
+    pub fn evaluate(&self, resource: &Resource, now: DateTime<Utc>) -> Option<String> {
+        match self {
+            Filter::Value(f) => f.evaluate(resource),
+            Filter::Tag(f) => f.evaluate(resource),
+            Filter::Age(f) => f.evaluate(resource, now),
+            Filter::And(list) => evaluate_all(list, resource, now),
+            Filter::Or(list) => list.iter().find_map(|f| f.evaluate(resource, now)),
+            Filter::Not(list) => match evaluate_all(list, resource, now) {
+                Some(_) => None,
+                None => Some(format!("not ({})", describe_all(list))),
+            },
+        }
+    }
+
+    /// The condition itself, for reports and `not`.
+    pub fn describe(&self) -> String {
+        match self {
+            Filter::Value(f) => f.describe(),
+            Filter::Tag(f) => f.describe(),
+            Filter::Age(f) => f.describe(),
+            Filter::And(list) => format!("({})", describe_all(list)),
+            Filter::Or(list) => format!("({})", list.iter().map(Filter::describe).collect::<Vec<_>>().join(" or ")),
+            Filter::Not(list) => format!("not ({})", describe_all(list)),
+        }
+    }
+
+    /// Whether evaluating needs the resource's tags.
+    pub fn needs_tags(&self) -> bool {
+        match self {
+            Filter::Value(f) => f.needs_tags(),
+            Filter::Tag(_) => true,
+            Filter::Age(_) => false,
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(Filter::needs_tags),
+        }
+    }
+}
+
+/// All must match; the reason names each condition that did.
+pub fn evaluate_all(filters: &[Filter], resource: &Resource, now: DateTime<Utc>) -> Option<String> {
+    let mut reasons = Vec::with_capacity(filters.len());
+    for filter in filters {
+        reasons.push(filter.evaluate(resource, now)?);
+    }
+    Some(reasons.join("; "))
+}
+
+fn describe_all(filters: &[Filter]) -> String {
+    filters.iter().map(Filter::describe).collect::<Vec<_>>().join(" and ")
+}
+
+/// The closest name in `candidates`, for "did you mean" hints.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&name.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= 3.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            prev = current;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::log_group::fixture;
+
+    fn absent_retention() -> Filter {
+        Filter::Value(value::ValueFilter::absent("retentionInDays"))
+    }
+
+    #[test]
+    fn boolean_combinators_follow_custodian() {
+        let now = Utc::now();
+        let none = fixture("/none", None);
+        let seven = fixture("/seven", Some(7));
+        assert!(Filter::And(vec![absent_retention()]).evaluate(&none, now).is_some());
+        assert!(Filter::Not(vec![absent_retention()]).evaluate(&none, now).is_none());
+        assert!(Filter::Not(vec![absent_retention()]).evaluate(&seven, now).is_some());
+        assert!(Filter::Or(vec![Filter::Not(vec![absent_retention()]), absent_retention()]).evaluate(&seven, now).is_some());
+        assert!(Filter::And(vec![]).evaluate(&seven, now).is_some(), "an empty `and` matches everything");
+    }
+
+    #[test]
+    fn closest_names_suggest_a_fix() {
+        assert_eq!(closest("retentionIndays", ["retentionInDays", "storedBytes"]), Some("retentionInDays"));
+        assert_eq!(closest("zzz", ["retentionInDays"]), None);
+    }
+}

@@ -1,0 +1,33 @@
+//! costguard keeps an AWS account's AI/ML spend under guardrails: it finds
+//! what costs money for nothing (log groups that never expire, idle
+//! endpoints, over-provisioned instances), prices it, and acts on it only as
+//! YAML policies say.
+//!
+//! # Layout
+//!
+//! A sweep flows one way: policies are parsed and compiled, resources are
+//! collected, a pure `plan` says what would happen and why, `apply` does it,
+//! and a report records both.
+//!
+//! - [`config`]: policy files parsed with locations and compiled into typed
+//!   policies; every error at once, each with file, line, column and path.
+//! - [`resources`]: one file per resource type: its attributes, how to list it.
+//! - [`filters`]: one file per filter family: spec, compiled form, evaluation.
+//! - [`actions`]: one file per action: spec, permissions, the AWS call.
+//! - [`engine`]: `inventory` (all read I/O), `plan` (pure), `apply` (the only
+//!   code that mutates AWS), `sweep` (the three in order).
+//! - [`aws`]: narrow client wrappers that paginate inside, error
+//!   classification, and the interceptor that counts every API call.
+//! - [`report`]: `report.json` and `report.md`.
+//! - [`commands`]: what the CLI's subcommands do; `main.rs` only parses.
+//! - [`progress`]: terminal progress display.
+
+pub mod actions;
+pub mod aws;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod filters;
+pub mod progress;
+pub mod report;
+pub mod resources;

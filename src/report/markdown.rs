@@ -1,0 +1,145 @@
+//! `report.md`: a summary table first, then each policy's findings.
+//! Everything that comes from AWS is escaped.
+
+use std::fmt::Write;
+
+use super::{Finding, Report};
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let mode = if report.dry_run { "dry run: nothing was changed" } else { "real run" };
+    let _ = writeln!(out, "# costguard sweep report\n");
+    let _ = writeln!(out, "- Run: `{}` ({mode})", escape(&report.run_id));
+    let _ = writeln!(out, "- Started: {}, finished: {}", report.started_at.to_rfc3339(), report.finished_at.to_rfc3339());
+    let _ = writeln!(out, "- Regions: {}", report.regions.iter().map(|r| escape(r)).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        out,
+        "- Findings: {} ({} planned, {} done, {} skipped, {} failed); monthly cost of matched resources: {}",
+        report.totals.findings,
+        report.totals.planned,
+        report.totals.done,
+        report.totals.skipped,
+        report.totals.failed,
+        usd(Some(report.totals.monthly_cost_usd))
+    );
+    let calls: Vec<String> = report.api_calls.iter().map(|(op, n)| format!("{} × {n}", escape(op))).collect();
+    let _ = writeln!(out, "- AWS API calls: {} ({})", report.totals.api_calls, calls.join(", "));
+
+    if !report.errors.is_empty() {
+        let _ = writeln!(out, "\n## Errors\n");
+        for e in &report.errors {
+            let place = [e.region.clone(), e.resource_type.map(|t| t.to_string())].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            let _ = writeln!(out, "- {}: {}", escape(&place), escape(&e.message));
+        }
+    }
+
+    let _ = writeln!(out, "\n## Summary\n");
+    let _ = writeln!(out, "| Policy | Resource | Examined | Matched | Planned | Done | Skipped | Failed | Monthly cost |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for p in &report.policies {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            escape(&p.name),
+            p.resource_type,
+            p.examined,
+            p.matched,
+            p.planned,
+            p.done,
+            p.skipped,
+            p.failed,
+            usd(Some(p.monthly_cost_usd))
+        );
+    }
+    for p in report.policies.iter().filter(|p| p.breaker.is_some() || !p.incomplete_regions.is_empty()) {
+        if let Some(why) = &p.breaker {
+            let _ = writeln!(out, "\n> **{}: circuit breaker tripped, nothing applied.** {}", escape(&p.name), escape(why));
+        }
+        if !p.incomplete_regions.is_empty() {
+            let _ = writeln!(out, "\n> **{}: incomplete**, listing failed in {}", escape(&p.name), escape(&p.incomplete_regions.join(", ")));
+        }
+    }
+
+    for p in &report.policies {
+        let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.policy == p.name).collect();
+        if findings.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n## {}\n", escape(&p.name));
+        let _ = writeln!(out, "| Resource | Region | Why | Action | Status | Monthly cost |");
+        let _ = writeln!(out, "|---|---|---|---|---|---:|");
+        for f in findings {
+            let status = match &f.detail {
+                Some(detail) if !detail.is_empty() => format!("{:?}: {}", f.status, escape(detail)).to_lowercase(),
+                _ => format!("{:?}", f.status).to_lowercase(),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} |",
+                escape_code(&f.resource_id),
+                escape(&f.region),
+                escape(&f.reason),
+                escape(&f.action_description),
+                status,
+                usd(f.monthly_cost_usd)
+            );
+        }
+    }
+    out
+}
+
+fn usd(amount: Option<f64>) -> String {
+    match amount {
+        Some(a) => format!("${a:.2}"),
+        None => "unknown".to_string(),
+    }
+}
+
+/// Text that cannot break a table row or inject markup: HTML specials,
+/// pipes, backticks and line breaks are neutralised.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("\\|"),
+            '`' | '*' | '_' | '[' | ']' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Inside a code span only backticks, pipes and line breaks matter.
+fn escape_code(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '`' => '\'',
+            '|' => '¦',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_text_cannot_break_a_table_or_inject_html() {
+        let hostile = "a|b\n<script>x</script>`";
+        let escaped = escape(hostile);
+        assert!(!escaped.contains('\n'));
+        assert!(!escaped.contains("<script>"));
+        assert!(!escaped.contains("a|b"));
+        assert_eq!(escape_code("x`|y"), "x'¦y");
+    }
+}

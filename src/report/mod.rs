@@ -1,0 +1,259 @@
+//! The audit report of a sweep: `report.json` for machines, `report.md` for
+//! people. Both come from one [`Report`] value.
+
+pub mod markdown;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::aws::ApiCallCounter;
+use crate::engine::apply::{Outcome, Status};
+use crate::engine::inventory::Inventory;
+use crate::engine::plan::Plan;
+use crate::resources::ResourceType;
+
+/// Where reports go unless `--report-dir` says otherwise.
+pub const DEFAULT_REPORT_DIR: &str = "costguard-report";
+
+pub struct RunInfo {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub regions: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub regions: Vec<String>,
+    /// Requests sent to AWS, keyed `service:Operation`, retries included.
+    pub api_calls: BTreeMap<String, u64>,
+    /// Requests AWS answered with a throttling error.
+    pub api_throttles: BTreeMap<String, u64>,
+    pub errors: Vec<ReportError>,
+    pub policies: Vec<PolicySummary>,
+    pub findings: Vec<Finding>,
+    pub totals: Totals,
+    /// The process's own cost, where the platform tells it.
+    pub process: ProcessStats,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportError {
+    pub region: Option<String>,
+    pub resource_type: Option<ResourceType>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicySummary {
+    pub name: String,
+    pub resource_type: ResourceType,
+    pub examined: usize,
+    pub matched: usize,
+    pub planned: usize,
+    pub done: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// Why the circuit breaker stopped this policy.
+    pub breaker: Option<String>,
+    pub incomplete_regions: Vec<String>,
+    pub monthly_cost_usd: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub policy: String,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub arn: String,
+    pub region: String,
+    pub reason: String,
+    /// The actions, joined with `+`; `report` when the policy has none.
+    pub action: String,
+    pub action_description: String,
+    pub status: Status,
+    /// Why it was skipped or failed, or what was done.
+    pub detail: Option<String>,
+    pub monthly_cost_usd: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub findings: usize,
+    pub planned: usize,
+    pub done: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub breakers_tripped: usize,
+    /// Monthly cost of the matched resources, each counted once.
+    pub monthly_cost_usd: f64,
+    pub api_calls: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProcessStats {
+    pub cpu_seconds: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+}
+
+impl Report {
+    pub fn build(info: RunInfo, plan: &Plan, outcomes: &[Outcome], inventory: &Inventory, counter: &ApiCallCounter) -> Self {
+        let mut findings = Vec::with_capacity(outcomes.len());
+        for ((policy, entry), outcome) in plan.entries().zip(outcomes) {
+            let action = if entry.actions.is_empty() {
+                "report".to_string()
+            } else {
+                entry.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+")
+            };
+            let action_description = if entry.actions.is_empty() {
+                "report only".to_string()
+            } else {
+                entry.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ")
+            };
+            findings.push(Finding {
+                policy: policy.policy.clone(),
+                resource_type: policy.resource_type,
+                resource_id: entry.resource.id.clone(),
+                arn: entry.resource.arn.clone(),
+                region: entry.resource.region.clone(),
+                reason: entry.reason.clone(),
+                action,
+                action_description,
+                status: outcome.status,
+                detail: outcome.detail.clone(),
+                monthly_cost_usd: entry.resource.monthly_cost_usd,
+            });
+        }
+        let policies = plan
+            .policies
+            .iter()
+            .map(|p| {
+                let mine: Vec<&Finding> = findings.iter().filter(|f| f.policy == p.policy).collect();
+                let count = |s: Status| mine.iter().filter(|f| f.status == s).count();
+                PolicySummary {
+                    name: p.policy.clone(),
+                    resource_type: p.resource_type,
+                    examined: p.examined,
+                    matched: p.matched,
+                    planned: count(Status::Planned),
+                    done: count(Status::Done),
+                    skipped: count(Status::Skipped),
+                    failed: count(Status::Failed),
+                    breaker: p.breaker.clone(),
+                    incomplete_regions: p.incomplete_regions.clone(),
+                    monthly_cost_usd: mine.iter().filter_map(|f| f.monthly_cost_usd).sum(),
+                }
+            })
+            .collect();
+        let errors = inventory
+            .errors
+            .iter()
+            .map(|e| ReportError {
+                region: Some(e.region.clone()),
+                resource_type: Some(e.resource_type),
+                message: e.error.to_string(),
+            })
+            .collect();
+        let api_calls = counter.snapshot();
+        let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+        let mut seen = HashSet::new();
+        let totals = Totals {
+            findings: findings.len(),
+            planned: count(Status::Planned),
+            done: count(Status::Done),
+            skipped: count(Status::Skipped),
+            failed: count(Status::Failed),
+            breakers_tripped: plan.policies.iter().filter(|p| p.breaker.is_some()).count(),
+            monthly_cost_usd: findings
+                .iter()
+                .filter(|f| seen.insert((f.region.as_str(), f.arn.as_str())))
+                .filter_map(|f| f.monthly_cost_usd)
+                .sum(),
+            api_calls: api_calls.values().sum(),
+        };
+        Report {
+            run_id: info.run_id,
+            dry_run: info.dry_run,
+            started_at: info.started_at,
+            finished_at: info.finished_at,
+            regions: info.regions,
+            api_calls,
+            api_throttles: counter.throttles(),
+            errors,
+            policies,
+            findings,
+            totals,
+            process: ProcessStats::read(),
+        }
+    }
+
+    /// How the run ended, for the exit code.
+    pub fn verdict(&self) -> Verdict {
+        if !self.errors.is_empty() || self.totals.failed > 0 {
+            Verdict::Errors
+        } else if self.totals.breakers_tripped > 0 {
+            Verdict::BreakerTripped
+        } else {
+            Verdict::Clean
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Clean,
+    /// A listing or an action failed.
+    Errors,
+    /// A policy matched more than its limits allow and acted on nothing.
+    BreakerTripped,
+}
+
+impl ProcessStats {
+    /// From /proc on Linux; empty elsewhere.
+    pub fn read() -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let peak_rss_mib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0);
+        // utime and stime are fields 14 and 15, after the parenthesised name.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let cpu_seconds = stat.rsplit_once(')').and_then(|(_, rest)| {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            // USER_HZ is 100 on every Linux platform Rust targets.
+            Some(ticks / 100.0)
+        });
+        ProcessStats { cpu_seconds, peak_rss_mib }
+    }
+}
+
+/// Writes `report.json` and `report.md` into `dir`, each atomically (a
+/// reader never sees half a report).
+pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    let json_path = write_atomic(dir, "report.json", &json)?;
+    let md_path = write_atomic(dir, "report.md", markdown::render(report).as_bytes())?;
+    Ok((json_path, md_path))
+}
+
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}

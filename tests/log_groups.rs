@@ -1,0 +1,226 @@
+//! Log-group retention end to end against the moto server.
+
+mod support;
+
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+use costguard::config::{compile_text, Policy};
+use costguard::engine::apply::Status;
+use costguard::engine::plan::PlanSettings;
+use costguard::engine::sweep::{self, SweepOptions, SweepResult};
+use costguard::progress::Progress;
+use costguard::report::Verdict;
+use support::{moto, retention_by_group, seed_log_groups, Moto};
+use tokio_util::sync::CancellationToken;
+
+const NEVER_EXPIRE: &str = "
+policies:
+  - name: never-expire
+    resource: log-group
+    filters:
+      - type: value
+        key: retentionInDays
+        value: absent
+    actions:
+      - type: set-retention
+        days: 30
+";
+
+fn policies(text: &str) -> Vec<Policy> {
+    compile_text(Path::new("test.yaml"), text).expect("valid test policy")
+}
+
+async fn sweep_at(moto: &Moto, policies: &[Policy], dry_run: bool, now: chrono::DateTime<Utc>) -> SweepResult {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SweepOptions {
+        dry_run,
+        regions: vec![support::REGION.to_string()],
+        report_dir: dir.path().to_path_buf(),
+        settings: PlanSettings::default(),
+    };
+    let aws = moto.aws().await;
+    let result = sweep::run(&aws, policies, &options, now, &Progress::hidden(), &CancellationToken::new())
+        .await
+        .expect("sweep runs");
+    assert!(result.report_json.exists() && result.report_md.exists());
+    // The report on disk is the report returned.
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&result.report_json).expect("read report")).expect("report.json is JSON");
+    assert_eq!(on_disk["run_id"], result.report.run_id.as_str());
+    assert_eq!(on_disk["findings"].as_array().map(Vec::len), Some(result.report.findings.len()));
+    result
+}
+
+async fn sweep(moto: &Moto, policies: &[Policy], dry_run: bool) -> SweepResult {
+    sweep_at(moto, policies, dry_run, Utc::now()).await
+}
+
+fn matched_ids(result: &SweepResult) -> Vec<&str> {
+    result.report.findings.iter().map(|f| f.resource_id.as_str()).collect()
+}
+
+async fn standard_fleet(moto: &Moto) {
+    seed_log_groups(
+        moto,
+        &[
+            ("/aws/lambda/forever", None, &[("team", "ml")]),
+            ("/aws/sagemaker/Endpoints/forever", None, &[]),
+            ("/app/has-a-week", Some(7), &[]),
+            ("/app/protected-forever", None, &[("costguard:protect", "audit")]),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let moto = moto().await;
+    standard_fleet(&moto).await;
+    let before = retention_by_group(&moto).await;
+
+    let result = sweep(&moto, &policies(NEVER_EXPIRE), true).await;
+
+    assert_eq!(retention_by_group(&moto).await, before);
+    assert!(result.report.dry_run);
+    assert_eq!(
+        matched_ids(&result),
+        ["/app/protected-forever", "/aws/lambda/forever", "/aws/sagemaker/Endpoints/forever"]
+    );
+    let statuses: Vec<Status> = result.report.findings.iter().map(|f| f.status).collect();
+    assert_eq!(statuses, [Status::Skipped, Status::Planned, Status::Planned]);
+    assert!(result.report.api_calls.keys().all(|op| op == "logs:DescribeLogGroups" || op == "tag:GetResources"));
+}
+
+#[tokio::test]
+async fn real_run_sets_retention_on_exactly_the_matching_groups() {
+    let moto = moto().await;
+    standard_fleet(&moto).await;
+
+    let result = sweep(&moto, &policies(NEVER_EXPIRE), false).await;
+
+    let after = retention_by_group(&moto).await;
+    assert_eq!(after["/aws/lambda/forever"], Some(30));
+    assert_eq!(after["/aws/sagemaker/Endpoints/forever"], Some(30));
+    assert_eq!(after["/app/has-a-week"], Some(7), "a group with retention is not a match");
+    assert_eq!(after["/app/protected-forever"], None, "a protected group is never changed");
+    assert_eq!(result.report.totals.done, 2);
+    assert_eq!(result.report.api_calls.get("logs:PutRetentionPolicy"), Some(&2));
+    assert_eq!(result.report.verdict(), Verdict::Clean);
+    let protected = result.report.findings.iter().find(|f| f.resource_id == "/app/protected-forever").expect("reported");
+    assert_eq!(protected.status, Status::Skipped);
+    assert!(protected.detail.as_deref().unwrap_or("").contains("costguard:protect"));
+}
+
+#[tokio::test]
+async fn second_reconcile_is_a_no_op() {
+    let moto = moto().await;
+    standard_fleet(&moto).await;
+    let policies = policies(NEVER_EXPIRE);
+    sweep(&moto, &policies, false).await;
+    let after_first = retention_by_group(&moto).await;
+
+    let second = sweep(&moto, &policies, false).await;
+
+    assert_eq!(retention_by_group(&moto).await, after_first);
+    assert_eq!(second.report.totals.done, 0);
+    assert_eq!(second.report.api_calls.get("logs:PutRetentionPolicy"), None);
+    // Only the protected group still matches, and it is still skipped.
+    assert_eq!(matched_ids(&second), ["/app/protected-forever"]);
+}
+
+#[tokio::test]
+async fn listing_paginates_with_one_call_per_fifty_groups() {
+    let moto = moto().await;
+    let names: Vec<String> = (0..120).map(|i| format!("/fleet/group-{i:03}")).collect();
+    let groups: Vec<(&str, Option<i32>, &[(&str, &str)])> = names.iter().map(|n| (n.as_str(), None, &[][..])).collect();
+    seed_log_groups(&moto, &groups).await;
+
+    let report_only = "policies:\n  - name: all-groups\n    resource: log-group\n";
+    let result = sweep(&moto, &policies(report_only), true).await;
+
+    assert_eq!(result.report.findings.len(), 120);
+    assert_eq!(result.report.api_calls.get("logs:DescribeLogGroups"), Some(&3), "ceil(120 / 50) pages");
+    assert_eq!(result.report.api_calls.get("tag:GetResources"), None, "no policy needs tags");
+    assert_eq!(result.report.totals.api_calls, 3);
+}
+
+#[tokio::test]
+async fn age_filter_matches_only_old_groups() {
+    let moto = moto().await;
+    seed_log_groups(&moto, &[("/old", None, &[]), ("/new", None, &[])]).await;
+    moto.backdate("logs", "/old", 40.0);
+
+    let text = format!("{NEVER_EXPIRE}    filters:\n      - type: age\n        days: 30\n")
+        .replace("    filters:\n      - type: value\n        key: retentionInDays\n        value: absent\n", "");
+    let result = sweep(&moto, &policies(&text), false).await;
+
+    assert_eq!(matched_ids(&result), ["/old"]);
+    let after = retention_by_group(&moto).await;
+    assert_eq!((after["/old"], after["/new"]), (Some(30), None));
+}
+
+#[tokio::test]
+async fn clock_seam_ages_every_group() {
+    let moto = moto().await;
+    seed_log_groups(&moto, &[("/a", None, &[]), ("/b", None, &[])]).await;
+    let text = "policies:\n  - name: old\n    resource: log-group\n    filters:\n      - type: age\n        days: 30\n";
+    assert!(sweep(&moto, &policies(text), true).await.report.findings.is_empty());
+    let later = sweep_at(&moto, &policies(text), true, Utc::now() + Duration::days(31)).await;
+    assert_eq!(matched_ids(&later), ["/a", "/b"]);
+}
+
+#[tokio::test]
+async fn breaker_stops_a_policy_that_matches_too_much() {
+    let moto = moto().await;
+    standard_fleet(&moto).await;
+    let before = retention_by_group(&moto).await;
+
+    let text = format!("{NEVER_EXPIRE}    max-resources: 1\n");
+    let result = sweep(&moto, &policies(&text), false).await;
+
+    assert_eq!(retention_by_group(&moto).await, before, "a tripped breaker applies nothing");
+    assert_eq!(result.report.verdict(), Verdict::BreakerTripped);
+    assert!(result.report.policies[0].breaker.as_deref().unwrap_or("").contains("max-resources 1"));
+    assert_eq!(result.report.api_calls.get("logs:PutRetentionPolicy"), None);
+}
+
+#[tokio::test]
+async fn tag_filters_read_tags_in_bulk() {
+    let moto = moto().await;
+    standard_fleet(&moto).await;
+    let text = "policies:\n  - name: ml\n    resource: log-group\n    filters:\n      - type: tag\n        key: team\n        value: ml\n";
+    let result = sweep(&moto, &policies(text), true).await;
+    assert_eq!(matched_ids(&result), ["/aws/lambda/forever"]);
+    assert_eq!(result.report.api_calls.get("tag:GetResources"), Some(&1));
+}
+
+#[tokio::test]
+async fn unreachable_aws_is_an_error_in_the_report_not_a_crash() {
+    let _moto = moto().await;
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let config = costguard::aws::sdk_loader()
+        .region(aws_config::Region::new(support::REGION))
+        .endpoint_url(dead)
+        .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new("t", "t", None, None, "t"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    let aws = costguard::aws::Aws::from_config(config, costguard::aws::ApiCallCounter::new());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SweepOptions {
+        dry_run: false,
+        regions: vec![support::REGION.to_string()],
+        report_dir: dir.path().to_path_buf(),
+        settings: PlanSettings::default(),
+    };
+    let result = sweep::run(&aws, &policies(NEVER_EXPIRE), &options, Utc::now(), &Progress::hidden(), &CancellationToken::new())
+        .await
+        .expect("the sweep completes and reports");
+    assert_eq!(result.report.verdict(), Verdict::Errors);
+    assert_eq!(result.report.errors.len(), 1);
+    assert_eq!(result.report.policies[0].incomplete_regions, [support::REGION]);
+}
