@@ -138,6 +138,10 @@ pub fn parse(text: &str) -> Result<Node, DecodeError> {
 fn clean_yaml_message(message: &str) -> String {
     let first_line = message.lines().next().unwrap_or(message);
     let trimmed = first_line.trim_start_matches("error: ");
+    let trimmed = match trimmed.rfind(" at line ") {
+        Some(at) if trimmed[at..].contains("column") => &trimmed[..at],
+        _ => trimmed,
+    };
     match trimmed.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
         Some((position, rest)) if position.contains("column") => rest.to_string(),
         _ => trimmed.to_string(),

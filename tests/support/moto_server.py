@@ -9,6 +9,10 @@ never leaves a server behind.
 
 Commands:
   {"op": "backdate", "service": "logs", "region": "us-east-1", "name": "/a", "days": 40}
+  {"op": "create_log_groups", "region": "us-east-1", "prefix": "/bench/", "count": 10000,
+   "retention_every": 3, "tag_every": 2}
+      creates log groups straight in the backend, for benchmarks that need a
+      big fleet fast; every nth has 7-day retention, every mth a tag.
 """
 
 import json
@@ -33,6 +37,19 @@ def backdate(cmd):
         raise ValueError(f"backdate does not know service {service!r}")
 
 
+def create_log_groups(cmd):
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][cmd["region"]]
+    retention_every = int(cmd.get("retention_every", 0))
+    tag_every = int(cmd.get("tag_every", 0))
+    for i in range(int(cmd["count"])):
+        tags = {"team": f"team-{i % 7}"} if tag_every and i % tag_every == 0 else {}
+        group = backend.create_log_group(f"{cmd['prefix']}{i:06d}", tags)
+        if retention_every and i % retention_every == 0:
+            group.set_retention_policy(7)
+
+
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -46,6 +63,8 @@ def main():
             cmd = json.loads(line)
             if cmd.get("op") == "backdate":
                 backdate(cmd)
+            elif cmd.get("op") == "create_log_groups":
+                create_log_groups(cmd)
             else:
                 raise ValueError(f"unknown op {cmd.get('op')!r}")
             print("ok", flush=True)

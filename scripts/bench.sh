@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Benchmark of a sweep over N log groups (default 10000); see scripts/bench.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-test-deps.sh
+cargo build --release --quiet
+exec .venv/bin/python scripts/bench.py "${1:-10000}"

@@ -1,0 +1,183 @@
+//! The `costguard` binary as a user runs it: validate and sweep.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn costguard(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
+    cmd.args(args).env("COSTGUARD_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run costguard")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write policy file");
+    path.to_string_lossy().into_owned()
+}
+
+/// Validates `text` and returns (exit code, stderr).
+fn validate(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(dir.path(), "p.yaml", text);
+    let out = costguard(&["validate", &file], &[]);
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).replace(&file, "p.yaml"))
+}
+
+const GOOD: &str = "policies:
+  - name: never-expire
+    resource: log-group
+    filters:
+      - type: value
+        key: retentionInDays
+        value: absent
+    actions:
+      - type: set-retention
+        days: 30
+";
+
+#[test]
+fn shipped_policies_are_valid() {
+    let out = costguard(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/policies")], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+}
+
+#[test]
+fn each_bad_input_is_rejected_with_file_line_column_and_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("unknown resource type", "resource: log-group\n", "resource: log-groop\n"),
+        ("unknown filter", "      - type: value\n", "      - type: valeu\n"),
+        ("unknown action", "      - type: set-retention\n", "      - type: delete-everything\n"),
+        ("misspelt field", "        key: retentionInDays\n", "        kee: retentionInDays\n"),
+        ("wrong type", "        days: 30\n", "        days: thirty\n"),
+        ("invalid retention", "        days: 30\n", "        days: 31\n"),
+    ];
+    let expected = [
+        "p.yaml:3:15: policies[0].resource: unknown variant `log-groop`",
+        "p.yaml:5:15: policies[0].filters[0].type: unknown variant `valeu`",
+        "p.yaml:9:15: policies[0].actions[0].type: unknown variant `delete-everything`",
+        "p.yaml:6:9: policies[0].filters[0].kee: unknown field `kee`",
+        "p.yaml:10:15: policies[0].actions[0].days: invalid type: string \"thirty\"",
+        "p.yaml:10:15: policies[0].actions[0].days: CloudWatch Logs accepts only",
+    ];
+    for ((what, from, to), want) in cases.iter().zip(expected) {
+        assert!(GOOD.contains(from), "{what}: bad test");
+        let (code, stderr) = validate(&GOOD.replacen(from, to, 1));
+        assert_eq!(code, 1, "{what}: {stderr}");
+        assert!(stderr.contains(want), "{what}: expected {want:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn negative_day_count_is_rejected() {
+    let text = GOOD.replace("    actions:", "      - type: age\n        days: -3\n    actions:");
+    let (code, stderr) = validate(&text);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("p.yaml:9:15: policies[0].filters[1].days: days must be a number from 0"), "{stderr}");
+}
+
+#[test]
+fn duplicate_policy_names_are_rejected_across_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "a.yaml", GOOD);
+    write(dir.path(), "b.yaml", GOOD);
+    let out = costguard(&["validate", &dir.path().to_string_lossy()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("b.yaml:2:11: policies[0].name: duplicate policy name `never-expire`; first defined at"), "{stderr}");
+    assert!(stderr.contains("a.yaml:2:11"), "{stderr}");
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_location() {
+    let (code, stderr) = validate("policies:\n  - name: [unclosed\n");
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("p.yaml:2:11: "), "{stderr}");
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let second = GOOD.trim_start_matches("policies:\n").replace("never-expire", "second").replace("days: 30", "days: 45");
+    let text = format!("{GOOD}{}", second.replace("retentionInDays", "retention"));
+    let (code, stderr) = validate(&text);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("policies[1].filters[0].key: log-group has no attribute `retention`"), "{stderr}");
+    assert!(stderr.contains("policies[1].actions[0].days"), "{stderr}");
+    assert!(stderr.contains("2 errors found"), "{stderr}");
+}
+
+#[test]
+fn missing_path_is_an_error_not_a_panic() {
+    let out = costguard(&["validate", "/nonexistent/costguard/policies"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/costguard/policies: cannot read"));
+}
+
+#[test]
+fn invalid_policies_stop_a_sweep_before_any_aws_call() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(dir.path(), "p.yaml", &GOOD.replace("days: 30", "days: 31"));
+    // No emulator: if the sweep called AWS it would fail differently.
+    let out = costguard(&["sweep", "--policies", &file, "--report-dir", &dir.path().join("r").to_string_lossy()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was listed or changed"));
+    assert!(!dir.path().join("r").exists());
+}
+
+#[tokio::test]
+async fn dry_run_sweep_writes_both_reports_and_says_where() {
+    let moto = support::moto().await;
+    support::seed_log_groups(&moto, &[("/demo/forever", None, &[]), ("/demo/week", Some(7), &[])]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report_dir = dir.path().join("reports");
+    let out = costguard(
+        &["sweep", "--dry-run", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &report_dir.to_string_lossy()],
+        &moto.env(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&report_dir.join("report.json").to_string_lossy().into_owned()), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report.json")).expect("JSON");
+    for field in ["run_id", "dry_run", "started_at", "finished_at", "api_calls", "errors", "findings"] {
+        assert!(report.get(field).is_some(), "report.json lacks {field}");
+    }
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["api_calls"]["logs:DescribeLogGroups"], 1);
+    let findings = report["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1);
+    let f = &findings[0];
+    assert_eq!((f["policy"].as_str(), f["resource_type"].as_str(), f["resource_id"].as_str()), (Some("log-groups-never-expire"), Some("log-group"), Some("/demo/forever")));
+    assert_eq!((f["region"].as_str(), f["action"].as_str(), f["status"].as_str()), (Some(support::REGION), Some("set-retention"), Some("planned")));
+    assert!(f["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let md = std::fs::read_to_string(report_dir.join("report.md")).expect("report.md");
+    assert!(md.contains("| log-groups-never-expire | log-group | 2 | 1 |"), "{md}");
+    // The emulator still has no retention on the matched group.
+    assert_eq!(support::retention_by_group(&moto).await["/demo/forever"], None);
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let moto = support::moto().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env = moto.env();
+    env.push(("COSTGUARD_LOG", "info".to_string()));
+    let out = costguard(
+        &["--log-format", "json", "sweep", "--dry-run", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &dir.path().to_string_lossy()],
+        &env,
+    );
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v.get("level").is_some());
+    }
+}
