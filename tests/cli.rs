@@ -28,17 +28,7 @@ fn validate(text: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).replace(&file, "p.yaml"))
 }
 
-const GOOD: &str = "policies:
-  - name: never-expire
-    resource: log-group
-    filters:
-      - type: value
-        key: retentionInDays
-        value: absent
-    actions:
-      - type: set-retention
-        days: 30
-";
+use support::NEVER_EXPIRE as GOOD;
 
 #[test]
 fn shipped_policies_are_valid() {

@@ -14,18 +14,7 @@ use costguard::report::Verdict;
 use support::{moto, retention_by_group, seed_log_groups, Moto};
 use tokio_util::sync::CancellationToken;
 
-const NEVER_EXPIRE: &str = "
-policies:
-  - name: never-expire
-    resource: log-group
-    filters:
-      - type: value
-        key: retentionInDays
-        value: absent
-    actions:
-      - type: set-retention
-        days: 30
-";
+use support::NEVER_EXPIRE;
 
 fn policies(text: &str) -> Vec<Policy> {
     compile_text(Path::new("test.yaml"), text).expect("valid test policy")
@@ -133,7 +122,7 @@ async fn second_reconcile_is_a_no_op() {
 async fn listing_paginates_with_one_call_per_fifty_groups() {
     let moto = moto().await;
     let names: Vec<String> = (0..120).map(|i| format!("/fleet/group-{i:03}")).collect();
-    let groups: Vec<(&str, Option<i32>, &[(&str, &str)])> = names.iter().map(|n| (n.as_str(), None, &[][..])).collect();
+    let groups: Vec<support::SeedGroup> = names.iter().map(|n| (n.as_str(), None, &[][..])).collect();
     seed_log_groups(&moto, &groups).await;
 
     let report_only = "policies:\n  - name: all-groups\n    resource: log-group\n";

@@ -50,7 +50,7 @@ const MAX_DAYS: f64 = 3653.0;
 impl AgeSpec {
     pub fn compile(&self, path: &str, errors: &mut Vec<DecodeError>) -> Option<AgeFilter> {
         let days = self.days.value;
-        if !days.is_finite() || days < 0.0 || days > MAX_DAYS {
+        if !(0.0..=MAX_DAYS).contains(&days) {
             errors.push(DecodeError::new(
                 self.days.loc,
                 format!("{path}.days"),

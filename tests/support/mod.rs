@@ -16,6 +16,19 @@ use costguard::aws::{ApiCallCounter, Aws};
 
 pub const REGION: &str = "us-east-1";
 
+/// The policy most tests use: 30 days for log groups that never expire.
+pub const NEVER_EXPIRE: &str = "policies:
+  - name: never-expire
+    resource: log-group
+    filters:
+      - type: value
+        key: retentionInDays
+        value: absent
+    actions:
+      - type: set-retention
+        days: 30
+";
+
 pub struct Moto {
     pub endpoint: String,
     io: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
@@ -152,8 +165,11 @@ pub fn http_post(endpoint: &str, path: &str, body: &str) -> String {
     response
 }
 
-/// Creates log groups; `retention` None means never expire.
-pub async fn seed_log_groups(moto: &Moto, groups: &[(&str, Option<i32>, &[(&str, &str)])]) {
+/// A log group to seed: name, retention (None: never expires), tags.
+pub type SeedGroup<'a> = (&'a str, Option<i32>, &'a [(&'a str, &'a str)]);
+
+/// Creates log groups over the AWS API.
+pub async fn seed_log_groups(moto: &Moto, groups: &[SeedGroup<'_>]) {
     let logs = moto.logs().await;
     for (name, retention, tags) in groups {
         let mut create = logs.create_log_group().log_group_name(*name);
