@@ -242,18 +242,22 @@ impl ProcessStats {
 /// reader never sees half a report).
 pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
-    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    let json_path = write_atomic(dir, "report.json", &json)?;
-    let md_path = write_atomic(dir, "report.md", markdown::render(report).as_bytes())?;
+    // Streamed to disk: a large report is never held twice in memory.
+    let json_path = write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
+    let md_path = write_atomic(dir, "report.md", |out| out.write_all(markdown::render(report).as_bytes()))?;
     Ok((json_path, md_path))
 }
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+fn write_atomic(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<PathBuf> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    fill(&mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
 }
