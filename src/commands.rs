@@ -8,7 +8,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{ApiCallCounter, Aws};
 use crate::config;
-use crate::engine::plan::PlanSettings;
 use crate::engine::sweep::{self, SweepOptions};
 use crate::progress::Progress;
 use crate::report::Verdict;
@@ -90,8 +89,4 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
             ExitCode::from(exit::FAILED)
         }
     }
-}
-
-pub fn default_settings(protect_tag: Option<String>) -> PlanSettings {
-    protect_tag.map(|protect_tag| PlanSettings { protect_tag }).unwrap_or_default()
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use costguard::commands::{self, SweepArgs};
+use costguard::engine::plan::PlanSettings;
 use costguard::engine::sweep::SweepOptions;
 use costguard::progress::Progress;
 use costguard::report::DEFAULT_REPORT_DIR;
@@ -109,7 +110,7 @@ fn main() -> ExitCode {
                 dry_run,
                 regions,
                 report_dir,
-                settings: commands::default_settings(Some(protect_tag)),
+                settings: PlanSettings { protect_tag },
             };
             runtime.block_on(async {
                 // One cancellation token: Ctrl-C or SIGTERM lets the resource

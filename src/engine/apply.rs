@@ -53,7 +53,7 @@ pub async fn apply(plan: &Plan, aws: &Aws, cancel: &CancellationToken) -> Vec<Ou
         }
         let mut details = Vec::new();
         let mut status = Status::Done;
-        for action in entry.actions.iter().filter(|a| a.is_mutating()) {
+        for action in policy.actions.iter().filter(|a| a.is_mutating()) {
             match action.apply(aws, &entry.resource).await {
                 Ok(ActionResult::Done(what)) => details.push(what),
                 Ok(ActionResult::AlreadyDone(why)) => {

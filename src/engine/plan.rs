@@ -41,6 +41,8 @@ pub struct PolicyPlan {
     pub matched: usize,
     /// Why the circuit breaker stopped this policy, if it did.
     pub breaker: Option<String>,
+    /// The policy's actions, the same for every entry.
+    pub actions: Vec<Action>,
     /// Regions whose listing failed: the policy saw only part of the account.
     pub incomplete_regions: Vec<String>,
     pub entries: Vec<PlanEntry>,
@@ -50,7 +52,6 @@ pub struct PolicyPlan {
 pub struct PlanEntry {
     pub resource: Arc<Resource>,
     pub reason: String,
-    pub actions: Vec<Action>,
     pub decision: Decision,
 }
 
@@ -85,7 +86,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, now: DateTime<Utc>, setti
         .iter()
         .filter_map(|resource| {
             let reason = filters::evaluate_all(&policy.filters, resource, now)?;
-            Some(PlanEntry { resource: Arc::clone(resource), reason, actions: policy.actions.clone(), decision: decide(policy, resource, settings) })
+            Some(PlanEntry { resource: Arc::clone(resource), reason, decision: decide(policy, resource, settings) })
         })
         .collect();
     let matched = entries.len();
@@ -101,6 +102,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, now: DateTime<Utc>, setti
         examined: candidates.len(),
         matched,
         breaker,
+        actions: policy.actions.clone(),
         incomplete_regions: inventory.failed_regions(policy.resource_type),
         entries,
     }

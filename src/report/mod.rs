@@ -109,15 +109,15 @@ impl Report {
     pub fn build(info: RunInfo, plan: &Plan, outcomes: &[Outcome], inventory: &Inventory, counter: &ApiCallCounter) -> Self {
         let mut findings = Vec::with_capacity(outcomes.len());
         for ((policy, entry), outcome) in plan.entries().zip(outcomes) {
-            let action = if entry.actions.is_empty() {
+            let action = if policy.actions.is_empty() {
                 "report".to_string()
             } else {
-                entry.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+")
+                policy.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+")
             };
-            let action_description = if entry.actions.is_empty() {
+            let action_description = if policy.actions.is_empty() {
                 "report only".to_string()
             } else {
-                entry.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ")
+                policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ")
             };
             findings.push(Finding {
                 policy: policy.policy.clone(),
