@@ -13,55 +13,41 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
+import emulator
+from emulator import REGION, ROOT
 
 
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests/support/moto_server.py"), "0"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        line = server.stdout.readline().strip()
-        endpoint = f"http://127.0.0.1:{line.split()[1]}"
+    with emulator.running() as moto:
         t = time.time()
-        server.stdin.write(json.dumps({"op": "create_log_groups", "region": REGION, "prefix": "/bench/group-",
-                                       "count": count, "retention_every": 3, "tag_every": 2}) + "\n")
-        server.stdin.flush()
-        assert server.stdout.readline().strip() == "ok"
+        moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-",
+                     count=count, retention_every=3, tag_every=2)
         print(f"seeded {count} log groups in {time.time() - t:.1f}s (1/3 with retention, 1/2 tagged)")
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
-        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION=REGION,
-                   AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                   AWS_EC2_METADATA_DISABLED="true", COSTGUARD_LOG="warn")
         start = time.perf_counter()
         sweep = subprocess.Popen([str(ROOT / "target/release/costguard"), "sweep", "--dry-run",
                                   "--policies", str(ROOT / "policies"), "--report-dir", report_dir],
-                                 env=env, stdout=subprocess.DEVNULL)
+                                 env=moto.env(COSTGUARD_LOG="warn"), stdout=subprocess.DEVNULL)
         # wait4 gives this one process's CPU time and peak RSS.
         _, status, usage = os.wait4(sweep.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        # 4: the shipped policy's circuit breaker tripped, a normal outcome here.
-        if code not in (0, 4):
-            sys.exit(f"bench: costguard exited {code}")
         wall = time.perf_counter() - start
-        report = json.loads(Path(report_dir, "report.json").read_text())
-        print(f"log groups:      {count}")
-        print(f"findings:        {report['totals']['findings']}")
-        print(f"wall time:       {wall:.2f} s (includes the emulator's own time)")
-        print(f"costguard CPU:   {usage.ru_utime + usage.ru_stime:.3f} s (user {usage.ru_utime:.3f} + system {usage.ru_stime:.3f})")
-        print(f"peak memory:     {usage.ru_maxrss / 1024:.1f} MiB (max RSS)")
-        own = report["process"]
-        print(f"  as costguard measured itself at report time: CPU {own['cpu_seconds']} s, peak {own['peak_rss_mib']:.1f} MiB")
-        print(f"AWS calls:       {report['totals']['api_calls']}")
-        for op, n in report["api_calls"].items():
-            print(f"  {op}: {n}")
-    finally:
-        server.stdin.close()
-        server.wait(timeout=60)
+    code = os.waitstatus_to_exitcode(status)
+    # 4: the shipped policy's circuit breaker tripped, a normal outcome here.
+    if code not in (0, 4):
+        sys.exit(f"bench: costguard exited {code}")
+    report = json.loads(Path(report_dir, "report.json").read_text())
+    print(f"log groups:      {count}")
+    print(f"findings:        {report['totals']['findings']}")
+    print(f"wall time:       {wall:.2f} s (includes the emulator's own time)")
+    print(f"costguard CPU:   {usage.ru_utime + usage.ru_stime:.3f} s (user {usage.ru_utime:.3f} + system {usage.ru_stime:.3f})")
+    print(f"peak memory:     {usage.ru_maxrss / 1024:.1f} MiB (max RSS)")
+    own = report["process"]
+    print(f"  as costguard measured itself at report time: CPU {own['cpu_seconds']} s, peak {own['peak_rss_mib']:.1f} MiB")
+    print(f"AWS calls:       {report['totals']['api_calls']}")
+    for op, n in report["api_calls"].items():
+        print(f"  {op}: {n}")
 
 
 if __name__ == "__main__":

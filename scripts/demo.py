@@ -1,26 +1,13 @@
 """Starts moto, seeds a demo fleet, runs a dry-run sweep, prints where the
 report is. Run through scripts/demo.sh, which installs what this needs."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import boto3
 
-ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
-
-
-def start_moto():
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests/support/moto_server.py"), "0"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    line = server.stdout.readline().strip()
-    if not line.startswith("ready "):
-        sys.exit(f"demo: the moto server did not start ({line!r})")
-    return server, f"http://127.0.0.1:{line.split()[1]}"
+import emulator
+from emulator import REGION, ROOT
 
 
 def seed(endpoint):
@@ -43,24 +30,17 @@ def seed(endpoint):
 
 def main():
     report_dir = ROOT / "demo-report"
-    server, endpoint = start_moto()
-    try:
-        count = seed(endpoint)
-        print(f"demo: moto at {endpoint}, {count} log groups seeded (3 never expire, 1 of those protected)")
-        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION=REGION,
-                   AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo",
-                   AWS_EC2_METADATA_DISABLED="true")
+    with emulator.running() as moto:
+        count = seed(moto.endpoint)
+        print(f"demo: moto at {moto.endpoint}, {count} log groups seeded (3 never expire, 1 of those protected)")
         code = subprocess.call(
             [str(ROOT / "target/debug/costguard"), "sweep", "--dry-run",
              "--policies", str(ROOT / "policies"), "--report-dir", str(report_dir)],
-            env=env,
+            env=moto.env(),
         )
-        print(f"\ndemo: the report is {report_dir / 'report.md'} (and report.json beside it)\n")
-        print((report_dir / "report.md").read_text())
-        sys.exit(code)
-    finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+    print(f"\ndemo: the report is {report_dir / 'report.md'} (and report.json beside it)\n")
+    print((report_dir / "report.md").read_text())
+    sys.exit(code)
 
 
 if __name__ == "__main__":
