@@ -108,30 +108,32 @@ pub struct ProcessStats {
 impl Report {
     pub fn build(info: RunInfo, plan: &Plan, outcomes: &[Outcome], inventory: &Inventory, counter: &ApiCallCounter) -> Self {
         let mut findings = Vec::with_capacity(outcomes.len());
-        for ((policy, entry), outcome) in plan.entries().zip(outcomes) {
-            let action = if policy.actions.is_empty() {
-                "report".to_string()
+        let mut outcomes = outcomes.iter();
+        for policy in &plan.policies {
+            // The same for every entry of the policy: built once.
+            let (action, action_description) = if policy.actions.is_empty() {
+                ("report".to_string(), "report only".to_string())
             } else {
-                policy.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+")
+                (
+                    policy.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+"),
+                    policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then "),
+                )
             };
-            let action_description = if policy.actions.is_empty() {
-                "report only".to_string()
-            } else {
-                policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ")
-            };
-            findings.push(Finding {
-                policy: policy.policy.clone(),
-                resource_type: policy.resource_type,
-                resource_id: entry.resource.id.clone(),
-                arn: entry.resource.arn.clone(),
-                region: entry.resource.region.clone(),
-                reason: entry.reason.clone(),
-                action,
-                action_description,
-                status: outcome.status,
-                detail: outcome.detail.clone(),
-                monthly_cost_usd: entry.resource.monthly_cost_usd,
-            });
+            for (entry, outcome) in policy.entries.iter().zip(outcomes.by_ref()) {
+                findings.push(Finding {
+                    policy: policy.policy.clone(),
+                    resource_type: policy.resource_type,
+                    resource_id: entry.resource.id.clone(),
+                    arn: entry.resource.arn.clone(),
+                    region: entry.resource.region.clone(),
+                    reason: entry.reason.clone(),
+                    action: action.clone(),
+                    action_description: action_description.clone(),
+                    status: outcome.status,
+                    detail: outcome.detail.clone(),
+                    monthly_cost_usd: entry.resource.monthly_cost_usd,
+                });
+            }
         }
         let policies = plan
             .policies
