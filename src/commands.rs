@@ -90,3 +90,28 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
         }
     }
 }
+
+pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, journal: &std::path::Path) -> ExitCode {
+    if !journal.exists() {
+        eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
+        return ExitCode::from(exit::FAILED);
+    }
+    let journal = match crate::engine::journal::Journal::open(journal) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    match crate::engine::restore::restore(&aws, &journal, resource_type, name).await {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("costguard: restore failed: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}

@@ -18,6 +18,7 @@
 //!   code that mutates AWS), `sweep` (the three in order).
 //! - [`aws`]: narrow client wrappers that paginate inside, error
 //!   classification, and the interceptor that counts every API call.
+//! - [`pricing`]: hourly prices (Price List API, disk cache, built-in table).
 //! - [`report`]: `report.json` and `report.md`.
 //! - [`commands`]: what the CLI's subcommands do; `main.rs` only parses.
 //! - [`progress`]: terminal progress display.
@@ -28,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod filters;
+pub mod pricing;
 pub mod progress;
 pub mod report;
 pub mod resources;

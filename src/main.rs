@@ -33,6 +33,34 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct StateArgs {
+    /// Folder for the journal and caches. Default: $STATE_DIRECTORY
+    /// (systemd), else $XDG_STATE_HOME/costguard, else ~/.local/state/costguard.
+    #[arg(long, value_name = "DIR", env = "COSTGUARD_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// The journal database. Default: STATE_DIR/journal.sqlite.
+    #[arg(long, value_name = "PATH", env = "COSTGUARD_JOURNAL")]
+    journal: Option<PathBuf>,
+}
+
+impl StateArgs {
+    fn dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(costguard::engine::sweep::default_state_dir)
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.journal.clone().unwrap_or_else(|| self.dir().join("journal.sqlite"))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Prices {
+    Api,
+    Builtin,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -66,6 +94,26 @@ enum Command {
         /// Resources carrying this tag are never changed by any action.
         #[arg(long, value_name = "KEY", default_value = costguard::engine::plan::DEFAULT_PROTECT_TAG)]
         protect_tag: String,
+
+        #[command(flatten)]
+        state: StateArgs,
+
+        /// Where prices come from: the AWS Price List API (cached in the
+        /// state folder), or only the built-in table.
+        #[arg(long, value_enum, default_value_t = Prices::Api)]
+        prices: Prices,
+    },
+    /// Undo a deletion or stop recorded in the journal: re-create a deleted
+    /// SageMaker endpoint (same name, endpoint config and tags) or start a
+    /// stopped notebook instance.
+    Restore {
+        /// sagemaker-endpoint or sagemaker-notebook.
+        resource_type: costguard::resources::ResourceType,
+        /// The endpoint or notebook name.
+        name: String,
+
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Check policy files without calling AWS: every error, with
     /// file:line:column and the offending key. Exit 0 when all are valid.
@@ -89,19 +137,27 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("costguard: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     match cli.command {
         Command::Validate { paths } => commands::validate(&paths),
-        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag } => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("costguard: cannot start the async runtime: {e}");
-                    return ExitCode::from(commands::exit::FAILED);
-                }
-            };
+        Command::Restore { resource_type, name, state } => {
+            let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
+            runtime.block_on(commands::restore(resource_type, &name, &state.journal()))
+        }
+        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices } => {
+            let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
             let progress = match cli.log_format {
                 LogFormat::Text => Progress::on_terminal(),
                 LogFormat::Json => Progress::hidden(),
@@ -111,6 +167,9 @@ fn main() -> ExitCode {
                 regions,
                 report_dir,
                 settings: PlanSettings { protect_tag },
+                journal: state.journal(),
+                price_cache: Some(state.dir().join("prices.json")),
+                price_list_api: prices == Prices::Api,
             };
             runtime.block_on(async {
                 // One cancellation token: Ctrl-C or SIGTERM lets the resource

@@ -7,8 +7,7 @@ use std::path::Path;
 use chrono::{Duration, Utc};
 use costguard::config::{compile_text, Policy};
 use costguard::engine::apply::Status;
-use costguard::engine::plan::PlanSettings;
-use costguard::engine::sweep::{self, SweepOptions, SweepResult};
+use costguard::engine::sweep::{self, SweepResult};
 use costguard::progress::Progress;
 use costguard::report::Verdict;
 use support::{moto, retention_by_group, seed_log_groups, Moto};
@@ -22,12 +21,7 @@ fn policies(text: &str) -> Vec<Policy> {
 
 async fn sweep_at(moto: &Moto, policies: &[Policy], dry_run: bool, now: chrono::DateTime<Utc>) -> SweepResult {
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = SweepOptions {
-        dry_run,
-        regions: vec![support::REGION.to_string()],
-        report_dir: dir.path().to_path_buf(),
-        settings: PlanSettings::default(),
-    };
+    let options = support::sweep_options(dir.path(), dry_run);
     let aws = moto.aws().await;
     let result = sweep::run(&aws, policies, &options, now, &Progress::hidden(), &CancellationToken::new())
         .await
@@ -200,12 +194,7 @@ async fn unreachable_aws_is_an_error_in_the_report_not_a_crash() {
         .await;
     let aws = costguard::aws::Aws::from_config(config, costguard::aws::ApiCallCounter::new());
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = SweepOptions {
-        dry_run: false,
-        regions: vec![support::REGION.to_string()],
-        report_dir: dir.path().to_path_buf(),
-        settings: PlanSettings::default(),
-    };
+    let options = support::sweep_options(dir.path(), false);
     let result = sweep::run(&aws, &policies(NEVER_EXPIRE), &options, Utc::now(), &Progress::hidden(), &CancellationToken::new())
         .await
         .expect("the sweep completes and reports");

@@ -4,7 +4,11 @@
 //! permissions it needs, and the one function that calls AWS. Actions run
 //! only in `engine::apply`; planning never touches AWS.
 
+pub mod delete;
+pub mod mark;
+pub mod notify;
 pub mod set_retention;
+pub mod stop;
 
 use serde::Deserialize;
 
@@ -16,11 +20,20 @@ use crate::resources::{Resource, ResourceType};
 #[serde(rename_all = "kebab-case")]
 pub enum ActionSpec {
     SetRetention(set_retention::SetRetentionSpec),
+    Notify(notify::NotifySpec),
+    #[serde(alias = "mark-for-op")]
+    Mark(mark::MarkSpec),
+    Delete(delete::DeleteSpec),
+    Stop(stop::StopSpec),
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     SetRetention(set_retention::SetRetention),
+    Notify(notify::Notify),
+    Mark(mark::Mark),
+    Delete(delete::Delete),
+    Stop(stop::Stop),
 }
 
 /// What happened when an action ran.
@@ -36,12 +49,20 @@ impl ActionSpec {
     pub fn name(&self) -> &'static str {
         match self {
             ActionSpec::SetRetention(_) => set_retention::NAME,
+            ActionSpec::Notify(_) => notify::NAME,
+            ActionSpec::Mark(_) => mark::NAME,
+            ActionSpec::Delete(_) => delete::NAME,
+            ActionSpec::Stop(_) => stop::NAME,
         }
     }
 
     fn resource_types(&self) -> &'static [ResourceType] {
         match self {
             ActionSpec::SetRetention(_) => set_retention::RESOURCE_TYPES,
+            ActionSpec::Notify(_) => notify::RESOURCE_TYPES,
+            ActionSpec::Mark(_) => mark::RESOURCE_TYPES,
+            ActionSpec::Delete(_) => delete::RESOURCE_TYPES,
+            ActionSpec::Stop(_) => stop::RESOURCE_TYPES,
         }
     }
 
@@ -56,6 +77,10 @@ impl ActionSpec {
         }
         match self {
             ActionSpec::SetRetention(spec) => spec.compile(path, errors).map(Action::SetRetention),
+            ActionSpec::Notify(spec) => spec.compile(path, errors).map(Action::Notify),
+            ActionSpec::Mark(spec) => spec.compile(path, errors).map(Action::Mark),
+            ActionSpec::Delete(spec) => Some(Action::Delete(delete::Delete { delete_config: spec.delete_config })),
+            ActionSpec::Stop(_) => Some(Action::Stop(stop::Stop)),
         }
     }
 }
@@ -64,6 +89,10 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::SetRetention(_) => set_retention::NAME,
+            Action::Notify(_) => notify::NAME,
+            Action::Mark(_) => mark::NAME,
+            Action::Delete(_) => delete::NAME,
+            Action::Stop(_) => stop::NAME,
         }
     }
 
@@ -71,13 +100,38 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::SetRetention(a) => a.describe(),
+            Action::Notify(a) => a.describe(),
+            Action::Mark(a) => a.describe(),
+            Action::Delete(a) => a.describe(),
+            Action::Stop(a) => a.describe(),
         }
     }
 
     /// Changes AWS, so protection tags and circuit breakers apply.
     pub fn is_mutating(&self) -> bool {
         match self {
-            Action::SetRetention(_) => true,
+            Action::SetRetention(_) | Action::Mark(_) | Action::Delete(_) | Action::Stop(_) => true,
+            Action::Notify(_) => false,
+        }
+    }
+
+    /// A change the policy's `mark` grace period holds back, and which apply
+    /// performs only after re-reading the resource.
+    pub fn is_gated(&self) -> bool {
+        match self {
+            Action::SetRetention(_) | Action::Delete(_) | Action::Stop(_) => true,
+            Action::Notify(_) | Action::Mark(_) => false,
+        }
+    }
+
+    /// Whether the resource, as read after a crash, shows this action
+    /// happened; `None` means the resource is gone.
+    pub fn took_effect(&self, now: Option<&Resource>) -> bool {
+        match self {
+            Action::SetRetention(a) => now.is_some_and(|r| a.already_satisfied(r)),
+            Action::Delete(_) => delete::Delete::took_effect(now),
+            Action::Stop(_) => stop::Stop::took_effect(now),
+            Action::Notify(_) | Action::Mark(_) => true,
         }
     }
 
@@ -85,6 +139,11 @@ impl Action {
     pub fn permissions(&self) -> &'static [&'static str] {
         match self {
             Action::SetRetention(_) => set_retention::PERMISSIONS,
+            Action::Notify(_) => notify::PERMISSIONS,
+            Action::Mark(_) => mark::PERMISSIONS,
+            Action::Delete(a) if a.delete_config => delete::CONFIG_PERMISSIONS,
+            Action::Delete(_) => delete::PERMISSIONS,
+            Action::Stop(_) => stop::PERMISSIONS,
         }
     }
 
@@ -93,12 +152,18 @@ impl Action {
     pub fn already_satisfied(&self, resource: &Resource) -> bool {
         match self {
             Action::SetRetention(a) => a.already_satisfied(resource),
+            Action::Stop(a) => a.already_satisfied(resource),
+            Action::Notify(_) | Action::Mark(_) | Action::Delete(_) => false,
         }
     }
 
     pub async fn apply(&self, aws: &Aws, resource: &Resource) -> Result<ActionResult, AwsError> {
         match self {
             Action::SetRetention(a) => a.apply(aws, resource).await,
+            Action::Delete(a) => a.apply(aws, resource).await,
+            Action::Stop(a) => a.apply(aws, resource).await,
+            // Marks are written by apply itself (tag + journal); notify by the mailer.
+            Action::Notify(_) | Action::Mark(_) => Ok(ActionResult::AlreadyDone("nothing to change in AWS".to_string())),
         }
     }
 }

@@ -68,6 +68,7 @@ impl SetRetention {
     pub fn already_satisfied(&self, resource: &Resource) -> bool {
         match &resource.details {
             Details::LogGroup(group) => group.retention_days == Some(self.days),
+            _ => false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! CloudWatch Logs: list log groups, set retention.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::AwsError;
 
@@ -11,7 +11,7 @@ const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 const PAGE_SIZE: i32 = 50;
 
 /// A log group as costguard needs it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogGroup {
     pub name: String,
     /// Without the `:*` suffix that DescribeLogGroups' `arn` carries, so it

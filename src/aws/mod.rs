@@ -4,9 +4,12 @@
 //! code never sees an SDK builder. Every client carries the sweep's
 //! [`ApiCallCounter`], so every request is counted.
 
+pub mod cloudwatch;
 pub mod counter;
 pub mod error;
 pub mod logs;
+pub mod pricing;
+pub mod sagemaker;
 pub mod tagging;
 
 use aws_config::retry::RetryConfig;
@@ -54,6 +57,31 @@ impl Aws {
             .interceptor(self.counter.clone())
             .build();
         logs::LogsClient::new(aws_sdk_cloudwatchlogs::Client::from_conf(config))
+    }
+
+    pub fn sagemaker(&self, region: &str) -> sagemaker::SageMakerClient {
+        let config = aws_sdk_sagemaker::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counter.clone())
+            .build();
+        sagemaker::SageMakerClient::new(aws_sdk_sagemaker::Client::from_conf(config))
+    }
+
+    pub fn cloudwatch(&self, region: &str) -> cloudwatch::CloudWatchClient {
+        let config = aws_sdk_cloudwatch::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counter.clone())
+            .build();
+        cloudwatch::CloudWatchClient::new(aws_sdk_cloudwatch::Client::from_conf(config))
+    }
+
+    /// The Price List API lives in us-east-1 whatever region is priced.
+    pub fn pricing(&self) -> pricing::PricingClient {
+        let config = aws_sdk_pricing::config::Builder::from(&self.base)
+            .region(Region::new("us-east-1"))
+            .interceptor(self.counter.clone())
+            .build();
+        pricing::PricingClient::new(aws_sdk_pricing::Client::from_conf(config))
     }
 
     pub fn tagging(&self, region: &str) -> tagging::TaggingClient {

@@ -72,6 +72,20 @@ impl Policy {
         self.actions.iter().any(Action::is_mutating)
     }
 
+    /// The grace period set by a `mark` action, if any.
+    pub fn grace(&self) -> Option<chrono::Duration> {
+        self.actions.iter().find_map(|a| match a {
+            Action::Mark(m) => Some(m.grace()),
+            _ => None,
+        })
+    }
+
+    /// The names of the changes the grace period holds back, e.g. `delete`.
+    pub fn gated_action_names(&self) -> String {
+        let names: Vec<&str> = self.actions.iter().filter(|a| a.is_gated()).map(Action::name).collect();
+        names.join("+")
+    }
+
     /// Tags are read when a filter tests them or when an action must honour
     /// the protection tag.
     pub fn needs_tags(&self) -> bool {
@@ -111,6 +125,17 @@ impl RawPolicy {
                     action.loc,
                     format!("{path}.actions[{i}]"),
                     format!("action `{}` is already listed at actions[{first}]", action.value.name()),
+                ));
+            }
+        }
+        let is_mark = |a: &Located<ActionSpec>| matches!(a.value, ActionSpec::Mark(_));
+        let is_gated = |a: &Located<ActionSpec>| matches!(a.value, ActionSpec::Delete(_) | ActionSpec::Stop(_) | ActionSpec::SetRetention(_));
+        if let Some((i, mark)) = self.actions.iter().enumerate().find(|(_, a)| is_mark(a)) {
+            if !self.actions.iter().any(is_gated) {
+                errors.push(DecodeError::new(
+                    mark.loc,
+                    format!("{path}.actions[{i}]"),
+                    "`mark` starts a grace period before a change, but this policy has no change to wait for (delete, stop, set-retention)",
                 ));
             }
         }

@@ -322,7 +322,7 @@ impl<'de, 'a> Deserializer<'de> for NodeDe<'a> {
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
         match &self.node.value {
-            Value::Str(s) => visitor.visit_enum(s.as_str().into_deserializer()),
+            Value::Str(s) => visitor.visit_enum(ScalarEnum { name: s, loc: self.node.loc, path: self.path }),
             Value::Map(entries) => {
                 if let Some(tag) = self.node.get("type") {
                     visitor.visit_enum(TaggedEnum { tag, body: self.node, path: self.path })
@@ -493,6 +493,41 @@ impl<'de, 'a> de::VariantAccess<'de> for TaggedBody<'a> {
 }
 
 /// `{or: [...]}`: the variant is the only key, the content its value.
+/// `- delete`: a type named alone, as Cloud Custodian allows, meaning the
+/// type with every field at its default.
+struct ScalarEnum<'a> {
+    name: &'a str,
+    loc: Loc,
+    path: String,
+}
+
+impl<'de> de::EnumAccess<'de> for ScalarEnum<'_> {
+    type Error = DecodeError;
+    type Variant = Self;
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), DecodeError> {
+        let name: de::value::StrDeserializer<'_, DecodeError> = self.name.into_deserializer();
+        let value = seed.deserialize(name).map_err(|e| e.locate(self.loc, &self.path))?;
+        Ok((value, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for ScalarEnum<'_> {
+    type Error = DecodeError;
+    fn unit_variant(self) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DecodeError> {
+        let empty = de::value::MapDeserializer::<_, DecodeError>::new(std::iter::empty::<(&str, &str)>());
+        seed.deserialize(empty).map_err(|e| e.locate(self.loc, &self.path))
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value, DecodeError> {
+        Err(DecodeError::new(self.loc, self.path, format!("`{}` needs a value", self.name)))
+    }
+    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], _visitor: V) -> Result<V::Value, DecodeError> {
+        Err(DecodeError::new(self.loc, self.path, format!("`{}` needs fields: write it as a map with `type: {}`", self.name, self.name)))
+    }
+}
+
 struct KeyedEnum<'a> {
     key: &'a Node,
     body: &'a Node,

@@ -1,17 +1,28 @@
-//! Apply: the only code that changes AWS. It runs the plan's `Act` entries
-//! one resource at a time; one failure never stops the others, and a
+//! Apply: the only code that changes AWS. It runs the plan's decisions one
+//! resource at a time; one failure never stops the others, and a
 //! cancellation stops between resources, never inside one.
+//!
+//! # Guarantees
+//! - A change held back by a grace period (`mark`) re-reads the resource
+//!   right before acting (description, tags, metrics) and skips it if it no
+//!   longer matches or has become protected.
+//! - Every change is journaled before AWS is called and settled after.
 
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{Decision, Plan};
-use crate::actions::ActionResult;
+use super::journal::{ActionState, Journal, Mark};
+use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
+use crate::actions::{mark, ActionResult};
 use crate::aws::Aws;
+use crate::config::Policy;
+use crate::filters;
+use crate::resources::{Resource, ResourceType, Tags};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// Would run (dry run), or reported without an action.
+    /// Would run (dry run), waits for its grace period, or is reported only.
     Planned,
     Done,
     Skipped,
@@ -30,52 +41,237 @@ impl Outcome {
     }
 }
 
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// The outcome of every plan entry, in `Plan::entries` order, without
 /// touching AWS: what a dry run reports.
 pub fn dry_run(plan: &Plan) -> Vec<Outcome> {
     plan.entries()
-        .map(|(_, entry)| match &entry.decision {
+        .map(|(policy, entry)| match &entry.decision {
             Decision::Act | Decision::Report => Outcome::new(Status::Planned, None),
+            Decision::Mark { due } => Outcome::new(Status::Planned, format!("would mark; {} due {}", gated(policy), day(*due))),
+            Decision::Wait { due } => Outcome::new(Status::Planned, format!("marked; {} due {}", gated(policy), day(*due))),
             Decision::Skip(why) => Outcome::new(Status::Skipped, why.clone()),
         })
         .collect()
 }
 
-pub async fn apply(plan: &Plan, aws: &Aws, cancel: &CancellationToken) -> Vec<Outcome> {
+fn gated(policy: &PolicyPlan) -> String {
+    let names: Vec<&str> = policy.actions.iter().filter(|a| a.is_gated()).map(|a| a.name()).collect();
+    names.join("+")
+}
+
+/// Everything apply needs besides the plan.
+pub struct ApplyContext<'a> {
+    pub aws: &'a Aws,
+    pub journal: &'a Journal,
+    pub policies: &'a [Policy],
+    pub settings: &'a PlanSettings,
+    pub run_id: &'a str,
+    pub cancel: &'a CancellationToken,
+}
+
+pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Vec<Outcome> {
     let mut outcomes = dry_run(plan);
-    for (i, (policy, entry)) in plan.entries().enumerate() {
-        if entry.decision != Decision::Act {
+    for policy in &plan.policies {
+        unmark(policy, ctx).await;
+    }
+    for (i, (policy_plan, entry)) in plan.entries().enumerate() {
+        if !matches!(entry.decision, Decision::Act | Decision::Mark { .. }) {
             continue;
         }
-        if cancel.is_cancelled() {
+        if ctx.cancel.is_cancelled() {
             outcomes[i] = Outcome::new(Status::Skipped, "interrupted before this resource".to_string());
             continue;
         }
-        let mut details = Vec::new();
-        let mut status = Status::Done;
-        for action in policy.actions.iter().filter(|a| a.is_mutating()) {
-            match action.apply(aws, &entry.resource).await {
-                Ok(ActionResult::Done(what)) => details.push(what),
-                Ok(ActionResult::AlreadyDone(why)) => {
-                    status = Status::Skipped;
-                    details.push(why);
-                }
-                Err(e) => {
-                    status = Status::Failed;
-                    details.push(e.to_string());
-                    break;
-                }
-            }
-        }
+        let Some(policy) = ctx.policies.iter().find(|p| p.name == policy_plan.policy) else { continue };
+        let outcome = match entry.decision {
+            Decision::Mark { due } => mark_resource(policy, entry, due, plan.now, ctx).await,
+            _ => act(policy, policy_plan, entry, plan.now, ctx).await,
+        };
         tracing::info!(
-            policy = %policy.policy,
+            policy = %policy.name,
             resource = %entry.resource.id,
             region = %entry.resource.region,
-            status = ?status,
-            detail = %details.join("; "),
+            status = ?outcome.status,
+            detail = %outcome.detail.as_deref().unwrap_or(""),
             "action applied"
         );
-        outcomes[i] = Outcome::new(status, details.join("; "));
+        outcomes[i] = outcome;
     }
     outcomes
+}
+
+async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Outcome {
+    let r = &entry.resource;
+    let action = policy.gated_action_names();
+    let tag = Tags::from([(mark::TAG.to_string(), mark::tag_value(&action, due))]);
+    if let Err(e) = set_tags(ctx.aws, r, &tag).await {
+        return Outcome::new(Status::Failed, format!("could not tag the mark: {e}"));
+    }
+    let record = Mark {
+        policy: policy.name.clone(),
+        resource_type: policy.resource_type,
+        region: r.region.clone(),
+        resource_id: r.id.clone(),
+        action: action.clone(),
+        marked_at: now,
+        due_at: due,
+    };
+    match ctx.journal.put_mark(&record, ctx.run_id) {
+        Ok(()) => Outcome::new(Status::Done, format!("marked; {action} due {}", day(due))),
+        Err(e) => Outcome::new(Status::Failed, format!("tagged, but the journal failed: {e}")),
+    }
+}
+
+/// Runs the policy's changes on one resource, guarded as the module says.
+async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Outcome {
+    let listed = &entry.resource;
+    let fresh = match recheck(policy, listed, now, ctx).await {
+        Ok(fresh) => fresh,
+        Err(outcome) => return outcome,
+    };
+    let mut details = Vec::new();
+    let mut status = Status::Done;
+    for action in policy_plan.actions.iter().filter(|a| a.is_gated()) {
+        let id = match ctx.journal.record_intent(ctx.run_id, &policy.name, action.name(), &fresh, now) {
+            Ok(id) => id,
+            Err(e) => {
+                // No journal, no change: the change could not be undone.
+                return Outcome::new(Status::Failed, format!("not changed: {e}"));
+            }
+        };
+        let (state, detail) = match action.apply(ctx.aws, &fresh).await {
+            Ok(ActionResult::Done(what)) => (ActionState::Done, what),
+            Ok(ActionResult::AlreadyDone(why)) => {
+                status = Status::Skipped;
+                (ActionState::AlreadyDone, why)
+            }
+            Err(e) => {
+                status = Status::Failed;
+                (ActionState::Failed, e.to_string())
+            }
+        };
+        if let Err(e) = ctx.journal.settle(id, state, &detail, Utc::now()) {
+            tracing::error!(error = %e, "could not settle a journaled action; the next run settles it");
+        }
+        details.push(detail);
+        if status == Status::Failed {
+            break;
+        }
+    }
+    if status != Status::Failed && policy.grace().is_some() {
+        clear_mark(policy, &fresh, ctx).await;
+    }
+    Outcome::new(status, details.join("; "))
+}
+
+/// Re-reads the resource and re-evaluates the policy on what AWS says now.
+async fn recheck(policy: &Policy, listed: &Resource, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Result<Resource, Outcome> {
+    let rt = policy.resource_type;
+    let mut fresh = match rt.reread(ctx.aws, listed).await {
+        Ok(Some(fresh)) => fresh,
+        Ok(None) => {
+            clear_mark(policy, listed, ctx).await;
+            return Err(Outcome::new(Status::Skipped, "no longer exists".to_string()));
+        }
+        Err(e) => return Err(Outcome::new(Status::Failed, format!("could not re-read before acting: {e}"))),
+    };
+    if let Some(value) = fresh.tags.get(&ctx.settings.protect_tag) {
+        return Err(Outcome::new(Status::Skipped, format!("became protected (tag {}={value}); not changed", ctx.settings.protect_tag)));
+    }
+    if let Err(e) = super::inventory::fetch_metrics(ctx.aws, &fresh.region.clone(), &[policy], std::slice::from_mut(&mut fresh), now).await {
+        return Err(Outcome::new(Status::Failed, format!("could not re-read metrics before acting: {e}")));
+    }
+    if filters::evaluate_all(&policy.filters, &fresh, now).is_none() {
+        return Err(Outcome::new(Status::Skipped, "no longer matches when re-read; not changed".to_string()));
+    }
+    if rt != ResourceType::LogGroup {
+        fresh.monthly_cost_usd = listed.monthly_cost_usd;
+        fresh.cost_basis = listed.cost_basis.clone();
+    }
+    Ok(fresh)
+}
+
+async fn unmark(policy: &PolicyPlan, ctx: &ApplyContext<'_>) {
+    for u in &policy.unmark {
+        if let Some(arn) = &u.arn {
+            if let Err(e) = remove_tag(ctx.aws, u.resource_type, &u.region, arn).await {
+                tracing::warn!(policy = %policy.policy, resource = %u.resource_id, error = %e, "could not remove the mark tag");
+                continue;
+            }
+        }
+        match ctx.journal.remove_mark(&policy.policy, u.resource_type, &u.region, &u.resource_id) {
+            Ok(()) => tracing::info!(policy = %policy.policy, resource = %u.resource_id, why = %u.why, "unmarked"),
+            Err(e) => tracing::error!(policy = %policy.policy, resource = %u.resource_id, error = %e, "could not remove a mark"),
+        }
+    }
+}
+
+/// After the change: the mark has served its purpose.
+async fn clear_mark(policy: &Policy, r: &Resource, ctx: &ApplyContext<'_>) {
+    if r.tags.contains_key(mark::TAG) {
+        // A deleted endpoint takes its tags with it; a stopped notebook keeps them.
+        if let Err(e) = remove_tag(ctx.aws, r.resource_type(), &r.region, &r.arn).await {
+            if !e.is_not_found() {
+                tracing::warn!(resource = %r.id, error = %e, "could not remove the mark tag");
+            }
+        }
+    }
+    if let Err(e) = ctx.journal.remove_mark(&policy.name, r.resource_type(), &r.region, &r.id) {
+        tracing::error!(resource = %r.id, error = %e, "could not remove a mark");
+    }
+}
+
+async fn set_tags(aws: &Aws, r: &Resource, tags: &Tags) -> Result<(), crate::aws::AwsError> {
+    match r.resource_type() {
+        ResourceType::SagemakerEndpoint | ResourceType::SagemakerNotebook => aws.sagemaker(&r.region).add_tags(&r.arn, tags).await,
+        // `mark` is not offered for log groups (compile rejects it).
+        ResourceType::LogGroup => Ok(()),
+    }
+}
+
+async fn remove_tag(aws: &Aws, rt: ResourceType, region: &str, arn: &str) -> Result<(), crate::aws::AwsError> {
+    match rt {
+        ResourceType::SagemakerEndpoint | ResourceType::SagemakerNotebook => aws.sagemaker(region).delete_tags(arn, &[mark::TAG]).await,
+        ResourceType::LogGroup => Ok(()),
+    }
+}
+
+/// Settles actions a crash left as `intent`: the resource as it is now says
+/// whether the change happened. Returns one line per settled action.
+pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy]) -> Vec<String> {
+    let entries = match journal.unsettled() {
+        Ok(entries) => entries,
+        Err(e) => return vec![format!("could not read the journal: {e}")],
+    };
+    let mut notes = Vec::new();
+    for entry in entries {
+        let rt = entry.resource.resource_type();
+        let now_state = match rt.reread(aws, &entry.resource).await {
+            Ok(state) => state,
+            Err(e) => {
+                notes.push(format!("{} {}: still unsettled ({e})", entry.action, entry.resource.id));
+                continue;
+            }
+        };
+        let action = policies.iter().find(|p| p.name == entry.policy).and_then(|p| p.actions.iter().find(|a| a.name() == entry.action));
+        let happened = match action {
+            Some(a) => a.took_effect(now_state.as_ref()),
+            // The policy changed since; only a vanished resource proves a deletion.
+            None => entry.action == "delete" && now_state.is_none(),
+        };
+        let (state, detail) = if happened {
+            (ActionState::Done, "settled after an interruption: the change had happened")
+        } else {
+            (ActionState::Abandoned, "settled after an interruption: the change had not happened")
+        };
+        match journal.settle(entry.id, state, detail, Utc::now()) {
+            Ok(()) => notes.push(format!("{} {}: {detail}", entry.action, entry.resource.id)),
+            Err(e) => notes.push(format!("{} {}: could not settle ({e})", entry.action, entry.resource.id)),
+        }
+    }
+    notes
 }

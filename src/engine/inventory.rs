@@ -4,10 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 
 use crate::aws::{Aws, AwsError};
 use crate::config::Policy;
+use crate::filters::{self, metrics::MetricsFilter};
+use crate::pricing::PriceBook;
 use crate::progress::Progress;
 use crate::resources::{Resource, ResourceType};
 
@@ -45,46 +48,140 @@ impl Inventory {
     }
 }
 
+/// How many resources are described at once: enough to hide latency,
+/// few enough to stay under SageMaker's describe rate limits.
+const DESCRIBE_CONCURRENCY: usize = 8;
+
+/// What collecting needs besides AWS: the sweep's clock and its prices.
+pub struct CollectContext<'a> {
+    pub now: DateTime<Utc>,
+    pub prices: &'a PriceBook,
+    pub progress: &'a Progress,
+}
+
 /// Lists each resource type the enabled policies name, in every region, the
-/// regions in parallel. Tags are read only for types some policy needs them for.
-pub async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], progress: &Progress) -> Inventory {
-    let mut wanted: BTreeMap<ResourceType, bool> = BTreeMap::new();
+/// regions in parallel; then describes, measures and prices only what some
+/// policy could still match. Tags are read only for types some policy needs
+/// them for.
+pub async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], ctx: &CollectContext<'_>) -> Inventory {
+    let mut wanted: BTreeMap<ResourceType, Vec<&Policy>> = BTreeMap::new();
     for policy in policies.iter().filter(|p| p.enabled) {
-        *wanted.entry(policy.resource_type).or_default() |= policy.needs_tags();
-    }
-    let mut tasks = JoinSet::new();
-    for (&resource_type, &with_tags) in &wanted {
-        for region in regions.iter().collect::<BTreeSet<_>>() {
-            let (aws, region, progress) = (aws.clone(), region.clone(), progress.clone());
-            tasks.spawn(async move {
-                let task = progress.task(&format!("listing {resource_type} in {region}"));
-                let listed = resource_type.collect(&aws, &region, with_tags, &|n| task.set(n)).await;
-                task.finish();
-                (resource_type, region, listed)
-            });
-        }
+        wanted.entry(policy.resource_type).or_default().push(policy);
     }
     let mut inventory = Inventory::default();
-    while let Some(joined) = tasks.join_next().await {
-        let Ok((resource_type, region, listed)) = joined else {
-            // A panicking listing task is a bug; the listing is simply missing.
-            tracing::error!("a listing task panicked");
-            continue;
-        };
-        match listed {
-            Ok(resources) => {
-                tracing::info!(resource_type = %resource_type, region = %region, count = resources.len(), "listed");
-                inventory.resources.entry(resource_type).or_default().extend(resources.into_iter().map(Arc::new));
-            }
-            Err(error) => {
-                tracing::error!(resource_type = %resource_type, region = %region, error = %error, "listing failed");
-                inventory.errors.push(CollectError { resource_type, region, error });
-            }
+    let mut tasks = Vec::new();
+    for (&resource_type, type_policies) in &wanted {
+        for region in regions.iter().collect::<BTreeSet<_>>() {
+            tasks.push(collect_one(aws, resource_type, region, type_policies, ctx));
         }
+    }
+    for (resource_type, region, listed, errors) in futures_util::future::join_all(tasks).await {
+        inventory.errors.extend(errors.into_iter().map(|error| CollectError { resource_type, region: region.clone(), error }));
+        inventory.resources.entry(resource_type).or_default().extend(listed.into_iter().map(Arc::new));
     }
     // Regions finish in any order; reports should not.
     for list in inventory.resources.values_mut() {
         list.sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
     }
     inventory
+}
+
+async fn collect_one(
+    aws: &Aws,
+    resource_type: ResourceType,
+    region: &str,
+    policies: &[&Policy],
+    ctx: &CollectContext<'_>,
+) -> (ResourceType, String, Vec<Resource>, Vec<AwsError>) {
+    let task = ctx.progress.task(&format!("listing {resource_type} in {region}"));
+    let with_tags = policies.iter().any(|p| p.needs_tags());
+    let listed = resource_type.collect(aws, region, with_tags, &|n| task.set(n)).await;
+    task.finish();
+    let mut resources = match listed {
+        Ok(resources) => resources,
+        Err(error) => {
+            tracing::error!(resource_type = %resource_type, region = %region, error = %error, "listing failed");
+            return (resource_type, region.to_string(), Vec::new(), vec![error]);
+        }
+    };
+    let could_match =
+        |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
+    let mut errors = Vec::new();
+
+    // Describe: only resources some policy could still match.
+    let wanted: Vec<usize> = (0..resources.len()).filter(|&i| !resources[i].described && could_match(&resources[i])).collect();
+    let described = wanted.len();
+    let task = ctx.progress.task(&format!("describing {described} {resource_type} in {region}"));
+    let mut pending: Vec<(usize, Resource)> = wanted.into_iter().map(|i| (i, resources[i].clone())).collect();
+    let results: Vec<(usize, Resource, Result<(), AwsError>)> = futures_util::stream::iter(pending.drain(..))
+        .map(|(i, mut r)| async move {
+            let result = resource_type.describe(aws, &mut r).await;
+            (i, r, result)
+        })
+        .buffer_unordered(DESCRIBE_CONCURRENCY)
+        .collect()
+        .await;
+    for (i, r, result) in results {
+        match result {
+            Ok(()) => resources[i] = r,
+            Err(error) => errors.push(error),
+        }
+    }
+    task.finish();
+
+    // Measure: every metric filter's series for every resource it could
+    // still match, in as few GetMetricData requests as the batch limit allows.
+    if let Err(error) = fetch_metrics(aws, region, policies, &mut resources, ctx.now).await {
+        tracing::error!(resource_type = %resource_type, region = %region, error = %error, "metrics failed");
+        errors.push(error);
+    }
+
+    // Price what is described (prices are cached per instance type).
+    for r in resources.iter_mut().filter(|r| r.described) {
+        resource_type.price(r, ctx.prices, ctx.now).await;
+    }
+    tracing::info!(resource_type = %resource_type, region = %region, count = resources.len(), described, "listed");
+    (resource_type, region.to_string(), resources, errors)
+}
+
+pub(crate) async fn fetch_metrics(
+    aws: &Aws,
+    region: &str,
+    policies: &[&Policy],
+    resources: &mut [Resource],
+    now: DateTime<Utc>,
+) -> Result<(), AwsError> {
+    let mut metric_filters = Vec::new();
+    for policy in policies {
+        policy.filters.iter().for_each(|f| f.metric_filters(&mut metric_filters));
+    }
+    // One batch per window: GetMetricData takes one start and end per request.
+    let mut by_window: BTreeMap<(DateTime<Utc>, DateTime<Utc>), Vec<&MetricsFilter>> = BTreeMap::new();
+    for f in metric_filters {
+        let slot = by_window.entry(f.window(now)).or_default();
+        if !slot.iter().any(|g| g.key() == f.key()) {
+            slot.push(f);
+        }
+    }
+    for ((start, end), window_filters) in by_window {
+        let mut queries = Vec::new();
+        // (resource index, filter key, number of series)
+        let mut owners: Vec<(usize, String, usize)> = Vec::new();
+        for (i, r) in resources.iter().enumerate() {
+            let still_possible = policies.iter().any(|p| filters::could_match_all(&p.filters, r, now));
+            let Some(series) = r.metric_series().filter(|_| still_possible) else { continue };
+            for f in &window_filters {
+                queries.extend(f.queries(&series));
+                owners.push((i, f.key(), series.len()));
+            }
+        }
+        if queries.is_empty() {
+            continue;
+        }
+        let mut values = aws.cloudwatch(region).get_metric_data(&queries, start, end).await?.into_iter();
+        for (i, key, n) in owners {
+            resources[i].metrics.insert(key, values.by_ref().take(n).collect());
+        }
+    }
+    Ok(())
 }

@@ -2,5 +2,7 @@
 
 pub mod apply;
 pub mod inventory;
+pub mod journal;
 pub mod plan;
+pub mod restore;
 pub mod sweep;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::inventory::Inventory;
-use crate::actions::Action;
+use super::journal::Mark;
+use crate::actions::{mark, Action};
 use crate::config::Policy;
 use crate::filters;
 use crate::resources::{Resource, ResourceType};
@@ -46,6 +47,19 @@ pub struct PolicyPlan {
     /// Regions whose listing failed: the policy saw only part of the account.
     pub incomplete_regions: Vec<String>,
     pub entries: Vec<PlanEntry>,
+    /// Marked resources that no longer match (or became protected): their
+    /// mark is removed.
+    pub unmark: Vec<Unmark>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unmark {
+    pub resource_type: ResourceType,
+    pub region: String,
+    pub resource_id: String,
+    /// Where to remove the tag; `None` when the resource is gone.
+    pub arn: Option<String>,
+    pub why: String,
 }
 
 #[derive(Clone, Debug)]
@@ -57,8 +71,12 @@ pub struct PlanEntry {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    /// Apply runs the actions.
+    /// Apply runs the actions (after re-reading the resource).
     Act,
+    /// First match of a policy with a grace period: mark now, act at `due`.
+    Mark { due: DateTime<Utc> },
+    /// Marked earlier; the grace period runs until `due`.
+    Wait { due: DateTime<Utc> },
     /// The policy has no actions, or they change nothing: report only.
     Report,
     /// Matched, but will not be touched; the reason says why.
@@ -75,27 +93,54 @@ impl Plan {
     }
 }
 
-pub fn plan(policies: &[Policy], inventory: &Inventory, now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
-    let policies = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, now, settings)).collect();
+/// `marks` are the journal's; resources also carry their mark as a tag,
+/// which counts when the journal has none (a lost state volume).
+pub fn plan(policies: &[Policy], inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
+    let policies = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, marks, now, settings)).collect();
     Plan { now, policies }
 }
 
-fn plan_policy(policy: &Policy, inventory: &Inventory, now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {
+fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {
     let candidates = inventory.of(policy.resource_type);
+    let policy_marks: Vec<&Mark> =
+        marks.iter().filter(|m| m.policy == policy.name && m.resource_type == policy.resource_type).collect();
     let mut entries: Vec<PlanEntry> = candidates
         .iter()
         .filter_map(|resource| {
             let reason = filters::evaluate_all(&policy.filters, resource, now)?;
-            Some(PlanEntry { resource: Arc::clone(resource), reason, decision: decide(policy, resource, settings) })
+            let marked = policy_marks.iter().find(|m| m.region == resource.region && m.resource_id == resource.id);
+            let due = marked.map(|m| m.marked_at).zip(policy.grace()).map(|(at, grace)| at + grace).or_else(|| tag_due(policy, resource));
+            Some(PlanEntry { resource: Arc::clone(resource), reason, decision: decide(policy, resource, settings, due, now) })
         })
         .collect();
     let matched = entries.len();
     let breaker = breaker(policy, matched, candidates.len());
     if let Some(why) = &breaker {
-        for entry in entries.iter_mut().filter(|e| e.decision == Decision::Act) {
+        for entry in entries.iter_mut().filter(|e| matches!(e.decision, Decision::Act | Decision::Mark { .. })) {
             entry.decision = Decision::Skip(format!("circuit breaker: {why}"));
         }
     }
+    let incomplete_regions = inventory.failed_regions(policy.resource_type);
+    let unmark = policy_marks
+        .iter()
+        .filter(|m| !incomplete_regions.contains(&m.region))
+        .filter_map(|m| {
+            let entry = entries.iter().find(|e| e.resource.region == m.region && e.resource.id == m.resource_id);
+            let why = match entry.map(|e| &e.decision) {
+                Some(Decision::Skip(why)) if !why.starts_with("circuit breaker") => format!("skipped: {why}"),
+                Some(_) => return None,
+                None => "no longer matches".to_string(),
+            };
+            let listed = candidates.iter().find(|r| r.region == m.region && r.id == m.resource_id);
+            Some(Unmark {
+                resource_type: m.resource_type,
+                region: m.region.clone(),
+                resource_id: m.resource_id.clone(),
+                arn: listed.map(|r| r.arn.clone()),
+                why: if listed.is_none() { "resource is gone".to_string() } else { why },
+            })
+        })
+        .collect();
     PolicyPlan {
         policy: policy.name.clone(),
         resource_type: policy.resource_type,
@@ -103,23 +148,39 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, now: DateTime<Utc>, setti
         matched,
         breaker,
         actions: policy.actions.clone(),
-        incomplete_regions: inventory.failed_regions(policy.resource_type),
+        incomplete_regions,
         entries,
+        unmark,
     }
 }
 
-fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings) -> Decision {
-    let mutating: Vec<&Action> = policy.actions.iter().filter(|a| a.is_mutating()).collect();
-    if mutating.is_empty() {
+/// The due time the resource's mark tag names, if it is this policy's action.
+fn tag_due(policy: &Policy, resource: &Resource) -> Option<DateTime<Utc>> {
+    policy.grace()?;
+    let (action, due) = mark::parse_tag(resource.tags.get(mark::TAG)?)?;
+    (action == policy.gated_action_names()).then_some(due)
+}
+
+fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Decision {
+    let gated: Vec<&Action> = policy.actions.iter().filter(|a| a.is_gated()).collect();
+    if gated.is_empty() {
         return Decision::Report;
+    }
+    if !resource.described {
+        return Decision::Skip("could not be described, so its protection tag is unknown".to_string());
     }
     if let Some(value) = resource.tags.get(&settings.protect_tag) {
         return Decision::Skip(format!("protected by tag {}={value}", settings.protect_tag));
     }
-    if mutating.iter().all(|a| a.already_satisfied(resource)) {
+    if gated.iter().all(|a| a.already_satisfied(resource)) {
         return Decision::Report;
     }
-    Decision::Act
+    match (policy.grace(), due) {
+        (None, _) => Decision::Act,
+        (Some(_), Some(due)) if due <= now => Decision::Act,
+        (Some(_), Some(due)) => Decision::Wait { due },
+        (Some(grace), None) => Decision::Mark { due: now + grace },
+    }
 }
 
 /// Cloud Custodian's `max-resources` and `max-resources-percent`: either
@@ -162,7 +223,7 @@ mod tests {
 
     #[test]
     fn only_matching_resources_are_planned() {
-        let planned = super::plan(&policies(POLICY), &fleet(), Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(POLICY), &fleet(), &[], Utc::now(), &PlanSettings::default());
         let p = &planned.policies[0];
         assert_eq!((p.examined, p.matched), (3, 2));
         let ids: Vec<&str> = p.entries.iter().map(|e| e.resource.id.as_str()).collect();
@@ -173,33 +234,33 @@ mod tests {
 
     #[test]
     fn protected_resource_is_never_acted_on() {
-        let planned = super::plan(&policies(POLICY), &fleet(), Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(POLICY), &fleet(), &[], Utc::now(), &PlanSettings::default());
         assert!(matches!(&planned.policies[0].entries[1].decision, Decision::Skip(why) if why.contains("protected")));
     }
 
     #[test]
     fn breaker_stops_the_whole_policy() {
         let text = format!("{POLICY}    max-resources: 1\n");
-        let planned = super::plan(&policies(&text), &fleet(), Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &[], Utc::now(), &PlanSettings::default());
         assert!(planned.breaker_tripped());
         assert!(planned.policies[0].entries.iter().all(|e| e.decision != Decision::Act));
 
         let text = format!("{POLICY}    max-resources-percent: 50\n");
-        let planned = super::plan(&policies(&text), &fleet(), Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &[], Utc::now(), &PlanSettings::default());
         assert!(planned.breaker_tripped(), "2 of 3 is more than 50%");
     }
 
     #[test]
     fn already_compliant_resources_are_reported_not_changed() {
         let text = "policies:\n  - name: all\n    resource: log-group\n    actions:\n      - type: set-retention\n        days: 7\n";
-        let planned = super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), &[], Utc::now(), &PlanSettings::default());
         assert_eq!(planned.policies[0].entries[0].decision, Decision::Report);
     }
 
     #[test]
     fn disabled_policies_plan_nothing() {
         let text = POLICY.replace("resource: log-group", "resource: log-group\n    enabled: false");
-        let planned = super::plan(&policies(&text), &fleet(), Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &[], Utc::now(), &PlanSettings::default());
         assert!(planned.policies.is_empty());
     }
 }

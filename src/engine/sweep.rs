@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::journal::{Journal, JournalError};
 use super::{apply, inventory, plan};
 use crate::aws::Aws;
 use crate::config::Policy;
+use crate::pricing::PriceBook;
 use crate::progress::Progress;
 use crate::report::{self, Report, RunInfo};
 
@@ -18,6 +20,30 @@ pub struct SweepOptions {
     pub regions: Vec<String>,
     pub report_dir: PathBuf,
     pub settings: plan::PlanSettings,
+    /// The journal (SQLite). A dry run reads it when it exists and never
+    /// creates it.
+    pub journal: PathBuf,
+    /// Where Price List answers are cached; `None` keeps them in memory.
+    pub price_cache: Option<PathBuf>,
+    /// Ask the AWS Price List API (else the cache and built-in table only).
+    pub price_list_api: bool,
+}
+
+/// `$STATE_DIRECTORY` (systemd), else `$XDG_STATE_HOME/costguard`, else
+/// `~/.local/state/costguard`, else `./costguard-state`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may pass several, colon-separated; the first is ours.
+        let first = dir.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+        return PathBuf::from(first);
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("costguard");
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/state/costguard"),
+        None => PathBuf::from("costguard-state"),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +52,8 @@ pub enum SweepError {
     NoRegion,
     #[error("cannot write the report to {path}: {source}")]
     Report { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 #[derive(Debug)]
@@ -53,24 +81,53 @@ pub async fn run(
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
 
-    let inventory = inventory::collect(aws, policies, &regions, progress).await;
+    let journal = if options.dry_run && !options.journal.exists() {
+        None
+    } else {
+        Some(Journal::open(&options.journal)?)
+    };
+    if let Some(journal) = &journal {
+        journal.begin_run(&run_id, started_at, options.dry_run)?;
+        if !options.dry_run {
+            for note in apply::settle_unsettled(aws, journal, policies).await {
+                tracing::warn!(journal = %journal.path().display(), "{note}");
+            }
+        }
+    }
+
+    let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
+    let ctx = inventory::CollectContext { now, prices: &prices, progress };
+    let inventory = inventory::collect(aws, policies, &regions, &ctx).await;
+    if let Err(e) = prices.save() {
+        tracing::warn!(error = %e, "could not save the price cache");
+    }
+    let marks = match &journal {
+        Some(journal) => journal.marks()?,
+        None => Vec::new(),
+    };
     let plan = {
         let _task = progress.task("evaluating policies");
-        plan::plan(policies, &inventory, now, &options.settings)
+        plan::plan(policies, &inventory, &marks, now, &options.settings)
     };
-    let outcomes = if options.dry_run {
-        apply::dry_run(&plan)
-    } else {
-        let task = progress.task("applying");
-        let outcomes = apply::apply(&plan, aws, cancel).await;
-        task.finish();
-        outcomes
+    let outcomes = match (&journal, options.dry_run) {
+        (Some(journal), false) => {
+            let task = progress.task("applying");
+            let ctx = apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id: &run_id, cancel };
+            let outcomes = apply::apply(&plan, &ctx).await;
+            task.finish();
+            outcomes
+        }
+        _ => apply::dry_run(&plan),
     };
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at, finished_at: Utc::now(), regions };
     let report = Report::build(info, &plan, &outcomes, &inventory, aws.counter());
     let (report_json, report_md) = report::write(&report, &options.report_dir)
         .map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
+    if let Some(journal) = &journal {
+        let summary = format!("{} findings, {} done, {} failed", report.totals.findings, report.totals.done, report.totals.failed);
+        journal.finish_run(&report.run_id, Utc::now(), &summary)?;
+    }
     tracing::info!(
         run_id = %report.run_id,
         findings = report.findings.len(),

@@ -6,19 +6,27 @@
 //! - type: age
 //!   days: 2
 //!   op: lt            # younger than 2 days
+//! - type: age
+//!   key: LastModifiedTime   # any time attribute of the resource type
+//!   days: 7
 //! ```
 //!
-//! A resource whose creation time AWS does not give never matches.
+//! A resource whose time AWS does not give never matches.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::config::yaml::{DecodeError, Located};
+use crate::resources::{AttrKind, AttrValue, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgeSpec {
     pub days: Located<f64>,
+    /// A time attribute to measure from instead of the creation time, e.g.
+    /// `LastModifiedTime`.
+    #[serde(default)]
+    pub key: Option<Located<String>>,
     #[serde(default)]
     pub op: Option<Located<AgeOp>>,
 }
@@ -42,13 +50,31 @@ pub enum AgeOp {
 pub struct AgeFilter {
     pub days: f64,
     pub op: AgeOp,
+    /// `None`: the creation time.
+    pub key: Option<&'static str>,
 }
 
 /// Ten years: anything longer is a typo, not a policy.
 const MAX_DAYS: f64 = 3653.0;
 
 impl AgeSpec {
-    pub fn compile(&self, path: &str, errors: &mut Vec<DecodeError>) -> Option<AgeFilter> {
+    pub fn compile(&self, resource_type: ResourceType, path: &str, errors: &mut Vec<DecodeError>) -> Option<AgeFilter> {
+        let key = match &self.key {
+            None => None,
+            Some(k) => match resource_type.attribute(&k.value) {
+                Some(a) if a.kind == AttrKind::Time && !a.described => Some(a.name),
+                _ => {
+                    let times = resource_type.attributes().iter().filter(|a| a.kind == AttrKind::Time && !a.described);
+                    let names: Vec<&str> = times.map(|a| a.name).collect();
+                    errors.push(DecodeError::new(
+                        k.loc,
+                        format!("{path}.key"),
+                        format!("{resource_type} has no time attribute {:?}; expected one of: {}", k.value, names.join(", ")),
+                    ));
+                    return None;
+                }
+            },
+        };
         let days = self.days.value;
         if !(0.0..=MAX_DAYS).contains(&days) {
             errors.push(DecodeError::new(
@@ -58,14 +84,20 @@ impl AgeSpec {
             ));
             return None;
         }
-        Some(AgeFilter { days, op: self.op.as_ref().map_or(AgeOp::Gt, |o| o.value) })
+        Some(AgeFilter { days, op: self.op.as_ref().map_or(AgeOp::Gt, |o| o.value), key })
     }
 }
 
 impl AgeFilter {
     pub fn evaluate(&self, resource: &crate::resources::Resource, now: DateTime<Utc>) -> Option<String> {
-        let created = resource.created_at?;
-        let age = now - created;
+        let since = match self.key {
+            None => resource.created_at?,
+            Some(key) => match resource.attribute(key)? {
+                AttrValue::Time(t) => t,
+                _ => return None,
+            },
+        };
+        let age = now - since;
         let limit = Duration::milliseconds((self.days * 86_400_000.0) as i64);
         let matched = match self.op {
             AgeOp::Gt => age > limit,
@@ -74,7 +106,8 @@ impl AgeFilter {
             AgeOp::Le => age <= limit,
         };
         let age_days = age.num_seconds() as f64 / 86_400.0;
-        matched.then(|| format!("created {age_days:.1} days ago ({})", self.describe()))
+        let what = self.key.unwrap_or("created");
+        matched.then(|| format!("{what} {age_days:.1} days ago ({})", self.describe()))
     }
 
     pub fn describe(&self) -> String {
@@ -84,7 +117,10 @@ impl AgeFilter {
             AgeOp::Lt => "younger than",
             AgeOp::Le => "at most",
         };
-        format!("{word} {} days", self.days)
+        match self.key {
+            None => format!("{word} {} days", self.days),
+            Some(key) => format!("{key} {word} {} days", self.days),
+        }
     }
 }
 
@@ -97,18 +133,18 @@ mod tests {
     fn age_compares_creation_time_with_now() {
         let r = fixture("/a", None); // created at the epoch
         let created = r.created_at.unwrap();
-        let older = AgeFilter { days: 30.0, op: AgeOp::Gt };
+        let older = AgeFilter { days: 30.0, op: AgeOp::Gt, key: None };
         assert!(older.evaluate(&r, created + Duration::days(31)).is_some());
         assert!(older.evaluate(&r, created + Duration::days(29)).is_none());
-        let younger = AgeFilter { days: 30.0, op: AgeOp::Lt };
+        let younger = AgeFilter { days: 30.0, op: AgeOp::Lt, key: None };
         assert!(younger.evaluate(&r, created + Duration::days(29)).is_some());
     }
 
     #[test]
     fn negative_days_are_rejected() {
-        let spec = AgeSpec { days: Located { value: -3.0, loc: Default::default() }, op: None };
+        let spec = AgeSpec { days: Located { value: -3.0, loc: Default::default() }, op: None, key: None };
         let mut errors = Vec::new();
-        assert!(spec.compile("p", &mut errors).is_none());
+        assert!(spec.compile(ResourceType::LogGroup, "p", &mut errors).is_none());
         assert_eq!(errors[0].path, "p.days");
     }
 }

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod age;
+pub mod metrics;
 pub mod tag;
 pub mod value;
 
@@ -33,6 +34,8 @@ pub enum FilterSpec {
     Value(value::ValueSpec),
     Tag(tag::TagSpec),
     Age(age::AgeSpec),
+    #[serde(alias = "metric")]
+    Metrics(metrics::MetricsSpec),
     /// Every filter in the list matches.
     And(Vec<FilterSpec>),
     /// At least one filter in the list matches.
@@ -46,6 +49,7 @@ pub enum Filter {
     Value(value::ValueFilter),
     Tag(tag::TagFilter),
     Age(age::AgeFilter),
+    Metrics(metrics::MetricsFilter),
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Vec<Filter>),
@@ -57,7 +61,8 @@ impl FilterSpec {
         match self {
             FilterSpec::Value(spec) => spec.compile(resource_type, path, errors).map(Filter::Value),
             FilterSpec::Tag(spec) => spec.compile(path, errors).map(Filter::Tag),
-            FilterSpec::Age(spec) => spec.compile(path, errors).map(Filter::Age),
+            FilterSpec::Age(spec) => spec.compile(resource_type, path, errors).map(Filter::Age),
+            FilterSpec::Metrics(spec) => spec.compile(resource_type, path, errors).map(Filter::Metrics),
             FilterSpec::And(list) => compile_all(list, resource_type, &format!("{path}.and"), errors).map(Filter::And),
             FilterSpec::Or(list) => compile_all(list, resource_type, &format!("{path}.or"), errors).map(Filter::Or),
             FilterSpec::Not(list) => compile_all(list, resource_type, &format!("{path}.not"), errors).map(Filter::Not),
@@ -87,6 +92,7 @@ impl Filter {
             Filter::Value(f) => f.evaluate(resource),
             Filter::Tag(f) => f.evaluate(resource),
             Filter::Age(f) => f.evaluate(resource, now),
+            Filter::Metrics(f) => f.evaluate(resource, now),
             Filter::And(list) => evaluate_all(list, resource, now),
             Filter::Or(list) => list.iter().find_map(|f| f.evaluate(resource, now)),
             Filter::Not(list) => match evaluate_all(list, resource, now) {
@@ -102,6 +108,7 @@ impl Filter {
             Filter::Value(f) => f.describe(),
             Filter::Tag(f) => f.describe(),
             Filter::Age(f) => f.describe(),
+            Filter::Metrics(f) => f.describe(),
             Filter::And(list) => format!("({})", describe_all(list)),
             Filter::Or(list) => format!("({})", list.iter().map(Filter::describe).collect::<Vec<_>>().join(" or ")),
             Filter::Not(list) => format!("not ({})", describe_all(list)),
@@ -113,10 +120,52 @@ impl Filter {
         match self {
             Filter::Value(f) => f.needs_tags(),
             Filter::Tag(_) => true,
-            Filter::Age(_) => false,
+            Filter::Age(_) | Filter::Metrics(_) => false,
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(Filter::needs_tags),
         }
     }
+
+    /// Whether this filter needs data the resource does not carry yet (its
+    /// description, or metrics not fetched).
+    fn lacks_data(&self, resource: &Resource) -> bool {
+        match self {
+            Filter::Value(f) => !resource.described && f.needs_description(resource),
+            Filter::Tag(_) => !resource.described,
+            Filter::Age(_) => false,
+            Filter::Metrics(f) => !f.is_fetched(resource),
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(|f| f.lacks_data(resource)),
+        }
+    }
+
+    /// False only when the resource cannot match whatever the missing data
+    /// turns out to be: three-valued logic, so the inventory describes and
+    /// measures only resources that could still match.
+    pub fn could_match(&self, resource: &Resource, now: DateTime<Utc>) -> bool {
+        match self {
+            Filter::And(list) => list.iter().all(|f| f.could_match(resource, now)),
+            Filter::Or(list) => list.iter().any(|f| f.could_match(resource, now)),
+            // `not` fails only when every inner filter surely matches.
+            Filter::Not(list) => {
+                list.iter().any(|f| f.lacks_data(resource)) || evaluate_all(list, resource, now).is_none()
+            }
+            leaf if leaf.lacks_data(resource) => true,
+            leaf => leaf.evaluate(resource, now).is_some(),
+        }
+    }
+
+    /// Every `metrics` filter inside this one.
+    pub fn metric_filters<'a>(&'a self, out: &mut Vec<&'a metrics::MetricsFilter>) {
+        match self {
+            Filter::Metrics(f) => out.push(f),
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_filters(out)),
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) => {}
+        }
+    }
+}
+
+/// [`Filter::could_match`] for a policy's list (all must match).
+pub fn could_match_all(filters: &[Filter], resource: &Resource, now: DateTime<Utc>) -> bool {
+    filters.iter().all(|f| f.could_match(resource, now))
 }
 
 /// All must match; the reason names each condition that did.

@@ -51,7 +51,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn symbol(self) -> &'static str {
+    pub fn symbol(self) -> &'static str {
         match self {
             Op::Eq => "==",
             Op::Ne => "!=",
@@ -206,6 +206,14 @@ impl ValueFilter {
 
     pub fn needs_tags(&self) -> bool {
         matches!(self.key, Key::Tag(_))
+    }
+
+    /// Whether the key is read from data the resource's listing lacks.
+    pub fn needs_description(&self, resource: &Resource) -> bool {
+        match &self.key {
+            Key::Tag(_) => true,
+            Key::Attribute(name, _) => resource.resource_type().attribute(name).is_some_and(|a| a.described),
+        }
     }
 
     pub fn evaluate(&self, resource: &Resource) -> Option<String> {

@@ -250,7 +250,9 @@ pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)>
     Ok((json_path, md_path))
 }
 
-fn write_atomic(
+/// Writes `dir/name` through a temporary file and a rename, so a reader
+/// never sees half a file and a failed write keeps the previous one.
+pub(crate) fn write_atomic(
     dir: &Path,
     name: &str,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,

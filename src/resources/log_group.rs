@@ -10,15 +10,15 @@ use crate::aws::logs::LogGroup;
 use crate::aws::{Aws, AwsError};
 
 pub const ATTRIBUTES: &[Attribute] = &[
-    Attribute { name: "logGroupName", kind: AttrKind::String },
-    Attribute { name: "arn", kind: AttrKind::String },
-    Attribute { name: "creationTime", kind: AttrKind::Time },
-    Attribute { name: "retentionInDays", kind: AttrKind::Number },
-    Attribute { name: "storedBytes", kind: AttrKind::Number },
-    Attribute { name: "logGroupClass", kind: AttrKind::String },
-    Attribute { name: "kmsKeyId", kind: AttrKind::String },
-    Attribute { name: "metricFilterCount", kind: AttrKind::Number },
-    Attribute { name: "deletionProtectionEnabled", kind: AttrKind::Bool },
+    Attribute::listed("logGroupName", AttrKind::String),
+    Attribute::listed("arn", AttrKind::String),
+    Attribute::listed("creationTime", AttrKind::Time),
+    Attribute::listed("retentionInDays", AttrKind::Number),
+    Attribute::listed("storedBytes", AttrKind::Number),
+    Attribute::listed("logGroupClass", AttrKind::String),
+    Attribute::listed("kmsKeyId", AttrKind::String),
+    Attribute::listed("metricFilterCount", AttrKind::Number),
+    Attribute::listed("deletionProtectionEnabled", AttrKind::Bool),
 ];
 
 pub const READ_PERMISSIONS: &[&str] = &["logs:DescribeLogGroups", "tag:GetResources"];
@@ -71,6 +71,9 @@ fn to_resource(group: LogGroup, region: &str, tags: &mut HashMap<String, Tags>) 
         created_at: group.created_at,
         tags: tags.remove(&group.arn).unwrap_or_default(),
         monthly_cost_usd: monthly_storage_cost(group.stored_bytes),
+        cost_basis: group.stored_bytes.map(|b| format!("{:.3} GB stored at ${STORAGE_USD_PER_GB_MONTH}/GB-month", b.max(0) as f64 / 1e9)),
+        described: true,
+        metrics: Default::default(),
         details: Details::LogGroup(group),
     }
 }

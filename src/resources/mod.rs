@@ -4,6 +4,8 @@
 //! [`Details`]; the compiler then points at every `match` that must learn it.
 
 pub mod log_group;
+pub mod sagemaker_endpoint;
+pub mod sagemaker_notebook;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{Aws, AwsError};
+use crate::pricing::PriceBook;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -21,14 +24,23 @@ pub enum ResourceType {
     /// A CloudWatch Logs log group.
     #[serde(alias = "aws.log-group")]
     LogGroup,
+    /// A SageMaker real-time inference endpoint.
+    #[serde(alias = "aws.sagemaker-endpoint")]
+    SagemakerEndpoint,
+    /// A SageMaker notebook instance.
+    #[serde(alias = "aws.sagemaker-notebook")]
+    SagemakerNotebook,
 }
 
 impl ResourceType {
-    pub const ALL: &'static [ResourceType] = &[ResourceType::LogGroup];
+    pub const ALL: &'static [ResourceType] =
+        &[ResourceType::LogGroup, ResourceType::SagemakerEndpoint, ResourceType::SagemakerNotebook];
 
     pub fn name(self) -> &'static str {
         match self {
             ResourceType::LogGroup => "log-group",
+            ResourceType::SagemakerEndpoint => "sagemaker-endpoint",
+            ResourceType::SagemakerNotebook => "sagemaker-notebook",
         }
     }
 
@@ -36,6 +48,8 @@ impl ResourceType {
     pub fn attributes(self) -> &'static [Attribute] {
         match self {
             ResourceType::LogGroup => log_group::ATTRIBUTES,
+            ResourceType::SagemakerEndpoint => sagemaker_endpoint::ATTRIBUTES,
+            ResourceType::SagemakerNotebook => sagemaker_notebook::ATTRIBUTES,
         }
     }
 
@@ -47,6 +61,18 @@ impl ResourceType {
     pub fn read_permissions(self) -> &'static [&'static str] {
         match self {
             ResourceType::LogGroup => log_group::READ_PERMISSIONS,
+            ResourceType::SagemakerEndpoint => sagemaker_endpoint::READ_PERMISSIONS,
+            ResourceType::SagemakerNotebook => sagemaker_notebook::READ_PERMISSIONS,
+        }
+    }
+
+    /// The CloudWatch namespace a `metrics` filter reads by default; `None`
+    /// when the type publishes no metrics costguard can attribute to it.
+    pub fn metric_namespace(self) -> Option<&'static str> {
+        match self {
+            ResourceType::LogGroup => Some("AWS/Logs"),
+            ResourceType::SagemakerEndpoint => Some("AWS/SageMaker"),
+            ResourceType::SagemakerNotebook => None,
         }
     }
 
@@ -61,7 +87,51 @@ impl ResourceType {
     ) -> Result<Vec<Resource>, AwsError> {
         match self {
             ResourceType::LogGroup => log_group::collect(aws, region, with_tags, on_progress).await,
+            ResourceType::SagemakerEndpoint => sagemaker_endpoint::collect(aws, region, on_progress).await,
+            ResourceType::SagemakerNotebook => sagemaker_notebook::collect(aws, region, on_progress).await,
         }
+    }
+
+    /// Completes a listed resource (details and tags). Types whose listing
+    /// is already complete do nothing.
+    pub async fn describe(self, aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+        match self {
+            ResourceType::LogGroup => Ok(()),
+            ResourceType::SagemakerEndpoint => sagemaker_endpoint::describe(aws, resource).await,
+            ResourceType::SagemakerNotebook => sagemaker_notebook::describe(aws, resource).await,
+        }
+    }
+
+    /// Sets the resource's monthly cost where it is priced per instance.
+    pub async fn price(self, resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
+        match self {
+            ResourceType::LogGroup => {}
+            ResourceType::SagemakerEndpoint => sagemaker_endpoint::price(resource, prices, now).await,
+            ResourceType::SagemakerNotebook => sagemaker_notebook::price(resource, prices, now).await,
+        }
+    }
+
+    /// Reads the resource afresh, fully described: what a destructive action
+    /// checks right before acting. `None` when it no longer exists.
+    pub async fn reread(self, aws: &Aws, resource: &Resource) -> Result<Option<Resource>, AwsError> {
+        match self {
+            ResourceType::LogGroup => Ok(Some(resource.clone())),
+            ResourceType::SagemakerEndpoint => sagemaker_endpoint::reread(aws, &resource.region, &resource.id).await,
+            ResourceType::SagemakerNotebook => sagemaker_notebook::reread(aws, &resource.region, &resource.id).await,
+        }
+    }
+}
+
+impl std::str::FromStr for ResourceType {
+    type Err = String;
+
+    /// The policy spelling, with or without Cloud Custodian's `aws.` prefix.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bare = s.strip_prefix("aws.").unwrap_or(s);
+        ResourceType::ALL.iter().copied().find(|t| t.name() == bare).ok_or_else(|| {
+            let names: Vec<&str> = ResourceType::ALL.iter().map(|t| t.name()).collect();
+            format!("unknown resource type {s:?}; expected one of: {}", names.join(", "))
+        })
     }
 }
 
@@ -95,6 +165,18 @@ pub struct Attribute {
     /// The field name as the AWS API spells it, as Cloud Custodian users know it.
     pub name: &'static str,
     pub kind: AttrKind,
+    /// Known only once the resource is described (not from its listing).
+    pub described: bool,
+}
+
+impl Attribute {
+    pub const fn listed(name: &'static str, kind: AttrKind) -> Self {
+        Self { name, kind, described: false }
+    }
+
+    pub const fn described(name: &'static str, kind: AttrKind) -> Self {
+        Self { name, kind, described: true }
+    }
 }
 
 /// One attribute's value on one resource.
@@ -119,7 +201,7 @@ impl fmt::Display for AttrValue<'_> {
 
 /// A resource as listed: the common fields every policy can use, and the
 /// type's own description in `details`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resource {
     pub id: String,
     pub arn: String,
@@ -128,25 +210,52 @@ pub struct Resource {
     pub tags: Tags,
     /// What the resource costs a month as it is, where known.
     pub monthly_cost_usd: Option<f64>,
+    /// How `monthly_cost_usd` was worked out, or why it is unknown.
+    #[serde(default)]
+    pub cost_basis: Option<String>,
+    /// Whether `details` and `tags` are complete. Types whose listing says
+    /// little (SageMaker) are described only when a policy could match them.
+    #[serde(default)]
+    pub described: bool,
+    /// Datapoints per metric query (see `filters::metrics`), one list per
+    /// series (an endpoint has one series per variant).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, Vec<Vec<f64>>>,
     pub details: Details,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "resource_type", rename_all = "kebab-case")]
 pub enum Details {
     LogGroup(crate::aws::logs::LogGroup),
+    SagemakerEndpoint(sagemaker_endpoint::Endpoint),
+    SagemakerNotebook(crate::aws::sagemaker::Notebook),
 }
 
 impl Resource {
     pub fn resource_type(&self) -> ResourceType {
         match self.details {
             Details::LogGroup(_) => ResourceType::LogGroup,
+            Details::SagemakerEndpoint(_) => ResourceType::SagemakerEndpoint,
+            Details::SagemakerNotebook(_) => ResourceType::SagemakerNotebook,
+        }
+    }
+
+    /// The dimension sets of this resource's metric series, or `None` until
+    /// it is described (an endpoint's variants come from DescribeEndpoint).
+    pub fn metric_series(&self) -> Option<Vec<Vec<(String, String)>>> {
+        match &self.details {
+            Details::LogGroup(g) => Some(vec![vec![("LogGroupName".to_string(), g.name.clone())]]),
+            Details::SagemakerEndpoint(e) => sagemaker_endpoint::metric_series(e),
+            Details::SagemakerNotebook(_) => Some(Vec::new()),
         }
     }
 
     pub fn attribute(&self, name: &str) -> Option<AttrValue<'_>> {
         match &self.details {
             Details::LogGroup(group) => log_group::attribute(group, name),
+            Details::SagemakerEndpoint(endpoint) => sagemaker_endpoint::attribute(endpoint, name),
+            Details::SagemakerNotebook(notebook) => sagemaker_notebook::attribute(notebook, name),
         }
     }
 }

@@ -195,3 +195,110 @@ pub async fn retention_by_group(moto: &Moto) -> std::collections::BTreeMap<Strin
     }
     out
 }
+
+impl Moto {
+    /// Moves a SageMaker endpoint's or notebook's creation time back.
+    pub fn backdate_sagemaker(&self, kind: &str, name: &str, days: f64) {
+        let name = serde_json::to_string(name).expect("a string serialises");
+        self.command(&format!(
+            r#"{{"op":"backdate","service":"sagemaker","kind":"{kind}","region":"{REGION}","name":{name},"days":{days}}}"#
+        ));
+    }
+
+    pub async fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
+        aws_sdk_sagemaker::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
+    }
+}
+
+/// Sweep options for tests: reports and the journal in `dir`, built-in
+/// prices only (moto has no Price List API).
+pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::engine::sweep::SweepOptions {
+    costguard::engine::sweep::SweepOptions {
+        dry_run,
+        regions: vec![REGION.to_string()],
+        report_dir: dir.join("report"),
+        settings: costguard::engine::plan::PlanSettings::default(),
+        journal: dir.join("state/journal.sqlite"),
+        price_cache: None,
+        price_list_api: false,
+    }
+}
+
+/// One production variant to seed: name, instance type, instance count.
+pub type SeedVariant<'a> = (&'a str, &'a str, i32);
+
+/// Creates a model, an endpoint config and an endpoint over the API, then
+/// backdates the endpoint `age_days`.
+pub async fn seed_endpoint(moto: &Moto, name: &str, variants: &[SeedVariant<'_>], tags: &[(&str, &str)], age_days: f64) {
+    use aws_sdk_sagemaker::types::{ContainerDefinition, ProductionVariant, ProductionVariantInstanceType, Tag};
+    let sm = moto.sagemaker().await;
+    let model = format!("{name}-model");
+    sm.create_model()
+        .model_name(&model)
+        .execution_role_arn("arn:aws:iam::123456789012:role/sagemaker")
+        .primary_container(ContainerDefinition::builder().image("123456789012.dkr.ecr.us-east-1.amazonaws.com/model:1").build())
+        .send()
+        .await
+        .expect("create model");
+    let mut config = sm.create_endpoint_config().endpoint_config_name(format!("{name}-config"));
+    for (variant, instance_type, count) in variants {
+        config = config.production_variants(
+            ProductionVariant::builder()
+                .variant_name(*variant)
+                .model_name(&model)
+                .instance_type(ProductionVariantInstanceType::from(*instance_type))
+                .initial_instance_count(*count)
+                .build(),
+        );
+    }
+    config.send().await.expect("create endpoint config");
+    let mut create = sm.create_endpoint().endpoint_name(name).endpoint_config_name(format!("{name}-config"));
+    for (k, v) in tags {
+        create = create.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    create.send().await.expect("create endpoint");
+    moto.backdate_sagemaker("endpoint", name, age_days);
+}
+
+/// Publishes one Invocations datapoint `hours_ago` for a variant.
+pub async fn put_invocations(moto: &Moto, endpoint: &str, variant: &str, value: f64, hours_ago: i64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(hours_ago as u64 * 3600);
+    moto.cloudwatch()
+        .await
+        .put_metric_data()
+        .namespace("AWS/SageMaker")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("Invocations")
+                .value(value)
+                .timestamp(at.into())
+                .dimensions(Dimension::builder().name("EndpointName").value(endpoint).build())
+                .dimensions(Dimension::builder().name("VariantName").value(variant).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put metric data");
+}
+
+/// The endpoints that exist now, sorted.
+pub async fn endpoint_names(moto: &Moto) -> Vec<String> {
+    let sm = moto.sagemaker().await;
+    let mut names: Vec<String> = sm
+        .list_endpoints()
+        .max_results(100)
+        .send()
+        .await
+        .expect("list endpoints")
+        .endpoints()
+        .iter()
+        .map(|e| e.endpoint_name().unwrap_or_default().to_string())
+        .collect();
+    names.sort();
+    names
+}

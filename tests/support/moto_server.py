@@ -13,6 +13,12 @@ Commands:
    "retention_every": 3, "tag_every": 2}
       creates log groups straight in the backend, for benchmarks that need a
       big fleet fast; every nth has 7-day retention, every mth a tag.
+  {"op": "backdate", "service": "sagemaker", "kind": "endpoint"|"notebook", ...}
+      moves a SageMaker endpoint's or notebook's creation and modification time back.
+  {"op": "create_endpoints", "region": "us-east-1", "prefix": "bench-", "count": 1000,
+   "instance_type": "ml.m5.large", "busy_every": 2, "days": 30}
+      creates endpoints (model, config, endpoint) through the API, backdates
+      them, and gives every nth an Invocations datapoint: a benchmark fleet.
 """
 
 import json
@@ -33,8 +39,52 @@ def backdate(cmd):
 
         group = logs_backends[account][cmd["region"]].groups[cmd["name"]]
         group.creation_time = utcnow() - timedelta(days=days)
+    elif service == "sagemaker":
+        from moto.sagemaker.models import sagemaker_backends
+
+        backend = sagemaker_backends[account][cmd["region"]]
+        kind = cmd.get("kind", "endpoint")
+        store = backend.endpoints if kind == "endpoint" else backend.notebook_instances
+        thing = store[cmd["name"]]
+        then = utcnow() - timedelta(days=days)
+        if kind == "endpoint":
+            thing.creation_time = thing.last_modified_time = then
+        else:
+            thing.creation_time = thing.last_modified_time = then
     else:
         raise ValueError(f"backdate does not know service {service!r}")
+
+
+def create_endpoints(cmd, port):
+    import boto3
+
+    region = cmd["region"]
+    kw = dict(region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
+              aws_access_key_id="testing", aws_secret_access_key="testing")
+    sm = boto3.client("sagemaker", **kw)
+    cw = boto3.client("cloudwatch", **kw)
+    prefix, count = cmd["prefix"], int(cmd["count"])
+    busy_every = int(cmd.get("busy_every", 0))
+    sm.create_model(ModelName=f"{prefix}model", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+                    PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/m:1"})
+    sm.create_endpoint_config(EndpointConfigName=f"{prefix}config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": f"{prefix}model",
+        "InstanceType": cmd.get("instance_type", "ml.m5.large"), "InitialInstanceCount": 1}])
+    from moto.sagemaker.models import sagemaker_backends
+    backend = sagemaker_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][region]
+    then = utcnow() - timedelta(days=float(cmd.get("days", 30)))
+    data = []
+    for i in range(count):
+        name = f"{prefix}{i:05d}"
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{prefix}config")
+        e = backend.endpoints[name]
+        e.creation_time = e.last_modified_time = then
+        if busy_every and i % busy_every == 0:
+            data.append({"MetricName": "Invocations", "Value": 5.0, "Timestamp": utcnow() - timedelta(hours=3),
+                         "Dimensions": [{"Name": "EndpointName", "Value": name},
+                                        {"Name": "VariantName", "Value": "AllTraffic"}]})
+    for start in range(0, len(data), 1000):
+        cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start:start + 1000])
 
 
 def create_log_groups(cmd):
@@ -54,7 +104,8 @@ def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    print(f"ready {server.get_host_and_port()[1]}", flush=True)
+    bound = server.get_host_and_port()[1]
+    print(f"ready {bound}", flush=True)
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -65,6 +116,8 @@ def main():
                 backdate(cmd)
             elif cmd.get("op") == "create_log_groups":
                 create_log_groups(cmd)
+            elif cmd.get("op") == "create_endpoints":
+                create_endpoints(cmd, bound)
             else:
                 raise ValueError(f"unknown op {cmd.get('op')!r}")
             print("ok", flush=True)

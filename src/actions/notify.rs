@@ -1,0 +1,63 @@
+//! `notify`: tell people about a finding. Changes nothing in AWS.
+//!
+//! ```yaml
+//! actions:
+//!   - type: notify
+//!     to: [platform-team@example.com, resource-owner]
+//! ```
+//!
+//! `resource-owner` stands for the address in the resource's owner tag.
+//! The finding and its planned notification appear in every report; email
+//! delivery is configured in the daemon's settings.
+
+use serde::Deserialize;
+
+use crate::config::yaml::{DecodeError, Located};
+use crate::resources::ResourceType;
+
+pub const NAME: &str = "notify";
+pub const RESOURCE_TYPES: &[ResourceType] = ResourceType::ALL;
+pub const PERMISSIONS: &[&str] = &[];
+/// The recipient that means "whoever the resource's owner tag names".
+pub const RESOURCE_OWNER: &str = "resource-owner";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    #[serde(default)]
+    pub to: Vec<Located<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notify {
+    pub to: Vec<String>,
+}
+
+impl NotifySpec {
+    pub fn compile(&self, path: &str, errors: &mut Vec<DecodeError>) -> Option<Notify> {
+        let before = errors.len();
+        for (i, to) in self.to.iter().enumerate() {
+            let v = to.value.trim();
+            let looks_like_address = v.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                && !v.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>');
+            if v != RESOURCE_OWNER && !looks_like_address {
+                errors.push(DecodeError::new(
+                    to.loc,
+                    format!("{path}.to[{i}]"),
+                    format!("expected an email address or `{RESOURCE_OWNER}`, found {:?}", to.value),
+                ));
+            }
+        }
+        (errors.len() == before).then(|| Notify { to: self.to.iter().map(|t| t.value.trim().to_string()).collect() })
+    }
+}
+
+impl Notify {
+    pub fn describe(&self) -> String {
+        if self.to.is_empty() {
+            "notify (default recipients)".to_string()
+        } else {
+            format!("notify {}", self.to.join(", "))
+        }
+    }
+}

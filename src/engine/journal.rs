@@ -1,0 +1,340 @@
+//! The journal: an embedded SQLite database that remembers every run, every
+//! mark, and every action, so changes can be audited and undone.
+//!
+//! # Guarantees
+//! - An action is recorded (`intent`, with the full description of the
+//!   resource as it was) *before* AWS is called, and its outcome after. A
+//!   crash in between leaves an `intent` row; the next real run looks at the
+//!   resource and settles the row as `done` or `abandoned`, so nothing is
+//!   lost and nothing is done twice.
+//! - Writes are transactions in WAL mode; a second costguard on the same
+//!   file waits (busy timeout) instead of failing or corrupting it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::resources::{Resource, ResourceType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("journal {path}: cannot create its folder: {source}")]
+    Folder { path: PathBuf, source: std::io::Error },
+    #[error("journal {path}: a recorded resource is unreadable: {source}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    dry_run     INTEGER NOT NULL,
+    summary     TEXT
+);
+CREATE TABLE IF NOT EXISTS marks (
+    policy        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    marked_at     TEXT NOT NULL,
+    due_at        TEXT NOT NULL,
+    run_id        TEXT NOT NULL,
+    PRIMARY KEY (policy, resource_type, region, resource_id)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        TEXT NOT NULL,
+    policy        TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    resource      TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    detail        TEXT,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT
+);
+CREATE INDEX IF NOT EXISTS actions_by_resource ON actions (resource_type, resource_id, action, state);
+CREATE INDEX IF NOT EXISTS actions_by_state ON actions (state);
+";
+
+/// Where an action stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionState {
+    /// Recorded, AWS not yet known to have answered.
+    Intent,
+    Done,
+    /// AWS said there was nothing to do.
+    AlreadyDone,
+    Failed,
+    /// Found as `intent` after a crash, and the resource showed it never happened.
+    Abandoned,
+}
+
+impl ActionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Intent => "intent",
+            ActionState::Done => "done",
+            ActionState::AlreadyDone => "already-done",
+            ActionState::Failed => "failed",
+            ActionState::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// A resource marked for a destructive action after a grace period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mark {
+    pub policy: String,
+    pub resource_type: ResourceType,
+    pub region: String,
+    pub resource_id: String,
+    /// The action that will run, e.g. `delete`.
+    pub action: String,
+    pub marked_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+}
+
+/// One journaled action.
+#[derive(Clone, Debug)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub run_id: String,
+    pub policy: String,
+    pub action: String,
+    pub resource: Resource,
+    pub state: String,
+    pub started_at: String,
+}
+
+pub struct Journal {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Folder { path: path.to_path_buf(), source })?;
+        }
+        let err = |source| JournalError::Sqlite { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, JournalError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&conn).map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
+    }
+
+    pub fn begin_run(&self, run_id: &str, started_at: DateTime<Utc>, dry_run: bool) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute("INSERT INTO runs (run_id, started_at, dry_run) VALUES (?1, ?2, ?3)", params![run_id, started_at.to_rfc3339(), dry_run])
+                .map(drop)
+        })
+    }
+
+    pub fn finish_run(&self, run_id: &str, finished_at: DateTime<Utc>, summary: &str) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute("UPDATE runs SET finished_at = ?2, summary = ?3 WHERE run_id = ?1", params![run_id, finished_at.to_rfc3339(), summary])
+                .map(drop)
+        })
+    }
+
+    pub fn marks(&self) -> Result<Vec<Mark>, JournalError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT policy, resource_type, region, resource_id, action, marked_at, due_at FROM marks")?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })?;
+            let mut marks = Vec::new();
+            for row in rows {
+                let (policy, rt, region, resource_id, action, marked_at, due_at) = row?;
+                // Rows this version cannot read (a type from a newer version) are skipped.
+                let (Some(resource_type), Some(marked_at), Some(due_at)) = (parse_type(&rt), parse_time(&marked_at), parse_time(&due_at))
+                else {
+                    continue;
+                };
+                marks.push(Mark { policy, resource_type, region, resource_id, action, marked_at, due_at });
+            }
+            Ok(marks)
+        })
+    }
+
+    pub fn put_mark(&self, mark: &Mark, run_id: &str) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO marks (policy, resource_type, region, resource_id, action, marked_at, due_at, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    mark.policy,
+                    mark.resource_type.name(),
+                    mark.region,
+                    mark.resource_id,
+                    mark.action,
+                    mark.marked_at.to_rfc3339(),
+                    mark.due_at.to_rfc3339(),
+                    run_id
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn remove_mark(&self, policy: &str, resource_type: ResourceType, region: &str, resource_id: &str) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM marks WHERE policy = ?1 AND resource_type = ?2 AND region = ?3 AND resource_id = ?4",
+                params![policy, resource_type.name(), region, resource_id],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records an action before it runs; returns its id for [`Journal::settle`].
+    pub fn record_intent(&self, run_id: &str, policy: &str, action: &str, resource: &Resource, at: DateTime<Utc>) -> Result<i64, JournalError> {
+        let json = serde_json::to_string(resource).map_err(|source| JournalError::Corrupt { path: self.path.clone(), source })?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO actions (run_id, policy, action, resource_type, region, resource_id, resource, state, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    run_id,
+                    policy,
+                    action,
+                    resource.resource_type().name(),
+                    resource.region,
+                    resource.id,
+                    json,
+                    ActionState::Intent.as_str(),
+                    at.to_rfc3339()
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn settle(&self, id: i64, state: ActionState, detail: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE actions SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
+                params![id, state.as_str(), detail, at.to_rfc3339()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Actions recorded but never settled: a crash happened in between.
+    pub fn unsettled(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        self.entries("WHERE state = 'intent' ORDER BY id", params![])
+    }
+
+    /// The latest completed `action` on a resource, e.g. the deletion to undo.
+    pub fn last_done(&self, resource_type: ResourceType, resource_id: &str, action: &str) -> Result<Option<JournalEntry>, JournalError> {
+        let found = self.entries(
+            "WHERE resource_type = ?1 AND resource_id = ?2 AND action = ?3 AND state = 'done' ORDER BY id DESC LIMIT 1",
+            params![resource_type.name(), resource_id, action],
+        )?;
+        Ok(found.into_iter().next())
+    }
+
+    /// A journaled action for a resource, done by this program (e.g. a restore).
+    pub fn record_done(&self, run_id: &str, action: &str, resource: &Resource, detail: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
+        let id = self.record_intent(run_id, "", action, resource, at)?;
+        self.settle(id, ActionState::Done, detail, at)
+    }
+
+    fn entries(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<JournalEntry>, JournalError> {
+        let sql = format!("SELECT id, run_id, policy, action, resource, state, started_at FROM actions {clause}");
+        let rows: Vec<(i64, String, String, String, String, String, String)> = self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, run_id, policy, action, resource, state, started_at)| {
+                let resource = serde_json::from_str(&resource).map_err(|source| JournalError::Corrupt { path: self.path.clone(), source })?;
+                Ok(JournalEntry { id, run_id, policy, action, resource, state, started_at })
+            })
+            .collect()
+    }
+
+    /// How many actions are in each state (for tests and the report).
+    pub fn count(&self, state: ActionState) -> Result<u64, JournalError> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM actions WHERE state = ?1", params![state.as_str()], |r| r.get(0)).optional())
+            .map(|n: Option<i64>| n.unwrap_or(0).max(0) as u64)
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+fn parse_type(s: &str) -> Option<ResourceType> {
+    ResourceType::ALL.iter().copied().find(|t| t.name() == s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::sagemaker_endpoint::fixture;
+
+    #[test]
+    fn an_action_is_recorded_before_it_runs_and_settled_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("state/journal.sqlite")).unwrap();
+        let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
+        let now = Utc::now();
+        let id = journal.record_intent("run", "p", "delete", &endpoint, now).unwrap();
+        assert_eq!(journal.unsettled().unwrap().len(), 1, "a crash here leaves the intent");
+        journal.settle(id, ActionState::Done, "deleted", now).unwrap();
+        assert!(journal.unsettled().unwrap().is_empty());
+        let done = journal.last_done(ResourceType::SagemakerEndpoint, "e1", "delete").unwrap().unwrap();
+        assert_eq!(done.resource.arn, endpoint.arn, "the resource comes back as it was");
+    }
+
+    #[test]
+    fn marks_round_trip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap().with_timezone(&Utc);
+        let mark = Mark {
+            policy: "idle".into(),
+            resource_type: ResourceType::SagemakerEndpoint,
+            region: "us-east-1".into(),
+            resource_id: "e1".into(),
+            action: "delete".into(),
+            marked_at: now,
+            due_at: now + chrono::Duration::days(7),
+        };
+        Journal::open(&path).unwrap().put_mark(&mark, "run").unwrap();
+        let reopened = Journal::open(&path).unwrap();
+        assert_eq!(reopened.marks().unwrap(), vec![mark.clone()]);
+        reopened.remove_mark("idle", ResourceType::SagemakerEndpoint, "us-east-1", "e1").unwrap();
+        assert!(reopened.marks().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,72 @@
+//! Undo: bring back what costguard deleted or stopped, from the journal.
+//!
+//! `costguard restore sagemaker-endpoint NAME` re-creates the endpoint with
+//! the same name, endpoint config and tags (minus costguard's mark), as the
+//! journal recorded them right before the deletion. `costguard restore
+//! sagemaker-notebook NAME` starts a notebook costguard stopped. Each
+//! restore is journaled too.
+
+use chrono::Utc;
+
+use super::journal::{Journal, JournalError};
+use crate::actions::mark;
+use crate::aws::{Aws, AwsError};
+use crate::resources::{Details, ResourceType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("the journal {journal} records no {action} of {resource_type} {name}")]
+    NothingToRestore { journal: String, action: &'static str, resource_type: ResourceType, name: String },
+    #[error("{resource_type} {name} already exists in {region}; nothing to restore")]
+    AlreadyExists { resource_type: ResourceType, name: String, region: String },
+    #[error("endpoint config {config} no longer exists (deleted with `delete-config: true`, or by hand); re-create it, then run restore again")]
+    ConfigGone { config: String },
+    #[error("{0} cannot be restored by costguard")]
+    Unsupported(ResourceType),
+}
+
+/// Restores one resource; returns a sentence saying what was done.
+pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, name: &str) -> Result<String, RestoreError> {
+    let action = match resource_type {
+        ResourceType::SagemakerEndpoint => "delete",
+        ResourceType::SagemakerNotebook => "stop",
+        other => return Err(RestoreError::Unsupported(other)),
+    };
+    let Some(entry) = journal.last_done(resource_type, name, action)? else {
+        return Err(RestoreError::NothingToRestore {
+            journal: journal.path().display().to_string(),
+            action,
+            resource_type,
+            name: name.to_string(),
+        });
+    };
+    let recorded = entry.resource;
+    let client = aws.sagemaker(&recorded.region);
+    let run_id = format!("restore-{}", uuid::Uuid::new_v4());
+    let done = match &recorded.details {
+        Details::SagemakerEndpoint(endpoint) => {
+            if client.describe_endpoint(name).await?.is_some() {
+                return Err(RestoreError::AlreadyExists { resource_type, name: name.to_string(), region: recorded.region.clone() });
+            }
+            let config = endpoint.description.as_ref().map(|d| d.config_name.clone()).unwrap_or_default();
+            if config.is_empty() || !client.endpoint_config_exists(&config).await? {
+                return Err(RestoreError::ConfigGone { config });
+            }
+            let mut tags = recorded.tags.clone();
+            tags.remove(mark::TAG);
+            client.create_endpoint(name, &config, &tags).await?;
+            format!("re-created endpoint {name} in {} from endpoint config {config} with {} tags (deleted by run {})", recorded.region, tags.len(), entry.run_id)
+        }
+        Details::SagemakerNotebook(_) => {
+            client.start_notebook(name).await?;
+            format!("started notebook instance {name} in {} (stopped by run {})", recorded.region, entry.run_id)
+        }
+        Details::LogGroup(_) => return Err(RestoreError::Unsupported(resource_type)),
+    };
+    journal.record_done(&run_id, "restore", &recorded, &done, Utc::now())?;
+    Ok(done)
+}
