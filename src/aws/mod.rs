@@ -31,16 +31,17 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
 pub struct Aws {
     base: SdkConfig,
     counter: ApiCallCounter,
+    endpoint_configs: sagemaker::ConfigCache,
 }
 
 impl Aws {
     pub async fn from_env(counter: ApiCallCounter) -> Self {
-        Self { base: sdk_loader().load().await, counter }
+        Self::from_config(sdk_loader().load().await, counter)
     }
 
     /// For tests and embedding: an explicit configuration.
     pub fn from_config(base: SdkConfig, counter: ApiCallCounter) -> Self {
-        Self { base, counter }
+        Self { base, counter, endpoint_configs: Default::default() }
     }
 
     pub fn default_region(&self) -> Option<String> {
@@ -64,7 +65,7 @@ impl Aws {
             .region(Region::new(region.to_string()))
             .interceptor(self.counter.clone())
             .build();
-        sagemaker::SageMakerClient::new(aws_sdk_sagemaker::Client::from_conf(config))
+        sagemaker::SageMakerClient::new(aws_sdk_sagemaker::Client::from_conf(config), region, self.endpoint_configs.clone())
     }
 
     pub fn cloudwatch(&self, region: &str) -> cloudwatch::CloudWatchClient {

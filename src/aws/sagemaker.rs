@@ -58,12 +58,16 @@ pub struct Notebook {
     pub modified_at: Option<DateTime<Utc>>,
 }
 
+/// Endpoint config (by ARN-like `region/name`) -> variant instance types.
+/// Configs are immutable in SageMaker, so a cached answer never goes stale;
+/// the cache lives as long as the [`super::Aws`] handle (one sweep).
+pub type ConfigCache = Arc<Mutex<HashMap<String, HashMap<String, Option<String>>>>>;
+
 #[derive(Clone, Debug)]
 pub struct SageMakerClient {
     client: aws_sdk_sagemaker::Client,
-    /// Endpoint config name -> variant instance types. Configs are immutable
-    /// in SageMaker, so a cached answer never goes stale.
-    configs: Arc<Mutex<HashMap<String, HashMap<String, Option<String>>>>>,
+    region: String,
+    configs: ConfigCache,
 }
 
 /// SageMaker answers "no such thing" with a ValidationException whose
@@ -87,8 +91,8 @@ fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
 }
 
 impl SageMakerClient {
-    pub fn new(client: aws_sdk_sagemaker::Client) -> Self {
-        Self { client, configs: Arc::default() }
+    pub fn new(client: aws_sdk_sagemaker::Client, region: &str, configs: ConfigCache) -> Self {
+        Self { client, region: region.to_string(), configs }
     }
 
     pub async fn list_endpoints(&self, mut on_page: impl FnMut(usize)) -> Result<Vec<EndpointSummary>, AwsError> {
@@ -141,7 +145,8 @@ impl SageMakerClient {
     /// Variant name -> instance type of an endpoint config (empty when the
     /// config is gone: the endpoint keeps running on what it was given).
     async fn variant_types(&self, config_name: &str) -> Result<HashMap<String, Option<String>>, AwsError> {
-        if let Some(cached) = self.configs.lock().unwrap_or_else(PoisonError::into_inner).get(config_name) {
+        let key = format!("{}/{config_name}", self.region);
+        if let Some(cached) = self.configs.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(cached.clone());
         }
         let types: HashMap<String, Option<String>> =
@@ -154,7 +159,7 @@ impl SageMakerClient {
                 Err(e) if e.is_not_found() => HashMap::new(),
                 Err(e) => return Err(e),
             };
-        self.configs.lock().unwrap_or_else(PoisonError::into_inner).insert(config_name.to_string(), types.clone());
+        self.configs.lock().unwrap_or_else(PoisonError::into_inner).insert(key, types.clone());
         Ok(types)
     }
 

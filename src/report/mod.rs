@@ -83,7 +83,11 @@ pub struct Finding {
     pub status: Status,
     /// Why it was skipped or failed, or what was done.
     pub detail: Option<String>,
+    /// What the resource costs a month as it runs now; `None` when unknown
+    /// (never reported as $0).
     pub monthly_cost_usd: Option<f64>,
+    /// How the cost was worked out, or why it is unknown.
+    pub cost_basis: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -132,6 +136,7 @@ impl Report {
                     status: outcome.status,
                     detail: outcome.detail.clone(),
                     monthly_cost_usd: entry.resource.monthly_cost_usd,
+                    cost_basis: entry.resource.cost_basis.clone(),
                 });
             }
         }

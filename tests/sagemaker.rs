@@ -1,0 +1,317 @@
+//! Idle SageMaker endpoints and notebooks, end to end against the moto
+//! server: what matches, what it costs, marks and grace periods, deletion,
+//! the journal, restore, and how many AWS calls it all takes.
+
+mod support;
+
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+use costguard::config::{compile_text, Policy};
+use costguard::engine::journal::{ActionState, Journal};
+use costguard::engine::sweep::{self, SweepResult};
+use costguard::progress::Progress;
+use costguard::report::{Finding, Verdict};
+use costguard::resources::ResourceType;
+use support::{endpoint_names, put_invocations, seed_endpoint, Moto};
+use tokio_util::sync::CancellationToken;
+
+const IDLE_ENDPOINTS: &str = "policies:
+  - name: idle-endpoints
+    resource: sagemaker-endpoint
+    filters:
+      - type: value
+        key: EndpointStatus
+        value: InService
+      - type: age
+        days: 14
+      - type: metrics
+        name: Invocations
+        statistic: Sum
+        days: 14
+        value: 0
+        missing-data: zero
+    actions:
+      - notify
+      - type: mark
+        days: 7
+      - delete
+";
+
+fn policies(text: &str) -> Vec<Policy> {
+    compile_text(Path::new("test.yaml"), text).expect("valid test policy")
+}
+
+async fn sweep_at(moto: &Moto, state: &Path, policies: &[Policy], dry_run: bool, now: chrono::DateTime<Utc>) -> SweepResult {
+    let options = support::sweep_options(state, dry_run);
+    let aws = moto.aws().await;
+    sweep::run(&aws, policies, &options, now, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
+}
+
+fn finding<'a>(result: &'a SweepResult, id: &str) -> Option<&'a Finding> {
+    result.report.findings.iter().find(|f| f.resource_id == id)
+}
+
+fn calls(result: &SweepResult, op: &str) -> u64 {
+    result.report.api_calls.get(op).copied().unwrap_or(0)
+}
+
+/// busy, idle with zero datapoints, idle with no datapoints, too young,
+/// protected (and idle), and a two-variant endpoint busy on one variant only.
+async fn fleet(moto: &Moto) {
+    seed_endpoint(moto, "busy", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    seed_endpoint(moto, "idle-zeros", &[("AllTraffic", "ml.m5.xlarge", 2)], &[("owner", "ana@example.com")], 30.0).await;
+    seed_endpoint(moto, "idle-nodata", &[("AllTraffic", "ml.g4dn.xlarge", 1)], &[], 30.0).await;
+    seed_endpoint(moto, "too-young", &[("AllTraffic", "ml.m5.large", 1)], &[], 3.0).await;
+    seed_endpoint(moto, "protected", &[("AllTraffic", "ml.m5.large", 1)], &[("costguard:protect", "yes")], 30.0).await;
+    seed_endpoint(moto, "busy-b-only", &[("a", "ml.c5.large", 1), ("b", "ml.c5.large", 1)], &[], 30.0).await;
+    put_invocations(moto, "busy", "AllTraffic", 42.0, 5).await;
+    put_invocations(moto, "idle-zeros", "AllTraffic", 0.0, 5).await;
+    put_invocations(moto, "idle-zeros", "AllTraffic", 0.0, 30).await;
+    put_invocations(moto, "busy-b-only", "a", 0.0, 5).await;
+    put_invocations(moto, "busy-b-only", "b", 3.0, 50).await;
+}
+
+#[tokio::test]
+async fn dry_run_matches_exactly_the_idle_old_unprotected_endpoints() {
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), true, Utc::now()).await;
+
+    let mut ids: Vec<&str> = result.report.findings.iter().map(|f| f.resource_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["idle-nodata", "idle-zeros", "protected"]);
+    let zeros = finding(&result, "idle-zeros").expect("idle-zeros found");
+    assert!(zeros.detail.as_deref().unwrap_or("").starts_with("would mark; delete due"), "{:?}", zeros.detail);
+    assert!(zeros.reason.contains("Invocations Sum over 14 days = 0"), "{}", zeros.reason);
+    assert!(finding(&result, "idle-nodata").map(|f| f.reason.contains("no datapoints")).unwrap_or(false));
+    let protected = finding(&result, "protected").expect("protected is reported");
+    assert_eq!(serde_json::to_value(protected.status).ok(), Some(serde_json::json!("skipped")));
+    assert!(protected.detail.as_deref().unwrap_or("").contains("protected by tag costguard:protect"));
+
+    // Priced: 2 x ml.m5.xlarge at $0.23/h and 1 x ml.g4dn.xlarge at $0.736/h, 730 h a month.
+    assert!((zeros.monthly_cost_usd.unwrap_or(0.0) - 0.23 * 2.0 * 730.0).abs() < 1e-6, "{:?}", zeros.monthly_cost_usd);
+    assert!(zeros.cost_basis.as_deref().unwrap_or("").contains("ml.m5.xlarge"));
+    let policy = &result.report.policies[0];
+    assert!((policy.monthly_cost_usd - (0.23 * 2.0 + 0.736 + 0.115) * 730.0).abs() < 1e-6, "{}", policy.monthly_cost_usd);
+
+    // Calls: one list page, one metric request for every variant of every
+    // candidate, a describe only for the old InService ones (not too-young).
+    assert_eq!(calls(&result, "sagemaker:ListEndpoints"), 1);
+    assert_eq!(calls(&result, "cloudwatch:GetMetricData"), 1);
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), 5);
+    assert_eq!(calls(&result, "sagemaker:ListTags"), 5);
+    assert!(calls(&result, "sagemaker:DescribeEndpointConfig") <= 5);
+    assert_eq!(result.report.totals.api_calls, result.report.api_calls.values().sum::<u64>());
+    assert!(result.report.api_calls.keys().all(|op| !op.contains("Delete") && !op.contains("AddTags")), "{:?}", result.report.api_calls);
+    assert_eq!(endpoint_names(&moto).await.len(), 6, "a dry run changes nothing");
+}
+
+#[tokio::test]
+async fn real_run_marks_first_and_deletes_only_after_the_grace_period() {
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let policies = policies(IDLE_ENDPOINTS);
+    let now = Utc::now();
+
+    let first = sweep_at(&moto, state.path(), &policies, false, now).await;
+    assert_eq!(first.report.verdict(), Verdict::Clean);
+    assert_eq!(endpoint_names(&moto).await.len(), 6, "marking deletes nothing");
+    let sm = moto.sagemaker().await;
+    let arn = |name: &str| format!("arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}");
+    let tags = sm.list_tags().resource_arn(arn("idle-zeros")).send().await.expect("list tags");
+    let mark = tags.tags().iter().find(|t| t.key() == Some("costguard:marked-for")).and_then(|t| t.value()).unwrap_or_default();
+    assert!(mark.starts_with("delete@"), "the mark is visible on the endpoint: {mark:?}");
+    let untouched = sm.list_tags().resource_arn(arn("protected")).send().await.expect("list tags");
+    assert!(untouched.tags().iter().all(|t| t.key() != Some("costguard:marked-for")), "protected endpoints are never marked");
+
+    let waiting = sweep_at(&moto, state.path(), &policies, false, now + Duration::days(3)).await;
+    assert!(finding(&waiting, "idle-zeros").and_then(|f| f.detail.as_deref()).unwrap_or("").starts_with("marked; delete due"));
+    assert_eq!(endpoint_names(&moto).await.len(), 6, "nothing is deleted inside the grace period");
+
+    let due = sweep_at(&moto, state.path(), &policies, false, now + Duration::days(8)).await;
+    assert_eq!(due.report.verdict(), Verdict::Clean, "{:?}", due.report.errors);
+    assert_eq!(endpoint_names(&moto).await, ["busy", "busy-b-only", "protected", "too-young"]);
+    assert!(finding(&due, "idle-zeros").and_then(|f| f.detail.as_deref()).unwrap_or("").contains("config idle-zeros-config kept"));
+    // The config and model stay, for restore.
+    sm.describe_endpoint_config().endpoint_config_name("idle-zeros-config").send().await.expect("config kept");
+
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    assert_eq!(journal.count(ActionState::Done).expect("count"), 2);
+    assert!(journal.marks().expect("marks").is_empty(), "acted-on marks are cleared");
+    let deleted = journal.last_done(ResourceType::SagemakerEndpoint, "idle-zeros", "delete").expect("read").expect("journaled");
+    assert_eq!(deleted.resource.tags.get("owner").map(String::as_str), Some("ana@example.com"), "the journal keeps the tags");
+}
+
+#[tokio::test]
+async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[("owner", "ana@example.com"), ("team", "ml")], 30.0).await;
+    let sm = moto.sagemaker().await;
+    let before = sm.describe_endpoint().endpoint_name("idle").send().await.expect("describe");
+    let state = tempfile::tempdir().expect("temp dir");
+    let no_grace = IDLE_ENDPOINTS.replace("      - type: mark\n        days: 7\n", "");
+    sweep_at(&moto, state.path(), &policies(&no_grace), false, Utc::now()).await;
+    assert!(endpoint_names(&moto).await.is_empty(), "deleted");
+
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    let done = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle").await.expect("restore");
+    assert!(done.contains("idle-config"), "{done}");
+
+    let after = sm.describe_endpoint().endpoint_name("idle").send().await.expect("restored");
+    assert_eq!(after.endpoint_config_name(), before.endpoint_config_name());
+    assert_eq!(after.endpoint_arn(), before.endpoint_arn());
+    let tags = sm.list_tags().resource_arn(after.endpoint_arn().unwrap_or_default()).send().await.expect("tags");
+    let mut tags: Vec<(String, String)> =
+        tags.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
+    tags.sort();
+    assert_eq!(tags, [("owner".to_string(), "ana@example.com".to_string()), ("team".to_string(), "ml".to_string())]);
+    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "idle", "restore").expect("read").is_some(), "the restore is journaled");
+
+    let again = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle").await;
+    assert!(matches!(again, Err(costguard::engine::restore::RestoreError::AlreadyExists { .. })), "{again:?}");
+}
+
+#[tokio::test]
+async fn breaker_stops_a_policy_whose_matches_exceed_its_limit() {
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let limited = format!("{IDLE_ENDPOINTS}    max-resources: 1\n");
+    let result = sweep_at(&moto, state.path(), &policies(&limited), false, Utc::now()).await;
+    assert_eq!(result.report.verdict(), Verdict::BreakerTripped);
+    assert!(result.report.policies[0].breaker.as_deref().unwrap_or("").contains("max-resources 1"));
+    assert!(result.report.api_calls.keys().all(|op| !op.contains("AddTags") && !op.contains("Delete")), "{:?}", result.report.api_calls);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_is_used_again_is_unmarked_and_kept() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "revived", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let policies = policies(IDLE_ENDPOINTS);
+    let now = Utc::now();
+    sweep_at(&moto, state.path(), &policies, false, now).await;
+    let journal_path = state.path().join("state/journal.sqlite");
+    assert_eq!(Journal::open(&journal_path).expect("journal").marks().expect("marks").len(), 1);
+
+    put_invocations(&moto, "revived", "AllTraffic", 7.0, 1).await;
+    let later = sweep_at(&moto, state.path(), &policies, false, now + Duration::days(8)).await;
+    assert!(later.report.findings.is_empty());
+    assert_eq!(endpoint_names(&moto).await, ["revived"]);
+    assert!(Journal::open(&journal_path).expect("journal").marks().expect("marks").is_empty());
+    let sm = moto.sagemaker().await;
+    let tags = sm.list_tags().resource_arn("arn:aws:sagemaker:us-east-1:123456789012:endpoint/revived").send().await.expect("tags");
+    assert!(tags.tags().iter().all(|t| t.key() != Some("costguard:marked-for")), "the mark tag is removed");
+}
+
+#[tokio::test]
+async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "deleted-before-crash", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    seed_endpoint(&moto, "crashed-before-delete", &[("AllTraffic", "ml.m5.large", 1)], &[("costguard:protect", "now")], 30.0).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let aws = moto.aws().await;
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    for name in ["deleted-before-crash", "crashed-before-delete"] {
+        let resource = ResourceType::SagemakerEndpoint.reread(&aws, &stub(name)).await.expect("read").expect("exists");
+        journal.record_intent("crashed-run", "idle-endpoints", "delete", &resource, Utc::now()).expect("intent");
+    }
+    // The crash came after AWS took the first deletion.
+    moto.sagemaker().await.delete_endpoint().endpoint_name("deleted-before-crash").send().await.expect("delete");
+    drop(journal);
+
+    sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS.replace("idle-endpoints", "idle-endpoints").as_str()), false, Utc::now()).await;
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    assert!(journal.unsettled().expect("read").is_empty());
+    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", "delete").expect("read").is_some(), "kept for restore");
+    assert_eq!(journal.count(ActionState::Abandoned).expect("count"), 1);
+    assert_eq!(endpoint_names(&moto).await, ["crashed-before-delete"], "the protected endpoint was not deleted by recovery");
+}
+
+/// A listed-only endpoint to re-read by name.
+fn stub(name: &str) -> costguard::resources::Resource {
+    costguard::resources::sagemaker_endpoint::to_resource(
+        costguard::aws::sagemaker::EndpointSummary {
+            name: name.to_string(),
+            arn: String::new(),
+            status: String::new(),
+            created_at: None,
+            modified_at: None,
+        },
+        None,
+        support::REGION,
+    )
+}
+
+#[tokio::test]
+async fn metrics_are_batched_on_a_fleet() {
+    let moto = support::moto().await;
+    let n = 250;
+    moto.command(&format!(
+        r#"{{"op":"create_endpoints","region":"{}","prefix":"fleet-","count":{n},"busy_every":2,"days":30}}"#,
+        support::REGION
+    ));
+    let state = tempfile::tempdir().expect("temp dir");
+    let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), true, Utc::now()).await;
+    assert_eq!(result.report.findings.len(), n / 2, "every other endpoint is busy");
+    assert_eq!(calls(&result, "sagemaker:ListEndpoints"), 3, "ceil(250/100) list calls");
+    assert_eq!(calls(&result, "cloudwatch:GetMetricData"), 1, "ceil(250/500) metric calls");
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), n as u64, "one describe per candidate");
+    // One shared config, cached; only the first concurrent describes (8 in
+    // flight) can miss the cache together.
+    assert!(calls(&result, "sagemaker:DescribeEndpointConfig") <= 8, "{}", calls(&result, "sagemaker:DescribeEndpointConfig"));
+}
+
+#[tokio::test]
+async fn an_idle_notebook_is_stopped_after_its_grace_period_and_restore_starts_it() {
+    let moto = support::moto().await;
+    let sm = moto.sagemaker().await;
+    for name in ["forgotten", "kept"] {
+        sm.create_notebook_instance()
+            .notebook_instance_name(name)
+            .instance_type(aws_sdk_sagemaker::types::InstanceType::MlT3Medium)
+            .role_arn("arn:aws:iam::123456789012:role/sagemaker")
+            .send()
+            .await
+            .expect("create notebook");
+    }
+    moto.backdate_sagemaker("notebook", "forgotten", 10.0);
+    let text = "policies:
+  - name: notebooks
+    resource: sagemaker-notebook
+    filters:
+      - type: value
+        key: NotebookInstanceStatus
+        value: InService
+      - type: age
+        key: LastModifiedTime
+        days: 7
+    actions:
+      - type: mark
+        days: 2
+      - stop
+";
+    let state = tempfile::tempdir().expect("temp dir");
+    let now = Utc::now();
+    let first = sweep_at(&moto, state.path(), &policies(text), false, now).await;
+    assert_eq!(first.report.findings.len(), 1);
+    assert!((first.report.findings[0].monthly_cost_usd.unwrap_or(0.0) - 0.05 * 730.0).abs() < 1e-6);
+    let status = |name: &'static str| {
+        let sm = sm.clone();
+        async move {
+            let out = sm.describe_notebook_instance().notebook_instance_name(name).send().await.expect("describe");
+            out.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default()
+        }
+    };
+    assert_eq!(status("forgotten").await, "InService", "marked, not stopped");
+    sweep_at(&moto, state.path(), &policies(text), false, now + Duration::days(3)).await;
+    assert_eq!(status("forgotten").await, "Stopped");
+    assert_eq!(status("kept").await, "InService");
+
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerNotebook, "forgotten").await.expect("restore");
+    assert_eq!(status("forgotten").await, "InService");
+}
