@@ -6,8 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn costguard(args: &[&str], env: &[(&str, String)]) -> Output {
+    // The journal and caches go to a temp folder, never the user's home.
+    let state = tempfile::tempdir().expect("temp dir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
-    cmd.args(args).env("COSTGUARD_LOG", "warn");
+    cmd.args(args).env("COSTGUARD_LOG", "warn").env("COSTGUARD_STATE_DIR", state.path());
     for (k, v) in env {
         cmd.env(k, v);
     }
