@@ -1,8 +1,10 @@
-"""Benchmark: seeds the emulator with N log groups, runs one dry-run sweep
-of the shipped policies with the release binary, and prints wall time, the
-process's CPU time and peak memory, and AWS calls by operation.
+"""Benchmark: seeds the emulator with N log groups or N SageMaker endpoints,
+runs one dry-run sweep of the shipped policies with the release binary, and
+prints wall time, the process's CPU time and peak memory, and AWS calls by
+operation.
 
-    scripts/bench.sh 10000
+    scripts/bench.sh 10000              # log groups
+    scripts/bench.sh 1000 endpoints     # endpoints, every other one busy
 """
 
 import json
@@ -19,17 +21,25 @@ from emulator import REGION, ROOT
 
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    kind = sys.argv[2] if len(sys.argv) > 2 else "log-groups"
     with emulator.running() as moto:
         t = time.time()
-        moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-",
-                     count=count, retention_every=3, tag_every=2)
-        print(f"seeded {count} log groups in {time.time() - t:.1f}s (1/3 with retention, 1/2 tagged)")
+        if kind == "endpoints":
+            moto.command(op="create_endpoints", region=REGION, prefix="bench-", count=count,
+                         busy_every=2, days=30)
+            print(f"seeded {count} endpoints in {time.time() - t:.1f}s (30 days old, every other one busy)")
+        else:
+            moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-",
+                         count=count, retention_every=3, tag_every=2)
+            print(f"seeded {count} log groups in {time.time() - t:.1f}s (1/3 with retention, 1/2 tagged)")
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
+        state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")
         start = time.perf_counter()
-        sweep = subprocess.Popen([str(ROOT / "target/release/costguard"), "sweep", "--dry-run",
+        sweep = subprocess.Popen([str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--prices", "builtin",
                                   "--policies", str(ROOT / "policies"), "--report-dir", report_dir],
-                                 env=moto.env(COSTGUARD_LOG="warn"), stdout=subprocess.DEVNULL)
+                                 env=moto.env(COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir),
+                                 stdout=subprocess.DEVNULL)
         # wait4 gives this one process's CPU time and peak RSS.
         _, status, usage = os.wait4(sweep.pid, 0)
         wall = time.perf_counter() - start
@@ -38,7 +48,7 @@ def main():
     if code not in (0, 4):
         sys.exit(f"bench: costguard exited {code}")
     report = json.loads(Path(report_dir, "report.json").read_text())
-    print(f"log groups:      {count}")
+    print(f"{kind}:{' ' * max(1, 16 - len(kind) - 1)}{count}")
     print(f"findings:        {report['totals']['findings']}")
     print(f"wall time:       {wall:.2f} s (includes the emulator's own time)")
     print(f"costguard CPU:   {usage.ru_utime + usage.ru_stime:.3f} s (user {usage.ru_utime:.3f} + system {usage.ru_stime:.3f})")

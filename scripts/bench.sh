@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark of a sweep over N log groups (default 10000); see scripts/bench.py.
+# Benchmark of a sweep over N log groups (default 10000) or, with a second
+# argument `endpoints`, N SageMaker endpoints; see scripts/bench.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-deps.sh
 cargo build --release --quiet
-exec .venv/bin/python scripts/bench.py "${1:-10000}"
+exec .venv/bin/python scripts/bench.py "${1:-10000}" "${2:-log-groups}"

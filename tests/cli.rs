@@ -173,3 +173,18 @@ async fn json_logs_are_one_object_per_line() {
         assert!(v.get("level").is_some());
     }
 }
+
+#[test]
+fn restore_without_a_journal_says_where_it_looked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("nowhere/journal.sqlite");
+    let out = costguard(&["restore", "sagemaker-endpoint", "my-endpoint", "--journal", &journal.to_string_lossy()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no journal at") && stderr.contains("nowhere/journal.sqlite"), "{stderr}");
+    assert!(!journal.exists(), "a failed restore creates nothing");
+
+    let out = costguard(&["restore", "ec2-thing", "x"], &[]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects an unknown resource type");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sagemaker-endpoint"));
+}

@@ -223,7 +223,7 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
     moto.sagemaker().await.delete_endpoint().endpoint_name("deleted-before-crash").send().await.expect("delete");
     drop(journal);
 
-    sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS.replace("idle-endpoints", "idle-endpoints").as_str()), false, Utc::now()).await;
+    sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, Utc::now()).await;
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
     assert!(journal.unsettled().expect("read").is_empty());
     assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", "delete").expect("read").is_some(), "kept for restore");

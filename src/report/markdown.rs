@@ -70,7 +70,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "|---|---|---|---|---|---:|");
         for f in findings {
             let status = match &f.detail {
-                Some(detail) if !detail.is_empty() => format!("{:?}: {}", f.status, escape(detail)).to_lowercase(),
+                Some(detail) if !detail.is_empty() => format!("{}: {}", format!("{:?}", f.status).to_lowercase(), escape(detail)),
                 _ => format!("{:?}", f.status).to_lowercase(),
             };
             let _ = writeln!(
@@ -81,7 +81,10 @@ pub fn render(report: &Report) -> String {
                 escape(&f.reason),
                 escape(&f.action_description),
                 status,
-                usd(f.monthly_cost_usd)
+                match &f.cost_basis {
+                    Some(basis) => format!("{} ({})", usd(f.monthly_cost_usd), escape(basis)),
+                    None => usd(f.monthly_cost_usd),
+                }
             );
         }
     }
