@@ -36,6 +36,13 @@ pub enum Action {
     Stop(stop::Stop),
 }
 
+/// The names of the changes a grace period holds back, joined with `+`
+/// (e.g. `delete`): the action named in a mark.
+pub fn gated_names(actions: &[Action]) -> String {
+    let names: Vec<&str> = actions.iter().filter(|a| a.is_gated()).map(Action::name).collect();
+    names.join("+")
+}
+
 /// What happened when an action ran.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ActionResult {

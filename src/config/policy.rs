@@ -82,8 +82,7 @@ impl Policy {
 
     /// The names of the changes the grace period holds back, e.g. `delete`.
     pub fn gated_action_names(&self) -> String {
-        let names: Vec<&str> = self.actions.iter().filter(|a| a.is_gated()).map(Action::name).collect();
-        names.join("+")
+        crate::actions::gated_names(&self.actions)
     }
 
     /// Tags are read when a filter tests them or when an action must honour

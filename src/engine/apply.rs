@@ -59,8 +59,7 @@ pub fn dry_run(plan: &Plan) -> Vec<Outcome> {
 }
 
 fn gated(policy: &PolicyPlan) -> String {
-    let names: Vec<&str> = policy.actions.iter().filter(|a| a.is_gated()).map(|a| a.name()).collect();
-    names.join("+")
+    crate::actions::gated_names(&policy.actions)
 }
 
 /// Everything apply needs besides the plan.
