@@ -53,6 +53,41 @@ const SAGEMAKER_US_EAST_1: &[(&str, f64)] = &[
     ("ml.p3.16xlarge", 28.152),
 ];
 
+/// EC2 families whose on-demand Linux price in us-east-1 is a fixed rate per
+/// vCPU (each size doubles vCPUs and price): (family, USD per vCPU-hour,
+/// sizes offered). Same date and sources as the SageMaker table.
+const EC2_PER_VCPU_US_EAST_1: &[(&str, f64, &[&str])] = &[
+    ("m5", 0.048, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"]),
+    ("r5", 0.063, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"]),
+    ("c5", 0.0425, &["large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge"]),
+    ("m6i", 0.048, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
+    ("r6i", 0.063, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
+    ("c6i", 0.0425, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
+    ("m6g", 0.0385, &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]),
+    ("m7g", 0.0408, &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]),
+];
+
+/// EC2 types priced one by one (burstable and GPU families do not follow a
+/// per-vCPU rate).
+const EC2_US_EAST_1: &[(&str, f64)] = &[
+    ("t3.nano", 0.0052),
+    ("t3.micro", 0.0104),
+    ("t3.small", 0.0208),
+    ("t3.medium", 0.0416),
+    ("t3.large", 0.0832),
+    ("t3.xlarge", 0.1664),
+    ("t3.2xlarge", 0.3328),
+    ("g4dn.xlarge", 0.526),
+    ("g4dn.2xlarge", 0.752),
+    ("g4dn.4xlarge", 1.204),
+    ("g4dn.8xlarge", 2.176),
+    ("g4dn.12xlarge", 3.912),
+    ("g4dn.16xlarge", 4.352),
+    ("p3.2xlarge", 3.06),
+    ("p3.8xlarge", 12.24),
+    ("p3.16xlarge", 24.48),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PriceSource {
@@ -124,7 +159,7 @@ impl PriceBook {
             if let Some(hourly_usd) = hit.hourly_usd {
                 return Some(Price { hourly_usd, source: PriceSource::Cache });
             }
-            return builtin(instance_type);
+            return builtin(product, instance_type);
         }
         if let Some(client) = self.client.as_ref().filter(|_| !self.api_down.load(Ordering::Relaxed)) {
             match client.hourly_usd(product, region, instance_type).await {
@@ -140,7 +175,7 @@ impl PriceBook {
                 }
             }
         }
-        builtin(instance_type)
+        builtin(product, instance_type)
     }
 
     /// Writes the cache back (atomically), if it has a path.
@@ -158,11 +193,17 @@ impl PriceBook {
     }
 }
 
-fn builtin(instance_type: &str) -> Option<Price> {
-    SAGEMAKER_US_EAST_1
-        .iter()
-        .find(|(t, _)| *t == instance_type)
-        .map(|&(_, hourly_usd)| Price { hourly_usd, source: PriceSource::BuiltIn })
+fn builtin(product: Product, instance_type: &str) -> Option<Price> {
+    let hourly_usd = match product {
+        Product::SageMakerHosting | Product::SageMakerNotebook => SAGEMAKER_US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, p)| p),
+        Product::Ec2Linux => EC2_US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, p)| p).or_else(|| {
+            let (family, size) = crate::resources::sizes::split(instance_type)?;
+            let (_, per_vcpu, sizes) = EC2_PER_VCPU_US_EAST_1.iter().find(|(f, _, _)| *f == family)?;
+            sizes.contains(&size).then_some(())?;
+            Some(per_vcpu * crate::resources::sizes::ladder_vcpus(size)?)
+        }),
+    }?;
+    Some(Price { hourly_usd, source: PriceSource::BuiltIn })
 }
 
 #[cfg(test)]
@@ -175,5 +216,10 @@ mod tests {
         let now = Utc::now();
         assert_eq!(book.hourly(Product::SageMakerHosting, "us-east-1", "ml.m5.xlarge", now).await.map(|p| p.hourly_usd), Some(0.23));
         assert_eq!(book.hourly(Product::SageMakerHosting, "us-east-1", "ml.zz9.huge", now).await, None);
+        let ec2 = |t: &'static str| async move { PriceBook::builtin().hourly(Product::Ec2Linux, "us-east-1", t, Utc::now()).await.map(|p| p.hourly_usd) };
+        assert_eq!(ec2("m5.large").await, Some(0.096));
+        assert_eq!(ec2("c5.9xlarge").await, Some(0.0425 * 36.0));
+        assert_eq!(ec2("c5.8xlarge").await, None, "c5 has no 8xlarge");
+        assert_eq!(ec2("ml.m5.large").await, None, "EC2 prices are not SageMaker's");
     }
 }

@@ -141,7 +141,7 @@ async fn real_run_marks_first_and_deletes_only_after_the_grace_period() {
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
     assert_eq!(journal.count(ActionState::Done).expect("count"), 2);
     assert!(journal.marks().expect("marks").is_empty(), "acted-on marks are cleared");
-    let deleted = journal.last_done(ResourceType::SagemakerEndpoint, "idle-zeros", "delete").expect("read").expect("journaled");
+    let deleted = journal.last_done(ResourceType::SagemakerEndpoint, "idle-zeros", &["delete"]).expect("read").expect("journaled");
     assert_eq!(deleted.resource.tags.get("owner").map(String::as_str), Some("ana@example.com"), "the journal keeps the tags");
 }
 
@@ -168,7 +168,7 @@ async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
         tags.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
     tags.sort();
     assert_eq!(tags, [("owner".to_string(), "ana@example.com".to_string()), ("team".to_string(), "ml".to_string())]);
-    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "idle", "restore").expect("read").is_some(), "the restore is journaled");
+    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "idle", &["restore"]).expect("read").is_some(), "the restore is journaled");
 
     let again = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle").await;
     assert!(matches!(again, Err(costguard::engine::restore::RestoreError::AlreadyExists { .. })), "{again:?}");
@@ -226,7 +226,7 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
     sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, Utc::now()).await;
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
     assert!(journal.unsettled().expect("read").is_empty());
-    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", "delete").expect("read").is_some(), "kept for restore");
+    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").is_some(), "kept for restore");
     assert_eq!(journal.count(ActionState::Abandoned).expect("count"), 1);
     assert_eq!(endpoint_names(&moto).await, ["crashed-before-delete"], "the protected endpoint was not deleted by recovery");
 }

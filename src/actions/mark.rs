@@ -25,8 +25,9 @@ use crate::config::yaml::{DecodeError, Located};
 use crate::resources::ResourceType;
 
 pub const NAME: &str = "mark";
-pub const RESOURCE_TYPES: &[ResourceType] = &[ResourceType::SagemakerEndpoint, ResourceType::SagemakerNotebook];
+pub const RESOURCE_TYPES: &[ResourceType] = &[ResourceType::SagemakerEndpoint, ResourceType::SagemakerNotebook, ResourceType::Ec2Instance];
 pub const PERMISSIONS: &[&str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
+pub const EC2_PERMISSIONS: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags"];
 /// The visible mark on the resource.
 pub const TAG: &str = "costguard:marked-for";
 /// A year: longer is a typo.

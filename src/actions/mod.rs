@@ -7,6 +7,7 @@
 pub mod delete;
 pub mod mark;
 pub mod notify;
+pub mod resize;
 pub mod set_retention;
 pub mod stop;
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 use crate::aws::{Aws, AwsError};
 use crate::config::yaml::DecodeError;
+use crate::filters::rightsizing::Assessment;
 use crate::resources::{Resource, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -25,6 +27,7 @@ pub enum ActionSpec {
     Mark(mark::MarkSpec),
     Delete(delete::DeleteSpec),
     Stop(stop::StopSpec),
+    Resize(resize::ResizeSpec),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +37,7 @@ pub enum Action {
     Mark(mark::Mark),
     Delete(delete::Delete),
     Stop(stop::Stop),
+    Resize(resize::Resize),
 }
 
 /// The names of the changes a grace period holds back, joined with `+`
@@ -60,6 +64,7 @@ impl ActionSpec {
             ActionSpec::Mark(_) => mark::NAME,
             ActionSpec::Delete(_) => delete::NAME,
             ActionSpec::Stop(_) => stop::NAME,
+            ActionSpec::Resize(_) => resize::NAME,
         }
     }
 
@@ -70,6 +75,7 @@ impl ActionSpec {
             ActionSpec::Mark(_) => mark::RESOURCE_TYPES,
             ActionSpec::Delete(_) => delete::RESOURCE_TYPES,
             ActionSpec::Stop(_) => stop::RESOURCE_TYPES,
+            ActionSpec::Resize(_) => resize::RESOURCE_TYPES,
         }
     }
 
@@ -88,6 +94,7 @@ impl ActionSpec {
             ActionSpec::Mark(spec) => spec.compile(path, errors).map(Action::Mark),
             ActionSpec::Delete(spec) => Some(Action::Delete(delete::Delete { delete_config: spec.delete_config })),
             ActionSpec::Stop(_) => Some(Action::Stop(stop::Stop)),
+            ActionSpec::Resize(_) => Some(Action::Resize(resize::Resize)),
         }
     }
 }
@@ -100,6 +107,7 @@ impl Action {
             Action::Mark(_) => mark::NAME,
             Action::Delete(_) => delete::NAME,
             Action::Stop(_) => stop::NAME,
+            Action::Resize(_) => resize::NAME,
         }
     }
 
@@ -111,13 +119,14 @@ impl Action {
             Action::Mark(a) => a.describe(),
             Action::Delete(a) => a.describe(),
             Action::Stop(a) => a.describe(),
+            Action::Resize(a) => a.describe(),
         }
     }
 
     /// Changes AWS, so protection tags and circuit breakers apply.
     pub fn is_mutating(&self) -> bool {
         match self {
-            Action::SetRetention(_) | Action::Mark(_) | Action::Delete(_) | Action::Stop(_) => true,
+            Action::SetRetention(_) | Action::Mark(_) | Action::Delete(_) | Action::Stop(_) | Action::Resize(_) => true,
             Action::Notify(_) => false,
         }
     }
@@ -126,31 +135,44 @@ impl Action {
     /// performs only after re-reading the resource.
     pub fn is_gated(&self) -> bool {
         match self {
-            Action::SetRetention(_) | Action::Delete(_) | Action::Stop(_) => true,
+            Action::SetRetention(_) | Action::Delete(_) | Action::Stop(_) | Action::Resize(_) => true,
             Action::Notify(_) | Action::Mark(_) => false,
         }
     }
 
     /// Whether the resource, as read after a crash, shows this action
-    /// happened; `None` means the resource is gone.
-    pub fn took_effect(&self, now: Option<&Resource>) -> bool {
+    /// happened; `before` is as journaled, `None` means it is gone now.
+    pub fn took_effect(&self, before: &Resource, now: Option<&Resource>) -> bool {
         match self {
             Action::SetRetention(a) => now.is_some_and(|r| a.already_satisfied(r)),
             Action::Delete(_) => delete::Delete::took_effect(now),
             Action::Stop(_) => stop::Stop::took_effect(now),
+            Action::Resize(_) => resize::Resize::took_effect(before, now),
             Action::Notify(_) | Action::Mark(_) => true,
         }
     }
 
-    /// IAM actions this action calls.
-    pub fn permissions(&self) -> &'static [&'static str] {
+    /// Why this action must never run on `resource`, whatever the policy
+    /// says (reported as a skip).
+    pub fn refusal(&self, resource: &Resource) -> Option<String> {
+        match self {
+            Action::Stop(_) | Action::Resize(_) => stop::ec2_refusal(resource),
+            Action::SetRetention(_) | Action::Notify(_) | Action::Mark(_) | Action::Delete(_) => None,
+        }
+    }
+
+    /// IAM actions this action calls on `resource_type`.
+    pub fn permissions(&self, resource_type: ResourceType) -> &'static [&'static str] {
         match self {
             Action::SetRetention(_) => set_retention::PERMISSIONS,
             Action::Notify(_) => notify::PERMISSIONS,
+            Action::Mark(_) if resource_type == ResourceType::Ec2Instance => mark::EC2_PERMISSIONS,
             Action::Mark(_) => mark::PERMISSIONS,
             Action::Delete(a) if a.delete_config => delete::CONFIG_PERMISSIONS,
             Action::Delete(_) => delete::PERMISSIONS,
+            Action::Stop(_) if resource_type == ResourceType::Ec2Instance => stop::EC2_PERMISSIONS,
             Action::Stop(_) => stop::PERMISSIONS,
+            Action::Resize(_) => resize::PERMISSIONS,
         }
     }
 
@@ -160,15 +182,18 @@ impl Action {
         match self {
             Action::SetRetention(a) => a.already_satisfied(resource),
             Action::Stop(a) => a.already_satisfied(resource),
-            Action::Notify(_) | Action::Mark(_) | Action::Delete(_) => false,
+            Action::Notify(_) | Action::Mark(_) | Action::Delete(_) | Action::Resize(_) => false,
         }
     }
 
-    pub async fn apply(&self, aws: &Aws, resource: &Resource) -> Result<ActionResult, AwsError> {
+    /// Runs the action on `resource` as just re-read; `assessment` is its
+    /// rightsizing assessment on that re-read, where the policy has one.
+    pub async fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> Result<ActionResult, AwsError> {
         match self {
             Action::SetRetention(a) => a.apply(aws, resource).await,
             Action::Delete(a) => a.apply(aws, resource).await,
             Action::Stop(a) => a.apply(aws, resource).await,
+            Action::Resize(a) => a.apply(aws, resource, assessment).await,
             // Marks are written by apply itself (tag + journal); notify by the mailer.
             Action::Notify(_) | Action::Mark(_) => Ok(ActionResult::AlreadyDone("nothing to change in AWS".to_string())),
         }

@@ -66,6 +66,27 @@ impl CloudWatchClient {
         }
         Ok(values)
     }
+
+    /// The dimension sets under which `namespace`/`metric` has datapoints in
+    /// the last two weeks: one ListMetrics per 500 series.
+    pub async fn list_series(&self, namespace: &str, metric: &str) -> Result<Vec<Vec<(String, String)>>, AwsError> {
+        let mut pages = self
+            .client
+            .list_metrics()
+            .namespace(namespace)
+            .metric_name(metric)
+            .into_paginator()
+            .send();
+        let mut series = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListMetrics", &[], e))?;
+            for m in page.metrics() {
+                let dims = m.dimensions().iter().map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string())).collect();
+                series.push(dims);
+            }
+        }
+        Ok(series)
+    }
 }
 
 fn to_sdk(id: &str, q: &SeriesQuery) -> MetricDataQuery {

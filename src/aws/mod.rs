@@ -6,6 +6,7 @@
 
 pub mod cloudwatch;
 pub mod counter;
+pub mod ec2;
 pub mod error;
 pub mod logs;
 pub mod pricing;
@@ -66,6 +67,14 @@ impl Aws {
             .interceptor(self.counter.clone())
             .build();
         sagemaker::SageMakerClient::new(aws_sdk_sagemaker::Client::from_conf(config), region, self.endpoint_configs.clone())
+    }
+
+    pub fn ec2(&self, region: &str) -> ec2::Ec2Client {
+        let config = aws_sdk_ec2::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counter.clone())
+            .build();
+        ec2::Ec2Client::new(aws_sdk_ec2::Client::from_conf(config))
     }
 
     pub fn cloudwatch(&self, region: &str) -> cloudwatch::CloudWatchClient {

@@ -16,6 +16,8 @@ pub enum Product {
     SageMakerHosting,
     /// SageMaker notebook instances.
     SageMakerNotebook,
+    /// EC2, on-demand, Linux, shared tenancy.
+    Ec2Linux,
 }
 
 impl Product {
@@ -23,6 +25,7 @@ impl Product {
         match self {
             Product::SageMakerHosting => "sagemaker-hosting",
             Product::SageMakerNotebook => "sagemaker-notebook",
+            Product::Ec2Linux => "ec2-linux",
         }
     }
 
@@ -33,12 +36,21 @@ impl Product {
                 ("instanceName", instance_type.to_string()),
                 ("component", if self == Product::SageMakerHosting { "Hosting" } else { "Notebook" }.to_string()),
             ],
+            Product::Ec2Linux => vec![
+                ("regionCode", region.to_string()),
+                ("instanceType", instance_type.to_string()),
+                ("operatingSystem", "Linux".to_string()),
+                ("tenancy", "Shared".to_string()),
+                ("preInstalledSw", "NA".to_string()),
+                ("capacitystatus", "Used".to_string()),
+            ],
         }
     }
 
     fn service_code(self) -> &'static str {
         match self {
             Product::SageMakerHosting | Product::SageMakerNotebook => "AmazonSageMaker",
+            Product::Ec2Linux => "AmazonEC2",
         }
     }
 }

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use super::error::ConfigError;
 use super::yaml::{self, DecodeError, Located, Node, Value};
 use crate::actions::{Action, ActionSpec};
+use crate::filters::rightsizing::Verdict;
 use crate::filters::{self, Filter, FilterSpec};
 use crate::resources::ResourceType;
 
@@ -87,6 +88,11 @@ impl Policy {
 
     /// Tags are read when a filter tests them or when an action must honour
     /// the protection tag.
+    /// The policy's `rightsizing` filter, whose assessment its findings show.
+    pub fn rightsizing(&self) -> Option<&crate::filters::rightsizing::Rightsizing> {
+        self.filters.iter().find_map(Filter::rightsizing)
+    }
+
     pub fn needs_tags(&self) -> bool {
         self.is_mutating() || self.filters.iter().any(Filter::needs_tags)
     }
@@ -110,7 +116,7 @@ impl RawPolicy {
             ));
         }
         let resource_type = self.resource.value;
-        let filters = filters::compile_all(&self.filters, resource_type, &format!("{path}.filters"), errors);
+        let filters = filters::compile_all(&self.filters, resource_type, &format!("{path}.filters"), self.resource.loc, errors);
         let actions: Vec<Option<Action>> = self
             .actions
             .iter()
@@ -128,13 +134,26 @@ impl RawPolicy {
             }
         }
         let is_mark = |a: &Located<ActionSpec>| matches!(a.value, ActionSpec::Mark(_));
-        let is_gated = |a: &Located<ActionSpec>| matches!(a.value, ActionSpec::Delete(_) | ActionSpec::Stop(_) | ActionSpec::SetRetention(_));
+        let is_gated =
+            |a: &Located<ActionSpec>| matches!(a.value, ActionSpec::Delete(_) | ActionSpec::Stop(_) | ActionSpec::SetRetention(_) | ActionSpec::Resize(_));
         if let Some((i, mark)) = self.actions.iter().enumerate().find(|(_, a)| is_mark(a)) {
             if !self.actions.iter().any(is_gated) {
                 errors.push(DecodeError::new(
                     mark.loc,
                     format!("{path}.actions[{i}]"),
-                    "`mark` starts a grace period before a change, but this policy has no change to wait for (delete, stop, set-retention)",
+                    "`mark` starts a grace period before a change, but this policy has no change to wait for (delete, stop, resize, set-retention)",
+                ));
+            }
+        }
+        // `resize` moves to the type a rightsizing filter recommends: without
+        // one (judging over-provisioned) there is no type to move to.
+        if let Some((i, resize)) = self.actions.iter().enumerate().find(|(_, a)| matches!(a.value, ActionSpec::Resize(_))) {
+            let judged = filters.as_ref().and_then(|f| f.iter().find_map(Filter::rightsizing)).map(|r| r.verdict);
+            if judged != Some(Verdict::OverProvisioned) {
+                errors.push(DecodeError::new(
+                    resize.loc,
+                    format!("{path}.actions[{i}]"),
+                    "`resize` needs a `rightsizing` filter with `verdict: over-provisioned`, which says what size to move to",
                 ));
             }
         }
@@ -267,7 +286,7 @@ fn item_by_item(policy: &Node, path: &str, problems: &mut Vec<DecodeError>) {
             let item_path = format!("{path}.filters[{i}]");
             match yaml::decode::<FilterSpec>(item, &item_path) {
                 Ok(spec) => {
-                    spec.compile(resource_type, &item_path, &mut found);
+                    spec.compile(resource_type, &item_path, item.loc, &mut found);
                 }
                 Err(e) => found.push(e),
             }

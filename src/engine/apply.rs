@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::{ActionState, Journal, Mark};
 use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
-use crate::actions::{mark, ActionResult};
+use crate::actions::{mark, resize, ActionResult};
 use crate::aws::Aws;
 use crate::config::Policy;
 use crate::filters;
-use crate::resources::{Resource, ResourceType, Tags};
+use crate::resources::{Details, Resource, ResourceType, Tags};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,6 +132,10 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
         Ok(fresh) => fresh,
         Err(outcome) => return outcome,
     };
+    let assessment = policy.rightsizing().and_then(|r| r.assess(&fresh));
+    if let Some(why) = policy_plan.actions.iter().filter(|a| a.is_gated()).find_map(|a| a.refusal(&fresh)) {
+        return Outcome::new(Status::Skipped, format!("{why}; not changed"));
+    }
     let mut details = Vec::new();
     let mut status = Status::Done;
     for action in policy_plan.actions.iter().filter(|a| a.is_gated()) {
@@ -142,7 +146,7 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
                 return Outcome::new(Status::Failed, format!("not changed: {e}"));
             }
         };
-        let (state, detail) = match action.apply(ctx.aws, &fresh).await {
+        let (state, detail) = match action.apply(ctx.aws, &fresh, assessment.as_ref()).await {
             Ok(ActionResult::Done(what)) => (ActionState::Done, what),
             Ok(ActionResult::AlreadyDone(why)) => {
                 status = Status::Skipped;
@@ -171,7 +175,12 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
 async fn recheck(policy: &Policy, listed: &Resource, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Result<Resource, Outcome> {
     let rt = policy.resource_type;
     let mut fresh = match rt.reread(ctx.aws, listed).await {
-        Ok(Some(fresh)) => fresh,
+        Ok(Some(mut fresh)) => {
+            // What the inventory learnt besides the description.
+            fresh.sizes = listed.sizes.clone();
+            fresh.carry_over_from(listed);
+            fresh
+        }
         Ok(None) => {
             clear_mark(policy, listed, ctx).await;
             return Err(Outcome::new(Status::Skipped, "no longer exists".to_string()));
@@ -227,6 +236,7 @@ async fn clear_mark(policy: &Policy, r: &Resource, ctx: &ApplyContext<'_>) {
 async fn set_tags(aws: &Aws, r: &Resource, tags: &Tags) -> Result<(), crate::aws::AwsError> {
     match r.resource_type() {
         ResourceType::SagemakerEndpoint | ResourceType::SagemakerNotebook => aws.sagemaker(&r.region).add_tags(&r.arn, tags).await,
+        ResourceType::Ec2Instance => aws.ec2(&r.region).create_tags(&r.id, tags).await,
         // `mark` is not offered for log groups (compile rejects it).
         ResourceType::LogGroup => Ok(()),
     }
@@ -235,6 +245,8 @@ async fn set_tags(aws: &Aws, r: &Resource, tags: &Tags) -> Result<(), crate::aws
 async fn remove_tag(aws: &Aws, rt: ResourceType, region: &str, arn: &str) -> Result<(), crate::aws::AwsError> {
     match rt {
         ResourceType::SagemakerEndpoint | ResourceType::SagemakerNotebook => aws.sagemaker(region).delete_tags(arn, &[mark::TAG]).await,
+        // EC2 tags by instance id, the ARN's last part.
+        ResourceType::Ec2Instance => aws.ec2(region).delete_tags(arn.rsplit('/').next().unwrap_or(arn), &[mark::TAG]).await,
         ResourceType::LogGroup => Ok(()),
     }
 }
@@ -258,10 +270,22 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy])
         };
         let action = policies.iter().find(|p| p.name == entry.policy).and_then(|p| p.actions.iter().find(|a| a.name() == entry.action));
         let happened = match action {
-            Some(a) => a.took_effect(now_state.as_ref()),
+            Some(a) => a.took_effect(&entry.resource, now_state.as_ref()),
             // The policy changed since; only a vanished resource proves a deletion.
             None => entry.action == "delete" && now_state.is_none(),
         };
+        // A resize interrupted between stop and start leaves the instance
+        // down: start it again, on whichever type it has.
+        if entry.action == resize::NAME {
+            if let Some(Details::Ec2Instance(e)) = now_state.as_ref().map(|r| &r.details) {
+                if e.instance.state == "stopped" {
+                    match aws.ec2(&entry.resource.region).start(&entry.resource.id).await {
+                        Ok(()) => notes.push(format!("resize {}: started it again after the interruption ({})", entry.resource.id, e.instance.instance_type)),
+                        Err(err) => notes.push(format!("resize {}: left stopped by the interruption and could not start it: {err}", entry.resource.id)),
+                    }
+                }
+            }
+        }
         let (state, detail) = if happened {
             (ActionState::Done, "settled after an interruption: the change had happened")
         } else {

@@ -9,7 +9,8 @@ use futures_util::StreamExt;
 
 use crate::aws::{Aws, AwsError};
 use crate::config::Policy;
-use crate::filters::{self, metrics::MetricsFilter};
+use crate::aws::cloudwatch::SeriesQuery;
+use crate::filters::{self, metrics};
 use crate::pricing::PriceBook;
 use crate::progress::Progress;
 use crate::resources::{Resource, ResourceType};
@@ -129,6 +130,20 @@ async fn collect_one(
     }
     task.finish();
 
+    // Sizes: the instance catalog and prices that rightsizing compares with.
+    let sizing: Vec<&Policy> = policies.iter().copied().filter(|p| p.rightsizing().is_some()).collect();
+    if !sizing.is_empty() {
+        let memory = sizing.iter().any(|p| p.rightsizing().is_some_and(|r| r.memory));
+        let judged: Vec<&mut Resource> = resources
+            .iter_mut()
+            .filter(|r| r.described && sizing.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now)))
+            .collect();
+        if let Err(error) = resource_type.prepare_sizes(aws, region, judged, memory, ctx.prices, ctx.now).await {
+            tracing::error!(resource_type = %resource_type, region = %region, error = %error, "instance sizes failed");
+            errors.push(error);
+        }
+    }
+
     // Measure: every metric filter's series for every resource it could
     // still match, in as few GetMetricData requests as the batch limit allows.
     if let Err(error) = fetch_metrics(aws, region, policies, &mut resources, ctx.now).await {
@@ -151,34 +166,34 @@ pub(crate) async fn fetch_metrics(
     resources: &mut [Resource],
     now: DateTime<Utc>,
 ) -> Result<(), AwsError> {
-    let mut metric_filters = Vec::new();
-    for policy in policies {
-        policy.filters.iter().for_each(|f| f.metric_filters(&mut metric_filters));
-    }
     // One batch per window: GetMetricData takes one start and end per request.
-    let mut by_window: BTreeMap<(DateTime<Utc>, DateTime<Utc>), Vec<&MetricsFilter>> = BTreeMap::new();
-    for f in metric_filters {
-        let slot = by_window.entry(f.window(now)).or_default();
-        if !slot.iter().any(|g| g.key() == f.key()) {
-            slot.push(f);
-        }
-    }
-    for ((start, end), window_filters) in by_window {
-        let mut queries = Vec::new();
-        // (resource index, filter key, number of series)
-        let mut owners: Vec<(usize, String, usize)> = Vec::new();
-        for (i, r) in resources.iter().enumerate() {
-            let still_possible = policies.iter().any(|p| filters::could_match_all(&p.filters, r, now));
-            let Some(series) = r.metric_series().filter(|_| still_possible) else { continue };
-            for f in &window_filters {
-                queries.extend(f.queries(&series));
-                owners.push((i, f.key(), series.len()));
-            }
-        }
-        if queries.is_empty() {
+    // Each batch: the queries, and (resource index, key, number of series).
+    type Batch = (Vec<SeriesQuery>, Vec<(usize, String, usize)>);
+    let mut batches: BTreeMap<(DateTime<Utc>, DateTime<Utc>), Batch> = BTreeMap::new();
+    for (i, r) in resources.iter().enumerate() {
+        if !policies.iter().any(|p| filters::could_match_all(&p.filters, r, now)) {
             continue;
         }
-        let mut values = aws.cloudwatch(region).get_metric_data(&queries, start, end).await?.into_iter();
+        let mut needs = Vec::new();
+        for policy in policies {
+            policy.filters.iter().for_each(|f| f.metric_needs(r, &mut needs));
+        }
+        let mut seen = BTreeSet::new();
+        for (key, days, queries) in needs {
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let (batch_queries, owners) = batches.entry(metrics::window_ending(now, days)).or_default();
+            owners.push((i, key, queries.len()));
+            batch_queries.extend(queries);
+        }
+    }
+    for ((start, end), (queries, owners)) in batches {
+        let mut values = if queries.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            aws.cloudwatch(region).get_metric_data(&queries, start, end).await?.into_iter()
+        };
         for (i, key, n) in owners {
             resources[i].metrics.insert(key, values.by_ref().take(n).collect());
         }

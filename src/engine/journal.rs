@@ -254,10 +254,12 @@ impl Journal {
     }
 
     /// The latest completed `action` on a resource, e.g. the deletion to undo.
-    pub fn last_done(&self, resource_type: ResourceType, resource_id: &str, action: &str) -> Result<Option<JournalEntry>, JournalError> {
+    /// The latest done action among `actions` on a resource.
+    pub fn last_done(&self, resource_type: ResourceType, resource_id: &str, actions: &[&str]) -> Result<Option<JournalEntry>, JournalError> {
+        let names = serde_json::to_string(actions).unwrap_or_else(|_| "[]".to_string());
         let found = self.entries(
-            "WHERE resource_type = ?1 AND resource_id = ?2 AND action = ?3 AND state = 'done' ORDER BY id DESC LIMIT 1",
-            params![resource_type.name(), resource_id, action],
+            "WHERE resource_type = ?1 AND resource_id = ?2 AND action IN (SELECT value FROM json_each(?3)) AND state = 'done' ORDER BY id DESC LIMIT 1",
+            params![resource_type.name(), resource_id, names],
         )?;
         Ok(found.into_iter().next())
     }
@@ -313,7 +315,7 @@ mod tests {
         assert_eq!(journal.unsettled().unwrap().len(), 1, "a crash here leaves the intent");
         journal.settle(id, ActionState::Done, "deleted", now).unwrap();
         assert!(journal.unsettled().unwrap().is_empty());
-        let done = journal.last_done(ResourceType::SagemakerEndpoint, "e1", "delete").unwrap().unwrap();
+        let done = journal.last_done(ResourceType::SagemakerEndpoint, "e1", &["delete"]).unwrap().unwrap();
         assert_eq!(done.resource.arn, endpoint.arn, "the resource comes back as it was");
     }
 

@@ -10,7 +10,7 @@ use super::inventory::Inventory;
 use super::journal::Mark;
 use crate::actions::{mark, Action};
 use crate::config::Policy;
-use crate::filters;
+use crate::filters::{self, rightsizing::Assessment};
 use crate::resources::{Resource, ResourceType};
 
 /// The protection tag unless configured otherwise.
@@ -67,6 +67,8 @@ pub struct PlanEntry {
     pub resource: Arc<Resource>,
     pub reason: String,
     pub decision: Decision,
+    /// The rightsizing judgement, for policies with a `rightsizing` filter.
+    pub assessment: Option<Assessment>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -110,7 +112,12 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
             let reason = filters::evaluate_all(&policy.filters, resource, now)?;
             let marked = policy_marks.iter().find(|m| m.region == resource.region && m.resource_id == resource.id);
             let due = marked.map(|m| m.marked_at).zip(policy.grace()).map(|(at, grace)| at + grace).or_else(|| tag_due(policy, resource));
-            Some(PlanEntry { resource: Arc::clone(resource), reason, decision: decide(policy, resource, settings, due, now) })
+            Some(PlanEntry {
+                resource: Arc::clone(resource),
+                reason,
+                decision: decide(policy, resource, settings, due, now),
+                assessment: policy.rightsizing().and_then(|r| r.assess(resource)),
+            })
         })
         .collect();
     let matched = entries.len();
@@ -171,6 +178,9 @@ fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Op
     }
     if let Some(value) = resource.tags.get(&settings.protect_tag) {
         return Decision::Skip(format!("protected by tag {}={value}", settings.protect_tag));
+    }
+    if let Some(why) = gated.iter().find_map(|a| a.refusal(resource)) {
+        return Decision::Skip(why);
     }
     if gated.iter().all(|a| a.already_satisfied(resource)) {
         return Decision::Report;

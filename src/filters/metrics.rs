@@ -34,7 +34,20 @@ use crate::config::yaml::{DecodeError, Located};
 use crate::resources::{Resource, ResourceType};
 
 /// CloudWatch keeps hourly datapoints for 455 days.
-const MAX_DAYS: f64 = 455.0;
+pub const MAX_DAYS: f64 = 455.0;
+
+/// One period spanning a window of `days`, on whole hours: one datapoint
+/// per series, the cheapest question for AWS (and for the emulator).
+pub fn whole_window_period(days: f64) -> i32 {
+    let window_secs = (days.clamp(0.0, MAX_DAYS) * 86_400.0).ceil() as i64;
+    i32::try_from(((window_secs + 3599) / 3600).max(1) * 3600).unwrap_or(i32::MAX)
+}
+
+/// The window of `days` ending at `now`, on whole minutes (CloudWatch's grain).
+pub fn window_ending(now: DateTime<Utc>, days: f64) -> (DateTime<Utc>, DateTime<Utc>) {
+    let end = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
+    (end - Duration::seconds((days * 86_400.0).ceil() as i64), end)
+}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -77,7 +90,7 @@ pub enum Stat {
 }
 
 impl Stat {
-    fn parse(s: &str) -> Option<Stat> {
+    pub fn parse(s: &str) -> Option<Stat> {
         Some(match s {
             "Sum" => Stat::Sum,
             "Average" => Stat::Average,
@@ -109,7 +122,7 @@ impl Stat {
     /// Folds several values (periods of one series, or series of one
     /// resource) into one. Percentiles of parts cannot be merged exactly;
     /// the highest is the conservative answer.
-    fn fold(self, values: &[f64]) -> Option<f64> {
+    pub fn fold(self, values: &[f64]) -> Option<f64> {
         if values.is_empty() {
             return None;
         }
@@ -159,9 +172,7 @@ impl MetricsSpec {
         }
         let window_secs = (days.clamp(0.0, MAX_DAYS) * 86_400.0).ceil() as i64;
         let period_secs = match &self.period {
-            // One period spanning the window: one datapoint per series, the
-            // cheapest question for AWS (and for the emulator).
-            None => ((window_secs + 3599) / 3600).max(1) * 3600,
+            None => i64::from(whole_window_period(days)),
             Some(p) => {
                 let required = if days > 63.0 { 3600 } else if days > 15.0 { 300 } else { 60 };
                 if p.value < 60 || p.value % required != 0 || p.value > window_secs.max(60) {
@@ -204,8 +215,7 @@ impl MetricsFilter {
 
     /// The window ending at `now`, on whole minutes (CloudWatch's grain).
     pub fn window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        let end = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
-        (end - self.window_length(), end)
+        window_ending(now, self.days)
     }
 
     fn window_length(&self) -> Duration {
@@ -223,6 +233,11 @@ impl MetricsFilter {
                 period_secs: self.period_secs,
             })
             .collect()
+    }
+
+    /// The series this filter reads for `resource`: (key, days, queries).
+    pub fn metric_needs(&self, resource: &Resource) -> Vec<(String, f64, Vec<SeriesQuery>)> {
+        resource.metric_series().map(|series| vec![(self.key(), self.days, self.queries(&series))]).unwrap_or_default()
     }
 
     pub fn is_fetched(&self, resource: &Resource) -> bool {

@@ -19,13 +19,15 @@
 
 pub mod age;
 pub mod metrics;
+pub mod rightsizing;
 pub mod tag;
 pub mod value;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::config::yaml::DecodeError;
+use crate::aws::cloudwatch::SeriesQuery;
+use crate::config::yaml::{DecodeError, Loc};
 use crate::resources::{Resource, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -36,6 +38,8 @@ pub enum FilterSpec {
     Age(age::AgeSpec),
     #[serde(alias = "metric")]
     Metrics(metrics::MetricsSpec),
+    #[serde(alias = "right-size")]
+    Rightsizing(rightsizing::RightsizingSpec),
     /// Every filter in the list matches.
     And(Vec<FilterSpec>),
     /// At least one filter in the list matches.
@@ -50,6 +54,7 @@ pub enum Filter {
     Tag(tag::TagFilter),
     Age(age::AgeFilter),
     Metrics(metrics::MetricsFilter),
+    Rightsizing(rightsizing::Rightsizing),
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Vec<Filter>),
@@ -57,15 +62,17 @@ pub enum Filter {
 
 impl FilterSpec {
     /// Checks the spec against `resource_type`; problems go to `errors`.
-    pub fn compile(&self, resource_type: ResourceType, path: &str, errors: &mut Vec<DecodeError>) -> Option<Filter> {
+    /// `loc` is where to point when the spec has no location of its own.
+    pub fn compile(&self, resource_type: ResourceType, path: &str, loc: Loc, errors: &mut Vec<DecodeError>) -> Option<Filter> {
         match self {
             FilterSpec::Value(spec) => spec.compile(resource_type, path, errors).map(Filter::Value),
             FilterSpec::Tag(spec) => spec.compile(path, errors).map(Filter::Tag),
             FilterSpec::Age(spec) => spec.compile(resource_type, path, errors).map(Filter::Age),
             FilterSpec::Metrics(spec) => spec.compile(resource_type, path, errors).map(Filter::Metrics),
-            FilterSpec::And(list) => compile_all(list, resource_type, &format!("{path}.and"), errors).map(Filter::And),
-            FilterSpec::Or(list) => compile_all(list, resource_type, &format!("{path}.or"), errors).map(Filter::Or),
-            FilterSpec::Not(list) => compile_all(list, resource_type, &format!("{path}.not"), errors).map(Filter::Not),
+            FilterSpec::Rightsizing(spec) => spec.compile(resource_type, path, loc, errors).map(Filter::Rightsizing),
+            FilterSpec::And(list) => compile_all(list, resource_type, &format!("{path}.and"), loc, errors).map(Filter::And),
+            FilterSpec::Or(list) => compile_all(list, resource_type, &format!("{path}.or"), loc, errors).map(Filter::Or),
+            FilterSpec::Not(list) => compile_all(list, resource_type, &format!("{path}.not"), loc, errors).map(Filter::Not),
         }
     }
 }
@@ -75,12 +82,13 @@ pub fn compile_all(
     specs: &[FilterSpec],
     resource_type: ResourceType,
     path: &str,
+    loc: Loc,
     errors: &mut Vec<DecodeError>,
 ) -> Option<Vec<Filter>> {
     let compiled: Vec<Option<Filter>> = specs
         .iter()
         .enumerate()
-        .map(|(i, spec)| spec.compile(resource_type, &format!("{path}[{i}]"), errors))
+        .map(|(i, spec)| spec.compile(resource_type, &format!("{path}[{i}]"), loc, errors))
         .collect();
     compiled.into_iter().collect()
 }
@@ -93,6 +101,7 @@ impl Filter {
             Filter::Tag(f) => f.evaluate(resource),
             Filter::Age(f) => f.evaluate(resource, now),
             Filter::Metrics(f) => f.evaluate(resource, now),
+            Filter::Rightsizing(f) => f.evaluate(resource),
             Filter::And(list) => evaluate_all(list, resource, now),
             Filter::Or(list) => list.iter().find_map(|f| f.evaluate(resource, now)),
             Filter::Not(list) => match evaluate_all(list, resource, now) {
@@ -109,6 +118,7 @@ impl Filter {
             Filter::Tag(f) => f.describe(),
             Filter::Age(f) => f.describe(),
             Filter::Metrics(f) => f.describe(),
+            Filter::Rightsizing(f) => f.describe(),
             Filter::And(list) => format!("({})", describe_all(list)),
             Filter::Or(list) => format!("({})", list.iter().map(Filter::describe).collect::<Vec<_>>().join(" or ")),
             Filter::Not(list) => format!("not ({})", describe_all(list)),
@@ -120,7 +130,7 @@ impl Filter {
         match self {
             Filter::Value(f) => f.needs_tags(),
             Filter::Tag(_) => true,
-            Filter::Age(_) | Filter::Metrics(_) => false,
+            Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => false,
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(Filter::needs_tags),
         }
     }
@@ -133,6 +143,7 @@ impl Filter {
             Filter::Tag(_) => !resource.described,
             Filter::Age(_) => false,
             Filter::Metrics(f) => !f.is_fetched(resource),
+            Filter::Rightsizing(f) => !f.is_fetched(resource),
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(|f| f.lacks_data(resource)),
         }
     }
@@ -153,12 +164,24 @@ impl Filter {
         }
     }
 
-    /// Every `metrics` filter inside this one.
-    pub fn metric_filters<'a>(&'a self, out: &mut Vec<&'a metrics::MetricsFilter>) {
+    /// The metric series this filter reads for `resource`, as
+    /// (key in `Resource::metrics`, window in days, queries).
+    pub fn metric_needs(&self, resource: &Resource, out: &mut Vec<(String, f64, Vec<SeriesQuery>)>) {
         match self {
-            Filter::Metrics(f) => out.push(f),
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_filters(out)),
+            Filter::Metrics(f) => out.extend(f.metric_needs(resource)),
+            Filter::Rightsizing(f) => out.extend(f.metric_needs(resource)),
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_needs(resource, out)),
             Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) => {}
+        }
+    }
+
+    /// The first `rightsizing` filter inside this one: its assessment is
+    /// what the policy's findings show.
+    pub fn rightsizing(&self) -> Option<&rightsizing::Rightsizing> {
+        match self {
+            Filter::Rightsizing(f) => Some(f),
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().find_map(Filter::rightsizing),
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) => None,
         }
     }
 }

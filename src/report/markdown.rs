@@ -22,6 +22,7 @@ pub fn render(report: &Report) -> String {
         report.totals.failed,
         usd(Some(report.totals.monthly_cost_usd))
     );
+    let _ = writeln!(out, "- Monthly saving at stake: {}", usd(Some(report.totals.monthly_saving_usd)));
     let calls: Vec<String> = report.api_calls.iter().map(|(op, n)| format!("{} × {n}", escape(op))).collect();
     let _ = writeln!(out, "- AWS API calls: {} ({})", report.totals.api_calls, calls.join(", "));
 
@@ -66,13 +67,14 @@ pub fn render(report: &Report) -> String {
             continue;
         }
         let _ = writeln!(out, "\n## {}\n", escape(&p.name));
+        if findings.iter().any(|f| f.recommendation.is_some()) {
+            recommendations(&mut out, &findings);
+            continue;
+        }
         let _ = writeln!(out, "| Resource | Region | Why | Action | Status | Monthly cost |");
         let _ = writeln!(out, "|---|---|---|---|---|---:|");
         for f in findings {
-            let status = match &f.detail {
-                Some(detail) if !detail.is_empty() => format!("{}: {}", format!("{:?}", f.status).to_lowercase(), escape(detail)),
-                _ => format!("{:?}", f.status).to_lowercase(),
-            };
+            let status = status_text(f);
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | {} | {} | {} |",
@@ -89,6 +91,61 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// Rightsizing findings: one row per instance or variant, with the figures
+/// the verdict used, so a reader can check it before acting.
+fn recommendations(out: &mut String, findings: &[&Finding]) {
+    let _ = writeln!(out, "| Resource | Region | Verdict | Current | Recommended | Measured peak | Would peak at | Monthly now | Monthly after | Saving | Action | Status |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---:|---:|---:|---|---|");
+    for f in findings {
+        let Some(a) = &f.recommendation else { continue };
+        for part in &a.parts {
+            let name = if part.name == f.resource_id { format!("`{}`", escape_code(&f.resource_id)) } else { format!("`{}` {}", escape_code(&f.resource_id), escape(&part.name)) };
+            let sized = |t: &str, n: i32| if n == 1 { escape(t) } else { format!("{n} × {}", escape(t)) };
+            let recommended = match (&part.recommended_type, part.recommended_count) {
+                (_, Some(0)) => "stop".to_string(),
+                (Some(t), Some(n)) => sized(t, n),
+                _ => "–".to_string(),
+            };
+            let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}%"));
+            let measured = format!(
+                "CPU {} {}, memory {} ({:.0} h in {} d)",
+                escape(&part.statistic),
+                pct(part.cpu_peak_pct),
+                part.memory_peak_pct.map_or("not measured".to_string(), |m| format!("{m:.1}%")),
+                part.hours_of_data.unwrap_or(0.0),
+                part.days
+            );
+            let projected = match part.projected_cpu_pct {
+                Some(cpu) => format!("CPU {cpu:.1}%{}", part.projected_memory_pct.map_or(String::new(), |m| format!(", memory {m:.1}%"))),
+                None => "–".to_string(),
+            };
+            let saving = part.current_monthly_usd.zip(part.recommended_monthly_usd).map(|(c, r)| c - r);
+            let status = status_text(f);
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {}: {} | {} | {recommended} | {measured} | {projected} | {} | {} | {} | {} | {status} |",
+                escape(&f.region),
+                part.verdict.name(),
+                escape(&part.why),
+                sized(&part.current_type, part.current_count),
+                usd(part.current_monthly_usd),
+                usd(part.recommended_monthly_usd),
+                usd(saving),
+                escape(&f.action_description),
+            );
+        }
+    }
+}
+
+/// The status, and what was done or why not.
+fn status_text(f: &Finding) -> String {
+    let status = format!("{:?}", f.status).to_lowercase();
+    match &f.detail {
+        Some(detail) if !detail.is_empty() => format!("{status}: {}", escape(detail)),
+        _ => status,
+    }
 }
 
 fn usd(amount: Option<f64>) -> String {

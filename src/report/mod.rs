@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::aws::ApiCallCounter;
 use crate::engine::apply::{Outcome, Status};
 use crate::engine::inventory::Inventory;
-use crate::engine::plan::Plan;
+use crate::engine::plan::{Plan, PlanEntry, PolicyPlan};
+use crate::filters::rightsizing::Assessment;
 use crate::resources::ResourceType;
 
 /// Where reports go unless `--report-dir` says otherwise.
@@ -67,6 +68,8 @@ pub struct PolicySummary {
     pub breaker: Option<String>,
     pub incomplete_regions: Vec<String>,
     pub monthly_cost_usd: f64,
+    /// The saving at stake if the policy's findings are acted on.
+    pub monthly_saving_usd: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -88,6 +91,12 @@ pub struct Finding {
     pub monthly_cost_usd: Option<f64>,
     /// How the cost was worked out, or why it is unknown.
     pub cost_basis: Option<String>,
+    /// What acting on the finding would save a month, where known: the
+    /// rightsizing saving, or the whole cost for what would be deleted or stopped.
+    pub monthly_saving_usd: Option<f64>,
+    /// The rightsizing judgement: figures, current and recommended types, costs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<Assessment>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -100,6 +109,8 @@ pub struct Totals {
     pub breakers_tripped: usize,
     /// Monthly cost of the matched resources, each counted once.
     pub monthly_cost_usd: f64,
+    /// Monthly saving at stake over all findings, each resource counted once.
+    pub monthly_saving_usd: f64,
     pub api_calls: u64,
 }
 
@@ -137,6 +148,8 @@ impl Report {
                     detail: outcome.detail.clone(),
                     monthly_cost_usd: entry.resource.monthly_cost_usd,
                     cost_basis: entry.resource.cost_basis.clone(),
+                    monthly_saving_usd: saving(policy, entry),
+                    recommendation: entry.assessment.clone(),
                 });
             }
         }
@@ -158,6 +171,7 @@ impl Report {
                     breaker: p.breaker.clone(),
                     incomplete_regions: p.incomplete_regions.clone(),
                     monthly_cost_usd: mine.iter().filter_map(|f| f.monthly_cost_usd).sum(),
+                    monthly_saving_usd: mine.iter().filter_map(|f| f.monthly_saving_usd).sum(),
                 }
             })
             .collect();
@@ -185,6 +199,10 @@ impl Report {
                 .filter(|f| seen.insert((f.region.as_str(), f.arn.as_str())))
                 .filter_map(|f| f.monthly_cost_usd)
                 .sum(),
+            monthly_saving_usd: {
+                let mut seen = HashSet::new();
+                findings.iter().filter(|f| seen.insert((f.region.as_str(), f.arn.as_str()))).filter_map(|f| f.monthly_saving_usd).sum()
+            },
             api_calls: api_calls.values().sum(),
         };
         Report {
@@ -269,4 +287,19 @@ pub(crate) fn write_atomic(
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// What acting on one finding saves a month: a rightsizing assessment's
+/// saving; the whole cost where the policy deletes or stops the resource
+/// (or would, were it allowed to act).
+fn saving(policy: &PolicyPlan, entry: &PlanEntry) -> Option<f64> {
+    if let Some(a) = &entry.assessment {
+        return a.monthly_saving_usd;
+    }
+    let removes = policy.actions.iter().any(|a| matches!(a.name(), "delete" | "stop"));
+    if removes {
+        entry.resource.monthly_cost_usd
+    } else {
+        None
+    }
 }

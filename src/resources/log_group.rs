@@ -64,18 +64,12 @@ pub async fn collect(
 }
 
 fn to_resource(group: LogGroup, region: &str, tags: &mut HashMap<String, Tags>) -> Resource {
-    Resource {
-        id: group.name.clone(),
-        arn: group.arn.clone(),
-        region: region.to_string(),
-        created_at: group.created_at,
-        tags: tags.remove(&group.arn).unwrap_or_default(),
-        monthly_cost_usd: monthly_storage_cost(group.stored_bytes),
-        cost_basis: group.stored_bytes.map(|b| format!("{:.3} GB stored at ${STORAGE_USD_PER_GB_MONTH}/GB-month", b.max(0) as f64 / 1e9)),
-        described: true,
-        metrics: Default::default(),
-        details: Details::LogGroup(group),
-    }
+    let tags = tags.remove(&group.arn).unwrap_or_default();
+    let cost = monthly_storage_cost(group.stored_bytes);
+    let basis = group.stored_bytes.map(|b| format!("{:.3} GB stored at ${STORAGE_USD_PER_GB_MONTH}/GB-month", b.max(0) as f64 / 1e9));
+    let mut r = Resource::new(group.name.clone(), group.arn.clone(), region, group.created_at, Details::LogGroup(group));
+    (r.tags, r.monthly_cost_usd, r.cost_basis, r.described) = (tags, cost, basis, true);
+    r
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 //! Adding a type means one file here and one variant in [`ResourceType`] and
 //! [`Details`]; the compiler then points at every `match` that must learn it.
 
+pub mod ec2_instance;
 pub mod log_group;
 pub mod sagemaker_endpoint;
 pub mod sagemaker_notebook;
+pub mod sizes;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,17 +32,21 @@ pub enum ResourceType {
     /// A SageMaker notebook instance.
     #[serde(alias = "aws.sagemaker-notebook")]
     SagemakerNotebook,
+    /// An EC2 instance (pending or running).
+    #[serde(alias = "aws.ec2", alias = "ec2")]
+    Ec2Instance,
 }
 
 impl ResourceType {
     pub const ALL: &'static [ResourceType] =
-        &[ResourceType::LogGroup, ResourceType::SagemakerEndpoint, ResourceType::SagemakerNotebook];
+        &[ResourceType::LogGroup, ResourceType::SagemakerEndpoint, ResourceType::SagemakerNotebook, ResourceType::Ec2Instance];
 
     pub fn name(self) -> &'static str {
         match self {
             ResourceType::LogGroup => "log-group",
             ResourceType::SagemakerEndpoint => "sagemaker-endpoint",
             ResourceType::SagemakerNotebook => "sagemaker-notebook",
+            ResourceType::Ec2Instance => "ec2-instance",
         }
     }
 
@@ -50,6 +56,7 @@ impl ResourceType {
             ResourceType::LogGroup => log_group::ATTRIBUTES,
             ResourceType::SagemakerEndpoint => sagemaker_endpoint::ATTRIBUTES,
             ResourceType::SagemakerNotebook => sagemaker_notebook::ATTRIBUTES,
+            ResourceType::Ec2Instance => ec2_instance::ATTRIBUTES,
         }
     }
 
@@ -63,6 +70,7 @@ impl ResourceType {
             ResourceType::LogGroup => log_group::READ_PERMISSIONS,
             ResourceType::SagemakerEndpoint => sagemaker_endpoint::READ_PERMISSIONS,
             ResourceType::SagemakerNotebook => sagemaker_notebook::READ_PERMISSIONS,
+            ResourceType::Ec2Instance => ec2_instance::READ_PERMISSIONS,
         }
     }
 
@@ -73,6 +81,7 @@ impl ResourceType {
             ResourceType::LogGroup => Some("AWS/Logs"),
             ResourceType::SagemakerEndpoint => Some("AWS/SageMaker"),
             ResourceType::SagemakerNotebook => None,
+            ResourceType::Ec2Instance => Some("AWS/EC2"),
         }
     }
 
@@ -89,6 +98,7 @@ impl ResourceType {
             ResourceType::LogGroup => log_group::collect(aws, region, with_tags, on_progress).await,
             ResourceType::SagemakerEndpoint => sagemaker_endpoint::collect(aws, region, on_progress).await,
             ResourceType::SagemakerNotebook => sagemaker_notebook::collect(aws, region, on_progress).await,
+            ResourceType::Ec2Instance => ec2_instance::collect(aws, region, on_progress).await,
         }
     }
 
@@ -96,7 +106,7 @@ impl ResourceType {
     /// is already complete do nothing.
     pub async fn describe(self, aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
         match self {
-            ResourceType::LogGroup => Ok(()),
+            ResourceType::LogGroup | ResourceType::Ec2Instance => Ok(()),
             ResourceType::SagemakerEndpoint => sagemaker_endpoint::describe(aws, resource).await,
             ResourceType::SagemakerNotebook => sagemaker_notebook::describe(aws, resource).await,
         }
@@ -108,6 +118,28 @@ impl ResourceType {
             ResourceType::LogGroup => {}
             ResourceType::SagemakerEndpoint => sagemaker_endpoint::price(resource, prices, now).await,
             ResourceType::SagemakerNotebook => sagemaker_notebook::price(resource, prices, now).await,
+            ResourceType::Ec2Instance => ec2_instance::price(resource, prices, now).await,
+        }
+    }
+
+    /// Attaches to each resource the sizes of its instance family, priced,
+    /// for `rightsizing`; with `memory`, also where memory is published.
+    pub async fn prepare_sizes(
+        self,
+        aws: &Aws,
+        region: &str,
+        resources: Vec<&mut Resource>,
+        memory: bool,
+        prices: &PriceBook,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        match self {
+            ResourceType::Ec2Instance => ec2_instance::prepare_sizes(aws, region, resources, memory, prices, now).await,
+            ResourceType::SagemakerEndpoint => {
+                sagemaker_endpoint::prepare_sizes(resources, prices, now).await;
+                Ok(())
+            }
+            ResourceType::LogGroup | ResourceType::SagemakerNotebook => Ok(()),
         }
     }
 
@@ -118,6 +150,7 @@ impl ResourceType {
             ResourceType::LogGroup => Ok(Some(resource.clone())),
             ResourceType::SagemakerEndpoint => sagemaker_endpoint::reread(aws, &resource.region, &resource.id).await,
             ResourceType::SagemakerNotebook => sagemaker_notebook::reread(aws, &resource.region, &resource.id).await,
+            ResourceType::Ec2Instance => ec2_instance::reread(aws, &resource.region, &resource.id).await,
         }
     }
 }
@@ -221,6 +254,10 @@ pub struct Resource {
     /// series (an endpoint has one series per variant).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, Vec<Vec<f64>>>,
+    /// The sizes of this resource's instance families, with prices: filled
+    /// in only for resources a `rightsizing` filter judges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<sizes::InstanceSize>,
     pub details: Details,
 }
 
@@ -230,14 +267,46 @@ pub enum Details {
     LogGroup(crate::aws::logs::LogGroup),
     SagemakerEndpoint(sagemaker_endpoint::Endpoint),
     SagemakerNotebook(crate::aws::sagemaker::Notebook),
+    Ec2Instance(ec2_instance::Ec2Instance),
 }
 
 impl Resource {
+    /// A resource as listed: no tags, cost, metrics or sizes yet.
+    pub fn new(id: String, arn: String, region: &str, created_at: Option<DateTime<Utc>>, details: Details) -> Self {
+        Resource {
+            id,
+            arn,
+            region: region.to_string(),
+            created_at,
+            tags: Tags::new(),
+            monthly_cost_usd: None,
+            cost_basis: None,
+            described: false,
+            metrics: BTreeMap::new(),
+            sizes: Vec::new(),
+            details,
+        }
+    }
+
+    /// Keeps what the inventory learnt about `listed` besides its
+    /// description (where an instance's memory metrics live).
+    pub fn carry_over_from(&mut self, listed: &Resource) {
+        if let (Details::Ec2Instance(fresh), Details::Ec2Instance(old)) = (&mut self.details, &listed.details) {
+            fresh.memory_dimensions.clone_from(&old.memory_dimensions);
+        }
+    }
+
+    /// The size entry for `instance_type`, if sizes are known.
+    pub fn size(&self, instance_type: &str) -> Option<&sizes::InstanceSize> {
+        self.sizes.iter().find(|s| s.instance_type == instance_type)
+    }
+
     pub fn resource_type(&self) -> ResourceType {
         match self.details {
             Details::LogGroup(_) => ResourceType::LogGroup,
             Details::SagemakerEndpoint(_) => ResourceType::SagemakerEndpoint,
             Details::SagemakerNotebook(_) => ResourceType::SagemakerNotebook,
+            Details::Ec2Instance(_) => ResourceType::Ec2Instance,
         }
     }
 
@@ -248,6 +317,7 @@ impl Resource {
             Details::LogGroup(g) => Some(vec![vec![("LogGroupName".to_string(), g.name.clone())]]),
             Details::SagemakerEndpoint(e) => sagemaker_endpoint::metric_series(e),
             Details::SagemakerNotebook(_) => Some(Vec::new()),
+            Details::Ec2Instance(e) => Some(ec2_instance::metric_series(e)),
         }
     }
 
@@ -256,6 +326,7 @@ impl Resource {
             Details::LogGroup(group) => log_group::attribute(group, name),
             Details::SagemakerEndpoint(endpoint) => sagemaker_endpoint::attribute(endpoint, name),
             Details::SagemakerNotebook(notebook) => sagemaker_notebook::attribute(notebook, name),
+            Details::Ec2Instance(instance) => ec2_instance::attribute(instance, name),
         }
     }
 }

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::sizes::{self, InstanceSize};
 use super::{AttrKind, AttrValue, Attribute, Details, Resource};
 use crate::aws::pricing::Product;
 use crate::aws::sagemaker::{EndpointDescription, EndpointSummary};
@@ -85,18 +86,8 @@ pub async fn collect(aws: &Aws, region: &str, on_progress: &(dyn Fn(usize) + Syn
 }
 
 pub fn to_resource(summary: EndpointSummary, description: Option<EndpointDescription>, region: &str) -> Resource {
-    Resource {
-        id: summary.name.clone(),
-        arn: summary.arn.clone(),
-        region: region.to_string(),
-        created_at: summary.created_at,
-        tags: Default::default(),
-        monthly_cost_usd: None,
-        cost_basis: None,
-        described: false,
-        metrics: Default::default(),
-        details: Details::SagemakerEndpoint(Endpoint { summary, description }),
-    }
+    let (id, arn, created_at) = (summary.name.clone(), summary.arn.clone(), summary.created_at);
+    Resource::new(id, arn, region, created_at, Details::SagemakerEndpoint(Endpoint { summary, description }))
 }
 
 /// Adds variants, instance types and tags to a listed endpoint. An endpoint
@@ -152,6 +143,27 @@ pub async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Ut
     }
     resource.monthly_cost_usd = Some(total);
     resource.cost_basis = Some(parts.join("; "));
+}
+
+/// The sizes of each variant's family no larger than it, where the price
+/// book knows a price (a size with no price is not offered, or not known).
+pub async fn prepare_sizes(resources: Vec<&mut Resource>, prices: &PriceBook, now: DateTime<Utc>) {
+    for r in resources {
+        let Details::SagemakerEndpoint(e) = &r.details else { continue };
+        let types: Vec<String> = e.description.iter().flat_map(|d| d.variants.iter().filter_map(|v| v.instance_type.clone())).collect();
+        let mut found: Vec<InstanceSize> = Vec::new();
+        for t in &types {
+            let mut family = sizes::sagemaker_family(t);
+            sizes::price_all(&mut family, Product::SageMakerHosting, &r.region, prices, now).await;
+            for size in family {
+                let keep = size.hourly_usd.is_some() || size.instance_type == *t;
+                if keep && !found.iter().any(|s| s.instance_type == size.instance_type) {
+                    found.push(size);
+                }
+            }
+        }
+        r.sizes = found;
+    }
 }
 
 #[cfg(test)]

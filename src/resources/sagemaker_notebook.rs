@@ -43,18 +43,8 @@ pub async fn collect(aws: &Aws, region: &str, on_progress: &(dyn Fn(usize) + Syn
 }
 
 pub fn to_resource(notebook: Notebook, region: &str) -> Resource {
-    Resource {
-        id: notebook.name.clone(),
-        arn: notebook.arn.clone(),
-        region: region.to_string(),
-        created_at: notebook.created_at,
-        tags: Default::default(),
-        monthly_cost_usd: None,
-        cost_basis: None,
-        described: false,
-        metrics: Default::default(),
-        details: Details::SagemakerNotebook(notebook),
-    }
+    let (id, arn, created_at) = (notebook.name.clone(), notebook.arn.clone(), notebook.created_at);
+    Resource::new(id, arn, region, created_at, Details::SagemakerNotebook(notebook))
 }
 
 /// Adds the tags, the one thing the listing lacks.

@@ -1,0 +1,130 @@
+//! Instance sizes: what a smaller size of the same family offers, and costs.
+//!
+//! EC2 sizes come from DescribeInstanceTypes (vCPUs, memory, burstable,
+//! accelerators). SageMaker has no such catalog: its `ml.` types follow the
+//! EC2 naming, in which each size step doubles vCPUs and memory within a
+//! family (`large` = 2 vCPUs, `xlarge` = 4, `Nxlarge` = 4N), and a size
+//! exists when the price book knows its price.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::pricing::Product;
+use crate::pricing::PriceBook;
+
+/// One instance type, as rightsizing compares it with others.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSize {
+    pub instance_type: String,
+    pub vcpus: f64,
+    /// `None` where only the family's proportions are known (SageMaker).
+    pub memory_mib: Option<i64>,
+    /// T-family: limited by CPU credits as much as by vCPUs.
+    pub burstable: bool,
+    /// GPUs, Inferentia or Trainium: CPU and memory do not measure its load.
+    pub accelerated: bool,
+    pub bare_metal: bool,
+    /// On-demand price, where known.
+    pub hourly_usd: Option<f64>,
+    /// Where the price comes from, for the report.
+    pub price_basis: Option<String>,
+}
+
+impl InstanceSize {
+    /// How much more memory `self` has than `other`; the vCPU ratio where
+    /// memory sizes are unknown (sizes of one family keep the proportion).
+    pub fn memory_ratio(&self, other: &InstanceSize) -> f64 {
+        match (self.memory_mib, other.memory_mib) {
+            (Some(a), Some(b)) if b > 0 => a as f64 / b as f64,
+            _ => self.vcpus / other.vcpus,
+        }
+    }
+}
+
+/// Prices every size (the price book caches per type, so a family is asked
+/// for once per sweep however many resources share it).
+pub async fn price_all(sizes: &mut [InstanceSize], product: Product, region: &str, prices: &PriceBook, now: DateTime<Utc>) {
+    for size in sizes {
+        if let Some(price) = prices.hourly(product, region, &size.instance_type, now).await {
+            size.hourly_usd = Some(price.hourly_usd);
+            size.price_basis = Some(price.describe(&size.instance_type));
+        }
+    }
+}
+
+/// `m5.2xlarge` -> (`m5`, `2xlarge`); `ml.m5.2xlarge` -> (`ml.m5`, `2xlarge`).
+pub fn split(instance_type: &str) -> Option<(&str, &str)> {
+    instance_type.rsplit_once('.')
+}
+
+/// vCPUs of a size by its name, for families that follow the standard
+/// ladder; `None` for `metal` and sizes off the ladder.
+pub fn ladder_vcpus(size: &str) -> Option<f64> {
+    match size {
+        "medium" => Some(1.0),
+        "large" => Some(2.0),
+        "xlarge" => Some(4.0),
+        _ => {
+            let n: f64 = size.strip_suffix("xlarge")?.parse().ok()?;
+            (n >= 2.0).then_some(4.0 * n)
+        }
+    }
+}
+
+/// The sizes SageMaker offers in some families; which exist in a family is
+/// settled by the price book.
+const SAGEMAKER_SIZES: &[&str] =
+    &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "9xlarge", "12xlarge", "16xlarge", "18xlarge", "24xlarge", "32xlarge", "48xlarge"];
+
+/// `ml.g4dn` -> true: the family letter after `ml.` names GPUs (g, p),
+/// Inferentia (inf) or Trainium (trn).
+fn sagemaker_accelerated(family: &str) -> bool {
+    let bare = family.strip_prefix("ml.").unwrap_or(family);
+    ["g", "p", "inf", "trn", "dl"].iter().any(|p| bare.strip_prefix(p).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
+}
+
+/// The SageMaker type and every size of its family no larger than it, by
+/// name (unpriced); empty when the name is off the ladder.
+pub fn sagemaker_family(instance_type: &str) -> Vec<InstanceSize> {
+    let Some((family, size)) = split(instance_type) else { return Vec::new() };
+    let Some(current) = ladder_vcpus(size) else { return Vec::new() };
+    let burstable = family.strip_prefix("ml.").is_some_and(|f| f.starts_with('t'));
+    SAGEMAKER_SIZES
+        .iter()
+        .filter_map(|s| Some((*s, ladder_vcpus(s)?)))
+        .filter(|(_, vcpus)| *vcpus <= current)
+        .map(|(s, vcpus)| InstanceSize {
+            instance_type: format!("{family}.{s}"),
+            vcpus,
+            memory_mib: None,
+            burstable,
+            accelerated: sagemaker_accelerated(family),
+            bare_metal: false,
+            hourly_usd: None,
+            price_basis: None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_double_along_the_ladder() {
+        assert_eq!(ladder_vcpus("large"), Some(2.0));
+        assert_eq!(ladder_vcpus("2xlarge"), Some(8.0));
+        assert_eq!(ladder_vcpus("9xlarge"), Some(36.0));
+        assert_eq!(ladder_vcpus("metal"), None);
+        assert_eq!(split("ml.m5.2xlarge"), Some(("ml.m5", "2xlarge")));
+    }
+
+    #[test]
+    fn a_sagemaker_family_lists_the_sizes_at_or_below_the_current_one() {
+        let sizes: Vec<String> = sagemaker_family("ml.m5.2xlarge").into_iter().map(|s| s.instance_type).collect();
+        assert_eq!(sizes, ["ml.m5.medium", "ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge"]);
+        assert!(sagemaker_family("ml.g4dn.xlarge").iter().all(|s| s.accelerated));
+        assert!(!sagemaker_family("ml.m5.xlarge")[0].accelerated);
+        assert!(sagemaker_family("ml.t3.large").iter().all(|s| s.burstable));
+    }
+}
