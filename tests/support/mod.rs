@@ -111,6 +111,31 @@ impl Moto {
         assert_eq!(answer.trim(), "ok", "moto server command {json} failed");
     }
 
+    /// Sends a command that answers "ok" and then one line of JSON.
+    pub fn command_with_answer(&self, json: &str) -> serde_json::Value {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        writeln!(io.0, "{json}").expect("write to the moto server");
+        io.0.flush().expect("flush");
+        let mut answer = String::new();
+        io.1.read_line(&mut answer).expect("read from the moto server");
+        assert_eq!(answer.trim(), "ok", "moto server command {json} failed");
+        answer.clear();
+        io.1.read_line(&mut answer).expect("read the answer");
+        serde_json::from_str(&answer).expect("the answer is JSON")
+    }
+
+    /// Launches EC2 instances with their CPU (and memory) load over the last
+    /// day; see `create_instances` in moto_server.py. Returns name -> id.
+    pub fn seed_instances(&self, instances: serde_json::Value) -> std::collections::BTreeMap<String, String> {
+        let cmd = serde_json::json!({"op": "create_instances", "region": REGION, "instances": instances});
+        let ids = self.command_with_answer(&cmd.to_string());
+        serde_json::from_value(ids).expect("name -> id")
+    }
+
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk_config().await)
+    }
+
     /// Moves a resource's creation time `days` into the past.
     pub fn backdate(&self, service: &str, name: &str, days: f64) {
         let name = serde_json::to_string(name).expect("a string serialises");

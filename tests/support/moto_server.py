@@ -19,6 +19,18 @@ Commands:
    "instance_type": "ml.m5.large", "busy_every": 2, "days": 30}
       creates endpoints (model, config, endpoint) through the API, backdates
       them, and gives every nth an Invocations datapoint: a benchmark fleet.
+  {"op": "create_instances", "region": "us-east-1", "instances": [
+      {"name": "quiet", "type": "m5.2xlarge", "cpu_max": 15.0, "samples": 4032,
+       "memory": 20.0, "asg": null, "detailed": false}],
+   "prefix": "bench-", "count": 1000, "busy_every": 2}
+      launches EC2 instances through the API (an `asg` name puts the instance
+      in an Auto Scaling group, as AWS would) and publishes their CPU load
+      over the last day as one pre-aggregated datum (SampleCount and Maximum,
+      as CloudWatch's StatisticValues), plus the CloudWatch agent's
+      mem_used_percent when `memory` is given. With `count`, launches that
+      many m5.2xlarge instances named prefix+n, every `busy_every`th at 70%
+      CPU and the rest at 10%: a benchmark fleet. Answers "ok" and then one
+      line of JSON: {name: instance id}.
 """
 
 import json
@@ -87,6 +99,69 @@ def create_endpoints(cmd, port):
         cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start:start + 1000])
 
 
+def create_instances(cmd, port):
+    import boto3
+
+    region = cmd["region"]
+    kw = dict(region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
+              aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client("ec2", **kw)
+    cw = boto3.client("cloudwatch", **kw)
+    specs = list(cmd.get("instances", []))
+    count = int(cmd.get("count", 0))
+    busy_every = int(cmd.get("busy_every", 0))
+    for i in range(count):
+        busy = busy_every and i % busy_every == 0
+        specs.append({"name": f"{cmd.get('prefix', 'bench-')}{i:05d}", "type": cmd.get("instance_type", "m5.2xlarge"),
+                      "cpu_max": 70.0 if busy else 10.0, "samples": 4032})
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = {}
+    plain = [s for s in specs if not s.get("asg")]
+    by_type = {}
+    for spec in plain:
+        by_type.setdefault((spec["type"], bool(spec.get("detailed"))), []).append(spec)
+    for (itype, detailed), group in by_type.items():
+        for start in range(0, len(group), 500):
+            chunk = group[start:start + 500]
+            out = ec2.run_instances(ImageId=ami, InstanceType=itype, MinCount=len(chunk), MaxCount=len(chunk),
+                                    Monitoring={"Enabled": detailed})
+            for spec, inst in zip(chunk, out["Instances"]):
+                ids[spec["name"]] = inst["InstanceId"]
+                ec2.create_tags(Resources=[inst["InstanceId"]], Tags=[{"Key": "Name", "Value": spec["name"]}])
+    asg_specs = [s for s in specs if s.get("asg")]
+    if asg_specs:
+        autoscaling = boto3.client("autoscaling", **kw)
+        for spec in asg_specs:
+            template = f"{spec['asg']}-template"
+            ec2.create_launch_template(LaunchTemplateName=template,
+                                       LaunchTemplateData={"ImageId": ami, "InstanceType": spec["type"]})
+            autoscaling.create_auto_scaling_group(AutoScalingGroupName=spec["asg"], MinSize=1, MaxSize=1, DesiredCapacity=1,
+                                                  LaunchTemplate={"LaunchTemplateName": template},
+                                                  AvailabilityZones=[f"{region}a"])
+            group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[spec["asg"]])["AutoScalingGroups"][0]
+            ids[spec["name"]] = group["Instances"][0]["InstanceId"]
+    when = utcnow() - timedelta(days=1)
+    data = {"AWS/EC2": [], "CWAgent": []}
+    for spec in specs:
+        iid = ids[spec["name"]]
+        if spec.get("cpu_max") is not None:
+            n = float(spec.get("samples", 4032))
+            peak = float(spec["cpu_max"])
+            data["AWS/EC2"].append({"MetricName": "CPUUtilization", "Timestamp": when, "Unit": "Percent",
+                                    "Dimensions": [{"Name": "InstanceId", "Value": iid}],
+                                    "StatisticValues": {"SampleCount": n, "Sum": n * peak / 2, "Minimum": 0.0, "Maximum": peak}})
+        if spec.get("memory") is not None:
+            m = float(spec["memory"])
+            data["CWAgent"].append({"MetricName": "mem_used_percent", "Timestamp": when, "Unit": "Percent",
+                                    "Dimensions": [{"Name": "InstanceId", "Value": iid},
+                                                   {"Name": "InstanceType", "Value": spec["type"]}],
+                                    "StatisticValues": {"SampleCount": 20160.0, "Sum": 20160.0 * m / 2, "Minimum": 0.0, "Maximum": m}})
+    for namespace, items in data.items():
+        for start in range(0, len(items), 1000):
+            cw.put_metric_data(Namespace=namespace, MetricData=items[start:start + 1000])
+    return ids
+
+
 def create_log_groups(cmd):
     from moto.logs.models import logs_backends
 
@@ -118,6 +193,11 @@ def main():
                 create_log_groups(cmd)
             elif cmd.get("op") == "create_endpoints":
                 create_endpoints(cmd, bound)
+            elif cmd.get("op") == "create_instances":
+                ids = create_instances(cmd, bound)
+                print("ok", flush=True)
+                print(json.dumps(ids), flush=True)
+                continue
             else:
                 raise ValueError(f"unknown op {cmd.get('op')!r}")
             print("ok", flush=True)
