@@ -315,3 +315,29 @@ async fn an_idle_notebook_is_stopped_after_its_grace_period_and_restore_starts_i
     costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerNotebook, "forgotten").await.expect("restore");
     assert_eq!(status("forgotten").await, "InService");
 }
+
+#[tokio::test]
+async fn an_over_provisioned_endpoint_gets_a_smaller_size_and_fewer_instances() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "oversized", &[("AllTraffic", "ml.m5.xlarge", 4)], &[], 30.0).await;
+    seed_endpoint(&moto, "loaded", &[("AllTraffic", "ml.m5.xlarge", 2)], &[], 30.0).await;
+    // Two weeks of one-minute samples from each instance.
+    support::put_variant_load(&moto, "oversized", "AllTraffic", "CPUUtilization", 40.0, 14.0 * 1440.0 * 4.0).await;
+    support::put_variant_load(&moto, "oversized", "AllTraffic", "MemoryUtilization", 30.0, 14.0 * 1440.0 * 4.0).await;
+    support::put_variant_load(&moto, "loaded", "AllTraffic", "CPUUtilization", 300.0, 14.0 * 1440.0 * 2.0).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/sagemaker.yaml");
+    let shipped = compile_text(&path, &std::fs::read_to_string(&path).expect("shipped")).expect("valid");
+    let result = sweep_at(&moto, state.path(), &shipped, true, Utc::now()).await;
+
+    let over: Vec<&Finding> = result.report.findings.iter().filter(|f| f.policy == "sagemaker-endpoints-over-provisioned").collect();
+    assert_eq!(over.len(), 1, "only the oversized endpoint: {over:?}");
+    let part = &over[0].recommendation.as_ref().expect("assessed").parts[0];
+    assert_eq!(over[0].resource_id, "oversized");
+    assert_eq!((part.current_type.as_str(), part.current_count), ("ml.m5.xlarge", 4));
+    assert_eq!((part.recommended_type.as_deref(), part.recommended_count), (Some("ml.m5.large"), Some(2)), "{}", part.why);
+    assert_eq!(part.cpu_peak_pct, Some(10.0), "40% of four cores' 400% is 10%");
+    assert_eq!(part.hours_of_data, Some(336.0));
+    let saving = (0.23 * 4.0 - 0.115 * 2.0) * 730.0;
+    assert!((over[0].monthly_saving_usd.unwrap_or_default() - saving).abs() < 1e-6, "{:?}", over[0].monthly_saving_usd);
+}

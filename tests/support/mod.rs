@@ -327,3 +327,28 @@ pub async fn endpoint_names(moto: &Moto) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Publishes an endpoint variant's per-instance load over the last day as
+/// one pre-aggregated datum (CloudWatch's StatisticValues): `samples`
+/// samples peaking at `peak` (CPU sums cores: 4 vCPUs peak at 400).
+pub async fn put_variant_load(moto: &Moto, endpoint: &str, variant: &str, metric: &str, peak: f64, samples: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StatisticSet};
+    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    let stats = StatisticSet::builder().sample_count(samples).sum(samples * peak / 2.0).minimum(0.0).maximum(peak).build();
+    moto.cloudwatch()
+        .await
+        .put_metric_data()
+        .namespace("/aws/sagemaker/Endpoints")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(metric)
+                .dimensions(Dimension::builder().name("EndpointName").value(endpoint).build())
+                .dimensions(Dimension::builder().name("VariantName").value(variant).build())
+                .statistic_values(stats)
+                .timestamp(aws_smithy_types::DateTime::from(at))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put variant load");
+}
