@@ -5,6 +5,7 @@ operation.
 
     scripts/bench.sh 10000              # log groups
     scripts/bench.sh 1000 endpoints     # endpoints, every other one busy
+    scripts/bench.sh 1000 instances     # m5.2xlarge instances, every other one busy
 """
 
 import json
@@ -28,6 +29,10 @@ def main():
             moto.command(op="create_endpoints", region=REGION, prefix="bench-", count=count,
                          busy_every=2, days=30)
             print(f"seeded {count} endpoints in {time.time() - t:.1f}s (30 days old, every other one busy)")
+        elif kind == "instances":
+            moto.command_with_answer(op="create_instances", region=REGION, prefix="bench-", count=count, busy_every=2)
+            print(f"seeded {count} m5.2xlarge instances in {time.time() - t:.1f}s (two weeks of CPU data; "
+                  "every other one at 70% peak, the rest at 10%)")
         else:
             moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-",
                          count=count, retention_every=3, tag_every=2)

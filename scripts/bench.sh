@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of a sweep over N log groups (default 10000) or, with a second
-# argument `endpoints`, N SageMaker endpoints; see scripts/bench.py.
+# argument `endpoints` or `instances`, N SageMaker endpoints or EC2
+# instances; see scripts/bench.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-deps.sh

@@ -25,6 +25,11 @@ class Emulator:
         if answer != "ok":
             sys.exit(f"emulator: {cmd['op']} failed: {answer}")
 
+    def command_with_answer(self, **cmd):
+        """A launcher command that answers "ok" and then one line of JSON."""
+        self.command(**cmd)
+        return json.loads(self.server.stdout.readline())
+
     def env(self, **extra):
         """Environment for a costguard process pointed at this emulator."""
         return dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_REGION=REGION,
