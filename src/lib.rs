@@ -11,11 +11,13 @@
 //!
 //! - [`config`]: policy files parsed with locations and compiled into typed
 //!   policies; every error at once, each with file, line, column and path.
-//! - [`resources`]: one file per resource type: its attributes, how to list it.
+//! - [`resources`]: one file per resource type: its attributes, how to list
+//!   it; `sizes` compares instance sizes within a family.
 //! - [`filters`]: one file per filter family: spec, compiled form, evaluation.
 //! - [`actions`]: one file per action: spec, permissions, the AWS call.
 //! - [`engine`]: `inventory` (all read I/O), `plan` (pure), `apply` (the only
-//!   code that mutates AWS), `sweep` (the three in order).
+//!   code that mutates AWS), `sweep` (the three in order), `journal` (what
+//!   was changed, for crash recovery) and `restore` (undo from it).
 //! - [`aws`]: narrow client wrappers that paginate inside, error
 //!   classification, and the interceptor that counts every API call.
 //! - [`pricing`]: hourly prices (Price List API, disk cache, built-in table).

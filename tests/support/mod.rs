@@ -101,27 +101,32 @@ impl Moto {
         assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "reset failed: {response}");
     }
 
-    /// Sends one command to the server process (see moto_server.py).
-    pub fn command(&self, json: &str) {
+    /// Sends one command to the server process (see moto_server.py),
+    /// checks its "ok", and reads `extra` more lines of answer.
+    fn exchange(&self, json: &str, extra: usize) -> Vec<String> {
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         writeln!(io.0, "{json}").expect("write to the moto server");
         io.0.flush().expect("flush");
         let mut answer = String::new();
         io.1.read_line(&mut answer).expect("read from the moto server");
         assert_eq!(answer.trim(), "ok", "moto server command {json} failed");
+        (0..extra)
+            .map(|_| {
+                let mut line = String::new();
+                io.1.read_line(&mut line).expect("read the answer");
+                line
+            })
+            .collect()
+    }
+
+    pub fn command(&self, json: &str) {
+        self.exchange(json, 0);
     }
 
     /// Sends a command that answers "ok" and then one line of JSON.
     pub fn command_with_answer(&self, json: &str) -> serde_json::Value {
-        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
-        writeln!(io.0, "{json}").expect("write to the moto server");
-        io.0.flush().expect("flush");
-        let mut answer = String::new();
-        io.1.read_line(&mut answer).expect("read from the moto server");
-        assert_eq!(answer.trim(), "ok", "moto server command {json} failed");
-        answer.clear();
-        io.1.read_line(&mut answer).expect("read the answer");
-        serde_json::from_str(&answer).expect("the answer is JSON")
+        let lines = self.exchange(json, 1);
+        serde_json::from_str(lines.first().map_or("", String::as_str)).expect("the answer is JSON")
     }
 
     /// Launches EC2 instances with their CPU (and memory) load over the last

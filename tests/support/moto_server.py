@@ -67,14 +67,18 @@ def backdate(cmd):
         raise ValueError(f"backdate does not know service {service!r}")
 
 
-def create_endpoints(cmd, port):
+def clients(cmd, port, *services):
+    """boto3 clients for `services` on this server, in the command's region."""
     import boto3
 
-    region = cmd["region"]
-    kw = dict(region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
+    kw = dict(region_name=cmd["region"], endpoint_url=f"http://127.0.0.1:{port}",
               aws_access_key_id="testing", aws_secret_access_key="testing")
-    sm = boto3.client("sagemaker", **kw)
-    cw = boto3.client("cloudwatch", **kw)
+    return [boto3.client(service, **kw) for service in services]
+
+
+def create_endpoints(cmd, port):
+    region = cmd["region"]
+    sm, cw = clients(cmd, port, "sagemaker", "cloudwatch")
     prefix, count = cmd["prefix"], int(cmd["count"])
     busy_every = int(cmd.get("busy_every", 0))
     sm.create_model(ModelName=f"{prefix}model", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
@@ -100,13 +104,8 @@ def create_endpoints(cmd, port):
 
 
 def create_instances(cmd, port):
-    import boto3
-
     region = cmd["region"]
-    kw = dict(region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
-              aws_access_key_id="testing", aws_secret_access_key="testing")
-    ec2 = boto3.client("ec2", **kw)
-    cw = boto3.client("cloudwatch", **kw)
+    ec2, cw = clients(cmd, port, "ec2", "cloudwatch")
     specs = list(cmd.get("instances", []))
     count = int(cmd.get("count", 0))
     busy_every = int(cmd.get("busy_every", 0))
@@ -130,7 +129,7 @@ def create_instances(cmd, port):
                 ec2.create_tags(Resources=[inst["InstanceId"]], Tags=[{"Key": "Name", "Value": spec["name"]}])
     asg_specs = [s for s in specs if s.get("asg")]
     if asg_specs:
-        autoscaling = boto3.client("autoscaling", **kw)
+        (autoscaling,) = clients(cmd, port, "autoscaling")
         for spec in asg_specs:
             template = f"{spec['asg']}-template"
             ec2.create_launch_template(LaunchTemplateName=template,
