@@ -116,7 +116,14 @@ pub async fn prepare_sizes(
     let mut wanted: Vec<InstanceSize> = catalog.iter().zip(&limits).filter(|(s, limit)| s.vcpus <= **limit).map(|(s, _)| s.clone()).collect();
     sizes::price_all(&mut wanted, Product::Ec2Linux, region, prices, now).await;
     catalog = wanted;
-    let memory_series = if memory { aws.cloudwatch(region).list_series("CWAgent", "mem_used_percent").await? } else { Vec::new() };
+    // Without ListMetrics the sizes still stand; memory is then "not measured".
+    let (memory_series, memory_error) = match memory {
+        false => (Vec::new(), None),
+        true => match aws.cloudwatch(region).list_series("CWAgent", "mem_used_percent").await {
+            Ok(series) => (series, None),
+            Err(e) => (Vec::new(), Some(e)),
+        },
+    };
     for r in resources.iter_mut() {
         let Some(current) = instance(r) else { continue };
         let Some((family, _)) = sizes::split(&current) else { continue };
@@ -131,7 +138,7 @@ pub async fn prepare_sizes(
                 .cloned();
         }
     }
-    Ok(())
+    memory_error.map_or(Ok(()), Err)
 }
 
 /// Sets `monthly_cost_usd` and `cost_basis` from the type's on-demand rate.
