@@ -24,10 +24,12 @@ pub mod exit {
 }
 
 pub fn validate(paths: &[PathBuf]) -> ExitCode {
-    match config::load_policies(paths) {
-        Ok(policies) => {
+    let loaded = config::load_policies(paths).and_then(|policies| Ok((policies, config::load_guardrails(paths)?)));
+    match loaded {
+        Ok((policies, guardrails)) => {
             let files = config::policy_files(paths).map(|f| f.len()).unwrap_or(0);
-            println!("ok: {} policies in {} files", policies.len(), files);
+            let budgets = guardrails.map_or(String::new(), |g| format!(", {} budgets", g.budgets.len()));
+            println!("ok: {} policies{budgets} in {} files", policies.len(), files);
             ExitCode::from(exit::OK)
         }
         Err(errors) => {
@@ -47,7 +49,8 @@ pub struct SweepArgs {
 }
 
 pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
-    let policies = match config::load_policies(&args.policies) {
+    let loaded = config::load_policies(&args.policies).and_then(|policies| Ok((policies, config::load_guardrails(&args.policies)?)));
+    let (policies, guardrails) = match loaded {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");
@@ -56,7 +59,8 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
         }
     };
     let aws = Aws::from_env(ApiCallCounter::new()).await;
-    match sweep::run(&aws, &policies, &args.options, Utc::now(), &args.progress, &cancel).await {
+    let options = SweepOptions { guardrails, ..args.options };
+    match sweep::run(&aws, &policies, &options, Utc::now(), &args.progress, &cancel).await {
         Ok(result) => {
             let r = &result.report;
             println!(

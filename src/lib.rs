@@ -31,6 +31,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod filters;
+pub mod guardrails;
 pub mod pricing;
 pub mod progress;
 pub mod report;

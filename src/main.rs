@@ -170,6 +170,7 @@ fn main() -> ExitCode {
                 journal: state.journal(),
                 price_cache: Some(state.dir().join("prices.json")),
                 price_list_api: prices == Prices::Api,
+                guardrails: None,
             };
             runtime.block_on(async {
                 // One cancellation token: Ctrl-C or SIGTERM lets the resource

@@ -33,14 +33,19 @@ pub struct Notify {
     pub to: Vec<String>,
 }
 
+/// One plain address: user@host.tld, nothing that could add a second
+/// recipient or a header.
+pub fn is_email_address(v: &str) -> bool {
+    v.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>')
+}
+
 impl NotifySpec {
     pub fn compile(&self, path: &str, errors: &mut Vec<DecodeError>) -> Option<Notify> {
         let before = errors.len();
         for (i, to) in self.to.iter().enumerate() {
             let v = to.value.trim();
-            let looks_like_address = v.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
-                && !v.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>');
-            if v != RESOURCE_OWNER && !looks_like_address {
+            if v != RESOURCE_OWNER && !is_email_address(v) {
                 errors.push(DecodeError::new(
                     to.loc,
                     format!("{path}.to[{i}]"),

@@ -4,6 +4,7 @@
 //! code never sees an SDK builder. Every client carries the sweep's
 //! [`ApiCallCounter`], so every request is counted.
 
+pub mod budgets;
 pub mod cloudwatch;
 pub mod counter;
 pub mod ec2;
@@ -83,6 +84,26 @@ impl Aws {
             .interceptor(self.counter.clone())
             .build();
         cloudwatch::CloudWatchClient::new(aws_sdk_cloudwatch::Client::from_conf(config))
+    }
+
+    /// The account the credentials belong to (one sts:GetCallerIdentity).
+    pub async fn account_id(&self) -> Result<String, AwsError> {
+        let config = aws_sdk_sts::config::Builder::from(&self.base).interceptor(self.counter.clone()).build();
+        let out = aws_sdk_sts::Client::from_conf(config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sts", "GetCallerIdentity", &[], e))?;
+        Ok(out.account().unwrap_or_default().to_string())
+    }
+
+    /// Budgets is global; its endpoint is in us-east-1.
+    pub fn budgets(&self, account_id: &str) -> budgets::BudgetsClient {
+        let config = aws_sdk_budgets::config::Builder::from(&self.base)
+            .region(Region::new("us-east-1"))
+            .interceptor(self.counter.clone())
+            .build();
+        budgets::BudgetsClient::new(aws_sdk_budgets::Client::from_conf(config), account_id)
     }
 
     /// The Price List API lives in us-east-1 whatever region is priced.

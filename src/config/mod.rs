@@ -2,6 +2,7 @@
 //! [`Policy`] values, every error reported at once.
 
 pub mod error;
+pub mod guardrails;
 pub mod policy;
 pub mod yaml;
 
@@ -9,6 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use guardrails::Guardrails;
 pub use policy::{Limits, Policy};
 
 /// Policy files larger than this are refused before parsing.
@@ -76,6 +78,49 @@ pub fn compile_text(file: &Path, text: &str) -> Result<Vec<Policy>, ConfigErrors
         Ok(compiled.into_iter().map(|(p, _)| p).collect())
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+/// The `guardrails:` section of the files under `paths`, if one declares
+/// it; declaring it in two files is an error.
+pub fn load_guardrails(paths: &[PathBuf]) -> Result<Option<Guardrails>, ConfigErrors> {
+    let files = policy_files(paths)?;
+    let mut errors = Vec::new();
+    let mut found: Option<(PathBuf, Guardrails)> = None;
+    for file in &files {
+        let text = match read_text(file) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        match compile_guardrails_text(file, &text) {
+            Ok(None) => {}
+            Ok(Some(g)) => match &found {
+                Some((first, _)) => errors.push(ConfigError::whole_file(file, format!("`guardrails:` is already declared in {}", first.display()))),
+                None => found = Some((file.clone(), g)),
+            },
+            Err(ConfigErrors(e)) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(found.map(|(_, g)| g))
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// The `guardrails:` section of one file's text, if it has one.
+pub fn compile_guardrails_text(file: &Path, text: &str) -> Result<Option<Guardrails>, ConfigErrors> {
+    let Ok(root) = yaml::parse(text) else { return Ok(None) }; // the policy pass reports parse errors
+    let yaml::Value::Map(entries) = &root.value else { return Ok(None) };
+    let Some((_, node)) = entries.iter().find(|(k, _)| k.as_str() == Some("guardrails")) else { return Ok(None) };
+    let spec: guardrails::GuardrailsSpec = yaml::decode(node, "guardrails").map_err(|e| ConfigErrors(vec![ConfigError::from_decode(file, e)]))?;
+    let mut problems = Vec::new();
+    match spec.compile(&mut problems) {
+        Some(g) if problems.is_empty() => Ok(Some(g)),
+        _ => Err(ConfigErrors(problems.into_iter().map(|e| ConfigError::from_decode(file, e)).collect())),
     }
 }
 

@@ -224,18 +224,20 @@ pub fn compile_file(file: &Path, text: &str, out: &mut Vec<(Policy, Located<Stri
                 found = true;
                 compile_policies(file, value, out, errors);
             }
+            // Compiled by `config::guardrails`, from the same files.
+            Some("guardrails") => found = true,
             other => {
                 let name = other.unwrap_or("?");
-                let hint = filters::closest(name, ["policies"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                let hint = filters::closest(name, ["policies", "guardrails"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
                 errors.push(ConfigError::from_decode(
                     file,
-                    DecodeError::new(key.loc, name, format!("unknown top-level key `{name}`, expected `policies`{hint}")),
+                    DecodeError::new(key.loc, name, format!("unknown top-level key `{name}`, expected `policies` or `guardrails`{hint}")),
                 ));
             }
         }
     }
     if !found && errors.is_empty() {
-        errors.push(ConfigError::from_decode(file, DecodeError::new(root.loc, "", "missing `policies:`")));
+        errors.push(ConfigError::from_decode(file, DecodeError::new(root.loc, "", "missing `policies:` (or `guardrails:`)")));
     }
 }
 

@@ -27,6 +27,8 @@ pub struct SweepOptions {
     pub price_cache: Option<PathBuf>,
     /// Ask the AWS Price List API (else the cache and built-in table only).
     pub price_list_api: bool,
+    /// Budgets to reconcile; `None` skips them.
+    pub guardrails: Option<crate::config::Guardrails>,
 }
 
 /// `$STATE_DIRECTORY` (systemd), else `$XDG_STATE_HOME/costguard`, else
@@ -120,8 +122,25 @@ pub async fn run(
         _ => apply::dry_run(&plan),
     };
 
+    // Guardrails are account-wide: reconciled once per sweep, dry run or not.
+    let guardrails = match &options.guardrails {
+        Some(g) if !cancel.is_cancelled() => {
+            let _task = progress.task("reconciling budgets");
+            Some(crate::guardrails::budgets::reconcile(aws, g, options.dry_run).await)
+        }
+        _ => None,
+    };
+
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at, finished_at: Utc::now(), regions };
-    let report = Report::build(info, &plan, &outcomes, &inventory, aws.counter());
+    let mut report = Report::build(info, &plan, &outcomes, &inventory, aws.counter());
+    match guardrails {
+        Some(Ok(changes)) => report.set_guardrails(changes),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "budgets could not be reconciled");
+            report.errors.push(report::ReportError { region: None, resource_type: None, message: format!("guardrails: {e}") });
+        }
+        None => {}
+    }
     let (report_json, report_md) = report::write(&report, &options.report_dir)
         .map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
     if let Some(journal) = &journal {

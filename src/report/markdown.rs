@@ -61,6 +61,19 @@ pub fn render(report: &Report) -> String {
         }
     }
 
+    if !report.guardrails.is_empty() {
+        let _ = writeln!(out, "\n## Guardrails\n");
+        let _ = writeln!(out, "| Kind | Name | Change | Differences | Status |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for g in &report.guardrails {
+            let change = g.change.name();
+            let differences = if g.differences.is_empty() { "–".to_string() } else { g.differences.iter().map(|d| escape(d)).collect::<Vec<_>>().join("<br>") };
+            let status = format!("{:?}", g.status).to_lowercase();
+            let status = g.detail.as_ref().map_or(status.clone(), |d| format!("{status}: {}", escape(d)));
+            let _ = writeln!(out, "| {} | `{}` | {change} | {differences} | {status} |", g.kind, escape_code(&g.name));
+        }
+    }
+
     for p in &report.policies {
         let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.policy == p.name).collect();
         if findings.is_empty() {

@@ -15,6 +15,7 @@ use crate::engine::apply::{Outcome, Status};
 use crate::engine::inventory::Inventory;
 use crate::engine::plan::{Plan, PlanEntry, PolicyPlan};
 use crate::filters::rightsizing::Assessment;
+use crate::guardrails::GuardrailChange;
 use crate::resources::ResourceType;
 
 /// Where reports go unless `--report-dir` says otherwise.
@@ -41,6 +42,8 @@ pub struct Report {
     pub api_throttles: BTreeMap<String, u64>,
     pub errors: Vec<ReportError>,
     pub policies: Vec<PolicySummary>,
+    /// Declared guardrails (budgets) and what reconciling them did.
+    pub guardrails: Vec<GuardrailChange>,
     pub findings: Vec<Finding>,
     pub totals: Totals,
     /// The process's own cost, where the platform tells it.
@@ -215,10 +218,17 @@ impl Report {
             api_throttles: counter.throttles(),
             errors,
             policies,
+            guardrails: Vec::new(),
             findings,
             totals,
             process: ProcessStats::read(),
         }
+    }
+
+    /// Adds the guardrails' reconciliation; a failed one counts as a failure.
+    pub fn set_guardrails(&mut self, changes: Vec<GuardrailChange>) {
+        self.totals.failed += changes.iter().filter(|c| c.status == Status::Failed).count();
+        self.guardrails = changes;
     }
 
     /// How the run ended, for the exit code.

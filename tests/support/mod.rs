@@ -255,6 +255,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::engine:
         journal: dir.join("state/journal.sqlite"),
         price_cache: None,
         price_list_api: false,
+        guardrails: None,
     }
 }
 

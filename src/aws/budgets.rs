@@ -1,0 +1,270 @@
+//! AWS Budgets: the account's budgets, their notifications and subscribers,
+//! and the calls that create and change them.
+//!
+//! Budgets is a global service (its endpoint is in us-east-1) and every call
+//! names the account, which [`super::Aws::account_id`] finds with one
+//! sts:GetCallerIdentity per sweep.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_budgets::types::{
+    Budget as SdkBudget, BudgetType, ComparisonOperator, Notification as SdkNotification, NotificationType, NotificationWithSubscribers, Spend,
+    Subscriber, SubscriptionType, ThresholdType as SdkThresholdType, TimeUnit as SdkTimeUnit,
+};
+
+use super::{AwsError, ErrorKind};
+use crate::config::guardrails::{Budget, Notification};
+
+const SERVICE: &str = "budgets";
+const NOT_FOUND: &[&str] = &["NotFoundException"];
+
+macro_rules! sdk_err {
+    ($op:literal) => {
+        |e| AwsError::from_sdk(SERVICE, $op, NOT_FOUND, e)
+    };
+}
+
+/// A budget as AWS holds it: the fields costguard declares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedBudget {
+    pub name: String,
+    pub amount: Option<f64>,
+    pub unit: Option<String>,
+    pub time_unit: String,
+    pub budget_type: String,
+    pub cost_filters: BTreeMap<String, Vec<String>>,
+}
+
+/// A notification with its subscribers, as AWS holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedNotification {
+    pub kind: String,
+    pub comparison: String,
+    pub threshold: f64,
+    pub threshold_type: String,
+    /// Sorted.
+    pub emails: Vec<String>,
+    pub sns_topic: Option<String>,
+}
+
+impl ObservedNotification {
+    /// Whether AWS's notification is the declared alert (subscribers aside).
+    pub fn is(&self, n: &Notification) -> bool {
+        self.kind == n.kind.as_str() && self.comparison == "GREATER_THAN" && self.threshold_type == n.threshold_type.as_str() && (self.threshold - n.threshold).abs() < 1e-9
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BudgetsClient {
+    client: aws_sdk_budgets::Client,
+    account_id: String,
+}
+
+fn invalid(operation: &'static str, e: impl std::fmt::Display) -> AwsError {
+    AwsError { service: SERVICE, operation, code: "InvalidRequest".to_string(), message: e.to_string(), kind: ErrorKind::Final }
+}
+
+fn sdk_notification(n: &Notification) -> Result<SdkNotification, AwsError> {
+    SdkNotification::builder()
+        .notification_type(NotificationType::from(n.kind.as_str()))
+        .comparison_operator(ComparisonOperator::GreaterThan)
+        .threshold(n.threshold)
+        .threshold_type(SdkThresholdType::from(n.threshold_type.as_str()))
+        .build()
+        .map_err(|e| invalid("CreateNotification", e))
+}
+
+fn sdk_observed_notification(n: &ObservedNotification) -> Result<SdkNotification, AwsError> {
+    SdkNotification::builder()
+        .notification_type(NotificationType::from(n.kind.as_str()))
+        .comparison_operator(ComparisonOperator::from(n.comparison.as_str()))
+        .threshold(n.threshold)
+        .threshold_type(SdkThresholdType::from(n.threshold_type.as_str()))
+        .build()
+        .map_err(|e| invalid("DeleteNotification", e))
+}
+
+fn subscriber(kind: SubscriptionType, address: &str) -> Result<Subscriber, AwsError> {
+    Subscriber::builder().subscription_type(kind).address(address).build().map_err(|e| invalid("CreateSubscriber", e))
+}
+
+fn subscribers(emails: &[String], sns_topic: Option<&str>) -> Result<Vec<Subscriber>, AwsError> {
+    let mut out: Vec<Subscriber> = emails.iter().map(|e| subscriber(SubscriptionType::Email, e)).collect::<Result<_, _>>()?;
+    if let Some(topic) = sns_topic {
+        out.push(subscriber(SubscriptionType::Sns, topic)?);
+    }
+    Ok(out)
+}
+
+fn sdk_budget(b: &Budget) -> Result<SdkBudget, AwsError> {
+    let limit = Spend::builder().amount(format_amount(b.amount_usd)).unit("USD").build().map_err(|e| invalid("CreateBudget", e))?;
+    let mut builder = SdkBudget::builder()
+        .budget_name(&b.name)
+        .budget_limit(limit)
+        .time_unit(SdkTimeUnit::from(b.time_unit.as_str()))
+        .budget_type(BudgetType::Cost);
+    // CostFilters is deprecated for FilterExpression but still served by
+    // AWS, simpler to declare, and what moto understands.
+    #[allow(deprecated)]
+    for (k, v) in &b.cost_filters {
+        builder = builder.cost_filters(k, v.clone());
+    }
+    builder.build().map_err(|e| invalid("CreateBudget", e))
+}
+
+/// AWS keeps amounts as decimal strings ("500.0"); two decimals is what it echoes.
+fn format_amount(usd: f64) -> String {
+    format!("{usd:.2}")
+}
+
+impl BudgetsClient {
+    pub fn new(client: aws_sdk_budgets::Client, account_id: &str) -> Self {
+        Self { client, account_id: account_id.to_string() }
+    }
+
+    pub async fn list_budgets(&self) -> Result<Vec<ObservedBudget>, AwsError> {
+        let mut pages = self.client.describe_budgets().account_id(&self.account_id).max_results(100).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            // AWS answers an account without budgets with NotFoundException.
+            let page = match page.map_err(sdk_err!("DescribeBudgets")) {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => break,
+                Err(e) => return Err(e),
+            };
+            for b in page.budgets() {
+                #[allow(deprecated)] // CostFilters: see `sdk_budget`.
+                out.push(ObservedBudget {
+                    name: b.budget_name().to_string(),
+                    amount: b.budget_limit().and_then(|s| s.amount().parse().ok()),
+                    unit: b.budget_limit().map(|s| s.unit().to_string()),
+                    time_unit: b.time_unit().as_str().to_string(),
+                    budget_type: b.budget_type().as_str().to_string(),
+                    cost_filters: b.cost_filters().map(|f| f.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A budget's notifications, each with its subscribers.
+    pub async fn notifications(&self, budget: &str) -> Result<Vec<ObservedNotification>, AwsError> {
+        let mut pages = self.client.describe_notifications_for_budget().account_id(&self.account_id).budget_name(budget).max_results(100).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err!("DescribeNotificationsForBudget"))?;
+            for n in page.notifications() {
+                let mut observed = ObservedNotification {
+                    kind: n.notification_type().as_str().to_string(),
+                    comparison: n.comparison_operator().as_str().to_string(),
+                    threshold: n.threshold(),
+                    threshold_type: n.threshold_type().map_or("PERCENTAGE", |t| t.as_str()).to_string(),
+                    emails: Vec::new(),
+                    sns_topic: None,
+                };
+                let mut subs = self
+                    .client
+                    .describe_subscribers_for_notification()
+                    .account_id(&self.account_id)
+                    .budget_name(budget)
+                    .notification(n.clone())
+                    .max_results(100)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = subs.next().await {
+                    let page = page.map_err(sdk_err!("DescribeSubscribersForNotification"))?;
+                    for s in page.subscribers() {
+                        match s.subscription_type() {
+                            SubscriptionType::Sns => observed.sns_topic = Some(s.address().to_string()),
+                            _ => observed.emails.push(s.address().to_string()),
+                        }
+                    }
+                }
+                observed.emails.sort();
+                out.push(observed);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_budget(&self, b: &Budget) -> Result<(), AwsError> {
+        let mut request = self.client.create_budget().account_id(&self.account_id).budget(sdk_budget(b)?);
+        for n in &b.notifications {
+            let with = NotificationWithSubscribers::builder()
+                .notification(sdk_notification(n)?)
+                .set_subscribers(Some(subscribers(&n.emails, n.sns_topic.as_deref())?))
+                .build()
+                .map_err(|e| invalid("CreateBudget", e))?;
+            request = request.notifications_with_subscribers(with);
+        }
+        request.send().await.map_err(sdk_err!("CreateBudget"))?;
+        Ok(())
+    }
+
+    pub async fn update_budget(&self, b: &Budget) -> Result<(), AwsError> {
+        self.client.update_budget().account_id(&self.account_id).new_budget(sdk_budget(b)?).send().await.map_err(sdk_err!("UpdateBudget"))?;
+        Ok(())
+    }
+
+    pub async fn create_notification(&self, budget: &str, n: &Notification) -> Result<(), AwsError> {
+        self.client
+            .create_notification()
+            .account_id(&self.account_id)
+            .budget_name(budget)
+            .notification(sdk_notification(n)?)
+            .set_subscribers(Some(subscribers(&n.emails, n.sns_topic.as_deref())?))
+            .send()
+            .await
+            .map_err(sdk_err!("CreateNotification"))?;
+        Ok(())
+    }
+
+    pub async fn delete_notification(&self, budget: &str, n: &ObservedNotification) -> Result<(), AwsError> {
+        self.client
+            .delete_notification()
+            .account_id(&self.account_id)
+            .budget_name(budget)
+            .notification(sdk_observed_notification(n)?)
+            .send()
+            .await
+            .map_err(sdk_err!("DeleteNotification"))?;
+        Ok(())
+    }
+
+    /// Adds (`add`) or removes one subscriber of a declared notification.
+    pub async fn change_subscriber(&self, budget: &str, n: &Notification, kind: SubscriberKind, address: &str, add: bool) -> Result<(), AwsError> {
+        let kind = match kind {
+            SubscriberKind::Email => SubscriptionType::Email,
+            SubscriberKind::Sns => SubscriptionType::Sns,
+        };
+        let sub = subscriber(kind, address)?;
+        if add {
+            self.client
+                .create_subscriber()
+                .account_id(&self.account_id)
+                .budget_name(budget)
+                .notification(sdk_notification(n)?)
+                .subscriber(sub)
+                .send()
+                .await
+                .map_err(sdk_err!("CreateSubscriber"))?;
+        } else {
+            self.client
+                .delete_subscriber()
+                .account_id(&self.account_id)
+                .budget_name(budget)
+                .notification(sdk_notification(n)?)
+                .subscriber(sub)
+                .send()
+                .await
+                .map_err(sdk_err!("DeleteSubscriber"))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriberKind {
+    Email,
+    Sns,
+}

@@ -1,0 +1,353 @@
+//! `guardrails:`: the spend guardrails costguard declares and keeps true,
+//! beside the policies (in any policies file, once).
+//!
+//! ```yaml
+//! guardrails:
+//!   name-prefix: costguard-          # budgets costguard owns; others are never touched
+//!   email: [finops@example.com]      # default subscribers of every notification
+//!   budgets:
+//!     - name: costguard-monthly-500
+//!       amount: 500                  # USD
+//!       time-unit: MONTHLY           # DAILY MONTHLY QUARTERLY ANNUALLY
+//!       cost-filters: {Service: [Amazon SageMaker]}   # optional
+//!       notifications:
+//!         - {type: ACTUAL, threshold: 100}             # percent of the amount
+//!         - {type: FORECASTED, threshold: 100, email: [lead@example.com], sns-topic: arn:aws:sns:...}
+//!         - {type: ACTUAL, threshold: 450, threshold-type: ABSOLUTE_VALUE}
+//! ```
+//!
+//! AWS's limits are checked here, so `validate` catches them: at most 10
+//! notifications per budget, 10 email subscribers and one SNS topic per
+//! notification; names unique, and starting with the prefix (that is how
+//! costguard knows its own budgets).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::yaml::{DecodeError, Located};
+use crate::actions::notify::is_email_address;
+
+pub const DEFAULT_PREFIX: &str = "costguard-";
+/// AWS Budgets' limits.
+pub const MAX_NOTIFICATIONS: usize = 10;
+pub const MAX_EMAIL_SUBSCRIBERS: usize = 10;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GuardrailsSpec {
+    #[serde(default)]
+    pub name_prefix: Option<Located<String>>,
+    #[serde(default)]
+    pub email: Vec<Located<String>>,
+    #[serde(default)]
+    pub budgets: Vec<Located<BudgetSpec>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BudgetSpec {
+    pub name: Located<String>,
+    pub amount: Located<f64>,
+    #[serde(default)]
+    pub time_unit: Option<Located<TimeUnit>>,
+    #[serde(default)]
+    pub cost_filters: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub notifications: Vec<Located<NotificationSpec>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NotificationSpec {
+    #[serde(rename = "type")]
+    pub kind: Located<NotificationKind>,
+    pub threshold: Located<f64>,
+    #[serde(default)]
+    pub threshold_type: Option<Located<ThresholdType>>,
+    #[serde(default)]
+    pub email: Option<Vec<Located<String>>>,
+    #[serde(default)]
+    pub sns_topic: Option<Located<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TimeUnit {
+    Daily,
+    Monthly,
+    Quarterly,
+    Annually,
+}
+
+impl TimeUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeUnit::Daily => "DAILY",
+            TimeUnit::Monthly => "MONTHLY",
+            TimeUnit::Quarterly => "QUARTERLY",
+            TimeUnit::Annually => "ANNUALLY",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationKind {
+    Actual,
+    Forecasted,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Actual => "ACTUAL",
+            NotificationKind::Forecasted => "FORECASTED",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThresholdType {
+    Percentage,
+    AbsoluteValue,
+}
+
+impl ThresholdType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThresholdType::Percentage => "PERCENTAGE",
+            ThresholdType::AbsoluteValue => "ABSOLUTE_VALUE",
+        }
+    }
+}
+
+/// The compiled guardrails.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Guardrails {
+    pub name_prefix: String,
+    pub budgets: Vec<Budget>,
+}
+
+/// A monthly (or other period) cost budget in USD, as declared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    pub name: String,
+    pub amount_usd: f64,
+    pub time_unit: TimeUnit,
+    pub cost_filters: BTreeMap<String, Vec<String>>,
+    pub notifications: Vec<Notification>,
+}
+
+/// One alert: "when ACTUAL spend is greater than 100% of the amount".
+/// AWS identifies a notification by kind, comparison, threshold and type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    pub kind: NotificationKind,
+    pub threshold: f64,
+    pub threshold_type: ThresholdType,
+    /// Sorted and unique.
+    pub emails: Vec<String>,
+    pub sns_topic: Option<String>,
+}
+
+impl GuardrailsSpec {
+    pub fn compile(&self, errors: &mut Vec<DecodeError>) -> Option<Guardrails> {
+        let before = errors.len();
+        let prefix = self.name_prefix.as_ref().map_or(DEFAULT_PREFIX.to_string(), |p| p.value.clone());
+        if let Some(p) = self.name_prefix.as_ref().filter(|p| p.value.trim().is_empty()) {
+            errors.push(DecodeError::new(p.loc, "guardrails.name-prefix", "the prefix marks costguard's own budgets; it cannot be empty"));
+        }
+        let default_emails = check_emails(&self.email, "guardrails.email", errors);
+        let mut budgets: Vec<Budget> = Vec::new();
+        for (i, b) in self.budgets.iter().enumerate() {
+            let path = format!("guardrails.budgets[{i}]");
+            if let Some(budget) = b.value.compile(&path, &prefix, &default_emails, errors) {
+                if budgets.iter().any(|seen| seen.name == budget.name) {
+                    errors.push(DecodeError::new(b.value.name.loc, format!("{path}.name"), format!("budget `{}` is declared twice", budget.name)));
+                }
+                budgets.push(budget);
+            }
+        }
+        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets })
+    }
+}
+
+fn check_emails(list: &[Located<String>], path: &str, errors: &mut Vec<DecodeError>) -> Vec<String> {
+    let mut emails = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let v = e.value.trim();
+        if is_email_address(v) {
+            emails.push(v.to_string());
+        } else {
+            errors.push(DecodeError::new(e.loc, format!("{path}[{i}]"), format!("expected an email address, found {:?}", e.value)));
+        }
+    }
+    emails.sort();
+    emails.dedup();
+    emails
+}
+
+impl BudgetSpec {
+    fn compile(&self, path: &str, prefix: &str, default_emails: &[String], errors: &mut Vec<DecodeError>) -> Option<Budget> {
+        let before = errors.len();
+        let name = self.name.value.trim();
+        // AWS: 1-100 characters, no `:` or `\`.
+        if name.is_empty() || name.len() > 100 || name.contains([':', '\\']) {
+            errors.push(DecodeError::new(self.name.loc, format!("{path}.name"), "a budget name has 1 to 100 characters and no `:` or `\\`"));
+        } else if !name.starts_with(prefix) {
+            errors.push(DecodeError::new(
+                self.name.loc,
+                format!("{path}.name"),
+                format!("budget names start with the prefix `{prefix}` (guardrails.name-prefix): that is how costguard knows its own budgets and leaves the others alone"),
+            ));
+        }
+        if !(self.amount.value.is_finite() && self.amount.value > 0.0) {
+            errors.push(DecodeError::new(self.amount.loc, format!("{path}.amount"), format!("amount is in USD and more than 0, found {}", self.amount.value)));
+        }
+        if self.notifications.len() > MAX_NOTIFICATIONS {
+            let loc = self.notifications[MAX_NOTIFICATIONS].loc;
+            errors.push(DecodeError::new(
+                loc,
+                format!("{path}.notifications"),
+                format!("AWS allows at most {MAX_NOTIFICATIONS} notifications per budget, found {}", self.notifications.len()),
+            ));
+        }
+        let mut notifications: Vec<Notification> = Vec::new();
+        for (i, n) in self.notifications.iter().enumerate() {
+            let npath = format!("{path}.notifications[{i}]");
+            let Some(notification) = n.value.compile(&npath, default_emails, errors) else { continue };
+            if notifications.iter().any(|seen| seen.same_alert(&notification)) {
+                errors.push(DecodeError::new(n.loc, npath, "the same alert (type, threshold, threshold-type) is declared twice"));
+            }
+            notifications.push(notification);
+        }
+        (errors.len() == before).then(|| Budget {
+            name: name.to_string(),
+            amount_usd: self.amount.value,
+            time_unit: self.time_unit.as_ref().map_or(TimeUnit::Monthly, |t| t.value),
+            cost_filters: self.cost_filters.clone(),
+            notifications,
+        })
+    }
+}
+
+impl NotificationSpec {
+    fn compile(&self, path: &str, default_emails: &[String], errors: &mut Vec<DecodeError>) -> Option<Notification> {
+        let before = errors.len();
+        let threshold_type = self.threshold_type.as_ref().map_or(ThresholdType::Percentage, |t| t.value);
+        let t = self.threshold.value;
+        let ok = match threshold_type {
+            ThresholdType::Percentage => t > 0.0 && t <= 1000.0,
+            ThresholdType::AbsoluteValue => t > 0.0 && t.is_finite(),
+        };
+        if !ok {
+            errors.push(DecodeError::new(
+                self.threshold.loc,
+                format!("{path}.threshold"),
+                format!("threshold must be more than 0 (a percentage at most 1000, or an amount in USD), found {t}"),
+            ));
+        }
+        let emails = match &self.email {
+            Some(list) => check_emails(list, &format!("{path}.email"), errors),
+            None => default_emails.to_vec(),
+        };
+        if emails.len() > MAX_EMAIL_SUBSCRIBERS {
+            errors.push(DecodeError::new(
+                self.kind.loc,
+                format!("{path}.email"),
+                format!("AWS allows at most {MAX_EMAIL_SUBSCRIBERS} email subscribers per notification, found {}", emails.len()),
+            ));
+        }
+        if let Some(topic) = self.sns_topic.as_ref().filter(|t| !t.value.starts_with("arn:") || !t.value.contains(":sns:")) {
+            errors.push(DecodeError::new(topic.loc, format!("{path}.sns-topic"), format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", topic.value)));
+        }
+        if emails.is_empty() && self.sns_topic.is_none() {
+            errors.push(DecodeError::new(
+                self.kind.loc,
+                path.to_string(),
+                "a notification needs a subscriber: `email:` here or in `guardrails.email`, or `sns-topic:`",
+            ));
+        }
+        (errors.len() == before).then(|| Notification {
+            kind: self.kind.value,
+            threshold: t,
+            threshold_type,
+            emails,
+            sns_topic: self.sns_topic.as_ref().map(|s| s.value.clone()),
+        })
+    }
+}
+
+impl Notification {
+    /// AWS identifies a notification by these fields; subscribers hang off it.
+    pub fn same_alert(&self, other: &Notification) -> bool {
+        self.kind == other.kind && self.threshold_type == other.threshold_type && (self.threshold - other.threshold).abs() < 1e-9
+    }
+
+    pub fn describe(&self) -> String {
+        let unit = match self.threshold_type {
+            ThresholdType::Percentage => "%",
+            ThresholdType::AbsoluteValue => " USD",
+        };
+        format!("{} > {}{unit}", self.kind.as_str(), self.threshold)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::compile_guardrails_text;
+
+    fn errors(text: &str) -> Vec<String> {
+        match compile_guardrails_text(std::path::Path::new("g.yaml"), text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn aws_limits_are_checked_with_locations() {
+        let eleven: String = (0..11).map(|i| format!("        - {{type: ACTUAL, threshold: {}}}\n", 10 + i)).collect();
+        let text = format!("guardrails:\n  email: [a@example.com]\n  budgets:\n    - name: costguard-x\n      amount: 5\n      notifications:\n{eleven}");
+        let found = errors(&text);
+        assert!(found.iter().any(|e| e.starts_with("g.yaml:17:") && e.contains("at most 10 notifications")), "{found:?}");
+
+        let many: Vec<String> = (0..11).map(|i| format!("u{i}@example.com")).collect();
+        let text = format!(
+            "guardrails:\n  budgets:\n    - name: costguard-x\n      amount: 5\n      notifications:\n        - {{type: ACTUAL, threshold: 100, email: [{}], sns-topic: not-an-arn}}\n",
+            many.join(", ")
+        );
+        let found = errors(&text);
+        assert!(found.iter().any(|e| e.contains("at most 10 email subscribers")), "{found:?}");
+        assert!(found.iter().any(|e| e.contains("notifications[0].sns-topic") && e.contains("SNS topic ARN")), "{found:?}");
+    }
+
+    #[test]
+    fn foreign_names_duplicates_and_bad_values_are_rejected() {
+        let text = "guardrails:\n  email: [not an address]\n  budgets:\n    - name: team-budget\n      amount: -1\n    - name: costguard-a\n      amount: 10\n    - name: costguard-a\n      amount: 20\n";
+        let found = errors(text);
+        assert!(found.iter().any(|e| e.contains("guardrails.email[0]")), "{found:?}");
+        assert!(found.iter().any(|e| e.starts_with("g.yaml:4:13:") && e.contains("start with the prefix `costguard-`")), "{found:?}");
+        assert!(found.iter().any(|e| e.contains("budgets[0].amount")), "{found:?}");
+        assert!(found.iter().any(|e| e.contains("budgets[2].name") && e.contains("declared twice")), "{found:?}");
+        let weekly = errors("guardrails:\n  email: [a@example.com]\n  budgets:\n    - name: costguard-a\n      amount: 20\n      time-unit: WEEKLY\n");
+        assert!(weekly.iter().any(|e| e.starts_with("g.yaml:6:18:") && e.contains("MONTHLY")), "{weekly:?}");
+    }
+
+    #[test]
+    fn a_notification_needs_a_subscriber() {
+        let text = "guardrails:\n  budgets:\n    - name: costguard-a\n      amount: 10\n      notifications:\n        - {type: ACTUAL, threshold: 100}\n";
+        assert!(errors(text).iter().any(|e| e.contains("needs a subscriber")));
+    }
+
+    #[test]
+    fn the_shipped_guardrails_declare_the_four_budgets() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/guardrails.yaml");
+        let text = std::fs::read_to_string(&path).expect("shipped");
+        let g = compile_guardrails_text(&path, &text).ok().flatten().expect("valid");
+        let amounts: Vec<f64> = g.budgets.iter().map(|b| b.amount_usd).collect();
+        assert_eq!(amounts, [500.0, 1000.0, 2500.0, 5000.0]);
+        assert!(g.budgets.iter().all(|b| b.notifications.len() == 2 && b.time_unit == super::TimeUnit::Monthly));
+    }
+}

@@ -1,0 +1,177 @@
+//! Budgets declared in `guardrails:` and reconciled. Creation, dry runs and
+//! foreign budgets run against the moto server. moto has no UpdateBudget
+//! and no subscriber calls (DescribeSubscribersForNotification,
+//! CreateSubscriber, DeleteSubscriber), so the second-run and update paths
+//! use operation-level mocks (`aws-smithy-mocks`) on the real Budgets client.
+
+mod support;
+
+use std::path::Path;
+
+use aws_sdk_budgets::operation::create_budget::CreateBudgetOutput;
+use aws_sdk_budgets::operation::create_subscriber::CreateSubscriberOutput;
+use aws_sdk_budgets::operation::delete_subscriber::DeleteSubscriberOutput;
+use aws_sdk_budgets::operation::describe_budgets::DescribeBudgetsOutput;
+use aws_sdk_budgets::operation::describe_notifications_for_budget::DescribeNotificationsForBudgetOutput;
+use aws_sdk_budgets::operation::describe_subscribers_for_notification::DescribeSubscribersForNotificationOutput;
+use aws_sdk_budgets::operation::update_budget::UpdateBudgetOutput;
+use aws_sdk_budgets::types::{Budget, BudgetType, ComparisonOperator, Notification, NotificationType, Spend, Subscriber, SubscriptionType, ThresholdType, TimeUnit};
+use aws_sdk_budgets::Client;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use chrono::Utc;
+use costguard::engine::apply::Status;
+use costguard::aws::budgets::BudgetsClient;
+use costguard::config::{compile_guardrails_text, Guardrails};
+use costguard::engine::sweep;
+use costguard::guardrails::budgets::reconcile_with;
+use costguard::guardrails::Change;
+use costguard::progress::Progress;
+use tokio_util::sync::CancellationToken;
+
+const ACCOUNT: &str = "123456789012";
+
+fn shipped() -> Guardrails {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/guardrails.yaml");
+    let text = std::fs::read_to_string(&path).expect("shipped guardrails");
+    compile_guardrails_text(&path, &text).expect("valid").expect("declared")
+}
+
+fn spend(amount: &str) -> Spend {
+    Spend::builder().amount(amount).unit("USD").build().expect("spend")
+}
+
+fn budget(name: &str, amount: &str) -> Budget {
+    Budget::builder().budget_name(name).budget_limit(spend(amount)).time_unit(TimeUnit::Monthly).budget_type(BudgetType::Cost).build().expect("budget")
+}
+
+async fn moto_budgets(moto: &support::Moto) -> Client {
+    Client::new(&moto.sdk_config().await)
+}
+
+#[tokio::test]
+async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone() {
+    let moto = support::moto().await;
+    let budgets = moto_budgets(&moto).await;
+    budgets.create_budget().account_id(ACCOUNT).budget(budget("team-data-budget", "300")).send().await.expect("foreign budget");
+    let state = tempfile::tempdir().expect("temp dir");
+    let aws = moto.aws().await;
+
+    // A dry run shows the creations and changes nothing.
+    let mut options = support::sweep_options(state.path(), true);
+    options.guardrails = Some(shipped());
+    let dry = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    assert_eq!(dry.report.guardrails.iter().map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(), [
+        ("costguard-monthly-500", Change::Create),
+        ("costguard-monthly-1000", Change::Create),
+        ("costguard-monthly-2500", Change::Create),
+        ("costguard-monthly-5000", Change::Create),
+    ]);
+    assert!(dry.report.guardrails.iter().all(|g| g.status == Status::Planned));
+    let listed = budgets.describe_budgets().account_id(ACCOUNT).send().await.expect("list");
+    assert_eq!(listed.budgets().len(), 1, "a dry run creates nothing");
+
+    options.dry_run = false;
+    let aws = moto.aws().await; // a fresh call counter
+    let real = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    assert!(real.report.guardrails.iter().all(|g| g.status == Status::Done), "{:?}", real.report.guardrails);
+    assert_eq!(real.report.api_calls.get("budgets:CreateBudget"), Some(&4));
+    assert_eq!(real.report.api_calls.get("budgets:DescribeBudgets"), Some(&1));
+    assert_eq!(real.report.api_calls.get("budgets:UpdateBudget"), None);
+
+    let listed = budgets.describe_budgets().account_id(ACCOUNT).send().await.expect("list");
+    let mut found: Vec<(String, String)> = listed
+        .budgets()
+        .iter()
+        .map(|b| (b.budget_name().to_string(), b.budget_limit().map(|s| s.amount().to_string()).unwrap_or_default()))
+        .collect();
+    found.sort();
+    let amounts: Vec<(String, f64)> = found.iter().map(|(n, a)| (n.clone(), a.parse().unwrap_or(-1.0))).collect();
+    assert_eq!(amounts, [
+        ("costguard-monthly-1000".to_string(), 1000.0),
+        ("costguard-monthly-2500".to_string(), 2500.0),
+        ("costguard-monthly-500".to_string(), 500.0),
+        ("costguard-monthly-5000".to_string(), 5000.0),
+        ("team-data-budget".to_string(), 300.0),
+    ]);
+    for name in ["costguard-monthly-500", "costguard-monthly-5000"] {
+        let n = budgets.describe_notifications_for_budget().account_id(ACCOUNT).budget_name(name).send().await.expect("notifications");
+        let mut kinds: Vec<(String, f64, String)> = n
+            .notifications()
+            .iter()
+            .map(|n| (n.notification_type().as_str().to_string(), n.threshold(), n.comparison_operator().as_str().to_string()))
+            .collect();
+        kinds.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(kinds, [("ACTUAL".to_string(), 100.0, "GREATER_THAN".to_string()), ("FORECASTED".to_string(), 100.0, "GREATER_THAN".to_string())]);
+    }
+    let md = std::fs::read_to_string(state.path().join("report/report.md")).expect("report.md");
+    assert!(md.contains("## Guardrails") && md.contains("costguard-monthly-2500") && !md.contains("team-data-budget"));
+}
+
+/// What AWS would answer after the first reconcile: the four budgets, each
+/// with the declared alerts and subscriber, and a foreign budget.
+fn account_as_declared(amount_500: &'static str, subscriber: &'static str) -> Vec<aws_smithy_mocks::Rule> {
+    let list = mock!(Client::describe_budgets).then_output(move || {
+        DescribeBudgetsOutput::builder()
+            .budgets(budget("costguard-monthly-500", amount_500))
+            .budgets(budget("costguard-monthly-1000", "1000.0"))
+            .budgets(budget("costguard-monthly-2500", "2500.0"))
+            .budgets(budget("costguard-monthly-5000", "5000.0"))
+            .budgets(budget("team-data-budget", "300.0"))
+            .build()
+    });
+    let alert = |kind: NotificationType| {
+        Notification::builder()
+            .notification_type(kind)
+            .comparison_operator(ComparisonOperator::GreaterThan)
+            .threshold(100.0)
+            .threshold_type(ThresholdType::Percentage)
+            .build()
+            .expect("notification")
+    };
+    let notifications = mock!(Client::describe_notifications_for_budget).then_output(move || {
+        DescribeNotificationsForBudgetOutput::builder().notifications(alert(NotificationType::Actual)).notifications(alert(NotificationType::Forecasted)).build()
+    });
+    let subscribers = mock!(Client::describe_subscribers_for_notification).then_output(move || {
+        DescribeSubscribersForNotificationOutput::builder()
+            .subscribers(Subscriber::builder().subscription_type(SubscriptionType::Email).address(subscriber).build().expect("subscriber"))
+            .build()
+    });
+    vec![list, notifications, subscribers]
+}
+
+#[tokio::test]
+async fn second_reconcile_is_a_no_op() {
+    let [list, notifications, subscribers]: [aws_smithy_mocks::Rule; 3] =
+        account_as_declared("500.0", "finops@example.com").try_into().unwrap_or_else(|_| panic!("three rules"));
+    let create = mock!(Client::create_budget).then_output(|| CreateBudgetOutput::builder().build());
+    let update = mock!(Client::update_budget).then_output(|| UpdateBudgetOutput::builder().build());
+    let client = mock_client!(aws_sdk_budgets, RuleMode::MatchAny, &[&list, &notifications, &subscribers, &create, &update]);
+    let changes = reconcile_with(&BudgetsClient::new(client, ACCOUNT), &shipped(), false).await.expect("reconciled");
+    assert_eq!(changes.len(), 4, "the foreign budget is not reported: {changes:?}");
+    assert!(changes.iter().all(|c| c.change == Change::Unchanged && c.differences.is_empty()), "{changes:?}");
+    assert_eq!((create.num_calls(), update.num_calls()), (0, 0));
+    assert_eq!(notifications.num_calls(), 4, "notifications are read only for costguard's budgets");
+    assert_eq!(subscribers.num_calls(), 8);
+}
+
+#[tokio::test]
+async fn a_changed_amount_and_subscriber_become_updates() {
+    let [list, notifications, subscribers]: [aws_smithy_mocks::Rule; 3] =
+        account_as_declared("400.0", "old@example.com").try_into().unwrap_or_else(|_| panic!("three rules"));
+    let update = mock!(Client::update_budget)
+        .match_requests(|req| req.new_budget().is_some_and(|b| b.budget_name() == "costguard-monthly-500" && b.budget_limit().is_some_and(|s| s.amount() == "500.00")))
+        .then_output(|| UpdateBudgetOutput::builder().build());
+    let add = mock!(Client::create_subscriber)
+        .match_requests(|req| req.subscriber().is_some_and(|s| s.address() == "finops@example.com"))
+        .then_output(|| CreateSubscriberOutput::builder().build());
+    let remove = mock!(Client::delete_subscriber)
+        .match_requests(|req| req.subscriber().is_some_and(|s| s.address() == "old@example.com"))
+        .then_output(|| DeleteSubscriberOutput::builder().build());
+    let client = mock_client!(aws_sdk_budgets, RuleMode::MatchAny, &[&list, &notifications, &subscribers, &update, &add, &remove]);
+    let changes = reconcile_with(&BudgetsClient::new(client, ACCOUNT), &shipped(), false).await.expect("reconciled");
+    let first = &changes[0];
+    assert_eq!((first.name.as_str(), first.change, first.status), ("costguard-monthly-500", Change::Update, Status::Done));
+    assert!(first.differences.iter().any(|d| d == "amount: 400 USD -> 500 USD"), "{:?}", first.differences);
+    assert_eq!(update.num_calls(), 1, "only the 500 budget's amount changed");
+    assert_eq!((add.num_calls(), remove.num_calls()), (8, 8), "two alerts on each of four budgets swap subscriber");
+}
