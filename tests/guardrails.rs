@@ -23,6 +23,7 @@ use costguard::engine::apply::Status;
 use costguard::aws::budgets::BudgetsClient;
 use costguard::config::{compile_guardrails_text, Guardrails};
 use costguard::engine::sweep;
+use costguard::guardrails::billing_alarms;
 use costguard::guardrails::budgets::reconcile_with;
 use costguard::guardrails::Change;
 use costguard::progress::Progress;
@@ -60,7 +61,7 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
     let mut options = support::sweep_options(state.path(), true);
     options.guardrails = Some(shipped());
     let dry = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
-    assert_eq!(dry.report.guardrails.iter().map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(), [
+    assert_eq!(dry.report.guardrails.iter().filter(|g| g.kind == "budget").map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(), [
         ("costguard-monthly-500", Change::Create),
         ("costguard-monthly-1000", Change::Create),
         ("costguard-monthly-2500", Change::Create),
@@ -174,4 +175,55 @@ async fn a_changed_amount_and_subscriber_become_updates() {
     assert!(first.differences.iter().any(|d| d == "amount: 400 USD -> 500 USD"), "{:?}", first.differences);
     assert_eq!(update.num_calls(), 1, "only the 500 budget's amount changed");
     assert_eq!((add.num_calls(), remove.num_calls()), (8, 8), "two alerts on each of four budgets swap subscriber");
+}
+
+#[tokio::test]
+async fn billing_alarms_are_created_once_updated_on_change_and_foreign_ones_untouched() {
+    let moto = support::moto().await;
+    let cloudwatch = moto.cloudwatch().await;
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("team-cpu-high")
+        .namespace("AWS/EC2")
+        .metric_name("CPUUtilization")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(90.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("foreign alarm");
+    let aws = moto.aws().await;
+    let client = aws.cloudwatch(billing_alarms::BILLING_REGION);
+    let declared = shipped();
+
+    let first = billing_alarms::reconcile_with(&client, &declared, false).await.expect("reconciled");
+    let names: Vec<&str> = first.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["costguard-billing-500usd", "costguard-billing-1000usd", "costguard-billing-2500usd", "costguard-billing-5000usd"]);
+    assert!(first.iter().all(|c| c.change == Change::Create && c.status == Status::Done), "{first:?}");
+
+    let second = billing_alarms::reconcile_with(&client, &declared, false).await.expect("reconciled");
+    assert!(second.iter().all(|c| c.change == Change::Unchanged), "a second reconcile is a no-op: {second:?}");
+
+    let text = "guardrails:\n  email: [a@example.com]\n  billing-alarms:\n    thresholds: [500, 1000]\n    sns-topic: arn:aws:sns:us-east-1:123456789012:billing\n";
+    let changed = compile_guardrails_text(Path::new("g.yaml"), text).expect("valid").expect("declared");
+    let third = billing_alarms::reconcile_with(&client, &changed, false).await.expect("reconciled");
+    let summary: Vec<(&str, Change)> = third.iter().map(|c| (c.name.as_str(), c.change)).collect();
+    assert_eq!(summary, [
+        ("costguard-billing-500usd", Change::Update),
+        ("costguard-billing-1000usd", Change::Update),
+        ("costguard-billing-2500usd", Change::NotDeclared),
+        ("costguard-billing-5000usd", Change::NotDeclared),
+    ]);
+    assert!(third[0].differences.iter().any(|d| d.starts_with("alarm-actions:") && d.ends_with(":billing")), "{:?}", third[0].differences);
+
+    let alarms = cloudwatch.describe_alarms().send().await.expect("alarms");
+    let all: Vec<&str> = alarms.metric_alarms().iter().filter_map(|a| a.alarm_name()).collect();
+    assert_eq!(all.len(), 5, "nothing deleted: {all:?}");
+    let foreign = alarms.metric_alarms().iter().find(|a| a.alarm_name() == Some("team-cpu-high")).expect("kept");
+    assert_eq!(foreign.threshold(), Some(90.0));
+    let billing = alarms.metric_alarms().iter().find(|a| a.alarm_name() == Some("costguard-billing-500usd")).expect("ours");
+    assert_eq!((billing.namespace(), billing.metric_name(), billing.period()), (Some("AWS/Billing"), Some("EstimatedCharges"), Some(21_600)));
+    assert_eq!(billing.dimensions().first().and_then(|d| d.value()), Some("USD"));
 }

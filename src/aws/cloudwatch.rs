@@ -89,6 +89,79 @@ impl CloudWatchClient {
     }
 }
 
+/// A metric alarm on one series, the fields costguard declares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricAlarm {
+    pub name: String,
+    pub description: String,
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: Vec<(String, String)>,
+    /// `Maximum`, `Sum`, ...
+    pub statistic: String,
+    pub period_secs: i32,
+    pub evaluation_periods: i32,
+    pub threshold: f64,
+    /// `GreaterThanThreshold`, ...
+    pub comparison: String,
+    pub treat_missing_data: String,
+    pub alarm_actions: Vec<String>,
+}
+
+impl CloudWatchClient {
+    /// Every metric alarm whose name starts with `prefix`.
+    pub async fn alarms(&self, prefix: &str) -> Result<Vec<MetricAlarm>, AwsError> {
+        let mut pages = self.client.describe_alarms().alarm_name_prefix(prefix).max_records(100).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "DescribeAlarms", &[], e))?;
+            for a in page.metric_alarms() {
+                let mut actions = a.alarm_actions().to_vec();
+                actions.sort();
+                out.push(MetricAlarm {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    description: a.alarm_description().unwrap_or_default().to_string(),
+                    namespace: a.namespace().unwrap_or_default().to_string(),
+                    metric: a.metric_name().unwrap_or_default().to_string(),
+                    dimensions: a.dimensions().iter().map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string())).collect(),
+                    statistic: a.statistic().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    period_secs: a.period().unwrap_or_default(),
+                    evaluation_periods: a.evaluation_periods().unwrap_or_default(),
+                    threshold: a.threshold().unwrap_or_default(),
+                    comparison: a.comparison_operator().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                    treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_string(),
+                    alarm_actions: actions,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates the alarm, or replaces it with these settings (PutMetricAlarm
+    /// is an upsert).
+    pub async fn put_alarm(&self, a: &MetricAlarm) -> Result<(), AwsError> {
+        let dimensions = a.dimensions.iter().map(|(name, value)| Dimension::builder().name(name).value(value).build()).collect();
+        self.client
+            .put_metric_alarm()
+            .alarm_name(&a.name)
+            .alarm_description(&a.description)
+            .namespace(&a.namespace)
+            .metric_name(&a.metric)
+            .set_dimensions(Some(dimensions))
+            .statistic(aws_sdk_cloudwatch::types::Statistic::from(a.statistic.as_str()))
+            .period(a.period_secs)
+            .evaluation_periods(a.evaluation_periods)
+            .threshold(a.threshold)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::from(a.comparison.as_str()))
+            .treat_missing_data(&a.treat_missing_data)
+            .set_alarm_actions(Some(a.alarm_actions.clone()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "PutMetricAlarm", &[], e))?;
+        Ok(())
+    }
+}
+
 fn to_sdk(id: &str, q: &SeriesQuery) -> MetricDataQuery {
     let dimensions = q.dimensions.iter().map(|(name, value)| Dimension::builder().name(name).value(value).build()).collect();
     let metric = Metric::builder().namespace(&q.namespace).metric_name(&q.metric).set_dimensions(Some(dimensions)).build();

@@ -42,6 +42,22 @@ pub struct GuardrailsSpec {
     pub email: Vec<Located<String>>,
     #[serde(default)]
     pub budgets: Vec<Located<BudgetSpec>>,
+    #[serde(default)]
+    pub billing_alarms: Option<Located<BillingAlarmsSpec>>,
+}
+
+/// CloudWatch alarms on the account's estimated charges (AWS/Billing, only
+/// published in us-east-1, and only once "Receive Billing Alerts" is on).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BillingAlarmsSpec {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// USD; default: the budgets' amounts.
+    #[serde(default)]
+    pub thresholds: Option<Vec<Located<f64>>>,
+    #[serde(default)]
+    pub sns_topic: Option<Located<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -128,6 +144,9 @@ impl ThresholdType {
 pub struct Guardrails {
     pub name_prefix: String,
     pub budgets: Vec<Budget>,
+    /// Thresholds (USD, ascending) of billing alarms; empty when disabled.
+    pub billing_alarm_thresholds: Vec<f64>,
+    pub billing_alarm_topic: Option<String>,
 }
 
 /// A monthly (or other period) cost budget in USD, as declared.
@@ -170,8 +189,43 @@ impl GuardrailsSpec {
                 budgets.push(budget);
             }
         }
-        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets })
+        let (billing_alarm_thresholds, billing_alarm_topic) = self.billing_alarms(&budgets, errors);
+        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets, billing_alarm_thresholds, billing_alarm_topic })
     }
+
+    /// On unless `enabled: false`; thresholds default to the budgets' amounts.
+    fn billing_alarms(&self, budgets: &[Budget], errors: &mut Vec<DecodeError>) -> (Vec<f64>, Option<String>) {
+        let spec = self.billing_alarms.as_ref().map(|s| &s.value);
+        if spec.and_then(|s| s.enabled) == Some(false) {
+            return (Vec::new(), None);
+        }
+        let mut thresholds: Vec<f64> = match spec.and_then(|s| s.thresholds.as_ref()) {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    if t.value.is_finite() && t.value > 0.0 {
+                        Some(t.value)
+                    } else {
+                        errors.push(DecodeError::new(t.loc, format!("guardrails.billing-alarms.thresholds[{i}]"), format!("a threshold is in USD and more than 0, found {}", t.value)));
+                        None
+                    }
+                })
+                .collect(),
+            None => budgets.iter().filter(|b| b.time_unit == TimeUnit::Monthly).map(|b| b.amount_usd).collect(),
+        };
+        thresholds.sort_by(f64::total_cmp);
+        thresholds.dedup();
+        let topic = spec.and_then(|s| s.sns_topic.as_ref());
+        if let Some(t) = topic.filter(|t| !is_sns_arn(&t.value)) {
+            errors.push(DecodeError::new(t.loc, "guardrails.billing-alarms.sns-topic", format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", t.value)));
+        }
+        (thresholds, topic.map(|t| t.value.clone()))
+    }
+}
+
+fn is_sns_arn(v: &str) -> bool {
+    v.starts_with("arn:") && v.contains(":sns:")
 }
 
 fn check_emails(list: &[Located<String>], path: &str, errors: &mut Vec<DecodeError>) -> Vec<String> {
@@ -260,7 +314,7 @@ impl NotificationSpec {
                 format!("AWS allows at most {MAX_EMAIL_SUBSCRIBERS} email subscribers per notification, found {}", emails.len()),
             ));
         }
-        if let Some(topic) = self.sns_topic.as_ref().filter(|t| !t.value.starts_with("arn:") || !t.value.contains(":sns:")) {
+        if let Some(topic) = self.sns_topic.as_ref().filter(|t| !is_sns_arn(&t.value)) {
             errors.push(DecodeError::new(topic.loc, format!("{path}.sns-topic"), format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", topic.value)));
         }
         if emails.is_empty() && self.sns_topic.is_none() {

@@ -125,21 +125,20 @@ pub async fn run(
     // Guardrails are account-wide: reconciled once per sweep, dry run or not.
     let guardrails = match &options.guardrails {
         Some(g) if !cancel.is_cancelled() => {
-            let _task = progress.task("reconciling budgets");
-            Some(crate::guardrails::budgets::reconcile(aws, g, options.dry_run).await)
+            let _task = progress.task("reconciling guardrails");
+            Some(crate::guardrails::reconcile(aws, g, options.dry_run).await)
         }
         _ => None,
     };
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at, finished_at: Utc::now(), regions };
     let mut report = Report::build(info, &plan, &outcomes, &inventory, aws.counter());
-    match guardrails {
-        Some(Ok(changes)) => report.set_guardrails(changes),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "budgets could not be reconciled");
+    if let Some((changes, errors)) = guardrails {
+        report.set_guardrails(changes);
+        for e in errors {
+            tracing::error!(error = %e, "guardrails could not be reconciled");
             report.errors.push(report::ReportError { region: None, resource_type: None, message: format!("guardrails: {e}") });
         }
-        None => {}
     }
     let (report_json, report_md) = report::write(&report, &options.report_dir)
         .map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;

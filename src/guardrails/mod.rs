@@ -3,11 +3,28 @@
 //! declaration, change only the difference, and never touch what costguard
 //! does not own.
 
+pub mod billing_alarms;
 pub mod budgets;
 
 use serde::Serialize;
 
+use crate::aws::{Aws, AwsError};
+use crate::config::Guardrails;
 use crate::engine::apply::Status;
+
+/// Reconciles every kind of guardrail; a kind that cannot be read is an
+/// error and the others still run.
+pub async fn reconcile(aws: &Aws, g: &Guardrails, dry_run: bool) -> (Vec<GuardrailChange>, Vec<AwsError>) {
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    for result in [budgets::reconcile(aws, g, dry_run).await, billing_alarms::reconcile(aws, g, dry_run).await] {
+        match result {
+            Ok(c) => changes.extend(c),
+            Err(e) => errors.push(e),
+        }
+    }
+    (changes, errors)
+}
 
 /// One declared guardrail's reconciliation, for the report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
