@@ -27,6 +27,7 @@ use costguard::guardrails::billing_alarms;
 use costguard::guardrails::budgets::reconcile_with;
 use costguard::guardrails::Change;
 use costguard::progress::Progress;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 const ACCOUNT: &str = "123456789012";
@@ -59,7 +60,9 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
 
     // A dry run shows the creations and changes nothing.
     let mut options = support::sweep_options(state.path(), true);
-    options.guardrails = Some(shipped());
+    let mut declared = shipped();
+    declared.spend = None; // tested below; moto's missing GetCostForecast is slow to fail
+    options.guardrails = Some(declared);
     let dry = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(dry.report.guardrails.iter().filter(|g| g.kind == "budget").map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(), [
         ("costguard-monthly-500", Change::Create),
@@ -226,4 +229,99 @@ async fn billing_alarms_are_created_once_updated_on_change_and_foreign_ones_unto
     let billing = alarms.metric_alarms().iter().find(|a| a.alarm_name() == Some("costguard-billing-500usd")).expect("ours");
     assert_eq!((billing.namespace(), billing.metric_name(), billing.period()), (Some("AWS/Billing"), Some("EstimatedCharges"), Some(21_600)));
     assert_eq!(billing.dimensions().first().and_then(|d| d.value()), Some("USD"));
+}
+
+/// Queues one GetCostAndUsage answer in moto: last month and this month,
+/// by service, the way Cost Explorer groups them.
+fn inject_spend(moto: &support::Moto, today: chrono::NaiveDate) {
+    use chrono::Datelike;
+    let this = today.with_day(1).expect("first of month");
+    let last = (this - chrono::Duration::days(1)).with_day(1).expect("first of last month");
+    let group = |service: &str, usd: f64| json!({"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": format!("{usd}"), "Unit": "USD"}}});
+    let body = json!({"results": [{"ResultsByTime": [
+        {"TimePeriod": {"Start": last.to_string(), "End": this.to_string()}, "Total": {}, "Estimated": false,
+         "Groups": [group("Amazon SageMaker", 2400.0), group("AmazonCloudWatch", 900.0), group("Amazon Elastic Compute Cloud - Compute", 700.0)]},
+        {"TimePeriod": {"Start": this.to_string(), "End": (today + chrono::Duration::days(1)).to_string()}, "Total": {}, "Estimated": true,
+         "Groups": [group("Amazon SageMaker", 1500.0), group("AmazonCloudWatch", 450.0), group("AWS Data Transfer", 50.0)]}
+    ]}]});
+    let answer = support::http_post(&moto.endpoint, "/moto-api/static/ce/cost-and-usage-results", &body.to_string());
+    assert!(answer.contains(" 201 "), "moto took the Cost Explorer answer: {answer}");
+}
+
+#[tokio::test]
+async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() {
+    let moto = support::moto().await;
+    let now = Utc::now();
+    inject_spend(&moto, now.date_naive());
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut options = support::sweep_options(state.path(), false);
+    let mut guardrails = shipped();
+    guardrails.budgets.clear();
+    guardrails.billing_alarm_thresholds.clear();
+    options.guardrails = Some(guardrails);
+
+    let aws = moto.aws().await;
+    let first = sweep::run(&aws, &[], &options, now, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let spend = first.report.spend.as_ref().expect("a spend section");
+    assert_eq!((spend.month_to_date_usd, spend.last_month_usd), (2000.0, 4000.0));
+    assert_eq!(spend.top_services[0].service, "Amazon SageMaker");
+    let watched: Vec<(&str, f64, f64)> = spend.watched.iter().map(|w| (w.service.as_str(), w.month_to_date_usd, w.last_month_usd)).collect();
+    assert_eq!(watched[0], ("SageMaker", 1500.0, 2400.0));
+    assert_eq!(watched[1].1, 450.0, "CloudWatch");
+    assert_eq!(watched[2].1, 50.0, "data transfer");
+    assert!(spend.estimated);
+    assert_eq!(first.report.api_calls.get("ce:GetCostAndUsage"), Some(&1));
+    assert_eq!(first.report.api_calls.get("budgets:DescribeBudgets"), None, "no budgets declared, none read");
+    // moto has no GetCostForecast: the summary says so and pro-rates instead.
+    assert!(spend.forecast_month_usd.is_none() && spend.notes.iter().any(|n| n.contains("no forecast")), "{:?}", spend.notes);
+    let md = std::fs::read_to_string(state.path().join("report/report.md")).expect("report.md");
+    let spend_at = md.find("## Spend").expect("spend section");
+    assert!(spend_at < md.find("## Summary").unwrap_or(usize::MAX), "the report opens with the spend");
+    assert!(md.contains("Month to date: $2000.00; last month: $4000.00"), "{md}");
+
+    // Within the cache period, the next sweep pays for nothing.
+    let aws = moto.aws().await;
+    let second = sweep::run(&aws, &[], &options, now + chrono::Duration::hours(1), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    assert_eq!(second.report.api_calls.get("ce:GetCostAndUsage"), None, "answered from the state database");
+    assert_eq!(second.report.api_calls.get("ce:GetCostForecast"), None, "its failure is remembered as long");
+    assert_eq!(second.report.spend.as_ref().map(|s| s.month_to_date_usd), Some(2000.0));
+    assert_eq!(second.report.spend.as_ref().map(|s| s.fetched_at), Some(spend.fetched_at));
+
+    // After it, Cost Explorer is asked again.
+    let aws = moto.aws().await;
+    let third = sweep::run(&aws, &[], &options, now + chrono::Duration::hours(7), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    assert_eq!(third.report.api_calls.get("ce:GetCostAndUsage"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_forecast_from_aws_is_used_for_the_month_over_month_change() {
+    use aws_sdk_costexplorer::operation::get_cost_and_usage::GetCostAndUsageOutput;
+    use aws_sdk_costexplorer::operation::get_cost_forecast::GetCostForecastOutput;
+    use aws_sdk_costexplorer::types::{DateInterval, Group, MetricValue, ResultByTime};
+    // moto has no GetCostForecast: both calls are mocked on the real client.
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 10).expect("date");
+    let now = today.and_hms_opt(12, 0, 0).expect("time").and_utc();
+    fn usd(v: &str) -> MetricValue {
+        MetricValue::builder().amount(v).unit("USD").build()
+    }
+    let month = move |start: &str, end: &str, sagemaker: &str| {
+        ResultByTime::builder()
+            .time_period(DateInterval::builder().start(start).end(end).build().expect("interval"))
+            .groups(Group::builder().keys("Amazon SageMaker").metrics("UnblendedCost", usd(sagemaker)).build())
+            .build()
+    };
+    let usage = mock!(aws_sdk_costexplorer::Client::get_cost_and_usage).then_output(move || {
+        GetCostAndUsageOutput::builder().results_by_time(month("2026-10-01", "2026-11-01", "3000")).results_by_time(month("2026-11-01", "2026-11-11", "1000")).build()
+    });
+    let forecast = mock!(aws_sdk_costexplorer::Client::get_cost_forecast)
+        .match_requests(|req| req.time_period().is_some_and(|p| p.start() == "2026-11-11" && p.end() == "2026-12-01"))
+        .then_output(move || GetCostForecastOutput::builder().total(usd("2300")).build());
+    let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&usage, &forecast]);
+    let ce = costguard::aws::costexplorer::CostExplorerClient::new(client);
+    let settings = costguard::config::guardrails::SpendSettings::default();
+    let summary = costguard::guardrails::spend::fetch(&ce, None, now, &settings).await.expect("spend");
+    assert_eq!(summary.forecast_month_usd, Some(3300.0), "known 1000 so far + 2300 forecast for the rest");
+    assert!((summary.month_over_month_change_pct.unwrap_or_default() - 10.0).abs() < 1e-9, "{:?}", summary.month_over_month_change_pct);
+    assert_eq!(summary.change_basis, "AWS's forecast for this month");
+    assert_eq!((usage.num_calls(), forecast.num_calls()), (1, 1));
 }

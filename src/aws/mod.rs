@@ -6,6 +6,7 @@
 
 pub mod budgets;
 pub mod cloudwatch;
+pub mod costexplorer;
 pub mod counter;
 pub mod ec2;
 pub mod error;
@@ -95,6 +96,15 @@ impl Aws {
             .await
             .map_err(|e| AwsError::from_sdk("sts", "GetCallerIdentity", &[], e))?;
         Ok(out.account().unwrap_or_default().to_string())
+    }
+
+    /// Cost Explorer is global; its endpoint is in us-east-1.
+    pub fn cost_explorer(&self) -> costexplorer::CostExplorerClient {
+        let config = aws_sdk_costexplorer::config::Builder::from(&self.base)
+            .region(Region::new("us-east-1"))
+            .interceptor(self.counter.clone())
+            .build();
+        costexplorer::CostExplorerClient::new(aws_sdk_costexplorer::Client::from_conf(config))
     }
 
     /// Budgets is global; its endpoint is in us-east-1.

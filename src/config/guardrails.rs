@@ -44,6 +44,22 @@ pub struct GuardrailsSpec {
     pub budgets: Vec<Located<BudgetSpec>>,
     #[serde(default)]
     pub billing_alarms: Option<Located<BillingAlarmsSpec>>,
+    #[serde(default)]
+    pub spend: Option<Located<SpendSpec>>,
+}
+
+/// The spend summary every report opens with (Cost Explorer).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SpendSpec {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// How long Cost Explorer answers are reused (each request costs $0.01).
+    #[serde(default)]
+    pub cache_hours: Option<Located<f64>>,
+    /// How many services the summary lists.
+    #[serde(default)]
+    pub top_services: Option<Located<i64>>,
 }
 
 /// CloudWatch alarms on the account's estimated charges (AWS/Billing, only
@@ -147,6 +163,20 @@ pub struct Guardrails {
     /// Thresholds (USD, ascending) of billing alarms; empty when disabled.
     pub billing_alarm_thresholds: Vec<f64>,
     pub billing_alarm_topic: Option<String>,
+    /// `None` when the spend summary is turned off.
+    pub spend: Option<SpendSettings>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpendSettings {
+    pub cache_hours: f64,
+    pub top_services: usize,
+}
+
+impl Default for SpendSettings {
+    fn default() -> Self {
+        Self { cache_hours: 6.0, top_services: 10 }
+    }
 }
 
 /// A monthly (or other period) cost budget in USD, as declared.
@@ -190,7 +220,30 @@ impl GuardrailsSpec {
             }
         }
         let (billing_alarm_thresholds, billing_alarm_topic) = self.billing_alarms(&budgets, errors);
-        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets, billing_alarm_thresholds, billing_alarm_topic })
+        let spend = self.spend(errors);
+        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets, billing_alarm_thresholds, billing_alarm_topic, spend })
+    }
+
+    fn spend(&self, errors: &mut Vec<DecodeError>) -> Option<SpendSettings> {
+        let spec = self.spend.as_ref().map(|s| &s.value);
+        if spec.and_then(|s| s.enabled) == Some(false) {
+            return None;
+        }
+        let mut settings = SpendSettings::default();
+        if let Some(h) = spec.and_then(|s| s.cache_hours.as_ref()) {
+            if h.value.is_finite() && (0.0..=24.0 * 31.0).contains(&h.value) {
+                settings.cache_hours = h.value;
+            } else {
+                errors.push(DecodeError::new(h.loc, "guardrails.spend.cache-hours", format!("cache-hours must be from 0 to 744, found {}", h.value)));
+            }
+        }
+        if let Some(n) = spec.and_then(|s| s.top_services.as_ref()) {
+            match usize::try_from(n.value) {
+                Ok(v) if (1..=100).contains(&v) => settings.top_services = v,
+                _ => errors.push(DecodeError::new(n.loc, "guardrails.spend.top-services", format!("top-services must be from 1 to 100, found {}", n.value))),
+            }
+        }
+        Some(settings)
     }
 
     /// On unless `enabled: false`; thresholds default to the budgets' amounts.

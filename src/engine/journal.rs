@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS marks (
     run_id        TEXT NOT NULL,
     PRIMARY KEY (policy, resource_type, region, resource_id)
 );
+-- Answers of billed APIs (Cost Explorer), kept for a while to save money.
+CREATE TABLE IF NOT EXISTS api_cache (
+    key        TEXT PRIMARY KEY,
+    fetched_at TEXT NOT NULL,
+    body       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS actions (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id        TEXT NOT NULL,
@@ -155,6 +161,29 @@ impl Journal {
             c.execute("UPDATE runs SET finished_at = ?2, summary = ?3 WHERE run_id = ?1", params![run_id, finished_at.to_rfc3339(), summary])
                 .map(drop)
         })
+    }
+
+    /// A cached API answer no older than `max_age`.
+    pub fn cached(&self, key: &str, now: DateTime<Utc>, max_age: chrono::Duration) -> Result<Option<(DateTime<Utc>, String)>, JournalError> {
+        let row: Option<(String, String)> = self.with(|c| {
+            let mut stmt = c.prepare("SELECT fetched_at, body FROM api_cache WHERE key = ?1")?;
+            let mut rows = stmt.query_map(params![key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.next().transpose()
+        })?;
+        Ok(row.and_then(|(at, body)| {
+            let at = DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc);
+            (now - at < max_age && at <= now).then_some((at, body))
+        }))
+    }
+
+    pub fn put_cached(&self, key: &str, now: DateTime<Utc>, body: &str) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO api_cache (key, fetched_at, body) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET fetched_at = ?2, body = ?3",
+                params![key, now.to_rfc3339(), body],
+            )
+        })?;
+        Ok(())
     }
 
     pub fn marks(&self) -> Result<Vec<Mark>, JournalError> {

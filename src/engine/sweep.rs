@@ -130,9 +130,24 @@ pub async fn run(
         }
         _ => None,
     };
+    let spend = match options.guardrails.as_ref().and_then(|g| g.spend.as_ref()) {
+        Some(settings) if !cancel.is_cancelled() => {
+            let _task = progress.task("reading the account's spend");
+            Some(crate::guardrails::spend::fetch(&aws.cost_explorer(), journal.as_ref(), now, settings).await)
+        }
+        _ => None,
+    };
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at, finished_at: Utc::now(), regions };
     let mut report = Report::build(info, &plan, &outcomes, &inventory, aws.counter());
+    match spend {
+        Some(Ok(summary)) => report.spend = Some(summary),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "the account's spend could not be read");
+            report.errors.push(report::ReportError { region: None, resource_type: None, message: format!("spend: {e}") });
+        }
+        None => {}
+    }
     if let Some((changes, errors)) = guardrails {
         report.set_guardrails(changes);
         for e in errors {

@@ -101,6 +101,9 @@ fn subscribers_text(emails: &[String], sns: Option<&str>) -> String {
 /// Reads the account's budgets, diffs each declared one, and applies the
 /// differences unless `dry_run`. One budget's failure never stops the others.
 pub async fn reconcile(aws: &Aws, guardrails: &Guardrails, dry_run: bool) -> Result<Vec<GuardrailChange>, AwsError> {
+    if guardrails.budgets.is_empty() {
+        return Ok(Vec::new());
+    }
     let account = aws.account_id().await?;
     reconcile_with(&aws.budgets(&account), guardrails, dry_run).await
 }

@@ -5,6 +5,7 @@
 
 pub mod billing_alarms;
 pub mod budgets;
+pub mod spend;
 
 use serde::Serialize;
 

@@ -26,6 +26,10 @@ pub fn render(report: &Report) -> String {
     let calls: Vec<String> = report.api_calls.iter().map(|(op, n)| format!("{} × {n}", escape(op))).collect();
     let _ = writeln!(out, "- AWS API calls: {} ({})", report.totals.api_calls, calls.join(", "));
 
+    if let Some(spend) = &report.spend {
+        render_spend(&mut out, spend);
+    }
+
     if !report.errors.is_empty() {
         let _ = writeln!(out, "\n## Errors\n");
         for e in &report.errors {
@@ -104,6 +108,29 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The account's spend: the figures a finance lead reads first.
+fn render_spend(out: &mut String, s: &crate::guardrails::spend::SpendSummary) {
+    let _ = writeln!(out, "\n## Spend (as of {})\n", s.as_of);
+    let change = s.month_over_month_change_pct.map_or("unknown (no spend last month)".to_string(), |c| format!("{c:+.1}% ({})", escape(&s.change_basis)));
+    let _ = writeln!(out, "- Month to date: {}; last month: {}", usd(Some(s.month_to_date_usd)), usd(Some(s.last_month_usd)));
+    let _ = writeln!(out, "- This month, forecast: {}; change on last month: {change}", usd(s.forecast_month_usd));
+    for w in &s.watched {
+        let _ = writeln!(out, "- {}: {} this month, {} last month", escape(&w.service), usd(Some(w.month_to_date_usd)), usd(Some(w.last_month_usd)));
+    }
+    let cached = format!("Cost Explorer figures fetched {}{}", s.fetched_at.to_rfc3339(), if s.estimated { ", not final yet" } else { "" });
+    let _ = writeln!(out, "- {cached}");
+    for note in &s.notes {
+        let _ = writeln!(out, "- {}", escape(note));
+    }
+    if !s.top_services.is_empty() {
+        let _ = writeln!(out, "\n| Service | Month to date | Last month |");
+        let _ = writeln!(out, "|---|---:|---:|");
+        for t in &s.top_services {
+            let _ = writeln!(out, "| {} | {} | {} |", escape(&t.service), usd(Some(t.month_to_date_usd)), usd(Some(t.last_month_usd)));
+        }
+    }
 }
 
 /// Rightsizing findings: one row per instance or variant, with the figures

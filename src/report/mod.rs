@@ -15,6 +15,7 @@ use crate::engine::apply::{Outcome, Status};
 use crate::engine::inventory::Inventory;
 use crate::engine::plan::{Plan, PlanEntry, PolicyPlan};
 use crate::filters::rightsizing::Assessment;
+use crate::guardrails::spend::SpendSummary;
 use crate::guardrails::GuardrailChange;
 use crate::resources::ResourceType;
 
@@ -42,7 +43,10 @@ pub struct Report {
     pub api_throttles: BTreeMap<String, u64>,
     pub errors: Vec<ReportError>,
     pub policies: Vec<PolicySummary>,
-    /// Declared guardrails (budgets) and what reconciling them did.
+    /// The account's spend (Cost Explorer), when guardrails ask for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend: Option<SpendSummary>,
+    /// Declared guardrails (budgets, billing alarms) and what reconciling them did.
     pub guardrails: Vec<GuardrailChange>,
     pub findings: Vec<Finding>,
     pub totals: Totals,
@@ -218,6 +222,7 @@ impl Report {
             api_throttles: counter.throttles(),
             errors,
             policies,
+            spend: None,
             guardrails: Vec::new(),
             findings,
             totals,

@@ -1,0 +1,226 @@
+//! The account's spend, for the top of every report: month to date, last
+//! month, AWS's forecast for this month, the month-over-month change, the
+//! top services, and the lines the guardrails watch (SageMaker, CloudWatch,
+//! data transfer, S3).
+//!
+//! Cost Explorer bills each request ($0.01): answers are kept in the state
+//! database for `cache-hours` (default 6), so a sweep every 15 minutes asks
+//! at most 8 times a day. `summarise` is pure; `fetch` does the I/O.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::aws::costexplorer::{CostExplorerClient, CostPeriod};
+use crate::aws::AwsError;
+use crate::config::guardrails::SpendSettings;
+use crate::engine::journal::Journal;
+
+/// Service lines that hide AI/ML waste, by how Cost Explorer names them.
+const WATCHED: &[(&str, &str)] = &[
+    ("SageMaker", "SageMaker"),
+    ("CloudWatch (logs can cost more than compute)", "CloudWatch"),
+    ("Data transfer", "Data Transfer"),
+    ("S3 (model artifacts)", "Simple Storage Service"),
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpendSummary {
+    pub as_of: NaiveDate,
+    pub month_to_date_usd: f64,
+    pub last_month_usd: f64,
+    /// AWS's forecast for the whole current month, where it gave one.
+    pub forecast_month_usd: Option<f64>,
+    /// This month's expected total against last month's, in percent.
+    pub month_over_month_change_pct: Option<f64>,
+    /// What this month's expected total is: the forecast, or month to date
+    /// pro-rated over the month's days.
+    pub change_basis: String,
+    pub top_services: Vec<ServiceSpend>,
+    pub watched: Vec<ServiceSpend>,
+    /// Figures AWS has not finalised yet.
+    pub estimated: bool,
+    /// When the answers were fetched (older than now when cached).
+    pub fetched_at: DateTime<Utc>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceSpend {
+    pub service: String,
+    pub month_to_date_usd: f64,
+    pub last_month_usd: f64,
+}
+
+fn first_of_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
+fn next_month(d: NaiveDate) -> NaiveDate {
+    let first = first_of_month(d);
+    (first + Duration::days(32)).with_day(1).unwrap_or(first)
+}
+
+fn previous_month(d: NaiveDate) -> NaiveDate {
+    first_of_month(first_of_month(d) - Duration::days(1))
+}
+
+/// Builds the summary from last month's and this month's periods.
+pub fn summarise(periods: &[CostPeriod], forecast: Option<f64>, today: NaiveDate, top: usize, fetched_at: DateTime<Utc>, notes: Vec<String>) -> SpendSummary {
+    let this_start = first_of_month(today);
+    let this = periods.iter().find(|p| p.start == this_start);
+    let last = periods.iter().find(|p| p.start == previous_month(today));
+    let mtd = this.map_or(0.0, |p| p.total_usd);
+    let last_total = last.map_or(0.0, |p| p.total_usd);
+    let days_in_month = (next_month(today) - this_start).num_days() as f64;
+    let days_elapsed = ((today - this_start).num_days() + 1) as f64;
+    let (expected, change_basis) = match forecast {
+        Some(f) => (f, "AWS's forecast for this month".to_string()),
+        None => (mtd / days_elapsed * days_in_month, format!("month to date pro-rated over {days_in_month} days")),
+    };
+    let change = (last_total > 0.0).then(|| (expected - last_total) * 100.0 / last_total);
+    let mut services: Vec<String> = periods.iter().flat_map(|p| p.by_service.keys().cloned()).collect();
+    services.sort();
+    services.dedup();
+    let line = |service: &str| ServiceSpend {
+        service: service.to_string(),
+        month_to_date_usd: this.and_then(|p| p.by_service.get(service)).copied().unwrap_or(0.0),
+        last_month_usd: last.and_then(|p| p.by_service.get(service)).copied().unwrap_or(0.0),
+    };
+    let mut top_services: Vec<ServiceSpend> = services.iter().map(|s| line(s)).collect();
+    top_services.sort_by(|a, b| b.month_to_date_usd.total_cmp(&a.month_to_date_usd).then(b.last_month_usd.total_cmp(&a.last_month_usd)));
+    top_services.truncate(top);
+    let watched = WATCHED
+        .iter()
+        .map(|(label, needle)| {
+            let matching: Vec<ServiceSpend> = services.iter().filter(|s| s.contains(needle)).map(|s| line(s)).collect();
+            ServiceSpend {
+                service: label.to_string(),
+                month_to_date_usd: matching.iter().map(|s| s.month_to_date_usd).sum(),
+                last_month_usd: matching.iter().map(|s| s.last_month_usd).sum(),
+            }
+        })
+        .collect();
+    SpendSummary {
+        as_of: today,
+        month_to_date_usd: mtd,
+        last_month_usd: last_total,
+        forecast_month_usd: forecast,
+        month_over_month_change_pct: change,
+        change_basis,
+        top_services,
+        watched,
+        estimated: periods.iter().any(|p| p.estimated),
+        fetched_at,
+        notes,
+    }
+}
+
+/// Reads (or reuses) last month's and this month's spend and the forecast.
+/// `cache` is the state database; without one nothing is reused.
+pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTime<Utc>, settings: &SpendSettings) -> Result<SpendSummary, AwsError> {
+    let today = now.date_naive();
+    let max_age = Duration::seconds((settings.cache_hours * 3600.0) as i64);
+    let start = previous_month(today);
+    let end = today + Duration::days(1);
+    let mut notes = Vec::new();
+    let mut fetched_at = now;
+
+    let key = format!("ce:monthly-by-service:{start}:{end}");
+    let periods: Vec<CostPeriod> = match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(at, body)| Some((at, serde_json::from_str(&body).ok()?))) {
+        Some((at, periods)) => {
+            fetched_at = at;
+            periods
+        }
+        None => {
+            let periods = ce.monthly_by_service(start, end).await?;
+            store(cache, &key, now, &periods);
+            periods
+        }
+    };
+
+    // Known spend up to today, plus AWS's forecast for the days after it.
+    let month_end = next_month(today);
+    let tomorrow = today + Duration::days(1);
+    let this_start = first_of_month(today);
+    let month_to_date: f64 = periods.iter().find(|p| p.start == this_start).map_or(0.0, |p| p.total_usd);
+    let forecast = if tomorrow >= month_end {
+        Some(month_to_date) // the last day: nothing left to forecast
+    } else {
+        let key = format!("ce:forecast:{tomorrow}:{month_end}");
+        // A failure is cached too (as null): asking again within the cache
+        // period would be billed and answer the same.
+        match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(_, body)| serde_json::from_str::<Option<f64>>(&body).ok()) {
+            Some(Some(rest)) => Some(month_to_date + rest),
+            Some(None) => {
+                notes.push("no forecast from AWS (its last answer was an error)".to_string());
+                None
+            }
+            None => match ce.forecast(tomorrow, month_end).await {
+                Ok(rest) => {
+                    store(cache, &key, now, &Some(rest));
+                    Some(month_to_date + rest)
+                }
+                Err(e) => {
+                    // New accounts have too little history for a forecast.
+                    store(cache, &key, now, &None::<f64>);
+                    notes.push(format!("no forecast from AWS: {e}"));
+                    None
+                }
+            },
+        }
+    };
+    Ok(summarise(&periods, forecast, today, settings.top_services, fetched_at, notes))
+}
+
+fn store(cache: Option<&Journal>, key: &str, now: DateTime<Utc>, value: &impl Serialize) {
+    let Some(journal) = cache else { return };
+    let stored = serde_json::to_string(value).map_err(|e| e.to_string()).and_then(|body| journal.put_cached(key, now, &body).map_err(|e| e.to_string()));
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "could not cache a Cost Explorer answer");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn period(start: &str, end: &str, services: &[(&str, f64)]) -> CostPeriod {
+        let by_service: BTreeMap<String, f64> = services.iter().map(|(s, v)| (s.to_string(), *v)).collect();
+        CostPeriod {
+            start: NaiveDate::parse_from_str(start, "%Y-%m-%d").unwrap_or_default(),
+            end: NaiveDate::parse_from_str(end, "%Y-%m-%d").unwrap_or_default(),
+            total_usd: by_service.values().sum(),
+            by_service,
+            estimated: false,
+        }
+    }
+
+    #[test]
+    fn the_summary_compares_months_and_watches_the_ai_lines() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default();
+        let periods = [
+            period("2026-10-01", "2026-11-01", &[("Amazon SageMaker", 600.0), ("AmazonCloudWatch", 300.0), ("Amazon Simple Storage Service", 100.0)]),
+            period("2026-11-01", "2026-11-16", &[("Amazon SageMaker", 500.0), ("AmazonCloudWatch", 100.0), ("AWS Data Transfer", 20.0)]),
+        ];
+        let s = summarise(&periods, None, today, 2, Utc::now(), Vec::new());
+        assert_eq!((s.month_to_date_usd, s.last_month_usd), (620.0, 1000.0));
+        assert_eq!(s.top_services.iter().map(|x| x.service.as_str()).collect::<Vec<_>>(), ["Amazon SageMaker", "AmazonCloudWatch"]);
+        // 620 over 15 of 30 days -> 1240 expected, +24% on 1000.
+        assert!((s.month_over_month_change_pct.unwrap_or_default() - 24.0).abs() < 1e-9, "{:?}", s.month_over_month_change_pct);
+        let watched: Vec<(&str, f64)> = s.watched.iter().map(|w| (w.service.as_str(), w.month_to_date_usd)).collect();
+        assert_eq!(watched[0], ("SageMaker", 500.0));
+        assert_eq!(watched[2], ("Data transfer", 20.0));
+        let with_forecast = summarise(&periods, Some(900.0), today, 10, Utc::now(), Vec::new());
+        assert!((with_forecast.month_over_month_change_pct.unwrap_or_default() + 10.0).abs() < 1e-9);
+        assert_eq!(with_forecast.change_basis, "AWS's forecast for this month");
+    }
+
+    #[test]
+    fn months_roll_over_at_year_end() {
+        let jan = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap_or_default();
+        assert_eq!(previous_month(jan), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default());
+        let dec = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default();
+        assert_eq!(next_month(dec), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default());
+    }
+}
