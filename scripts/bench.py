@@ -41,7 +41,7 @@ def main():
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
         state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")
         start = time.perf_counter()
-        sweep = subprocess.Popen([str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--prices", "builtin",
+        sweep = subprocess.Popen([str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
                                   "--policies", str(ROOT / "policies"), "--report-dir", report_dir],
                                  env=moto.env(COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir),
                                  stdout=subprocess.DEVNULL)

@@ -34,7 +34,7 @@ def main():
         count = seed(moto.endpoint)
         print(f"demo: moto at {moto.endpoint}, {count} log groups seeded (3 never expire, 1 of those protected)")
         code = subprocess.call(
-            [str(ROOT / "target/debug/costguard"), "sweep", "--dry-run",
+            [str(ROOT / "target/debug/costguard"), "sweep", "--dry-run", "--skip-guardrails",
              "--policies", str(ROOT / "policies"), "--report-dir", str(report_dir)],
             env=moto.env(),
         )

@@ -46,10 +46,14 @@ pub struct SweepArgs {
     pub policies: Vec<PathBuf>,
     pub options: SweepOptions,
     pub progress: Progress,
+    pub skip_guardrails: bool,
 }
 
 pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
-    let loaded = config::load_policies(&args.policies).and_then(|policies| Ok((policies, config::load_guardrails(&args.policies)?)));
+    let loaded = config::load_policies(&args.policies).and_then(|policies| {
+        let guardrails = if args.skip_guardrails { None } else { config::load_guardrails(&args.policies)? };
+        Ok((policies, guardrails))
+    });
     let (policies, guardrails) = match loaded {
         Ok(p) => p,
         Err(errors) => {

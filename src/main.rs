@@ -102,14 +102,20 @@ enum Command {
         /// state folder), or only the built-in table.
         #[arg(long, value_enum, default_value_t = Prices::Api)]
         prices: Prices,
+
+        /// Run the resource policies only: leave the `guardrails:` (budgets,
+        /// billing alarms, anomaly detection, spend summary) for another run.
+        #[arg(long)]
+        skip_guardrails: bool,
     },
-    /// Undo a deletion or stop recorded in the journal: re-create a deleted
-    /// SageMaker endpoint (same name, endpoint config and tags) or start a
-    /// stopped notebook instance.
+    /// Undo a deletion, stop or resize recorded in the journal: re-create a
+    /// deleted SageMaker endpoint (same name, endpoint config and tags), start
+    /// a stopped notebook or EC2 instance, or give a resized EC2 instance its
+    /// old type back.
     Restore {
-        /// sagemaker-endpoint or sagemaker-notebook.
+        /// sagemaker-endpoint, sagemaker-notebook or ec2-instance.
         resource_type: costguard::resources::ResourceType,
-        /// The endpoint or notebook name.
+        /// The endpoint or notebook name, or the EC2 instance id.
         name: String,
 
         #[command(flatten)]
@@ -156,7 +162,7 @@ fn main() -> ExitCode {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
             runtime.block_on(commands::restore(resource_type, &name, &state.journal()))
         }
-        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices } => {
+        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices, skip_guardrails } => {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
             let progress = match cli.log_format {
                 LogFormat::Text => Progress::on_terminal(),
@@ -177,7 +183,7 @@ fn main() -> ExitCode {
                 // being changed finish, skips the rest, and still writes the report.
                 let cancel = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(cancel.clone()));
-                commands::sweep(SweepArgs { policies, options, progress }, cancel).await
+                commands::sweep(SweepArgs { policies, options, progress, skip_guardrails }, cancel).await
             })
         }
     }

@@ -128,7 +128,8 @@ async fn dry_run_sweep_writes_both_reports_and_says_where() {
     let dir = tempfile::tempdir().expect("temp dir");
     let report_dir = dir.path().join("reports");
     let out = costguard(
-        &["sweep", "--dry-run", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &report_dir.to_string_lossy()],
+        // moto lacks Cost Anomaly Detection: guardrails have their own test below.
+        &["sweep", "--dry-run", "--skip-guardrails", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &report_dir.to_string_lossy()],
         &moto.env(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -161,7 +162,7 @@ async fn json_logs_are_one_object_per_line() {
     let mut env = moto.env();
     env.push(("COSTGUARD_LOG", "info".to_string()));
     let out = costguard(
-        &["--log-format", "json", "sweep", "--dry-run", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &dir.path().to_string_lossy()],
+        &["--log-format", "json", "sweep", "--dry-run", "--skip-guardrails", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &dir.path().to_string_lossy()],
         &env,
     );
     assert!(out.status.success());
@@ -187,4 +188,32 @@ fn restore_without_a_journal_says_where_it_looked() {
     let out = costguard(&["restore", "ec2-thing", "x"], &[]);
     assert_eq!(out.status.code(), Some(2), "clap rejects an unknown resource type");
     assert!(String::from_utf8_lossy(&out.stderr).contains("sagemaker-endpoint"));
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_the_guardrails_it_would_create() {
+    let moto = support::moto().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The shipped declaration, minus what moto cannot answer (Cost Anomaly
+    // Detection, GetCostForecast; both mock-tested in tests/guardrails.rs).
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/guardrails.yaml")).expect("shipped");
+    let budgets: String = shipped.lines().take_while(|l| !l.contains("CloudWatch alarms on the account")).map(|l| format!("{l}\n")).collect();
+    let text = format!("{budgets}  anomaly-detection:\n    enabled: false\n  spend:\n    enabled: false\n");
+    std::fs::write(dir.path().join("guardrails.yaml"), text).expect("write");
+    let report_dir = dir.path().join("r");
+    let out = costguard(
+        &["sweep", "--dry-run", "--policies", &dir.path().join("guardrails.yaml").to_string_lossy(), "--report-dir", &report_dir.to_string_lossy()],
+        &moto.env(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report.json")).expect("JSON");
+    let changes: Vec<(String, String)> = report["guardrails"]
+        .as_array()
+        .expect("guardrails")
+        .iter()
+        .map(|g| (g["kind"].as_str().unwrap_or("").to_string(), g["change"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(changes.iter().filter(|(k, c)| k == "budget" && c == "create").count(), 4, "{changes:?}");
+    assert_eq!(changes.iter().filter(|(k, c)| k == "billing-alarm" && c == "create").count(), 4, "{changes:?}");
+    assert_eq!(report["totals"]["failed"], 0);
 }

@@ -61,7 +61,9 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
     // A dry run shows the creations and changes nothing.
     let mut options = support::sweep_options(state.path(), true);
     let mut declared = shipped();
-    declared.spend = None; // tested below; moto's missing GetCostForecast is slow to fail
+    // Tested below: moto has no GetCostForecast and no Cost Anomaly Detection.
+    declared.spend = None;
+    declared.anomaly_detection = None;
     options.guardrails = Some(declared);
     let dry = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(dry.report.guardrails.iter().filter(|g| g.kind == "budget").map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(), [
@@ -78,6 +80,7 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
     let aws = moto.aws().await; // a fresh call counter
     let real = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert!(real.report.guardrails.iter().all(|g| g.status == Status::Done), "{:?}", real.report.guardrails);
+    assert!(real.report.errors.is_empty(), "{:?}", real.report.errors);
     assert_eq!(real.report.api_calls.get("budgets:CreateBudget"), Some(&4));
     assert_eq!(real.report.api_calls.get("budgets:DescribeBudgets"), Some(&1));
     assert_eq!(real.report.api_calls.get("budgets:UpdateBudget"), None);
@@ -258,6 +261,7 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
     let mut guardrails = shipped();
     guardrails.budgets.clear();
     guardrails.billing_alarm_thresholds.clear();
+    guardrails.anomaly_detection = None;
     options.guardrails = Some(guardrails);
 
     let aws = moto.aws().await;
@@ -324,4 +328,110 @@ async fn a_forecast_from_aws_is_used_for_the_month_over_month_change() {
     assert!((summary.month_over_month_change_pct.unwrap_or_default() - 10.0).abs() < 1e-9, "{:?}", summary.month_over_month_change_pct);
     assert_eq!(summary.change_basis, "AWS's forecast for this month");
     assert_eq!((usage.num_calls(), forecast.num_calls()), (1, 1));
+}
+
+mod anomaly_detection {
+    //! moto has no Cost Anomaly Detection: operation-level mocks of
+    //! GetAnomalyMonitors, CreateAnomalyMonitor, GetAnomalySubscriptions,
+    //! CreateAnomalySubscription and UpdateAnomalySubscription.
+    use super::*;
+    use aws_sdk_costexplorer::operation::create_anomaly_monitor::CreateAnomalyMonitorOutput;
+    use aws_sdk_costexplorer::operation::create_anomaly_subscription::CreateAnomalySubscriptionOutput;
+    use aws_sdk_costexplorer::operation::get_anomaly_monitors::GetAnomalyMonitorsOutput;
+    use aws_sdk_costexplorer::operation::get_anomaly_subscriptions::GetAnomalySubscriptionsOutput;
+    use aws_sdk_costexplorer::operation::update_anomaly_subscription::UpdateAnomalySubscriptionOutput;
+    use aws_sdk_costexplorer::types::{
+        AnomalyMonitor, AnomalySubscription, AnomalySubscriptionFrequency, Dimension, DimensionValues, Expression, MatchOption, MonitorDimension,
+        MonitorType, Subscriber as CeSubscriber, SubscriberType,
+    };
+    use aws_sdk_costexplorer::Client as Ce;
+    use costguard::aws::costexplorer::CostExplorerClient;
+    use costguard::guardrails::anomaly;
+
+    const DEFAULT_MONITOR: &str = "arn:aws:ce::123456789012:anomalymonitor/default";
+
+    fn service_monitor(name: &str, arn: &str) -> AnomalyMonitor {
+        AnomalyMonitor::builder()
+            .monitor_name(name)
+            .monitor_arn(arn)
+            .monitor_type(MonitorType::Dimensional)
+            .monitor_dimension(MonitorDimension::Service)
+            .build()
+            .expect("monitor")
+    }
+
+    fn subscription(threshold: &str) -> AnomalySubscription {
+        let impact = DimensionValues::builder()
+            .key(Dimension::from("ANOMALY_TOTAL_IMPACT_ABSOLUTE"))
+            .values(threshold)
+            .match_options(MatchOption::GreaterThanOrEqual)
+            .build();
+        AnomalySubscription::builder()
+            .subscription_arn("arn:aws:ce::123456789012:anomalysubscription/ours")
+            .subscription_name("costguard-anomalies")
+            .monitor_arn_list(DEFAULT_MONITOR)
+            .subscribers(CeSubscriber::builder().address("finops@example.com").r#type(SubscriberType::Email).build())
+            .frequency(AnomalySubscriptionFrequency::Daily)
+            .threshold_expression(Expression::builder().dimensions(impact).build())
+            .build()
+            .expect("subscription")
+    }
+
+    #[tokio::test]
+    async fn a_monitor_and_a_daily_subscription_are_created_when_missing() {
+        let monitors = mock!(Ce::get_anomaly_monitors).then_output(|| GetAnomalyMonitorsOutput::builder().set_anomaly_monitors(Some(Vec::new())).build().expect("output"));
+        let create_monitor = mock!(Ce::create_anomaly_monitor)
+            .match_requests(|req| req.anomaly_monitor().is_some_and(|m| m.monitor_name() == "costguard-services" && m.monitor_dimension() == Some(&MonitorDimension::Service)))
+            .then_output(|| CreateAnomalyMonitorOutput::builder().monitor_arn("arn:aws:ce::123456789012:anomalymonitor/new").build().expect("output"));
+        let subscriptions = mock!(Ce::get_anomaly_subscriptions).then_output(|| GetAnomalySubscriptionsOutput::builder().set_anomaly_subscriptions(Some(Vec::new())).build().expect("output"));
+        let create = mock!(Ce::create_anomaly_subscription)
+            .match_requests(|req| {
+                req.anomaly_subscription().is_some_and(|s| {
+                    s.monitor_arn_list() == ["arn:aws:ce::123456789012:anomalymonitor/new"]
+                        && s.frequency() == &AnomalySubscriptionFrequency::Daily
+                        && s.subscribers().iter().any(|x| x.address() == Some("finops@example.com"))
+                        && s.threshold_expression().and_then(|e| e.dimensions()).is_some_and(|d| d.values() == ["100"])
+                })
+            })
+            .then_output(|| CreateAnomalySubscriptionOutput::builder().subscription_arn("arn:new").build().expect("output"));
+        let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&monitors, &create_monitor, &subscriptions, &create]);
+        let changes = anomaly::reconcile(&CostExplorerClient::new(client), &shipped(), false).await.expect("reconciled");
+        assert_eq!(changes.iter().map(|c| (c.kind, c.change, c.status)).collect::<Vec<_>>(), [
+            ("anomaly-monitor", Change::Create, Status::Done),
+            ("anomaly-subscription", Change::Create, Status::Done),
+        ]);
+        assert_eq!((create_monitor.num_calls(), create.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn the_accounts_service_monitor_is_reused_and_a_matching_subscription_left_alone() {
+        let monitors = mock!(Ce::get_anomaly_monitors)
+            .then_output(|| GetAnomalyMonitorsOutput::builder().anomaly_monitors(service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)).build().expect("output"));
+        let create_monitor = mock!(Ce::create_anomaly_monitor).then_output(|| CreateAnomalyMonitorOutput::builder().monitor_arn("x").build().expect("output"));
+        let subscriptions = mock!(Ce::get_anomaly_subscriptions)
+            .then_output(|| GetAnomalySubscriptionsOutput::builder().anomaly_subscriptions(subscription("100")).build().expect("output"));
+        let update = mock!(Ce::update_anomaly_subscription).then_output(|| UpdateAnomalySubscriptionOutput::builder().subscription_arn("x").build().expect("output"));
+        let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&monitors, &create_monitor, &subscriptions, &update]);
+        let changes = anomaly::reconcile(&CostExplorerClient::new(client), &shipped(), false).await.expect("reconciled");
+        assert!(changes.iter().all(|c| c.change == Change::Unchanged), "{changes:?}");
+        assert!(changes[0].detail.as_deref().unwrap_or("").contains("Default-Services-Monitor"));
+        assert_eq!((create_monitor.num_calls(), update.num_calls()), (0, 0), "AWS allows one service monitor; nothing to change");
+    }
+
+    #[tokio::test]
+    async fn a_changed_threshold_becomes_an_update() {
+        let monitors = mock!(Ce::get_anomaly_monitors)
+            .then_output(|| GetAnomalyMonitorsOutput::builder().anomaly_monitors(service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)).build().expect("output"));
+        let subscriptions = mock!(Ce::get_anomaly_subscriptions)
+            .then_output(|| GetAnomalySubscriptionsOutput::builder().anomaly_subscriptions(subscription("50")).build().expect("output"));
+        let update = mock!(Ce::update_anomaly_subscription)
+            .match_requests(|req| req.subscription_arn() == Some("arn:aws:ce::123456789012:anomalysubscription/ours") && req.threshold_expression().and_then(|e| e.dimensions()).is_some_and(|d| d.values() == ["100"]))
+            .then_output(|| UpdateAnomalySubscriptionOutput::builder().subscription_arn("x").build().expect("output"));
+        let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&monitors, &subscriptions, &update]);
+        let changes = anomaly::reconcile(&CostExplorerClient::new(client), &shipped(), false).await.expect("reconciled");
+        let sub = &changes[1];
+        assert_eq!((sub.change, sub.status), (Change::Update, Status::Done), "{sub:?}");
+        assert_eq!(sub.differences, ["threshold: 50 USD -> 100 USD"]);
+        assert_eq!(update.num_calls(), 1);
+    }
 }

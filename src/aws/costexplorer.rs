@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_costexplorer::types::{DateInterval, Granularity, GroupDefinition, GroupDefinitionType, Metric};
+use aws_sdk_costexplorer::types::{
+    AnomalyMonitor, AnomalySubscription, AnomalySubscriptionFrequency, DateInterval, Dimension, DimensionValues, Expression, Granularity, GroupDefinition,
+    GroupDefinitionType, MatchOption, Metric, MonitorDimension, MonitorType, Subscriber, SubscriberType,
+};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +33,56 @@ pub struct CostPeriod {
 #[derive(Clone, Debug)]
 pub struct CostExplorerClient {
     client: aws_sdk_costexplorer::Client,
+}
+
+/// A cost anomaly monitor, as AWS holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedMonitor {
+    pub arn: String,
+    pub name: String,
+    /// `DIMENSIONAL` or `CUSTOM`.
+    pub monitor_type: String,
+    /// `SERVICE` for the per-service monitor.
+    pub dimension: Option<String>,
+}
+
+/// An anomaly alert subscription, as AWS holds it (or as declared).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnomalyAlerts {
+    pub name: String,
+    pub monitors: Vec<String>,
+    /// `DAILY`, `WEEKLY` or `IMMEDIATE`.
+    pub frequency: String,
+    /// Alert when an anomaly's total impact reaches this many USD.
+    pub threshold_usd: Option<f64>,
+    /// Sorted.
+    pub emails: Vec<String>,
+    pub sns_topic: Option<String>,
+}
+
+/// The dimension an anomaly's absolute impact is compared on.
+const IMPACT: &str = "ANOMALY_TOTAL_IMPACT_ABSOLUTE";
+
+fn threshold_of(s: &AnomalySubscription) -> Option<f64> {
+    let from_expression = s
+        .threshold_expression()
+        .and_then(|e| e.dimensions())
+        .filter(|d| d.key().is_some_and(|k| k.as_str() == IMPACT))
+        .and_then(|d| d.values().first())
+        .and_then(|v| v.parse().ok());
+    #[allow(deprecated)] // older subscriptions carry only the plain threshold
+    from_expression.or(s.threshold())
+}
+
+fn sdk_subscribers(a: &AnomalyAlerts) -> Vec<Subscriber> {
+    let mut out: Vec<Subscriber> = a.emails.iter().map(|e| Subscriber::builder().address(e).r#type(SubscriberType::Email).build()).collect();
+    out.extend(a.sns_topic.iter().map(|t| Subscriber::builder().address(t).r#type(SubscriberType::Sns).build()));
+    out
+}
+
+fn threshold_expression(usd: f64) -> Expression {
+    let values = DimensionValues::builder().key(Dimension::from(IMPACT)).values(format!("{usd}")).match_options(MatchOption::GreaterThanOrEqual).build();
+    Expression::builder().dimensions(values).build()
 }
 
 fn interval(operation: &'static str, start: NaiveDate, end: NaiveDate) -> Result<DateInterval, AwsError> {
@@ -93,6 +146,117 @@ impl CostExplorerClient {
         }
         periods.sort_by_key(|p| p.start);
         Ok(periods)
+    }
+
+    pub async fn monitors(&self) -> Result<Vec<ObservedMonitor>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .get_anomaly_monitors()
+                .set_next_page_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(SERVICE, "GetAnomalyMonitors", &[], e))?;
+            out.extend(page.anomaly_monitors().iter().map(|m| ObservedMonitor {
+                arn: m.monitor_arn().unwrap_or_default().to_string(),
+                name: m.monitor_name().to_string(),
+                monitor_type: m.monitor_type().as_str().to_string(),
+                dimension: m.monitor_dimension().map(|d| d.as_str().to_string()),
+            }));
+            token = page.next_page_token().map(str::to_string).filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Creates a per-service monitor; returns its ARN.
+    pub async fn create_service_monitor(&self, name: &str) -> Result<String, AwsError> {
+        let monitor = AnomalyMonitor::builder()
+            .monitor_name(name)
+            .monitor_type(MonitorType::Dimensional)
+            .monitor_dimension(MonitorDimension::Service)
+            .build()
+            .map_err(|e| AwsError { service: SERVICE, operation: "CreateAnomalyMonitor", code: "InvalidRequest".into(), message: e.to_string(), kind: ErrorKind::Final })?;
+        let out = self
+            .client
+            .create_anomaly_monitor()
+            .anomaly_monitor(monitor)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "CreateAnomalyMonitor", &[], e))?;
+        Ok(out.monitor_arn().to_string())
+    }
+
+    /// Every alert subscription, with the ARN to update it by.
+    pub async fn subscriptions(&self) -> Result<Vec<(String, AnomalyAlerts)>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .get_anomaly_subscriptions()
+                .set_next_page_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(SERVICE, "GetAnomalySubscriptions", &[], e))?;
+            for s in page.anomaly_subscriptions() {
+                let mut emails: Vec<String> =
+                    s.subscribers().iter().filter(|x| x.r#type() != Some(&SubscriberType::Sns)).filter_map(|x| x.address().map(str::to_string)).collect();
+                emails.sort();
+                let mut monitors = s.monitor_arn_list().to_vec();
+                monitors.sort();
+                out.push((
+                    s.subscription_arn().unwrap_or_default().to_string(),
+                    AnomalyAlerts {
+                        name: s.subscription_name().to_string(),
+                        monitors,
+                        frequency: s.frequency().as_str().to_string(),
+                        threshold_usd: threshold_of(s),
+                        emails,
+                        sns_topic: s.subscribers().iter().find(|x| x.r#type() == Some(&SubscriberType::Sns)).and_then(|x| x.address().map(str::to_string)),
+                    },
+                ));
+            }
+            token = page.next_page_token().map(str::to_string).filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    pub async fn create_subscription(&self, a: &AnomalyAlerts) -> Result<(), AwsError> {
+        let subscription = AnomalySubscription::builder()
+            .subscription_name(&a.name)
+            .set_monitor_arn_list(Some(a.monitors.clone()))
+            .set_subscribers(Some(sdk_subscribers(a)))
+            .frequency(AnomalySubscriptionFrequency::from(a.frequency.as_str()))
+            .threshold_expression(threshold_expression(a.threshold_usd.unwrap_or(0.0)))
+            .build()
+            .map_err(|e| AwsError { service: SERVICE, operation: "CreateAnomalySubscription", code: "InvalidRequest".into(), message: e.to_string(), kind: ErrorKind::Final })?;
+        self.client
+            .create_anomaly_subscription()
+            .anomaly_subscription(subscription)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "CreateAnomalySubscription", &[], e))?;
+        Ok(())
+    }
+
+    pub async fn update_subscription(&self, arn: &str, a: &AnomalyAlerts) -> Result<(), AwsError> {
+        self.client
+            .update_anomaly_subscription()
+            .subscription_arn(arn)
+            .set_monitor_arn_list(Some(a.monitors.clone()))
+            .set_subscribers(Some(sdk_subscribers(a)))
+            .frequency(AnomalySubscriptionFrequency::from(a.frequency.as_str()))
+            .threshold_expression(threshold_expression(a.threshold_usd.unwrap_or(0.0)))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "UpdateAnomalySubscription", &[], e))?;
+        Ok(())
     }
 
     /// AWS's forecast of spend from `start` to `end` (exclusive).

@@ -46,6 +46,53 @@ pub struct GuardrailsSpec {
     pub billing_alarms: Option<Located<BillingAlarmsSpec>>,
     #[serde(default)]
     pub spend: Option<Located<SpendSpec>>,
+    #[serde(default)]
+    pub anomaly_detection: Option<Located<AnomalySpec>>,
+}
+
+/// Cost Anomaly Detection: a per-service monitor and an alert subscription.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnomalySpec {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Alert when an anomaly's total impact reaches this many USD (default 100).
+    #[serde(default)]
+    pub threshold_usd: Option<Located<f64>>,
+    /// DAILY (default) or WEEKLY digests by email; IMMEDIATE needs an SNS topic.
+    #[serde(default)]
+    pub frequency: Option<Located<AnomalyFrequency>>,
+    #[serde(default)]
+    pub email: Option<Vec<Located<String>>>,
+    #[serde(default)]
+    pub sns_topic: Option<Located<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AnomalyFrequency {
+    Daily,
+    Weekly,
+    Immediate,
+}
+
+impl AnomalyFrequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyFrequency::Daily => "DAILY",
+            AnomalyFrequency::Weekly => "WEEKLY",
+            AnomalyFrequency::Immediate => "IMMEDIATE",
+        }
+    }
+}
+
+/// The declared anomaly alerts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnomalyDetection {
+    pub threshold_usd: f64,
+    pub frequency: AnomalyFrequency,
+    pub emails: Vec<String>,
+    pub sns_topic: Option<String>,
 }
 
 /// The spend summary every report opens with (Cost Explorer).
@@ -165,6 +212,8 @@ pub struct Guardrails {
     pub billing_alarm_topic: Option<String>,
     /// `None` when the spend summary is turned off.
     pub spend: Option<SpendSettings>,
+    /// `None` when anomaly detection is turned off.
+    pub anomaly_detection: Option<AnomalyDetection>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -221,7 +270,50 @@ impl GuardrailsSpec {
         }
         let (billing_alarm_thresholds, billing_alarm_topic) = self.billing_alarms(&budgets, errors);
         let spend = self.spend(errors);
-        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets, billing_alarm_thresholds, billing_alarm_topic, spend })
+        let anomaly_detection = self.anomaly_detection(&default_emails, errors);
+        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets, billing_alarm_thresholds, billing_alarm_topic, spend, anomaly_detection })
+    }
+
+    /// On unless `enabled: false`; needs a subscriber AWS accepts for the frequency.
+    fn anomaly_detection(&self, default_emails: &[String], errors: &mut Vec<DecodeError>) -> Option<AnomalyDetection> {
+        let spec = self.anomaly_detection.as_ref();
+        if spec.and_then(|s| s.value.enabled) == Some(false) {
+            return None;
+        }
+        let path = "guardrails.anomaly-detection";
+        let threshold_usd = match spec.and_then(|s| s.value.threshold_usd.as_ref()) {
+            None => 100.0,
+            Some(t) if t.value.is_finite() && t.value >= 0.0 => t.value,
+            Some(t) => {
+                errors.push(DecodeError::new(t.loc, format!("{path}.threshold-usd"), format!("threshold-usd is 0 or more, found {}", t.value)));
+                100.0
+            }
+        };
+        let frequency = spec.and_then(|s| s.value.frequency.as_ref()).map_or(AnomalyFrequency::Daily, |f| f.value);
+        let emails = match spec.and_then(|s| s.value.email.as_ref()) {
+            Some(list) => check_emails(list, &format!("{path}.email"), errors),
+            None => default_emails.to_vec(),
+        };
+        let sns_topic = spec.and_then(|s| s.value.sns_topic.as_ref());
+        if let Some(t) = sns_topic.filter(|t| !is_sns_arn(&t.value)) {
+            errors.push(DecodeError::new(t.loc, format!("{path}.sns-topic"), format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", t.value)));
+        }
+        let loc = spec.map_or_else(crate::config::yaml::Loc::default, |s| s.loc);
+        if emails.len() > MAX_EMAIL_SUBSCRIBERS {
+            errors.push(DecodeError::new(loc, format!("{path}.email"), format!("at most {MAX_EMAIL_SUBSCRIBERS} email subscribers, found {}", emails.len())));
+        }
+        match frequency {
+            // AWS sends immediate alerts only to SNS.
+            AnomalyFrequency::Immediate if sns_topic.is_none() => {
+                errors.push(DecodeError::new(loc, format!("{path}.frequency"), "IMMEDIATE alerts go only to an SNS topic: set `sns-topic`, or use DAILY or WEEKLY for email"));
+            }
+            _ if emails.is_empty() && sns_topic.is_none() => {
+                errors.push(DecodeError::new(loc, path.to_string(), "anomaly alerts need a subscriber: `email:` here or in `guardrails.email`, or `sns-topic:`"));
+            }
+            _ => {}
+        }
+        let emails = if frequency == AnomalyFrequency::Immediate { Vec::new() } else { emails };
+        Some(AnomalyDetection { threshold_usd, frequency, emails, sns_topic: sns_topic.map(|t| t.value.clone()) })
     }
 
     fn spend(&self, errors: &mut Vec<DecodeError>) -> Option<SpendSettings> {

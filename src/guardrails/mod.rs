@@ -3,6 +3,7 @@
 //! declaration, change only the difference, and never touch what costguard
 //! does not own.
 
+pub mod anomaly;
 pub mod billing_alarms;
 pub mod budgets;
 pub mod spend;
@@ -18,7 +19,12 @@ use crate::engine::apply::Status;
 pub async fn reconcile(aws: &Aws, g: &Guardrails, dry_run: bool) -> (Vec<GuardrailChange>, Vec<AwsError>) {
     let mut changes = Vec::new();
     let mut errors = Vec::new();
-    for result in [budgets::reconcile(aws, g, dry_run).await, billing_alarms::reconcile(aws, g, dry_run).await] {
+    let results = [
+        budgets::reconcile(aws, g, dry_run).await,
+        billing_alarms::reconcile(aws, g, dry_run).await,
+        anomaly::reconcile(&aws.cost_explorer(), g, dry_run).await,
+    ];
+    for result in results {
         match result {
             Ok(c) => changes.extend(c),
             Err(e) => errors.push(e),

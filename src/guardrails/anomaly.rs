@@ -1,0 +1,108 @@
+//! Cost Anomaly Detection: a per-service monitor and an alert subscription
+//! with an absolute impact threshold, reconciled like the budgets.
+//!
+//! AWS allows one per-service (DIMENSIONAL / SERVICE) monitor per account,
+//! and new accounts get one by default: costguard reuses whichever exists
+//! (its own, `<prefix>services`, or the account's) and creates one only
+//! when there is none. Its subscription is `<prefix>anomalies`; other
+//! subscriptions and monitors are never changed.
+
+use super::{Change, GuardrailChange};
+use crate::aws::costexplorer::{AnomalyAlerts, CostExplorerClient, ObservedMonitor};
+use crate::aws::AwsError;
+use crate::config::guardrails::AnomalyDetection;
+use crate::config::Guardrails;
+use crate::engine::apply::Status;
+
+/// The subscription the declaration asks for, on `monitor`.
+pub fn declared(prefix: &str, a: &AnomalyDetection, monitor: &str) -> AnomalyAlerts {
+    AnomalyAlerts {
+        name: format!("{prefix}anomalies"),
+        monitors: vec![monitor.to_string()],
+        frequency: a.frequency.as_str().to_string(),
+        threshold_usd: Some(a.threshold_usd),
+        emails: a.emails.clone(),
+        sns_topic: a.sns_topic.clone(),
+    }
+}
+
+/// Field by field, what differs.
+pub fn differences(now: &AnomalyAlerts, want: &AnomalyAlerts) -> Vec<String> {
+    let mut out = Vec::new();
+    if now.monitors != want.monitors {
+        out.push(format!("monitors: {} -> {}", now.monitors.join(","), want.monitors.join(",")));
+    }
+    if now.frequency != want.frequency {
+        out.push(format!("frequency: {} -> {}", now.frequency, want.frequency));
+    }
+    if now.threshold_usd != want.threshold_usd {
+        let show = |t: Option<f64>| t.map_or("none".to_string(), |t| format!("{t} USD"));
+        out.push(format!("threshold: {} -> {}", show(now.threshold_usd), show(want.threshold_usd)));
+    }
+    if now.emails != want.emails || now.sns_topic != want.sns_topic {
+        let show = |a: &AnomalyAlerts| a.emails.iter().cloned().chain(a.sns_topic.clone()).collect::<Vec<_>>().join(", ");
+        out.push(format!("subscribers: {} -> {}", show(now), show(want)));
+    }
+    out
+}
+
+fn is_service_monitor(m: &ObservedMonitor) -> bool {
+    m.monitor_type == "DIMENSIONAL" && m.dimension.as_deref() == Some("SERVICE")
+}
+
+pub async fn reconcile(ce: &CostExplorerClient, g: &Guardrails, dry_run: bool) -> Result<Vec<GuardrailChange>, AwsError> {
+    let Some(wanted) = &g.anomaly_detection else { return Ok(Vec::new()) };
+    let monitor_name = format!("{}services", g.name_prefix);
+    let monitors = ce.monitors().await?;
+    let existing = monitors.iter().find(|m| m.name == monitor_name).or_else(|| monitors.iter().find(|m| is_service_monitor(m)));
+    let mut changes = Vec::new();
+    let monitor_arn = match existing {
+        Some(m) => {
+            let detail = (m.name != monitor_name).then(|| format!("uses the account's per-service monitor {} (AWS allows one)", m.name));
+            changes.push(GuardrailChange { kind: "anomaly-monitor", name: m.name.clone(), change: Change::Unchanged, differences: Vec::new(), status: Status::Planned, detail });
+            Some(m.arn.clone())
+        }
+        None => {
+            let created = if dry_run { Ok(None) } else { ce.create_service_monitor(&monitor_name).await.map(Some) };
+            let (status, detail, arn) = match created {
+                Ok(None) => (Status::Planned, None, None),
+                Ok(Some(arn)) => (Status::Done, None, Some(arn)),
+                Err(e) => (Status::Failed, Some(e.to_string()), None),
+            };
+            changes.push(GuardrailChange {
+                kind: "anomaly-monitor",
+                name: monitor_name.clone(),
+                change: Change::Create,
+                differences: vec!["per-service monitor".to_string()],
+                status,
+                detail,
+            });
+            arn
+        }
+    };
+    let subscriptions = ce.subscriptions().await?;
+    let want = declared(&g.name_prefix, wanted, monitor_arn.as_deref().unwrap_or("(the monitor to create)"));
+    let (change, diffs, arn) = match subscriptions.iter().find(|(_, s)| s.name == want.name) {
+        None => (Change::Create, vec![format!("alert {} when an anomaly's impact reaches {} USD", want.frequency, wanted.threshold_usd)], None),
+        Some((arn, now)) => {
+            let d = differences(now, &want);
+            (if d.is_empty() { Change::Unchanged } else { Change::Update }, d, Some(arn.clone()))
+        }
+    };
+    let (status, detail) = match (change, dry_run, &monitor_arn) {
+        (Change::Unchanged, _, _) | (_, true, _) => (Status::Planned, None),
+        (_, false, None) => (Status::Failed, Some("no monitor to subscribe to".to_string())),
+        (_, false, Some(_)) => {
+            let result = match &arn {
+                Some(arn) => ce.update_subscription(arn, &want).await,
+                None => ce.create_subscription(&want).await,
+            };
+            match result {
+                Ok(()) => (Status::Done, None),
+                Err(e) => (Status::Failed, Some(e.to_string())),
+            }
+        }
+    };
+    changes.push(GuardrailChange { kind: "anomaly-subscription", name: want.name.clone(), change, differences: diffs, status, detail });
+    Ok(changes)
+}
