@@ -217,3 +217,13 @@ async fn a_dry_run_shows_the_guardrails_it_would_create() {
     assert_eq!(changes.iter().filter(|(k, c)| k == "billing-alarm" && c == "create").count(), 4, "{changes:?}");
     assert_eq!(report["totals"]["failed"], 0);
 }
+
+#[test]
+fn invalid_guardrails_are_rejected_by_validate_with_locations() {
+    let text = "guardrails:\n  email: [finops@example.com]\n  budgets:\n    - name: monthly-500\n      amount: 500\n      notifications:\n        - {type: ACTUAL, threshold: 100, sns-topic: my-topic}\n  anomaly-detection:\n    frequency: IMMEDIATE\n";
+    let (code, stderr) = validate(text);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("p.yaml:4:13: guardrails.budgets[0].name: budget names start with the prefix `costguard-`"), "{stderr}");
+    assert!(stderr.contains("p.yaml:7:53: guardrails.budgets[0].notifications[0].sns-topic"), "{stderr}");
+    assert!(stderr.contains("p.yaml:9:16: guardrails.anomaly-detection.frequency: IMMEDIATE alerts go only to an SNS topic"), "{stderr}");
+}

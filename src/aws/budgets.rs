@@ -33,6 +33,9 @@ pub struct ObservedBudget {
     pub time_unit: String,
     pub budget_type: String,
     pub cost_filters: BTreeMap<String, Vec<String>>,
+    /// What AWS has counted against the budget this period, and forecasts.
+    pub actual_usd: Option<f64>,
+    pub forecast_usd: Option<f64>,
 }
 
 /// A notification with its subscribers, as AWS holds it.
@@ -141,6 +144,8 @@ impl BudgetsClient {
                     time_unit: b.time_unit().as_str().to_string(),
                     budget_type: b.budget_type().as_str().to_string(),
                     cost_filters: b.cost_filters().map(|f| f.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+                    actual_usd: b.calculated_spend().and_then(|c| c.actual_spend()).and_then(|a| a.amount().parse().ok()),
+                    forecast_usd: b.calculated_spend().and_then(|c| c.forecasted_spend()).and_then(|f| f.amount().parse().ok()),
                 });
             }
         }

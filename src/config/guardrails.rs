@@ -305,7 +305,8 @@ impl GuardrailsSpec {
         match frequency {
             // AWS sends immediate alerts only to SNS.
             AnomalyFrequency::Immediate if sns_topic.is_none() => {
-                errors.push(DecodeError::new(loc, format!("{path}.frequency"), "IMMEDIATE alerts go only to an SNS topic: set `sns-topic`, or use DAILY or WEEKLY for email"));
+                let at = spec.and_then(|s| s.value.frequency.as_ref()).map_or(loc, |f| f.loc);
+                errors.push(DecodeError::new(at, format!("{path}.frequency"), "IMMEDIATE alerts go only to an SNS topic: set `sns-topic`, or use DAILY or WEEKLY for email"));
             }
             _ if emails.is_empty() && sns_topic.is_none() => {
                 errors.push(DecodeError::new(loc, path.to_string(), "anomaly alerts need a subscriber: `email:` here or in `guardrails.email`, or `sns-topic:`"));

@@ -59,7 +59,7 @@ pub async fn reconcile(ce: &CostExplorerClient, g: &Guardrails, dry_run: bool) -
     let monitor_arn = match existing {
         Some(m) => {
             let detail = (m.name != monitor_name).then(|| format!("uses the account's per-service monitor {} (AWS allows one)", m.name));
-            changes.push(GuardrailChange { kind: "anomaly-monitor", name: m.name.clone(), change: Change::Unchanged, differences: Vec::new(), status: Status::Planned, detail });
+            changes.push(GuardrailChange::new("anomaly-monitor", m.name.clone(), Change::Unchanged, Vec::new(), Status::Planned, detail));
             Some(m.arn.clone())
         }
         None => {
@@ -69,14 +69,7 @@ pub async fn reconcile(ce: &CostExplorerClient, g: &Guardrails, dry_run: bool) -
                 Ok(Some(arn)) => (Status::Done, None, Some(arn)),
                 Err(e) => (Status::Failed, Some(e.to_string()), None),
             };
-            changes.push(GuardrailChange {
-                kind: "anomaly-monitor",
-                name: monitor_name.clone(),
-                change: Change::Create,
-                differences: vec!["per-service monitor".to_string()],
-                status,
-                detail,
-            });
+            changes.push(GuardrailChange::new("anomaly-monitor", monitor_name.clone(), Change::Create, vec!["per-service monitor".to_string()], status, detail));
             arn
         }
     };
@@ -103,6 +96,6 @@ pub async fn reconcile(ce: &CostExplorerClient, g: &Guardrails, dry_run: bool) -
             }
         }
     };
-    changes.push(GuardrailChange { kind: "anomaly-subscription", name: want.name.clone(), change, differences: diffs, status, detail });
+    changes.push(GuardrailChange::new("anomaly-subscription", want.name.clone(), change, diffs, status, detail));
     Ok(changes)
 }

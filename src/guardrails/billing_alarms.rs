@@ -104,17 +104,10 @@ pub async fn reconcile_with(client: &CloudWatchClient, g: &Guardrails, dry_run: 
                 Err(e) => (Status::Failed, Some(e.to_string())),
             },
         };
-        changes.push(GuardrailChange { kind: "billing-alarm", name: alarm.name.clone(), change, differences, status, detail });
+        changes.push(GuardrailChange::new("billing-alarm", alarm.name.clone(), change, differences, status, detail));
     }
     for stale in existing.iter().filter(|a| !want.iter().any(|w| w.name == a.name)) {
-        changes.push(GuardrailChange {
-            kind: "billing-alarm",
-            name: stale.name.clone(),
-            change: Change::NotDeclared,
-            differences: Vec::new(),
-            status: Status::Skipped,
-            detail: Some("carries costguard's prefix but is no longer declared; left alone".to_string()),
-        });
+        changes.push(GuardrailChange::not_declared("billing-alarm", stale.name.clone()));
     }
     Ok(changes)
 }

@@ -10,7 +10,7 @@
 //!   subscriber calls.
 //! - A second reconcile after a real one changes nothing.
 
-use super::{Change, GuardrailChange};
+use super::{BudgetSpend, Change, GuardrailChange};
 use crate::aws::budgets::{BudgetsClient, ObservedBudget, ObservedNotification, SubscriberKind};
 use crate::aws::{Aws, AwsError};
 use crate::config::guardrails::{Budget, Guardrails, Notification};
@@ -133,23 +133,18 @@ pub async fn reconcile_with(client: &BudgetsClient, guardrails: &Guardrails, dry
                 Err(e) => (Status::Failed, Some(e.to_string())),
             }
         };
-        changes.push(change(declared, d.change, d.differences, status, detail));
+        let mut entry = change(declared, d.change, d.differences, status, detail);
+        entry.spend = observed.map(|b| BudgetSpend { limit_usd: declared.amount_usd, actual_usd: b.actual_usd, forecast_usd: b.forecast_usd });
+        changes.push(entry);
     }
     for stale in existing.iter().filter(|b| b.name.starts_with(&guardrails.name_prefix) && !guardrails.budgets.iter().any(|d| d.name == b.name)) {
-        changes.push(GuardrailChange {
-            kind: "budget",
-            name: stale.name.clone(),
-            change: Change::NotDeclared,
-            differences: Vec::new(),
-            status: Status::Skipped,
-            detail: Some("carries costguard's prefix but is no longer declared; left alone (delete it by hand if it should go)".to_string()),
-        });
+        changes.push(GuardrailChange::not_declared("budget", stale.name.clone()));
     }
     Ok(changes)
 }
 
 fn change(b: &Budget, change: Change, differences: Vec<String>, status: Status, detail: Option<String>) -> GuardrailChange {
-    GuardrailChange { kind: "budget", name: b.name.clone(), change, differences, status, detail }
+    GuardrailChange::new("budget", b.name.clone(), change, differences, status, detail)
 }
 
 async fn apply(client: &BudgetsClient, b: &Budget, steps: &[Step]) -> Result<(), AwsError> {
@@ -186,6 +181,8 @@ mod tests {
             time_unit: "MONTHLY".into(),
             budget_type: "COST".into(),
             cost_filters: Default::default(),
+            actual_usd: None,
+            forecast_usd: None,
         }
     }
 

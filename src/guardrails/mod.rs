@@ -36,7 +36,7 @@ pub async fn reconcile(aws: &Aws, g: &Guardrails, dry_run: bool) -> (Vec<Guardra
 /// One declared guardrail's reconciliation, for the report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GuardrailChange {
-    /// `budget`.
+    /// `budget`, `billing-alarm`, `anomaly-monitor`, `anomaly-subscription`.
     pub kind: &'static str,
     pub name: String,
     pub change: Change,
@@ -44,6 +44,17 @@ pub struct GuardrailChange {
     pub differences: Vec<String>,
     pub status: Status,
     pub detail: Option<String>,
+    /// For a budget that exists: spend counted against it this period, and
+    /// AWS's forecast for the period, so the report shows how close it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend: Option<BudgetSpend>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BudgetSpend {
+    pub limit_usd: f64,
+    pub actual_usd: Option<f64>,
+    pub forecast_usd: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -55,6 +66,19 @@ pub enum Change {
     /// Owned by costguard (name prefix) but no longer declared: reported,
     /// never deleted by costguard.
     NotDeclared,
+}
+
+impl GuardrailChange {
+    pub fn new(kind: &'static str, name: impl Into<String>, change: Change, differences: Vec<String>, status: Status, detail: Option<String>) -> Self {
+        Self { kind, name: name.into(), change, differences, status, detail, spend: None }
+    }
+
+    /// Carries costguard's prefix but is no longer declared: reported, and
+    /// left alone (deleting what a person may rely on is theirs to decide).
+    pub fn not_declared(kind: &'static str, name: impl Into<String>) -> Self {
+        let why = "carries costguard's prefix but is no longer declared; left alone (delete it by hand if it should go)";
+        Self::new(kind, name, Change::NotDeclared, Vec::new(), Status::Skipped, Some(why.to_string()))
+    }
 }
 
 impl Change {

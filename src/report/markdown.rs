@@ -74,7 +74,10 @@ pub fn render(report: &Report) -> String {
             let differences = if g.differences.is_empty() { "–".to_string() } else { g.differences.iter().map(|d| escape(d)).collect::<Vec<_>>().join("<br>") };
             let status = format!("{:?}", g.status).to_lowercase();
             let status = g.detail.as_ref().map_or(status.clone(), |d| format!("{status}: {}", escape(d)));
-            let _ = writeln!(out, "| {} | `{}` | {change} | {differences} | {status} |", g.kind, escape_code(&g.name));
+            let spend = g.spend.as_ref().map_or(String::new(), |s| {
+                format!(" (spent {} of {}; forecast {})", usd(s.actual_usd), usd(Some(s.limit_usd)), usd(s.forecast_usd))
+            });
+            let _ = writeln!(out, "| {} | `{}`{spend} | {change} | {differences} | {status} |", g.kind, escape_code(&g.name));
         }
     }
 
