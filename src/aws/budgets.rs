@@ -12,7 +12,7 @@ use aws_sdk_budgets::types::{
     Subscriber, SubscriptionType, ThresholdType as SdkThresholdType, TimeUnit as SdkTimeUnit,
 };
 
-use super::{AwsError, ErrorKind};
+use super::AwsError;
 use crate::config::guardrails::{Budget, Notification};
 
 const SERVICE: &str = "budgets";
@@ -64,7 +64,7 @@ pub struct BudgetsClient {
 }
 
 fn invalid(operation: &'static str, e: impl std::fmt::Display) -> AwsError {
-    AwsError { service: SERVICE, operation, code: "InvalidRequest".to_string(), message: e.to_string(), kind: ErrorKind::Final }
+    AwsError::invalid_request(SERVICE, operation, e)
 }
 
 fn sdk_notification(n: &Notification) -> Result<SdkNotification, AwsError> {

@@ -12,7 +12,7 @@ use aws_sdk_costexplorer::types::{
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{AwsError, ErrorKind};
+use super::AwsError;
 
 const SERVICE: &str = "ce";
 /// What the bill shows before credits and discounts are shared out.
@@ -90,7 +90,7 @@ fn interval(operation: &'static str, start: NaiveDate, end: NaiveDate) -> Result
         .start(start.format("%Y-%m-%d").to_string())
         .end(end.format("%Y-%m-%d").to_string())
         .build()
-        .map_err(|e| AwsError { service: SERVICE, operation, code: "InvalidRequest".into(), message: e.to_string(), kind: ErrorKind::Final })
+        .map_err(|e| AwsError::invalid_request(SERVICE, operation, e))
 }
 
 fn amount(v: Option<&aws_sdk_costexplorer::types::MetricValue>) -> f64 {
@@ -179,7 +179,7 @@ impl CostExplorerClient {
             .monitor_type(MonitorType::Dimensional)
             .monitor_dimension(MonitorDimension::Service)
             .build()
-            .map_err(|e| AwsError { service: SERVICE, operation: "CreateAnomalyMonitor", code: "InvalidRequest".into(), message: e.to_string(), kind: ErrorKind::Final })?;
+            .map_err(|e| AwsError::invalid_request(SERVICE, "CreateAnomalyMonitor", e))?;
         let out = self
             .client
             .create_anomaly_monitor()
@@ -235,7 +235,7 @@ impl CostExplorerClient {
             .frequency(AnomalySubscriptionFrequency::from(a.frequency.as_str()))
             .threshold_expression(threshold_expression(a.threshold_usd.unwrap_or(0.0)))
             .build()
-            .map_err(|e| AwsError { service: SERVICE, operation: "CreateAnomalySubscription", code: "InvalidRequest".into(), message: e.to_string(), kind: ErrorKind::Final })?;
+            .map_err(|e| AwsError::invalid_request(SERVICE, "CreateAnomalySubscription", e))?;
         self.client
             .create_anomaly_subscription()
             .anomaly_subscription(subscription)

@@ -32,6 +32,12 @@ pub struct AwsError {
 }
 
 impl AwsError {
+    /// A request costguard could not even build (a required field missing):
+    /// never sent, never worth retrying.
+    pub fn invalid_request(service: &'static str, operation: &'static str, why: impl std::fmt::Display) -> Self {
+        AwsError { service, operation, code: "InvalidRequest".to_string(), message: why.to_string(), kind: ErrorKind::Final }
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
     }
