@@ -28,6 +28,7 @@ pub fn validate(paths: &[PathBuf]) -> ExitCode {
     match loaded {
         Ok((policies, guardrails)) => {
             let files = config::policy_files(paths).map(|f| f.len()).unwrap_or(0);
+            warn_placeholders(guardrails.as_ref());
             let budgets = guardrails.map_or(String::new(), |g| format!(", {} budgets", g.budgets.len()));
             println!("ok: {} policies{budgets} in {} files", policies.len(), files);
             ExitCode::from(exit::OK)
@@ -39,6 +40,14 @@ pub fn validate(paths: &[PathBuf]) -> ExitCode {
             eprintln!("{} error{} found", errors.0.len(), if errors.0.len() == 1 { "" } else { "s" });
             ExitCode::from(exit::FAILED)
         }
+    }
+}
+
+/// Budget alerts to example.com reach nobody: say so on every run.
+fn warn_placeholders(guardrails: Option<&config::Guardrails>) {
+    let found = guardrails.map(config::Guardrails::placeholder_addresses).unwrap_or_default();
+    if !found.is_empty() {
+        eprintln!("costguard: warning: guardrail alerts go to placeholder addresses that reach nobody ({}); set guardrails.email", found.join(", "));
     }
 }
 
@@ -62,6 +71,7 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
+    warn_placeholders(guardrails.as_ref());
     let aws = Aws::from_env(ApiCallCounter::new()).await;
     let options = SweepOptions { guardrails, ..args.options };
     match sweep::run(&aws, &policies, &options, Utc::now(), &args.progress, &cancel).await {

@@ -228,6 +228,28 @@ impl Default for SpendSettings {
     }
 }
 
+impl Guardrails {
+    /// Addresses in domains reserved for examples (RFC 2606): alerts sent
+    /// there reach nobody. The shipped file has one until someone edits it.
+    pub fn placeholder_addresses(&self) -> Vec<String> {
+        let reserved = |a: &str| {
+            let domain = a.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+            ["example.com", "example.org", "example.net"].contains(&domain.as_str()) || domain.ends_with(".example") || domain.ends_with(".invalid")
+        };
+        let mut found: Vec<String> = self
+            .budgets
+            .iter()
+            .flat_map(|b| b.notifications.iter().flat_map(|n| n.emails.iter()))
+            .chain(self.anomaly_detection.iter().flat_map(|a| a.emails.iter()))
+            .filter(|a| reserved(a))
+            .cloned()
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+}
+
 /// A monthly (or other period) cost budget in USD, as declared.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Budget {
@@ -549,5 +571,6 @@ mod tests {
         let amounts: Vec<f64> = g.budgets.iter().map(|b| b.amount_usd).collect();
         assert_eq!(amounts, [500.0, 1000.0, 2500.0, 5000.0]);
         assert!(g.budgets.iter().all(|b| b.notifications.len() == 2 && b.time_unit == super::TimeUnit::Monthly));
+        assert_eq!(g.placeholder_addresses(), ["finops@example.com"], "the shipped address is a placeholder, and is flagged as one");
     }
 }
