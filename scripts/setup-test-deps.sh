@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the pinned test dependencies (the moto AWS emulator and what it
-# needs) into .venv. Safe to run again: it reinstalls only when
+# Installs the pinned test dependencies (the moto AWS emulator, the aiosmtpd
+# SMTP sink, and what they need) into .venv. Safe to run again: it reinstalls only when
 # tests/requirements.txt changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

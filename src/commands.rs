@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::{ApiCallCounter, Aws};
 use crate::config;
-use crate::engine::sweep::{self, SweepOptions};
+use crate::engine::sweep::{self, EmailSetup, SweepOptions};
 use crate::progress::Progress;
 use crate::report::Verdict;
 
@@ -23,10 +24,21 @@ pub mod exit {
     pub const BREAKER: u8 = 4;
 }
 
-pub fn validate(paths: &[PathBuf]) -> ExitCode {
+pub fn validate(paths: &[PathBuf], daemon_config: Option<&std::path::Path>) -> ExitCode {
     let loaded = config::load_policies(paths).and_then(|policies| Ok((policies, config::load_guardrails(paths)?)));
+    let email = match daemon_config.map(load_email) {
+        Some(Err(message)) => {
+            eprintln!("{message}");
+            return ExitCode::from(exit::FAILED);
+        }
+        Some(Ok(email)) => email,
+        None => None,
+    };
     match loaded {
         Ok((policies, guardrails)) => {
+            if let Some(note) = unsent_notify_note(&policies, email.as_deref()) {
+                eprintln!("costguard: note: {note}");
+            }
             let files = config::policy_files(paths).map(|f| f.len()).unwrap_or(0);
             warn_placeholders(guardrails.as_ref());
             let budgets = guardrails.map_or(String::new(), |g| format!(", {} budgets", g.budgets.len()));
@@ -56,6 +68,26 @@ pub struct SweepArgs {
     pub options: SweepOptions,
     pub progress: Progress,
     pub skip_guardrails: bool,
+    /// The daemon config file.
+    pub config: Option<PathBuf>,
+    pub no_email: bool,
+}
+
+/// The email settings and templates of a daemon config file, checked;
+/// `Err` is the message to print.
+pub fn load_email(file: &std::path::Path) -> Result<Option<Arc<EmailSetup>>, String> {
+    let daemon = config::daemon::load(file).map_err(|e| format!("{e}\ncostguard: invalid config {}", file.display()))?;
+    let Some(settings) = daemon.email else { return Ok(None) };
+    let templates = crate::notify::template::Templates::load(settings.templates.as_deref()).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(Some(Arc::new(EmailSetup { settings, templates })))
+}
+
+/// `notify` without email set up only reports: the note that says so.
+fn unsent_notify_note(policies: &[config::Policy], email: Option<&EmailSetup>) -> Option<String> {
+    let notifying: Vec<&str> =
+        policies.iter().filter(|p| p.enabled && p.actions.iter().any(|a| a.name() == crate::actions::notify::NAME)).map(|p| p.name.as_str()).collect();
+    (email.is_none() && !notifying.is_empty())
+        .then(|| format!("no email is set up (--config with an `email:` section), so notify findings of {} are only reported", notifying.join(", ")))
 }
 
 pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
@@ -72,8 +104,20 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
         }
     };
     warn_placeholders(guardrails.as_ref());
+    let email = match args.config.as_deref().map(load_email) {
+        Some(Err(message)) => {
+            eprintln!("{message}");
+            eprintln!("costguard: nothing was listed or changed");
+            return ExitCode::from(exit::FAILED);
+        }
+        Some(Ok(email)) if !args.no_email => email,
+        _ => None,
+    };
+    if let Some(note) = unsent_notify_note(&policies, email.as_deref()) {
+        tracing::info!("{note}");
+    }
     let aws = Aws::from_env(ApiCallCounter::new()).await;
-    let options = SweepOptions { guardrails, ..args.options };
+    let options = SweepOptions { guardrails, email, ..args.options };
     match sweep::run(&aws, &policies, &options, Utc::now(), &args.progress, &cancel).await {
         Ok(result) => {
             let r = &result.report;
@@ -88,6 +132,12 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
                 r.totals.monthly_cost_usd,
                 r.totals.api_calls
             );
+            if let Some(e) = &r.emails {
+                println!(
+                    "email: {} sent, {} kept for the next sweep, {} refused, {} from the outbox; {} findings held back (quiet period)",
+                    e.sent, e.queued, e.failed, e.outbox_sent, e.held_back
+                );
+            }
             for p in r.policies.iter().filter(|p| p.breaker.is_some()) {
                 eprintln!("costguard: policy {}: circuit breaker tripped: {}", p.name, p.breaker.as_deref().unwrap_or(""));
             }

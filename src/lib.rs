@@ -10,7 +10,8 @@
 //! and a report records both.
 //!
 //! - [`config`]: policy files parsed with locations and compiled into typed
-//!   policies; every error at once, each with file, line, column and path.
+//!   policies; every error at once, each with file, line, column and path;
+//!   the daemon's own settings (`daemon.rs`: email).
 //! - [`resources`]: one file per resource type: its attributes, how to list
 //!   it; `sizes` compares instance sizes within a family.
 //! - [`filters`]: one file per filter family: spec, compiled form, evaluation.
@@ -20,8 +21,12 @@
 //!   was changed, for crash recovery) and `restore` (undo from it).
 //! - [`aws`]: narrow client wrappers that paginate inside, error
 //!   classification, and the interceptor that counts every API call.
+//! - [`guardrails`]: budgets, billing alarms and anomaly detection
+//!   reconciled like a controller, and the account's spend.
 //! - [`pricing`]: hourly prices (Price List API, disk cache, built-in table).
 //! - [`report`]: `report.json` and `report.md`.
+//! - [`notify`]: email digests of `notify` findings: routing, quiet period,
+//!   templates, SMTP or SES delivery, and the outbox.
 //! - [`commands`]: what the CLI's subcommands do; `main.rs` only parses.
 //! - [`progress`]: terminal progress display.
 
@@ -32,6 +37,7 @@ pub mod config;
 pub mod engine;
 pub mod filters;
 pub mod guardrails;
+pub mod notify;
 pub mod pricing;
 pub mod progress;
 pub mod report;

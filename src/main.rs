@@ -107,6 +107,15 @@ enum Command {
         /// billing alarms, anomaly detection, spend summary) for another run.
         #[arg(long)]
         skip_guardrails: bool,
+
+        /// The daemon config file (email settings); see the README.
+        #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG")]
+        config: Option<PathBuf>,
+
+        /// Send no email even if the config sets it up (notify findings are
+        /// still in the report).
+        #[arg(long)]
+        no_email: bool,
     },
     /// Undo a deletion, stop or resize recorded in the journal: re-create a
     /// deleted SageMaker endpoint (same name, endpoint config and tags), start
@@ -127,6 +136,10 @@ enum Command {
         /// Policy files or folders of *.yaml files.
         #[arg(value_name = "PATH", default_value = "policies")]
         paths: Vec<PathBuf>,
+
+        /// Also check this daemon config file (and the email templates it names).
+        #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -157,12 +170,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     match cli.command {
-        Command::Validate { paths } => commands::validate(&paths),
+        Command::Validate { paths, config } => commands::validate(&paths, config.as_deref()),
         Command::Restore { resource_type, name, state } => {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
             runtime.block_on(commands::restore(resource_type, &name, &state.journal()))
         }
-        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices, skip_guardrails } => {
+        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices, skip_guardrails, config, no_email } => {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
             let progress = match cli.log_format {
                 LogFormat::Text => Progress::on_terminal(),
@@ -177,13 +190,14 @@ fn main() -> ExitCode {
                 price_cache: Some(state.dir().join("prices.json")),
                 price_list_api: prices == Prices::Api,
                 guardrails: None,
+                email: None,
             };
             runtime.block_on(async {
                 // One cancellation token: Ctrl-C or SIGTERM lets the resource
                 // being changed finish, skips the rest, and still writes the report.
                 let cancel = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(cancel.clone()));
-                commands::sweep(SweepArgs { policies, options, progress, skip_guardrails }, cancel).await
+                commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, cancel).await
             })
         }
     }

@@ -227,3 +227,50 @@ fn invalid_guardrails_are_rejected_by_validate_with_locations() {
     assert!(stderr.contains("p.yaml:7:53: guardrails.budgets[0].notifications[0].sns-topic"), "{stderr}");
     assert!(stderr.contains("p.yaml:9:16: guardrails.anomaly-detection.frequency: IMMEDIATE alerts go only to an SNS topic"), "{stderr}");
 }
+
+#[test]
+fn the_shipped_daemon_config_is_valid_and_a_bad_one_is_located() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/costguard.yaml");
+    let out = costguard(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--config", shipped], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = write(dir.path(), "c.yaml", "email:\n  from: costguard@example.com\n  smtp:\n    host: mail.example.com\n    security: startls\n    password-env: PW\n");
+    let out = costguard(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--config", &bad], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&bad, "c.yaml");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("c.yaml:5:15: email.smtp.security: unknown variant `startls`"), "{stderr}");
+
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).expect("mkdir");
+    std::fs::write(templates.join("digest.txt.j2"), "{% for p in policies %}{{ p.nmae }}{% endfor %}").expect("write");
+    let config = write(dir.path(), "t.yaml", "email:\n  from: costguard@example.com\n  transport: ses\n  templates: templates\n");
+    let out = costguard(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--config", &config], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("email template digest.txt.j2"), "a broken override is caught before any sweep: {stderr}");
+}
+
+#[tokio::test]
+async fn a_sweep_with_a_config_emails_the_owner_through_smtp() {
+    let moto = support::moto().await;
+    support::seed_log_groups(&moto, &[("/demo/forever", None, &[("owner", "ana@example.com")])]).await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = write(dir.path(), "p.yaml", &format!("{}      - type: notify\n        to: [resource-owner]\n", support::NEVER_EXPIRE));
+    let config = write(dir.path(), "c.yaml", &format!("email:\n  from: costguard@example.com\n  to: [ops@example.com]\n  smtp: {{host: 127.0.0.1, port: {}, security: none}}\n", sink.port));
+    let out = costguard(&["sweep", "--dry-run", "--skip-guardrails", "--policies", &policy, "--config", &config, "--report-dir", &dir.path().join("r").to_string_lossy()], &moto.env());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("email: 1 sent"), "{stdout}");
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].rcpt_tos, ["ana@example.com"]);
+    assert!(messages[0].subject.starts_with("[dry run] costguard: 1 log group (never-expire)"), "{}", messages[0].subject);
+
+    // --no-email: reported, not sent.
+    sink.clear();
+    let out = costguard(&["sweep", "--dry-run", "--skip-guardrails", "--no-email", "--policies", &policy, "--config", &config, "--report-dir", &dir.path().join("r").to_string_lossy()], &moto.env());
+    assert!(out.status.success());
+    assert!(sink.messages().is_empty());
+}

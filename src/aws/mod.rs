@@ -13,6 +13,7 @@ pub mod error;
 pub mod logs;
 pub mod pricing;
 pub mod sagemaker;
+pub mod ses;
 pub mod tagging;
 
 use aws_config::retry::RetryConfig;
@@ -123,6 +124,15 @@ impl Aws {
             .interceptor(self.counter.clone())
             .build();
         pricing::PricingClient::new(aws_sdk_pricing::Client::from_conf(config))
+    }
+
+    /// SES in `region`, or the SDK's region.
+    pub fn ses(&self, region: Option<&str>) -> ses::SesClient {
+        let mut config = aws_sdk_sesv2::config::Builder::from(&self.base).interceptor(self.counter.clone());
+        if let Some(region) = region {
+            config = config.region(Region::new(region.to_string()));
+        }
+        ses::SesClient::new(aws_sdk_sesv2::Client::from_conf(config.build()))
     }
 
     pub fn tagging(&self, region: &str) -> tagging::TaggingClient {

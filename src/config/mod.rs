@@ -1,6 +1,7 @@
 //! Configuration: policy files parsed with locations, compiled into typed
 //! [`Policy`] values, every error reported at once.
 
+pub mod daemon;
 pub mod error;
 pub mod guardrails;
 pub mod policy;
@@ -9,6 +10,7 @@ pub mod yaml;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+pub use daemon::{DaemonConfig, EmailSettings};
 pub use error::{ConfigError, ConfigErrors};
 pub use guardrails::Guardrails;
 pub use policy::{Limits, Policy};

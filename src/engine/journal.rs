@@ -69,6 +69,28 @@ CREATE TABLE IF NOT EXISTS actions (
 );
 CREATE INDEX IF NOT EXISTS actions_by_resource ON actions (resource_type, resource_id, action, state);
 CREATE INDEX IF NOT EXISTS actions_by_state ON actions (state);
+-- What each person was last told about each finding (the email quiet period).
+CREATE TABLE IF NOT EXISTS notices (
+    recipient     TEXT NOT NULL,
+    policy        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    sent_at       TEXT NOT NULL,
+    PRIMARY KEY (recipient, policy, resource_type, region, resource_id)
+);
+-- Email that could not be delivered yet: retried by the next sweeps.
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at  TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    recipients  TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    raw         BLOB NOT NULL,
+    attempts    INTEGER NOT NULL,
+    last_error  TEXT
+);
 ";
 
 /// Where an action stands.
@@ -144,7 +166,8 @@ impl Journal {
         &self.path
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, JournalError> {
+    /// Runs `f` on the database; other state tables (`notify::state`) use it.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, JournalError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&conn).map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
     }
@@ -321,7 +344,7 @@ impl Journal {
     }
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 

@@ -1,6 +1,7 @@
 //! One sweep: collect, plan, apply (unless dry run), report.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,15 @@ pub struct SweepOptions {
     pub price_list_api: bool,
     /// Budgets to reconcile; `None` skips them.
     pub guardrails: Option<crate::config::Guardrails>,
+    /// Email for `notify` findings; `None`: they are only reported.
+    pub email: Option<Arc<EmailSetup>>,
+}
+
+/// Email settings with their templates, loaded (and checked) once.
+#[derive(Debug)]
+pub struct EmailSetup {
+    pub settings: crate::config::EmailSettings,
+    pub templates: crate::notify::template::Templates,
 }
 
 /// `$STATE_DIRECTORY` (systemd), else `$XDG_STATE_HOME/costguard`, else
@@ -83,7 +93,9 @@ pub async fn run(
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
 
-    let journal = if options.dry_run && !options.journal.exists() {
+    // A dry run does not create the journal, unless it sends email: what
+    // was sent must be remembered, or the quiet period cannot hold.
+    let journal = if options.dry_run && !options.journal.exists() && options.email.is_none() {
         None
     } else {
         Some(Journal::open(&options.journal)?)
@@ -154,6 +166,33 @@ pub async fn run(
             tracing::error!(error = %e, "guardrails could not be reconciled");
             report.errors.push(report::ReportError { region: None, resource_type: None, message: format!("guardrails: {e}") });
         }
+    }
+    if let Some(email) = &options.email {
+        let _task = progress.task("sending email");
+        let transport = crate::notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
+        let mailer = crate::notify::Mailer {
+            settings: &email.settings,
+            templates: &email.templates,
+            transport: transport.as_ref().map_err(Clone::clone),
+            journal: journal.as_ref(),
+            cancel,
+        };
+        let sweep = crate::notify::Sweep {
+            plan: &plan,
+            findings: &report.findings,
+            policies,
+            run_id: &report.run_id,
+            dry_run: options.dry_run,
+            protect_tag: &options.settings.protect_tag,
+            now,
+        };
+        let (emails, errors) = mailer.deliver(&sweep).await;
+        for e in errors {
+            tracing::error!(error = %e, "email");
+            report.errors.push(report::ReportError { region: None, resource_type: None, message: e });
+        }
+        report.emails = Some(emails);
+        report.refresh_api_calls(aws.counter());
     }
     let (report_json, report_md) = report::write(&report, &options.report_dir)
         .map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;

@@ -38,6 +38,10 @@ pub fn render(report: &Report) -> String {
         }
     }
 
+    if let Some(emails) = &report.emails {
+        render_emails(&mut out, emails);
+    }
+
     let _ = writeln!(out, "\n## Summary\n");
     let _ = writeln!(out, "| Policy | Resource | Examined | Matched | Planned | Done | Skipped | Failed | Monthly cost |");
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -111,6 +115,19 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+fn render_emails(out: &mut String, e: &crate::notify::EmailReport) {
+    let _ = writeln!(out, "\n## Email\n");
+    let _ = writeln!(
+        out,
+        "- Transport: {}; sent {}, kept for the next sweep {}, refused {}; from the outbox: sent {}, given up {}, still waiting {}; findings not repeated within the quiet period: {}",
+        escape(&e.transport), e.sent, e.queued, e.failed, e.outbox_sent, e.outbox_expired, e.outbox_waiting, e.held_back
+    );
+    for m in &e.messages {
+        let error = m.error.as_ref().map_or(String::new(), |err| format!(" ({})", escape(err)));
+        let _ = writeln!(out, "- {}: {} to {}: {}{error}", m.status, m.findings, escape(&m.to.join(", ")), escape(&m.subject));
+    }
 }
 
 /// The account's spend: the figures a finance lead reads first.

@@ -48,6 +48,9 @@ pub struct Report {
     pub spend: Option<SpendSummary>,
     /// Declared guardrails (budgets, billing alarms) and what reconciling them did.
     pub guardrails: Vec<GuardrailChange>,
+    /// What email did: sent, queued for the next sweep, refused, held back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails: Option<crate::notify::EmailReport>,
     pub findings: Vec<Finding>,
     pub totals: Totals,
     /// The process's own cost, where the platform tells it.
@@ -224,6 +227,7 @@ impl Report {
             policies,
             spend: None,
             guardrails: Vec::new(),
+            emails: None,
             findings,
             totals,
             process: ProcessStats::read(),
@@ -234,6 +238,14 @@ impl Report {
     pub fn set_guardrails(&mut self, changes: Vec<GuardrailChange>) {
         self.totals.failed += changes.iter().filter(|c| c.status == Status::Failed).count();
         self.guardrails = changes;
+    }
+
+    /// Re-reads the call counter: calls made after the report was built
+    /// (email through SES) count too.
+    pub fn refresh_api_calls(&mut self, counter: &ApiCallCounter) {
+        self.api_calls = counter.snapshot();
+        self.api_throttles = counter.throttles();
+        self.totals.api_calls = self.api_calls.values().sum();
     }
 
     /// How the run ended, for the exit code.

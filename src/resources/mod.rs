@@ -50,6 +50,16 @@ impl ResourceType {
         }
     }
 
+    /// What people call one of these, for email subjects ("3 SageMaker endpoints").
+    pub fn noun(self) -> &'static str {
+        match self {
+            ResourceType::LogGroup => "log group",
+            ResourceType::SagemakerEndpoint => "SageMaker endpoint",
+            ResourceType::SagemakerNotebook => "SageMaker notebook",
+            ResourceType::Ec2Instance => "EC2 instance",
+        }
+    }
+
     /// The attributes a `value` filter may name, with their kinds.
     pub fn attributes(self) -> &'static [Attribute] {
         match self {

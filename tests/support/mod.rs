@@ -29,10 +29,68 @@ pub const NEVER_EXPIRE: &str = "policies:
         days: 30
 ";
 
-pub struct Moto {
-    pub endpoint: String,
+pub mod smtp;
+
+/// A helper script run by the tests' Python (moto_server.py, smtp_sink.py):
+/// prints "ready PORT", then answers one JSON command per line with "ok"
+/// (and maybe more lines) or "error: ...", and exits when stdin closes.
+pub struct ScriptProcess {
     io: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
     _child: Child,
+}
+
+impl ScriptProcess {
+    /// Starts `tests/support/{script}` and returns it with the port it serves on.
+    pub fn start(script: &str, args: &[&str]) -> (Self, u16) {
+        let python = python();
+        assert!(
+            python.exists(),
+            "the test dependencies are not installed: {} is missing. Run `scripts/test.sh` (it installs the pinned \
+             test dependencies into .venv and runs the tests), or set COSTGUARD_TEST_PYTHON.",
+            python.display()
+        );
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(script);
+        let mut child = Command::new(&python)
+            .arg(&path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {script} with {}: {e}", python.display()));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the script's first line");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{script} did not start (said {line:?}); are the test dependencies installed in .venv?"));
+        (ScriptProcess { io: Mutex::new((stdin, stdout)), _child: child }, port)
+    }
+
+    /// Sends one command, checks its "ok", and reads `extra` more lines of answer.
+    pub fn exchange(&self, json: &str, extra: usize) -> Vec<String> {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        writeln!(io.0, "{json}").expect("write to the script");
+        io.0.flush().expect("flush");
+        let mut answer = String::new();
+        io.1.read_line(&mut answer).expect("read from the script");
+        assert_eq!(answer.trim(), "ok", "command {json} failed");
+        (0..extra)
+            .map(|_| {
+                let mut line = String::new();
+                io.1.read_line(&mut line).expect("read the answer");
+                line
+            })
+            .collect()
+    }
+}
+
+pub struct Moto {
+    pub endpoint: String,
+    process: ScriptProcess,
 }
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
@@ -46,32 +104,8 @@ fn python() -> PathBuf {
 }
 
 fn start() -> Moto {
-    let python = python();
-    assert!(
-        python.exists(),
-        "the AWS emulator is not installed: {} is missing. Run `scripts/test.sh` (it installs the pinned \
-         test dependencies into .venv and runs the tests), or set COSTGUARD_TEST_PYTHON.",
-        python.display()
-    );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py");
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .arg("0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the moto server with {}: {e}", python.display()));
-    let stdin = child.stdin.take().expect("piped stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read the moto server's first line");
-    let port: u16 = line
-        .trim()
-        .strip_prefix("ready ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("the moto server did not start (said {line:?}); is moto[server] installed in .venv?"));
-    Moto { endpoint: format!("http://127.0.0.1:{port}"), io: Mutex::new((stdin, stdout)), _child: child }
+    let (process, port) = ScriptProcess::start("moto_server.py", &["0"]);
+    Moto { endpoint: format!("http://127.0.0.1:{port}"), process }
 }
 
 /// The shared emulator, reset, held for the duration of one test.
@@ -101,22 +135,9 @@ impl Moto {
         assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "reset failed: {response}");
     }
 
-    /// Sends one command to the server process (see moto_server.py),
-    /// checks its "ok", and reads `extra` more lines of answer.
+    /// Sends one command to the server process (see moto_server.py).
     fn exchange(&self, json: &str, extra: usize) -> Vec<String> {
-        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
-        writeln!(io.0, "{json}").expect("write to the moto server");
-        io.0.flush().expect("flush");
-        let mut answer = String::new();
-        io.1.read_line(&mut answer).expect("read from the moto server");
-        assert_eq!(answer.trim(), "ok", "moto server command {json} failed");
-        (0..extra)
-            .map(|_| {
-                let mut line = String::new();
-                io.1.read_line(&mut line).expect("read the answer");
-                line
-            })
-            .collect()
+        self.process.exchange(json, extra)
     }
 
     pub fn command(&self, json: &str) {
@@ -256,6 +277,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::engine:
         price_cache: None,
         price_list_api: false,
         guardrails: None,
+        email: None,
     }
 }
 

@@ -31,6 +31,9 @@ Commands:
       many m5.2xlarge instances named prefix+n, every `busy_every`th at 70%
       CPU and the rest at 10%: a benchmark fleet. Answers "ok" and then one
       line of JSON: {name: instance id}.
+  {"op": "ses_sent", "region": "us-east-1"}
+      answers "ok" and one line of JSON: the raw messages moto's SES has
+      accepted, parsed (see mime.py), each with its "source" and "destinations".
 """
 
 import json
@@ -161,6 +164,19 @@ def create_instances(cmd, port):
     return ids
 
 
+def ses_sent(cmd):
+    import mime
+    from moto.ses.models import ses_backends
+
+    backend = ses_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][cmd["region"]]
+    out = []
+    for m in backend.sent_messages:
+        raw = getattr(m, "raw_data", None)
+        if raw is not None:
+            out.append(mime.parse(raw.encode(), m.source, m.destinations))
+    return out
+
+
 def create_log_groups(cmd):
     from moto.logs.models import logs_backends
 
@@ -192,6 +208,11 @@ def main():
                 create_log_groups(cmd)
             elif cmd.get("op") == "create_endpoints":
                 create_endpoints(cmd, bound)
+            elif cmd.get("op") == "ses_sent":
+                sent = ses_sent(cmd)
+                print("ok", flush=True)
+                print(json.dumps(sent), flush=True)
+                continue
             elif cmd.get("op") == "create_instances":
                 ids = create_instances(cmd, bound)
                 print("ok", flush=True)

@@ -1,0 +1,401 @@
+//! The daemon's own settings (`--config costguard.yaml`), apart from the
+//! policies: for now, how `notify` reaches people.
+//!
+//! ```yaml
+//! email:
+//!   from: costguard@example.com
+//!   transport: smtp                 # smtp | ses
+//!   smtp:
+//!     host: smtp.example.com
+//!     security: starttls            # starttls (default, port 587) | tls (465) | none (25, local relay)
+//!     # port: 587
+//!     username-env: COSTGUARD_SMTP_USERNAME   # or username-file
+//!     password-env: COSTGUARD_SMTP_PASSWORD   # or password-file: /run/credentials/...
+//!   # ses: {region: us-east-1, configuration-set: costguard}
+//!   to: [platform@example.com]      # for `notify` without `to`, and when an owner tag is unusable
+//!   owner-tags: [owner, contact]    # where `resource-owner` looks, in order
+//!   quiet-hours: 24                 # the same finding to the same person at most once per period
+//!   # templates: /etc/costguard/templates   # overrides subject.txt.j2, digest.txt.j2, digest.html.j2
+//!   # report-url: https://costguard.internal/report
+//! ```
+//!
+//! Credentials never live in this file: only the names of the environment
+//! variables or files that hold them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::yaml::{self, DecodeError, Located};
+use crate::actions::notify::is_email_address;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonConfigSpec {
+    #[serde(default)]
+    pub email: Option<Located<EmailSpec>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EmailSpec {
+    pub from: Located<String>,
+    #[serde(default)]
+    pub transport: Option<Located<TransportKind>>,
+    #[serde(default)]
+    pub smtp: Option<Located<SmtpSpec>>,
+    #[serde(default)]
+    pub ses: Option<Located<SesSpec>>,
+    #[serde(default)]
+    pub to: Vec<Located<String>>,
+    #[serde(default)]
+    pub owner_tags: Option<Vec<Located<String>>>,
+    #[serde(default)]
+    pub quiet_hours: Option<Located<f64>>,
+    #[serde(default)]
+    pub templates: Option<Located<String>>,
+    #[serde(default)]
+    pub report_url: Option<Located<String>>,
+    /// Attempts per message within one sweep (default 3).
+    #[serde(default)]
+    pub attempts: Option<Located<i64>>,
+    /// The first pause between attempts; it doubles (default 2 seconds).
+    #[serde(default)]
+    pub retry_seconds: Option<Located<f64>>,
+    /// How long an undeliverable message is kept for later sweeps (default 7 days).
+    #[serde(default)]
+    pub keep_unsent_hours: Option<Located<f64>>,
+    /// Findings listed in one digest; the rest are counted (default 50).
+    #[serde(default)]
+    pub max_items: Option<Located<i64>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    Smtp,
+    Ses,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS; refuses to go on without it.
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption: only for a relay on the same host or network.
+    None,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SmtpSpec {
+    pub host: Located<String>,
+    #[serde(default)]
+    pub port: Option<Located<i64>>,
+    #[serde(default)]
+    pub security: Option<Located<SmtpSecurity>>,
+    #[serde(default)]
+    pub username_env: Option<Located<String>>,
+    #[serde(default)]
+    pub username_file: Option<Located<String>>,
+    #[serde(default)]
+    pub password_env: Option<Located<String>>,
+    #[serde(default)]
+    pub password_file: Option<Located<String>>,
+    #[serde(default)]
+    pub timeout_seconds: Option<Located<f64>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SesSpec {
+    #[serde(default)]
+    pub region: Option<Located<String>>,
+    #[serde(default)]
+    pub configuration_set: Option<Located<String>>,
+}
+
+/// The compiled daemon settings.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonConfig {
+    pub email: Option<EmailSettings>,
+}
+
+/// Where a credential comes from; the value itself is read at start-up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<SecretSource>,
+    pub password: Option<SecretSource>,
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct SesSettings {
+    /// `None`: the SDK's region.
+    pub region: Option<String>,
+    pub configuration_set: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TransportSettings {
+    Smtp(SmtpSettings),
+    Ses(SesSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    pub from: String,
+    pub transport: TransportSettings,
+    /// Default recipients.
+    pub to: Vec<String>,
+    pub owner_tags: Vec<String>,
+    pub quiet_period: chrono::Duration,
+    /// A folder whose templates replace the shipped ones, file by file.
+    pub templates: Option<PathBuf>,
+    pub report_url: Option<String>,
+    pub attempts: u32,
+    pub retry_pause: std::time::Duration,
+    pub keep_unsent: chrono::Duration,
+    pub max_items: usize,
+}
+
+pub const DEFAULT_OWNER_TAGS: &[&str] = &["owner", "contact"];
+pub const DEFAULT_QUIET_HOURS: f64 = 24.0;
+
+/// Loads the daemon config file. Relative template folders are taken from
+/// the config file's folder.
+pub fn load(file: &Path) -> Result<DaemonConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigErrors(vec![ConfigError::whole_file(file, format!("cannot read: {e}"))]))?;
+    compile_text(file, &text)
+}
+
+pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigErrors> {
+    let to_config = |e: DecodeError| ConfigErrors(vec![ConfigError::from_decode(file, e)]);
+    let root = yaml::parse(text).map_err(to_config)?;
+    let spec: DaemonConfigSpec = match &root.value {
+        yaml::Value::Null => DaemonConfigSpec::default(),
+        _ => yaml::decode(&root, "").map_err(to_config)?,
+    };
+    let mut errors = Vec::new();
+    let base = file.parent().unwrap_or(Path::new("."));
+    let email = spec.email.as_ref().and_then(|e| e.value.compile(base, &mut errors));
+    if errors.is_empty() {
+        Ok(DaemonConfig { email })
+    } else {
+        Err(ConfigErrors(errors.into_iter().map(|e| ConfigError::from_decode(file, e)).collect()))
+    }
+}
+
+fn positive(v: &Option<Located<f64>>, path: &str, default: f64, max: f64, errors: &mut Vec<DecodeError>) -> f64 {
+    match v {
+        Some(l) if !(l.value > 0.0 && l.value <= max) => {
+            errors.push(DecodeError::new(l.loc, path, format!("expected a number above 0 and at most {max}, found {}", l.value)));
+            default
+        }
+        Some(l) => l.value,
+        None => default,
+    }
+}
+
+fn count(v: &Option<Located<i64>>, path: &str, default: i64, range: std::ops::RangeInclusive<i64>, errors: &mut Vec<DecodeError>) -> i64 {
+    match v {
+        Some(l) if !range.contains(&l.value) => {
+            errors.push(DecodeError::new(l.loc, path, format!("expected a whole number from {} to {}, found {}", range.start(), range.end(), l.value)));
+            default
+        }
+        Some(l) => l.value,
+        None => default,
+    }
+}
+
+fn address(v: &Located<String>, path: String, errors: &mut Vec<DecodeError>) -> Option<String> {
+    let trimmed = v.value.trim();
+    if is_email_address(trimmed) {
+        Some(trimmed.to_string())
+    } else {
+        errors.push(DecodeError::new(v.loc, path, format!("expected one email address (user@example.com), found {:?}", v.value)));
+        None
+    }
+}
+
+/// `-env` or `-file`, not both.
+fn secret(env: &Option<Located<String>>, file: &Option<Located<String>>, path: &str, what: &str, errors: &mut Vec<DecodeError>) -> Option<SecretSource> {
+    match (env, file) {
+        (Some(e), Some(_)) => {
+            errors.push(DecodeError::new(e.loc, format!("{path}.{what}-env"), format!("give {what}-env or {what}-file, not both")));
+            None
+        }
+        (Some(e), None) if e.value.trim().is_empty() || e.value.contains('=') => {
+            errors.push(DecodeError::new(e.loc, format!("{path}.{what}-env"), "expected the name of an environment variable (the value itself never goes in this file)"));
+            None
+        }
+        (Some(e), None) => Some(SecretSource::Env(e.value.trim().to_string())),
+        (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value.trim()))),
+        (None, None) => None,
+    }
+}
+
+impl EmailSpec {
+    fn compile(&self, base: &Path, errors: &mut Vec<DecodeError>) -> Option<EmailSettings> {
+        let before = errors.len();
+        let from = address(&self.from, "email.from".to_string(), errors);
+        let to: Vec<String> = self.to.iter().enumerate().filter_map(|(i, t)| address(t, format!("email.to[{i}]"), errors)).collect();
+        let kind = self.transport.as_ref().map(|t| t.value).unwrap_or(if self.ses.is_some() && self.smtp.is_none() {
+            TransportKind::Ses
+        } else {
+            TransportKind::Smtp
+        });
+        let transport = match kind {
+            TransportKind::Smtp => match &self.smtp {
+                Some(smtp) => smtp.value.compile(errors).map(TransportSettings::Smtp),
+                None => {
+                    let loc = self.transport.as_ref().map(|t| t.loc).unwrap_or(self.from.loc);
+                    errors.push(DecodeError::new(loc, "email.smtp", "the smtp transport needs an `smtp:` section with at least `host`"));
+                    None
+                }
+            },
+            TransportKind::Ses => {
+                let ses = self.ses.as_ref().map(|s| &s.value);
+                Some(TransportSettings::Ses(SesSettings {
+                    region: ses.and_then(|s| s.region.as_ref()).map(|r| r.value.trim().to_string()),
+                    configuration_set: ses.and_then(|s| s.configuration_set.as_ref()).map(|c| c.value.trim().to_string()),
+                }))
+            }
+        };
+        let owner_tags = match &self.owner_tags {
+            Some(tags) => {
+                for (i, t) in tags.iter().enumerate() {
+                    if t.value.trim().is_empty() {
+                        errors.push(DecodeError::new(t.loc, format!("email.owner-tags[{i}]"), "expected a tag key"));
+                    }
+                }
+                tags.iter().map(|t| t.value.trim().to_string()).collect()
+            }
+            None => DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect(),
+        };
+        // A year at most: longer would mean "never tell anyone again".
+        let quiet_hours = positive(&self.quiet_hours, "email.quiet-hours", DEFAULT_QUIET_HOURS, 8760.0, errors);
+        let retry_seconds = positive(&self.retry_seconds, "email.retry-seconds", 2.0, 300.0, errors);
+        let keep_hours = positive(&self.keep_unsent_hours, "email.keep-unsent-hours", 168.0, 8760.0, errors);
+        let attempts = count(&self.attempts, "email.attempts", 3, 1..=10, errors);
+        let max_items = count(&self.max_items, "email.max-items", 50, 1..=10_000, errors);
+        if let Some(url) = &self.report_url {
+            if !(url.value.starts_with("https://") || url.value.starts_with("http://")) || url.value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                errors.push(DecodeError::new(url.loc, "email.report-url", format!("expected an http(s) URL, found {:?}", url.value)));
+            }
+        }
+        if errors.len() != before {
+            return None;
+        }
+        Some(EmailSettings {
+            from: from?,
+            transport: transport?,
+            to,
+            owner_tags,
+            quiet_period: chrono::Duration::seconds((quiet_hours * 3600.0) as i64),
+            templates: self.templates.as_ref().map(|t| base.join(t.value.trim())),
+            report_url: self.report_url.as_ref().map(|u| u.value.clone()),
+            attempts: attempts as u32,
+            retry_pause: std::time::Duration::from_secs_f64(retry_seconds),
+            keep_unsent: chrono::Duration::seconds((keep_hours * 3600.0) as i64),
+            max_items: max_items as usize,
+        })
+    }
+}
+
+impl SmtpSpec {
+    fn compile(&self, errors: &mut Vec<DecodeError>) -> Option<SmtpSettings> {
+        let before = errors.len();
+        let host = self.host.value.trim();
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/' || c == '@') {
+            errors.push(DecodeError::new(self.host.loc, "email.smtp.host", format!("expected a host name or address, found {:?}", self.host.value)));
+        }
+        let security = self.security.as_ref().map(|s| s.value).unwrap_or(SmtpSecurity::Starttls);
+        let default_port = match security {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        };
+        let port = count(&self.port, "email.smtp.port", default_port, 1..=65535, errors);
+        let username = secret(&self.username_env, &self.username_file, "email.smtp", "username", errors);
+        let password = secret(&self.password_env, &self.password_file, "email.smtp", "password", errors);
+        if username.is_some() != password.is_some() {
+            let loc = self.username_env.as_ref().or(self.username_file.as_ref()).or(self.password_env.as_ref()).or(self.password_file.as_ref()).map(|l| l.loc).unwrap_or(self.host.loc);
+            errors.push(DecodeError::new(loc, "email.smtp", "a username needs a password and a password a username"));
+        }
+        let timeout = positive(&self.timeout_seconds, "email.smtp.timeout-seconds", 30.0, 600.0, errors);
+        (errors.len() == before).then(|| SmtpSettings {
+            host: host.to_string(),
+            port: port as u16,
+            security,
+            username,
+            password,
+            timeout: std::time::Duration::from_secs_f64(timeout),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(text: &str) -> Vec<String> {
+        match compile_text(Path::new("c.yaml"), text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_minimal_smtp_config_gets_the_defaults() {
+        let config = compile_text(Path::new("/etc/costguard/c.yaml"), "email:\n  from: cg@example.com\n  smtp: {host: mail.example.com}\n  templates: t\n")
+            .expect("valid");
+        let email = config.email.expect("email");
+        let TransportSettings::Smtp(smtp) = &email.transport else { panic!("smtp expected") };
+        assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::Starttls));
+        assert_eq!(email.owner_tags, ["owner", "contact"]);
+        assert_eq!(email.quiet_period, chrono::Duration::hours(24));
+        assert_eq!(email.templates.as_deref(), Some(Path::new("/etc/costguard/t")));
+    }
+
+    #[test]
+    fn an_empty_file_is_a_config_without_email() {
+        assert!(compile_text(Path::new("c.yaml"), "").expect("valid").email.is_none());
+    }
+
+    #[test]
+    fn every_mistake_is_located() {
+        let errors = errors_of("email:\n  from: not-an-address\n  to: [ok@example.com, 'a@b.com, c@d.com']\n  smtp:\n    host: mail.example.com\n    password-env: SECRET=hunter2\n  quiet-hours: -1\n");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml:2:9: email.from: expected one email address")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml:3:24: email.to[1]")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("email.smtp.password-env: expected the name of an environment variable")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("email.quiet-hours")), "{errors:?}");
+        assert!(!errors.iter().any(|e| e.contains("hunter2")), "a secret written by mistake is not echoed back: {errors:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_transports_are_rejected() {
+        let errors = errors_of("email:\n  from: cg@example.com\n  transport: pigeon\n");
+        assert!(errors.iter().any(|e| e.contains("c.yaml:3:14") && e.contains("pigeon")), "{errors:?}");
+        let errors = errors_of("email:\n  from: cg@example.com\n  smtp: {host: h, passwrd-env: X}\n");
+        assert!(errors.iter().any(|e| e.contains("passwrd-env")), "{errors:?}");
+    }
+
+    #[test]
+    fn ses_needs_no_smtp_section() {
+        let config = compile_text(Path::new("c.yaml"), "email:\n  from: cg@example.com\n  transport: ses\n").expect("valid");
+        assert!(matches!(config.email.map(|e| e.transport), Some(TransportSettings::Ses(_))));
+    }
+}

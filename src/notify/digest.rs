@@ -1,0 +1,342 @@
+//! Who is told what: findings of policies with a `notify` action, routed to
+//! their recipients, one digest per recipient, minus what each was already
+//! told within the quiet period. Pure: no I/O, tested with plain structs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::actions::notify::{is_email_address, RESOURCE_OWNER};
+use crate::actions::{self, Action};
+use crate::config::Policy;
+use crate::engine::apply::Status;
+use crate::engine::plan::{Decision, Plan};
+use crate::report::Finding;
+use crate::resources::Tags;
+
+/// One finding as one recipient knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NoticeKey {
+    pub recipient: String,
+    pub policy: String,
+    pub resource_type: String,
+    pub region: String,
+    pub resource_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviousNotice {
+    pub state: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Routing settings, from the daemon config's `email:` section.
+#[derive(Clone, Debug)]
+pub struct Routing {
+    /// For `notify` without `to`, and the last fallback of `resource-owner`.
+    pub default_to: Vec<String>,
+    /// Tag keys that may hold the owner's address, in order.
+    pub owner_tags: Vec<String>,
+    pub quiet_period: chrono::Duration,
+}
+
+/// One line of a digest. Strings from AWS are kept as they came; the
+/// templates' context cleans them (see `template.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DigestItem {
+    #[serde(skip)]
+    pub key: NoticeKey,
+    /// What changed for the reader: `matched`, `marked`, `due-soon`, `due`,
+    /// `done:<action>`, `failed`, `skipped`. A new state is news, even
+    /// within the quiet period.
+    pub state: String,
+    pub resource_id: String,
+    pub region: String,
+    pub arn: String,
+    pub reason: String,
+    pub status: Status,
+    /// What costguard will do or did, and when.
+    pub planned: String,
+    /// When the planned change runs, for grace periods.
+    pub due_at: Option<DateTime<Utc>>,
+    pub monthly_cost_usd: Option<f64>,
+    pub monthly_saving_usd: Option<f64>,
+    /// The rightsizing summary, where there is one.
+    pub recommendation: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PolicyGroup {
+    pub policy: String,
+    pub description: Option<String>,
+    pub resource_type: crate::resources::ResourceType,
+    pub items: Vec<DigestItem>,
+}
+
+/// Everything one person is told in one sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Digest {
+    pub recipient: String,
+    pub policies: Vec<PolicyGroup>,
+}
+
+impl Digest {
+    pub fn items(&self) -> impl Iterator<Item = &DigestItem> {
+        self.policies.iter().flat_map(|p| p.items.iter())
+    }
+}
+
+/// Findings whose policy has `notify` but that reach nobody.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Unroutable {
+    pub policy: String,
+    pub findings: usize,
+}
+
+/// The owner's address: the first owner tag that holds exactly one address.
+pub fn owner_address(tags: &Tags, owner_tags: &[String]) -> Option<String> {
+    owner_tags.iter().filter_map(|k| tags.get(k)).map(|v| v.trim()).find(|v| is_email_address(v)).map(str::to_string)
+}
+
+/// Who hears about one finding of a policy whose notify action says `to`.
+fn recipients(to: &[String], tags: &Tags, routing: &Routing) -> Vec<String> {
+    let explicit: Vec<String> = to.iter().filter(|t| t.as_str() != RESOURCE_OWNER).cloned().collect();
+    let fallback = if explicit.is_empty() { routing.default_to.clone() } else { explicit.clone() };
+    let mut out = if to.is_empty() { routing.default_to.clone() } else { explicit };
+    if to.iter().any(|t| t == RESOURCE_OWNER) {
+        match owner_address(tags, &routing.owner_tags) {
+            Some(owner) => out.push(owner),
+            // No usable owner tag: the policy's own list (or the default) hears instead.
+            None => out.extend(fallback),
+        }
+    }
+    // One digest per person however they were named.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|a| seen.insert(a.to_ascii_lowercase()));
+    out
+}
+
+/// The notice state of a finding (see [`DigestItem::state`]).
+fn notice_state(status: Status, decision: &Decision, action: &str, now: DateTime<Utc>, quiet: chrono::Duration) -> String {
+    match (status, decision) {
+        (Status::Failed, _) => "failed".to_string(),
+        (Status::Skipped, _) | (_, Decision::Skip(_)) => "skipped".to_string(),
+        // Marking is done now; the change itself waits for the grace period.
+        (_, Decision::Mark { .. }) => "marked".to_string(),
+        // The last chance to object: the change runs before the next reminder.
+        (_, Decision::Wait { due }) if *due - now <= quiet => "due-soon".to_string(),
+        (_, Decision::Wait { .. }) => "marked".to_string(),
+        (Status::Done, _) => format!("done:{action}"),
+        (Status::Planned, Decision::Act) => "due".to_string(),
+        (Status::Planned, Decision::Report) => "matched".to_string(),
+    }
+}
+
+fn planned(status: Status, decision: &Decision, detail: Option<&str>, gated: &str, all: &str, dry_run: bool) -> String {
+    let detail = detail.unwrap_or("");
+    match (status, decision) {
+        (Status::Failed, _) => format!("failed: {detail}"),
+        (Status::Skipped, _) | (_, Decision::Skip(_)) => format!("not changed: {detail}"),
+        (_, Decision::Mark { due } | Decision::Wait { due }) => format!("{gated} after {}", due.format("%Y-%m-%d %H:%M UTC")),
+        (Status::Done, _) => format!("done: {detail}"),
+        (_, Decision::Act) if dry_run => format!("{all} (dry run: not done)"),
+        (_, Decision::Act) => all.to_string(),
+        (_, Decision::Report) => "no change: report only".to_string(),
+    }
+}
+
+/// Routes the findings of every policy with a `notify` action. `findings`
+/// are the report's, in plan order (one per plan entry).
+pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &Routing, dry_run: bool) -> (Vec<Digest>, Vec<Unroutable>) {
+    let descriptions: HashMap<&str, Option<&String>> = policies.iter().map(|p| (p.name.as_str(), p.description.as_ref())).collect();
+    let mut by_recipient: BTreeMap<String, BTreeMap<String, PolicyGroup>> = BTreeMap::new();
+    let mut unroutable = Vec::new();
+    let mut findings = findings.iter();
+    for policy in &plan.policies {
+        let entries: Vec<_> = policy.entries.iter().zip(findings.by_ref()).collect();
+        let Some(to) = policy.actions.iter().find_map(|a| match a {
+            Action::Notify(n) => Some(&n.to),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let gated = actions::gated_names(&policy.actions);
+        let all: Vec<&str> = policy.actions.iter().filter(|a| a.is_mutating()).map(Action::name).collect();
+        let all = if all.is_empty() { "notify".to_string() } else { all.join("+") };
+        let mut lost = 0;
+        for (entry, finding) in entries {
+            let people = recipients(to, &entry.resource.tags, routing);
+            if people.is_empty() {
+                lost += 1;
+                continue;
+            }
+            for recipient in people {
+                let item = DigestItem {
+                    key: NoticeKey {
+                        recipient: recipient.clone(),
+                        policy: policy.policy.clone(),
+                        resource_type: policy.resource_type.name().to_string(),
+                        region: finding.region.clone(),
+                        resource_id: finding.resource_id.clone(),
+                    },
+                    state: notice_state(finding.status, &entry.decision, &all, plan.now, routing.quiet_period),
+                    resource_id: finding.resource_id.clone(),
+                    region: finding.region.clone(),
+                    arn: finding.arn.clone(),
+                    reason: finding.reason.clone(),
+                    status: finding.status,
+                    planned: planned(finding.status, &entry.decision, finding.detail.as_deref(), &gated, &all, dry_run),
+                    due_at: match entry.decision {
+                        Decision::Mark { due } | Decision::Wait { due } => Some(due),
+                        _ => None,
+                    },
+                    monthly_cost_usd: finding.monthly_cost_usd,
+                    monthly_saving_usd: finding.monthly_saving_usd,
+                    recommendation: finding.recommendation.as_ref().map(|r| r.summary.clone()),
+                };
+                by_recipient
+                    .entry(recipient)
+                    .or_default()
+                    .entry(policy.policy.clone())
+                    .or_insert_with(|| PolicyGroup {
+                        policy: policy.policy.clone(),
+                        description: descriptions.get(policy.policy.as_str()).copied().flatten().cloned(),
+                        resource_type: policy.resource_type,
+                        items: Vec::new(),
+                    })
+                    .items
+                    .push(item);
+            }
+        }
+        if lost > 0 {
+            unroutable.push(Unroutable { policy: policy.policy.clone(), findings: lost });
+        }
+    }
+    let digests = by_recipient
+        .into_iter()
+        .map(|(recipient, groups)| {
+            let mut policies: Vec<PolicyGroup> = groups.into_values().collect();
+            for group in &mut policies {
+                // The most expensive first: what the reader should look at.
+                group.items.sort_by(|a, b| b.monthly_cost_usd.unwrap_or(0.0).total_cmp(&a.monthly_cost_usd.unwrap_or(0.0)).then(a.resource_id.cmp(&b.resource_id)));
+            }
+            Digest { recipient, policies }
+        })
+        .collect();
+    (digests, unroutable)
+}
+
+/// Drops what each recipient was already told, in the same state, within
+/// the quiet period; returns what is left and how many were held back.
+pub fn without_repeats(digests: Vec<Digest>, previous: &HashMap<NoticeKey, PreviousNotice>, now: DateTime<Utc>, quiet: chrono::Duration) -> (Vec<Digest>, usize) {
+    let mut held = 0;
+    let digests = digests
+        .into_iter()
+        .filter_map(|mut digest| {
+            for group in &mut digest.policies {
+                group.items.retain(|item| {
+                    let repeat = previous.get(&item.key).is_some_and(|p| p.state == item.state && now - p.sent_at < quiet && p.sent_at <= now);
+                    held += usize::from(repeat);
+                    !repeat
+                });
+            }
+            digest.policies.retain(|g| !g.items.is_empty());
+            (!digest.policies.is_empty()).then_some(digest)
+        })
+        .collect();
+    (digests, held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing() -> Routing {
+        Routing { default_to: vec!["ops@example.com".into()], owner_tags: vec!["owner".into(), "contact".into()], quiet_period: chrono::Duration::hours(24) }
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn resource_owner_is_the_first_owner_tag_holding_an_address() {
+        let to = vec!["team@example.com".to_string(), RESOURCE_OWNER.to_string()];
+        assert_eq!(recipients(&to, &tags(&[("owner", "ana@example.com")]), &routing()), ["team@example.com", "ana@example.com"]);
+        assert_eq!(recipients(&to, &tags(&[("owner", "Ana"), ("contact", "bo@example.com")]), &routing()), ["team@example.com", "bo@example.com"]);
+    }
+
+    #[test]
+    fn an_unusable_owner_tag_falls_back_to_the_policy_list() {
+        let only_owner = vec![RESOURCE_OWNER.to_string()];
+        let forged = tags(&[("owner", "a@example.com\r\nBcc: evil@example.net")]);
+        assert_eq!(recipients(&only_owner, &forged, &routing()), ["ops@example.com"], "no explicit list: the default recipients");
+        let to = vec!["team@example.com".to_string(), RESOURCE_OWNER.to_string()];
+        assert_eq!(recipients(&to, &tags(&[("owner", "a@b.com,c@d.com")]), &routing()), ["team@example.com"], "team named once");
+        assert_eq!(recipients(&to, &Tags::new(), &routing()), ["team@example.com"]);
+    }
+
+    #[test]
+    fn notify_without_to_uses_the_default_recipients() {
+        assert_eq!(recipients(&[], &Tags::new(), &routing()), ["ops@example.com"]);
+        let nobody = Routing { default_to: vec![], ..routing() };
+        assert!(recipients(&[], &Tags::new(), &nobody).is_empty());
+    }
+
+    #[test]
+    fn the_state_says_what_changed_for_the_reader() {
+        let now = Utc::now();
+        let q = chrono::Duration::hours(24);
+        assert_eq!(notice_state(Status::Planned, &Decision::Mark { due: now + chrono::Duration::days(7) }, "delete", now, q), "marked");
+        assert_eq!(notice_state(Status::Planned, &Decision::Wait { due: now + chrono::Duration::days(3) }, "delete", now, q), "marked");
+        assert_eq!(notice_state(Status::Planned, &Decision::Wait { due: now + chrono::Duration::hours(5) }, "delete", now, q), "due-soon");
+        assert_eq!(notice_state(Status::Done, &Decision::Act, "delete", now, q), "done:delete");
+        assert_eq!(notice_state(Status::Done, &Decision::Mark { due: now + chrono::Duration::days(7) }, "delete", now, q), "marked", "the mark is done, the change is not");
+    }
+
+    fn item(recipient: &str, id: &str, state: &str) -> DigestItem {
+        DigestItem {
+            key: NoticeKey { recipient: recipient.into(), policy: "p".into(), resource_type: "log-group".into(), region: "r".into(), resource_id: id.into() },
+            state: state.into(),
+            resource_id: id.into(),
+            region: "r".into(),
+            arn: String::new(),
+            reason: String::new(),
+            status: Status::Planned,
+            planned: String::new(),
+            due_at: None,
+            monthly_cost_usd: None,
+            monthly_saving_usd: None,
+            recommendation: None,
+        }
+    }
+
+    #[test]
+    fn the_same_finding_is_not_repeated_within_the_quiet_period_unless_its_state_changed() {
+        let now = Utc::now();
+        let q = chrono::Duration::hours(24);
+        let digest = Digest {
+            recipient: "a@example.com".into(),
+            policies: vec![PolicyGroup {
+                policy: "p".into(),
+                description: None,
+                resource_type: crate::resources::ResourceType::LogGroup,
+                items: vec![item("a@example.com", "told", "marked"), item("a@example.com", "changed", "due-soon"), item("a@example.com", "old", "marked"), item("a@example.com", "new", "marked")],
+            }],
+        };
+        let previous: HashMap<NoticeKey, PreviousNotice> = [
+            (item("a@example.com", "told", "").key, PreviousNotice { state: "marked".into(), sent_at: now - chrono::Duration::hours(2) }),
+            (item("a@example.com", "changed", "").key, PreviousNotice { state: "marked".into(), sent_at: now - chrono::Duration::hours(2) }),
+            (item("a@example.com", "old", "").key, PreviousNotice { state: "marked".into(), sent_at: now - chrono::Duration::hours(25) }),
+        ]
+        .into_iter()
+        .collect();
+        let (left, held) = without_repeats(vec![digest], &previous, now, q);
+        let ids: Vec<&str> = left[0].items().map(|i| i.resource_id.as_str()).collect();
+        assert_eq!(ids, ["changed", "old", "new"]);
+        assert_eq!(held, 1);
+        let (left, held) = without_repeats(left, &previous, now, q);
+        assert_eq!((left.len(), held), (1, 0), "filtering is stateless");
+    }
+}

@@ -1,0 +1,261 @@
+//! Email: every finding a policy routes to `notify` reaches its people once,
+//! in one digest per recipient per sweep.
+//!
+//! - [`digest`]: routing and the quiet period (pure).
+//! - [`template`]: MiniJinja templates, shipped or overridden, and what they see.
+//! - [`message`]: the MIME message (plain text and HTML parts).
+//! - [`transport`]: SMTP or SES, retries, failure classes.
+//! - [`state`]: what was told to whom, and the outbox, in the state database.
+//!
+//! # Guarantees
+//! - Nothing is silently dropped: a message that cannot be sent after its
+//!   retries is kept in the outbox and retried by the next sweeps (for
+//!   `keep-unsent-hours`); every outcome is in the report.
+//! - A finding is told to a person again within the quiet period only when
+//!   its state changed (newly marked, due soon, acted on, failed).
+//! - Findings covered by a queued message count as told, so a delivery
+//!   failure never turns into duplicates once the relay is back.
+
+pub mod digest;
+pub mod message;
+pub mod state;
+pub mod template;
+pub mod transport;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::daemon::EmailSettings;
+use crate::config::Policy;
+use crate::engine::journal::Journal;
+use crate::engine::plan::Plan;
+use crate::report::Finding;
+use digest::Routing;
+use template::{Context, Meta, Templates};
+use transport::Transport;
+
+/// What happened to email in one sweep; a section of the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EmailReport {
+    pub transport: String,
+    /// Digests delivered in this sweep.
+    pub sent: usize,
+    /// Could not be sent; kept in the outbox for the next sweep.
+    pub queued: usize,
+    /// Refused for good (an unknown recipient, a rejected sender).
+    pub failed: usize,
+    /// Outbox messages from earlier sweeps delivered now.
+    pub outbox_sent: usize,
+    /// Outbox messages older than `keep-unsent-hours`, given up.
+    pub outbox_expired: usize,
+    /// Still waiting in the outbox after this sweep.
+    pub outbox_waiting: usize,
+    /// Findings not repeated to someone told within the quiet period.
+    pub held_back: usize,
+    pub unroutable: Vec<digest::Unroutable>,
+    pub messages: Vec<MessageOutcome>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageOutcome {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub findings: usize,
+    /// `sent`, `queued`, `failed`, `outbox-sent`, `outbox-expired`.
+    pub status: &'static str,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// Everything `deliver` needs besides the sweep's results.
+pub struct Mailer<'a> {
+    pub settings: &'a EmailSettings,
+    pub templates: &'a Templates,
+    /// `Err`: the transport could not be set up; messages go to the outbox.
+    pub transport: Result<&'a Transport, String>,
+    pub journal: Option<&'a Journal>,
+    pub cancel: &'a CancellationToken,
+}
+
+/// Findings of one sweep, as `deliver` reads them.
+pub struct Sweep<'a> {
+    pub plan: &'a Plan,
+    pub findings: &'a [Finding],
+    pub policies: &'a [Policy],
+    pub run_id: &'a str,
+    pub dry_run: bool,
+    pub protect_tag: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl Mailer<'_> {
+    /// Retries the outbox, then sends this sweep's digests. Errors worth the
+    /// report's error list come back as strings, besides the counts.
+    pub async fn deliver(&self, sweep: &Sweep<'_>) -> (EmailReport, Vec<String>) {
+        let mut report = EmailReport { transport: self.transport.as_ref().map_or("unavailable", |t| t.name()).to_string(), ..Default::default() };
+        let mut errors = Vec::new();
+        if let Err(e) = &self.transport {
+            errors.push(format!("email: {e}; messages are kept for the next sweep"));
+        }
+        self.retry_outbox(sweep.now, &mut report, &mut errors).await;
+
+        let routing = Routing { default_to: self.settings.to.clone(), owner_tags: self.settings.owner_tags.clone(), quiet_period: self.settings.quiet_period };
+        let (digests, unroutable) = digest::route(sweep.plan, sweep.findings, sweep.policies, &routing, sweep.dry_run);
+        for u in &unroutable {
+            errors.push(format!("email: policy {}: {} findings have no recipient (no `to`, no owner tag, no email.to)", u.policy, u.findings));
+        }
+        report.unroutable = unroutable;
+        let digests = match self.journal {
+            Some(journal) => {
+                let recipients: Vec<String> = digests.iter().map(|d| d.recipient.clone()).collect();
+                match journal.notices(&recipients) {
+                    Ok(previous) => {
+                        let (left, held) = digest::without_repeats(digests, &previous, sweep.now, self.settings.quiet_period);
+                        report.held_back = held;
+                        left
+                    }
+                    Err(e) => {
+                        // Better a repeat than silence.
+                        errors.push(format!("email: cannot read what was already sent ({e}); sending everything"));
+                        digests
+                    }
+                }
+            }
+            None => digests,
+        };
+
+        let meta = Meta {
+            dry_run: sweep.dry_run,
+            run_id: sweep.run_id,
+            now: sweep.now,
+            quiet_period: self.settings.quiet_period,
+            protect_tag: sweep.protect_tag,
+            report_url: self.settings.report_url.as_deref(),
+            max_items: self.settings.max_items,
+        };
+        for digest in &digests {
+            let findings = digest.items().count();
+            let built = self
+                .templates
+                .render(&Context::of(digest, &meta))
+                .map_err(|e| e.to_string())
+                .and_then(|rendered| message::build(&self.settings.from, &digest.recipient, &rendered).map_err(|e| e.to_string()));
+            let message = match built {
+                Ok(m) => m,
+                Err(e) => {
+                    errors.push(format!("email to {}: {e}", digest.recipient));
+                    report.failed += 1;
+                    report.messages.push(MessageOutcome { to: vec![digest.recipient.clone()], subject: String::new(), findings, status: "failed", attempts: 0, error: Some(e) });
+                    continue;
+                }
+            };
+            let (result, attempts) = match &self.transport {
+                Ok(t) if !self.cancel.is_cancelled() => t.send(&message, self.settings.attempts, self.settings.retry_pause, self.cancel).await,
+                Ok(_) => (Err(transport::SendFailure { permanent: false, message: "shutting down".into() }), 0),
+                Err(e) => (Err(transport::SendFailure { permanent: false, message: e.clone() }), 0),
+            };
+            let mut outcome = MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: "sent", attempts, error: None };
+            let told = match result {
+                Ok(()) => {
+                    report.sent += 1;
+                    tracing::info!(to = %digest.recipient, findings, subject = %message.subject, "email sent");
+                    true
+                }
+                Err(f) if f.permanent => {
+                    report.failed += 1;
+                    errors.push(format!("email to {} refused: {}", digest.recipient, f.message));
+                    outcome.status = "failed";
+                    outcome.error = Some(f.message);
+                    false
+                }
+                Err(f) => {
+                    outcome.error = Some(f.message.clone());
+                    match self.journal.map(|j| j.enqueue(&message, attempts, &f.message, sweep.now)) {
+                        Some(Ok(_)) => {
+                            report.queued += 1;
+                            outcome.status = "queued";
+                            errors.push(format!("email to {} not sent ({}); kept for the next sweep", digest.recipient, f.message));
+                            true
+                        }
+                        Some(Err(e)) => {
+                            report.failed += 1;
+                            outcome.status = "failed";
+                            errors.push(format!("email to {} not sent ({}) and cannot be kept: {e}", digest.recipient, f.message));
+                            false
+                        }
+                        None => {
+                            report.failed += 1;
+                            outcome.status = "failed";
+                            errors.push(format!("email to {} not sent ({}); no state database to keep it", digest.recipient, f.message));
+                            false
+                        }
+                    }
+                }
+            };
+            if told {
+                if let Some(journal) = self.journal {
+                    if let Err(e) = journal.record_notices(digest.items().map(|i| (&i.key, i.state.as_str())), sweep.now) {
+                        errors.push(format!("email to {}: sent, but not remembered ({e}); it may be repeated", digest.recipient));
+                    }
+                }
+            }
+            report.messages.push(outcome);
+        }
+        report.outbox_waiting = self.journal.and_then(|j| j.outbox().ok()).map_or(0, |o| o.len());
+        (report, errors)
+    }
+
+    /// Messages kept by earlier sweeps: sent, given up when too old, or kept.
+    async fn retry_outbox(&self, now: DateTime<Utc>, report: &mut EmailReport, errors: &mut Vec<String>) {
+        let Some(journal) = self.journal else { return };
+        let queued = match journal.outbox() {
+            Ok(q) => q,
+            Err(e) => {
+                errors.push(format!("email: cannot read the outbox: {e}"));
+                return;
+            }
+        };
+        let mut relay_down = false;
+        for q in queued {
+            let outcome = |status, attempts, error| MessageOutcome { to: q.message.recipients.clone(), subject: q.message.subject.clone(), findings: 0, status, attempts, error };
+            if now - q.created_at > self.settings.keep_unsent {
+                report.outbox_expired += 1;
+                errors.push(format!("email to {} ({}) could not be delivered since {}; given up", q.message.recipients.join(", "), q.message.subject, q.created_at.format("%Y-%m-%d %H:%M UTC")));
+                report.messages.push(outcome("outbox-expired", q.attempts, None));
+                if let Err(e) = journal.dequeue(q.id) {
+                    errors.push(format!("email: outbox: {e}"));
+                }
+                continue;
+            }
+            // The relay refused the last one for now: the rest wait too.
+            let Ok(transport) = &self.transport else { continue };
+            if self.cancel.is_cancelled() || relay_down {
+                continue;
+            }
+            let (result, tried) = transport.send(&q.message, self.settings.attempts, self.settings.retry_pause, self.cancel).await;
+            let attempts = q.attempts.saturating_add(tried);
+            let done = match result {
+                Ok(()) => {
+                    report.outbox_sent += 1;
+                    report.messages.push(outcome("outbox-sent", attempts, None));
+                    journal.dequeue(q.id)
+                }
+                Err(f) if f.permanent => {
+                    report.failed += 1;
+                    errors.push(format!("email to {} refused: {}", q.message.recipients.join(", "), f.message));
+                    report.messages.push(outcome("failed", attempts, Some(f.message)));
+                    journal.dequeue(q.id)
+                }
+                Err(f) => {
+                    errors.push(format!("email to {} still not sent ({}); kept", q.message.recipients.join(", "), f.message));
+                    relay_down = true;
+                    journal.retry_failed(q.id, attempts, &f.message)
+                }
+            };
+            if let Err(e) = done {
+                errors.push(format!("email: outbox: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! What email remembers between sweeps, in the state database (the
+//! journal): who was told what about which finding (the quiet period), and
+//! the messages that could not be delivered yet (the outbox).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::digest::{NoticeKey, PreviousNotice};
+use super::message::OutgoingMessage;
+use crate::engine::journal::{parse_time, Journal, JournalError};
+
+/// A message waiting in the outbox.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub message: OutgoingMessage,
+    pub attempts: u32,
+}
+
+impl Journal {
+    /// The last notice each of `recipients` got about each finding.
+    pub fn notices(&self, recipients: &[String]) -> Result<HashMap<NoticeKey, PreviousNotice>, JournalError> {
+        let mut found = HashMap::new();
+        for recipient in recipients {
+            let rows: Vec<(String, String, String, String, String, String)> = self.with(|c| {
+                let mut stmt = c.prepare("SELECT policy, resource_type, region, resource_id, state, sent_at FROM notices WHERE recipient = ?1")?;
+                let rows = stmt.query_map(params![recipient], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+                rows.collect()
+            })?;
+            for (policy, resource_type, region, resource_id, state, sent_at) in rows {
+                let Some(sent_at) = parse_time(&sent_at) else { continue };
+                let key = NoticeKey { recipient: recipient.clone(), policy, resource_type, region, resource_id };
+                found.insert(key, PreviousNotice { state, sent_at });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Records that these findings were told (or queued to be told) in these states.
+    pub fn record_notices<'a>(&self, told: impl IntoIterator<Item = (&'a NoticeKey, &'a str)>, at: DateTime<Utc>) -> Result<(), JournalError> {
+        let told: Vec<_> = told.into_iter().collect();
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO notices (recipient, policy, resource_type, region, resource_id, state, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (recipient, policy, resource_type, region, resource_id) DO UPDATE SET state = ?6, sent_at = ?7",
+                )?;
+                for (k, state) in &told {
+                    stmt.execute(params![k.recipient, k.policy, k.resource_type, k.region, k.resource_id, state, at.to_rfc3339()])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    pub fn enqueue(&self, message: &OutgoingMessage, attempts: u32, error: &str, at: DateTime<Utc>) -> Result<i64, JournalError> {
+        let OutgoingMessage { sender, recipients, subject, raw } = message;
+        let recipients = recipients.join(",");
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO outbox (created_at, sender, recipients, subject, raw, attempts, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![at.to_rfc3339(), sender, recipients, subject, raw, attempts, error],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// The outbox, oldest first.
+    pub fn outbox(&self) -> Result<Vec<Queued>, JournalError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT id, created_at, sender, recipients, subject, raw, attempts FROM outbox ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                let created_at: String = r.get(1)?;
+                let recipients: String = r.get(3)?;
+                let attempts: i64 = r.get(6)?;
+                Ok(Queued {
+                    id: r.get(0)?,
+                    // An unreadable time is treated as "now": kept, not dropped.
+                    created_at: parse_time(&created_at).unwrap_or_else(Utc::now),
+                    message: OutgoingMessage {
+                        sender: r.get(2)?,
+                        recipients: recipients.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+                        subject: r.get(4)?,
+                        raw: r.get(5)?,
+                    },
+                    attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn retry_failed(&self, id: i64, attempts: u32, error: &str) -> Result<(), JournalError> {
+        self.with(|c| c.execute("UPDATE outbox SET attempts = ?2, last_error = ?3 WHERE id = ?1", params![id, attempts, error]).map(drop))
+    }
+
+    pub fn dequeue(&self, id: i64) -> Result<(), JournalError> {
+        self.with(|c| c.execute("DELETE FROM outbox WHERE id = ?1", params![id]).map(drop))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_and_the_outbox_survive_a_reopen() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("journal.sqlite");
+        let now = Utc::now();
+        let key = NoticeKey {
+            recipient: "a@example.com".into(),
+            policy: "idle".into(),
+            resource_type: "sagemaker-endpoint".into(),
+            region: "us-east-1".into(),
+            resource_id: "e1".into(),
+        };
+        {
+            let journal = Journal::open(&path)?;
+            journal.record_notices([(&key, "marked")], now)?;
+            journal.record_notices([(&key, "due-soon")], now)?;
+            let message = OutgoingMessage { sender: "cg@example.com".into(), recipients: vec!["a@example.com".into()], subject: "s".into(), raw: b"raw\r\n".to_vec() };
+            journal.enqueue(&message, 3, "refused", now)?;
+        }
+        let journal = Journal::open(&path)?;
+        let notices = journal.notices(&["a@example.com".into(), "b@example.com".into()])?;
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices.get(&key).map(|n| n.state.as_str()), Some("due-soon"), "the latest state wins");
+        let queued = journal.outbox()?;
+        assert_eq!((queued.len(), queued[0].message.raw.as_slice(), queued[0].attempts), (1, b"raw\r\n".as_slice(), 3));
+        journal.dequeue(queued[0].id)?;
+        assert!(journal.outbox()?.is_empty());
+        Ok(())
+    }
+}

@@ -1,0 +1,335 @@
+//! The email templates (MiniJinja, Jinja syntax): the shipped ones in
+//! `src/notify/templates/`, each replaceable by a file of the same name in
+//! the folder `email.templates` names.
+//!
+//! Everything that came from AWS is cleaned before a template sees it:
+//! control characters (line breaks included) become spaces and long values
+//! are cut, so a tag value cannot add lines to the text part or a header;
+//! the HTML part is auto-escaped on top of that.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use super::digest::Digest;
+
+pub const SUBJECT: &str = "subject.txt.j2";
+pub const TEXT: &str = "digest.txt.j2";
+pub const HTML: &str = "digest.html.j2";
+
+const SHIPPED: [(&str, &str); 3] = [
+    (SUBJECT, include_str!("templates/subject.txt.j2")),
+    (TEXT, include_str!("templates/digest.txt.j2")),
+    (HTML, include_str!("templates/digest.html.j2")),
+];
+
+/// Longest value from AWS shown (tags may be 256 characters, reasons longer).
+const MAX_VALUE_CHARS: usize = 300;
+/// Subjects stay on one short line whatever the template makes of them.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("email template {path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("email template {name}: {source:#}")]
+    Invalid { name: String, source: minijinja::Error },
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templates")
+    }
+}
+
+/// The rendered parts of one message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// What a template sees.
+#[derive(Clone, Debug, Serialize)]
+pub struct Context {
+    pub dry_run: bool,
+    pub run_id: String,
+    pub generated_at: String,
+    pub recipient: String,
+    /// Findings in this digest, listed or not.
+    pub count: usize,
+    /// Findings left out of the lists (over `max-items`).
+    pub more: usize,
+    pub acted: usize,
+    pub due_soon: usize,
+    pub failed: usize,
+    pub total_cost: f64,
+    pub total_saving: f64,
+    pub quiet_hours: i64,
+    pub protect_tag: String,
+    pub report_url: Option<String>,
+    pub policies: Vec<PolicyView>,
+    /// Filled in for the HTML part's title.
+    pub subject: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyView {
+    pub name: String,
+    pub description: Option<String>,
+    pub noun: &'static str,
+    pub count: usize,
+    pub saving: f64,
+    pub items: Vec<ItemView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ItemView {
+    pub resource_id: String,
+    pub region: String,
+    pub reason: String,
+    pub recommendation: Option<String>,
+    pub planned: String,
+    pub state: String,
+    pub monthly_cost_usd: Option<f64>,
+    pub monthly_saving_usd: Option<f64>,
+}
+
+/// One line, no control or direction-changing characters, at most `max` characters.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max + 3));
+    let mut last_space = false;
+    for (n, c) in s.chars().enumerate() {
+        if n >= max {
+            out.push('…');
+            break;
+        }
+        let c = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}') { ' ' } else { c };
+        if c == ' ' && last_space {
+            continue;
+        }
+        last_space = c == ' ';
+        out.push(c);
+    }
+    out.trim().to_string()
+}
+
+/// `$3,140.25`; unknown amounts say so rather than `$0`.
+pub fn usd(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => with_thousands(v, 2),
+        _ => "unknown".to_string(),
+    }
+}
+
+/// `$3,140`.
+pub fn usd0(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => with_thousands(v, 0),
+        _ => "unknown".to_string(),
+    }
+}
+
+fn with_thousands(v: f64, decimals: usize) -> String {
+    let text = format!("{:.*}", decimals, v.abs());
+    let (whole, frac) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if v < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { "-" } else { "" };
+    match frac {
+        Some(f) => format!("{sign}${grouped}.{f}"),
+        None => format!("{sign}${grouped}"),
+    }
+}
+
+impl Templates {
+    /// The shipped templates, with any of them replaced by a file of the
+    /// same name in `overrides`. Each template is tried on a sample digest,
+    /// so a mistake shows at start-up, not at 3 a.m.
+    pub fn load(overrides: Option<&Path>) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|name| if name.ends_with(".html.j2") || name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+        env.add_filter("usd", usd);
+        env.add_filter("usd0", usd0);
+        for (name, shipped) in SHIPPED {
+            let source = match overrides.map(|dir| dir.join(name)).filter(|p| p.exists()) {
+                Some(path) => std::fs::read_to_string(&path).map_err(|source| TemplateError::Read { path, source })?,
+                None => shipped.to_string(),
+            };
+            env.add_template_owned(name, source).map_err(|source| TemplateError::Invalid { name: name.to_string(), source })?;
+        }
+        let templates = Templates { env };
+        templates.render(&Context::sample())?;
+        Ok(templates)
+    }
+
+    pub fn render(&self, ctx: &Context) -> Result<Rendered, TemplateError> {
+        let render = |name: &str, ctx: &Context| {
+            self.env.get_template(name).and_then(|t| t.render(ctx)).map_err(|source| TemplateError::Invalid { name: name.to_string(), source })
+        };
+        let subject = clean(&render(SUBJECT, ctx)?, MAX_SUBJECT_CHARS);
+        let with_subject = Context { subject: subject.clone(), ..ctx.clone() };
+        Ok(Rendered { subject, text: render(TEXT, &with_subject)?, html: render(HTML, &with_subject)? })
+    }
+}
+
+/// Per-message facts the digest itself does not carry.
+pub struct Meta<'a> {
+    pub dry_run: bool,
+    pub run_id: &'a str,
+    pub now: DateTime<Utc>,
+    pub quiet_period: chrono::Duration,
+    pub protect_tag: &'a str,
+    pub report_url: Option<&'a str>,
+    pub max_items: usize,
+}
+
+impl Context {
+    /// The template context of a digest: cleaned strings, totals over all
+    /// of its findings, at most `max_items` of them listed.
+    pub fn of(digest: &Digest, meta: &Meta) -> Self {
+        let items: Vec<_> = digest.items().collect();
+        let count = |state: &dyn Fn(&str) -> bool| items.iter().filter(|i| state(&i.state)).count();
+        let mut budget = meta.max_items;
+        let policies = digest
+            .policies
+            .iter()
+            .map(|group| {
+                let listed = group.items.len().min(budget);
+                budget -= listed;
+                PolicyView {
+                    name: clean(&group.policy, MAX_VALUE_CHARS),
+                    description: group.description.as_deref().map(|d| clean(d, MAX_VALUE_CHARS)),
+                    noun: group.resource_type.noun(),
+                    count: group.items.len(),
+                    saving: group.items.iter().filter_map(|i| i.monthly_saving_usd).sum(),
+                    items: group
+                        .items
+                        .iter()
+                        .take(listed)
+                        .map(|i| ItemView {
+                            resource_id: clean(&i.resource_id, MAX_VALUE_CHARS),
+                            region: clean(&i.region, 40),
+                            reason: clean(&i.reason, MAX_VALUE_CHARS),
+                            recommendation: i.recommendation.as_deref().map(|r| clean(r, MAX_VALUE_CHARS)),
+                            planned: clean(&i.planned, MAX_VALUE_CHARS),
+                            state: i.state.clone(),
+                            monthly_cost_usd: i.monthly_cost_usd,
+                            monthly_saving_usd: i.monthly_saving_usd,
+                        })
+                        .collect(),
+                }
+            })
+            .collect::<Vec<_>>();
+        let listed: usize = policies.iter().map(|p| p.items.len()).sum();
+        Context {
+            dry_run: meta.dry_run,
+            run_id: meta.run_id.to_string(),
+            generated_at: meta.now.format("%Y-%m-%d %H:%M UTC").to_string(),
+            recipient: digest.recipient.clone(),
+            count: items.len(),
+            more: items.len() - listed,
+            acted: count(&|s| s.starts_with("done:")),
+            due_soon: count(&|s| s == "due-soon"),
+            failed: count(&|s| s == "failed"),
+            total_cost: items.iter().filter_map(|i| i.monthly_cost_usd).sum(),
+            total_saving: items.iter().filter_map(|i| i.monthly_saving_usd).sum(),
+            quiet_hours: meta.quiet_period.num_hours(),
+            protect_tag: meta.protect_tag.to_string(),
+            report_url: meta.report_url.map(str::to_string),
+            policies,
+            subject: String::new(),
+        }
+    }
+
+    /// Exercises every field, so a template that names a missing one fails at load.
+    fn sample() -> Self {
+        let item = ItemView {
+            resource_id: "endpoint-1".into(),
+            region: "us-east-1".into(),
+            reason: "no invocations in 14 days".into(),
+            recommendation: Some("move to ml.m5.large".into()),
+            planned: "delete after 2026-12-02 10:00 UTC".into(),
+            state: "marked".into(),
+            monthly_cost_usd: Some(168.0),
+            monthly_saving_usd: None,
+        };
+        Context {
+            dry_run: true,
+            run_id: "sample".into(),
+            generated_at: "2026-11-25 10:00 UTC".into(),
+            recipient: "owner@example.com".into(),
+            count: 2,
+            more: 1,
+            acted: 1,
+            due_soon: 1,
+            failed: 1,
+            total_cost: 168.0,
+            total_saving: 168.0,
+            quiet_hours: 24,
+            protect_tag: "costguard:protect".into(),
+            report_url: Some("https://costguard.example.com/report".into()),
+            policies: vec![PolicyView { name: "idle".into(), description: Some("Idle endpoints".into()), noun: "SageMaker endpoint", count: 2, saving: 168.0, items: vec![item] }],
+            subject: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_like_money() {
+        assert_eq!(usd(Some(3140.254)), "$3,140.25");
+        assert_eq!(usd0(Some(1234567.8)), "$1,234,568");
+        assert_eq!(usd0(Some(999.0)), "$999");
+        assert_eq!(usd(None), "unknown");
+        assert_eq!(usd(Some(-12.5)), "-$12.50");
+    }
+
+    #[test]
+    fn clean_leaves_one_short_line() {
+        assert_eq!(clean("a\r\nBcc: evil@example.net\u{202E}x", 100), "a Bcc: evil@example.net x");
+        assert_eq!(clean(&"x".repeat(500), 10).chars().count(), 11);
+    }
+
+    #[test]
+    fn the_shipped_templates_load_and_escape_html() -> Result<(), TemplateError> {
+        let templates = Templates::load(None)?;
+        let mut ctx = Context::sample();
+        ctx.policies[0].items[0].resource_id = "<script>alert(1)</script>".into();
+        let out = templates.render(&ctx)?;
+        assert!(out.html.contains("&lt;script&gt;") && !out.html.contains("<script>"), "{}", out.html);
+        assert!(out.text.contains("<script>"), "the text part shows it as it is");
+        assert!(out.subject.starts_with("[dry run] costguard:"), "{}", out.subject);
+        Ok(())
+    }
+
+    #[test]
+    fn a_broken_override_is_refused_at_load_with_its_name() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join(SUBJECT), "{{ count }} {{ no_such_field }}")?;
+        let err = Templates::load(Some(dir.path())).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(SUBJECT) && err.contains("no_such_field"), "{err}");
+        std::fs::write(dir.path().join(SUBJECT), "{% if %}")?;
+        assert!(Templates::load(Some(dir.path())).is_err());
+        std::fs::write(dir.path().join(SUBJECT), "cost alert: {{ count }}")?;
+        let templates = Templates::load(Some(dir.path()))?;
+        assert_eq!(templates.render(&Context::sample())?.subject, "cost alert: 2");
+        Ok(())
+    }
+}
