@@ -36,13 +36,14 @@ Commands:
       accepted, parsed (see mime.py), each with its "source" and "destinations".
 """
 
-import json
 import sys
 from datetime import timedelta
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.utils import utcnow
 from moto.server import ThreadedMotoServer
+
+from commands import serve
 
 
 def backdate(cmd):
@@ -196,33 +197,20 @@ def main():
     server.start()
     bound = server.get_host_and_port()[1]
     print(f"ready {bound}", flush=True)
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            cmd = json.loads(line)
-            if cmd.get("op") == "backdate":
-                backdate(cmd)
-            elif cmd.get("op") == "create_log_groups":
-                create_log_groups(cmd)
-            elif cmd.get("op") == "create_endpoints":
-                create_endpoints(cmd, bound)
-            elif cmd.get("op") == "ses_sent":
-                sent = ses_sent(cmd)
-                print("ok", flush=True)
-                print(json.dumps(sent), flush=True)
-                continue
-            elif cmd.get("op") == "create_instances":
-                ids = create_instances(cmd, bound)
-                print("ok", flush=True)
-                print(json.dumps(ids), flush=True)
-                continue
-            else:
-                raise ValueError(f"unknown op {cmd.get('op')!r}")
-            print("ok", flush=True)
-        except Exception as e:  # the test reads the message
-            print(f"error: {type(e).__name__}: {e}", flush=True)
+    ops = {
+        "backdate": lambda cmd: backdate(cmd),
+        "create_log_groups": lambda cmd: create_log_groups(cmd),
+        "create_endpoints": lambda cmd: create_endpoints(cmd, bound),
+        "create_instances": lambda cmd: create_instances(cmd, bound),
+        "ses_sent": lambda cmd: ses_sent(cmd),
+    }
+
+    def handle(cmd):
+        if cmd.get("op") not in ops:
+            raise ValueError(f"unknown op {cmd.get('op')!r}")
+        return ops[cmd["op"]](cmd)
+
+    serve(handle)
     server.stop()
 
 

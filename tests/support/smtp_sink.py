@@ -16,13 +16,13 @@ Exits when stdin closes, so a test process that dies leaves no server behind.
 """
 
 import asyncio
-import json
 import sys
 import threading
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 import mime
+from commands import serve
 
 
 class Sink:
@@ -51,26 +51,19 @@ def authenticator_for(user, password):
 
 
 def commands(sink):
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            cmd = json.loads(line)
-            with sink.lock:
-                if cmd["op"] == "messages":
-                    print("ok", flush=True)
-                    print(json.dumps(sink.messages), flush=True)
-                    continue
-                if cmd["op"] == "clear":
-                    sink.messages.clear()
-                elif cmd["op"] == "fail":
-                    sink.failures.extend([int(cmd.get("code", 451))] * int(cmd.get("count", 1)))
-                else:
-                    raise ValueError(f"unknown op {cmd['op']!r}")
-            print("ok", flush=True)
-        except Exception as e:  # the test reads the message
-            print(f"error: {type(e).__name__}: {e}", flush=True)
+    def handle(cmd):
+        with sink.lock:
+            if cmd["op"] == "messages":
+                return list(sink.messages)
+            if cmd["op"] == "clear":
+                sink.messages.clear()
+            elif cmd["op"] == "fail":
+                sink.failures.extend([int(cmd.get("code", 451))] * int(cmd.get("count", 1)))
+            else:
+                raise ValueError(f"unknown op {cmd['op']!r}")
+        return None
+
+    serve(handle)
 
 
 async def main():
