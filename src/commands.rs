@@ -118,7 +118,14 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
     }
     let aws = Aws::from_env(ApiCallCounter::new()).await;
     let options = SweepOptions { guardrails, email, ..args.options };
-    match sweep::run(&aws, &policies, &options, Utc::now(), &args.progress, &cancel).await {
+    let result = sweep::run(&aws, &policies, &options, Utc::now(), &args.progress, &cancel).await.map_err(|e| e.to_string());
+    summarize(result)
+}
+
+/// Prints a sweep's one-line summary, errors and report paths; returns the
+/// exit code its report calls for.
+pub fn summarize(result: Result<sweep::SweepResult, String>) -> ExitCode {
+    match result {
         Ok(result) => {
             let r = &result.report;
             println!(

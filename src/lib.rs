@@ -29,6 +29,8 @@
 //!   templates, SMTP or SES delivery, and the outbox.
 //! - [`commands`]: what the CLI's subcommands do; `main.rs` only parses.
 //! - [`progress`]: terminal progress display.
+//! - [`service`]: `costguard run`, the daemon: schedules, the HTTP listener
+//!   (health, readiness, Prometheus metrics, the report), reload, shutdown.
 
 pub mod actions;
 pub mod aws;
@@ -42,3 +44,4 @@ pub mod pricing;
 pub mod progress;
 pub mod report;
 pub mod resources;
+pub mod service;

@@ -117,6 +117,19 @@ enum Command {
         #[arg(long)]
         no_email: bool,
     },
+    /// Run as a service: sweeps on the config's cron schedules, an HTTP
+    /// listener (/healthz, /readyz, /metrics, /report), reload on SIGHUP or
+    /// a changed file, clean stop on SIGTERM.
+    Run {
+        /// The daemon config file (policies, regions, schedule, listen, email).
+        #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG")]
+        config: PathBuf,
+
+        /// Run every enabled policy once and exit (ECS scheduled tasks,
+        /// cron); exit codes as `sweep`.
+        #[arg(long)]
+        once: bool,
+    },
     /// Undo a deletion, stop or resize recorded in the journal: re-create a
     /// deleted SageMaker endpoint (same name, endpoint config and tags), start
     /// a stopped notebook or EC2 instance, or give a resized EC2 instance its
@@ -171,6 +184,18 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     match cli.command {
         Command::Validate { paths, config } => commands::validate(&paths, config.as_deref()),
+        Command::Run { config, once } => {
+            let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
+            runtime.block_on(async {
+                if once {
+                    let cancel = CancellationToken::new();
+                    tokio::spawn(cancel_on_signal(cancel.clone()));
+                    commands::summarize(costguard::service::run_once(&config, cancel).await)
+                } else {
+                    costguard::service::run(config).await
+                }
+            })
+        }
         Command::Restore { resource_type, name, state } => {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
             runtime.block_on(commands::restore(resource_type, &name, &state.journal()))

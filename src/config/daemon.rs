@@ -1,7 +1,16 @@
 //! The daemon's own settings (`--config costguard.yaml`), apart from the
-//! policies: for now, how `notify` reaches people.
+//! policies: where things are, when sweeps run, where it listens, and how
+//! `notify` reaches people. Paths are relative to this file's folder.
 //!
 //! ```yaml
+//! policies: [policies/]             # files or folders
+//! regions: [us-east-1, eu-west-1]   # default: the SDK's region
+//! state-dir: /var/lib/costguard     # journal, caches (default: $STATE_DIRECTORY, ...)
+//! report-dir: /var/lib/costguard/report
+//! listen: 127.0.0.1:9464            # /healthz /readyz /metrics /report
+//! dry-run: false                    # true: plan and report only, everywhere
+//! schedule: "0 7 * * * *"           # cron (sec min hour day month weekday; 5 fields = minute first)
+//!                                   # a policy's own `schedule:` overrides it
 //! email:
 //!   from: costguard@example.com
 //!   transport: smtp                 # smtp | ses
@@ -34,7 +43,34 @@ use crate::actions::notify::is_email_address;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DaemonConfigSpec {
     #[serde(default)]
+    pub policies: Option<Vec<Located<String>>>,
+    #[serde(default)]
+    pub regions: Vec<Located<String>>,
+    #[serde(default)]
+    pub state_dir: Option<Located<String>>,
+    #[serde(default)]
+    pub report_dir: Option<Located<String>>,
+    #[serde(default)]
+    pub listen: Option<Located<String>>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub schedule: Option<Located<String>>,
+    #[serde(default)]
+    pub protect_tag: Option<Located<String>>,
+    #[serde(default)]
+    pub prices: Option<Located<PriceSource>>,
+    #[serde(default)]
     pub email: Option<Located<EmailSpec>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PriceSource {
+    /// The AWS Price List API, cached; the built-in table when it fails.
+    Api,
+    /// The built-in table only.
+    Builtin,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -119,9 +155,36 @@ pub struct SesSpec {
 }
 
 /// The compiled daemon settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DaemonConfig {
+    pub policies: Vec<PathBuf>,
+    /// Empty: the SDK's region.
+    pub regions: Vec<String>,
+    /// `None`: the default state folder.
+    pub state_dir: Option<PathBuf>,
+    pub report_dir: PathBuf,
+    pub listen: std::net::SocketAddr,
+    pub dry_run: bool,
+    /// Six-field cron (seconds first), for policies without their own.
+    pub schedule: String,
+    pub protect_tag: String,
+    pub prices: PriceSource,
     pub email: Option<EmailSettings>,
+}
+
+/// Every hour, at minute 7 (not on the hour, when everyone else's jobs run).
+pub const DEFAULT_SCHEDULE: &str = "0 7 * * * *";
+
+/// A cron expression as the scheduler wants it: six fields, seconds first.
+/// Five fields are the classic crontab form and get `0` seconds.
+pub fn normalize_schedule(expr: &str) -> Result<String, String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let six = match fields.len() {
+        5 => format!("0 {}", fields.join(" ")),
+        6 => fields.join(" "),
+        n => return Err(format!("expected a cron expression of 5 fields (minute hour day month weekday) or 6 (seconds first), found {n}")),
+    };
+    tokio_cron_scheduler::Job::new_async(six.as_str(), |_, _| Box::pin(async {})).map(|_| six.clone()).map_err(|e| format!("not a valid cron expression: {e}"))
 }
 
 /// Where a credential comes from; the value itself is read at start-up.
@@ -191,8 +254,39 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
     let mut errors = Vec::new();
     let base = file.parent().unwrap_or(Path::new("."));
     let email = spec.email.as_ref().and_then(|e| e.value.compile(base, &mut errors));
+    let path = |l: &Located<String>| base.join(l.value.trim());
+    let schedule = match &spec.schedule {
+        Some(s) => normalize_schedule(&s.value).unwrap_or_else(|e| {
+            errors.push(DecodeError::new(s.loc, "schedule", e));
+            String::new()
+        }),
+        None => DEFAULT_SCHEDULE.to_string(),
+    };
+    let listen = match &spec.listen {
+        Some(l) => l.value.trim().parse().unwrap_or_else(|_| {
+            errors.push(DecodeError::new(l.loc, "listen", format!("expected an address and port such as 127.0.0.1:9464, found {:?}", l.value)));
+            std::net::SocketAddr::from(([127, 0, 0, 1], 9464))
+        }),
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
+    };
+    for (i, r) in spec.regions.iter().enumerate() {
+        if r.value.trim().is_empty() || !r.value.trim().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            errors.push(DecodeError::new(r.loc, format!("regions[{i}]"), format!("expected a region name such as us-east-1, found {:?}", r.value)));
+        }
+    }
     if errors.is_empty() {
-        Ok(DaemonConfig { email })
+        Ok(DaemonConfig {
+            policies: spec.policies.as_ref().map_or_else(|| vec![base.join("policies")], |p| p.iter().map(path).collect()),
+            regions: spec.regions.iter().map(|r| r.value.trim().to_string()).collect(),
+            state_dir: spec.state_dir.as_ref().map(path),
+            report_dir: spec.report_dir.as_ref().map_or_else(|| PathBuf::from(crate::report::DEFAULT_REPORT_DIR), path),
+            listen,
+            dry_run: spec.dry_run.unwrap_or(false),
+            schedule,
+            protect_tag: spec.protect_tag.as_ref().map_or_else(|| crate::engine::plan::DEFAULT_PROTECT_TAG.to_string(), |t| t.value.trim().to_string()),
+            prices: spec.prices.as_ref().map_or(PriceSource::Api, |p| p.value),
+            email,
+        })
     } else {
         Err(ConfigErrors(errors.into_iter().map(|e| ConfigError::from_decode(file, e)).collect()))
     }
@@ -371,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_file_is_a_config_without_email() {
+    fn an_empty_file_is_a_config_with_defaults() {
         assert!(compile_text(Path::new("c.yaml"), "").expect("valid").email.is_none());
     }
 
@@ -391,6 +485,25 @@ mod tests {
         assert!(errors.iter().any(|e| e.contains("c.yaml:3:14") && e.contains("pigeon")), "{errors:?}");
         let errors = errors_of("email:\n  from: cg@example.com\n  smtp: {host: h, passwrd-env: X}\n");
         assert!(errors.iter().any(|e| e.contains("passwrd-env")), "{errors:?}");
+    }
+
+    #[test]
+    fn schedules_are_cron_with_or_without_seconds() {
+        assert_eq!(normalize_schedule("*/5 * * * *").as_deref(), Ok("0 */5 * * * *"));
+        assert_eq!(normalize_schedule("*/2 * * * * *").as_deref(), Ok("*/2 * * * * *"));
+        assert!(normalize_schedule("every hour").is_err());
+        assert!(normalize_schedule("0 99 * * *").is_err());
+        let errors = errors_of("schedule: \"0 99 * * *\"\nlisten: localhost\n");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml:1:11: schedule: not a valid cron expression")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml:2:9: listen:")), "{errors:?}");
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_config_file() {
+        let config = compile_text(Path::new("/etc/costguard/c.yaml"), "policies: [p/]\nstate-dir: /var/lib/cg\n").expect("valid");
+        assert_eq!(config.policies, [PathBuf::from("/etc/costguard/p/")]);
+        assert_eq!(config.state_dir, Some(PathBuf::from("/var/lib/cg")));
+        assert_eq!(config.schedule, DEFAULT_SCHEDULE);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!         days: 30
 //!     max-resources: 500          # circuit breaker: act on none if more match
 //!     max-resources-percent: 50
+//!     schedule: "0 */15 * * * *"  # the daemon's cron for this policy (default: the config's)
 //! ```
 
 use std::collections::HashMap;
@@ -45,6 +46,9 @@ pub struct RawPolicy {
     pub max_resources: Option<Located<i64>>,
     #[serde(default)]
     pub max_resources_percent: Option<Located<f64>>,
+    /// When the daemon runs it (cron); default: the daemon config's.
+    #[serde(default)]
+    pub schedule: Option<Located<String>>,
 }
 
 /// A validated policy.
@@ -57,6 +61,8 @@ pub struct Policy {
     pub filters: Vec<Filter>,
     pub actions: Vec<Action>,
     pub limits: Limits,
+    /// Six-field cron; `None`: the daemon's default schedule.
+    pub schedule: Option<String>,
     /// Where it was written, for messages.
     pub source: PathBuf,
 }
@@ -158,6 +164,9 @@ impl RawPolicy {
             }
         }
         let limits = self.compile_limits(path, errors);
+        let schedule = self.schedule.as_ref().and_then(|s| {
+            super::daemon::normalize_schedule(&s.value).map_err(|e| errors.push(DecodeError::new(s.loc, format!("{path}.schedule"), e))).ok()
+        });
         if errors.len() > before {
             return None;
         }
@@ -169,6 +178,7 @@ impl RawPolicy {
             filters: filters?,
             actions: actions.into_iter().collect::<Option<Vec<_>>>()?,
             limits,
+            schedule,
             source: source.to_path_buf(),
         })
     }

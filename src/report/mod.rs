@@ -1,6 +1,7 @@
-//! The audit report of a sweep: `report.json` for machines, `report.md` for
-//! people. Both come from one [`Report`] value.
+//! The audit report of a sweep: `report.json` for machines, `report.md` and
+//! `report.html` for people. All come from one [`Report`] value.
 
+pub mod html;
 pub mod markdown;
 
 use std::collections::{BTreeMap, HashSet};
@@ -297,6 +298,7 @@ pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)>
     // Streamed to disk: a large report is never held twice in memory.
     let json_path = write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
     let md_path = write_atomic(dir, "report.md", |out| out.write_all(markdown::render(report).as_bytes()))?;
+    write_atomic(dir, "report.html", |out| out.write_all(html::render(report).as_bytes()))?;
     Ok((json_path, md_path))
 }
 

@@ -1,0 +1,176 @@
+//! `report.html`: one self-contained page (inline style, SVG charts and a
+//! few lines of script; nothing fetched), readable on a phone: totals, the
+//! account's spend, monthly cost at stake by policy and by resource type,
+//! and the findings grouped by policy, sortable by column. Every string
+//! from AWS is HTML-escaped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::Report;
+use crate::notify::template::usd;
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;padding:12px;color:#1a1a1a}
+h1{font-size:22px}h2{font-size:18px;margin-top:28px}
+.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:140px}
+.card b{display:block;font-size:20px}.dry{background:#fff4ce;border:1px solid #e0c36b;padding:8px}
+.wrap{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{border-bottom:1px solid #eee;padding:6px;text-align:left;vertical-align:top}th{cursor:pointer;background:#f6f6f6}
+td.n,th.n{text-align:right}td.id{word-break:break-all}.err{color:#a30000}
+svg text{font-size:12px}";
+
+/// Sorts a table by the clicked column; numbers by their `data-v`.
+const SCRIPT: &str = "document.querySelectorAll('table.sortable th').forEach(function(th,i){th.addEventListener('click',function(){
+var t=th.closest('table'),b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows),asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
+rows.sort(function(a,c){var x=a.cells[i],y=c.cells[i],p=parseFloat(x.dataset.v),q=parseFloat(y.dataset.v);
+var r=(!isNaN(p)&&!isNaN(q))?p-q:x.textContent.localeCompare(y.textContent);return asc?r:-r;});
+rows.forEach(function(r){b.appendChild(r);});});});";
+
+/// A horizontal bar chart as inline SVG.
+fn bars(title: &str, values: &[(String, f64)]) -> String {
+    let max = values.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
+    let row = 22;
+    let height = row * values.len().max(1) + 8;
+    let mut svg = format!("<figure><figcaption>{}</figcaption><svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 600 {height}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">", escape(title), escape(title));
+    if values.is_empty() {
+        let _ = write!(svg, "<text x=\"4\" y=\"16\">nothing at stake</text>");
+    }
+    for (i, (label, v)) in values.iter().enumerate() {
+        let y = i * row + 4;
+        let width = if max > 0.0 { (v / max * 300.0).max(1.0) } else { 1.0 };
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"200\" y=\"{y}\" width=\"{width:.1}\" height=\"16\" fill=\"#3b7dd8\"></rect><text x=\"{:.1}\" y=\"{}\">{}</text>",
+            y + 13,
+            escape(&crate::notify::template::clean(label, 28)),
+            200.0 + width + 6.0,
+            y + 13,
+            usd(Some(*v))
+        );
+    }
+    svg.push_str("</svg></figure>");
+    svg
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>costguard report</title><style>{STYLE}</style></head><body>"
+    );
+    let _ = write!(out, "<h1>costguard sweep report</h1>");
+    if report.dry_run {
+        let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
+    }
+    let _ = write!(
+        out,
+        "<p>Run <code>{}</code>, {} to {}, regions {}.</p>",
+        escape(&report.run_id),
+        report.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        report.finished_at.format("%H:%M:%S UTC"),
+        escape(&report.regions.join(", "))
+    );
+    let t = &report.totals;
+    let _ = write!(
+        out,
+        "<div class=\"cards\"><div class=\"card\" id=\"total-saving\">Monthly saving at stake<b>{}</b></div><div class=\"card\" id=\"total-cost\">Monthly cost of matched resources<b>{}</b></div><div class=\"card\" id=\"total-findings\">Findings<b>{}</b></div><div class=\"card\">Done / failed<b>{} / {}</b></div><div class=\"card\" id=\"total-api-calls\">AWS API calls<b>{}</b></div></div>",
+        usd(Some(t.monthly_saving_usd)),
+        usd(Some(t.monthly_cost_usd)),
+        t.findings,
+        t.done,
+        t.failed,
+        t.api_calls
+    );
+
+    if let Some(s) = &report.spend {
+        let _ = write!(
+            out,
+            "<h2>Spend</h2><div class=\"cards\"><div class=\"card\">Month to date<b>{}</b></div><div class=\"card\">Last month<b>{}</b></div><div class=\"card\">Forecast this month<b>{}</b></div><div class=\"card\">Month over month<b>{}</b></div></div>",
+            usd(Some(s.month_to_date_usd)),
+            usd(Some(s.last_month_usd)),
+            usd(s.forecast_month_usd),
+            s.month_over_month_change_pct.map_or("unknown".to_string(), |c| format!("{c:+.1}%"))
+        );
+        let services: Vec<(String, f64)> = s.top_services.iter().map(|x| (x.service.clone(), x.month_to_date_usd)).collect();
+        out.push_str(&bars("Top services, month to date", &services));
+    }
+
+    if !report.errors.is_empty() {
+        let _ = write!(out, "<h2 class=\"err\">Errors</h2><ul>");
+        for e in &report.errors {
+            let _ = write!(out, "<li class=\"err\">{}</li>", escape(&e.message));
+        }
+        out.push_str("</ul>");
+    }
+
+    let _ = write!(out, "<h2>Monthly cost at stake</h2>");
+    let by_policy: Vec<(String, f64)> = report.policies.iter().filter(|p| p.matched > 0).map(|p| (p.name.clone(), p.monthly_saving_usd)).collect();
+    out.push_str(&bars("By policy", &by_policy));
+    let mut by_type: BTreeMap<&str, f64> = BTreeMap::new();
+    for f in &report.findings {
+        *by_type.entry(f.resource_type.name()).or_default() += f.monthly_saving_usd.unwrap_or(0.0);
+    }
+    let by_type: Vec<(String, f64)> = by_type.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    out.push_str(&bars("By resource type", &by_type));
+
+    for p in &report.policies {
+        let findings: Vec<_> = report.findings.iter().filter(|f| f.policy == p.name).collect();
+        let _ = write!(out, "<h2>{} <small>({}: {} examined, {} matched, {} at stake)</small></h2>", escape(&p.name), p.resource_type, p.examined, p.matched, usd(Some(p.monthly_saving_usd)));
+        if let Some(why) = &p.breaker {
+            let _ = write!(out, "<p class=\"err\">Circuit breaker tripped, nothing applied: {}</p>", escape(why));
+        }
+        if findings.is_empty() {
+            continue;
+        }
+        out.push_str("<div class=\"wrap\"><table class=\"sortable\"><thead><tr><th>Resource</th><th>Region</th><th>Why</th><th>Action</th><th>Status</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th></tr></thead><tbody>");
+        for f in findings {
+            let status = match &f.detail {
+                Some(d) => format!("{:?}: {}", f.status, escape(d)).to_lowercase(),
+                None => format!("{:?}", f.status).to_lowercase(),
+            };
+            let advice = f.recommendation.as_ref().map_or(String::new(), |r| format!("<br><em>{}</em>", escape(&r.summary)));
+            let _ = write!(
+                out,
+                "<tr><td class=\"id\">{}</td><td>{}</td><td>{}{advice}</td><td>{}</td><td>{status}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td></tr>",
+                escape(&f.resource_id),
+                escape(&f.region),
+                escape(&f.reason),
+                escape(&f.action_description),
+                f.monthly_cost_usd.unwrap_or(-1.0),
+                usd(f.monthly_cost_usd),
+                f.monthly_saving_usd.unwrap_or(-1.0),
+                usd(f.monthly_saving_usd)
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    }
+    let _ = write!(out, "<script>{SCRIPT}</script></body></html>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_from_aws_is_escaped() {
+        assert_eq!(escape("<img src=x onerror=\"a\">&'"), "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
+        let chart = bars("t", &[("<b>".to_string(), 10.0)]);
+        assert!(chart.contains("&lt;b&gt;") && !chart.contains("<b>"), "{chart}");
+    }
+}

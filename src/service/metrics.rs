@@ -1,0 +1,170 @@
+//! The daemon's Prometheus metrics, fed by typed events: each event writes
+//! one log line and bumps the counters with the same labels, so logs and
+//! metrics never disagree.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Mutex, PoisonError};
+
+use crate::report::Report;
+
+/// Label values, in order of the metric's label names.
+type Labels = Vec<String>;
+
+#[derive(Default)]
+struct Family {
+    help: &'static str,
+    kind: &'static str,
+    labels: &'static [&'static str],
+    values: BTreeMap<Labels, f64>,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    families: Mutex<BTreeMap<&'static str, Family>>,
+}
+
+const SWEEPS: (&str, &str, &str, &[&str]) = ("costguard_sweeps_total", "Sweeps run, by schedule and outcome (ok, errors, failed).", "counter", &["schedule", "outcome"]);
+const FINDINGS: (&str, &str, &str, &[&str]) = ("costguard_findings", "Findings of each policy in its last sweep.", "gauge", &["policy"]);
+const AT_STAKE: (&str, &str, &str, &[&str]) =
+    ("costguard_monthly_cost_at_stake_usd", "Monthly saving at stake in each policy's findings, last sweep (USD).", "gauge", &["policy"]);
+const ACTIONS: (&str, &str, &str, &[&str]) = ("costguard_actions_total", "Actions by kind and outcome (planned, done, skipped, failed).", "counter", &["action", "outcome"]);
+const API_CALLS: (&str, &str, &str, &[&str]) = ("costguard_api_calls_total", "AWS requests sent, by IAM action, retries included.", "counter", &["operation"]);
+const THROTTLES: (&str, &str, &str, &[&str]) = ("costguard_api_throttles_total", "AWS requests answered with throttling, by IAM action.", "counter", &["operation"]);
+const EMAILS: (&str, &str, &str, &[&str]) = ("costguard_emails_total", "Email digests by outcome (sent, queued, failed, outbox-sent, outbox-expired).", "counter", &["outcome"]);
+const OUTBOX: (&str, &str, &str, &[&str]) = ("costguard_email_outbox", "Messages waiting in the outbox after the last sweep.", "gauge", &[]);
+const LAST_SWEEP: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_timestamp_seconds", "When the last sweep finished (Unix time).", "gauge", &[]);
+const LAST_DURATION: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_duration_seconds", "How long the last sweep took.", "gauge", &[]);
+const RELOADS: (&str, &str, &str, &[&str]) = ("costguard_config_reloads_total", "Config reloads by outcome (ok, failed: the last good config keeps running).", "counter", &["outcome"]);
+
+type Spec = (&'static str, &'static str, &'static str, &'static [&'static str]);
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Metrics::default();
+        // Present from the start, so a scrape before the first sweep shows zeros.
+        m.add(SWEEPS, &[], 0.0);
+        m.add(RELOADS, &[], 0.0);
+        m
+    }
+
+    fn update(&self, spec: Spec, labels: &[&str], f: impl FnOnce(&mut f64)) {
+        let (name, help, kind, names) = spec;
+        let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        let family = families.entry(name).or_insert_with(|| Family { help, kind, labels: names, values: BTreeMap::new() });
+        if labels.is_empty() && !names.is_empty() {
+            return; // registers the family only
+        }
+        f(family.values.entry(labels.iter().map(|l| l.to_string()).collect()).or_insert(0.0));
+    }
+
+    fn add(&self, spec: Spec, labels: &[&str], by: f64) {
+        self.update(spec, labels, |v| *v += by);
+    }
+
+    fn set(&self, spec: Spec, labels: &[&str], to: f64) {
+        self.update(spec, labels, |v| *v = to);
+    }
+
+    /// A sweep ended with a report.
+    pub fn sweep_finished(&self, schedule: &str, report: &Report, seconds: f64) {
+        let outcome = match report.verdict() {
+            crate::report::Verdict::Clean | crate::report::Verdict::BreakerTripped => "ok",
+            crate::report::Verdict::Errors => "errors",
+        };
+        tracing::info!(
+            schedule,
+            outcome,
+            findings = report.totals.findings,
+            done = report.totals.done,
+            failed = report.totals.failed,
+            api_calls = report.totals.api_calls,
+            monthly_saving_usd = report.totals.monthly_saving_usd,
+            seconds,
+            "sweep finished"
+        );
+        self.add(SWEEPS, &[schedule, outcome], 1.0);
+        for p in &report.policies {
+            self.set(FINDINGS, &[&p.name], p.matched as f64);
+            self.set(AT_STAKE, &[&p.name], p.monthly_saving_usd);
+        }
+        for f in &report.findings {
+            self.add(ACTIONS, &[&f.action, status_name(f.status)], 1.0);
+        }
+        for (op, n) in &report.api_calls {
+            self.add(API_CALLS, &[op], *n as f64);
+        }
+        for (op, n) in &report.api_throttles {
+            self.add(THROTTLES, &[op], *n as f64);
+        }
+        if let Some(e) = &report.emails {
+            for (outcome, n) in [("sent", e.sent), ("queued", e.queued), ("failed", e.failed), ("outbox-sent", e.outbox_sent), ("outbox-expired", e.outbox_expired)] {
+                self.add(EMAILS, &[outcome], n as f64);
+            }
+            self.set(OUTBOX, &[], e.outbox_waiting as f64);
+        }
+        self.set(LAST_SWEEP, &[], report.finished_at.timestamp() as f64);
+        self.set(LAST_DURATION, &[], seconds);
+    }
+
+    /// A sweep could not run at all (no region, the report unwritable, the journal unreadable).
+    pub fn sweep_failed(&self, schedule: &str, error: &str) {
+        tracing::error!(schedule, error, "sweep failed");
+        self.add(SWEEPS, &[schedule, "failed"], 1.0);
+    }
+
+    pub fn reloaded(&self, ok: bool, detail: &str) {
+        if ok {
+            tracing::info!(detail, "config reloaded");
+        } else {
+            tracing::error!(error = detail, "config reload rejected; the last good config keeps running");
+        }
+        self.add(RELOADS, &[if ok { "ok" } else { "failed" }], 1.0);
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = String::new();
+        for (name, f) in families.iter() {
+            let _ = writeln!(out, "# HELP {name} {}", f.help);
+            let _ = writeln!(out, "# TYPE {name} {}", f.kind);
+            for (labels, value) in &f.values {
+                let labels: Vec<String> = f.labels.iter().zip(labels).map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
+                let labels = if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.join(",")) };
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        }
+        out
+    }
+}
+
+fn status_name(s: crate::engine::apply::Status) -> &'static str {
+    match s {
+        crate::engine::apply::Status::Planned => "planned",
+        crate::engine::apply::Status::Done => "done",
+        crate::engine::apply::Status::Skipped => "skipped",
+        crate::engine::apply::Status::Failed => "failed",
+    }
+}
+
+/// Label values may hold anything a policy name holds.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_format_has_help_type_and_escaped_labels() {
+        let m = Metrics::new();
+        m.add(FINDINGS, &["a\"b\\c\nd"], 3.0);
+        m.reloaded(false, "bad yaml");
+        let text = m.render();
+        assert!(text.contains("# TYPE costguard_findings gauge\ncostguard_findings{policy=\"a\\\"b\\\\c\\nd\"} 3\n"), "{text}");
+        assert!(text.contains("costguard_config_reloads_total{outcome=\"failed\"} 1\n"), "{text}");
+        assert!(text.contains("# TYPE costguard_sweeps_total counter\n"), "families exist before the first sweep: {text}");
+    }
+}

@@ -1,0 +1,357 @@
+//! `costguard run`: the daemon. Sweeps on cron schedules, an HTTP listener
+//! for health, metrics and the latest report, reload on SIGHUP or a changed
+//! file, and one place that owns shutdown.
+//!
+//! - [`metrics`]: typed events feeding both the log and `/metrics`.
+//! - [`http`]: the listener.
+//!
+//! # Guarantees
+//! - Sweeps run one at a time, so two sweeps of the same policy never
+//!   overlap; a schedule that fires while a sweep runs is remembered once
+//!   and runs after it (a long sweep delays the next, never piles up).
+//! - SIGTERM or SIGINT: no new sweep starts; a sweep that is applying
+//!   finishes the resource it is changing (journaled), skips the rest,
+//!   writes its report; the process exits 0. A second signal exits at once.
+//! - An invalid config or policy change is rejected with its error in the
+//!   log and `costguard_config_reloads_total{outcome="failed"}`; the last
+//!   good version keeps running.
+
+pub mod http;
+pub mod metrics;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+use tokio::sync::Notify;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::{ApiCallCounter, Aws};
+use crate::config::daemon::{self, DaemonConfig, PriceSource};
+use crate::config::{self, Guardrails, Policy};
+use crate::engine::plan::PlanSettings;
+use crate::engine::sweep::{self, EmailSetup, SweepOptions};
+use crate::notify::template::Templates;
+use crate::progress::Progress;
+use metrics::Metrics;
+
+/// How long a stopping daemon waits for the sweep in flight.
+const STOP_GRACE: Duration = Duration::from_secs(120);
+/// How often the config and policy files are checked for changes.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// A config with everything it names loaded and checked.
+pub struct Loaded {
+    pub config: DaemonConfig,
+    pub policies: Vec<Policy>,
+    pub guardrails: Option<Guardrails>,
+    pub email: Option<Arc<EmailSetup>>,
+    /// The files it came from, with their modification times.
+    stamps: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+fn stamps(files: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>)> {
+    files.iter().map(|f| (f.clone(), std::fs::metadata(f).and_then(|m| m.modified()).ok())).collect()
+}
+
+/// The files a config depends on: itself, its policy files, its templates.
+fn watched(config_file: &Path, config: Option<&DaemonConfig>) -> Vec<PathBuf> {
+    let mut files = vec![config_file.to_path_buf()];
+    if let Some(config) = config {
+        files.extend(config::policy_files(&config.policies).unwrap_or_else(|_| config.policies.clone()));
+        if let Some(dir) = config.email.as_ref().and_then(|e| e.templates.as_ref()) {
+            files.extend([crate::notify::template::SUBJECT, crate::notify::template::TEXT, crate::notify::template::HTML].map(|t| dir.join(t)));
+        }
+    }
+    files
+}
+
+impl Loaded {
+    /// Loads the config file and everything it names; `Err` is every
+    /// problem found, as `validate` prints them.
+    pub fn load(config_file: &Path) -> Result<Self, String> {
+        let config = daemon::load(config_file).map_err(|e| e.to_string())?;
+        let policies = config::load_policies(&config.policies).map_err(|e| e.to_string())?;
+        let guardrails = config::load_guardrails(&config.policies).map_err(|e| e.to_string())?;
+        let email = match &config.email {
+            Some(settings) => {
+                let templates = Templates::load(settings.templates.as_deref()).map_err(|e| e.to_string())?;
+                Some(Arc::new(EmailSetup { settings: settings.clone(), templates }))
+            }
+            None => None,
+        };
+        let stamps = stamps(&watched(config_file, Some(&config)));
+        Ok(Loaded { config, policies, guardrails, email, stamps })
+    }
+
+    /// Every schedule in use: the default (which also reconciles the
+    /// guardrails) and each policy's own.
+    pub fn schedules(&self) -> BTreeSet<String> {
+        let mut all: BTreeSet<String> = self.policies.iter().filter(|p| p.enabled).filter_map(|p| p.schedule.clone()).collect();
+        all.insert(self.config.schedule.clone());
+        all
+    }
+
+    /// The policies of one schedule (all of them when `None`), with the sweep's options.
+    pub fn sweep_for(&self, schedule: Option<&str>) -> (Vec<Policy>, SweepOptions) {
+        let default = self.config.schedule.as_str();
+        let policies = self.policies.iter().filter(|p| schedule.is_none_or(|s| p.schedule.as_deref().unwrap_or(default) == s)).cloned().collect();
+        let state_dir = self.config.state_dir.clone().unwrap_or_else(sweep::default_state_dir);
+        let options = SweepOptions {
+            dry_run: self.config.dry_run,
+            regions: self.config.regions.clone(),
+            report_dir: self.config.report_dir.clone(),
+            settings: PlanSettings { protect_tag: self.config.protect_tag.clone() },
+            journal: state_dir.join("journal.sqlite"),
+            price_cache: Some(state_dir.join("prices.json")),
+            price_list_api: self.config.prices == PriceSource::Api,
+            guardrails: if schedule.is_none_or(|s| s == default) { self.guardrails.clone() } else { None },
+            email: self.email.clone(),
+        };
+        (policies, options)
+    }
+}
+
+/// What the HTTP handlers read.
+pub struct Shared {
+    pub metrics: Metrics,
+    health: Mutex<Health>,
+    report_dir: Mutex<PathBuf>,
+}
+
+#[derive(Default)]
+struct Health {
+    /// Why the last sweep failed; `None` when it did not (or none ran yet).
+    last_sweep: Option<String>,
+    /// Why AWS could not be reached at start; cleared by a good sweep.
+    aws: Option<String>,
+}
+
+impl Shared {
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn not_ready(&self) -> Option<String> {
+        let h = self.health();
+        h.last_sweep.clone().or_else(|| h.aws.clone())
+    }
+
+    pub fn report_dir(&self) -> PathBuf {
+        self.report_dir.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// Schedules that fired and wait for the worker, each at most once.
+#[derive(Default)]
+struct Queue {
+    pending: Mutex<BTreeSet<String>>,
+    wake: Notify,
+}
+
+impl Queue {
+    fn push(&self, schedule: &str) {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).insert(schedule.to_string());
+        self.wake.notify_one();
+    }
+
+    fn pop(&self) -> Option<String> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).pop_first()
+    }
+}
+
+type Current = Arc<Mutex<Arc<Loaded>>>;
+
+fn current(c: &Current) -> Arc<Loaded> {
+    c.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+async fn sweep_once(loaded: &Loaded, schedule: Option<&str>, shared: &Shared, cancel: &CancellationToken) {
+    let label = schedule.unwrap_or("once");
+    let (policies, options) = loaded.sweep_for(schedule);
+    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    let started = std::time::Instant::now();
+    match sweep::run(&aws, &policies, &options, Utc::now(), &Progress::hidden(), cancel).await {
+        Ok(result) => {
+            shared.metrics.sweep_finished(label, &result.report, started.elapsed().as_secs_f64());
+            let listing_errors: Vec<&str> = result.report.errors.iter().filter(|e| e.resource_type.is_some()).map(|e| e.message.as_str()).collect();
+            let mut health = shared.health();
+            health.last_sweep = (!listing_errors.is_empty()).then(|| format!("the last sweep could not list everything: {}", listing_errors[0]));
+            if listing_errors.is_empty() {
+                health.aws = None;
+            }
+        }
+        Err(e) => {
+            shared.metrics.sweep_failed(label, &e.to_string());
+            shared.health().last_sweep = Some(format!("the last sweep failed: {e}"));
+        }
+    }
+}
+
+/// Runs queued schedules one at a time until `cancel` fires.
+async fn worker(queue: Arc<Queue>, loaded: Current, shared: Arc<Shared>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = queue.wake.notified() => {}
+            _ = cancel.cancelled() => return,
+        }
+        while let Some(schedule) = queue.pop() {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let loaded = current(&loaded);
+            // A schedule removed by a reload since it fired: nothing to run.
+            if loaded.schedules().contains(&schedule) {
+                sweep_once(&loaded, Some(&schedule), &shared, &cancel).await;
+            }
+        }
+    }
+}
+
+async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobScheduler, String> {
+    let scheduler = JobScheduler::new().await.map_err(|e| format!("cannot start the scheduler: {e}"))?;
+    for schedule in loaded.schedules() {
+        let queue = queue.clone();
+        let name = schedule.clone();
+        let job = Job::new_async(schedule.as_str(), move |_, _| {
+            let queue = queue.clone();
+            let name = name.clone();
+            Box::pin(async move { queue.push(&name) })
+        })
+        .map_err(|e| format!("schedule {schedule}: {e}"))?;
+        scheduler.add(job).await.map_err(|e| format!("schedule {schedule}: {e}"))?;
+    }
+    scheduler.start().await.map_err(|e| format!("cannot start the scheduler: {e}"))?;
+    Ok(scheduler)
+}
+
+/// `costguard run --once`: every enabled policy and the guardrails, once.
+pub async fn run_once(config_file: &Path, cancel: CancellationToken) -> Result<sweep::SweepResult, String> {
+    let loaded = Loaded::load(config_file)?;
+    let (policies, options) = loaded.sweep_for(None);
+    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    sweep::run(&aws, &policies, &options, Utc::now(), &Progress::hidden(), &cancel).await.map_err(|e| e.to_string())
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+#[cfg(unix)]
+async fn next_signal(term: &mut tokio::signal::unix::Signal, int: &mut tokio::signal::unix::Signal, hup: &mut tokio::signal::unix::Signal) -> Signal {
+    tokio::select! {
+        _ = term.recv() => Signal::Stop,
+        _ = int.recv() => Signal::Stop,
+        _ = hup.recv() => Signal::Reload,
+    }
+}
+
+/// `costguard run`: the daemon, until SIGTERM or SIGINT.
+pub async fn run(config_file: PathBuf) -> ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    let loaded = match Loaded::load(&config_file) {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            eprintln!("{e}\ncostguard: invalid config; not started");
+            return ExitCode::from(crate::commands::exit::FAILED);
+        }
+    };
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
+        eprintln!("costguard: cannot install signal handlers");
+        return ExitCode::from(crate::commands::exit::FAILED);
+    };
+    let listener = match tokio::net::TcpListener::bind(loaded.config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("costguard: cannot listen on {}: {e}", loaded.config.listen);
+            return ExitCode::from(crate::commands::exit::FAILED);
+        }
+    };
+    let address = listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string());
+    println!("listening on http://{address}");
+
+    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), report_dir: Mutex::new(loaded.config.report_dir.clone()) });
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(http::serve(listener, shared.clone(), cancel.clone()));
+    // Can AWS be reached with these credentials? Readiness says so until a sweep does.
+    if let Err(e) = Aws::from_env(ApiCallCounter::new()).await.account_id().await {
+        tracing::warn!(error = %e, "AWS is not reachable yet");
+        shared.health().aws = Some(format!("AWS is not reachable: {e}"));
+    }
+
+    let queue = Arc::new(Queue::default());
+    let current_config: Current = Arc::new(Mutex::new(loaded.clone()));
+    let worker = tokio::spawn(worker(queue.clone(), current_config.clone(), shared.clone(), cancel.clone()));
+    let mut scheduler = match start_scheduler(&loaded, &queue).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(crate::commands::exit::FAILED);
+        }
+    };
+    tracing::info!(schedules = ?loaded.schedules(), policies = loaded.policies.len(), dry_run = loaded.config.dry_run, "costguard running");
+
+    // A rejected version is not tried again until its files change again.
+    let mut rejected: Option<Vec<(PathBuf, Option<SystemTime>)>> = None;
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    loop {
+        let reload = tokio::select! {
+            s = next_signal(&mut term, &mut int, &mut hup) => match s {
+                Signal::Stop => break,
+                Signal::Reload => true,
+            },
+            _ = watch.tick() => {
+                let active = current(&current_config);
+                let now = stamps(&watched(&config_file, Some(&active.config)));
+                now != active.stamps && rejected.as_ref() != Some(&now)
+            }
+        };
+        if !reload {
+            continue;
+        }
+        match Loaded::load(&config_file) {
+            Ok(new) => {
+                if new.config.listen != current(&current_config).config.listen {
+                    tracing::warn!("a new `listen` address takes effect at the next start");
+                }
+                let new = Arc::new(new);
+                *shared.report_dir.lock().unwrap_or_else(PoisonError::into_inner) = new.config.report_dir.clone();
+                *current_config.lock().unwrap_or_else(PoisonError::into_inner) = new.clone();
+                rejected = None;
+                let _ = scheduler.shutdown().await;
+                match start_scheduler(&new, &queue).await {
+                    Ok(s) => scheduler = s,
+                    Err(e) => tracing::error!(error = %e, "the new schedules could not be started"),
+                }
+                shared.metrics.reloaded(true, &format!("{} policies, schedules {:?}", new.policies.len(), new.schedules()));
+            }
+            Err(e) => {
+                rejected = Some(stamps(&watched(&config_file, Some(&current(&current_config).config))));
+                shared.metrics.reloaded(false, &e);
+            }
+        }
+    }
+
+    tracing::info!("stopping: no new sweeps; waiting for the one in flight");
+    let _ = scheduler.shutdown().await;
+    cancel.cancel();
+    let finished = tokio::select! {
+        r = tokio::time::timeout(STOP_GRACE, worker) => r.is_ok(),
+        _ = next_signal(&mut term, &mut int, &mut hup) => {
+            tracing::warn!("second signal: exiting now");
+            false
+        }
+    };
+    let _ = server.await;
+    if finished {
+        tracing::info!("stopped");
+        ExitCode::from(crate::commands::exit::OK)
+    } else {
+        ExitCode::from(crate::commands::exit::FAILED)
+    }
+}
