@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the pinned test dependencies (the moto AWS emulator, the aiosmtpd
-# SMTP sink, and what they need) into .venv. Safe to run again: it reinstalls only when
-# tests/requirements.txt changes.
+# Installs the test dependencies: the pinned Python packages (the moto AWS
+# emulator, the aiosmtpd SMTP sink, and what they need) into .venv, and
+# Debian's chromium for the HTML report test. Safe to run again: it
+# reinstalls only when tests/requirements.txt changes, and installs chromium
+# only when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +21,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# Debian's chromium (headless, for tests/report_html.rs). Not pinned to an
+# exact version: Debian's security archive replaces it in place, so an exact
+# pin would stop installing at the next security update. The test needs any
+# current release; its version is printed for the record.
+if [ ! -x /usr/bin/chromium ] && [ -z "${COSTGUARD_TEST_CHROMIUM:-}" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-test-deps: chromium is missing; install it (sudo apt-get install chromium) or set COSTGUARD_TEST_CHROMIUM" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+/usr/bin/chromium --version 2>/dev/null | head -1 || true

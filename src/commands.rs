@@ -190,3 +190,69 @@ pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, 
         }
     }
 }
+
+/// `costguard iam-policy`: the policy document on stdout.
+pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&std::path::Path>, require_tag: Option<&str>) -> ExitCode {
+    let daemon = match daemon_config.map(config::daemon::load) {
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::from(exit::FAILED);
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
+    let paths = match (&daemon, paths.is_empty()) {
+        (_, false) => paths.to_vec(),
+        (Some(d), true) => d.policies.clone(),
+        (None, true) => vec![PathBuf::from("policies")],
+    };
+    let loaded = config::load_policies(&paths).and_then(|p| Ok((p, config::load_guardrails(&paths)?)));
+    let (policies, guardrails) = match loaded {
+        Ok(l) => l,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let needs = crate::iam::Needs {
+        guardrails: guardrails.as_ref(),
+        price_list_api: daemon.as_ref().is_none_or(|d| d.prices == config::daemon::PriceSource::Api),
+        ses: daemon.as_ref().and_then(|d| d.email.as_ref()).is_some_and(|e| matches!(e.transport, config::daemon::TransportSettings::Ses(_))),
+        require_tag,
+    };
+    match serde_json::to_string_pretty(&crate::iam::document(&policies, &needs)) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+/// `costguard health`: GET /healthz, for images without a shell or curl.
+pub fn health(address: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    let answer = (|| -> std::io::Result<String> {
+        let addr = address.parse::<std::net::SocketAddr>().map_err(std::io::Error::other)?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    })();
+    match answer {
+        Ok(r) if r.starts_with("HTTP/1.1 200") => ExitCode::from(exit::OK),
+        Ok(r) => {
+            eprintln!("costguard: unhealthy: {}", r.lines().next().unwrap_or(""));
+            ExitCode::from(exit::FAILED)
+        }
+        Err(e) => {
+            eprintln!("costguard: unhealthy: {address}: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}

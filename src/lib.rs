@@ -23,6 +23,8 @@
 //!   classification, and the interceptor that counts every API call.
 //! - [`guardrails`]: budgets, billing alarms and anomaly detection
 //!   reconciled like a controller, and the account's spend.
+//! - [`iam`]: the least-privilege IAM policy, generated from what each
+//!   resource type, filter, action and guardrail declares.
 //! - [`pricing`]: hourly prices (Price List API, disk cache, built-in table).
 //! - [`report`]: `report.json` and `report.md`.
 //! - [`notify`]: email digests of `notify` findings: routing, quiet period,
@@ -39,6 +41,7 @@ pub mod config;
 pub mod engine;
 pub mod filters;
 pub mod guardrails;
+pub mod iam;
 pub mod notify;
 pub mod pricing;
 pub mod progress;

@@ -130,6 +130,27 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Print the least-privilege IAM policy (JSON) for the enabled policies:
+    /// only the actions they use, mutations scoped to resource ARNs.
+    IamPolicy {
+        /// Policy files or folders (default: the config's, else `policies`).
+        #[arg(long = "policies", value_name = "PATH")]
+        policies: Vec<PathBuf>,
+
+        /// The daemon config: its policies, guardrails, prices and email transport.
+        #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG")]
+        config: Option<PathBuf>,
+
+        /// Allow changes only to resources carrying this tag key.
+        #[arg(long, value_name = "KEY")]
+        require_tag: Option<String>,
+    },
+    /// Exit 0 when the daemon answers on /healthz (for container health checks).
+    Health {
+        /// The daemon's listen address.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        address: String,
+    },
     /// Undo a deletion, stop or resize recorded in the journal: re-create a
     /// deleted SageMaker endpoint (same name, endpoint config and tags), start
     /// a stopped notebook or EC2 instance, or give a resized EC2 instance its
@@ -184,6 +205,8 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     match cli.command {
         Command::Validate { paths, config } => commands::validate(&paths, config.as_deref()),
+        Command::IamPolicy { policies, config, require_tag } => commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref()),
+        Command::Health { address } => commands::health(&address),
         Command::Run { config, once } => {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
             runtime.block_on(async {

@@ -28,7 +28,8 @@ use crate::resources::{Details, Resource, ResourceType};
 
 pub const NAME: &str = "stop";
 pub const RESOURCE_TYPES: &[ResourceType] = &[ResourceType::SagemakerNotebook, ResourceType::Ec2Instance];
-pub const PERMISSIONS: &[&str] = &["sagemaker:StopNotebookInstance"];
+/// Re-reads the notebook right before stopping it.
+pub const PERMISSIONS: &[&str] = &["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"];
 pub const EC2_PERMISSIONS: &[&str] = &["ec2:StopInstances"];
 
 #[derive(Clone, Debug, Default, serde::Deserialize)]

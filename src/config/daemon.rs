@@ -6,7 +6,7 @@
 //! policies: [policies/]             # files or folders
 //! regions: [us-east-1, eu-west-1]   # default: the SDK's region
 //! state-dir: /var/lib/costguard     # journal, caches (default: $STATE_DIRECTORY, ...)
-//! report-dir: /var/lib/costguard/report
+//! report-dir: /var/lib/costguard/report   # default: report/ in the state folder
 //! listen: 127.0.0.1:9464            # /healthz /readyz /metrics /report
 //! dry-run: false                    # true: plan and report only, everywhere
 //! schedule: "0 7 * * * *"           # cron (sec min hour day month weekday; 5 fields = minute first)
@@ -162,7 +162,8 @@ pub struct DaemonConfig {
     pub regions: Vec<String>,
     /// `None`: the default state folder.
     pub state_dir: Option<PathBuf>,
-    pub report_dir: PathBuf,
+    /// `None`: `report/` in the state folder.
+    pub report_dir: Option<PathBuf>,
     pub listen: std::net::SocketAddr,
     pub dry_run: bool,
     /// Six-field cron (seconds first), for policies without their own.
@@ -279,7 +280,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             policies: spec.policies.as_ref().map_or_else(|| vec![base.join("policies")], |p| p.iter().map(path).collect()),
             regions: spec.regions.iter().map(|r| r.value.trim().to_string()).collect(),
             state_dir: spec.state_dir.as_ref().map(path),
-            report_dir: spec.report_dir.as_ref().map_or_else(|| PathBuf::from(crate::report::DEFAULT_REPORT_DIR), path),
+            report_dir: spec.report_dir.as_ref().map(path),
             listen,
             dry_run: spec.dry_run.unwrap_or(false),
             schedule,

@@ -46,19 +46,19 @@ fn bars(title: &str, values: &[(String, f64)]) -> String {
     let max = values.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
     let row = 22;
     let height = row * values.len().max(1) + 8;
-    let mut svg = format!("<figure><figcaption>{}</figcaption><svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 600 {height}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">", escape(title), escape(title));
+    let mut svg = format!("<figure><figcaption>{}</figcaption><svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 420 {height}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">", escape(title), escape(title));
     if values.is_empty() {
         let _ = write!(svg, "<text x=\"4\" y=\"16\">nothing at stake</text>");
     }
     for (i, (label, v)) in values.iter().enumerate() {
         let y = i * row + 4;
-        let width = if max > 0.0 { (v / max * 300.0).max(1.0) } else { 1.0 };
+        let width = if max > 0.0 { (v / max * 170.0).max(1.0) } else { 1.0 };
         let _ = write!(
             svg,
-            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"200\" y=\"{y}\" width=\"{width:.1}\" height=\"16\" fill=\"#3b7dd8\"></rect><text x=\"{:.1}\" y=\"{}\">{}</text>",
+            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"150\" y=\"{y}\" width=\"{width:.1}\" height=\"16\" fill=\"#3b7dd8\"></rect><text x=\"{:.1}\" y=\"{}\">{}</text>",
             y + 13,
-            escape(&crate::notify::template::clean(label, 28)),
-            200.0 + width + 6.0,
+            escape(&crate::notify::template::clean(label, 22)),
+            150.0 + width + 6.0,
             y + 13,
             usd(Some(*v))
         );

@@ -22,8 +22,9 @@ pub const ATTRIBUTES: &[Attribute] = &[
     Attribute::listed("LastModifiedTime", AttrKind::Time),
 ];
 
-pub const READ_PERMISSIONS: &[&str] =
-    &["sagemaker:ListNotebookInstances", "sagemaker:DescribeNotebookInstance", "sagemaker:ListTags"];
+/// The listing has all but tags. (`stop` re-reads one notebook with
+/// DescribeNotebookInstance: its own permission.)
+pub const READ_PERMISSIONS: &[&str] = &["sagemaker:ListNotebookInstances", "sagemaker:ListTags"];
 
 pub fn attribute<'a>(n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {
     match name {

@@ -96,15 +96,23 @@ impl Loaded {
         all
     }
 
+    fn state_dir(&self) -> PathBuf {
+        self.config.state_dir.clone().unwrap_or_else(sweep::default_state_dir)
+    }
+
+    pub fn report_dir(&self) -> PathBuf {
+        self.config.report_dir.clone().unwrap_or_else(|| self.state_dir().join("report"))
+    }
+
     /// The policies of one schedule (all of them when `None`), with the sweep's options.
     pub fn sweep_for(&self, schedule: Option<&str>) -> (Vec<Policy>, SweepOptions) {
         let default = self.config.schedule.as_str();
         let policies = self.policies.iter().filter(|p| schedule.is_none_or(|s| p.schedule.as_deref().unwrap_or(default) == s)).cloned().collect();
-        let state_dir = self.config.state_dir.clone().unwrap_or_else(sweep::default_state_dir);
+        let state_dir = self.state_dir();
         let options = SweepOptions {
             dry_run: self.config.dry_run,
             regions: self.config.regions.clone(),
-            report_dir: self.config.report_dir.clone(),
+            report_dir: self.report_dir(),
             settings: PlanSettings { protect_tag: self.config.protect_tag.clone() },
             journal: state_dir.join("journal.sqlite"),
             price_cache: Some(state_dir.join("prices.json")),
@@ -275,7 +283,7 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
     let address = listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string());
     println!("listening on http://{address}");
 
-    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), report_dir: Mutex::new(loaded.config.report_dir.clone()) });
+    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), report_dir: Mutex::new(loaded.report_dir()) });
     let cancel = CancellationToken::new();
     let server = tokio::spawn(http::serve(listener, shared.clone(), cancel.clone()));
     // Can AWS be reached with these credentials? Readiness says so until a sweep does.
@@ -320,7 +328,7 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
                     tracing::warn!("a new `listen` address takes effect at the next start");
                 }
                 let new = Arc::new(new);
-                *shared.report_dir.lock().unwrap_or_else(PoisonError::into_inner) = new.config.report_dir.clone();
+                *shared.report_dir.lock().unwrap_or_else(PoisonError::into_inner) = new.report_dir();
                 *current_config.lock().unwrap_or_else(PoisonError::into_inner) = new.clone();
                 rejected = None;
                 let _ = scheduler.shutdown().await;

@@ -1,0 +1,102 @@
+//! The generated IAM policy against what costguard really calls: the shipped
+//! policies and guardrails swept against the moto server through a whole
+//! lifecycle (mark, unmark, delete, set retention, budgets and alarms), and
+//! every operation counted. Every operation called must be allowed, and
+//! nothing granted may go unused. Also: the shipped `deploy/iam-policy.json`
+//! is exactly what `costguard iam-policy` prints for the shipped config.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, Utc};
+use costguard::engine::sweep;
+use costguard::progress::Progress;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+/// The shipped policies folder, with the guardrails moto can answer:
+/// budgets and billing alarms (no Cost Anomaly Detection, no forecast).
+fn shipped_for_moto(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let folder = dir.join("policies");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    for name in ["log-groups.yaml", "sagemaker.yaml", "ec2.yaml"] {
+        std::fs::copy(root.join(name), folder.join(name)).expect("copy shipped policy");
+    }
+    let guardrails = std::fs::read_to_string(root.join("guardrails.yaml")).expect("shipped guardrails");
+    let budgets: String = guardrails.lines().take_while(|l| !l.contains("CloudWatch alarms on the account")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(folder.join("guardrails.yaml"), format!("{budgets}  billing-alarms:\n    enabled: true\n  anomaly-detection:\n    enabled: false\n  spend:\n    enabled: false\n"))
+        .expect("write guardrails");
+    folder
+}
+
+#[tokio::test]
+async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() {
+    let moto = support::moto().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = shipped_for_moto(dir.path());
+    let policies = costguard::config::load_policies(std::slice::from_ref(&folder)).expect("shipped policies");
+    let guardrails = costguard::config::load_guardrails(std::slice::from_ref(&folder)).expect("guardrails").expect("declared");
+
+    support::seed_log_groups(&moto, &[("/app/forever", None, &[])]).await;
+    support::seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    support::seed_endpoint(&moto, "comes-back", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    // Busy ones, so the idle two stay under the shipped breaker (50 %).
+    for name in ["busy-1", "busy-2", "busy-3"] {
+        support::seed_endpoint(&moto, name, &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+        support::put_invocations(&moto, name, "AllTraffic", 9.0, 2).await;
+    }
+    let sm = moto.sagemaker().await;
+    sm.create_notebook_instance()
+        .notebook_instance_name("forgotten")
+        .instance_type(aws_sdk_sagemaker::types::InstanceType::MlT3Medium)
+        .role_arn("arn:aws:iam::123456789012:role/sagemaker")
+        .send()
+        .await
+        .expect("create notebook");
+    moto.backdate_sagemaker("notebook", "forgotten", 10.0);
+    moto.seed_instances(json!([{"name": "quiet", "type": "m5.2xlarge", "cpu_max": 15.0, "samples": 4032.0, "memory": 20.0}]));
+
+    let mut options = support::sweep_options(dir.path(), false);
+    options.guardrails = Some(guardrails.clone());
+    let t0 = Utc::now();
+    let mut called = BTreeSet::new();
+    let mut sweep_at = async |at| {
+        let aws = moto.aws().await;
+        let result = sweep::run(&aws, &policies, &options, at, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+        called.extend(result.report.api_calls.keys().map(|k| costguard::iam::iam_action(k)));
+        result
+    };
+    let first = sweep_at(t0).await;
+    assert!(first.report.findings.iter().any(|f| f.resource_id == "idle" && f.detail.as_deref().unwrap_or("").contains("marked")), "{:?}", first.report.findings);
+    support::put_invocations(&moto, "comes-back", "AllTraffic", 7.0, 1).await;
+    let later = sweep_at(t0 + Duration::days(8)).await;
+    assert!(later.report.findings.iter().any(|f| f.resource_id == "idle" && f.status == costguard::engine::apply::Status::Done), "{:?}", later.report.findings);
+
+    let needs = costguard::iam::Needs { guardrails: Some(&guardrails), ..Default::default() };
+    let granted = costguard::iam::actions(&policies, &needs);
+    let missing: Vec<_> = called.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&called).collect();
+    assert!(missing.is_empty(), "called but not allowed: {missing:?}");
+    assert!(unused.is_empty(), "allowed but never called: {unused:?}");
+}
+
+#[test]
+fn the_shipped_iam_policy_is_what_the_generator_prints() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["iam-policy", "--policies", &format!("{root}/policies"), "--config", &format!("{root}/deploy/costguard.yaml")])
+        .output()
+        .expect("run iam-policy");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let shipped: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/iam-policy.json")).expect("deploy/iam-policy.json")).expect("JSON");
+    assert_eq!(generated, shipped, "regenerate deploy/iam-policy.json (see the README)");
+    let text = serde_json::to_string(&generated).unwrap_or_default();
+    for mutation in ["sagemaker:DeleteEndpoint", "logs:PutRetentionPolicy", "budgets:ModifyBudget"] {
+        let statement = generated["Statement"].as_array().and_then(|s| s.iter().find(|s| s["Action"].as_array().is_some_and(|a| a.iter().any(|x| x == mutation))));
+        assert!(statement.is_some_and(|s| s["Resource"] != "*"), "{mutation} is scoped to ARNs: {text}");
+    }
+}

@@ -1,0 +1,115 @@
+//! `report.html` in a real headless browser (Debian's chromium, installed by
+//! `scripts/setup-test-deps.sh`): it renders without console errors, fetches
+//! nothing, and shows the totals of the `report.json` written beside it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::Utc;
+use costguard::config::compile_text;
+use costguard::engine::sweep;
+use costguard::progress::Progress;
+use costguard::report::html::escape;
+use tokio_util::sync::CancellationToken;
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("COSTGUARD_TEST_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(path.exists(), "{} is missing: run `scripts/test.sh` (it installs Debian's chromium) or set COSTGUARD_TEST_CHROMIUM", path.display());
+    path
+}
+
+/// Loads `page` headless; returns (the DOM after scripts ran, console lines).
+fn render(page: &Path) -> (String, Vec<String>) {
+    let profile = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=390,844",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    let console = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains("CONSOLE")).map(str::to_string).collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), console)
+}
+
+#[test]
+fn a_page_with_a_script_error_is_caught() {
+    // The check below must be able to fail: a page that throws is seen.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = dir.path().join("broken.html");
+    std::fs::write(&page, "<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction();</script></body></html>").expect("write");
+    let (_, console) = render(&page);
+    assert!(console.iter().any(|l| l.contains("undefinedFunction")), "{console:?}");
+}
+
+#[tokio::test]
+async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json() {
+    let moto = support::moto().await;
+    support::seed_endpoint(&moto, "idle-one", &[("AllTraffic", "ml.m5.xlarge", 2)], &[], 30.0).await;
+    support::seed_endpoint(&moto, "idle-two", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    support::seed_log_groups(&moto, &[("/app/<script>alert(1)</script>", None, &[]), ("/app/<b>bold</b>", None, &[])]).await;
+    let policies = compile_text(
+        Path::new("test.yaml"),
+        "policies:
+  - name: idle-endpoints
+    resource: sagemaker-endpoint
+    filters:
+      - type: metrics
+        name: Invocations
+        statistic: Sum
+        days: 14
+        value: 0
+        missing-data: zero
+    actions:
+      - delete
+  - name: never-expire
+    resource: log-group
+    filters:
+      - type: value
+        key: retentionInDays
+        value: absent
+",
+    )
+    .expect("valid");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = support::sweep_options(dir.path(), true);
+    let result = sweep::run(&moto.aws().await, &policies, &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let page = result.report_json.with_file_name("report.html");
+    let html = std::fs::read_to_string(&page).expect("report.html");
+    assert!(!html.contains(" src=") && !html.contains("<link") && !html.contains("url("), "self-contained: nothing to fetch");
+
+    let (dom, console) = render(&page);
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&result.report_json).expect("report.json")).expect("JSON");
+    let totals = &json["totals"];
+    let saving = totals["monthly_saving_usd"].as_f64().expect("saving");
+    assert!(saving > 0.0);
+    // The figure in a summary card, as the browser has it.
+    let card = |id: &str| -> String {
+        let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no {id} in the page"));
+        let rest = &dom[at..];
+        let start = rest.find("<b>").map(|i| i + 3).unwrap_or_else(|| panic!("{id} has no figure"));
+        rest[start..].split("</b>").next().unwrap_or_default().to_string()
+    };
+    assert_eq!(card("total-saving"), costguard::notify::template::usd(Some(saving)));
+    assert_eq!(card("total-findings"), totals["findings"].to_string());
+    assert_eq!(card("total-api-calls"), totals["api_calls"].to_string());
+    // The markup in AWS names stayed text.
+    assert!(dom.contains(&escape("/app/<b>bold</b>")) && !dom.contains("<b>bold</b>"));
+    assert!(!dom.contains("<script>alert(1)"), "a name cannot add a script");
+}
