@@ -22,17 +22,22 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Debian's chromium (headless, for tests/report_html.rs). Not pinned to an
+# Debian's chromium (headless, for tests/report_html.rs) and systemd's
+# systemd-analyze (tests/deploy.rs). Chromium is not pinned to an
 # exact version: Debian's security archive replaces it in place, so an exact
 # pin would stop installing at the next security update. The test needs any
 # current release; its version is printed for the record.
-if [ ! -x /usr/bin/chromium ] && [ -z "${COSTGUARD_TEST_CHROMIUM:-}" ]; then
+need_apt=""
+if [ ! -x /usr/bin/chromium ] && [ -z "${COSTGUARD_TEST_CHROMIUM:-}" ]; then need_apt="chromium"; fi
+if ! command -v systemd-analyze >/dev/null; then need_apt="$need_apt systemd"; fi
+if [ -n "$need_apt" ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-test-deps: chromium is missing; install it (sudo apt-get install chromium) or set COSTGUARD_TEST_CHROMIUM" >&2
+    echo "setup-test-deps: missing Debian packages:$need_apt; install them (sudo apt-get install$need_apt)" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $need_apt >/dev/null
 fi
 /usr/bin/chromium --version 2>/dev/null | head -1 || true

@@ -76,6 +76,8 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
     let address = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
 
     assert_eq!(get(&address, "/healthz"), (200, "ok\n".to_string()));
+    let health = Command::new(env!("CARGO_BIN_EXE_costguard")).args(["health", "--address", &address]).status().expect("run health");
+    assert!(health.success(), "the container health check passes");
 
     // A sweep happens on the schedule, and the metrics say what it did.
     let mut scrape = String::new();
