@@ -48,15 +48,7 @@ async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() 
         support::seed_endpoint(&moto, name, &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
         support::put_invocations(&moto, name, "AllTraffic", 9.0, 2).await;
     }
-    let sm = moto.sagemaker().await;
-    sm.create_notebook_instance()
-        .notebook_instance_name("forgotten")
-        .instance_type(aws_sdk_sagemaker::types::InstanceType::MlT3Medium)
-        .role_arn("arn:aws:iam::123456789012:role/sagemaker")
-        .send()
-        .await
-        .expect("create notebook");
-    moto.backdate_sagemaker("notebook", "forgotten", 10.0);
+    support::seed_notebook(&moto, "forgotten", 10.0).await;
     moto.seed_instances(json!([{"name": "quiet", "type": "m5.2xlarge", "cpu_max": 15.0, "samples": 4032.0, "memory": 20.0}]));
 
     let mut options = support::sweep_options(dir.path(), false);

@@ -268,17 +268,9 @@ async fn metrics_are_batched_on_a_fleet() {
 #[tokio::test]
 async fn an_idle_notebook_is_stopped_after_its_grace_period_and_restore_starts_it() {
     let moto = support::moto().await;
+    support::seed_notebook(&moto, "forgotten", 10.0).await;
+    support::seed_notebook(&moto, "kept", 0.0).await;
     let sm = moto.sagemaker().await;
-    for name in ["forgotten", "kept"] {
-        sm.create_notebook_instance()
-            .notebook_instance_name(name)
-            .instance_type(aws_sdk_sagemaker::types::InstanceType::MlT3Medium)
-            .role_arn("arn:aws:iam::123456789012:role/sagemaker")
-            .send()
-            .await
-            .expect("create notebook");
-    }
-    moto.backdate_sagemaker("notebook", "forgotten", 10.0);
     let text = "policies:
   - name: notebooks
     resource: sagemaker-notebook

@@ -281,6 +281,22 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::engine:
     }
 }
 
+/// Creates an ml.t3.medium notebook instance, last modified `age_days` ago.
+pub async fn seed_notebook(moto: &Moto, name: &str, age_days: f64) {
+    moto.sagemaker()
+        .await
+        .create_notebook_instance()
+        .notebook_instance_name(name)
+        .instance_type(aws_sdk_sagemaker::types::InstanceType::MlT3Medium)
+        .role_arn("arn:aws:iam::123456789012:role/sagemaker")
+        .send()
+        .await
+        .expect("create notebook");
+    if age_days > 0.0 {
+        moto.backdate_sagemaker("notebook", name, age_days);
+    }
+}
+
 /// One production variant to seed: name, instance type, instance count.
 pub type SeedVariant<'a> = (&'a str, &'a str, i32);
 
