@@ -109,6 +109,14 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
     assert_eq!(card("total-saving"), costguard::notify::template::usd(Some(saving)));
     assert_eq!(card("total-findings"), totals["findings"].to_string());
     assert_eq!(card("total-api-calls"), totals["api_calls"].to_string());
+    // Clicking a column header sorts by it: cost, ascending, then descending.
+    let clicks = "<script>var th=document.querySelectorAll('table.sortable')[0].tHead.rows[0].cells[5];var order=function(){return Array.prototype.map.call(th.closest('table').tBodies[0].rows,function(r){return r.cells[0].textContent;}).join(',');};th.click();document.body.dataset.up=order();th.click();document.body.dataset.down=order();</script>";
+    let clicked = page.with_file_name("clicked.html");
+    std::fs::write(&clicked, html.replace("</body>", &format!("{clicks}</body>"))).expect("write");
+    let (sorted, console) = render(&clicked);
+    assert!(console.is_empty(), "{console:?}");
+    assert!(sorted.contains("data-up=\"idle-two,idle-one\"") && sorted.contains("data-down=\"idle-one,idle-two\""), "{sorted}");
+
     // The markup in AWS names stayed text.
     assert!(dom.contains(&escape("/app/<b>bold</b>")) && !dom.contains("<b>bold</b>"));
     assert!(!dom.contains("<script>alert(1)"), "a name cannot add a script");
