@@ -43,7 +43,9 @@ fn uses_metrics(filters: &[Filter]) -> bool {
 
 /// Every IAM action the enabled policies and `needs` use.
 pub fn actions(policies: &[Policy], needs: &Needs) -> BTreeSet<String> {
-    let mut all = BTreeSet::new();
+    // The service's readiness probe (and the budgets' account id). AWS needs
+    // no permission for it; listed so the policy names every call.
+    let mut all = BTreeSet::from(["sts:GetCallerIdentity".to_string()]);
     for p in policies.iter().filter(|p| p.enabled) {
         all.extend(p.resource_type.read_permissions().iter().map(|a| a.to_string()));
         if uses_metrics(&p.filters) {
@@ -53,7 +55,7 @@ pub fn actions(policies: &[Policy], needs: &Needs) -> BTreeSet<String> {
             all.extend(a.permissions(p.resource_type).iter().map(|a| a.to_string()));
         }
     }
-    if needs.price_list_api && !all.is_empty() {
+    if needs.price_list_api && policies.iter().any(|p| p.enabled) {
         all.insert("pricing:GetProducts".to_string());
     }
     if needs.ses {
@@ -61,7 +63,7 @@ pub fn actions(policies: &[Policy], needs: &Needs) -> BTreeSet<String> {
     }
     if let Some(g) = needs.guardrails {
         if !g.budgets.is_empty() {
-            all.extend(["sts:GetCallerIdentity", "budgets:ViewBudget", "budgets:ModifyBudget"].map(str::to_string));
+            all.extend(["budgets:ViewBudget", "budgets:ModifyBudget"].map(str::to_string));
         }
         if !g.billing_alarm_thresholds.is_empty() {
             all.extend(["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"].map(str::to_string));
