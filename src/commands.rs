@@ -77,9 +77,7 @@ pub struct SweepArgs {
 /// `Err` is the message to print.
 pub fn load_email(file: &std::path::Path) -> Result<Option<Arc<EmailSetup>>, String> {
     let daemon = config::daemon::load(file).map_err(|e| format!("{e}\ncostguard: invalid config {}", file.display()))?;
-    let Some(settings) = daemon.email else { return Ok(None) };
-    let templates = crate::notify::template::Templates::load(settings.templates.as_deref()).map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok(Some(Arc::new(EmailSetup { settings, templates })))
+    daemon.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| format!("{}: {e}", file.display()))
 }
 
 /// `notify` without email set up only reports: the note that says so.

@@ -51,7 +51,7 @@ impl StateArgs {
     }
 
     fn journal(&self) -> PathBuf {
-        self.journal.clone().unwrap_or_else(|| self.dir().join("journal.sqlite"))
+        self.journal.clone().unwrap_or_else(|| self.dir().join(costguard::engine::sweep::JOURNAL_FILE))
     }
 }
 
@@ -235,7 +235,7 @@ fn main() -> ExitCode {
                 report_dir,
                 settings: PlanSettings { protect_tag },
                 journal: state.journal(),
-                price_cache: Some(state.dir().join("prices.json")),
+                price_cache: Some(state.dir().join(costguard::engine::sweep::PRICE_CACHE_FILE)),
                 price_list_api: prices == Prices::Api,
                 guardrails: None,
                 email: None,

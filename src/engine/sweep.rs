@@ -41,6 +41,19 @@ pub struct EmailSetup {
     pub templates: crate::notify::template::Templates,
 }
 
+impl EmailSetup {
+    /// Loads the templates the settings name (or the shipped ones).
+    pub fn load(settings: &crate::config::EmailSettings) -> Result<Arc<Self>, crate::notify::template::TemplateError> {
+        let templates = crate::notify::template::Templates::load(settings.templates.as_deref())?;
+        Ok(Arc::new(EmailSetup { settings: settings.clone(), templates }))
+    }
+}
+
+/// The journal's file name in the state folder.
+pub const JOURNAL_FILE: &str = "journal.sqlite";
+/// The Price List cache's file name in the state folder.
+pub const PRICE_CACHE_FILE: &str = "prices.json";
+
 /// `$STATE_DIRECTORY` (systemd), else `$XDG_STATE_HOME/costguard`, else
 /// `~/.local/state/costguard`, else `./costguard-state`.
 pub fn default_state_dir() -> PathBuf {

@@ -35,7 +35,6 @@ use crate::config::daemon::{self, DaemonConfig, PriceSource};
 use crate::config::{self, Guardrails, Policy};
 use crate::engine::plan::PlanSettings;
 use crate::engine::sweep::{self, EmailSetup, SweepOptions};
-use crate::notify::template::Templates;
 use crate::progress::Progress;
 use metrics::Metrics;
 
@@ -77,13 +76,7 @@ impl Loaded {
         let config = daemon::load(config_file).map_err(|e| e.to_string())?;
         let policies = config::load_policies(&config.policies).map_err(|e| e.to_string())?;
         let guardrails = config::load_guardrails(&config.policies).map_err(|e| e.to_string())?;
-        let email = match &config.email {
-            Some(settings) => {
-                let templates = Templates::load(settings.templates.as_deref()).map_err(|e| e.to_string())?;
-                Some(Arc::new(EmailSetup { settings: settings.clone(), templates }))
-            }
-            None => None,
-        };
+        let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| e.to_string())?;
         let stamps = stamps(&watched(config_file, Some(&config)));
         Ok(Loaded { config, policies, guardrails, email, stamps })
     }
@@ -114,8 +107,8 @@ impl Loaded {
             regions: self.config.regions.clone(),
             report_dir: self.report_dir(),
             settings: PlanSettings { protect_tag: self.config.protect_tag.clone() },
-            journal: state_dir.join("journal.sqlite"),
-            price_cache: Some(state_dir.join("prices.json")),
+            journal: state_dir.join(sweep::JOURNAL_FILE),
+            price_cache: Some(state_dir.join(sweep::PRICE_CACHE_FILE)),
             price_list_api: self.config.prices == PriceSource::Api,
             guardrails: if schedule.is_none_or(|s| s == default) { self.guardrails.clone() } else { None },
             email: self.email.clone(),
