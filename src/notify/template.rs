@@ -18,6 +18,8 @@ use super::digest::Digest;
 pub const SUBJECT: &str = "subject.txt.j2";
 pub const TEXT: &str = "digest.txt.j2";
 pub const HTML: &str = "digest.html.j2";
+/// Every template, by the file name that overrides it.
+pub const NAMES: [&str; 3] = [SUBJECT, TEXT, HTML];
 
 const SHIPPED: [(&str, &str); 3] = [
     (SUBJECT, include_str!("templates/subject.txt.j2")),

@@ -58,13 +58,11 @@ fn stamps(files: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>)> {
 }
 
 /// The files a config depends on: itself, its policy files, its templates.
-fn watched(config_file: &Path, config: Option<&DaemonConfig>) -> Vec<PathBuf> {
+fn watched(config_file: &Path, config: &DaemonConfig) -> Vec<PathBuf> {
     let mut files = vec![config_file.to_path_buf()];
-    if let Some(config) = config {
-        files.extend(config::policy_files(&config.policies).unwrap_or_else(|_| config.policies.clone()));
-        if let Some(dir) = config.email.as_ref().and_then(|e| e.templates.as_ref()) {
-            files.extend([crate::notify::template::SUBJECT, crate::notify::template::TEXT, crate::notify::template::HTML].map(|t| dir.join(t)));
-        }
+    files.extend(config::policy_files(&config.policies).unwrap_or_else(|_| config.policies.clone()));
+    if let Some(dir) = config.email.as_ref().and_then(|e| e.templates.as_ref()) {
+        files.extend(crate::notify::template::NAMES.map(|t| dir.join(t)));
     }
     files
 }
@@ -77,7 +75,7 @@ impl Loaded {
         let policies = config::load_policies(&config.policies).map_err(|e| e.to_string())?;
         let guardrails = config::load_guardrails(&config.policies).map_err(|e| e.to_string())?;
         let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| e.to_string())?;
-        let stamps = stamps(&watched(config_file, Some(&config)));
+        let stamps = stamps(&watched(config_file, &config));
         Ok(Loaded { config, policies, guardrails, email, stamps })
     }
 
@@ -121,7 +119,8 @@ impl Loaded {
 pub struct Shared {
     pub metrics: Metrics,
     health: Mutex<Health>,
-    report_dir: Mutex<PathBuf>,
+    /// The config in force (replaced by a good reload).
+    loaded: Current,
 }
 
 #[derive(Default)]
@@ -143,7 +142,7 @@ impl Shared {
     }
 
     pub fn report_dir(&self) -> PathBuf {
-        self.report_dir.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        current(&self.loaded).report_dir()
     }
 }
 
@@ -171,14 +170,19 @@ fn current(c: &Current) -> Arc<Loaded> {
     c.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
-async fn sweep_once(loaded: &Loaded, schedule: Option<&str>, shared: &Shared, cancel: &CancellationToken) {
-    let label = schedule.unwrap_or("once");
+/// One sweep of a schedule's policies (all of them when `None`).
+async fn sweep(loaded: &Loaded, schedule: Option<&str>, cancel: &CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
     let (policies, options) = loaded.sweep_for(schedule);
     let aws = Aws::from_env(ApiCallCounter::new()).await;
+    sweep::run(&aws, &policies, &options, Utc::now(), &Progress::hidden(), cancel).await
+}
+
+/// A scheduled sweep, its outcome recorded in metrics and readiness.
+async fn sweep_scheduled(loaded: &Loaded, schedule: &str, shared: &Shared, cancel: &CancellationToken) {
     let started = std::time::Instant::now();
-    match sweep::run(&aws, &policies, &options, Utc::now(), &Progress::hidden(), cancel).await {
+    match sweep(loaded, Some(schedule), cancel).await {
         Ok(result) => {
-            shared.metrics.sweep_finished(label, &result.report, started.elapsed().as_secs_f64());
+            shared.metrics.sweep_finished(schedule, &result.report, started.elapsed().as_secs_f64());
             let listing_errors: Vec<&str> = result.report.errors.iter().filter(|e| e.resource_type.is_some()).map(|e| e.message.as_str()).collect();
             let mut health = shared.health();
             health.last_sweep = (!listing_errors.is_empty()).then(|| format!("the last sweep could not list everything: {}", listing_errors[0]));
@@ -187,14 +191,14 @@ async fn sweep_once(loaded: &Loaded, schedule: Option<&str>, shared: &Shared, ca
             }
         }
         Err(e) => {
-            shared.metrics.sweep_failed(label, &e.to_string());
+            shared.metrics.sweep_failed(schedule, &e.to_string());
             shared.health().last_sweep = Some(format!("the last sweep failed: {e}"));
         }
     }
 }
 
 /// Runs queued schedules one at a time until `cancel` fires.
-async fn worker(queue: Arc<Queue>, loaded: Current, shared: Arc<Shared>, cancel: CancellationToken) {
+async fn worker(queue: Arc<Queue>, shared: Arc<Shared>, cancel: CancellationToken) {
     loop {
         tokio::select! {
             _ = queue.wake.notified() => {}
@@ -204,10 +208,10 @@ async fn worker(queue: Arc<Queue>, loaded: Current, shared: Arc<Shared>, cancel:
             if cancel.is_cancelled() {
                 return;
             }
-            let loaded = current(&loaded);
+            let loaded = current(&shared.loaded);
             // A schedule removed by a reload since it fired: nothing to run.
             if loaded.schedules().contains(&schedule) {
-                sweep_once(&loaded, Some(&schedule), &shared, &cancel).await;
+                sweep_scheduled(&loaded, &schedule, &shared, &cancel).await;
             }
         }
     }
@@ -233,9 +237,7 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
 /// `costguard run --once`: every enabled policy and the guardrails, once.
 pub async fn run_once(config_file: &Path, cancel: CancellationToken) -> Result<sweep::SweepResult, String> {
     let loaded = Loaded::load(config_file)?;
-    let (policies, options) = loaded.sweep_for(None);
-    let aws = Aws::from_env(ApiCallCounter::new()).await;
-    sweep::run(&aws, &policies, &options, Utc::now(), &Progress::hidden(), &cancel).await.map_err(|e| e.to_string())
+    sweep(&loaded, None, &cancel).await.map_err(|e| e.to_string())
 }
 
 enum Signal {
@@ -243,7 +245,6 @@ enum Signal {
     Reload,
 }
 
-#[cfg(unix)]
 async fn next_signal(term: &mut tokio::signal::unix::Signal, int: &mut tokio::signal::unix::Signal, hup: &mut tokio::signal::unix::Signal) -> Signal {
     tokio::select! {
         _ = term.recv() => Signal::Stop,
@@ -276,7 +277,7 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
     let address = listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string());
     println!("listening on http://{address}");
 
-    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), report_dir: Mutex::new(loaded.report_dir()) });
+    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), loaded: Arc::new(Mutex::new(loaded.clone())) });
     let cancel = CancellationToken::new();
     let server = tokio::spawn(http::serve(listener, shared.clone(), cancel.clone()));
     // Can AWS be reached with these credentials? Readiness says so until a sweep does.
@@ -286,8 +287,8 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
     }
 
     let queue = Arc::new(Queue::default());
-    let current_config: Current = Arc::new(Mutex::new(loaded.clone()));
-    let worker = tokio::spawn(worker(queue.clone(), current_config.clone(), shared.clone(), cancel.clone()));
+    let current_config = shared.loaded.clone();
+    let worker = tokio::spawn(worker(queue.clone(), shared.clone(), cancel.clone()));
     let mut scheduler = match start_scheduler(&loaded, &queue).await {
         Ok(s) => s,
         Err(e) => {
@@ -308,7 +309,7 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
             },
             _ = watch.tick() => {
                 let active = current(&current_config);
-                let now = stamps(&watched(&config_file, Some(&active.config)));
+                let now = stamps(&watched(&config_file, &active.config));
                 now != active.stamps && rejected.as_ref() != Some(&now)
             }
         };
@@ -321,7 +322,6 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
                     tracing::warn!("a new `listen` address takes effect at the next start");
                 }
                 let new = Arc::new(new);
-                *shared.report_dir.lock().unwrap_or_else(PoisonError::into_inner) = new.report_dir();
                 *current_config.lock().unwrap_or_else(PoisonError::into_inner) = new.clone();
                 rejected = None;
                 let _ = scheduler.shutdown().await;
@@ -332,7 +332,7 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
                 shared.metrics.reloaded(true, &format!("{} policies, schedules {:?}", new.policies.len(), new.schedules()));
             }
             Err(e) => {
-                rejected = Some(stamps(&watched(&config_file, Some(&current(&current_config).config))));
+                rejected = Some(stamps(&watched(&config_file, &current(&current_config).config)));
                 shared.metrics.reloaded(false, &e);
             }
         }
