@@ -202,7 +202,7 @@ impl Mailer<'_> {
             }
             report.messages.push(outcome);
         }
-        report.outbox_waiting = self.journal.and_then(|j| j.outbox().ok()).map_or(0, |o| o.len());
+        report.outbox_waiting = self.journal.and_then(|j| j.outbox_len().ok()).unwrap_or(0);
         (report, errors)
     }
 

@@ -94,6 +94,11 @@ impl Journal {
         })
     }
 
+    /// How many messages wait, without reading them.
+    pub fn outbox_len(&self) -> Result<usize, JournalError> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))).map(|n| n.max(0) as usize)
+    }
+
     pub fn retry_failed(&self, id: i64, attempts: u32, error: &str) -> Result<(), JournalError> {
         self.with(|c| c.execute("UPDATE outbox SET attempts = ?2, last_error = ?3 WHERE id = ?1", params![id, attempts, error]).map(drop))
     }
@@ -131,6 +136,7 @@ mod tests {
         assert_eq!(notices.len(), 1);
         assert_eq!(notices.get(&key).map(|n| n.state.as_str()), Some("due-soon"), "the latest state wins");
         let queued = journal.outbox()?;
+        assert_eq!(journal.outbox_len()?, 1);
         assert_eq!((queued.len(), queued[0].message.raw.as_slice(), queued[0].attempts), (1, b"raw\r\n".as_slice(), 3));
         journal.dequeue(queued[0].id)?;
         assert!(journal.outbox()?.is_empty());
