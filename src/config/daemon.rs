@@ -315,12 +315,13 @@ fn count(v: &Option<Located<i64>>, path: &str, default: i64, range: std::ops::Ra
     }
 }
 
-fn address(v: &Located<String>, path: String, errors: &mut Vec<DecodeError>) -> Option<String> {
+/// The sender: exactly one address.
+fn sender(v: &Located<String>, errors: &mut Vec<DecodeError>) -> Option<String> {
     let trimmed = v.value.trim();
     if is_email_address(trimmed) {
         Some(trimmed.to_string())
     } else {
-        errors.push(DecodeError::new(v.loc, path, format!("expected one email address (user@example.com), found {:?}", v.value)));
+        errors.push(DecodeError::new(v.loc, "email.from", format!("expected one email address (user@example.com), found {:?}", v.value)));
         None
     }
 }
@@ -345,8 +346,8 @@ fn secret(env: &Option<Located<String>>, file: &Option<Located<String>>, path: &
 impl EmailSpec {
     fn compile(&self, base: &Path, errors: &mut Vec<DecodeError>) -> Option<EmailSettings> {
         let before = errors.len();
-        let from = address(&self.from, "email.from".to_string(), errors);
-        let to: Vec<String> = self.to.iter().enumerate().filter_map(|(i, t)| address(t, format!("email.to[{i}]"), errors)).collect();
+        let from = sender(&self.from, errors);
+        let to = super::guardrails::check_emails(&self.to, "email.to", errors);
         let kind = self.transport.as_ref().map(|t| t.value).unwrap_or(if self.ses.is_some() && self.smtp.is_none() {
             TransportKind::Ses
         } else {

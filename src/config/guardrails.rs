@@ -396,7 +396,8 @@ fn is_sns_arn(v: &str) -> bool {
     v.starts_with("arn:") && v.contains(":sns:")
 }
 
-fn check_emails(list: &[Located<String>], path: &str, errors: &mut Vec<DecodeError>) -> Vec<String> {
+/// The addresses of a list, sorted and once each; each bad one is an error at its place.
+pub(crate) fn check_emails(list: &[Located<String>], path: &str, errors: &mut Vec<DecodeError>) -> Vec<String> {
     let mut emails = Vec::new();
     for (i, e) in list.iter().enumerate() {
         let v = e.value.trim();
