@@ -201,19 +201,25 @@ impl Moto {
     }
 }
 
-/// A minimal HTTP/1.1 POST; moto's own API is all the tests need it for.
-pub fn http_post(endpoint: &str, path: &str, body: &str) -> String {
+/// A minimal HTTP/1.1 request (moto's own API, the daemon's endpoints):
+/// the whole response as text.
+pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {
     use std::io::Read;
     let addr = endpoint.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to moto");
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).expect("send");
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("receive");
-    response
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+pub fn http_post(endpoint: &str, path: &str, body: &str) -> String {
+    http(endpoint, "POST", path, body).unwrap_or_else(|e| panic!("POST {endpoint}{path}: {e}"))
 }
 
 /// A log group to seed: name, retention (None: never expires), tags.
