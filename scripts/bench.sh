@@ -4,6 +4,6 @@
 # instances; see scripts/bench.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup-test-deps.sh
-cargo build --release --quiet
+scripts/setup-python.sh
+cargo build --release
 exec .venv/bin/python scripts/bench.py "${1:-10000}" "${2:-log-groups}"

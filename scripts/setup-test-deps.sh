@@ -1,32 +1,16 @@
 #!/usr/bin/env bash
-# Installs the test dependencies: the pinned Python packages (the moto AWS
-# emulator, the aiosmtpd SMTP sink, and what they need) into .venv, and
-# Debian's chromium for the HTML report test. Safe to run again: it
-# reinstalls only when tests/requirements.txt changes, and installs chromium
-# only when it is missing.
+# Installs what the tests need beyond Rust: the pinned Python packages
+# (scripts/setup-python.sh), and Debian's chromium (the HTML report test, in
+# a headless browser) and systemd's systemd-analyze (the unit file test).
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup-python.sh
 
-PYTHON=${PYTHON:-python3}
-if ! command -v "$PYTHON" >/dev/null; then
-  echo "setup-test-deps: $PYTHON not found; install Python 3.9+ (Debian: apt-get install python3 python3-venv)" >&2
-  exit 1
-fi
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-stamp=.venv/.requirements.sha256
-want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
-  echo "$want" > "$stamp"
-fi
-
-# Debian's chromium (headless, for tests/report_html.rs) and systemd's
-# systemd-analyze (tests/deploy.rs). Chromium is not pinned to an
-# exact version: Debian's security archive replaces it in place, so an exact
-# pin would stop installing at the next security update. The test needs any
-# current release; its version is printed for the record.
+# Chromium is not pinned to an exact version: Debian's security archive
+# replaces it in place, so an exact pin would stop installing at the next
+# security update. The test needs any current release; its version is
+# printed for the record.
 need_apt=""
 if [ ! -x /usr/bin/chromium ] && [ -z "${COSTGUARD_TEST_CHROMIUM:-}" ]; then need_apt="chromium"; fi
 if ! command -v systemd-analyze >/dev/null; then need_apt="$need_apt systemd"; fi

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::{ApiCallCounter, Aws};
+use crate::clock::Clock;
 use crate::config;
 use crate::engine::sweep::{self, EmailSetup, SweepOptions};
 use crate::progress::Progress;
@@ -88,7 +88,7 @@ fn unsent_notify_note(policies: &[config::Policy], email: Option<&EmailSetup>) -
         .then(|| format!("no email is set up (--config with an `email:` section), so notify findings of {} are only reported", notifying.join(", ")))
 }
 
-pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
+pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) -> ExitCode {
     let loaded = config::load_policies(&args.policies).and_then(|policies| {
         let guardrails = if args.skip_guardrails { None } else { config::load_guardrails(&args.policies)? };
         Ok((policies, guardrails))
@@ -116,7 +116,7 @@ pub async fn sweep(args: SweepArgs, cancel: CancellationToken) -> ExitCode {
     }
     let aws = Aws::from_env(ApiCallCounter::new()).await;
     let options = SweepOptions { guardrails, email, ..args.options };
-    let result = sweep::run(&aws, &policies, &options, Utc::now(), &args.progress, &cancel).await.map_err(|e| e.to_string());
+    let result = sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await.map_err(|e| e.to_string());
     summarize(result)
 }
 
@@ -164,7 +164,7 @@ pub fn summarize(result: Result<sweep::SweepResult, String>) -> ExitCode {
     }
 }
 
-pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, journal: &std::path::Path) -> ExitCode {
+pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, journal: &std::path::Path, clock: &Clock) -> ExitCode {
     if !journal.exists() {
         eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
         return ExitCode::from(exit::FAILED);
@@ -177,7 +177,7 @@ pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, 
         }
     };
     let aws = Aws::from_env(ApiCallCounter::new()).await;
-    match crate::engine::restore::restore(&aws, &journal, resource_type, name).await {
+    match crate::engine::restore::restore(&aws, &journal, resource_type, name, clock).await {
         Ok(done) => {
             println!("{done}");
             ExitCode::from(exit::OK)

@@ -29,6 +29,7 @@
 //! - [`report`]: `report.json` and `report.md`.
 //! - [`notify`]: email digests of `notify` findings: routing, quiet period,
 //!   templates, SMTP or SES delivery, and the outbox.
+//! - [`clock`]: the wall clock as a value: only `main` reads the system's.
 //! - [`commands`]: what the CLI's subcommands do; `main.rs` only parses.
 //! - [`progress`]: terminal progress display.
 //! - [`service`]: `costguard run`, the daemon: schedules, the HTTP listener
@@ -36,6 +37,7 @@
 
 pub mod actions;
 pub mod aws;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod engine;

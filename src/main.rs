@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
+use costguard::clock::Clock;
 use costguard::commands::{self, SweepArgs};
 use costguard::engine::plan::PlanSettings;
 use costguard::engine::sweep::SweepOptions;
@@ -190,6 +191,11 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+/// The one place that reads the system clock; the library is handed it.
+fn system_clock() -> Clock {
+    Clock::from_fn(chrono::Utc::now)
+}
+
 fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Runtime::new() {
         Ok(rt) => Some(rt),
@@ -213,15 +219,15 @@ fn main() -> ExitCode {
                 if once {
                     let cancel = CancellationToken::new();
                     tokio::spawn(cancel_on_signal(cancel.clone()));
-                    commands::summarize(costguard::service::run_once(&config, cancel).await)
+                    commands::summarize(costguard::service::run_once(&config, &system_clock(), cancel).await)
                 } else {
-                    costguard::service::run(config).await
+                    costguard::service::run(config, system_clock()).await
                 }
             })
         }
         Command::Restore { resource_type, name, state } => {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
-            runtime.block_on(commands::restore(resource_type, &name, &state.journal()))
+            runtime.block_on(commands::restore(resource_type, &name, &state.journal(), &system_clock()))
         }
         Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices, skip_guardrails, config, no_email } => {
             let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
@@ -245,7 +251,7 @@ fn main() -> ExitCode {
                 // being changed finish, skips the rest, and still writes the report.
                 let cancel = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(cancel.clone()));
-                commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, cancel).await
+                commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), cancel).await
             })
         }
     }

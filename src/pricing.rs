@@ -213,10 +213,10 @@ mod tests {
     #[tokio::test]
     async fn unknown_types_are_unknown_not_free() {
         let book = PriceBook::builtin();
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         assert_eq!(book.hourly(Product::SageMakerHosting, "us-east-1", "ml.m5.xlarge", now).await.map(|p| p.hourly_usd), Some(0.23));
         assert_eq!(book.hourly(Product::SageMakerHosting, "us-east-1", "ml.zz9.huge", now).await, None);
-        let ec2 = |t: &'static str| async move { PriceBook::builtin().hourly(Product::Ec2Linux, "us-east-1", t, Utc::now()).await.map(|p| p.hourly_usd) };
+        let ec2 = |t: &'static str| async move { PriceBook::builtin().hourly(Product::Ec2Linux, "us-east-1", t, crate::clock::test_now()).await.map(|p| p.hourly_usd) };
         assert_eq!(ec2("m5.large").await, Some(0.096));
         assert_eq!(ec2("c5.9xlarge").await, Some(0.0425 * 36.0));
         assert_eq!(ec2("c5.8xlarge").await, None, "c5 has no 8xlarge");

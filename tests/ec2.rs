@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{Duration, Utc};
+use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::apply::Status;
 use costguard::engine::journal::Journal;
@@ -51,7 +52,7 @@ fn shipped() -> Vec<Policy> {
 async fn sweep_at(moto: &Moto, state: &Path, policies: &[Policy], dry_run: bool, now: chrono::DateTime<Utc>) -> SweepResult {
     let options = support::sweep_options(state, dry_run);
     let aws = moto.aws().await;
-    sweep::run(&aws, policies, &options, now, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
+    sweep::run(&aws, policies, &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
 }
 
 fn findings<'a>(result: &'a SweepResult, policy: &str) -> Vec<&'a Finding> {
@@ -162,13 +163,13 @@ async fn resize_and_stop_wait_for_the_grace_period_and_restore_undoes_them() {
     assert!(serde_json::to_string(&resized.resource).unwrap_or_default().contains("m5.2xlarge"), "the old type is journaled");
 
     let aws = moto.aws().await;
-    let back = costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["quiet"]).await.expect("restore");
+    let back = costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["quiet"], &support::wall_clock()).await.expect("restore");
     assert!(back.contains("m5.2xlarge again"), "{back}");
     assert_eq!(instance_state(&moto, &ids["quiet"]).await, ("m5.2xlarge".to_string(), "running".to_string()));
-    let started = costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["idle"]).await.expect("restore");
+    let started = costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["idle"], &support::wall_clock()).await.expect("restore");
     assert!(started.contains("started"), "{started}");
     assert_eq!(instance_state(&moto, &ids["idle"]).await.1, "running");
-    assert!(costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["idle"]).await.is_err(), "nothing left to undo");
+    assert!(costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["idle"], &support::wall_clock()).await.is_err(), "nothing left to undo");
 }
 
 #[tokio::test]

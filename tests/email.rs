@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::sweep::{self, EmailSetup, SweepResult};
 use costguard::notify::template::Templates;
@@ -69,7 +70,7 @@ async fn sweep_at(moto: &Moto, state: &Path, email: &Arc<EmailSetup>, dry_run: b
     let mut options = support::sweep_options(state, dry_run);
     options.email = Some(email.clone());
     let aws = moto.aws().await;
-    sweep::run(&aws, &policies(), &options, now, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
+    sweep::run(&aws, &policies(), &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
 }
 
 /// Three idle endpoints (one owned by ana, one whose owner tag tries to add

@@ -18,7 +18,7 @@ use aws_sdk_budgets::operation::update_budget::UpdateBudgetOutput;
 use aws_sdk_budgets::types::{Budget, BudgetType, ComparisonOperator, Notification, NotificationType, Spend, Subscriber, SubscriptionType, ThresholdType, TimeUnit};
 use aws_sdk_budgets::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use chrono::Utc;
+use costguard::clock::Clock;
 use costguard::engine::apply::Status;
 use costguard::aws::budgets::BudgetsClient;
 use costguard::config::{compile_guardrails_text, Guardrails};
@@ -65,7 +65,7 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
     declared.spend = None;
     declared.anomaly_detection = None;
     options.guardrails = Some(declared);
-    let dry = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let dry = sweep::run(&aws, &[], &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(dry.report.guardrails.iter().filter(|g| g.kind == "budget").map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(), [
         ("costguard-monthly-500", Change::Create),
         ("costguard-monthly-1000", Change::Create),
@@ -78,7 +78,7 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
 
     options.dry_run = false;
     let aws = moto.aws().await; // a fresh call counter
-    let real = sweep::run(&aws, &[], &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let real = sweep::run(&aws, &[], &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert!(real.report.guardrails.iter().all(|g| g.status == Status::Done), "{:?}", real.report.guardrails);
     assert!(real.report.errors.is_empty(), "{:?}", real.report.errors);
     assert_eq!(real.report.api_calls.get("budgets:CreateBudget"), Some(&4));
@@ -254,7 +254,8 @@ fn inject_spend(moto: &support::Moto, today: chrono::NaiveDate) {
 #[tokio::test]
 async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() {
     let moto = support::moto().await;
-    let now = Utc::now();
+    // Mid-month: AWS would be asked for a forecast (moto has none).
+    let now = support::at("2026-11-15T10:00:00Z");
     inject_spend(&moto, now.date_naive());
     let state = tempfile::tempdir().expect("temp dir");
     let mut options = support::sweep_options(state.path(), false);
@@ -265,7 +266,7 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
     options.guardrails = Some(guardrails);
 
     let aws = moto.aws().await;
-    let first = sweep::run(&aws, &[], &options, now, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let first = sweep::run(&aws, &[], &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     let spend = first.report.spend.as_ref().expect("a spend section");
     assert_eq!((spend.month_to_date_usd, spend.last_month_usd), (2000.0, 4000.0));
     assert_eq!(spend.top_services[0].service, "Amazon SageMaker");
@@ -285,7 +286,7 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
 
     // Within the cache period, the next sweep pays for nothing.
     let aws = moto.aws().await;
-    let second = sweep::run(&aws, &[], &options, now + chrono::Duration::hours(1), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let second = sweep::run(&aws, &[], &options, &Clock::fixed(now + chrono::Duration::hours(1)), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(second.report.api_calls.get("ce:GetCostAndUsage"), None, "answered from the state database");
     assert_eq!(second.report.api_calls.get("ce:GetCostForecast"), None, "its failure is remembered as long");
     assert_eq!(second.report.spend.as_ref().map(|s| s.month_to_date_usd), Some(2000.0));
@@ -293,8 +294,30 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
 
     // After it, Cost Explorer is asked again.
     let aws = moto.aws().await;
-    let third = sweep::run(&aws, &[], &options, now + chrono::Duration::hours(7), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let third = sweep::run(&aws, &[], &options, &Clock::fixed(now + chrono::Duration::hours(7)), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(third.report.api_calls.get("ce:GetCostAndUsage"), Some(&1));
+}
+
+#[tokio::test]
+async fn on_the_last_second_of_a_month_the_spend_needs_no_forecast() {
+    let moto = support::moto().await;
+    let now = support::at("2026-11-30T23:59:59Z");
+    inject_spend(&moto, now.date_naive());
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut options = support::sweep_options(state.path(), true);
+    let mut guardrails = shipped();
+    guardrails.budgets.clear();
+    guardrails.billing_alarm_thresholds.clear();
+    guardrails.anomaly_detection = None;
+    options.guardrails = Some(guardrails);
+
+    let result = sweep::run(&moto.aws().await, &[], &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let spend = result.report.spend.as_ref().expect("a spend section");
+    assert_eq!(spend.as_of.to_string(), "2026-11-30");
+    assert_eq!(spend.forecast_month_usd, Some(2000.0), "the month to date is the month");
+    assert_eq!(spend.change_basis, "month to date (the month's last day)");
+    assert!(spend.notes.iter().any(|n| n == costguard::guardrails::spend::LAST_DAY_NOTE), "{:?}", spend.notes);
+    assert_eq!(result.report.api_calls.get("ce:GetCostForecast"), None, "nothing left to forecast, nothing asked");
 }
 
 #[tokio::test]

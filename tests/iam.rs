@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
+use costguard::clock::Clock;
 use costguard::engine::sweep;
 use costguard::progress::Progress;
 use serde_json::json;
@@ -57,7 +58,7 @@ async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() 
     let mut called = BTreeSet::new();
     let mut sweep_at = async |at| {
         let aws = moto.aws().await;
-        let result = sweep::run(&aws, &policies, &options, at, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+        let result = sweep::run(&aws, &policies, &options, &Clock::fixed(at), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
         called.extend(result.report.api_calls.keys().map(|k| costguard::iam::iam_action(k)));
         result
     };

@@ -5,6 +5,7 @@ mod support;
 use std::path::Path;
 
 use chrono::{Duration, Utc};
+use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::apply::Status;
 use costguard::engine::sweep::{self, SweepResult};
@@ -23,7 +24,7 @@ async fn sweep_at(moto: &Moto, policies: &[Policy], dry_run: bool, now: chrono::
     let dir = tempfile::tempdir().expect("temp dir");
     let options = support::sweep_options(dir.path(), dry_run);
     let aws = moto.aws().await;
-    let result = sweep::run(&aws, policies, &options, now, &Progress::hidden(), &CancellationToken::new())
+    let result = sweep::run(&aws, policies, &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new())
         .await
         .expect("sweep runs");
     assert!(result.report_json.exists() && result.report_md.exists());
@@ -195,7 +196,7 @@ async fn unreachable_aws_is_an_error_in_the_report_not_a_crash() {
     let aws = costguard::aws::Aws::from_config(config, costguard::aws::ApiCallCounter::new());
     let dir = tempfile::tempdir().expect("temp dir");
     let options = support::sweep_options(dir.path(), false);
-    let result = sweep::run(&aws, &policies(NEVER_EXPIRE), &options, Utc::now(), &Progress::hidden(), &CancellationToken::new())
+    let result = sweep::run(&aws, &policies(NEVER_EXPIRE), &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new())
         .await
         .expect("the sweep completes and reports");
     assert_eq!(result.report.verdict(), Verdict::Errors);

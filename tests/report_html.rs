@@ -7,7 +7,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chrono::Utc;
 use costguard::config::compile_text;
 use costguard::engine::sweep;
 use costguard::progress::Progress;
@@ -88,7 +87,7 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
     .expect("valid");
     let dir = tempfile::tempdir().expect("temp dir");
     let options = support::sweep_options(dir.path(), true);
-    let result = sweep::run(&moto.aws().await, &policies, &options, Utc::now(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let result = sweep::run(&moto.aws().await, &policies, &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     let page = result.report_json.with_file_name("report.html");
     let html = std::fs::read_to_string(&page).expect("report.html");
     assert!(!html.contains(" src=") && !html.contains("<link") && !html.contains("url("), "self-contained: nothing to fetch");

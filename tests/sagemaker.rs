@@ -7,6 +7,7 @@ mod support;
 use std::path::Path;
 
 use chrono::{Duration, Utc};
+use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::journal::{ActionState, Journal};
 use costguard::engine::sweep::{self, SweepResult};
@@ -45,7 +46,7 @@ fn policies(text: &str) -> Vec<Policy> {
 async fn sweep_at(moto: &Moto, state: &Path, policies: &[Policy], dry_run: bool, now: chrono::DateTime<Utc>) -> SweepResult {
     let options = support::sweep_options(state, dry_run);
     let aws = moto.aws().await;
-    sweep::run(&aws, policies, &options, now, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
+    sweep::run(&aws, policies, &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
 }
 
 fn finding<'a>(result: &'a SweepResult, id: &str) -> Option<&'a Finding> {
@@ -157,7 +158,7 @@ async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
     assert!(endpoint_names(&moto).await.is_empty(), "deleted");
 
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    let done = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle").await.expect("restore");
+    let done = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle", &support::wall_clock()).await.expect("restore");
     assert!(done.contains("idle-config"), "{done}");
 
     let after = sm.describe_endpoint().endpoint_name("idle").send().await.expect("restored");
@@ -170,7 +171,7 @@ async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
     assert_eq!(tags, [("owner".to_string(), "ana@example.com".to_string()), ("team".to_string(), "ml".to_string())]);
     assert!(journal.last_done(ResourceType::SagemakerEndpoint, "idle", &["restore"]).expect("read").is_some(), "the restore is journaled");
 
-    let again = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle").await;
+    let again = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle", &support::wall_clock()).await;
     assert!(matches!(again, Err(costguard::engine::restore::RestoreError::AlreadyExists { .. })), "{again:?}");
 }
 
@@ -304,7 +305,7 @@ async fn an_idle_notebook_is_stopped_after_its_grace_period_and_restore_starts_i
     assert_eq!(status("kept").await, "InService");
 
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerNotebook, "forgotten").await.expect("restore");
+    costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerNotebook, "forgotten", &support::wall_clock()).await.expect("restore");
     assert_eq!(status("forgotten").await, "InService");
 }
 

@@ -15,6 +15,7 @@ use super::journal::{ActionState, Journal, Mark};
 use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
 use crate::actions::{mark, resize, ActionResult};
 use crate::aws::Aws;
+use crate::clock::Clock;
 use crate::config::Policy;
 use crate::filters;
 use crate::resources::{Details, Resource, ResourceType, Tags};
@@ -70,6 +71,7 @@ pub struct ApplyContext<'a> {
     pub settings: &'a PlanSettings,
     pub run_id: &'a str,
     pub cancel: &'a CancellationToken,
+    pub clock: &'a Clock,
 }
 
 pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Vec<Outcome> {
@@ -157,7 +159,7 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
                 (ActionState::Failed, e.to_string())
             }
         };
-        if let Err(e) = ctx.journal.settle(id, state, &detail, Utc::now()) {
+        if let Err(e) = ctx.journal.settle(id, state, &detail, ctx.clock.now()) {
             tracing::error!(error = %e, "could not settle a journaled action; the next run settles it");
         }
         details.push(detail);
@@ -253,7 +255,7 @@ async fn remove_tag(aws: &Aws, rt: ResourceType, region: &str, arn: &str) -> Res
 
 /// Settles actions a crash left as `intent`: the resource as it is now says
 /// whether the change happened. Returns one line per settled action.
-pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy]) -> Vec<String> {
+pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy], clock: &Clock) -> Vec<String> {
     let entries = match journal.unsettled() {
         Ok(entries) => entries,
         Err(e) => return vec![format!("could not read the journal: {e}")],
@@ -291,7 +293,7 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy])
         } else {
             (ActionState::Abandoned, "settled after an interruption: the change had not happened")
         };
-        match journal.settle(entry.id, state, detail, Utc::now()) {
+        match journal.settle(entry.id, state, detail, clock.now()) {
             Ok(()) => notes.push(format!("{} {}: {detail}", entry.action, entry.resource.id)),
             Err(e) => notes.push(format!("{} {}: could not settle ({e})", entry.action, entry.resource.id)),
         }

@@ -362,7 +362,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("state/journal.sqlite")).unwrap();
         let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         let id = journal.record_intent("run", "p", "delete", &endpoint, now).unwrap();
         assert_eq!(journal.unsettled().unwrap().len(), 1, "a crash here leaves the intent");
         journal.settle(id, ActionState::Done, "deleted", now).unwrap();

@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn only_matching_resources_are_planned() {
-        let planned = super::plan(&policies(POLICY), &fleet(), &[], Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(POLICY), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
         let p = &planned.policies[0];
         assert_eq!((p.examined, p.matched), (3, 2));
         let ids: Vec<&str> = p.entries.iter().map(|e| e.resource.id.as_str()).collect();
@@ -244,33 +244,33 @@ mod tests {
 
     #[test]
     fn protected_resource_is_never_acted_on() {
-        let planned = super::plan(&policies(POLICY), &fleet(), &[], Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(POLICY), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
         assert!(matches!(&planned.policies[0].entries[1].decision, Decision::Skip(why) if why.contains("protected")));
     }
 
     #[test]
     fn breaker_stops_the_whole_policy() {
         let text = format!("{POLICY}    max-resources: 1\n");
-        let planned = super::plan(&policies(&text), &fleet(), &[], Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
         assert!(planned.breaker_tripped());
         assert!(planned.policies[0].entries.iter().all(|e| e.decision != Decision::Act));
 
         let text = format!("{POLICY}    max-resources-percent: 50\n");
-        let planned = super::plan(&policies(&text), &fleet(), &[], Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
         assert!(planned.breaker_tripped(), "2 of 3 is more than 50%");
     }
 
     #[test]
     fn already_compliant_resources_are_reported_not_changed() {
         let text = "policies:\n  - name: all\n    resource: log-group\n    actions:\n      - type: set-retention\n        days: 7\n";
-        let planned = super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), &[], Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), &[], crate::clock::test_now(), &PlanSettings::default());
         assert_eq!(planned.policies[0].entries[0].decision, Decision::Report);
     }
 
     #[test]
     fn disabled_policies_plan_nothing() {
         let text = POLICY.replace("resource: log-group", "resource: log-group\n    enabled: false");
-        let planned = super::plan(&policies(&text), &fleet(), &[], Utc::now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
         assert!(planned.policies.is_empty());
     }
 }

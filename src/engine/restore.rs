@@ -8,11 +8,10 @@
 //! back the type a resize changed (stop, change type, start). Each restore
 //! is journaled too.
 
-use chrono::Utc;
-
 use super::journal::{Journal, JournalError};
 use crate::actions::mark;
 use crate::aws::{Aws, AwsError};
+use crate::clock::Clock;
 use crate::resources::{Details, ResourceType};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +33,7 @@ pub enum RestoreError {
 }
 
 /// Restores one resource; returns a sentence saying what was done.
-pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, name: &str) -> Result<String, RestoreError> {
+pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, name: &str, clock: &Clock) -> Result<String, RestoreError> {
     let actions: &[&str] = match resource_type {
         ResourceType::SagemakerEndpoint => &["delete"],
         ResourceType::SagemakerNotebook => &["stop"],
@@ -73,7 +72,7 @@ pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, 
         Details::Ec2Instance(before) => restore_instance(aws, &recorded.region, name, &entry.action, &before.instance.instance_type, &entry.run_id).await?,
         Details::LogGroup(_) => return Err(RestoreError::Unsupported(resource_type)),
     };
-    journal.record_done(&run_id, "restore", &recorded, &done, Utc::now())?;
+    journal.record_done(&run_id, "restore", &recorded, &done, clock.now())?;
     Ok(done)
 }
 

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::journal::{Journal, JournalError};
 use super::{apply, inventory, plan};
 use crate::aws::Aws;
+use crate::clock::Clock;
 use crate::config::Policy;
 use crate::pricing::PriceBook;
 use crate::progress::Progress;
@@ -88,16 +88,18 @@ pub struct SweepResult {
     pub report_md: PathBuf,
 }
 
-/// Runs every enabled policy once. `now` is the sweep's clock (tests move it).
+/// Runs every enabled policy once. The plan is made at the clock's time
+/// when the sweep starts (tests choose it).
 pub async fn run(
     aws: &Aws,
     policies: &[Policy],
     options: &SweepOptions,
-    now: DateTime<Utc>,
+    clock: &Clock,
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<SweepResult, SweepError> {
-    let started_at = Utc::now();
+    let now = clock.now();
+    let started_at = now;
     let regions = if options.regions.is_empty() {
         vec![aws.default_region().ok_or(SweepError::NoRegion)?]
     } else {
@@ -116,7 +118,7 @@ pub async fn run(
     if let Some(journal) = &journal {
         journal.begin_run(&run_id, started_at, options.dry_run)?;
         if !options.dry_run {
-            for note in apply::settle_unsettled(aws, journal, policies).await {
+            for note in apply::settle_unsettled(aws, journal, policies, clock).await {
                 tracing::warn!(journal = %journal.path().display(), "{note}");
             }
         }
@@ -139,7 +141,7 @@ pub async fn run(
     let outcomes = match (&journal, options.dry_run) {
         (Some(journal), false) => {
             let task = progress.task("applying");
-            let ctx = apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id: &run_id, cancel };
+            let ctx = apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock };
             let outcomes = apply::apply(&plan, &ctx).await;
             task.finish();
             outcomes
@@ -163,7 +165,7 @@ pub async fn run(
         _ => None,
     };
 
-    let info = RunInfo { run_id, dry_run: options.dry_run, started_at, finished_at: Utc::now(), regions };
+    let info = RunInfo { run_id, dry_run: options.dry_run, started_at, finished_at: clock.now(), regions };
     let mut report = Report::build(info, &plan, &outcomes, &inventory, aws.counter());
     match spend {
         Some(Ok(summary)) => report.spend = Some(summary),
@@ -211,7 +213,7 @@ pub async fn run(
         .map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
     if let Some(journal) = &journal {
         let summary = format!("{} findings, {} done, {} failed", report.totals.findings, report.totals.done, report.totals.failed);
-        journal.finish_run(&report.run_id, Utc::now(), &summary)?;
+        journal.finish_run(&report.run_id, clock.now(), &summary)?;
     }
     tracing::info!(
         run_id = %report.run_id,

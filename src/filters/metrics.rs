@@ -303,14 +303,14 @@ mod tests {
 
     #[test]
     fn invocations_are_summed_over_every_variant() {
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         assert!(idle().evaluate(&endpoint_with(vec![vec![0.0], vec![]]), now).is_some());
         assert!(idle().evaluate(&endpoint_with(vec![vec![0.0], vec![3.0]]), now).is_none(), "one busy variant makes the endpoint busy");
     }
 
     #[test]
     fn missing_data_follows_the_rule() {
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         let silent = endpoint_with(vec![vec![], vec![]]);
         assert!(idle().evaluate(&silent, now).unwrap_or_default().contains("counted as 0"));
         let strict = MetricsFilter { missing: MissingData::NoMatch, ..idle() };

@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn boolean_combinators_follow_custodian() {
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         let none = fixture("/none", None);
         let seven = fixture("/seven", Some(7));
         assert!(Filter::And(vec![absent_retention()]).evaluate(&none, now).is_some());

@@ -64,6 +64,18 @@ fn previous_month(d: NaiveDate) -> NaiveDate {
     first_of_month(first_of_month(d) - Duration::days(1))
 }
 
+/// Said on the last day of a month, when nothing is left to forecast.
+pub const LAST_DAY_NOTE: &str = "the month's last day: nothing is left to forecast, so the forecast is the month to date";
+
+/// The days of this month still to come, as Cost Explorer takes a period
+/// (start inclusive, end exclusive): tomorrow to the first of next month.
+/// `None` on the last day of the month.
+pub fn forecast_window(today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let tomorrow = today + Duration::days(1);
+    let month_end = next_month(today);
+    (tomorrow < month_end).then_some((tomorrow, month_end))
+}
+
 /// Builds the summary from last month's and this month's periods.
 pub fn summarise(periods: &[CostPeriod], forecast: Option<f64>, today: NaiveDate, top: usize, fetched_at: DateTime<Utc>, notes: Vec<String>) -> SpendSummary {
     let this_start = first_of_month(today);
@@ -74,6 +86,7 @@ pub fn summarise(periods: &[CostPeriod], forecast: Option<f64>, today: NaiveDate
     let days_in_month = (next_month(today) - this_start).num_days() as f64;
     let days_elapsed = ((today - this_start).num_days() + 1) as f64;
     let (expected, change_basis) = match forecast {
+        _ if days_elapsed >= days_in_month => (mtd, "month to date (the month's last day)".to_string()),
         Some(f) => (f, "AWS's forecast for this month".to_string()),
         None => (mtd / days_elapsed * days_in_month, format!("month to date pro-rated over {days_in_month} days")),
     };
@@ -139,34 +152,35 @@ pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTi
     };
 
     // Known spend up to today, plus AWS's forecast for the days after it.
-    let month_end = next_month(today);
-    let tomorrow = today + Duration::days(1);
-    let this_start = first_of_month(today);
-    let month_to_date: f64 = periods.iter().find(|p| p.start == this_start).map_or(0.0, |p| p.total_usd);
-    let forecast = if tomorrow >= month_end {
-        Some(month_to_date) // the last day: nothing left to forecast
-    } else {
-        let key = format!("ce:forecast:{tomorrow}:{month_end}");
-        // A failure is cached too (as null): asking again within the cache
-        // period would be billed and answer the same.
-        match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(_, body)| serde_json::from_str::<Option<f64>>(&body).ok()) {
-            Some(Some(rest)) => Some(month_to_date + rest),
-            Some(None) => {
-                notes.push("no forecast from AWS (its last answer was an error)".to_string());
-                None
-            }
-            None => match ce.forecast(tomorrow, month_end).await {
-                Ok(rest) => {
-                    store(cache, &key, now, &Some(rest));
-                    Some(month_to_date + rest)
-                }
-                Err(e) => {
-                    // New accounts have too little history for a forecast.
-                    store(cache, &key, now, &None::<f64>);
-                    notes.push(format!("no forecast from AWS: {e}"));
+    let month_to_date: f64 = periods.iter().find(|p| p.start == first_of_month(today)).map_or(0.0, |p| p.total_usd);
+    let forecast = match forecast_window(today) {
+        None => {
+            notes.push(LAST_DAY_NOTE.to_string());
+            Some(month_to_date)
+        }
+        Some((from, to)) => {
+            let key = format!("ce:forecast:{from}:{to}");
+            // A failure is cached too (as null): asking again within the cache
+            // period would be billed and answer the same.
+            match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(_, body)| serde_json::from_str::<Option<f64>>(&body).ok()) {
+                Some(Some(rest)) => Some(month_to_date + rest),
+                Some(None) => {
+                    notes.push("no forecast from AWS (its last answer was an error)".to_string());
                     None
                 }
-            },
+                None => match ce.forecast(from, to).await {
+                    Ok(rest) => {
+                        store(cache, &key, now, &Some(rest));
+                        Some(month_to_date + rest)
+                    }
+                    Err(e) => {
+                        // New accounts have too little history for a forecast.
+                        store(cache, &key, now, &None::<f64>);
+                        notes.push(format!("no forecast from AWS: {e}"));
+                        None
+                    }
+                },
+            }
         }
     };
     Ok(summarise(&periods, forecast, today, settings.top_services, fetched_at, notes))
@@ -196,6 +210,14 @@ mod tests {
         }
     }
 
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+    }
+
+    fn fetched() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-15T12:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
     #[test]
     fn the_summary_compares_months_and_watches_the_ai_lines() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default();
@@ -203,7 +225,7 @@ mod tests {
             period("2026-10-01", "2026-11-01", &[("Amazon SageMaker", 600.0), ("AmazonCloudWatch", 300.0), ("Amazon Simple Storage Service", 100.0)]),
             period("2026-11-01", "2026-11-16", &[("Amazon SageMaker", 500.0), ("AmazonCloudWatch", 100.0), ("AWS Data Transfer", 20.0)]),
         ];
-        let s = summarise(&periods, None, today, 2, Utc::now(), Vec::new());
+        let s = summarise(&periods, None, today, 2, fetched(), Vec::new());
         assert_eq!((s.month_to_date_usd, s.last_month_usd), (620.0, 1000.0));
         assert_eq!(s.top_services.iter().map(|x| x.service.as_str()).collect::<Vec<_>>(), ["Amazon SageMaker", "AmazonCloudWatch"]);
         // 620 over 15 of 30 days -> 1240 expected, +24% on 1000.
@@ -211,7 +233,7 @@ mod tests {
         let watched: Vec<(&str, f64)> = s.watched.iter().map(|w| (w.service.as_str(), w.month_to_date_usd)).collect();
         assert_eq!(watched[0], ("SageMaker", 500.0));
         assert_eq!(watched[2], ("Data transfer", 20.0));
-        let with_forecast = summarise(&periods, Some(900.0), today, 10, Utc::now(), Vec::new());
+        let with_forecast = summarise(&periods, Some(900.0), today, 10, fetched(), Vec::new());
         assert!((with_forecast.month_over_month_change_pct.unwrap_or_default() + 10.0).abs() < 1e-9);
         assert_eq!(with_forecast.change_basis, "AWS's forecast for this month");
     }
@@ -222,5 +244,61 @@ mod tests {
         assert_eq!(previous_month(jan), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default());
         let dec = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default();
         assert_eq!(next_month(dec), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default());
+    }
+
+    #[test]
+    fn the_forecast_covers_the_days_still_to_come() {
+        // An ordinary day: tomorrow to the first of next month.
+        assert_eq!(forecast_window(day(2026, 11, 15)), Some((day(2026, 11, 16), day(2026, 12, 1))));
+        // The first day: everything but today.
+        assert_eq!(forecast_window(day(2026, 12, 1)), Some((day(2026, 12, 2), day(2027, 1, 1))));
+        // The day before the last: one day left.
+        assert_eq!(forecast_window(day(2026, 11, 29)), Some((day(2026, 11, 30), day(2026, 12, 1))));
+        // The last day of a month, of February (leap year or not) and of the year: nothing left.
+        for last in [day(2026, 11, 30), day(2026, 2, 28), day(2028, 2, 29), day(2026, 12, 31), day(2027, 1, 31)] {
+            assert_eq!(forecast_window(last), None, "{last}");
+        }
+        // 28 February of a leap year is not the last day.
+        assert_eq!(forecast_window(day(2028, 2, 28)), Some((day(2028, 2, 29), day(2028, 3, 1))));
+    }
+
+    #[test]
+    fn just_before_midnight_utc_is_still_the_same_day() {
+        let late = DateTime::parse_from_rfc3339("2026-11-30T23:59:59.999Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        assert_eq!(forecast_window(late.date_naive()), None, "the 30th of November, its last second");
+        let early = late + Duration::milliseconds(1);
+        assert_eq!(forecast_window(early.date_naive()), Some((day(2026, 12, 2), day(2027, 1, 1))));
+    }
+
+    #[test]
+    fn months_are_pro_rated_over_their_own_length() {
+        let leap = [period("2028-01-01", "2028-02-01", &[("Amazon SageMaker", 290.0)]), period("2028-02-01", "2028-02-11", &[("Amazon SageMaker", 100.0)])];
+        // 100 over 10 of February 2028's 29 days -> 290: no change on January's 290.
+        let s = summarise(&leap, None, day(2028, 2, 10), 5, fetched(), Vec::new());
+        assert_eq!(s.change_basis, "month to date pro-rated over 29 days");
+        assert!(s.month_over_month_change_pct.unwrap_or(f64::NAN).abs() < 1e-9, "{:?}", s.month_over_month_change_pct);
+        let plain = [period("2027-01-01", "2027-02-01", &[("Amazon SageMaker", 280.0)]), period("2027-02-01", "2027-02-11", &[("Amazon SageMaker", 100.0)])];
+        let s = summarise(&plain, None, day(2027, 2, 10), 5, fetched(), Vec::new());
+        assert_eq!(s.change_basis, "month to date pro-rated over 28 days");
+        assert!(s.month_over_month_change_pct.unwrap_or(f64::NAN).abs() < 1e-9, "{:?}", s.month_over_month_change_pct);
+    }
+
+    #[test]
+    fn on_the_last_day_the_month_to_date_is_the_month() {
+        let periods = [period("2026-10-01", "2026-11-01", &[("Amazon SageMaker", 1000.0)]), period("2026-11-01", "2026-12-01", &[("Amazon SageMaker", 1100.0)])];
+        let s = summarise(&periods, Some(1100.0), day(2026, 11, 30), 5, fetched(), vec![LAST_DAY_NOTE.to_string()]);
+        assert_eq!(s.change_basis, "month to date (the month's last day)");
+        assert!((s.month_over_month_change_pct.unwrap_or(f64::NAN) - 10.0).abs() < 1e-9, "{:?}", s.month_over_month_change_pct);
+        assert_eq!(s.notes, [LAST_DAY_NOTE]);
+    }
+
+    #[test]
+    fn on_the_first_day_last_month_is_the_one_just_ended() {
+        // 1 January: last month is December of the year before.
+        let periods = [period("2026-12-01", "2027-01-01", &[("Amazon SageMaker", 3100.0)]), period("2027-01-01", "2027-01-02", &[("Amazon SageMaker", 100.0)])];
+        let s = summarise(&periods, None, day(2027, 1, 1), 5, fetched(), Vec::new());
+        assert_eq!((s.month_to_date_usd, s.last_month_usd), (100.0, 3100.0));
+        assert_eq!(s.change_basis, "month to date pro-rated over 31 days");
+        assert!(s.month_over_month_change_pct.unwrap_or(f64::NAN).abs() < 1e-9, "{:?}", s.month_over_month_change_pct);
     }
 }

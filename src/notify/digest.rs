@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_state_says_what_changed_for_the_reader() {
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         let q = chrono::Duration::hours(24);
         assert_eq!(notice_state(Status::Planned, &Decision::Mark { due: now + chrono::Duration::days(7) }, "delete", now, q), "marked");
         assert_eq!(notice_state(Status::Planned, &Decision::Wait { due: now + chrono::Duration::days(3) }, "delete", now, q), "marked");
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn the_same_finding_is_not_repeated_within_the_quiet_period_unless_its_state_changed() {
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         let q = chrono::Duration::hours(24);
         let digest = Digest {
             recipient: "a@example.com".into(),

@@ -209,7 +209,7 @@ impl Mailer<'_> {
     /// Messages kept by earlier sweeps: sent, given up when too old, or kept.
     async fn retry_outbox(&self, now: DateTime<Utc>, report: &mut EmailReport, errors: &mut Vec<String>) {
         let Some(journal) = self.journal else { return };
-        let queued = match journal.outbox() {
+        let queued = match journal.outbox(now) {
             Ok(q) => q,
             Err(e) => {
                 errors.push(format!("email: cannot read the outbox: {e}"));

@@ -69,8 +69,9 @@ impl Journal {
         })
     }
 
-    /// The outbox, oldest first.
-    pub fn outbox(&self) -> Result<Vec<Queued>, JournalError> {
+    /// The outbox, oldest first; a row whose time cannot be read counts as
+    /// created `now` (kept, not dropped).
+    pub fn outbox(&self, now: DateTime<Utc>) -> Result<Vec<Queued>, JournalError> {
         self.with(|c| {
             let mut stmt = c.prepare("SELECT id, created_at, sender, recipients, subject, raw, attempts FROM outbox ORDER BY id")?;
             let rows = stmt.query_map([], |r| {
@@ -79,8 +80,7 @@ impl Journal {
                 let attempts: i64 = r.get(6)?;
                 Ok(Queued {
                     id: r.get(0)?,
-                    // An unreadable time is treated as "now": kept, not dropped.
-                    created_at: parse_time(&created_at).unwrap_or_else(Utc::now),
+                    created_at: parse_time(&created_at).unwrap_or(now),
                     message: OutgoingMessage {
                         sender: r.get(2)?,
                         recipients: recipients.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
@@ -116,7 +116,7 @@ mod tests {
     fn notices_and_the_outbox_survive_a_reopen() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("journal.sqlite");
-        let now = Utc::now();
+        let now = crate::clock::test_now();
         let key = NoticeKey {
             recipient: "a@example.com".into(),
             policy: "idle".into(),
@@ -135,11 +135,11 @@ mod tests {
         let notices = journal.notices(&["a@example.com".into(), "b@example.com".into()])?;
         assert_eq!(notices.len(), 1);
         assert_eq!(notices.get(&key).map(|n| n.state.as_str()), Some("due-soon"), "the latest state wins");
-        let queued = journal.outbox()?;
+        let queued = journal.outbox(now)?;
         assert_eq!(journal.outbox_len()?, 1);
         assert_eq!((queued.len(), queued[0].message.raw.as_slice(), queued[0].attempts), (1, b"raw\r\n".as_slice(), 3));
         journal.dequeue(queued[0].id)?;
-        assert!(journal.outbox()?.is_empty());
+        assert!(journal.outbox(now)?.is_empty());
         Ok(())
     }
 }

@@ -189,7 +189,7 @@ mod tests {
     #[tokio::test]
     async fn cost_is_the_on_demand_rate_times_730_hours() {
         let mut r = fixture("i-1", "m5.2xlarge");
-        price(&mut r, &PriceBook::builtin(), Utc::now()).await;
+        price(&mut r, &PriceBook::builtin(), crate::clock::test_now()).await;
         assert!((r.monthly_cost_usd.unwrap_or(0.0) - 0.384 * 730.0).abs() < 1e-9, "{:?}", r.monthly_cost_usd);
         assert_eq!(r.arn, "arn:aws:ec2:us-east-1:123456789012:instance/i-1");
     }

@@ -201,7 +201,7 @@ mod tests {
     #[tokio::test]
     async fn cost_is_price_times_count_times_730_hours() {
         let mut r = fixture("e", "InService", &[("a", "ml.m5.xlarge", 2), ("b", "ml.c5.large", 1)]);
-        price(&mut r, &PriceBook::builtin(), Utc::now()).await;
+        price(&mut r, &PriceBook::builtin(), crate::clock::test_now()).await;
         let expected = (0.23 * 2.0 + 0.102) * 730.0;
         assert!((r.monthly_cost_usd.unwrap_or(0.0) - expected).abs() < 1e-9, "{:?}", r.monthly_cost_usd);
         assert!(r.cost_basis.as_deref().unwrap_or("").contains("ml.m5.xlarge"));
@@ -210,7 +210,7 @@ mod tests {
     #[tokio::test]
     async fn an_unpriced_type_leaves_the_cost_unknown() {
         let mut r = fixture("e", "InService", &[("a", "ml.m5.xlarge", 1), ("b", "ml.zz.huge", 1)]);
-        price(&mut r, &PriceBook::builtin(), Utc::now()).await;
+        price(&mut r, &PriceBook::builtin(), crate::clock::test_now()).await;
         assert_eq!(r.monthly_cost_usd, None);
         assert!(r.cost_basis.as_deref().unwrap_or("").contains("ml.zz.huge"));
     }

@@ -25,12 +25,12 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::{ApiCallCounter, Aws};
+use crate::clock::Clock;
 use crate::config::daemon::{self, DaemonConfig, PriceSource};
 use crate::config::{self, Guardrails, Policy};
 use crate::engine::plan::PlanSettings;
@@ -121,6 +121,7 @@ pub struct Shared {
     health: Mutex<Health>,
     /// The config in force (replaced by a good reload).
     loaded: Current,
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -171,16 +172,16 @@ fn current(c: &Current) -> Arc<Loaded> {
 }
 
 /// One sweep of a schedule's policies (all of them when `None`).
-async fn sweep(loaded: &Loaded, schedule: Option<&str>, cancel: &CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
+async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
     let (policies, options) = loaded.sweep_for(schedule);
     let aws = Aws::from_env(ApiCallCounter::new()).await;
-    sweep::run(&aws, &policies, &options, Utc::now(), &Progress::hidden(), cancel).await
+    sweep::run(&aws, &policies, &options, clock, &Progress::hidden(), cancel).await
 }
 
 /// A scheduled sweep, its outcome recorded in metrics and readiness.
 async fn sweep_scheduled(loaded: &Loaded, schedule: &str, shared: &Shared, cancel: &CancellationToken) {
     let started = std::time::Instant::now();
-    match sweep(loaded, Some(schedule), cancel).await {
+    match sweep(loaded, Some(schedule), &shared.clock, cancel).await {
         Ok(result) => {
             shared.metrics.sweep_finished(schedule, &result.report, started.elapsed().as_secs_f64());
             let listing_errors: Vec<&str> = result.report.errors.iter().filter(|e| e.resource_type.is_some()).map(|e| e.message.as_str()).collect();
@@ -235,9 +236,9 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
 }
 
 /// `costguard run --once`: every enabled policy and the guardrails, once.
-pub async fn run_once(config_file: &Path, cancel: CancellationToken) -> Result<sweep::SweepResult, String> {
+pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> Result<sweep::SweepResult, String> {
     let loaded = Loaded::load(config_file)?;
-    sweep(&loaded, None, &cancel).await.map_err(|e| e.to_string())
+    sweep(&loaded, None, clock, &cancel).await.map_err(|e| e.to_string())
 }
 
 enum Signal {
@@ -254,7 +255,7 @@ async fn next_signal(term: &mut tokio::signal::unix::Signal, int: &mut tokio::si
 }
 
 /// `costguard run`: the daemon, until SIGTERM or SIGINT.
-pub async fn run(config_file: PathBuf) -> ExitCode {
+pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
     let loaded = match Loaded::load(&config_file) {
         Ok(l) => Arc::new(l),
@@ -277,7 +278,7 @@ pub async fn run(config_file: PathBuf) -> ExitCode {
     let address = listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string());
     println!("listening on http://{address}");
 
-    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), loaded: Arc::new(Mutex::new(loaded.clone())) });
+    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), loaded: Arc::new(Mutex::new(loaded.clone())), clock });
     let cancel = CancellationToken::new();
     let server = tokio::spawn(http::serve(listener, shared.clone(), cancel.clone()));
     // Can AWS be reached with these credentials? Readiness says so until a sweep does.

@@ -201,6 +201,17 @@ impl Moto {
     }
 }
 
+/// The system clock, for sweeps of emulator data stamped with real times
+/// (metrics, creation times). Tests of calendar logic use `Clock::fixed`.
+pub fn wall_clock() -> costguard::clock::Clock {
+    costguard::clock::Clock::from_fn(chrono::Utc::now)
+}
+
+/// A fixed instant, parsed (RFC 3339).
+pub fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text).expect("an RFC 3339 time").with_timezone(&chrono::Utc)
+}
+
 /// A minimal HTTP/1.1 request (moto's own API, the daemon's endpoints):
 /// the whole response as text.
 pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {

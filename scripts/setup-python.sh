@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the pinned Python packages (the moto AWS emulator, the aiosmtpd
+# SMTP sink, and what they need; tests/requirements.txt) into .venv. No root
+# needed. Used by the demo, the benchmark and the tests. Safe to run again:
+# it reinstalls only when tests/requirements.txt changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! command -v "$PYTHON" >/dev/null; then
+  echo "setup: $PYTHON not found; install Python 3.9+ (Debian: apt-get install python3 python3-venv)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the pinned emulator and SMTP sink into .venv (once)" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  echo "$want" > "$stamp"
+fi
