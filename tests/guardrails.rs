@@ -2,22 +2,14 @@
 //! foreign budgets run against the moto server. moto has no UpdateBudget
 //! and no subscriber calls (DescribeSubscribersForNotification,
 //! CreateSubscriber, DeleteSubscriber), so the second-run and update paths
-//! use operation-level mocks (`aws-smithy-mocks`) on the real Budgets client.
+//! run the real Budgets client against a fake endpoint (`support::fake_aws`).
 
 mod support;
 
 use std::path::Path;
 
-use aws_sdk_budgets::operation::create_budget::CreateBudgetOutput;
-use aws_sdk_budgets::operation::create_subscriber::CreateSubscriberOutput;
-use aws_sdk_budgets::operation::delete_subscriber::DeleteSubscriberOutput;
-use aws_sdk_budgets::operation::describe_budgets::DescribeBudgetsOutput;
-use aws_sdk_budgets::operation::describe_notifications_for_budget::DescribeNotificationsForBudgetOutput;
-use aws_sdk_budgets::operation::describe_subscribers_for_notification::DescribeSubscribersForNotificationOutput;
-use aws_sdk_budgets::operation::update_budget::UpdateBudgetOutput;
-use aws_sdk_budgets::types::{Budget, BudgetType, ComparisonOperator, Notification, NotificationType, Spend, Subscriber, SubscriptionType, ThresholdType, TimeUnit};
+use aws_sdk_budgets::types::{Budget, BudgetType, Spend, TimeUnit};
 use aws_sdk_budgets::Client;
-use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use costguard::clock::Clock;
 use costguard::engine::apply::Status;
 use costguard::aws::budgets::BudgetsClient;
@@ -28,6 +20,7 @@ use costguard::guardrails::budgets::reconcile_with;
 use costguard::guardrails::Change;
 use costguard::progress::Progress;
 use serde_json::json;
+use support::fake_aws::FakeAws;
 use tokio_util::sync::CancellationToken;
 
 const ACCOUNT: &str = "123456789012";
@@ -116,71 +109,58 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
 
 /// What AWS would answer after the first reconcile: the four budgets, each
 /// with the declared alerts and subscriber, and a foreign budget.
-fn account_as_declared(amount_500: &'static str, subscriber: &'static str) -> Vec<aws_smithy_mocks::Rule> {
-    let list = mock!(Client::describe_budgets).then_output(move || {
-        DescribeBudgetsOutput::builder()
-            .budgets(budget("costguard-monthly-500", amount_500))
-            .budgets(budget("costguard-monthly-1000", "1000.0"))
-            .budgets(budget("costguard-monthly-2500", "2500.0"))
-            .budgets(budget("costguard-monthly-5000", "5000.0"))
-            .budgets(budget("team-data-budget", "300.0"))
-            .build()
-    });
-    let alert = |kind: NotificationType| {
-        Notification::builder()
-            .notification_type(kind)
-            .comparison_operator(ComparisonOperator::GreaterThan)
-            .threshold(100.0)
-            .threshold_type(ThresholdType::Percentage)
-            .build()
-            .expect("notification")
-    };
-    let notifications = mock!(Client::describe_notifications_for_budget).then_output(move || {
-        DescribeNotificationsForBudgetOutput::builder().notifications(alert(NotificationType::Actual)).notifications(alert(NotificationType::Forecasted)).build()
-    });
-    let subscribers = mock!(Client::describe_subscribers_for_notification).then_output(move || {
-        DescribeSubscribersForNotificationOutput::builder()
-            .subscribers(Subscriber::builder().subscription_type(SubscriptionType::Email).address(subscriber).build().expect("subscriber"))
-            .build()
-    });
-    vec![list, notifications, subscribers]
+fn account_as_declared(amount_500: &str, subscriber: &str) -> FakeAws {
+    let fake = FakeAws::new();
+    let budget = |name: &str, amount: &str| json!({"BudgetName": name, "BudgetLimit": {"Amount": amount, "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"});
+    let alert = |kind: &str| json!({"NotificationType": kind, "ComparisonOperator": "GREATER_THAN", "Threshold": 100.0, "ThresholdType": "PERCENTAGE"});
+    fake.answer(
+        "DescribeBudgets",
+        json!({"Budgets": [
+            budget("costguard-monthly-500", amount_500),
+            budget("costguard-monthly-1000", "1000.0"),
+            budget("costguard-monthly-2500", "2500.0"),
+            budget("costguard-monthly-5000", "5000.0"),
+            budget("team-data-budget", "300.0"),
+        ]}),
+    )
+    .answer("DescribeNotificationsForBudget", json!({"Notifications": [alert("ACTUAL"), alert("FORECASTED")]}))
+    .answer("DescribeSubscribersForNotification", json!({"Subscribers": [{"SubscriptionType": "EMAIL", "Address": subscriber}]}));
+    for change in ["CreateBudget", "UpdateBudget", "CreateSubscriber", "DeleteSubscriber"] {
+        fake.answer(change, json!({}));
+    }
+    fake
+}
+
+async fn fake_budgets(fake: &FakeAws) -> BudgetsClient {
+    BudgetsClient::new(Client::new(&fake.sdk_config(false).await), ACCOUNT)
 }
 
 #[tokio::test]
 async fn second_reconcile_is_a_no_op() {
-    let [list, notifications, subscribers]: [aws_smithy_mocks::Rule; 3] =
-        account_as_declared("500.0", "finops@example.com").try_into().unwrap_or_else(|_| panic!("three rules"));
-    let create = mock!(Client::create_budget).then_output(|| CreateBudgetOutput::builder().build());
-    let update = mock!(Client::update_budget).then_output(|| UpdateBudgetOutput::builder().build());
-    let client = mock_client!(aws_sdk_budgets, RuleMode::MatchAny, &[&list, &notifications, &subscribers, &create, &update]);
-    let changes = reconcile_with(&BudgetsClient::new(client, ACCOUNT), &shipped(), false).await.expect("reconciled");
+    let fake = account_as_declared("500.0", "finops@example.com");
+    let changes = reconcile_with(&fake_budgets(&fake).await, &shipped(), false).await.expect("reconciled");
     assert_eq!(changes.len(), 4, "the foreign budget is not reported: {changes:?}");
     assert!(changes.iter().all(|c| c.change == Change::Unchanged && c.differences.is_empty()), "{changes:?}");
-    assert_eq!((create.num_calls(), update.num_calls()), (0, 0));
-    assert_eq!(notifications.num_calls(), 4, "notifications are read only for costguard's budgets");
-    assert_eq!(subscribers.num_calls(), 8);
+    assert_eq!((fake.calls("CreateBudget").len(), fake.calls("UpdateBudget").len()), (0, 0));
+    assert_eq!(fake.calls("DescribeNotificationsForBudget").len(), 4, "notifications are read only for costguard's budgets");
+    assert_eq!(fake.calls("DescribeSubscribersForNotification").len(), 8);
 }
 
 #[tokio::test]
 async fn a_changed_amount_and_subscriber_become_updates() {
-    let [list, notifications, subscribers]: [aws_smithy_mocks::Rule; 3] =
-        account_as_declared("400.0", "old@example.com").try_into().unwrap_or_else(|_| panic!("three rules"));
-    let update = mock!(Client::update_budget)
-        .match_requests(|req| req.new_budget().is_some_and(|b| b.budget_name() == "costguard-monthly-500" && b.budget_limit().is_some_and(|s| s.amount() == "500.00")))
-        .then_output(|| UpdateBudgetOutput::builder().build());
-    let add = mock!(Client::create_subscriber)
-        .match_requests(|req| req.subscriber().is_some_and(|s| s.address() == "finops@example.com"))
-        .then_output(|| CreateSubscriberOutput::builder().build());
-    let remove = mock!(Client::delete_subscriber)
-        .match_requests(|req| req.subscriber().is_some_and(|s| s.address() == "old@example.com"))
-        .then_output(|| DeleteSubscriberOutput::builder().build());
-    let client = mock_client!(aws_sdk_budgets, RuleMode::MatchAny, &[&list, &notifications, &subscribers, &update, &add, &remove]);
-    let changes = reconcile_with(&BudgetsClient::new(client, ACCOUNT), &shipped(), false).await.expect("reconciled");
+    let fake = account_as_declared("400.0", "old@example.com");
+    let changes = reconcile_with(&fake_budgets(&fake).await, &shipped(), false).await.expect("reconciled");
     let first = &changes[0];
     assert_eq!((first.name.as_str(), first.change, first.status), ("costguard-monthly-500", Change::Update, Status::Done));
     assert!(first.differences.iter().any(|d| d == "amount: 400 USD -> 500 USD"), "{:?}", first.differences);
-    assert_eq!(update.num_calls(), 1, "only the 500 budget's amount changed");
-    assert_eq!((add.num_calls(), remove.num_calls()), (8, 8), "two alerts on each of four budgets swap subscriber");
+    let updates = fake.calls("UpdateBudget");
+    assert_eq!(updates.len(), 1, "only the 500 budget's amount changed");
+    assert_eq!(updates[0]["NewBudget"]["BudgetName"], "costguard-monthly-500");
+    assert_eq!(updates[0]["NewBudget"]["BudgetLimit"]["Amount"], "500.00");
+    let (added, removed) = (fake.calls("CreateSubscriber"), fake.calls("DeleteSubscriber"));
+    assert_eq!((added.len(), removed.len()), (8, 8), "two alerts on each of four budgets swap subscriber");
+    assert!(added.iter().all(|c| c["Subscriber"]["Address"] == "finops@example.com"), "{added:?}");
+    assert!(removed.iter().all(|c| c["Subscriber"]["Address"] == "old@example.com"), "{removed:?}");
 }
 
 #[tokio::test]
@@ -322,139 +302,102 @@ async fn on_the_last_second_of_a_month_the_spend_needs_no_forecast() {
 
 #[tokio::test]
 async fn a_forecast_from_aws_is_used_for_the_month_over_month_change() {
-    use aws_sdk_costexplorer::operation::get_cost_and_usage::GetCostAndUsageOutput;
-    use aws_sdk_costexplorer::operation::get_cost_forecast::GetCostForecastOutput;
-    use aws_sdk_costexplorer::types::{DateInterval, Group, MetricValue, ResultByTime};
-    // moto has no GetCostForecast: both calls are mocked on the real client.
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 10).expect("date");
-    let now = today.and_hms_opt(12, 0, 0).expect("time").and_utc();
-    fn usd(v: &str) -> MetricValue {
-        MetricValue::builder().amount(v).unit("USD").build()
-    }
-    let month = move |start: &str, end: &str, sagemaker: &str| {
-        ResultByTime::builder()
-            .time_period(DateInterval::builder().start(start).end(end).build().expect("interval"))
-            .groups(Group::builder().keys("Amazon SageMaker").metrics("UnblendedCost", usd(sagemaker)).build())
-            .build()
+    // moto has no GetCostForecast: both calls go to the fake, on the real client.
+    let now = support::at("2026-11-10T12:00:00Z");
+    let month = |start: &str, end: &str, sagemaker: &str| {
+        json!({"TimePeriod": {"Start": start, "End": end}, "Estimated": false,
+               "Groups": [{"Keys": ["Amazon SageMaker"], "Metrics": {"UnblendedCost": {"Amount": sagemaker, "Unit": "USD"}}}]})
     };
-    let usage = mock!(aws_sdk_costexplorer::Client::get_cost_and_usage).then_output(move || {
-        GetCostAndUsageOutput::builder().results_by_time(month("2026-10-01", "2026-11-01", "3000")).results_by_time(month("2026-11-01", "2026-11-11", "1000")).build()
-    });
-    let forecast = mock!(aws_sdk_costexplorer::Client::get_cost_forecast)
-        .match_requests(|req| req.time_period().is_some_and(|p| p.start() == "2026-11-11" && p.end() == "2026-12-01"))
-        .then_output(move || GetCostForecastOutput::builder().total(usd("2300")).build());
-    let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&usage, &forecast]);
-    let ce = costguard::aws::costexplorer::CostExplorerClient::new(client);
+    let fake = FakeAws::new();
+    fake.answer("GetCostAndUsage", json!({"ResultsByTime": [month("2026-10-01", "2026-11-01", "3000"), month("2026-11-01", "2026-11-11", "1000")]}))
+        .answer("GetCostForecast", json!({"Total": {"Amount": "2300", "Unit": "USD"}}));
+    let ce = costguard::aws::costexplorer::CostExplorerClient::new(aws_sdk_costexplorer::Client::new(&fake.sdk_config(false).await));
     let settings = costguard::config::guardrails::SpendSettings::default();
     let summary = costguard::guardrails::spend::fetch(&ce, None, now, &settings).await.expect("spend");
     assert_eq!(summary.forecast_month_usd, Some(3300.0), "known 1000 so far + 2300 forecast for the rest");
     assert!((summary.month_over_month_change_pct.unwrap_or_default() - 10.0).abs() < 1e-9, "{:?}", summary.month_over_month_change_pct);
     assert_eq!(summary.change_basis, "AWS's forecast for this month");
-    assert_eq!((usage.num_calls(), forecast.num_calls()), (1, 1));
+    let forecasts = fake.calls("GetCostForecast");
+    assert_eq!((fake.calls("GetCostAndUsage").len(), forecasts.len()), (1, 1));
+    assert_eq!(forecasts[0]["TimePeriod"], json!({"Start": "2026-11-11", "End": "2026-12-01"}), "the days still to come");
 }
 
 mod anomaly_detection {
-    //! moto has no Cost Anomaly Detection: operation-level mocks of
-    //! GetAnomalyMonitors, CreateAnomalyMonitor, GetAnomalySubscriptions,
-    //! CreateAnomalySubscription and UpdateAnomalySubscription.
+    //! moto has no Cost Anomaly Detection: GetAnomalyMonitors,
+    //! CreateAnomalyMonitor, GetAnomalySubscriptions,
+    //! CreateAnomalySubscription and UpdateAnomalySubscription go to the fake.
     use super::*;
-    use aws_sdk_costexplorer::operation::create_anomaly_monitor::CreateAnomalyMonitorOutput;
-    use aws_sdk_costexplorer::operation::create_anomaly_subscription::CreateAnomalySubscriptionOutput;
-    use aws_sdk_costexplorer::operation::get_anomaly_monitors::GetAnomalyMonitorsOutput;
-    use aws_sdk_costexplorer::operation::get_anomaly_subscriptions::GetAnomalySubscriptionsOutput;
-    use aws_sdk_costexplorer::operation::update_anomaly_subscription::UpdateAnomalySubscriptionOutput;
-    use aws_sdk_costexplorer::types::{
-        AnomalyMonitor, AnomalySubscription, AnomalySubscriptionFrequency, Dimension, DimensionValues, Expression, MatchOption, MonitorDimension,
-        MonitorType, Subscriber as CeSubscriber, SubscriberType,
-    };
-    use aws_sdk_costexplorer::Client as Ce;
     use costguard::aws::costexplorer::CostExplorerClient;
     use costguard::guardrails::anomaly;
 
     const DEFAULT_MONITOR: &str = "arn:aws:ce::123456789012:anomalymonitor/default";
+    const OURS: &str = "arn:aws:ce::123456789012:anomalysubscription/ours";
 
-    fn service_monitor(name: &str, arn: &str) -> AnomalyMonitor {
-        AnomalyMonitor::builder()
-            .monitor_name(name)
-            .monitor_arn(arn)
-            .monitor_type(MonitorType::Dimensional)
-            .monitor_dimension(MonitorDimension::Service)
-            .build()
-            .expect("monitor")
+    fn service_monitor(name: &str, arn: &str) -> serde_json::Value {
+        json!({"MonitorName": name, "MonitorArn": arn, "MonitorType": "DIMENSIONAL", "MonitorDimension": "SERVICE"})
     }
 
-    fn subscription(threshold: &str) -> AnomalySubscription {
-        let impact = DimensionValues::builder()
-            .key(Dimension::from("ANOMALY_TOTAL_IMPACT_ABSOLUTE"))
-            .values(threshold)
-            .match_options(MatchOption::GreaterThanOrEqual)
-            .build();
-        AnomalySubscription::builder()
-            .subscription_arn("arn:aws:ce::123456789012:anomalysubscription/ours")
-            .subscription_name("costguard-anomalies")
-            .monitor_arn_list(DEFAULT_MONITOR)
-            .subscribers(CeSubscriber::builder().address("finops@example.com").r#type(SubscriberType::Email).build())
-            .frequency(AnomalySubscriptionFrequency::Daily)
-            .threshold_expression(Expression::builder().dimensions(impact).build())
-            .build()
-            .expect("subscription")
+    fn subscription(threshold: &str) -> serde_json::Value {
+        json!({
+            "SubscriptionArn": OURS, "SubscriptionName": "costguard-anomalies", "MonitorArnList": [DEFAULT_MONITOR],
+            "Subscribers": [{"Address": "finops@example.com", "Type": "EMAIL"}], "Frequency": "DAILY",
+            "ThresholdExpression": {"Dimensions": {"Key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE", "Values": [threshold], "MatchOptions": ["GREATER_THAN_OR_EQUAL"]}}
+        })
+    }
+
+    async fn ce(fake: &FakeAws) -> CostExplorerClient {
+        CostExplorerClient::new(aws_sdk_costexplorer::Client::new(&fake.sdk_config(false).await))
     }
 
     #[tokio::test]
     async fn a_monitor_and_a_daily_subscription_are_created_when_missing() {
-        let monitors = mock!(Ce::get_anomaly_monitors).then_output(|| GetAnomalyMonitorsOutput::builder().set_anomaly_monitors(Some(Vec::new())).build().expect("output"));
-        let create_monitor = mock!(Ce::create_anomaly_monitor)
-            .match_requests(|req| req.anomaly_monitor().is_some_and(|m| m.monitor_name() == "costguard-services" && m.monitor_dimension() == Some(&MonitorDimension::Service)))
-            .then_output(|| CreateAnomalyMonitorOutput::builder().monitor_arn("arn:aws:ce::123456789012:anomalymonitor/new").build().expect("output"));
-        let subscriptions = mock!(Ce::get_anomaly_subscriptions).then_output(|| GetAnomalySubscriptionsOutput::builder().set_anomaly_subscriptions(Some(Vec::new())).build().expect("output"));
-        let create = mock!(Ce::create_anomaly_subscription)
-            .match_requests(|req| {
-                req.anomaly_subscription().is_some_and(|s| {
-                    s.monitor_arn_list() == ["arn:aws:ce::123456789012:anomalymonitor/new"]
-                        && s.frequency() == &AnomalySubscriptionFrequency::Daily
-                        && s.subscribers().iter().any(|x| x.address() == Some("finops@example.com"))
-                        && s.threshold_expression().and_then(|e| e.dimensions()).is_some_and(|d| d.values() == ["100"])
-                })
-            })
-            .then_output(|| CreateAnomalySubscriptionOutput::builder().subscription_arn("arn:new").build().expect("output"));
-        let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&monitors, &create_monitor, &subscriptions, &create]);
-        let changes = anomaly::reconcile(&CostExplorerClient::new(client), &shipped(), false).await.expect("reconciled");
+        let fake = FakeAws::new();
+        fake.answer("GetAnomalyMonitors", json!({"AnomalyMonitors": []}))
+            .answer("CreateAnomalyMonitor", json!({"MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/new"}))
+            .answer("GetAnomalySubscriptions", json!({"AnomalySubscriptions": []}))
+            .answer("CreateAnomalySubscription", json!({"SubscriptionArn": "arn:new"}));
+        let changes = anomaly::reconcile(&ce(&fake).await, &shipped(), false).await.expect("reconciled");
         assert_eq!(changes.iter().map(|c| (c.kind, c.change, c.status)).collect::<Vec<_>>(), [
             ("anomaly-monitor", Change::Create, Status::Done),
             ("anomaly-subscription", Change::Create, Status::Done),
         ]);
-        assert_eq!((create_monitor.num_calls(), create.num_calls()), (1, 1));
+        let monitors = fake.calls("CreateAnomalyMonitor");
+        assert_eq!(monitors.len(), 1);
+        assert_eq!((&monitors[0]["AnomalyMonitor"]["MonitorName"], &monitors[0]["AnomalyMonitor"]["MonitorDimension"]), (&json!("costguard-services"), &json!("SERVICE")));
+        let created = fake.calls("CreateAnomalySubscription");
+        assert_eq!(created.len(), 1);
+        let s = &created[0]["AnomalySubscription"];
+        assert_eq!(s["MonitorArnList"], json!(["arn:aws:ce::123456789012:anomalymonitor/new"]));
+        assert_eq!(s["Frequency"], "DAILY");
+        assert_eq!(s["Subscribers"][0]["Address"], "finops@example.com");
+        assert_eq!(s["ThresholdExpression"]["Dimensions"]["Values"], json!(["100"]));
     }
 
     #[tokio::test]
     async fn the_accounts_service_monitor_is_reused_and_a_matching_subscription_left_alone() {
-        let monitors = mock!(Ce::get_anomaly_monitors)
-            .then_output(|| GetAnomalyMonitorsOutput::builder().anomaly_monitors(service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)).build().expect("output"));
-        let create_monitor = mock!(Ce::create_anomaly_monitor).then_output(|| CreateAnomalyMonitorOutput::builder().monitor_arn("x").build().expect("output"));
-        let subscriptions = mock!(Ce::get_anomaly_subscriptions)
-            .then_output(|| GetAnomalySubscriptionsOutput::builder().anomaly_subscriptions(subscription("100")).build().expect("output"));
-        let update = mock!(Ce::update_anomaly_subscription).then_output(|| UpdateAnomalySubscriptionOutput::builder().subscription_arn("x").build().expect("output"));
-        let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&monitors, &create_monitor, &subscriptions, &update]);
-        let changes = anomaly::reconcile(&CostExplorerClient::new(client), &shipped(), false).await.expect("reconciled");
+        let fake = FakeAws::new();
+        fake.answer("GetAnomalyMonitors", json!({"AnomalyMonitors": [service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)]}))
+            .answer("GetAnomalySubscriptions", json!({"AnomalySubscriptions": [subscription("100")]}));
+        let changes = anomaly::reconcile(&ce(&fake).await, &shipped(), false).await.expect("reconciled");
         assert!(changes.iter().all(|c| c.change == Change::Unchanged), "{changes:?}");
         assert!(changes[0].detail.as_deref().unwrap_or("").contains("Default-Services-Monitor"));
-        assert_eq!((create_monitor.num_calls(), update.num_calls()), (0, 0), "AWS allows one service monitor; nothing to change");
+        let changed = fake.calls("CreateAnomalyMonitor").len() + fake.calls("UpdateAnomalySubscription").len();
+        assert_eq!(changed, 0, "AWS allows one service monitor; nothing to change");
     }
 
     #[tokio::test]
     async fn a_changed_threshold_becomes_an_update() {
-        let monitors = mock!(Ce::get_anomaly_monitors)
-            .then_output(|| GetAnomalyMonitorsOutput::builder().anomaly_monitors(service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)).build().expect("output"));
-        let subscriptions = mock!(Ce::get_anomaly_subscriptions)
-            .then_output(|| GetAnomalySubscriptionsOutput::builder().anomaly_subscriptions(subscription("50")).build().expect("output"));
-        let update = mock!(Ce::update_anomaly_subscription)
-            .match_requests(|req| req.subscription_arn() == Some("arn:aws:ce::123456789012:anomalysubscription/ours") && req.threshold_expression().and_then(|e| e.dimensions()).is_some_and(|d| d.values() == ["100"]))
-            .then_output(|| UpdateAnomalySubscriptionOutput::builder().subscription_arn("x").build().expect("output"));
-        let client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, &[&monitors, &subscriptions, &update]);
-        let changes = anomaly::reconcile(&CostExplorerClient::new(client), &shipped(), false).await.expect("reconciled");
+        let fake = FakeAws::new();
+        fake.answer("GetAnomalyMonitors", json!({"AnomalyMonitors": [service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)]}))
+            .answer("GetAnomalySubscriptions", json!({"AnomalySubscriptions": [subscription("50")]}))
+            .answer("UpdateAnomalySubscription", json!({"SubscriptionArn": OURS}));
+        let changes = anomaly::reconcile(&ce(&fake).await, &shipped(), false).await.expect("reconciled");
         let sub = &changes[1];
         assert_eq!((sub.change, sub.status), (Change::Update, Status::Done), "{sub:?}");
         assert_eq!(sub.differences, ["threshold: 50 USD -> 100 USD"]);
-        assert_eq!(update.num_calls(), 1);
+        let updates = fake.calls("UpdateAnomalySubscription");
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0]["SubscriptionArn"], OURS);
+        assert_eq!(updates[0]["ThresholdExpression"]["Dimensions"]["Values"], json!(["100"]));
     }
 }

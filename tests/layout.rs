@@ -41,3 +41,44 @@ fn only_main_reads_the_system_clock() {
     }
     assert!(offenders.is_empty(), "library code reads the system clock; take a `Clock` or a `now` instead:\n{}", offenders.join("\n"));
 }
+
+/// Each crate's features as `cargo tree` resolves them, keyed `name vX.Y.Z`.
+fn resolved_features(edges: &str) -> std::collections::BTreeMap<String, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "--prefix", "none", "-f", "{p}|{f}", "-e", edges])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo tree");
+    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (package, features) = line.split_once('|')?;
+            let package = package.split(" (").next()?.trim().to_string();
+            Some((package, features.trim_end_matches(" (*)").trim().to_string()))
+        })
+        .collect()
+}
+
+/// `cargo build` (the demo, a release) and `cargo test` compile the AWS SDK
+/// once between them only if every crate they share has the same features
+/// in both: a dev-dependency that turns on a feature of a shared crate (as
+/// aws-smithy-mocks' `test-util` did) makes cargo compile the SDK twice.
+#[test]
+fn tests_add_crates_but_change_no_shared_crate_features() {
+    let build = resolved_features("normal,build");
+    let test = resolved_features("normal,build,dev");
+    let changed: Vec<String> = build
+        .iter()
+        .filter_map(|(package, features)| {
+            let in_tests = test.get(package)?;
+            (in_tests != features).then(|| format!("{package}: build [{features}], test [{in_tests}]"))
+        })
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "dev-dependencies change features of crates the build shares; name those features in [dependencies] (see getrandom there):\n{}",
+        changed.join("\n")
+    );
+}

@@ -29,6 +29,7 @@ pub const NEVER_EXPIRE: &str = "policies:
         days: 30
 ";
 
+pub mod fake_aws;
 pub mod smtp;
 
 /// A helper script run by the tests' Python (moto_server.py, smtp_sink.py):
