@@ -127,14 +127,14 @@ pub fn summarize(result: Result<sweep::SweepResult, String>) -> ExitCode {
         Ok(result) => {
             let r = &result.report;
             println!(
-                "{}: {} findings ({} planned, {} done, {} skipped, {} failed), ${:.2}/month at stake, {} AWS calls",
+                "{}: {} findings ({} planned, {} done, {} skipped, {} failed), {}/month at stake, {} AWS calls",
                 if r.dry_run { "dry run" } else { "sweep" },
                 r.totals.findings,
                 r.totals.planned,
                 r.totals.done,
                 r.totals.skipped,
                 r.totals.failed,
-                r.totals.monthly_cost_usd,
+                crate::text::usd_with_unpriced(r.totals.monthly_saving_usd, r.totals.unpriced),
                 r.totals.api_calls
             );
             if let Some(e) = &r.emails {

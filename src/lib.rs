@@ -32,6 +32,7 @@
 //! - [`clock`]: the wall clock as a value: only `main` reads the system's.
 //! - [`commands`]: what the CLI's subcommands do; `main.rs` only parses.
 //! - [`progress`]: terminal progress display.
+//! - [`text`]: how dollars, times and AWS text are written for people (a leaf).
 //! - [`service`]: `costguard run`, the daemon: schedules, the HTTP listener
 //!   (health, readiness, Prometheus metrics, the report), reload, shutdown.
 
@@ -50,3 +51,4 @@ pub mod progress;
 pub mod report;
 pub mod resources;
 pub mod service;
+pub mod text;

@@ -274,3 +274,50 @@ async fn a_sweep_with_a_config_emails_the_owner_through_smtp() {
     assert!(out.status.success());
     assert!(sink.messages().is_empty());
 }
+
+/// A sweep that cannot reach AWS says so in one line a person can act on,
+/// and exits 1 (nothing was listed or changed).
+#[test]
+fn without_credentials_or_an_endpoint_a_sweep_says_what_to_do_in_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = write(dir.path(), "p.yaml", GOOD);
+    let report = dir.path().join("report");
+    let base = [
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("AWS_CONFIG_FILE", "/dev/null".to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
+    ];
+    let args = ["sweep", "--dry-run", "--policies", &policies, "--report-dir", report.to_str().unwrap_or_default(), "--prices", "builtin"];
+    let run = |extra: &[(&str, String)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
+        cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", dir.path()).env("COSTGUARD_LOG", "warn");
+        cmd.env("COSTGUARD_STATE_DIR", dir.path().join("state"));
+        for (k, v) in base.iter().chain(extra) {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run costguard")
+    };
+
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("no AWS credentials found") && stderr.contains("AWS_PROFILE"), "{stderr}");
+
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+    let out = run(&[
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}")),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&format!("cannot reach http://127.0.0.1:{closed}")) && stderr.contains("Connection refused"), "{stderr}");
+    for text in [&stderr] {
+        assert!(!text.contains("DispatchFailure") && !text.contains("ConnectorError {"), "no Debug dump: {text}");
+    }
+    assert!(!report.exists(), "nothing ran, no report");
+}

@@ -262,7 +262,7 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
     let md = std::fs::read_to_string(state.path().join("report/report.md")).expect("report.md");
     let spend_at = md.find("## Spend").expect("spend section");
     assert!(spend_at < md.find("## Summary").unwrap_or(usize::MAX), "the report opens with the spend");
-    assert!(md.contains("Month to date: $2000.00; last month: $4000.00"), "{md}");
+    assert!(md.contains("Month to date: $2,000.00; last month: $4,000.00"), "{md}");
 
     // Within the cache period, the next sweep pays for nothing.
     let aws = moto.aws().await;

@@ -73,7 +73,8 @@ async fn dry_run_changes_nothing() {
     );
     let statuses: Vec<Status> = result.report.findings.iter().map(|f| f.status).collect();
     assert_eq!(statuses, [Status::Skipped, Status::Planned, Status::Planned]);
-    assert!(result.report.api_calls.keys().all(|op| op == "logs:DescribeLogGroups" || op == "tag:GetResources"));
+    let reads = ["sts:GetCallerIdentity", "logs:DescribeLogGroups", "tag:GetResources"];
+    assert!(result.report.api_calls.keys().all(|op| reads.contains(&op.as_str())), "{:?}", result.report.api_calls);
 }
 
 #[tokio::test]
@@ -126,7 +127,7 @@ async fn listing_paginates_with_one_call_per_fifty_groups() {
     assert_eq!(result.report.findings.len(), 120);
     assert_eq!(result.report.api_calls.get("logs:DescribeLogGroups"), Some(&3), "ceil(120 / 50) pages");
     assert_eq!(result.report.api_calls.get("tag:GetResources"), None, "no policy needs tags");
-    assert_eq!(result.report.totals.api_calls, 3);
+    assert_eq!(result.report.totals.api_calls, 4, "three DescribeLogGroups and the access check (GetCallerIdentity)");
 }
 
 #[tokio::test]
@@ -180,15 +181,14 @@ async fn tag_filters_read_tags_in_bulk() {
 }
 
 #[tokio::test]
-async fn unreachable_aws_is_an_error_in_the_report_not_a_crash() {
-    let _moto = moto().await;
+async fn unreachable_aws_stops_the_sweep_before_anything_with_one_line() {
     // A port nothing listens on.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
     let config = costguard::aws::sdk_loader()
         .region(aws_config::Region::new(support::REGION))
-        .endpoint_url(dead)
+        .endpoint_url(&dead)
         .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new("t", "t", None, None, "t"))
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
         .load()
@@ -196,10 +196,28 @@ async fn unreachable_aws_is_an_error_in_the_report_not_a_crash() {
     let aws = costguard::aws::Aws::from_config(config, costguard::aws::ApiCallCounter::new());
     let dir = tempfile::tempdir().expect("temp dir");
     let options = support::sweep_options(dir.path(), false);
+    let error = sweep::run(&aws, &policies(NEVER_EXPIRE), &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new())
+        .await
+        .expect_err("nothing to sweep without AWS");
+    let text = error.to_string();
+    assert!(text.starts_with(&format!("cannot reach {dead}")) && text.ends_with("nothing was listed or changed"), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert!(!dir.path().join("report").exists() && !dir.path().join("state/journal.sqlite").exists(), "nothing written");
+}
+
+#[tokio::test]
+async fn a_listing_that_fails_is_an_error_in_the_report_and_the_policy_incomplete() {
+    // The access check passes; DescribeLogGroups answers 503 every time.
+    let fake = support::fake_aws::FakeAws::new();
+    fake.on("DescribeLogGroups", |_| support::fake_aws::Answer::Error(503, "ServiceUnavailableException", "try later"));
+    let aws = costguard::aws::Aws::from_config(fake.sdk_config(false).await, costguard::aws::ApiCallCounter::new());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = support::sweep_options(dir.path(), false);
     let result = sweep::run(&aws, &policies(NEVER_EXPIRE), &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new())
         .await
         .expect("the sweep completes and reports");
     assert_eq!(result.report.verdict(), Verdict::Errors);
     assert_eq!(result.report.errors.len(), 1);
+    assert!(result.report.errors[0].message.starts_with("logs DescribeLogGroups failed: ServiceUnavailableException: try later"), "{:?}", result.report.errors);
     assert_eq!(result.report.policies[0].incomplete_regions, [support::REGION]);
 }

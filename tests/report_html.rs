@@ -105,7 +105,7 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
         let start = rest.find("<b>").map(|i| i + 3).unwrap_or_else(|| panic!("{id} has no figure"));
         rest[start..].split("</b>").next().unwrap_or_default().to_string()
     };
-    assert_eq!(card("total-saving"), costguard::notify::template::usd(Some(saving)));
+    assert_eq!(card("total-saving"), costguard::text::usd(Some(saving)));
     assert_eq!(card("total-findings"), totals["findings"].to_string());
     assert_eq!(card("total-api-calls"), totals["api_calls"].to_string());
     // Clicking a column header sorts by it: cost, ascending, then descending.

@@ -57,7 +57,7 @@ pub fn instance_type(resource: &Resource) -> Option<&str> {
 }
 
 fn timeout(operation: &'static str, message: String) -> AwsError {
-    AwsError { service: "ec2", operation, code: "Timeout".to_string(), message, kind: ErrorKind::Transient }
+    AwsError::new("ec2", operation, "Timeout", message, ErrorKind::Transient)
 }
 
 impl Resize {

@@ -137,7 +137,7 @@ impl CostExplorerClient {
                 }
                 // Grouped answers leave Total empty; the groups sum to it.
                 let total = amount(r.total().and_then(|t| t.get(METRIC)));
-                period.total_usd = if total > 0.0 { total } else { period.by_service.values().sum() };
+                period.total_usd = if total > 0.0 { total } else { crate::text::total(period.by_service.values().copied()) };
             }
             token = out.next_page_token().map(str::to_string).filter(|t| !t.is_empty());
             if token.is_none() {

@@ -1,8 +1,15 @@
 //! The AWS layer's one error type: which call failed, AWS's code and message,
 //! and whether trying again later can help.
+//!
+//! What a person reads is one line: the operation, AWS's error code and
+//! message (the HTTP status when AWS sent no message), and the request id
+//! to quote to AWS support. Never a Rust `Debug` dump of the SDK's error.
 
+use std::fmt;
+
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// What the caller should do about a failed call.
@@ -13,7 +20,7 @@ pub enum ErrorKind {
     NotFound,
     /// AWS asked us to slow down and the SDK's retries ran out.
     Throttled,
-    /// Missing permission: say which, do not retry.
+    /// Missing permission or credentials: say which, do not retry.
     AccessDenied,
     /// Network, timeout or a 5xx: the next sweep may succeed.
     Transient,
@@ -22,20 +29,57 @@ pub enum ErrorKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{service} {operation} failed: {code}: {message}")]
 pub struct AwsError {
     pub service: &'static str,
     pub operation: &'static str,
     pub code: String,
     pub message: String,
     pub kind: ErrorKind,
+    /// The HTTP status of AWS's answer, when there was one.
+    pub http_status: Option<u16>,
+    /// AWS's request id, to quote to AWS support.
+    pub request_id: Option<String>,
 }
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} failed: ", self.service, self.operation)?;
+        match (self.code.as_str(), self.message.is_empty(), self.http_status) {
+            ("Unknown", true, Some(status)) => write!(f, "HTTP {status} with no AWS error in the answer")?,
+            (code, true, Some(status)) => write!(f, "{code} (HTTP {status})")?,
+            (code, true, None) => f.write_str(code)?,
+            (code, false, _) => write!(f, "{code}: {}", self.message)?,
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Error codes AWS uses for "your credentials or permissions do not allow this".
+const DENIED: &[&str] = &[
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+    "InvalidSignatureException",
+    "MissingAuthenticationToken",
+    "NoCredentials",
+];
 
 impl AwsError {
     /// A request costguard could not even build (a required field missing):
     /// never sent, never worth retrying.
-    pub fn invalid_request(service: &'static str, operation: &'static str, why: impl std::fmt::Display) -> Self {
-        AwsError { service, operation, code: "InvalidRequest".to_string(), message: why.to_string(), kind: ErrorKind::Final }
+    pub fn invalid_request(service: &'static str, operation: &'static str, why: impl fmt::Display) -> Self {
+        Self::new(service, operation, "InvalidRequest", why.to_string(), ErrorKind::Final)
+    }
+
+    pub fn new(service: &'static str, operation: &'static str, code: &str, message: String, kind: ErrorKind) -> Self {
+        AwsError { service, operation, code: code.to_string(), message, kind, http_status: None, request_id: None }
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -48,42 +92,78 @@ impl AwsError {
 
     /// Classifies an SDK error. `not_found_codes` are the service's own names
     /// for "no such resource".
-    pub fn from_sdk<E, R>(
-        service: &'static str,
-        operation: &'static str,
-        not_found_codes: &[&str],
-        err: SdkError<E, R>,
-    ) -> Self
+    pub fn from_sdk<E, R>(service: &'static str, operation: &'static str, not_found_codes: &[&str], err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
     {
         match &err {
             SdkError::ServiceError(service_err) => {
                 let inner = service_err.err();
                 let code = inner.code().unwrap_or("Unknown").to_string();
-                let message = inner.message().unwrap_or("").to_string();
+                let message = one_line(inner.message().unwrap_or(""));
                 let kind = classify_code(&code, not_found_codes);
-                AwsError { service, operation, code, message, kind }
+                let request_id = inner.meta().extra("aws_request_id").map(str::to_string);
+                let http_status = http_status(service_err.raw());
+                AwsError { service, operation, code, message, kind, http_status, request_id }
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                AwsError {
-                    service,
-                    operation,
-                    code: "Transport".to_string(),
-                    message: DisplayErrorContext(&err).to_string(),
-                    kind: ErrorKind::Transient,
-                }
+            SdkError::TimeoutError(_) => Self::new(service, operation, "Timeout", causes(&err), ErrorKind::Transient),
+            SdkError::DispatchFailure(_) if credentials_missing(&err) => {
+                Self::new(service, operation, "NoCredentials", causes(&err), ErrorKind::AccessDenied)
             }
-            _ => AwsError {
-                service,
-                operation,
-                code: "Client".to_string(),
-                message: DisplayErrorContext(&err).to_string(),
-                kind: ErrorKind::Final,
-            },
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Self::new(service, operation, "Transport", causes(&err), ErrorKind::Transient),
+            _ => Self::new(service, operation, "Client", causes(&err), ErrorKind::Final),
         }
     }
+}
+
+/// The status of a raw HTTP response, when `R` is one (it is for every
+/// SDK client; generic code cannot name the type, so it asks by Debug-free
+/// downcast).
+fn http_status<R: 'static>(raw: &R) -> Option<u16> {
+    (raw as &dyn std::any::Any).downcast_ref::<aws_smithy_runtime_api::http::Response>().map(|r| r.status().as_u16())
+}
+
+/// Whether the failure is that no credentials could be found.
+fn credentials_missing(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)) =
+            e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// An error and its causes as one line: each cause's own text once, joined
+/// with ": " ("dispatch failure: io error: Connection refused (os error 111)").
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = one_line(&e.to_string());
+        // Wrappers often repeat their cause's text, or say only "other".
+        if !text.is_empty() && text != "other" && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let joined = parts.join(": ");
+    const MAX: usize = 400;
+    if joined.len() > MAX {
+        let cut = (0..=MAX).rev().find(|&i| joined.is_char_boundary(i)).unwrap_or(0);
+        format!("{}...", &joined[..cut])
+    } else {
+        joined
+    }
+}
+
+/// Line breaks and runs of spaces become one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn classify_code(code: &str, not_found_codes: &[&str]) -> ErrorKind {
@@ -91,13 +171,52 @@ fn classify_code(code: &str, not_found_codes: &[&str]) -> ErrorKind {
         ErrorKind::NotFound
     } else if code.contains("Throttl") || code == "TooManyRequestsException" || code == "RequestLimitExceeded" {
         ErrorKind::Throttled
-    } else if code.contains("AccessDenied") || code == "UnauthorizedOperation" || code == "UnrecognizedClientException" {
+    } else if code.contains("AccessDenied") || DENIED.contains(&code) {
         ErrorKind::AccessDenied
     } else if code == "ServiceUnavailableException" || code == "InternalFailure" || code == "ServiceUnavailable" {
         ErrorKind::Transient
     } else {
         ErrorKind::Final
     }
+}
+
+/// Forbids retrying an HTTP 500 or 501 whose body is not an AWS error
+/// document: AWS always names its errors, so such an answer comes from
+/// something else (an emulator without the operation, a proxy), and asking
+/// again only repeats it. Every other answer keeps the SDK's standard
+/// classification (throttling, 502-504, timeouts are retried).
+#[derive(Debug, Default)]
+pub struct NotAnAwsAnswer;
+
+impl ClassifyRetry for NotAnAwsAnswer {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(response) = ctx.response() else { return RetryAction::NoActionIndicated };
+        let status = response.status().as_u16();
+        if status != 500 && status != 501 {
+            return RetryAction::NoActionIndicated;
+        }
+        match response.body().bytes() {
+            Some(body) if !looks_like_aws_error(body) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "costguard::NotAnAwsAnswer"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
+/// AWS error bodies are JSON (`__type`, `code`) or XML (`<Error>`,
+/// `<ErrorResponse>`).
+fn looks_like_aws_error(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(1024)]);
+    let text = text.trim_start();
+    (text.starts_with('{') && (text.contains("__type") || text.contains("\"code\"") || text.contains("\"Code\"")))
+        || (text.starts_with('<') && (text.contains("<Error>") || text.contains("<ErrorResponse") || text.contains("<Code>")))
 }
 
 #[cfg(test)]
@@ -109,7 +228,50 @@ mod tests {
         assert_eq!(classify_code("ResourceNotFoundException", &["ResourceNotFoundException"]), ErrorKind::NotFound);
         assert_eq!(classify_code("ThrottlingException", &[]), ErrorKind::Throttled);
         assert_eq!(classify_code("AccessDeniedException", &[]), ErrorKind::AccessDenied);
+        assert_eq!(classify_code("ExpiredToken", &[]), ErrorKind::AccessDenied);
         assert_eq!(classify_code("ServiceUnavailableException", &[]), ErrorKind::Transient);
         assert_eq!(classify_code("InvalidParameterException", &[]), ErrorKind::Final);
+    }
+
+    #[test]
+    fn a_person_reads_the_operation_the_code_and_the_request_id() {
+        let mut e = AwsError::new("ce", "GetAnomalyMonitors", "Unknown", String::new(), ErrorKind::Final);
+        e.http_status = Some(500);
+        assert_eq!(e.to_string(), "ce GetAnomalyMonitors failed: HTTP 500 with no AWS error in the answer");
+        let mut e = AwsError::new("logs", "DescribeLogGroups", "AccessDeniedException", "not authorized".into(), ErrorKind::AccessDenied);
+        e.request_id = Some("abc-123".into());
+        assert_eq!(e.to_string(), "logs DescribeLogGroups failed: AccessDeniedException: not authorized (request id abc-123)");
+    }
+
+    #[test]
+    fn causes_are_one_line_each_said_once() {
+        #[derive(Debug)]
+        struct Outer(Inner);
+        #[derive(Debug)]
+        struct Inner;
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("dispatch failure")
+            }
+        }
+        impl fmt::Display for Inner {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("io error:\n  Connection refused")
+            }
+        }
+        impl std::error::Error for Inner {}
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(causes(&Outer(Inner)), "dispatch failure: io error: Connection refused");
+    }
+
+    #[test]
+    fn html_is_not_an_aws_error_and_json_with_a_type_is() {
+        assert!(!looks_like_aws_error(b"<!doctype html><title>500 Internal Server Error</title>"));
+        assert!(looks_like_aws_error(br#"{"__type":"InternalFailure","message":"x"}"#));
+        assert!(looks_like_aws_error(b"<?xml version=\"1.0\"?><ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>"));
     }
 }

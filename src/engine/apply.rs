@@ -43,7 +43,7 @@ impl Outcome {
 }
 
 fn day(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    crate::text::utc(t)
 }
 
 /// The outcome of every plan entry, in `Plan::entries` order, without

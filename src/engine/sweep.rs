@@ -75,6 +75,9 @@ pub fn default_state_dir() -> PathBuf {
 pub enum SweepError {
     #[error("no region: pass --region or set AWS_REGION (or a profile region)")]
     NoRegion,
+    /// The credentials or the endpoint did not answer the access check.
+    #[error("{0}; nothing was listed or changed")]
+    NoAccess(String),
     #[error("cannot write the report to {path}: {source}")]
     Report { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
@@ -105,6 +108,8 @@ pub async fn run(
     } else {
         options.regions.clone()
     };
+    // One check of the credentials and the endpoint before anything else.
+    aws.check_access().await.map_err(SweepError::NoAccess)?;
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
 

@@ -14,6 +14,7 @@ use crate::aws::costexplorer::{CostExplorerClient, CostPeriod};
 use crate::aws::AwsError;
 use crate::config::guardrails::SpendSettings;
 use crate::engine::journal::Journal;
+use crate::text::total;
 
 /// Service lines that hide AI/ML waste, by how Cost Explorer names them.
 const WATCHED: &[(&str, &str)] = &[
@@ -108,8 +109,8 @@ pub fn summarise(periods: &[CostPeriod], forecast: Option<f64>, today: NaiveDate
             let matching: Vec<ServiceSpend> = services.iter().filter(|s| s.contains(needle)).map(|s| line(s)).collect();
             ServiceSpend {
                 service: label.to_string(),
-                month_to_date_usd: matching.iter().map(|s| s.month_to_date_usd).sum(),
-                last_month_usd: matching.iter().map(|s| s.last_month_usd).sum(),
+                month_to_date_usd: total(matching.iter().map(|s| s.month_to_date_usd)),
+                last_month_usd: total(matching.iter().map(|s| s.last_month_usd)),
             }
         })
         .collect();

@@ -138,7 +138,7 @@ fn planned(status: Status, decision: &Decision, detail: Option<&str>, gated: &st
     match (status, decision) {
         (Status::Failed, _) => format!("failed: {detail}"),
         (Status::Skipped, _) | (_, Decision::Skip(_)) => format!("not changed: {detail}"),
-        (_, Decision::Mark { due } | Decision::Wait { due }) => format!("{gated} after {}", due.format("%Y-%m-%d %H:%M UTC")),
+        (_, Decision::Mark { due } | Decision::Wait { due }) => format!("{gated} after {}", crate::text::utc(*due)),
         (Status::Done, _) => format!("done: {detail}"),
         (_, Decision::Act) if dry_run => format!("{all} (dry run: not done)"),
         (_, Decision::Act) => all.to_string(),

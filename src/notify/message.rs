@@ -6,7 +6,8 @@ use lettre::message::header::{self, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
-use super::template::{clean, Rendered, MAX_SUBJECT_CHARS};
+use super::template::{Rendered, MAX_SUBJECT_CHARS};
+use crate::text::clean;
 
 /// What a transport sends and the outbox keeps.
 #[derive(Clone, Debug, PartialEq)]

@@ -221,7 +221,7 @@ impl Mailer<'_> {
             let outcome = |status, attempts, error| MessageOutcome { to: q.message.recipients.clone(), subject: q.message.subject.clone(), findings: 0, status, attempts, error };
             if now - q.created_at > self.settings.keep_unsent {
                 report.outbox_expired += 1;
-                errors.push(format!("email to {} ({}) could not be delivered since {}; given up", q.message.recipients.join(", "), q.message.subject, q.created_at.format("%Y-%m-%d %H:%M UTC")));
+                errors.push(format!("email to {} ({}) could not be delivered since {}; given up", q.message.recipients.join(", "), q.message.subject, crate::text::utc(q.created_at)));
                 report.messages.push(outcome("outbox-expired", q.attempts, None));
                 if let Err(e) = journal.dequeue(q.id) {
                     errors.push(format!("email: outbox: {e}"));

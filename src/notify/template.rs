@@ -14,6 +14,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use super::digest::Digest;
+use crate::text::{clean, total, usd, usd0};
 
 pub const SUBJECT: &str = "subject.txt.j2";
 pub const TEXT: &str = "digest.txt.j2";
@@ -104,58 +105,6 @@ pub struct ItemView {
     pub monthly_saving_usd: Option<f64>,
 }
 
-/// One line, no control or direction-changing characters, at most `max` characters.
-pub fn clean(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max + 3));
-    let mut last_space = false;
-    for (n, c) in s.chars().enumerate() {
-        if n >= max {
-            out.push('…');
-            break;
-        }
-        let c = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}') { ' ' } else { c };
-        if c == ' ' && last_space {
-            continue;
-        }
-        last_space = c == ' ';
-        out.push(c);
-    }
-    out.trim().to_string()
-}
-
-/// `$3,140.25`; unknown amounts say so rather than `$0`.
-pub fn usd(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => with_thousands(v, 2),
-        _ => "unknown".to_string(),
-    }
-}
-
-/// `$3,140`.
-pub fn usd0(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => with_thousands(v, 0),
-        _ => "unknown".to_string(),
-    }
-}
-
-fn with_thousands(v: f64, decimals: usize) -> String {
-    let text = format!("{:.*}", decimals, v.abs());
-    let (whole, frac) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if v < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { "-" } else { "" };
-    match frac {
-        Some(f) => format!("{sign}${grouped}.{f}"),
-        None => format!("{sign}${grouped}"),
-    }
-}
-
 impl Templates {
     /// The shipped templates, with any of them replaced by a file of the
     /// same name in `overrides`. Each template is tried on a sample digest,
@@ -217,7 +166,7 @@ impl Context {
                     description: group.description.as_deref().map(|d| clean(d, MAX_VALUE_CHARS)),
                     noun: group.resource_type.noun(),
                     count: group.items.len(),
-                    saving: group.items.iter().filter_map(|i| i.monthly_saving_usd).sum(),
+                    saving: total(group.items.iter().filter_map(|i| i.monthly_saving_usd)),
                     items: group
                         .items
                         .iter()
@@ -240,15 +189,15 @@ impl Context {
         Context {
             dry_run: meta.dry_run,
             run_id: meta.run_id.to_string(),
-            generated_at: meta.now.format("%Y-%m-%d %H:%M UTC").to_string(),
+            generated_at: crate::text::utc(meta.now),
             recipient: digest.recipient.clone(),
             count: items.len(),
             more: items.len() - listed,
             acted: count(&|s| s.starts_with("done:")),
             due_soon: count(&|s| s == "due-soon"),
             failed: count(&|s| s == "failed"),
-            total_cost: items.iter().filter_map(|i| i.monthly_cost_usd).sum(),
-            total_saving: items.iter().filter_map(|i| i.monthly_saving_usd).sum(),
+            total_cost: total(items.iter().filter_map(|i| i.monthly_cost_usd)),
+            total_saving: total(items.iter().filter_map(|i| i.monthly_saving_usd)),
             quiet_hours: meta.quiet_period.num_hours(),
             protect_tag: meta.protect_tag.to_string(),
             report_url: meta.report_url.map(str::to_string),
@@ -264,7 +213,7 @@ impl Context {
             region: "us-east-1".into(),
             reason: "no invocations in 14 days".into(),
             recommendation: Some("move to ml.m5.large".into()),
-            planned: "delete after 2026-12-02 10:00 UTC".into(),
+            planned: "delete after 2026-12-02 10:00:00 UTC".into(),
             state: "marked".into(),
             monthly_cost_usd: Some(168.0),
             monthly_saving_usd: None,
@@ -272,7 +221,7 @@ impl Context {
         Context {
             dry_run: true,
             run_id: "sample".into(),
-            generated_at: "2026-11-25 10:00 UTC".into(),
+            generated_at: "2026-11-25 10:00:00 UTC".into(),
             recipient: "owner@example.com".into(),
             count: 2,
             more: 1,
@@ -293,21 +242,6 @@ impl Context {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_reads_like_money() {
-        assert_eq!(usd(Some(3140.254)), "$3,140.25");
-        assert_eq!(usd0(Some(1234567.8)), "$1,234,568");
-        assert_eq!(usd0(Some(999.0)), "$999");
-        assert_eq!(usd(None), "unknown");
-        assert_eq!(usd(Some(-12.5)), "-$12.50");
-    }
-
-    #[test]
-    fn clean_leaves_one_short_line() {
-        assert_eq!(clean("a\r\nBcc: evil@example.net\u{202E}x", 100), "a Bcc: evil@example.net x");
-        assert_eq!(clean(&"x".repeat(500), 10).chars().count(), 11);
-    }
 
     #[test]
     fn the_shipped_templates_load_and_escape_html() -> Result<(), TemplateError> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
-use crate::notify::template::usd;
+use crate::text::{clean, usd, usd_with_unpriced};
 
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -32,7 +32,10 @@ h1{font-size:22px}h2{font-size:18px;margin-top:28px}
 .wrap{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{border-bottom:1px solid #eee;padding:6px;text-align:left;vertical-align:top}th{cursor:pointer;background:#f6f6f6}
 td.n,th.n{text-align:right}td.id{word-break:break-all}.err{color:#a30000}
-svg text{font-size:12px}";
+figure.bars{margin:8px 0}.bar{display:flex;align-items:center;gap:8px;margin:3px 0}
+.bar .label{flex:0 0 30%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.bar .track{flex:1 1 auto}.bar .fill{display:block;height:1em;background:#3b7dd8;border-radius:2px}
+.bar .value{flex:0 0 auto;min-width:6em;text-align:right}";
 
 /// Sorts a table by the clicked column; numbers by their `data-v`.
 const SCRIPT: &str = "document.querySelectorAll('table.sortable th').forEach(function(th,i){th.addEventListener('click',function(){
@@ -41,30 +44,26 @@ rows.sort(function(a,c){var x=a.cells[i],y=c.cells[i],p=parseFloat(x.dataset.v),
 var r=(!isNaN(p)&&!isNaN(q))?p-q:x.textContent.localeCompare(y.textContent);return asc?r:-r;});
 rows.forEach(function(r){b.appendChild(r);});});});";
 
-/// A horizontal bar chart as inline SVG.
+/// A horizontal bar chart in HTML and CSS: its labels are text of the
+/// page's own size, on any screen (an SVG scaled to the width would scale
+/// its text with it).
 fn bars(title: &str, values: &[(String, f64)]) -> String {
     let max = values.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
-    let row = 22;
-    let height = row * values.len().max(1) + 8;
-    let mut svg = format!("<figure><figcaption>{}</figcaption><svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 420 {height}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">", escape(title), escape(title));
+    let mut html = format!("<figure class=\"bars\" role=\"img\" aria-label=\"{}\"><figcaption>{}</figcaption>", escape(title), escape(title));
     if values.is_empty() {
-        let _ = write!(svg, "<text x=\"4\" y=\"16\">nothing at stake</text>");
+        html.push_str("<p>nothing at stake</p>");
     }
-    for (i, (label, v)) in values.iter().enumerate() {
-        let y = i * row + 4;
-        let width = if max > 0.0 { (v / max * 170.0).max(1.0) } else { 1.0 };
+    for (label, v) in values {
+        let pct = if max > 0.0 { (v / max * 100.0).max(0.5) } else { 0.5 };
         let _ = write!(
-            svg,
-            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"150\" y=\"{y}\" width=\"{width:.1}\" height=\"16\" fill=\"#3b7dd8\"></rect><text x=\"{:.1}\" y=\"{}\">{}</text>",
-            y + 13,
-            escape(&crate::notify::template::clean(label, 22)),
-            150.0 + width + 6.0,
-            y + 13,
+            html,
+            "<div class=\"bar\"><span class=\"label\">{}</span><span class=\"track\"><span class=\"fill\" style=\"width:{pct:.1}%\"></span></span><span class=\"value\">{}</span></div>",
+            escape(&clean(label, 40)),
             usd(Some(*v))
         );
     }
-    svg.push_str("</svg></figure>");
-    svg
+    html.push_str("</figure>");
+    html
 }
 
 pub fn render(report: &Report) -> String {
@@ -81,8 +80,8 @@ pub fn render(report: &Report) -> String {
         out,
         "<p>Run <code>{}</code>, {} to {}, regions {}.</p>",
         escape(&report.run_id),
-        report.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        report.finished_at.format("%H:%M:%S UTC"),
+        crate::text::utc(report.started_at),
+        crate::text::utc(report.finished_at),
         escape(&report.regions.join(", "))
     );
     let t = &report.totals;
@@ -90,7 +89,7 @@ pub fn render(report: &Report) -> String {
         out,
         "<div class=\"cards\"><div class=\"card\" id=\"total-saving\">Monthly saving at stake<b>{}</b></div><div class=\"card\" id=\"total-cost\">Monthly cost of matched resources<b>{}</b></div><div class=\"card\" id=\"total-findings\">Findings<b>{}</b></div><div class=\"card\">Done / failed<b>{} / {}</b></div><div class=\"card\" id=\"total-api-calls\">AWS API calls<b>{}</b></div></div>",
         usd(Some(t.monthly_saving_usd)),
-        usd(Some(t.monthly_cost_usd)),
+        usd_with_unpriced(t.monthly_cost_usd, t.unpriced),
         t.findings,
         t.done,
         t.failed,
@@ -130,7 +129,7 @@ pub fn render(report: &Report) -> String {
 
     for p in &report.policies {
         let findings: Vec<_> = report.findings.iter().filter(|f| f.policy == p.name).collect();
-        let _ = write!(out, "<h2>{} <small>({}: {} examined, {} matched, {} at stake)</small></h2>", escape(&p.name), p.resource_type, p.examined, p.matched, usd(Some(p.monthly_saving_usd)));
+        let _ = write!(out, "<h2>{} <small>({}: {} examined, {} matched, {} at stake)</small></h2>", escape(&p.name), p.resource_type, p.examined, p.matched, usd_with_unpriced(p.monthly_saving_usd, p.unpriced));
         if let Some(why) = &p.breaker {
             let _ = write!(out, "<p class=\"err\">Circuit breaker tripped, nothing applied: {}</p>", escape(why));
         }
@@ -172,5 +171,6 @@ mod tests {
         assert_eq!(escape("<img src=x onerror=\"a\">&'"), "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
         let chart = bars("t", &[("<b>".to_string(), 10.0)]);
         assert!(chart.contains("&lt;b&gt;") && !chart.contains("<b>"), "{chart}");
+        assert!(!chart.contains("<svg"), "labels are page text, not scaled drawings");
     }
 }

@@ -4,13 +4,14 @@
 use std::fmt::Write;
 
 use super::{Finding, Report};
+use crate::text::{usd, usd_with_unpriced, utc};
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let mode = if report.dry_run { "dry run: nothing was changed" } else { "real run" };
     let _ = writeln!(out, "# costguard sweep report\n");
     let _ = writeln!(out, "- Run: `{}` ({mode})", escape(&report.run_id));
-    let _ = writeln!(out, "- Started: {}, finished: {}", report.started_at.to_rfc3339(), report.finished_at.to_rfc3339());
+    let _ = writeln!(out, "- Started: {}, finished: {}", utc(report.started_at), utc(report.finished_at));
     let _ = writeln!(out, "- Regions: {}", report.regions.iter().map(|r| escape(r)).collect::<Vec<_>>().join(", "));
     let _ = writeln!(
         out,
@@ -20,7 +21,7 @@ pub fn render(report: &Report) -> String {
         report.totals.done,
         report.totals.skipped,
         report.totals.failed,
-        usd(Some(report.totals.monthly_cost_usd))
+        usd_with_unpriced(report.totals.monthly_cost_usd, report.totals.unpriced)
     );
     let _ = writeln!(out, "- Monthly saving at stake: {}", usd(Some(report.totals.monthly_saving_usd)));
     let calls: Vec<String> = report.api_calls.iter().map(|(op, n)| format!("{} × {n}", escape(op))).collect();
@@ -57,7 +58,7 @@ pub fn render(report: &Report) -> String {
             p.done,
             p.skipped,
             p.failed,
-            usd(Some(p.monthly_cost_usd))
+            usd_with_unpriced(p.monthly_cost_usd, p.unpriced)
         );
     }
     for p in report.policies.iter().filter(|p| p.breaker.is_some() || !p.incomplete_regions.is_empty()) {
@@ -139,7 +140,7 @@ fn render_spend(out: &mut String, s: &crate::guardrails::spend::SpendSummary) {
     for w in &s.watched {
         let _ = writeln!(out, "- {}: {} this month, {} last month", escape(&w.service), usd(Some(w.month_to_date_usd)), usd(Some(w.last_month_usd)));
     }
-    let cached = format!("Cost Explorer figures fetched {}{}", s.fetched_at.to_rfc3339(), if s.estimated { ", not final yet" } else { "" });
+    let cached = format!("Cost Explorer figures fetched {}{}", utc(s.fetched_at), if s.estimated { ", not final yet" } else { "" });
     let _ = writeln!(out, "- {cached}");
     for note in &s.notes {
         let _ = writeln!(out, "- {}", escape(note));
@@ -205,13 +206,6 @@ fn status_text(f: &Finding) -> String {
     match &f.detail {
         Some(detail) if !detail.is_empty() => format!("{status}: {}", escape(detail)),
         _ => status,
-    }
-}
-
-fn usd(amount: Option<f64>) -> String {
-    match amount {
-        Some(a) => format!("${a:.2}"),
-        None => "unknown".to_string(),
     }
 }
 

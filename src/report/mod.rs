@@ -19,6 +19,7 @@ use crate::filters::rightsizing::Assessment;
 use crate::guardrails::spend::SpendSummary;
 use crate::guardrails::GuardrailChange;
 use crate::resources::ResourceType;
+use crate::text::total;
 
 /// Where reports go unless `--report-dir` says otherwise.
 pub const DEFAULT_REPORT_DIR: &str = "costguard-report";
@@ -79,6 +80,8 @@ pub struct PolicySummary {
     pub breaker: Option<String>,
     pub incomplete_regions: Vec<String>,
     pub monthly_cost_usd: f64,
+    /// Findings whose cost is unknown (left out of `monthly_cost_usd`).
+    pub unpriced: usize,
     /// The saving at stake if the policy's findings are acted on.
     pub monthly_saving_usd: f64,
 }
@@ -120,6 +123,8 @@ pub struct Totals {
     pub breakers_tripped: usize,
     /// Monthly cost of the matched resources, each counted once.
     pub monthly_cost_usd: f64,
+    /// Matched resources whose cost is unknown (left out of the sum), each counted once.
+    pub unpriced: usize,
     /// Monthly saving at stake over all findings, each resource counted once.
     pub monthly_saving_usd: f64,
     pub api_calls: u64,
@@ -181,8 +186,9 @@ impl Report {
                     failed: count(Status::Failed),
                     breaker: p.breaker.clone(),
                     incomplete_regions: p.incomplete_regions.clone(),
-                    monthly_cost_usd: mine.iter().filter_map(|f| f.monthly_cost_usd).sum(),
-                    monthly_saving_usd: mine.iter().filter_map(|f| f.monthly_saving_usd).sum(),
+                    monthly_cost_usd: total(mine.iter().filter_map(|f| f.monthly_cost_usd)),
+                    unpriced: mine.iter().filter(|f| f.monthly_cost_usd.is_none()).count(),
+                    monthly_saving_usd: total(mine.iter().filter_map(|f| f.monthly_saving_usd)),
                 }
             })
             .collect();
@@ -197,7 +203,9 @@ impl Report {
             .collect();
         let api_calls = counter.snapshot();
         let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+        // A resource matched by several policies counts once.
         let mut seen = HashSet::new();
+        let resources: Vec<&Finding> = findings.iter().filter(|f| seen.insert((f.region.as_str(), f.arn.as_str()))).collect();
         let totals = Totals {
             findings: findings.len(),
             planned: count(Status::Planned),
@@ -205,15 +213,9 @@ impl Report {
             skipped: count(Status::Skipped),
             failed: count(Status::Failed),
             breakers_tripped: plan.policies.iter().filter(|p| p.breaker.is_some()).count(),
-            monthly_cost_usd: findings
-                .iter()
-                .filter(|f| seen.insert((f.region.as_str(), f.arn.as_str())))
-                .filter_map(|f| f.monthly_cost_usd)
-                .sum(),
-            monthly_saving_usd: {
-                let mut seen = HashSet::new();
-                findings.iter().filter(|f| seen.insert((f.region.as_str(), f.arn.as_str()))).filter_map(|f| f.monthly_saving_usd).sum()
-            },
+            monthly_cost_usd: total(resources.iter().filter_map(|f| f.monthly_cost_usd)),
+            unpriced: resources.iter().filter(|f| f.monthly_cost_usd.is_none()).count(),
+            monthly_saving_usd: total(resources.iter().filter_map(|f| f.monthly_saving_usd)),
             api_calls: api_calls.values().sum(),
         };
         Report {

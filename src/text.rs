@@ -1,0 +1,118 @@
+//! How values are written for people, the same in the report, the email
+//! and the terminal: dollars, times, and text from AWS made safe to show.
+//! A leaf: it imports nothing from the crate.
+
+use chrono::{DateTime, Utc};
+
+/// Adds up dollar amounts. Starts from +0.0, so an empty sum is `0`, never
+/// the `-0` that `Iterator::sum` gives for floats (shown as `$-0.00`).
+pub fn total(amounts: impl IntoIterator<Item = f64>) -> f64 {
+    amounts.into_iter().fold(0.0, |sum, a| sum + a)
+}
+
+/// `$3,140.25`; an unknown amount says so rather than `$0`.
+pub fn usd(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => with_thousands(v, 2),
+        _ => "unknown".to_string(),
+    }
+}
+
+/// `$3,140`.
+pub fn usd0(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => with_thousands(v, 0),
+        _ => "unknown".to_string(),
+    }
+}
+
+/// A sum over resources of which `unpriced` have no known price (and are
+/// not in it): `$840.96 + 2 unpriced`; never a bare `$0.00` that hides them.
+pub fn usd_with_unpriced(sum: f64, unpriced: usize) -> String {
+    match unpriced {
+        0 => usd(Some(sum)),
+        n => format!("{} + {n} unpriced", usd(Some(sum))),
+    }
+}
+
+fn with_thousands(v: f64, decimals: usize) -> String {
+    let text = format!("{:.*}", decimals, v.abs());
+    let (whole, frac) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    // Only a figure that shows a digit other than 0 gets a minus.
+    let sign = if v < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { "-" } else { "" };
+    match frac {
+        Some(f) => format!("{sign}${grouped}.{f}"),
+        None => format!("{sign}${grouped}"),
+    }
+}
+
+/// `2026-12-02 10:00:00 UTC`: to the second, the zone said.
+pub fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// One line, no control or direction-changing characters, at most `max`
+/// characters: what a value from AWS may look like once shown.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max + 3));
+    let mut last_space = false;
+    for (n, c) in s.chars().enumerate() {
+        if n >= max {
+            out.push('…');
+            break;
+        }
+        let c = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}') { ' ' } else { c };
+        if c == ' ' && last_space {
+            continue;
+        }
+        last_space = c == ' ';
+        out.push(c);
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_like_money_and_is_never_negative_zero() {
+        assert_eq!(usd(Some(3140.254)), "$3,140.25");
+        assert_eq!(usd0(Some(1234567.8)), "$1,234,568");
+        assert_eq!(usd0(Some(999.0)), "$999");
+        assert_eq!(usd(None), "unknown");
+        assert_eq!(usd(Some(-12.5)), "-$12.50");
+        assert_eq!(usd(Some(-0.0)), "$0.00");
+        assert_eq!(usd(Some(-0.001)), "$0.00");
+        let empty: [f64; 0] = [];
+        assert!(total(empty).is_sign_positive(), "an empty sum is +0");
+        assert_eq!(serde_json::to_string(&total(empty)).unwrap_or_default(), "0.0");
+        assert!(total([-0.0, -0.0]).is_sign_positive());
+    }
+
+    #[test]
+    fn unpriced_resources_are_never_a_bare_zero() {
+        assert_eq!(usd_with_unpriced(840.96, 0), "$840.96");
+        assert_eq!(usd_with_unpriced(840.96, 2), "$840.96 + 2 unpriced");
+        assert_eq!(usd_with_unpriced(0.0, 2), "$0.00 + 2 unpriced");
+    }
+
+    #[test]
+    fn times_are_to_the_second() {
+        let t = DateTime::parse_from_rfc3339("2026-12-02T10:00:07.123456Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        assert_eq!(utc(t), "2026-12-02 10:00:07 UTC");
+    }
+
+    #[test]
+    fn clean_leaves_one_short_line() {
+        assert_eq!(clean("a\r\nBcc: x@y.z\u{202E}  b", 100), "a Bcc: x@y.z b");
+        assert_eq!(clean("abcdef", 3), "abc…");
+    }
+}
