@@ -1,6 +1,6 @@
 //! The CLI's subcommands, as library functions returning exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,42 +24,89 @@ pub mod exit {
     pub const BREAKER: u8 = 4;
 }
 
-pub fn validate(paths: &[PathBuf], daemon_config: Option<&std::path::Path>) -> ExitCode {
-    let loaded = config::load_policies(paths).and_then(|policies| Ok((policies, config::load_guardrails(paths)?)));
-    let email = match daemon_config.map(load_email) {
-        Some(Err(message)) => {
-            eprintln!("{message}");
-            return ExitCode::from(exit::FAILED);
+/// `costguard validate`: the policy files, and with `--config` everything
+/// `run --config` reads, found as `run` finds it: the config, its policy
+/// paths (unless PATHS are given), templates, and state and report folders.
+pub fn validate(paths: &[PathBuf], daemon_config: Option<&Path>) -> ExitCode {
+    let mut problems: Vec<String> = Vec::new();
+    let daemon = match daemon_config.map(|file| (file, config::daemon::load(file))) {
+        Some((file, Err(errors))) => {
+            problems.extend(errors.0.iter().map(ToString::to_string));
+            problems.push(format!("{}: invalid config", file.display()));
+            None
         }
-        Some(Ok(email)) => email,
+        Some((file, Ok(d))) => Some((file, d)),
         None => None,
     };
-    match loaded {
-        Ok((policies, guardrails)) => {
-            if let Some(note) = unsent_notify_note(&policies, email.as_deref()) {
-                eprintln!("costguard: note: {note}");
+    let policy_paths = match (&daemon, paths.is_empty()) {
+        (_, false) => paths.to_vec(),
+        (Some((_, d)), true) => d.policies.clone(),
+        (None, true) => vec![PathBuf::from("policies")],
+    };
+    let checked = config::check(&policy_paths);
+    for w in &checked.warnings {
+        eprintln!("costguard: warning: {w}");
+    }
+    let set = match checked.set {
+        Ok(set) => Some(set),
+        Err(errors) => {
+            problems.extend(errors.0.iter().map(ToString::to_string));
+            if let Some((file, _)) = daemon.as_ref().filter(|_| paths.is_empty()) {
+                let folder = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                problems.push(format!(
+                    "{}: its `policies:` are read relative to {} (as `run` reads them); install the config with its policies beside it",
+                    file.display(),
+                    folder.display()
+                ));
             }
-            let files = config::policy_files(paths).map(|f| f.len()).unwrap_or(0);
-            warn_placeholders(guardrails.as_ref());
-            let budgets = guardrails.map_or(String::new(), |g| format!(", {} budgets", g.budgets.len()));
-            println!("ok: {} policies{budgets} in {} files", policies.len(), files);
+            None
+        }
+    };
+    let mut email = None;
+    if let Some((file, d)) = &daemon {
+        match d.email.as_ref().map(EmailSetup::load).transpose() {
+            Ok(e) => email = e,
+            Err(e) => problems.push(format!("{}: {e}", file.display())),
+        }
+        for folder in [d.state_dir(), d.report_dir()] {
+            if let Err(e) = config::daemon::check_writable(&folder) {
+                problems.push(format!("{}: {e}", file.display()));
+            }
+        }
+    }
+    if let Some(set) = &set {
+        warn_placeholders(set.guardrails.as_ref(), email.as_deref());
+        if let Some(note) = unsent_notify_note(&set.policies, email.as_deref()) {
+            eprintln!("costguard: note: {note}");
+        }
+    }
+    match (set, problems.is_empty()) {
+        (Some(set), true) => {
+            let budgets = set.guardrails.as_ref().map_or(String::new(), |g| format!(", {} budgets", g.budgets.len()));
+            let files = set.files.len();
+            println!("ok: {} policies{budgets} in {files} file{}", set.policies.len(), if files == 1 { "" } else { "s" });
             ExitCode::from(exit::OK)
         }
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
+        _ => {
+            for p in &problems {
+                eprintln!("{p}");
             }
-            eprintln!("{} error{} found", errors.0.len(), if errors.0.len() == 1 { "" } else { "s" });
+            let n = problems.len();
+            eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
             ExitCode::from(exit::FAILED)
         }
     }
 }
 
-/// Budget alerts to example.com reach nobody: say so on every run.
-fn warn_placeholders(guardrails: Option<&config::Guardrails>) {
+/// Alerts and email to example.com reach nobody: say so on every run.
+fn warn_placeholders(guardrails: Option<&config::Guardrails>, email: Option<&EmailSetup>) {
     let found = guardrails.map(config::Guardrails::placeholder_addresses).unwrap_or_default();
     if !found.is_empty() {
         eprintln!("costguard: warning: guardrail alerts go to placeholder addresses that reach nobody ({}); set guardrails.email", found.join(", "));
+    }
+    let found = email.map(|e| e.settings.placeholders()).unwrap_or_default();
+    if !found.is_empty() {
+        eprintln!("costguard: warning: the email settings still name placeholders that reach nobody ({}); set email.from, email.to and the relay", found.join(", "));
     }
 }
 
@@ -75,7 +122,7 @@ pub struct SweepArgs {
 
 /// The email settings and templates of a daemon config file, checked;
 /// `Err` is the message to print.
-pub fn load_email(file: &std::path::Path) -> Result<Option<Arc<EmailSetup>>, String> {
+pub fn load_email(file: &Path) -> Result<Option<Arc<EmailSetup>>, String> {
     let daemon = config::daemon::load(file).map_err(|e| format!("{e}\ncostguard: invalid config {}", file.display()))?;
     daemon.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| format!("{}: {e}", file.display()))
 }
@@ -89,19 +136,18 @@ fn unsent_notify_note(policies: &[config::Policy], email: Option<&EmailSetup>) -
 }
 
 pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) -> ExitCode {
-    let loaded = config::load_policies(&args.policies).and_then(|policies| {
-        let guardrails = if args.skip_guardrails { None } else { config::load_guardrails(&args.policies)? };
-        Ok((policies, guardrails))
-    });
-    let (policies, guardrails) = match loaded {
-        Ok(p) => p,
+    let set = match config::load(&args.policies) {
+        Ok(set) => set,
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!("costguard: invalid policies; nothing was listed or changed");
             return ExitCode::from(exit::FAILED);
         }
     };
-    warn_placeholders(guardrails.as_ref());
+    for w in &set.warnings {
+        eprintln!("costguard: warning: {w}");
+    }
+    let (policies, guardrails) = (set.policies, if args.skip_guardrails { None } else { set.guardrails });
     let email = match args.config.as_deref().map(load_email) {
         Some(Err(message)) => {
             eprintln!("{message}");
@@ -111,6 +157,7 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
         Some(Ok(email)) if !args.no_email => email,
         _ => None,
     };
+    warn_placeholders(guardrails.as_ref(), email.as_deref());
     if let Some(note) = unsent_notify_note(&policies, email.as_deref()) {
         tracing::info!("{note}");
     }
@@ -190,7 +237,7 @@ pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, 
 }
 
 /// `costguard iam-policy`: the policy document on stdout.
-pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&std::path::Path>, require_tag: Option<&str>) -> ExitCode {
+pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: Option<&str>) -> ExitCode {
     let daemon = match daemon_config.map(config::daemon::load) {
         Some(Err(e)) => {
             eprintln!("{e}");
@@ -204,9 +251,8 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&std::path::Path>, re
         (Some(d), true) => d.policies.clone(),
         (None, true) => vec![PathBuf::from("policies")],
     };
-    let loaded = config::load_policies(&paths).and_then(|p| Ok((p, config::load_guardrails(&paths)?)));
-    let (policies, guardrails) = match loaded {
-        Ok(l) => l,
+    let (policies, guardrails) = match config::load(&paths) {
+        Ok(set) => (set.policies, set.guardrails),
         Err(errors) => {
             eprintln!("{errors}");
             return ExitCode::from(exit::FAILED);

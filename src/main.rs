@@ -48,11 +48,11 @@ struct StateArgs {
 
 impl StateArgs {
     fn dir(&self) -> PathBuf {
-        self.state_dir.clone().unwrap_or_else(costguard::engine::sweep::default_state_dir)
+        self.state_dir.clone().unwrap_or_else(costguard::config::daemon::default_state_dir)
     }
 
     fn journal(&self) -> PathBuf {
-        self.journal.clone().unwrap_or_else(|| self.dir().join(costguard::engine::sweep::JOURNAL_FILE))
+        self.journal.clone().unwrap_or_else(|| self.dir().join(costguard::config::daemon::JOURNAL_FILE))
     }
 }
 
@@ -168,11 +168,14 @@ enum Command {
     /// Check policy files without calling AWS: every error, with
     /// file:line:column and the offending key. Exit 0 when all are valid.
     Validate {
-        /// Policy files or folders of *.yaml files.
-        #[arg(value_name = "PATH", default_value = "policies")]
+        /// Policy files or folders of *.yaml files. Default: the config's
+        /// `policies:` with --config, else `policies`.
+        #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
 
-        /// Also check this daemon config file (and the email templates it names).
+        /// Check this daemon config file and everything `run --config`
+        /// reads from it, found the way `run` finds it: its policy paths,
+        /// email templates, state and report folders.
         #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -241,7 +244,7 @@ fn main() -> ExitCode {
                 report_dir,
                 settings: PlanSettings { protect_tag },
                 journal: state.journal(),
-                price_cache: Some(state.dir().join(costguard::engine::sweep::PRICE_CACHE_FILE)),
+                price_cache: Some(state.dir().join(costguard::config::daemon::PRICE_CACHE_FILE)),
                 price_list_api: prices == Prices::Api,
                 guardrails: None,
                 email: None,

@@ -50,10 +50,10 @@ fn each_bad_input_is_rejected_with_file_line_column_and_key() {
         ("invalid retention", "        days: 30\n", "        days: 31\n"),
     ];
     let expected = [
-        "p.yaml:3:15: policies[0].resource: unknown variant `log-groop`",
-        "p.yaml:5:15: policies[0].filters[0].type: unknown variant `valeu`",
-        "p.yaml:9:15: policies[0].actions[0].type: unknown variant `delete-everything`",
-        "p.yaml:6:9: policies[0].filters[0].kee: unknown field `kee`",
+        "p.yaml:3:15: policies[0].resource: unknown resource type `log-groop`; did you mean `log-group`? (expected one of: log-group, ",
+        "p.yaml:5:15: policies[0].filters[0].type: unknown filter type `valeu`; did you mean `value`?",
+        "p.yaml:9:15: policies[0].actions[0].type: unknown action type `delete-everything`; did you mean `delete`? (expected one of: set-retention, notify,",
+        "p.yaml:6:9: policies[0].filters[0].kee: unknown key `kee`; did you mean `key`?",
         "p.yaml:10:15: policies[0].actions[0].days: invalid type: string \"thirty\"",
         "p.yaml:10:15: policies[0].actions[0].days: CloudWatch Logs accepts only",
     ];
@@ -239,7 +239,7 @@ fn the_shipped_daemon_config_is_valid_and_a_bad_one_is_located() {
     let out = costguard(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--config", &bad], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr).replace(&bad, "c.yaml");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("c.yaml:5:15: email.smtp.security: unknown variant `startls`"), "{stderr}");
+    assert!(stderr.contains("c.yaml:5:15: email.smtp.security: unknown value `startls`; did you mean `starttls`?"), "{stderr}");
 
     let templates = dir.path().join("templates");
     std::fs::create_dir(&templates).expect("mkdir");
@@ -320,4 +320,43 @@ fn without_credentials_or_an_endpoint_a_sweep_says_what_to_do_in_one_line() {
         assert!(!text.contains("DispatchFailure") && !text.contains("ConnectorError {"), "no Debug dump: {text}");
     }
     assert!(!report.exists(), "nothing ran, no report");
+}
+
+/// What `validate` says is for people: an indentation hint, the number as
+/// written, a duplicate name once among the other errors, in file and line
+/// order, each file read once, and an empty file only a warning.
+#[test]
+fn validate_speaks_to_people() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let misaligned = write(dir.path(), "a.yaml", "policies:\n  - name: x\n    resource: log-group\n   filters: []\n");
+    let out = costguard(&["validate", &misaligned], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("a.yaml:4:4:") && stderr.contains("check the indentation"), "{stderr}");
+
+    let huge = write(dir.path(), "b.yaml", &GOOD.replace("    actions:", "    max-resources: 99999999999999999999\n    actions:"));
+    let out = costguard(&["validate", &huge], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("found 99999999999999999999"), "the number as written: {stderr}");
+
+    let twin = write(dir.path(), "c.yaml", GOOD);
+    let typo = write(dir.path(), "d.yaml", &GOOD.replace("never-expire", "other").replace("type: value", "type: valeu"));
+    let empty = write(dir.path(), "e.yaml", "policies: []\n");
+    let same_file_again = format!("{}/./{}", dir.path().display(), "c.yaml");
+    let out = costguard(&["validate", &typo, &twin, &same_file_again, &support_good(dir.path()), &empty], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("costguard:") && !l.ends_with("found")).collect();
+    assert_eq!(errors.len(), 2, "the typo and the duplicate, once each (c.yaml is read once): {stderr}");
+    assert!(errors[0].contains("d.yaml:5:15") && errors[1].contains("duplicate policy name `never-expire`"), "sorted by file: {stderr}");
+    assert!(stderr.contains("costguard: warning: ") && stderr.contains("e.yaml: declares no policies"), "{stderr}");
+    assert!(stderr.ends_with("2 errors found\n"), "{stderr}");
+
+    let out = costguard(&["validate", &empty], &[]);
+    assert!(out.status.success(), "an empty policy list is a warning, not an error");
+}
+
+/// A second file with the reference policy, for the duplicate-name check.
+fn support_good(dir: &Path) -> String {
+    write(dir, "z.yaml", GOOD)
 }

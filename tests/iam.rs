@@ -38,8 +38,8 @@ async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() 
     let moto = support::moto().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let folder = shipped_for_moto(dir.path());
-    let policies = costguard::config::load_policies(std::slice::from_ref(&folder)).expect("shipped policies");
-    let guardrails = costguard::config::load_guardrails(std::slice::from_ref(&folder)).expect("guardrails").expect("declared");
+    let set = costguard::config::load(std::slice::from_ref(&folder)).expect("shipped policies");
+    let (policies, guardrails) = (set.policies, set.guardrails.expect("declared"));
 
     support::seed_log_groups(&moto, &[("/app/forever", None, &[])]).await;
     support::seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;

@@ -48,7 +48,7 @@ impl MarkSpec {
     pub fn compile(&self, path: &str, errors: &mut Vec<DecodeError>) -> Option<Mark> {
         let days = self.days.value;
         if !(0.0..=MAX_DAYS).contains(&days) {
-            errors.push(DecodeError::new(self.days.loc, format!("{path}.days"), format!("days must be from 0 to {MAX_DAYS}, found {days}")));
+            errors.push(DecodeError::new(self.days.loc, format!("{path}.days"), format!("days must be from 0 to {MAX_DAYS}, found {}", self.days)));
             return None;
         }
         Some(Mark { days })

@@ -51,7 +51,7 @@ impl SetRetentionSpec {
             errors.push(DecodeError::new(
                 self.days.loc,
                 format!("{path}.days"),
-                format!("CloudWatch Logs accepts only {} days; found {days} (nearest: {nearest})", list.join(", ")),
+                format!("CloudWatch Logs accepts only {} days; found {} (nearest: {nearest})", list.join(", "), self.days),
             ));
             return None;
         }
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn only_cloudwatch_retention_values_compile() {
-        let spec = |days| SetRetentionSpec { days: Located { value: days, loc: Default::default() } };
+        let spec = |days| SetRetentionSpec { days: Located::new(days, Default::default()) };
         let mut errors = Vec::new();
         assert_eq!(spec(30).compile("a", &mut errors), Some(SetRetention { days: 30 }));
         assert!(spec(31).compile("a", &mut errors).is_none());

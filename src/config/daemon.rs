@@ -173,6 +173,83 @@ pub struct DaemonConfig {
     pub email: Option<EmailSettings>,
 }
 
+/// The journal's file name in the state folder.
+pub const JOURNAL_FILE: &str = "journal.sqlite";
+/// The Price List cache's file name in the state folder.
+pub const PRICE_CACHE_FILE: &str = "prices.json";
+
+/// Where state lives when nothing says otherwise: `$COSTGUARD_STATE_DIR`,
+/// else `$STATE_DIRECTORY` (systemd), else `$XDG_STATE_HOME/costguard`, else
+/// `~/.local/state/costguard`, else `./costguard-state`.
+pub fn default_state_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|d| !d.is_empty());
+    if let Some(dir) = var("COSTGUARD_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = var("STATE_DIRECTORY") {
+        // systemd may pass several, colon-separated; the first is ours.
+        let first = dir.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+        return PathBuf::from(first);
+    }
+    if let Some(dir) = var("XDG_STATE_HOME") {
+        return PathBuf::from(dir).join("costguard");
+    }
+    match var("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/costguard"),
+        None => PathBuf::from("costguard-state"),
+    }
+}
+
+impl DaemonConfig {
+    /// The state folder: the config's `state-dir`, else the default.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(default_state_dir)
+    }
+
+    /// The report folder: the config's `report-dir`, else `report/` in the state folder.
+    pub fn report_dir(&self) -> PathBuf {
+        self.report_dir.clone().unwrap_or_else(|| self.state_dir().join("report"))
+    }
+}
+
+impl EmailSettings {
+    /// Addresses and hosts left as the shipped placeholders (example.com):
+    /// mail to or through them reaches nobody.
+    pub fn placeholders(&self) -> Vec<String> {
+        let domain = |a: &str| a.rsplit_once('@').map_or(a, |(_, d)| d).to_string();
+        let mut found: Vec<String> = std::iter::once(&self.from).chain(&self.to).filter(|a| super::is_placeholder_domain(&domain(a))).cloned().collect();
+        if let TransportSettings::Smtp(smtp) = &self.transport {
+            if super::is_placeholder_domain(&smtp.host) {
+                found.push(format!("smtp host {}", smtp.host));
+            }
+        }
+        found
+    }
+}
+
+/// Whether costguard can write in `dir`, or create it: checked by trying,
+/// with a file that is removed at once.
+pub fn check_writable(dir: &Path) -> Result<(), String> {
+    let mut existing = dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+            _ => {
+                existing = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        return Err(format!("{}: {} is not a folder", dir.display(), existing.display()));
+    }
+    let probe = existing.join(format!(".costguard-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
+        let what = if existing == dir { "cannot write in it".to_string() } else { format!("cannot create it in {}", existing.display()) };
+        format!("{}: {what}: {e}", dir.display())
+    })
+}
+
 /// Every hour, at minute 7 (not on the hour, when everyone else's jobs run).
 pub const DEFAULT_SCHEDULE: &str = "0 7 * * * *";
 
@@ -296,7 +373,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
 fn positive(v: &Option<Located<f64>>, path: &str, default: f64, max: f64, errors: &mut Vec<DecodeError>) -> f64 {
     match v {
         Some(l) if !(l.value > 0.0 && l.value <= max) => {
-            errors.push(DecodeError::new(l.loc, path, format!("expected a number above 0 and at most {max}, found {}", l.value)));
+            errors.push(DecodeError::new(l.loc, path, format!("expected a number above 0 and at most {max}, found {l}")));
             default
         }
         Some(l) => l.value,

@@ -41,6 +41,15 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
+impl ConfigErrors {
+    /// In file and line order, each problem once.
+    pub fn sorted(mut errors: Vec<ConfigError>) -> Self {
+        errors.sort_by(|a, b| (&a.file, a.loc, &a.path, &a.message).cmp(&(&b.file, b.loc, &b.path, &b.message)));
+        errors.dedup();
+        ConfigErrors(errors)
+    }
+}
+
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.0.iter().enumerate() {

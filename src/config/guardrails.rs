@@ -232,10 +232,7 @@ impl Guardrails {
     /// Addresses in domains reserved for examples (RFC 2606): alerts sent
     /// there reach nobody. The shipped file has one until someone edits it.
     pub fn placeholder_addresses(&self) -> Vec<String> {
-        let reserved = |a: &str| {
-            let domain = a.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
-            ["example.com", "example.org", "example.net"].contains(&domain.as_str()) || domain.ends_with(".example") || domain.ends_with(".invalid")
-        };
+        let reserved = |a: &str| super::is_placeholder_domain(a.rsplit_once('@').map_or("", |(_, d)| d));
         let mut found: Vec<String> = self
             .budgets
             .iter()
@@ -307,7 +304,7 @@ impl GuardrailsSpec {
             None => 100.0,
             Some(t) if t.value.is_finite() && t.value >= 0.0 => t.value,
             Some(t) => {
-                errors.push(DecodeError::new(t.loc, format!("{path}.threshold-usd"), format!("threshold-usd is 0 or more, found {}", t.value)));
+                errors.push(DecodeError::new(t.loc, format!("{path}.threshold-usd"), format!("threshold-usd is 0 or more, found {t}")));
                 100.0
             }
         };
@@ -349,13 +346,13 @@ impl GuardrailsSpec {
             if h.value.is_finite() && (0.0..=24.0 * 31.0).contains(&h.value) {
                 settings.cache_hours = h.value;
             } else {
-                errors.push(DecodeError::new(h.loc, "guardrails.spend.cache-hours", format!("cache-hours must be from 0 to 744, found {}", h.value)));
+                errors.push(DecodeError::new(h.loc, "guardrails.spend.cache-hours", format!("cache-hours must be from 0 to 744, found {h}")));
             }
         }
         if let Some(n) = spec.and_then(|s| s.top_services.as_ref()) {
             match usize::try_from(n.value) {
                 Ok(v) if (1..=100).contains(&v) => settings.top_services = v,
-                _ => errors.push(DecodeError::new(n.loc, "guardrails.spend.top-services", format!("top-services must be from 1 to 100, found {}", n.value))),
+                _ => errors.push(DecodeError::new(n.loc, "guardrails.spend.top-services", format!("top-services must be from 1 to 100, found {n}"))),
             }
         }
         Some(settings)
@@ -375,7 +372,7 @@ impl GuardrailsSpec {
                     if t.value.is_finite() && t.value > 0.0 {
                         Some(t.value)
                     } else {
-                        errors.push(DecodeError::new(t.loc, format!("guardrails.billing-alarms.thresholds[{i}]"), format!("a threshold is in USD and more than 0, found {}", t.value)));
+                        errors.push(DecodeError::new(t.loc, format!("guardrails.billing-alarms.thresholds[{i}]"), format!("a threshold is in USD and more than 0, found {t}")));
                         None
                     }
                 })
@@ -427,7 +424,7 @@ impl BudgetSpec {
             ));
         }
         if !(self.amount.value.is_finite() && self.amount.value > 0.0) {
-            errors.push(DecodeError::new(self.amount.loc, format!("{path}.amount"), format!("amount is in USD and more than 0, found {}", self.amount.value)));
+            errors.push(DecodeError::new(self.amount.loc, format!("{path}.amount"), format!("amount is in USD and more than 0, found {}", self.amount)));
         }
         if self.notifications.len() > MAX_NOTIFICATIONS {
             let loc = self.notifications[MAX_NOTIFICATIONS].loc;
@@ -469,7 +466,7 @@ impl NotificationSpec {
             errors.push(DecodeError::new(
                 self.threshold.loc,
                 format!("{path}.threshold"),
-                format!("threshold must be more than 0 (a percentage at most 1000, or an amount in USD), found {t}"),
+                format!("threshold must be more than 0 (a percentage at most 1000, or an amount in USD), found {}", self.threshold),
             ));
         }
         let emails = match &self.email {

@@ -15,11 +15,34 @@ pub use error::{ConfigError, ConfigErrors};
 pub use guardrails::Guardrails;
 pub use policy::{Limits, Policy};
 
-/// Policy files larger than this are refused before parsing.
-const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Files larger than this are refused (read with a hard limit, whatever
+/// size the file system reports).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Names reserved for documentation (RFC 2606), as the shipped examples
+/// use them: mail to them reaches nobody.
+pub fn is_placeholder_domain(domain: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    ["example.com", "example.org", "example.net"].iter().any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+        || domain == "example"
+        || domain.ends_with(".example")
+        || domain.ends_with(".invalid")
+}
+
+/// Everything the policy files under some paths declare.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+    pub guardrails: Option<Guardrails>,
+    /// The files read, each once.
+    pub files: Vec<PathBuf>,
+    /// Worth saying, not worth refusing (a file that declares nothing).
+    pub warnings: Vec<ConfigError>,
+}
 
 /// The YAML files named by `paths`: files as given, folders searched for
-/// `*.yaml` and `*.yml` (not recursively), in name order.
+/// `*.yaml` and `*.yml` (not recursively), in name order. A file named
+/// twice (directly, through its folder, or by another spelling) is listed once.
 pub fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -43,6 +66,8 @@ pub fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
             Err(e) => errors.push(ConfigError::whole_file(path, format!("cannot read: {e}"))),
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     if errors.is_empty() {
         Ok(files)
     } else {
@@ -50,83 +75,138 @@ pub fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
     }
 }
 
-/// Loads and compiles every policy under `paths`. Policy names are unique
-/// across all files.
-pub fn load_policies(paths: &[PathBuf]) -> Result<Vec<Policy>, ConfigErrors> {
-    let files = policy_files(paths)?;
-    let mut errors = Vec::new();
-    let mut compiled = Vec::new();
+/// Reads and compiles every file under `paths`, each once: all policies
+/// (names unique across files), the `guardrails:` section (at most one
+/// file declares it), and every problem at once, sorted by file and line.
+pub fn load(paths: &[PathBuf]) -> Result<PolicySet, ConfigErrors> {
+    check(paths).into_result()
+}
+
+/// What [`load`] finds, with the warnings also when there are errors
+/// (`validate` shows both).
+pub struct Checked {
+    pub set: Result<PolicySet, ConfigErrors>,
+    pub warnings: Vec<ConfigError>,
+}
+
+impl Checked {
+    pub fn into_result(self) -> Result<PolicySet, ConfigErrors> {
+        self.set.map(|set| PolicySet { warnings: self.warnings, ..set })
+    }
+}
+
+/// [`load`], keeping the warnings beside the errors.
+pub fn check(paths: &[PathBuf]) -> Checked {
+    let files = match policy_files(paths) {
+        Ok(files) => files,
+        Err(errors) => return Checked { set: Err(errors), warnings: Vec::new() },
+    };
+    let mut doc = Document::default();
     for file in &files {
         match read_text(file) {
-            Ok(text) => policy::compile_file(file, &text, &mut compiled, &mut errors),
-            Err(e) => errors.push(e),
+            Ok(text) => doc.compile(file, &text),
+            Err(e) => doc.errors.push(e),
         }
     }
-    check_unique_names(&compiled, &mut errors);
-    if errors.is_empty() {
-        Ok(compiled.into_iter().map(|(p, _)| p).collect())
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    doc.finish(files)
 }
 
 /// Compiles policies from text, as if read from `file` (for tests and fuzzing).
 pub fn compile_text(file: &Path, text: &str) -> Result<Vec<Policy>, ConfigErrors> {
-    let mut errors = Vec::new();
-    let mut compiled = Vec::new();
-    policy::compile_file(file, text, &mut compiled, &mut errors);
-    check_unique_names(&compiled, &mut errors);
-    if errors.is_empty() {
-        Ok(compiled.into_iter().map(|(p, _)| p).collect())
-    } else {
-        Err(ConfigErrors(errors))
-    }
-}
-
-/// The `guardrails:` section of the files under `paths`, if one declares
-/// it; declaring it in two files is an error.
-pub fn load_guardrails(paths: &[PathBuf]) -> Result<Option<Guardrails>, ConfigErrors> {
-    let files = policy_files(paths)?;
-    let mut errors = Vec::new();
-    let mut found: Option<(PathBuf, Guardrails)> = None;
-    for file in &files {
-        let text = match read_text(file) {
-            Ok(text) => text,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        match compile_guardrails_text(file, &text) {
-            Ok(None) => {}
-            Ok(Some(g)) => match &found {
-                Some((first, _)) => errors.push(ConfigError::whole_file(file, format!("`guardrails:` is already declared in {}", first.display()))),
-                None => found = Some((file.clone(), g)),
-            },
-            Err(ConfigErrors(e)) => errors.extend(e),
-        }
-    }
-    if errors.is_empty() {
-        Ok(found.map(|(_, g)| g))
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    let mut doc = Document::default();
+    doc.compile(file, text);
+    doc.finish(vec![file.to_path_buf()]).into_result().map(|set| set.policies)
 }
 
 /// The `guardrails:` section of one file's text, if it has one.
 pub fn compile_guardrails_text(file: &Path, text: &str) -> Result<Option<Guardrails>, ConfigErrors> {
-    let Ok(root) = yaml::parse(text) else { return Ok(None) }; // the policy pass reports parse errors
-    let yaml::Value::Map(entries) = &root.value else { return Ok(None) };
-    let Some((_, node)) = entries.iter().find(|(k, _)| k.as_str() == Some("guardrails")) else { return Ok(None) };
-    let spec: guardrails::GuardrailsSpec = yaml::decode(node, "guardrails").map_err(|e| ConfigErrors(vec![ConfigError::from_decode(file, e)]))?;
-    let mut problems = Vec::new();
-    match spec.compile(&mut problems) {
-        Some(g) if problems.is_empty() => Ok(Some(g)),
-        _ => Err(ConfigErrors(problems.into_iter().map(|e| ConfigError::from_decode(file, e)).collect())),
+    let mut doc = Document::default();
+    doc.compile(file, text);
+    doc.finish(vec![file.to_path_buf()]).into_result().map(|set| set.guardrails)
+}
+
+/// What the files compiled so far declare.
+#[derive(Default)]
+struct Document {
+    policies: Vec<(Policy, yaml::Located<String>)>,
+    guardrails: Vec<(PathBuf, Guardrails)>,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
+}
+
+impl Document {
+    /// One file: `policies:` and a list, and maybe `guardrails:`.
+    fn compile(&mut self, file: &Path, text: &str) {
+        let root = match yaml::parse(text) {
+            Ok(root) => root,
+            Err(e) => return self.errors.push(ConfigError::from_decode(file, e)),
+        };
+        let entries = match &root.value {
+            yaml::Value::Map(entries) => entries,
+            yaml::Value::Null => return self.warnings.push(ConfigError::whole_file(file, "the file is empty: it declares no policies")),
+            other => {
+                let e = yaml::DecodeError::new(root.loc, "", format!("expected a map with `policies:`, found {}", other.kind()));
+                return self.errors.push(ConfigError::from_decode(file, e));
+            }
+        };
+        let mut declared = 0;
+        for (key, value) in entries {
+            match key.as_str() {
+                Some("policies") => declared += policy::compile_policies(file, value, &mut self.policies, &mut self.errors),
+                Some("guardrails") => {
+                    declared += 1;
+                    match yaml::decode::<guardrails::GuardrailsSpec>(value, "guardrails") {
+                        Ok(spec) => {
+                            let mut problems = Vec::new();
+                            match spec.compile(&mut problems) {
+                                Some(g) if problems.is_empty() => self.guardrails.push((file.to_path_buf(), g)),
+                                _ => self.errors.extend(problems.into_iter().map(|e| ConfigError::from_decode(file, e))),
+                            }
+                        }
+                        Err(e) => self.errors.push(ConfigError::from_decode(file, e)),
+                    }
+                }
+                other => {
+                    let name = other.unwrap_or("?");
+                    let hint = yaml::closest_name(name, ["policies", "guardrails"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                    let e = yaml::DecodeError::new(key.loc, name, format!("unknown top-level key `{name}`, expected `policies` or `guardrails`{hint}"));
+                    self.errors.push(ConfigError::from_decode(file, e));
+                }
+            }
+        }
+        if declared == 0 {
+            self.warnings.push(ConfigError::whole_file(file, "declares no policies (and no guardrails)"));
+        }
+    }
+
+    fn finish(mut self, files: Vec<PathBuf>) -> Checked {
+        check_unique_names(&self.policies, &mut self.errors);
+        if let [(first, _), rest @ ..] = self.guardrails.as_slice() {
+            for (file, _) in rest {
+                self.errors.push(ConfigError::whole_file(file, format!("`guardrails:` is already declared in {}", first.display())));
+            }
+        }
+        let warnings = ConfigErrors::sorted(self.warnings).0;
+        if !self.errors.is_empty() {
+            return Checked { set: Err(ConfigErrors::sorted(self.errors)), warnings };
+        }
+        let set = PolicySet {
+            policies: self.policies.into_iter().map(|(p, _)| p).collect(),
+            guardrails: self.guardrails.into_iter().next().map(|(_, g)| g),
+            files,
+            warnings: Vec::new(),
+        };
+        Checked { set: Ok(set), warnings }
     }
 }
 
+/// Loads and compiles every policy under `paths` (see [`load`]).
+pub fn load_policies(paths: &[PathBuf]) -> Result<Vec<Policy>, ConfigErrors> {
+    load(paths).map(|set| set.policies)
+}
+
 /// Policy names key the journal, tags and reports: they must be unique.
+/// Each duplicate is reported once, where it is, naming the first.
 fn check_unique_names(compiled: &[(Policy, yaml::Located<String>)], errors: &mut Vec<ConfigError>) {
     let mut first_seen: HashMap<String, (PathBuf, yaml::Loc)> = HashMap::new();
     for (policy, name_path) in compiled {
@@ -143,11 +223,20 @@ fn check_unique_names(compiled: &[(Policy, yaml::Located<String>)], errors: &mut
     }
 }
 
-fn read_text(file: &Path) -> Result<String, ConfigError> {
-    let meta = std::fs::metadata(file).map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(ConfigError::whole_file(file, format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len())));
+/// A file's text, read with a hard limit of [`MAX_FILE_BYTES`] (whatever
+/// size the file system reports); only regular files are read, so a FIFO
+/// or a device cannot hang or flood `validate`.
+pub fn read_text(file: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let opened = std::fs::File::open(file).map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
+    let meta = opened.metadata().map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(ConfigError::whole_file(file, "not a regular file"));
     }
-    let bytes = std::fs::read(file).map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    opened.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ConfigError::whole_file(file, format!("the file is larger than the limit of {MAX_FILE_BYTES} bytes")));
+    }
     String::from_utf8(bytes).map_err(|e| ConfigError::whole_file(file, format!("not UTF-8 text: {e}")))
 }

@@ -191,7 +191,7 @@ impl RawPolicy {
                 Err(_) => errors.push(DecodeError::new(
                     max.loc,
                     format!("{path}.max-resources"),
-                    format!("max-resources must be zero or more, found {}", max.value),
+                    format!("max-resources must be zero or more, found {max}"),
                 )),
             }
         }
@@ -202,7 +202,7 @@ impl RawPolicy {
                 errors.push(DecodeError::new(
                     pct.loc,
                     format!("{path}.max-resources-percent"),
-                    format!("max-resources-percent must be from 0 to 100, found {}", pct.value),
+                    format!("max-resources-percent must be from 0 to 100, found {pct}"),
                 ));
             }
         }
@@ -210,56 +210,18 @@ impl RawPolicy {
     }
 }
 
-/// A policies file: `policies:` and a list. Each policy is decoded on its own
-/// so that one mistake does not hide the next.
-pub fn compile_file(file: &Path, text: &str, out: &mut Vec<(Policy, Located<String>)>, errors: &mut Vec<ConfigError>) {
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
-        Err(e) => return errors.push(ConfigError::from_decode(file, e)),
-    };
-    let entries = match &root.value {
-        Value::Map(entries) => entries,
-        Value::Null => return errors.push(ConfigError::whole_file(file, "the file is empty; expected `policies:` and a list")),
-        other => {
-            return errors.push(ConfigError::from_decode(
-                file,
-                DecodeError::new(root.loc, "", format!("expected a map with `policies:`, found {}", other.kind())),
-            ))
-        }
-    };
-    let mut found = false;
-    for (key, value) in entries {
-        match key.as_str() {
-            Some("policies") => {
-                found = true;
-                compile_policies(file, value, out, errors);
-            }
-            // Compiled by `config::guardrails`, from the same files.
-            Some("guardrails") => found = true,
-            other => {
-                let name = other.unwrap_or("?");
-                let hint = filters::closest(name, ["policies", "guardrails"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                errors.push(ConfigError::from_decode(
-                    file,
-                    DecodeError::new(key.loc, name, format!("unknown top-level key `{name}`, expected `policies` or `guardrails`{hint}")),
-                ));
-            }
-        }
-    }
-    if !found && errors.is_empty() {
-        errors.push(ConfigError::from_decode(file, DecodeError::new(root.loc, "", "missing `policies:` (or `guardrails:`)")));
-    }
-}
-
-fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, Located<String>)>, errors: &mut Vec<ConfigError>) {
+/// The `policies:` list of one file. Each policy is decoded on its own, so
+/// that one mistake does not hide the next. Returns how many were listed.
+pub(crate) fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, Located<String>)>, errors: &mut Vec<ConfigError>) -> usize {
     let items = match &node.value {
         Value::Seq(items) => items,
-        Value::Null => return,
+        Value::Null => return 0,
         other => {
-            return errors.push(ConfigError::from_decode(
+            errors.push(ConfigError::from_decode(
                 file,
                 DecodeError::new(node.loc, "policies", format!("expected a list of policies, found {}", other.kind())),
-            ))
+            ));
+            return 0;
         }
     };
     for (i, item) in items.iter().enumerate() {
@@ -276,16 +238,33 @@ fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, Located<Str
         let mut problems = Vec::new();
         if let Some(policy) = raw.compile(file, &path, &mut problems) {
             // Keep where the name was written, for the duplicate-name check.
-            out.push((policy, Located { value: format!("{path}.name"), loc: raw.name.loc }));
+            out.push((policy, Located::new(format!("{path}.name"), raw.name.loc)));
         }
         errors.extend(problems.into_iter().map(|e| ConfigError::from_decode(file, e)));
     }
+    items.len()
 }
 
 /// After a policy fails to decode, decodes and compiles each filter and
 /// action on its own, so that their mistakes are reported in the same run
 /// rather than one per edit. `problems` holds the first error already.
 fn item_by_item(policy: &Node, path: &str, problems: &mut Vec<DecodeError>) {
+    // The policy's own fields, with its filters and actions set aside.
+    if let Value::Map(entries) = &policy.value {
+        let set_aside = |(k, v): &(Node, Node)| match k.as_str() {
+            Some("filters" | "actions") => (k.clone(), Node { value: Value::Seq(Vec::new()), ..v.clone() }),
+            _ => (k.clone(), v.clone()),
+        };
+        let own = Node { value: Value::Map(entries.iter().map(set_aside).collect()), ..policy.clone() };
+        match yaml::decode::<RawPolicy>(&own, path) {
+            Ok(raw) => {
+                let mut found = Vec::new();
+                raw.compile(Path::new(""), path, &mut found);
+                push_new(problems, found);
+            }
+            Err(e) => push_new(problems, vec![e]),
+        }
+    }
     let Some(resource_type) = policy
         .get("resource")
         .and_then(|node| yaml::decode::<ResourceType>(node, &format!("{path}.resource")).ok())
@@ -315,6 +294,10 @@ fn item_by_item(policy: &Node, path: &str, problems: &mut Vec<DecodeError>) {
             }
         }
     }
+    push_new(problems, found);
+}
+
+fn push_new(problems: &mut Vec<DecodeError>, found: Vec<DecodeError>) {
     for e in found {
         if !problems.contains(&e) {
             problems.push(e);

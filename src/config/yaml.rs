@@ -34,6 +34,9 @@ impl fmt::Display for Loc {
 pub struct Node {
     pub value: Value,
     pub loc: Loc,
+    /// A number as written in the file (`1e3`, `99999999999999999999`), so
+    /// messages show what the person wrote, not what it parsed to.
+    pub raw: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,12 +128,48 @@ pub fn parse(text: &str) -> Result<Node, DecodeError> {
         with_snippet: false,
     };
     match serde_saphyr::from_str_with_options::<Node>(text, options) {
-        Ok(node) => Ok(node),
+        Ok(mut node) => {
+            let lines: Vec<&str> = text.lines().collect();
+            attach_raw_numbers(&mut node, &lines);
+            Ok(node)
+        }
         Err(e) => {
             let loc = e.location().map(|l| Loc { line: l.line(), column: l.column() });
-            Err(DecodeError { loc: loc.or(Some(Loc { line: 1, column: 1 })), path: String::new(), message: clean_yaml_message(&e.to_string()) })
+            let message = clean_yaml_message(&e.to_string());
+            Err(DecodeError { loc: loc.or(Some(Loc { line: 1, column: 1 })), path: String::new(), message: with_indentation_hint(message) })
         }
     }
+}
+
+/// The YAML parser's words for a block that does not line up.
+fn with_indentation_hint(message: String) -> String {
+    let about_blocks = ["did not find expected key", "did not find expected '-'", "mapping values are not allowed", "block indentation", "tabs"];
+    if about_blocks.iter().any(|m| message.contains(m)) {
+        format!("{message} (check the indentation here and on the line above: keys of one map start in the same column, list items start with `- ` in the same column, and only spaces indent, never tabs)")
+    } else {
+        message
+    }
+}
+
+/// Fills in `raw` for every number: the scalar's text at its location.
+fn attach_raw_numbers(node: &mut Node, lines: &[&str]) {
+    match &mut node.value {
+        Value::Int(_) | Value::Float(_) => node.raw = scalar_at(lines, node.loc),
+        Value::Seq(items) => items.iter_mut().for_each(|n| attach_raw_numbers(n, lines)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            attach_raw_numbers(k, lines);
+            attach_raw_numbers(v, lines);
+        }),
+        Value::Null | Value::Bool(_) | Value::Str(_) => {}
+    }
+}
+
+/// The plain scalar starting at `loc` (1-based line and character column).
+fn scalar_at(lines: &[&str], loc: Loc) -> Option<String> {
+    let line = lines.get(usize::try_from(loc.line).ok()?.checked_sub(1)?)?;
+    let rest: String = line.chars().skip(usize::try_from(loc.column).ok()?.saturating_sub(1)).collect();
+    let token: String = rest.chars().take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}' | '#')).collect();
+    (!token.is_empty()).then_some(token)
 }
 
 /// serde-saphyr prefixes its messages with "error: line N column M: "; we
@@ -154,7 +193,7 @@ impl<'de> Deserialize<'de> for Node {
         // `referenced` is where this use of the value stands (for an alias, the
         // alias itself), which is where the user should look.
         let loc = Loc { line: spanned.referenced.line(), column: spanned.referenced.column() };
-        Ok(Node { value: spanned.value, loc })
+        Ok(Node { value: spanned.value, loc, raw: None })
     }
 }
 
@@ -227,6 +266,24 @@ impl<'de> Deserialize<'de> for Value {
 pub struct Located<T> {
     pub value: T,
     pub loc: Loc,
+    /// How a number was written in the file, for messages (`Display` shows it).
+    pub written: Option<String>,
+}
+
+impl<T> Located<T> {
+    pub fn new(value: T, loc: Loc) -> Self {
+        Located { value, loc, written: None }
+    }
+}
+
+/// The value as the person wrote it when known (`1e3`, not `1000`).
+impl<T: fmt::Display> fmt::Display for Located<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.written {
+            Some(text) => f.write_str(text),
+            None => self.value.fmt(f),
+        }
+    }
 }
 
 const LOCATED_TOKEN: &str = "$costguard::Located";
@@ -242,12 +299,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Located<T>, A::Error> {
                 let line: u64 = seq.next_element()?.ok_or_else(|| de::Error::custom("missing line"))?;
                 let column: u64 = seq.next_element()?.ok_or_else(|| de::Error::custom("missing column"))?;
+                let written: String = seq.next_element()?.ok_or_else(|| de::Error::custom("missing text"))?;
                 let value: T = seq.next_element()?.ok_or_else(|| de::Error::custom("missing value"))?;
-                Ok(Located { value, loc: Loc { line, column } })
+                Ok(Located { value, loc: Loc { line, column }, written: (!written.is_empty()).then_some(written) })
             }
             // Any other deserializer: the value, without a known place.
             fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Located<T>, D::Error> {
-                Ok(Located { value: T::deserialize(d)?, loc: Loc::default() })
+                Ok(Located::new(T::deserialize(d)?, Loc::default()))
             }
         }
         deserializer.deserialize_newtype_struct(LOCATED_TOKEN, LocatedVisitor(PhantomData))
@@ -256,7 +314,72 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
 
 /// Decodes a typed value from a node; `path` names the node in messages.
 pub fn decode<T: DeserializeOwned>(node: &Node, path: &str) -> Result<T, DecodeError> {
-    T::deserialize(NodeDe::new(node, path.to_string())).map_err(|e| e.locate(node.loc, path))
+    T::deserialize(NodeDe::new(node, path.to_string())).map_err(|e| humanize(e.locate(node.loc, path)))
+}
+
+/// serde's "unknown variant `idle-for`, expected one of `value`, ..." in a
+/// person's words: what kind of name it is, and the closest known one.
+fn humanize(mut e: DecodeError) -> DecodeError {
+    let message = e.message.clone();
+    for (prefix, default_kind) in [("unknown variant `", "value"), ("unknown field `", "key")] {
+        let Some(rest) = message.strip_prefix(prefix) else { continue };
+        let Some((name, rest)) = rest.split_once('`') else { continue };
+        // Cloud Custodian's `aws.` spellings are accepted, not worth listing.
+        let candidates: Vec<&str> = rest.split('`').skip(1).step_by(2).filter(|c| !c.starts_with("aws.")).collect();
+        let kind = if default_kind == "key" { "key" } else { kind_of(&e.path).unwrap_or(default_kind) };
+        let hint = closest_name(name, candidates.iter().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+        let choices = if candidates.is_empty() { String::new() } else { format!(" (expected one of: {})", candidates.join(", ")) };
+        e.message = format!("unknown {kind} `{name}`{hint}{choices}");
+    }
+    e
+}
+
+/// Which kind of name a path points at: `policies[0].filters[1].type` is a filter type.
+fn kind_of(path: &str) -> Option<&'static str> {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let within = |list: &str| path.rsplit_once('.').is_some_and(|(head, _)| head.rsplit('.').next().is_some_and(|p| p.starts_with(list)));
+    if last == "resource" {
+        Some("resource type")
+    } else if within("filters") || within("and") || within("or") || within("not") {
+        Some("filter type")
+    } else if within("actions") {
+        Some("action type")
+    } else {
+        None
+    }
+}
+
+/// The closest name in `candidates`, for "did you mean" hints: a small
+/// edit distance, or one name containing the other.
+pub fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| {
+            let lower = c.to_ascii_lowercase();
+            let distance = edit_distance(&name, &lower);
+            // `metric` for `metrics`, `retention` for `retentionInDays`.
+            let related = name.len().min(lower.len()) >= 4 && (lower.contains(&name) || name.contains(&lower));
+            (if related { distance.min(2) } else { distance }, c)
+        })
+        .filter(|(d, c)| *d <= 3.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            prev = current;
+        }
+    }
+    row[b.len()]
 }
 
 fn child_path(path: &str, key: &str) -> String {
@@ -345,11 +468,44 @@ impl<'de, 'a> Deserializer<'de> for NodeDe<'a> {
         visitor.visit_unit()
     }
 
+    whole_numbers! {
+        deserialize_i8 i8, deserialize_i16 i16, deserialize_i32 i32, deserialize_i64 i64,
+        deserialize_u8 u8, deserialize_u16 u16, deserialize_u32 u32, deserialize_u64 u64
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bool i128 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
     }
 }
+
+/// Whole-number fields: a number out of the type's range, or not whole,
+/// says the range and shows the number as written.
+macro_rules! whole_numbers {
+    ($($method:ident $ty:ty),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+            let written = || self.node.raw.clone().unwrap_or_else(|| match &self.node.value {
+                Value::Int(i) => i.to_string(),
+                Value::Float(f) => f.to_string(),
+                _ => String::new(),
+            });
+            let out_of_range = || DecodeError::new(
+                self.node.loc,
+                self.path.clone(),
+                format!("expected a whole number from {} to {}, found {}", <$ty>::MIN, <$ty>::MAX, written()),
+            );
+            match &self.node.value {
+                Value::Int(i) => match <$ty>::try_from(*i) {
+                    Ok(_) => visitor.visit_i64(*i),
+                    Err(_) => Err(out_of_range()),
+                },
+                Value::Float(_) => Err(out_of_range()),
+                _ => self.deserialize_any(visitor),
+            }
+        }
+    )*};
+}
+use whole_numbers;
 
 struct LocatedSeq<'a> {
     de: Option<NodeDe<'a>>,
@@ -366,7 +522,11 @@ impl<'de, 'a> de::SeqAccess<'de> for LocatedSeq<'a> {
                 let n = if self.step == 1 { loc.line } else { loc.column };
                 seed.deserialize(n.into_deserializer()).map(Some)
             }
-            3 => match self.de.take() {
+            3 => {
+                let written = self.de.as_ref().and_then(|d| d.node.raw.clone()).unwrap_or_default();
+                seed.deserialize(written.into_deserializer()).map(Some)
+            }
+            4 => match self.de.take() {
                 Some(de) => {
                     let (loc, path) = (de.node.loc, de.path.clone());
                     seed.deserialize(de).map(Some).map_err(|e| e.locate(loc, &path))
@@ -610,14 +770,14 @@ mod tests {
     fn errors_point_at_the_offending_key_or_value() {
         let e = decode_str::<Vec<Shape>>("- type: circle\n  radius: 2\n- type: circle\n  radios: 2\n").unwrap_err();
         assert_eq!((e.loc, e.path.as_str()), (Some(Loc { line: 4, column: 3 }), "[1].radios"));
-        assert!(e.message.contains("unknown field `radios`"), "{}", e.message);
+        assert!(e.message.contains("unknown key `radios`; did you mean `radius`?"), "{}", e.message);
 
         let e = decode_str::<Vec<Shape>>("- type: circle\n  radius: big\n").unwrap_err();
         assert_eq!((e.loc, e.path.as_str()), (Some(Loc { line: 2, column: 11 }), "[0].radius"));
 
         let e = decode_str::<Vec<Shape>>("- type: triangle\n").unwrap_err();
         assert_eq!((e.loc, e.path.as_str()), (Some(Loc { line: 1, column: 9 }), "[0].type"));
-        assert!(e.message.contains("unknown variant `triangle`"), "{}", e.message);
+        assert!(e.message.starts_with("unknown value `triangle` (expected one of: circle"), "{}", e.message);
 
         let e = decode_str::<Vec<Shape>>("- type: dot\n  size: 1\n").unwrap_err();
         assert_eq!((e.loc, e.path.as_str()), (Some(Loc { line: 2, column: 3 }), "[0].size"));
@@ -628,6 +788,50 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e.loc.is_some());
         assert!(!e.message.starts_with("error:"), "{}", e.message);
+    }
+
+    #[test]
+    fn closest_names_suggest_a_fix_and_nothing_far_off() {
+        assert_eq!(closest_name("retentionIndays", ["retentionInDays", "storedBytes"]), Some("retentionInDays"));
+        assert_eq!(closest_name("zzz", ["retentionInDays"]), None);
+        assert_eq!(closest_name("metric", ["value", "metrics", "age"]), Some("metrics"));
+        assert_eq!(closest_name("idle-for", ["value", "tag", "age", "metrics", "rightsizing", "and", "or", "not"]), None, "`or` is inside it, but not what was meant");
+    }
+
+    #[test]
+    fn unknown_names_say_what_they_are_and_what_was_meant() {
+        let e = decode_str::<Vec<Shape>>("- type: circel\n  radius: 2\n").unwrap_err();
+        assert_eq!(e.message, "unknown value `circel`; did you mean `circle`? (expected one of: circle, square, dot, group)");
+        let e = decode_str::<Vec<Shape>>("- type: circle\n  raduis: 2\n").unwrap_err();
+        assert_eq!(e.message, "unknown key `raduis`; did you mean `radius`? (expected one of: radius)");
+        assert_eq!(kind_of("policies[0].filters[1].type"), Some("filter type"));
+        assert_eq!(kind_of("policies[0].filters[0].not[1].type"), Some("filter type"));
+        assert_eq!(kind_of("policies[0].actions[2].type"), Some("action type"));
+        assert_eq!(kind_of("policies[0].resource"), Some("resource type"));
+    }
+
+    #[test]
+    fn numbers_keep_the_text_they_were_written_in() {
+        #[derive(Debug, Deserialize)]
+        struct Limits {
+            small: Located<f64>,
+            count: Option<Located<i64>>,
+        }
+        let node = parse("small: 1e3\n").unwrap();
+        let limits: Limits = decode(&node, "").unwrap();
+        assert_eq!((limits.small.value, limits.small.to_string(), limits.count), (1000.0, "1e3".to_string(), None));
+        let e = decode_str::<Limits>("small: 1\ncount: 99999999999999999999\n").unwrap_err();
+        assert_eq!((e.path.as_str(), e.message.as_str()), ("count", "expected a whole number from -9223372036854775808 to 9223372036854775807, found 99999999999999999999"));
+        let e = decode_str::<Limits>("small: 1\ncount: 2.5\n").unwrap_err();
+        assert!(e.message.ends_with("found 2.5"), "{}", e.message);
+    }
+
+    #[test]
+    fn misaligned_blocks_get_a_hint_about_indentation() {
+        let e = parse("policies:\n  - name: x\n    resource: log-group\n   filters: []\n").unwrap_err();
+        assert!(e.message.contains("check the indentation"), "{}", e.message);
+        let e = parse("a: [1, 2\n").unwrap_err();
+        assert!(!e.message.contains("indentation"), "a bracket is not an indentation problem: {}", e.message);
     }
 
     #[test]

@@ -49,28 +49,6 @@ impl EmailSetup {
     }
 }
 
-/// The journal's file name in the state folder.
-pub const JOURNAL_FILE: &str = "journal.sqlite";
-/// The Price List cache's file name in the state folder.
-pub const PRICE_CACHE_FILE: &str = "prices.json";
-
-/// `$STATE_DIRECTORY` (systemd), else `$XDG_STATE_HOME/costguard`, else
-/// `~/.local/state/costguard`, else `./costguard-state`.
-pub fn default_state_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
-        // systemd may pass several, colon-separated; the first is ours.
-        let first = dir.to_string_lossy().split(':').next().unwrap_or_default().to_string();
-        return PathBuf::from(first);
-    }
-    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("costguard");
-    }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".local/state/costguard"),
-        None => PathBuf::from("costguard-state"),
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error("no region: pass --region or set AWS_REGION (or a profile region)")]

@@ -80,7 +80,7 @@ impl AgeSpec {
             errors.push(DecodeError::new(
                 self.days.loc,
                 format!("{path}.days"),
-                format!("days must be a number from 0 to {MAX_DAYS}, found {days}"),
+                format!("days must be a number from 0 to {MAX_DAYS}, found {}", self.days),
             ));
             return None;
         }
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn negative_days_are_rejected() {
-        let spec = AgeSpec { days: Located { value: -3.0, loc: Default::default() }, op: None, key: None };
+        let spec = AgeSpec { days: Located::new(-3.0, Default::default()), op: None, key: None };
         let mut errors = Vec::new();
         assert!(spec.compile(ResourceType::LogGroup, "p", &mut errors).is_none());
         assert_eq!(errors[0].path, "p.days");

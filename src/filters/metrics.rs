@@ -168,7 +168,7 @@ impl MetricsSpec {
         };
         let days = self.days.value;
         if !(days > 0.0 && days <= MAX_DAYS) {
-            error(self.days.loc, "days", format!("days must be more than 0 and at most {MAX_DAYS} (CloudWatch's retention), found {days}"));
+            error(self.days.loc, "days", format!("days must be more than 0 and at most {MAX_DAYS} (CloudWatch's retention), found {}", self.days));
         }
         let window_secs = (days.clamp(0.0, MAX_DAYS) * 86_400.0).ceil() as i64;
         let period_secs = match &self.period {

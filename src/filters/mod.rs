@@ -204,31 +204,6 @@ fn describe_all(filters: &[Filter]) -> String {
     filters.iter().map(Filter::describe).collect::<Vec<_>>().join(" and ")
 }
 
-/// The closest name in `candidates`, for "did you mean" hints.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&name.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d <= 3.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
-            prev = current;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,9 +225,4 @@ mod tests {
         assert!(Filter::And(vec![]).evaluate(&seven, now).is_some(), "an empty `and` matches everything");
     }
 
-    #[test]
-    fn closest_names_suggest_a_fix() {
-        assert_eq!(closest("retentionIndays", ["retentionInDays", "storedBytes"]), Some("retentionInDays"));
-        assert_eq!(closest("zzz", ["retentionInDays"]), None);
-    }
 }

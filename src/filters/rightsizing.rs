@@ -121,7 +121,7 @@ impl RightsizingSpec {
         let d = Rightsizing { resource_type, ..Rightsizing::default() };
         let days = self.days.as_ref().map_or(d.days, |v| v.value);
         if let Some(v) = self.days.as_ref().filter(|v| !(v.value >= 1.0 && v.value <= metrics::MAX_DAYS)) {
-            error(v.loc, "days", format!("days must be from 1 to {} (CloudWatch's retention), found {}", metrics::MAX_DAYS, v.value));
+            error(v.loc, "days", format!("days must be from 1 to {} (CloudWatch's retention), found {v}", metrics::MAX_DAYS));
         }
         let stat = match &self.statistic {
             None => d.stat,
@@ -137,7 +137,7 @@ impl RightsizingSpec {
             None => default,
             Some(v) if v.value > lo && v.value <= 100.0 => v.value,
             Some(v) => {
-                error(v.loc, field, format!("{field} is a percentage above {lo} and at most 100, found {}", v.value));
+                error(v.loc, field, format!("{field} is a percentage above {lo} and at most 100, found {v}"));
                 default
             }
         };
@@ -145,7 +145,7 @@ impl RightsizingSpec {
         let idle_below_pct = pct(&self.idle_below, d.idle_below_pct, "idle-below", -1.0, &mut error);
         let min_hours = self.min_hours.as_ref().map_or(d.min_hours, |v| v.value);
         if let Some(v) = self.min_hours.as_ref().filter(|v| !(v.value >= 0.0 && v.value <= days * 24.0)) {
-            error(v.loc, "min-hours", format!("min-hours must be from 0 to the window's {} hours, found {}", days * 24.0, v.value));
+            error(v.loc, "min-hours", format!("min-hours must be from 0 to the window's {} hours, found {v}", days * 24.0));
         }
         if idle_below_pct >= target_pct {
             let at = self.idle_below.as_ref().map_or(loc, |v| v.loc);

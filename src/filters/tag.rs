@@ -35,7 +35,7 @@ impl TagSpec {
             return None;
         }
         let key = Key::Tag(self.key.value.clone());
-        let present = Located { value: Literal::Str("present".to_string()), loc: self.key.loc };
+        let present = Located::new(Literal::Str("present".to_string()), self.key.loc);
         let value = self.value.as_ref().unwrap_or(&present);
         let test = compile_test(self.op.as_ref(), value, AttrKind::String, &key.to_string(), path, errors)?;
         Some(ValueFilter { key, test })

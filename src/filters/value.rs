@@ -16,7 +16,7 @@ use regex::Regex;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::closest;
+use crate::config::yaml::closest_name as closest;
 use crate::config::yaml::{DecodeError, Located};
 use crate::resources::{AttrKind, AttrValue, Resource, ResourceType};
 

@@ -72,8 +72,11 @@ impl Loaded {
     /// problem found, as `validate` prints them.
     pub fn load(config_file: &Path) -> Result<Self, String> {
         let config = daemon::load(config_file).map_err(|e| e.to_string())?;
-        let policies = config::load_policies(&config.policies).map_err(|e| e.to_string())?;
-        let guardrails = config::load_guardrails(&config.policies).map_err(|e| e.to_string())?;
+        let set = config::load(&config.policies).map_err(|e| e.to_string())?;
+        for w in &set.warnings {
+            tracing::warn!("{w}");
+        }
+        let (policies, guardrails) = (set.policies, set.guardrails);
         let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| e.to_string())?;
         let stamps = stamps(&watched(config_file, &config));
         Ok(Loaded { config, policies, guardrails, email, stamps })
@@ -88,11 +91,11 @@ impl Loaded {
     }
 
     fn state_dir(&self) -> PathBuf {
-        self.config.state_dir.clone().unwrap_or_else(sweep::default_state_dir)
+        self.config.state_dir()
     }
 
     pub fn report_dir(&self) -> PathBuf {
-        self.config.report_dir.clone().unwrap_or_else(|| self.state_dir().join("report"))
+        self.config.report_dir()
     }
 
     /// The policies of one schedule (all of them when `None`), with the sweep's options.
@@ -105,8 +108,8 @@ impl Loaded {
             regions: self.config.regions.clone(),
             report_dir: self.report_dir(),
             settings: PlanSettings { protect_tag: self.config.protect_tag.clone() },
-            journal: state_dir.join(sweep::JOURNAL_FILE),
-            price_cache: Some(state_dir.join(sweep::PRICE_CACHE_FILE)),
+            journal: state_dir.join(daemon::JOURNAL_FILE),
+            price_cache: Some(state_dir.join(daemon::PRICE_CACHE_FILE)),
             price_list_api: self.config.prices == PriceSource::Api,
             guardrails: if schedule.is_none_or(|s| s == default) { self.guardrails.clone() } else { None },
             email: self.email.clone(),
