@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# A real dry-run sweep on a laptop with no AWS account: starts the moto
-# emulator, seeds a small demo fleet over the AWS API, runs
-# `costguard sweep --dry-run` with the shipped policies, prints the report.
+# The demo, on a laptop with no AWS account: starts the moto emulator and a
+# local SMTP server, seeds a small AI/ML account, runs one dry-run sweep of
+# the shipped policies and guardrails with email, and shows what costguard
+# found, priced. Needs no root and no browser: Rust, and Python 3 with venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup-test-deps.sh
-cargo build --quiet
+scripts/setup-python.sh
+if [ ! -x target/debug/costguard ]; then
+  echo "demo: building costguard (the first build compiles the AWS SDK: about 15 minutes on 2 cores)" >&2
+fi
+cargo build
 exec .venv/bin/python scripts/demo.py "$@"

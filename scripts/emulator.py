@@ -1,21 +1,26 @@
-"""The moto emulator for the demo and the benchmark: the same launcher the
-tests use (tests/support/moto_server.py), on a free port, stopped on exit."""
+"""The moto emulator (and the SMTP sink) for the demo and the benchmark:
+the same launchers the tests use (tests/support/moto_server.py,
+smtp_sink.py), on free ports, stopped on exit."""
 
 import json
 import os
 import subprocess
 import sys
+import urllib.request
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 
 
-class Emulator:
-    def __init__(self, server, endpoint):
+class Helper:
+    """A launcher from tests/support, spoken to over its stdin protocol."""
+
+    def __init__(self, server, port):
         self.server = server
-        self.endpoint = endpoint
+        self.port = port
 
     def command(self, **cmd):
         """Sends one launcher command (see moto_server.py) and checks the answer."""
@@ -30,6 +35,12 @@ class Emulator:
         self.command(**cmd)
         return json.loads(self.server.stdout.readline())
 
+
+class Emulator(Helper):
+    def __init__(self, server, port):
+        super().__init__(server, port)
+        self.endpoint = f"http://127.0.0.1:{port}"
+
     def env(self, **extra):
         """Environment for a costguard process pointed at this emulator."""
         return dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_REGION=REGION,
@@ -37,17 +48,40 @@ class Emulator:
                     AWS_EC2_METADATA_DISABLED="true", **extra)
 
 
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def post(moto, path, body):
+    """POSTs JSON to moto's own API (e.g. the answers its Cost Explorer gives)."""
+    request = urllib.request.Request(moto.endpoint + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        if answer.status >= 300:
+            sys.exit(f"emulator: POST {path} answered {answer.status}")
+
+
 @contextmanager
-def running():
+def helper(script, kind):
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests/support/moto_server.py"), "0"],
+        [sys.executable, str(ROOT / "tests/support" / script)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
         line = server.stdout.readline().strip()
         if not line.startswith("ready "):
-            sys.exit(f"emulator: the moto server did not start ({line!r}); run scripts/setup-test-deps.sh")
-        yield Emulator(server, f"http://127.0.0.1:{line.split()[1]}")
+            sys.exit(f"{script} did not start ({line!r}); run scripts/setup-python.sh")
+        yield kind(server, int(line.split()[1]))
     finally:
         server.stdin.close()
         server.wait(timeout=60)
+
+
+def running():
+    """The moto server, on a free port."""
+    return helper("moto_server.py", Emulator)
+
+
+def smtp_sink():
+    """A real SMTP server on loopback that keeps what it receives."""
+    return helper("smtp_sink.py", Helper)

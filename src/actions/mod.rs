@@ -176,6 +176,17 @@ impl Action {
         }
     }
 
+    /// What this action saves a month on `resource`, where it can say:
+    /// the whole cost of what it deletes or stops, the storage a shorter
+    /// retention frees. (A resize's saving is its rightsizing assessment's.)
+    pub fn monthly_saving(&self, resource: &Resource, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+        match self {
+            Action::Delete(_) | Action::Stop(_) => resource.monthly_cost_usd,
+            Action::SetRetention(a) => a.monthly_saving(resource, now),
+            Action::Notify(_) | Action::Mark(_) | Action::Resize(_) => None,
+        }
+    }
+
     /// Whether the resource already is as the action would leave it; such
     /// matches are reported, not acted on.
     pub fn already_satisfied(&self, resource: &Resource) -> bool {

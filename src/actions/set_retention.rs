@@ -15,6 +15,7 @@
 //! - Shortening retention lets CloudWatch delete older events, which cannot
 //!   be undone: protect groups that must keep history with the protection tag.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ActionResult;
@@ -65,6 +66,24 @@ impl SetRetention {
         format!("set retention to {} days", self.days)
     }
 
+    /// What the shorter retention saves a month: the stored bytes older
+    /// than `days`, at the storage price, assuming events arrived evenly
+    /// over the group's life (all we know: its size and its age). `None`
+    /// when the group's size or age is unknown.
+    pub fn monthly_saving(&self, resource: &Resource, now: DateTime<Utc>) -> Option<f64> {
+        let Details::LogGroup(group) = &resource.details else { return None };
+        let bytes = group.stored_bytes?.max(0) as f64;
+        let age_days = (now - group.created_at?).num_seconds() as f64 / 86_400.0;
+        // Data is kept for whichever is shorter: the group's life or its retention.
+        let kept_now = group.retention_days.map_or(age_days, |r| age_days.min(f64::from(r)));
+        let kept_after = f64::from(self.days).min(kept_now);
+        if kept_now <= 0.0 {
+            return Some(0.0);
+        }
+        let freed = bytes * (1.0 - kept_after / kept_now);
+        Some(freed / 1e9 * crate::resources::log_group::STORAGE_USD_PER_GB_MONTH)
+    }
+
     pub fn already_satisfied(&self, resource: &Resource) -> bool {
         match &resource.details {
             Details::LogGroup(group) => group.retention_days == Some(self.days),
@@ -84,6 +103,24 @@ impl SetRetention {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_saving_is_the_data_older_than_the_retention() {
+        let now = crate::clock::test_now();
+        let mut group = crate::resources::log_group::fixture("/a", None);
+        if let Details::LogGroup(g) = &mut group.details {
+            g.stored_bytes = Some(300_000_000_000);
+            g.created_at = Some(now - chrono::Duration::days(300));
+        }
+        // 300 GB over 300 days; 30 days kept -> 270 GB freed at $0.03.
+        let saving = SetRetention { days: 30 }.monthly_saving(&group, now).unwrap_or(f64::NAN);
+        assert!((saving - 270.0 * 0.03).abs() < 1e-9, "{saving}");
+        // Younger than the retention: nothing to free yet.
+        if let Details::LogGroup(g) = &mut group.details {
+            g.created_at = Some(now - chrono::Duration::days(10));
+        }
+        assert_eq!(SetRetention { days: 30 }.monthly_saving(&group, now), Some(0.0));
+    }
 
     #[test]
     fn only_cloudwatch_retention_values_compile() {

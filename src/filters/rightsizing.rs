@@ -358,18 +358,15 @@ impl Rightsizing {
             _ => None,
         };
         let saving = current.zip(recommended).map(|(c, r)| c - r).filter(|s| *s > 0.0);
+        // A part named like the resource (an EC2 instance) is not named again.
+        let said = |p: &PartAssessment| if p.name == resource.id { p.why.clone() } else { format!("{}: {}", p.name, p.why) };
         let mut summary = match verdict {
-            Verdict::OverProvisioned => parts
-                .iter()
-                .filter(|p| p.verdict == Verdict::OverProvisioned)
-                .map(|p| format!("{}: {}", p.name, p.why))
-                .collect::<Vec<_>>()
-                .join("; "),
-            _ => parts.iter().map(|p| format!("{}: {}", p.name, p.why)).collect::<Vec<_>>().join("; "),
+            Verdict::OverProvisioned => parts.iter().filter(|p| p.verdict == Verdict::OverProvisioned).map(said).collect::<Vec<_>>().join("; "),
+            _ => parts.iter().map(said).collect::<Vec<_>>().join("; "),
         };
         summary = format!("{}: {summary}", verdict.name());
         if let Some(s) = saving {
-            summary.push_str(&format!("; saves ${s:.2}/month"));
+            summary.push_str(&format!("; saves {}/month", crate::text::usd(Some(s))));
         }
         Some(Assessment { verdict, summary, parts, current_monthly_usd: current, recommended_monthly_usd: recommended, monthly_saving_usd: saving })
     }
@@ -413,7 +410,7 @@ impl Rightsizing {
             a.verdict = Verdict::Idle;
             a.recommended_count = Some(0);
             a.recommended_monthly_usd = Some(0.0);
-            a.why = format!("idle, {}; peak under {}%: suggest stop", measured(cpu), self.idle_below_pct);
+            a.why = format!("{}; peak under {}%: suggest stop", measured(cpu), self.idle_below_pct);
             return a;
         }
         let Some(current) = current else {
@@ -460,7 +457,7 @@ impl Rightsizing {
         });
         let Some((_, size, count, projected_cpu, projected_memory)) = cheaper else {
             a.verdict = Verdict::RightSized;
-            a.why = format!("right-sized: {}; no smaller size keeps the peak under {}%", measured(cpu), self.target_pct);
+            a.why = format!("{}; no smaller size keeps the peak under {}%", measured(cpu), self.target_pct);
             return a;
         };
         a.verdict = Verdict::OverProvisioned;

@@ -164,7 +164,7 @@ impl Report {
                     detail: outcome.detail.clone(),
                     monthly_cost_usd: entry.resource.monthly_cost_usd,
                     cost_basis: entry.resource.cost_basis.clone(),
-                    monthly_saving_usd: saving(policy, entry),
+                    monthly_saving_usd: saving(policy, entry, plan.now),
                     recommendation: entry.assessment.clone(),
                 });
             }
@@ -321,16 +321,12 @@ pub(crate) fn write_atomic(
 }
 
 /// What acting on one finding saves a month: a rightsizing assessment's
-/// saving; the whole cost where the policy deletes or stops the resource
-/// (or would, were it allowed to act).
-fn saving(policy: &PolicyPlan, entry: &PlanEntry) -> Option<f64> {
+/// saving; else what the policy's actions say they save (the whole cost of
+/// what is deleted or stopped, the storage a retention frees), counted for
+/// findings held back too (what would be saved, were it allowed to act).
+fn saving(policy: &PolicyPlan, entry: &PlanEntry, now: DateTime<Utc>) -> Option<f64> {
     if let Some(a) = &entry.assessment {
         return a.monthly_saving_usd;
     }
-    let removes = policy.actions.iter().any(|a| matches!(a.name(), "delete" | "stop"));
-    if removes {
-        entry.resource.monthly_cost_usd
-    } else {
-        None
-    }
+    policy.actions.iter().filter_map(|a| a.monthly_saving(&entry.resource, now)).reduce(f64::max)
 }

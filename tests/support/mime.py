@@ -17,4 +17,6 @@ def parse(raw: bytes, mail_from=None, rcpt_tos=None):
         "content_type": msg.get_content_type(),
         "text": text.get_content() if text is not None else None,
         "html": html.get_content() if html is not None else None,
+        # The message as it arrived, to save as a .eml file.
+        "raw": raw.decode("utf-8", "replace"),
     }

@@ -29,8 +29,12 @@ Commands:
       as CloudWatch's StatisticValues), plus the CloudWatch agent's
       mem_used_percent when `memory` is given. With `count`, launches that
       many m5.2xlarge instances named prefix+n, every `busy_every`th at 70%
-      CPU and the rest at 10%: a benchmark fleet. Answers "ok" and then one
-      line of JSON: {name: instance id}.
+      CPU and the rest at 10%: a benchmark fleet. A spec's "tags" ({key:
+      value}) are added to its instance. Answers "ok" and then one line of
+      JSON: {name: instance id}.
+  {"op": "store_bytes", "region": "us-east-1", "name": "/a", "bytes": 120000000000}
+      makes a log group hold that many bytes (one stream; moto counts only
+      what PutLogEvents stored), for storage costs without the data.
   {"op": "ses_sent", "region": "us-east-1"}
       answers "ok" and one line of JSON: the raw messages moto's SES has
       accepted, parsed (see mime.py), each with its "source" and "destinations".
@@ -130,7 +134,8 @@ def create_instances(cmd, port):
                                     Monitoring={"Enabled": detailed})
             for spec, inst in zip(chunk, out["Instances"]):
                 ids[spec["name"]] = inst["InstanceId"]
-                ec2.create_tags(Resources=[inst["InstanceId"]], Tags=[{"Key": "Name", "Value": spec["name"]}])
+                tags = dict(spec.get("tags") or {}, Name=spec["name"])
+                ec2.create_tags(Resources=[inst["InstanceId"]], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     asg_specs = [s for s in specs if s.get("asg")]
     if asg_specs:
         (autoscaling,) = clients(cmd, port, "autoscaling")
@@ -178,6 +183,16 @@ def ses_sent(cmd):
     return out
 
 
+def store_bytes(cmd):
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][cmd["region"]]
+    group = backend.groups[cmd["name"]]
+    if "stored" not in group.streams:
+        backend.create_log_stream(cmd["name"], "stored")
+    group.streams["stored"].stored_bytes = int(cmd["bytes"])
+
+
 def create_log_groups(cmd):
     from moto.logs.models import logs_backends
 
@@ -203,6 +218,7 @@ def main():
         "create_endpoints": lambda cmd: create_endpoints(cmd, bound),
         "create_instances": lambda cmd: create_instances(cmd, bound),
         "ses_sent": lambda cmd: ses_sent(cmd),
+        "store_bytes": lambda cmd: store_bytes(cmd),
     }
 
     def handle(cmd):

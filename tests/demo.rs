@@ -1,0 +1,39 @@
+//! `scripts/demo.py`, the newcomer's first ten minutes, run with this
+//! build: every headline finding appears with dollars, and an email digest
+//! arrives as a .eml file.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_shows_every_headline_feature_with_dollars() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let python = std::path::Path::new(root).join(".venv/bin/python");
+    assert!(python.exists(), "the test dependencies are not installed: run scripts/test.sh");
+    let out = Command::new(python)
+        .arg(format!("{root}/scripts/demo.py"))
+        .env("COSTGUARD_BIN", env!("CARGO_BIN_EXE_costguard"))
+        .env("COSTGUARD_DEMO_OUT", out_dir.path())
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = |what: &str| stdout.lines().find(|l| l.trim_start().starts_with(what)).unwrap_or_else(|| panic!("no {what:?} line in:\n{stdout}")).to_string();
+    assert!(line("Idle SageMaker endpoint").contains("fraud-detector-v1") && line("Idle SageMaker endpoint").contains("$167.90/mo"), "{stdout}");
+    assert!(line("Idle SageMaker endpoint").contains("would mark; delete due"), "its delete date: {stdout}");
+    assert!(line("Busy SageMaker endpoint").contains("left alone"), "{stdout}");
+    assert!(line("Over-provisioned EC2").contains("m5.2xlarge -> m5.xlarge") && line("Over-provisioned EC2").contains("saves $"), "{stdout}");
+    assert!(line("Over-provisioned endpoint").contains("saves $"), "{stdout}");
+    assert!(line("Idle EC2 instance").contains("legacy-api") && line("Idle EC2 instance").contains("$124.10/mo"), "{stdout}");
+    assert!(line("Notebook left running").contains("$146.00/mo"), "{stdout}");
+    let logs = line("Log groups never expire");
+    assert!(logs.contains("saves $") && !logs.contains("saves $0.00"), "log storage is priced: {logs}");
+    assert!(line("Budgets (would create)").contains("500, 1000, 2500, 5000"), "{stdout}");
+    assert!(line("Billing alarms (would create)").contains("4 on EstimatedCharges"), "{stdout}");
+    assert!(!stdout.contains("$-0.00") && !stdout.contains("-0.0"), "{stdout}");
+    let emails: Vec<_> = std::fs::read_dir(out_dir.path()).expect("the demo's folder").filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).collect();
+    assert_eq!(emails.len(), 2, "a digest each to ana and ops: {stdout}");
+    let eml = std::fs::read_to_string(emails[0].path()).expect("read .eml");
+    assert!(eml.contains("Subject: [dry run] costguard:") && eml.contains("Content-Type: multipart/alternative"), "{eml}");
+    assert!(stdout.contains("report.md") && stdout.contains("report.html"), "the reports are named: {stdout}");
+}
