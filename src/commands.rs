@@ -13,16 +13,7 @@ use crate::engine::sweep::{self, EmailSetup, SweepOptions};
 use crate::progress::Progress;
 use crate::report::Verdict;
 
-/// Exit codes, documented in the README.
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// Invalid policies, or the sweep could not run at all.
-    pub const FAILED: u8 = 1;
-    /// A listing or an action failed; the report says which.
-    pub const ERRORS: u8 = 3;
-    /// A policy's circuit breaker tripped; it applied nothing.
-    pub const BREAKER: u8 = 4;
-}
+pub use crate::outcome::exit;
 
 /// `costguard validate`: the policy files, and with `--config` everything
 /// `run --config` reads, found as `run` finds it: the config, its policy

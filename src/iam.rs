@@ -1,8 +1,9 @@
 //! The least-privilege IAM policy for a set of policies and a config: only
 //! the actions they use, built from what each resource type, filter, action
-//! and guardrail declares (never kept by hand). Mutations are scoped to
-//! resource ARNs; `"*"` only for list, describe and metric reads that IAM
-//! cannot scope.
+//! and guardrail declares (never kept by hand). Every change is scoped to
+//! resource ARNs, or where IAM cannot scope it (a create) conditioned on
+//! the tag costguard puts on what it creates; `"*"` only for reads that
+//! IAM cannot scope (lists, metrics, prices).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::config::{Guardrails, Policy};
 use crate::filters::Filter;
+use crate::resources::Permission;
 
 /// What the generated policy must cover besides the policies.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +23,47 @@ pub struct Needs<'a> {
     pub ses: bool,
     /// Mutations only on resources carrying this tag key.
     pub require_tag: Option<&'a str>,
+}
+
+/// The tag costguard puts on what it creates (anomaly monitors and
+/// subscriptions), so IAM can allow the creates only with it.
+pub use crate::aws::costexplorer::MANAGED_TAG;
+
+/// One statement's worth: an action, where, and under which condition.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    pub action: String,
+    /// ARN patterns; empty means `*`.
+    pub resources: Vec<String>,
+    /// An IAM condition block, as JSON text (kept as text to be ordered).
+    pub condition: Option<String>,
+    /// A change to a resource costguard sweeps: `--require-tag` applies.
+    pub swept: bool,
+}
+
+impl Grant {
+    fn read(action: &str) -> Self {
+        Grant { action: action.to_string(), resources: Vec::new(), condition: None, swept: false }
+    }
+
+    fn scoped(action: &str, resources: Vec<String>) -> Self {
+        Grant { action: action.to_string(), resources, condition: None, swept: false }
+    }
+
+    fn swept(p: Permission) -> Self {
+        Grant { action: p.action, resources: p.resources, condition: None, swept: true }
+    }
+
+    fn with_condition(mut self, condition: Value) -> Self {
+        self.condition = Some(condition.to_string());
+        self
+    }
+
+    /// Reads are `Describe*`, `List*`, `Get*` and Budgets' `ViewBudget`.
+    pub fn is_read(&self) -> bool {
+        let verb = self.action.split_once(':').map_or(self.action.as_str(), |(_, v)| v);
+        ["Describe", "List", "Get", "View"].iter().any(|r| verb.starts_with(r))
+    }
 }
 
 /// The IAM action an API call needs. Most are `service:Operation`; AWS
@@ -41,69 +84,71 @@ fn uses_metrics(filters: &[Filter]) -> bool {
     })
 }
 
-/// Every IAM action the enabled policies and `needs` use.
-pub fn actions(policies: &[Policy], needs: &Needs) -> BTreeSet<String> {
-    // The service's readiness probe (and the budgets' account id). AWS needs
-    // no permission for it; listed so the policy names every call.
-    let mut all = BTreeSet::from(["sts:GetCallerIdentity".to_string()]);
+/// Every grant the enabled policies and `needs` call for.
+pub fn grants(policies: &[Policy], needs: &Needs) -> Vec<Grant> {
+    // The access check before every sweep (and the budgets' account id).
+    let mut all = vec![Grant::read("sts:GetCallerIdentity")];
     for p in policies.iter().filter(|p| p.enabled) {
-        all.extend(p.resource_type.read_permissions().iter().map(|a| a.to_string()));
+        let rt = p.resource_type;
+        all.extend(rt.read_permissions().iter().map(|a| Grant::read(a)));
+        if p.is_mutating() {
+            all.extend(rt.reread_permissions().iter().map(|a| Grant::read(a)));
+        }
         if uses_metrics(&p.filters) {
-            all.insert("cloudwatch:GetMetricData".to_string());
+            all.push(Grant::read("cloudwatch:GetMetricData"));
         }
         for a in &p.actions {
-            all.extend(a.permissions(p.resource_type).iter().map(|a| a.to_string()));
+            all.extend(a.permissions(rt).into_iter().map(Grant::swept));
         }
     }
     if needs.price_list_api && policies.iter().any(|p| p.enabled) {
-        all.insert("pricing:GetProducts".to_string());
+        all.push(Grant::read("pricing:GetProducts"));
     }
     if needs.ses {
-        all.insert("ses:SendEmail".to_string());
+        all.push(Grant::scoped("ses:SendEmail", vec!["arn:aws:ses:*:*:identity/*".into(), "arn:aws:ses:*:*:configuration-set/*".into()]));
     }
     if let Some(g) = needs.guardrails {
-        if !g.budgets.is_empty() {
-            all.extend(["budgets:ViewBudget", "budgets:ModifyBudget"].map(str::to_string));
-        }
-        if !g.billing_alarm_thresholds.is_empty() {
-            all.extend(["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"].map(str::to_string));
-        }
-        if g.spend.is_some() {
-            all.extend(["ce:GetCostAndUsage", "ce:GetCostForecast"].map(str::to_string));
-        }
-        if g.anomaly_detection.is_some() {
-            all.extend(
-                ["ce:GetAnomalyMonitors", "ce:CreateAnomalyMonitor", "ce:GetAnomalySubscriptions", "ce:CreateAnomalySubscription", "ce:UpdateAnomalySubscription"]
-                    .map(str::to_string),
-            );
-        }
+        all.extend(guardrail_grants(g));
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// What reconciling the guardrails calls, each scoped to what costguard
+/// owns: its name prefix (budgets, alarms) or its tag (anomaly detection).
+fn guardrail_grants(g: &Guardrails) -> Vec<Grant> {
+    let prefix = &g.name_prefix;
+    let mut all = Vec::new();
+    if !g.budgets.is_empty() {
+        all.push(Grant::scoped("budgets:ViewBudget", vec!["arn:aws:budgets::*:budget/*".into()]));
+        all.push(Grant::scoped("budgets:ModifyBudget", vec![format!("arn:aws:budgets::*:budget/{prefix}*")]));
+    }
+    if !g.billing_alarm_thresholds.is_empty() {
+        all.push(Grant::read("cloudwatch:DescribeAlarms"));
+        all.push(Grant::scoped("cloudwatch:PutMetricAlarm", vec![format!("arn:aws:cloudwatch:us-east-1:*:alarm:{prefix}billing-*")]));
+    }
+    if g.spend.is_some() {
+        all.extend(["ce:GetCostAndUsage", "ce:GetCostForecast"].map(Grant::read));
+    }
+    if g.anomaly_detection.is_some() {
+        all.extend(["ce:GetAnomalyMonitors", "ce:GetAnomalySubscriptions"].map(Grant::read));
+        // Creates cannot be scoped to an ARN that does not exist yet: they
+        // are allowed only with costguard's tag on what they create.
+        let creating = json!({"StringEquals": {format!("aws:RequestTag/{MANAGED_TAG}"): "true"}});
+        all.push(Grant::scoped("ce:CreateAnomalyMonitor", vec!["arn:aws:ce::*:anomalymonitor/*".into()]).with_condition(creating.clone()));
+        all.push(Grant::scoped("ce:CreateAnomalySubscription", vec!["arn:aws:ce::*:anomalysubscription/*".into()]).with_condition(creating));
+        all.push(
+            Grant::scoped("ce:UpdateAnomalySubscription", vec!["arn:aws:ce::*:anomalysubscription/*".into()])
+                .with_condition(json!({"StringEquals": {format!("aws:ResourceTag/{MANAGED_TAG}"): "true"}})),
+        );
     }
     all
 }
 
-/// The ARNs an action can be limited to, where IAM supports it.
-fn scope(action: &str, guardrails: Option<&Guardrails>) -> Option<Vec<String>> {
-    let prefix = guardrails.map_or(crate::config::guardrails::DEFAULT_PREFIX, |g| g.name_prefix.as_str());
-    let arns: &[&str] = match action {
-        "sagemaker:DeleteEndpoint" => &["arn:aws:sagemaker:*:*:endpoint/*"],
-        "sagemaker:DeleteEndpointConfig" => &["arn:aws:sagemaker:*:*:endpoint-config/*"],
-        "sagemaker:StopNotebookInstance" => &["arn:aws:sagemaker:*:*:notebook-instance/*"],
-        "sagemaker:AddTags" | "sagemaker:DeleteTags" => &["arn:aws:sagemaker:*:*:endpoint/*", "arn:aws:sagemaker:*:*:notebook-instance/*"],
-        "logs:PutRetentionPolicy" => &["arn:aws:logs:*:*:log-group:*"],
-        "ec2:StopInstances" | "ec2:StartInstances" | "ec2:ModifyInstanceAttribute" | "ec2:CreateTags" | "ec2:DeleteTags" => &["arn:aws:ec2:*:*:instance/*"],
-        "budgets:ModifyBudget" => return Some(vec![format!("arn:aws:budgets::*:budget/{prefix}*")]),
-        "budgets:ViewBudget" => &["arn:aws:budgets::*:budget/*"],
-        "cloudwatch:PutMetricAlarm" => return Some(vec![format!("arn:aws:cloudwatch:us-east-1:*:alarm:{prefix}billing-*")]),
-        "ses:SendEmail" => &["arn:aws:ses:*:*:identity/*", "arn:aws:ses:*:*:configuration-set/*"],
-        _ => return None,
-    };
-    Some(arns.iter().map(|a| a.to_string()).collect())
-}
-
-/// Actions that change resources costguard sweeps (not its own guardrails):
-/// these take the `require_tag` condition.
-fn changes_swept_resources(action: &str) -> bool {
-    matches!(action.split_once(':'), Some(("sagemaker" | "ec2" | "logs", _))) && !action.contains(":Describe") && !action.contains(":List")
+/// Every IAM action the enabled policies and `needs` use.
+pub fn actions(policies: &[Policy], needs: &Needs) -> BTreeSet<String> {
+    grants(policies, needs).into_iter().map(|g| g.action).collect()
 }
 
 fn sid(service: &str, what: &str) -> String {
@@ -118,32 +163,36 @@ fn sid(service: &str, what: &str) -> String {
     s
 }
 
-/// The IAM policy document (JSON).
+/// The IAM policy document (JSON): one statement per service and scope.
 pub fn document(policies: &[Policy], needs: &Needs) -> Value {
-    let all = actions(policies, needs);
-    let mut unscoped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut scoped: BTreeMap<(String, Vec<String>, bool), Vec<String>> = BTreeMap::new();
-    for action in &all {
-        let service = action.split(':').next().unwrap_or_default().to_string();
-        match scope(action, needs.guardrails) {
-            Some(arns) => scoped.entry((service, arns, changes_swept_resources(action))).or_default().push(action.clone()),
-            None => unscoped.entry(service).or_default().push(action.clone()),
-        }
+    // (service, resources, condition) -> actions
+    let mut statements: BTreeMap<(String, Vec<String>, Option<String>), BTreeSet<String>> = BTreeMap::new();
+    for g in grants(policies, needs) {
+        let service = g.action.split(':').next().unwrap_or_default().to_string();
+        let condition = match (g.swept, needs.require_tag) {
+            (true, Some(tag)) => Some(json!({"Null": {format!("aws:ResourceTag/{tag}"): "false"}}).to_string()),
+            _ => g.condition.clone(),
+        };
+        statements.entry((service, g.resources.clone(), condition)).or_default().insert(g.action);
     }
-    let mut statements = Vec::new();
-    for (service, actions) in unscoped {
-        statements.push(json!({"Sid": sid(&service, "AnyResource"), "Effect": "Allow", "Action": actions, "Resource": "*"}));
-    }
-    let mut seen = BTreeMap::new();
-    for ((service, arns, tagged), actions) in scoped {
-        let n = seen.entry(service.clone()).or_insert(0);
-        *n += 1;
-        let mut statement = json!({"Sid": sid(&service, &format!("Scoped{n}")), "Effect": "Allow", "Action": actions, "Resource": arns});
-        if let (true, Some(tag)) = (tagged, needs.require_tag) {
-            statement["Condition"] = json!({"Null": {format!("aws:ResourceTag/{tag}"): "false"}});
-        }
-        statements.push(statement);
-    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let statements: Vec<Value> = statements
+        .into_iter()
+        .map(|((service, resources, condition), actions)| {
+            let (sid, resource) = if resources.is_empty() {
+                (sid(&service, "AnyResource"), json!("*"))
+            } else {
+                let n = seen.entry(service.clone()).or_insert(0);
+                *n += 1;
+                (sid(&service, &format!("Scoped{n}")), json!(resources))
+            };
+            let mut statement = json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource});
+            if let Some(condition) = condition.and_then(|c| serde_json::from_str::<Value>(&c).ok()) {
+                statement["Condition"] = condition;
+            }
+            statement
+        })
+        .collect();
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 

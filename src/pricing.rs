@@ -1,9 +1,11 @@
-//! Prices: what an instance costs an hour, so every finding carries dollars.
+//! Prices, so every finding carries dollars: what a product costs per unit
+//! (an instance-hour, a GB-month, a provisioned IOPS-month).
 //!
-//! Looked up in order: the on-disk cache (answers younger than
-//! [`CACHE_TTL_DAYS`]), the AWS Price List API, then a built-in table of
-//! common types. A type found nowhere is *unknown*: reported as such, never
-//! priced at $0.
+//! A resource module asks with a [`PriceKey`] (the Price List product and
+//! unit) and its own built-in figure. Looked up in order: the on-disk cache
+//! (answers younger than [`CACHE_TTL_DAYS`]), the AWS Price List API, then
+//! the built-in figure. A product priced nowhere is *unknown*: reported as
+//! such, never priced at $0. This module knows no resource type.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,105 +15,76 @@ use std::sync::{Mutex, PoisonError};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::pricing::{PricingClient, Product};
+use crate::aws::pricing::PricingClient;
 
 /// Hours in an average month, as AWS's own calculators use.
 pub const HOURS_PER_MONTH: f64 = 730.0;
 /// List prices change rarely; a month-old answer is still right.
 pub const CACHE_TTL_DAYS: i64 = 30;
-/// When the built-in table's prices were compiled.
-pub const BUILTIN_TAKEN: &str = "2026-11-25";
 
-/// SageMaker on-demand USD per hour in us-east-1 (real-time inference and
-/// notebook instances are billed alike for these types). Compiled on
-/// [`BUILTIN_TAKEN`] from public price tables, keeping only figures that
-/// independent sources agreed on; the Price List API overrides it.
-const SAGEMAKER_US_EAST_1: &[(&str, f64)] = &[
-    ("ml.t3.medium", 0.05),
-    ("ml.t3.large", 0.10),
-    ("ml.t3.xlarge", 0.20),
-    ("ml.m5.large", 0.115),
-    ("ml.m5.xlarge", 0.23),
-    ("ml.m5.2xlarge", 0.461),
-    ("ml.m5.4xlarge", 0.922),
-    ("ml.m5.12xlarge", 2.765),
-    ("ml.m5.24xlarge", 5.53),
-    ("ml.c5.large", 0.102),
-    ("ml.c5.xlarge", 0.204),
-    ("ml.c5.2xlarge", 0.408),
-    ("ml.c5.4xlarge", 0.816),
-    ("ml.c5.9xlarge", 1.836),
-    ("ml.g4dn.xlarge", 0.736),
-    ("ml.g4dn.2xlarge", 1.0528),
-    ("ml.g4dn.4xlarge", 1.685),
-    ("ml.g4dn.8xlarge", 3.046),
-    ("ml.g4dn.12xlarge", 5.48),
-    ("ml.g5.xlarge", 1.408),
-    ("ml.g5.12xlarge", 7.09),
-    ("ml.p3.2xlarge", 3.825),
-    ("ml.p3.8xlarge", 14.688),
-    ("ml.p3.16xlarge", 28.152),
-];
+/// One product's price in the Price List: its service, the attributes that
+/// select it, and the unit its rate is in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriceKey {
+    /// `AmazonEC2`, `AmazonSageMaker`, `AmazonS3`, ...
+    pub service_code: &'static str,
+    /// Term-match filters, e.g. (`instanceType`, `m5.large`).
+    pub filters: Vec<(&'static str, String)>,
+    /// The Price List's unit: `Hrs`, `GB-Mo`, `IOPS-Mo`, `GiBps-mo`.
+    pub unit: &'static str,
+    /// What the figure is, for people: `ml.m5.xlarge`, `gp3 storage`.
+    pub label: String,
+}
 
-/// EC2 families whose on-demand Linux price in us-east-1 is a fixed rate per
-/// vCPU (each size doubles vCPUs and price): (family, USD per vCPU-hour,
-/// sizes offered). Same date and sources as the SageMaker table.
-const EC2_PER_VCPU_US_EAST_1: &[(&str, f64, &[&str])] = &[
-    ("m5", 0.048, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"]),
-    ("r5", 0.063, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"]),
-    ("c5", 0.0425, &["large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge"]),
-    ("m6i", 0.048, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
-    ("r6i", 0.063, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
-    ("c6i", 0.0425, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
-    ("m6g", 0.0385, &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]),
-    ("m7g", 0.0408, &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]),
-];
+impl PriceKey {
+    fn cache_key(&self) -> String {
+        let mut filters: Vec<String> = self.filters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        filters.sort();
+        format!("{}:{}:{}", self.service_code, self.unit, filters.join(","))
+    }
+}
 
-/// EC2 types priced one by one (burstable and GPU families do not follow a
-/// per-vCPU rate).
-const EC2_US_EAST_1: &[(&str, f64)] = &[
-    ("t3.nano", 0.0052),
-    ("t3.micro", 0.0104),
-    ("t3.small", 0.0208),
-    ("t3.medium", 0.0416),
-    ("t3.large", 0.0832),
-    ("t3.xlarge", 0.1664),
-    ("t3.2xlarge", 0.3328),
-    ("g4dn.xlarge", 0.526),
-    ("g4dn.2xlarge", 0.752),
-    ("g4dn.4xlarge", 1.204),
-    ("g4dn.8xlarge", 2.176),
-    ("g4dn.12xlarge", 3.912),
-    ("g4dn.16xlarge", 4.352),
-    ("p3.2xlarge", 3.06),
-    ("p3.8xlarge", 12.24),
-    ("p3.16xlarge", 24.48),
-];
+/// A built-in figure a resource module knows: the rate, and when (and for
+/// which region) it was taken.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Builtin {
+    pub usd: f64,
+    /// `2026-11-25`.
+    pub taken: &'static str,
+    pub region: &'static str,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PriceSource {
     PriceList,
     Cache,
-    /// The built-in us-east-1 table (an approximation in other regions).
+    /// The resource module's built-in table (an approximation elsewhere).
     BuiltIn,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Price {
-    pub hourly_usd: f64,
+    /// USD per `unit`.
+    pub usd: f64,
+    pub unit: &'static str,
     pub source: PriceSource,
+    /// Where the figure came from, for the cost basis.
+    pub label: String,
 }
 
 impl Price {
-    /// "ml.m5.xlarge at $0.230/h (Price List API)": how a figure was made.
-    pub fn describe(&self, instance_type: &str) -> String {
-        let source = match self.source {
-            PriceSource::PriceList => "Price List API".to_string(),
-            PriceSource::Cache => "cached Price List answer".to_string(),
-            PriceSource::BuiltIn => format!("built-in us-east-1 price of {BUILTIN_TAKEN}"),
-        };
-        format!("{instance_type} at ${:.3}/h ({source})", self.hourly_usd)
+    /// "ml.m5.xlarge at $0.230/Hrs (Price List API)": how a figure was made.
+    pub fn describe(&self) -> String {
+        format!("{} at ${:.3}/{}{}", self.label, self.usd, self.unit, self.source_text())
+    }
+
+    fn source_text(&self) -> String {
+        match self.source {
+            PriceSource::PriceList => " (Price List API)".to_string(),
+            PriceSource::Cache => " (cached Price List answer)".to_string(),
+            PriceSource::BuiltIn => String::new(),
+        }
     }
 }
 
@@ -123,7 +96,8 @@ struct Cache {
 #[derive(Clone, Serialize, Deserialize)]
 struct CachedPrice {
     /// `None`: the Price List API has no such product.
-    hourly_usd: Option<f64>,
+    #[serde(alias = "hourly_usd")]
+    usd: Option<f64>,
     fetched_at: DateTime<Utc>,
 }
 
@@ -132,12 +106,12 @@ pub struct PriceBook {
     cache_path: Option<PathBuf>,
     cache: Mutex<Cache>,
     /// After one failed API call the sweep stops asking (no access, no
-    /// network): one warning, not one per type.
+    /// network): one warning, not one per product.
     api_down: AtomicBool,
 }
 
 impl PriceBook {
-    /// `client: None` prices from the cache and built-in table only.
+    /// `client: None` prices from the cache and built-in figures only.
     pub fn new(client: Option<PricingClient>, cache_path: Option<PathBuf>) -> Self {
         let cache = cache_path
             .as_ref()
@@ -147,35 +121,48 @@ impl PriceBook {
         Self { client, cache_path, cache: Mutex::new(cache), api_down: AtomicBool::new(false) }
     }
 
-    /// The built-in table alone: for tests and offline runs.
+    /// The built-in figures alone: for tests and offline runs.
     pub fn builtin() -> Self {
         Self::new(None, None)
     }
 
-    pub async fn hourly(&self, product: Product, region: &str, instance_type: &str, now: DateTime<Utc>) -> Option<Price> {
-        let key = format!("{}:{region}:{instance_type}", product.key());
-        let cached = self.lock().entries.get(&key).cloned();
-        if let Some(hit) = cached.filter(|c| now - c.fetched_at < Duration::days(CACHE_TTL_DAYS)) {
-            if let Some(hourly_usd) = hit.hourly_usd {
-                return Some(Price { hourly_usd, source: PriceSource::Cache });
-            }
-            return builtin(product, instance_type);
+    /// The price of `key` in `region`; `builtin` when the Price List has
+    /// none (or cannot be asked).
+    pub async fn price(&self, region: &str, key: &PriceKey, builtin: Option<Builtin>, now: DateTime<Utc>) -> Option<Price> {
+        let mut filters = key.filters.clone();
+        filters.push(("regionCode", region.to_string()));
+        let asked = PriceKey { filters, ..key.clone() };
+        let cache_key = asked.cache_key();
+        let found = |usd: f64, source: PriceSource| Some(Price { usd, unit: key.unit, source, label: key.label.clone() });
+        let fallback = || {
+            builtin.and_then(|b| {
+                let mut price = found(b.usd, PriceSource::BuiltIn)?;
+                price.label = format!("{} (built-in {} price of {})", key.label, b.region, b.taken);
+                Some(price)
+            })
+        };
+        let cached = self.lock().entries.get(&cache_key).cloned();
+        if let Some(hit) = cached.filter(|c| now - c.fetched_at < Duration::days(CACHE_TTL_DAYS) && c.fetched_at <= now) {
+            return match hit.usd {
+                Some(usd) => found(usd, PriceSource::Cache),
+                None => fallback(),
+            };
         }
         if let Some(client) = self.client.as_ref().filter(|_| !self.api_down.load(Ordering::Relaxed)) {
-            match client.hourly_usd(product, region, instance_type).await {
-                Ok(found) => {
-                    self.lock().entries.insert(key, CachedPrice { hourly_usd: found, fetched_at: now });
-                    if let Some(hourly_usd) = found {
-                        return Some(Price { hourly_usd, source: PriceSource::PriceList });
+            match client.price_usd(asked.service_code, &asked.filters, asked.unit).await {
+                Ok(usd) => {
+                    self.lock().entries.insert(cache_key, CachedPrice { usd, fetched_at: now });
+                    if let Some(usd) = usd {
+                        return found(usd, PriceSource::PriceList);
                     }
                 }
                 Err(e) => {
                     self.api_down.store(true, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "Price List API unavailable; using the built-in price table for this sweep");
+                    tracing::warn!(error = %e, "Price List API unavailable; using the built-in prices for this sweep");
                 }
             }
         }
-        builtin(product, instance_type)
+        fallback()
     }
 
     /// Writes the cache back (atomically), if it has a path.
@@ -185,7 +172,7 @@ impl PriceBook {
         let dir = path.parent().unwrap_or(std::path::Path::new("."));
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("prices.json");
         std::fs::create_dir_all(dir)?;
-        crate::report::write_atomic(dir, name, |w| std::io::Write::write_all(w, &json)).map(|_| ())
+        crate::files::write_atomic(dir, name, |w| std::io::Write::write_all(w, &json)).map(|_| ())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -193,33 +180,22 @@ impl PriceBook {
     }
 }
 
-fn builtin(product: Product, instance_type: &str) -> Option<Price> {
-    let hourly_usd = match product {
-        Product::SageMakerHosting | Product::SageMakerNotebook => SAGEMAKER_US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, p)| p),
-        Product::Ec2Linux => EC2_US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, p)| p).or_else(|| {
-            let (family, size) = crate::resources::sizes::split(instance_type)?;
-            let (_, per_vcpu, sizes) = EC2_PER_VCPU_US_EAST_1.iter().find(|(f, _, _)| *f == family)?;
-            sizes.contains(&size).then_some(())?;
-            Some(per_vcpu * crate::resources::sizes::ladder_vcpus(size)?)
-        }),
-    }?;
-    Some(Price { hourly_usd, source: PriceSource::BuiltIn })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn key(label: &str) -> PriceKey {
+        PriceKey { service_code: "AmazonSageMaker", filters: vec![("instanceName", label.to_string())], unit: "Hrs", label: label.to_string() }
+    }
+
     #[tokio::test]
-    async fn unknown_types_are_unknown_not_free() {
+    async fn unknown_products_are_unknown_not_free() {
         let book = PriceBook::builtin();
         let now = crate::clock::test_now();
-        assert_eq!(book.hourly(Product::SageMakerHosting, "us-east-1", "ml.m5.xlarge", now).await.map(|p| p.hourly_usd), Some(0.23));
-        assert_eq!(book.hourly(Product::SageMakerHosting, "us-east-1", "ml.zz9.huge", now).await, None);
-        let ec2 = |t: &'static str| async move { PriceBook::builtin().hourly(Product::Ec2Linux, "us-east-1", t, crate::clock::test_now()).await.map(|p| p.hourly_usd) };
-        assert_eq!(ec2("m5.large").await, Some(0.096));
-        assert_eq!(ec2("c5.9xlarge").await, Some(0.0425 * 36.0));
-        assert_eq!(ec2("c5.8xlarge").await, None, "c5 has no 8xlarge");
-        assert_eq!(ec2("ml.m5.large").await, None, "EC2 prices are not SageMaker's");
+        let builtin = Builtin { usd: 0.23, taken: "2026-11-25", region: "us-east-1" };
+        let known = book.price("us-east-1", &key("ml.m5.xlarge"), Some(builtin), now).await;
+        assert_eq!(known.as_ref().map(|p| (p.usd, p.source)), Some((0.23, PriceSource::BuiltIn)));
+        assert!(known.map(|p| p.describe()).unwrap_or_default().contains("built-in us-east-1 price of 2026-11-25"));
+        assert_eq!(book.price("us-east-1", &key("ml.zz9.huge"), None, now).await, None);
     }
 }

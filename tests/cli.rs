@@ -52,7 +52,7 @@ fn each_bad_input_is_rejected_with_file_line_column_and_key() {
     let expected = [
         "p.yaml:3:15: policies[0].resource: unknown resource type `log-groop`; did you mean `log-group`? (expected one of: log-group, ",
         "p.yaml:5:15: policies[0].filters[0].type: unknown filter type `valeu`; did you mean `value`?",
-        "p.yaml:9:15: policies[0].actions[0].type: unknown action type `delete-everything`; did you mean `delete`? (expected one of: set-retention, notify,",
+        "p.yaml:9:15: policies[0].actions[0].type: unknown action type `delete-everything` (expected one of: notify, mark, set-retention)",
         "p.yaml:6:9: policies[0].filters[0].kee: unknown key `kee`; did you mean `key`?",
         "p.yaml:10:15: policies[0].actions[0].days: invalid type: string \"thirty\"",
         "p.yaml:10:15: policies[0].actions[0].days: CloudWatch Logs accepts only",

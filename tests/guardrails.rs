@@ -371,6 +371,8 @@ mod anomaly_detection {
         assert_eq!(s["Frequency"], "DAILY");
         assert_eq!(s["Subscribers"][0]["Address"], "finops@example.com");
         assert_eq!(s["ThresholdExpression"]["Dimensions"]["Values"], json!(["100"]));
+        let managed = json!([{"Key": "costguard:managed", "Value": "true"}]);
+        assert_eq!((&created[0]["ResourceTags"], &monitors[0]["ResourceTags"]), (&managed, &managed), "tagged as costguard's: IAM allows the creates only so");
     }
 
     #[tokio::test]

@@ -93,3 +93,39 @@ fn the_shipped_iam_policy_is_what_the_generator_prints() {
         assert!(statement.is_some_and(|s| s["Resource"] != "*"), "{mutation} is scoped to ARNs: {text}");
     }
 }
+
+/// Every change any resource type can make, and every guardrail change, is
+/// scoped to ARNs or held by a condition: none is granted on `*` bare.
+#[test]
+fn no_change_is_granted_on_any_resource_without_a_condition() {
+    use costguard::resources::ResourceType;
+    // Fields some actions need, so each can be compiled; a new action with
+    // required fields fails below until it is listed here.
+    let fields = |action: &str| match action {
+        "set-retention" => "\n        days: 30",
+        _ => "",
+    };
+    let mut text = String::from("policies:\n");
+    for rt in ResourceType::ALL {
+        for action in rt.action_names() {
+            let sizing = if rt.sizable() { "\n      - type: rightsizing\n        verdict: over-provisioned" } else { "" };
+            text.push_str(&format!(
+                "  - name: {rt}-{action}\n    resource: {rt}\n    filters:{}{sizing}\n    actions:\n      - type: mark\n        days: 1\n      - type: {action}{}\n",
+                if sizing.is_empty() { " []" } else { "" },
+                fields(action)
+            ));
+        }
+    }
+    let policies = costguard::config::compile_text(Path::new("all.yaml"), &text).unwrap_or_else(|e| panic!("every action compiles:\n{e}\n{text}"));
+    assert_eq!(policies.len(), ResourceType::ALL.iter().map(|t| t.action_names().len()).sum::<usize>());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guardrails = costguard::config::load(&[root.join("policies/guardrails.yaml")]).expect("shipped guardrails").guardrails.expect("declared");
+    let needs = costguard::iam::Needs { guardrails: Some(&guardrails), price_list_api: true, ses: true, require_tag: None };
+    let grants = costguard::iam::grants(&policies, &needs);
+    let bare: Vec<&str> = grants.iter().filter(|g| !g.is_read() && g.resources.is_empty() && g.condition.is_none()).map(|g| g.action.as_str()).collect();
+    assert!(bare.is_empty(), "changes granted on every resource without a condition: {bare:?}");
+    assert!(grants.iter().filter(|g| !g.is_read()).all(|g| g.resources.iter().all(|r| r != "*")), "{grants:?}");
+    for rt in ResourceType::ALL {
+        assert!(rt.arn_pattern().starts_with("arn:aws:") && rt.arn_pattern().contains(':'), "{rt}: {}", rt.arn_pattern());
+    }
+}

@@ -5,7 +5,8 @@
 
 mod support;
 
-use costguard::aws::pricing::{PricingClient, Product};
+use costguard::aws::pricing::PricingClient;
+use costguard::resources::sagemaker::{hourly, Use};
 use costguard::pricing::{PriceBook, PriceSource};
 use serde_json::{json, Value};
 use support::fake_aws::{Answer, FakeAws};
@@ -36,17 +37,17 @@ async fn price_list_answers_are_used_and_cached_on_disk() {
     let now = support::at("2026-11-15T12:00:00Z");
 
     let book = PriceBook::new(Some(client(&fake, true).await), Some(cache.clone()));
-    let price = book.hourly(Product::SageMakerHosting, "eu-west-1", "ml.m5.xlarge", now).await.expect("priced");
-    assert_eq!((price.hourly_usd, price.source), (0.256, PriceSource::PriceList));
-    let again = book.hourly(Product::SageMakerHosting, "eu-west-1", "ml.m5.xlarge", now).await.expect("priced");
+    let price = hourly(&book, Use::Hosting, "eu-west-1", "ml.m5.xlarge", now).await.expect("priced");
+    assert_eq!((price.usd, price.source), (0.256, PriceSource::PriceList));
+    let again = hourly(&book, Use::Hosting, "eu-west-1", "ml.m5.xlarge", now).await.expect("priced");
     assert_eq!(again.source, PriceSource::Cache);
     assert_eq!(fake.calls("GetProducts").len(), 1, "one API call per type and region");
     book.save().expect("save cache");
 
     // A later sweep, offline, still has the answer.
     let offline = PriceBook::new(None, Some(cache));
-    let cached = offline.hourly(Product::SageMakerHosting, "eu-west-1", "ml.m5.xlarge", now).await.expect("priced");
-    assert_eq!((cached.hourly_usd, cached.source), (0.256, PriceSource::Cache));
+    let cached = hourly(&offline, Use::Hosting, "eu-west-1", "ml.m5.xlarge", now).await.expect("priced");
+    assert_eq!((cached.usd, cached.source), (0.256, PriceSource::Cache));
 }
 
 #[tokio::test]
@@ -55,8 +56,8 @@ async fn an_unavailable_price_list_falls_back_to_the_builtin_table_once() {
     fake.on("GetProducts", |_| Answer::Error(500, "InternalErrorException", "down"));
     let book = PriceBook::new(Some(client(&fake, false).await), None);
     let now = support::at("2026-11-15T12:00:00Z");
-    let price = book.hourly(Product::SageMakerHosting, "us-east-1", "ml.m5.large", now).await.expect("built-in price");
-    assert_eq!((price.hourly_usd, price.source), (0.115, PriceSource::BuiltIn));
-    assert_eq!(book.hourly(Product::SageMakerHosting, "us-east-1", "ml.brand.new", now).await, None, "unknown, never $0");
+    let price = hourly(&book, Use::Hosting, "us-east-1", "ml.m5.large", now).await.expect("built-in price");
+    assert_eq!((price.usd, price.source), (0.115, PriceSource::BuiltIn));
+    assert_eq!(hourly(&book, Use::Hosting, "us-east-1", "ml.brand.new", now).await, None, "unknown, never $0");
     assert_eq!(fake.calls("GetProducts").len(), 1, "after one failure the sweep stops asking");
 }

@@ -172,7 +172,7 @@ async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
     assert!(journal.last_done(ResourceType::SagemakerEndpoint, "idle", &["restore"]).expect("read").is_some(), "the restore is journaled");
 
     let again = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle", &support::wall_clock()).await;
-    assert!(matches!(again, Err(costguard::engine::restore::RestoreError::AlreadyExists { .. })), "{again:?}");
+    assert!(matches!(again, Err(costguard::engine::restore::RestoreError::Resource(costguard::resources::RestoreError::AlreadyExists { .. }))), "{again:?}");
 }
 
 #[tokio::test]
@@ -217,7 +217,7 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
     let aws = moto.aws().await;
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
     for name in ["deleted-before-crash", "crashed-before-delete"] {
-        let resource = ResourceType::SagemakerEndpoint.reread(&aws, &stub(name)).await.expect("read").expect("exists");
+        let resource = ResourceType::SagemakerEndpoint.reread(&aws, support::REGION, name).await.expect("read").expect("exists");
         journal.record_intent("crashed-run", "idle-endpoints", "delete", &resource, Utc::now()).expect("intent");
     }
     // The crash came after AWS took the first deletion.
@@ -230,21 +230,6 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
     assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").is_some(), "kept for restore");
     assert_eq!(journal.count(ActionState::Abandoned).expect("count"), 1);
     assert_eq!(endpoint_names(&moto).await, ["crashed-before-delete"], "the protected endpoint was not deleted by recovery");
-}
-
-/// A listed-only endpoint to re-read by name.
-fn stub(name: &str) -> costguard::resources::Resource {
-    costguard::resources::sagemaker_endpoint::to_resource(
-        costguard::aws::sagemaker::EndpointSummary {
-            name: name.to_string(),
-            arn: String::new(),
-            status: String::new(),
-            created_at: None,
-            modified_at: None,
-        },
-        None,
-        support::REGION,
-    )
 }
 
 #[tokio::test]

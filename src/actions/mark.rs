@@ -21,15 +21,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::config::yaml::{DecodeError, Located};
-use crate::resources::ResourceType;
+use crate::yaml::{DecodeError, Located};
 
 pub const NAME: &str = "mark";
-pub const RESOURCE_TYPES: &[ResourceType] = &[ResourceType::SagemakerEndpoint, ResourceType::SagemakerNotebook, ResourceType::Ec2Instance];
-pub const PERMISSIONS: &[&str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
-pub const EC2_PERMISSIONS: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags"];
-/// The visible mark on the resource.
-pub const TAG: &str = "costguard:marked-for";
+/// The visible mark on the resource (each type says how it is written:
+/// its `set_tags`, its `TAG_PERMISSIONS`).
+pub const TAG: &str = crate::resources::MARK_TAG;
 /// A year: longer is a typo.
 const MAX_DAYS: f64 = 365.0;
 

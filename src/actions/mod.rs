@@ -1,43 +1,84 @@
 //! Actions: what a policy does to the resources it matches.
 //!
-//! Each action has one file: its YAML spec, its compiled form, the IAM
-//! permissions it needs, and the one function that calls AWS. Actions run
-//! only in `engine::apply`; planning never touches AWS.
+//! Two are generic and live here: [`notify`] (tell people; changes
+//! nothing) and [`mark`] (a grace period before the policy's changes). The
+//! changes themselves (`delete`, `stop`, `resize`, `set-retention`, ...) are
+//! each resource type's own, asked of its module (`crate::resources`), so
+//! a policy's actions compile against its type: `validate` says which a
+//! type takes. Actions run only in `engine::apply`; planning never touches AWS.
 
-pub mod delete;
 pub mod mark;
 pub mod notify;
-pub mod resize;
-pub mod set_retention;
-pub mod stop;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::aws::{Aws, AwsError};
-use crate::config::yaml::DecodeError;
-use crate::filters::rightsizing::Assessment;
-use crate::resources::{Resource, ResourceType};
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActionSpec {
-    SetRetention(set_retention::SetRetentionSpec),
-    Notify(notify::NotifySpec),
-    #[serde(alias = "mark-for-op")]
-    Mark(mark::MarkSpec),
-    Delete(delete::DeleteSpec),
-    Stop(stop::StopSpec),
-    Resize(resize::ResizeSpec),
-}
+use crate::resources::{Change, Permission, Resource, ResourceAction, ResourceType};
+use crate::yaml::{self, DecodeError, Node, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    SetRetention(set_retention::SetRetention),
     Notify(notify::Notify),
     Mark(mark::Mark),
-    Delete(delete::Delete),
-    Stop(stop::Stop),
-    Resize(resize::Resize),
+    /// One of the resource type's own changes.
+    Change(Change),
+}
+
+/// The generic actions, as YAML spells them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum GenericSpec {
+    Notify(notify::NotifySpec),
+    #[serde(alias = "mark-for-op")]
+    Mark(mark::MarkSpec),
+}
+
+const GENERIC: &[&str] = &[notify::NAME, mark::NAME, "mark-for-op"];
+
+/// The action an `actions:` entry names: `- delete`, `- type: delete`, or
+/// `- {delete: {...}}`.
+fn action_name(node: &Node) -> Option<&str> {
+    match &node.value {
+        Value::Str(name) => Some(name),
+        Value::Map(entries) => match node.get("type") {
+            Some(t) => t.as_str(),
+            None if entries.len() == 1 => entries[0].0.as_str(),
+            None => None,
+        },
+        _ => None,
+    }
+}
+
+/// Compiles one `actions:` entry for a policy on `resource_type`.
+pub fn compile(node: &Node, resource_type: ResourceType, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
+    let Some(name) = action_name(node) else {
+        errors.push(DecodeError::new(node.loc, path, "expected an action: a name such as `notify`, or a map with `type:`"));
+        return None;
+    };
+    if GENERIC.contains(&name) {
+        return match yaml::decode::<GenericSpec>(node, path) {
+            Ok(GenericSpec::Notify(spec)) => spec.compile(path, errors).map(Action::Notify),
+            Ok(GenericSpec::Mark(spec)) => spec.compile(path, errors).map(Action::Mark),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+    }
+    if resource_type.action_names().contains(&name) {
+        return resource_type.compile_action(node, path, errors).map(Action::Change);
+    }
+    let takes: Vec<&str> = [notify::NAME, mark::NAME].into_iter().chain(resource_type.action_names().iter().copied()).collect();
+    let elsewhere: Vec<&str> = ResourceType::ALL.iter().filter(|t| t.action_names().contains(&name)).map(|t| t.name()).collect();
+    let at = node.get("type").map_or(node.loc, |t| t.loc);
+    let message = if elsewhere.is_empty() {
+        let hint = yaml::closest_name(name, takes.iter().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+        format!("unknown action type `{name}`{hint} (expected one of: {})", takes.join(", "))
+    } else {
+        format!("action `{name}` does not apply to {resource_type} (it applies to {}); {resource_type} takes: {}", elsewhere.join(", "), takes.join(", "))
+    };
+    errors.push(DecodeError::new(at, format!("{path}.type"), message));
+    None
 }
 
 /// The names of the changes a grace period holds back, joined with `+`
@@ -47,166 +88,54 @@ pub fn gated_names(actions: &[Action]) -> String {
     names.join("+")
 }
 
-/// What happened when an action ran.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ActionResult {
-    /// AWS changed; the message says how.
-    Done(String),
-    /// Nothing to change (the resource is gone, or already as wanted).
-    AlreadyDone(String),
-}
-
-impl ActionSpec {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ActionSpec::SetRetention(_) => set_retention::NAME,
-            ActionSpec::Notify(_) => notify::NAME,
-            ActionSpec::Mark(_) => mark::NAME,
-            ActionSpec::Delete(_) => delete::NAME,
-            ActionSpec::Stop(_) => stop::NAME,
-            ActionSpec::Resize(_) => resize::NAME,
-        }
-    }
-
-    fn resource_types(&self) -> &'static [ResourceType] {
-        match self {
-            ActionSpec::SetRetention(_) => set_retention::RESOURCE_TYPES,
-            ActionSpec::Notify(_) => notify::RESOURCE_TYPES,
-            ActionSpec::Mark(_) => mark::RESOURCE_TYPES,
-            ActionSpec::Delete(_) => delete::RESOURCE_TYPES,
-            ActionSpec::Stop(_) => stop::RESOURCE_TYPES,
-            ActionSpec::Resize(_) => resize::RESOURCE_TYPES,
-        }
-    }
-
-    pub fn compile(&self, resource_type: ResourceType, path: &str, loc: crate::config::yaml::Loc, errors: &mut Vec<DecodeError>) -> Option<Action> {
-        if !self.resource_types().contains(&resource_type) {
-            errors.push(DecodeError::new(
-                loc,
-                format!("{path}.type"),
-                format!("action `{}` does not apply to {resource_type}", self.name()),
-            ));
-            return None;
-        }
-        match self {
-            ActionSpec::SetRetention(spec) => spec.compile(path, errors).map(Action::SetRetention),
-            ActionSpec::Notify(spec) => spec.compile(path, errors).map(Action::Notify),
-            ActionSpec::Mark(spec) => spec.compile(path, errors).map(Action::Mark),
-            ActionSpec::Delete(spec) => Some(Action::Delete(delete::Delete { delete_config: spec.delete_config })),
-            ActionSpec::Stop(_) => Some(Action::Stop(stop::Stop)),
-            ActionSpec::Resize(_) => Some(Action::Resize(resize::Resize)),
-        }
-    }
-}
-
 impl Action {
     pub fn name(&self) -> &'static str {
         match self {
-            Action::SetRetention(_) => set_retention::NAME,
             Action::Notify(_) => notify::NAME,
             Action::Mark(_) => mark::NAME,
-            Action::Delete(_) => delete::NAME,
-            Action::Stop(_) => stop::NAME,
-            Action::Resize(_) => resize::NAME,
+            Action::Change(c) => c.name(),
         }
     }
 
     /// A sentence for the report: what the action would do.
     pub fn describe(&self) -> String {
         match self {
-            Action::SetRetention(a) => a.describe(),
             Action::Notify(a) => a.describe(),
             Action::Mark(a) => a.describe(),
-            Action::Delete(a) => a.describe(),
-            Action::Stop(a) => a.describe(),
-            Action::Resize(a) => a.describe(),
+            Action::Change(c) => c.describe(),
         }
     }
 
     /// Changes AWS, so protection tags and circuit breakers apply.
     pub fn is_mutating(&self) -> bool {
-        match self {
-            Action::SetRetention(_) | Action::Mark(_) | Action::Delete(_) | Action::Stop(_) | Action::Resize(_) => true,
-            Action::Notify(_) => false,
-        }
+        matches!(self, Action::Mark(_) | Action::Change(_))
     }
 
     /// A change the policy's `mark` grace period holds back, and which apply
     /// performs only after re-reading the resource.
     pub fn is_gated(&self) -> bool {
+        matches!(self, Action::Change(_))
+    }
+
+    /// The type-specific change, if this is one.
+    pub fn change(&self) -> Option<&Change> {
         match self {
-            Action::SetRetention(_) | Action::Delete(_) | Action::Stop(_) | Action::Resize(_) => true,
-            Action::Notify(_) | Action::Mark(_) => false,
+            Action::Change(c) => Some(c),
+            Action::Notify(_) | Action::Mark(_) => None,
         }
     }
 
-    /// Whether the resource, as read after a crash, shows this action
-    /// happened; `before` is as journaled, `None` means it is gone now.
-    pub fn took_effect(&self, before: &Resource, now: Option<&Resource>) -> bool {
+    /// The IAM actions this action calls on `resource_type`, with their scope.
+    pub fn permissions(&self, resource_type: ResourceType) -> Vec<Permission> {
         match self {
-            Action::SetRetention(a) => now.is_some_and(|r| a.already_satisfied(r)),
-            Action::Delete(_) => delete::Delete::took_effect(now),
-            Action::Stop(_) => stop::Stop::took_effect(now),
-            Action::Resize(_) => resize::Resize::took_effect(before, now),
-            Action::Notify(_) | Action::Mark(_) => true,
+            Action::Notify(_) => Vec::new(),
+            Action::Mark(_) => resource_type.tag_permissions().iter().map(|a| Permission::on(a, &[resource_type.arn_pattern()])).collect(),
+            Action::Change(c) => c.permissions(),
         }
     }
 
-    /// Why this action must never run on `resource`, whatever the policy
-    /// says (reported as a skip).
-    pub fn refusal(&self, resource: &Resource) -> Option<String> {
-        match self {
-            Action::Stop(_) | Action::Resize(_) => stop::ec2_refusal(resource),
-            Action::SetRetention(_) | Action::Notify(_) | Action::Mark(_) | Action::Delete(_) => None,
-        }
-    }
-
-    /// IAM actions this action calls on `resource_type`.
-    pub fn permissions(&self, resource_type: ResourceType) -> &'static [&'static str] {
-        match self {
-            Action::SetRetention(_) => set_retention::PERMISSIONS,
-            Action::Notify(_) => notify::PERMISSIONS,
-            Action::Mark(_) if resource_type == ResourceType::Ec2Instance => mark::EC2_PERMISSIONS,
-            Action::Mark(_) => mark::PERMISSIONS,
-            Action::Delete(a) if a.delete_config => delete::CONFIG_PERMISSIONS,
-            Action::Delete(_) => delete::PERMISSIONS,
-            Action::Stop(_) if resource_type == ResourceType::Ec2Instance => stop::EC2_PERMISSIONS,
-            Action::Stop(_) => stop::PERMISSIONS,
-            Action::Resize(_) => resize::PERMISSIONS,
-        }
-    }
-
-    /// What this action saves a month on `resource`, where it can say:
-    /// the whole cost of what it deletes or stops, the storage a shorter
-    /// retention frees. (A resize's saving is its rightsizing assessment's.)
-    pub fn monthly_saving(&self, resource: &Resource, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
-        match self {
-            Action::Delete(_) | Action::Stop(_) => resource.monthly_cost_usd,
-            Action::SetRetention(a) => a.monthly_saving(resource, now),
-            Action::Notify(_) | Action::Mark(_) | Action::Resize(_) => None,
-        }
-    }
-
-    /// Whether the resource already is as the action would leave it; such
-    /// matches are reported, not acted on.
-    pub fn already_satisfied(&self, resource: &Resource) -> bool {
-        match self {
-            Action::SetRetention(a) => a.already_satisfied(resource),
-            Action::Stop(a) => a.already_satisfied(resource),
-            Action::Notify(_) | Action::Mark(_) | Action::Delete(_) | Action::Resize(_) => false,
-        }
-    }
-
-    /// Runs the action on `resource` as just re-read; `assessment` is its
-    /// rightsizing assessment on that re-read, where the policy has one.
-    pub async fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> Result<ActionResult, AwsError> {
-        match self {
-            Action::SetRetention(a) => a.apply(aws, resource).await,
-            Action::Delete(a) => a.apply(aws, resource).await,
-            Action::Stop(a) => a.apply(aws, resource).await,
-            Action::Resize(a) => a.apply(aws, resource, assessment).await,
-            // Marks are written by apply itself (tag + journal); notify by the mailer.
-            Action::Notify(_) | Action::Mark(_) => Ok(ActionResult::AlreadyDone("nothing to change in AWS".to_string())),
-        }
+    /// What this action saves a month on `resource`, where it can say.
+    pub fn monthly_saving(&self, resource: &Resource, now: DateTime<Utc>) -> Option<f64> {
+        self.change().and_then(|c| c.monthly_saving(resource, now))
     }
 }

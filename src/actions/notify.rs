@@ -12,12 +12,9 @@
 
 use serde::Deserialize;
 
-use crate::config::yaml::{DecodeError, Located};
-use crate::resources::ResourceType;
+use crate::yaml::{DecodeError, Located};
 
 pub const NAME: &str = "notify";
-pub const RESOURCE_TYPES: &[ResourceType] = ResourceType::ALL;
-pub const PERMISSIONS: &[&str] = &[];
 /// The recipient that means "whoever the resource's owner tag names".
 pub const RESOURCE_OWNER: &str = "resource-owner";
 

@@ -172,7 +172,7 @@ impl CostExplorerClient {
         }
     }
 
-    /// Creates a per-service monitor; returns its ARN.
+    /// Creates a per-service monitor, tagged as costguard's; returns its ARN.
     pub async fn create_service_monitor(&self, name: &str) -> Result<String, AwsError> {
         let monitor = AnomalyMonitor::builder()
             .monitor_name(name)
@@ -184,6 +184,7 @@ impl CostExplorerClient {
             .client
             .create_anomaly_monitor()
             .anomaly_monitor(monitor)
+            .resource_tags(managed_tag()?)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "CreateAnomalyMonitor", &[], e))?;
@@ -239,6 +240,7 @@ impl CostExplorerClient {
         self.client
             .create_anomaly_subscription()
             .anomaly_subscription(subscription)
+            .resource_tags(managed_tag()?)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "CreateAnomalySubscription", &[], e))?;
@@ -272,4 +274,17 @@ impl CostExplorerClient {
             .map_err(|e| AwsError::from_sdk(SERVICE, "GetCostForecast", &[], e))?;
         Ok(amount(out.total()))
     }
+}
+
+/// The tag costguard puts on the anomaly monitors and subscriptions it
+/// creates: the generated IAM policy allows those creates (and updates)
+/// only with it.
+pub const MANAGED_TAG: &str = "costguard:managed";
+
+fn managed_tag() -> Result<aws_sdk_costexplorer::types::ResourceTag, AwsError> {
+    aws_sdk_costexplorer::types::ResourceTag::builder()
+        .key(MANAGED_TAG)
+        .value("true")
+        .build()
+        .map_err(|e| AwsError::invalid_request(SERVICE, "TagResource", e))
 }

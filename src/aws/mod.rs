@@ -1,23 +1,29 @@
 //! Narrow seams over the AWS SDK, shaped like the domain.
 //!
-//! Each wrapper paginates inside and returns plain structs; the rest of the
-//! code never sees an SDK builder. Every client carries the sweep's
-//! [`ApiCallCounter`], so every request is counted.
+//! Every client is made by [`sdk_client!`] from the one shared
+//! configuration, so each carries the sweep's [`ApiCallCounter`] (every
+//! request is counted), the retry classifier, and the time limits. Seams
+//! used by several layers live here (metrics, tags in bulk, prices, the
+//! guardrails' services, SES); each resource type keeps the calls only it
+//! makes in its own module (`crate::resources`), wrapped the same way:
+//! paginated inside, plain structs out, no SDK builder beyond the seam.
 
 pub mod budgets;
 pub mod cloudwatch;
 pub mod costexplorer;
 pub mod counter;
-pub mod ec2;
 pub mod error;
-pub mod logs;
 pub mod pricing;
-pub mod sagemaker;
 pub mod ses;
 pub mod tagging;
+pub mod tags;
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use counter::ApiCallCounter;
 pub use error::{AwsError, ErrorKind};
@@ -28,16 +34,39 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(5))
 }
 
+/// An SDK client of crate `$sdk` (e.g. `aws_sdk_sagemaker`) in `$region`,
+/// from the handle `$aws`: the shared configuration, the call counter, the
+/// retry classifier.
+macro_rules! sdk_client {
+    ($aws:expr, $sdk:ident, $region:expr) => {{
+        let aws: &$crate::aws::Aws = $aws;
+        let config = $sdk::config::Builder::from(aws.sdk_config())
+            .region(::aws_config::Region::new(String::from($region)))
+            .interceptor(aws.counter().clone())
+            .retry_classifier($crate::aws::error::NotAnAwsAnswer)
+            .build();
+        $sdk::Client::from_conf(config)
+    }};
+}
+pub(crate) use sdk_client;
+
 /// The SDK configuration from the standard chain (env, profile, IMDS, ECS
 /// task role) plus the sweep's counter. `AWS_ENDPOINT_URL` points it at an
 /// emulator.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Aws {
     base: SdkConfig,
     counter: ApiCallCounter,
-    endpoint_configs: sagemaker::ConfigCache,
     /// Asked once per handle (the access check, then the budgets).
-    account: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    account: Arc<tokio::sync::OnceCell<String>>,
+    /// What modules keep for the length of one sweep (see [`Aws::memo`]).
+    memos: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws").field("region", &self.default_region()).finish()
+    }
 }
 
 impl Aws {
@@ -47,7 +76,7 @@ impl Aws {
 
     /// For tests and embedding: an explicit configuration.
     pub fn from_config(base: SdkConfig, counter: ApiCallCounter) -> Self {
-        Self { base, counter, endpoint_configs: Default::default(), account: Default::default() }
+        Self { base, counter, account: Default::default(), memos: Default::default() }
     }
 
     pub fn default_region(&self) -> Option<String> {
@@ -58,53 +87,37 @@ impl Aws {
         &self.counter
     }
 
-    pub fn logs(&self, region: &str) -> logs::LogsClient {
-        let config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.base)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        logs::LogsClient::new(aws_sdk_cloudwatchlogs::Client::from_conf(config))
+    /// The shared configuration clients are made from ([`sdk_client!`]).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.base
     }
 
-    pub fn sagemaker(&self, region: &str) -> sagemaker::SageMakerClient {
-        let config = aws_sdk_sagemaker::config::Builder::from(&self.base)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        sagemaker::SageMakerClient::new(aws_sdk_sagemaker::Client::from_conf(config), region, self.endpoint_configs.clone())
-    }
-
-    pub fn ec2(&self, region: &str) -> ec2::Ec2Client {
-        let config = aws_sdk_ec2::config::Builder::from(&self.base)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        ec2::Ec2Client::new(aws_sdk_ec2::Client::from_conf(config))
+    /// A value of type `T` kept as long as this handle (one sweep), made on
+    /// first use: a module's cache that no other module needs to know of
+    /// (an endpoint config is described once per sweep, not per endpoint).
+    pub fn memo<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut memos = self.memos.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = memos.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()) as Arc<dyn Any + Send + Sync>).clone();
+        drop(memos);
+        entry.downcast::<T>().unwrap_or_else(|_| Arc::new(T::default()))
     }
 
     pub fn cloudwatch(&self, region: &str) -> cloudwatch::CloudWatchClient {
-        let config = aws_sdk_cloudwatch::config::Builder::from(&self.base)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        cloudwatch::CloudWatchClient::new(aws_sdk_cloudwatch::Client::from_conf(config))
+        cloudwatch::CloudWatchClient::new(sdk_client!(self, aws_sdk_cloudwatch, region))
+    }
+
+    pub fn tagging(&self, region: &str) -> tagging::TaggingClient {
+        tagging::TaggingClient::new(sdk_client!(self, aws_sdk_resourcegroupstagging, region))
     }
 
     /// The account the credentials belong to: one sts:GetCallerIdentity
     /// per handle, remembered.
     pub async fn account_id(&self) -> Result<String, AwsError> {
+        let region = self.default_region().unwrap_or_else(|| "us-east-1".to_string());
         let account = self
             .account
             .get_or_try_init(|| async {
-                let config = aws_sdk_sts::config::Builder::from(&self.base)
-                    .interceptor(self.counter.clone())
-                    .retry_classifier(error::NotAnAwsAnswer)
-                    .build();
-                let out = aws_sdk_sts::Client::from_conf(config)
+                let out = sdk_client!(self, aws_sdk_sts, region.as_str())
                     .get_caller_identity()
                     .send()
                     .await
@@ -139,50 +152,30 @@ impl Aws {
 
     /// Cost Explorer is global; its endpoint is in us-east-1.
     pub fn cost_explorer(&self) -> costexplorer::CostExplorerClient {
-        let config = aws_sdk_costexplorer::config::Builder::from(&self.base)
-            .region(Region::new("us-east-1"))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        costexplorer::CostExplorerClient::new(aws_sdk_costexplorer::Client::from_conf(config))
+        costexplorer::CostExplorerClient::new(sdk_client!(self, aws_sdk_costexplorer, "us-east-1"))
     }
 
     /// Budgets is global; its endpoint is in us-east-1.
     pub fn budgets(&self, account_id: &str) -> budgets::BudgetsClient {
-        let config = aws_sdk_budgets::config::Builder::from(&self.base)
-            .region(Region::new("us-east-1"))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        budgets::BudgetsClient::new(aws_sdk_budgets::Client::from_conf(config), account_id)
+        budgets::BudgetsClient::new(sdk_client!(self, aws_sdk_budgets, "us-east-1"), account_id)
     }
 
     /// The Price List API lives in us-east-1 whatever region is priced.
     pub fn pricing(&self) -> pricing::PricingClient {
-        let config = aws_sdk_pricing::config::Builder::from(&self.base)
-            .region(Region::new("us-east-1"))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        pricing::PricingClient::new(aws_sdk_pricing::Client::from_conf(config))
+        pricing::PricingClient::new(sdk_client!(self, aws_sdk_pricing, "us-east-1"))
     }
 
     /// SES in `region`, or the SDK's region.
     pub fn ses(&self, region: Option<&str>) -> ses::SesClient {
-        let mut config = aws_sdk_sesv2::config::Builder::from(&self.base).interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer);
-        if let Some(region) = region {
-            config = config.region(Region::new(region.to_string()));
-        }
-        ses::SesClient::new(aws_sdk_sesv2::Client::from_conf(config.build()))
+        let region = region.map(str::to_string).or_else(|| self.default_region()).unwrap_or_else(|| "us-east-1".to_string());
+        ses::SesClient::new(sdk_client!(self, aws_sdk_sesv2, region.as_str()))
     }
 
-    pub fn tagging(&self, region: &str) -> tagging::TaggingClient {
-        let config = aws_sdk_resourcegroupstagging::config::Builder::from(&self.base)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .retry_classifier(error::NotAnAwsAnswer)
-            .build();
-        tagging::TaggingClient::new(aws_sdk_resourcegroupstagging::Client::from_conf(config))
+    pub fn ec2_tags(&self, region: &str) -> tags::Ec2Tags {
+        tags::Ec2Tags::new(sdk_client!(self, aws_sdk_ec2, region))
+    }
+
+    pub fn sagemaker_tags(&self, region: &str) -> tags::SageMakerTags {
+        tags::SageMakerTags::new(sdk_client!(self, aws_sdk_sagemaker, region))
     }
 }

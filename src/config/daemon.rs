@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors};
-use super::yaml::{self, DecodeError, Located};
+use crate::yaml::{self, DecodeError, Located};
 use crate::actions::notify::is_email_address;
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::yaml::{DecodeError, Loc};
+use crate::yaml::{DecodeError, Loc};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::yaml::{DecodeError, Located};
+use crate::yaml::{DecodeError, Located};
 use crate::actions::notify::is_email_address;
 
 pub const DEFAULT_PREFIX: &str = "costguard-";
@@ -317,7 +317,7 @@ impl GuardrailsSpec {
         if let Some(t) = sns_topic.filter(|t| !is_sns_arn(&t.value)) {
             errors.push(DecodeError::new(t.loc, format!("{path}.sns-topic"), format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", t.value)));
         }
-        let loc = spec.map_or_else(crate::config::yaml::Loc::default, |s| s.loc);
+        let loc = spec.map_or_else(crate::yaml::Loc::default, |s| s.loc);
         if emails.len() > MAX_EMAIL_SUBSCRIBERS {
             errors.push(DecodeError::new(loc, format!("{path}.email"), format!("at most {MAX_EMAIL_SUBSCRIBERS} email subscribers, found {}", emails.len())));
         }

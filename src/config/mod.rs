@@ -5,10 +5,11 @@ pub mod daemon;
 pub mod error;
 pub mod guardrails;
 pub mod policy;
-pub mod yaml;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use crate::yaml;
 
 pub use daemon::{DaemonConfig, EmailSettings};
 pub use error::{ConfigError, ConfigErrors};
@@ -227,16 +228,5 @@ fn check_unique_names(compiled: &[(Policy, yaml::Located<String>)], errors: &mut
 /// size the file system reports); only regular files are read, so a FIFO
 /// or a device cannot hang or flood `validate`.
 pub fn read_text(file: &Path) -> Result<String, ConfigError> {
-    use std::io::Read;
-    let opened = std::fs::File::open(file).map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
-    let meta = opened.metadata().map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
-    if !meta.is_file() {
-        return Err(ConfigError::whole_file(file, "not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    opened.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ConfigError::whole_file(file, format!("the file is larger than the limit of {MAX_FILE_BYTES} bytes")));
-    }
-    String::from_utf8(bytes).map_err(|e| ConfigError::whole_file(file, format!("not UTF-8 text: {e}")))
+    crate::files::read_text_bounded(file, MAX_FILE_BYTES).map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))
 }

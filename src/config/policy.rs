@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ConfigError;
-use super::yaml::{self, DecodeError, Located, Node, Value};
-use crate::actions::{Action, ActionSpec};
-use crate::filters::rightsizing::Verdict;
+use crate::yaml::{self, DecodeError, Located, Node, Value};
+use crate::actions::Action;
+use crate::resources::sizes::Verdict;
 use crate::filters::{self, Filter, FilterSpec};
-use crate::resources::ResourceType;
+use crate::resources::{ResourceAction, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -40,8 +40,8 @@ pub struct RawPolicy {
     pub enabled: Option<bool>,
     #[serde(default)]
     pub filters: Vec<FilterSpec>,
-    #[serde(default)]
-    pub actions: Vec<Located<ActionSpec>>,
+    // `actions:` are set aside before decoding and compiled against the
+    // resource type (`crate::actions::compile`), which says which it takes.
     #[serde(default)]
     pub max_resources: Option<Located<i64>>,
     #[serde(default)]
@@ -112,7 +112,8 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl RawPolicy {
-    pub fn compile(&self, source: &Path, path: &str, errors: &mut Vec<DecodeError>) -> Option<Policy> {
+    /// `actions` are the entries of the policy's `actions:` list.
+    pub fn compile(&self, source: &Path, path: &str, actions: &[Node], errors: &mut Vec<DecodeError>) -> Option<Policy> {
         let before = errors.len();
         if !valid_name(&self.name.value) {
             errors.push(DecodeError::new(
@@ -123,43 +124,35 @@ impl RawPolicy {
         }
         let resource_type = self.resource.value;
         let filters = filters::compile_all(&self.filters, resource_type, &format!("{path}.filters"), self.resource.loc, errors);
-        let actions: Vec<Option<Action>> = self
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| a.value.compile(resource_type, &format!("{path}.actions[{i}]"), a.loc, errors))
-            .collect();
+        let compiled: Vec<Option<Action>> =
+            actions.iter().enumerate().map(|(i, node)| crate::actions::compile(node, resource_type, &format!("{path}.actions[{i}]"), errors)).collect();
         let mut seen = HashMap::new();
-        for (i, action) in self.actions.iter().enumerate() {
-            if let Some(first) = seen.insert(action.value.name(), i) {
+        for (i, (action, node)) in compiled.iter().zip(actions).enumerate() {
+            let Some(action) = action else { continue };
+            if let Some(first) = seen.insert(action.name(), i) {
+                errors.push(DecodeError::new(node.loc, format!("{path}.actions[{i}]"), format!("action `{}` is already listed at actions[{first}]", action.name())));
+            }
+        }
+        let listed = || compiled.iter().zip(actions).enumerate().filter_map(|(i, (a, node))| Some((i, a.as_ref()?, node)));
+        if let Some((i, _, node)) = listed().find(|(_, a, _)| matches!(a, Action::Mark(_))) {
+            if !listed().any(|(_, a, _)| a.is_gated()) {
+                let changes = resource_type.action_names().join(", ");
                 errors.push(DecodeError::new(
-                    action.loc,
+                    node.loc,
                     format!("{path}.actions[{i}]"),
-                    format!("action `{}` is already listed at actions[{first}]", action.value.name()),
+                    format!("`mark` starts a grace period before a change, but this policy has no change to wait for ({resource_type} takes: {changes})"),
                 ));
             }
         }
-        let is_mark = |a: &Located<ActionSpec>| matches!(a.value, ActionSpec::Mark(_));
-        let is_gated =
-            |a: &Located<ActionSpec>| matches!(a.value, ActionSpec::Delete(_) | ActionSpec::Stop(_) | ActionSpec::SetRetention(_) | ActionSpec::Resize(_));
-        if let Some((i, mark)) = self.actions.iter().enumerate().find(|(_, a)| is_mark(a)) {
-            if !self.actions.iter().any(is_gated) {
-                errors.push(DecodeError::new(
-                    mark.loc,
-                    format!("{path}.actions[{i}]"),
-                    "`mark` starts a grace period before a change, but this policy has no change to wait for (delete, stop, resize, set-retention)",
-                ));
-            }
-        }
-        // `resize` moves to the type a rightsizing filter recommends: without
-        // one (judging over-provisioned) there is no type to move to.
-        if let Some((i, resize)) = self.actions.iter().enumerate().find(|(_, a)| matches!(a.value, ActionSpec::Resize(_))) {
+        // A resize moves to the size a rightsizing filter recommends:
+        // without one (judging over-provisioned) there is no size to move to.
+        if let Some((i, a, node)) = listed().find(|(_, a, _)| a.change().is_some_and(|c| c.needs_rightsizing())) {
             let judged = filters.as_ref().and_then(|f| f.iter().find_map(Filter::rightsizing)).map(|r| r.verdict);
             if judged != Some(Verdict::OverProvisioned) {
                 errors.push(DecodeError::new(
-                    resize.loc,
+                    node.loc,
                     format!("{path}.actions[{i}]"),
-                    "`resize` needs a `rightsizing` filter with `verdict: over-provisioned`, which says what size to move to",
+                    format!("`{}` needs a `rightsizing` filter with `verdict: over-provisioned`, which says what size to move to", a.name()),
                 ));
             }
         }
@@ -176,7 +169,7 @@ impl RawPolicy {
             description: self.description.clone(),
             enabled: self.enabled.unwrap_or(true),
             filters: filters?,
-            actions: actions.into_iter().collect::<Option<Vec<_>>>()?,
+            actions: compiled.into_iter().collect::<Option<Vec<_>>>()?,
             limits,
             schedule,
             source: source.to_path_buf(),
@@ -226,17 +219,27 @@ pub(crate) fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, 
     };
     for (i, item) in items.iter().enumerate() {
         let path = format!("policies[{i}]");
-        let raw: RawPolicy = match yaml::decode(item, &path) {
+        let (own, actions) = set_aside(item, "actions");
+        let actions = match actions.map(|a| &a.value) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Seq(list)) => list.clone(),
+            Some(other) => {
+                let at = item.get("actions").map_or(item.loc, |a| a.loc);
+                errors.push(ConfigError::from_decode(file, DecodeError::new(at, format!("{path}.actions"), format!("expected a list of actions, found {}", other.kind()))));
+                continue;
+            }
+        };
+        let raw: RawPolicy = match yaml::decode(&own, &path) {
             Ok(raw) => raw,
             Err(e) => {
                 let mut problems = vec![e];
-                item_by_item(item, &path, &mut problems);
+                item_by_item(&own, &actions, &path, &mut problems);
                 errors.extend(problems.into_iter().map(|e| ConfigError::from_decode(file, e)));
                 continue;
             }
         };
         let mut problems = Vec::new();
-        if let Some(policy) = raw.compile(file, &path, &mut problems) {
+        if let Some(policy) = raw.compile(file, &path, &actions, &mut problems) {
             // Keep where the name was written, for the duplicate-name check.
             out.push((policy, Located::new(format!("{path}.name"), raw.name.loc)));
         }
@@ -245,30 +248,28 @@ pub(crate) fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, 
     items.len()
 }
 
-/// After a policy fails to decode, decodes and compiles each filter and
-/// action on its own, so that their mistakes are reported in the same run
-/// rather than one per edit. `problems` holds the first error already.
-fn item_by_item(policy: &Node, path: &str, problems: &mut Vec<DecodeError>) {
-    // The policy's own fields, with its filters and actions set aside.
-    if let Value::Map(entries) = &policy.value {
-        let set_aside = |(k, v): &(Node, Node)| match k.as_str() {
-            Some("filters" | "actions") => (k.clone(), Node { value: Value::Seq(Vec::new()), ..v.clone() }),
-            _ => (k.clone(), v.clone()),
-        };
-        let own = Node { value: Value::Map(entries.iter().map(set_aside).collect()), ..policy.clone() };
-        match yaml::decode::<RawPolicy>(&own, path) {
-            Ok(raw) => {
-                let mut found = Vec::new();
-                raw.compile(Path::new(""), path, &mut found);
-                push_new(problems, found);
-            }
-            Err(e) => push_new(problems, vec![e]),
+/// `node` without its `key` entry, and that entry's value.
+fn set_aside<'a>(node: &'a Node, key: &str) -> (Node, Option<&'a Node>) {
+    let Value::Map(entries) = &node.value else { return (node.clone(), None) };
+    let kept = entries.iter().filter(|(k, _)| k.as_str() != Some(key)).cloned().collect();
+    (Node { value: Value::Map(kept), ..node.clone() }, node.get(key))
+}
+
+/// After a policy fails to decode, decodes and compiles its own fields,
+/// each filter and each action on its own, so that their mistakes are
+/// reported in the same run rather than one per edit. `problems` holds the
+/// first error already.
+fn item_by_item(policy: &Node, actions: &[Node], path: &str, problems: &mut Vec<DecodeError>) {
+    let (own, _) = set_aside(policy, "filters");
+    match yaml::decode::<RawPolicy>(&own, path) {
+        Ok(raw) => {
+            let mut found = Vec::new();
+            raw.compile(Path::new(""), path, &[], &mut found);
+            push_new(problems, found);
         }
+        Err(e) => push_new(problems, vec![e]),
     }
-    let Some(resource_type) = policy
-        .get("resource")
-        .and_then(|node| yaml::decode::<ResourceType>(node, &format!("{path}.resource")).ok())
-    else {
+    let Some(resource_type) = policy.get("resource").and_then(|node| yaml::decode::<ResourceType>(node, &format!("{path}.resource")).ok()) else {
         return;
     };
     let mut found = Vec::new();
@@ -283,16 +284,8 @@ fn item_by_item(policy: &Node, path: &str, problems: &mut Vec<DecodeError>) {
             }
         }
     }
-    if let Some(Value::Seq(items)) = policy.get("actions").map(|n| &n.value) {
-        for (i, item) in items.iter().enumerate() {
-            let item_path = format!("{path}.actions[{i}]");
-            match yaml::decode::<ActionSpec>(item, &item_path) {
-                Ok(spec) => {
-                    spec.compile(resource_type, &item_path, item.loc, &mut found);
-                }
-                Err(e) => found.push(e),
-            }
-        }
+    for (i, item) in actions.iter().enumerate() {
+        crate::actions::compile(item, resource_type, &format!("{path}.actions[{i}]"), &mut found);
     }
     push_new(problems, found);
 }

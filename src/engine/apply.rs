@@ -13,22 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::{ActionState, Journal, Mark};
 use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
-use crate::actions::{mark, resize, ActionResult};
+use crate::actions::{mark, Action};
+pub use crate::outcome::Status;
+use crate::outcome::ActionResult;
+use crate::resources::ResourceAction;
 use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::filters;
-use crate::resources::{Details, Resource, ResourceType, Tags};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Would run (dry run), waits for its grace period, or is reported only.
-    Planned,
-    Done,
-    Skipped,
-    Failed,
-}
+use crate::resources::{Resource, ResourceType, Tags};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
@@ -109,7 +102,7 @@ async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, n
     let r = &entry.resource;
     let action = policy.gated_action_names();
     let tag = Tags::from([(mark::TAG.to_string(), mark::tag_value(&action, due))]);
-    if let Err(e) = set_tags(ctx.aws, r, &tag).await {
+    if let Err(e) = r.resource_type().set_tags(ctx.aws, r, &tag).await {
         return Outcome::new(Status::Failed, format!("could not tag the mark: {e}"));
     }
     let record = Mark {
@@ -135,20 +128,20 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
         Err(outcome) => return outcome,
     };
     let assessment = policy.rightsizing().and_then(|r| r.assess(&fresh));
-    if let Some(why) = policy_plan.actions.iter().filter(|a| a.is_gated()).find_map(|a| a.refusal(&fresh)) {
+    if let Some(why) = policy_plan.actions.iter().filter_map(Action::change).find_map(|c| c.refusal(&fresh)) {
         return Outcome::new(Status::Skipped, format!("{why}; not changed"));
     }
     let mut details = Vec::new();
     let mut status = Status::Done;
-    for action in policy_plan.actions.iter().filter(|a| a.is_gated()) {
-        let id = match ctx.journal.record_intent(ctx.run_id, &policy.name, action.name(), &fresh, now) {
+    for change in policy_plan.actions.iter().filter_map(Action::change) {
+        let id = match ctx.journal.record_intent(ctx.run_id, &policy.name, change.name(), &fresh, now) {
             Ok(id) => id,
             Err(e) => {
                 // No journal, no change: the change could not be undone.
                 return Outcome::new(Status::Failed, format!("not changed: {e}"));
             }
         };
-        let (state, detail) = match action.apply(ctx.aws, &fresh, assessment.as_ref()).await {
+        let (state, detail) = match change.apply(ctx.aws, &fresh, assessment.as_ref()).await {
             Ok(ActionResult::Done(what)) => (ActionState::Done, what),
             Ok(ActionResult::AlreadyDone(why)) => {
                 status = Status::Skipped;
@@ -176,10 +169,9 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
 /// Re-reads the resource and re-evaluates the policy on what AWS says now.
 async fn recheck(policy: &Policy, listed: &Resource, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Result<Resource, Outcome> {
     let rt = policy.resource_type;
-    let mut fresh = match rt.reread(ctx.aws, listed).await {
+    let mut fresh = match rt.reread(ctx.aws, &listed.region, &listed.id).await {
         Ok(Some(mut fresh)) => {
             // What the inventory learnt besides the description.
-            fresh.sizes = listed.sizes.clone();
             fresh.carry_over_from(listed);
             fresh
         }
@@ -197,10 +189,6 @@ async fn recheck(policy: &Policy, listed: &Resource, now: DateTime<Utc>, ctx: &A
     }
     if filters::evaluate_all(&policy.filters, &fresh, now).is_none() {
         return Err(Outcome::new(Status::Skipped, "no longer matches when re-read; not changed".to_string()));
-    }
-    if rt != ResourceType::LogGroup {
-        fresh.monthly_cost_usd = listed.monthly_cost_usd;
-        fresh.cost_basis = listed.cost_basis.clone();
     }
     Ok(fresh)
 }
@@ -235,22 +223,8 @@ async fn clear_mark(policy: &Policy, r: &Resource, ctx: &ApplyContext<'_>) {
     }
 }
 
-async fn set_tags(aws: &Aws, r: &Resource, tags: &Tags) -> Result<(), crate::aws::AwsError> {
-    match r.resource_type() {
-        ResourceType::SagemakerEndpoint | ResourceType::SagemakerNotebook => aws.sagemaker(&r.region).add_tags(&r.arn, tags).await,
-        ResourceType::Ec2Instance => aws.ec2(&r.region).create_tags(&r.id, tags).await,
-        // `mark` is not offered for log groups (compile rejects it).
-        ResourceType::LogGroup => Ok(()),
-    }
-}
-
 async fn remove_tag(aws: &Aws, rt: ResourceType, region: &str, arn: &str) -> Result<(), crate::aws::AwsError> {
-    match rt {
-        ResourceType::SagemakerEndpoint | ResourceType::SagemakerNotebook => aws.sagemaker(region).delete_tags(arn, &[mark::TAG]).await,
-        // EC2 tags by instance id, the ARN's last part.
-        ResourceType::Ec2Instance => aws.ec2(region).delete_tags(arn.rsplit('/').next().unwrap_or(arn), &[mark::TAG]).await,
-        ResourceType::LogGroup => Ok(()),
-    }
+    rt.remove_tags(aws, region, arn, &[mark::TAG]).await
 }
 
 /// Settles actions a crash left as `intent`: the resource as it is now says
@@ -263,30 +237,24 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
     let mut notes = Vec::new();
     for entry in entries {
         let rt = entry.resource.resource_type();
-        let now_state = match rt.reread(aws, &entry.resource).await {
+        let now_state = match rt.reread(aws, &entry.resource.region, &entry.resource.id).await {
             Ok(state) => state,
             Err(e) => {
                 notes.push(format!("{} {}: still unsettled ({e})", entry.action, entry.resource.id));
                 continue;
             }
         };
-        let action = policies.iter().find(|p| p.name == entry.policy).and_then(|p| p.actions.iter().find(|a| a.name() == entry.action));
-        let happened = match action {
-            Some(a) => a.took_effect(&entry.resource, now_state.as_ref()),
+        let change = policies
+            .iter()
+            .find(|p| p.name == entry.policy)
+            .and_then(|p| p.actions.iter().filter_map(Action::change).find(|c| c.name() == entry.action));
+        let happened = match change {
+            Some(c) => c.took_effect(&entry.resource, now_state.as_ref()),
             // The policy changed since; only a vanished resource proves a deletion.
             None => entry.action == "delete" && now_state.is_none(),
         };
-        // A resize interrupted between stop and start leaves the instance
-        // down: start it again, on whichever type it has.
-        if entry.action == resize::NAME {
-            if let Some(Details::Ec2Instance(e)) = now_state.as_ref().map(|r| &r.details) {
-                if e.instance.state == "stopped" {
-                    match aws.ec2(&entry.resource.region).start(&entry.resource.id).await {
-                        Ok(()) => notes.push(format!("resize {}: started it again after the interruption ({})", entry.resource.id, e.instance.instance_type)),
-                        Err(err) => notes.push(format!("resize {}: left stopped by the interruption and could not start it: {err}", entry.resource.id)),
-                    }
-                }
-            }
+        if let Some(c) = change {
+            notes.extend(c.recover(aws, &entry.resource, now_state.as_ref()).await);
         }
         let (state, detail) = if happened {
             (ActionState::Done, "settled after an interruption: the change had happened")

@@ -11,7 +11,7 @@ use super::journal::Mark;
 use crate::actions::{mark, Action};
 use crate::config::Policy;
 use crate::filters::{self, rightsizing::Assessment};
-use crate::resources::{Resource, ResourceType};
+use crate::resources::{Change, Resource, ResourceAction, ResourceType};
 
 /// The protection tag unless configured otherwise.
 pub const DEFAULT_PROTECT_TAG: &str = "costguard:protect";
@@ -169,7 +169,7 @@ fn tag_due(policy: &Policy, resource: &Resource) -> Option<DateTime<Utc>> {
 }
 
 fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Decision {
-    let gated: Vec<&Action> = policy.actions.iter().filter(|a| a.is_gated()).collect();
+    let gated: Vec<&Change> = policy.actions.iter().filter_map(Action::change).collect();
     if gated.is_empty() {
         return Decision::Report;
     }

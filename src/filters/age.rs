@@ -16,7 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::config::yaml::{DecodeError, Located};
+use crate::yaml::{DecodeError, Located};
 use crate::resources::{AttrKind, AttrValue, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]

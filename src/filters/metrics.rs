@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use super::value::Op;
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::config::yaml::{DecodeError, Located};
+use crate::yaml::{DecodeError, Located};
 use crate::resources::{Resource, ResourceType};
 
 /// CloudWatch keeps hourly datapoints for 455 days.

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::config::yaml::{DecodeError, Loc};
+use crate::yaml::{DecodeError, Loc};
 use crate::resources::{Resource, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]

@@ -32,38 +32,15 @@
 //! carries the whole assessment (figures, types, costs, saving).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::metrics::{self, Stat};
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::config::yaml::{DecodeError, Located};
+use crate::yaml::{DecodeError, Located};
 use crate::pricing::HOURS_PER_MONTH;
-use crate::resources::sizes::{self, InstanceSize};
-use crate::resources::{Details, Resource, ResourceType};
-
-pub const RESOURCE_TYPES: &[ResourceType] = &[ResourceType::Ec2Instance, ResourceType::SagemakerEndpoint];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    OverProvisioned,
-    Idle,
-    TooLittleData,
-    RightSized,
-    NotJudged,
-}
-
-impl Verdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::OverProvisioned => "over-provisioned",
-            Verdict::Idle => "idle",
-            Verdict::TooLittleData => "too-little-data",
-            Verdict::RightSized => "right-sized",
-            Verdict::NotJudged => "not-judged",
-        }
-    }
-}
+pub use crate::resources::sizes::{Assessment, PartAssessment, Verdict};
+use crate::resources::sizes::{self, InstanceSize, SizingPart};
+use crate::resources::{Resource, ResourceType};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -112,11 +89,12 @@ impl Default for Rightsizing {
 }
 
 impl RightsizingSpec {
-    pub fn compile(&self, resource_type: ResourceType, path: &str, loc: crate::config::yaml::Loc, errors: &mut Vec<DecodeError>) -> Option<Rightsizing> {
+    pub fn compile(&self, resource_type: ResourceType, path: &str, loc: crate::yaml::Loc, errors: &mut Vec<DecodeError>) -> Option<Rightsizing> {
         let before = errors.len();
         let mut error = |loc, field: &str, message: String| errors.push(DecodeError::new(loc, format!("{path}.{field}"), message));
-        if !RESOURCE_TYPES.contains(&resource_type) {
-            error(loc, "type", format!("rightsizing judges ec2-instance and sagemaker-endpoint, not {resource_type}"));
+        if !resource_type.sizable() {
+            let sizable: Vec<&str> = ResourceType::ALL.iter().filter(|t| t.sizable()).map(|t| t.name()).collect();
+            error(loc, "type", format!("rightsizing judges {}, not {resource_type}", sizable.join(" and ")));
         }
         let d = Rightsizing { resource_type, ..Rightsizing::default() };
         let days = self.days.as_ref().map_or(d.days, |v| v.value);
@@ -133,7 +111,7 @@ impl RightsizingSpec {
                 }
             },
         };
-        let pct = |v: &Option<Located<f64>>, default: f64, field: &str, lo: f64, error: &mut dyn FnMut(crate::config::yaml::Loc, &str, String)| match v {
+        let pct = |v: &Option<Located<f64>>, default: f64, field: &str, lo: f64, error: &mut dyn FnMut(crate::yaml::Loc, &str, String)| match v {
             None => default,
             Some(v) if v.value > lo && v.value <= 100.0 => v.value,
             Some(v) => {
@@ -167,56 +145,6 @@ impl RightsizingSpec {
     }
 }
 
-/// The judgement on one resource: what the finding shows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Assessment {
-    pub verdict: Verdict,
-    /// One sentence: what, why, and what to do.
-    pub summary: String,
-    /// One per instance (EC2) or production variant (endpoint).
-    pub parts: Vec<PartAssessment>,
-    pub current_monthly_usd: Option<f64>,
-    pub recommended_monthly_usd: Option<f64>,
-    pub monthly_saving_usd: Option<f64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PartAssessment {
-    /// The instance id or the variant name.
-    pub name: String,
-    pub verdict: Verdict,
-    pub why: String,
-    pub current_type: String,
-    pub current_count: i32,
-    pub recommended_type: Option<String>,
-    pub recommended_count: Option<i32>,
-    pub statistic: String,
-    pub days: f64,
-    pub hours_of_data: Option<f64>,
-    pub cpu_peak_pct: Option<f64>,
-    pub memory_peak_pct: Option<f64>,
-    pub projected_cpu_pct: Option<f64>,
-    pub projected_memory_pct: Option<f64>,
-    pub current_monthly_usd: Option<f64>,
-    pub recommended_monthly_usd: Option<f64>,
-}
-
-/// One part to judge: a type, a count, and where its series sit.
-struct Part {
-    name: String,
-    instance_type: String,
-    count: i32,
-    /// Index of this part's series in each metric key.
-    series: usize,
-    /// Seconds each CPU sample stands for, divided among the instances.
-    sample_secs: f64,
-    /// What 100% CPU reads as (SageMaker sums its cores: 4 vCPUs read 400%).
-    cpu_full_scale: f64,
-    /// The smallest count worth recommending (endpoints keep two instances
-    /// for availability when they have two or more).
-    min_count: i32,
-}
-
 const KEY_CPU: &str = "cpu";
 const KEY_SAMPLES: &str = "cpu-samples";
 const KEY_MEMORY: &str = "memory";
@@ -237,11 +165,9 @@ impl Rightsizing {
     /// The series this filter reads for `resource`: (key, days, queries).
     /// Empty until the resource is described (an endpoint's variants).
     pub fn metric_needs(&self, resource: &Resource) -> Vec<(String, f64, Vec<SeriesQuery>)> {
-        let Some(cpu_series) = resource.metric_series() else { return Vec::new() };
-        let (namespace, memory_ns, memory_metric, memory_series) = match &resource.details {
-            Details::Ec2Instance(e) => ("AWS/EC2", "CWAgent", "mem_used_percent", e.memory_dimensions.clone().into_iter().collect()),
-            _ => ("/aws/sagemaker/Endpoints", "/aws/sagemaker/Endpoints", "MemoryUtilization", cpu_series.clone()),
-        };
+        let Some(sizing) = resource.sizing() else { return Vec::new() };
+        let (namespace, cpu_series) = (sizing.cpu_namespace, &sizing.cpu_series);
+        let (memory_ns, memory_metric, memory_series) = (sizing.memory_namespace, sizing.memory_metric, &sizing.memory_series);
         let query = |ns: &str, metric: &str, dims: &[Vec<(String, String)>], stat: String| -> Vec<SeriesQuery> {
             dims.iter()
                 .map(|d| SeriesQuery { namespace: ns.into(), metric: metric.into(), dimensions: d.clone(), stat: stat.clone(), period_secs: self.period_secs() })
@@ -249,10 +175,10 @@ impl Rightsizing {
         };
         let stat = self.stat.cloudwatch_name();
         let mut needs = vec![
-            (self.key(KEY_CPU), self.days, query(namespace, "CPUUtilization", &cpu_series, stat.clone())),
-            (self.key(KEY_SAMPLES), self.days, query(namespace, "CPUUtilization", &cpu_series, "SampleCount".into())),
+            (self.key(KEY_CPU), self.days, query(namespace, "CPUUtilization", cpu_series, stat.clone())),
+            (self.key(KEY_SAMPLES), self.days, query(namespace, "CPUUtilization", cpu_series, "SampleCount".into())),
         ];
-        let memory = if self.memory { query(memory_ns, memory_metric, &memory_series, stat) } else { Vec::new() };
+        let memory = if self.memory { query(memory_ns, memory_metric, memory_series, stat) } else { Vec::new() };
         needs.push((self.key(KEY_MEMORY), self.days, memory));
         needs
     }
@@ -277,43 +203,6 @@ impl Rightsizing {
         )
     }
 
-    fn parts(&self, resource: &Resource) -> Vec<Part> {
-        match &resource.details {
-            Details::Ec2Instance(e) => vec![Part {
-                name: e.instance.id.clone(),
-                instance_type: e.instance.instance_type.clone(),
-                count: 1,
-                series: 0,
-                // Basic monitoring publishes one sample per 5 minutes, detailed one per minute.
-                sample_secs: if e.instance.detailed_monitoring { 60.0 } else { 300.0 },
-                cpu_full_scale: 100.0,
-                min_count: 1,
-            }],
-            Details::SagemakerEndpoint(e) => e
-                .description
-                .iter()
-                .flat_map(|d| d.variants.iter().enumerate())
-                .filter(|(_, v)| !v.serverless)
-                .filter_map(|(i, v)| {
-                    let instance_type = v.instance_type.clone()?;
-                    let count = v.current_instance_count.unwrap_or(0).max(1);
-                    let vcpus = sizes::split(&instance_type).and_then(|(_, s)| sizes::ladder_vcpus(s)).unwrap_or(1.0);
-                    Some(Part {
-                        name: v.name.clone(),
-                        instance_type,
-                        count,
-                        series: i,
-                        // One sample a minute from each instance.
-                        sample_secs: 60.0 / f64::from(count),
-                        cpu_full_scale: 100.0 * vcpus,
-                        min_count: count.min(2),
-                    })
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
     fn value(&self, resource: &Resource, what: &str, series: usize, stat: Stat) -> Option<f64> {
         let points = resource.metrics.get(&self.key(what))?.get(series)?;
         stat.fold(points)
@@ -324,7 +213,7 @@ impl Rightsizing {
         if !self.is_fetched(resource) {
             return None;
         }
-        let parts: Vec<PartAssessment> = self.parts(resource).iter().map(|p| self.assess_part(resource, p)).collect();
+        let parts: Vec<PartAssessment> = resource.sizing().map(|s| s.parts).unwrap_or_default().iter().map(|p| self.assess_part(resource, p)).collect();
         if parts.is_empty() {
             return Some(Assessment {
                 verdict: Verdict::NotJudged,
@@ -371,7 +260,7 @@ impl Rightsizing {
         Some(Assessment { verdict, summary, parts, current_monthly_usd: current, recommended_monthly_usd: recommended, monthly_saving_usd: saving })
     }
 
-    fn assess_part(&self, resource: &Resource, part: &Part) -> PartAssessment {
+    fn assess_part(&self, resource: &Resource, part: &SizingPart) -> PartAssessment {
         let current = resource.size(&part.instance_type);
         let monthly = |size: Option<&InstanceSize>, count: i32| size.and_then(|s| s.hourly_usd).map(|h| h * f64::from(count) * HOURS_PER_MONTH);
         let samples = self.value(resource, KEY_SAMPLES, part.series, Stat::Sum);

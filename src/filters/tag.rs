@@ -13,7 +13,7 @@
 use serde::Deserialize;
 
 use super::value::{compile_test, Key, Literal, Op, ValueFilter};
-use crate::config::yaml::{DecodeError, Located};
+use crate::yaml::{DecodeError, Located};
 use crate::resources::AttrKind;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -45,7 +45,7 @@ impl TagSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::{decode, parse};
+    use crate::yaml::{decode, parse};
     use crate::resources::log_group::fixture;
 
     fn compile(yaml: &str) -> TagFilter {

@@ -16,8 +16,8 @@ use regex::Regex;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::config::yaml::closest_name as closest;
-use crate::config::yaml::{DecodeError, Located};
+use crate::yaml::closest_name as closest;
+use crate::yaml::{DecodeError, Located};
 use crate::resources::{AttrKind, AttrValue, Resource, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -400,7 +400,7 @@ impl ValueSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::{decode, parse};
+    use crate::yaml::{decode, parse};
     use crate::resources::log_group::fixture;
 
     fn compile(yaml: &str) -> Result<ValueFilter, Vec<DecodeError>> {

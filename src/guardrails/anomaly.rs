@@ -12,7 +12,7 @@ use crate::aws::costexplorer::{AnomalyAlerts, CostExplorerClient, ObservedMonito
 use crate::aws::AwsError;
 use crate::config::guardrails::AnomalyDetection;
 use crate::config::Guardrails;
-use crate::engine::apply::Status;
+use crate::outcome::Status;
 
 /// The subscription the declaration asks for, on `monitor`.
 pub fn declared(prefix: &str, a: &AnomalyDetection, monitor: &str) -> AnomalyAlerts {

@@ -14,7 +14,7 @@ use super::{Change, GuardrailChange};
 use crate::aws::cloudwatch::{CloudWatchClient, MetricAlarm};
 use crate::aws::{Aws, AwsError};
 use crate::config::Guardrails;
-use crate::engine::apply::Status;
+use crate::outcome::Status;
 
 /// Where AWS publishes billing metrics.
 pub const BILLING_REGION: &str = "us-east-1";

@@ -14,7 +14,7 @@ use super::{BudgetSpend, Change, GuardrailChange};
 use crate::aws::budgets::{BudgetsClient, ObservedBudget, ObservedNotification, SubscriberKind};
 use crate::aws::{Aws, AwsError};
 use crate::config::guardrails::{Budget, Guardrails, Notification};
-use crate::engine::apply::Status;
+use crate::outcome::Status;
 
 /// One call that brings a budget to its declaration.
 #[derive(Clone, Debug, PartialEq)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::aws::{Aws, AwsError};
 use crate::config::Guardrails;
-use crate::engine::apply::Status;
+use crate::outcome::Status;
 
 /// Reconciles every kind of guardrail; a kind that cannot be read is an
 /// error and the others still run.

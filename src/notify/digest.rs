@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::actions::notify::{is_email_address, RESOURCE_OWNER};
 use crate::actions::{self, Action};
 use crate::config::Policy;
-use crate::engine::apply::Status;
+use crate::outcome::Status;
 use crate::engine::plan::{Decision, Plan};
 use crate::report::Finding;
 use crate::resources::Tags;

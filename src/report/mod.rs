@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws::ApiCallCounter;
-use crate::engine::apply::{Outcome, Status};
+use crate::engine::apply::Outcome;
+use crate::outcome::Status;
 use crate::engine::inventory::Inventory;
 use crate::engine::plan::{Plan, PlanEntry, PolicyPlan};
 use crate::filters::rightsizing::Assessment;
@@ -298,26 +299,10 @@ impl ProcessStats {
 pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     // Streamed to disk: a large report is never held twice in memory.
-    let json_path = write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
-    let md_path = write_atomic(dir, "report.md", |out| out.write_all(markdown::render(report).as_bytes()))?;
-    write_atomic(dir, "report.html", |out| out.write_all(html::render(report).as_bytes()))?;
+    let json_path = crate::files::write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
+    let md_path = crate::files::write_atomic(dir, "report.md", |out| out.write_all(markdown::render(report).as_bytes()))?;
+    crate::files::write_atomic(dir, "report.html", |out| out.write_all(html::render(report).as_bytes()))?;
     Ok((json_path, md_path))
-}
-
-/// Writes `dir/name` through a temporary file and a rename, so a reader
-/// never sees half a file and a failed write keeps the previous one.
-pub(crate) fn write_atomic(
-    dir: &Path,
-    name: &str,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> std::io::Result<PathBuf> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    fill(&mut out)?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
 }
 
 /// What acting on one finding saves a month: a rightsizing assessment's

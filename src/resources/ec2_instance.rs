@@ -1,168 +1,632 @@
 //! `ec2-instance`: running (and pending) EC2 instances.
 //!
 //! Listing is one DescribeInstances per 1,000 instances and carries type,
-//! state, launch time and tags: nothing to describe afterwards. Its cost is
-//! the on-demand Linux rate of its type times 730 hours (other platforms add
-//! a licence the rate leaves out; spot instances cost less: both are said in
-//! the cost basis).
+//! state, launch time and tags: nothing to describe afterwards. Rightsizing
+//! adds one DescribeInstanceTypes for every family in use and one
+//! ListMetrics per region (where the CloudWatch agent publishes memory).
+//!
+//! Its cost is the on-demand Linux rate of its type times 730 hours (other
+//! platforms add a licence the rate leaves out; spot instances cost less:
+//! both are said in the cost basis).
+//!
+//! # Actions
+//! `stop`: stop the instance; its EBS volumes are kept, and `costguard
+//! restore ec2-instance ID` starts it again. `resize` (opt-in): move it to
+//! the size its `rightsizing` filter recommends: stop, change the type, start.
+//!
+//! ```yaml
+//! filters:
+//!   - type: rightsizing
+//!     verdict: over-provisioned
+//! actions:
+//!   - type: mark
+//!     days: 7
+//!   - resize
+//! ```
+//!
+//! ## Guarantees
+//! - Both run only after the instance is re-read (and, for a resize, its
+//!   metrics re-assessed: the type moved to is the one recommended then).
+//! - Never on an instance in an Auto Scaling group (the group would replace
+//!   it) or a spot instance: the plan skips them and says why.
+//! - A resize journals the old type first; if the type cannot be changed
+//!   the instance is started on its old type; one interrupted between stop
+//!   and start is started by the next run.
+//!
+//! ## Caveats
+//! - The instance is down for the stop-change-start (a minute or two);
+//!   instance-store data is lost; without an Elastic IP its public IP changes.
 
 use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
 
+use aws_sdk_ec2::types::{AttributeValue, Filter, Instance as SdkInstance, InstanceTypeInfo};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sizes::{self, InstanceSize};
-use super::{AttrKind, AttrValue, Attribute, Details, Resource};
-use crate::aws::ec2::Instance;
-use crate::aws::pricing::Product;
-use crate::aws::{Aws, AwsError};
-use crate::pricing::{PriceBook, HOURS_PER_MONTH};
+use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
+use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
+use crate::aws::{sdk_client, Aws, AwsError, ErrorKind};
+use crate::outcome::ActionResult;
+use crate::pricing::{Builtin, Price, PriceBook, PriceKey, HOURS_PER_MONTH};
+use crate::yaml::{self, DecodeError, Node};
 
-pub const ATTRIBUTES: &[Attribute] = &[
-    Attribute::listed("InstanceId", AttrKind::String),
-    Attribute::listed("InstanceType", AttrKind::String),
-    Attribute::listed("State.Name", AttrKind::String),
-    Attribute::listed("LaunchTime", AttrKind::Time),
-    Attribute::listed("InstanceLifecycle", AttrKind::String),
-    Attribute::listed("PlatformDetails", AttrKind::String),
-    Attribute::listed("Placement.AvailabilityZone", AttrKind::String),
-    Attribute::listed("Monitoring.State", AttrKind::String),
-    Attribute::listed("AutoScalingGroupName", AttrKind::String),
-];
+pub struct Instances;
 
-pub const READ_PERMISSIONS: &[&str] = &["ec2:DescribeInstances", "ec2:DescribeInstanceTypes", "cloudwatch:ListMetrics"];
+/// DescribeInstances' largest page.
+const PAGE_SIZE: i32 = 1000;
+/// The tag AWS puts on every instance an Auto Scaling group launched.
+pub const ASG_TAG: &str = "aws:autoscaling:groupName";
+/// States in which an instance can still be billed or be running soon.
+const LISTED_STATES: &[&str] = &["pending", "running"];
+/// How long an instance may take to stop before a resize gives up.
+const STOP_TIMEOUT: StdDuration = StdDuration::from_secs(600);
 
+/// What DescribeInstances says about an instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ec2Instance {
-    #[serde(flatten)]
-    pub instance: Instance,
-    /// The dimensions under which the CloudWatch agent publishes this
-    /// instance's `mem_used_percent`, found by ListMetrics; `None` when the
-    /// agent publishes nothing for it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_dimensions: Option<Vec<(String, String)>>,
+pub struct Instance {
+    pub id: String,
+    pub instance_type: String,
+    pub state: String,
+    pub launched_at: Option<DateTime<Utc>>,
+    /// `spot`, `scheduled`, `capacity-block`; `None` for on-demand.
+    pub lifecycle: Option<String>,
+    /// `Linux/UNIX`, `Windows`, ... (prices differ).
+    pub platform: Option<String>,
+    /// One-minute CloudWatch metrics ("detailed monitoring") rather than five.
+    pub detailed_monitoring: bool,
+    pub availability_zone: Option<String>,
+    pub owner_account: Option<String>,
+    /// From the tag AWS puts on every instance a group launched.
+    #[serde(default)]
+    pub auto_scaling_group: Option<String>,
 }
 
-pub fn attribute<'a>(e: &'a Ec2Instance, name: &str) -> Option<AttrValue<'a>> {
-    let i = &e.instance;
-    match name {
-        "InstanceId" => Some(AttrValue::Str(&i.id)),
-        "InstanceType" => Some(AttrValue::Str(&i.instance_type)),
-        "State.Name" => Some(AttrValue::Str(&i.state)),
-        "LaunchTime" => i.launched_at.map(AttrValue::Time),
-        "InstanceLifecycle" => i.lifecycle.as_deref().map(AttrValue::Str),
-        "PlatformDetails" => i.platform.as_deref().map(AttrValue::Str),
-        "Placement.AvailabilityZone" => i.availability_zone.as_deref().map(AttrValue::Str),
-        "Monitoring.State" => Some(AttrValue::Str(if i.detailed_monitoring { "enabled" } else { "disabled" })),
-        "AutoScalingGroupName" => i.auto_scaling_group().map(AttrValue::Str),
-        _ => None,
-    }
-}
+impl Kind for Instances {
+    type Details = Instance;
+    type Action = Action;
 
-pub fn metric_series(e: &Ec2Instance) -> Vec<Vec<(String, String)>> {
-    vec![vec![("InstanceId".to_string(), e.instance.id.clone())]]
-}
+    const NOUN: &'static str = "EC2 instance";
+    const ALIASES: &'static [&'static str] = &["aws.ec2", "ec2"];
+    const ATTRIBUTES: &'static [Attribute] = &[
+        Attribute::listed("InstanceId", AttrKind::String),
+        Attribute::listed("InstanceType", AttrKind::String),
+        Attribute::listed("State.Name", AttrKind::String),
+        Attribute::listed("LaunchTime", AttrKind::Time),
+        Attribute::listed("InstanceLifecycle", AttrKind::String),
+        Attribute::listed("PlatformDetails", AttrKind::String),
+        Attribute::listed("Placement.AvailabilityZone", AttrKind::String),
+        Attribute::listed("Monitoring.State", AttrKind::String),
+        Attribute::listed("AutoScalingGroupName", AttrKind::String),
+    ];
+    const METRIC_NAMESPACE: Option<&'static str> = Some("AWS/EC2");
+    const READ_PERMISSIONS: &'static [&'static str] = &["ec2:DescribeInstances", "ec2:DescribeInstanceTypes", "cloudwatch:ListMetrics"];
+    const REREAD_PERMISSIONS: &'static [&'static str] = &["ec2:DescribeInstances"];
+    const ARN_PATTERN: &'static str = "arn:aws:ec2:*:*:instance/*";
+    const TAG_PERMISSIONS: &'static [&'static str] = &["ec2:CreateTags", "ec2:DeleteTags"];
+    const ACTION_NAMES: &'static [&'static str] = &["stop", "resize"];
+    const SIZABLE: bool = true;
 
-pub async fn collect(aws: &Aws, region: &str, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
-    let instances = aws.ec2(region).list_instances(on_progress).await?;
-    Ok(instances.into_iter().map(|i| to_resource(i, region)).collect())
-}
-
-pub fn to_resource(instance: Instance, region: &str) -> Resource {
-    let account = instance.owner_account.clone().unwrap_or_default();
-    let arn = format!("arn:aws:ec2:{region}:{account}:instance/{}", instance.id);
-    let (id, launched, tags) = (instance.id.clone(), instance.launched_at, instance.tags.clone());
-    let mut r = Resource::new(id, arn, region, launched, Details::Ec2Instance(Ec2Instance { instance, memory_dimensions: None }));
-    r.tags = tags;
-    r.described = true;
-    r
-}
-
-pub async fn reread(aws: &Aws, region: &str, id: &str) -> Result<Option<Resource>, AwsError> {
-    Ok(aws.ec2(region).get_instance(id).await?.map(|i| to_resource(i, region)))
-}
-
-/// One DescribeInstanceTypes for every family in use, prices for each size
-/// no larger than an instance of it, and (with `memory`) one ListMetrics for
-/// the CloudWatch agent's `mem_used_percent`.
-pub async fn prepare_sizes(
-    aws: &Aws,
-    region: &str,
-    mut resources: Vec<&mut Resource>,
-    memory: bool,
-    prices: &PriceBook,
-    now: DateTime<Utc>,
-) -> Result<(), AwsError> {
-    let instance = |r: &Resource| match &r.details {
-        Details::Ec2Instance(e) => Some(e.instance.instance_type.clone()),
-        _ => None,
-    };
-    if resources.is_empty() {
-        return Ok(());
-    }
-    let families: BTreeSet<String> =
-        resources.iter().filter_map(|r| instance(r)).filter_map(|t| sizes::split(&t).map(|(f, _)| f.to_string())).collect();
-    let mut catalog = aws.ec2(region).instance_types(&families.into_iter().collect::<Vec<_>>()).await?;
-    // Price only what could be recommended: sizes up to the largest in use.
-    let largest = |family: &str| {
-        resources
-            .iter()
-            .filter_map(|r| instance(r))
-            .filter(|t| sizes::split(t).is_some_and(|(f, _)| f == family))
-            .filter_map(|t| catalog.iter().find(|s| s.instance_type == t).map(|s| s.vcpus))
-            .fold(0.0, f64::max)
-    };
-    let limits: Vec<f64> = catalog.iter().map(|s| sizes::split(&s.instance_type).map_or(0.0, |(f, _)| largest(f))).collect();
-    let mut wanted: Vec<InstanceSize> = catalog.iter().zip(&limits).filter(|(s, limit)| s.vcpus <= **limit).map(|(s, _)| s.clone()).collect();
-    sizes::price_all(&mut wanted, Product::Ec2Linux, region, prices, now).await;
-    catalog = wanted;
-    // Without ListMetrics the sizes still stand; memory is then "not measured".
-    let (memory_series, memory_error) = match memory {
-        false => (Vec::new(), None),
-        true => match aws.cloudwatch(region).list_series("CWAgent", "mem_used_percent").await {
-            Ok(series) => (series, None),
-            Err(e) => (Vec::new(), Some(e)),
-        },
-    };
-    for r in resources.iter_mut() {
-        let Some(current) = instance(r) else { continue };
-        let Some((family, _)) = sizes::split(&current) else { continue };
-        let vcpus = catalog.iter().find(|s| s.instance_type == current).map_or(0.0, |s| s.vcpus);
-        r.sizes = catalog.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| f == family) && s.vcpus <= vcpus).cloned().collect();
-        if let Details::Ec2Instance(e) = &mut r.details {
-            // The agent's series for this instance, fewest extra dimensions first.
-            e.memory_dimensions = memory_series
-                .iter()
-                .filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == e.instance.id))
-                .min_by_key(|dims| dims.len())
-                .cloned();
+    fn attribute<'a>(i: &'a Instance, name: &str) -> Option<AttrValue<'a>> {
+        match name {
+            "InstanceId" => Some(AttrValue::Str(&i.id)),
+            "InstanceType" => Some(AttrValue::Str(&i.instance_type)),
+            "State.Name" => Some(AttrValue::Str(&i.state)),
+            "LaunchTime" => i.launched_at.map(AttrValue::Time),
+            "InstanceLifecycle" => i.lifecycle.as_deref().map(AttrValue::Str),
+            "PlatformDetails" => i.platform.as_deref().map(AttrValue::Str),
+            "Placement.AvailabilityZone" => i.availability_zone.as_deref().map(AttrValue::Str),
+            "Monitoring.State" => Some(AttrValue::Str(if i.detailed_monitoring { "enabled" } else { "disabled" })),
+            "AutoScalingGroupName" => i.auto_scaling_group.as_deref().map(AttrValue::Str),
+            _ => None,
         }
     }
-    memory_error.map_or(Ok(()), Err)
+
+    fn metric_series(i: &Instance) -> Option<Vec<Dimensions>> {
+        Some(vec![vec![("InstanceId".to_string(), i.id.clone())]])
+    }
+
+    /// One part: the instance; memory where the CloudWatch agent publishes it.
+    fn sizing(resource: &Resource, i: &Instance) -> Option<Sizing> {
+        Some(Sizing {
+            cpu_namespace: "AWS/EC2",
+            cpu_series: Self::metric_series(i)?,
+            memory_namespace: "CWAgent",
+            memory_metric: "mem_used_percent",
+            memory_series: resource.memory_series.clone().into_iter().collect(),
+            parts: vec![SizingPart {
+                name: i.id.clone(),
+                instance_type: i.instance_type.clone(),
+                count: 1,
+                series: 0,
+                // Basic monitoring publishes one sample per 5 minutes, detailed one per minute.
+                sample_secs: if i.detailed_monitoring { 60.0 } else { 300.0 },
+                cpu_full_scale: 100.0,
+                min_count: 1,
+            }],
+        })
+    }
+
+    async fn list(aws: &Aws, region: &str, _: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+        Api::new(aws, region).list(region, on_progress).await
+    }
+
+    async fn describe(_: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+        // The listing carries everything, tags included.
+        resource.described = true;
+        Ok(())
+    }
+
+    async fn reread(aws: &Aws, region: &str, id: &str) -> Result<Option<Resource>, AwsError> {
+        Api::new(aws, region).get(region, id).await
+    }
+
+    /// The type's on-demand Linux rate times 730 hours.
+    async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
+        let Some(i) = Self::details_of(resource).cloned() else { return };
+        if i.state != "running" && i.state != "pending" {
+            return resource.set_cost(Some(0.0), CostKind::InstanceHours, format!("state {}: no instance hours billed", i.state));
+        }
+        let Some(price) = hourly(prices, &resource.region, &i.instance_type, now).await else {
+            return resource.set_cost(None, CostKind::InstanceHours, format!("no price known for {}", i.instance_type));
+        };
+        let mut basis = format!("{} x {HOURS_PER_MONTH} h", price.describe());
+        if let Some(platform) = i.platform.as_deref().filter(|p| *p != "Linux/UNIX") {
+            basis.push_str(&format!("; Linux rate, the {platform} licence is extra"));
+        }
+        if i.lifecycle.as_deref() == Some("spot") {
+            basis.push_str("; spot instance: the on-demand rate is an upper bound");
+        }
+        resource.set_cost(Some(price.usd * HOURS_PER_MONTH), CostKind::InstanceHours, basis);
+    }
+
+    /// One DescribeInstanceTypes for every family in use, prices for each
+    /// size no larger than an instance of it, and (with `memory`) one
+    /// ListMetrics for the CloudWatch agent's `mem_used_percent`.
+    async fn prepare_sizes(aws: &Aws, region: &str, mut resources: Vec<&mut Resource>, memory: bool, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+        let type_of = |r: &Resource| Self::details_of(r).map(|i| i.instance_type.clone());
+        if resources.is_empty() {
+            return Ok(());
+        }
+        let families: BTreeSet<String> = resources.iter().filter_map(|r| type_of(r)).filter_map(|t| sizes::split(&t).map(|(f, _)| f.to_string())).collect();
+        let catalog = Api::new(aws, region).instance_types(&families.into_iter().collect::<Vec<_>>()).await?;
+        // Price only what could be recommended: sizes up to the largest in use.
+        let largest = |family: &str| {
+            resources
+                .iter()
+                .filter_map(|r| type_of(r))
+                .filter(|t| sizes::split(t).is_some_and(|(f, _)| f == family))
+                .filter_map(|t| catalog.iter().find(|s| s.instance_type == t).map(|s| s.vcpus))
+                .fold(0.0, f64::max)
+        };
+        let mut wanted: Vec<InstanceSize> =
+            catalog.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| s.vcpus <= largest(f))).cloned().collect();
+        for size in &mut wanted {
+            if let Some(price) = hourly(prices, region, &size.instance_type, now).await {
+                size.hourly_usd = Some(price.usd);
+                size.price_basis = Some(price.describe());
+            }
+        }
+        // Without ListMetrics the sizes still stand; memory is then "not measured".
+        let (memory_series, memory_error) = match memory {
+            false => (Vec::new(), None),
+            true => match aws.cloudwatch(region).list_series("CWAgent", "mem_used_percent").await {
+                Ok(series) => (series, None),
+                Err(e) => (Vec::new(), Some(e)),
+            },
+        };
+        for r in resources.iter_mut() {
+            let Some(current) = type_of(r) else { continue };
+            let Some((family, _)) = sizes::split(&current) else { continue };
+            let vcpus = wanted.iter().find(|s| s.instance_type == current).map_or(0.0, |s| s.vcpus);
+            r.sizes = wanted.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| f == family) && s.vcpus <= vcpus).cloned().collect();
+            // The agent's series for this instance, fewest extra dimensions first.
+            let id = r.id.clone();
+            r.memory_series = memory_series.iter().filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == id)).min_by_key(|dims| dims.len()).cloned();
+        }
+        memory_error.map_or(Ok(()), Err)
+    }
+
+    async fn set_tags(aws: &Aws, resource: &Resource, tags: &Tags) -> Result<(), AwsError> {
+        aws.ec2_tags(&resource.region).create(&resource.id, tags).await
+    }
+
+    async fn remove_tags(aws: &Aws, region: &str, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+        // EC2 tags by instance id, the ARN's last part.
+        aws.ec2_tags(region).delete(arn.rsplit('/').next().unwrap_or(arn), keys).await
+    }
+
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
+        match yaml::decode::<ActionSpec>(node, path) {
+            Ok(ActionSpec::Stop(_)) => Some(Action::Stop),
+            Ok(ActionSpec::Resize(_)) => Some(Action::Resize),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    }
+
+    /// Starts an instance costguard stopped, or gives a resized one its old
+    /// type back (stop, change the type, start).
+    async fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> Result<String, RestoreError> {
+        let Some(old) = Self::details_of(before) else { return Err(RestoreError::Unsupported(Self::TYPE)) };
+        let (region, id) = (&before.region, &before.id);
+        let api = Api::new(aws, region);
+        let Some(now) = api.get(region, id).await?.and_then(|r| Self::details_of(&r).cloned()) else {
+            return Err(RestoreError::NotRestorable(format!("instance {id} no longer exists in {region}")));
+        };
+        if action == "stop" {
+            if now.state == "running" || now.state == "pending" {
+                return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: format!("{id} (already {})", now.state), region: region.clone() });
+            }
+            api.start(id).await?;
+            return Ok(format!("started instance {id} in {region} (stopped by run {run_id})"));
+        }
+        if now.instance_type == old.instance_type {
+            return Err(RestoreError::NotRestorable(format!("instance {id} is already {}; nothing to restore", old.instance_type)));
+        }
+        let was_running = now.state == "running" || now.state == "pending";
+        if was_running {
+            api.stop(id).await?;
+            let state = api.wait_for_state(region, id, "stopped", STOP_TIMEOUT).await?;
+            if state != "stopped" {
+                return Err(RestoreError::NotRestorable(format!("instance {id} did not stop (it is {state}); its type is still {}", now.instance_type)));
+            }
+        }
+        api.set_instance_type(id, &old.instance_type).await?;
+        if was_running {
+            api.start(id).await?;
+        }
+        Ok(format!("instance {id} in {region} is {} again (was {}; resized by run {run_id})", old.instance_type, now.instance_type))
+    }
 }
 
-/// Sets `monthly_cost_usd` and `cost_basis` from the type's on-demand rate.
-pub async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
-    let Details::Ec2Instance(e) = &resource.details else { return };
-    let i = &e.instance;
-    if i.state != "running" && i.state != "pending" {
-        resource.monthly_cost_usd = Some(0.0);
-        resource.cost_basis = Some(format!("state {}: no instance hours billed", i.state));
-        return;
-    }
-    let Some(price) = prices.hourly(Product::Ec2Linux, &resource.region, &i.instance_type, now).await else {
-        resource.cost_basis = Some(format!("no price known for {}", i.instance_type));
-        return;
+/// EC2 families whose on-demand Linux price in us-east-1 is a fixed rate per
+/// vCPU (each size doubles vCPUs and price): (family, USD per vCPU-hour,
+/// sizes offered). Compiled on 2026-11-25 from public price tables, keeping
+/// only figures that independent sources agreed on.
+const PER_VCPU_US_EAST_1: &[(&str, f64, &[&str])] = &[
+    ("m5", 0.048, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"]),
+    ("r5", 0.063, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"]),
+    ("c5", 0.0425, &["large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge"]),
+    ("m6i", 0.048, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
+    ("r6i", 0.063, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
+    ("c6i", 0.0425, &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]),
+    ("m6g", 0.0385, &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]),
+    ("m7g", 0.0408, &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]),
+];
+
+/// EC2 types priced one by one (burstable and GPU families do not follow a
+/// per-vCPU rate). Same date and sources.
+const US_EAST_1: &[(&str, f64)] = &[
+    ("t3.nano", 0.0052),
+    ("t3.micro", 0.0104),
+    ("t3.small", 0.0208),
+    ("t3.medium", 0.0416),
+    ("t3.large", 0.0832),
+    ("t3.xlarge", 0.1664),
+    ("t3.2xlarge", 0.3328),
+    ("g4dn.xlarge", 0.526),
+    ("g4dn.2xlarge", 0.752),
+    ("g4dn.4xlarge", 1.204),
+    ("g4dn.8xlarge", 2.176),
+    ("g4dn.12xlarge", 3.912),
+    ("g4dn.16xlarge", 4.352),
+    ("p3.2xlarge", 3.06),
+    ("p3.8xlarge", 12.24),
+    ("p3.16xlarge", 24.48),
+];
+
+fn builtin_hourly(instance_type: &str) -> Option<f64> {
+    US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, p)| p).or_else(|| {
+        let (family, size) = sizes::split(instance_type)?;
+        let (_, per_vcpu, offered) = PER_VCPU_US_EAST_1.iter().find(|(f, _, _)| *f == family)?;
+        offered.contains(&size).then_some(())?;
+        Some(per_vcpu * sizes::ladder_vcpus(size)?)
+    })
+}
+
+/// The on-demand Linux hourly price of `instance_type` in `region`.
+async fn hourly(prices: &PriceBook, region: &str, instance_type: &str, now: DateTime<Utc>) -> Option<Price> {
+    let key = PriceKey {
+        service_code: "AmazonEC2",
+        filters: vec![
+            ("instanceType", instance_type.to_string()),
+            ("operatingSystem", "Linux".to_string()),
+            ("tenancy", "Shared".to_string()),
+            ("preInstalledSw", "NA".to_string()),
+            ("capacitystatus", "Used".to_string()),
+        ],
+        unit: "Hrs",
+        label: instance_type.to_string(),
     };
-    let mut basis = format!("{} x {HOURS_PER_MONTH} h", price.describe(&i.instance_type));
-    if let Some(platform) = i.platform.as_deref().filter(|p| *p != "Linux/UNIX") {
-        basis.push_str(&format!("; Linux rate, the {platform} licence is extra"));
+    let builtin = builtin_hourly(instance_type).map(|usd| Builtin { usd, taken: "2026-11-25", region: "us-east-1" });
+    prices.price(region, &key, builtin, now).await
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ActionSpec {
+    Stop(NoFields),
+    Resize(NoFields),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Stop,
+    Resize,
+}
+
+fn instance(resource: &Resource) -> Option<&Instance> {
+    Instances::details_of(resource)
+}
+
+fn is_stopped(resource: &Resource) -> bool {
+    instance(resource).is_some_and(|i| matches!(i.state.as_str(), "stopped" | "stopping" | "shutting-down" | "terminated"))
+}
+
+fn timeout(operation: &'static str, message: String) -> AwsError {
+    AwsError::new("ec2", operation, "Timeout", message, ErrorKind::Transient)
+}
+
+impl ResourceAction for Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Stop => "stop",
+            Action::Resize => "resize",
+        }
     }
-    if i.lifecycle.as_deref() == Some("spot") {
-        basis.push_str("; spot instance: the on-demand rate is an upper bound");
+
+    fn describe(&self) -> String {
+        match self {
+            Action::Stop => "stop the instance (its EBS volumes are kept)".to_string(),
+            Action::Resize => "resize to the recommended type (stop, change type, start)".to_string(),
+        }
     }
-    resource.monthly_cost_usd = Some(price.hourly_usd * HOURS_PER_MONTH);
-    resource.cost_basis = Some(basis);
+
+    fn permissions(&self) -> Vec<Permission> {
+        let on = |action| Permission::on(action, &[Instances::ARN_PATTERN]);
+        match self {
+            Action::Stop => vec![on("ec2:StopInstances")],
+            Action::Resize => vec![on("ec2:StopInstances"), on("ec2:ModifyInstanceAttribute"), on("ec2:StartInstances")],
+        }
+    }
+
+    fn needs_rightsizing(&self) -> bool {
+        matches!(self, Action::Resize)
+    }
+
+    fn already_satisfied(&self, resource: &Resource) -> bool {
+        matches!(self, Action::Stop) && is_stopped(resource)
+    }
+
+    /// Never on an Auto Scaling group's instance (the group would replace
+    /// it) or a spot instance (most cannot be stopped).
+    fn refusal(&self, resource: &Resource) -> Option<String> {
+        let i = instance(resource)?;
+        if let Some(group) = &i.auto_scaling_group {
+            return Some(format!("member of Auto Scaling group {group}: the group would replace it; change the group's launch template instead"));
+        }
+        if i.lifecycle.as_deref() == Some("spot") {
+            return Some("spot instance: costguard does not stop or resize spot instances".to_string());
+        }
+        None
+    }
+
+    fn took_effect(&self, before: &Resource, now: Option<&Resource>) -> bool {
+        match self {
+            Action::Stop => now.is_none_or(is_stopped),
+            // The type differs from the one journaled.
+            Action::Resize => now.and_then(instance).is_some_and(|i| Some(&i.instance_type) != instance(before).map(|b| &b.instance_type)),
+        }
+    }
+
+    fn monthly_saving(&self, resource: &Resource, _: DateTime<Utc>) -> Option<f64> {
+        match self {
+            Action::Stop => resource.monthly_cost_usd,
+            // The rightsizing assessment says what a resize saves.
+            Action::Resize => None,
+        }
+    }
+
+    fn undoable(&self) -> bool {
+        true
+    }
+
+    async fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> Result<ActionResult, AwsError> {
+        let api = Api::new(aws, &resource.region);
+        let id = &resource.id;
+        match self {
+            Action::Stop => match api.stop(id).await {
+                Ok(()) => Ok(ActionResult::Done("instance stopping".to_string())),
+                Err(e) if e.is_not_found() => Ok(ActionResult::AlreadyDone("instance no longer exists".to_string())),
+                Err(e) => Err(e),
+            },
+            Action::Resize => {
+                let Some(target) = assessment.and_then(|a| a.parts.first()).and_then(|p| p.recommended_type.clone()) else {
+                    return Ok(ActionResult::AlreadyDone("no smaller type recommended when re-read".to_string()));
+                };
+                let Some(current) = instance(resource).map(|i| i.instance_type.clone()) else {
+                    return Ok(ActionResult::AlreadyDone("not an EC2 instance".to_string()));
+                };
+                if current == target {
+                    return Ok(ActionResult::AlreadyDone(format!("already {target}")));
+                }
+                match api.stop(id).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => return Ok(ActionResult::AlreadyDone("instance no longer exists".to_string())),
+                    Err(e) => return Err(e),
+                }
+                let state = api.wait_for_state(&resource.region, id, "stopped", STOP_TIMEOUT).await?;
+                if state != "stopped" {
+                    return Err(timeout("StopInstances", format!("{id} was {state}, not stopped, after {} s; type left at {current}", STOP_TIMEOUT.as_secs())));
+                }
+                if let Err(e) = api.set_instance_type(id, &target).await {
+                    let note = match api.start(id).await {
+                        Ok(()) => format!("started again on {current}"),
+                        Err(start) => format!("and could not start it again: {start}"),
+                    };
+                    return Err(AwsError { message: format!("{} ({note})", e.message), ..e });
+                }
+                api.start(id).await?;
+                Ok(ActionResult::Done(format!("resized {current} -> {target} (stopped, changed, started)")))
+            }
+        }
+    }
+
+    /// A resize interrupted between stop and start leaves the instance
+    /// down: start it again, on whichever type it has.
+    async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<String> {
+        let (Action::Resize, Some(i)) = (self, now.and_then(instance)) else { return None };
+        if i.state != "stopped" {
+            return None;
+        }
+        Some(match Api::new(aws, &before.region).start(&before.id).await {
+            Ok(()) => format!("resize {}: started it again after the interruption ({})", before.id, i.instance_type),
+            Err(e) => format!("resize {}: left stopped by the interruption and could not start it: {e}", before.id),
+        })
+    }
+}
+
+/// The EC2 calls this type makes.
+struct Api {
+    client: aws_sdk_ec2::Client,
+}
+
+fn sdk_err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| AwsError::from_sdk("ec2", operation, EC2_NOT_FOUND, e)
+}
+
+fn to_resource(i: &SdkInstance, owner: Option<&str>, region: &str) -> Option<Resource> {
+    let tags = ec2_tags(i.tags());
+    let instance = Instance {
+        id: i.instance_id()?.to_string(),
+        instance_type: i.instance_type()?.as_str().to_string(),
+        state: i.state().and_then(|s| s.name()).map_or("unknown", |n| n.as_str()).to_string(),
+        launched_at: time(i.launch_time()),
+        lifecycle: i.instance_lifecycle().map(|l| l.as_str().to_string()),
+        platform: i.platform_details().map(str::to_string),
+        detailed_monitoring: i.monitoring().and_then(|m| m.state()).is_some_and(|s| s.as_str() == "enabled"),
+        availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_string),
+        owner_account: owner.map(str::to_string),
+        auto_scaling_group: tags.get(ASG_TAG).cloned(),
+    };
+    let arn = format!("arn:aws:ec2:{region}:{}:instance/{}", owner.unwrap_or_default(), instance.id);
+    let mut r = Resource::new(instance.id.clone(), arn, region, instance.launched_at, Instances::wrap(instance));
+    r.tags = tags;
+    r.described = true;
+    Some(r)
+}
+
+impl Api {
+    fn new(aws: &Aws, region: &str) -> Self {
+        Api { client: sdk_client!(aws, aws_sdk_ec2, region) }
+    }
+
+    /// Every pending or running instance.
+    async fn list(&self, region: &str, on_page: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+        let state = Filter::builder().name("instance-state-name").set_values(Some(LISTED_STATES.iter().map(|s| s.to_string()).collect())).build();
+        let mut pages = self.client.describe_instances().filters(state).max_results(PAGE_SIZE).into_paginator().send();
+        let mut instances = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err("DescribeInstances"))?;
+            for reservation in page.reservations() {
+                instances.extend(reservation.instances().iter().filter_map(|i| to_resource(i, reservation.owner_id(), region)));
+            }
+            on_page(instances.len());
+        }
+        Ok(instances)
+    }
+
+    /// One instance as it is now, in any state but terminated; `None` when gone.
+    async fn get(&self, region: &str, id: &str) -> Result<Option<Resource>, AwsError> {
+        let out = match self.client.describe_instances().instance_ids(id).send().await.map_err(sdk_err("DescribeInstances")) {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances().iter().filter_map(move |i| to_resource(i, r.owner_id(), region)))
+            .find(|r| r.id == id && instance(r).is_some_and(|i| i.state != "terminated")))
+    }
+
+    /// The types of the given families (`m5`, `c6i`) offered in this region.
+    async fn instance_types(&self, families: &[String]) -> Result<Vec<InstanceSize>, AwsError> {
+        if families.is_empty() {
+            return Ok(Vec::new());
+        }
+        let patterns = families.iter().map(|f| format!("{f}.*")).collect();
+        let filter = Filter::builder().name("instance-type").set_values(Some(patterns)).build();
+        let mut pages = self.client.describe_instance_types().filters(filter).max_results(100).into_paginator().send();
+        let mut types = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err("DescribeInstanceTypes"))?;
+            types.extend(page.instance_types().iter().filter_map(to_type_info));
+        }
+        Ok(types)
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), AwsError> {
+        self.client.stop_instances().instance_ids(id).send().await.map_err(sdk_err("StopInstances"))?;
+        Ok(())
+    }
+
+    async fn start(&self, id: &str) -> Result<(), AwsError> {
+        self.client.start_instances().instance_ids(id).send().await.map_err(sdk_err("StartInstances"))?;
+        Ok(())
+    }
+
+    /// Changes a stopped instance's type.
+    async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), AwsError> {
+        self.client
+            .modify_instance_attribute()
+            .instance_id(id)
+            .instance_type(AttributeValue::builder().value(instance_type).build())
+            .send()
+            .await
+            .map_err(sdk_err("ModifyInstanceAttribute"))?;
+        Ok(())
+    }
+
+    /// Polls until the instance is in `state` (or gone), at most `timeout`.
+    /// Returns the state it ended in.
+    async fn wait_for_state(&self, region: &str, id: &str, state: &str, timeout: StdDuration) -> Result<String, AwsError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut delay = StdDuration::from_secs(1);
+        loop {
+            let now = self.get(region, id).await?.and_then(|r| instance(&r).map(|i| i.state.clone())).unwrap_or_else(|| "terminated".to_string());
+            if now == state || now == "terminated" || tokio::time::Instant::now() >= deadline {
+                return Ok(now);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(StdDuration::from_secs(15));
+        }
+    }
+}
+
+fn to_type_info(t: &InstanceTypeInfo) -> Option<InstanceSize> {
+    Some(InstanceSize {
+        instance_type: t.instance_type()?.as_str().to_string(),
+        vcpus: f64::from(t.v_cpu_info()?.default_v_cpus()?),
+        memory_mib: t.memory_info()?.size_in_mib(),
+        burstable: t.burstable_performance_supported().unwrap_or(false),
+        accelerated: t.gpu_info().is_some() || t.inference_accelerator_info().is_some() || t.neuron_info().is_some(),
+        bare_metal: t.bare_metal().unwrap_or(false),
+        hourly_usd: None,
+        price_basis: None,
+    })
 }
 
 #[cfg(test)]
@@ -177,9 +641,12 @@ pub(crate) fn fixture(id: &str, instance_type: &str) -> Resource {
         detailed_monitoring: false,
         availability_zone: Some("us-east-1a".to_string()),
         owner_account: Some("123456789012".to_string()),
-        tags: Default::default(),
+        auto_scaling_group: None,
     };
-    to_resource(instance, "us-east-1")
+    let arn = format!("arn:aws:ec2:us-east-1:123456789012:instance/{id}");
+    let mut r = Resource::new(id.to_string(), arn, "us-east-1", instance.launched_at, Instances::wrap(instance));
+    r.described = true;
+    r
 }
 
 #[cfg(test)]
@@ -189,8 +656,26 @@ mod tests {
     #[tokio::test]
     async fn cost_is_the_on_demand_rate_times_730_hours() {
         let mut r = fixture("i-1", "m5.2xlarge");
-        price(&mut r, &PriceBook::builtin(), crate::clock::test_now()).await;
+        Instances::price(&mut r, &PriceBook::builtin(), crate::clock::test_now()).await;
         assert!((r.monthly_cost_usd.unwrap_or(0.0) - 0.384 * 730.0).abs() < 1e-9, "{:?}", r.monthly_cost_usd);
         assert_eq!(r.arn, "arn:aws:ec2:us-east-1:123456789012:instance/i-1");
+    }
+
+    #[test]
+    fn builtin_prices_follow_the_families() {
+        assert_eq!(builtin_hourly("m5.large"), Some(0.096));
+        assert_eq!(builtin_hourly("c5.9xlarge"), Some(0.0425 * 36.0));
+        assert_eq!(builtin_hourly("c5.8xlarge"), None, "c5 has no 8xlarge");
+        assert_eq!(builtin_hourly("ml.m5.large"), None, "EC2 prices are not SageMaker's");
+    }
+
+    #[test]
+    fn auto_scaling_members_and_spot_instances_are_refused() {
+        let mut r = fixture("i-1", "m5.large");
+        assert_eq!(Action::Stop.refusal(&r), None);
+        if let crate::resources::Details::Ec2Instance(i) = &mut r.details {
+            i.auto_scaling_group = Some("web".to_string());
+        }
+        assert!(Action::Resize.refusal(&r).is_some_and(|why| why.contains("Auto Scaling group web")));
     }
 }

@@ -1,187 +1,216 @@
-//! Resource types: what costguard can list, filter and act on.
+//! Resource types: what costguard can list, filter, price and act on.
 //!
-//! Adding a type means one file here and one variant in [`ResourceType`] and
-//! [`Details`]; the compiler then points at every `match` that must learn it.
+//! # The contract
+//!
+//! A resource type is **one module** here implementing [`Kind`], and **one
+//! line** in the [`registry!`] at the bottom of this file. The module holds
+//! everything about its type, as Cloud Custodian's
+//! `c7n/resources/sagemaker.py` does:
+//!
+//! - how to list it, and describe what the listing lacks, only for the
+//!   resources a policy could still match ([`Kind::list`], [`Kind::describe`]),
+//!   and read one afresh right before a change ([`Kind::reread`]);
+//! - its attribute schema, for `value` filters and `validate`'s "did you
+//!   mean" ([`Kind::ATTRIBUTES`], [`Kind::attribute`]);
+//! - its ARN pattern: every change to it is scoped to it in the generated
+//!   IAM policy, never `*` ([`Kind::ARN_PATTERN`]);
+//! - how to read its tags (with its listing, or in bulk) and write them
+//!   ([`Kind::set_tags`], [`Kind::remove_tags`], [`Kind::TAG_PERMISSIONS`]);
+//! - its own actions, each with the IAM permissions it needs, how it is
+//!   re-checked, what it saves, and whether `restore` can undo it
+//!   ([`Kind::Action`], a [`ResourceAction`]), and how `restore` does
+//!   ([`Kind::restore`]);
+//! - its cost basis: instance-hours, GB-months, or per request
+//!   ([`Kind::price`], [`CostKind`]).
+//!
+//! The engine, `validate`, `iam-policy`, `restore`, pricing and the report
+//! get all of this through [`ResourceType`], [`Details`] and [`Change`],
+//! which the registry generates with exhaustive matches: a module that
+//! leaves out a piece, or a type left out of the registry, does not compile.
+//! The layers above never name a type.
 
 pub mod ec2_instance;
 pub mod log_group;
+pub mod sagemaker;
 pub mod sagemaker_endpoint;
 pub mod sagemaker_notebook;
 pub mod sizes;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{Aws, AwsError};
+use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
+use crate::yaml::{DecodeError, Node};
+use sizes::{Assessment, InstanceSize, Sizing};
 
 pub type Tags = BTreeMap<String, String>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResourceType {
-    /// A CloudWatch Logs log group.
-    #[serde(alias = "aws.log-group")]
-    LogGroup,
-    /// A SageMaker real-time inference endpoint.
-    #[serde(alias = "aws.sagemaker-endpoint")]
-    SagemakerEndpoint,
-    /// A SageMaker notebook instance.
-    #[serde(alias = "aws.sagemaker-notebook")]
-    SagemakerNotebook,
-    /// An EC2 instance (pending or running).
-    #[serde(alias = "aws.ec2", alias = "ec2")]
-    Ec2Instance,
-}
+/// The tag a `mark` leaves on a resource: `<action>@<due time>`, so owners
+/// see it in the console. A restore never puts it back.
+pub const MARK_TAG: &str = "costguard:marked-for";
+/// One metric series' dimensions, as (name, value) pairs.
+pub type Dimensions = Vec<(String, String)>;
 
-impl ResourceType {
-    pub const ALL: &'static [ResourceType] =
-        &[ResourceType::LogGroup, ResourceType::SagemakerEndpoint, ResourceType::SagemakerNotebook, ResourceType::Ec2Instance];
+/// Everything costguard knows about one resource type. See the module docs.
+pub trait Kind: Send + Sync + 'static {
+    /// What the listing (and describing) says about one resource.
+    type Details: Clone + fmt::Debug + PartialEq + Serialize + serde::de::DeserializeOwned + Send + Sync + 'static;
+    /// The type's own changes (`delete`, `stop`, ...), compiled from a policy.
+    type Action: ResourceAction;
 
-    pub fn name(self) -> &'static str {
-        match self {
-            ResourceType::LogGroup => "log-group",
-            ResourceType::SagemakerEndpoint => "sagemaker-endpoint",
-            ResourceType::SagemakerNotebook => "sagemaker-notebook",
-            ResourceType::Ec2Instance => "ec2-instance",
-        }
-    }
-
-    /// What people call one of these, for email subjects ("3 SageMaker endpoints").
-    pub fn noun(self) -> &'static str {
-        match self {
-            ResourceType::LogGroup => "log group",
-            ResourceType::SagemakerEndpoint => "SageMaker endpoint",
-            ResourceType::SagemakerNotebook => "SageMaker notebook",
-            ResourceType::Ec2Instance => "EC2 instance",
-        }
-    }
-
+    /// What people call one: "SageMaker endpoint" ("3 SageMaker endpoints").
+    const NOUN: &'static str;
+    /// Other spellings a policy may use (Cloud Custodian's `aws.ec2`).
+    const ALIASES: &'static [&'static str];
     /// The attributes a `value` filter may name, with their kinds.
-    pub fn attributes(self) -> &'static [Attribute] {
-        match self {
-            ResourceType::LogGroup => log_group::ATTRIBUTES,
-            ResourceType::SagemakerEndpoint => sagemaker_endpoint::ATTRIBUTES,
-            ResourceType::SagemakerNotebook => sagemaker_notebook::ATTRIBUTES,
-            ResourceType::Ec2Instance => ec2_instance::ATTRIBUTES,
-        }
-    }
+    const ATTRIBUTES: &'static [Attribute];
+    /// The CloudWatch namespace a `metrics` filter reads by default.
+    const METRIC_NAMESPACE: Option<&'static str>;
+    /// IAM actions that list and describe it and read its tags (IAM cannot
+    /// scope listings to resources: these are granted on `*`).
+    const READ_PERMISSIONS: &'static [&'static str];
+    /// IAM actions that read one resource afresh before a change ([`Kind::reread`]),
+    /// needed only by policies that change something.
+    const REREAD_PERMISSIONS: &'static [&'static str];
+    /// Its ARN, with wildcards: every change to it is scoped to this.
+    const ARN_PATTERN: &'static str;
+    /// IAM actions that write and remove its tags (the `mark` action).
+    const TAG_PERMISSIONS: &'static [&'static str];
+    /// The `type:` names of [`Kind::Action`], for `validate`.
+    const ACTION_NAMES: &'static [&'static str];
+    /// Whether a `rightsizing` filter can judge it ([`Kind::sizing`]).
+    const SIZABLE: bool;
 
-    pub fn attribute(self, name: &str) -> Option<&'static Attribute> {
-        self.attributes().iter().find(|a| a.name == name)
-    }
+    fn attribute<'a>(details: &'a Self::Details, name: &str) -> Option<AttrValue<'a>>;
 
-    /// IAM actions needed to list this type (and read its tags).
-    pub fn read_permissions(self) -> &'static [&'static str] {
-        match self {
-            ResourceType::LogGroup => log_group::READ_PERMISSIONS,
-            ResourceType::SagemakerEndpoint => sagemaker_endpoint::READ_PERMISSIONS,
-            ResourceType::SagemakerNotebook => sagemaker_notebook::READ_PERMISSIONS,
-            ResourceType::Ec2Instance => ec2_instance::READ_PERMISSIONS,
-        }
-    }
+    /// Its metric series' dimensions; `None` until described.
+    fn metric_series(details: &Self::Details) -> Option<Vec<Dimensions>>;
 
-    /// The CloudWatch namespace a `metrics` filter reads by default; `None`
-    /// when the type publishes no metrics costguard can attribute to it.
-    pub fn metric_namespace(self) -> Option<&'static str> {
-        match self {
-            ResourceType::LogGroup => Some("AWS/Logs"),
-            ResourceType::SagemakerEndpoint => Some("AWS/SageMaker"),
-            ResourceType::SagemakerNotebook => None,
-            ResourceType::Ec2Instance => Some("AWS/EC2"),
-        }
-    }
+    /// What a `rightsizing` filter judges: its instances and where their
+    /// load is published; `None` when it has nothing to size.
+    fn sizing(resource: &Resource, details: &Self::Details) -> Option<Sizing>;
 
-    /// Lists every resource of this type in `region`. Tags are read in bulk
-    /// only when `with_tags`.
-    pub async fn collect(
-        self,
-        aws: &Aws,
-        region: &str,
-        with_tags: bool,
-        on_progress: &(dyn Fn(usize) + Sync),
-    ) -> Result<Vec<Resource>, AwsError> {
-        match self {
-            ResourceType::LogGroup => log_group::collect(aws, region, with_tags, on_progress).await,
-            ResourceType::SagemakerEndpoint => sagemaker_endpoint::collect(aws, region, on_progress).await,
-            ResourceType::SagemakerNotebook => sagemaker_notebook::collect(aws, region, on_progress).await,
-            ResourceType::Ec2Instance => ec2_instance::collect(aws, region, on_progress).await,
-        }
-    }
+    /// Every resource of this type in `region`; tags too when `with_tags`.
+    fn list(aws: &Aws, region: &str, with_tags: bool, on_progress: &(dyn Fn(usize) + Sync)) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
 
-    /// Completes a listed resource (details and tags). Types whose listing
-    /// is already complete do nothing.
-    pub async fn describe(self, aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
-        match self {
-            ResourceType::LogGroup | ResourceType::Ec2Instance => Ok(()),
-            ResourceType::SagemakerEndpoint => sagemaker_endpoint::describe(aws, resource).await,
-            ResourceType::SagemakerNotebook => sagemaker_notebook::describe(aws, resource).await,
-        }
-    }
+    /// Completes a listed resource with what its listing lacks; sets
+    /// `described` (nothing to do when the listing is complete).
+    fn describe(aws: &Aws, resource: &mut Resource) -> impl Future<Output = Result<(), AwsError>> + Send;
 
-    /// Sets the resource's monthly cost where it is priced per instance.
-    pub async fn price(self, resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
-        match self {
-            ResourceType::LogGroup => {}
-            ResourceType::SagemakerEndpoint => sagemaker_endpoint::price(resource, prices, now).await,
-            ResourceType::SagemakerNotebook => sagemaker_notebook::price(resource, prices, now).await,
-            ResourceType::Ec2Instance => ec2_instance::price(resource, prices, now).await,
-        }
-    }
+    /// The resource as it is now, fully described with its tags; `None`
+    /// when it no longer exists. What every change re-checks first.
+    fn reread(aws: &Aws, region: &str, id: &str) -> impl Future<Output = Result<Option<Resource>, AwsError>> + Send;
 
-    /// Attaches to each resource the sizes of its instance family, priced,
-    /// for `rightsizing`; with `memory`, also where memory is published.
-    pub async fn prepare_sizes(
-        self,
+    /// Sets `monthly_cost_usd`, `cost_kind` and `cost_basis`.
+    fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) -> impl Future<Output = ()> + Send;
+
+    /// The sizes a `rightsizing` filter compares `resources` with, priced;
+    /// with `memory`, also where memory is published.
+    fn prepare_sizes(
         aws: &Aws,
         region: &str,
         resources: Vec<&mut Resource>,
         memory: bool,
         prices: &PriceBook,
         now: DateTime<Utc>,
-    ) -> Result<(), AwsError> {
-        match self {
-            ResourceType::Ec2Instance => ec2_instance::prepare_sizes(aws, region, resources, memory, prices, now).await,
-            ResourceType::SagemakerEndpoint => {
-                sagemaker_endpoint::prepare_sizes(resources, prices, now).await;
-                Ok(())
-            }
-            ResourceType::LogGroup | ResourceType::SagemakerNotebook => Ok(()),
-        }
-    }
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
-    /// Reads the resource afresh, fully described: what a destructive action
-    /// checks right before acting. `None` when it no longer exists.
-    pub async fn reread(self, aws: &Aws, resource: &Resource) -> Result<Option<Resource>, AwsError> {
-        match self {
-            ResourceType::LogGroup => Ok(Some(resource.clone())),
-            ResourceType::SagemakerEndpoint => sagemaker_endpoint::reread(aws, &resource.region, &resource.id).await,
-            ResourceType::SagemakerNotebook => sagemaker_notebook::reread(aws, &resource.region, &resource.id).await,
-            ResourceType::Ec2Instance => ec2_instance::reread(aws, &resource.region, &resource.id).await,
-        }
+    fn set_tags(aws: &Aws, resource: &Resource, tags: &Tags) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    fn remove_tags(aws: &Aws, region: &str, arn: &str, keys: &[&str]) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Compiles one of the type's own actions from its YAML node (its name
+    /// is one of [`Kind::ACTION_NAMES`]).
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Self::Action>;
+
+    /// Undoes `action`, done to `before` (as journaled); says what it did.
+    fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> impl Future<Output = Result<String, RestoreError>> + Send;
+}
+
+/// A type's own change. Generic actions (`notify`, `mark`) live in
+/// `crate::actions`; these are asked of the resource module.
+pub trait ResourceAction: Clone + fmt::Debug + PartialEq + Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    /// A sentence for the report: what it would do.
+    fn describe(&self) -> String;
+
+    /// The IAM actions it calls, each with the ARNs it touches.
+    fn permissions(&self) -> Vec<Permission>;
+
+    /// Whether it needs a `rightsizing` filter judging `over-provisioned`
+    /// (a resize moves to the size that filter recommends).
+    fn needs_rightsizing(&self) -> bool;
+
+    /// The resource already is as this would leave it: reported, not acted on.
+    fn already_satisfied(&self, resource: &Resource) -> bool;
+
+    /// Why it must never run on `resource`, whatever the policy says.
+    fn refusal(&self, resource: &Resource) -> Option<String>;
+
+    /// After a crash: whether the resource as read now (`None`: gone)
+    /// shows the change happened; `before` is as journaled.
+    fn took_effect(&self, before: &Resource, now: Option<&Resource>) -> bool;
+
+    /// What it saves a month on `resource`, where it can say.
+    fn monthly_saving(&self, resource: &Resource, now: DateTime<Utc>) -> Option<f64>;
+
+    /// Whether `costguard restore` can undo it.
+    fn undoable(&self) -> bool;
+
+    /// Runs it on `resource`, as just re-read; `assessment` is the
+    /// resource's rightsizing assessment on that re-read, where there is one.
+    fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> impl Future<Output = Result<ActionResult, AwsError>> + Send;
+
+    /// After a crash left it unsettled: finishes what the interruption left
+    /// half done (a resize stopped but not started); says what it did.
+    fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> impl Future<Output = Option<String>> + Send;
+}
+
+/// One IAM action and the resources it may touch; empty `resources` means
+/// `*`, which only reads may have (a test holds every type to it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    pub action: String,
+    pub resources: Vec<String>,
+}
+
+impl Permission {
+    /// `action` on the given ARN patterns.
+    pub fn on(action: &str, resources: &[&str]) -> Self {
+        Permission { action: action.to_string(), resources: resources.iter().map(|r| r.to_string()).collect() }
     }
 }
 
-impl std::str::FromStr for ResourceType {
-    type Err = String;
-
-    /// The policy spelling, with or without Cloud Custodian's `aws.` prefix.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bare = s.strip_prefix("aws.").unwrap_or(s);
-        ResourceType::ALL.iter().copied().find(|t| t.name() == bare).ok_or_else(|| {
-            let names: Vec<&str> = ResourceType::ALL.iter().map(|t| t.name()).collect();
-            format!("unknown resource type {s:?}; expected one of: {}", names.join(", "))
-        })
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{0}")]
+    NotRestorable(String),
+    #[error("{resource_type} {name} already exists in {region}; nothing to restore")]
+    AlreadyExists { resource_type: ResourceType, name: String, region: String },
+    #[error("{0} cannot be restored by costguard")]
+    Unsupported(ResourceType),
 }
 
-impl fmt::Display for ResourceType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+/// How a resource's monthly cost is worked out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CostKind {
+    /// An hourly instance price times the hours in a month (730).
+    InstanceHours,
+    /// A storage price per GB and month (by storage class or volume type,
+    /// with provisioned IOPS and throughput where billed).
+    GbMonths,
+    /// A price per request or per token, times the usage measured.
+    Usage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,8 +271,8 @@ impl fmt::Display for AttrValue<'_> {
     }
 }
 
-/// A resource as listed: the common fields every policy can use, and the
-/// type's own description in `details`.
+/// A resource: the fields every policy can use, and its type's own
+/// description in `details`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resource {
     pub id: String,
@@ -253,6 +282,9 @@ pub struct Resource {
     pub tags: Tags,
     /// What the resource costs a month as it is, where known.
     pub monthly_cost_usd: Option<f64>,
+    /// What the cost is made of: instance-hours, GB-months, usage.
+    #[serde(default)]
+    pub cost_kind: Option<CostKind>,
     /// How `monthly_cost_usd` was worked out, or why it is unknown.
     #[serde(default)]
     pub cost_basis: Option<String>,
@@ -267,17 +299,12 @@ pub struct Resource {
     /// The sizes of this resource's instance families, with prices: filled
     /// in only for resources a `rightsizing` filter judges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sizes: Vec<sizes::InstanceSize>,
+    pub sizes: Vec<InstanceSize>,
+    /// Where its memory is published when not beside its CPU (the
+    /// CloudWatch agent's dimensions for an EC2 instance), found in bulk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_series: Option<Dimensions>,
     pub details: Details,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "resource_type", rename_all = "kebab-case")]
-pub enum Details {
-    LogGroup(crate::aws::logs::LogGroup),
-    SagemakerEndpoint(sagemaker_endpoint::Endpoint),
-    SagemakerNotebook(crate::aws::sagemaker::Notebook),
-    Ec2Instance(ec2_instance::Ec2Instance),
 }
 
 impl Resource {
@@ -290,53 +317,263 @@ impl Resource {
             created_at,
             tags: Tags::new(),
             monthly_cost_usd: None,
+            cost_kind: None,
             cost_basis: None,
             described: false,
             metrics: BTreeMap::new(),
             sizes: Vec::new(),
+            memory_series: None,
             details,
         }
     }
 
     /// Keeps what the inventory learnt about `listed` besides its
-    /// description (where an instance's memory metrics live).
+    /// description: the sizes it was compared with, where memory lives, and
+    /// its cost where the re-read does not price it again.
     pub fn carry_over_from(&mut self, listed: &Resource) {
-        if let (Details::Ec2Instance(fresh), Details::Ec2Instance(old)) = (&mut self.details, &listed.details) {
-            fresh.memory_dimensions.clone_from(&old.memory_dimensions);
+        self.sizes.clone_from(&listed.sizes);
+        self.memory_series.clone_from(&listed.memory_series);
+        if self.monthly_cost_usd.is_none() {
+            self.monthly_cost_usd = listed.monthly_cost_usd;
+            self.cost_kind = listed.cost_kind;
+            self.cost_basis.clone_from(&listed.cost_basis);
         }
     }
 
     /// The size entry for `instance_type`, if sizes are known.
-    pub fn size(&self, instance_type: &str) -> Option<&sizes::InstanceSize> {
+    pub fn size(&self, instance_type: &str) -> Option<&InstanceSize> {
         self.sizes.iter().find(|s| s.instance_type == instance_type)
     }
 
-    pub fn resource_type(&self) -> ResourceType {
-        match self.details {
-            Details::LogGroup(_) => ResourceType::LogGroup,
-            Details::SagemakerEndpoint(_) => ResourceType::SagemakerEndpoint,
-            Details::SagemakerNotebook(_) => ResourceType::SagemakerNotebook,
-            Details::Ec2Instance(_) => ResourceType::Ec2Instance,
-        }
+    /// Sets the cost and how it was worked out.
+    pub fn set_cost(&mut self, monthly_usd: Option<f64>, kind: CostKind, basis: impl Into<String>) {
+        self.monthly_cost_usd = monthly_usd;
+        self.cost_kind = Some(kind);
+        self.cost_basis = Some(basis.into());
     }
+}
 
-    /// The dimension sets of this resource's metric series, or `None` until
-    /// it is described (an endpoint's variants come from DescribeEndpoint).
-    pub fn metric_series(&self) -> Option<Vec<Vec<(String, String)>>> {
-        match &self.details {
-            Details::LogGroup(g) => Some(vec![vec![("LogGroupName".to_string(), g.name.clone())]]),
-            Details::SagemakerEndpoint(e) => sagemaker_endpoint::metric_series(e),
-            Details::SagemakerNotebook(_) => Some(Vec::new()),
-            Details::Ec2Instance(e) => Some(ec2_instance::metric_series(e)),
-        }
-    }
+/// A type's name, as policies spell it, is unknown: says which are known
+/// and the closest.
+fn unknown_type(name: &str) -> String {
+    let known: Vec<&str> = ResourceType::ALL.iter().map(|t| t.name()).collect();
+    let hint = crate::yaml::closest_name(name, known.iter().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+    format!("unknown resource type `{name}`{hint} (expected one of: {})", known.join(", "))
+}
 
-    pub fn attribute(&self, name: &str) -> Option<AttrValue<'_>> {
-        match &self.details {
-            Details::LogGroup(group) => log_group::attribute(group, name),
-            Details::SagemakerEndpoint(endpoint) => sagemaker_endpoint::attribute(endpoint, name),
-            Details::SagemakerNotebook(notebook) => sagemaker_notebook::attribute(notebook, name),
-            Details::Ec2Instance(instance) => ec2_instance::attribute(instance, name),
-        }
+impl std::str::FromStr for ResourceType {
+    type Err = String;
+
+    /// The policy spelling, with or without Cloud Custodian's `aws.` prefix.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bare = s.strip_prefix("aws.").unwrap_or(s);
+        ResourceType::ALL.iter().copied().find(|t| t.name() == bare || t.aliases().contains(&s) || t.aliases().contains(&bare)).ok_or_else(|| unknown_type(s))
     }
+}
+
+impl fmt::Display for ResourceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for ResourceType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ResourceType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The one list of resource types. Each line: the variant, its name in
+/// policies and reports, and the module's [`Kind`]. It generates
+/// [`ResourceType`], [`Details`] and [`Change`], and their dispatch.
+macro_rules! registry {
+    ($($variant:ident = $name:literal => $module:ident :: $kind:ident,)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ResourceType {
+            $($variant,)*
+        }
+
+        /// A resource's type-specific description.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "resource_type")]
+        pub enum Details {
+            $(#[serde(rename = $name)] $variant(<$module::$kind as Kind>::Details),)*
+        }
+
+        /// A policy's type-specific change: one of the type's own actions.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Change {
+            $($variant(<$module::$kind as Kind>::Action),)*
+        }
+
+        /// Connects a [`Kind`] to its variants; only the registry implements it.
+        pub trait Registered: Kind {
+            const TYPE: ResourceType;
+            fn details_of(resource: &Resource) -> Option<&Self::Details>;
+            fn wrap(details: Self::Details) -> Details;
+        }
+
+        $(
+            impl Registered for $module::$kind {
+                const TYPE: ResourceType = ResourceType::$variant;
+                fn details_of(resource: &Resource) -> Option<&Self::Details> {
+                    match &resource.details {
+                        Details::$variant(d) => Some(d),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+                fn wrap(details: Self::Details) -> Details {
+                    Details::$variant(details)
+                }
+            }
+        )*
+
+        impl ResourceType {
+            pub const ALL: &'static [ResourceType] = &[$(ResourceType::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(ResourceType::$variant => $name,)* }
+            }
+            pub fn noun(self) -> &'static str {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::NOUN,)* }
+            }
+            pub fn aliases(self) -> &'static [&'static str] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::ALIASES,)* }
+            }
+            pub fn attributes(self) -> &'static [Attribute] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::ATTRIBUTES,)* }
+            }
+            pub fn attribute(self, name: &str) -> Option<&'static Attribute> {
+                self.attributes().iter().find(|a| a.name == name)
+            }
+            pub fn metric_namespace(self) -> Option<&'static str> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::METRIC_NAMESPACE,)* }
+            }
+            pub fn read_permissions(self) -> &'static [&'static str] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::READ_PERMISSIONS,)* }
+            }
+            pub fn reread_permissions(self) -> &'static [&'static str] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::REREAD_PERMISSIONS,)* }
+            }
+            pub fn arn_pattern(self) -> &'static str {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::ARN_PATTERN,)* }
+            }
+            pub fn tag_permissions(self) -> &'static [&'static str] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::TAG_PERMISSIONS,)* }
+            }
+            pub fn action_names(self) -> &'static [&'static str] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::ACTION_NAMES,)* }
+            }
+            pub fn sizable(self) -> bool {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::SIZABLE,)* }
+            }
+            pub async fn list(self, aws: &Aws, region: &str, with_tags: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::list(aws, region, with_tags, on_progress).await,)* }
+            }
+            pub async fn describe(self, aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::describe(aws, resource).await,)* }
+            }
+            pub async fn reread(self, aws: &Aws, region: &str, id: &str) -> Result<Option<Resource>, AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::reread(aws, region, id).await,)* }
+            }
+            pub async fn price(self, resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::price(resource, prices, now).await,)* }
+            }
+            pub async fn prepare_sizes(self, aws: &Aws, region: &str, resources: Vec<&mut Resource>, memory: bool, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::prepare_sizes(aws, region, resources, memory, prices, now).await,)* }
+            }
+            pub async fn set_tags(self, aws: &Aws, resource: &Resource, tags: &Tags) -> Result<(), AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::set_tags(aws, resource, tags).await,)* }
+            }
+            pub async fn remove_tags(self, aws: &Aws, region: &str, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::remove_tags(aws, region, arn, keys).await,)* }
+            }
+            pub fn compile_action(self, node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Change> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::compile_action(node, path, errors).map(Change::$variant),)* }
+            }
+            pub async fn restore(self, aws: &Aws, action: &str, before: &Resource, run_id: &str) -> Result<String, RestoreError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::restore(aws, action, before, run_id).await,)* }
+            }
+        }
+
+        impl Details {
+            pub fn resource_type(&self) -> ResourceType {
+                match self { $(Details::$variant(_) => ResourceType::$variant,)* }
+            }
+        }
+
+        impl Resource {
+            pub fn resource_type(&self) -> ResourceType {
+                self.details.resource_type()
+            }
+            pub fn attribute(&self, name: &str) -> Option<AttrValue<'_>> {
+                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::attribute(d, name),)* }
+            }
+            /// The dimension sets of this resource's metric series, or `None`
+            /// until it is described (an endpoint's variants come from describing it).
+            pub fn metric_series(&self) -> Option<Vec<Dimensions>> {
+                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::metric_series(d),)* }
+            }
+            pub fn sizing(&self) -> Option<Sizing> {
+                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::sizing(self, d),)* }
+            }
+        }
+
+        impl Change {
+            pub fn resource_type(&self) -> ResourceType {
+                match self { $(Change::$variant(_) => ResourceType::$variant,)* }
+            }
+        }
+
+        impl ResourceAction for Change {
+            fn name(&self) -> &'static str {
+                match self { $(Change::$variant(a) => a.name(),)* }
+            }
+            fn describe(&self) -> String {
+                match self { $(Change::$variant(a) => a.describe(),)* }
+            }
+            fn permissions(&self) -> Vec<Permission> {
+                match self { $(Change::$variant(a) => a.permissions(),)* }
+            }
+            fn needs_rightsizing(&self) -> bool {
+                match self { $(Change::$variant(a) => a.needs_rightsizing(),)* }
+            }
+            fn already_satisfied(&self, resource: &Resource) -> bool {
+                match self { $(Change::$variant(a) => a.already_satisfied(resource),)* }
+            }
+            fn refusal(&self, resource: &Resource) -> Option<String> {
+                match self { $(Change::$variant(a) => a.refusal(resource),)* }
+            }
+            fn took_effect(&self, before: &Resource, now: Option<&Resource>) -> bool {
+                match self { $(Change::$variant(a) => a.took_effect(before, now),)* }
+            }
+            fn monthly_saving(&self, resource: &Resource, now: DateTime<Utc>) -> Option<f64> {
+                match self { $(Change::$variant(a) => a.monthly_saving(resource, now),)* }
+            }
+            fn undoable(&self) -> bool {
+                match self { $(Change::$variant(a) => a.undoable(),)* }
+            }
+            async fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> Result<ActionResult, AwsError> {
+                match self { $(Change::$variant(a) => a.apply(aws, resource, assessment).await,)* }
+            }
+            async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<String> {
+                match self { $(Change::$variant(a) => a.recover(aws, before, now).await,)* }
+            }
+        }
+    };
+}
+
+registry! {
+    LogGroup = "log-group" => log_group::LogGroups,
+    SagemakerEndpoint = "sagemaker-endpoint" => sagemaker_endpoint::Endpoints,
+    SagemakerNotebook = "sagemaker-notebook" => sagemaker_notebook::Notebooks,
+    Ec2Instance = "ec2-instance" => ec2_instance::Instances,
 }

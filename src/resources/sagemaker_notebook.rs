@@ -4,82 +4,296 @@
 //! everything but tags; tags (ListTags) are read only for notebooks some
 //! policy could still match. A notebook bills its instance hourly while
 //! `InService`; stopped, it bills only its storage volume.
+//!
+//! # Actions
+//! `stop`: stop the notebook instance; its storage volume and everything
+//! on it are kept, and `costguard restore sagemaker-notebook NAME` starts it.
+//!
+//! ```yaml
+//! actions:
+//!   - type: mark
+//!     days: 3
+//!   - stop
+//! ```
+//!
+//! ## Guarantees
+//! - Runs only after the notebook is re-read, still matches, is not
+//!   protected, and is journaled; one already stopped or gone is "already done".
+//!
+//! ## Caveats
+//! - Unsaved state in the notebook's memory (running kernels) is lost.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::{AttrKind, AttrValue, Attribute, Details, Resource};
-use crate::aws::pricing::Product;
-use crate::aws::sagemaker::Notebook;
-use crate::aws::{Aws, AwsError};
+use super::sagemaker::{self as sm_prices, Use};
+use super::sizes::{Assessment, Sizing};
+use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use crate::aws::tags::{sagemaker_error, time};
+use crate::aws::{sdk_client, Aws, AwsError};
+use crate::outcome::ActionResult;
 use crate::pricing::{PriceBook, HOURS_PER_MONTH};
+use crate::yaml::{self, DecodeError, Node};
 
-pub const ATTRIBUTES: &[Attribute] = &[
-    Attribute::listed("NotebookInstanceName", AttrKind::String),
-    Attribute::listed("NotebookInstanceArn", AttrKind::String),
-    Attribute::listed("NotebookInstanceStatus", AttrKind::String),
-    Attribute::listed("InstanceType", AttrKind::String),
-    Attribute::listed("CreationTime", AttrKind::Time),
-    Attribute::listed("LastModifiedTime", AttrKind::Time),
-];
+pub struct Notebooks;
 
-/// The listing has all but tags. (`stop` re-reads one notebook with
-/// DescribeNotebookInstance: its own permission.)
-pub const READ_PERMISSIONS: &[&str] = &["sagemaker:ListNotebookInstances", "sagemaker:ListTags"];
+/// The largest page ListNotebookInstances serves.
+const PAGE_SIZE: i32 = 100;
 
-pub fn attribute<'a>(n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {
-    match name {
-        "NotebookInstanceName" => Some(AttrValue::Str(&n.name)),
-        "NotebookInstanceArn" => Some(AttrValue::Str(&n.arn)),
-        "NotebookInstanceStatus" => Some(AttrValue::Str(&n.status)),
-        "InstanceType" => n.instance_type.as_deref().map(AttrValue::Str),
-        "CreationTime" => n.created_at.map(AttrValue::Time),
-        "LastModifiedTime" => n.modified_at.map(AttrValue::Time),
-        _ => None,
-    }
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notebook {
+    pub name: String,
+    pub arn: String,
+    pub status: String,
+    pub instance_type: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub modified_at: Option<DateTime<Utc>>,
 }
 
-pub async fn collect(aws: &Aws, region: &str, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
-    let notebooks = aws.sagemaker(region).list_notebooks(on_progress).await?;
-    Ok(notebooks.into_iter().map(|n| to_resource(n, region)).collect())
+impl Kind for Notebooks {
+    type Details = Notebook;
+    type Action = Action;
+
+    const NOUN: &'static str = "SageMaker notebook";
+    const ALIASES: &'static [&'static str] = &["aws.sagemaker-notebook"];
+    const ATTRIBUTES: &'static [Attribute] = &[
+        Attribute::listed("NotebookInstanceName", AttrKind::String),
+        Attribute::listed("NotebookInstanceArn", AttrKind::String),
+        Attribute::listed("NotebookInstanceStatus", AttrKind::String),
+        Attribute::listed("InstanceType", AttrKind::String),
+        Attribute::listed("CreationTime", AttrKind::Time),
+        Attribute::listed("LastModifiedTime", AttrKind::Time),
+    ];
+    /// Notebooks publish no usage metrics.
+    const METRIC_NAMESPACE: Option<&'static str> = None;
+    /// The listing has all but tags.
+    const READ_PERMISSIONS: &'static [&'static str] = &["sagemaker:ListNotebookInstances", "sagemaker:ListTags"];
+    const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeNotebookInstance", "sagemaker:ListTags"];
+    const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:notebook-instance/*";
+    const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
+    const ACTION_NAMES: &'static [&'static str] = &["stop"];
+    const SIZABLE: bool = false;
+
+    fn attribute<'a>(n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {
+        match name {
+            "NotebookInstanceName" => Some(AttrValue::Str(&n.name)),
+            "NotebookInstanceArn" => Some(AttrValue::Str(&n.arn)),
+            "NotebookInstanceStatus" => Some(AttrValue::Str(&n.status)),
+            "InstanceType" => n.instance_type.as_deref().map(AttrValue::Str),
+            "CreationTime" => n.created_at.map(AttrValue::Time),
+            "LastModifiedTime" => n.modified_at.map(AttrValue::Time),
+            _ => None,
+        }
+    }
+
+    fn metric_series(_: &Notebook) -> Option<Vec<Dimensions>> {
+        Some(Vec::new())
+    }
+
+    fn sizing(_: &Resource, _: &Notebook) -> Option<Sizing> {
+        None
+    }
+
+    async fn list(aws: &Aws, region: &str, _: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+        let notebooks = Api::new(aws, region).list(on_progress).await?;
+        Ok(notebooks.into_iter().map(|n| to_resource(n, region)).collect())
+    }
+
+    /// Adds the tags, the one thing the listing lacks.
+    async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+        resource.tags = match aws.sagemaker_tags(&resource.region).list(&resource.arn).await {
+            Ok(tags) => tags,
+            // Deleted since the listing: stays undescribed, never acted on.
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        resource.described = true;
+        Ok(())
+    }
+
+    async fn reread(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, AwsError> {
+        let Some(notebook) = Api::new(aws, region).describe(name).await? else { return Ok(None) };
+        let mut resource = to_resource(notebook, region);
+        resource.tags = match aws.sagemaker_tags(region).list(&resource.arn).await {
+            Ok(tags) => tags,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        resource.described = true;
+        Ok(Some(resource))
+    }
+
+    async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
+        let Some(n) = Self::details_of(resource).cloned() else { return };
+        if n.status != "InService" && n.status != "Pending" {
+            return resource.set_cost(Some(0.0), CostKind::InstanceHours, format!("status {}: no instance hours billed", n.status));
+        }
+        let Some(instance_type) = n.instance_type else {
+            return resource.set_cost(None, CostKind::InstanceHours, "instance type unknown");
+        };
+        match sm_prices::hourly(prices, Use::Notebook, &resource.region, &instance_type, now).await {
+            Some(price) => resource.set_cost(Some(price.usd * HOURS_PER_MONTH), CostKind::InstanceHours, format!("{} x {HOURS_PER_MONTH} h", price.describe())),
+            None => resource.set_cost(None, CostKind::InstanceHours, format!("no price known for {instance_type}")),
+        }
+    }
+
+    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: bool, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
+        Ok(())
+    }
+
+    async fn set_tags(aws: &Aws, resource: &Resource, tags: &Tags) -> Result<(), AwsError> {
+        aws.sagemaker_tags(&resource.region).add(&resource.arn, tags).await
+    }
+
+    async fn remove_tags(aws: &Aws, region: &str, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+        aws.sagemaker_tags(region).delete(arn, keys).await
+    }
+
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
+        match yaml::decode::<ActionSpec>(node, path) {
+            Ok(ActionSpec::Stop(_)) => Some(Action::Stop),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    }
+
+    /// Starts a notebook costguard stopped.
+    async fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> Result<String, RestoreError> {
+        let Some(notebook) = Self::details_of(before) else { return Err(RestoreError::Unsupported(Self::TYPE)) };
+        if action != "stop" {
+            return Err(RestoreError::NotRestorable(format!("{action} of a notebook cannot be undone")));
+        }
+        Api::new(aws, &before.region).start(&notebook.name).await?;
+        Ok(format!("started notebook instance {} in {} (stopped by run {run_id})", notebook.name, before.region))
+    }
 }
 
 pub fn to_resource(notebook: Notebook, region: &str) -> Resource {
     let (id, arn, created_at) = (notebook.name.clone(), notebook.arn.clone(), notebook.created_at);
-    Resource::new(id, arn, region, created_at, Details::SagemakerNotebook(notebook))
+    Resource::new(id, arn, region, created_at, Notebooks::wrap(notebook))
 }
 
-/// Adds the tags, the one thing the listing lacks.
-pub async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
-    resource.tags = aws.sagemaker(&resource.region).list_tags(&resource.arn).await?;
-    resource.described = true;
-    Ok(())
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ActionSpec {
+    Stop(StopSpec),
 }
 
-pub async fn reread(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, AwsError> {
-    let client = aws.sagemaker(region);
-    let Some(notebook) = client.describe_notebook(name).await? else { return Ok(None) };
-    let mut resource = to_resource(notebook, region);
-    resource.tags = client.list_tags(&resource.arn).await?;
-    resource.described = true;
-    Ok(Some(resource))
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopSpec {}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Stop,
 }
 
-pub async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
-    let Details::SagemakerNotebook(n) = &resource.details else { return };
-    if n.status != "InService" && n.status != "Pending" {
-        resource.monthly_cost_usd = Some(0.0);
-        resource.cost_basis = Some(format!("status {}: no instance hours billed", n.status));
-        return;
+fn is_stopped(resource: &Resource) -> bool {
+    Notebooks::details_of(resource).is_some_and(|n| n.status == "Stopped" || n.status == "Stopping")
+}
+
+impl ResourceAction for Action {
+    fn name(&self) -> &'static str {
+        "stop"
     }
-    let Some(instance_type) = n.instance_type.clone() else {
-        resource.cost_basis = Some("instance type unknown".to_string());
-        return;
-    };
-    match prices.hourly(Product::SageMakerNotebook, &resource.region, &instance_type, now).await {
-        Some(price) => {
-            resource.monthly_cost_usd = Some(price.hourly_usd * HOURS_PER_MONTH);
-            resource.cost_basis = Some(format!("{} x {HOURS_PER_MONTH} h", price.describe(&instance_type)));
+
+    fn describe(&self) -> String {
+        "stop the notebook instance (its storage is kept)".to_string()
+    }
+
+    fn permissions(&self) -> Vec<Permission> {
+        vec![Permission::on("sagemaker:StopNotebookInstance", &[Notebooks::ARN_PATTERN])]
+    }
+
+    fn needs_rightsizing(&self) -> bool {
+        false
+    }
+
+    fn already_satisfied(&self, resource: &Resource) -> bool {
+        is_stopped(resource)
+    }
+
+    fn refusal(&self, _: &Resource) -> Option<String> {
+        None
+    }
+
+    fn took_effect(&self, _: &Resource, now: Option<&Resource>) -> bool {
+        now.is_none_or(is_stopped)
+    }
+
+    fn monthly_saving(&self, resource: &Resource, _: DateTime<Utc>) -> Option<f64> {
+        resource.monthly_cost_usd
+    }
+
+    fn undoable(&self) -> bool {
+        true
+    }
+
+    async fn apply(&self, aws: &Aws, resource: &Resource, _: Option<&Assessment>) -> Result<ActionResult, AwsError> {
+        match Api::new(aws, &resource.region).stop(&resource.id).await {
+            Ok(()) => Ok(ActionResult::Done("notebook stopping".to_string())),
+            Err(e) if e.is_not_found() => Ok(ActionResult::AlreadyDone("notebook no longer exists".to_string())),
+            Err(e) => Err(e),
         }
-        None => resource.cost_basis = Some(format!("no price known for {instance_type}")),
+    }
+
+    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<String> {
+        None
+    }
+}
+
+/// The SageMaker calls this type makes.
+struct Api {
+    client: aws_sdk_sagemaker::Client,
+}
+
+impl Api {
+    fn new(aws: &Aws, region: &str) -> Self {
+        Api { client: sdk_client!(aws, aws_sdk_sagemaker, region) }
+    }
+
+    async fn list(&self, on_page: &(dyn Fn(usize) + Sync)) -> Result<Vec<Notebook>, AwsError> {
+        let mut pages = self.client.list_notebook_instances().max_results(PAGE_SIZE).into_paginator().send();
+        let mut notebooks = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sagemaker_error("ListNotebookInstances", e))?;
+            notebooks.extend(page.notebook_instances().iter().map(|n| Notebook {
+                name: n.notebook_instance_name().unwrap_or_default().to_string(),
+                arn: n.notebook_instance_arn().unwrap_or_default().to_string(),
+                status: n.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                instance_type: n.instance_type().map(|t| t.as_str().to_string()),
+                created_at: time(n.creation_time()),
+                modified_at: time(n.last_modified_time()),
+            }));
+            on_page(notebooks.len());
+        }
+        Ok(notebooks)
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<Notebook>, AwsError> {
+        match self.client.describe_notebook_instance().notebook_instance_name(name).send().await.map_err(|e| sagemaker_error("DescribeNotebookInstance", e)) {
+            Ok(n) => Ok(Some(Notebook {
+                name: n.notebook_instance_name().unwrap_or(name).to_string(),
+                arn: n.notebook_instance_arn().unwrap_or_default().to_string(),
+                status: n.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                instance_type: n.instance_type().map(|t| t.as_str().to_string()),
+                created_at: time(n.creation_time()),
+                modified_at: time(n.last_modified_time()),
+            })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn stop(&self, name: &str) -> Result<(), AwsError> {
+        self.client.stop_notebook_instance().notebook_instance_name(name).send().await.map_err(|e| sagemaker_error("StopNotebookInstance", e))?;
+        Ok(())
+    }
+
+    async fn start(&self, name: &str) -> Result<(), AwsError> {
+        self.client.start_notebook_instance().notebook_instance_name(name).send().await.map_err(|e| sagemaker_error("StartNotebookInstance", e))?;
+        Ok(())
     }
 }

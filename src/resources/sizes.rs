@@ -5,12 +5,103 @@
 //! EC2 naming, in which each size step doubles vCPUs and memory within a
 //! family (`large` = 2 vCPUs, `xlarge` = 4, `Nxlarge` = 4N), and a size
 //! exists when the price book knows its price.
+//!
+//! The judgement a `rightsizing` filter makes ([`Assessment`]) is data
+//! here, so a resize action in a resource module can read it without
+//! knowing the filter.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::pricing::Product;
-use crate::pricing::PriceBook;
+use super::Dimensions;
+
+/// What a `rightsizing` filter concludes about a resource or one part of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    OverProvisioned,
+    Idle,
+    TooLittleData,
+    RightSized,
+    NotJudged,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::OverProvisioned => "over-provisioned",
+            Verdict::Idle => "idle",
+            Verdict::TooLittleData => "too-little-data",
+            Verdict::RightSized => "right-sized",
+            Verdict::NotJudged => "not-judged",
+        }
+    }
+}
+
+/// The judgement on one resource: what the finding shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assessment {
+    pub verdict: Verdict,
+    /// One sentence: what, why, and what to do.
+    pub summary: String,
+    /// One per instance (EC2) or production variant (endpoint).
+    pub parts: Vec<PartAssessment>,
+    pub current_monthly_usd: Option<f64>,
+    pub recommended_monthly_usd: Option<f64>,
+    pub monthly_saving_usd: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartAssessment {
+    /// The instance id or the variant name.
+    pub name: String,
+    pub verdict: Verdict,
+    pub why: String,
+    pub current_type: String,
+    pub current_count: i32,
+    pub recommended_type: Option<String>,
+    pub recommended_count: Option<i32>,
+    pub statistic: String,
+    pub days: f64,
+    pub hours_of_data: Option<f64>,
+    pub cpu_peak_pct: Option<f64>,
+    pub memory_peak_pct: Option<f64>,
+    pub projected_cpu_pct: Option<f64>,
+    pub projected_memory_pct: Option<f64>,
+    pub current_monthly_usd: Option<f64>,
+    pub recommended_monthly_usd: Option<f64>,
+}
+
+/// What a `rightsizing` filter judges on one resource, as its type
+/// describes it: the instances, and where their load is published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sizing {
+    /// Where `CPUUtilization` is, one series per part (by index).
+    pub cpu_namespace: &'static str,
+    pub cpu_series: Vec<Dimensions>,
+    /// Where memory is: namespace, metric, and one series per part (empty
+    /// where it is not published).
+    pub memory_namespace: &'static str,
+    pub memory_metric: &'static str,
+    pub memory_series: Vec<Dimensions>,
+    pub parts: Vec<SizingPart>,
+}
+
+/// One part to judge: a type, a count, and where its series sit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SizingPart {
+    pub name: String,
+    pub instance_type: String,
+    pub count: i32,
+    /// Index of this part's series in each metric key.
+    pub series: usize,
+    /// Seconds each CPU sample stands for, divided among the instances.
+    pub sample_secs: f64,
+    /// What 100% CPU reads as (SageMaker sums its cores: 4 vCPUs read 400%).
+    pub cpu_full_scale: f64,
+    /// The smallest count worth recommending (endpoints keep two instances
+    /// for availability when they have two or more).
+    pub min_count: i32,
+}
 
 /// One instance type, as rightsizing compares it with others.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,17 +128,6 @@ impl InstanceSize {
         match (self.memory_mib, other.memory_mib) {
             (Some(a), Some(b)) if b > 0 => a as f64 / b as f64,
             _ => self.vcpus / other.vcpus,
-        }
-    }
-}
-
-/// Prices every size (the price book caches per type, so a family is asked
-/// for once per sweep however many resources share it).
-pub async fn price_all(sizes: &mut [InstanceSize], product: Product, region: &str, prices: &PriceBook, now: DateTime<Utc>) {
-    for size in sizes {
-        if let Some(price) = prices.hourly(product, region, &size.instance_type, now).await {
-            size.hourly_usd = Some(price.hourly_usd);
-            size.price_basis = Some(price.describe(&size.instance_type));
         }
     }
 }

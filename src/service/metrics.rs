@@ -139,12 +139,12 @@ impl Metrics {
     }
 }
 
-fn status_name(s: crate::engine::apply::Status) -> &'static str {
+fn status_name(s: crate::outcome::Status) -> &'static str {
     match s {
-        crate::engine::apply::Status::Planned => "planned",
-        crate::engine::apply::Status::Done => "done",
-        crate::engine::apply::Status::Skipped => "skipped",
-        crate::engine::apply::Status::Failed => "failed",
+        crate::outcome::Status::Planned => "planned",
+        crate::outcome::Status::Done => "done",
+        crate::outcome::Status::Skipped => "skipped",
+        crate::outcome::Status::Failed => "failed",
     }
 }
 

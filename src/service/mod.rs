@@ -264,18 +264,18 @@ pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
         Ok(l) => Arc::new(l),
         Err(e) => {
             eprintln!("{e}\ncostguard: invalid config; not started");
-            return ExitCode::from(crate::commands::exit::FAILED);
+            return ExitCode::from(crate::outcome::exit::FAILED);
         }
     };
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
         eprintln!("costguard: cannot install signal handlers");
-        return ExitCode::from(crate::commands::exit::FAILED);
+        return ExitCode::from(crate::outcome::exit::FAILED);
     };
     let listener = match tokio::net::TcpListener::bind(loaded.config.listen).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("costguard: cannot listen on {}: {e}", loaded.config.listen);
-            return ExitCode::from(crate::commands::exit::FAILED);
+            return ExitCode::from(crate::outcome::exit::FAILED);
         }
     };
     let address = listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string());
@@ -297,7 +297,7 @@ pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("costguard: {e}");
-            return ExitCode::from(crate::commands::exit::FAILED);
+            return ExitCode::from(crate::outcome::exit::FAILED);
         }
     };
     tracing::info!(schedules = ?loaded.schedules(), policies = loaded.policies.len(), dry_run = loaded.config.dry_run, "costguard running");
@@ -355,8 +355,8 @@ pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
     let _ = server.await;
     if finished {
         tracing::info!("stopped");
-        ExitCode::from(crate::commands::exit::OK)
+        ExitCode::from(crate::outcome::exit::OK)
     } else {
-        ExitCode::from(crate::commands::exit::FAILED)
+        ExitCode::from(crate::outcome::exit::FAILED)
     }
 }

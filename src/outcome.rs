@@ -1,0 +1,45 @@
+//! What happened, in words every layer shares: the status of a finding or
+//! a guardrail change, what an action did, and the process's exit codes.
+//! A leaf: it imports nothing from the crate.
+
+/// Where a finding or a change stands after a sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Would run (dry run), waits for its grace period, or is reported only.
+    Planned,
+    Done,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Done => "done",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// What happened when an action ran.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionResult {
+    /// AWS changed; the message says how.
+    Done(String),
+    /// Nothing to change (the resource is gone, or already as wanted).
+    AlreadyDone(String),
+}
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Invalid policies, or the sweep could not run at all (nothing was changed).
+    pub const FAILED: u8 = 1;
+    /// A listing or an action failed; the report says which.
+    pub const ERRORS: u8 = 3;
+    /// A policy's circuit breaker tripped; it applied nothing.
+    pub const BREAKER: u8 = 4;
+}

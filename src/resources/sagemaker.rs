@@ -1,0 +1,86 @@
+//! What SageMaker's resource types share (not a type of its own): the
+//! prices of its `ml.` instances, by use.
+
+use chrono::{DateTime, Utc};
+
+use crate::pricing::{Builtin, Price, PriceBook, PriceKey};
+
+/// What an `ml.` instance is billed for (the Price List's `component`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// Real-time inference endpoints.
+    Hosting,
+    /// Notebook instances.
+    Notebook,
+    /// Training jobs.
+    Training,
+}
+
+impl Use {
+    fn component(self) -> &'static str {
+        match self {
+            Use::Hosting => "Hosting",
+            Use::Notebook => "Notebook",
+            Use::Training => "Training",
+        }
+    }
+}
+
+/// When the built-in table was compiled.
+pub const BUILTIN_TAKEN: &str = "2026-11-25";
+
+/// SageMaker on-demand USD per hour in us-east-1 (inference, notebook and
+/// training instances are billed alike for these types). Compiled on
+/// [`BUILTIN_TAKEN`] from public price tables, keeping only figures that
+/// independent sources agreed on; the Price List API overrides it.
+const US_EAST_1: &[(&str, f64)] = &[
+    ("ml.t3.medium", 0.05),
+    ("ml.t3.large", 0.10),
+    ("ml.t3.xlarge", 0.20),
+    ("ml.m5.large", 0.115),
+    ("ml.m5.xlarge", 0.23),
+    ("ml.m5.2xlarge", 0.461),
+    ("ml.m5.4xlarge", 0.922),
+    ("ml.m5.12xlarge", 2.765),
+    ("ml.m5.24xlarge", 5.53),
+    ("ml.c5.large", 0.102),
+    ("ml.c5.xlarge", 0.204),
+    ("ml.c5.2xlarge", 0.408),
+    ("ml.c5.4xlarge", 0.816),
+    ("ml.c5.9xlarge", 1.836),
+    ("ml.g4dn.xlarge", 0.736),
+    ("ml.g4dn.2xlarge", 1.0528),
+    ("ml.g4dn.4xlarge", 1.685),
+    ("ml.g4dn.8xlarge", 3.046),
+    ("ml.g4dn.12xlarge", 5.48),
+    ("ml.g5.xlarge", 1.408),
+    ("ml.g5.12xlarge", 7.09),
+    ("ml.p3.2xlarge", 3.825),
+    ("ml.p3.8xlarge", 14.688),
+    ("ml.p3.16xlarge", 28.152),
+];
+
+/// The on-demand hourly price of `instance_type` for `usage` in `region`.
+pub async fn hourly(prices: &PriceBook, usage: Use, region: &str, instance_type: &str, now: DateTime<Utc>) -> Option<Price> {
+    let key = PriceKey {
+        service_code: "AmazonSageMaker",
+        filters: vec![("instanceName", instance_type.to_string()), ("component", usage.component().to_string())],
+        unit: "Hrs",
+        label: instance_type.to_string(),
+    };
+    let builtin = US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, usd)| Builtin { usd, taken: BUILTIN_TAKEN, region: "us-east-1" });
+    prices.price(region, &key, builtin, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_types_are_unknown_not_free() {
+        let book = PriceBook::builtin();
+        let now = crate::clock::test_now();
+        assert_eq!(hourly(&book, Use::Hosting, "us-east-1", "ml.m5.xlarge", now).await.map(|p| p.usd), Some(0.23));
+        assert_eq!(hourly(&book, Use::Hosting, "us-east-1", "ml.zz9.huge", now).await, None);
+    }
+}
