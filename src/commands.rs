@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::{ApiCallCounter, Aws};
 use crate::clock::Clock;
 use crate::config;
-use crate::engine::sweep::{self, EmailSetup, SweepOptions};
+use crate::sweep::{self, SweepOptions};
+use crate::notify::EmailSetup;
 use crate::progress::Progress;
 use crate::report::Verdict;
 

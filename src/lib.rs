@@ -7,34 +7,37 @@
 //!
 //! A sweep flows one way: policies are parsed and compiled, resources are
 //! collected, a pure `plan` says what would happen and why, `apply` does it,
-//! and a report records both.
+//! and a report records both (see [`sweep`]).
 //!
-//! - [`config`]: policy files parsed with locations and compiled into typed
-//!   policies; every error at once, each with file, line, column and path;
-//!   the daemon's own settings (`daemon.rs`: email).
-//! - [`resources`]: one file per resource type: its attributes, how to list
-//!   it; `sizes` compares instance sizes within a family.
-//! - [`filters`]: one file per filter family: spec, compiled form, evaluation.
-//! - [`actions`]: one file per action: spec, permissions, the AWS call.
-//! - [`engine`]: `inventory` (all read I/O), `plan` (pure), `apply` (the only
-//!   code that mutates AWS), `sweep` (the three in order), `journal` (what
-//!   was changed, for crash recovery) and `restore` (undo from it).
-//! - [`aws`]: narrow client wrappers that paginate inside, error
-//!   classification, and the interceptor that counts every API call.
-//! - [`guardrails`]: budgets, billing alarms and anomaly detection
-//!   reconciled like a controller, and the account's spend.
-//! - [`iam`]: the least-privilege IAM policy, generated from what each
-//!   resource type, filter, action and guardrail declares.
-//! - [`pricing`]: hourly prices (Price List API, disk cache, built-in table).
-//! - [`report`]: `report.json` and `report.md`.
-//! - [`notify`]: email digests of `notify` findings: routing, quiet period,
-//!   templates, SMTP or SES delivery, and the outbox.
-//! - [`clock`]: the wall clock as a value: only `main` reads the system's.
-//! - [`commands`]: what the CLI's subcommands do; `main.rs` only parses.
-//! - [`progress`]: terminal progress display.
-//! - [`text`]: how dollars, times and AWS text are written for people (a leaf).
-//! - [`service`]: `costguard run`, the daemon: schedules, the HTTP listener
-//!   (health, readiness, Prometheus metrics, the report), reload, shutdown.
+//! The modules form layers; each imports only from the layers above it in
+//! this list (`tests/layout.rs` holds the map):
+//!
+//! 1. Leaves, which import nothing from the crate: [`clock`] (the wall
+//!    clock as a value: only `main` reads the system's), [`text`] (how
+//!    dollars, times and AWS text are written for people), [`yaml`] (YAML
+//!    with locations, every error located), [`outcome`] (statuses, action
+//!    results, exit codes), [`files`] (bounded reads, atomic writes),
+//!    [`progress`] (the terminal's progress display).
+//! 2. [`aws`]: client construction, retries, the api-call counter, error
+//!    classification, and the seams several layers share.
+//! 3. [`pricing`]: the price book (Price List API, disk cache, built-in figures).
+//! 4. [`resources`]: one module per resource type, and the registry.
+//! 5. [`filters`]: one file per filter family: spec, compiled form, evaluation.
+//! 6. [`actions`]: the generic actions (`notify`, `mark`); the changes are
+//!    the resource types' own.
+//! 7. [`config`]: policy files compiled into typed policies, the guardrails'
+//!    and the daemon's settings.
+//! 8. [`engine`]: `inventory` (all read I/O), `plan` (pure), `apply` (the
+//!    only code that mutates resources), `findings`, `journal` and `restore`.
+//! 9. [`guardrails`]: budgets, billing alarms and anomaly detection, planned
+//!    and applied like resources; the account's spend.
+//! 10. [`notify`]: email digests of `notify` findings.
+//! 11. [`report`]: `report.json`, `report.md`, `report.html`.
+//! 12. [`iam`]: the least-privilege IAM policy, generated from what each
+//!     resource type, action and guardrail declares.
+//! 13. [`sweep`]: one sweep, step by step.
+//! 14. [`service`]: `costguard run`, the daemon; then [`commands`], what the
+//!     CLI's subcommands do (`main.rs` only parses).
 
 pub mod actions;
 pub mod aws;
@@ -53,5 +56,6 @@ pub mod progress;
 pub mod report;
 pub mod resources;
 pub mod service;
+pub mod sweep;
 pub mod text;
 pub mod yaml;

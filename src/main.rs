@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use costguard::clock::Clock;
 use costguard::commands::{self, SweepArgs};
 use costguard::engine::plan::PlanSettings;
-use costguard::engine::sweep::SweepOptions;
+use costguard::sweep::SweepOptions;
 use costguard::progress::Progress;
 use costguard::report::DEFAULT_REPORT_DIR;
 

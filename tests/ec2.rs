@@ -13,7 +13,7 @@ use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::apply::Status;
 use costguard::engine::journal::Journal;
-use costguard::engine::sweep::{self, SweepResult};
+use costguard::sweep::{self, SweepResult};
 use costguard::filters::rightsizing::Verdict;
 use costguard::progress::Progress;
 use costguard::report::Finding;

@@ -12,11 +12,10 @@ use aws_sdk_budgets::types::{Budget, BudgetType, Spend, TimeUnit};
 use aws_sdk_budgets::Client;
 use costguard::clock::Clock;
 use costguard::engine::apply::Status;
-use costguard::aws::budgets::BudgetsClient;
 use costguard::config::{compile_guardrails_text, Guardrails};
-use costguard::engine::sweep;
+use costguard::sweep;
 use costguard::guardrails::billing_alarms;
-use costguard::guardrails::budgets::reconcile_with;
+use costguard::guardrails::{self, GuardrailPlan, Planned};
 use costguard::guardrails::Change;
 use costguard::progress::Progress;
 use serde_json::json;
@@ -131,14 +130,27 @@ fn account_as_declared(amount_500: &str, subscriber: &str) -> FakeAws {
     fake
 }
 
-async fn fake_budgets(fake: &FakeAws) -> BudgetsClient {
-    BudgetsClient::new(Client::new(&fake.sdk_config(false).await), ACCOUNT)
+/// Plans `items` as a real (not dry) run applies them: every change made.
+async fn apply(aws: &costguard::aws::Aws, items: Vec<Planned>) -> Vec<costguard::guardrails::GuardrailChange> {
+    let (changes, errors) = guardrails::apply(aws, GuardrailPlan { items, errors: Vec::new() }).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    changes
+}
+
+async fn fake_aws(fake: &FakeAws) -> costguard::aws::Aws {
+    costguard::aws::Aws::from_config(fake.sdk_config(false).await, costguard::aws::ApiCallCounter::new())
+}
+
+async fn reconcile_budgets(fake: &FakeAws) -> Vec<costguard::guardrails::GuardrailChange> {
+    let aws = fake_aws(fake).await;
+    let planned = guardrails::budgets::plan(&aws, &shipped()).await.expect("planned");
+    apply(&aws, planned).await
 }
 
 #[tokio::test]
 async fn second_reconcile_is_a_no_op() {
     let fake = account_as_declared("500.0", "finops@example.com");
-    let changes = reconcile_with(&fake_budgets(&fake).await, &shipped(), false).await.expect("reconciled");
+    let changes = reconcile_budgets(&fake).await;
     assert_eq!(changes.len(), 4, "the foreign budget is not reported: {changes:?}");
     assert!(changes.iter().all(|c| c.change == Change::Unchanged && c.differences.is_empty()), "{changes:?}");
     assert_eq!((fake.calls("CreateBudget").len(), fake.calls("UpdateBudget").len()), (0, 0));
@@ -149,7 +161,7 @@ async fn second_reconcile_is_a_no_op() {
 #[tokio::test]
 async fn a_changed_amount_and_subscriber_become_updates() {
     let fake = account_as_declared("400.0", "old@example.com");
-    let changes = reconcile_with(&fake_budgets(&fake).await, &shipped(), false).await.expect("reconciled");
+    let changes = reconcile_budgets(&fake).await;
     let first = &changes[0];
     assert_eq!((first.name.as_str(), first.change, first.status), ("costguard-monthly-500", Change::Update, Status::Done));
     assert!(first.differences.iter().any(|d| d == "amount: 400 USD -> 500 USD"), "{:?}", first.differences);
@@ -184,17 +196,17 @@ async fn billing_alarms_are_created_once_updated_on_change_and_foreign_ones_unto
     let client = aws.cloudwatch(billing_alarms::BILLING_REGION);
     let declared = shipped();
 
-    let first = billing_alarms::reconcile_with(&client, &declared, false).await.expect("reconciled");
+    let first = apply(&aws, billing_alarms::plan(&client, &declared).await.expect("planned")).await;
     let names: Vec<&str> = first.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["costguard-billing-500usd", "costguard-billing-1000usd", "costguard-billing-2500usd", "costguard-billing-5000usd"]);
     assert!(first.iter().all(|c| c.change == Change::Create && c.status == Status::Done), "{first:?}");
 
-    let second = billing_alarms::reconcile_with(&client, &declared, false).await.expect("reconciled");
+    let second = apply(&aws, billing_alarms::plan(&client, &declared).await.expect("planned")).await;
     assert!(second.iter().all(|c| c.change == Change::Unchanged), "a second reconcile is a no-op: {second:?}");
 
     let text = "guardrails:\n  email: [a@example.com]\n  billing-alarms:\n    thresholds: [500, 1000]\n    sns-topic: arn:aws:sns:us-east-1:123456789012:billing\n";
     let changed = compile_guardrails_text(Path::new("g.yaml"), text).expect("valid").expect("declared");
-    let third = billing_alarms::reconcile_with(&client, &changed, false).await.expect("reconciled");
+    let third = apply(&aws, billing_alarms::plan(&client, &changed).await.expect("planned")).await;
     let summary: Vec<(&str, Change)> = third.iter().map(|c| (c.name.as_str(), c.change)).collect();
     assert_eq!(summary, [
         ("costguard-billing-500usd", Change::Update),
@@ -327,7 +339,6 @@ mod anomaly_detection {
     //! CreateAnomalyMonitor, GetAnomalySubscriptions,
     //! CreateAnomalySubscription and UpdateAnomalySubscription go to the fake.
     use super::*;
-    use costguard::aws::costexplorer::CostExplorerClient;
     use costguard::guardrails::anomaly;
 
     const DEFAULT_MONITOR: &str = "arn:aws:ce::123456789012:anomalymonitor/default";
@@ -345,8 +356,10 @@ mod anomaly_detection {
         })
     }
 
-    async fn ce(fake: &FakeAws) -> CostExplorerClient {
-        CostExplorerClient::new(aws_sdk_costexplorer::Client::new(&fake.sdk_config(false).await))
+    async fn reconcile(fake: &FakeAws) -> Vec<costguard::guardrails::GuardrailChange> {
+        let aws = fake_aws(fake).await;
+        let planned = anomaly::plan(&aws.cost_explorer(), &shipped()).await.expect("planned");
+        apply(&aws, planned).await
     }
 
     #[tokio::test]
@@ -356,7 +369,7 @@ mod anomaly_detection {
             .answer("CreateAnomalyMonitor", json!({"MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/new"}))
             .answer("GetAnomalySubscriptions", json!({"AnomalySubscriptions": []}))
             .answer("CreateAnomalySubscription", json!({"SubscriptionArn": "arn:new"}));
-        let changes = anomaly::reconcile(&ce(&fake).await, &shipped(), false).await.expect("reconciled");
+        let changes = reconcile(&fake).await;
         assert_eq!(changes.iter().map(|c| (c.kind, c.change, c.status)).collect::<Vec<_>>(), [
             ("anomaly-monitor", Change::Create, Status::Done),
             ("anomaly-subscription", Change::Create, Status::Done),
@@ -380,7 +393,7 @@ mod anomaly_detection {
         let fake = FakeAws::new();
         fake.answer("GetAnomalyMonitors", json!({"AnomalyMonitors": [service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)]}))
             .answer("GetAnomalySubscriptions", json!({"AnomalySubscriptions": [subscription("100")]}));
-        let changes = anomaly::reconcile(&ce(&fake).await, &shipped(), false).await.expect("reconciled");
+        let changes = reconcile(&fake).await;
         assert!(changes.iter().all(|c| c.change == Change::Unchanged), "{changes:?}");
         assert!(changes[0].detail.as_deref().unwrap_or("").contains("Default-Services-Monitor"));
         let changed = fake.calls("CreateAnomalyMonitor").len() + fake.calls("UpdateAnomalySubscription").len();
@@ -393,7 +406,7 @@ mod anomaly_detection {
         fake.answer("GetAnomalyMonitors", json!({"AnomalyMonitors": [service_monitor("Default-Services-Monitor", DEFAULT_MONITOR)]}))
             .answer("GetAnomalySubscriptions", json!({"AnomalySubscriptions": [subscription("50")]}))
             .answer("UpdateAnomalySubscription", json!({"SubscriptionArn": OURS}));
-        let changes = anomaly::reconcile(&ce(&fake).await, &shipped(), false).await.expect("reconciled");
+        let changes = reconcile(&fake).await;
         let sub = &changes[1];
         assert_eq!((sub.change, sub.status), (Change::Update, Status::Done), "{sub:?}");
         assert_eq!(sub.differences, ["threshold: 50 USD -> 100 USD"]);

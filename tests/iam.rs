@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
 use costguard::clock::Clock;
-use costguard::engine::sweep;
+use costguard::sweep;
 use costguard::progress::Progress;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;

@@ -82,3 +82,59 @@ fn tests_add_crates_but_change_no_shared_crate_features() {
         changed.join("\n")
     );
 }
+
+/// The layers of `src/lib.rs`'s module map, lowest first: a module may
+/// import only from layers below its own (the leaves import nothing).
+const LAYERS: &[&[&str]] = &[
+    &["clock", "files", "outcome", "progress", "text", "yaml"],
+    &["aws"],
+    &["pricing"],
+    &["resources"],
+    &["filters"],
+    &["actions"],
+    &["config"],
+    &["engine"],
+    &["guardrails"],
+    &["notify"],
+    &["report"],
+    &["iam"],
+    &["sweep"],
+    &["service"],
+    &["commands"],
+];
+
+fn layer(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+/// Layers import only downward: no circle, report and notify apart, the
+/// YAML reader and the outcome types leaves.
+#[test]
+fn layers_import_only_downward() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut problems = Vec::new();
+    for file in files.iter().filter(|f| !f.ends_with("src/main.rs") && !f.ends_with("src/lib.rs")) {
+        let relative = file.strip_prefix(src()).expect("under src");
+        let module = relative.components().next().map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_string()).unwrap_or_default();
+        let Some(own) = layer(&module) else {
+            problems.push(format!("{}: module `{module}` is not in the layer map (tests/layout.rs and src/lib.rs)", file.display()));
+            continue;
+        };
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        for (n, line) in text.lines().enumerate() {
+            let code = code(line);
+            for (at, _) in code.match_indices("crate::") {
+                let used: String = code[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if used == module || used.is_empty() {
+                    continue;
+                }
+                match layer(&used) {
+                    Some(l) if l < own => {}
+                    _ => problems.push(format!("{}:{}: `{module}` imports `{used}`, which is not below it", file.display(), n + 1)),
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "imports against the layer map:\n{}", problems.join("\n"));
+}

@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::apply::Status;
-use costguard::engine::sweep::{self, SweepResult};
+use costguard::sweep::{self, SweepResult};
 use costguard::progress::Progress;
 use costguard::report::Verdict;
 use support::{moto, retention_by_group, seed_log_groups, Moto};

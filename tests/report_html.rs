@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use costguard::config::compile_text;
-use costguard::engine::sweep;
+use costguard::sweep;
 use costguard::progress::Progress;
 use costguard::report::html::escape;
 use tokio_util::sync::CancellationToken;

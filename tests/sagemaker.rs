@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::journal::{ActionState, Journal};
-use costguard::engine::sweep::{self, SweepResult};
+use costguard::sweep::{self, SweepResult};
 use costguard::progress::Progress;
 use costguard::report::{Finding, Verdict};
 use costguard::resources::ResourceType;

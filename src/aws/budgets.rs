@@ -12,8 +12,98 @@ use aws_sdk_budgets::types::{
     Subscriber, SubscriptionType, ThresholdType as SdkThresholdType, TimeUnit as SdkTimeUnit,
 };
 
+use serde::Deserialize;
+
 use super::AwsError;
-use crate::config::guardrails::{Budget, Notification};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TimeUnit {
+    Daily,
+    Monthly,
+    Quarterly,
+    Annually,
+}
+
+impl TimeUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeUnit::Daily => "DAILY",
+            TimeUnit::Monthly => "MONTHLY",
+            TimeUnit::Quarterly => "QUARTERLY",
+            TimeUnit::Annually => "ANNUALLY",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationKind {
+    Actual,
+    Forecasted,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Actual => "ACTUAL",
+            NotificationKind::Forecasted => "FORECASTED",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThresholdType {
+    Percentage,
+    AbsoluteValue,
+}
+
+impl ThresholdType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThresholdType::Percentage => "PERCENTAGE",
+            ThresholdType::AbsoluteValue => "ABSOLUTE_VALUE",
+        }
+    }
+}
+
+/// A monthly (or other period) cost budget in USD, as declared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    pub name: String,
+    pub amount_usd: f64,
+    pub time_unit: TimeUnit,
+    pub cost_filters: BTreeMap<String, Vec<String>>,
+    pub notifications: Vec<Notification>,
+}
+
+/// One alert: "when ACTUAL spend is greater than 100% of the amount".
+/// AWS identifies a notification by kind, comparison, threshold and type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    pub kind: NotificationKind,
+    pub threshold: f64,
+    pub threshold_type: ThresholdType,
+    /// Sorted and unique.
+    pub emails: Vec<String>,
+    pub sns_topic: Option<String>,
+}
+
+impl Notification {
+    /// AWS identifies a notification by these fields; subscribers hang off it.
+    pub fn same_alert(&self, other: &Notification) -> bool {
+        self.kind == other.kind && self.threshold_type == other.threshold_type && (self.threshold - other.threshold).abs() < 1e-9
+    }
+
+    pub fn describe(&self) -> String {
+        let unit = match self.threshold_type {
+            ThresholdType::Percentage => "%",
+            ThresholdType::AbsoluteValue => " USD",
+        };
+        format!("{} > {}{unit}", self.kind.as_str(), self.threshold)
+    }
+}
 
 const SERVICE: &str = "budgets";
 const NOT_FOUND: &[&str] = &["NotFoundException"];

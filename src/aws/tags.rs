@@ -4,7 +4,7 @@
 use aws_sdk_sagemaker::types::Tag as SageMakerTag;
 
 use super::AwsError;
-use crate::resources::Tags;
+use super::tagging::Tags;
 
 /// The ids EC2 does not know answer with these codes.
 pub const EC2_NOT_FOUND: &[&str] = &[

@@ -250,6 +250,10 @@ pub fn check_writable(dir: &Path) -> Result<(), String> {
     })
 }
 
+/// The protection tag unless configured otherwise: resources carrying it
+/// (any value) are never changed.
+pub const DEFAULT_PROTECT_TAG: &str = "costguard:protect";
+
 /// Every hour, at minute 7 (not on the hour, when everyone else's jobs run).
 pub const DEFAULT_SCHEDULE: &str = "0 7 * * * *";
 
@@ -361,7 +365,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             listen,
             dry_run: spec.dry_run.unwrap_or(false),
             schedule,
-            protect_tag: spec.protect_tag.as_ref().map_or_else(|| crate::engine::plan::DEFAULT_PROTECT_TAG.to_string(), |t| t.value.trim().to_string()),
+            protect_tag: spec.protect_tag.as_ref().map_or_else(|| DEFAULT_PROTECT_TAG.to_string(), |t| t.value.trim().to_string()),
             prices: spec.prices.as_ref().map_or(PriceSource::Api, |p| p.value),
             email,
         })

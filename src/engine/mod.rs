@@ -1,8 +1,10 @@
-//! The sweep's engine: collect an inventory, plan, apply.
+//! The engine: collect an inventory, plan (pure), apply, the findings, the
+//! journal, and restore. It drives the resource types through their
+//! registry and never names one.
 
 pub mod apply;
+pub mod findings;
 pub mod inventory;
 pub mod journal;
 pub mod plan;
 pub mod restore;
-pub mod sweep;

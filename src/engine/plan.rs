@@ -13,8 +13,7 @@ use crate::config::Policy;
 use crate::filters::{self, rightsizing::Assessment};
 use crate::resources::{Change, Resource, ResourceAction, ResourceType};
 
-/// The protection tag unless configured otherwise.
-pub const DEFAULT_PROTECT_TAG: &str = "costguard:protect";
+pub use crate::config::daemon::DEFAULT_PROTECT_TAG;
 
 #[derive(Clone, Debug)]
 pub struct PlanSettings {

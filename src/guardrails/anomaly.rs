@@ -7,7 +7,7 @@
 //! when there is none. Its subscription is `<prefix>anomalies`; other
 //! subscriptions and monitors are never changed.
 
-use super::{Change, GuardrailChange};
+use super::{Change, Fix, GuardrailChange, Planned};
 use crate::aws::costexplorer::{AnomalyAlerts, CostExplorerClient, ObservedMonitor};
 use crate::aws::AwsError;
 use crate::config::guardrails::AnomalyDetection;
@@ -50,52 +50,37 @@ fn is_service_monitor(m: &ObservedMonitor) -> bool {
     m.monitor_type == "DIMENSIONAL" && m.dimension.as_deref() == Some("SERVICE")
 }
 
-pub async fn reconcile(ce: &CostExplorerClient, g: &Guardrails, dry_run: bool) -> Result<Vec<GuardrailChange>, AwsError> {
+/// Reads the monitors and subscriptions and diffs costguard's; changes nothing.
+pub async fn plan(ce: &CostExplorerClient, g: &Guardrails) -> Result<Vec<Planned>, AwsError> {
     let Some(wanted) = &g.anomaly_detection else { return Ok(Vec::new()) };
     let monitor_name = format!("{}services", g.name_prefix);
     let monitors = ce.monitors().await?;
     let existing = monitors.iter().find(|m| m.name == monitor_name).or_else(|| monitors.iter().find(|m| is_service_monitor(m)));
-    let mut changes = Vec::new();
+    let mut planned = Vec::new();
     let monitor_arn = match existing {
         Some(m) => {
             let detail = (m.name != monitor_name).then(|| format!("uses the account's per-service monitor {} (AWS allows one)", m.name));
-            changes.push(GuardrailChange::new("anomaly-monitor", m.name.clone(), Change::Unchanged, Vec::new(), Status::Planned, detail));
+            let entry = GuardrailChange::new("anomaly-monitor", m.name.clone(), Change::Unchanged, Vec::new(), Status::Planned, detail);
+            planned.push(Planned { change: entry, fix: Fix::Nothing });
             Some(m.arn.clone())
         }
         None => {
-            let created = if dry_run { Ok(None) } else { ce.create_service_monitor(&monitor_name).await.map(Some) };
-            let (status, detail, arn) = match created {
-                Ok(None) => (Status::Planned, None, None),
-                Ok(Some(arn)) => (Status::Done, None, Some(arn)),
-                Err(e) => (Status::Failed, Some(e.to_string()), None),
-            };
-            changes.push(GuardrailChange::new("anomaly-monitor", monitor_name.clone(), Change::Create, vec!["per-service monitor".to_string()], status, detail));
-            arn
+            let entry = GuardrailChange::new("anomaly-monitor", monitor_name.clone(), Change::Create, vec!["per-service monitor".to_string()], Status::Planned, None);
+            planned.push(Planned { change: entry, fix: Fix::Monitor(monitor_name.clone()) });
+            None
         }
     };
     let subscriptions = ce.subscriptions().await?;
     let want = declared(&g.name_prefix, wanted, monitor_arn.as_deref().unwrap_or("(the monitor to create)"));
-    let (change, diffs, arn) = match subscriptions.iter().find(|(_, s)| s.name == want.name) {
+    let (change, differences, arn) = match subscriptions.iter().find(|(_, s)| s.name == want.name) {
         None => (Change::Create, vec![format!("alert {} when an anomaly's impact reaches {} USD", want.frequency, wanted.threshold_usd)], None),
         Some((arn, now)) => {
             let d = differences(now, &want);
             (if d.is_empty() { Change::Unchanged } else { Change::Update }, d, Some(arn.clone()))
         }
     };
-    let (status, detail) = match (change, dry_run, &monitor_arn) {
-        (Change::Unchanged, _, _) | (_, true, _) => (Status::Planned, None),
-        (_, false, None) => (Status::Failed, Some("no monitor to subscribe to".to_string())),
-        (_, false, Some(_)) => {
-            let result = match &arn {
-                Some(arn) => ce.update_subscription(arn, &want).await,
-                None => ce.create_subscription(&want).await,
-            };
-            match result {
-                Ok(()) => (Status::Done, None),
-                Err(e) => (Status::Failed, Some(e.to_string())),
-            }
-        }
-    };
-    changes.push(GuardrailChange::new("anomaly-subscription", want.name.clone(), change, diffs, status, detail));
-    Ok(changes)
+    let entry = GuardrailChange::new("anomaly-subscription", want.name.clone(), change, differences, Status::Planned, None);
+    let fix = if change == Change::Unchanged { Fix::Nothing } else { Fix::Subscription { arn, alerts: want, monitor: monitor_arn } };
+    planned.push(Planned { change: entry, fix });
+    Ok(planned)
 }

@@ -10,9 +10,9 @@
 //! Alarms are costguard's by name (`<prefix>billing-<amount>usd`); others
 //! are never read beyond their name or changed.
 
-use super::{Change, GuardrailChange};
+use super::{Change, Fix, GuardrailChange, Planned};
 use crate::aws::cloudwatch::{CloudWatchClient, MetricAlarm};
-use crate::aws::{Aws, AwsError};
+use crate::aws::AwsError;
 use crate::config::Guardrails;
 use crate::outcome::Status;
 
@@ -77,37 +77,29 @@ pub fn differences(now: &MetricAlarm, want: &MetricAlarm) -> Vec<String> {
     out
 }
 
-pub async fn reconcile(aws: &Aws, g: &Guardrails, dry_run: bool) -> Result<Vec<GuardrailChange>, AwsError> {
-    reconcile_with(&aws.cloudwatch(BILLING_REGION), g, dry_run).await
-}
-
-pub async fn reconcile_with(client: &CloudWatchClient, g: &Guardrails, dry_run: bool) -> Result<Vec<GuardrailChange>, AwsError> {
+/// Reads costguard's billing alarms and diffs each declared one; changes nothing.
+pub async fn plan(client: &CloudWatchClient, g: &Guardrails) -> Result<Vec<Planned>, AwsError> {
     let want = declared(g);
     if want.is_empty() {
         return Ok(Vec::new());
     }
     let existing = client.alarms(&name_prefix(g)).await?;
-    let mut changes = Vec::new();
-    for alarm in &want {
+    let declared_names: Vec<String> = want.iter().map(|a| a.name.clone()).collect();
+    let mut planned = Vec::new();
+    for alarm in want {
         let (change, differences) = match existing.iter().find(|a| a.name == alarm.name) {
             None => (Change::Create, vec![format!("EstimatedCharges (USD) > {} over 6 h", alarm.threshold)]),
             Some(now) => {
-                let d = differences(now, alarm);
+                let d = differences(now, &alarm);
                 (if d.is_empty() { Change::Unchanged } else { Change::Update }, d)
             }
         };
-        let (status, detail) = match change {
-            Change::Unchanged => (Status::Planned, None),
-            _ if dry_run => (Status::Planned, None),
-            _ => match client.put_alarm(alarm).await {
-                Ok(()) => (Status::Done, None),
-                Err(e) => (Status::Failed, Some(e.to_string())),
-            },
-        };
-        changes.push(GuardrailChange::new("billing-alarm", alarm.name.clone(), change, differences, status, detail));
+        let entry = GuardrailChange::new("billing-alarm", alarm.name.clone(), change, differences, Status::Planned, None);
+        let fix = if change == Change::Unchanged { Fix::Nothing } else { Fix::Alarm(alarm) };
+        planned.push(Planned { change: entry, fix });
     }
-    for stale in existing.iter().filter(|a| !want.iter().any(|w| w.name == a.name)) {
-        changes.push(GuardrailChange::not_declared("billing-alarm", stale.name.clone()));
+    for stale in existing.iter().filter(|a| !declared_names.contains(&a.name)) {
+        planned.push(Planned { change: GuardrailChange::not_declared("billing-alarm", stale.name.clone()), fix: Fix::Nothing });
     }
-    Ok(changes)
+    Ok(planned)
 }

@@ -1,5 +1,5 @@
-//! Budgets, reconciled: `diff` (pure) says what to change; `reconcile`
-//! reads AWS, diffs, and (unless a dry run) applies.
+//! Budgets, reconciled: `diff` (pure) says what to change; `plan` reads AWS
+//! and diffs; `apply` makes the calls.
 //!
 //! # Guarantees
 //! - Only budgets declared in `guardrails.budgets` (whose names carry the
@@ -10,7 +10,7 @@
 //!   subscriber calls.
 //! - A second reconcile after a real one changes nothing.
 
-use super::{BudgetSpend, Change, GuardrailChange};
+use super::{BudgetSpend, Change, Fix, GuardrailChange, Planned};
 use crate::aws::budgets::{BudgetsClient, ObservedBudget, ObservedNotification, SubscriberKind};
 use crate::aws::{Aws, AwsError};
 use crate::config::guardrails::{Budget, Guardrails, Notification};
@@ -98,56 +98,56 @@ fn subscribers_text(emails: &[String], sns: Option<&str>) -> String {
     all.join(", ")
 }
 
-/// Reads the account's budgets, diffs each declared one, and applies the
-/// differences unless `dry_run`. One budget's failure never stops the others.
-pub async fn reconcile(aws: &Aws, guardrails: &Guardrails, dry_run: bool) -> Result<Vec<GuardrailChange>, AwsError> {
+/// Reads the account's budgets and diffs each declared one; changes nothing.
+pub async fn plan(aws: &Aws, guardrails: &Guardrails) -> Result<Vec<Planned>, AwsError> {
     if guardrails.budgets.is_empty() {
         return Ok(Vec::new());
     }
     let account = aws.account_id().await?;
-    reconcile_with(&aws.budgets(&account), guardrails, dry_run).await
+    plan_with(&aws.budgets(&account), guardrails).await
 }
 
-/// [`reconcile`] with a given client (tests hand in a mocked one).
-pub async fn reconcile_with(client: &BudgetsClient, guardrails: &Guardrails, dry_run: bool) -> Result<Vec<GuardrailChange>, AwsError> {
+/// [`plan`] with a given client (tests hand in one on a fake endpoint).
+pub async fn plan_with(client: &BudgetsClient, guardrails: &Guardrails) -> Result<Vec<Planned>, AwsError> {
     let existing = client.list_budgets().await?;
-    let mut changes = Vec::new();
+    let mut planned = Vec::new();
     for declared in &guardrails.budgets {
         let observed = existing.iter().find(|b| b.name == declared.name);
         let notifications = match observed {
             Some(b) => match client.notifications(&b.name).await {
                 Ok(n) => n,
                 Err(e) => {
-                    changes.push(change(declared, Change::Unchanged, Vec::new(), Status::Failed, Some(format!("could not read its notifications: {e}"))));
+                    let entry = change(declared, Change::Unchanged, Vec::new(), Status::Failed, Some(format!("could not read its notifications: {e}")));
+                    planned.push(Planned { change: entry, fix: Fix::Nothing });
                     continue;
                 }
             },
             None => Vec::new(),
         };
         let d = diff(declared, observed.map(|b| (b, notifications.as_slice())));
-        let (status, detail) = if d.steps.is_empty() || dry_run {
-            (Status::Planned, None)
-        } else {
-            match apply(client, declared, &d.steps).await {
-                Ok(()) => (Status::Done, Some(format!("{} call(s)", d.steps.len()))),
-                Err(e) => (Status::Failed, Some(e.to_string())),
-            }
-        };
-        let mut entry = change(declared, d.change, d.differences, status, detail);
+        let mut entry = change(declared, d.change, d.differences, Status::Planned, None);
         entry.spend = observed.map(|b| BudgetSpend { limit_usd: declared.amount_usd, actual_usd: b.actual_usd, forecast_usd: b.forecast_usd });
-        changes.push(entry);
+        let fix = if d.steps.is_empty() { Fix::Nothing } else { Fix::Budget { budget: declared.clone(), steps: d.steps } };
+        planned.push(Planned { change: entry, fix });
     }
     for stale in existing.iter().filter(|b| b.name.starts_with(&guardrails.name_prefix) && !guardrails.budgets.iter().any(|d| d.name == b.name)) {
-        changes.push(GuardrailChange::not_declared("budget", stale.name.clone()));
+        planned.push(Planned { change: GuardrailChange::not_declared("budget", stale.name.clone()), fix: Fix::Nothing });
     }
-    Ok(changes)
+    Ok(planned)
 }
 
 fn change(b: &Budget, change: Change, differences: Vec<String>, status: Status, detail: Option<String>) -> GuardrailChange {
     GuardrailChange::new("budget", b.name.clone(), change, differences, status, detail)
 }
 
-async fn apply(client: &BudgetsClient, b: &Budget, steps: &[Step]) -> Result<(), AwsError> {
+/// Makes the calls `steps` list; returns how many were made.
+pub async fn apply(aws: &Aws, b: &Budget, steps: &[Step]) -> Result<usize, AwsError> {
+    let account = aws.account_id().await?;
+    apply_with(&aws.budgets(&account), b, steps).await
+}
+
+/// [`apply`] with a given client.
+pub async fn apply_with(client: &BudgetsClient, b: &Budget, steps: &[Step]) -> Result<usize, AwsError> {
     let declared = |i: usize| -> &Notification { &b.notifications[i] };
     for step in steps {
         match step {
@@ -160,7 +160,7 @@ async fn apply(client: &BudgetsClient, b: &Budget, steps: &[Step]) -> Result<(),
         }
         tracing::info!(budget = %b.name, step = ?step, "budget changed");
     }
-    Ok(())
+    Ok(steps.len())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Guardrails: account-level spend controls costguard declares and keeps
-//! true, reconciled like a controller: read what exists, diff it against the
-//! declaration, change only the difference, and never touch what costguard
-//! does not own.
+//! true, reconciled like a controller: [`plan`] reads what exists and diffs
+//! it against the declaration (pure diffs, no change), [`apply`] makes only
+//! the differences, and the sweep decides, in one place, whether to apply.
+//! What costguard does not own is never touched.
 
 pub mod anomaly;
 pub mod billing_alarms;
@@ -10,27 +11,105 @@ pub mod spend;
 
 use serde::Serialize;
 
+use crate::aws::cloudwatch::MetricAlarm;
+use crate::aws::costexplorer::AnomalyAlerts;
 use crate::aws::{Aws, AwsError};
+use crate::config::guardrails::Budget;
 use crate::config::Guardrails;
 use crate::outcome::Status;
 
-/// Reconciles every kind of guardrail; a kind that cannot be read is an
-/// error and the others still run.
-pub async fn reconcile(aws: &Aws, g: &Guardrails, dry_run: bool) -> (Vec<GuardrailChange>, Vec<AwsError>) {
-    let mut changes = Vec::new();
-    let mut errors = Vec::new();
+/// What reconciling the guardrails would do: one item per declared
+/// guardrail (and per foreign one carrying costguard's prefix), and the
+/// kinds that could not be read.
+#[derive(Debug, Default)]
+pub struct GuardrailPlan {
+    pub items: Vec<Planned>,
+    pub errors: Vec<AwsError>,
+}
+
+/// One guardrail: what differs, and the calls that would make it as declared.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// Its report entry, `planned` (or `failed` when it could not be read).
+    pub change: GuardrailChange,
+    pub fix: Fix,
+}
+
+/// The calls that bring one guardrail to its declaration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fix {
+    /// Already as declared, not costguard's, or not readable.
+    Nothing,
+    Budget { budget: Budget, steps: Vec<budgets::Step> },
+    Alarm(MetricAlarm),
+    /// Create the per-service anomaly monitor of this name.
+    Monitor(String),
+    /// Create (`arn: None`) or update the alert subscription; a `None`
+    /// monitor is the one a `Monitor` fix before it creates.
+    Subscription { arn: Option<String>, alerts: AnomalyAlerts, monitor: Option<String> },
+}
+
+/// Reads every kind of guardrail and diffs it; changes nothing. A kind
+/// that cannot be read is an error and the others are still planned.
+pub async fn plan(aws: &Aws, g: &Guardrails) -> GuardrailPlan {
+    let mut plan = GuardrailPlan::default();
     let results = [
-        budgets::reconcile(aws, g, dry_run).await,
-        billing_alarms::reconcile(aws, g, dry_run).await,
-        anomaly::reconcile(&aws.cost_explorer(), g, dry_run).await,
+        budgets::plan(aws, g).await,
+        billing_alarms::plan(&aws.cloudwatch(billing_alarms::BILLING_REGION), g).await,
+        anomaly::plan(&aws.cost_explorer(), g).await,
     ];
     for result in results {
         match result {
-            Ok(c) => changes.extend(c),
-            Err(e) => errors.push(e),
+            Ok(items) => plan.items.extend(items),
+            Err(e) => plan.errors.push(e),
         }
     }
-    (changes, errors)
+    plan
+}
+
+/// Makes each planned difference; one guardrail's failure never stops the
+/// others. Returns every guardrail's report entry.
+pub async fn apply(aws: &Aws, plan: GuardrailPlan) -> (Vec<GuardrailChange>, Vec<AwsError>) {
+    let mut changes = Vec::new();
+    let mut created_monitor: Option<String> = None;
+    for Planned { mut change, fix } in plan.items {
+        let result = match fix {
+            Fix::Nothing => {
+                changes.push(change);
+                continue;
+            }
+            Fix::Budget { budget, steps } => budgets::apply(aws, &budget, &steps).await.map(|n| Some(format!("{n} call(s)"))),
+            Fix::Alarm(alarm) => aws.cloudwatch(billing_alarms::BILLING_REGION).put_alarm(&alarm).await.map(|()| None),
+            Fix::Monitor(name) => aws.cost_explorer().create_service_monitor(&name).await.map(|arn| {
+                created_monitor = Some(arn);
+                None
+            }),
+            Fix::Subscription { arn, mut alerts, monitor } => match monitor.or_else(|| created_monitor.clone()) {
+                None => Err(AwsError::invalid_request("ce", "CreateAnomalySubscription", "no monitor to subscribe to")),
+                Some(monitor) => {
+                    alerts.monitors = vec![monitor];
+                    let ce = aws.cost_explorer();
+                    match &arn {
+                        Some(arn) => ce.update_subscription(arn, &alerts).await,
+                        None => ce.create_subscription(&alerts).await,
+                    }
+                    .map(|()| None)
+                }
+            },
+        };
+        (change.status, change.detail) = match result {
+            Ok(detail) => (Status::Done, detail),
+            Err(e) => (Status::Failed, Some(e.to_string())),
+        };
+        tracing::info!(kind = change.kind, name = %change.name, status = ?change.status, "guardrail reconciled");
+        changes.push(change);
+    }
+    (changes, plan.errors)
+}
+
+/// What a dry run reports: the plan, applied to nothing.
+pub fn dry_run(plan: GuardrailPlan) -> (Vec<GuardrailChange>, Vec<AwsError>) {
+    (plan.items.into_iter().map(|i| i.change).collect(), plan.errors)
 }
 
 /// One declared guardrail's reconciliation, for the report.

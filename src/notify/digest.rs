@@ -12,7 +12,7 @@ use crate::actions::{self, Action};
 use crate::config::Policy;
 use crate::outcome::Status;
 use crate::engine::plan::{Decision, Plan};
-use crate::report::Finding;
+use crate::engine::findings::Finding;
 use crate::resources::Tags;
 
 /// One finding as one recipient knows it.

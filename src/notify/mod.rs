@@ -30,10 +30,25 @@ use crate::config::daemon::EmailSettings;
 use crate::config::Policy;
 use crate::engine::journal::Journal;
 use crate::engine::plan::Plan;
-use crate::report::Finding;
+use crate::engine::findings::Finding;
 use digest::Routing;
 use template::{Context, Meta, Templates};
 use transport::Transport;
+
+/// Email settings with their templates, loaded (and checked) once.
+#[derive(Debug)]
+pub struct EmailSetup {
+    pub settings: EmailSettings,
+    pub templates: Templates,
+}
+
+impl EmailSetup {
+    /// Loads the templates the settings name (or the shipped ones).
+    pub fn load(settings: &EmailSettings) -> Result<std::sync::Arc<Self>, template::TemplateError> {
+        let templates = Templates::load(settings.templates.as_deref())?;
+        Ok(std::sync::Arc::new(EmailSetup { settings: settings.clone(), templates }))
+    }
+}
 
 /// What happened to email in one sweep; a section of the report.
 #[derive(Clone, Debug, Default, Serialize)]

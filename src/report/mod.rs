@@ -12,11 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws::ApiCallCounter;
-use crate::engine::apply::Outcome;
 use crate::outcome::Status;
 use crate::engine::inventory::Inventory;
-use crate::engine::plan::{Plan, PlanEntry, PolicyPlan};
-use crate::filters::rightsizing::Assessment;
+pub use crate::engine::findings::Finding;
+use crate::engine::plan::Plan;
 use crate::guardrails::spend::SpendSummary;
 use crate::guardrails::GuardrailChange;
 use crate::resources::ResourceType;
@@ -87,33 +86,6 @@ pub struct PolicySummary {
     pub monthly_saving_usd: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    pub policy: String,
-    pub resource_type: ResourceType,
-    pub resource_id: String,
-    pub arn: String,
-    pub region: String,
-    pub reason: String,
-    /// The actions, joined with `+`; `report` when the policy has none.
-    pub action: String,
-    pub action_description: String,
-    pub status: Status,
-    /// Why it was skipped or failed, or what was done.
-    pub detail: Option<String>,
-    /// What the resource costs a month as it runs now; `None` when unknown
-    /// (never reported as $0).
-    pub monthly_cost_usd: Option<f64>,
-    /// How the cost was worked out, or why it is unknown.
-    pub cost_basis: Option<String>,
-    /// What acting on the finding would save a month, where known: the
-    /// rightsizing saving, or the whole cost for what would be deleted or stopped.
-    pub monthly_saving_usd: Option<f64>,
-    /// The rightsizing judgement: figures, current and recommended types, costs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recommendation: Option<Assessment>,
-}
-
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Totals {
     pub findings: usize,
@@ -137,39 +109,24 @@ pub struct ProcessStats {
     pub peak_rss_mib: Option<f64>,
 }
 
+/// Everything a sweep produced, from which the report is built once.
+pub struct Parts<'a> {
+    pub info: RunInfo,
+    pub plan: &'a Plan,
+    pub findings: Vec<Finding>,
+    pub inventory: &'a Inventory,
+    /// Guardrail entries, and the kinds that could not be read or changed.
+    pub guardrails: Vec<GuardrailChange>,
+    pub guardrail_errors: Vec<String>,
+    /// The account's spend, or why it could not be read.
+    pub spend: Option<Result<SpendSummary, String>>,
+    pub emails: Option<(crate::notify::EmailReport, Vec<String>)>,
+    pub counter: &'a ApiCallCounter,
+}
+
 impl Report {
-    pub fn build(info: RunInfo, plan: &Plan, outcomes: &[Outcome], inventory: &Inventory, counter: &ApiCallCounter) -> Self {
-        let mut findings = Vec::with_capacity(outcomes.len());
-        let mut outcomes = outcomes.iter();
-        for policy in &plan.policies {
-            // The same for every entry of the policy: built once.
-            let (action, action_description) = if policy.actions.is_empty() {
-                ("report".to_string(), "report only".to_string())
-            } else {
-                (
-                    policy.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+"),
-                    policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then "),
-                )
-            };
-            for (entry, outcome) in policy.entries.iter().zip(outcomes.by_ref()) {
-                findings.push(Finding {
-                    policy: policy.policy.clone(),
-                    resource_type: policy.resource_type,
-                    resource_id: entry.resource.id.clone(),
-                    arn: entry.resource.arn.clone(),
-                    region: entry.resource.region.clone(),
-                    reason: entry.reason.clone(),
-                    action: action.clone(),
-                    action_description: action_description.clone(),
-                    status: outcome.status,
-                    detail: outcome.detail.clone(),
-                    monthly_cost_usd: entry.resource.monthly_cost_usd,
-                    cost_basis: entry.resource.cost_basis.clone(),
-                    monthly_saving_usd: saving(policy, entry, plan.now),
-                    recommendation: entry.assessment.clone(),
-                });
-            }
-        }
+    pub fn build(parts: Parts<'_>) -> Self {
+        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter } = parts;
         let policies = plan
             .policies
             .iter()
@@ -193,15 +150,25 @@ impl Report {
                 }
             })
             .collect();
-        let errors = inventory
+        let general = |message: String| ReportError { region: None, resource_type: None, message };
+        let mut errors: Vec<ReportError> = inventory
             .errors
             .iter()
-            .map(|e| ReportError {
-                region: Some(e.region.clone()),
-                resource_type: Some(e.resource_type),
-                message: e.error.to_string(),
-            })
+            .map(|e| ReportError { region: Some(e.region.clone()), resource_type: Some(e.resource_type), message: e.error.to_string() })
             .collect();
+        errors.extend(guardrail_errors.into_iter().map(|e| general(format!("guardrails: {e}"))));
+        let spend = match spend {
+            Some(Ok(summary)) => Some(summary),
+            Some(Err(e)) => {
+                errors.push(general(format!("spend: {e}")));
+                None
+            }
+            None => None,
+        };
+        let emails = emails.map(|(report, email_errors)| {
+            errors.extend(email_errors.into_iter().map(general));
+            report
+        });
         let api_calls = counter.snapshot();
         let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
         // A resource matched by several policies counts once.
@@ -212,7 +179,8 @@ impl Report {
             planned: count(Status::Planned),
             done: count(Status::Done),
             skipped: count(Status::Skipped),
-            failed: count(Status::Failed),
+            // A guardrail that could not be changed counts as a failure.
+            failed: count(Status::Failed) + guardrails.iter().filter(|c| c.status == Status::Failed).count(),
             breakers_tripped: plan.policies.iter().filter(|p| p.breaker.is_some()).count(),
             monthly_cost_usd: total(resources.iter().filter_map(|f| f.monthly_cost_usd)),
             unpriced: resources.iter().filter(|f| f.monthly_cost_usd.is_none()).count(),
@@ -229,27 +197,13 @@ impl Report {
             api_throttles: counter.throttles(),
             errors,
             policies,
-            spend: None,
-            guardrails: Vec::new(),
-            emails: None,
+            spend,
+            guardrails,
+            emails,
             findings,
             totals,
             process: ProcessStats::read(),
         }
-    }
-
-    /// Adds the guardrails' reconciliation; a failed one counts as a failure.
-    pub fn set_guardrails(&mut self, changes: Vec<GuardrailChange>) {
-        self.totals.failed += changes.iter().filter(|c| c.status == Status::Failed).count();
-        self.guardrails = changes;
-    }
-
-    /// Re-reads the call counter: calls made after the report was built
-    /// (email through SES) count too.
-    pub fn refresh_api_calls(&mut self, counter: &ApiCallCounter) {
-        self.api_calls = counter.snapshot();
-        self.api_throttles = counter.throttles();
-        self.totals.api_calls = self.api_calls.values().sum();
     }
 
     /// How the run ended, for the exit code.
@@ -303,15 +257,4 @@ pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)>
     let md_path = crate::files::write_atomic(dir, "report.md", |out| out.write_all(markdown::render(report).as_bytes()))?;
     crate::files::write_atomic(dir, "report.html", |out| out.write_all(html::render(report).as_bytes()))?;
     Ok((json_path, md_path))
-}
-
-/// What acting on one finding saves a month: a rightsizing assessment's
-/// saving; else what the policy's actions say they save (the whole cost of
-/// what is deleted or stopped, the storage a retention frees), counted for
-/// findings held back too (what would be saved, were it allowed to act).
-fn saving(policy: &PolicyPlan, entry: &PlanEntry, now: DateTime<Utc>) -> Option<f64> {
-    if let Some(a) = &entry.assessment {
-        return a.monthly_saving_usd;
-    }
-    policy.actions.iter().filter_map(|a| a.monthly_saving(&entry.resource, now)).reduce(f64::max)
 }

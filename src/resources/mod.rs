@@ -49,7 +49,7 @@ use crate::pricing::PriceBook;
 use crate::yaml::{DecodeError, Node};
 use sizes::{Assessment, InstanceSize, Sizing};
 
-pub type Tags = BTreeMap<String, String>;
+pub use crate::aws::tagging::Tags;
 
 /// The tag a `mark` leaves on a resource: `<action>@<due time>`, so owners
 /// see it in the console. A restore never puts it back.

@@ -34,7 +34,8 @@ use crate::clock::Clock;
 use crate::config::daemon::{self, DaemonConfig, PriceSource};
 use crate::config::{self, Guardrails, Policy};
 use crate::engine::plan::PlanSettings;
-use crate::engine::sweep::{self, EmailSetup, SweepOptions};
+use crate::sweep::{self, SweepOptions};
+use crate::notify::EmailSetup;
 use crate::progress::Progress;
 use metrics::Metrics;
 

@@ -285,8 +285,8 @@ impl Moto {
 
 /// Sweep options for tests: reports and the journal in `dir`, built-in
 /// prices only (moto has no Price List API).
-pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::engine::sweep::SweepOptions {
-    costguard::engine::sweep::SweepOptions {
+pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::SweepOptions {
+    costguard::sweep::SweepOptions {
         dry_run,
         regions: vec![REGION.to_string()],
         report_dir: dir.join("report"),

@@ -1,0 +1,202 @@
+//! One sweep, as it reads: check access, collect, plan, apply (unless a dry
+//! run), reconcile the guardrails, read the spend, notify, report. Each step
+//! is a function of its own; the report is built once from their results.
+//! Whether anything changes is decided here, in one place: `dry_run`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::Aws;
+use crate::clock::Clock;
+use crate::config::{Guardrails, Policy};
+use crate::engine::apply;
+use crate::engine::findings::{self, Finding};
+use crate::engine::inventory::{self, Inventory};
+use crate::engine::journal::{Journal, JournalError};
+use crate::engine::plan::{self, Plan, PlanSettings};
+use crate::guardrails::{self, spend::SpendSummary, GuardrailChange};
+use crate::notify::{self, EmailReport, EmailSetup};
+use crate::pricing::PriceBook;
+use crate::progress::Progress;
+use crate::report::{self, Report, RunInfo};
+
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    pub dry_run: bool,
+    /// Empty: the SDK's default region.
+    pub regions: Vec<String>,
+    pub report_dir: PathBuf,
+    pub settings: PlanSettings,
+    /// The journal (SQLite). A dry run reads it when it exists and never
+    /// creates it (unless it sends email, whose quiet period it keeps).
+    pub journal: PathBuf,
+    /// Where Price List answers are cached; `None` keeps them in memory.
+    pub price_cache: Option<PathBuf>,
+    /// Ask the AWS Price List API (else the cache and built-in figures only).
+    pub price_list_api: bool,
+    /// Guardrails to reconcile; `None` skips them.
+    pub guardrails: Option<Guardrails>,
+    /// Email for `notify` findings; `None`: they are only reported.
+    pub email: Option<Arc<EmailSetup>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("no region: pass --region or set AWS_REGION (or a profile region)")]
+    NoRegion,
+    /// The credentials or the endpoint did not answer the access check.
+    #[error("{0}; nothing was listed or changed")]
+    NoAccess(String),
+    #[error("cannot write the report to {path}: {source}")]
+    Report { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+#[derive(Debug)]
+pub struct SweepResult {
+    pub report: Report,
+    pub report_json: PathBuf,
+    pub report_md: PathBuf,
+}
+
+/// Runs every enabled policy once. The plan is made at the clock's time
+/// when the sweep starts (tests choose it).
+pub async fn run(
+    aws: &Aws,
+    policies: &[Policy],
+    options: &SweepOptions,
+    clock: &Clock,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<SweepResult, SweepError> {
+    let now = clock.now();
+    let regions = if options.regions.is_empty() { vec![aws.default_region().ok_or(SweepError::NoRegion)?] } else { options.regions.clone() };
+    // One check of the credentials and the endpoint before anything else.
+    aws.check_access().await.map_err(SweepError::NoAccess)?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
+    let journal = open_journal(options, &run_id, now)?;
+    if let (Some(journal), false) = (&journal, options.dry_run) {
+        for note in apply::settle_unsettled(aws, journal, policies, clock).await {
+            tracing::warn!(journal = %journal.path().display(), "{note}");
+        }
+    }
+
+    let inventory = collect(aws, policies, &regions, options, now, progress).await;
+    let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
+    let outcomes = match (&journal, options.dry_run) {
+        (Some(journal), false) => {
+            let _task = progress.task("applying");
+            apply::apply(&plan, &apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
+        }
+        _ => apply::dry_run(&plan),
+    };
+    let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, cancel, progress).await;
+    let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
+    let findings = findings::findings(&plan, &outcomes);
+    let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, now, cancel, progress).await;
+
+    let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
+    let counter = aws.counter();
+    let report = Report::build(report::Parts { info, plan: &plan, findings, inventory: &inventory, guardrails, guardrail_errors, spend, emails, counter });
+    let (report_json, report_md) = report::write(&report, &options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
+    if let Some(journal) = &journal {
+        let summary = format!("{} findings, {} done, {} failed", report.totals.findings, report.totals.done, report.totals.failed);
+        journal.finish_run(&report.run_id, clock.now(), &summary)?;
+    }
+    tracing::info!(run_id = %report.run_id, findings = report.findings.len(), api_calls = report.totals.api_calls, report = %report_json.display(), "sweep finished");
+    Ok(SweepResult { report, report_json, report_md })
+}
+
+/// The journal, and this run in it. A dry run does not create it, unless
+/// it sends email: what was sent must be remembered, or the quiet period
+/// cannot hold.
+fn open_journal(options: &SweepOptions, run_id: &str, now: DateTime<Utc>) -> Result<Option<Journal>, SweepError> {
+    if options.dry_run && !options.journal.exists() && options.email.is_none() {
+        return Ok(None);
+    }
+    let journal = Journal::open(&options.journal)?;
+    journal.begin_run(run_id, now, options.dry_run)?;
+    Ok(Some(journal))
+}
+
+/// Lists, describes, measures and prices what the policies could match.
+async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], options: &SweepOptions, now: DateTime<Utc>, progress: &Progress) -> Inventory {
+    let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
+    let inventory = inventory::collect(aws, policies, regions, &inventory::CollectContext { now, prices: &prices, progress }).await;
+    if let Err(e) = prices.save() {
+        tracing::warn!(error = %e, "could not save the price cache");
+    }
+    inventory
+}
+
+/// The plan (pure), with the marks the journal remembers.
+fn plan(policies: &[Policy], inventory: &Inventory, journal: Option<&Journal>, now: DateTime<Utc>, options: &SweepOptions, progress: &Progress) -> Result<Plan, SweepError> {
+    let marks = match journal {
+        Some(journal) => journal.marks()?,
+        None => Vec::new(),
+    };
+    let _task = progress.task("evaluating policies");
+    Ok(plan::plan(policies, inventory, &marks, now, &options.settings))
+}
+
+/// The guardrails planned, then applied unless a dry run; account-wide, so
+/// once per sweep.
+async fn reconcile_guardrails(aws: &Aws, options: &SweepOptions, cancel: &CancellationToken, progress: &Progress) -> (Vec<GuardrailChange>, Vec<String>) {
+    let Some(g) = options.guardrails.as_ref().filter(|_| !cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
+    let _task = progress.task("reconciling guardrails");
+    let planned = guardrails::plan(aws, g).await;
+    let (changes, errors) = if options.dry_run { guardrails::dry_run(planned) } else { guardrails::apply(aws, planned).await };
+    for e in &errors {
+        tracing::error!(error = %e, "guardrails could not be reconciled");
+    }
+    (changes, errors.iter().map(ToString::to_string).collect())
+}
+
+/// The account's spend, when the guardrails ask for it.
+async fn read_spend(
+    aws: &Aws,
+    options: &SweepOptions,
+    journal: Option<&Journal>,
+    now: DateTime<Utc>,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Option<Result<SpendSummary, String>> {
+    let settings = options.guardrails.as_ref().and_then(|g| g.spend.as_ref()).filter(|_| !cancel.is_cancelled())?;
+    let _task = progress.task("reading the account's spend");
+    let spend = guardrails::spend::fetch(&aws.cost_explorer(), journal, now, settings).await.map_err(|e| e.to_string());
+    if let Err(e) = &spend {
+        tracing::error!(error = %e, "the account's spend could not be read");
+    }
+    Some(spend)
+}
+
+/// The email digests of the `notify` findings, when email is set up.
+#[allow(clippy::too_many_arguments)]
+async fn send_email(
+    aws: &Aws,
+    options: &SweepOptions,
+    plan: &Plan,
+    findings: &[Finding],
+    policies: &[Policy],
+    journal: Option<&Journal>,
+    run_id: &str,
+    now: DateTime<Utc>,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Option<(EmailReport, Vec<String>)> {
+    let email = options.email.as_ref()?;
+    let _task = progress.task("sending email");
+    let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
+    let mailer = notify::Mailer { settings: &email.settings, templates: &email.templates, transport: transport.as_ref().map_err(Clone::clone), journal, cancel };
+    let sweep = notify::Sweep { plan, findings, policies, run_id, dry_run: options.dry_run, protect_tag: &options.settings.protect_tag, now };
+    let (emails, errors) = mailer.deliver(&sweep).await;
+    for e in &errors {
+        tracing::error!(error = %e, "email");
+    }
+    Some((emails, errors))
+}
