@@ -17,7 +17,8 @@
 //!    dollars, times and AWS text are written for people), [`yaml`] (YAML
 //!    with locations, every error located), [`outcome`] (statuses, action
 //!    results, exit codes), [`files`] (bounded reads, atomic writes),
-//!    [`progress`] (the terminal's progress display).
+//!    [`progress`] (the terminal's progress display), [`shutdown`] (one
+//!    token and task tracker for the process; a second signal exits).
 //! 2. [`aws`]: client construction, retries, the api-call counter, error
 //!    classification, and the seams several layers share.
 //! 3. [`pricing`]: the price book (Price List API, disk cache, built-in figures).
@@ -56,6 +57,7 @@ pub mod progress;
 pub mod report;
 pub mod resources;
 pub mod service;
+pub mod shutdown;
 pub mod sweep;
 pub mod text;
 pub mod yaml;

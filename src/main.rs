@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tokio_util::sync::CancellationToken;
 
 use costguard::clock::Clock;
 use costguard::commands::{self, SweepArgs};
 use costguard::engine::plan::PlanSettings;
 use costguard::sweep::SweepOptions;
 use costguard::progress::Progress;
+use costguard::shutdown::Shutdown;
 use costguard::report::DEFAULT_REPORT_DIR;
 
 /// Keeps an AWS account's AI/ML spend under guardrails, as YAML policies say.
@@ -212,29 +212,29 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
-    match cli.command {
-        Command::Validate { paths, config } => commands::validate(&paths, config.as_deref()),
-        Command::IamPolicy { policies, config, require_tag } => commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref()),
-        Command::Health { address } => commands::health(&address),
-        Command::Run { config, once } => {
-            let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
-            runtime.block_on(async {
-                if once {
-                    let cancel = CancellationToken::new();
-                    tokio::spawn(cancel_on_signal(cancel.clone()));
-                    commands::summarize(costguard::service::run_once(&config, &system_clock(), cancel).await)
-                } else {
-                    costguard::service::run(config, system_clock()).await
-                }
-            })
-        }
-        Command::Restore { resource_type, name, state } => {
-            let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
-            runtime.block_on(commands::restore(resource_type, &name, &state.journal(), &system_clock()))
-        }
+    let command = match cli.command {
+        Command::Validate { paths, config } => return commands::validate(&paths, config.as_deref()),
+        Command::IamPolicy { policies, config, require_tag } => return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref()),
+        Command::Health { address } => return commands::health(&address),
+        command => command,
+    };
+    let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
+    runtime.block_on(async {
+        // Before anything else: the first SIGTERM or Ctrl-C stops work in
+        // good order, the second exits at once, whatever state we are in.
+        let shutdown = Shutdown::new();
+        shutdown.listen_for_signals();
+        run_async(command, cli.log_format, shutdown).await
+    })
+}
+
+async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) -> ExitCode {
+    match command {
+        Command::Run { config, once: true } => commands::summarize(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
+        Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
+        Command::Restore { resource_type, name, state } => commands::restore(resource_type, &name, &state.journal(), &system_clock()).await,
         Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices, skip_guardrails, config, no_email } => {
-            let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
-            let progress = match cli.log_format {
+            let progress = match log_format {
                 LogFormat::Text => Progress::on_terminal(),
                 LogFormat::Json => Progress::hidden(),
             };
@@ -249,36 +249,8 @@ fn main() -> ExitCode {
                 guardrails: None,
                 email: None,
             };
-            runtime.block_on(async {
-                // One cancellation token: Ctrl-C or SIGTERM lets the resource
-                // being changed finish, skips the rest, and still writes the report.
-                let cancel = CancellationToken::new();
-                tokio::spawn(cancel_on_signal(cancel.clone()));
-                commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), cancel).await
-            })
+            commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), shutdown.token().clone()).await
         }
+        Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } => ExitCode::from(commands::exit::FAILED),
     }
-}
-
-async fn cancel_on_signal(cancel: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                cancel.cancel();
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::warn!("signal received: finishing the current resource, then stopping");
-    cancel.cancel();
 }

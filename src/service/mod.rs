@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{ApiCallCounter, Aws};
 use crate::clock::Clock;
+use crate::shutdown::Shutdown;
 use crate::config::daemon::{self, DaemonConfig, PriceSource};
 use crate::config::{self, Guardrails, Policy};
 use crate::engine::plan::PlanSettings;
@@ -245,21 +246,13 @@ pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationTok
     sweep(&loaded, None, clock, &cancel).await.map_err(|e| e.to_string())
 }
 
-enum Signal {
-    Stop,
-    Reload,
-}
+/// How long the start-up check of AWS may take before the daemon starts
+/// anyway (not ready, saying why).
+const START_CHECK: Duration = Duration::from_secs(20);
 
-async fn next_signal(term: &mut tokio::signal::unix::Signal, int: &mut tokio::signal::unix::Signal, hup: &mut tokio::signal::unix::Signal) -> Signal {
-    tokio::select! {
-        _ = term.recv() => Signal::Stop,
-        _ = int.recv() => Signal::Stop,
-        _ = hup.recv() => Signal::Reload,
-    }
-}
-
-/// `costguard run`: the daemon, until SIGTERM or SIGINT.
-pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
+/// `costguard run`: the daemon, until `shutdown` begins (SIGTERM or SIGINT;
+/// main's listener exits at once on a second signal).
+pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
     let loaded = match Loaded::load(&config_file) {
         Ok(l) => Arc::new(l),
@@ -268,8 +261,8 @@ pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
             return ExitCode::from(crate::outcome::exit::FAILED);
         }
     };
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
-        eprintln!("costguard: cannot install signal handlers");
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        eprintln!("costguard: cannot install the SIGHUP handler");
         return ExitCode::from(crate::outcome::exit::FAILED);
     };
     let listener = match tokio::net::TcpListener::bind(loaded.config.listen).await {
@@ -283,17 +276,27 @@ pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
     println!("listening on http://{address}");
 
     let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), loaded: Arc::new(Mutex::new(loaded.clone())), clock });
-    let cancel = CancellationToken::new();
-    let server = tokio::spawn(http::serve(listener, shared.clone(), cancel.clone()));
-    // Can AWS be reached with these credentials? Readiness says so until a sweep does.
-    if let Err(e) = Aws::from_env(ApiCallCounter::new()).await.account_id().await {
-        tracing::warn!(error = %e, "AWS is not reachable yet");
-        shared.health().aws = Some(format!("AWS is not reachable: {e}"));
+    let cancel = shutdown.token().clone();
+    let server = shutdown.tracker().spawn(http::serve(listener, shared.clone(), cancel.clone()));
+    // Can AWS be reached with these credentials? Readiness says so until a
+    // sweep does. A check that hangs neither holds start-up nor a stop.
+    shared.health().aws = Some("AWS has not been checked yet".to_string());
+    let checked = tokio::select! {
+        r = tokio::time::timeout(START_CHECK, async { Aws::from_env(ApiCallCounter::new()).await.check_access().await }) => r,
+        _ = cancel.cancelled() => return ExitCode::from(crate::outcome::exit::OK),
+    };
+    shared.health().aws = match checked {
+        Ok(Ok(_)) => None,
+        Ok(Err(why)) => Some(format!("AWS is not reachable: {why}")),
+        Err(_) => Some(format!("AWS did not answer the access check within {} s", START_CHECK.as_secs())),
+    };
+    if let Some(why) = &shared.health().aws {
+        tracing::warn!("{why}");
     }
 
     let queue = Arc::new(Queue::default());
     let current_config = shared.loaded.clone();
-    let worker = tokio::spawn(worker(queue.clone(), shared.clone(), cancel.clone()));
+    let worker = shutdown.tracker().spawn(worker(queue.clone(), shared.clone(), cancel.clone()));
     let mut scheduler = match start_scheduler(&loaded, &queue).await {
         Ok(s) => s,
         Err(e) => {
@@ -308,10 +311,8 @@ pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
     let mut watch = tokio::time::interval(WATCH_EVERY);
     loop {
         let reload = tokio::select! {
-            s = next_signal(&mut term, &mut int, &mut hup) => match s {
-                Signal::Stop => break,
-                Signal::Reload => true,
-            },
+            _ = cancel.cancelled() => break,
+            _ = hup.recv() => true,
             _ = watch.tick() => {
                 let active = current(&current_config);
                 let now = stamps(&watched(&config_file, &active.config));
@@ -345,15 +346,10 @@ pub async fn run(config_file: PathBuf, clock: Clock) -> ExitCode {
 
     tracing::info!("stopping: no new sweeps; waiting for the one in flight");
     let _ = scheduler.shutdown().await;
-    cancel.cancel();
-    let finished = tokio::select! {
-        r = tokio::time::timeout(STOP_GRACE, worker) => r.is_ok(),
-        _ = next_signal(&mut term, &mut int, &mut hup) => {
-            tracing::warn!("second signal: exiting now");
-            false
-        }
-    };
-    let _ = server.await;
+    shutdown.begin();
+    drop((worker, server));
+    // A second signal exits at once (main's listener); else at most STOP_GRACE.
+    let finished = shutdown.wait(STOP_GRACE).await;
     if finished {
         tracing::info!("stopped");
         ExitCode::from(crate::outcome::exit::OK)
