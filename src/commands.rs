@@ -9,10 +9,10 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::{ApiCallCounter, Aws};
 use crate::clock::Clock;
 use crate::config;
-use crate::sweep::{self, SweepOptions};
 use crate::notify::EmailSetup;
 use crate::progress::Progress;
 use crate::report::Verdict;
+use crate::sweep::{self, SweepOptions};
 
 pub use crate::outcome::exit;
 
@@ -98,7 +98,10 @@ fn warn_placeholders(guardrails: Option<&config::Guardrails>, email: Option<&Ema
     }
     let found = email.map(|e| e.settings.placeholders()).unwrap_or_default();
     if !found.is_empty() {
-        eprintln!("costguard: warning: the email settings still name placeholders that reach nobody ({}); set email.from, email.to and the relay", found.join(", "));
+        eprintln!(
+            "costguard: warning: the email settings still name placeholders that reach nobody ({}); set email.from, email.to and the relay",
+            found.join(", ")
+        );
     }
 }
 

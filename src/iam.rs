@@ -215,10 +215,13 @@ mod tests {
         )?;
         let doc = document(&policies, &Needs { require_tag: Some("team"), ..Default::default() });
         let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
-        let put = statements.iter().find(|s| s["Action"].as_array().is_some_and(|a| a.iter().any(|x| x == "logs:PutRetentionPolicy"))).ok_or("no put statement")?;
+        let put =
+            statements.iter().find(|s| s["Action"].as_array().is_some_and(|a| a.iter().any(|x| x == "logs:PutRetentionPolicy"))).ok_or("no put statement")?;
         assert_eq!(put["Resource"], json!(["arn:aws:logs:*:*:log-group:*"]));
         assert_eq!(put["Condition"], json!({"Null": {"aws:ResourceTag/team": "false"}}));
-        assert!(statements.iter().all(|s| s["Resource"] != "*" || s["Action"].as_array().is_some_and(|a| a.iter().all(|x| !x.as_str().unwrap_or("").contains("Put")))));
+        assert!(statements
+            .iter()
+            .all(|s| s["Resource"] != "*" || s["Action"].as_array().is_some_and(|a| a.iter().all(|x| !x.as_str().unwrap_or("").contains("Put")))));
         Ok(())
     }
 }

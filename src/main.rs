@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use costguard::clock::Clock;
 use costguard::commands::{self, SweepArgs};
 use costguard::engine::plan::PlanSettings;
-use costguard::sweep::SweepOptions;
 use costguard::progress::Progress;
-use costguard::shutdown::Shutdown;
 use costguard::report::DEFAULT_REPORT_DIR;
+use costguard::shutdown::Shutdown;
+use costguard::sweep::SweepOptions;
 
 /// Keeps an AWS account's AI/ML spend under guardrails, as YAML policies say.
 ///
@@ -184,10 +184,7 @@ enum Command {
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -113,11 +113,7 @@ pub struct PriceBook {
 impl PriceBook {
     /// `client: None` prices from the cache and built-in figures only.
     pub fn new(client: Option<PricingClient>, cache_path: Option<PathBuf>) -> Self {
-        let cache = cache_path
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let cache = cache_path.as_ref().and_then(|p| std::fs::read(p).ok()).and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
         Self { client, cache_path, cache: Mutex::new(cache), api_down: AtomicBool::new(false) }
     }
 

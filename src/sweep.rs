@@ -103,7 +103,8 @@ pub async fn run(
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
     let counter = aws.counter();
     let report = Report::build(report::Parts { info, plan: &plan, findings, inventory: &inventory, guardrails, guardrail_errors, spend, emails, counter });
-    let (report_json, report_md) = report::write(&report, &options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
+    let (report_json, report_md) =
+        report::write(&report, &options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
     if let Some(journal) = &journal {
         let summary = format!("{} findings, {} done, {} failed", report.totals.findings, report.totals.done, report.totals.failed);
         journal.finish_run(&report.run_id, clock.now(), &summary)?;
@@ -135,7 +136,14 @@ async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], options: &S
 }
 
 /// The plan (pure), with the marks the journal remembers.
-fn plan(policies: &[Policy], inventory: &Inventory, journal: Option<&Journal>, now: DateTime<Utc>, options: &SweepOptions, progress: &Progress) -> Result<Plan, SweepError> {
+fn plan(
+    policies: &[Policy],
+    inventory: &Inventory,
+    journal: Option<&Journal>,
+    now: DateTime<Utc>,
+    options: &SweepOptions,
+    progress: &Progress,
+) -> Result<Plan, SweepError> {
     let marks = match journal {
         Some(journal) => journal.marks()?,
         None => Vec::new(),
@@ -192,7 +200,8 @@ async fn send_email(
     let email = options.email.as_ref()?;
     let _task = progress.task("sending email");
     let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
-    let mailer = notify::Mailer { settings: &email.settings, templates: &email.templates, transport: transport.as_ref().map_err(Clone::clone), journal, cancel };
+    let mailer =
+        notify::Mailer { settings: &email.settings, templates: &email.templates, transport: transport.as_ref().map_err(Clone::clone), journal, cancel };
     let sweep = notify::Sweep { plan, findings, policies, run_id, dry_run: options.dry_run, protect_tag: &options.settings.protect_tag, now };
     let (emails, errors) = mailer.deliver(&sweep).await;
     for e in &errors {

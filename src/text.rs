@@ -68,7 +68,11 @@ pub fn clean(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        let c = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}') { ' ' } else { c };
+        let c = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}') {
+            ' '
+        } else {
+            c
+        };
         if c == ' ' && last_space {
             continue;
         }

@@ -414,12 +414,7 @@ impl<'de, 'a> Deserializer<'de> for NodeDe<'a> {
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_str(s),
             Value::Seq(items) => visitor.visit_seq(SeqDe { items: items.iter(), index: 0, path: &self.path }),
-            Value::Map(entries) => visitor.visit_map(MapDe {
-                entries: entries.iter(),
-                pending: None,
-                path: &self.path,
-                skip_key: self.skip_key,
-            }),
+            Value::Map(entries) => visitor.visit_map(MapDe { entries: entries.iter(), pending: None, path: &self.path, skip_key: self.skip_key }),
         }
     }
 
@@ -438,12 +433,7 @@ impl<'de, 'a> Deserializer<'de> for NodeDe<'a> {
         }
     }
 
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, DecodeError> {
+    fn deserialize_enum<V: Visitor<'de>>(self, _name: &'static str, _variants: &'static [&'static str], visitor: V) -> Result<V::Value, DecodeError> {
         match &self.node.value {
             Value::Str(s) => visitor.visit_enum(ScalarEnum { name: s, loc: self.node.loc, path: self.path }),
             Value::Map(entries) => {
@@ -456,11 +446,7 @@ impl<'de, 'a> Deserializer<'de> for NodeDe<'a> {
                     Err(DecodeError::new(self.node.loc, self.path, "expected a map with a `type` key"))
                 }
             }
-            other => Err(DecodeError::new(
-                self.node.loc,
-                self.path,
-                format!("expected a map with a `type` key, found {}", other.kind()),
-            )),
+            other => Err(DecodeError::new(self.node.loc, self.path, format!("expected a map with a `type` key, found {}", other.kind()))),
         }
     }
 
@@ -571,9 +557,7 @@ impl<'de, 'a, 'p> de::MapAccess<'de> for MapDe<'a, 'p> {
             let Some((key, value)) = self.entries.next() else { return Ok(None) };
             let key_text = match &key.value {
                 Value::Str(s) => s.clone(),
-                other => {
-                    return Err(DecodeError::new(key.loc, self.path, format!("keys must be strings, found {}", other.kind())))
-                }
+                other => return Err(DecodeError::new(key.loc, self.path, format!("keys must be strings, found {}", other.kind()))),
             };
             if self.skip_key == Some(key_text.as_str()) {
                 continue;
@@ -607,9 +591,7 @@ impl<'de, 'a> de::EnumAccess<'de> for TaggedEnum<'a> {
         let tag_path = child_path(&self.path, "type");
         let variant = match &self.tag.value {
             Value::Str(_) => seed.deserialize(NodeDe::new(self.tag, tag_path.clone())).map_err(|e| e.locate(self.tag.loc, &tag_path))?,
-            other => {
-                return Err(DecodeError::new(self.tag.loc, tag_path, format!("`type` must be a string, found {}", other.kind())))
-            }
+            other => return Err(DecodeError::new(self.tag.loc, tag_path, format!("`type` must be a string, found {}", other.kind()))),
         };
         Ok((variant, TaggedBody { body: self.body, path: self.path }))
     }
@@ -631,11 +613,7 @@ impl<'de, 'a> de::VariantAccess<'de> for TaggedBody<'a> {
     fn unit_variant(self) -> Result<(), DecodeError> {
         match &self.body.value {
             Value::Map(entries) => match entries.iter().find(|(k, _)| k.as_str() != Some("type")) {
-                Some((key, _)) => Err(DecodeError::new(
-                    key.loc,
-                    child_path(&self.path, key.as_str().unwrap_or("?")),
-                    "this type takes no other fields",
-                )),
+                Some((key, _)) => Err(DecodeError::new(key.loc, child_path(&self.path, key.as_str().unwrap_or("?")), "this type takes no other fields")),
                 None => Ok(()),
             },
             _ => Ok(()),
@@ -755,8 +733,7 @@ mod tests {
 
     #[test]
     fn tagged_and_keyed_enums_decode() {
-        let shapes: Vec<Shape> =
-            decode_str("- type: circle\n  radius: 2\n- {type: square, side: 3}\n- type: dot\n- group:\n  - type: dot\n").unwrap();
+        let shapes: Vec<Shape> = decode_str("- type: circle\n  radius: 2\n- {type: square, side: 3}\n- type: dot\n- group:\n  - type: dot\n").unwrap();
         assert_eq!(shapes[0], Shape::Circle(Circle { radius: 2 }));
         match &shapes[1] {
             Shape::Square { side } => assert_eq!((side.value, side.loc), (3, Loc { line: 3, column: 24 })),
@@ -795,7 +772,11 @@ mod tests {
         assert_eq!(closest_name("retentionIndays", ["retentionInDays", "storedBytes"]), Some("retentionInDays"));
         assert_eq!(closest_name("zzz", ["retentionInDays"]), None);
         assert_eq!(closest_name("metric", ["value", "metrics", "age"]), Some("metrics"));
-        assert_eq!(closest_name("idle-for", ["value", "tag", "age", "metrics", "rightsizing", "and", "or", "not"]), None, "`or` is inside it, but not what was meant");
+        assert_eq!(
+            closest_name("idle-for", ["value", "tag", "age", "metrics", "rightsizing", "and", "or", "not"]),
+            None,
+            "`or` is inside it, but not what was meant"
+        );
     }
 
     #[test]
@@ -821,7 +802,10 @@ mod tests {
         let limits: Limits = decode(&node, "").unwrap();
         assert_eq!((limits.small.value, limits.small.to_string(), limits.count), (1000.0, "1e3".to_string(), None));
         let e = decode_str::<Limits>("small: 1\ncount: 99999999999999999999\n").unwrap_err();
-        assert_eq!((e.path.as_str(), e.message.as_str()), ("count", "expected a whole number from -9223372036854775808 to 9223372036854775807, found 99999999999999999999"));
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("count", "expected a whole number from -9223372036854775808 to 9223372036854775807, found 99999999999999999999")
+        );
         let e = decode_str::<Limits>("small: 1\ncount: 2.5\n").unwrap_err();
         assert!(e.message.ends_with("found 2.5"), "{}", e.message);
     }

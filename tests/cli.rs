@@ -129,15 +129,22 @@ async fn dry_run_sweep_writes_both_reports_and_says_where() {
     let report_dir = dir.path().join("reports");
     let out = costguard(
         // moto lacks Cost Anomaly Detection: guardrails have their own test below.
-        &["sweep", "--dry-run", "--skip-guardrails", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &report_dir.to_string_lossy()],
+        &[
+            "sweep",
+            "--dry-run",
+            "--skip-guardrails",
+            "--policies",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
+            "--report-dir",
+            &report_dir.to_string_lossy(),
+        ],
         &moto.env(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&report_dir.join("report.json").to_string_lossy().into_owned()), "{stdout}");
 
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report.json")).expect("JSON");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report.json")).expect("JSON");
     for field in ["run_id", "dry_run", "started_at", "finished_at", "api_calls", "errors", "findings"] {
         assert!(report.get(field).is_some(), "report.json lacks {field}");
     }
@@ -146,7 +153,10 @@ async fn dry_run_sweep_writes_both_reports_and_says_where() {
     let findings = report["findings"].as_array().expect("findings");
     assert_eq!(findings.len(), 1);
     let f = &findings[0];
-    assert_eq!((f["policy"].as_str(), f["resource_type"].as_str(), f["resource_id"].as_str()), (Some("log-groups-never-expire"), Some("log-group"), Some("/demo/forever")));
+    assert_eq!(
+        (f["policy"].as_str(), f["resource_type"].as_str(), f["resource_id"].as_str()),
+        (Some("log-groups-never-expire"), Some("log-group"), Some("/demo/forever"))
+    );
     assert_eq!((f["region"].as_str(), f["action"].as_str(), f["status"].as_str()), (Some(support::REGION), Some("set-retention"), Some("planned")));
     assert!(f["reason"].as_str().is_some_and(|r| !r.is_empty()));
     let md = std::fs::read_to_string(report_dir.join("report.md")).expect("report.md");
@@ -162,7 +172,17 @@ async fn json_logs_are_one_object_per_line() {
     let mut env = moto.env();
     env.push(("COSTGUARD_LOG", "info".to_string()));
     let out = costguard(
-        &["--log-format", "json", "sweep", "--dry-run", "--skip-guardrails", "--policies", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--report-dir", &dir.path().to_string_lossy()],
+        &[
+            "--log-format",
+            "json",
+            "sweep",
+            "--dry-run",
+            "--skip-guardrails",
+            "--policies",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
+            "--report-dir",
+            &dir.path().to_string_lossy(),
+        ],
         &env,
     );
     assert!(out.status.success());
@@ -235,7 +255,11 @@ fn the_shipped_daemon_config_is_valid_and_a_bad_one_is_located() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let bad = write(dir.path(), "c.yaml", "email:\n  from: costguard@example.com\n  smtp:\n    host: mail.example.com\n    security: startls\n    password-env: PW\n");
+    let bad = write(
+        dir.path(),
+        "c.yaml",
+        "email:\n  from: costguard@example.com\n  smtp:\n    host: mail.example.com\n    security: startls\n    password-env: PW\n",
+    );
     let out = costguard(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--config", &bad], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr).replace(&bad, "c.yaml");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -258,8 +282,15 @@ async fn a_sweep_with_a_config_emails_the_owner_through_smtp() {
     let sink = support::smtp::SmtpSink::start(None);
     let dir = tempfile::tempdir().expect("temp dir");
     let policy = write(dir.path(), "p.yaml", &format!("{}      - type: notify\n        to: [resource-owner]\n", support::NEVER_EXPIRE));
-    let config = write(dir.path(), "c.yaml", &format!("email:\n  from: costguard@example.com\n  to: [ops@example.com]\n  smtp: {{host: 127.0.0.1, port: {}, security: none}}\n", sink.port));
-    let out = costguard(&["sweep", "--dry-run", "--skip-guardrails", "--policies", &policy, "--config", &config, "--report-dir", &dir.path().join("r").to_string_lossy()], &moto.env());
+    let config = write(
+        dir.path(),
+        "c.yaml",
+        &format!("email:\n  from: costguard@example.com\n  to: [ops@example.com]\n  smtp: {{host: 127.0.0.1, port: {}, security: none}}\n", sink.port),
+    );
+    let out = costguard(
+        &["sweep", "--dry-run", "--skip-guardrails", "--policies", &policy, "--config", &config, "--report-dir", &dir.path().join("r").to_string_lossy()],
+        &moto.env(),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("email: 1 sent"), "{stdout}");
@@ -270,7 +301,21 @@ async fn a_sweep_with_a_config_emails_the_owner_through_smtp() {
 
     // --no-email: reported, not sent.
     sink.clear();
-    let out = costguard(&["sweep", "--dry-run", "--skip-guardrails", "--no-email", "--policies", &policy, "--config", &config, "--report-dir", &dir.path().join("r").to_string_lossy()], &moto.env());
+    let out = costguard(
+        &[
+            "sweep",
+            "--dry-run",
+            "--skip-guardrails",
+            "--no-email",
+            "--policies",
+            &policy,
+            "--config",
+            &config,
+            "--report-dir",
+            &dir.path().join("r").to_string_lossy(),
+        ],
+        &moto.env(),
+    );
     assert!(out.status.success());
     assert!(sink.messages().is_empty());
 }

@@ -31,7 +31,11 @@ fn the_demo_shows_every_headline_feature_with_dollars() {
     assert!(line("Budgets (would create)").contains("500, 1000, 2500, 5000"), "{stdout}");
     assert!(line("Billing alarms (would create)").contains("4 on EstimatedCharges"), "{stdout}");
     assert!(!stdout.contains("$-0.00") && !stdout.contains("-0.0"), "{stdout}");
-    let emails: Vec<_> = std::fs::read_dir(out_dir.path()).expect("the demo's folder").filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).collect();
+    let emails: Vec<_> = std::fs::read_dir(out_dir.path())
+        .expect("the demo's folder")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
     assert_eq!(emails.len(), 2, "a digest each to ana and ops: {stdout}");
     let eml = std::fs::read_to_string(emails[0].path()).expect("read .eml");
     assert!(eml.contains("Subject: [dry run] costguard:") && eml.contains("Content-Type: multipart/alternative"), "{eml}");

@@ -17,10 +17,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("costguard.service");
     std::fs::write(&path, unit.replace("/usr/local/bin/costguard", env!("CARGO_BIN_EXE_costguard"))).expect("write");
-    let out = Command::new("systemd-analyze")
-        .args(["verify", &path.to_string_lossy()])
-        .output()
-        .expect("systemd-analyze is installed by scripts/setup-test-deps.sh");
+    let out =
+        Command::new("systemd-analyze").args(["verify", &path.to_string_lossy()]).output().expect("systemd-analyze is installed by scripts/setup-test-deps.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // An unknown or misspelt key is only a warning: none may be left.
@@ -73,7 +71,8 @@ async fn each_shipped_config_runs_as_installed() {
         let swept = run(&["run", "--config", &file, "--once"]);
         let stderr = String::from_utf8_lossy(&swept.stderr);
         assert!(matches!(swept.status.code(), Some(0 | 3)), "{config}: the sweep ran: {stderr}");
-        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(state.join("report/report.json")).expect("a report in the state folder")).expect("JSON");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(state.join("report/report.json")).expect("a report in the state folder")).expect("JSON");
         let unexplained: Vec<&str> = report["errors"]
             .as_array()
             .expect("errors")
@@ -90,7 +89,8 @@ async fn each_shipped_config_runs_as_installed() {
 #[test]
 fn validate_reads_the_policies_where_run_would_and_says_so() {
     // In the repository, deploy/ has no policies/ beside the config.
-    let out = Command::new(env!("CARGO_BIN_EXE_costguard")).args(["validate", "--config", &format!("{ROOT}/deploy/costguard.yaml")]).output().expect("validate");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_costguard")).args(["validate", "--config", &format!("{ROOT}/deploy/costguard.yaml")]).output().expect("validate");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("deploy/policies: cannot read") && stderr.contains("install the config with its policies beside it"), "{stderr}");

@@ -13,11 +13,11 @@ use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::apply::Status;
 use costguard::engine::journal::Journal;
-use costguard::sweep::{self, SweepResult};
 use costguard::filters::rightsizing::Verdict;
 use costguard::progress::Progress;
 use costguard::report::Finding;
 use costguard::resources::ResourceType;
+use costguard::sweep::{self, SweepResult};
 use serde_json::json;
 use support::Moto;
 use tokio_util::sync::CancellationToken;
@@ -169,7 +169,10 @@ async fn resize_and_stop_wait_for_the_grace_period_and_restore_undoes_them() {
     let started = costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["idle"], &support::wall_clock()).await.expect("restore");
     assert!(started.contains("started"), "{started}");
     assert_eq!(instance_state(&moto, &ids["idle"]).await.1, "running");
-    assert!(costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["idle"], &support::wall_clock()).await.is_err(), "nothing left to undo");
+    assert!(
+        costguard::engine::restore::restore(&aws, &journal, ResourceType::Ec2Instance, &ids["idle"], &support::wall_clock()).await.is_err(),
+        "nothing left to undo"
+    );
 }
 
 #[tokio::test]

@@ -11,13 +11,13 @@ use std::path::Path;
 use aws_sdk_budgets::types::{Budget, BudgetType, Spend, TimeUnit};
 use aws_sdk_budgets::Client;
 use costguard::clock::Clock;
-use costguard::engine::apply::Status;
 use costguard::config::{compile_guardrails_text, Guardrails};
-use costguard::sweep;
+use costguard::engine::apply::Status;
 use costguard::guardrails::billing_alarms;
-use costguard::guardrails::{self, GuardrailPlan, Planned};
 use costguard::guardrails::Change;
+use costguard::guardrails::{self, GuardrailPlan, Planned};
 use costguard::progress::Progress;
+use costguard::sweep;
 use serde_json::json;
 use support::fake_aws::FakeAws;
 use tokio_util::sync::CancellationToken;
@@ -58,12 +58,15 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
     declared.anomaly_detection = None;
     options.guardrails = Some(declared);
     let dry = sweep::run(&aws, &[], &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
-    assert_eq!(dry.report.guardrails.iter().filter(|g| g.kind == "budget").map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(), [
-        ("costguard-monthly-500", Change::Create),
-        ("costguard-monthly-1000", Change::Create),
-        ("costguard-monthly-2500", Change::Create),
-        ("costguard-monthly-5000", Change::Create),
-    ]);
+    assert_eq!(
+        dry.report.guardrails.iter().filter(|g| g.kind == "budget").map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(),
+        [
+            ("costguard-monthly-500", Change::Create),
+            ("costguard-monthly-1000", Change::Create),
+            ("costguard-monthly-2500", Change::Create),
+            ("costguard-monthly-5000", Change::Create),
+        ]
+    );
     assert!(dry.report.guardrails.iter().all(|g| g.status == Status::Planned));
     let listed = budgets.describe_budgets().account_id(ACCOUNT).send().await.expect("list");
     assert_eq!(listed.budgets().len(), 1, "a dry run creates nothing");
@@ -78,20 +81,20 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
     assert_eq!(real.report.api_calls.get("budgets:UpdateBudget"), None);
 
     let listed = budgets.describe_budgets().account_id(ACCOUNT).send().await.expect("list");
-    let mut found: Vec<(String, String)> = listed
-        .budgets()
-        .iter()
-        .map(|b| (b.budget_name().to_string(), b.budget_limit().map(|s| s.amount().to_string()).unwrap_or_default()))
-        .collect();
+    let mut found: Vec<(String, String)> =
+        listed.budgets().iter().map(|b| (b.budget_name().to_string(), b.budget_limit().map(|s| s.amount().to_string()).unwrap_or_default())).collect();
     found.sort();
     let amounts: Vec<(String, f64)> = found.iter().map(|(n, a)| (n.clone(), a.parse().unwrap_or(-1.0))).collect();
-    assert_eq!(amounts, [
-        ("costguard-monthly-1000".to_string(), 1000.0),
-        ("costguard-monthly-2500".to_string(), 2500.0),
-        ("costguard-monthly-500".to_string(), 500.0),
-        ("costguard-monthly-5000".to_string(), 5000.0),
-        ("team-data-budget".to_string(), 300.0),
-    ]);
+    assert_eq!(
+        amounts,
+        [
+            ("costguard-monthly-1000".to_string(), 1000.0),
+            ("costguard-monthly-2500".to_string(), 2500.0),
+            ("costguard-monthly-500".to_string(), 500.0),
+            ("costguard-monthly-5000".to_string(), 5000.0),
+            ("team-data-budget".to_string(), 300.0),
+        ]
+    );
     for name in ["costguard-monthly-500", "costguard-monthly-5000"] {
         let n = budgets.describe_notifications_for_budget().account_id(ACCOUNT).budget_name(name).send().await.expect("notifications");
         let mut kinds: Vec<(String, f64, String)> = n
@@ -110,7 +113,8 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
 /// with the declared alerts and subscriber, and a foreign budget.
 fn account_as_declared(amount_500: &str, subscriber: &str) -> FakeAws {
     let fake = FakeAws::new();
-    let budget = |name: &str, amount: &str| json!({"BudgetName": name, "BudgetLimit": {"Amount": amount, "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"});
+    let budget =
+        |name: &str, amount: &str| json!({"BudgetName": name, "BudgetLimit": {"Amount": amount, "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"});
     let alert = |kind: &str| json!({"NotificationType": kind, "ComparisonOperator": "GREATER_THAN", "Threshold": 100.0, "ThresholdType": "PERCENTAGE"});
     fake.answer(
         "DescribeBudgets",
@@ -204,16 +208,20 @@ async fn billing_alarms_are_created_once_updated_on_change_and_foreign_ones_unto
     let second = apply(&aws, billing_alarms::plan(&client, &declared).await.expect("planned")).await;
     assert!(second.iter().all(|c| c.change == Change::Unchanged), "a second reconcile is a no-op: {second:?}");
 
-    let text = "guardrails:\n  email: [a@example.com]\n  billing-alarms:\n    thresholds: [500, 1000]\n    sns-topic: arn:aws:sns:us-east-1:123456789012:billing\n";
+    let text =
+        "guardrails:\n  email: [a@example.com]\n  billing-alarms:\n    thresholds: [500, 1000]\n    sns-topic: arn:aws:sns:us-east-1:123456789012:billing\n";
     let changed = compile_guardrails_text(Path::new("g.yaml"), text).expect("valid").expect("declared");
     let third = apply(&aws, billing_alarms::plan(&client, &changed).await.expect("planned")).await;
     let summary: Vec<(&str, Change)> = third.iter().map(|c| (c.name.as_str(), c.change)).collect();
-    assert_eq!(summary, [
-        ("costguard-billing-500usd", Change::Update),
-        ("costguard-billing-1000usd", Change::Update),
-        ("costguard-billing-2500usd", Change::NotDeclared),
-        ("costguard-billing-5000usd", Change::NotDeclared),
-    ]);
+    assert_eq!(
+        summary,
+        [
+            ("costguard-billing-500usd", Change::Update),
+            ("costguard-billing-1000usd", Change::Update),
+            ("costguard-billing-2500usd", Change::NotDeclared),
+            ("costguard-billing-5000usd", Change::NotDeclared),
+        ]
+    );
     assert!(third[0].differences.iter().any(|d| d.starts_with("alarm-actions:") && d.ends_with(":billing")), "{:?}", third[0].differences);
 
     let alarms = cloudwatch.describe_alarms().send().await.expect("alarms");
@@ -278,7 +286,8 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
 
     // Within the cache period, the next sweep pays for nothing.
     let aws = moto.aws().await;
-    let second = sweep::run(&aws, &[], &options, &Clock::fixed(now + chrono::Duration::hours(1)), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let second =
+        sweep::run(&aws, &[], &options, &Clock::fixed(now + chrono::Duration::hours(1)), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(second.report.api_calls.get("ce:GetCostAndUsage"), None, "answered from the state database");
     assert_eq!(second.report.api_calls.get("ce:GetCostForecast"), None, "its failure is remembered as long");
     assert_eq!(second.report.spend.as_ref().map(|s| s.month_to_date_usd), Some(2000.0));
@@ -286,7 +295,8 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
 
     // After it, Cost Explorer is asked again.
     let aws = moto.aws().await;
-    let third = sweep::run(&aws, &[], &options, &Clock::fixed(now + chrono::Duration::hours(7)), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let third =
+        sweep::run(&aws, &[], &options, &Clock::fixed(now + chrono::Duration::hours(7)), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(third.report.api_calls.get("ce:GetCostAndUsage"), Some(&1));
 }
 
@@ -370,13 +380,16 @@ mod anomaly_detection {
             .answer("GetAnomalySubscriptions", json!({"AnomalySubscriptions": []}))
             .answer("CreateAnomalySubscription", json!({"SubscriptionArn": "arn:new"}));
         let changes = reconcile(&fake).await;
-        assert_eq!(changes.iter().map(|c| (c.kind, c.change, c.status)).collect::<Vec<_>>(), [
-            ("anomaly-monitor", Change::Create, Status::Done),
-            ("anomaly-subscription", Change::Create, Status::Done),
-        ]);
+        assert_eq!(
+            changes.iter().map(|c| (c.kind, c.change, c.status)).collect::<Vec<_>>(),
+            [("anomaly-monitor", Change::Create, Status::Done), ("anomaly-subscription", Change::Create, Status::Done),]
+        );
         let monitors = fake.calls("CreateAnomalyMonitor");
         assert_eq!(monitors.len(), 1);
-        assert_eq!((&monitors[0]["AnomalyMonitor"]["MonitorName"], &monitors[0]["AnomalyMonitor"]["MonitorDimension"]), (&json!("costguard-services"), &json!("SERVICE")));
+        assert_eq!(
+            (&monitors[0]["AnomalyMonitor"]["MonitorName"], &monitors[0]["AnomalyMonitor"]["MonitorDimension"]),
+            (&json!("costguard-services"), &json!("SERVICE"))
+        );
         let created = fake.calls("CreateAnomalySubscription");
         assert_eq!(created.len(), 1);
         let s = &created[0]["AnomalySubscription"];

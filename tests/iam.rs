@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
 use costguard::clock::Clock;
-use costguard::sweep;
 use costguard::progress::Progress;
+use costguard::sweep;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +28,11 @@ fn shipped_for_moto(dir: &Path) -> PathBuf {
     }
     let guardrails = std::fs::read_to_string(root.join("guardrails.yaml")).expect("shipped guardrails");
     let budgets: String = guardrails.lines().take_while(|l| !l.contains("CloudWatch alarms on the account")).map(|l| format!("{l}\n")).collect();
-    std::fs::write(folder.join("guardrails.yaml"), format!("{budgets}  billing-alarms:\n    enabled: true\n  anomaly-detection:\n    enabled: false\n  spend:\n    enabled: false\n"))
-        .expect("write guardrails");
+    std::fs::write(
+        folder.join("guardrails.yaml"),
+        format!("{budgets}  billing-alarms:\n    enabled: true\n  anomaly-detection:\n    enabled: false\n  spend:\n    enabled: false\n"),
+    )
+    .expect("write guardrails");
     folder
 }
 
@@ -63,7 +66,11 @@ async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() 
         result
     };
     let first = sweep_at(t0).await;
-    assert!(first.report.findings.iter().any(|f| f.resource_id == "idle" && f.detail.as_deref().unwrap_or("").contains("marked")), "{:?}", first.report.findings);
+    assert!(
+        first.report.findings.iter().any(|f| f.resource_id == "idle" && f.detail.as_deref().unwrap_or("").contains("marked")),
+        "{:?}",
+        first.report.findings
+    );
     support::put_invocations(&moto, "comes-back", "AllTraffic", 7.0, 1).await;
     let later = sweep_at(t0 + Duration::days(8)).await;
     assert!(later.report.findings.iter().any(|f| f.resource_id == "idle" && f.status == costguard::engine::apply::Status::Done), "{:?}", later.report.findings);
@@ -85,11 +92,13 @@ fn the_shipped_iam_policy_is_what_the_generator_prints() {
         .expect("run iam-policy");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let generated: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let shipped: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/iam-policy.json")).expect("deploy/iam-policy.json")).expect("JSON");
+    let shipped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/iam-policy.json")).expect("deploy/iam-policy.json")).expect("JSON");
     assert_eq!(generated, shipped, "regenerate deploy/iam-policy.json (see the README)");
     let text = serde_json::to_string(&generated).unwrap_or_default();
     for mutation in ["sagemaker:DeleteEndpoint", "logs:PutRetentionPolicy", "budgets:ModifyBudget"] {
-        let statement = generated["Statement"].as_array().and_then(|s| s.iter().find(|s| s["Action"].as_array().is_some_and(|a| a.iter().any(|x| x == mutation))));
+        let statement =
+            generated["Statement"].as_array().and_then(|s| s.iter().find(|s| s["Action"].as_array().is_some_and(|a| a.iter().any(|x| x == mutation))));
         assert!(statement.is_some_and(|s| s["Resource"] != "*"), "{mutation} is scoped to ARNs: {text}");
     }
 }

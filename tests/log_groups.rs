@@ -8,9 +8,9 @@ use chrono::{Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::apply::Status;
-use costguard::sweep::{self, SweepResult};
 use costguard::progress::Progress;
 use costguard::report::Verdict;
+use costguard::sweep::{self, SweepResult};
 use support::{moto, retention_by_group, seed_log_groups, Moto};
 use tokio_util::sync::CancellationToken;
 
@@ -24,13 +24,10 @@ async fn sweep_at(moto: &Moto, policies: &[Policy], dry_run: bool, now: chrono::
     let dir = tempfile::tempdir().expect("temp dir");
     let options = support::sweep_options(dir.path(), dry_run);
     let aws = moto.aws().await;
-    let result = sweep::run(&aws, policies, &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new())
-        .await
-        .expect("sweep runs");
+    let result = sweep::run(&aws, policies, &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs");
     assert!(result.report_json.exists() && result.report_md.exists());
     // The report on disk is the report returned.
-    let on_disk: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&result.report_json).expect("read report")).expect("report.json is JSON");
+    let on_disk: serde_json::Value = serde_json::from_slice(&std::fs::read(&result.report_json).expect("read report")).expect("report.json is JSON");
     assert_eq!(on_disk["run_id"], result.report.run_id.as_str());
     assert_eq!(on_disk["findings"].as_array().map(Vec::len), Some(result.report.findings.len()));
     result
@@ -67,10 +64,7 @@ async fn dry_run_changes_nothing() {
 
     assert_eq!(retention_by_group(&moto).await, before);
     assert!(result.report.dry_run);
-    assert_eq!(
-        matched_ids(&result),
-        ["/app/protected-forever", "/aws/lambda/forever", "/aws/sagemaker/Endpoints/forever"]
-    );
+    assert_eq!(matched_ids(&result), ["/app/protected-forever", "/aws/lambda/forever", "/aws/sagemaker/Endpoints/forever"]);
     let statuses: Vec<Status> = result.report.findings.iter().map(|f| f.status).collect();
     assert_eq!(statuses, [Status::Skipped, Status::Planned, Status::Planned]);
     let reads = ["sts:GetCallerIdentity", "logs:DescribeLogGroups", "tag:GetResources"];

@@ -6,8 +6,8 @@
 mod support;
 
 use costguard::aws::pricing::PricingClient;
-use costguard::resources::sagemaker::{hourly, Use};
 use costguard::pricing::{PriceBook, PriceSource};
+use costguard::resources::sagemaker::{hourly, Use};
 use serde_json::{json, Value};
 use support::fake_aws::{Answer, FakeAws};
 

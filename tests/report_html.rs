@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use costguard::config::compile_text;
-use costguard::sweep;
 use costguard::progress::Progress;
 use costguard::report::html::escape;
+use costguard::sweep;
 use tokio_util::sync::CancellationToken;
 
 fn chromium() -> PathBuf {
@@ -87,7 +87,8 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
     .expect("valid");
     let dir = tempfile::tempdir().expect("temp dir");
     let options = support::sweep_options(dir.path(), true);
-    let result = sweep::run(&moto.aws().await, &policies, &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let result =
+        sweep::run(&moto.aws().await, &policies, &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     let page = result.report_json.with_file_name("report.html");
     let html = std::fs::read_to_string(&page).expect("report.html");
     assert!(!html.contains(" src=") && !html.contains("<link") && !html.contains("url("), "self-contained: nothing to fetch");

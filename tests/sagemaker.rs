@@ -10,10 +10,10 @@ use chrono::{Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::journal::{ActionState, Journal};
-use costguard::sweep::{self, SweepResult};
 use costguard::progress::Progress;
 use costguard::report::{Finding, Verdict};
 use costguard::resources::ResourceType;
+use costguard::sweep::{self, SweepResult};
 use support::{endpoint_names, put_invocations, seed_endpoint, Moto};
 use tokio_util::sync::CancellationToken;
 
@@ -158,7 +158,9 @@ async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
     assert!(endpoint_names(&moto).await.is_empty(), "deleted");
 
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    let done = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle", &support::wall_clock()).await.expect("restore");
+    let done = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle", &support::wall_clock())
+        .await
+        .expect("restore");
     assert!(done.contains("idle-config"), "{done}");
 
     let after = sm.describe_endpoint().endpoint_name("idle").send().await.expect("restored");
@@ -236,10 +238,7 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
 async fn metrics_are_batched_on_a_fleet() {
     let moto = support::moto().await;
     let n = 250;
-    moto.command(&format!(
-        r#"{{"op":"create_endpoints","region":"{}","prefix":"fleet-","count":{n},"busy_every":2,"days":30}}"#,
-        support::REGION
-    ));
+    moto.command(&format!(r#"{{"op":"create_endpoints","region":"{}","prefix":"fleet-","count":{n},"busy_every":2,"days":30}}"#, support::REGION));
     let state = tempfile::tempdir().expect("temp dir");
     let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), true, Utc::now()).await;
     assert_eq!(result.report.findings.len(), n / 2, "every other endpoint is busy");
@@ -290,7 +289,9 @@ async fn an_idle_notebook_is_stopped_after_its_grace_period_and_restore_starts_i
     assert_eq!(status("kept").await, "InService");
 
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerNotebook, "forgotten", &support::wall_clock()).await.expect("restore");
+    costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerNotebook, "forgotten", &support::wall_clock())
+        .await
+        .expect("restore");
     assert_eq!(status("forgotten").await, "InService");
 }
 

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_budgets::types::{
-    Budget as SdkBudget, BudgetType, ComparisonOperator, Notification as SdkNotification, NotificationType, NotificationWithSubscribers, Spend,
-    Subscriber, SubscriptionType, ThresholdType as SdkThresholdType, TimeUnit as SdkTimeUnit,
+    Budget as SdkBudget, BudgetType, ComparisonOperator, Notification as SdkNotification, NotificationType, NotificationWithSubscribers, Spend, Subscriber,
+    SubscriptionType, ThresholdType as SdkThresholdType, TimeUnit as SdkTimeUnit,
 };
 
 use serde::Deserialize;
@@ -143,7 +143,10 @@ pub struct ObservedNotification {
 impl ObservedNotification {
     /// Whether AWS's notification is the declared alert (subscribers aside).
     pub fn is(&self, n: &Notification) -> bool {
-        self.kind == n.kind.as_str() && self.comparison == "GREATER_THAN" && self.threshold_type == n.threshold_type.as_str() && (self.threshold - n.threshold).abs() < 1e-9
+        self.kind == n.kind.as_str()
+            && self.comparison == "GREATER_THAN"
+            && self.threshold_type == n.threshold_type.as_str()
+            && (self.threshold - n.threshold).abs() < 1e-9
     }
 }
 
@@ -191,11 +194,8 @@ fn subscribers(emails: &[String], sns_topic: Option<&str>) -> Result<Vec<Subscri
 
 fn sdk_budget(b: &Budget) -> Result<SdkBudget, AwsError> {
     let limit = Spend::builder().amount(format_amount(b.amount_usd)).unit("USD").build().map_err(|e| invalid("CreateBudget", e))?;
-    let mut builder = SdkBudget::builder()
-        .budget_name(&b.name)
-        .budget_limit(limit)
-        .time_unit(SdkTimeUnit::from(b.time_unit.as_str()))
-        .budget_type(BudgetType::Cost);
+    let mut builder =
+        SdkBudget::builder().budget_name(&b.name).budget_limit(limit).time_unit(SdkTimeUnit::from(b.time_unit.as_str())).budget_type(BudgetType::Cost);
     // CostFilters is deprecated for FilterExpression but still served by
     // AWS, simpler to declare, and what moto understands.
     #[allow(deprecated)]
@@ -244,7 +244,8 @@ impl BudgetsClient {
 
     /// A budget's notifications, each with its subscribers.
     pub async fn notifications(&self, budget: &str) -> Result<Vec<ObservedNotification>, AwsError> {
-        let mut pages = self.client.describe_notifications_for_budget().account_id(&self.account_id).budget_name(budget).max_results(100).into_paginator().send();
+        let mut pages =
+            self.client.describe_notifications_for_budget().account_id(&self.account_id).budget_name(budget).max_results(100).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(sdk_err!("DescribeNotificationsForBudget"))?;

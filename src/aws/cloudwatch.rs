@@ -36,12 +36,7 @@ impl CloudWatchClient {
 
     /// The datapoints of each query over `[start, end)`, in query order.
     /// A series without datapoints gives an empty list.
-    pub async fn get_metric_data(
-        &self,
-        queries: &[SeriesQuery],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Vec<Vec<f64>>, AwsError> {
+    pub async fn get_metric_data(&self, queries: &[SeriesQuery], start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Vec<f64>>, AwsError> {
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); queries.len()];
         for (chunk_index, chunk) in queries.chunks(MAX_QUERIES).enumerate() {
             let offset = chunk_index * MAX_QUERIES;
@@ -70,13 +65,7 @@ impl CloudWatchClient {
     /// The dimension sets under which `namespace`/`metric` has datapoints in
     /// the last two weeks: one ListMetrics per 500 series.
     pub async fn list_series(&self, namespace: &str, metric: &str) -> Result<Vec<Vec<(String, String)>>, AwsError> {
-        let mut pages = self
-            .client
-            .list_metrics()
-            .namespace(namespace)
-            .metric_name(metric)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.list_metrics().namespace(namespace).metric_name(metric).into_paginator().send();
         let mut series = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListMetrics", &[], e))?;

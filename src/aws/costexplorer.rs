@@ -282,9 +282,5 @@ impl CostExplorerClient {
 pub const MANAGED_TAG: &str = "costguard:managed";
 
 fn managed_tag() -> Result<aws_sdk_costexplorer::types::ResourceTag, AwsError> {
-    aws_sdk_costexplorer::types::ResourceTag::builder()
-        .key(MANAGED_TAG)
-        .value("true")
-        .build()
-        .map_err(|e| AwsError::invalid_request(SERVICE, "TagResource", e))
+    aws_sdk_costexplorer::types::ResourceTag::builder().key(MANAGED_TAG).value("true").build().map_err(|e| AwsError::invalid_request(SERVICE, "TagResource", e))
 }

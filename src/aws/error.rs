@@ -108,9 +108,7 @@ impl AwsError {
                 AwsError { service, operation, code, message, kind, http_status, request_id }
             }
             SdkError::TimeoutError(_) => Self::new(service, operation, "Timeout", causes(&err), ErrorKind::Transient),
-            SdkError::DispatchFailure(_) if credentials_missing(&err) => {
-                Self::new(service, operation, "NoCredentials", causes(&err), ErrorKind::AccessDenied)
-            }
+            SdkError::DispatchFailure(_) if credentials_missing(&err) => Self::new(service, operation, "NoCredentials", causes(&err), ErrorKind::AccessDenied),
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Self::new(service, operation, "Transport", causes(&err), ErrorKind::Transient),
             _ => Self::new(service, operation, "Client", causes(&err), ErrorKind::Final),
         }

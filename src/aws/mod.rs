@@ -137,9 +137,11 @@ impl Aws {
         };
         match self.account_id().await {
             Ok(account) => Ok(account),
-            Err(e) if e.code == "NoCredentials" => Err("no AWS credentials found (tried the environment, the shared profile, web identity, the ECS task role and \
+            Err(e) if e.code == "NoCredentials" => {
+                Err("no AWS credentials found (tried the environment, the shared profile, web identity, the ECS task role and \
                  instance metadata); set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is attached"
-                .to_string()),
+                    .to_string())
+            }
             Err(e) if e.kind == ErrorKind::AccessDenied => {
                 Err(format!("AWS refused the credentials: {e}; check that they are valid and not expired (aws sts get-caller-identity)"))
             }

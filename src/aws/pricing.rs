@@ -23,10 +23,8 @@ impl PricingClient {
     /// USD per `unit` for the product `filters` select in `service_code`,
     /// on demand; `None` when the Price List has no such product.
     pub async fn price_usd(&self, service_code: &str, filters: &[(&str, String)], unit: &str) -> Result<Option<f64>, AwsError> {
-        let filters = filters
-            .iter()
-            .filter_map(|(field, value)| Filter::builder().r#type(FilterType::TermMatch).field(*field).value(value).build().ok())
-            .collect();
+        let filters =
+            filters.iter().filter_map(|(field, value)| Filter::builder().r#type(FilterType::TermMatch).field(*field).value(value).build().ok()).collect();
         let out = self
             .client
             .get_products()

@@ -17,9 +17,8 @@ impl SesClient {
 
     /// Sends `raw` to `recipients`; returns SES's message id.
     pub async fn send_raw(&self, from: &str, recipients: &[String], raw: &[u8], configuration_set: Option<&str>) -> Result<String, AwsError> {
-        let content = EmailContent::builder().raw(
-            RawMessage::builder().data(Blob::new(raw.to_vec())).build().map_err(|e| AwsError::invalid_request("ses", "SendEmail", e))?,
-        );
+        let content = EmailContent::builder()
+            .raw(RawMessage::builder().data(Blob::new(raw.to_vec())).build().map_err(|e| AwsError::invalid_request("ses", "SendEmail", e))?);
         let out = self
             .client
             .send_email()

@@ -25,13 +25,7 @@ impl TaggingClient {
     /// Tags of every tagged resource matching `type_filter` (e.g. `logs`,
     /// `sagemaker:endpoint`), keyed by ARN. Untagged resources do not appear.
     pub async fn tags_by_arn(&self, type_filter: &str) -> Result<HashMap<String, Tags>, AwsError> {
-        let mut pages = self
-            .client
-            .get_resources()
-            .resource_type_filters(type_filter)
-            .resources_per_page(PAGE_SIZE)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.get_resources().resource_type_filters(type_filter).resources_per_page(PAGE_SIZE).into_paginator().send();
         let mut by_arn = HashMap::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "GetResources", &[], e))?;

@@ -3,17 +3,12 @@
 
 use aws_sdk_sagemaker::types::Tag as SageMakerTag;
 
-use super::AwsError;
 use super::tagging::Tags;
+use super::AwsError;
 
 /// The ids EC2 does not know answer with these codes.
-pub const EC2_NOT_FOUND: &[&str] = &[
-    "InvalidInstanceID.NotFound",
-    "InvalidInstanceID.Malformed",
-    "InvalidVolume.NotFound",
-    "InvalidVolume.Malformed",
-    "InvalidSnapshot.NotFound",
-];
+pub const EC2_NOT_FOUND: &[&str] =
+    &["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "InvalidVolume.NotFound", "InvalidVolume.Malformed", "InvalidSnapshot.NotFound"];
 
 #[derive(Clone, Debug)]
 pub struct Ec2Tags {

@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors};
-use crate::yaml::{self, DecodeError, Located};
 use crate::actions::notify::is_email_address;
+use crate::yaml::{self, DecodeError, Located};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -415,7 +415,11 @@ fn secret(env: &Option<Located<String>>, file: &Option<Located<String>>, path: &
             None
         }
         (Some(e), None) if e.value.trim().is_empty() || e.value.contains('=') => {
-            errors.push(DecodeError::new(e.loc, format!("{path}.{what}-env"), "expected the name of an environment variable (the value itself never goes in this file)"));
+            errors.push(DecodeError::new(
+                e.loc,
+                format!("{path}.{what}-env"),
+                "expected the name of an environment variable (the value itself never goes in this file)",
+            ));
             None
         }
         (Some(e), None) => Some(SecretSource::Env(e.value.trim().to_string())),
@@ -509,7 +513,14 @@ impl SmtpSpec {
         let username = secret(&self.username_env, &self.username_file, "email.smtp", "username", errors);
         let password = secret(&self.password_env, &self.password_file, "email.smtp", "password", errors);
         if username.is_some() != password.is_some() {
-            let loc = self.username_env.as_ref().or(self.username_file.as_ref()).or(self.password_env.as_ref()).or(self.password_file.as_ref()).map(|l| l.loc).unwrap_or(self.host.loc);
+            let loc = self
+                .username_env
+                .as_ref()
+                .or(self.username_file.as_ref())
+                .or(self.password_env.as_ref())
+                .or(self.password_file.as_ref())
+                .map(|l| l.loc)
+                .unwrap_or(self.host.loc);
             errors.push(DecodeError::new(loc, "email.smtp", "a username needs a password and a password a username"));
         }
         let timeout = positive(&self.timeout_seconds, "email.smtp.timeout-seconds", 30.0, 600.0, errors);

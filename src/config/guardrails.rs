@@ -27,8 +27,8 @@ use serde::Deserialize;
 
 pub use crate::aws::budgets::{Budget, Notification, NotificationKind, ThresholdType, TimeUnit};
 
-use crate::yaml::{DecodeError, Located};
 use crate::actions::notify::is_email_address;
+use crate::yaml::{DecodeError, Located};
 
 pub const DEFAULT_PREFIX: &str = "costguard-";
 /// AWS Budgets' limits.
@@ -253,10 +253,18 @@ impl GuardrailsSpec {
             // AWS sends immediate alerts only to SNS.
             AnomalyFrequency::Immediate if sns_topic.is_none() => {
                 let at = spec.and_then(|s| s.value.frequency.as_ref()).map_or(loc, |f| f.loc);
-                errors.push(DecodeError::new(at, format!("{path}.frequency"), "IMMEDIATE alerts go only to an SNS topic: set `sns-topic`, or use DAILY or WEEKLY for email"));
+                errors.push(DecodeError::new(
+                    at,
+                    format!("{path}.frequency"),
+                    "IMMEDIATE alerts go only to an SNS topic: set `sns-topic`, or use DAILY or WEEKLY for email",
+                ));
             }
             _ if emails.is_empty() && sns_topic.is_none() => {
-                errors.push(DecodeError::new(loc, path.to_string(), "anomaly alerts need a subscriber: `email:` here or in `guardrails.email`, or `sns-topic:`"));
+                errors.push(DecodeError::new(
+                    loc,
+                    path.to_string(),
+                    "anomaly alerts need a subscriber: `email:` here or in `guardrails.email`, or `sns-topic:`",
+                ));
             }
             _ => {}
         }
@@ -300,7 +308,11 @@ impl GuardrailsSpec {
                     if t.value.is_finite() && t.value > 0.0 {
                         Some(t.value)
                     } else {
-                        errors.push(DecodeError::new(t.loc, format!("guardrails.billing-alarms.thresholds[{i}]"), format!("a threshold is in USD and more than 0, found {t}")));
+                        errors.push(DecodeError::new(
+                            t.loc,
+                            format!("guardrails.billing-alarms.thresholds[{i}]"),
+                            format!("a threshold is in USD and more than 0, found {t}"),
+                        ));
                         None
                     }
                 })
@@ -311,7 +323,11 @@ impl GuardrailsSpec {
         thresholds.dedup();
         let topic = spec.and_then(|s| s.sns_topic.as_ref());
         if let Some(t) = topic.filter(|t| !is_sns_arn(&t.value)) {
-            errors.push(DecodeError::new(t.loc, "guardrails.billing-alarms.sns-topic", format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", t.value)));
+            errors.push(DecodeError::new(
+                t.loc,
+                "guardrails.billing-alarms.sns-topic",
+                format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", t.value),
+            ));
         }
         (thresholds, topic.map(|t| t.value.clone()))
     }
@@ -409,7 +425,11 @@ impl NotificationSpec {
             ));
         }
         if let Some(topic) = self.sns_topic.as_ref().filter(|t| !is_sns_arn(&t.value)) {
-            errors.push(DecodeError::new(topic.loc, format!("{path}.sns-topic"), format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", topic.value)));
+            errors.push(DecodeError::new(
+                topic.loc,
+                format!("{path}.sns-topic"),
+                format!("expected one SNS topic ARN (arn:aws:sns:...), found {:?}", topic.value),
+            ));
         }
         if emails.is_empty() && self.sns_topic.is_none() {
             errors.push(DecodeError::new(

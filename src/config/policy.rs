@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ConfigError;
-use crate::yaml::{self, DecodeError, Located, Node, Value};
 use crate::actions::Action;
-use crate::resources::sizes::Verdict;
 use crate::filters::{self, Filter, FilterSpec};
+use crate::resources::sizes::Verdict;
 use crate::resources::{ResourceAction, ResourceType};
+use crate::yaml::{self, DecodeError, Located, Node, Value};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -130,7 +130,11 @@ impl RawPolicy {
         for (i, (action, node)) in compiled.iter().zip(actions).enumerate() {
             let Some(action) = action else { continue };
             if let Some(first) = seen.insert(action.name(), i) {
-                errors.push(DecodeError::new(node.loc, format!("{path}.actions[{i}]"), format!("action `{}` is already listed at actions[{first}]", action.name())));
+                errors.push(DecodeError::new(
+                    node.loc,
+                    format!("{path}.actions[{i}]"),
+                    format!("action `{}` is already listed at actions[{first}]", action.name()),
+                ));
             }
         }
         let listed = || compiled.iter().zip(actions).enumerate().filter_map(|(i, (a, node))| Some((i, a.as_ref()?, node)));
@@ -157,9 +161,10 @@ impl RawPolicy {
             }
         }
         let limits = self.compile_limits(path, errors);
-        let schedule = self.schedule.as_ref().and_then(|s| {
-            super::daemon::normalize_schedule(&s.value).map_err(|e| errors.push(DecodeError::new(s.loc, format!("{path}.schedule"), e))).ok()
-        });
+        let schedule = self
+            .schedule
+            .as_ref()
+            .and_then(|s| super::daemon::normalize_schedule(&s.value).map_err(|e| errors.push(DecodeError::new(s.loc, format!("{path}.schedule"), e))).ok());
         if errors.len() > before {
             return None;
         }
@@ -181,11 +186,7 @@ impl RawPolicy {
         if let Some(max) = &self.max_resources {
             match u64::try_from(max.value) {
                 Ok(n) => limits.max_resources = Some(n),
-                Err(_) => errors.push(DecodeError::new(
-                    max.loc,
-                    format!("{path}.max-resources"),
-                    format!("max-resources must be zero or more, found {max}"),
-                )),
+                Err(_) => errors.push(DecodeError::new(max.loc, format!("{path}.max-resources"), format!("max-resources must be zero or more, found {max}"))),
             }
         }
         if let Some(pct) = &self.max_resources_percent {
@@ -210,10 +211,7 @@ pub(crate) fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, 
         Value::Seq(items) => items,
         Value::Null => return 0,
         other => {
-            errors.push(ConfigError::from_decode(
-                file,
-                DecodeError::new(node.loc, "policies", format!("expected a list of policies, found {}", other.kind())),
-            ));
+            errors.push(ConfigError::from_decode(file, DecodeError::new(node.loc, "policies", format!("expected a list of policies, found {}", other.kind()))));
             return 0;
         }
     };
@@ -225,7 +223,10 @@ pub(crate) fn compile_policies(file: &Path, node: &Node, out: &mut Vec<(Policy, 
             Some(Value::Seq(list)) => list.clone(),
             Some(other) => {
                 let at = item.get("actions").map_or(item.loc, |a| a.loc);
-                errors.push(ConfigError::from_decode(file, DecodeError::new(at, format!("{path}.actions"), format!("expected a list of actions, found {}", other.kind()))));
+                errors.push(ConfigError::from_decode(
+                    file,
+                    DecodeError::new(at, format!("{path}.actions"), format!("expected a list of actions, found {}", other.kind())),
+                ));
                 continue;
             }
         };

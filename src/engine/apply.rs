@@ -14,13 +14,13 @@ use tokio_util::sync::CancellationToken;
 use super::journal::{ActionState, Journal, Mark};
 use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
 use crate::actions::{mark, Action};
-pub use crate::outcome::Status;
-use crate::outcome::ActionResult;
-use crate::resources::ResourceAction;
 use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::filters;
+use crate::outcome::ActionResult;
+pub use crate::outcome::Status;
+use crate::resources::ResourceAction;
 use crate::resources::{Resource, ResourceType, Tags};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -244,10 +244,8 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
                 continue;
             }
         };
-        let change = policies
-            .iter()
-            .find(|p| p.name == entry.policy)
-            .and_then(|p| p.actions.iter().filter_map(Action::change).find(|c| c.name() == entry.action));
+        let change =
+            policies.iter().find(|p| p.name == entry.policy).and_then(|p| p.actions.iter().filter_map(Action::change).find(|c| c.name() == entry.action));
         let happened = match change {
             Some(c) => c.took_effect(&entry.resource, now_state.as_ref()),
             // The policy changed since; only a vanished resource proves a deletion.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
+use crate::aws::cloudwatch::SeriesQuery;
 use crate::aws::{Aws, AwsError};
 use crate::config::Policy;
-use crate::aws::cloudwatch::SeriesQuery;
 use crate::filters::{self, metrics};
 use crate::pricing::PriceBook;
 use crate::progress::Progress;
@@ -105,8 +105,7 @@ async fn collect_one(
             return (resource_type, region.to_string(), Vec::new(), vec![error]);
         }
     };
-    let could_match =
-        |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
+    let could_match = |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
     let mut errors = Vec::new();
 
     // Describe: only resources some policy could still match.
@@ -134,10 +133,8 @@ async fn collect_one(
     let sizing: Vec<&Policy> = policies.iter().copied().filter(|p| p.rightsizing().is_some()).collect();
     if !sizing.is_empty() {
         let memory = sizing.iter().any(|p| p.rightsizing().is_some_and(|r| r.memory));
-        let judged: Vec<&mut Resource> = resources
-            .iter_mut()
-            .filter(|r| r.described && sizing.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now)))
-            .collect();
+        let judged: Vec<&mut Resource> =
+            resources.iter_mut().filter(|r| r.described && sizing.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now))).collect();
         if let Err(error) = resource_type.prepare_sizes(aws, region, judged, memory, ctx.prices, ctx.now).await {
             tracing::error!(resource_type = %resource_type, region = %region, error = %error, "instance sizes failed");
             errors.push(error);
@@ -159,13 +156,7 @@ async fn collect_one(
     (resource_type, region.to_string(), resources, errors)
 }
 
-pub(crate) async fn fetch_metrics(
-    aws: &Aws,
-    region: &str,
-    policies: &[&Policy],
-    resources: &mut [Resource],
-    now: DateTime<Utc>,
-) -> Result<(), AwsError> {
+pub(crate) async fn fetch_metrics(aws: &Aws, region: &str, policies: &[&Policy], resources: &mut [Resource], now: DateTime<Utc>) -> Result<(), AwsError> {
     // One batch per window: GetMetricData takes one start and end per request.
     // Each batch: the queries, and (resource index, key, number of series).
     type Batch = (Vec<SeriesQuery>, Vec<(usize, String, usize)>);
@@ -189,11 +180,8 @@ pub(crate) async fn fetch_metrics(
         }
     }
     for ((start, end), (queries, owners)) in batches {
-        let mut values = if queries.is_empty() {
-            Vec::new().into_iter()
-        } else {
-            aws.cloudwatch(region).get_metric_data(&queries, start, end).await?.into_iter()
-        };
+        let mut values =
+            if queries.is_empty() { Vec::new().into_iter() } else { aws.cloudwatch(region).get_metric_data(&queries, start, end).await?.into_iter() };
         for (i, key, n) in owners {
             resources[i].metrics.insert(key, values.by_ref().take(n).collect());
         }

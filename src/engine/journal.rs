@@ -174,15 +174,13 @@ impl Journal {
 
     pub fn begin_run(&self, run_id: &str, started_at: DateTime<Utc>, dry_run: bool) -> Result<(), JournalError> {
         self.with(|c| {
-            c.execute("INSERT INTO runs (run_id, started_at, dry_run) VALUES (?1, ?2, ?3)", params![run_id, started_at.to_rfc3339(), dry_run])
-                .map(drop)
+            c.execute("INSERT INTO runs (run_id, started_at, dry_run) VALUES (?1, ?2, ?3)", params![run_id, started_at.to_rfc3339(), dry_run]).map(drop)
         })
     }
 
     pub fn finish_run(&self, run_id: &str, finished_at: DateTime<Utc>, summary: &str) -> Result<(), JournalError> {
         self.with(|c| {
-            c.execute("UPDATE runs SET finished_at = ?2, summary = ?3 WHERE run_id = ?1", params![run_id, finished_at.to_rfc3339(), summary])
-                .map(drop)
+            c.execute("UPDATE runs SET finished_at = ?2, summary = ?3 WHERE run_id = ?1", params![run_id, finished_at.to_rfc3339(), summary]).map(drop)
         })
     }
 
@@ -227,8 +225,7 @@ impl Journal {
             for row in rows {
                 let (policy, rt, region, resource_id, action, marked_at, due_at) = row?;
                 // Rows this version cannot read (a type from a newer version) are skipped.
-                let (Some(resource_type), Some(marked_at), Some(due_at)) = (parse_type(&rt), parse_time(&marked_at), parse_time(&due_at))
-                else {
+                let (Some(resource_type), Some(marked_at), Some(due_at)) = (parse_type(&rt), parse_time(&marked_at), parse_time(&due_at)) else {
                     continue;
                 };
                 marks.push(Mark { policy, resource_type, region, resource_id, action, marked_at, due_at });
@@ -292,11 +289,8 @@ impl Journal {
 
     pub fn settle(&self, id: i64, state: ActionState, detail: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
         self.with(|c| {
-            c.execute(
-                "UPDATE actions SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
-                params![id, state.as_str(), detail, at.to_rfc3339()],
-            )
-            .map(drop)
+            c.execute("UPDATE actions SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1", params![id, state.as_str(), detail, at.to_rfc3339()])
+                .map(drop)
         })
     }
 

@@ -103,8 +103,7 @@ pub fn plan(policies: &[Policy], inventory: &Inventory, marks: &[Mark], now: Dat
 
 fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {
     let candidates = inventory.of(policy.resource_type);
-    let policy_marks: Vec<&Mark> =
-        marks.iter().filter(|m| m.policy == policy.name && m.resource_type == policy.resource_type).collect();
+    let policy_marks: Vec<&Mark> = marks.iter().filter(|m| m.policy == policy.name && m.resource_type == policy.resource_type).collect();
     let mut entries: Vec<PlanEntry> = candidates
         .iter()
         .filter_map(|resource| {
@@ -262,7 +261,8 @@ mod tests {
     #[test]
     fn already_compliant_resources_are_reported_not_changed() {
         let text = "policies:\n  - name: all\n    resource: log-group\n    actions:\n      - type: set-retention\n        days: 7\n";
-        let planned = super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), &[], crate::clock::test_now(), &PlanSettings::default());
+        let planned =
+            super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), &[], crate::clock::test_now(), &PlanSettings::default());
         assert_eq!(planned.policies[0].entries[0].decision, Decision::Report);
     }
 

@@ -16,8 +16,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::yaml::{DecodeError, Located};
 use crate::resources::{AttrKind, AttrValue, ResourceType};
+use crate::yaml::{DecodeError, Located};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,11 +77,7 @@ impl AgeSpec {
         };
         let days = self.days.value;
         if !(0.0..=MAX_DAYS).contains(&days) {
-            errors.push(DecodeError::new(
-                self.days.loc,
-                format!("{path}.days"),
-                format!("days must be a number from 0 to {MAX_DAYS}, found {}", self.days),
-            ));
+            errors.push(DecodeError::new(self.days.loc, format!("{path}.days"), format!("days must be a number from 0 to {MAX_DAYS}, found {}", self.days)));
             return None;
         }
         Some(AgeFilter { days, op: self.op.as_ref().map_or(AgeOp::Gt, |o| o.value), key })

@@ -30,8 +30,8 @@ use serde::Deserialize;
 
 use super::value::Op;
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::yaml::{DecodeError, Located};
 use crate::resources::{Resource, ResourceType};
+use crate::yaml::{DecodeError, Located};
 
 /// CloudWatch keeps hourly datapoints for 455 days.
 pub const MAX_DAYS: f64 = 455.0;
@@ -174,12 +174,22 @@ impl MetricsSpec {
         let period_secs = match &self.period {
             None => i64::from(whole_window_period(days)),
             Some(p) => {
-                let required = if days > 63.0 { 3600 } else if days > 15.0 { 300 } else { 60 };
+                let required = if days > 63.0 {
+                    3600
+                } else if days > 15.0 {
+                    300
+                } else {
+                    60
+                };
                 if p.value < 60 || p.value % required != 0 || p.value > window_secs.max(60) {
-                    error(p.loc, "period", format!(
+                    error(
+                        p.loc,
+                        "period",
+                        format!(
                         "period must be a multiple of {required} seconds (CloudWatch's rule for a {days}-day window) and no longer than the window; found {}",
                         p.value
-                    ));
+                    ),
+                    );
                 }
                 p.value
             }
@@ -269,7 +279,8 @@ impl MetricsFilter {
             Op::In | Op::NotIn | Op::Regex => false,
         };
         let series_note = if series.len() == 1 { String::new() } else { format!(" across {} series", series.len()) };
-        matched.then(|| format!("{} {} over {} days = {observed}{series_note}{note} ({})", self.metric, self.stat.cloudwatch_name(), self.days, self.describe()))
+        matched
+            .then(|| format!("{} {} over {} days = {observed}{series_note}{note} ({})", self.metric, self.stat.cloudwatch_name(), self.days, self.describe()))
     }
 
     pub fn describe(&self) -> String {

@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::yaml::{DecodeError, Loc};
 use crate::resources::{Resource, ResourceType};
+use crate::yaml::{DecodeError, Loc};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -78,18 +78,8 @@ impl FilterSpec {
 }
 
 /// Compiles every spec, reporting all problems rather than the first.
-pub fn compile_all(
-    specs: &[FilterSpec],
-    resource_type: ResourceType,
-    path: &str,
-    loc: Loc,
-    errors: &mut Vec<DecodeError>,
-) -> Option<Vec<Filter>> {
-    let compiled: Vec<Option<Filter>> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| spec.compile(resource_type, &format!("{path}[{i}]"), loc, errors))
-        .collect();
+pub fn compile_all(specs: &[FilterSpec], resource_type: ResourceType, path: &str, loc: Loc, errors: &mut Vec<DecodeError>) -> Option<Vec<Filter>> {
+    let compiled: Vec<Option<Filter>> = specs.iter().enumerate().map(|(i, spec)| spec.compile(resource_type, &format!("{path}[{i}]"), loc, errors)).collect();
     compiled.into_iter().collect()
 }
 
@@ -156,9 +146,7 @@ impl Filter {
             Filter::And(list) => list.iter().all(|f| f.could_match(resource, now)),
             Filter::Or(list) => list.iter().any(|f| f.could_match(resource, now)),
             // `not` fails only when every inner filter surely matches.
-            Filter::Not(list) => {
-                list.iter().any(|f| f.lacks_data(resource)) || evaluate_all(list, resource, now).is_none()
-            }
+            Filter::Not(list) => list.iter().any(|f| f.lacks_data(resource)) || evaluate_all(list, resource, now).is_none(),
             leaf if leaf.lacks_data(resource) => true,
             leaf => leaf.evaluate(resource, now).is_some(),
         }
@@ -224,5 +212,4 @@ mod tests {
         assert!(Filter::Or(vec![Filter::Not(vec![absent_retention()]), absent_retention()]).evaluate(&seven, now).is_some());
         assert!(Filter::And(vec![]).evaluate(&seven, now).is_some(), "an empty `and` matches everything");
     }
-
 }

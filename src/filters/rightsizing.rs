@@ -36,11 +36,11 @@ use serde::Deserialize;
 
 use super::metrics::{self, Stat};
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::yaml::{DecodeError, Located};
 use crate::pricing::HOURS_PER_MONTH;
-pub use crate::resources::sizes::{Assessment, PartAssessment, Verdict};
 use crate::resources::sizes::{self, InstanceSize, SizingPart};
+pub use crate::resources::sizes::{Assessment, PartAssessment, Verdict};
 use crate::resources::{Resource, ResourceType};
+use crate::yaml::{DecodeError, Located};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -170,7 +170,13 @@ impl Rightsizing {
         let (memory_ns, memory_metric, memory_series) = (sizing.memory_namespace, sizing.memory_metric, &sizing.memory_series);
         let query = |ns: &str, metric: &str, dims: &[Vec<(String, String)>], stat: String| -> Vec<SeriesQuery> {
             dims.iter()
-                .map(|d| SeriesQuery { namespace: ns.into(), metric: metric.into(), dimensions: d.clone(), stat: stat.clone(), period_secs: self.period_secs() })
+                .map(|d| SeriesQuery {
+                    namespace: ns.into(),
+                    metric: metric.into(),
+                    dimensions: d.clone(),
+                    stat: stat.clone(),
+                    period_secs: self.period_secs(),
+                })
                 .collect()
         };
         let stat = self.stat.cloudwatch_name();

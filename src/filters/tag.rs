@@ -13,8 +13,8 @@
 use serde::Deserialize;
 
 use super::value::{compile_test, Key, Literal, Op, ValueFilter};
-use crate::yaml::{DecodeError, Located};
 use crate::resources::AttrKind;
+use crate::yaml::{DecodeError, Located};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +45,8 @@ impl TagSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{decode, parse};
     use crate::resources::log_group::fixture;
+    use crate::yaml::{decode, parse};
 
     fn compile(yaml: &str) -> TagFilter {
         let spec: TagSpec = decode(&parse(yaml).unwrap(), "f").unwrap();

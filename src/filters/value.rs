@@ -16,9 +16,9 @@ use regex::Regex;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use crate::resources::{AttrKind, AttrValue, Resource, ResourceType};
 use crate::yaml::closest_name as closest;
 use crate::yaml::{DecodeError, Located};
-use crate::resources::{AttrKind, AttrValue, Resource, ResourceType};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,10 +88,7 @@ impl Literal {
     }
 
     fn fits(&self, kind: AttrKind) -> bool {
-        matches!(
-            (self, kind),
-            (Literal::Str(_), AttrKind::String) | (Literal::Num(_), AttrKind::Number) | (Literal::Bool(_), AttrKind::Bool)
-        )
+        matches!((self, kind), (Literal::Str(_), AttrKind::String) | (Literal::Num(_), AttrKind::Number) | (Literal::Bool(_), AttrKind::Bool))
     }
 }
 
@@ -335,11 +332,7 @@ pub fn compile_test(
                 }
             },
             other => {
-                errors.push(DecodeError::new(
-                    value.loc,
-                    value_path,
-                    format!("`regex` needs a string attribute and a string pattern, found {}", other.kind()),
-                ));
+                errors.push(DecodeError::new(value.loc, value_path, format!("`regex` needs a string attribute and a string pattern, found {}", other.kind())));
                 None
             }
         },
@@ -383,11 +376,7 @@ impl ValueSpec {
                         Some(name) => format!("did you mean `{name}`?"),
                         None => format!("known: {}, or tag:KEY", names.collect::<Vec<_>>().join(", ")),
                     };
-                    errors.push(DecodeError::new(
-                        self.key.loc,
-                        key_path,
-                        format!("{resource_type} has no attribute `{}`; {hint}", self.key.value),
-                    ));
+                    errors.push(DecodeError::new(self.key.loc, key_path, format!("{resource_type} has no attribute `{}`; {hint}", self.key.value)));
                     return None;
                 }
             }
@@ -400,8 +389,8 @@ impl ValueSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{decode, parse};
     use crate::resources::log_group::fixture;
+    use crate::yaml::{decode, parse};
 
     fn compile(yaml: &str) -> Result<ValueFilter, Vec<DecodeError>> {
         let spec: ValueSpec = decode(&parse(yaml).map_err(|e| vec![e])?, "f").map_err(|e| vec![e])?;

@@ -65,7 +65,8 @@ pub async fn plan(ce: &CostExplorerClient, g: &Guardrails) -> Result<Vec<Planned
             Some(m.arn.clone())
         }
         None => {
-            let entry = GuardrailChange::new("anomaly-monitor", monitor_name.clone(), Change::Create, vec!["per-service monitor".to_string()], Status::Planned, None);
+            let entry =
+                GuardrailChange::new("anomaly-monitor", monitor_name.clone(), Change::Create, vec!["per-service monitor".to_string()], Status::Planned, None);
             planned.push(Planned { change: entry, fix: Fix::Monitor(monitor_name.clone()) });
             None
         }

@@ -39,7 +39,9 @@ pub struct BudgetDiff {
 pub fn diff(declared: &Budget, observed: Option<(&ObservedBudget, &[ObservedNotification])>) -> BudgetDiff {
     let Some((budget, notifications)) = observed else {
         let mut differences = vec![format!("amount: {} USD {}", declared.amount_usd, declared.time_unit.as_str())];
-        differences.extend(declared.notifications.iter().map(|n| format!("notification: {} to {}", n.describe(), subscribers_text(&n.emails, n.sns_topic.as_deref()))));
+        differences.extend(
+            declared.notifications.iter().map(|n| format!("notification: {} to {}", n.describe(), subscribers_text(&n.emails, n.sns_topic.as_deref()))),
+        );
         return BudgetDiff { change: Change::Create, differences, steps: vec![Step::CreateBudget] };
     };
     let mut differences = Vec::new();

@@ -40,13 +40,20 @@ pub struct Planned {
 pub enum Fix {
     /// Already as declared, not costguard's, or not readable.
     Nothing,
-    Budget { budget: Budget, steps: Vec<budgets::Step> },
+    Budget {
+        budget: Budget,
+        steps: Vec<budgets::Step>,
+    },
     Alarm(MetricAlarm),
     /// Create the per-service anomaly monitor of this name.
     Monitor(String),
     /// Create (`arn: None`) or update the alert subscription; a `None`
     /// monitor is the one a `Monitor` fix before it creates.
-    Subscription { arn: Option<String>, alerts: AnomalyAlerts, monitor: Option<String> },
+    Subscription {
+        arn: Option<String>,
+        alerts: AnomalyAlerts,
+        monitor: Option<String>,
+    },
 }
 
 /// Reads every kind of guardrail and diffs it; changes nothing. A kind

@@ -140,17 +140,18 @@ pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTi
     let mut fetched_at = now;
 
     let key = format!("ce:monthly-by-service:{start}:{end}");
-    let periods: Vec<CostPeriod> = match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(at, body)| Some((at, serde_json::from_str(&body).ok()?))) {
-        Some((at, periods)) => {
-            fetched_at = at;
-            periods
-        }
-        None => {
-            let periods = ce.monthly_by_service(start, end).await?;
-            store(cache, &key, now, &periods);
-            periods
-        }
-    };
+    let periods: Vec<CostPeriod> =
+        match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(at, body)| Some((at, serde_json::from_str(&body).ok()?))) {
+            Some((at, periods)) => {
+                fetched_at = at;
+                periods
+            }
+            None => {
+                let periods = ce.monthly_by_service(start, end).await?;
+                store(cache, &key, now, &periods);
+                periods
+            }
+        };
 
     // Known spend up to today, plus AWS's forecast for the days after it.
     let month_to_date: f64 = periods.iter().find(|p| p.start == first_of_month(today)).map_or(0.0, |p| p.total_usd);
@@ -286,7 +287,8 @@ mod tests {
 
     #[test]
     fn on_the_last_day_the_month_to_date_is_the_month() {
-        let periods = [period("2026-10-01", "2026-11-01", &[("Amazon SageMaker", 1000.0)]), period("2026-11-01", "2026-12-01", &[("Amazon SageMaker", 1100.0)])];
+        let periods =
+            [period("2026-10-01", "2026-11-01", &[("Amazon SageMaker", 1000.0)]), period("2026-11-01", "2026-12-01", &[("Amazon SageMaker", 1100.0)])];
         let s = summarise(&periods, Some(1100.0), day(2026, 11, 30), 5, fetched(), vec![LAST_DAY_NOTE.to_string()]);
         assert_eq!(s.change_basis, "month to date (the month's last day)");
         assert!((s.month_over_month_change_pct.unwrap_or(f64::NAN) - 10.0).abs() < 1e-9, "{:?}", s.month_over_month_change_pct);

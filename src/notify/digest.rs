@@ -10,9 +10,9 @@ use serde::Serialize;
 use crate::actions::notify::{is_email_address, RESOURCE_OWNER};
 use crate::actions::{self, Action};
 use crate::config::Policy;
-use crate::outcome::Status;
-use crate::engine::plan::{Decision, Plan};
 use crate::engine::findings::Finding;
+use crate::engine::plan::{Decision, Plan};
+use crate::outcome::Status;
 use crate::resources::Tags;
 
 /// One finding as one recipient knows it.
@@ -219,7 +219,9 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
             let mut policies: Vec<PolicyGroup> = groups.into_values().collect();
             for group in &mut policies {
                 // The most expensive first: what the reader should look at.
-                group.items.sort_by(|a, b| b.monthly_cost_usd.unwrap_or(0.0).total_cmp(&a.monthly_cost_usd.unwrap_or(0.0)).then(a.resource_id.cmp(&b.resource_id)));
+                group
+                    .items
+                    .sort_by(|a, b| b.monthly_cost_usd.unwrap_or(0.0).total_cmp(&a.monthly_cost_usd.unwrap_or(0.0)).then(a.resource_id.cmp(&b.resource_id)));
             }
             Digest { recipient, policies }
         })
@@ -229,7 +231,12 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
 
 /// Drops what each recipient was already told, in the same state, within
 /// the quiet period; returns what is left and how many were held back.
-pub fn without_repeats(digests: Vec<Digest>, previous: &HashMap<NoticeKey, PreviousNotice>, now: DateTime<Utc>, quiet: chrono::Duration) -> (Vec<Digest>, usize) {
+pub fn without_repeats(
+    digests: Vec<Digest>,
+    previous: &HashMap<NoticeKey, PreviousNotice>,
+    now: DateTime<Utc>,
+    quiet: chrono::Duration,
+) -> (Vec<Digest>, usize) {
     let mut held = 0;
     let digests = digests
         .into_iter()
@@ -292,7 +299,11 @@ mod tests {
         assert_eq!(notice_state(Status::Planned, &Decision::Wait { due: now + chrono::Duration::days(3) }, "delete", now, q), "marked");
         assert_eq!(notice_state(Status::Planned, &Decision::Wait { due: now + chrono::Duration::hours(5) }, "delete", now, q), "due-soon");
         assert_eq!(notice_state(Status::Done, &Decision::Act, "delete", now, q), "done:delete");
-        assert_eq!(notice_state(Status::Done, &Decision::Mark { due: now + chrono::Duration::days(7) }, "delete", now, q), "marked", "the mark is done, the change is not");
+        assert_eq!(
+            notice_state(Status::Done, &Decision::Mark { due: now + chrono::Duration::days(7) }, "delete", now, q),
+            "marked",
+            "the mark is done, the change is not"
+        );
     }
 
     fn item(recipient: &str, id: &str, state: &str) -> DigestItem {
@@ -322,7 +333,12 @@ mod tests {
                 policy: "p".into(),
                 description: None,
                 resource_type: crate::resources::ResourceType::LogGroup,
-                items: vec![item("a@example.com", "told", "marked"), item("a@example.com", "changed", "due-soon"), item("a@example.com", "old", "marked"), item("a@example.com", "new", "marked")],
+                items: vec![
+                    item("a@example.com", "told", "marked"),
+                    item("a@example.com", "changed", "due-soon"),
+                    item("a@example.com", "old", "marked"),
+                    item("a@example.com", "new", "marked"),
+                ],
             }],
         };
         let previous: HashMap<NoticeKey, PreviousNotice> = [

@@ -28,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::daemon::EmailSettings;
 use crate::config::Policy;
+use crate::engine::findings::Finding;
 use crate::engine::journal::Journal;
 use crate::engine::plan::Plan;
-use crate::engine::findings::Finding;
 use digest::Routing;
 use template::{Context, Meta, Templates};
 use transport::Transport;
@@ -161,7 +161,14 @@ impl Mailer<'_> {
                 Err(e) => {
                     errors.push(format!("email to {}: {e}", digest.recipient));
                     report.failed += 1;
-                    report.messages.push(MessageOutcome { to: vec![digest.recipient.clone()], subject: String::new(), findings, status: "failed", attempts: 0, error: Some(e) });
+                    report.messages.push(MessageOutcome {
+                        to: vec![digest.recipient.clone()],
+                        subject: String::new(),
+                        findings,
+                        status: "failed",
+                        attempts: 0,
+                        error: Some(e),
+                    });
                     continue;
                 }
             };
@@ -170,7 +177,8 @@ impl Mailer<'_> {
                 Ok(_) => (Err(transport::SendFailure { permanent: false, message: "shutting down".into() }), 0),
                 Err(e) => (Err(transport::SendFailure { permanent: false, message: e.clone() }), 0),
             };
-            let mut outcome = MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: "sent", attempts, error: None };
+            let mut outcome =
+                MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: "sent", attempts, error: None };
             let told = match result {
                 Ok(()) => {
                     report.sent += 1;
@@ -233,10 +241,22 @@ impl Mailer<'_> {
         };
         let mut relay_down = false;
         for q in queued {
-            let outcome = |status, attempts, error| MessageOutcome { to: q.message.recipients.clone(), subject: q.message.subject.clone(), findings: 0, status, attempts, error };
+            let outcome = |status, attempts, error| MessageOutcome {
+                to: q.message.recipients.clone(),
+                subject: q.message.subject.clone(),
+                findings: 0,
+                status,
+                attempts,
+                error,
+            };
             if now - q.created_at > self.settings.keep_unsent {
                 report.outbox_expired += 1;
-                errors.push(format!("email to {} ({}) could not be delivered since {}; given up", q.message.recipients.join(", "), q.message.subject, crate::text::utc(q.created_at)));
+                errors.push(format!(
+                    "email to {} ({}) could not be delivered since {}; given up",
+                    q.message.recipients.join(", "),
+                    q.message.subject,
+                    crate::text::utc(q.created_at)
+                ));
                 report.messages.push(outcome("outbox-expired", q.attempts, None));
                 if let Err(e) = journal.dequeue(q.id) {
                     errors.push(format!("email: outbox: {e}"));

@@ -128,7 +128,8 @@ mod tests {
             let journal = Journal::open(&path)?;
             journal.record_notices([(&key, "marked")], now)?;
             journal.record_notices([(&key, "due-soon")], now)?;
-            let message = OutgoingMessage { sender: "cg@example.com".into(), recipients: vec!["a@example.com".into()], subject: "s".into(), raw: b"raw\r\n".to_vec() };
+            let message =
+                OutgoingMessage { sender: "cg@example.com".into(), recipients: vec!["a@example.com".into()], subject: "s".into(), raw: b"raw\r\n".to_vec() };
             journal.enqueue(&message, 3, "refused", now)?;
         }
         let journal = Journal::open(&path)?;

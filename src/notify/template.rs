@@ -22,11 +22,8 @@ pub const HTML: &str = "digest.html.j2";
 /// Every template, by the file name that overrides it.
 pub const NAMES: [&str; 3] = [SUBJECT, TEXT, HTML];
 
-const SHIPPED: [(&str, &str); 3] = [
-    (SUBJECT, include_str!("templates/subject.txt.j2")),
-    (TEXT, include_str!("templates/digest.txt.j2")),
-    (HTML, include_str!("templates/digest.html.j2")),
-];
+const SHIPPED: [(&str, &str); 3] =
+    [(SUBJECT, include_str!("templates/subject.txt.j2")), (TEXT, include_str!("templates/digest.txt.j2")), (HTML, include_str!("templates/digest.html.j2"))];
 
 /// Longest value from AWS shown (tags may be 256 characters, reasons longer).
 const MAX_VALUE_CHARS: usize = 300;
@@ -233,7 +230,14 @@ impl Context {
             quiet_hours: 24,
             protect_tag: "costguard:protect".into(),
             report_url: Some("https://costguard.example.com/report".into()),
-            policies: vec![PolicyView { name: "idle".into(), description: Some("Idle endpoints".into()), noun: "SageMaker endpoint", count: 2, saving: 168.0, items: vec![item] }],
+            policies: vec![PolicyView {
+                name: "idle".into(),
+                description: Some("Idle endpoints".into()),
+                noun: "SageMaker endpoint",
+                count: 2,
+                saving: 168.0,
+                items: vec![item],
+            }],
             subject: String::new(),
         }
     }

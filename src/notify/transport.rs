@@ -52,9 +52,9 @@ impl std::fmt::Debug for Transport {
 fn read_secret(source: &SecretSource, what: &'static str) -> Result<String, TransportError> {
     match source {
         SecretSource::Env(name) => std::env::var(name).map_err(|_| TransportError::MissingEnv(name.clone(), what)),
-        SecretSource::File(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-            .map_err(|e| TransportError::File(path.clone(), what, e)),
+        SecretSource::File(path) => {
+            std::fs::read_to_string(path).map(|s| s.trim_end_matches(['\r', '\n']).to_string()).map_err(|e| TransportError::File(path.clone(), what, e))
+        }
     }
 }
 
@@ -100,14 +100,12 @@ impl Transport {
                     message: format!("SMTP: {e}"),
                 })
             }
-            Transport::Ses { client, configuration_set } => client
-                .send_raw(&message.sender, &message.recipients, &message.raw, configuration_set.as_deref())
-                .await
-                .map(drop)
-                .map_err(|e| SendFailure {
+            Transport::Ses { client, configuration_set } => {
+                client.send_raw(&message.sender, &message.recipients, &message.raw, configuration_set.as_deref()).await.map(drop).map_err(|e| SendFailure {
                     permanent: matches!(e.code.as_str(), "MessageRejected" | "MailFromDomainNotVerifiedException" | "BadRequestException"),
                     message: e.to_string(),
-                }),
+                })
+            }
         }
     }
 

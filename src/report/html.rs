@@ -129,7 +129,15 @@ pub fn render(report: &Report) -> String {
 
     for p in &report.policies {
         let findings: Vec<_> = report.findings.iter().filter(|f| f.policy == p.name).collect();
-        let _ = write!(out, "<h2>{} <small>({}: {} examined, {} matched, {} at stake)</small></h2>", escape(&p.name), p.resource_type, p.examined, p.matched, usd_with_unpriced(p.monthly_saving_usd, p.unpriced));
+        let _ = write!(
+            out,
+            "<h2>{} <small>({}: {} examined, {} matched, {} at stake)</small></h2>",
+            escape(&p.name),
+            p.resource_type,
+            p.examined,
+            p.matched,
+            usd_with_unpriced(p.monthly_saving_usd, p.unpriced)
+        );
         if let Some(why) = &p.breaker {
             let _ = write!(out, "<p class=\"err\">Circuit breaker tripped, nothing applied: {}</p>", escape(why));
         }

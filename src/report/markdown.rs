@@ -76,12 +76,14 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "|---|---|---|---|---|");
         for g in &report.guardrails {
             let change = g.change.name();
-            let differences = if g.differences.is_empty() { "–".to_string() } else { g.differences.iter().map(|d| escape(d)).collect::<Vec<_>>().join("<br>") };
+            let differences =
+                if g.differences.is_empty() { "–".to_string() } else { g.differences.iter().map(|d| escape(d)).collect::<Vec<_>>().join("<br>") };
             let status = format!("{:?}", g.status).to_lowercase();
             let status = g.detail.as_ref().map_or(status.clone(), |d| format!("{status}: {}", escape(d)));
-            let spend = g.spend.as_ref().map_or(String::new(), |s| {
-                format!(" (spent {} of {}; forecast {})", usd(s.actual_usd), usd(Some(s.limit_usd)), usd(s.forecast_usd))
-            });
+            let spend = g
+                .spend
+                .as_ref()
+                .map_or(String::new(), |s| format!(" (spent {} of {}; forecast {})", usd(s.actual_usd), usd(Some(s.limit_usd)), usd(s.forecast_usd)));
             let _ = writeln!(out, "| {} | `{}`{spend} | {change} | {differences} | {status} |", g.kind, escape_code(&g.name));
         }
     }
@@ -157,12 +159,19 @@ fn render_spend(out: &mut String, s: &crate::guardrails::spend::SpendSummary) {
 /// Rightsizing findings: one row per instance or variant, with the figures
 /// the verdict used, so a reader can check it before acting.
 fn recommendations(out: &mut String, findings: &[&Finding]) {
-    let _ = writeln!(out, "| Resource | Region | Verdict | Current | Recommended | Measured peak | Would peak at | Monthly now | Monthly after | Saving | Action | Status |");
+    let _ = writeln!(
+        out,
+        "| Resource | Region | Verdict | Current | Recommended | Measured peak | Would peak at | Monthly now | Monthly after | Saving | Action | Status |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---:|---:|---:|---|---|");
     for f in findings {
         let Some(a) = &f.recommendation else { continue };
         for part in &a.parts {
-            let name = if part.name == f.resource_id { format!("`{}`", escape_code(&f.resource_id)) } else { format!("`{}` {}", escape_code(&f.resource_id), escape(&part.name)) };
+            let name = if part.name == f.resource_id {
+                format!("`{}`", escape_code(&f.resource_id))
+            } else {
+                format!("`{}` {}", escape_code(&f.resource_id), escape(&part.name))
+            };
             let sized = |t: &str, n: i32| if n == 1 { escape(t) } else { format!("{n} × {}", escape(t)) };
             let recommended = match (&part.recommended_type, part.recommended_count) {
                 (_, Some(0)) => "stop".to_string(),

@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws::ApiCallCounter;
-use crate::outcome::Status;
-use crate::engine::inventory::Inventory;
 pub use crate::engine::findings::Finding;
+use crate::engine::inventory::Inventory;
 use crate::engine::plan::Plan;
 use crate::guardrails::spend::SpendSummary;
 use crate::guardrails::GuardrailChange;
+use crate::outcome::Status;
 use crate::resources::ResourceType;
 use crate::text::total;
 

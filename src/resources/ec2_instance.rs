@@ -184,7 +184,14 @@ impl Kind for Instances {
     /// One DescribeInstanceTypes for every family in use, prices for each
     /// size no larger than an instance of it, and (with `memory`) one
     /// ListMetrics for the CloudWatch agent's `mem_used_percent`.
-    async fn prepare_sizes(aws: &Aws, region: &str, mut resources: Vec<&mut Resource>, memory: bool, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(
+        aws: &Aws,
+        region: &str,
+        mut resources: Vec<&mut Resource>,
+        memory: bool,
+        prices: &PriceBook,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
         let type_of = |r: &Resource| Self::details_of(r).map(|i| i.instance_type.clone());
         if resources.is_empty() {
             return Ok(());
@@ -223,7 +230,8 @@ impl Kind for Instances {
             r.sizes = wanted.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| f == family) && s.vcpus <= vcpus).cloned().collect();
             // The agent's series for this instance, fewest extra dimensions first.
             let id = r.id.clone();
-            r.memory_series = memory_series.iter().filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == id)).min_by_key(|dims| dims.len()).cloned();
+            r.memory_series =
+                memory_series.iter().filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == id)).min_by_key(|dims| dims.len()).cloned();
         }
         memory_error.map_or(Ok(()), Err)
     }

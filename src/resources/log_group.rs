@@ -218,9 +218,7 @@ pub enum Action {
 }
 
 /// The only values PutRetentionPolicy accepts.
-pub const VALID_DAYS: &[i64] = &[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
+pub const VALID_DAYS: &[i64] = &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

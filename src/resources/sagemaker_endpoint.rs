@@ -481,16 +481,22 @@ impl Api {
         if let Some(cached) = self.configs.0.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(cached.clone());
         }
-        let types: HashMap<String, Option<String>> =
-            match self.client.describe_endpoint_config().endpoint_config_name(config_name).send().await.map_err(|e| sagemaker_error("DescribeEndpointConfig", e)) {
-                Ok(out) => out
-                    .production_variants()
-                    .iter()
-                    .map(|v| (v.variant_name().unwrap_or_default().to_string(), v.instance_type().map(|t| t.as_str().to_string())))
-                    .collect(),
-                Err(e) if e.is_not_found() => HashMap::new(),
-                Err(e) => return Err(e),
-            };
+        let types: HashMap<String, Option<String>> = match self
+            .client
+            .describe_endpoint_config()
+            .endpoint_config_name(config_name)
+            .send()
+            .await
+            .map_err(|e| sagemaker_error("DescribeEndpointConfig", e))
+        {
+            Ok(out) => out
+                .production_variants()
+                .iter()
+                .map(|v| (v.variant_name().unwrap_or_default().to_string(), v.instance_type().map(|t| t.as_str().to_string())))
+                .collect(),
+            Err(e) if e.is_not_found() => HashMap::new(),
+            Err(e) => return Err(e),
+        };
         self.configs.0.lock().unwrap_or_else(PoisonError::into_inner).insert(key, types.clone());
         Ok(types)
     }

@@ -24,18 +24,23 @@ pub struct Metrics {
     families: Mutex<BTreeMap<&'static str, Family>>,
 }
 
-const SWEEPS: (&str, &str, &str, &[&str]) = ("costguard_sweeps_total", "Sweeps run, by schedule and outcome (ok, errors, failed).", "counter", &["schedule", "outcome"]);
+const SWEEPS: (&str, &str, &str, &[&str]) =
+    ("costguard_sweeps_total", "Sweeps run, by schedule and outcome (ok, errors, failed).", "counter", &["schedule", "outcome"]);
 const FINDINGS: (&str, &str, &str, &[&str]) = ("costguard_findings", "Findings of each policy in its last sweep.", "gauge", &["policy"]);
 const AT_STAKE: (&str, &str, &str, &[&str]) =
     ("costguard_monthly_cost_at_stake_usd", "Monthly saving at stake in each policy's findings, last sweep (USD).", "gauge", &["policy"]);
-const ACTIONS: (&str, &str, &str, &[&str]) = ("costguard_actions_total", "Actions by kind and outcome (planned, done, skipped, failed).", "counter", &["action", "outcome"]);
+const ACTIONS: (&str, &str, &str, &[&str]) =
+    ("costguard_actions_total", "Actions by kind and outcome (planned, done, skipped, failed).", "counter", &["action", "outcome"]);
 const API_CALLS: (&str, &str, &str, &[&str]) = ("costguard_api_calls_total", "AWS requests sent, by IAM action, retries included.", "counter", &["operation"]);
-const THROTTLES: (&str, &str, &str, &[&str]) = ("costguard_api_throttles_total", "AWS requests answered with throttling, by IAM action.", "counter", &["operation"]);
-const EMAILS: (&str, &str, &str, &[&str]) = ("costguard_emails_total", "Email digests by outcome (sent, queued, failed, outbox-sent, outbox-expired).", "counter", &["outcome"]);
+const THROTTLES: (&str, &str, &str, &[&str]) =
+    ("costguard_api_throttles_total", "AWS requests answered with throttling, by IAM action.", "counter", &["operation"]);
+const EMAILS: (&str, &str, &str, &[&str]) =
+    ("costguard_emails_total", "Email digests by outcome (sent, queued, failed, outbox-sent, outbox-expired).", "counter", &["outcome"]);
 const OUTBOX: (&str, &str, &str, &[&str]) = ("costguard_email_outbox", "Messages waiting in the outbox after the last sweep.", "gauge", &[]);
 const LAST_SWEEP: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_timestamp_seconds", "When the last sweep finished (Unix time).", "gauge", &[]);
 const LAST_DURATION: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_duration_seconds", "How long the last sweep took.", "gauge", &[]);
-const RELOADS: (&str, &str, &str, &[&str]) = ("costguard_config_reloads_total", "Config reloads by outcome (ok, failed: the last good config keeps running).", "counter", &["outcome"]);
+const RELOADS: (&str, &str, &str, &[&str]) =
+    ("costguard_config_reloads_total", "Config reloads by outcome (ok, failed: the last good config keeps running).", "counter", &["outcome"]);
 
 type Spec = (&'static str, &'static str, &'static str, &'static [&'static str]);
 
@@ -98,7 +103,9 @@ impl Metrics {
             self.add(THROTTLES, &[op], *n as f64);
         }
         if let Some(e) = &report.emails {
-            for (outcome, n) in [("sent", e.sent), ("queued", e.queued), ("failed", e.failed), ("outbox-sent", e.outbox_sent), ("outbox-expired", e.outbox_expired)] {
+            for (outcome, n) in
+                [("sent", e.sent), ("queued", e.queued), ("failed", e.failed), ("outbox-sent", e.outbox_sent), ("outbox-expired", e.outbox_expired)]
+            {
                 self.add(EMAILS, &[outcome], n as f64);
             }
             self.set(OUTBOX, &[], e.outbox_waiting as f64);

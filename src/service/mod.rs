@@ -31,13 +31,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{ApiCallCounter, Aws};
 use crate::clock::Clock;
-use crate::shutdown::Shutdown;
 use crate::config::daemon::{self, DaemonConfig, PriceSource};
 use crate::config::{self, Guardrails, Policy};
 use crate::engine::plan::PlanSettings;
-use crate::sweep::{self, SweepOptions};
 use crate::notify::EmailSetup;
 use crate::progress::Progress;
+use crate::shutdown::Shutdown;
+use crate::sweep::{self, SweepOptions};
 use metrics::Metrics;
 
 /// How long a stopping daemon waits for the sweep in flight.

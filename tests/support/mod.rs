@@ -269,9 +269,7 @@ impl Moto {
     /// Moves a SageMaker endpoint's or notebook's creation time back.
     pub fn backdate_sagemaker(&self, kind: &str, name: &str, days: f64) {
         let name = serde_json::to_string(name).expect("a string serialises");
-        self.command(&format!(
-            r#"{{"op":"backdate","service":"sagemaker","kind":"{kind}","region":"{REGION}","name":{name},"days":{days}}}"#
-        ));
+        self.command(&format!(r#"{{"op":"backdate","service":"sagemaker","kind":"{kind}","region":"{REGION}","name":{name},"days":{days}}}"#));
     }
 
     pub async fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
