@@ -42,6 +42,13 @@ impl fmt::Debug for Clock {
     }
 }
 
+/// The instant unit tests share: mid-month, mid-day, so that no test of
+/// the library depends on the date it runs.
+#[cfg(test)]
+pub(crate) fn test_now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-15T12:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,11 +60,4 @@ mod tests {
         assert_eq!(clock.now(), at);
         assert_eq!(clock.shifted(Duration::seconds(1)).now().to_rfc3339(), "2026-12-01T00:00:00+00:00");
     }
-}
-
-/// The instant unit tests share: mid-month, mid-day, so that no test of
-/// the library depends on the date it runs.
-#[cfg(test)]
-pub(crate) fn test_now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-15T12:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
 }
