@@ -29,6 +29,7 @@
 //! leaves out a piece, or a type left out of the registry, does not compile.
 //! The layers above never name a type.
 
+pub mod ebs_volume;
 pub mod ec2_instance;
 pub mod log_group;
 pub mod sagemaker;
@@ -576,4 +577,5 @@ registry! {
     SagemakerEndpoint = "sagemaker-endpoint" => sagemaker_endpoint::Endpoints,
     SagemakerNotebook = "sagemaker-notebook" => sagemaker_notebook::Notebooks,
     Ec2Instance = "ec2-instance" => ec2_instance::Instances,
+    EbsVolume = "ebs-volume" => ebs_volume::Volumes,
 }

@@ -15,6 +15,8 @@ Commands:
       big fleet fast; every nth has 7-day retention, every mth a tag.
   {"op": "backdate", "service": "sagemaker", "kind": "endpoint"|"notebook", ...}
       moves a SageMaker endpoint's or notebook's creation and modification time back.
+  {"op": "backdate", "service": "ec2", "kind": "volume", "name": "vol-...", ...}
+      moves an EBS volume's creation time back.
   {"op": "create_endpoints", "region": "us-east-1", "prefix": "bench-", "count": 1000,
    "instance_type": "ml.m5.large", "busy_every": 2, "days": 30}
       creates endpoints (model, config, endpoint) through the API, backdates
@@ -71,6 +73,11 @@ def backdate(cmd):
             thing.creation_time = thing.last_modified_time = then
         else:
             thing.creation_time = thing.last_modified_time = then
+    elif service == "ec2":
+        from moto.ec2.models import ec2_backends
+
+        volume = ec2_backends[account][cmd["region"]].volumes[cmd["name"]]
+        volume.create_time = utcnow() - timedelta(days=days)
     else:
         raise ValueError(f"backdate does not know service {service!r}")
 
