@@ -219,7 +219,7 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
     let aws = moto.aws().await;
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
     for name in ["deleted-before-crash", "crashed-before-delete"] {
-        let resource = ResourceType::SagemakerEndpoint.reread(&aws, support::REGION, name).await.expect("read").expect("exists");
+        let resource = ResourceType::SagemakerEndpoint.reread(&aws, support::REGION, name, chrono::Utc::now()).await.expect("read").expect("exists");
         journal.record_intent("crashed-run", "idle-endpoints", "delete", &resource, Utc::now()).expect("intent");
     }
     // The crash came after AWS took the first deletion.

@@ -45,6 +45,7 @@ impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} failed: ", self.service, self.operation)?;
         match (self.code.as_str(), self.message.is_empty(), self.http_status) {
+            ("Unknown", true, Some(status)) if status < 300 => write!(f, "HTTP {status}, but the answer could not be read")?,
             ("Unknown", true, Some(status)) => write!(f, "HTTP {status} with no AWS error in the answer")?,
             (code, true, Some(status)) => write!(f, "{code} (HTTP {status})")?,
             (code, true, None) => f.write_str(code)?,
@@ -84,6 +85,12 @@ impl AwsError {
 
     pub fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
+    }
+
+    /// AWS (or an emulator) answered with success, but not in the shape
+    /// the SDK expects.
+    pub fn is_unreadable_answer(&self) -> bool {
+        self.code == "Unknown" && self.http_status.is_some_and(|s| s < 300)
     }
 
     pub fn is_retryable(&self) -> bool {

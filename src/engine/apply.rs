@@ -169,7 +169,7 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
 /// Re-reads the resource and re-evaluates the policy on what AWS says now.
 async fn recheck(policy: &Policy, listed: &Resource, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Result<Resource, Outcome> {
     let rt = policy.resource_type;
-    let mut fresh = match rt.reread(ctx.aws, &listed.region, &listed.id).await {
+    let mut fresh = match rt.reread(ctx.aws, &listed.region, &listed.id, now).await {
         Ok(Some(mut fresh)) => {
             // What the inventory learnt besides the description.
             fresh.carry_over_from(listed);
@@ -237,7 +237,7 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
     let mut notes = Vec::new();
     for entry in entries {
         let rt = entry.resource.resource_type();
-        let now_state = match rt.reread(aws, &entry.resource.region, &entry.resource.id).await {
+        let now_state = match rt.reread(aws, &entry.resource.region, &entry.resource.id, clock.now()).await {
             Ok(state) => state,
             Err(e) => {
                 notes.push(format!("{} {}: still unsettled ({e})", entry.action, entry.resource.id));

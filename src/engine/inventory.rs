@@ -96,7 +96,7 @@ async fn collect_one(
 ) -> (ResourceType, String, Vec<Resource>, Vec<AwsError>) {
     let task = ctx.progress.task(&format!("listing {resource_type} in {region}"));
     let with_tags = policies.iter().any(|p| p.needs_tags());
-    let listed = resource_type.list(aws, region, with_tags, &|n| task.set(n)).await;
+    let listed = resource_type.list(aws, region, with_tags, ctx.now, &|n| task.set(n)).await;
     task.finish();
     let mut resources = match listed {
         Ok(resources) => resources,

@@ -126,7 +126,7 @@ impl Kind for Volumes {
         None
     }
 
-    async fn list(aws: &Aws, region: &str, _: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+    async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         Api::new(aws, region).list(&aws.account_id().await?, region, None, on_progress).await
     }
 
@@ -136,7 +136,7 @@ impl Kind for Volumes {
         Ok(())
     }
 
-    async fn reread(aws: &Aws, region: &str, id: &str) -> Result<Option<Resource>, AwsError> {
+    async fn reread(aws: &Aws, region: &str, id: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         match Api::new(aws, region).list(&aws.account_id().await?, region, Some(id), &|_| {}).await {
             Ok(found) => Ok(found.into_iter().find(|r| r.id == id)),
             Err(e) if e.is_not_found() => Ok(None),

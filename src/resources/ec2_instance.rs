@@ -148,7 +148,7 @@ impl Kind for Instances {
         })
     }
 
-    async fn list(aws: &Aws, region: &str, _: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+    async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         Api::new(aws, region).list(region, on_progress).await
     }
 
@@ -158,7 +158,7 @@ impl Kind for Instances {
         Ok(())
     }
 
-    async fn reread(aws: &Aws, region: &str, id: &str) -> Result<Option<Resource>, AwsError> {
+    async fn reread(aws: &Aws, region: &str, id: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         Api::new(aws, region).get(region, id).await
     }
 

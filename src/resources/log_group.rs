@@ -111,7 +111,7 @@ impl Kind for LogGroups {
         None
     }
 
-    async fn list(aws: &Aws, region: &str, with_tags: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+    async fn list(aws: &Aws, region: &str, with_tags: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         let groups = Api::new(aws, region).list(None, on_progress).await?;
         // The Tagging API's `logs:log-group` filter returns nothing from moto;
         // the service-wide `logs` filter works on both and joins by ARN.
@@ -132,7 +132,7 @@ impl Kind for LogGroups {
         Ok(())
     }
 
-    async fn reread(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, AwsError> {
+    async fn reread(aws: &Aws, region: &str, name: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         let api = Api::new(aws, region);
         let found = api.list(Some(name), &|_| {}).await?.into_iter().find(|g| g.name == name);
         let Some(group) = found else { return Ok(None) };

@@ -98,7 +98,14 @@ pub trait Kind: Send + Sync + 'static {
     fn sizing(resource: &Resource, details: &Self::Details) -> Option<Sizing>;
 
     /// Every resource of this type in `region`; tags too when `with_tags`.
-    fn list(aws: &Aws, region: &str, with_tags: bool, on_progress: &(dyn Fn(usize) + Sync)) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
+    /// `now` is the sweep's time (where the listing reads metrics).
+    fn list(
+        aws: &Aws,
+        region: &str,
+        with_tags: bool,
+        now: DateTime<Utc>,
+        on_progress: &(dyn Fn(usize) + Sync),
+    ) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
 
     /// Completes a listed resource with what its listing lacks; sets
     /// `described` (nothing to do when the listing is complete).
@@ -106,7 +113,7 @@ pub trait Kind: Send + Sync + 'static {
 
     /// The resource as it is now, fully described with its tags; `None`
     /// when it no longer exists. What every change re-checks first.
-    fn reread(aws: &Aws, region: &str, id: &str) -> impl Future<Output = Result<Option<Resource>, AwsError>> + Send;
+    fn reread(aws: &Aws, region: &str, id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Option<Resource>, AwsError>> + Send;
 
     /// Sets `monthly_cost_usd`, `cost_kind` and `cost_basis`.
     fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) -> impl Future<Output = ()> + Send;
@@ -476,14 +483,14 @@ macro_rules! registry {
             pub fn sizable(self) -> bool {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::SIZABLE,)* }
             }
-            pub async fn list(self, aws: &Aws, region: &str, with_tags: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
-                match self { $(ResourceType::$variant => <$module::$kind as Kind>::list(aws, region, with_tags, on_progress).await,)* }
+            pub async fn list(self, aws: &Aws, region: &str, with_tags: bool, now: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::list(aws, region, with_tags, now, on_progress).await,)* }
             }
             pub async fn describe(self, aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::describe(aws, resource).await,)* }
             }
-            pub async fn reread(self, aws: &Aws, region: &str, id: &str) -> Result<Option<Resource>, AwsError> {
-                match self { $(ResourceType::$variant => <$module::$kind as Kind>::reread(aws, region, id).await,)* }
+            pub async fn reread(self, aws: &Aws, region: &str, id: &str, now: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::reread(aws, region, id, now).await,)* }
             }
             pub async fn price(self, resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::price(resource, prices, now).await,)* }

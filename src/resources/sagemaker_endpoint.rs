@@ -181,7 +181,7 @@ impl Kind for Endpoints {
         })
     }
 
-    async fn list(aws: &Aws, region: &str, _: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+    async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         // Tags come with the description (ListTags), only for endpoints still in play.
         let endpoints = Api::new(aws, region).list(on_progress).await?;
         Ok(endpoints.into_iter().map(|summary| to_resource(summary, None, region)).collect())
@@ -190,24 +190,15 @@ impl Kind for Endpoints {
     /// Adds variants, instance types and tags. An endpoint deleted since the
     /// listing stays undescribed (and so is never acted on).
     async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
-        let Some(fresh) = Self::reread(aws, &resource.region, &resource.id).await? else { return Ok(()) };
+        let Some(fresh) = read(aws, &resource.region, &resource.id).await? else { return Ok(()) };
         resource.tags = fresh.tags;
         resource.details = fresh.details;
         resource.described = true;
         Ok(())
     }
 
-    async fn reread(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, AwsError> {
-        let api = Api::new(aws, region);
-        let Some((summary, description)) = api.describe(name).await? else { return Ok(None) };
-        let mut resource = to_resource(summary, Some(description), region);
-        resource.tags = match aws.sagemaker_tags(region).list(&resource.arn).await {
-            Ok(tags) => tags,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        resource.described = true;
-        Ok(Some(resource))
+    async fn reread(aws: &Aws, region: &str, name: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
+        read(aws, region, name).await
     }
 
     async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
@@ -304,6 +295,20 @@ impl Kind for Endpoints {
         api.create(name, &config, &tags).await?;
         Ok(format!("re-created endpoint {name} in {} from endpoint config {config} with {} tags (deleted by run {run_id})", before.region, tags.len()))
     }
+}
+
+/// The endpoint as it is now, described, with its tags; `None` when gone.
+async fn read(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, AwsError> {
+    let api = Api::new(aws, region);
+    let Some((summary, description)) = api.describe(name).await? else { return Ok(None) };
+    let mut resource = to_resource(summary, Some(description), region);
+    resource.tags = match aws.sagemaker_tags(region).list(&resource.arn).await {
+        Ok(tags) => tags,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    resource.described = true;
+    Ok(Some(resource))
 }
 
 pub fn to_resource(summary: EndpointSummary, description: Option<EndpointDescription>, region: &str) -> Resource {

@@ -94,7 +94,7 @@ impl Kind for Notebooks {
         None
     }
 
-    async fn list(aws: &Aws, region: &str, _: bool, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
+    async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         let notebooks = Api::new(aws, region).list(on_progress).await?;
         Ok(notebooks.into_iter().map(|n| to_resource(n, region)).collect())
     }
@@ -111,7 +111,7 @@ impl Kind for Notebooks {
         Ok(())
     }
 
-    async fn reread(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, AwsError> {
+    async fn reread(aws: &Aws, region: &str, name: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         let Some(notebook) = Api::new(aws, region).describe(name).await? else { return Ok(None) };
         let mut resource = to_resource(notebook, region);
         resource.tags = match aws.sagemaker_tags(region).list(&resource.arn).await {
