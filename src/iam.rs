@@ -67,11 +67,16 @@ impl Grant {
 }
 
 /// The IAM action an API call needs. Most are `service:Operation`; AWS
-/// Budgets groups its operations under two actions.
+/// Budgets groups its operations under two actions, and S3 names some
+/// differently.
 pub fn iam_action(call: &str) -> String {
     match call.split_once(':') {
         Some(("budgets", op)) if op.starts_with("Describe") => "budgets:ViewBudget".to_string(),
         Some(("budgets", _)) => "budgets:ModifyBudget".to_string(),
+        Some(("s3", "ListBuckets")) => "s3:ListAllMyBuckets".to_string(),
+        Some(("s3", "GetBucketLifecycleConfiguration")) => "s3:GetLifecycleConfiguration".to_string(),
+        Some(("s3", "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle")) => "s3:PutLifecycleConfiguration".to_string(),
+        Some(("s3", "DeleteBucketTagging")) => "s3:PutBucketTagging".to_string(),
         _ => call.to_string(),
     }
 }

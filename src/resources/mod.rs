@@ -32,6 +32,7 @@
 pub mod ebs_volume;
 pub mod ec2_instance;
 pub mod log_group;
+pub mod s3_bucket;
 pub mod sagemaker;
 pub mod sagemaker_endpoint;
 pub mod sagemaker_notebook;
@@ -585,4 +586,5 @@ registry! {
     SagemakerNotebook = "sagemaker-notebook" => sagemaker_notebook::Notebooks,
     Ec2Instance = "ec2-instance" => ec2_instance::Instances,
     EbsVolume = "ebs-volume" => ebs_volume::Volumes,
+    S3Bucket = "s3-bucket" => s3_bucket::Buckets,
 }
