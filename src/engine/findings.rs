@@ -80,10 +80,11 @@ pub fn findings(plan: &Plan, outcomes: &[Outcome]) -> Vec<Finding> {
 /// What acting on one finding saves a month: a rightsizing assessment's
 /// saving; else what the policy's actions say they save (the whole cost of
 /// what is deleted or stopped, the storage a retention frees), counted for
-/// findings held back too (what would be saved, were it allowed to act).
+/// findings held back too (what would be saved, were it allowed to act);
+/// else what its type says the way it runs wastes (training on demand).
 fn saving(policy: &PolicyPlan, entry: &PlanEntry, now: DateTime<Utc>) -> Option<f64> {
     if let Some(a) = &entry.assessment {
         return a.monthly_saving_usd;
     }
-    policy.actions.iter().filter_map(|a| a.monthly_saving(&entry.resource, now)).reduce(f64::max)
+    policy.actions.iter().filter_map(|a| a.monthly_saving(&entry.resource, now)).reduce(f64::max).or_else(|| entry.resource.avoidable_cost())
 }

@@ -21,7 +21,9 @@
 //!   ([`Kind::Action`], a [`ResourceAction`]), and how `restore` does
 //!   ([`Kind::restore`]);
 //! - its cost basis: instance-hours, GB-months, or per request
-//!   ([`Kind::price`], [`CostKind`]).
+//!   ([`Kind::price`], [`CostKind`]), and what the way it runs wastes
+//!   whatever a policy does about it, where the type can say
+//!   ([`Kind::avoidable_cost`]).
 //!
 //! The engine, `validate`, `iam-policy`, `restore`, pricing and the report
 //! get all of this through [`ResourceType`], [`Details`] and [`Change`],
@@ -118,6 +120,14 @@ pub trait Kind: Send + Sync + 'static {
 
     /// Sets `monthly_cost_usd`, `cost_kind` and `cost_basis`.
     fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) -> impl Future<Output = ()> + Send;
+
+    /// Of its priced cost, what running it another way would have saved,
+    /// whatever a policy's actions do (a training job run on demand: what
+    /// managed spot would have saved); the saving of a finding no action
+    /// prices. Most types cannot say.
+    fn avoidable_cost(_resource: &Resource, _details: &Self::Details) -> Option<f64> {
+        None
+    }
 
     /// The sizes a `rightsizing` filter compares `resources` with, priced;
     /// with `memory`, also where memory is published.
@@ -218,7 +228,9 @@ pub enum CostKind {
     /// A storage price per GB and month (by storage class or volume type,
     /// with provisioned IOPS and throughput where billed).
     GbMonths,
-    /// A price per request or per token, times the usage measured.
+    /// A price times the usage measured: per request, per token, or per
+    /// billable second of a run that has ended (billed once; a policy's
+    /// window of runs, e.g. the last 30 days, makes the sums a month's).
     Usage,
 }
 
@@ -533,6 +545,10 @@ macro_rules! registry {
             }
             pub fn sizing(&self) -> Option<Sizing> {
                 match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::sizing(self, d),)* }
+            }
+            /// See [`Kind::avoidable_cost`].
+            pub fn avoidable_cost(&self) -> Option<f64> {
+                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::avoidable_cost(self, d),)* }
             }
         }
 
