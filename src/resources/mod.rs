@@ -31,13 +31,8 @@
 //! leaves out a piece, or a type left out of the registry, does not compile.
 //! The layers above never name a type.
 
-pub mod ebs_volume;
-pub mod ec2_instance;
-pub mod log_group;
-pub mod s3_bucket;
+// What the types share (the types' own modules are declared by the registry).
 pub mod sagemaker;
-pub mod sagemaker_endpoint;
-pub mod sagemaker_notebook;
 pub mod sizes;
 
 use std::collections::BTreeMap;
@@ -412,10 +407,13 @@ impl<'de> Deserialize<'de> for ResourceType {
 }
 
 /// The one list of resource types. Each line: the variant, its name in
-/// policies and reports, and the module's [`Kind`]. It generates
-/// [`ResourceType`], [`Details`] and [`Change`], and their dispatch.
+/// policies and reports, and the module's [`Kind`]. It declares the module
+/// and generates [`ResourceType`], [`Details`] and [`Change`], and their
+/// dispatch.
 macro_rules! registry {
     ($($variant:ident = $name:literal => $module:ident :: $kind:ident,)*) => {
+        $(pub mod $module;)*
+
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ResourceType {
             $($variant,)*
