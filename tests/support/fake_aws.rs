@@ -37,6 +37,8 @@ struct Inner {
     handlers: Mutex<HashMap<String, Handler>>,
     /// Every request: (operation, JSON body), in order.
     calls: Mutex<Vec<(String, Value)>>,
+    /// Where operations without a handler go (moto), if anywhere.
+    forward_to: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -51,6 +53,13 @@ impl std::fmt::Debug for FakeAws {
 impl FakeAws {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A fake that answers only the operations given handlers and sends
+    /// every other request, unchanged, to `endpoint` (the moto server):
+    /// for a test where moto lacks one call of many.
+    pub fn forwarding_to(endpoint: &str) -> Self {
+        FakeAws(Arc::new(Inner { forward_to: Some(endpoint.trim_start_matches("http://").to_string()), ..Inner::default() }))
     }
 
     /// Answers `operation` (as in `DescribeBudgets`) with `answer(request)`.
@@ -80,6 +89,9 @@ impl FakeAws {
             .http_client(client);
         if !retries {
             loader = loader.retry_config(RetryConfig::disabled());
+        }
+        if let Some(addr) = &self.0.forward_to {
+            loader = loader.endpoint_url(format!("http://{addr}"));
         }
         loader.load().await
     }
@@ -119,7 +131,20 @@ impl HttpConnector for Connector {
         self.0.calls.lock().unwrap_or_else(|e| e.into_inner()).push((operation.clone(), body.clone()));
         let answer = match self.0.handlers.lock().unwrap_or_else(|e| e.into_inner()).get(&operation) {
             Some(handler) => handler(&body),
-            None => Answer::Error(400, "UnknownOperationException", "the fake has no answer for this operation"),
+            None => match &self.0.forward_to {
+                Some(addr) => {
+                    let (addr, raw) = (addr.clone(), raw_request(&request));
+                    return HttpConnectorFuture::new(async move {
+                        let forwarded = tokio::task::spawn_blocking(move || exchange(&addr, &raw)).await;
+                        let (status, content_type, body) =
+                            forwarded.unwrap_or_else(|e| panic!("forwarding thread: {e}")).unwrap_or_else(|e| panic!("forwarding to moto: {e}"));
+                        let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap_or_else(|_| panic!("status {status}")), SdkBody::from(body));
+                        response.headers_mut().insert("content-type", content_type);
+                        Ok(response)
+                    });
+                }
+                None => Answer::Error(400, "UnknownOperationException", "the fake has no answer for this operation"),
+            },
         };
         let (status, json) = match answer {
             Answer::Ok(json) => (200, json),
@@ -129,4 +154,38 @@ impl HttpConnector for Connector {
         response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
         HttpConnectorFuture::ready(Ok(response))
     }
+}
+
+/// `request` as HTTP/1.1 bytes, asking the server to close afterwards.
+fn raw_request(request: &HttpRequest) -> Vec<u8> {
+    // `http://host:port/path?query`: what goes on the request line is the path on.
+    let uri = request.uri();
+    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let (host, path) = after_scheme.find('/').map_or((after_scheme, "/"), |i| (&after_scheme[..i], &after_scheme[i..]));
+    let body = request.body().bytes().unwrap_or_default();
+    let mut head = format!("{} {path} HTTP/1.1\r\nHost: {host}\r\n", request.method());
+    let skipped = ["connection", "content-length", "host"];
+    for (name, value) in request.headers().iter().filter(|(n, _)| !skipped.iter().any(|s| n.eq_ignore_ascii_case(s))) {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    [head.as_bytes(), body].concat()
+}
+
+/// Sends `raw` to `addr`; the answer's status, content type and body.
+fn exchange(addr: &str, raw: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    stream.write_all(raw)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no end of headers"))?;
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
+    let content_type = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_default();
+    Ok((status, content_type, answer[split + 4..].to_vec()))
 }
