@@ -6,6 +6,9 @@ operation.
     scripts/bench.sh 10000              # log groups
     scripts/bench.sh 1000 endpoints     # endpoints, every other one busy
     scripts/bench.sh 1000 instances     # m5.2xlarge instances, every other one busy
+    scripts/bench.sh 1000 volumes       # unattached gp3 volumes, every other one old
+    scripts/bench.sh 1000 buckets       # 20 GB buckets, every other one with a lifecycle rule
+    scripts/bench.sh 1000 training-jobs # hour-long runs a day ago, every other one on spot
 """
 
 import json
@@ -33,10 +36,21 @@ def main():
             moto.command_with_answer(op="create_instances", region=REGION, prefix="bench-", count=count, busy_every=2)
             print(f"seeded {count} m5.2xlarge instances in {time.time() - t:.1f}s (two weeks of CPU data; "
                   "every other one at 70% peak, the rest at 10%)")
-        else:
+        elif kind == "volumes":
+            moto.command(op="create_volumes", region=REGION, count=count, old_every=2)
+            print(f"seeded {count} unattached gp3 volumes in {time.time() - t:.1f}s (every other one 40 days old)")
+        elif kind == "buckets":
+            moto.command(op="create_buckets", region=REGION, count=count, lifecycle_every=2)
+            print(f"seeded {count} 20 GB buckets in {time.time() - t:.1f}s (every other one with a lifecycle rule)")
+        elif kind == "training-jobs":
+            moto.command(op="create_training_jobs", region=REGION, count=count, spot_every=2)
+            print(f"seeded {count} ml.p3.2xlarge training jobs in {time.time() - t:.1f}s (ended a day ago after an hour; every other one on spot)")
+        elif kind == "log-groups":
             moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-",
                          count=count, retention_every=3, tag_every=2)
             print(f"seeded {count} log groups in {time.time() - t:.1f}s (1/3 with retention, 1/2 tagged)")
+        else:
+            sys.exit(f"bench: unknown fleet {kind!r} (log-groups, endpoints, instances, volumes, buckets, training-jobs)")
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
         state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of a sweep over N log groups (default 10000) or, with a second
-# argument `endpoints` or `instances`, N SageMaker endpoints or EC2
-# instances; see scripts/bench.py.
+# argument `endpoints`, `instances`, `volumes`, `buckets` or
+# `training-jobs`, N of those; see scripts/bench.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-python.sh

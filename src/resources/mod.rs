@@ -601,4 +601,5 @@ registry! {
     Ec2Instance = "ec2-instance" => ec2_instance::Instances,
     EbsVolume = "ebs-volume" => ebs_volume::Volumes,
     S3Bucket = "s3-bucket" => s3_bucket::Buckets,
+    SagemakerTrainingJob = "sagemaker-training-job" => sagemaker_training_job::TrainingJobs,
 }

@@ -37,6 +37,20 @@ Commands:
   {"op": "store_bytes", "region": "us-east-1", "name": "/a", "bytes": 120000000000}
       makes a log group hold that many bytes (one stream; moto counts only
       what PutLogEvents stored), for storage costs without the data.
+  {"op": "shape_training_job", "region": "us-east-1", "name": "train-1", "status": "Completed",
+   "started_hours_ago": 50, "ran_seconds": 7200, "billable_seconds": 2400}
+      makes a training job (moto finishes every job at once, with no
+      training or billable time) look as AWS would show it: started then,
+      and for a job that ended, ended after `ran_seconds` with those
+      training seconds and `billable_seconds` (default: all of them).
+  {"op": "create_volumes", "region": "us-east-1", "count": 1000, "old_every": 2}
+  {"op": "create_buckets", "region": "us-east-1", "count": 1000, "lifecycle_every": 2}
+  {"op": "create_training_jobs", "region": "us-east-1", "count": 1000, "spot_every": 2}
+      benchmark fleets: N unattached gp3 volumes, every nth 40 days old (the
+      rest new); N buckets of 20 GB each (their daily AWS/S3 metrics put
+      as S3 publishes them), every nth with a lifecycle rule; N training
+      jobs on ml.p3.2xlarge that ended a day ago after an hour, every nth
+      on spot (billed 20 minutes).
   {"op": "ses_sent", "region": "us-east-1"}
       answers "ok" and one line of JSON: the raw messages moto's SES has
       accepted, parsed (see mime.py), each with its "source" and "destinations".
@@ -177,6 +191,73 @@ def create_instances(cmd, port):
     return ids
 
 
+def shape_training_job(cmd):
+    from moto.sagemaker.models import sagemaker_backends
+
+    job = sagemaker_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][cmd["region"]].training_jobs[cmd["name"]]
+    status = cmd.get("status", "Completed")
+    start = utcnow() - timedelta(hours=float(cmd["started_hours_ago"]))
+    job.creation_time = start - timedelta(minutes=5)
+    job.training_start_time = job.last_modified_time = start
+    job.training_job_status = status
+    job.secondary_status = {"InProgress": "Training", "Stopping": "Stopping"}.get(status, status)
+    if status in ("InProgress", "Stopping"):
+        job.training_end_time = None
+        return
+    ran = int(cmd["ran_seconds"])
+    job.training_end_time = job.last_modified_time = start + timedelta(seconds=ran)
+    job.training_time_in_seconds = ran
+    job.billable_time_in_seconds = int(cmd.get("billable_seconds", ran))
+
+
+def create_volumes(cmd, port):
+    (ec2,) = clients(cmd, port, "ec2")
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][cmd["region"]]
+    old_every = int(cmd.get("old_every", 2))
+    for i in range(int(cmd["count"])):
+        volume = ec2.create_volume(AvailabilityZone=f"{cmd['region']}a", Size=100, VolumeType="gp3")
+        if old_every and i % old_every == 0:
+            backend.volumes[volume["VolumeId"]].create_time = utcnow() - timedelta(days=40)
+
+
+def create_buckets(cmd, port):
+    s3, cw = clients(cmd, port, "s3", "cloudwatch")
+    lifecycle_every = int(cmd.get("lifecycle_every", 2))
+    at = utcnow() - timedelta(hours=20)
+    data = []
+    for i in range(int(cmd["count"])):
+        name = f"bench-bucket-{i:05d}"
+        s3.create_bucket(Bucket=name)
+        if lifecycle_every and i % lifecycle_every == 0:
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [{
+                "ID": "expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 7}}]})
+        bucket = [{"Name": "BucketName", "Value": name}]
+        data.append({"MetricName": "BucketSizeBytes", "Timestamp": at, "Value": 20e9,
+                     "Dimensions": bucket + [{"Name": "StorageType", "Value": "StandardStorage"}]})
+        data.append({"MetricName": "NumberOfObjects", "Timestamp": at, "Value": 1000.0,
+                     "Dimensions": bucket + [{"Name": "StorageType", "Value": "AllStorageTypes"}]})
+    for start in range(0, len(data), 1000):
+        cw.put_metric_data(Namespace="AWS/S3", MetricData=data[start:start + 1000])
+
+
+def create_training_jobs(cmd, port):
+    (sm,) = clients(cmd, port, "sagemaker")
+    spot_every = int(cmd.get("spot_every", 2))
+    for i in range(int(cmd["count"])):
+        name = f"bench-train-{i:05d}"
+        spot = bool(spot_every) and i % spot_every == 0
+        sm.create_training_job(
+            TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/training",
+            AlgorithmSpecification={"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1", "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": "s3://models/out"},
+            ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+            StoppingCondition={"MaxRuntimeInSeconds": 86400}, EnableManagedSpotTraining=spot)
+        shape_training_job({"region": cmd["region"], "name": name, "started_hours_ago": 25, "ran_seconds": 3600,
+                            "billable_seconds": 1200 if spot else 3600, "account": cmd.get("account", DEFAULT_ACCOUNT_ID)})
+
+
 def ses_sent(cmd):
     import mime
     from moto.ses.models import ses_backends
@@ -224,7 +305,11 @@ def main():
         "create_log_groups": lambda cmd: create_log_groups(cmd),
         "create_endpoints": lambda cmd: create_endpoints(cmd, bound),
         "create_instances": lambda cmd: create_instances(cmd, bound),
+        "create_volumes": lambda cmd: create_volumes(cmd, bound),
+        "create_buckets": lambda cmd: create_buckets(cmd, bound),
+        "create_training_jobs": lambda cmd: create_training_jobs(cmd, bound),
         "ses_sent": lambda cmd: ses_sent(cmd),
+        "shape_training_job": lambda cmd: shape_training_job(cmd),
         "store_bytes": lambda cmd: store_bytes(cmd),
     }
 
