@@ -196,7 +196,7 @@ impl Kind for Buckets {
     /// Adds the lifecycle rules and the versioning status.
     async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
         let api = Api::new(aws, &resource.region);
-        let (lifecycle, versioning) = match (api.lifecycle(&resource.id).await, api.versioning(&resource.id).await) {
+        let (lifecycle, versioning) = match tokio::join!(api.lifecycle(&resource.id), api.versioning(&resource.id)) {
             (Ok(l), Ok(v)) => (l, v),
             // Deleted since the listing: stays undescribed, never acted on.
             (Err(e), _) | (_, Err(e)) if e.is_not_found() => return Ok(()),
@@ -521,7 +521,13 @@ impl ResourceAction for Action {
 /// The S3 calls this type makes.
 struct Api {
     client: aws_sdk_s3::Client,
+    /// Whether an unreadable versioning answer was logged this sweep.
+    versioning_unreadable: std::sync::Arc<VersioningUnreadable>,
 }
+
+/// Logged once a sweep, not once a bucket (moto answers every bucket so).
+#[derive(Default)]
+struct VersioningUnreadable(std::sync::atomic::AtomicBool);
 
 fn sdk_err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
 where
@@ -533,7 +539,7 @@ where
 
 impl Api {
     fn new(aws: &Aws, region: &str) -> Self {
-        Api { client: sdk_client!(aws, aws_sdk_s3, region) }
+        Api { client: sdk_client!(aws, aws_sdk_s3, region), versioning_unreadable: aws.memo() }
     }
 
     /// The buckets of `region`: (name, created).
@@ -583,7 +589,9 @@ impl Api {
         match self.client.get_bucket_versioning().bucket(bucket).send().await.map_err(sdk_err("GetBucketVersioning")) {
             Ok(out) => Ok(Some(out.status().map_or("Never", |s| s.as_str()).to_string())),
             Err(e) if e.is_unreadable_answer() => {
-                tracing::warn!(bucket, error = %e, "versioning status unknown");
+                if !self.versioning_unreadable.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(bucket, error = %e, "versioning status unknown (said once a sweep; further buckets alike are not logged)");
+                }
                 Ok(None)
             }
             Err(e) => Err(e),
