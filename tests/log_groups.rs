@@ -215,3 +215,48 @@ async fn a_listing_that_fails_is_an_error_in_the_report_and_the_policy_incomplet
     assert!(result.report.errors[0].message.starts_with("logs DescribeLogGroups failed: ServiceUnavailableException: try later"), "{:?}", result.report.errors);
     assert_eq!(result.report.policies[0].incomplete_regions, [support::REGION]);
 }
+
+/// Plans from a listing, then protects a group in AWS, then applies: the
+/// re-read before each change (a mark too) sees the tag.
+async fn plan_then_protect_then_apply(moto: &Moto, policy_text: &str) -> (Vec<costguard::engine::apply::Outcome>, std::collections::BTreeMap<String, String>) {
+    use costguard::engine::{apply, inventory, journal::Journal, plan};
+    seed_log_groups(moto, &[("/app/forever", None, &[])]).await;
+    let aws = moto.aws().await;
+    let policies = policies(policy_text);
+    let now = Utc::now();
+    let prices = costguard::pricing::PriceBook::builtin();
+    let (progress, cancel) = (Progress::hidden(), CancellationToken::new());
+    let regions = [support::REGION.to_string()];
+    let listed = inventory::collect(&aws, &policies, &regions, &inventory::CollectContext { now, prices: &prices, progress: &progress, cancel: &cancel }).await;
+    let settings = plan::PlanSettings::default();
+    let planned = plan::plan(&policies, &listed, &[], now, &settings);
+    // Between plan and apply, someone protects the group.
+    let logs = moto.logs().await;
+    let arn = listed.of(costguard::resources::ResourceType::LogGroup)[0].arn.clone();
+    logs.tag_resource().resource_arn(arn.trim_end_matches(":*")).tags("costguard:protect", "hands off").send().await.expect("tag");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).expect("journal");
+    journal.begin_run("run", now, false).expect("run");
+    let clock = Clock::fixed(now);
+    let ctx = apply::ApplyContext { aws: &aws, journal: &journal, policies: &policies, settings: &settings, run_id: "run", cancel: &cancel, clock: &clock };
+    let outcomes = apply::apply(&planned, &ctx).await;
+    let tags = logs.list_tags_for_resource().resource_arn(arn.trim_end_matches(":*")).send().await.expect("tags").tags().cloned().unwrap_or_default();
+    (outcomes, tags.into_iter().collect())
+}
+
+#[tokio::test]
+async fn a_group_protected_between_plan_and_apply_is_neither_marked_nor_changed() {
+    let moto = moto().await;
+    let marking = "policies:\n  - name: p\n    resource: log-group\n    filters:\n      - type: value\n        key: retentionInDays\n        value: absent\n    actions:\n      - type: mark\n        days: 3\n      - type: set-retention\n        days: 30\n";
+    let (outcomes, tags) = plan_then_protect_then_apply(&moto, marking).await;
+    assert_eq!(outcomes[0].status, Status::Skipped, "{outcomes:?}");
+    assert!(outcomes[0].detail.as_deref().unwrap_or("").starts_with("became protected"), "{outcomes:?}");
+    assert!(!tags.contains_key("costguard:marked-for"), "not marked: {tags:?}");
+    drop(moto);
+
+    let moto = support::moto().await;
+    let changing = "policies:\n  - name: p\n    resource: log-group\n    filters:\n      - type: value\n        key: retentionInDays\n        value: absent\n    actions:\n      - type: set-retention\n        days: 30\n";
+    let (outcomes, _) = plan_then_protect_then_apply(&moto, changing).await;
+    assert_eq!(outcomes[0].status, Status::Skipped, "{outcomes:?}");
+    assert_eq!(retention_by_group(&moto).await.get("/app/forever"), Some(&None), "retention unchanged");
+}

@@ -98,8 +98,14 @@ pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Vec<Outcome> {
     outcomes
 }
 
+/// Tags the mark and journals it, after re-reading the resource like any
+/// change (a resource protected since the listing is not marked).
 async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Outcome {
-    let r = &entry.resource;
+    let fresh = match recheck(policy, &entry.resource, now, ctx).await {
+        Ok(fresh) => fresh,
+        Err(outcome) => return outcome,
+    };
+    let r = &fresh;
     let action = policy.gated_action_names();
     let tag = Tags::from([(mark::TAG.to_string(), mark::tag_value(&action, due))]);
     if let Err(e) = r.resource_type().set_tags(ctx.aws, r, &tag).await {
