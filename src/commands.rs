@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::{ApiCallCounter, Aws};
 use crate::clock::Clock;
 use crate::config;
+use crate::config::daemon::TimeLimits;
 use crate::notify::EmailSetup;
 use crate::progress::Progress;
 use crate::report::Verdict;
@@ -115,11 +116,12 @@ pub struct SweepArgs {
     pub no_email: bool,
 }
 
-/// The email settings and templates of a daemon config file, checked;
-/// `Err` is the message to print.
-pub fn load_email(file: &Path) -> Result<Option<Arc<EmailSetup>>, String> {
+/// What `sweep` takes from a daemon config file: the email settings and
+/// templates, checked, and the time limits. `Err` is the message to print.
+pub fn load_sweep_config(file: &Path) -> Result<(Option<Arc<EmailSetup>>, TimeLimits), String> {
     let daemon = config::daemon::load(file).map_err(|e| format!("{e}\ncostguard: invalid config {}", file.display()))?;
-    daemon.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| format!("{}: {e}", file.display()))
+    let email = daemon.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok((email, daemon.time_limits))
 }
 
 /// `notify` without email set up only reports: the note that says so.
@@ -143,21 +145,25 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
         eprintln!("costguard: warning: {w}");
     }
     let (policies, guardrails) = (set.policies, if args.skip_guardrails { None } else { set.guardrails });
-    let email = match args.config.as_deref().map(load_email) {
-        Some(Err(message)) => {
+    let (email, limits) = match args.config.as_deref().map(load_sweep_config).transpose() {
+        Err(message) => {
             eprintln!("{message}");
             eprintln!("costguard: nothing was listed or changed");
             return ExitCode::from(exit::FAILED);
         }
-        Some(Ok(email)) if !args.no_email => email,
-        _ => None,
+        Ok(loaded) => {
+            let (email, limits) = loaded.unwrap_or_default();
+            (email.filter(|_| !args.no_email), limits)
+        }
     };
     warn_placeholders(guardrails.as_ref(), email.as_deref());
     if let Some(note) = unsent_notify_note(&policies, email.as_deref()) {
         tracing::info!("{note}");
     }
-    let aws = Aws::from_env(ApiCallCounter::new()).await;
-    let options = SweepOptions { guardrails, email, ..args.options };
+    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(limits.aws);
+    // --max-duration, else the config's limit, else the default.
+    let max_duration = Some(args.options.max_duration.unwrap_or(limits.sweep));
+    let options = SweepOptions { guardrails, email, max_duration, ..args.options };
     let result = sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await.map_err(|e| e.to_string());
     summarize(result)
 }

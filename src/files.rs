@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 /// The bytes of the regular file at `path`, at most `limit` of them.
 pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    // Asked before opening: opening a FIFO for reading waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
     let file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
@@ -50,5 +54,16 @@ mod tests {
         assert!(read_bounded(&path, 9).is_err(), "one byte over");
         assert!(read_bounded(dir.path(), 100).is_err(), "a folder is not a file");
         assert!(read_bounded(Path::new("/dev/zero"), 100).is_err(), "a device is refused, not read for ever");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        // Opened first, this would wait for ever: the test would hang, not fail.
+        let error = read_bounded(&fifo, 100).expect_err("refused");
+        assert_eq!(error.to_string(), "not a regular file");
     }
 }

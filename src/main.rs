@@ -93,8 +93,14 @@ enum Command {
         regions: Vec<String>,
 
         /// Resources carrying this tag are never changed by any action.
-        #[arg(long, value_name = "KEY", default_value = costguard::engine::plan::DEFAULT_PROTECT_TAG)]
+        #[arg(long, value_name = "KEY", default_value = costguard::engine::plan::DEFAULT_PROTECT_TAG, value_parser = protect_tag)]
         protect_tag: String,
+
+        /// Stop the sweep after this long (90s, 30m, 2h) as on SIGTERM: the
+        /// change under way finishes, the rest is skipped, the report is
+        /// written. Default: the config's `time-limits.sweep-minutes`, else 60m.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        max_duration: Option<std::time::Duration>,
 
         #[command(flatten)]
         state: StateArgs,
@@ -225,12 +231,38 @@ fn main() -> ExitCode {
     })
 }
 
+/// `--protect-tag`: a tag key; empty would protect nothing.
+fn protect_tag(text: &str) -> Result<String, String> {
+    let key = text.trim();
+    if key.is_empty() {
+        return Err("the protection tag cannot be empty (that would protect nothing)".to_string());
+    }
+    Ok(key.to_string())
+}
+
+/// `--max-duration`: a number with a unit, `s`, `m` or `h` (`90s`, `30m`, `2h`).
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
+    let value: f64 = number.trim().parse().map_err(|_| format!("expected a duration such as 90s, 30m or 2h, found {text:?}"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("expected a duration with a unit, s, m or h (90s, 30m, 2h), found {text:?}")),
+    };
+    if !(1.0..=7.0 * 86_400.0).contains(&seconds) {
+        return Err(format!("expected a duration from 1s to 168h, found {text:?}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) -> ExitCode {
     match command {
         Command::Run { config, once: true } => commands::summarize(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
         Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
         Command::Restore { resource_type, name, state } => commands::restore(resource_type, &name, &state.journal(), &system_clock()).await,
-        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, state, prices, skip_guardrails, config, no_email } => {
+        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, max_duration, state, prices, skip_guardrails, config, no_email } => {
             let progress = match log_format {
                 LogFormat::Text => Progress::on_terminal(),
                 LogFormat::Json => Progress::hidden(),
@@ -245,6 +277,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 price_list_api: prices == Prices::Api,
                 guardrails: None,
                 email: None,
+                max_duration,
             };
             commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), shutdown.token().clone()).await
         }

@@ -41,6 +41,10 @@ pub struct SweepOptions {
     pub guardrails: Option<Guardrails>,
     /// Email for `notify` findings; `None`: they are only reported.
     pub email: Option<Arc<EmailSetup>>,
+    /// How long the sweep may take: past it, the sweep stops as on a
+    /// signal (the change under way finishes, the rest is skipped, the
+    /// report is written). `None`: no limit but the AWS calls' own.
+    pub max_duration: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +83,8 @@ pub async fn run(
     aws.check_access().await.map_err(SweepError::NoAccess)?;
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
+    let deadline = Deadline::start(options.max_duration, cancel);
+    let cancel = &deadline.cancel;
     let journal = open_journal(options, &run_id, now)?;
     if let (Some(journal), false) = (&journal, options.dry_run) {
         for note in apply::settle_unsettled(aws, journal, policies, clock).await {
@@ -86,7 +92,7 @@ pub async fn run(
         }
     }
 
-    let inventory = collect(aws, policies, &regions, options, now, progress).await;
+    let inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
     let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
     let outcomes = match (&journal, options.dry_run) {
         (Some(journal), false) => {
@@ -102,7 +108,10 @@ pub async fn run(
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
     let counter = aws.counter();
-    let report = Report::build(report::Parts { info, plan: &plan, findings, inventory: &inventory, guardrails, guardrail_errors, spend, emails, counter });
+    let stopped =
+        deadline.reached().then(|| format!("the sweep reached its time limit ({}) and stopped: what it had not done is skipped", deadline.describe()));
+    let report =
+        Report::build(report::Parts { info, plan: &plan, findings, inventory: &inventory, guardrails, guardrail_errors, spend, emails, counter, stopped });
     let (report_json, report_md) =
         report::write(&report, &options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
     if let Some(journal) = &journal {
@@ -125,10 +134,64 @@ fn open_journal(options: &SweepOptions, run_id: &str, now: DateTime<Utc>) -> Res
     Ok(Some(journal))
 }
 
+/// The sweep's own stop signal: the caller's (signals), and its time limit.
+struct Deadline {
+    cancel: CancellationToken,
+    limit: Option<std::time::Duration>,
+    reached: Arc<std::sync::atomic::AtomicBool>,
+    timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Deadline {
+    fn start(limit: Option<std::time::Duration>, outer: &CancellationToken) -> Self {
+        let cancel = outer.child_token();
+        let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let timer = limit.map(|limit| {
+            let (cancel, reached) = (cancel.clone(), reached.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                tracing::warn!(limit_seconds = limit.as_secs(), "the sweep reached its time limit; stopping");
+                reached.store(true, std::sync::atomic::Ordering::SeqCst);
+                cancel.cancel();
+            })
+        });
+        Deadline { cancel, limit, reached, timer }
+    }
+
+    fn reached(&self) -> bool {
+        self.reached.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn describe(&self) -> String {
+        let seconds = self.limit.map_or(0, |l| l.as_secs());
+        if seconds >= 60 && seconds.is_multiple_of(60) {
+            format!("{} min", seconds / 60)
+        } else {
+            format!("{seconds} s")
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+    }
+}
+
 /// Lists, describes, measures and prices what the policies could match.
-async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], options: &SweepOptions, now: DateTime<Utc>, progress: &Progress) -> Inventory {
+async fn collect(
+    aws: &Aws,
+    policies: &[Policy],
+    regions: &[String],
+    options: &SweepOptions,
+    now: DateTime<Utc>,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Inventory {
     let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
-    let inventory = inventory::collect(aws, policies, regions, &inventory::CollectContext { now, prices: &prices, progress }).await;
+    let inventory = inventory::collect(aws, policies, regions, &inventory::CollectContext { now, prices: &prices, progress, cancel }).await;
     if let Err(e) = prices.save() {
         tracing::warn!(error = %e, "could not save the price cache");
     }

@@ -403,3 +403,13 @@ fn validate_speaks_to_people() {
 fn support_good(dir: &Path) -> String {
     write(dir, "z.yaml", GOOD)
 }
+
+#[test]
+fn an_empty_protection_tag_and_a_duration_without_unit_are_refused_before_anything_runs() {
+    let out = costguard(&["sweep", "--dry-run", "--protect-tag", ""], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the protection tag cannot be empty"), "{out:?}");
+    let out = costguard(&["sweep", "--dry-run", "--max-duration", "30"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected a duration with a unit"), "{out:?}");
+}

@@ -21,22 +21,61 @@ pub mod tags;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use counter::ApiCallCounter;
 pub use error::{AwsError, ErrorKind};
 
-/// The SDK's standard configuration chain with costguard's retry policy:
-/// standard mode retries throttling and 5xx with jittered backoff.
+/// The SDK's standard configuration chain with costguard's retry policy
+/// (standard mode retries throttling and 5xx with jittered backoff) and the
+/// default time limits.
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(5))
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(CallLimits::default().timeout_config())
+}
+
+/// How long costguard waits on AWS, for every call: a call that reaches a
+/// limit fails (an error in the report for that call) and the sweep goes on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CallLimits {
+    /// Opening the connection (TCP and TLS).
+    pub connect: Duration,
+    /// Between two reads of the answer: a server that stops sending.
+    pub read: Duration,
+    /// One attempt, start to end.
+    pub attempt: Duration,
+    /// The whole call, every retry and backoff included.
+    pub call: Duration,
+}
+
+impl Default for CallLimits {
+    /// Generous for AWS (a 500-query GetMetricData or a Cost Explorer
+    /// query answers within seconds), short enough that a dead endpoint
+    /// costs minutes, not a schedule.
+    fn default() -> Self {
+        CallLimits { connect: Duration::from_secs(5), read: Duration::from_secs(60), attempt: Duration::from_secs(90), call: Duration::from_secs(180) }
+    }
+}
+
+impl CallLimits {
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.call)
+            .build()
+    }
 }
 
 /// An SDK client of crate `$sdk` (e.g. `aws_sdk_sagemaker`) in `$region`,
 /// from the handle `$aws`: the shared configuration, the call counter, the
-/// retry classifier.
+/// retry classifier, the handle's time limits.
 macro_rules! sdk_client {
     ($aws:expr, $sdk:ident, $region:expr) => {{
         let aws: &$crate::aws::Aws = $aws;
@@ -44,6 +83,7 @@ macro_rules! sdk_client {
             .region(::aws_config::Region::new(String::from($region)))
             .interceptor(aws.counter().clone())
             .retry_classifier($crate::aws::error::NotAnAwsAnswer)
+            .timeout_config(aws.limits().timeout_config())
             .build();
         $sdk::Client::from_conf(config)
     }};
@@ -57,6 +97,7 @@ pub(crate) use sdk_client;
 pub struct Aws {
     base: SdkConfig,
     counter: ApiCallCounter,
+    limits: CallLimits,
     /// Asked once per handle (the access check, then the budgets).
     account: Arc<tokio::sync::OnceCell<String>>,
     /// What modules keep for the length of one sweep (see [`Aws::memo`]).
@@ -76,7 +117,17 @@ impl Aws {
 
     /// For tests and embedding: an explicit configuration.
     pub fn from_config(base: SdkConfig, counter: ApiCallCounter) -> Self {
-        Self { base, counter, account: Default::default(), memos: Default::default() }
+        Self { base, counter, limits: CallLimits::default(), account: Default::default(), memos: Default::default() }
+    }
+
+    /// The same handle with other time limits for its calls.
+    pub fn with_limits(mut self, limits: CallLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> CallLimits {
+        self.limits
     }
 
     pub fn default_region(&self) -> Option<String> {

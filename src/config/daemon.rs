@@ -62,6 +62,58 @@ pub struct DaemonConfigSpec {
     pub prices: Option<Located<PriceSource>>,
     #[serde(default)]
     pub email: Option<Located<EmailSpec>>,
+    #[serde(default)]
+    pub time_limits: Option<Located<TimeLimitsSpec>>,
+}
+
+/// How long costguard waits: on each AWS call, and for a whole sweep.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TimeLimitsSpec {
+    #[serde(default)]
+    pub aws_connect_seconds: Option<Located<f64>>,
+    #[serde(default)]
+    pub aws_read_seconds: Option<Located<f64>>,
+    #[serde(default)]
+    pub aws_attempt_seconds: Option<Located<f64>>,
+    #[serde(default)]
+    pub aws_call_seconds: Option<Located<f64>>,
+    #[serde(default)]
+    pub sweep_minutes: Option<Located<f64>>,
+}
+
+/// The time limits in force.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimeLimits {
+    pub aws: crate::aws::CallLimits,
+    /// A whole sweep: past it, the sweep stops as on SIGTERM.
+    pub sweep: std::time::Duration,
+}
+
+/// A sweep normally takes seconds to minutes; an hour means something hangs.
+pub const DEFAULT_SWEEP_MINUTES: f64 = 60.0;
+
+impl Default for TimeLimits {
+    fn default() -> Self {
+        TimeLimits { aws: crate::aws::CallLimits::default(), sweep: std::time::Duration::from_secs_f64(DEFAULT_SWEEP_MINUTES * 60.0) }
+    }
+}
+
+impl TimeLimitsSpec {
+    fn compile(&self, errors: &mut Vec<DecodeError>) -> TimeLimits {
+        let defaults = TimeLimits::default();
+        let seconds = |v: &Option<Located<f64>>, key: &str, default: std::time::Duration, max: f64, errors: &mut Vec<DecodeError>| {
+            std::time::Duration::from_secs_f64(positive(v, &format!("time-limits.{key}"), default.as_secs_f64(), max, errors))
+        };
+        let aws = crate::aws::CallLimits {
+            connect: seconds(&self.aws_connect_seconds, "aws-connect-seconds", defaults.aws.connect, 300.0, errors),
+            read: seconds(&self.aws_read_seconds, "aws-read-seconds", defaults.aws.read, 3600.0, errors),
+            attempt: seconds(&self.aws_attempt_seconds, "aws-attempt-seconds", defaults.aws.attempt, 3600.0, errors),
+            call: seconds(&self.aws_call_seconds, "aws-call-seconds", defaults.aws.call, 3600.0, errors),
+        };
+        let minutes = positive(&self.sweep_minutes, "time-limits.sweep-minutes", DEFAULT_SWEEP_MINUTES, 24.0 * 60.0, errors);
+        TimeLimits { aws, sweep: std::time::Duration::from_secs_f64(minutes * 60.0) }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -171,6 +223,7 @@ pub struct DaemonConfig {
     pub protect_tag: String,
     pub prices: PriceSource,
     pub email: Option<EmailSettings>,
+    pub time_limits: TimeLimits,
 }
 
 /// The journal's file name in the state folder.
@@ -322,7 +375,8 @@ pub const DEFAULT_QUIET_HOURS: f64 = 24.0;
 /// Loads the daemon config file. Relative template folders are taken from
 /// the config file's folder.
 pub fn load(file: &Path) -> Result<DaemonConfig, ConfigErrors> {
-    let text = std::fs::read_to_string(file).map_err(|e| ConfigErrors(vec![ConfigError::whole_file(file, format!("cannot read: {e}"))]))?;
+    let text = crate::files::read_text_bounded(file, super::MAX_FILE_BYTES)
+        .map_err(|e| ConfigErrors(vec![ConfigError::whole_file(file, format!("cannot read: {e}"))]))?;
     compile_text(file, &text)
 }
 
@@ -351,6 +405,10 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
         }),
         None => std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
     };
+    let time_limits = spec.time_limits.as_ref().map_or_else(TimeLimits::default, |t| t.value.compile(&mut errors));
+    if let Some(tag) = spec.protect_tag.as_ref().filter(|t| t.value.trim().is_empty()) {
+        errors.push(DecodeError::new(tag.loc, "protect-tag", "the protection tag cannot be empty (that would protect nothing)"));
+    }
     for (i, r) in spec.regions.iter().enumerate() {
         if r.value.trim().is_empty() || !r.value.trim().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
             errors.push(DecodeError::new(r.loc, format!("regions[{i}]"), format!("expected a region name such as us-east-1, found {:?}", r.value)));
@@ -368,6 +426,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             protect_tag: spec.protect_tag.as_ref().map_or_else(|| DEFAULT_PROTECT_TAG.to_string(), |t| t.value.trim().to_string()),
             prices: spec.prices.as_ref().map_or(PriceSource::Api, |p| p.value),
             email,
+            time_limits,
         })
     } else {
         Err(ConfigErrors(errors.into_iter().map(|e| ConfigError::from_decode(file, e)).collect()))
@@ -556,6 +615,25 @@ mod tests {
         assert_eq!(email.owner_tags, ["owner", "contact"]);
         assert_eq!(email.quiet_period, chrono::Duration::hours(24));
         assert_eq!(email.templates.as_deref(), Some(Path::new("/etc/costguard/t")));
+    }
+
+    #[test]
+    fn time_limits_default_to_what_an_operator_would_choose_and_are_checked() {
+        let defaults = compile_text(Path::new("c.yaml"), "").expect("valid").time_limits;
+        assert_eq!(defaults.aws.call, std::time::Duration::from_secs(180));
+        assert_eq!(defaults.sweep, std::time::Duration::from_secs(3600));
+        let set = compile_text(Path::new("c.yaml"), "time-limits:\n  aws-call-seconds: 30\n  sweep-minutes: 10\n").expect("valid").time_limits;
+        assert_eq!((set.aws.call, set.sweep), (std::time::Duration::from_secs(30), std::time::Duration::from_secs(600)));
+        assert_eq!(set.aws.connect, defaults.aws.connect, "what is not given keeps its default");
+        let errors = errors_of("time-limits:\n  aws-read-seconds: 0\n  sweep-minutes: 100000\n");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml:2:21: time-limits.aws-read-seconds: expected a number above 0")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("time-limits.sweep-minutes")), "{errors:?}");
+    }
+
+    #[test]
+    fn an_empty_protection_tag_is_refused() {
+        let errors = errors_of("protect-tag: ''\n");
+        assert!(errors.iter().any(|e| e.contains("protect-tag: the protection tag cannot be empty")), "{errors:?}");
     }
 
     #[test]

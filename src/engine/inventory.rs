@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::aws::cloudwatch::SeriesQuery;
 use crate::aws::{Aws, AwsError};
@@ -53,11 +54,13 @@ impl Inventory {
 /// few enough to stay under SageMaker's describe rate limits.
 const DESCRIBE_CONCURRENCY: usize = 8;
 
-/// What collecting needs besides AWS: the sweep's clock and its prices.
+/// What collecting needs besides AWS: the sweep's clock, its prices, and
+/// its stop signal (a signal or the sweep's time limit).
 pub struct CollectContext<'a> {
     pub now: DateTime<Utc>,
     pub prices: &'a PriceBook,
     pub progress: &'a Progress,
+    pub cancel: &'a CancellationToken,
 }
 
 /// Lists each resource type the enabled policies name, in every region, the
@@ -73,7 +76,7 @@ pub async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], ctx: &C
     let mut tasks = Vec::new();
     for (&resource_type, type_policies) in &wanted {
         for region in regions.iter().collect::<BTreeSet<_>>() {
-            tasks.push(collect_one(aws, resource_type, region, type_policies, ctx));
+            tasks.push(collect_until_stopped(aws, resource_type, region, type_policies, ctx));
         }
     }
     for (resource_type, region, listed, errors) in futures_util::future::join_all(tasks).await {
@@ -85,6 +88,25 @@ pub async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], ctx: &C
         list.sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
     }
     inventory
+}
+
+/// [`collect_one`], or, once the sweep is told to stop, an error for this
+/// type and region (its policies report themselves incomplete there).
+async fn collect_until_stopped(
+    aws: &Aws,
+    resource_type: ResourceType,
+    region: &str,
+    policies: &[&Policy],
+    ctx: &CollectContext<'_>,
+) -> (ResourceType, String, Vec<Resource>, Vec<AwsError>) {
+    tokio::select! {
+        collected = collect_one(aws, resource_type, region, policies, ctx) => collected,
+        () = ctx.cancel.cancelled() => {
+            let message = "the sweep was stopped (a signal or its time limit) before this listing finished".to_string();
+            let error = AwsError::new("costguard", "collect", "Stopped", message, crate::aws::ErrorKind::Final);
+            (resource_type, region.to_string(), Vec::new(), vec![error])
+        }
+    }
 }
 
 async fn collect_one(

@@ -122,11 +122,13 @@ pub struct Parts<'a> {
     pub spend: Option<Result<SpendSummary, String>>,
     pub emails: Option<(crate::notify::EmailReport, Vec<String>)>,
     pub counter: &'a ApiCallCounter,
+    /// Why the sweep stopped before its end (its time limit), if it did.
+    pub stopped: Option<String>,
 }
 
 impl Report {
     pub fn build(parts: Parts<'_>) -> Self {
-        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter } = parts;
+        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped } = parts;
         let policies = plan
             .policies
             .iter()
@@ -151,11 +153,12 @@ impl Report {
             })
             .collect();
         let general = |message: String| ReportError { region: None, resource_type: None, message };
-        let mut errors: Vec<ReportError> = inventory
-            .errors
-            .iter()
-            .map(|e| ReportError { region: Some(e.region.clone()), resource_type: Some(e.resource_type), message: e.error.to_string() })
-            .collect();
+        let mut errors: Vec<ReportError> = stopped.into_iter().map(general).collect();
+        errors.extend(inventory.errors.iter().map(|e| ReportError {
+            region: Some(e.region.clone()),
+            resource_type: Some(e.resource_type),
+            message: e.error.to_string(),
+        }));
         errors.extend(guardrail_errors.into_iter().map(|e| general(format!("guardrails: {e}"))));
         let spend = match spend {
             Some(Ok(summary)) => Some(summary),

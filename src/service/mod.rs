@@ -115,6 +115,7 @@ impl Loaded {
             price_list_api: self.config.prices == PriceSource::Api,
             guardrails: if schedule.is_none_or(|s| s == default) { self.guardrails.clone() } else { None },
             email: self.email.clone(),
+            max_duration: Some(self.config.time_limits.sweep),
         };
         (policies, options)
     }
@@ -179,7 +180,7 @@ fn current(c: &Current) -> Arc<Loaded> {
 /// One sweep of a schedule's policies (all of them when `None`).
 async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
     let (policies, options) = loaded.sweep_for(schedule);
-    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(loaded.config.time_limits.aws);
     sweep::run(&aws, &policies, &options, clock, &Progress::hidden(), cancel).await
 }
 
@@ -282,7 +283,7 @@ pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> Exit
     // sweep does. A check that hangs neither holds start-up nor a stop.
     shared.health().aws = Some("AWS has not been checked yet".to_string());
     let checked = tokio::select! {
-        r = tokio::time::timeout(START_CHECK, async { Aws::from_env(ApiCallCounter::new()).await.check_access().await }) => r,
+        r = tokio::time::timeout(START_CHECK, async { Aws::from_env(ApiCallCounter::new()).await.with_limits(loaded.config.time_limits.aws).check_access().await }) => r,
         _ = cancel.cancelled() => return ExitCode::from(crate::outcome::exit::OK),
     };
     shared.health().aws = match checked {

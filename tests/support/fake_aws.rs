@@ -28,6 +28,8 @@ pub enum Answer {
     Ok(Value),
     /// An AWS error: HTTP status, error code (`__type`), message.
     Error(u16, &'static str, &'static str),
+    /// No answer, ever: a server that accepted the request and hangs.
+    Never,
 }
 
 type Handler = Box<dyn Fn(&Value) -> Answer + Send + Sync>;
@@ -149,6 +151,7 @@ impl HttpConnector for Connector {
         let (status, json) = match answer {
             Answer::Ok(json) => (200, json),
             Answer::Error(status, code, message) => (status, serde_json::json!({"__type": code, "message": message})),
+            Answer::Never => return HttpConnectorFuture::new(std::future::pending()),
         };
         let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap_or_else(|_| panic!("status {status}")), SdkBody::from(json.to_string()));
         response.headers_mut().insert("content-type", "application/x-amz-json-1.1");

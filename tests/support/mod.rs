@@ -294,6 +294,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         price_list_api: false,
         guardrails: None,
         email: None,
+        max_duration: None,
     }
 }
 

@@ -1,0 +1,148 @@
+//! Nothing waits for ever on the network: an AWS call that is never
+//! answered fails at its time limit and the rest of the sweep goes on; a
+//! sweep stops at its own limit and still writes its report; a CLI sweep
+//! against an endpoint that accepts and never answers exits with one line.
+//! Every test is bounded by an outer timeout, so a regression fails
+//! instead of hanging CI.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use costguard::aws::{ApiCallCounter, Aws, CallLimits};
+use costguard::config::{compile_text, Policy};
+use costguard::progress::Progress;
+use costguard::sweep::{self, SweepResult};
+use support::fake_aws::{Answer, FakeAws};
+use tokio_util::sync::CancellationToken;
+
+/// Log groups that never expire (their listing is made to hang) and
+/// notebooks (answered by moto), in one sweep.
+fn policies() -> Vec<Policy> {
+    let text = "policies:
+  - name: log-groups-never-expire
+    resource: log-group
+    filters:
+      - type: value
+        key: retentionInDays
+        value: absent
+  - name: notebooks
+    resource: sagemaker-notebook
+";
+    compile_text(Path::new("limits.yaml"), text).expect("valid")
+}
+
+/// Short limits, so that the test takes seconds.
+fn short() -> CallLimits {
+    CallLimits { connect: Duration::from_secs(1), read: Duration::from_secs(1), attempt: Duration::from_secs(1), call: Duration::from_secs(2) }
+}
+
+/// moto for everything, but DescribeLogGroups is never answered.
+async fn hanging_logs(moto: &support::Moto, limits: CallLimits) -> (FakeAws, Aws) {
+    let fake = FakeAws::forwarding_to(&moto.endpoint);
+    fake.on("DescribeLogGroups", |_| Answer::Never);
+    let aws = Aws::from_config(fake.sdk_config(true).await, ApiCallCounter::new()).with_limits(limits);
+    (fake, aws)
+}
+
+async fn bounded_sweep(aws: &Aws, options: &sweep::SweepOptions) -> (SweepResult, Duration) {
+    let started = Instant::now();
+    let (policies, clock, progress, cancel) = (policies(), support::wall_clock(), Progress::hidden(), CancellationToken::new());
+    let run = sweep::run(aws, &policies, options, &clock, &progress, &cancel);
+    let result = tokio::time::timeout(Duration::from_secs(60), run).await.expect("the sweep ends within a minute").expect("the sweep runs");
+    (result, started.elapsed())
+}
+
+#[tokio::test]
+async fn an_aws_call_never_answered_fails_at_its_limit_and_the_rest_of_the_sweep_goes_on() {
+    let moto = support::moto().await;
+    support::seed_notebook(&moto, "left-running", 3.0).await;
+    let (fake, aws) = hanging_logs(&moto, short()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (result, took) = bounded_sweep(&aws, &support::sweep_options(dir.path(), true)).await;
+
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(!fake.calls("DescribeLogGroups").is_empty());
+    let logs_error = result.report.errors.iter().find(|e| e.resource_type == Some(costguard::resources::ResourceType::LogGroup)).expect("a listing error");
+    assert!(logs_error.message.starts_with("logs DescribeLogGroups failed: Timeout"), "{logs_error:?}");
+    let log_policy = result.report.policies.iter().find(|p| p.name == "log-groups-never-expire").expect("summary");
+    assert_eq!(log_policy.incomplete_regions, [support::REGION]);
+    // The notebooks were listed and found all the same.
+    assert!(result.report.findings.iter().any(|f| f.resource_id == "left-running"), "{:?}", result.report.findings);
+    assert!(dir.path().join("report/report.json").exists());
+}
+
+#[tokio::test]
+async fn a_sweep_stops_at_its_own_time_limit_and_still_writes_its_report() {
+    let moto = support::moto().await;
+    support::seed_notebook(&moto, "left-running", 3.0).await;
+    // Calls may take a minute each; the sweep may take two seconds.
+    let patient = CallLimits { call: Duration::from_secs(60), attempt: Duration::from_secs(60), ..short() };
+    let (_fake, aws) = hanging_logs(&moto, patient).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = sweep::SweepOptions { max_duration: Some(Duration::from_secs(2)), ..support::sweep_options(dir.path(), true) };
+    let (result, took) = bounded_sweep(&aws, &options).await;
+
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let messages: Vec<&str> = result.report.errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(messages.iter().any(|m| m.starts_with("the sweep reached its time limit (2 s) and stopped")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("was stopped (a signal or its time limit) before this listing finished")), "{messages:?}");
+    assert!(dir.path().join("report/report.json").exists(), "the report is written");
+}
+
+#[test]
+fn a_cli_sweep_against_an_endpoint_that_never_answers_exits_with_one_line() {
+    // Accepts connections and reads nothing back: the half-dead endpoint.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().take(20).flatten() {
+            open.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("costguard.yaml");
+    std::fs::write(&config, "time-limits:\n  aws-connect-seconds: 1\n  aws-read-seconds: 1\n  aws-attempt-seconds: 1\n  aws-call-seconds: 2\n")
+        .expect("write config");
+    let policies = dir.path().join("p.yaml");
+    std::fs::write(&policies, "policies:\n  - name: all-groups\n    resource: log-group\n").expect("write policies");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["sweep", "--dry-run", "--prices", "builtin", "--skip-guardrails", "--config"])
+        .arg(&config)
+        .arg("--policies")
+        .arg(&policies)
+        .arg("--report-dir")
+        .arg(dir.path().join("report"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("COSTGUARD_STATE_DIR", dir.path().join("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("costguard starts");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the sweep still waits after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with(&format!("costguard: cannot reach {endpoint}")) && last.ends_with("nothing was listed or changed"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    drop(held);
+}
