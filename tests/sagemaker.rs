@@ -147,6 +147,31 @@ async fn real_run_marks_first_and_deletes_only_after_the_grace_period() {
 }
 
 #[tokio::test]
+async fn a_forged_past_due_mark_deletes_nothing_and_the_grace_period_runs_from_now() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[("costguard:marked-for", "delete@2000-01-01T00:00:00Z")], 30.0).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let now = Utc::now();
+    let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, now).await;
+    assert_eq!(endpoint_names(&moto).await, ["idle"], "a tag alone never ends a grace period");
+    let detail = finding(&result, "idle").and_then(|f| f.detail.clone()).unwrap_or_default();
+    assert!(detail.contains("delete due"), "marked anew: {detail}");
+
+    let sm = moto.sagemaker().await;
+    let tags = sm.list_tags().resource_arn("arn:aws:sagemaker:us-east-1:123456789012:endpoint/idle").send().await.expect("tags");
+    // moto's AddTags appends a second tag with the same key where AWS
+    // overwrites it: the newest is the last.
+    let mark = tags.tags().iter().rev().find(|t| t.key() == Some("costguard:marked-for")).and_then(|t| t.value()).unwrap_or_default().to_string();
+    let due = chrono::DateTime::parse_from_rfc3339(mark.trim_start_matches("delete@")).expect("a due time").with_timezone(&Utc);
+    assert!((due - (now + Duration::days(7))).num_seconds().abs() <= 1, "the tag now says when the journal's grace period ends: {mark}");
+    let marks = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal").marks().expect("marks");
+    assert_eq!(marks.len(), 1);
+
+    sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, now + Duration::days(6)).await;
+    assert_eq!(endpoint_names(&moto).await, ["idle"], "still inside the grace period the journal started");
+}
+
+#[tokio::test]
 async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
     let moto = support::moto().await;
     seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[("owner", "ana@example.com"), ("team", "ml")], 30.0).await;

@@ -15,8 +15,10 @@
 //!
 //! # Guarantees
 //! - Protected resources are never marked.
-//! - If the journal is lost (a new container without its volume), the tag
-//!   still carries the due time, so the grace period is not restarted or skipped.
+//! - Only costguard's journal starts the clock: the grace period runs from
+//!   the sweep that first found the resource matching. A mark tag the
+//!   journal does not hold (forged, or left from a lost state volume) is
+//!   replaced by a new mark from now, so no tag can shorten a grace period.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -67,13 +69,6 @@ pub fn tag_value(action: &str, due: DateTime<Utc>) -> String {
     format!("{action}@{}", due.format("%Y-%m-%dT%H:%M:%SZ"))
 }
 
-/// Reads a tag value written by [`tag_value`]: (action, due time).
-pub fn parse_tag(value: &str) -> Option<(&str, DateTime<Utc>)> {
-    let (action, due) = value.split_once('@')?;
-    let due = DateTime::parse_from_rfc3339(due).ok()?.with_timezone(&Utc);
-    Some((action, due))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,9 +76,6 @@ mod tests {
     #[test]
     fn the_tag_names_the_action_and_its_date() {
         let due = DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z").unwrap().with_timezone(&Utc);
-        let value = tag_value("delete", due);
-        assert_eq!(value, "delete@2026-12-02T10:00:00Z");
-        assert_eq!(parse_tag(&value), Some(("delete", due)));
-        assert_eq!(parse_tag("someone else's text"), None);
+        assert_eq!(tag_value("delete", due), "delete@2026-12-02T10:00:00Z");
     }
 }

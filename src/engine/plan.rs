@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::inventory::Inventory;
 use super::journal::Mark;
-use crate::actions::{mark, Action};
+use crate::actions::Action;
 use crate::config::Policy;
 use crate::filters::{self, rightsizing::Assessment};
 use crate::resources::{Change, Resource, ResourceAction, ResourceType};
@@ -94,8 +94,10 @@ impl Plan {
     }
 }
 
-/// `marks` are the journal's; resources also carry their mark as a tag,
-/// which counts when the journal has none (a lost state volume).
+/// `marks` are the journal's, and only they start a grace period's clock.
+/// The `costguard:marked-for` tag on a resource is for people to read:
+/// anyone who may tag could write a past due date in it, so a tag the
+/// journal does not hold is a new mark from now.
 pub fn plan(policies: &[Policy], inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
     let policies = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, marks, now, settings)).collect();
     Plan { now, policies }
@@ -109,7 +111,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         .filter_map(|resource| {
             let reason = filters::evaluate_all(&policy.filters, resource, now)?;
             let marked = policy_marks.iter().find(|m| m.region == resource.region && m.resource_id == resource.id);
-            let due = marked.map(|m| m.marked_at).zip(policy.grace()).map(|(at, grace)| at + grace).or_else(|| tag_due(policy, resource));
+            let due = marked.map(|m| m.marked_at).zip(policy.grace()).map(|(at, grace)| at + grace);
             Some(PlanEntry {
                 resource: Arc::clone(resource),
                 reason,
@@ -157,13 +159,6 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         entries,
         unmark,
     }
-}
-
-/// The due time the resource's mark tag names, if it is this policy's action.
-fn tag_due(policy: &Policy, resource: &Resource) -> Option<DateTime<Utc>> {
-    policy.grace()?;
-    let (action, due) = mark::parse_tag(resource.tags.get(mark::TAG)?)?;
-    (action == policy.gated_action_names()).then_some(due)
 }
 
 fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Decision {
@@ -264,6 +259,28 @@ mod tests {
         let planned =
             super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), &[], crate::clock::test_now(), &PlanSettings::default());
         assert_eq!(planned.policies[0].entries[0].decision, Decision::Report);
+    }
+
+    #[test]
+    fn a_mark_tag_the_journal_does_not_hold_starts_a_new_grace_period() {
+        let text = POLICY.replace("      - type: set-retention", "      - type: mark\n        days: 7\n      - type: set-retention");
+        let mut forged = fixture("/forged", None);
+        forged.tags.insert(crate::actions::mark::TAG.into(), "set-retention@2000-01-01T00:00:00Z".into());
+        let now = crate::clock::test_now();
+        let planned = super::plan(&policies(&text), &Inventory::from_resources([forged]), &[], now, &PlanSettings::default());
+        assert_eq!(planned.policies[0].entries[0].decision, Decision::Mark { due: now + chrono::Duration::days(7) });
+
+        let journaled = Mark {
+            policy: "retention".into(),
+            resource_type: ResourceType::LogGroup,
+            region: "us-east-1".into(),
+            resource_id: "/forged".into(),
+            action: "set-retention".into(),
+            marked_at: now - chrono::Duration::days(8),
+            due_at: now - chrono::Duration::days(1),
+        };
+        let planned = super::plan(&policies(&text), &Inventory::from_resources([fixture("/forged", None)]), &[journaled], now, &PlanSettings::default());
+        assert_eq!(planned.policies[0].entries[0].decision, Decision::Act, "the journal's own mark is due");
     }
 
     #[test]
