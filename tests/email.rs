@@ -227,6 +227,47 @@ async fn an_undeliverable_digest_is_kept_and_sent_by_the_next_sweep_once() {
     assert_eq!(emails.messages[0].attempts, 1, "5xx is not retried");
 }
 
+/// A relay that accepts connections and never says a word; counts them.
+async fn silent_relay() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn a_relay_that_never_greets_costs_one_message_limit_per_attempt_and_every_digest_is_kept() {
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    let (port, accepted) = silent_relay().await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let setup = email(&format!(
+        "email:\n  from: costguard@example.com\n  smtp: {{host: 127.0.0.1, port: {port}, security: none, message-timeout-seconds: 0.5}}\n  attempts: 2\n  retry-seconds: 0.05\n"
+    ));
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(60), sweep_at(&moto, state.path(), &setup, false, Utc::now()))
+        .await
+        .expect("the sweep ends although the relay never answers");
+    let emails = result.report.emails.as_ref().expect("email section");
+    assert!(emails.messages.len() >= 2, "several digests: {emails:?}");
+    assert_eq!((emails.sent, emails.queued), (0, emails.messages.len()), "every digest is kept for the next sweep: {emails:?}");
+    assert_eq!(emails.messages[0].attempts, 2);
+    assert!(emails.messages[0].error.as_deref().unwrap_or("").contains("did not finish the message within 0.5 s"), "{emails:?}");
+    assert!(emails.messages[1..].iter().all(|m| m.attempts == 0), "the rest wait without trying: {emails:?}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2, "one connection per attempt of the first message only");
+    // Two attempts of half a second and one pause: far from the minutes a
+    // relay without limits held a sweep.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn smtp_credentials_come_from_files_and_never_reach_the_report() {
     let moto = support::moto().await;

@@ -195,6 +195,8 @@ pub struct SmtpSpec {
     pub password_file: Option<Located<String>>,
     #[serde(default)]
     pub timeout_seconds: Option<Located<f64>>,
+    #[serde(default)]
+    pub message_timeout_seconds: Option<Located<f64>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -336,7 +338,12 @@ pub struct SmtpSettings {
     pub security: SmtpSecurity,
     pub username: Option<SecretSource>,
     pub password: Option<SecretSource>,
+    /// The TCP connect.
     pub timeout: std::time::Duration,
+    /// One attempt at one message, from connect to the server's answer to
+    /// the data: it bounds the greeting and every command too (lettre has
+    /// no limit of its own past the connect).
+    pub message_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -582,7 +589,16 @@ impl SmtpSpec {
                 .unwrap_or(self.host.loc);
             errors.push(DecodeError::new(loc, "email.smtp", "a username needs a password and a password a username"));
         }
+        if security == SmtpSecurity::None && username.is_some() && !is_loopback(host) {
+            let loc = self.security.as_ref().map(|l| l.loc).unwrap_or(self.host.loc);
+            errors.push(DecodeError::new(
+                loc,
+                "email.smtp.security",
+                format!("`security: none` would send the SMTP password in clear to {host}; use starttls or tls (plain is allowed only to a relay on loopback)"),
+            ));
+        }
         let timeout = positive(&self.timeout_seconds, "email.smtp.timeout-seconds", 30.0, 600.0, errors);
+        let message_timeout = positive(&self.message_timeout_seconds, "email.smtp.message-timeout-seconds", 60.0, 600.0, errors);
         (errors.len() == before).then(|| SmtpSettings {
             host: host.to_string(),
             port: port as u16,
@@ -590,8 +606,15 @@ impl SmtpSpec {
             username,
             password,
             timeout: std::time::Duration::from_secs_f64(timeout),
+            message_timeout: std::time::Duration::from_secs_f64(message_timeout),
         })
     }
+}
+
+/// `localhost` or a loopback address: a relay on the same host, where a
+/// plaintext password never crosses a network.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -603,6 +626,18 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_plaintext_password_is_refused_unless_the_relay_is_on_loopback() {
+        let config = |host: &str| format!("email:\n  from: cg@example.com\n  smtp: {{host: {host}, security: none, username-env: U, password-env: P}}\n");
+        let errors = errors_of(&config("mail.example.com"));
+        assert!(errors.iter().any(|e| e.contains("email.smtp.security") && e.contains("in clear")), "{errors:?}");
+        for host in ["localhost", "127.0.0.1", "\"::1\""] {
+            assert_eq!(errors_of(&config(host)), Vec::<String>::new(), "{host}");
+        }
+        let tls = "email:\n  from: cg@example.com\n  smtp: {host: mail.example.com, username-env: U, password-env: P}\n";
+        assert_eq!(errors_of(tls), Vec::<String>::new());
     }
 
     #[test]

@@ -113,7 +113,10 @@ impl Mailer<'_> {
         if let Err(e) = &self.transport {
             errors.push(format!("email: {e}; messages are kept for the next sweep"));
         }
-        self.retry_outbox(sweep.now, &mut report, &mut errors).await;
+        // Once the relay fails a message for now (refused, or at its time
+        // limit), the rest are kept without trying: a relay that never
+        // answers costs one message's attempts, not every message's.
+        let mut relay_down = self.retry_outbox(sweep.now, &mut report, &mut errors).await;
 
         let routing = Routing { default_to: self.settings.to.clone(), owner_tags: self.settings.owner_tags.clone(), quiet_period: self.settings.quiet_period };
         let (digests, unroutable) = digest::route(sweep.plan, sweep.findings, sweep.policies, &routing, sweep.dry_run);
@@ -172,11 +175,19 @@ impl Mailer<'_> {
                     continue;
                 }
             };
-            let (result, attempts) = match &self.transport {
-                Ok(t) if !self.cancel.is_cancelled() => t.send(&message, self.settings.attempts, self.settings.retry_pause, self.cancel).await,
-                Ok(_) => (Err(transport::SendFailure { permanent: false, message: "shutting down".into() }), 0),
-                Err(e) => (Err(transport::SendFailure { permanent: false, message: e.clone() }), 0),
+            let (result, attempts) = match (&self.transport, &relay_down) {
+                (Err(e), _) => (Err(transport::SendFailure { permanent: false, message: e.clone() }), 0),
+                _ if self.cancel.is_cancelled() => (Err(transport::SendFailure { permanent: false, message: "shutting down".into() }), 0),
+                (Ok(_), Some(why)) => {
+                    (Err(transport::SendFailure { permanent: false, message: format!("not tried: the relay failed the message before ({why})") }), 0)
+                }
+                (Ok(t), None) => t.send(&message, self.settings.attempts, self.settings.retry_pause, self.cancel).await,
             };
+            if let (Err(f), true) = (&result, attempts > 0) {
+                if !f.permanent {
+                    relay_down = Some(f.message.clone());
+                }
+            }
             let mut outcome =
                 MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: "sent", attempts, error: None };
             let told = match result {
@@ -230,16 +241,17 @@ impl Mailer<'_> {
     }
 
     /// Messages kept by earlier sweeps: sent, given up when too old, or kept.
-    async fn retry_outbox(&self, now: DateTime<Utc>, report: &mut EmailReport, errors: &mut Vec<String>) {
-        let Some(journal) = self.journal else { return };
+    /// Returns why the relay failed for now, if it did.
+    async fn retry_outbox(&self, now: DateTime<Utc>, report: &mut EmailReport, errors: &mut Vec<String>) -> Option<String> {
+        let journal = self.journal?;
         let queued = match journal.outbox(now) {
             Ok(q) => q,
             Err(e) => {
                 errors.push(format!("email: cannot read the outbox: {e}"));
-                return;
+                return None;
             }
         };
-        let mut relay_down = false;
+        let mut relay_down: Option<String> = None;
         for q in queued {
             let outcome = |status, attempts, error| MessageOutcome {
                 to: q.message.recipients.clone(),
@@ -265,7 +277,7 @@ impl Mailer<'_> {
             }
             // The relay refused the last one for now: the rest wait too.
             let Ok(transport) = &self.transport else { continue };
-            if self.cancel.is_cancelled() || relay_down {
+            if self.cancel.is_cancelled() || relay_down.is_some() {
                 continue;
             }
             let (result, tried) = transport.send(&q.message, self.settings.attempts, self.settings.retry_pause, self.cancel).await;
@@ -284,7 +296,7 @@ impl Mailer<'_> {
                 }
                 Err(f) => {
                     errors.push(format!("email to {} still not sent ({}); kept", q.message.recipients.join(", "), f.message));
-                    relay_down = true;
+                    relay_down = Some(f.message.clone());
                     journal.retry_failed(q.id, attempts, &f.message)
                 }
             };
@@ -292,5 +304,6 @@ impl Mailer<'_> {
                 errors.push(format!("email: outbox: {e}"));
             }
         }
+        relay_down
     }
 }

@@ -3,6 +3,12 @@
 //! from the SDK chain, as an ECS task role gives them). Retries with a
 //! doubling pause; each failure is either worth another try later
 //! (connection, timeout, 4xx, throttling) or final (5xx, rejected).
+//!
+//! Every attempt has a time limit for the whole message (SMTP: connect,
+//! greeting, each command, the data; SES: the SDK's call limits), so a relay
+//! that accepts and never greets costs one limit per attempt. Connections
+//! are not pooled: an attempt cut off mid-transaction is dropped with its
+//! connection and can never hand a half-sent message to the next one.
 
 use std::time::Duration;
 
@@ -35,7 +41,7 @@ pub struct SendFailure {
 }
 
 pub enum Transport {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, host: String },
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, host: String, message_limit: Duration },
     Ses { client: SesClient, configuration_set: Option<String> },
 }
 
@@ -75,7 +81,7 @@ fn smtp(settings: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, T
 impl Transport {
     pub fn build(settings: &TransportSettings, aws: &Aws) -> Result<Self, TransportError> {
         Ok(match settings {
-            TransportSettings::Smtp(s) => Transport::Smtp { transport: smtp(s)?, host: format!("{}:{}", s.host, s.port) },
+            TransportSettings::Smtp(s) => Transport::Smtp { transport: smtp(s)?, host: format!("{}:{}", s.host, s.port), message_limit: s.message_timeout },
             TransportSettings::Ses(s) => Transport::Ses { client: aws.ses(s.region.as_deref()), configuration_set: s.configuration_set.clone() },
         })
     }
@@ -87,7 +93,19 @@ impl Transport {
         }
     }
 
+    /// One attempt, within the message limit.
     async fn send_once(&self, message: &OutgoingMessage) -> Result<(), SendFailure> {
+        let Transport::Smtp { message_limit, host, .. } = self else { return self.send_unbounded(message).await };
+        match tokio::time::timeout(*message_limit, self.send_unbounded(message)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendFailure {
+                permanent: false,
+                message: format!("SMTP: {host} did not finish the message within {} s (greeting, commands and data)", message_limit.as_secs_f64()),
+            }),
+        }
+    }
+
+    async fn send_unbounded(&self, message: &OutgoingMessage) -> Result<(), SendFailure> {
         match self {
             Transport::Smtp { transport, .. } => {
                 let address = |a: &str| a.parse::<Address>().map_err(|_| SendFailure { permanent: true, message: format!("not an email address: {a:?}") });
