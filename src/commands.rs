@@ -164,13 +164,12 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
     // --max-duration, else the config's limit, else the default.
     let max_duration = Some(args.options.max_duration.unwrap_or(limits.sweep));
     let options = SweepOptions { guardrails, email, max_duration, ..args.options };
-    let result = sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await.map_err(|e| e.to_string());
-    summarize(result)
+    summarize(sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await)
 }
 
 /// Prints a sweep's one-line summary, errors and report paths; returns the
 /// exit code its report calls for.
-pub fn summarize(result: Result<sweep::SweepResult, String>) -> ExitCode {
+pub fn summarize(result: Result<sweep::SweepResult, sweep::SweepError>) -> ExitCode {
     match result {
         Ok(result) => {
             let r = &result.report;
@@ -207,7 +206,7 @@ pub fn summarize(result: Result<sweep::SweepResult, String>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("costguard: {e}");
-            ExitCode::from(exit::FAILED)
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -217,6 +216,16 @@ pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, 
         eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
         return ExitCode::from(exit::FAILED);
     }
+    // A restore is a change: never beside a sweep of the same state folder.
+    let dir = journal.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let holder = format!("pid {}, restore of {name} since {}", std::process::id(), crate::text::utc(clock.now()));
+    let _lock = match crate::state_lock::StateLock::acquire(dir, &holder, std::time::Duration::ZERO, &CancellationToken::new()).await {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
     let journal = match crate::engine::journal::Journal::open(journal) {
         Ok(j) => j,
         Err(e) => {

@@ -102,6 +102,11 @@ enum Command {
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         max_duration: Option<std::time::Duration>,
 
+        /// When another sweep holds the state folder, wait this many seconds
+        /// for it to finish; 0 (the default) refuses at once (exit 1).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        wait_lock: u64,
+
         #[command(flatten)]
         state: StateArgs,
 
@@ -262,7 +267,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
         Command::Run { config, once: true } => commands::summarize(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
         Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
         Command::Restore { resource_type, name, state } => commands::restore(resource_type, &name, &state.journal(), &system_clock()).await,
-        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, max_duration, state, prices, skip_guardrails, config, no_email } => {
+        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, max_duration, wait_lock, state, prices, skip_guardrails, config, no_email } => {
             let progress = match log_format {
                 LogFormat::Text => Progress::on_terminal(),
                 LogFormat::Json => Progress::hidden(),
@@ -278,6 +283,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 guardrails: None,
                 email: None,
                 max_duration,
+                wait_lock: std::time::Duration::from_secs(wait_lock),
             };
             commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), shutdown.token().clone()).await
         }

@@ -3,7 +3,7 @@
 //! is a function of its own; the report is built once from their results.
 //! Whether anything changes is decided here, in one place: `dry_run`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -19,9 +19,11 @@ use crate::engine::journal::{Journal, JournalError};
 use crate::engine::plan::{self, Plan, PlanSettings};
 use crate::guardrails::{self, spend::SpendSummary, GuardrailChange};
 use crate::notify::{self, EmailReport, EmailSetup};
+use crate::outcome::Status;
 use crate::pricing::PriceBook;
 use crate::progress::Progress;
 use crate::report::{self, Report, RunInfo};
+use crate::state_lock::{LockError, StateLock};
 
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
@@ -45,19 +47,42 @@ pub struct SweepOptions {
     /// signal (the change under way finishes, the rest is skipped, the
     /// report is written). `None`: no limit but the AWS calls' own.
     pub max_duration: Option<std::time::Duration>,
+    /// How long to wait for another sweep holding the state folder's lock
+    /// (zero: refuse at once).
+    pub wait_lock: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error("no region: pass --region or set AWS_REGION (or a profile region)")]
     NoRegion,
+    /// The daemon config or policies could not be loaded.
+    #[error("{0}")]
+    Config(String),
     /// The credentials or the endpoint did not answer the access check.
     #[error("{0}; nothing was listed or changed")]
     NoAccess(String),
     #[error("cannot write the report to {path}: {source}")]
     Report { path: PathBuf, source: std::io::Error },
+    /// AWS was changed, then the report could not be written: the
+    /// changes are listed so they are not lost with it.
+    #[error("cannot write the report to {path}: {source}; AWS was changed by this sweep:\n{}", changes.join("\n"))]
+    ReportAfterChanges { path: PathBuf, source: std::io::Error, changes: Vec<String> },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Locked(#[from] LockError),
+}
+
+impl SweepError {
+    /// 1 when nothing was changed; 3 when AWS was changed and something
+    /// then failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SweepError::ReportAfterChanges { .. } => crate::outcome::exit::ERRORS,
+            _ => crate::outcome::exit::FAILED,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -85,6 +110,7 @@ pub async fn run(
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
     let deadline = Deadline::start(options.max_duration, cancel);
     let cancel = &deadline.cancel;
+    let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
     if let (Some(journal), false) = (&journal, options.dry_run) {
         for note in apply::settle_unsettled(aws, journal, policies, clock).await {
@@ -112,8 +138,20 @@ pub async fn run(
         deadline.reached().then(|| format!("the sweep reached its time limit ({}) and stopped: what it had not done is skipped", deadline.describe()));
     let report =
         Report::build(report::Parts { info, plan: &plan, findings, inventory: &inventory, guardrails, guardrail_errors, spend, emails, counter, stopped });
-    let (report_json, report_md) =
-        report::write(&report, &options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
+    let (report_json, report_md) = report::write(&report, &options.report_dir).map_err(|source| {
+        let resources = report.findings.iter().filter(|f| f.status == Status::Done);
+        let guardrails = report.guardrails.iter().filter(|g| g.status == Status::Done);
+        let changes: Vec<String> = resources
+            .map(|f| format!("  {} {} {}: {}", f.resource_type, f.region, f.resource_id, f.detail.as_deref().unwrap_or("done")))
+            .chain(guardrails.map(|g| format!("  {} {}: {}", g.kind, g.name, g.detail.as_deref().unwrap_or("done"))))
+            .collect();
+        let path = options.report_dir.clone();
+        if changes.is_empty() {
+            SweepError::Report { path, source }
+        } else {
+            SweepError::ReportAfterChanges { path, source, changes }
+        }
+    })?;
     if let Some(journal) = &journal {
         let summary = format!("{} findings, {} done, {} failed", report.totals.findings, report.totals.done, report.totals.failed);
         journal.finish_run(&report.run_id, clock.now(), &summary)?;
@@ -122,11 +160,27 @@ pub async fn run(
     Ok(SweepResult { report, report_json, report_md })
 }
 
+/// The state folder's lock, for every sweep that opens the journal (a dry
+/// run that sends email writes to it too).
+async fn lock_state(options: &SweepOptions, now: DateTime<Utc>, cancel: &CancellationToken) -> Result<Option<StateLock>, SweepError> {
+    if !opens_journal(options) {
+        return Ok(None);
+    }
+    let dir = options.journal.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let what = if options.dry_run { "dry run" } else { "sweep" };
+    let holder = format!("pid {}, {what} since {}", std::process::id(), crate::text::utc(now));
+    Ok(Some(StateLock::acquire(dir, &holder, options.wait_lock, cancel).await?))
+}
+
+fn opens_journal(options: &SweepOptions) -> bool {
+    !options.dry_run || options.journal.exists() || options.email.is_some()
+}
+
 /// The journal, and this run in it. A dry run does not create it, unless
 /// it sends email: what was sent must be remembered, or the quiet period
 /// cannot hold.
 fn open_journal(options: &SweepOptions, run_id: &str, now: DateTime<Utc>) -> Result<Option<Journal>, SweepError> {
-    if options.dry_run && !options.journal.exists() && options.email.is_none() {
+    if !opens_journal(options) {
         return Ok(None);
     }
     let journal = Journal::open(&options.journal)?;

@@ -260,3 +260,68 @@ async fn a_group_protected_between_plan_and_apply_is_neither_marked_nor_changed(
     assert_eq!(outcomes[0].status, Status::Skipped, "{outcomes:?}");
     assert_eq!(retention_by_group(&moto).await.get("/app/forever"), Some(&None), "retention unchanged");
 }
+
+#[tokio::test]
+async fn a_second_sweep_of_the_same_state_folder_is_refused_or_waits_and_nothing_is_done_twice() {
+    let moto = moto().await;
+    standard_fleet(&moto).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = |report: &str, wait: u64| costguard::sweep::SweepOptions {
+        report_dir: dir.path().join(report),
+        wait_lock: std::time::Duration::from_secs(wait),
+        ..support::sweep_options(dir.path(), false)
+    };
+    let policies = policies(NEVER_EXPIRE);
+    let run = |options: costguard::sweep::SweepOptions| {
+        let (moto, policies) = (&moto, &policies);
+        async move {
+            let aws = moto.aws().await;
+            sweep::run(&aws, policies, &options, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await
+        }
+    };
+
+    // A sweep in progress (another process, the daemon) holds the folder.
+    let held = costguard::state_lock::StateLock::acquire(&dir.path().join("state"), "pid 7, sweep", std::time::Duration::ZERO, &CancellationToken::new())
+        .await
+        .expect("free");
+    let refused = run(options("refused", 0)).await;
+    let message = refused.as_ref().err().map(ToString::to_string).unwrap_or_default();
+    assert!(matches!(refused, Err(sweep::SweepError::Locked(_))), "{message}");
+    assert!(message.contains("pid 7, sweep") && message.contains("nothing was listed or changed"), "{message}");
+    assert_eq!(retention_by_group(&moto).await.values().filter(|r| r.is_none()).count(), 3, "the refused sweep changed nothing");
+    drop(held);
+
+    // Two started together: the second waits for the first, then finds
+    // nothing left to do. Three groups, three changes, not six.
+    let (a, b) = tokio::join!(run(options("a", 60)), run(options("b", 60)));
+    let (a, b) = (a.expect("first sweep"), b.expect("second sweep"));
+    let puts = |r: &SweepResult| r.report.api_calls.get("logs:PutRetentionPolicy").copied().unwrap_or(0);
+    assert_eq!(puts(&a) + puts(&b), 2, "each never-expiring unprotected group changed once");
+    assert_eq!(a.report.totals.done + b.report.totals.done, 2);
+    assert_eq!(retention_by_group(&moto).await.values().filter(|r| r.is_none()).count(), 1, "only the protected group never expires");
+}
+
+#[tokio::test]
+async fn a_report_that_cannot_be_written_after_changes_lists_them_and_exits_3() {
+    let moto = moto().await;
+    standard_fleet(&moto).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A file where the report folder should be: every write fails.
+    let blocked = dir.path().join("report");
+    std::fs::write(&blocked, "not a folder").expect("write");
+    let aws = moto.aws().await;
+    let run = |dry_run: bool| {
+        let options = support::sweep_options(dir.path(), dry_run);
+        let aws = &aws;
+        async move { sweep::run(aws, &policies(NEVER_EXPIRE), &options, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await }
+    };
+
+    let dry = run(true).await.expect_err("the report cannot be written");
+    assert_eq!(dry.exit_code(), 1, "a dry run changed nothing: {dry}");
+
+    let real = run(false).await.expect_err("the report cannot be written");
+    assert_eq!(real.exit_code(), 3, "AWS was changed: {real}");
+    let message = real.to_string();
+    assert!(message.contains("/aws/lambda/forever") && message.contains("/aws/sagemaker/Endpoints/forever"), "the changes are listed: {message}");
+    assert!(!message.contains("/app/protected-forever"), "{message}");
+}

@@ -7,8 +7,11 @@
 //!   crash in between leaves an `intent` row; the next real run looks at the
 //!   resource and settles the row as `done` or `abandoned`, so nothing is
 //!   lost and nothing is done twice.
-//! - Writes are transactions in WAL mode; a second costguard on the same
-//!   file waits (busy timeout) instead of failing or corrupting it.
+//! - Writes are transactions with SQLite's rollback journal, which works
+//!   wherever file locks do, EFS included (WAL needs memory shared by every
+//!   process on one host, which a network file system cannot give). A
+//!   second connection waits (busy timeout) instead of failing; whole
+//!   sweeps are kept apart by the state folder's lock (`state_lock`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -156,7 +159,7 @@ impl Journal {
         let err = |source| JournalError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "DELETE").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })

@@ -116,6 +116,9 @@ impl Loaded {
             guardrails: if schedule.is_none_or(|s| s == default) { self.guardrails.clone() } else { None },
             email: self.email.clone(),
             max_duration: Some(self.config.time_limits.sweep),
+            // A CLI sweep holding the state folder delays the daemon's, up
+            // to the sweep's own time limit: the schedule is not lost.
+            wait_lock: self.config.time_limits.sweep,
         };
         (policies, options)
     }
@@ -242,9 +245,9 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
 }
 
 /// `costguard run --once`: every enabled policy and the guardrails, once.
-pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> Result<sweep::SweepResult, String> {
-    let loaded = Loaded::load(config_file)?;
-    sweep(&loaded, None, clock, &cancel).await.map_err(|e| e.to_string())
+pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
+    let loaded = Loaded::load(config_file).map_err(sweep::SweepError::Config)?;
+    sweep(&loaded, None, clock, &cancel).await
 }
 
 /// How long the start-up check of AWS may take before the daemon starts

@@ -295,6 +295,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         guardrails: None,
         email: None,
         max_duration: None,
+        wait_lock: std::time::Duration::ZERO,
     }
 }
 
