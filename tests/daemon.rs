@@ -1,6 +1,7 @@
-//! `costguard run` as an operator runs it: against the moto server, on a
-//! two-second schedule; scraped, probed, reloaded with a broken config and
-//! stopped with SIGTERM.
+//! `costguard run` as an operator runs it: against the moto server, on
+//! schedules a few seconds ahead (sweeps run at most once a minute, so the
+//! test picks the second); scraped, probed, reloaded with a broken config
+//! and stopped with SIGTERM.
 
 mod support;
 
@@ -35,9 +36,24 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-fn config(dir: &Path, policies: &Path) -> String {
+/// A once-a-minute schedule whose first run is `ahead` seconds from now.
+fn schedule_in(ahead: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{} * * * * *", (now + ahead) % 60)
+}
+
+/// Scheduled sweeps that went well, over every schedule.
+fn sweeps_ok(scrape: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with("costguard_sweeps_total{") && l.contains("outcome=\"ok\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn config(dir: &Path, policies: &Path, schedule: &str) -> String {
     format!(
-        "policies: [{}]\nregions: [{}]\nstate-dir: {}\nreport-dir: {}\nlisten: 127.0.0.1:0\nschedule: \"*/2 * * * * *\"\nprices: builtin\n",
+        "policies: [{}]\nregions: [{}]\nstate-dir: {}\nreport-dir: {}\nlisten: 127.0.0.1:0\nschedule: \"{schedule}\"\nprices: builtin\n",
         policies.display(),
         support::REGION,
         dir.join("state").display(),
@@ -51,9 +67,13 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
     support::seed_log_groups(&moto, &[("/app/forever", None, &[]), ("/app/week", Some(7), &[])]).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = dir.path().join("policies.yaml");
-    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    // The config's schedule fires in 4 s; a second policy of its own in
+    // 14 s, so a sweep follows the rejected reload below within the minute.
+    let later =
+        format!("{}    schedule: \"{}\"\n", support::NEVER_EXPIRE.replace("policies:\n", "").replace("never-expire", "never-expire-later"), schedule_in(14));
+    std::fs::write(&policies, format!("{}{later}", support::NEVER_EXPIRE)).expect("write policies");
     let config_file = dir.path().join("costguard.yaml");
-    std::fs::write(&config_file, config(dir.path(), &policies)).expect("write config");
+    std::fs::write(&config_file, config(dir.path(), &policies, &schedule_in(4))).expect("write config");
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_costguard"))
         .args(["--log-format", "json", "run", "--config", &config_file.to_string_lossy()])
@@ -74,9 +94,9 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
 
     // A sweep happens on the schedule, and the metrics say what it did.
     let mut scrape = String::new();
-    wait_for("a sweep", Duration::from_secs(60), || {
+    wait_for("a sweep", Duration::from_secs(75), || {
         scrape = get(&address, "/metrics").1;
-        metric(&scrape, "costguard_sweeps_total{schedule=\"*/2 * * * * *\",outcome=\"ok\"}") >= 1.0
+        sweeps_ok(&scrape) >= 1.0
     });
     assert_eq!(metric(&scrape, "costguard_findings{policy=\"never-expire\"}"), 1.0, "{scrape}");
     assert!(metric(&scrape, "costguard_api_calls_total{operation=\"logs:DescribeLogGroups\"}") >= 1.0, "{scrape}");
@@ -93,16 +113,14 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
     wait_for("the rejected reload", Duration::from_secs(30), || {
         metric(&get(&address, "/metrics").1, "costguard_config_reloads_total{outcome=\"failed\"}") >= 1.0
     });
-    let sweeps = |s: &str| metric(s, "costguard_sweeps_total{schedule=\"*/2 * * * * *\",outcome=\"ok\"}");
-    let before = sweeps(&get(&address, "/metrics").1);
-    wait_for("a sweep after the rejected reload", Duration::from_secs(30), || sweeps(&get(&address, "/metrics").1) > before);
+    let before = sweeps_ok(&get(&address, "/metrics").1);
+    wait_for("a sweep after the rejected reload", Duration::from_secs(75), || sweeps_ok(&get(&address, "/metrics").1) > before);
     assert_eq!(get(&address, "/readyz").0, 200, "still ready on the last good config");
 
     // A fixed file is picked up without a signal.
     std::fs::write(&policies, support::NEVER_EXPIRE.replace("never-expire", "never-expire-v2")).expect("write fixed policies");
     wait_for("the reload of the fixed file", Duration::from_secs(30), || {
-        let scrape = get(&address, "/metrics").1;
-        metric(&scrape, "costguard_config_reloads_total{outcome=\"ok\"}") >= 1.0 && scrape.contains("policy=\"never-expire-v2\"")
+        metric(&get(&address, "/metrics").1, "costguard_config_reloads_total{outcome=\"ok\"}") >= 1.0
     });
 
     signal(&child, "TERM");
@@ -118,6 +136,7 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
     let mut logs = String::new();
     child.stderr.take().expect("stderr").read_to_string(&mut logs).expect("read logs");
     assert!(logs.contains("config reload rejected") && logs.contains("log-groop"), "the rejection and its reason are logged: {logs}");
+    assert!(logs.contains("config reloaded") && logs.contains("1 policies"), "the fixed file (one policy, the good one had two) is in force: {logs}");
     assert!(logs.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "JSON logs, one object a line");
 }
 
@@ -139,7 +158,7 @@ async fn run_once_applies_the_policies_of_the_config() {
     let policies = dir.path().join("policies.yaml");
     std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
     let config_file = dir.path().join("costguard.yaml");
-    std::fs::write(&config_file, config(dir.path(), &policies)).expect("write config");
+    std::fs::write(&config_file, config(dir.path(), &policies, "0 0 * * * *")).expect("write config");
     let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
         .args(["run", "--once", "--config", &config_file.to_string_lossy()])
         .envs(moto.env())
@@ -150,4 +169,90 @@ async fn run_once_applies_the_policies_of_the_config() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("sweep: 1 findings"), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(support::retention_by_group(&moto).await["/app/forever"], Some(30));
     assert!(dir.path().join("report/report.html").exists());
+}
+
+/// GET with headers: (status code, body).
+fn get_with(address: &str, path: &str, headers: &str) -> (u16, String) {
+    use std::io::Write;
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else { return (0, String::new()) };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n");
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut response).is_err() {
+        return (0, String::new());
+    }
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+#[test]
+fn the_listener_outlasts_half_open_clients_keeps_its_pages_behind_the_token_and_stops_promptly() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    std::fs::write(dir.path().join("token"), "s3cret-token\n").expect("write token");
+    let config_file = dir.path().join("costguard.yaml");
+    // A yearly schedule: no sweep runs; AWS is an endpoint nothing listens
+    // on, so the daemon is up but not ready, with a reason.
+    std::fs::write(&config_file, format!("{}http-token-file: token\n", config(dir.path(), &policies, "0 0 0 1 1 *"))).expect("write config");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["--log-format", "json", "run", "--config", &config_file.to_string_lossy()])
+        .env("AWS_ENDPOINT_URL", format!("http://{closed}"))
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start costguard run");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    let address = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+
+    // 200 clients that connect and never finish a request.
+    let half_open: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&address).expect("connect");
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\n");
+            s
+        })
+        .collect();
+    let asked = Instant::now();
+    assert_eq!(get(&address, "/healthz"), (200, "ok\n".to_string()), "the health check is answered beside them");
+    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+    // The server drops them at its header-read limit (5 s).
+    let mut first = half_open.into_iter().next().expect("one");
+    first.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut rest = Vec::new();
+    let dropped = Instant::now();
+    let _ = first.read_to_end(&mut rest);
+    assert!(dropped.elapsed() < Duration::from_secs(15), "a half-open client is dropped: {:?}", dropped.elapsed());
+
+    // The token guards the report, the metrics and readiness's reason.
+    let bearer = "Authorization: Bearer s3cret-token\r\n";
+    assert_eq!(get_with(&address, "/metrics", "").0, 401);
+    assert_eq!(get_with(&address, "/report", "Authorization: Bearer guess\r\n").0, 401);
+    assert_eq!(get_with(&address, "/metrics", bearer).0, 200);
+    wait_for("the start-up check", Duration::from_secs(30), || get_with(&address, "/readyz", bearer).1.contains("AWS"));
+    assert_eq!(get_with(&address, "/readyz", ""), (503, "not ready\n".to_string()), "no AWS error text without the token");
+
+    // A stop with a half-open client still connected is prompt.
+    let _lingering = std::net::TcpStream::connect(&address).expect("connect");
+    signal(&child, "TERM");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "costguard did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(start.elapsed() < Duration::from_secs(5), "stopped in {:?}", start.elapsed());
 }

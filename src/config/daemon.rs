@@ -8,8 +8,9 @@
 //! state-dir: /var/lib/costguard     # journal, caches (default: $STATE_DIRECTORY, ...)
 //! report-dir: /var/lib/costguard/report   # default: report/ in the state folder
 //! listen: 127.0.0.1:9464            # /healthz /readyz /metrics /report
+//! http-token-file: token            # or http-token-env: bearer token for /report and /metrics
 //! dry-run: false                    # true: plan and report only, everywhere
-//! schedule: "0 7 * * * *"           # cron (sec min hour day month weekday; 5 fields = minute first)
+//! schedule: "0 7 * * * *"           # cron (sec min hour day month weekday; 5 fields = minute first; at most once a minute)
 //!                                   # a policy's own `schedule:` overrides it
 //! email:
 //!   from: costguard@example.com
@@ -52,6 +53,10 @@ pub struct DaemonConfigSpec {
     pub report_dir: Option<Located<String>>,
     #[serde(default)]
     pub listen: Option<Located<String>>,
+    #[serde(default)]
+    pub http_token_env: Option<Located<String>>,
+    #[serde(default)]
+    pub http_token_file: Option<Located<String>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
     #[serde(default)]
@@ -219,6 +224,8 @@ pub struct DaemonConfig {
     /// `None`: `report/` in the state folder.
     pub report_dir: Option<PathBuf>,
     pub listen: std::net::SocketAddr,
+    /// The bearer token `/report` and `/metrics` require, if any.
+    pub http_token: Option<SecretSource>,
     pub dry_run: bool,
     /// Six-field cron (seconds first), for policies without their own.
     pub schedule: String,
@@ -321,6 +328,12 @@ pub fn normalize_schedule(expr: &str) -> Result<String, String> {
         6 => fields.join(" "),
         n => return Err(format!("expected a cron expression of 5 fields (minute hour day month weekday) or 6 (seconds first), found {n}")),
     };
+    // One sweep a minute at most: the seconds field names fixed seconds,
+    // and only one of them (`*`, `*/10` or `0,30` would sweep back to back).
+    let seconds = six.split(' ').next().unwrap_or_default();
+    if !seconds.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("sweeps run at most once a minute: the seconds field must be one number such as 0, found {seconds:?}"));
+    }
     tokio_cron_scheduler::Job::new_async(six.as_str(), |_, _| Box::pin(async {})).map(|_| six.clone()).map_err(|e| format!("not a valid cron expression: {e}"))
 }
 
@@ -329,6 +342,28 @@ pub fn normalize_schedule(expr: &str) -> Result<String, String> {
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+}
+
+/// A secret is a line, not a document.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+impl SecretSource {
+    /// The value, without a trailing newline. The error names where it was
+    /// looked for, never the value.
+    pub fn read(&self) -> Result<String, String> {
+        let value = match self {
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?,
+            SecretSource::File(path) => crate::files::read_text_bounded(path, MAX_SECRET_BYTES).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        };
+        let value = value.trim_end_matches(['\r', '\n']).to_string();
+        if value.is_empty() {
+            return Err(match self {
+                SecretSource::Env(name) => format!("environment variable {name} is empty"),
+                SecretSource::File(path) => format!("{} is empty", path.display()),
+            });
+        }
+        Ok(value)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -412,6 +447,11 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
         }),
         None => std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
     };
+    let http_token = secret(&spec.http_token_env, &spec.http_token_file, "http", "token", &mut errors);
+    let http_token = http_token.map(|s| match s {
+        SecretSource::File(f) => SecretSource::File(base.join(f)),
+        env => env,
+    });
     let time_limits = spec.time_limits.as_ref().map_or_else(TimeLimits::default, |t| t.value.compile(&mut errors));
     if let Some(tag) = spec.protect_tag.as_ref().filter(|t| t.value.trim().is_empty()) {
         errors.push(DecodeError::new(tag.loc, "protect-tag", "the protection tag cannot be empty (that would protect nothing)"));
@@ -428,6 +468,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             state_dir: spec.state_dir.as_ref().map(path),
             report_dir: spec.report_dir.as_ref().map(path),
             listen,
+            http_token,
             dry_run: spec.dry_run.unwrap_or(false),
             schedule,
             protect_tag: spec.protect_tag.as_ref().map_or_else(|| DEFAULT_PROTECT_TAG.to_string(), |t| t.value.trim().to_string()),
@@ -697,7 +738,11 @@ mod tests {
     #[test]
     fn schedules_are_cron_with_or_without_seconds() {
         assert_eq!(normalize_schedule("*/5 * * * *").as_deref(), Ok("0 */5 * * * *"));
-        assert_eq!(normalize_schedule("*/2 * * * * *").as_deref(), Ok("*/2 * * * * *"));
+        assert_eq!(normalize_schedule("30 */2 * * * *").as_deref(), Ok("30 */2 * * * *"));
+        for too_often in ["*/2 * * * * *", "* * * * * *", "0,30 * * * * *", "0-10 * * * * *"] {
+            let refused = normalize_schedule(too_often);
+            assert!(refused.as_ref().is_err_and(|e| e.contains("at most once a minute")), "{too_often}: {refused:?}");
+        }
         assert!(normalize_schedule("every hour").is_err());
         assert!(normalize_schedule("0 99 * * *").is_err());
         let errors = errors_of("schedule: \"0 99 * * *\"\nlisten: localhost\n");

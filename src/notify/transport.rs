@@ -24,10 +24,8 @@ use crate::config::daemon::{SecretSource, SmtpSecurity, SmtpSettings, TransportS
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("email: environment variable {0} is not set (it should hold the SMTP {1})")]
-    MissingEnv(String, &'static str),
-    #[error("email: cannot read the SMTP {1} from {0}: {2}")]
-    File(std::path::PathBuf, &'static str, std::io::Error),
+    #[error("email: the SMTP {0}: {1}")]
+    Secret(&'static str, String),
     #[error("email: cannot set up SMTP to {host}: {message}")]
     Smtp { host: String, message: String },
 }
@@ -56,12 +54,7 @@ impl std::fmt::Debug for Transport {
 }
 
 fn read_secret(source: &SecretSource, what: &'static str) -> Result<String, TransportError> {
-    match source {
-        SecretSource::Env(name) => std::env::var(name).map_err(|_| TransportError::MissingEnv(name.clone(), what)),
-        SecretSource::File(path) => {
-            std::fs::read_to_string(path).map(|s| s.trim_end_matches(['\r', '\n']).to_string()).map_err(|e| TransportError::File(path.clone(), what, e))
-        }
-    }
+    source.read().map_err(|e| TransportError::Secret(what, e))
 }
 
 fn smtp(settings: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {

@@ -51,6 +51,8 @@ pub struct Loaded {
     pub policies: Vec<Policy>,
     pub guardrails: Option<Guardrails>,
     pub email: Option<Arc<EmailSetup>>,
+    /// The bearer token of `/report` and `/metrics`, read at load.
+    http_token: Option<String>,
     /// The files it came from, with their modification times.
     stamps: Vec<(PathBuf, Option<SystemTime>)>,
 }
@@ -80,8 +82,9 @@ impl Loaded {
         }
         let (policies, guardrails) = (set.policies, set.guardrails);
         let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| e.to_string())?;
+        let http_token = config.http_token.as_ref().map(|s| s.read().map_err(|e| format!("{}: the HTTP token: {e}", config_file.display()))).transpose()?;
         let stamps = stamps(&watched(config_file, &config));
-        Ok(Loaded { config, policies, guardrails, email, stamps })
+        Ok(Loaded { config, policies, guardrails, email, http_token, stamps })
     }
 
     /// Every schedule in use: the default (which also reconciles the
@@ -139,7 +142,13 @@ struct Health {
     last_sweep: Option<String>,
     /// Why AWS could not be reached at start; cleared by a good sweep.
     aws: Option<String>,
+    /// The sweep in flight: when it started, and its time limit.
+    running: Option<(std::time::Instant, Duration)>,
 }
+
+/// A sweep past its limit stops as on SIGTERM; the change under way may
+/// still take its AWS calls' time. Past that too, something is wrong.
+const STOP_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
 
 impl Shared {
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -148,7 +157,20 @@ impl Shared {
 
     pub fn not_ready(&self) -> Option<String> {
         let h = self.health();
-        h.last_sweep.clone().or_else(|| h.aws.clone())
+        let overdue = h.running.filter(|(started, limit)| started.elapsed() > *limit + STOP_ALLOWANCE).map(|(started, limit)| {
+            format!(
+                "the sweep in flight has run {} min, past its time limit of {} min and {} min to stop",
+                started.elapsed().as_secs() / 60,
+                limit.as_secs() / 60,
+                STOP_ALLOWANCE.as_secs() / 60
+            )
+        });
+        overdue.or_else(|| h.last_sweep.clone()).or_else(|| h.aws.clone())
+    }
+
+    /// The token `/report` and `/metrics` require, if one is set.
+    pub fn http_token(&self) -> Option<String> {
+        current(&self.loaded).http_token.clone()
     }
 
     pub fn report_dir(&self) -> PathBuf {
@@ -190,7 +212,10 @@ async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &
 /// A scheduled sweep, its outcome recorded in metrics and readiness.
 async fn sweep_scheduled(loaded: &Loaded, schedule: &str, shared: &Shared, cancel: &CancellationToken) {
     let started = std::time::Instant::now();
-    match sweep(loaded, Some(schedule), &shared.clock, cancel).await {
+    shared.health().running = Some((started, loaded.config.time_limits.sweep));
+    let result = sweep(loaded, Some(schedule), &shared.clock, cancel).await;
+    shared.health().running = None;
+    match result {
         Ok(result) => {
             shared.metrics.sweep_finished(schedule, &result.report, started.elapsed().as_secs_f64());
             let listing_errors: Vec<&str> = result.report.errors.iter().filter(|e| e.resource_type.is_some()).map(|e| e.message.as_str()).collect();
@@ -278,6 +303,9 @@ pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> Exit
     };
     let address = listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string());
     println!("listening on http://{address}");
+    if !loaded.config.listen.ip().is_loopback() && loaded.http_token.is_none() {
+        tracing::warn!(listen = %loaded.config.listen, "listening beyond loopback without http-token-file: /report and /metrics are open to whoever reaches the port");
+    }
 
     let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), loaded: Arc::new(Mutex::new(loaded.clone())), clock });
     let cancel = shutdown.token().clone();
