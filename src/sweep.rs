@@ -112,8 +112,10 @@ pub async fn run(
     let cancel = &deadline.cancel;
     let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
+    let mut recovery = apply::Recovery::default();
     if let (Some(journal), false) = (&journal, options.dry_run) {
-        for note in apply::settle_unsettled(aws, journal, policies, clock).await {
+        recovery = apply::settle_unsettled(aws, journal, policies, clock).await;
+        for note in &recovery.notes {
             tracing::warn!(journal = %journal.path().display(), "{note}");
         }
     }
@@ -136,8 +138,20 @@ pub async fn run(
     let counter = aws.counter();
     let stopped =
         deadline.reached().then(|| format!("the sweep reached its time limit ({}) and stopped: what it had not done is skipped", deadline.describe()));
-    let report =
-        Report::build(report::Parts { info, plan: &plan, findings, inventory: &inventory, guardrails, guardrail_errors, spend, emails, counter, stopped });
+    let journal_errors = recovery.problems;
+    let report = Report::build(report::Parts {
+        info,
+        plan: &plan,
+        findings,
+        inventory: &inventory,
+        guardrails,
+        guardrail_errors,
+        spend,
+        emails,
+        counter,
+        stopped,
+        journal_errors,
+    });
     let (report_json, report_md) = report::write(&report, &options.report_dir).map_err(|source| {
         let resources = report.findings.iter().filter(|f| f.status == Status::Done);
         let guardrails = report.guardrails.iter().filter(|g| g.status == Status::Done);

@@ -236,7 +236,7 @@ async fn an_endpoint_that_is_used_again_is_unmarked_and_kept() {
 }
 
 #[tokio::test]
-async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
+async fn a_crash_between_journal_and_action_is_settled_without_acting_twice_and_a_corrupt_row_is_quarantined() {
     let moto = support::moto().await;
     seed_endpoint(&moto, "deleted-before-crash", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
     seed_endpoint(&moto, "crashed-before-delete", &[("AllTraffic", "ml.m5.large", 1)], &[("costguard:protect", "now")], 30.0).await;
@@ -250,10 +250,23 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice() {
     // The crash came after AWS took the first deletion.
     moto.sagemaker().await.delete_endpoint().endpoint_name("deleted-before-crash").send().await.expect("delete");
     drop(journal);
+    // A third row, damaged on disk (a hand edit, a bad sector): it must not
+    // turn off the recovery of the other two.
+    let db = rusqlite::Connection::open(state.path().join("state/journal.sqlite")).expect("open");
+    db.execute(
+        "INSERT INTO actions (run_id, policy, action, resource_type, region, resource_id, resource, state, started_at)
+         VALUES ('crashed-run', 'idle-endpoints', 'delete', 'sagemaker-endpoint', 'us-east-1', 'damaged', '{\"trunc', 'intent', '2026-11-30T00:00:00Z')",
+        [],
+    )
+    .expect("insert");
+    drop(db);
 
-    sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, Utc::now()).await;
+    let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, Utc::now()).await;
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    assert!(journal.unsettled().expect("read").is_empty());
+    assert!(journal.unsettled(Utc::now()).expect("read").0.is_empty());
+    assert_eq!(journal.count(ActionState::Quarantined).expect("count"), 1);
+    assert!(result.report.errors.iter().any(|e| e.message.contains("cannot be read") && e.message.contains("quarantined")), "{:?}", result.report.errors);
+    assert_eq!(result.report.verdict(), Verdict::Errors, "a quarantined row is for a person to look at (exit 3)");
     assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").is_some(), "kept for restore");
     assert_eq!(journal.count(ActionState::Abandoned).expect("count"), 1);
     assert_eq!(endpoint_names(&moto).await, ["crashed-before-delete"], "the protected endpoint was not deleted by recovery");

@@ -233,20 +233,30 @@ async fn remove_tag(aws: &Aws, rt: ResourceType, region: &str, arn: &str) -> Res
     rt.remove_tags(aws, region, arn, &[mark::TAG]).await
 }
 
+/// What crash recovery did: lines for the log, and problems for the
+/// report (an error there: the exit code says someone should look).
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub notes: Vec<String>,
+    pub problems: Vec<String>,
+}
+
 /// Settles actions a crash left as `intent`: the resource as it is now says
-/// whether the change happened. Returns one line per settled action.
-pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy], clock: &Clock) -> Vec<String> {
-    let entries = match journal.unsettled() {
-        Ok(entries) => entries,
-        Err(e) => return vec![format!("could not read the journal: {e}")],
+/// whether the change happened. A journal row that cannot be read is
+/// quarantined and reported; the other rows still recover.
+pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy], clock: &Clock) -> Recovery {
+    let (entries, problems) = match journal.unsettled(clock.now()) {
+        Ok(found) => found,
+        Err(e) => return Recovery { notes: Vec::new(), problems: vec![format!("could not read the journal's unsettled actions: {e}")] },
     };
-    let mut notes = Vec::new();
+    let mut recovery = Recovery { notes: Vec::new(), problems };
+    let notes = &mut recovery.notes;
     for entry in entries {
         let rt = entry.resource.resource_type();
         let now_state = match rt.reread(aws, &entry.resource.region, &entry.resource.id, clock.now()).await {
             Ok(state) => state,
             Err(e) => {
-                notes.push(format!("{} {}: still unsettled ({e})", entry.action, entry.resource.id));
+                recovery.problems.push(format!("{} {}: interrupted by a crash and still unsettled: cannot read it ({e})", entry.action, entry.resource.id));
                 continue;
             }
         };
@@ -267,8 +277,8 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
         };
         match journal.settle(entry.id, state, detail, clock.now()) {
             Ok(()) => notes.push(format!("{} {}: {detail}", entry.action, entry.resource.id)),
-            Err(e) => notes.push(format!("{} {}: could not settle ({e})", entry.action, entry.resource.id)),
+            Err(e) => recovery.problems.push(format!("{} {}: could not settle ({e})", entry.action, entry.resource.id)),
         }
     }
-    notes
+    recovery
 }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::resources::{Resource, ResourceType};
@@ -29,6 +30,8 @@ pub enum JournalError {
     Folder { path: PathBuf, source: std::io::Error },
     #[error("journal {path}: a recorded resource is unreadable: {source}")]
     Corrupt { path: PathBuf, source: serde_json::Error },
+    #[error("journal {path}: row {id} {problem}")]
+    Row { path: PathBuf, id: i64, problem: String },
 }
 
 const SCHEMA: &str = "
@@ -107,6 +110,9 @@ pub enum ActionState {
     Failed,
     /// Found as `intent` after a crash, and the resource showed it never happened.
     Abandoned,
+    /// Found as `intent`, but the row cannot be read (its reason in `detail`):
+    /// set apart so the other rows still recover, and reported.
+    Quarantined,
 }
 
 impl ActionState {
@@ -117,6 +123,7 @@ impl ActionState {
             ActionState::AlreadyDone => "already-done",
             ActionState::Failed => "failed",
             ActionState::Abandoned => "abandoned",
+            ActionState::Quarantined => "quarantined",
         }
     }
 }
@@ -298,8 +305,28 @@ impl Journal {
     }
 
     /// Actions recorded but never settled: a crash happened in between.
-    pub fn unsettled(&self) -> Result<Vec<JournalEntry>, JournalError> {
-        self.entries("WHERE state = 'intent' ORDER BY id", params![])
+    /// A row that cannot be read is quarantined (state `quarantined`, the
+    /// reason in `detail`) instead of stopping the recovery of the others;
+    /// what was set apart comes back as messages for the report. Rows of a
+    /// resource type this version does not know (a newer version wrote
+    /// them) are left for that version.
+    pub fn unsettled(&self, at: DateTime<Utc>) -> Result<(Vec<JournalEntry>, Vec<String>), JournalError> {
+        let mut entries = Vec::new();
+        let mut problems = Vec::new();
+        for (id, row) in self.rows("WHERE state = 'intent' ORDER BY id", params![])? {
+            match row {
+                Ok(entry) => entries.push(entry),
+                Err(RowProblem::NewerType(name)) => problems.push(format!("journal row {id}: resource type {name} is unknown to this version; left unsettled")),
+                Err(RowProblem::Unreadable(why)) => {
+                    self.settle(id, ActionState::Quarantined, &format!("unreadable: {why}"), at)?;
+                    problems.push(format!(
+                        "journal row {id} cannot be read ({why}); quarantined: check that change by hand (`SELECT * FROM actions WHERE id = {id}` in {})",
+                        self.path.display()
+                    ));
+                }
+            }
+        }
+        Ok((entries, problems))
     }
 
     /// The latest completed `action` on a resource, e.g. the deletion to undo.
@@ -320,24 +347,66 @@ impl Journal {
     }
 
     fn entries(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<JournalEntry>, JournalError> {
-        let sql = format!("SELECT id, run_id, policy, action, resource, state, started_at FROM actions {clause}");
-        let rows: Vec<(i64, String, String, String, String, String, String)> = self.with(|c| {
+        self.rows(clause, args)?
+            .into_iter()
+            .map(|(id, row)| row.map_err(|p| JournalError::Row { path: self.path.clone(), id, problem: p.to_string() }))
+            .collect()
+    }
+
+    /// Rows, each read on its own: one bad row is that row's problem.
+    fn rows(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<Row>, JournalError> {
+        let sql = format!("SELECT id, run_id, policy, action, resource_type, resource, state, started_at FROM actions {clause}");
+        // Values are read as whatever SQLite holds: a hand-edited row of the
+        // wrong type is that row's problem, not the query's.
+        let rows: Vec<(i64, Vec<Value>)> = self.with(|c| {
             let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?;
+            let rows = stmt.query_map(args, |r| Ok((r.get(0)?, (1..8).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<Value>>>()?)))?;
             rows.collect()
         })?;
-        rows.into_iter()
-            .map(|(id, run_id, policy, action, resource, state, started_at)| {
-                let resource = serde_json::from_str(&resource).map_err(|source| JournalError::Corrupt { path: self.path.clone(), source })?;
-                Ok(JournalEntry { id, run_id, policy, action, resource, state, started_at })
-            })
-            .collect()
+        Ok(rows.into_iter().map(|(id, values)| (id, entry(id, values))).collect())
     }
 
     /// How many actions are in each state (for tests and the report).
     pub fn count(&self, state: ActionState) -> Result<u64, JournalError> {
         self.with(|c| c.query_row("SELECT COUNT(*) FROM actions WHERE state = ?1", params![state.as_str()], |r| r.get(0)).optional())
             .map(|n: Option<i64>| n.unwrap_or(0).max(0) as u64)
+    }
+}
+
+/// One `actions` row from its columns after the id (run_id, policy,
+/// action, resource_type, resource, state, started_at).
+fn entry(id: i64, values: Vec<Value>) -> Result<JournalEntry, RowProblem> {
+    let mut values = values.into_iter();
+    let mut text = |what: &str| match values.next() {
+        Some(Value::Text(s)) => Ok(s),
+        Some(Value::Null) | None => Err(RowProblem::Unreadable(format!("no {what}"))),
+        Some(_) => Err(RowProblem::Unreadable(format!("{what} is not text"))),
+    };
+    let (run_id, policy, action, resource_type, resource, state, started_at) =
+        (text("run id")?, text("policy").unwrap_or_default(), text("action")?, text("resource type")?, text("resource")?, text("state")?, text("start time")?);
+    if parse_type(&resource_type).is_none() {
+        return Err(RowProblem::NewerType(resource_type));
+    }
+    let resource = serde_json::from_str(&resource).map_err(|e| RowProblem::Unreadable(format!("resource: {e}")))?;
+    Ok(JournalEntry { id, run_id, policy, action, resource, state, started_at })
+}
+
+/// A row's id, and the entry or why it cannot be used.
+type Row = (i64, Result<JournalEntry, RowProblem>);
+
+/// Why one journal row cannot be used.
+#[derive(Debug)]
+enum RowProblem {
+    Unreadable(String),
+    NewerType(String),
+}
+
+impl std::fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowProblem::Unreadable(why) => write!(f, "cannot be read: {why}"),
+            RowProblem::NewerType(name) => write!(f, "resource type {name} is unknown to this version"),
+        }
     }
 }
 
@@ -361,9 +430,9 @@ mod tests {
         let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
         let now = crate::clock::test_now();
         let id = journal.record_intent("run", "p", "delete", &endpoint, now).unwrap();
-        assert_eq!(journal.unsettled().unwrap().len(), 1, "a crash here leaves the intent");
+        assert_eq!(journal.unsettled(now).unwrap().0.len(), 1, "a crash here leaves the intent");
         journal.settle(id, ActionState::Done, "deleted", now).unwrap();
-        assert!(journal.unsettled().unwrap().is_empty());
+        assert!(journal.unsettled(now).unwrap().0.is_empty());
         let done = journal.last_done(ResourceType::SagemakerEndpoint, "e1", &["delete"]).unwrap().unwrap();
         assert_eq!(done.resource.arn, endpoint.arn, "the resource comes back as it was");
     }

@@ -124,11 +124,14 @@ pub struct Parts<'a> {
     pub counter: &'a ApiCallCounter,
     /// Why the sweep stopped before its end (its time limit), if it did.
     pub stopped: Option<String>,
+    /// Crash recovery that needs a person: quarantined journal rows,
+    /// actions still unsettled.
+    pub journal_errors: Vec<String>,
 }
 
 impl Report {
     pub fn build(parts: Parts<'_>) -> Self {
-        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped } = parts;
+        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped, journal_errors } = parts;
         let policies = plan
             .policies
             .iter()
@@ -154,6 +157,7 @@ impl Report {
             .collect();
         let general = |message: String| ReportError { region: None, resource_type: None, message };
         let mut errors: Vec<ReportError> = stopped.into_iter().map(general).collect();
+        errors.extend(journal_errors.into_iter().map(|e| general(format!("journal: {e}"))));
         errors.extend(inventory.errors.iter().map(|e| ReportError {
             region: Some(e.region.clone()),
             resource_type: Some(e.resource_type),
