@@ -187,3 +187,43 @@ async fn a_large_fleet_is_judged_in_few_requests() {
     // Two series per instance (peak and sample count; no memory agent): 600 queries.
     assert_eq!(calls(&result, "cloudwatch:GetMetricData"), 2, "ceil(600 / 500)");
 }
+
+#[tokio::test]
+async fn a_resize_whose_start_fails_never_leaves_the_instance_down() {
+    use support::fake_aws::{Answer, FakeAws};
+    let moto = support::moto().await;
+    let ids = moto.seed_instances(json!([{"name": "quiet", "type": "m5.2xlarge", "cpu_max": 15.0, "samples": TWO_WEEKS, "memory": 20.0}]));
+    let resize_now = "policies:\n  - name: resize\n    resource: ec2-instance\n    filters:\n      - type: rightsizing\n        verdict: over-provisioned\n    actions:\n      - resize\n";
+    let policies = compile_text(Path::new("resize.yaml"), resize_now).expect("valid");
+    // The resize's own start and the repair's both meet no capacity; the
+    // next run's start goes through to moto.
+    let fake = FakeAws::forwarding_to(&moto.endpoint);
+    let starts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = starts.clone();
+    fake.on("StartInstances", move |_| match seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+        0 | 1 => Answer::Error(500, "InsufficientInstanceCapacity", "no m5.large capacity in this zone now"),
+        _ => Answer::Forward,
+    });
+    let aws = costguard::aws::Aws::from_config(fake.sdk_config(false).await, costguard::aws::ApiCallCounter::new());
+    let state = tempfile::tempdir().expect("temp dir");
+    let run = |at| {
+        let options = support::sweep_options(state.path(), false);
+        let (aws, policies) = (&aws, &policies);
+        async move { sweep::run(aws, policies, &options, &Clock::fixed(at), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs") }
+    };
+
+    let first = run(Utc::now()).await;
+    let quiet = first.report.findings.iter().find(|f| f.resource_id == ids["quiet"]).expect("found");
+    assert_eq!(quiet.status, Status::Failed, "{:?}", quiet.detail);
+    assert!(quiet.detail.as_deref().unwrap_or("").contains("could not be started again"), "{:?}", quiet.detail);
+    assert_eq!(instance_state(&moto, &ids["quiet"]).await, ("m5.large".to_string(), "stopped".to_string()));
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    assert_eq!(journal.count(costguard::engine::journal::ActionState::Incomplete).expect("count"), 1, "kept open for the next run");
+
+    let second = run(Utc::now() + Duration::hours(1)).await;
+    assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(instance_state(&moto, &ids["quiet"]).await, ("m5.large".to_string(), "running".to_string()), "started again by the next run");
+    assert_eq!(journal.count(costguard::engine::journal::ActionState::Incomplete).expect("count"), 0);
+    assert!(journal.last_done(ResourceType::Ec2Instance, &ids["quiet"], &["resize"]).expect("read").is_some(), "settled as done, so restore can undo it");
+    assert!(second.report.findings.iter().all(|f| f.resource_id != ids["quiet"]), "now right-sized: {:?}", second.report.findings);
+}

@@ -21,7 +21,7 @@ use crate::filters;
 use crate::outcome::ActionResult;
 pub use crate::outcome::Status;
 use crate::resources::ResourceAction;
-use crate::resources::{Resource, ResourceType, Tags};
+use crate::resources::{Change, Resource, ResourceType, Tags};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
@@ -154,8 +154,9 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
                 (ActionState::AlreadyDone, why)
             }
             Err(e) => {
-                status = Status::Failed;
-                (ActionState::Failed, e.to_string())
+                let (state, repair) = repair_after_failure(change, &fresh, now, ctx).await;
+                status = if state == ActionState::Done { Status::Done } else { Status::Failed };
+                (state, format!("{e}{repair}"))
             }
         };
         if let Err(e) = ctx.journal.settle(id, state, &detail, ctx.clock.now()) {
@@ -170,6 +171,33 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
         clear_mark(policy, &fresh, ctx).await;
     }
     Outcome::new(status, details.join("; "))
+}
+
+/// A change that failed may have done half its work (a resize that
+/// stopped the instance): the resource as it is now says, and its module
+/// puts it right. What cannot be put right yet stays open in the journal
+/// (`incomplete`), and the next run tries again.
+async fn repair_after_failure(change: &Change, before: &Resource, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> (ActionState, String) {
+    let rt = before.resource_type();
+    let current = match rt.reread(ctx.aws, &before.region, &before.id, now).await {
+        Ok(current) => current,
+        Err(e) => return (ActionState::Incomplete, format!("; could not re-read it to check for a half-done change ({e}): the next run looks again")),
+    };
+    match change.recover(ctx.aws, before, current.as_ref()).await {
+        None => (ActionState::Failed, String::new()),
+        Some(Err(pending)) => (ActionState::Incomplete, format!("; {pending}")),
+        Some(Ok(done)) => {
+            // Put right, the change may have taken effect after all (the
+            // type changed and only the start had failed): then it is done,
+            // and journaled so `restore` can undo it.
+            let after = rt.reread(ctx.aws, &before.region, &before.id, now).await.ok().flatten();
+            if after.is_some() && change.took_effect(before, after.as_ref()) {
+                (ActionState::Done, format!("; {done}: the change took effect"))
+            } else {
+                (ActionState::Failed, format!("; {done}"))
+            }
+        }
+    }
 }
 
 /// Re-reads the resource and re-evaluates the policy on what AWS says now.
@@ -267,8 +295,17 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
             // The policy changed since; only a vanished resource proves a deletion.
             None => entry.action == "delete" && now_state.is_none(),
         };
-        if let Some(c) = change {
-            notes.extend(c.recover(aws, &entry.resource, now_state.as_ref()).await);
+        match change.map(|c| c.recover(aws, &entry.resource, now_state.as_ref())) {
+            None => {}
+            Some(repair) => match repair.await {
+                None => {}
+                Some(Ok(done)) => notes.push(format!("{} {}: {done}", entry.action, entry.resource.id)),
+                Some(Err(pending)) => {
+                    // Still half done: the row stays open for the next run.
+                    recovery.problems.push(format!("{} {}: left half done: {pending}", entry.action, entry.resource.id));
+                    continue;
+                }
+            },
         }
         let (state, detail) = if happened {
             (ActionState::Done, "settled after an interruption: the change had happened")

@@ -110,6 +110,9 @@ pub enum ActionState {
     Failed,
     /// Found as `intent` after a crash, and the resource showed it never happened.
     Abandoned,
+    /// Failed part way and could not be put right yet (an instance left
+    /// stopped): the next run looks again, as after a crash.
+    Incomplete,
     /// Found as `intent`, but the row cannot be read (its reason in `detail`):
     /// set apart so the other rows still recover, and reported.
     Quarantined,
@@ -123,6 +126,7 @@ impl ActionState {
             ActionState::AlreadyDone => "already-done",
             ActionState::Failed => "failed",
             ActionState::Abandoned => "abandoned",
+            ActionState::Incomplete => "incomplete",
             ActionState::Quarantined => "quarantined",
         }
     }
@@ -304,7 +308,8 @@ impl Journal {
         })
     }
 
-    /// Actions recorded but never settled: a crash happened in between.
+    /// Actions recorded but never settled (a crash happened in between), or
+    /// left `incomplete` by a failure that could not be put right yet.
     /// A row that cannot be read is quarantined (state `quarantined`, the
     /// reason in `detail`) instead of stopping the recovery of the others;
     /// what was set apart comes back as messages for the report. Rows of a
@@ -313,7 +318,7 @@ impl Journal {
     pub fn unsettled(&self, at: DateTime<Utc>) -> Result<(Vec<JournalEntry>, Vec<String>), JournalError> {
         let mut entries = Vec::new();
         let mut problems = Vec::new();
-        for (id, row) in self.rows("WHERE state = 'intent' ORDER BY id", params![])? {
+        for (id, row) in self.rows("WHERE state IN ('intent', 'incomplete') ORDER BY id", params![])? {
             match row {
                 Ok(entry) => entries.push(entry),
                 Err(RowProblem::NewerType(name)) => problems.push(format!("journal row {id}: resource type {name} is unknown to this version; left unsettled")),

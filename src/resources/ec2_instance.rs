@@ -278,12 +278,27 @@ impl Kind for Instances {
         let was_running = now.state == "running" || now.state == "pending";
         if was_running {
             api.stop(id).await?;
-            let state = api.wait_for_state(region, id, "stopped", STOP_TIMEOUT).await?;
-            if state != "stopped" {
-                return Err(RestoreError::NotRestorable(format!("instance {id} did not stop (it is {state}); its type is still {}", now.instance_type)));
+            let state = api.wait_for_state(region, id, "stopped", STOP_TIMEOUT).await;
+            if !matches!(state.as_deref(), Ok("stopped")) {
+                // Never leave it down: start it again on its current type.
+                let again = match api.start(id).await {
+                    Ok(()) => "started it again".to_string(),
+                    Err(e) => format!("could not start it again ({e}); once it has stopped, start it or run restore again"),
+                };
+                let seen = state.unwrap_or_else(|e| format!("unreadable: {e}"));
+                return Err(RestoreError::NotRestorable(format!("instance {id} did not stop (it is {seen}); its type is still {}; {again}", now.instance_type)));
             }
         }
-        api.set_instance_type(id, &old.instance_type).await?;
+        if let Err(e) = api.set_instance_type(id, &old.instance_type).await {
+            if was_running {
+                let again = match api.start(id).await {
+                    Ok(()) => format!("started again on {}", now.instance_type),
+                    Err(start) => format!("and could not start it again: {start}"),
+                };
+                return Err(RestoreError::Aws(AwsError { message: format!("{} ({again})", e.message), ..e }));
+            }
+            return Err(e.into());
+        }
         if was_running {
             api.start(id).await?;
         }
@@ -488,17 +503,22 @@ impl ResourceAction for Action {
         }
     }
 
-    /// A resize interrupted between stop and start leaves the instance
-    /// down: start it again, on whichever type it has.
-    async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<String> {
+    /// A resize that failed or was interrupted between stop and start
+    /// leaves the instance down: start it again, on whichever type it has,
+    /// if it was running before.
+    async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<Result<String, String>> {
         let (Action::Resize, Some(i)) = (self, now.and_then(instance)) else { return None };
-        if i.state != "stopped" {
+        if !instance(before).is_some_and(|b| b.state == "running" || b.state == "pending") {
             return None;
         }
-        Some(match Api::new(aws, &before.region).start(&before.id).await {
-            Ok(()) => format!("resize {}: started it again after the interruption ({})", before.id, i.instance_type),
-            Err(e) => format!("resize {}: left stopped by the interruption and could not start it: {e}", before.id),
-        })
+        match i.state.as_str() {
+            "stopped" => Some(match Api::new(aws, &before.region).start(&before.id).await {
+                Ok(()) => Ok(format!("started {} again ({})", before.id, i.instance_type)),
+                Err(e) => Err(format!("{} is stopped and could not be started again: {e}", before.id)),
+            }),
+            "stopping" => Some(Err(format!("{} is still stopping; the next run starts it again", before.id))),
+            _ => None,
+        }
     }
 }
 

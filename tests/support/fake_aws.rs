@@ -30,6 +30,8 @@ pub enum Answer {
     Error(u16, &'static str, &'static str),
     /// No answer, ever: a server that accepted the request and hangs.
     Never,
+    /// What the server behind (moto) answers: for a fault on some calls only.
+    Forward,
 }
 
 type Handler = Box<dyn Fn(&Value) -> Answer + Send + Sync>;
@@ -126,14 +128,19 @@ impl HttpConnector for Connector {
         if let Some(answer) = caller_identity(&request) {
             return HttpConnectorFuture::ready(Ok(answer));
         }
-        // awsJson 1.1 names the operation in X-Amz-Target: `Service.Operation`.
+        // awsJson 1.1 names the operation in X-Amz-Target: `Service.Operation`;
+        // the query protocols (EC2) in the form body's `Action=`.
         let target = request.headers().get("x-amz-target").unwrap_or_default();
-        let operation = target.rsplit('.').next().unwrap_or_default().to_string();
+        let query = query_action(&request);
+        let operation = query.clone().unwrap_or_else(|| target.rsplit('.').next().unwrap_or_default().to_string());
         let body: Value = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
         self.0.calls.lock().unwrap_or_else(|e| e.into_inner()).push((operation.clone(), body.clone()));
         let answer = match self.0.handlers.lock().unwrap_or_else(|e| e.into_inner()).get(&operation) {
             Some(handler) => handler(&body),
-            None => match &self.0.forward_to {
+            None => Answer::Forward,
+        };
+        let answer = match answer {
+            Answer::Forward => match &self.0.forward_to {
                 Some(addr) => {
                     let (addr, raw) = (addr.clone(), raw_request(&request));
                     return HttpConnectorFuture::new(async move {
@@ -147,16 +154,32 @@ impl HttpConnector for Connector {
                 }
                 None => Answer::Error(400, "UnknownOperationException", "the fake has no answer for this operation"),
             },
+            other => other,
         };
         let (status, json) = match answer {
             Answer::Ok(json) => (200, json),
+            // EC2's query protocol: errors are XML.
+            Answer::Error(status, code, message) if query.is_some() => {
+                let xml =
+                    format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fake</RequestID></Response>");
+                let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap_or_else(|_| panic!("status {status}")), SdkBody::from(xml));
+                response.headers_mut().insert("content-type", "text/xml");
+                return HttpConnectorFuture::ready(Ok(response));
+            }
             Answer::Error(status, code, message) => (status, serde_json::json!({"__type": code, "message": message})),
             Answer::Never => return HttpConnectorFuture::new(std::future::pending()),
+            Answer::Forward => unreachable!("forwarded above"),
         };
         let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap_or_else(|_| panic!("status {status}")), SdkBody::from(json.to_string()));
         response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
         HttpConnectorFuture::ready(Ok(response))
     }
+}
+
+/// The operation of a query-protocol request (EC2): `Action=` in its form body.
+fn query_action(request: &HttpRequest) -> Option<String> {
+    let body = request.body().bytes().map(String::from_utf8_lossy)?;
+    body.split('&').find_map(|pair| pair.strip_prefix("Action=")).map(str::to_string)
 }
 
 /// `request` as HTTP/1.1 bytes, asking the server to close afterwards.
