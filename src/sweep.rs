@@ -104,8 +104,12 @@ pub async fn run(
 ) -> Result<SweepResult, SweepError> {
     let now = clock.now();
     let regions = if options.regions.is_empty() { vec![aws.default_region().ok_or(SweepError::NoRegion)?] } else { options.regions.clone() };
-    // One check of the credentials and the endpoint before anything else.
-    aws.check_access().await.map_err(SweepError::NoAccess)?;
+    // One check of the credentials and the endpoint before anything else;
+    // a signal while it waits stops the sweep there (nothing was changed).
+    tokio::select! {
+        checked = aws.check_access() => checked.map_err(SweepError::NoAccess)?,
+        _ = cancel.cancelled() => return Err(SweepError::NoAccess("stopped (a signal) while AWS had not answered the access check".to_string())),
+    };
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
     let deadline = Deadline::start(options.max_duration, cancel);

@@ -146,3 +146,153 @@ fn a_cli_sweep_against_an_endpoint_that_never_answers_exits_with_one_line() {
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     drop(held);
 }
+
+/// A loopback proxy to `upstream` (moto) that accepts a request naming
+/// `hold` and never answers it; every other request goes through. The flag
+/// says when a held request has arrived.
+fn proxy_holding(upstream: &str, hold: &'static str) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let held = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = held.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let (upstream, flag) = (upstream.clone(), flag.clone());
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                let head_end = loop {
+                    let n = stream.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.trim().parse().ok()))
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    let n = stream.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                // The operation is in a header (JSON protocols) or the form body (query).
+                if String::from_utf8_lossy(&request).contains(hold) {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                // One request per upstream connection, closed after its answer.
+                let kept: Vec<&str> = head.trim_end().lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+                let mut upstream = std::net::TcpStream::connect(&upstream)?;
+                upstream.write_all(format!("{}\r\nConnection: close\r\n\r\n", kept.join("\r\n")).as_bytes())?;
+                upstream.write_all(&request[head_end..])?;
+                let mut answer = Vec::new();
+                upstream.read_to_end(&mut answer)?;
+                stream.write_all(&answer)
+            });
+        }
+    });
+    (endpoint, held)
+}
+
+/// `costguard sweep` (a real run) of the never-expire policy, pointed at `endpoint`.
+fn cli_sweep(dir: &Path, endpoint: &str) -> std::process::Child {
+    let config = dir.join("costguard.yaml");
+    // Patient limits: only signals can end a wait here.
+    std::fs::write(&config, "time-limits:\n  aws-read-seconds: 600\n  aws-attempt-seconds: 600\n  aws-call-seconds: 600\n").expect("write config");
+    let policies = dir.join("p.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["sweep", "--prices", "builtin", "--skip-guardrails", "--config"])
+        .arg(&config)
+        .arg("--policies")
+        .arg(&policies)
+        .arg("--report-dir")
+        .arg(dir.join("report"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("COSTGUARD_STATE_DIR", dir.join("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("costguard starts")
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+}
+
+/// Waits at most `limit` for the child to exit; its exit code.
+fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during_a_hung_change_and_the_next_run_settles_it() {
+    let moto = support::moto().await;
+    support::seed_log_groups(&moto, &[("/app/forever", None, &[])]).await;
+
+    // 1. The access check never answered: the first SIGTERM ends it (exit 1).
+    let (stuck, _) = proxy_holding(&moto.endpoint, "GetCallerIdentity");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = cli_sweep(dir.path(), &stuck);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "TERM");
+    let code = exit_within(&mut child, Duration::from_secs(10));
+    let _ = child.kill();
+    assert_eq!(code, Some(1), "the first signal ends a sweep waiting on its access check");
+
+    // 2. The change itself hangs: the first SIGTERM waits for it (the change
+    // under way finishes); the second exits at once, with 130.
+    let (hung, held) = proxy_holding(&moto.endpoint, "PutRetentionPolicy");
+    let mut child = cli_sweep(dir.path(), &hung);
+    let started = Instant::now();
+    while !held.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the sweep never reached its change");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&child, "TERM");
+    assert_eq!(exit_within(&mut child, Duration::from_millis(1500)), None, "the first signal lets the change under way finish");
+    signal(&child, "INT");
+    let code = exit_within(&mut child, Duration::from_secs(5));
+    let _ = child.kill();
+    assert_eq!(code, Some(130), "the second signal exits at once");
+    assert_eq!(support::retention_by_group(&moto).await["/app/forever"], None, "the held change never reached moto");
+
+    // 3. The next run finds the journaled change unsettled, sees it never
+    // happened, settles it and makes it.
+    let mut child = cli_sweep(dir.path(), &moto.endpoint);
+    let code = exit_within(&mut child, Duration::from_secs(60));
+    let output = child.wait_with_output().expect("output");
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(support::retention_by_group(&moto).await["/app/forever"], Some(30));
+    let journal = costguard::engine::journal::Journal::open(&dir.path().join("state/journal.sqlite")).expect("journal");
+    assert_eq!(journal.count(costguard::engine::journal::ActionState::Abandoned).expect("count"), 1, "the interrupted one, settled");
+    assert_eq!(journal.count(costguard::engine::journal::ActionState::Done).expect("count"), 1);
+}
