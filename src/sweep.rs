@@ -133,7 +133,7 @@ pub async fn run(
         }
         _ => apply::dry_run(&plan),
     };
-    let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, cancel, progress).await;
+    let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
     let findings = findings::findings(&plan, &outcomes);
     let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, now, cancel, progress).await;
@@ -289,11 +289,23 @@ fn plan(
 
 /// The guardrails planned, then applied unless a dry run; account-wide, so
 /// once per sweep.
-async fn reconcile_guardrails(aws: &Aws, options: &SweepOptions, cancel: &CancellationToken, progress: &Progress) -> (Vec<GuardrailChange>, Vec<String>) {
+async fn reconcile_guardrails(
+    aws: &Aws,
+    options: &SweepOptions,
+    journal: Option<&Journal>,
+    run_id: &str,
+    clock: &Clock,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> (Vec<GuardrailChange>, Vec<String>) {
     let Some(g) = options.guardrails.as_ref().filter(|_| !cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
     let _task = progress.task("reconciling guardrails");
     let planned = guardrails::plan(aws, g).await;
-    let (changes, errors) = if options.dry_run { guardrails::dry_run(planned) } else { guardrails::apply(aws, planned).await };
+    // A real run always has its journal (it is opened before anything else).
+    let (changes, errors) = match (options.dry_run, journal) {
+        (false, Some(journal)) => guardrails::apply(aws, planned, &guardrails::JournalContext { journal, run_id, clock }).await,
+        _ => guardrails::dry_run(planned),
+    };
     for e in &errors {
         tracing::error!(error = %e, "guardrails could not be reconciled");
     }

@@ -134,10 +134,20 @@ fn account_as_declared(amount_500: &str, subscriber: &str) -> FakeAws {
     fake
 }
 
-/// Plans `items` as a real (not dry) run applies them: every change made.
+/// Plans `items` as a real (not dry) run applies them: every change made,
+/// and each journaled and settled as the report says.
 async fn apply(aws: &costguard::aws::Aws, items: Vec<Planned>) -> Vec<costguard::guardrails::GuardrailChange> {
-    let (changes, errors) = guardrails::apply(aws, GuardrailPlan { items, errors: Vec::new() }).await;
+    use costguard::engine::journal::{ActionState, Journal};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).expect("journal");
+    let clock = support::wall_clock();
+    let ctx = guardrails::JournalContext { journal: &journal, run_id: "test-run", clock: &clock };
+    let (changes, errors) = guardrails::apply(aws, GuardrailPlan { items, errors: Vec::new() }, &ctx).await;
     assert!(errors.is_empty(), "{errors:?}");
+    let count = |status| changes.iter().filter(|c| c.status == status).count() as u64;
+    assert_eq!(journal.count_guardrail_changes(ActionState::Done).expect("count"), count(costguard::outcome::Status::Done), "every change made is journaled");
+    assert_eq!(journal.count_guardrail_changes(ActionState::Failed).expect("count"), count(costguard::outcome::Status::Failed));
+    assert_eq!(journal.count_guardrail_changes(ActionState::Intent).expect("count"), 0, "each settled");
     changes
 }
 

@@ -86,6 +86,21 @@ CREATE TABLE IF NOT EXISTS notices (
     sent_at       TEXT NOT NULL,
     PRIMARY KEY (recipient, policy, resource_type, region, resource_id)
 );
+-- Guardrail changes (budgets, billing alarms, anomaly detection), journaled
+-- like resource changes: before the call, settled after. `differences` is
+-- what was changed, field by field, from what AWS had.
+CREATE TABLE IF NOT EXISTS guardrail_changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    change      TEXT NOT NULL,
+    differences TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    detail      TEXT,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+);
 -- Email that could not be delivered yet: retried by the next sweeps.
 CREATE TABLE IF NOT EXISTS outbox (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -113,6 +128,9 @@ pub enum ActionState {
     /// Failed part way and could not be put right yet (an instance left
     /// stopped): the next run looks again, as after a crash.
     Incomplete,
+    /// A guardrail change a crash interrupted: the next reconciliation
+    /// plans it again from what AWS has, so nothing is left to settle.
+    Superseded,
     /// Found as `intent`, but the row cannot be read (its reason in `detail`):
     /// set apart so the other rows still recover, and reported.
     Quarantined,
@@ -127,6 +145,7 @@ impl ActionState {
             ActionState::Failed => "failed",
             ActionState::Abandoned => "abandoned",
             ActionState::Incomplete => "incomplete",
+            ActionState::Superseded => "superseded",
             ActionState::Quarantined => "quarantined",
         }
     }
@@ -371,6 +390,54 @@ impl Journal {
         Ok(rows.into_iter().map(|(id, values)| (id, entry(id, values))).collect())
     }
 
+    /// Records a guardrail change before it is made; returns its id for
+    /// [`Journal::settle_guardrail`].
+    pub fn record_guardrail_intent(
+        &self,
+        run_id: &str,
+        kind: &str,
+        name: &str,
+        change: &str,
+        differences: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<i64, JournalError> {
+        let differences = serde_json::to_string(differences).map_err(|source| JournalError::Corrupt { path: self.path.clone(), source })?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO guardrail_changes (run_id, kind, name, change, differences, state, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![run_id, kind, name, change, differences, ActionState::Intent.as_str(), at.to_rfc3339()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn settle_guardrail(&self, id: i64, state: ActionState, detail: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE guardrail_changes SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
+                params![id, state.as_str(), detail, at.to_rfc3339()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Guardrail changes a crash left as `intent`: superseded by the
+    /// reconciliation about to run. Returns how many.
+    pub fn supersede_guardrail_intents(&self, run_id: &str, at: DateTime<Utc>) -> Result<usize, JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE guardrail_changes SET state = ?1, detail = ?2, finished_at = ?3 WHERE state = 'intent'",
+                params![ActionState::Superseded.as_str(), format!("interrupted; run {run_id} planned it again from what AWS has"), at.to_rfc3339()],
+            )
+        })
+    }
+
+    /// How many guardrail changes are in `state`.
+    pub fn count_guardrail_changes(&self, state: ActionState) -> Result<u64, JournalError> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM guardrail_changes WHERE state = ?1", params![state.as_str()], |r| r.get(0)).optional())
+            .map(|n: Option<i64>| n.unwrap_or(0).max(0) as u64)
+    }
+
     /// How many actions are in each state (for tests and the report).
     pub fn count(&self, state: ActionState) -> Result<u64, JournalError> {
         self.with(|c| c.query_row("SELECT COUNT(*) FROM actions WHERE state = ?1", params![state.as_str()], |r| r.get(0)).optional())
@@ -440,6 +507,19 @@ mod tests {
         assert!(journal.unsettled(now).unwrap().0.is_empty());
         let done = journal.last_done(ResourceType::SagemakerEndpoint, "e1", &["delete"]).unwrap().unwrap();
         assert_eq!(done.resource.arn, endpoint.arn, "the resource comes back as it was");
+    }
+
+    #[test]
+    fn a_guardrail_change_a_crash_interrupted_is_superseded() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let now = crate::clock::test_now();
+        let done = journal.record_guardrail_intent("r1", "budget", "costguard-monthly-500", "update", &["limit: 400 -> 500".into()], now).unwrap();
+        journal.settle_guardrail(done, ActionState::Done, "1 call(s)", now).unwrap();
+        journal.record_guardrail_intent("r1", "billing-alarm", "costguard-billing-1000", "create", &[], now).unwrap();
+        assert_eq!(journal.supersede_guardrail_intents("r2", now).unwrap(), 1);
+        assert_eq!(journal.count_guardrail_changes(ActionState::Superseded).unwrap(), 1);
+        assert_eq!(journal.count_guardrail_changes(ActionState::Done).unwrap(), 1, "settled rows are left as they are");
     }
 
     #[test]

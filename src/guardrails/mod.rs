@@ -14,8 +14,10 @@ use serde::Serialize;
 use crate::aws::cloudwatch::MetricAlarm;
 use crate::aws::costexplorer::AnomalyAlerts;
 use crate::aws::{Aws, AwsError};
+use crate::clock::Clock;
 use crate::config::guardrails::Budget;
 use crate::config::Guardrails;
+use crate::engine::journal::{ActionState, Journal};
 use crate::outcome::Status;
 
 /// What reconciling the guardrails would do: one item per declared
@@ -74,17 +76,41 @@ pub async fn plan(aws: &Aws, g: &Guardrails) -> GuardrailPlan {
     plan
 }
 
-/// Makes each planned difference; one guardrail's failure never stops the
-/// others. Returns every guardrail's report entry.
-pub async fn apply(aws: &Aws, plan: GuardrailPlan) -> (Vec<GuardrailChange>, Vec<AwsError>) {
+/// Where a real reconciliation journals its changes.
+pub struct JournalContext<'a> {
+    pub journal: &'a Journal,
+    pub run_id: &'a str,
+    pub clock: &'a Clock,
+}
+
+/// Makes each planned difference, each journaled before its calls and
+/// settled after (no journal, no change: nothing unrecorded). One
+/// guardrail's failure never stops the others. Returns every guardrail's
+/// report entry.
+pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> (Vec<GuardrailChange>, Vec<AwsError>) {
     let mut changes = Vec::new();
+    let mut errors = plan.errors;
+    match ctx.journal.supersede_guardrail_intents(ctx.run_id, ctx.clock.now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(interrupted = n, "guardrail changes a crash interrupted are planned again from what AWS has"),
+        Err(e) => errors.push(AwsError::invalid_request("costguard", "journal", e.to_string())),
+    }
     let mut created_monitor: Option<String> = None;
     for Planned { mut change, fix } in plan.items {
-        let result = match fix {
-            Fix::Nothing => {
+        if fix == Fix::Nothing {
+            changes.push(change);
+            continue;
+        }
+        let id = match ctx.journal.record_guardrail_intent(ctx.run_id, change.kind, &change.name, change.change.name(), &change.differences, ctx.clock.now()) {
+            Ok(id) => id,
+            Err(e) => {
+                (change.status, change.detail) = (Status::Failed, Some(format!("not changed: {e}")));
                 changes.push(change);
                 continue;
             }
+        };
+        let result = match fix {
+            Fix::Nothing => Ok(None),
             Fix::Budget { budget, steps } => budgets::apply(aws, &budget, &steps).await.map(|n| Some(format!("{n} call(s)"))),
             Fix::Alarm(alarm) => aws.cloudwatch(billing_alarms::BILLING_REGION).put_alarm(&alarm).await.map(|()| None),
             Fix::Monitor(name) => aws.cost_explorer().create_service_monitor(&name).await.map(|arn| {
@@ -104,14 +130,23 @@ pub async fn apply(aws: &Aws, plan: GuardrailPlan) -> (Vec<GuardrailChange>, Vec
                 }
             },
         };
-        (change.status, change.detail) = match result {
-            Ok(detail) => (Status::Done, detail),
-            Err(e) => (Status::Failed, Some(e.to_string())),
+        let (state, detail) = match result {
+            Ok(detail) => {
+                (change.status, change.detail) = (Status::Done, detail);
+                (ActionState::Done, change.detail.clone().unwrap_or_else(|| change.change.name().to_string()))
+            }
+            Err(e) => {
+                (change.status, change.detail) = (Status::Failed, Some(e.to_string()));
+                (ActionState::Failed, e.to_string())
+            }
         };
+        if let Err(e) = ctx.journal.settle_guardrail(id, state, &detail, ctx.clock.now()) {
+            tracing::error!(error = %e, "could not settle a journaled guardrail change; the next run supersedes it");
+        }
         tracing::info!(kind = change.kind, name = %change.name, status = ?change.status, "guardrail reconciled");
         changes.push(change);
     }
-    (changes, plan.errors)
+    (changes, errors)
 }
 
 /// What a dry run reports: the plan, applied to nothing.
