@@ -295,7 +295,8 @@ pub fn health(address: &str) -> ExitCode {
         stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
         stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())?;
         let mut response = String::new();
-        stream.read_to_string(&mut response)?;
+        // The status line is all that matters: never read more than a page.
+        stream.take(64 * 1024).read_to_string(&mut response)?;
         Ok(response)
     })();
     match answer {

@@ -110,10 +110,18 @@ pub struct PriceBook {
     api_down: AtomicBool,
 }
 
+const MAX_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 impl PriceBook {
     /// `client: None` prices from the cache and built-in figures only.
     pub fn new(client: Option<PricingClient>, cache_path: Option<PathBuf>) -> Self {
-        let cache = cache_path.as_ref().and_then(|p| std::fs::read(p).ok()).and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+        // A cache is a convenience: unreadable, or larger than any real one
+        // (a few hundred prices), it is ignored and rebuilt.
+        let cache = cache_path
+            .as_ref()
+            .and_then(|p| crate::files::read_bounded(p, MAX_CACHE_BYTES).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
         Self { client, cache_path, cache: Mutex::new(cache), api_down: AtomicBool::new(false) }
     }
 
