@@ -97,16 +97,38 @@ async fn dry_run_matches_exactly_the_idle_old_unprotected_endpoints() {
     let policy = &result.report.policies[0];
     assert!((policy.monthly_cost_usd - (0.23 * 2.0 + 0.736 + 0.115) * 730.0).abs() < 1e-6, "{}", policy.monthly_cost_usd);
 
-    // Calls: one list page, one metric request for every variant of every
-    // candidate, a describe only for the old InService ones (not too-young).
+    // Calls: one list page, the tags of every endpoint in one bulk call,
+    // one metric request for every variant of every candidate, a describe
+    // only for the old InService ones (not too-young), no ListTags.
     assert_eq!(calls(&result, "sagemaker:ListEndpoints"), 1);
+    assert_eq!(calls(&result, "tag:GetResources"), 1);
     assert_eq!(calls(&result, "cloudwatch:GetMetricData"), 1);
     assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), 5);
-    assert_eq!(calls(&result, "sagemaker:ListTags"), 5);
+    assert_eq!(calls(&result, "sagemaker:ListTags"), 0);
     assert!(calls(&result, "sagemaker:DescribeEndpointConfig") <= 5);
     assert_eq!(result.report.totals.api_calls, result.report.api_calls.values().sum::<u64>());
     assert!(result.report.api_calls.keys().all(|op| !op.contains("Delete") && !op.contains("AddTags")), "{:?}", result.report.api_calls);
     assert_eq!(endpoint_names(&moto).await.len(), 6, "a dry run changes nothing");
+}
+
+#[tokio::test]
+async fn without_the_tagging_api_tags_are_read_one_by_one_and_protection_still_holds() {
+    use support::fake_aws::{Answer, FakeAws};
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    // An IAM policy from before tags were read in bulk: no tag:GetResources.
+    let fake = FakeAws::forwarding_to(&moto.endpoint);
+    fake.on("GetResources", |_| Answer::Error(400, "AccessDeniedException", "not authorized to perform tag:GetResources"));
+    let aws = costguard::aws::Aws::from_config(fake.sdk_config(false).await, costguard::aws::ApiCallCounter::new());
+    let state = tempfile::tempdir().expect("temp dir");
+    let options = support::sweep_options(state.path(), true);
+    let result = sweep::run(&aws, &policies(IDLE_ENDPOINTS), &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new())
+        .await
+        .expect("sweep runs");
+    assert!(result.report.errors.is_empty(), "the listing still succeeds: {:?}", result.report.errors);
+    let protected = finding(&result, "protected").expect("protected is reported");
+    assert!(protected.detail.as_deref().unwrap_or("").contains("protected by tag costguard:protect"), "{:?}", protected.detail);
+    assert_eq!(calls(&result, "sagemaker:ListTags"), calls(&result, "sagemaker:DescribeEndpoint"), "one ListTags per endpoint described");
 }
 
 #[tokio::test]

@@ -37,4 +37,17 @@ impl TaggingClient {
         }
         Ok(by_arn)
     }
+
+    /// [`Self::tags_by_arn`], or `None` when the Tagging API cannot be read
+    /// (an IAM policy from before a type read its tags in bulk lacks
+    /// `tag:GetResources`): the caller then reads tags one by one, as before.
+    pub async fn tags_by_arn_or_fall_back(&self, type_filter: &str) -> Option<HashMap<String, Tags>> {
+        match self.tags_by_arn(type_filter).await {
+            Ok(tags) => Some(tags),
+            Err(e) => {
+                tracing::warn!(resource_type = type_filter, error = %e, "tags cannot be read in bulk; reading them one resource at a time");
+                None
+            }
+        }
+    }
 }

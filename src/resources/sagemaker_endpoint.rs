@@ -1,9 +1,11 @@
 //! `sagemaker-endpoint`: SageMaker real-time inference endpoints.
 //!
-//! Listing costs one ListEndpoints per 100 endpoints. An endpoint is
-//! described (DescribeEndpoint, DescribeEndpointConfig once per config and
-//! sweep, ListTags) only when some policy could still match it from its
-//! listing, because variants, instance types and tags are not in it.
+//! Listing costs one ListEndpoints per 100 endpoints and one
+//! `tag:GetResources` per 100 tagged endpoints (tags in bulk). An endpoint
+//! is described (DescribeEndpoint, DescribeEndpointConfig once per config
+//! and sweep) only when some policy could still match it from its listing
+//! and tags, because variants and instance types are not in them. Re-reads
+//! before a change read tags with ListTags, which is never stale.
 //!
 //! Its cost is the sum over variants of the instance's hourly price times
 //! the current instance count times 730 hours; serverless variants bill
@@ -61,6 +63,9 @@ pub struct Endpoint {
     pub summary: EndpointSummary,
     /// `None` until described.
     pub description: Option<EndpointDescription>,
+    /// The listing brought the tags (in bulk): describing skips ListTags.
+    #[serde(skip)]
+    pub tags_listed: bool,
 }
 
 /// What ListEndpoints says about an endpoint.
@@ -110,7 +115,7 @@ impl Kind for Endpoints {
     ];
     const METRIC_NAMESPACE: Option<&'static str> = Some("AWS/SageMaker");
     const READ_PERMISSIONS: &'static [&'static str] =
-        &["sagemaker:ListEndpoints", "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"];
+        &["sagemaker:ListEndpoints", "tag:GetResources", "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"];
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:endpoint/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
@@ -182,17 +187,37 @@ impl Kind for Endpoints {
     }
 
     async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
-        // Tags come with the description (ListTags), only for endpoints still in play.
         let endpoints = Api::new(aws, region).list(on_progress).await?;
-        Ok(endpoints.into_iter().map(|summary| to_resource(summary, None, region)).collect())
+        // Tags in bulk: the protection tag, tag filters and owners decide
+        // before any describe. Untagged endpoints are not in the answer.
+        let mut tags = if endpoints.is_empty() { Some(Default::default()) } else { aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:endpoint").await };
+        Ok(endpoints
+            .into_iter()
+            .map(|summary| {
+                let (id, arn, created_at) = (summary.name.clone(), summary.arn.clone(), summary.created_at);
+                let endpoint = Endpoint { summary, description: None, tags_listed: tags.is_some() };
+                let mut resource = Resource::new(id, arn, region, created_at, Self::wrap(endpoint));
+                if let Some(tags) = tags.as_mut() {
+                    resource.tags = tags.remove(&resource.arn).unwrap_or_default();
+                }
+                resource
+            })
+            .collect())
     }
 
-    /// Adds variants, instance types and tags. An endpoint deleted since the
-    /// listing stays undescribed (and so is never acted on).
+    /// Adds variants and instance types (and tags, when the listing could
+    /// not bring them). An endpoint deleted since the listing stays
+    /// undescribed (and so is never acted on).
     async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
-        let Some(fresh) = read(aws, &resource.region, &resource.id).await? else { return Ok(()) };
-        resource.tags = fresh.tags;
-        resource.details = fresh.details;
+        if !Self::details_of(resource).is_some_and(|e| e.tags_listed) {
+            let Some(fresh) = read(aws, &resource.region, &resource.id).await? else { return Ok(()) };
+            resource.tags = fresh.tags;
+            resource.details = fresh.details;
+            resource.described = true;
+            return Ok(());
+        }
+        let Some((summary, description)) = Api::new(aws, &resource.region).describe(&resource.id).await? else { return Ok(()) };
+        resource.details = Self::wrap(Endpoint { summary, description: Some(description), tags_listed: true });
         resource.described = true;
         Ok(())
     }
@@ -313,7 +338,7 @@ async fn read(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, A
 
 pub fn to_resource(summary: EndpointSummary, description: Option<EndpointDescription>, region: &str) -> Resource {
     let (id, arn, created_at) = (summary.name.clone(), summary.arn.clone(), summary.created_at);
-    Resource::new(id, arn, region, created_at, Endpoints::wrap(Endpoint { summary, description }))
+    Resource::new(id, arn, region, created_at, Endpoints::wrap(Endpoint { summary, description, tags_listed: false }))
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -66,8 +66,9 @@ impl Kind for Notebooks {
     ];
     /// Notebooks publish no usage metrics.
     const METRIC_NAMESPACE: Option<&'static str> = None;
-    /// The listing has all but tags.
-    const READ_PERMISSIONS: &'static [&'static str] = &["sagemaker:ListNotebookInstances", "sagemaker:ListTags"];
+    /// The listing and the tags in bulk have everything (ListTags one by one
+    /// only when the Tagging API cannot be read).
+    const READ_PERMISSIONS: &'static [&'static str] = &["sagemaker:ListNotebookInstances", "tag:GetResources", "sagemaker:ListTags"];
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeNotebookInstance", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:notebook-instance/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
@@ -96,10 +97,22 @@ impl Kind for Notebooks {
 
     async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         let notebooks = Api::new(aws, region).list(on_progress).await?;
-        Ok(notebooks.into_iter().map(|n| to_resource(n, region)).collect())
+        // Tags in bulk make the listing complete: no call per notebook.
+        let mut tags = if notebooks.is_empty() { None } else { aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:notebook-instance").await };
+        Ok(notebooks
+            .into_iter()
+            .map(|n| {
+                let mut resource = to_resource(n, region);
+                if let Some(tags) = tags.as_mut() {
+                    resource.tags = tags.remove(&resource.arn).unwrap_or_default();
+                    resource.described = true;
+                }
+                resource
+            })
+            .collect())
     }
 
-    /// Adds the tags, the one thing the listing lacks.
+    /// Adds the tags, when the listing could not bring them in bulk.
     async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
         resource.tags = match aws.sagemaker_tags(&resource.region).list(&resource.arn).await {
             Ok(tags) => tags,
