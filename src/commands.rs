@@ -286,6 +286,35 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: 
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SavingsFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// `costguard savings`: the ledger, summed by month, policy and type.
+pub fn savings(journal: &Path, since: Option<chrono::DateTime<chrono::Utc>>, format: SavingsFormat) -> ExitCode {
+    if !journal.exists() {
+        eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
+        return ExitCode::from(exit::FAILED);
+    }
+    let rows = match crate::engine::journal::Journal::open(journal).and_then(|j| j.savings(since)) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let format = match format {
+        SavingsFormat::Table => crate::engine::ledger::Format::Table,
+        SavingsFormat::Json => crate::engine::ledger::Format::Json,
+        SavingsFormat::Csv => crate::engine::ledger::Format::Csv,
+    };
+    print!("{}", crate::engine::ledger::render(&rows, format));
+    ExitCode::from(exit::OK)
+}
+
 /// `costguard health`: GET /healthz, for images without a shell or curl.
 pub fn health(address: &str) -> ExitCode {
     use std::io::{Read, Write};

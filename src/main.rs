@@ -176,6 +176,20 @@ enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// What costguard's changes saved: the savings ledger (every change done,
+    /// with the monthly cost it took off; restored and recreated resources
+    /// no longer count), by month, policy and resource type.
+    Savings {
+        /// Only changes done on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "DATE", value_parser = day)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+
+        #[arg(long, value_enum, default_value = "table")]
+        format: costguard::commands::SavingsFormat,
+
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Check policy files without calling AWS: every error, with
     /// file:line:column and the offending key. Exit 0 when all are valid.
     Validate {
@@ -224,6 +238,7 @@ fn main() -> ExitCode {
         Command::Validate { paths, config } => return commands::validate(&paths, config.as_deref()),
         Command::IamPolicy { policies, config, require_tag } => return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref()),
         Command::Health { address } => return commands::health(&address),
+        Command::Savings { since, format, state } => return commands::savings(&state.journal(), since, format),
         command => command,
     };
     let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
@@ -234,6 +249,12 @@ fn main() -> ExitCode {
         shutdown.listen_for_signals();
         run_async(command, cli.log_format, shutdown).await
     })
+}
+
+/// `--since`: a day, `2026-11-01`, from its first second UTC.
+fn day(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| format!("expected a day such as 2026-11-01, found {text:?}"))?;
+    Ok(date.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
 /// `--protect-tag`: a tag key; empty would protect nothing.
@@ -287,6 +308,6 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
             };
             commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), shutdown.token().clone()).await
         }
-        Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } => ExitCode::from(commands::exit::FAILED),
+        Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } | Command::Savings { .. } => ExitCode::from(commands::exit::FAILED),
     }
 }

@@ -16,6 +16,7 @@ use crate::engine::apply;
 use crate::engine::findings::{self, Finding};
 use crate::engine::inventory::{self, Inventory};
 use crate::engine::journal::{Journal, JournalError};
+use crate::engine::ledger;
 use crate::engine::plan::{self, Plan, PlanSettings};
 use crate::guardrails::{self, spend::SpendSummary, GuardrailChange};
 use crate::notify::{self, EmailReport, EmailSetup};
@@ -136,6 +137,13 @@ pub async fn run(
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
     let findings = findings::findings(&plan, &outcomes);
+    let savings = match update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, clock.now()) {
+        Ok(total) => total,
+        Err(e) => {
+            recovery.problems.push(format!("savings ledger: {e}"));
+            None
+        }
+    };
     let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, now, cancel, progress).await;
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
@@ -155,6 +163,7 @@ pub async fn run(
         counter,
         stopped,
         journal_errors,
+        savings,
     });
     let (report_json, report_md) = report::write(&report, &options.report_dir).map_err(|source| {
         let resources = report.findings.iter().filter(|f| f.status == Status::Done);
@@ -310,6 +319,28 @@ async fn reconcile_guardrails(
         tracing::error!(error = %e, "guardrails could not be reconciled");
     }
     (changes, errors.iter().map(ToString::to_string).collect())
+}
+
+/// The savings ledger: a real run records what its changes saved and the
+/// deleted resources it finds recreated; any run with a journal reads the
+/// total that counts now, for the report.
+#[allow(clippy::too_many_arguments)]
+fn update_ledger(
+    journal: Option<&Journal>,
+    dry_run: bool,
+    plan: &Plan,
+    outcomes: &[apply::Outcome],
+    findings: &[Finding],
+    inventory: &Inventory,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ledger::SavingsTotal>, JournalError> {
+    let Some(journal) = journal else { return Ok(None) };
+    if !dry_run {
+        let recreated = ledger::recreated(&journal.savings(None)?, inventory);
+        ledger::record(journal, run_id, &ledger::savings_of(plan, outcomes, findings), &recreated, now)?;
+    }
+    Ok(Some(ledger::total(&journal.savings(None)?)))
 }
 
 /// The account's spend, when the guardrails ask for it.

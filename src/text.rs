@@ -54,6 +54,14 @@ fn with_thousands(v: f64, decimals: usize) -> String {
 }
 
 /// `2026-12-02 10:00:00 UTC`: to the second, the zone said.
+/// The savings ledger in a line: `$1,234.00/month from 3 changes since 2026-11-02 10:00:00 UTC`.
+pub fn saved_so_far(monthly_usd: f64, changes: usize, since: Option<DateTime<Utc>>) -> String {
+    match since {
+        None => "nothing yet".to_string(),
+        Some(since) => format!("{}/month from {changes} change{} since {}", usd(Some(monthly_usd)), if changes == 1 { "" } else { "s" }, utc(since)),
+    }
+}
+
 pub fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }

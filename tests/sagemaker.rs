@@ -225,6 +225,54 @@ async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
 }
 
 #[tokio::test]
+async fn the_savings_ledger_adds_what_was_deleted_and_takes_back_restores_and_recreations() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "idle-a", &[("AllTraffic", "ml.m5.large", 2)], &[], 30.0).await;
+    seed_endpoint(&moto, "idle-b", &[("AllTraffic", "ml.g4dn.xlarge", 1)], &[], 30.0).await;
+    seed_endpoint(&moto, "idle-c", &[("AllTraffic", "ml.m5.xlarge", 1)], &[], 30.0).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let no_grace = policies(&IDLE_ENDPOINTS.replace("      - type: mark\n        days: 7\n", ""));
+    let swept = sweep_at(&moto, state.path(), &no_grace, false, Utc::now()).await;
+    assert!(endpoint_names(&moto).await.is_empty(), "all three deleted");
+    let cost = |name: &str| finding(&swept, name).and_then(|f| f.monthly_cost_usd).unwrap_or(f64::NAN);
+    let all = cost("idle-a") + cost("idle-b") + cost("idle-c");
+    // By hand: 2 x $0.115 + $0.736 + $0.23 an hour, 730 hours.
+    assert!((all - (2.0 * 0.115 + 0.736 + 0.23) * 730.0).abs() < 1e-6, "{all}");
+    let saved = swept.report.saved.as_ref().expect("the ledger is in the report");
+    assert!((saved.monthly_usd - all).abs() < 1e-6 && saved.changes == 3, "{saved:?}");
+
+    // A restore takes its saving back.
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle-a", &support::wall_clock()).await.expect("restore");
+    // Its owner recreates another by hand (the config was kept).
+    let sm = moto.sagemaker().await;
+    sm.create_endpoint().endpoint_name("idle-b").endpoint_config_name("idle-b-config").send().await.expect("recreate");
+    let dry = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), true, Utc::now()).await;
+    let saved = dry.report.saved.as_ref().expect("the ledger is in the report");
+    assert!((saved.monthly_usd - (all - cost("idle-a"))).abs() < 1e-6, "a dry run notices nothing new: {saved:?}");
+    let real = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, Utc::now()).await;
+    let saved = real.report.saved.as_ref().expect("the ledger is in the report");
+    assert!((saved.monthly_usd - cost("idle-c")).abs() < 1e-6 && saved.changes == 1, "only idle-c still counts: {saved:?}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["savings", "--format", "csv", "--journal"])
+        .arg(state.path().join("state/journal.sqlite"))
+        .output()
+        .expect("costguard savings");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let states: Vec<String> = csv.lines().skip(1).map(|l| format!("{}:{}", l.split(',').nth(4).unwrap_or(""), l.rsplit(',').next().unwrap_or(""))).collect();
+    assert_eq!(states, ["idle-a:restored", "idle-b:recreated", "idle-c:saved"], "{csv}");
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["savings", "--journal"])
+        .arg(state.path().join("state/journal.sqlite"))
+        .output()
+        .expect("costguard savings");
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("from 1 change since") && table.contains("1 restored") && table.contains("1 recreated"), "{table}");
+}
+
+#[tokio::test]
 async fn breaker_stops_a_policy_whose_matches_exceed_its_limit() {
     let moto = support::moto().await;
     fleet(&moto).await;

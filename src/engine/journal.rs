@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::ledger::{LedgerRow, Saving, SavingState};
 use crate::resources::{Resource, ResourceType};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +102,22 @@ CREATE TABLE IF NOT EXISTS guardrail_changes (
     started_at  TEXT NOT NULL,
     finished_at TEXT
 );
+-- The savings ledger (engine::ledger): each change done, with what it took
+-- off the monthly bill; `state` says whether it still counts.
+CREATE TABLE IF NOT EXISTS savings (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        TEXT NOT NULL,
+    policy        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    monthly_usd   REAL NOT NULL,
+    done_at       TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    changed_at    TEXT
+);
+CREATE INDEX IF NOT EXISTS savings_by_resource ON savings (resource_type, region, resource_id, state);
 -- Email that could not be delivered yet: retried by the next sweeps.
 CREATE TABLE IF NOT EXISTS outbox (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -436,6 +453,69 @@ impl Journal {
     pub fn count_guardrail_changes(&self, state: ActionState) -> Result<u64, JournalError> {
         self.with(|c| c.query_row("SELECT COUNT(*) FROM guardrail_changes WHERE state = ?1", params![state.as_str()], |r| r.get(0)).optional())
             .map(|n: Option<i64>| n.unwrap_or(0).max(0) as u64)
+    }
+
+    pub fn add_saving(&self, run_id: &str, s: &Saving, at: DateTime<Utc>) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO savings (run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    run_id,
+                    s.policy,
+                    s.resource_type.name(),
+                    s.region,
+                    s.resource_id,
+                    s.action,
+                    s.monthly_usd,
+                    at.to_rfc3339(),
+                    SavingState::Saved.as_str()
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Moves the resource's savings that still count to `state` (a restore,
+    /// a recreation). Returns how many rows moved.
+    pub fn set_saving_state(
+        &self,
+        resource_type: ResourceType,
+        region: &str,
+        resource_id: &str,
+        state: SavingState,
+        at: DateTime<Utc>,
+    ) -> Result<usize, JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE savings SET state = ?4, changed_at = ?5 WHERE resource_type = ?1 AND region = ?2 AND resource_id = ?3 AND state = 'saved'",
+                params![resource_type.name(), region, resource_id, state.as_str(), at.to_rfc3339()],
+            )
+        })
+    }
+
+    /// Ledger rows done at or after `since` (all when `None`), oldest first.
+    /// Rows this version cannot read (a newer type) are left out.
+    pub fn savings(&self, since: Option<DateTime<Utc>>) -> Result<Vec<LedgerRow>, JournalError> {
+        type Raw = (String, String, String, String, String, String, f64, String, String);
+        let rows: Vec<Raw> = self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state FROM savings ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)))?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(run_id, policy, rt, region, resource_id, action, monthly_usd, done_at, state)| {
+                let row = LedgerRow {
+                    saving: Saving { policy, resource_type: parse_type(&rt)?, region, resource_id, action, monthly_usd },
+                    run_id,
+                    done_at: parse_time(&done_at)?,
+                    state: SavingState::parse(&state)?,
+                };
+                since.is_none_or(|s| row.done_at >= s).then_some(row)
+            })
+            .collect())
     }
 
     /// How many actions are in each state (for tests and the report).

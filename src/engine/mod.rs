@@ -6,5 +6,6 @@ pub mod apply;
 pub mod findings;
 pub mod inventory;
 pub mod journal;
+pub mod ledger;
 pub mod plan;
 pub mod restore;

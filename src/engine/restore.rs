@@ -36,5 +36,7 @@ pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, 
     let done = resource_type.restore(aws, &entry.action, &entry.resource, &entry.run_id).await?;
     let run_id = format!("restore-{}", uuid::Uuid::new_v4());
     journal.record_done(&run_id, "restore", &entry.resource, &done, clock.now())?;
+    // The saving is taken back: the resource costs again.
+    journal.set_saving_state(resource_type, &entry.resource.region, name, super::ledger::SavingState::Restored, clock.now())?;
     Ok(done)
 }

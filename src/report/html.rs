@@ -95,6 +95,10 @@ pub fn render(report: &Report) -> String {
         t.failed,
         t.api_calls
     );
+    if let Some(saved) = &report.saved {
+        let line = crate::text::saved_so_far(saved.monthly_usd, saved.changes, saved.since);
+        let _ = write!(out, "<p id=\"saved\">Saved so far: {}</p>", escape(&line));
+    }
 
     if let Some(s) = &report.spend {
         let _ = write!(

@@ -24,6 +24,9 @@ pub fn render(report: &Report) -> String {
         usd_with_unpriced(report.totals.monthly_cost_usd, report.totals.unpriced)
     );
     let _ = writeln!(out, "- Monthly saving at stake: {}", usd(Some(report.totals.monthly_saving_usd)));
+    if let Some(saved) = &report.saved {
+        let _ = writeln!(out, "- Saved so far: {}", crate::text::saved_so_far(saved.monthly_usd, saved.changes, saved.since));
+    }
     let calls: Vec<String> = report.api_calls.iter().map(|(op, n)| format!("{} × {n}", escape(op))).collect();
     let _ = writeln!(out, "- AWS API calls: {} ({})", report.totals.api_calls, calls.join(", "));
 

@@ -55,6 +55,10 @@ pub struct Report {
     pub emails: Option<crate::notify::EmailReport>,
     pub findings: Vec<Finding>,
     pub totals: Totals,
+    /// What costguard's changes saved so far (the savings ledger), beside
+    /// what is at stake; absent without a state database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved: Option<crate::engine::ledger::SavingsTotal>,
     /// The process's own cost, where the platform tells it.
     pub process: ProcessStats,
 }
@@ -127,11 +131,13 @@ pub struct Parts<'a> {
     /// Crash recovery that needs a person: quarantined journal rows,
     /// actions still unsettled.
     pub journal_errors: Vec<String>,
+    /// The savings ledger's total, when there is a journal.
+    pub savings: Option<crate::engine::ledger::SavingsTotal>,
 }
 
 impl Report {
     pub fn build(parts: Parts<'_>) -> Self {
-        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped, journal_errors } = parts;
+        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped, journal_errors, savings } = parts;
         let policies = plan
             .policies
             .iter()
@@ -209,6 +215,7 @@ impl Report {
             emails,
             findings,
             totals,
+            saved: savings,
             process: ProcessStats::read(),
         }
     }

@@ -29,6 +29,12 @@ const SWEEPS: (&str, &str, &str, &[&str]) =
 const FINDINGS: (&str, &str, &str, &[&str]) = ("costguard_findings", "Findings of each policy in its last sweep.", "gauge", &["policy"]);
 const AT_STAKE: (&str, &str, &str, &[&str]) =
     ("costguard_monthly_cost_at_stake_usd", "Monthly saving at stake in each policy's findings, last sweep (USD).", "gauge", &["policy"]);
+const SAVED: (&str, &str, &str, &[&str]) = (
+    "costguard_realized_savings_usd_per_month",
+    "Monthly cost taken off the bill by each policy's changes, as the savings ledger holds it (restored and recreated resources no longer count).",
+    "gauge",
+    &["policy"],
+);
 const ACTIONS: (&str, &str, &str, &[&str]) =
     ("costguard_actions_total", "Actions by kind and outcome (planned, done, skipped, failed).", "counter", &["action", "outcome"]);
 const API_CALLS: (&str, &str, &str, &[&str]) = ("costguard_api_calls_total", "AWS requests sent, by IAM action, retries included.", "counter", &["operation"]);
@@ -92,6 +98,9 @@ impl Metrics {
         for p in &report.policies {
             self.set(FINDINGS, &[&p.name], p.matched as f64);
             self.set(AT_STAKE, &[&p.name], p.monthly_saving_usd);
+        }
+        for (policy, usd) in report.saved.iter().flat_map(|s| &s.by_policy) {
+            self.set(SAVED, &[policy], *usd);
         }
         for f in &report.findings {
             self.add(ACTIONS, &[&f.action, status_name(f.status)], 1.0);
