@@ -107,6 +107,14 @@ async fn buckets_without_lifecycle_are_found_priced_by_class_with_few_calls() {
     assert_eq!(calls.get("s3:ListBuckets"), Some(&1));
     assert_eq!((calls.get("cloudwatch:ListMetrics"), calls.get("cloudwatch:GetMetricData")), (Some(&2), Some(&1)), "sizes of every bucket in three calls");
     assert_eq!(calls.get("s3:GetBucketLifecycleConfiguration"), Some(&3), "described only past the size filter (not tiny): {calls:?}");
+    assert_eq!(calls.get("s3:GetBucketVersioning"), None, "no policy reads Versioning: {calls:?}");
+
+    // A policy that reads it has it read, for the same buckets.
+    let text = "policies:\n  - name: versioned-artifacts\n    resource: s3-bucket\n    filters:\n      - type: value\n        key: SizeBytes\n        op: gt\n        value: 100000000000\n      - type: value\n        key: Versioning\n        value: absent\n";
+    let versioned = sweep_at(&moto, dir.path(), &compile_text(Path::new("v.yaml"), text).expect("valid"), true).await;
+    let calls = &versioned.report.api_calls;
+    assert!(calls.get("s3:GetBucketVersioning").is_some_and(|n| *n > 0), "{calls:?}");
+    assert_eq!(calls.get("s3:GetBucketVersioning"), calls.get("s3:GetBucketLifecycleConfiguration"), "one each per bucket described: {calls:?}");
 }
 
 #[tokio::test]

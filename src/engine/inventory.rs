@@ -130,14 +130,18 @@ async fn collect_one(
     let could_match = |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
     let mut errors = Vec::new();
 
-    // Describe: only resources some policy could still match.
+    // Describe: only resources some policy could still match, and only
+    // what the policies' filters read.
+    let mut reads = crate::resources::Wanted::new();
+    policies.iter().flat_map(|p| &p.filters).for_each(|f| f.attributes_read(&mut reads));
+    let reads = &reads;
     let wanted: Vec<usize> = (0..resources.len()).filter(|&i| !resources[i].described && could_match(&resources[i])).collect();
     let described = wanted.len();
     let task = ctx.progress.task(&format!("describing {described} {resource_type} in {region}"));
     let mut pending: Vec<(usize, Resource)> = wanted.into_iter().map(|i| (i, resources[i].clone())).collect();
     let results: Vec<(usize, Resource, Result<(), AwsError>)> = futures_util::stream::iter(pending.drain(..))
         .map(|(i, mut r)| async move {
-            let result = resource_type.describe(aws, &mut r).await;
+            let result = resource_type.describe(aws, &mut r, reads).await;
             (i, r, result)
         })
         .buffer_unordered(DESCRIBE_CONCURRENCY)

@@ -115,6 +115,19 @@ impl Filter {
         }
     }
 
+    /// Adds the attributes this filter reads (value filters' keys).
+    pub fn attributes_read(&self, out: &mut crate::resources::Wanted) {
+        match self {
+            Filter::Value(f) => {
+                if let value::Key::Attribute(name, _) = f.key {
+                    out.insert(name);
+                }
+            }
+            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => {}
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.attributes_read(out)),
+        }
+    }
+
     /// Whether evaluating needs the resource's tags.
     pub fn needs_tags(&self) -> bool {
         match self {

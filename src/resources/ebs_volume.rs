@@ -130,7 +130,7 @@ impl Kind for Volumes {
         Api::new(aws, region).list(&aws.account_id().await?, region, None, on_progress).await
     }
 
-    async fn describe(_: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+    async fn describe(_: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
         // The listing carries everything, tags included.
         resource.described = true;
         Ok(())

@@ -152,7 +152,7 @@ impl Kind for Instances {
         Api::new(aws, region).list(region, on_progress).await
     }
 
-    async fn describe(_: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+    async fn describe(_: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
         // The listing carries everything, tags included.
         resource.described = true;
         Ok(())

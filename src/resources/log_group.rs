@@ -126,7 +126,7 @@ impl Kind for LogGroups {
             .collect())
     }
 
-    async fn describe(_: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+    async fn describe(_: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
         // The listing carries everything.
         resource.described = true;
         Ok(())

@@ -50,6 +50,9 @@ use sizes::{Assessment, InstanceSize, Sizing};
 
 pub use crate::aws::tagging::Tags;
 
+/// Attribute names (as in [`Attribute`]) some enabled policy reads.
+pub type Wanted = std::collections::BTreeSet<&'static str>;
+
 /// The tag a `mark` leaves on a resource: `<action>@<due time>`, so owners
 /// see it in the console. A restore never puts it back.
 pub const MARK_TAG: &str = "costguard:marked-for";
@@ -106,8 +109,11 @@ pub trait Kind: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
 
     /// Completes a listed resource with what its listing lacks; sets
-    /// `described` (nothing to do when the listing is complete).
-    fn describe(aws: &Aws, resource: &mut Resource) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// `described` (nothing to do when the listing is complete). `wanted`
+    /// names the described attributes the enabled policies' filters read:
+    /// a call that only feeds attributes nobody reads may be skipped (that
+    /// attribute then stays unknown, never guessed).
+    fn describe(aws: &Aws, resource: &mut Resource, wanted: &Wanted) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// The resource as it is now, fully described with its tags; `None`
     /// when it no longer exists. What every change re-checks first.
@@ -499,8 +505,8 @@ macro_rules! registry {
             pub async fn list(self, aws: &Aws, region: &str, with_tags: bool, now: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::list(aws, region, with_tags, now, on_progress).await,)* }
             }
-            pub async fn describe(self, aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
-                match self { $(ResourceType::$variant => <$module::$kind as Kind>::describe(aws, resource).await,)* }
+            pub async fn describe(self, aws: &Aws, resource: &mut Resource, wanted: &Wanted) -> Result<(), AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::describe(aws, resource, wanted).await,)* }
             }
             pub async fn reread(self, aws: &Aws, region: &str, id: &str, now: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::reread(aws, region, id, now).await,)* }

@@ -5,8 +5,9 @@
 //! two ListMetrics and one GetMetricData for every bucket's daily storage
 //! metrics (`AWS/S3` `BucketSizeBytes` per storage class, `NumberOfObjects`),
 //! and one GetResources per 100 tagged buckets when a policy needs tags.
-//! Describing a bucket (its lifecycle rules and versioning) costs
-//! GetBucketLifecycleConfiguration and GetBucketVersioning: only for buckets
+//! Describing a bucket (its lifecycle rules, and its versioning when a
+//! policy reads `Versioning`) costs GetBucketLifecycleConfiguration and
+//! GetBucketVersioning: only for buckets
 //! a policy could still match after the cheap filters.
 //!
 //! Its cost is GB-months by storage class, at first-tier us-east-1 prices
@@ -57,6 +58,9 @@ use crate::pricing::PriceBook;
 use crate::yaml::{self, DecodeError, Located, Node};
 
 pub struct Buckets;
+
+/// The attribute only GetBucketVersioning answers.
+const VERSIONING: &str = "Versioning";
 
 /// The id of costguard's own lifecycle rule.
 pub const RULE_ID: &str = "costguard";
@@ -133,7 +137,7 @@ impl Kind for Buckets {
         Attribute::described("NoncurrentVersionsExpire", AttrKind::Bool),
         Attribute::described("AbortsIncompleteUploads", AttrKind::Bool),
         Attribute::described("HasTransition", AttrKind::Bool),
-        Attribute::described("Versioning", AttrKind::String),
+        Attribute::described(VERSIONING, AttrKind::String),
     ];
     const METRIC_NAMESPACE: Option<&'static str> = Some("AWS/S3");
     const READ_PERMISSIONS: &'static [&'static str] = &[
@@ -162,7 +166,7 @@ impl Kind for Buckets {
             "NoncurrentVersionsExpire" => lifecycle.map(|l| AttrValue::Bool(l.noncurrent_versions_expire)),
             "AbortsIncompleteUploads" => lifecycle.map(|l| AttrValue::Bool(l.aborts_incomplete_uploads)),
             "HasTransition" => lifecycle.map(|l| AttrValue::Bool(l.transitions)),
-            "Versioning" => b.versioning.as_deref().map(AttrValue::Str),
+            VERSIONING => b.versioning.as_deref().map(AttrValue::Str),
             _ => None,
         }
     }
@@ -193,10 +197,19 @@ impl Kind for Buckets {
             .collect())
     }
 
-    /// Adds the lifecycle rules and the versioning status.
-    async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+    /// Adds the lifecycle rules, and the versioning status when a policy
+    /// reads `Versioning` (one GetBucketVersioning per bucket saved when
+    /// none does; a re-read before a change always reads it).
+    async fn describe(aws: &Aws, resource: &mut Resource, wanted: &super::Wanted) -> Result<(), AwsError> {
         let api = Api::new(aws, &resource.region);
-        let (lifecycle, versioning) = match tokio::join!(api.lifecycle(&resource.id), api.versioning(&resource.id)) {
+        let versioning = async {
+            if wanted.contains(VERSIONING) {
+                api.versioning(&resource.id).await
+            } else {
+                Ok(None)
+            }
+        };
+        let (lifecycle, versioning) = match tokio::join!(api.lifecycle(&resource.id), versioning) {
             (Ok(l), Ok(v)) => (l, v),
             // Deleted since the listing: stays undescribed, never acted on.
             (Err(e), _) | (_, Err(e)) if e.is_not_found() => return Ok(()),
@@ -221,7 +234,7 @@ impl Kind for Buckets {
         let bucket = Bucket { name: name.to_string(), created_at: None, bytes_by_storage_type, objects, lifecycle: None, versioning: None };
         let mut resource = to_resource(bucket, region);
         resource.tags = tags;
-        Self::describe(aws, &mut resource).await?;
+        Self::describe(aws, &mut resource, &super::Wanted::from([VERSIONING])).await?;
         Ok(resource.described.then_some(resource))
     }
 

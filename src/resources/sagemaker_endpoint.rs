@@ -208,7 +208,7 @@ impl Kind for Endpoints {
     /// Adds variants and instance types (and tags, when the listing could
     /// not bring them). An endpoint deleted since the listing stays
     /// undescribed (and so is never acted on).
-    async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+    async fn describe(aws: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
         if !Self::details_of(resource).is_some_and(|e| e.tags_listed) {
             let Some(fresh) = read(aws, &resource.region, &resource.id).await? else { return Ok(()) };
             resource.tags = fresh.tags;

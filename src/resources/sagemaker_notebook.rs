@@ -113,7 +113,7 @@ impl Kind for Notebooks {
     }
 
     /// Adds the tags, when the listing could not bring them in bulk.
-    async fn describe(aws: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+    async fn describe(aws: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
         resource.tags = match aws.sagemaker_tags(&resource.region).list(&resource.arn).await {
             Ok(tags) => tags,
             // Deleted since the listing: stays undescribed, never acted on.

@@ -210,7 +210,7 @@ impl Kind for TrainingJobs {
     }
 
     /// The listing describes every job.
-    async fn describe(_: &Aws, resource: &mut Resource) -> Result<(), AwsError> {
+    async fn describe(_: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
         resource.described = true;
         Ok(())
     }
