@@ -112,6 +112,19 @@ async fn dry_run_matches_exactly_the_idle_old_unprotected_endpoints() {
 }
 
 #[tokio::test]
+async fn a_tag_filter_decides_from_the_bulk_tags_before_any_describe() {
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let text =
+        "policies:\n  - name: anas\n    resource: sagemaker-endpoint\n    filters:\n      - type: tag\n        key: owner\n        value: ana@example.com\n";
+    let result = sweep_at(&moto, state.path(), &policies(text), true, Utc::now()).await;
+    let found: Vec<&str> = result.report.findings.iter().map(|f| f.resource_id.as_str()).collect();
+    assert_eq!(found, ["idle-zeros"]);
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), 1, "only the endpoint the tag filter keeps is described: {:?}", result.report.api_calls);
+}
+
+#[tokio::test]
 async fn without_the_tagging_api_tags_are_read_one_by_one_and_protection_still_holds() {
     use support::fake_aws::{Answer, FakeAws};
     let moto = support::moto().await;

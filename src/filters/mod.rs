@@ -143,7 +143,7 @@ impl Filter {
     fn lacks_data(&self, resource: &Resource) -> bool {
         match self {
             Filter::Value(f) => !resource.described && f.needs_description(resource),
-            Filter::Tag(_) => !resource.described,
+            Filter::Tag(_) => !resource.described && !resource.tags_listed,
             Filter::Age(_) => false,
             Filter::Metrics(f) => !f.is_fetched(resource),
             Filter::Rightsizing(f) => !f.is_fetched(resource),

@@ -208,7 +208,7 @@ impl ValueFilter {
     /// Whether the key is read from data the resource's listing lacks.
     pub fn needs_description(&self, resource: &Resource) -> bool {
         match &self.key {
-            Key::Tag(_) => true,
+            Key::Tag(_) => !resource.tags_listed,
             Key::Attribute(name, _) => resource.resource_type().attribute(name).is_some_and(|a| a.described),
         }
     }

@@ -121,6 +121,7 @@ impl Kind for LogGroups {
             .map(|group| {
                 let mut r = to_resource(group, region);
                 r.tags = tags.remove(&r.arn).unwrap_or_default();
+                r.tags_listed = with_tags;
                 r
             })
             .collect())

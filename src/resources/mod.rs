@@ -316,6 +316,10 @@ pub struct Resource {
     /// little (SageMaker) are described only when a policy could match them.
     #[serde(default)]
     pub described: bool,
+    /// The listing brought the tags in bulk (the Tagging API): tag filters
+    /// decide before any describe, and a describe need not read them.
+    #[serde(skip)]
+    pub tags_listed: bool,
     /// Datapoints per metric query (see `filters::metrics`), one list per
     /// series (an endpoint has one series per variant).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -344,6 +348,7 @@ impl Resource {
             cost_kind: None,
             cost_basis: None,
             described: false,
+            tags_listed: false,
             metrics: BTreeMap::new(),
             sizes: Vec::new(),
             memory_series: None,

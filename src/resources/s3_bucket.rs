@@ -192,6 +192,7 @@ impl Kind for Buckets {
                 let (bytes_by_storage_type, objects) = sizes.remove(&name).unwrap_or_default();
                 let mut r = to_resource(Bucket { name, created_at, bytes_by_storage_type, objects, lifecycle: None, versioning: None }, region);
                 r.tags = tags.remove(&r.arn).unwrap_or_default();
+                r.tags_listed = with_tags;
                 r
             })
             .collect())

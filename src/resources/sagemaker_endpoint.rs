@@ -63,9 +63,6 @@ pub struct Endpoint {
     pub summary: EndpointSummary,
     /// `None` until described.
     pub description: Option<EndpointDescription>,
-    /// The listing brought the tags (in bulk): describing skips ListTags.
-    #[serde(skip)]
-    pub tags_listed: bool,
 }
 
 /// What ListEndpoints says about an endpoint.
@@ -194,11 +191,10 @@ impl Kind for Endpoints {
         Ok(endpoints
             .into_iter()
             .map(|summary| {
-                let (id, arn, created_at) = (summary.name.clone(), summary.arn.clone(), summary.created_at);
-                let endpoint = Endpoint { summary, description: None, tags_listed: tags.is_some() };
-                let mut resource = Resource::new(id, arn, region, created_at, Self::wrap(endpoint));
+                let mut resource = to_resource(summary, None, region);
                 if let Some(tags) = tags.as_mut() {
                     resource.tags = tags.remove(&resource.arn).unwrap_or_default();
+                    resource.tags_listed = true;
                 }
                 resource
             })
@@ -209,7 +205,7 @@ impl Kind for Endpoints {
     /// not bring them). An endpoint deleted since the listing stays
     /// undescribed (and so is never acted on).
     async fn describe(aws: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
-        if !Self::details_of(resource).is_some_and(|e| e.tags_listed) {
+        if !resource.tags_listed {
             let Some(fresh) = read(aws, &resource.region, &resource.id).await? else { return Ok(()) };
             resource.tags = fresh.tags;
             resource.details = fresh.details;
@@ -217,7 +213,7 @@ impl Kind for Endpoints {
             return Ok(());
         }
         let Some((summary, description)) = Api::new(aws, &resource.region).describe(&resource.id).await? else { return Ok(()) };
-        resource.details = Self::wrap(Endpoint { summary, description: Some(description), tags_listed: true });
+        resource.details = Self::wrap(Endpoint { summary, description: Some(description) });
         resource.described = true;
         Ok(())
     }
@@ -338,7 +334,7 @@ async fn read(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, A
 
 pub fn to_resource(summary: EndpointSummary, description: Option<EndpointDescription>, region: &str) -> Resource {
     let (id, arn, created_at) = (summary.name.clone(), summary.arn.clone(), summary.created_at);
-    Resource::new(id, arn, region, created_at, Endpoints::wrap(Endpoint { summary, description, tags_listed: false }))
+    Resource::new(id, arn, region, created_at, Endpoints::wrap(Endpoint { summary, description }))
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -105,6 +105,7 @@ impl Kind for Notebooks {
                 let mut resource = to_resource(n, region);
                 if let Some(tags) = tags.as_mut() {
                     resource.tags = tags.remove(&resource.arn).unwrap_or_default();
+                    resource.tags_listed = true;
                     resource.described = true;
                 }
                 resource
