@@ -61,6 +61,10 @@ pub fn validate(paths: &[PathBuf], daemon_config: Option<&Path>) -> ExitCode {
             Ok(e) => email = e,
             Err(e) => problems.push(format!("{}: {e}", file.display())),
         }
+        // `run` reads the token at start and refuses to start without it.
+        if let Some(Err(e)) = d.http_token.as_ref().map(config::daemon::SecretSource::read) {
+            problems.push(format!("{}: the HTTP token: {e}", file.display()));
+        }
         for folder in [d.state_dir(), d.report_dir()] {
             if let Err(e) = config::daemon::check_writable(&folder) {
                 problems.push(format!("{}: {e}", file.display()));

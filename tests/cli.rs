@@ -273,6 +273,13 @@ fn the_shipped_daemon_config_is_valid_and_a_bad_one_is_located() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("email template digest.txt.j2"), "a broken override is caught before any sweep: {stderr}");
+
+    // `run` refuses to start without its HTTP token: `validate` says so first.
+    let config = write(dir.path(), "h.yaml", "http-token-file: no-such-token\n");
+    let out = costguard(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/policies"), "--config", &config], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the HTTP token: cannot read") && stderr.contains("no-such-token"), "{stderr}");
 }
 
 #[tokio::test]
