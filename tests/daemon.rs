@@ -10,6 +10,24 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `costguard run` with `env`, JSON logs to `stderr`; the child and the
+/// address it listens on (its first line).
+fn start_daemon(config_file: &Path, env: Vec<(&'static str, String)>, stderr: Stdio) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["--log-format", "json", "run", "--config", &config_file.to_string_lossy()])
+        .envs(env)
+        .env("COSTGUARD_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start costguard run");
+    // The pipe stays with the child (open for the rest of the test).
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
+    let address = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    (child, address)
+}
+
 /// GET: (status code, body); (0, "") when nothing answers.
 fn get(address: &str, path: &str) -> (u16, String) {
     let response = support::http(address, "GET", path, "").unwrap_or_default();
@@ -75,18 +93,7 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
     let config_file = dir.path().join("costguard.yaml");
     std::fs::write(&config_file, config(dir.path(), &policies, &schedule_in(4))).expect("write config");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_costguard"))
-        .args(["--log-format", "json", "run", "--config", &config_file.to_string_lossy()])
-        .envs(moto.env())
-        .env("COSTGUARD_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start costguard run");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("first line");
-    let address = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    let (mut child, address) = start_daemon(&config_file, moto.env(), Stdio::piped());
 
     assert_eq!(get(&address, "/healthz"), (200, "ok\n".to_string()));
     let health = Command::new(env!("CARGO_BIN_EXE_costguard")).args(["health", "--address", &address]).status().expect("run health");
@@ -197,23 +204,16 @@ fn the_listener_outlasts_half_open_clients_keeps_its_pages_behind_the_token_and_
     // on, so the daemon is up but not ready, with a reason.
     std::fs::write(&config_file, format!("{}http-token-file: token\n", config(dir.path(), &policies, "0 0 0 1 1 *"))).expect("write config");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_costguard"))
-        .args(["--log-format", "json", "run", "--config", &config_file.to_string_lossy()])
-        .env("AWS_ENDPOINT_URL", format!("http://{closed}"))
-        .env("AWS_REGION", support::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start costguard run");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("first line");
-    let address = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    let env = vec![
+        ("AWS_ENDPOINT_URL", format!("http://{closed}")),
+        ("AWS_REGION", support::REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("AWS_CONFIG_FILE", "/dev/null".to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
+    ];
+    let (mut child, address) = start_daemon(&config_file, env, Stdio::null());
 
     // 200 clients that connect and never finish a request.
     let half_open: Vec<std::net::TcpStream> = (0..200)
