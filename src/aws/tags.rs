@@ -26,7 +26,10 @@ impl Ec2Tags {
         Ok(())
     }
 
-    pub async fn delete(&self, id: &str, keys: &[&str]) -> Result<(), AwsError> {
+    /// Removes `keys` from the resource `arn` names (EC2 tags by id, the
+    /// ARN's last part: `arn:aws:ec2:...:instance/i-0abc` -> `i-0abc`).
+    pub async fn delete(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+        let id = arn.rsplit('/').next().unwrap_or(arn);
         let tags = keys.iter().map(|k| aws_sdk_ec2::types::Tag::builder().key(*k).build()).collect();
         self.client.delete_tags().resources(id).set_tags(Some(tags)).send().await.map_err(|e| AwsError::from_sdk("ec2", "DeleteTags", EC2_NOT_FOUND, e))?;
         Ok(())
@@ -71,6 +74,15 @@ impl SageMakerTags {
             tags.extend(page.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())));
         }
         Ok(tags)
+    }
+
+    /// [`Self::list`], or `None` when the resource no longer exists.
+    pub async fn list_unless_gone(&self, arn: &str) -> Result<Option<Tags>, AwsError> {
+        match self.list(arn).await {
+            Ok(tags) => Ok(Some(tags)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn add(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {

@@ -176,7 +176,7 @@ impl Kind for Volumes {
     }
 
     async fn remove_tags(aws: &Aws, region: &str, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        aws.ec2_tags(region).delete(arn.rsplit('/').next().unwrap_or(arn), keys).await
+        aws.ec2_tags(region).delete(arn, keys).await
     }
 
     fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {

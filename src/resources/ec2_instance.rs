@@ -241,8 +241,7 @@ impl Kind for Instances {
     }
 
     async fn remove_tags(aws: &Aws, region: &str, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        // EC2 tags by instance id, the ARN's last part.
-        aws.ec2_tags(region).delete(arn.rsplit('/').next().unwrap_or(arn), keys).await
+        aws.ec2_tags(region).delete(arn, keys).await
     }
 
     fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {

@@ -323,11 +323,8 @@ async fn read(aws: &Aws, region: &str, name: &str) -> Result<Option<Resource>, A
     let api = Api::new(aws, region);
     let Some((summary, description)) = api.describe(name).await? else { return Ok(None) };
     let mut resource = to_resource(summary, Some(description), region);
-    resource.tags = match aws.sagemaker_tags(region).list(&resource.arn).await {
-        Ok(tags) => tags,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let Some(tags) = aws.sagemaker_tags(region).list_unless_gone(&resource.arn).await? else { return Ok(None) };
+    resource.tags = tags;
     resource.described = true;
     Ok(Some(resource))
 }

@@ -115,12 +115,9 @@ impl Kind for Notebooks {
 
     /// Adds the tags, when the listing could not bring them in bulk.
     async fn describe(aws: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
-        resource.tags = match aws.sagemaker_tags(&resource.region).list(&resource.arn).await {
-            Ok(tags) => tags,
-            // Deleted since the listing: stays undescribed, never acted on.
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e),
-        };
+        // Deleted since the listing: stays undescribed, never acted on.
+        let Some(tags) = aws.sagemaker_tags(&resource.region).list_unless_gone(&resource.arn).await? else { return Ok(()) };
+        resource.tags = tags;
         resource.described = true;
         Ok(())
     }
@@ -128,11 +125,8 @@ impl Kind for Notebooks {
     async fn reread(aws: &Aws, region: &str, name: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         let Some(notebook) = Api::new(aws, region).describe(name).await? else { return Ok(None) };
         let mut resource = to_resource(notebook, region);
-        resource.tags = match aws.sagemaker_tags(region).list(&resource.arn).await {
-            Ok(tags) => tags,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
+        let Some(tags) = aws.sagemaker_tags(region).list_unless_gone(&resource.arn).await? else { return Ok(None) };
+        resource.tags = tags;
         resource.described = true;
         Ok(Some(resource))
     }
