@@ -49,11 +49,6 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-}
-
 /// A once-a-minute schedule whose first run is `ahead` seconds from now.
 fn schedule_in(ahead: u64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -116,7 +111,7 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
 
     // A broken policy file is rejected; the last good version keeps sweeping.
     std::fs::write(&policies, "policies:\n  - name: broken\n    resource: log-groop\n").expect("write broken policies");
-    signal(&child, "HUP");
+    support::signal(&child, "HUP");
     wait_for("the rejected reload", Duration::from_secs(30), || {
         metric(&get(&address, "/metrics").1, "costguard_config_reloads_total{outcome=\"failed\"}") >= 1.0
     });
@@ -130,16 +125,8 @@ async fn the_daemon_sweeps_on_schedule_serves_health_and_metrics_survives_a_bad_
         metric(&get(&address, "/metrics").1, "costguard_config_reloads_total{outcome=\"ok\"}") >= 1.0
     });
 
-    signal(&child, "TERM");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "costguard did not stop within 60 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status.code(), Some(0), "a clean stop exits 0");
+    support::signal(&child, "TERM");
+    assert_eq!(support::exit_within(&mut child, Duration::from_secs(60)), Some(0), "a clean stop within 60 s of SIGTERM exits 0");
     let mut logs = String::new();
     child.stderr.take().expect("stderr").read_to_string(&mut logs).expect("read logs");
     assert!(logs.contains("config reload rejected") && logs.contains("log-groop"), "the rejection and its reason are logged: {logs}");
@@ -244,15 +231,8 @@ fn the_listener_outlasts_half_open_clients_keeps_its_pages_behind_the_token_and_
 
     // A stop with a half-open client still connected is prompt.
     let _lingering = std::net::TcpStream::connect(&address).expect("connect");
-    signal(&child, "TERM");
+    support::signal(&child, "TERM");
     let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(15), "costguard did not stop within 15 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(support::exit_within(&mut child, Duration::from_secs(15)), Some(0), "a clean stop within 15 s of SIGTERM exits 0");
     assert!(start.elapsed() < Duration::from_secs(5), "stopped in {:?}", start.elapsed());
 }

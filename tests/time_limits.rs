@@ -234,25 +234,6 @@ fn cli_sweep(dir: &Path, endpoint: &str) -> std::process::Child {
         .expect("costguard starts")
 }
 
-fn signal(child: &std::process::Child, name: &str) {
-    let status = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-}
-
-/// Waits at most `limit` for the child to exit; its exit code.
-fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status.code();
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test]
 async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during_a_hung_change_and_the_next_run_settles_it() {
     let moto = support::moto().await;
@@ -263,8 +244,8 @@ async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = cli_sweep(dir.path(), &stuck);
     std::thread::sleep(Duration::from_millis(1500));
-    signal(&child, "TERM");
-    let code = exit_within(&mut child, Duration::from_secs(10));
+    support::signal(&child, "TERM");
+    let code = support::exit_within(&mut child, Duration::from_secs(10));
     let _ = child.kill();
     assert_eq!(code, Some(1), "the first signal ends a sweep waiting on its access check");
 
@@ -277,10 +258,10 @@ async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during
         assert!(started.elapsed() < Duration::from_secs(60), "the sweep never reached its change");
         std::thread::sleep(Duration::from_millis(50));
     }
-    signal(&child, "TERM");
-    assert_eq!(exit_within(&mut child, Duration::from_millis(1500)), None, "the first signal lets the change under way finish");
-    signal(&child, "INT");
-    let code = exit_within(&mut child, Duration::from_secs(5));
+    support::signal(&child, "TERM");
+    assert_eq!(support::exit_within(&mut child, Duration::from_millis(1500)), None, "the first signal lets the change under way finish");
+    support::signal(&child, "INT");
+    let code = support::exit_within(&mut child, Duration::from_secs(5));
     let _ = child.kill();
     assert_eq!(code, Some(130), "the second signal exits at once");
     assert_eq!(support::retention_by_group(&moto).await["/app/forever"], None, "the held change never reached moto");
@@ -288,7 +269,7 @@ async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during
     // 3. The next run finds the journaled change unsettled, sees it never
     // happened, settles it and makes it.
     let mut child = cli_sweep(dir.path(), &moto.endpoint);
-    let code = exit_within(&mut child, Duration::from_secs(60));
+    let code = support::exit_within(&mut child, Duration::from_secs(60));
     let output = child.wait_with_output().expect("output");
     assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(support::retention_by_group(&moto).await["/app/forever"], Some(30));

@@ -414,3 +414,24 @@ pub async fn put_variant_load(moto: &Moto, endpoint: &str, variant: &str, metric
         .await
         .expect("put variant load");
 }
+
+/// Sends the signal `name` (`TERM`, `INT`, `HUP`) to a child process.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+}
+
+/// Waits at most `limit` for the child to exit: its exit code, `None` while
+/// it still runs (or when a signal ended it).
+pub fn exit_within(child: &mut std::process::Child, limit: std::time::Duration) -> Option<i32> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
