@@ -171,6 +171,82 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
     summarize(sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await)
 }
 
+pub struct ApplyArgs {
+    pub file: PathBuf,
+    /// The daemon config: its policies, regions, state and report folders,
+    /// protection tag and time limits (instead of the flags).
+    pub config: Option<PathBuf>,
+    pub policies: Vec<PathBuf>,
+    pub max_age: chrono::Duration,
+    /// From the flags; with `config`, only the time limit and the lock wait count.
+    pub options: SweepOptions,
+    pub progress: Progress,
+}
+
+/// `costguard apply FILE`: a reviewed plan's changes that still hold.
+pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) -> ExitCode {
+    let file = match sweep::read_plan(&args.file) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("costguard: {e}\ncostguard: nothing was changed");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let loaded = match &args.config {
+        Some(config) => crate::service::Loaded::load(config).map(|l| {
+            let (policies, options) = l.sweep_for(None);
+            (policies, options, l.config.time_limits)
+        }),
+        None => config::load(&args.policies).map(|set| (set.policies, args.options.clone(), TimeLimits::default())).map_err(|e| e.to_string()),
+    };
+    let (policies, options, limits) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{e}\ncostguard: invalid policies or config; nothing was changed");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let options = SweepOptions {
+        dry_run: false,
+        guardrails: None,
+        email: None,
+        save_plan: None,
+        max_duration: Some(args.options.max_duration.unwrap_or(limits.sweep)),
+        wait_lock: args.options.wait_lock,
+        ..options
+    };
+    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(limits.aws);
+    summarize(sweep::apply_plan(&aws, &policies, &file, args.max_age, &options, clock, &args.progress, &cancel).await)
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum PlanFormat {
+    Markdown,
+    Json,
+}
+
+/// `costguard plan show FILE`: the plan for review.
+pub fn plan_show(path: &Path, format: PlanFormat, clock: &Clock) -> ExitCode {
+    let file = match sweep::read_plan(path) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match format {
+        PlanFormat::Markdown => print!("{}", crate::report::plan_review::markdown(&file, clock.now())),
+        PlanFormat::Json => match serde_json::to_string_pretty(&file) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("costguard: {e}");
+                return ExitCode::from(exit::FAILED);
+            }
+        },
+    }
+    ExitCode::from(exit::OK)
+}
+
 /// Prints a sweep's one-line summary, errors and report paths; returns the
 /// exit code its report calls for.
 pub fn summarize(result: Result<sweep::SweepResult, sweep::SweepError>) -> ExitCode {

@@ -128,6 +128,60 @@ enum Command {
         /// still in the report).
         #[arg(long)]
         no_email: bool,
+
+        /// With --dry-run: write the planned changes, with what made each
+        /// match, to FILE for review and `costguard apply FILE`.
+        #[arg(long, value_name = "FILE", requires = "dry_run")]
+        save_plan: Option<PathBuf>,
+    },
+    /// Apply a plan saved by `sweep --dry-run --save-plan`: each change is
+    /// re-read and done only if what made it match still holds (skipped
+    /// with the reason otherwise). Refuses a plan older than --max-age,
+    /// made for another account or regions, or whose policies changed.
+    ///
+    /// Exit codes as `sweep`.
+    Apply {
+        /// The plan file.
+        file: PathBuf,
+
+        /// The daemon config: its policies, regions, state and report
+        /// folders and protection tag are used (not the flags below).
+        #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG", conflicts_with_all = ["policies", "report_dir", "regions", "state_dir", "journal"])]
+        config: Option<PathBuf>,
+
+        /// Policy files or folders: those the plan was made with.
+        #[arg(long = "policies", value_name = "PATH", default_value = "policies")]
+        policies: Vec<PathBuf>,
+
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_REPORT_DIR)]
+        report_dir: PathBuf,
+
+        /// Only if the plan's regions are among these (repeatable).
+        #[arg(long = "region", value_name = "R")]
+        regions: Vec<String>,
+
+        #[arg(long, value_name = "KEY", default_value = costguard::engine::plan::DEFAULT_PROTECT_TAG, value_parser = protect_tag)]
+        protect_tag: String,
+
+        /// Refuse a plan older than this (90m, 24h).
+        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
+        max_age: std::time::Duration,
+
+        /// Stop after this long, as `sweep --max-duration`.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        max_duration: Option<std::time::Duration>,
+
+        /// Wait this many seconds for another sweep holding the state folder.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        wait_lock: u64,
+
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Saved plans.
+    Plan {
+        #[command(subcommand)]
+        command: PlanCommand,
     },
     /// Run as a service: sweeps on the config's cron schedules, an HTTP
     /// listener (/healthz, /readyz, /metrics, /report), reload on SIGHUP or
@@ -206,6 +260,17 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Print a saved plan for review: every change, its cost, why it
+    /// matched and the evidence `apply` will check.
+    Show {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: costguard::commands::PlanFormat,
+    },
+}
+
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -239,6 +304,7 @@ fn main() -> ExitCode {
         Command::IamPolicy { policies, config, require_tag } => return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref()),
         Command::Health { address } => return commands::health(&address),
         Command::Savings { since, format, state } => return commands::savings(&state.journal(), since, format),
+        Command::Plan { command: PlanCommand::Show { file, format } } => return commands::plan_show(&file, format, &system_clock()),
         command => command,
     };
     let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
@@ -283,16 +349,53 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
+fn progress(log_format: LogFormat) -> Progress {
+    match log_format {
+        LogFormat::Text => Progress::on_terminal(),
+        LogFormat::Json => Progress::hidden(),
+    }
+}
+
 async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) -> ExitCode {
     match command {
         Command::Run { config, once: true } => commands::summarize(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
         Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
         Command::Restore { resource_type, name, state } => commands::restore(resource_type, &name, &state.journal(), &system_clock()).await,
-        Command::Sweep { dry_run, policies, report_dir, regions, protect_tag, max_duration, wait_lock, state, prices, skip_guardrails, config, no_email } => {
-            let progress = match log_format {
-                LogFormat::Text => Progress::on_terminal(),
-                LogFormat::Json => Progress::hidden(),
+        Command::Apply { file, config, policies, report_dir, regions, protect_tag, max_age, max_duration, wait_lock, state } => {
+            let options = SweepOptions {
+                dry_run: false,
+                regions,
+                report_dir,
+                settings: PlanSettings { protect_tag },
+                journal: state.journal(),
+                price_cache: None,
+                price_list_api: false,
+                guardrails: None,
+                email: None,
+                max_duration,
+                wait_lock: std::time::Duration::from_secs(wait_lock),
+                save_plan: None,
             };
+            let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::hours(24));
+            let args = commands::ApplyArgs { file, config, policies, max_age, options, progress: progress(log_format) };
+            commands::apply(args, &system_clock(), shutdown.token().clone()).await
+        }
+        Command::Sweep {
+            dry_run,
+            policies,
+            report_dir,
+            regions,
+            protect_tag,
+            max_duration,
+            wait_lock,
+            state,
+            prices,
+            skip_guardrails,
+            config,
+            no_email,
+            save_plan,
+        } => {
+            let progress = progress(log_format);
             let options = SweepOptions {
                 dry_run,
                 regions,
@@ -305,9 +408,12 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 email: None,
                 max_duration,
                 wait_lock: std::time::Duration::from_secs(wait_lock),
+                save_plan,
             };
             commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), shutdown.token().clone()).await
         }
-        Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } | Command::Savings { .. } => ExitCode::from(commands::exit::FAILED),
+        Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } | Command::Savings { .. } | Command::Plan { .. } => {
+            ExitCode::from(commands::exit::FAILED)
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::engine::inventory::{self, Inventory};
 use crate::engine::journal::{Journal, JournalError};
 use crate::engine::ledger;
 use crate::engine::plan::{self, Plan, PlanSettings};
+use crate::engine::plan_file;
 use crate::guardrails::{self, spend::SpendSummary, GuardrailChange};
 use crate::notify::{self, EmailReport, EmailSetup};
 use crate::outcome::Status;
@@ -51,6 +52,8 @@ pub struct SweepOptions {
     /// How long to wait for another sweep holding the state folder's lock
     /// (zero: refuse at once).
     pub wait_lock: std::time::Duration,
+    /// Write the plan's changes here (`--save-plan`), for `apply`.
+    pub save_plan: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,11 @@ pub enum SweepError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Locked(#[from] LockError),
+    #[error("cannot write the plan to {path}: {source}")]
+    SavePlan { path: PathBuf, source: std::io::Error },
+    /// A saved plan that cannot be applied; nothing was changed.
+    #[error("the plan is refused, nothing was changed:\n{0}")]
+    PlanRefused(String),
 }
 
 impl SweepError {
@@ -105,28 +113,22 @@ pub async fn run(
 ) -> Result<SweepResult, SweepError> {
     let now = clock.now();
     let regions = if options.regions.is_empty() { vec![aws.default_region().ok_or(SweepError::NoRegion)?] } else { options.regions.clone() };
-    // One check of the credentials and the endpoint before anything else;
-    // a signal while it waits stops the sweep there (nothing was changed).
-    tokio::select! {
-        checked = aws.check_access() => checked.map_err(SweepError::NoAccess)?,
-        _ = cancel.cancelled() => return Err(SweepError::NoAccess("stopped (a signal) while AWS had not answered the access check".to_string())),
-    };
+    let account_id = check_access(aws, cancel).await?;
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
     let deadline = Deadline::start(options.max_duration, cancel);
     let cancel = &deadline.cancel;
     let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
-    let mut recovery = apply::Recovery::default();
-    if let (Some(journal), false) = (&journal, options.dry_run) {
-        recovery = apply::settle_unsettled(aws, journal, policies, clock).await;
-        for note in &recovery.notes {
-            tracing::warn!(journal = %journal.path().display(), "{note}");
-        }
-    }
+    let mut recovery = recover(aws, journal.as_ref(), options, policies, clock).await;
 
     let inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
     let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
+    if let Some(path) = &options.save_plan {
+        let file = plan_file::from_plan(&plan, policies, &account_id, &regions, &options.settings.protect_tag, &run_id);
+        save_plan(&file, path)?;
+        tracing::info!(plan = %path.display(), changes = file.changes.len(), "plan saved");
+    }
     let outcomes = match (&journal, options.dry_run) {
         (Some(journal), false) => {
             let _task = progress.task("applying");
@@ -137,21 +139,11 @@ pub async fn run(
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
     let findings = findings::findings(&plan, &outcomes);
-    let savings = match update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, clock.now()) {
-        Ok(total) => total,
-        Err(e) => {
-            recovery.problems.push(format!("savings ledger: {e}"));
-            None
-        }
-    };
+    let savings = ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, clock.now()));
     let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, now, cancel, progress).await;
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
-    let counter = aws.counter();
-    let stopped =
-        deadline.reached().then(|| format!("the sweep reached its time limit ({}) and stopped: what it had not done is skipped", deadline.describe()));
-    let journal_errors = recovery.problems;
-    let report = Report::build(report::Parts {
+    let parts = report::Parts {
         info,
         plan: &plan,
         findings,
@@ -160,11 +152,120 @@ pub async fn run(
         guardrail_errors,
         spend,
         emails,
-        counter,
-        stopped,
-        journal_errors,
+        counter: aws.counter(),
+        stopped: deadline.stopped(),
+        journal_errors: recovery.problems,
         savings,
-    });
+    };
+    write_report(parts, options, journal.as_ref(), clock)
+}
+
+/// `costguard apply FILE`: the reviewed plan's changes whose evidence
+/// still holds, with the sweep's guards (lock, journal, grace periods,
+/// protection, re-read before each change); no guardrails and no email.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_plan(
+    aws: &Aws,
+    policies: &[Policy],
+    file: &plan_file::PlanFile,
+    max_age: chrono::Duration,
+    options: &SweepOptions,
+    clock: &Clock,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<SweepResult, SweepError> {
+    let now = clock.now();
+    let account_id = check_access(aws, cancel).await?;
+    let expect = plan_file::Expect { now, max_age, account_id: &account_id, regions: &options.regions, protect_tag: &options.settings.protect_tag, policies };
+    plan_file::check(file, &expect).map_err(|refused| SweepError::PlanRefused(refused.to_string()))?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    tracing::info!(run_id = %run_id, plan_run_id = %file.run_id, changes = file.changes.len(), "applying a saved plan");
+    let deadline = Deadline::start(options.max_duration, cancel);
+    let cancel = &deadline.cancel;
+    let real = SweepOptions { dry_run: false, ..options.clone() };
+    let _lock = lock_state(&real, now, cancel).await?;
+    let journal = open_journal(&real, &run_id, now)?.ok_or_else(|| SweepError::Config("the journal is needed to apply a plan".to_string()))?;
+    let mut recovery = recover(aws, Some(&journal), &real, policies, clock).await;
+
+    let plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
+    let inventory = Inventory::from_resources(file.changes.iter().map(|c| c.resource.clone()));
+    let outcomes = {
+        let _task = progress.task("applying the plan");
+        apply::apply(&plan, &apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
+    };
+    let findings = findings::findings(&plan, &outcomes);
+    // The file's resources are as they were at plan time: not a listing
+    // to find recreated resources in.
+    let listing = Inventory::default();
+    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, &listing, &run_id, clock.now()));
+    let info = RunInfo { run_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
+    let parts = report::Parts {
+        info,
+        plan: &plan,
+        findings,
+        inventory: &inventory,
+        guardrails: Vec::new(),
+        guardrail_errors: Vec::new(),
+        spend: None,
+        emails: None,
+        counter: aws.counter(),
+        stopped: deadline.stopped(),
+        journal_errors: recovery.problems,
+        savings,
+    };
+    write_report(parts, &real, Some(&journal), clock)
+}
+
+/// One check of the credentials and the endpoint before anything else,
+/// answering the account id; a signal while it waits stops the sweep
+/// there (nothing was changed).
+async fn check_access(aws: &Aws, cancel: &CancellationToken) -> Result<String, SweepError> {
+    tokio::select! {
+        checked = aws.check_access() => checked.map_err(SweepError::NoAccess),
+        _ = cancel.cancelled() => Err(SweepError::NoAccess("stopped (a signal) while AWS had not answered the access check".to_string())),
+    }
+}
+
+/// A real run first settles what a crash left half done.
+async fn recover(aws: &Aws, journal: Option<&Journal>, options: &SweepOptions, policies: &[Policy], clock: &Clock) -> apply::Recovery {
+    let (Some(journal), false) = (journal, options.dry_run) else { return apply::Recovery::default() };
+    let recovery = apply::settle_unsettled(aws, journal, policies, clock).await;
+    for note in &recovery.notes {
+        tracing::warn!(journal = %journal.path().display(), "{note}");
+    }
+    recovery
+}
+
+/// The ledger's total for the report; a ledger that failed is a journal
+/// problem in the report, not a failed sweep.
+fn ledger_total(recovery: &mut apply::Recovery, total: Result<Option<ledger::SavingsTotal>, JournalError>) -> Option<ledger::SavingsTotal> {
+    total.unwrap_or_else(|e| {
+        recovery.problems.push(format!("savings ledger: {e}"));
+        None
+    })
+}
+
+/// Writes the plan file beside nothing else: atomically, so a reviewer
+/// never reads half of one.
+fn save_plan(file: &plan_file::PlanFile, path: &Path) -> Result<(), SweepError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| SweepError::Config(format!("--save-plan {}: not a file name", path.display())))?;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| crate::files::write_atomic(dir, name, |out| serde_json::to_writer_pretty(&mut *out, file).map_err(std::io::Error::other)))
+        .map(|_| ())
+        .map_err(|source| SweepError::SavePlan { path: path.to_path_buf(), source })
+}
+
+/// Reads a plan file, bounded, with the place of any error in it.
+pub fn read_plan(path: &Path) -> Result<plan_file::PlanFile, String> {
+    let text = crate::files::read_text_bounded(path, plan_file::MAX_FILE_BYTES).map_err(|e| format!("{}: cannot read the plan: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: not a costguard plan file: {e}", path.display(), e.line(), e.column()))
+}
+
+/// Builds the report and writes it; if AWS was changed and the report
+/// cannot be written, the error lists the changes so they are not lost.
+fn write_report(parts: report::Parts<'_>, options: &SweepOptions, journal: Option<&Journal>, clock: &Clock) -> Result<SweepResult, SweepError> {
+    let report = Report::build(parts);
     let (report_json, report_md) = report::write(&report, &options.report_dir).map_err(|source| {
         let resources = report.findings.iter().filter(|f| f.status == Status::Done);
         let guardrails = report.guardrails.iter().filter(|g| g.status == Status::Done);
@@ -179,7 +280,7 @@ pub async fn run(
             SweepError::ReportAfterChanges { path, source, changes }
         }
     })?;
-    if let Some(journal) = &journal {
+    if let Some(journal) = journal {
         let summary = format!("{} findings, {} done, {} failed", report.totals.findings, report.totals.done, report.totals.failed);
         journal.finish_run(&report.run_id, clock.now(), &summary)?;
     }
@@ -241,6 +342,11 @@ impl Deadline {
 
     fn reached(&self) -> bool {
         self.reached.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The report's line when the limit stopped the sweep.
+    fn stopped(&self) -> Option<String> {
+        self.reached().then(|| format!("the sweep reached its time limit ({}) and stopped: what it had not done is skipped", self.describe()))
     }
 
     fn describe(&self) -> String {

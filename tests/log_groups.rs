@@ -269,6 +269,7 @@ async fn a_second_sweep_of_the_same_state_folder_is_refused_or_waits_and_nothing
     let options = |report: &str, wait: u64| costguard::sweep::SweepOptions {
         report_dir: dir.path().join(report),
         wait_lock: std::time::Duration::from_secs(wait),
+        save_plan: None,
         ..support::sweep_options(dir.path(), false)
     };
     let policies = policies(NEVER_EXPIRE);

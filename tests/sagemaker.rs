@@ -441,3 +441,78 @@ async fn an_over_provisioned_endpoint_gets_a_smaller_size_and_fewer_instances() 
     let saving = (0.23 * 4.0 - 0.115 * 2.0) * 730.0;
     assert!((over[0].monthly_saving_usd.unwrap_or_default() - saving).abs() < 1e-6, "{:?}", over[0].monthly_saving_usd);
 }
+
+#[tokio::test]
+async fn a_reviewed_plan_applies_only_the_changes_that_still_hold() {
+    let moto = support::moto().await;
+    let fleet = ["stays-idle", "gets-protected", "busy-again", "deleted-by-hand"];
+    for name in fleet {
+        seed_endpoint(&moto, name, &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    }
+    let state = tempfile::tempdir().expect("temp dir");
+    let no_grace = policies(&IDLE_ENDPOINTS.replace("      - type: mark\n        days: 7\n", ""));
+    let plan_path = state.path().join("reviewed/plan.json");
+    let options = sweep::SweepOptions { save_plan: Some(plan_path.clone()), ..support::sweep_options(state.path(), true) };
+    let aws = moto.aws().await;
+    sweep::run(&aws, &no_grace, &options, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await.expect("dry run");
+    assert_eq!(endpoint_names(&moto).await.len(), 4, "a dry run that saves a plan changes nothing");
+    let file = sweep::read_plan(&plan_path).expect("the plan reads back");
+    let mut planned: Vec<&str> = file.changes.iter().map(|c| c.resource_id.as_str()).collect();
+    planned.sort();
+    assert_eq!(planned, ["busy-again", "deleted-by-hand", "gets-protected", "stays-idle"]);
+
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_costguard")).args(["plan", "show"]).arg(&plan_path).output().expect("plan show");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(fleet.iter().all(|name| shown.contains(name)) && shown.contains("# costguard plan: 4 changes") && shown.contains("$83.95"), "{shown}");
+
+    // The fleet changes between review and apply.
+    let sm = moto.sagemaker().await;
+    let arn = sm.describe_endpoint().endpoint_name("gets-protected").send().await.expect("describe").endpoint_arn.expect("an ARN");
+    let tag = aws_sdk_sagemaker::types::Tag::builder().key("costguard:protect").value("yes").build();
+    sm.add_tags().resource_arn(arn).tags(tag).send().await.expect("protect");
+    put_invocations(&moto, "busy-again", "AllTraffic", 17.0, 1).await;
+    sm.delete_endpoint().endpoint_name("deleted-by-hand").send().await.expect("delete by hand");
+
+    let real = support::sweep_options(state.path(), false);
+    let applied =
+        sweep::apply_plan(&aws, &no_grace, &file, Duration::hours(24), &real, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new())
+            .await
+            .expect("the plan applies");
+    let outcome = |id: &str| finding(&applied, id).map(|f| (format!("{:?}", f.status), f.detail.clone().unwrap_or_default())).unwrap_or_default();
+    assert_eq!(outcome("stays-idle").0, "Done", "{:?}", outcome("stays-idle"));
+    let (status, why) = outcome("gets-protected");
+    assert!(status == "Skipped" && why.contains("became protected"), "{status}: {why}");
+    let (status, why) = outcome("busy-again");
+    assert!(status == "Skipped" && why.contains("no longer matches") && why.contains("Invocations"), "{status}: {why}");
+    let (status, why) = outcome("deleted-by-hand");
+    assert!(status == "Skipped" && why.contains("no longer exists"), "{status}: {why}");
+    assert_eq!(endpoint_names(&moto).await, ["busy-again", "gets-protected"]);
+    let saved = applied.report.saved.as_ref().expect("the ledger is in the report");
+    assert!((saved.monthly_usd - 0.115 * 730.0).abs() < 1e-6 && saved.changes == 1, "{saved:?}");
+
+    // Applying it again changes nothing; a changed policy refuses it whole.
+    let again =
+        sweep::apply_plan(&aws, &no_grace, &file, Duration::hours(24), &real, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new())
+            .await
+            .expect("applies again");
+    assert_eq!(again.report.totals.done, 0);
+    let stricter = policies(
+        &IDLE_ENDPOINTS.replace("      - type: mark\n        days: 7\n", "").replace("days: 14\n      - type: metrics", "days: 30\n      - type: metrics"),
+    );
+    let refused =
+        sweep::apply_plan(&aws, &stricter, &file, Duration::hours(24), &real, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await;
+    assert!(matches!(&refused, Err(sweep::SweepError::PlanRefused(why)) if why.contains("changed since the plan")), "{refused:?}");
+    let late = sweep::apply_plan(
+        &aws,
+        &no_grace,
+        &file,
+        Duration::hours(24),
+        &real,
+        &Clock::fixed(Utc::now() + Duration::hours(25)),
+        &Progress::hidden(),
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(matches!(&late, Err(sweep::SweepError::PlanRefused(why)) if why.contains("older than --max-age")), "{late:?}");
+    assert_eq!(endpoint_names(&moto).await, ["busy-again", "gets-protected"]);
+}

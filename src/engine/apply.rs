@@ -101,7 +101,7 @@ pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Vec<Outcome> {
 /// Tags the mark and journals it, after re-reading the resource like any
 /// change (a resource protected since the listing is not marked).
 async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Outcome {
-    let fresh = match recheck(policy, &entry.resource, now, ctx).await {
+    let fresh = match recheck(policy, entry, now, ctx).await {
         Ok(fresh) => fresh,
         Err(outcome) => return outcome,
     };
@@ -128,8 +128,7 @@ async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, n
 
 /// Runs the policy's changes on one resource, guarded as the module says.
 async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Outcome {
-    let listed = &entry.resource;
-    let fresh = match recheck(policy, listed, now, ctx).await {
+    let fresh = match recheck(policy, entry, now, ctx).await {
         Ok(fresh) => fresh,
         Err(outcome) => return outcome,
     };
@@ -200,8 +199,10 @@ async fn repair_after_failure(change: &Change, before: &Resource, now: DateTime<
     }
 }
 
-/// Re-reads the resource and re-evaluates the policy on what AWS says now.
-async fn recheck(policy: &Policy, listed: &Resource, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Result<Resource, Outcome> {
+/// Re-reads the resource and re-evaluates the policy on what AWS says now;
+/// for a reviewed plan's entry, what made it match must also be unchanged.
+async fn recheck(policy: &Policy, entry: &PlanEntry, now: DateTime<Utc>, ctx: &ApplyContext<'_>) -> Result<Resource, Outcome> {
+    let listed = &entry.resource;
     let rt = policy.resource_type;
     let mut fresh = match rt.reread(ctx.aws, &listed.region, &listed.id, now).await {
         Ok(Some(mut fresh)) => {
@@ -221,8 +222,15 @@ async fn recheck(policy: &Policy, listed: &Resource, now: DateTime<Utc>, ctx: &A
     if let Err(e) = super::inventory::fetch_metrics(ctx.aws, &fresh.region.clone(), &[policy], std::slice::from_mut(&mut fresh), now).await {
         return Err(Outcome::new(Status::Failed, format!("could not re-read metrics before acting: {e}")));
     }
-    if filters::evaluate_all(&policy.filters, &fresh, now).is_none() {
-        return Err(Outcome::new(Status::Skipped, "no longer matches when re-read; not changed".to_string()));
+    if let Some(unmet) = filters::first_unmet(&policy.filters, &fresh, now) {
+        return Err(Outcome::new(Status::Skipped, format!("no longer matches when re-read ({unmet}); not changed")));
+    }
+    if let Some(planned) = &entry.reviewed {
+        let assessment = policy.rightsizing().and_then(|r| r.assess(&fresh));
+        let differences = super::plan_file::Evidence::of(policy, &fresh, assessment.as_ref()).differences(planned);
+        if !differences.is_empty() {
+            return Err(Outcome::new(Status::Skipped, format!("changed since the plan was reviewed: {}; not changed", differences.join("; "))));
+        }
     }
     Ok(fresh)
 }

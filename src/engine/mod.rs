@@ -8,4 +8,5 @@ pub mod inventory;
 pub mod journal;
 pub mod ledger;
 pub mod plan;
+pub mod plan_file;
 pub mod restore;

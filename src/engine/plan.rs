@@ -68,6 +68,9 @@ pub struct PlanEntry {
     pub decision: Decision,
     /// The rightsizing judgement, for policies with a `rightsizing` filter.
     pub assessment: Option<Assessment>,
+    /// From a reviewed plan file: what made it match then, which must
+    /// still hold when apply re-reads it.
+    pub reviewed: Option<Arc<super::plan_file::Evidence>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +120,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
                 reason,
                 decision: decide(policy, resource, settings, due, now),
                 assessment: policy.rightsizing().and_then(|r| r.assess(resource)),
+                reviewed: None,
             })
         })
         .collect();

@@ -115,6 +115,27 @@ impl Filter {
         }
     }
 
+    /// Adds what this filter reads of the resource itself (attributes,
+    /// tags, times; not metrics), by name, with the value as read:
+    /// what a saved plan holds as evidence that its match still stands.
+    pub fn evidence(&self, resource: &Resource, out: &mut std::collections::BTreeMap<String, String>) {
+        let shown = |v: Option<crate::resources::AttrValue<'_>>| v.map_or_else(|| "absent".to_string(), |v| v.to_string());
+        match self {
+            Filter::Value(f) | Filter::Tag(f) => {
+                out.insert(f.key.to_string(), shown(f.key.read(resource)));
+            }
+            Filter::Age(f) => {
+                let value = match f.key {
+                    None => resource.created_at.map(crate::resources::AttrValue::Time),
+                    Some(key) => resource.attribute(key),
+                };
+                out.insert(f.key.unwrap_or("created").to_string(), shown(value));
+            }
+            Filter::Metrics(_) | Filter::Rightsizing(_) => {}
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.evidence(resource, out)),
+        }
+    }
+
     /// Adds the attributes this filter reads (value filters' keys).
     pub fn attributes_read(&self, out: &mut crate::resources::Wanted) {
         match self {
@@ -199,6 +220,12 @@ pub fn evaluate_all(filters: &[Filter], resource: &Resource, now: DateTime<Utc>)
         reasons.push(filter.evaluate(resource, now)?);
     }
     Some(reasons.join("; "))
+}
+
+/// The first of `filters` that `resource` no longer meets, described:
+/// why a resource that matched before does not now.
+pub fn first_unmet(filters: &[Filter], resource: &Resource, now: DateTime<Utc>) -> Option<String> {
+    filters.iter().find(|f| f.evaluate(resource, now).is_none()).map(Filter::describe)
 }
 
 fn describe_all(filters: &[Filter]) -> String {

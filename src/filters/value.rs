@@ -156,7 +156,7 @@ pub enum Key {
 }
 
 impl Key {
-    fn read<'a>(&self, resource: &'a Resource) -> Option<AttrValue<'a>> {
+    pub(crate) fn read<'a>(&self, resource: &'a Resource) -> Option<AttrValue<'a>> {
         match self {
             Key::Attribute(name, _) => resource.attribute(name),
             Key::Tag(tag) => resource.tags.get(tag).map(|v| AttrValue::Str(v)),

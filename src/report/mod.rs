@@ -3,6 +3,7 @@
 
 pub mod html;
 pub mod markdown;
+pub mod plan_review;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;

@@ -122,6 +122,7 @@ impl Loaded {
             // A CLI sweep holding the state folder delays the daemon's, up
             // to the sweep's own time limit: the schedule is not lost.
             wait_lock: self.config.time_limits.sweep,
+            save_plan: None,
         };
         (policies, options)
     }

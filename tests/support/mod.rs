@@ -296,6 +296,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         email: None,
         max_duration: None,
         wait_lock: std::time::Duration::ZERO,
+        save_plan: None,
     }
 }
 
