@@ -71,6 +71,9 @@ pub fn validate(paths: &[PathBuf], daemon_config: Option<&Path>) -> ExitCode {
             }
         }
     }
+    if let (Some(set), Some(email)) = (&set, &email) {
+        problems.extend(crate::notify::channel_problems(&set.policies, &email.settings));
+    }
     if let Some(set) = &set {
         warn_placeholders(set.guardrails.as_ref(), email.as_deref());
         if let Some(note) = unsent_notify_note(&set.policies, email.as_deref()) {
@@ -352,6 +355,19 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: 
         guardrails: guardrails.as_ref(),
         price_list_api: daemon.as_ref().is_none_or(|d| d.prices == config::daemon::PriceSource::Api),
         ses: daemon.as_ref().and_then(|d| d.email.as_ref()).is_some_and(|e| matches!(e.transport, config::daemon::TransportSettings::Ses(_))),
+        sns_topics: daemon
+            .as_ref()
+            .and_then(|d| d.email.as_ref())
+            .map(|e| {
+                e.channels
+                    .values()
+                    .filter_map(|c| match &c.target {
+                        config::channels::ChannelTarget::Sns { topic_arn, .. } => Some(topic_arn.clone()),
+                        config::channels::ChannelTarget::Http { .. } => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         require_tag,
     };
     match serde_json::to_string_pretty(&crate::iam::document(&policies, &needs)) {

@@ -21,6 +21,8 @@ pub struct Needs<'a> {
     pub price_list_api: bool,
     /// Email goes through SES.
     pub ses: bool,
+    /// SNS topics the `sns` channels publish to.
+    pub sns_topics: Vec<String>,
     /// Mutations only on resources carrying this tag key.
     pub require_tag: Option<&'a str>,
 }
@@ -113,6 +115,9 @@ pub fn grants(policies: &[Policy], needs: &Needs) -> Vec<Grant> {
     }
     if needs.ses {
         all.push(Grant::scoped("ses:SendEmail", vec!["arn:aws:ses:*:*:identity/*".into(), "arn:aws:ses:*:*:configuration-set/*".into()]));
+    }
+    if !needs.sns_topics.is_empty() {
+        all.push(Grant::scoped("sns:Publish", needs.sns_topics.clone()));
     }
     if let Some(g) = needs.guardrails {
         all.extend(guardrail_grants(g));

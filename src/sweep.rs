@@ -484,8 +484,15 @@ async fn send_email(
     let email = options.email.as_ref()?;
     let _task = progress.task("sending email");
     let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
-    let mailer =
-        notify::Mailer { settings: &email.settings, templates: &email.templates, transport: transport.as_ref().map_err(Clone::clone), journal, cancel };
+    let channels = notify::channel::Channels::new(&email.settings.channels, aws, email.settings.message_limit());
+    let mailer = notify::Mailer {
+        settings: &email.settings,
+        templates: &email.templates,
+        transport: transport.as_ref().map_err(Clone::clone),
+        channels: &channels,
+        journal,
+        cancel,
+    };
     let sweep = notify::Sweep { plan, findings, policies, run_id, dry_run: options.dry_run, protect_tag: &options.settings.protect_tag, now };
     let (emails, errors) = mailer.deliver(&sweep).await;
     for e in &errors {

@@ -15,6 +15,7 @@ use costguard::notify::EmailSetup;
 use costguard::progress::Progress;
 use costguard::report::Verdict;
 use costguard::sweep::{self, SweepResult};
+use support::http_sink::HttpSink;
 use support::smtp::{Received, SmtpSink};
 use support::{put_invocations, seed_endpoint, Moto};
 use tokio_util::sync::CancellationToken;
@@ -331,4 +332,105 @@ async fn ses_sends_the_same_digest_through_the_emulator() {
     assert_eq!(delivered[0].subject, "costguard: 1 log group (never-expire)");
     assert!(delivered[0].text().contains("- /app/a (us-east-1)"), "{}", delivered[0].text());
     assert!(delivered[0].html().contains("never-expire: 1 log group"), "{}", delivered[0].html());
+}
+
+#[tokio::test]
+async fn digests_reach_slack_a_signed_webhook_and_an_sns_topic_as_they_reach_people() {
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    let (smtp, slack, hook, subscriber) = (SmtpSink::start(None), HttpSink::start(), HttpSink::start(), HttpSink::start());
+    let sns = aws_sdk_sns::Client::new(&moto.sdk_config().await);
+    let topic = sns.create_topic().name("costguard").send().await.expect("create topic").topic_arn.expect("a topic ARN");
+    sns.subscribe().topic_arn(&topic).protocol("http").endpoint(subscriber.url("/sns")).send().await.expect("subscribe");
+
+    // Webhook URLs and the signing key come from files, never the config.
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let file = |name: &str, text: &str| {
+        let path = secrets.path().join(name);
+        std::fs::write(&path, format!("{text}\n")).expect("write a secret");
+        path.display().to_string()
+    };
+    let extra = format!(
+        "  channels:\n    ml-team: {{type: slack, url-file: {}}}\n    audit: {{type: webhook, url-file: {}, secret-file: {}}}\n    bus: {{type: sns, topic-arn: '{topic}'}}\n",
+        file("slack.url", &slack.url("/services/T0/B0/secret")),
+        file("hook.url", &hook.url("/hook")),
+        file("hook.key", "k3y-for-HMAC"),
+    );
+    let setup = email(&smtp_config(&smtp, &extra));
+    let routed = POLICIES
+        .replace("to: [team@example.com, resource-owner]", "to: ['#ml-team', '#bus', resource-owner]")
+        .replace("to: [team@example.com]", "to: ['#audit']");
+    let policies = compile_text(Path::new("test.yaml"), &routed).expect("valid policies");
+    assert!(costguard::notify::channel_problems(&policies, &setup.settings).is_empty());
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut options = support::sweep_options(state.path(), false);
+    options.email = Some(setup.clone());
+    let result =
+        sweep::run(&moto.aws().await, &policies, &options, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let emails = result.report.emails.as_ref().expect("an email section");
+    assert_eq!((emails.sent, emails.queued, emails.failed), (4, 0, 0), "{emails:?}");
+
+    // Slack: one Block Kit message with the endpoint digest; markup from AWS escaped.
+    let posted = slack.requests();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!((posted[0].method.as_str(), posted[0].path.as_str()), ("POST", "/services/T0/B0/secret"));
+    let message = posted[0].json();
+    assert_eq!(message["blocks"][0]["type"], "header");
+    let text = message["blocks"][1]["text"]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("idle-ana") && text.contains("idle-nobody") && !text.contains("busy"), "{text}");
+
+    // The webhook: the digest's data, signed over the time and the body.
+    let posted = hook.requests();
+    assert_eq!(posted.len(), 1);
+    let signature = posted[0].header("x-costguard-signature").expect("a signature header");
+    let t: i64 = signature.trim_start_matches("t=").split(',').next().and_then(|t| t.parse().ok()).expect("a time");
+    assert_eq!(signature, costguard::notify::channel::signature(b"k3y-for-HMAC", t, &posted[0].body));
+    let digest = posted[0].json();
+    assert_eq!(digest["digest"]["policies"][0]["name"], "never-expire");
+    assert_eq!(digest["digest"]["policies"][0]["items"][0]["resource_id"], "/odd/<b>bold</b>&amp;", "data is data: JSON carries it exactly");
+
+    // SNS: the topic delivered the plain-text digest to its subscriber.
+    let delivered = subscriber.wait_for(1, 10);
+    let notification = delivered.iter().map(|r| r.json()).find(|j| j["Type"] == "Notification").expect("an SNS notification");
+    assert!(notification["Message"].as_str().unwrap_or_default().contains("idle-ana"), "{notification}");
+    assert!(notification["Subject"].as_str().unwrap_or_default().starts_with("costguard:"), "{notification}");
+
+    // People still get their email; no secret reached the report.
+    assert_eq!(to(&smtp.messages(), "ana@example.com").len(), 1);
+    let report = std::fs::read_to_string(&result.report_json).expect("report");
+    assert!(!report.contains("secret") && !report.contains("k3y"), "the webhook URL and key stay out of the report");
+}
+
+#[tokio::test]
+async fn a_channel_that_fails_keeps_its_digest_for_the_next_sweep_and_holds_back_nobody_else() {
+    let moto = support::moto().await;
+    fleet(&moto).await;
+    let (smtp, slack) = (SmtpSink::start(None), HttpSink::start());
+    slack.answer(503);
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let url = secrets.path().join("slack.url");
+    std::fs::write(&url, slack.url("/hook")).expect("write");
+    let setup = email(&smtp_config(&smtp, &format!("  channels:\n    ml-team: {{type: slack, url-file: {}}}\n", url.display())));
+    let routed = POLICIES.replace("to: [team@example.com, resource-owner]", "to: ['#ml-team', resource-owner]");
+    let policies = compile_text(Path::new("test.yaml"), &routed).expect("valid policies");
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut options = support::sweep_options(state.path(), false);
+    options.email = Some(setup.clone());
+    let run = |now| {
+        let (aws_policies, options) = (policies.clone(), options.clone());
+        let moto = &moto;
+        async move {
+            sweep::run(&moto.aws().await, &aws_policies, &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep")
+        }
+    };
+    let first = run(Utc::now()).await;
+    let emails = first.report.emails.as_ref().expect("an email section");
+    assert_eq!((emails.sent, emails.queued), (2, 1), "ana and the team's email went; Slack's digest is kept: {emails:?}");
+    assert_eq!(slack.requests().len(), 2, "two attempts, then kept");
+
+    slack.answer(200);
+    let second = run(Utc::now() + Duration::minutes(10)).await;
+    let emails = second.report.emails.as_ref().expect("an email section");
+    assert_eq!((emails.outbox_sent, emails.sent), (1, 0), "the kept digest is sent once, nothing is repeated: {emails:?}");
+    assert_eq!(slack.requests().len(), 3);
 }

@@ -129,8 +129,10 @@ fn no_change_is_granted_on_any_resource_without_a_condition() {
     assert_eq!(policies.len(), ResourceType::ALL.iter().map(|t| t.action_names().len()).sum::<usize>());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let guardrails = costguard::config::load(&[root.join("policies/guardrails.yaml")]).expect("shipped guardrails").guardrails.expect("declared");
-    let needs = costguard::iam::Needs { guardrails: Some(&guardrails), price_list_api: true, ses: true, require_tag: None };
+    let topic = "arn:aws:sns:us-east-1:123456789012:costguard".to_string();
+    let needs = costguard::iam::Needs { guardrails: Some(&guardrails), price_list_api: true, ses: true, sns_topics: vec![topic.clone()], require_tag: None };
     let grants = costguard::iam::grants(&policies, &needs);
+    assert!(grants.iter().any(|g| g.action == "sns:Publish" && g.resources == [topic.clone()]), "an sns channel may publish to its topic only");
     let bare: Vec<&str> = grants.iter().filter(|g| !g.is_read() && g.resources.is_empty() && g.condition.is_none()).map(|g| g.action.as_str()).collect();
     assert!(bare.is_empty(), "changes granted on every resource without a condition: {bare:?}");
     assert!(grants.iter().filter(|g| !g.is_read()).all(|g| g.resources.iter().all(|r| r != "*")), "{grants:?}");

@@ -6,7 +6,9 @@
 //!     to: [platform-team@example.com, resource-owner]
 //! ```
 //!
-//! `resource-owner` stands for the address in the resource's owner tag.
+//! `resource-owner` stands for the address (or `#channel`) in the
+//! resource's owner tag; `#name` is a chat or webhook channel of the
+//! daemon config's `email.channels`.
 //! The finding and its planned notification appear in every report; email
 //! delivery is configured in the daemon's settings.
 
@@ -42,11 +44,12 @@ impl NotifySpec {
         let before = errors.len();
         for (i, to) in self.to.iter().enumerate() {
             let v = to.value.trim();
-            if v != RESOURCE_OWNER && !is_email_address(v) {
+            let channel = v.starts_with(crate::config::channels::PREFIX) && crate::config::channels::channel_of(v).is_some();
+            if v != RESOURCE_OWNER && !is_email_address(v) && !channel {
                 errors.push(DecodeError::new(
                     to.loc,
                     format!("{path}.to[{i}]"),
-                    format!("expected an email address or `{RESOURCE_OWNER}`, found {:?}", to.value),
+                    format!("expected an email address, a channel (`#name`, set up in email.channels) or `{RESOURCE_OWNER}`, found {:?}", to.value),
                 ));
             }
         }

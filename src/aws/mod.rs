@@ -15,6 +15,7 @@ pub mod counter;
 pub mod error;
 pub mod pricing;
 pub mod ses;
+pub mod sns;
 pub mod tagging;
 pub mod tags;
 
@@ -222,6 +223,10 @@ impl Aws {
     pub fn ses(&self, region: Option<&str>) -> ses::SesClient {
         let region = region.map(str::to_string).or_else(|| self.default_region()).unwrap_or_else(|| "us-east-1".to_string());
         ses::SesClient::new(sdk_client!(self, aws_sdk_sesv2, region.as_str()))
+    }
+
+    pub fn sns(&self, region: &str) -> sns::SnsClient {
+        sns::SnsClient::new(sdk_client!(self, aws_sdk_sns, region))
     }
 
     pub fn ec2_tags(&self, region: &str) -> tags::Ec2Tags {

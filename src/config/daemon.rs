@@ -162,6 +162,9 @@ pub struct EmailSpec {
     /// Findings listed in one digest; the rest are counted (default 50).
     #[serde(default)]
     pub max_items: Option<Located<i64>>,
+    /// Chat and webhook channels, named as `#name` recipients.
+    #[serde(default)]
+    pub channels: std::collections::BTreeMap<String, Located<super::channels::ChannelSpec>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -275,6 +278,15 @@ impl DaemonConfig {
 }
 
 impl EmailSettings {
+    /// One attempt at one message, for channels as for SMTP (SES has the
+    /// AWS call limits): `message-timeout-seconds`, else 60 s.
+    pub fn message_limit(&self) -> std::time::Duration {
+        match &self.transport {
+            TransportSettings::Smtp(s) => s.message_timeout,
+            TransportSettings::Ses(_) => std::time::Duration::from_secs(60),
+        }
+    }
+
     /// Addresses and hosts left as the shipped placeholders (example.com):
     /// mail to or through them reaches nobody.
     pub fn placeholders(&self) -> Vec<String> {
@@ -409,6 +421,8 @@ pub struct EmailSettings {
     pub retry_pause: std::time::Duration,
     pub keep_unsent: chrono::Duration,
     pub max_items: usize,
+    /// By name (without the `#`).
+    pub channels: std::collections::BTreeMap<String, super::channels::ChannelSettings>,
 }
 
 pub const DEFAULT_OWNER_TAGS: &[&str] = &["owner", "contact"];
@@ -514,14 +528,26 @@ fn sender(v: &Located<String>, errors: &mut Vec<DecodeError>) -> Option<String> 
     }
 }
 
+/// A POSIX environment variable name: what `-env` holds (a pasted value
+/// is refused before it sits in a config file).
+fn is_env_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// `-env` or `-file`, not both.
-fn secret(env: &Option<Located<String>>, file: &Option<Located<String>>, path: &str, what: &str, errors: &mut Vec<DecodeError>) -> Option<SecretSource> {
+pub(super) fn secret(
+    env: &Option<Located<String>>,
+    file: &Option<Located<String>>,
+    path: &str,
+    what: &str,
+    errors: &mut Vec<DecodeError>,
+) -> Option<SecretSource> {
     match (env, file) {
         (Some(e), Some(_)) => {
             errors.push(DecodeError::new(e.loc, format!("{path}.{what}-env"), format!("give {what}-env or {what}-file, not both")));
             None
         }
-        (Some(e), None) if e.value.trim().is_empty() || e.value.contains('=') => {
+        (Some(e), None) if !is_env_name(e.value.trim()) => {
             errors.push(DecodeError::new(
                 e.loc,
                 format!("{path}.{what}-env"),
@@ -539,7 +565,17 @@ impl EmailSpec {
     fn compile(&self, base: &Path, errors: &mut Vec<DecodeError>) -> Option<EmailSettings> {
         let before = errors.len();
         let from = sender(&self.from, errors);
-        let to = super::guardrails::check_emails(&self.to, "email.to", errors);
+        let channels = super::channels::compile(&self.channels, base, errors);
+        // `#name` names a channel; anything else must be an address.
+        let (channel_to, address_to): (Vec<Located<String>>, Vec<Located<String>>) =
+            self.to.iter().cloned().partition(|t| t.value.trim().starts_with(super::channels::PREFIX));
+        let mut to = super::guardrails::check_emails(&address_to, "email.to", errors);
+        for t in &channel_to {
+            match super::channels::channel_of(t.value.trim()) {
+                Some(name) if channels.contains_key(name) => to.push(t.value.trim().to_string()),
+                _ => errors.push(DecodeError::new(t.loc, "email.to", format!("{:?} names no channel in email.channels", t.value))),
+            }
+        }
         let kind = self.transport.as_ref().map(|t| t.value).unwrap_or(if self.ses.is_some() && self.smtp.is_none() {
             TransportKind::Ses
         } else {
@@ -599,6 +635,7 @@ impl EmailSpec {
             retry_pause: std::time::Duration::from_secs_f64(retry_seconds),
             keep_unsent: chrono::Duration::seconds((keep_hours * 3600.0) as i64),
             max_items: max_items as usize,
+            channels,
         })
     }
 }

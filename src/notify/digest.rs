@@ -39,6 +39,8 @@ pub struct Routing {
     /// Tag keys that may hold the owner's address, in order.
     pub owner_tags: Vec<String>,
     pub quiet_period: chrono::Duration,
+    /// Channel names an owner tag may hold, with or without the `#`.
+    pub channels: Vec<String>,
 }
 
 /// One line of a digest. Strings from AWS are kept as they came; the
@@ -95,8 +97,12 @@ pub struct Unroutable {
 }
 
 /// The owner's address: the first owner tag that holds exactly one address.
-pub fn owner_address(tags: &Tags, owner_tags: &[String]) -> Option<String> {
-    owner_tags.iter().filter_map(|k| tags.get(k)).map(|v| v.trim()).find(|v| is_email_address(v)).map(str::to_string)
+pub fn owner_address(tags: &Tags, owner_tags: &[String], channels: &[String]) -> Option<String> {
+    let channel = |v: &str| {
+        let name = v.strip_prefix(crate::config::channels::PREFIX).unwrap_or(v);
+        channels.iter().any(|c| c == name).then(|| format!("{}{name}", crate::config::channels::PREFIX))
+    };
+    owner_tags.iter().filter_map(|k| tags.get(k)).map(|v| v.trim()).find_map(|v| if is_email_address(v) { Some(v.to_string()) } else { channel(v) })
 }
 
 /// Who hears about one finding of a policy whose notify action says `to`.
@@ -105,7 +111,7 @@ fn recipients(to: &[String], tags: &Tags, routing: &Routing) -> Vec<String> {
     let fallback = if explicit.is_empty() { routing.default_to.clone() } else { explicit.clone() };
     let mut out = if to.is_empty() { routing.default_to.clone() } else { explicit };
     if to.iter().any(|t| t == RESOURCE_OWNER) {
-        match owner_address(tags, &routing.owner_tags) {
+        match owner_address(tags, &routing.owner_tags, &routing.channels) {
             Some(owner) => out.push(owner),
             // No usable owner tag: the policy's own list (or the default) hears instead.
             None => out.extend(fallback),
@@ -260,7 +266,12 @@ mod tests {
     use super::*;
 
     fn routing() -> Routing {
-        Routing { default_to: vec!["ops@example.com".into()], owner_tags: vec!["owner".into(), "contact".into()], quiet_period: chrono::Duration::hours(24) }
+        Routing {
+            default_to: vec!["ops@example.com".into()],
+            owner_tags: vec!["owner".into(), "contact".into()],
+            quiet_period: chrono::Duration::hours(24),
+            channels: vec!["ml-team".into()],
+        }
     }
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
@@ -282,6 +293,14 @@ mod tests {
         let to = vec!["team@example.com".to_string(), RESOURCE_OWNER.to_string()];
         assert_eq!(recipients(&to, &tags(&[("owner", "a@b.com,c@d.com")]), &routing()), ["team@example.com"], "team named once");
         assert_eq!(recipients(&to, &Tags::new(), &routing()), ["team@example.com"]);
+    }
+
+    #[test]
+    fn an_owner_tag_may_name_a_configured_channel() {
+        let only_owner = vec![RESOURCE_OWNER.to_string()];
+        assert_eq!(recipients(&only_owner, &tags(&[("owner", "#ml-team")]), &routing()), ["#ml-team"]);
+        assert_eq!(recipients(&only_owner, &tags(&[("owner", "ml-team")]), &routing()), ["#ml-team"], "the bare name of a configured channel");
+        assert_eq!(recipients(&only_owner, &tags(&[("owner", "#random")]), &routing()), ["ops@example.com"], "an unknown channel is not a recipient");
     }
 
     #[test]

@@ -16,12 +16,16 @@
 //! - Findings covered by a queued message count as told, so a delivery
 //!   failure never turns into duplicates once the relay is back.
 
+pub mod channel;
 pub mod digest;
 pub mod message;
 pub mod state;
 pub mod template;
 pub mod transport;
 
+use std::collections::HashMap;
+
+use channel::Channels;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +52,28 @@ impl EmailSetup {
         let templates = Templates::load(settings.templates.as_deref())?;
         Ok(std::sync::Arc::new(EmailSetup { settings: settings.clone(), templates }))
     }
+}
+
+/// Problems with the channels the policies and settings name: a `#name`
+/// no channel answers to, a channel whose URL or secret cannot be read or
+/// whose URL is not https. What `validate --config` and start-up report.
+pub fn channel_problems(policies: &[Policy], settings: &EmailSettings) -> Vec<String> {
+    let mut problems: Vec<String> = settings.channels.values().filter_map(|c| c.check().err()).collect();
+    let mut unknown: Vec<String> = policies
+        .iter()
+        .flat_map(|p| {
+            p.actions.iter().filter_map(move |a| match a {
+                crate::actions::Action::Notify(n) => Some((p, n)),
+                _ => None,
+            })
+        })
+        .flat_map(|(p, n)| n.to.iter().map(move |to| (p, to)))
+        .filter(|(_, to)| crate::config::channels::channel_of(to).is_some_and(|name| !settings.channels.contains_key(name)))
+        .map(|(p, to)| format!("{}: policy {}: notify names {to}, which is not in the config's email.channels", p.source.display(), p.name))
+        .collect();
+    unknown.dedup();
+    problems.extend(unknown);
+    problems
 }
 
 /// What happened to email in one sweep; a section of the report.
@@ -89,6 +115,8 @@ pub struct Mailer<'a> {
     pub templates: &'a Templates,
     /// `Err`: the transport could not be set up; messages go to the outbox.
     pub transport: Result<&'a Transport, String>,
+    /// The `#name` recipients' channels.
+    pub channels: &'a channel::Channels<'a>,
     pub journal: Option<&'a Journal>,
     pub cancel: &'a CancellationToken,
 }
@@ -113,12 +141,18 @@ impl Mailer<'_> {
         if let Err(e) = &self.transport {
             errors.push(format!("email: {e}; messages are kept for the next sweep"));
         }
-        // Once the relay fails a message for now (refused, or at its time
-        // limit), the rest are kept without trying: a relay that never
-        // answers costs one message's attempts, not every message's.
-        let mut relay_down = self.retry_outbox(sweep.now, &mut report, &mut errors).await;
+        // Once the relay (or a channel) fails a message for now (refused,
+        // or at its time limit), the rest for it are kept without trying: a
+        // relay that never answers costs one message's attempts, not every
+        // message's, and holds back no other channel.
+        let mut down = self.retry_outbox(sweep.now, &mut report, &mut errors).await;
 
-        let routing = Routing { default_to: self.settings.to.clone(), owner_tags: self.settings.owner_tags.clone(), quiet_period: self.settings.quiet_period };
+        let routing = Routing {
+            default_to: self.settings.to.clone(),
+            owner_tags: self.settings.owner_tags.clone(),
+            quiet_period: self.settings.quiet_period,
+            channels: self.settings.channels.keys().cloned().collect(),
+        };
         let (digests, unroutable) = digest::route(sweep.plan, sweep.findings, sweep.policies, &routing, sweep.dry_run);
         for u in &unroutable {
             errors.push(format!("email: policy {}: {} findings have no recipient (no `to`, no owner tag, no email.to)", u.policy, u.findings));
@@ -154,11 +188,16 @@ impl Mailer<'_> {
         };
         for digest in &digests {
             let findings = digest.items().count();
-            let built = self
-                .templates
-                .render(&Context::of(digest, &meta))
-                .map_err(|e| e.to_string())
-                .and_then(|rendered| message::build(&self.settings.from, &digest.recipient, &rendered).map_err(|e| e.to_string()));
+            let context = Context::of(digest, &meta);
+            let built = self.templates.render(&context).map_err(|e| e.to_string()).and_then(|rendered| {
+                if !Channels::is_channel(&digest.recipient) {
+                    return message::build(&self.settings.from, &digest.recipient, &rendered).map_err(|e| e.to_string());
+                }
+                match self.channels.get(&digest.recipient) {
+                    Some(ch) => Ok(channel::build(ch, &digest.recipient, &rendered, &context)),
+                    None => Err("no such channel in email.channels".to_string()),
+                }
+            });
             let message = match built {
                 Ok(m) => m,
                 Err(e) => {
@@ -175,17 +214,15 @@ impl Mailer<'_> {
                     continue;
                 }
             };
-            let (result, attempts) = match (&self.transport, &relay_down) {
-                (Err(e), _) => (Err(transport::SendFailure { permanent: false, message: e.clone() }), 0),
+            let route = route_of(&message);
+            let (result, attempts) = match down.get(&route) {
                 _ if self.cancel.is_cancelled() => (Err(transport::SendFailure { permanent: false, message: "shutting down".into() }), 0),
-                (Ok(_), Some(why)) => {
-                    (Err(transport::SendFailure { permanent: false, message: format!("not tried: the relay failed the message before ({why})") }), 0)
-                }
-                (Ok(t), None) => t.send(&message, self.settings.attempts, self.settings.retry_pause, self.cancel).await,
+                Some(why) => (Err(transport::SendFailure { permanent: false, message: format!("not tried: {route} failed a message before ({why})") }), 0),
+                None => self.send(&message).await,
             };
             if let (Err(f), true) = (&result, attempts > 0) {
                 if !f.permanent {
-                    relay_down = Some(f.message.clone());
+                    down.insert(route, f.message.clone());
                 }
             }
             let mut outcome =
@@ -240,18 +277,30 @@ impl Mailer<'_> {
         (report, errors)
     }
 
+    /// One message, with retries: by email, or to its channel.
+    async fn send(&self, message: &message::OutgoingMessage) -> (Result<(), transport::SendFailure>, u32) {
+        let (attempts, pause) = (self.settings.attempts, self.settings.retry_pause);
+        if message.recipients.first().is_some_and(|r| Channels::is_channel(r)) {
+            return transport::with_retries(attempts, pause, self.cancel, &message.recipients, || self.channels.send_once(message)).await;
+        }
+        match &self.transport {
+            Ok(t) => t.send(message, attempts, pause, self.cancel).await,
+            Err(e) => (Err(transport::SendFailure { permanent: false, message: e.clone() }), 0),
+        }
+    }
+
     /// Messages kept by earlier sweeps: sent, given up when too old, or kept.
-    /// Returns why the relay failed for now, if it did.
-    async fn retry_outbox(&self, now: DateTime<Utc>, report: &mut EmailReport, errors: &mut Vec<String>) -> Option<String> {
-        let journal = self.journal?;
+    /// Returns the routes (the relay, channels) that failed for now, and why.
+    async fn retry_outbox(&self, now: DateTime<Utc>, report: &mut EmailReport, errors: &mut Vec<String>) -> HashMap<String, String> {
+        let mut down = HashMap::new();
+        let Some(journal) = self.journal else { return down };
         let queued = match journal.outbox(now) {
             Ok(q) => q,
             Err(e) => {
                 errors.push(format!("email: cannot read the outbox: {e}"));
-                return None;
+                return down;
             }
         };
-        let mut relay_down: Option<String> = None;
         for q in queued {
             let outcome = |status, attempts, error| MessageOutcome {
                 to: q.message.recipients.clone(),
@@ -275,12 +324,13 @@ impl Mailer<'_> {
                 }
                 continue;
             }
-            // The relay refused the last one for now: the rest wait too.
-            let Ok(transport) = &self.transport else { continue };
-            if self.cancel.is_cancelled() || relay_down.is_some() {
+            // The relay (or channel) refused the last one for now: the rest
+            // for it wait too; without a transport, email waits.
+            let route = route_of(&q.message);
+            if self.cancel.is_cancelled() || down.contains_key(&route) || (route == EMAIL_ROUTE && self.transport.is_err()) {
                 continue;
             }
-            let (result, tried) = transport.send(&q.message, self.settings.attempts, self.settings.retry_pause, self.cancel).await;
+            let (result, tried) = self.send(&q.message).await;
             let attempts = q.attempts.saturating_add(tried);
             let done = match result {
                 Ok(()) => {
@@ -296,7 +346,7 @@ impl Mailer<'_> {
                 }
                 Err(f) => {
                     errors.push(format!("email to {} still not sent ({}); kept", q.message.recipients.join(", "), f.message));
-                    relay_down = Some(f.message.clone());
+                    down.insert(route, f.message.clone());
                     journal.retry_failed(q.id, attempts, &f.message)
                 }
             };
@@ -304,6 +354,16 @@ impl Mailer<'_> {
                 errors.push(format!("email: outbox: {e}"));
             }
         }
-        relay_down
+        down
+    }
+}
+
+const EMAIL_ROUTE: &str = "the relay";
+
+/// What a message goes through: the email relay, or its channel.
+fn route_of(message: &message::OutgoingMessage) -> String {
+    match message.recipients.first() {
+        Some(r) if Channels::is_channel(r) => r.clone(),
+        _ => EMAIL_ROUTE.to_string(),
     }
 }

@@ -213,7 +213,7 @@ impl Context {
     }
 
     /// Exercises every field, so a template that names a missing one fails at load.
-    fn sample() -> Self {
+    pub(crate) fn sample() -> Self {
         let item = ItemView {
             resource_id: "endpoint-1".into(),
             region: "us-east-1".into(),

@@ -120,24 +120,33 @@ impl Transport {
         }
     }
 
-    /// Up to `attempts` tries, the pause doubling after each; stops early on
-    /// a final failure or when `cancel` fires. Returns the tries made.
+    /// Up to `attempts` tries; see [`with_retries`].
     pub async fn send(&self, message: &OutgoingMessage, attempts: u32, pause: Duration, cancel: &CancellationToken) -> (Result<(), SendFailure>, u32) {
-        let mut pause = pause;
-        let mut tried = 0;
-        loop {
-            tried += 1;
-            match self.send_once(message).await {
-                Ok(()) => return (Ok(()), tried),
-                Err(f) if f.permanent || tried >= attempts => return (Err(f), tried),
-                Err(f) => {
-                    tracing::warn!(to = ?message.recipients, attempt = tried, error = %f.message, "email not sent; trying again");
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = cancel.cancelled() => return (Err(f), tried),
-                    }
-                    pause = pause.saturating_mul(2);
+        with_retries(attempts, pause, cancel, &message.recipients, || self.send_once(message)).await
+    }
+}
+
+/// Up to `attempts` tries, the pause doubling after each; stops early on a
+/// final failure or when `cancel` fires. Returns the tries made.
+pub async fn with_retries<F, Fut>(attempts: u32, pause: Duration, cancel: &CancellationToken, to: &[String], mut once: F) -> (Result<(), SendFailure>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), SendFailure>>,
+{
+    let mut pause = pause;
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match once().await {
+            Ok(()) => return (Ok(()), tried),
+            Err(f) if f.permanent || tried >= attempts => return (Err(f), tried),
+            Err(f) => {
+                tracing::warn!(to = ?to, attempt = tried, error = %f.message, "message not sent; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = cancel.cancelled() => return (Err(f), tried),
                 }
+                pause = pause.saturating_mul(2);
             }
         }
     }

@@ -82,6 +82,12 @@ impl Loaded {
         }
         let (policies, guardrails) = (set.policies, set.guardrails);
         let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| e.to_string())?;
+        if let Some(email) = &email {
+            let problems = crate::notify::channel_problems(&policies, &email.settings);
+            if !problems.is_empty() {
+                return Err(problems.join("\n"));
+            }
+        }
         let http_token = config.http_token.as_ref().map(|s| s.read().map_err(|e| format!("{}: the HTTP token: {e}", config_file.display()))).transpose()?;
         let stamps = stamps(&watched(config_file, &config));
         Ok(Loaded { config, policies, guardrails, email, http_token, stamps })
