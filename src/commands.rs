@@ -197,7 +197,7 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
     };
     let loaded = match &args.config {
         Some(config) => crate::service::Loaded::load(config).map(|l| {
-            let (policies, options) = l.sweep_for(None);
+            let (policies, options) = l.sweep_for(None, clock.now());
             (policies, options, l.config.time_limits)
         }),
         None => config::load(&args.policies).map(|set| (set.policies, args.options.clone(), TimeLimits::default())).map_err(|e| e.to_string()),
@@ -219,7 +219,7 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
         ..options
     };
     let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(limits.aws);
-    summarize(sweep::apply_plan(&aws, &policies, &file, args.max_age, &options, clock, &args.progress, &cancel).await)
+    summarize(sweep::apply_plan(&aws, &policies, (&args.file, &file), args.max_age, &options, clock, &args.progress, &cancel).await)
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -124,10 +124,12 @@ pub async fn run(
 
     let inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
     let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
+    let mut saved_plan = None;
     if let Some(path) = &options.save_plan {
         let file = plan_file::from_plan(&plan, policies, &account_id, &regions, &options.settings.protect_tag, &run_id);
         save_plan(&file, path)?;
         tracing::info!(plan = %path.display(), changes = file.changes.len(), "plan saved");
+        saved_plan = Some(report::PlanFileInfo { path: path.display().to_string(), role: "saved", changes: file.changes.len() });
     }
     let outcomes = match (&journal, options.dry_run) {
         (Some(journal), false) => {
@@ -139,7 +141,10 @@ pub async fn run(
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
     let findings = findings::findings(&plan, &outcomes);
-    let savings = ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, clock.now()));
+    let savings = ledger_total(
+        &mut recovery,
+        update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()),
+    );
     let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, now, cancel, progress).await;
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
@@ -156,6 +161,7 @@ pub async fn run(
         stopped: deadline.stopped(),
         journal_errors: recovery.problems,
         savings,
+        plan_file: saved_plan,
     };
     write_report(parts, options, journal.as_ref(), clock)
 }
@@ -167,7 +173,7 @@ pub async fn run(
 pub async fn apply_plan(
     aws: &Aws,
     policies: &[Policy],
-    file: &plan_file::PlanFile,
+    (path, file): (&Path, &plan_file::PlanFile),
     max_age: chrono::Duration,
     options: &SweepOptions,
     clock: &Clock,
@@ -197,7 +203,7 @@ pub async fn apply_plan(
     // The file's resources are as they were at plan time: not a listing
     // to find recreated resources in.
     let listing = Inventory::default();
-    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, &listing, &run_id, clock.now()));
+    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, &listing, &run_id, &account_id, clock.now()));
     let info = RunInfo { run_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,
@@ -212,6 +218,7 @@ pub async fn apply_plan(
         stopped: deadline.stopped(),
         journal_errors: recovery.problems,
         savings,
+        plan_file: Some(report::PlanFileInfo { path: path.display().to_string(), role: "applied", changes: file.changes.len() }),
     };
     write_report(parts, &real, Some(&journal), clock)
 }
@@ -439,12 +446,13 @@ fn update_ledger(
     findings: &[Finding],
     inventory: &Inventory,
     run_id: &str,
+    account_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<ledger::SavingsTotal>, JournalError> {
     let Some(journal) = journal else { return Ok(None) };
     if !dry_run {
         let recreated = ledger::recreated(&journal.savings(None)?, inventory);
-        ledger::record(journal, run_id, &ledger::savings_of(plan, outcomes, findings), &recreated, now)?;
+        ledger::record(journal, run_id, &ledger::savings_of(plan, outcomes, findings, account_id), &recreated, now)?;
     }
     Ok(Some(ledger::total(&journal.savings(None)?)))
 }
@@ -493,7 +501,17 @@ async fn send_email(
         journal,
         cancel,
     };
-    let sweep = notify::Sweep { plan, findings, policies, run_id, dry_run: options.dry_run, protect_tag: &options.settings.protect_tag, now };
+    let review_plan = options.save_plan.as_ref().map(|p| p.display().to_string());
+    let sweep = notify::Sweep {
+        plan,
+        findings,
+        policies,
+        run_id,
+        dry_run: options.dry_run,
+        protect_tag: &options.settings.protect_tag,
+        now,
+        review_plan: review_plan.as_deref(),
+    };
     let (emails, errors) = mailer.deliver(&sweep).await;
     for e in &errors {
         tracing::error!(error = %e, "email");

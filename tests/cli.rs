@@ -282,6 +282,37 @@ fn the_shipped_daemon_config_is_valid_and_a_bad_one_is_located() {
     assert!(stderr.contains("the HTTP token: cannot read") && stderr.contains("no-such-token"), "{stderr}");
 }
 
+#[test]
+fn validate_checks_every_channel_and_every_channel_a_policy_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "slack.url", "http://hooks.example.net/services/T/B/token-must-not-print\n");
+    let config = write(
+        dir.path(),
+        "c.yaml",
+        "email:\n  from: costguard@example.com\n  transport: ses\n  channels:\n    ml-team: {type: slack, url-file: slack.url}\n    ops: {type: teams, url-env: NO_SUCH_TEAMS_URL}\n",
+    );
+    let policy = write(dir.path(), "p.yaml", &NEVER_EXPIRE_NOTIFY.replace("TO", "['#ml-team', '#nowhere']"));
+    let out = costguard(&["validate", &policy, "--config", &config], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("channel #ml-team: the URL is plain http to hooks.example.net; only https"), "{stderr}");
+    assert!(stderr.contains("channel #ops: the URL: environment variable NO_SUCH_TEAMS_URL is not set"), "{stderr}");
+    assert!(stderr.contains("notify names #nowhere, which is not in the config's email.channels"), "{stderr}");
+    assert!(!stderr.contains("token-must-not-print"), "the URL is a secret: {stderr}");
+}
+
+const NEVER_EXPIRE_NOTIFY: &str = "policies:
+  - name: never-expire
+    resource: log-group
+    filters:
+      - type: value
+        key: retentionInDays
+        value: absent
+    actions:
+      - type: notify
+        to: TO
+";
+
 #[tokio::test]
 async fn a_sweep_with_a_config_emails_the_owner_through_smtp() {
     let moto = support::moto().await;

@@ -165,6 +165,41 @@ async fn run_once_applies_the_policies_of_the_config() {
     assert!(dir.path().join("report/report.html").exists());
 }
 
+#[tokio::test]
+async fn with_approval_required_a_sweep_only_saves_its_plan_and_apply_does_it() {
+    let moto = support::moto().await;
+    support::seed_log_groups(&moto, &[("/app/forever", None, &[]), ("/app/also", None, &[])]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    let config_file = dir.path().join("costguard.yaml");
+    std::fs::write(&config_file, format!("{}approval: required\n", config(dir.path(), &policies, "0 0 * * * *"))).expect("write config");
+    let costguard = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_costguard")).args(args).envs(moto.env()).env("COSTGUARD_LOG", "warn").output().expect("costguard runs")
+    };
+    let config_arg = config_file.to_string_lossy().into_owned();
+    let out = costguard(&["run", "--once", "--config", &config_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(support::retention_by_group(&moto).await["/app/forever"], None, "nothing changes before the plan is applied");
+    let plans: Vec<std::path::PathBuf> =
+        std::fs::read_dir(dir.path().join("state/plans")).expect("a plans folder").filter_map(|e| e.ok().map(|e| e.path())).collect();
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    let report = std::fs::read_to_string(dir.path().join("report/report.md")).expect("report");
+    assert!(report.contains("2 changes saved for review in") && report.contains("costguard apply"), "{report}");
+
+    // A person removes one group from review by protecting it, then applies.
+    let logs = moto.logs().await;
+    let arn = format!("arn:aws:logs:{}:123456789012:log-group:/app/also", support::REGION);
+    logs.tag_resource().resource_arn(arn).tags("costguard:protect", "yes").send().await.expect("protect");
+    let plan = plans[0].to_string_lossy().into_owned();
+    let out = costguard(&["apply", "--config", &config_arg, &plan]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let retention = support::retention_by_group(&moto).await;
+    assert_eq!((retention["/app/forever"], retention["/app/also"]), (Some(30), None));
+    let report = std::fs::read_to_string(dir.path().join("report/report.json")).expect("report");
+    assert!(report.contains("\"role\": \"applied\"") && report.contains("became protected"), "{report}");
+}
+
 /// GET with headers: (status code, body).
 fn get_with(address: &str, path: &str, headers: &str) -> (u16, String) {
     use std::io::Write;

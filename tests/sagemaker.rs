@@ -274,7 +274,7 @@ async fn the_savings_ledger_adds_what_was_deleted_and_takes_back_restores_and_re
         .expect("costguard savings");
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let states: Vec<String> = csv.lines().skip(1).map(|l| format!("{}:{}", l.split(',').nth(4).unwrap_or(""), l.rsplit(',').next().unwrap_or(""))).collect();
+    let states: Vec<String> = csv.lines().skip(1).map(|l| format!("{}:{}", l.split(',').nth(5).unwrap_or(""), l.rsplit(',').next().unwrap_or(""))).collect();
     assert_eq!(states, ["idle-a:restored", "idle-b:recreated", "idle-c:saved"], "{csv}");
     let table = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
         .args(["savings", "--journal"])
@@ -474,10 +474,18 @@ async fn a_reviewed_plan_applies_only_the_changes_that_still_hold() {
     sm.delete_endpoint().endpoint_name("deleted-by-hand").send().await.expect("delete by hand");
 
     let real = support::sweep_options(state.path(), false);
-    let applied =
-        sweep::apply_plan(&aws, &no_grace, &file, Duration::hours(24), &real, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new())
-            .await
-            .expect("the plan applies");
+    let applied = sweep::apply_plan(
+        &aws,
+        &no_grace,
+        (&plan_path, &file),
+        Duration::hours(24),
+        &real,
+        &Clock::fixed(Utc::now()),
+        &Progress::hidden(),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("the plan applies");
     let outcome = |id: &str| finding(&applied, id).map(|f| (format!("{:?}", f.status), f.detail.clone().unwrap_or_default())).unwrap_or_default();
     assert_eq!(outcome("stays-idle").0, "Done", "{:?}", outcome("stays-idle"));
     let (status, why) = outcome("gets-protected");
@@ -491,21 +499,38 @@ async fn a_reviewed_plan_applies_only_the_changes_that_still_hold() {
     assert!((saved.monthly_usd - 0.115 * 730.0).abs() < 1e-6 && saved.changes == 1, "{saved:?}");
 
     // Applying it again changes nothing; a changed policy refuses it whole.
-    let again =
-        sweep::apply_plan(&aws, &no_grace, &file, Duration::hours(24), &real, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new())
-            .await
-            .expect("applies again");
+    let again = sweep::apply_plan(
+        &aws,
+        &no_grace,
+        (&plan_path, &file),
+        Duration::hours(24),
+        &real,
+        &Clock::fixed(Utc::now()),
+        &Progress::hidden(),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("applies again");
     assert_eq!(again.report.totals.done, 0);
     let stricter = policies(
         &IDLE_ENDPOINTS.replace("      - type: mark\n        days: 7\n", "").replace("days: 14\n      - type: metrics", "days: 30\n      - type: metrics"),
     );
-    let refused =
-        sweep::apply_plan(&aws, &stricter, &file, Duration::hours(24), &real, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await;
+    let refused = sweep::apply_plan(
+        &aws,
+        &stricter,
+        (&plan_path, &file),
+        Duration::hours(24),
+        &real,
+        &Clock::fixed(Utc::now()),
+        &Progress::hidden(),
+        &CancellationToken::new(),
+    )
+    .await;
     assert!(matches!(&refused, Err(sweep::SweepError::PlanRefused(why)) if why.contains("changed since the plan")), "{refused:?}");
     let late = sweep::apply_plan(
         &aws,
         &no_grace,
-        &file,
+        (&plan_path, &file),
         Duration::hours(24),
         &real,
         &Clock::fixed(Utc::now() + Duration::hours(25)),

@@ -59,6 +59,9 @@ pub struct DaemonConfigSpec {
     pub http_token_file: Option<Located<String>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// `required`: scheduled sweeps only plan; a person applies the saved plan.
+    #[serde(default)]
+    pub approval: Option<Located<Approval>>,
     #[serde(default)]
     pub schedule: Option<Located<String>>,
     #[serde(default)]
@@ -119,6 +122,18 @@ impl TimeLimitsSpec {
         let minutes = positive(&self.sweep_minutes, "time-limits.sweep-minutes", DEFAULT_SWEEP_MINUTES, 24.0 * 60.0, errors);
         TimeLimits { aws, sweep: std::time::Duration::from_secs_f64(minutes * 60.0) }
     }
+}
+
+/// Whether scheduled sweeps change AWS themselves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    /// Sweeps act as their policies say (after grace periods).
+    #[default]
+    Automatic,
+    /// Sweeps save their plan in the state folder (`plans/`) and change
+    /// nothing; `costguard apply --config FILE PLAN` applies a reviewed one.
+    Required,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -230,6 +245,7 @@ pub struct DaemonConfig {
     /// The bearer token `/report` and `/metrics` require, if any.
     pub http_token: Option<SecretSource>,
     pub dry_run: bool,
+    pub approval: Approval,
     /// Six-field cron (seconds first), for policies without their own.
     pub schedule: String,
     pub protect_tag: String,
@@ -484,6 +500,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             listen,
             http_token,
             dry_run: spec.dry_run.unwrap_or(false),
+            approval: spec.approval.as_ref().map(|a| a.value).unwrap_or_default(),
             schedule,
             protect_tag: spec.protect_tag.as_ref().map_or_else(|| DEFAULT_PROTECT_TAG.to_string(), |t| t.value.trim().to_string()),
             prices: spec.prices.as_ref().map_or(PriceSource::Api, |p| p.value),

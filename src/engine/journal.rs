@@ -115,7 +115,8 @@ CREATE TABLE IF NOT EXISTS savings (
     monthly_usd   REAL NOT NULL,
     done_at       TEXT NOT NULL,
     state         TEXT NOT NULL,
-    changed_at    TEXT
+    changed_at    TEXT,
+    account_id    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS savings_by_resource ON savings (resource_type, region, resource_id, state);
 -- Email that could not be delivered yet: retried by the next sweeps.
@@ -209,6 +210,7 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "DELETE").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        add_missing_columns(&conn).map_err(err)?;
         Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })
     }
 
@@ -458,8 +460,8 @@ impl Journal {
     pub fn add_saving(&self, run_id: &str, s: &Saving, at: DateTime<Utc>) -> Result<(), JournalError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO savings (run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO savings (run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     run_id,
                     s.policy,
@@ -469,7 +471,8 @@ impl Journal {
                     s.action,
                     s.monthly_usd,
                     at.to_rfc3339(),
-                    SavingState::Saved.as_str()
+                    SavingState::Saved.as_str(),
+                    s.account_id
                 ],
             )
             .map(drop)
@@ -497,18 +500,20 @@ impl Journal {
     /// Ledger rows done at or after `since` (all when `None`), oldest first.
     /// Rows this version cannot read (a newer type) are left out.
     pub fn savings(&self, since: Option<DateTime<Utc>>) -> Result<Vec<LedgerRow>, JournalError> {
-        type Raw = (String, String, String, String, String, String, f64, String, String);
+        type Raw = (String, String, String, String, String, String, f64, String, String, String);
         let rows: Vec<Raw> = self.with(|c| {
-            let mut stmt =
-                c.prepare("SELECT run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state FROM savings ORDER BY id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)))?;
+            let mut stmt = c.prepare(
+                "SELECT run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id FROM savings ORDER BY id",
+            )?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)))?;
             rows.collect()
         })?;
         Ok(rows
             .into_iter()
-            .filter_map(|(run_id, policy, rt, region, resource_id, action, monthly_usd, done_at, state)| {
+            .filter_map(|(run_id, policy, rt, region, resource_id, action, monthly_usd, done_at, state, account_id)| {
                 let row = LedgerRow {
-                    saving: Saving { policy, resource_type: parse_type(&rt)?, region, resource_id, action, monthly_usd },
+                    saving: Saving { account_id, policy, resource_type: parse_type(&rt)?, region, resource_id, action, monthly_usd },
                     run_id,
                     done_at: parse_time(&done_at)?,
                     state: SavingState::parse(&state)?,
@@ -523,6 +528,19 @@ impl Journal {
         self.with(|c| c.query_row("SELECT COUNT(*) FROM actions WHERE state = ?1", params![state.as_str()], |r| r.get(0)).optional())
             .map(|n: Option<i64>| n.unwrap_or(0).max(0) as u64)
     }
+}
+
+/// Columns added since a table was first made: a journal written by an
+/// older costguard gains them (with their defaults) when opened.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let added: &[(&str, &str, &str)] = &[("savings", "account_id", "TEXT NOT NULL DEFAULT ''")];
+    for (table, column, decl) in added {
+        let mut stmt = conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
+        if !stmt.exists(params![column])? {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// One `actions` row from its columns after the id (run_id, policy,

@@ -24,6 +24,8 @@ use crate::resources::ResourceType;
 /// One change's saving, as it enters the ledger.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Saving {
+    /// The AWS account the change was made in.
+    pub account_id: String,
     pub policy: String,
     pub resource_type: ResourceType,
     pub region: String,
@@ -70,7 +72,7 @@ pub struct LedgerRow {
 
 /// What a sweep's changes saved: the changes done (`Decision::Act`, status
 /// done) with a known saving. A pure function of the plan and its outcomes.
-pub fn savings_of(plan: &Plan, outcomes: &[Outcome], findings: &[Finding]) -> Vec<Saving> {
+pub fn savings_of(plan: &Plan, outcomes: &[Outcome], findings: &[Finding], account_id: &str) -> Vec<Saving> {
     plan.entries()
         .zip(outcomes)
         .zip(findings)
@@ -78,6 +80,7 @@ pub fn savings_of(plan: &Plan, outcomes: &[Outcome], findings: &[Finding]) -> Ve
         .filter_map(|(((policy, entry), _), finding)| {
             let monthly_usd = finding.monthly_saving_usd.filter(|usd| *usd > 0.0)?;
             Some(Saving {
+                account_id: account_id.to_string(),
                 policy: policy.policy.clone(),
                 resource_type: policy.resource_type,
                 region: entry.resource.region.clone(),
@@ -149,11 +152,12 @@ pub fn render(rows: &[LedgerRow], format: Format) -> String {
             serde_json::to_string_pretty(&doc).map(|s| s + "\n").unwrap_or_default()
         }
         Format::Csv => {
-            let mut out = String::from("done_at,policy,resource_type,region,resource_id,action,monthly_usd,state\n");
+            let mut out = String::from("done_at,account_id,policy,resource_type,region,resource_id,action,monthly_usd,state\n");
             for r in rows {
                 let s = &r.saving;
                 let cells = [
                     r.done_at.to_rfc3339(),
+                    csv_cell(&s.account_id),
                     csv_cell(&s.policy),
                     s.resource_type.name().to_string(),
                     csv_cell(&s.region),
@@ -170,17 +174,18 @@ pub fn render(rows: &[LedgerRow], format: Format) -> String {
         Format::Table => {
             let t = total(rows);
             let mut out = format!("Saved so far: {}\n", crate::text::saved_so_far(t.monthly_usd, t.changes, t.since));
-            let mut groups: BTreeMap<(String, String, &'static str), (usize, f64)> = BTreeMap::new();
+            let mut groups: BTreeMap<(String, String, String, &'static str), (usize, f64)> = BTreeMap::new();
             for r in rows.iter().filter(|r| r.state == SavingState::Saved) {
-                let key = (r.done_at.format("%Y-%m").to_string(), crate::text::clean(&r.saving.policy, 60), r.saving.resource_type.name());
+                let account = if r.saving.account_id.is_empty() { "-".to_string() } else { crate::text::clean(&r.saving.account_id, 12) };
+                let key = (r.done_at.format("%Y-%m").to_string(), account, crate::text::clean(&r.saving.policy, 60), r.saving.resource_type.name());
                 let g = groups.entry(key).or_default();
                 g.0 += 1;
                 g.1 += r.saving.monthly_usd;
             }
             if !groups.is_empty() {
-                out.push_str(&format!("\n{:<8} {:<32} {:<24} {:>7} {:>14}\n", "month", "policy", "resource type", "changes", "per month"));
-                for ((month, policy, rt), (n, usd)) in &groups {
-                    out.push_str(&format!("{month:<8} {policy:<32} {rt:<24} {n:>7} {:>14}\n", crate::text::usd(Some(*usd))));
+                out.push_str(&format!("\n{:<8} {:<12} {:<32} {:<24} {:>7} {:>14}\n", "month", "account", "policy", "resource type", "changes", "per month"));
+                for ((month, account, policy, rt), (n, usd)) in &groups {
+                    out.push_str(&format!("{month:<8} {account:<12} {policy:<32} {rt:<24} {n:>7} {:>14}\n", crate::text::usd(Some(*usd))));
                 }
             }
             let taken_back = |state| rows.iter().filter(|r| r.state == state).fold((0, 0.0), |(n, usd), r| (n + 1, usd + r.saving.monthly_usd));
@@ -217,6 +222,7 @@ mod tests {
     fn row(policy: &str, id: &str, usd: f64, state: SavingState, day: u32) -> LedgerRow {
         LedgerRow {
             saving: Saving {
+                account_id: "123456789012".into(),
                 policy: policy.into(),
                 resource_type: ResourceType::SagemakerEndpoint,
                 region: "us-east-1".into(),
@@ -254,8 +260,10 @@ mod tests {
         let rows = [row("idle", "=cmd", 1.5, SavingState::Saved, 5)];
         let csv = render(&rows, Format::Csv);
         assert!(csv.lines().nth(1).is_some_and(|l| l.contains(",'=cmd,") && l.ends_with(",1.50,saved")), "{csv}");
+        assert!(csv.lines().nth(1).is_some_and(|l| l.split(',').nth(1) == Some("123456789012")), "the account is the second column: {csv}");
         let table = render(&rows, Format::Table);
         assert!(table.starts_with("Saved so far: $1.50/month from 1 change since 2026-11-05"), "{table}");
+        assert!(table.contains("2026-11  123456789012 idle"), "by month and account: {table}");
     }
 
     #[test]

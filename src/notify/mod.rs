@@ -130,6 +130,8 @@ pub struct Sweep<'a> {
     pub dry_run: bool,
     pub protect_tag: &'a str,
     pub now: DateTime<Utc>,
+    /// The plan this dry run saved for review, if any.
+    pub review_plan: Option<&'a str>,
 }
 
 impl Mailer<'_> {
@@ -184,6 +186,7 @@ impl Mailer<'_> {
             quiet_period: self.settings.quiet_period,
             protect_tag: sweep.protect_tag,
             report_url: self.settings.report_url.as_deref(),
+            review_plan: sweep.review_plan,
             max_items: self.settings.max_items,
         };
         for digest in &digests {

@@ -83,6 +83,9 @@ pub struct Context {
     pub quiet_hours: i64,
     pub protect_tag: String,
     pub report_url: Option<String>,
+    /// The saved plan awaiting review (`approval: required`), if any:
+    /// nothing changes until someone applies it.
+    pub review_plan: Option<String>,
     pub policies: Vec<PolicyView>,
     /// Filled in for the HTML part's title.
     pub subject: String,
@@ -151,6 +154,7 @@ pub struct Meta<'a> {
     pub quiet_period: chrono::Duration,
     pub protect_tag: &'a str,
     pub report_url: Option<&'a str>,
+    pub review_plan: Option<&'a str>,
     pub max_items: usize,
 }
 
@@ -207,6 +211,7 @@ impl Context {
             quiet_hours: meta.quiet_period.num_hours(),
             protect_tag: meta.protect_tag.to_string(),
             report_url: meta.report_url.map(str::to_string),
+            review_plan: meta.review_plan.map(|p| clean(p, MAX_VALUE_CHARS)),
             policies,
             subject: String::new(),
         }
@@ -239,6 +244,7 @@ impl Context {
             quiet_hours: 24,
             protect_tag: "costguard:protect".into(),
             report_url: Some("https://costguard.example.com/report".into()),
+            review_plan: Some("/var/lib/costguard/plans/plan-20261125T100000Z.json".into()),
             policies: vec![PolicyView {
                 name: "idle".into(),
                 description: Some("Idle endpoints".into()),
@@ -264,7 +270,10 @@ mod tests {
         let out = templates.render(&ctx)?;
         assert!(out.html.contains("&lt;script&gt;") && !out.html.contains("<script>"), "{}", out.html);
         assert!(out.text.contains("<script>"), "the text part shows it as it is");
-        assert!(out.subject.starts_with("[dry run] costguard:"), "{}", out.subject);
+        assert!(out.subject.starts_with("[for review] costguard:"), "{}", out.subject);
+        assert!(out.text.contains("costguard apply /var/lib/costguard/plans/"), "the plan to apply is named: {}", out.text);
+        ctx.review_plan = None;
+        assert!(templates.render(&ctx)?.subject.starts_with("[dry run] costguard:"));
         Ok(())
     }
 

@@ -99,6 +99,9 @@ pub fn render(report: &Report) -> String {
         let line = crate::text::saved_so_far(saved.monthly_usd, saved.changes, saved.since);
         let _ = write!(out, "<p id=\"saved\">Saved so far: {}</p>", escape(&line));
     }
+    if let Some(plan) = &report.plan_file {
+        let _ = write!(out, "<p id=\"plan\">Plan: {}</p>", escape(&plan.line()));
+    }
 
     if let Some(s) = &report.spend {
         let _ = write!(

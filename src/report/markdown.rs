@@ -27,6 +27,9 @@ pub fn render(report: &Report) -> String {
     if let Some(saved) = &report.saved {
         let _ = writeln!(out, "- Saved so far: {}", crate::text::saved_so_far(saved.monthly_usd, saved.changes, saved.since));
     }
+    if let Some(plan) = &report.plan_file {
+        let _ = writeln!(out, "- Plan: {}", escape(&plan.line()));
+    }
     let calls: Vec<String> = report.api_calls.iter().map(|(op, n)| format!("{} × {n}", escape(op))).collect();
     let _ = writeln!(out, "- AWS API calls: {} ({})", report.totals.api_calls, calls.join(", "));
 

@@ -60,8 +60,30 @@ pub struct Report {
     /// what is at stake; absent without a state database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved: Option<crate::engine::ledger::SavingsTotal>,
+    /// The plan this dry run saved for review (`--save-plan`, `approval:
+    /// required`), or the reviewed plan this run applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_file: Option<PlanFileInfo>,
     /// The process's own cost, where the platform tells it.
     pub process: ProcessStats,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanFileInfo {
+    pub path: String,
+    /// `saved` (awaiting review) or `applied`.
+    pub role: &'static str,
+    pub changes: usize,
+}
+
+impl PlanFileInfo {
+    /// One line for people: what the plan is and what to do with it.
+    pub fn line(&self) -> String {
+        match self.role {
+            "applied" => format!("applied the reviewed plan {} ({} changes)", self.path, self.changes),
+            _ => format!("{} changes saved for review in {}; apply with `costguard apply {}`", self.changes, self.path, self.path),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -134,11 +156,13 @@ pub struct Parts<'a> {
     pub journal_errors: Vec<String>,
     /// The savings ledger's total, when there is a journal.
     pub savings: Option<crate::engine::ledger::SavingsTotal>,
+    pub plan_file: Option<PlanFileInfo>,
 }
 
 impl Report {
     pub fn build(parts: Parts<'_>) -> Self {
-        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped, journal_errors, savings } = parts;
+        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped, journal_errors, savings, plan_file } =
+            parts;
         let policies = plan
             .policies
             .iter()
@@ -217,6 +241,7 @@ impl Report {
             findings,
             totals,
             saved: savings,
+            plan_file,
             process: ProcessStats::read(),
         }
     }

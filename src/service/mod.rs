@@ -109,13 +109,16 @@ impl Loaded {
         self.config.report_dir()
     }
 
-    /// The policies of one schedule (all of them when `None`), with the sweep's options.
-    pub fn sweep_for(&self, schedule: Option<&str>) -> (Vec<Policy>, SweepOptions) {
+    /// The policies of one schedule (all of them when `None`), with the
+    /// sweep's options; `now` names the plan an `approval: required`
+    /// sweep saves.
+    pub fn sweep_for(&self, schedule: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> (Vec<Policy>, SweepOptions) {
         let default = self.config.schedule.as_str();
         let policies = self.policies.iter().filter(|p| schedule.is_none_or(|s| p.schedule.as_deref().unwrap_or(default) == s)).cloned().collect();
         let state_dir = self.state_dir();
+        let approval = self.config.approval == daemon::Approval::Required;
         let options = SweepOptions {
-            dry_run: self.config.dry_run,
+            dry_run: self.config.dry_run || approval,
             regions: self.config.regions.clone(),
             report_dir: self.report_dir(),
             settings: PlanSettings { protect_tag: self.config.protect_tag.clone() },
@@ -128,7 +131,7 @@ impl Loaded {
             // A CLI sweep holding the state folder delays the daemon's, up
             // to the sweep's own time limit: the schedule is not lost.
             wait_lock: self.config.time_limits.sweep,
-            save_plan: None,
+            save_plan: approval.then(|| state_dir.join(PLANS_DIR).join(format!("plan-{}.json", now.format("%Y%m%dT%H%M%SZ")))),
         };
         (policies, options)
     }
@@ -209,11 +212,35 @@ fn current(c: &Current) -> Arc<Loaded> {
     c.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
+/// Where `approval: required` sweeps save their plans, in the state folder.
+pub const PLANS_DIR: &str = "plans";
+/// Plans kept there; older ones are removed (a plan is refused after a day anyway).
+const PLANS_KEPT: usize = 50;
+
 /// One sweep of a schedule's policies (all of them when `None`).
 async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
-    let (policies, options) = loaded.sweep_for(schedule);
+    let (policies, options) = loaded.sweep_for(schedule, clock.now());
+    if let Some(dir) = options.save_plan.as_deref().and_then(std::path::Path::parent) {
+        prune_plans(dir, PLANS_KEPT);
+    }
     let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(loaded.config.time_limits.aws);
     sweep::run(&aws, &policies, &options, clock, &Progress::hidden(), cancel).await
+}
+
+/// Keeps the newest `keep - 1` plans (names sort by time), making room for one more.
+fn prune_plans(dir: &std::path::Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut plans: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("plan-") && n.ends_with(".json")))
+        .collect();
+    plans.sort();
+    let excess = plans.len().saturating_sub(keep.saturating_sub(1));
+    for old in plans.into_iter().take(excess) {
+        if let Err(e) = std::fs::remove_file(&old) {
+            tracing::warn!(plan = %old.display(), error = %e, "could not remove an old plan");
+        }
+    }
 }
 
 /// A scheduled sweep, its outcome recorded in metrics and readiness.
