@@ -145,7 +145,7 @@ pub async fn run(
         &mut recovery,
         update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()),
     );
-    let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, now, cancel, progress).await;
+    let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, clock, cancel, progress).await;
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
     let parts = report::Parts {
@@ -485,14 +485,15 @@ async fn send_email(
     policies: &[Policy],
     journal: Option<&Journal>,
     run_id: &str,
-    now: DateTime<Utc>,
+    clock: &Clock,
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> Option<(EmailReport, Vec<String>)> {
+    let now = clock.now();
     let email = options.email.as_ref()?;
     let _task = progress.task("sending email");
     let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
-    let channels = notify::channel::Channels::new(&email.settings.channels, aws, email.settings.message_limit());
+    let channels = notify::channel::Channels::new(&email.settings.channels, aws, email.settings.message_limit(), clock);
     let mailer = notify::Mailer {
         settings: &email.settings,
         templates: &email.templates,

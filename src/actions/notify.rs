@@ -32,6 +32,19 @@ pub struct Notify {
     pub to: Vec<String>,
 }
 
+/// How a recipient names a channel of the daemon config: `#ml-team`.
+pub const CHANNEL_PREFIX: char = '#';
+
+/// A channel name: what can follow `#` (letters, digits, `-`, `_`, `.`).
+pub fn is_channel_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 80 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// `#name` as a recipient: the name, if well formed.
+pub fn channel_of(recipient: &str) -> Option<&str> {
+    recipient.strip_prefix(CHANNEL_PREFIX).filter(|name| is_channel_name(name))
+}
+
 /// One plain address: user@host.tld, nothing that could add a second
 /// recipient or a header.
 pub fn is_email_address(v: &str) -> bool {
@@ -44,7 +57,7 @@ impl NotifySpec {
         let before = errors.len();
         for (i, to) in self.to.iter().enumerate() {
             let v = to.value.trim();
-            let channel = v.starts_with(crate::config::channels::PREFIX) && crate::config::channels::channel_of(v).is_some();
+            let channel = channel_of(v).is_some();
             if v != RESOURCE_OWNER && !is_email_address(v) && !channel {
                 errors.push(DecodeError::new(
                     to.loc,

@@ -22,8 +22,7 @@ use serde::Deserialize;
 use super::daemon::SecretSource;
 use crate::yaml::{DecodeError, Located};
 
-/// How a recipient names a channel: `#ml-team`.
-pub const PREFIX: char = '#';
+pub use crate::actions::notify::{channel_of, is_channel_name, CHANNEL_PREFIX as PREFIX};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -75,16 +74,6 @@ pub struct ChannelSettings {
     pub name: String,
     pub kind: ChannelKind,
     pub target: ChannelTarget,
-}
-
-/// A channel name: what can follow `#` (letters, digits, `-`, `_`, `.`).
-pub fn is_channel_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 80 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// `#name` as a recipient: the name, if well formed.
-pub fn channel_of(recipient: &str) -> Option<&str> {
-    recipient.strip_prefix(PREFIX).filter(|name| is_channel_name(name))
 }
 
 pub fn compile(specs: &BTreeMap<String, Located<ChannelSpec>>, base: &Path, errors: &mut Vec<DecodeError>) -> BTreeMap<String, ChannelSettings> {

@@ -115,17 +115,19 @@ pub struct Channels<'a> {
     http: Result<HttpsClient, String>,
     /// One attempt at one message.
     limit: Duration,
+    /// The time a webhook signature carries.
+    clock: &'a crate::clock::Clock,
 }
 
 impl<'a> Channels<'a> {
-    pub fn new(settings: &'a std::collections::BTreeMap<String, ChannelSettings>, aws: &'a Aws, limit: Duration) -> Self {
+    pub fn new(settings: &'a std::collections::BTreeMap<String, ChannelSettings>, aws: &'a Aws, limit: Duration, clock: &'a crate::clock::Clock) -> Self {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let http = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
             .map(|b| b.https_or_http().enable_http1().build())
             .map(|connector| Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
             .map_err(|e| format!("cannot load the system's root certificates for HTTPS: {e}"));
-        Channels { settings, aws, http, limit }
+        Channels { settings, aws, http, limit, clock }
     }
 
     pub fn is_channel(recipient: &str) -> bool {
@@ -167,7 +169,7 @@ impl<'a> Channels<'a> {
                     hyper::Request::post(uri).header("content-type", "application/json").header("user-agent", concat!("costguard/", env!("CARGO_PKG_VERSION")));
                 if let Some(secret) = secret {
                     let key = secret.read().map_err(|e| failed(false, format!("the secret: {e}")))?;
-                    let timestamp = chrono::Utc::now().timestamp();
+                    let timestamp = self.clock.now().timestamp();
                     request = request.header("x-costguard-signature", signature(key.as_bytes(), timestamp, &message.raw));
                 }
                 let request = request.body(Full::new(Bytes::from(message.raw.clone()))).map_err(|e| failed(true, e.to_string()))?;
