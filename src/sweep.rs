@@ -122,7 +122,7 @@ pub async fn run(
     let journal = open_journal(options, &run_id, now)?;
     let mut recovery = recover(aws, journal.as_ref(), options, policies, clock).await;
 
-    let inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
+    let mut inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
     let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
     let mut saved_plan = None;
     if let Some(path) = &options.save_plan {
@@ -145,6 +145,9 @@ pub async fn run(
         &mut recovery,
         update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()),
     );
+    // What no policy matched is not needed past here (the plan holds the
+    // rest): freed before email and the report, the sweep's other peak.
+    inventory.resources.clear();
     let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, clock, cancel, progress).await;
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };

@@ -49,6 +49,19 @@ async fn sweep_at(moto: &Moto, state: &Path, policies: &[Policy], dry_run: bool,
     sweep::run(&aws, policies, &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
 }
 
+/// `costguard apply` of a saved plan at `now`, with a day's `--max-age`.
+async fn apply_at(
+    moto: &Moto,
+    policies: &[Policy],
+    plan: &Path,
+    options: &sweep::SweepOptions,
+    now: chrono::DateTime<Utc>,
+) -> Result<SweepResult, sweep::SweepError> {
+    let file = sweep::read_plan(plan).expect("the plan reads back");
+    let aws = moto.aws().await;
+    sweep::apply_plan(&aws, policies, (plan, &file), Duration::hours(24), options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await
+}
+
 fn finding<'a>(result: &'a SweepResult, id: &str) -> Option<&'a Finding> {
     result.report.findings.iter().find(|f| f.resource_id == id)
 }
@@ -474,18 +487,7 @@ async fn a_reviewed_plan_applies_only_the_changes_that_still_hold() {
     sm.delete_endpoint().endpoint_name("deleted-by-hand").send().await.expect("delete by hand");
 
     let real = support::sweep_options(state.path(), false);
-    let applied = sweep::apply_plan(
-        &aws,
-        &no_grace,
-        (&plan_path, &file),
-        Duration::hours(24),
-        &real,
-        &Clock::fixed(Utc::now()),
-        &Progress::hidden(),
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("the plan applies");
+    let applied = apply_at(&moto, &no_grace, &plan_path, &real, Utc::now()).await.expect("the plan applies");
     let outcome = |id: &str| finding(&applied, id).map(|f| (format!("{:?}", f.status), f.detail.clone().unwrap_or_default())).unwrap_or_default();
     assert_eq!(outcome("stays-idle").0, "Done", "{:?}", outcome("stays-idle"));
     let (status, why) = outcome("gets-protected");
@@ -499,45 +501,14 @@ async fn a_reviewed_plan_applies_only_the_changes_that_still_hold() {
     assert!((saved.monthly_usd - 0.115 * 730.0).abs() < 1e-6 && saved.changes == 1, "{saved:?}");
 
     // Applying it again changes nothing; a changed policy refuses it whole.
-    let again = sweep::apply_plan(
-        &aws,
-        &no_grace,
-        (&plan_path, &file),
-        Duration::hours(24),
-        &real,
-        &Clock::fixed(Utc::now()),
-        &Progress::hidden(),
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("applies again");
+    let again = apply_at(&moto, &no_grace, &plan_path, &real, Utc::now()).await.expect("applies again");
     assert_eq!(again.report.totals.done, 0);
     let stricter = policies(
         &IDLE_ENDPOINTS.replace("      - type: mark\n        days: 7\n", "").replace("days: 14\n      - type: metrics", "days: 30\n      - type: metrics"),
     );
-    let refused = sweep::apply_plan(
-        &aws,
-        &stricter,
-        (&plan_path, &file),
-        Duration::hours(24),
-        &real,
-        &Clock::fixed(Utc::now()),
-        &Progress::hidden(),
-        &CancellationToken::new(),
-    )
-    .await;
+    let refused = apply_at(&moto, &stricter, &plan_path, &real, Utc::now()).await;
     assert!(matches!(&refused, Err(sweep::SweepError::PlanRefused(why)) if why.contains("changed since the plan")), "{refused:?}");
-    let late = sweep::apply_plan(
-        &aws,
-        &no_grace,
-        (&plan_path, &file),
-        Duration::hours(24),
-        &real,
-        &Clock::fixed(Utc::now() + Duration::hours(25)),
-        &Progress::hidden(),
-        &CancellationToken::new(),
-    )
-    .await;
+    let late = apply_at(&moto, &no_grace, &plan_path, &real, Utc::now() + Duration::hours(25)).await;
     assert!(matches!(&late, Err(sweep::SweepError::PlanRefused(why)) if why.contains("older than --max-age")), "{late:?}");
     assert_eq!(endpoint_names(&moto).await, ["busy-again", "gets-protected"]);
 }

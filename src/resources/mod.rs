@@ -432,11 +432,13 @@ macro_rules! registry {
             $($variant,)*
         }
 
-        /// A resource's type-specific description.
+        /// A resource's type-specific description. Boxed: the variants
+        /// differ in size by hundreds of bytes, and an inventory holds tens
+        /// of thousands of the smallest (log groups).
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "resource_type")]
         pub enum Details {
-            $(#[serde(rename = $name)] $variant(<$module::$kind as Kind>::Details),)*
+            $(#[serde(rename = $name)] $variant(Box<<$module::$kind as Kind>::Details>),)*
         }
 
         /// A policy's type-specific change: one of the type's own actions.
@@ -457,13 +459,13 @@ macro_rules! registry {
                 const TYPE: ResourceType = ResourceType::$variant;
                 fn details_of(resource: &Resource) -> Option<&Self::Details> {
                     match &resource.details {
-                        Details::$variant(d) => Some(d),
+                        Details::$variant(d) => Some(&**d),
                         #[allow(unreachable_patterns)]
                         _ => None,
                     }
                 }
                 fn wrap(details: Self::Details) -> Details {
-                    Details::$variant(details)
+                    Details::$variant(Box::new(details))
                 }
             }
         )*
