@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark of a sweep over N log groups (default 10000) or, with a second
 # argument `endpoints`, `instances`, `volumes`, `buckets` or
-# `training-jobs`, N of those; see scripts/bench.py.
+# `training-jobs`, N of those; see scripts/bench.py. `scripts/bench.sh mixed
+# [--peer custodian]` is the mixed AI/ML estate with 30 ms per call, side by
+# side with Cloud Custodian; see scripts/bench_mixed.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-python.sh
 cargo build --release
+if [ "${1:-}" = mixed ]; then
+  exec .venv/bin/python scripts/bench_mixed.py "$@"
+fi
 exec .venv/bin/python scripts/bench.py "${1:-10000}" "${2:-log-groups}"

@@ -21,3 +21,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# `--bench-peer`: Cloud Custodian, pinned, for `scripts/bench.sh mixed --peer
+# custodian`, in its own .venv-bench (its boto3 pins are not moto's).
+if [ "${1:-}" = --bench-peer ]; then
+  if [ ! -x .venv-bench/bin/python ]; then
+    "$PYTHON" -m venv .venv-bench
+  fi
+  stamp=.venv-bench/.requirements.sha256
+  want=$(sha256sum scripts/bench-peer-requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing the pinned Cloud Custodian into .venv-bench (once)" >&2
+    .venv-bench/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/bench-peer-requirements.txt
+    echo "$want" > "$stamp"
+  fi
+fi

@@ -24,7 +24,7 @@ Commands:
   {"op": "create_instances", "region": "us-east-1", "instances": [
       {"name": "quiet", "type": "m5.2xlarge", "cpu_max": 15.0, "samples": 4032,
        "memory": 20.0, "asg": null, "detailed": false}],
-   "prefix": "bench-", "count": 1000, "busy_every": 2}
+   "prefix": "bench-", "count": 1000, "busy_every": 2, "days": 30}
       launches EC2 instances through the API (an `asg` name puts the instance
       in an Auto Scaling group, as AWS would) and publishes their CPU load
       over the last day as one pre-aggregated datum (SampleCount and Maximum,
@@ -32,7 +32,8 @@ Commands:
       mem_used_percent when `memory` is given. With `count`, launches that
       many m5.2xlarge instances named prefix+n, every `busy_every`th at 70%
       CPU and the rest at 10%: a benchmark fleet. A spec's "tags" ({key:
-      value}) are added to its instance. Answers "ok" and then one line of
+      value}) are added to its instance; `days` sets their launch time that
+      long ago. Answers "ok" and then one line of
       JSON: {name: instance id}.
   {"op": "store_bytes", "region": "us-east-1", "name": "/a", "bytes": 120000000000}
       makes a log group hold that many bytes (one stream; moto counts only
@@ -51,6 +52,8 @@ Commands:
       as S3 publishes them), every nth with a lifecycle rule; N training
       jobs on ml.p3.2xlarge that ended a day ago after an hour, every nth
       on spot (billed 20 minutes).
+  {"op": "create_notebooks", "region": "us-east-1", "prefix": "nb-", "count": 20, "days": 10}
+      N running notebooks created `days` ago, for the mixed benchmark.
   {"op": "ses_sent", "region": "us-east-1"}
       answers "ok" and one line of JSON: the raw messages moto's SES has
       accepted, parsed (see mime.py), each with its "source" and "destinations".
@@ -132,6 +135,21 @@ def create_endpoints(cmd, port):
         cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start:start + 1000])
 
 
+def create_notebooks(cmd, port):
+    """N running notebooks, created `days` ago (a benchmark fleet)."""
+    region = cmd["region"]
+    (sm,) = clients(cmd, port, "sagemaker")
+    from moto.sagemaker.models import sagemaker_backends
+    backend = sagemaker_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][region]
+    then = utcnow() - timedelta(days=float(cmd.get("days", 10)))
+    for i in range(int(cmd["count"])):
+        name = f"{cmd['prefix']}{i:03d}"
+        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType=cmd.get("instance_type", "ml.t3.xlarge"),
+                                    RoleArn="arn:aws:iam::123456789012:role/sm")
+        nb = backend.notebook_instances[name]
+        nb.creation_time = nb.last_modified_time = then
+
+
 def create_instances(cmd, port):
     region = cmd["region"]
     ec2, cw = clients(cmd, port, "ec2", "cloudwatch")
@@ -169,6 +187,17 @@ def create_instances(cmd, port):
                                                   AvailabilityZones=[f"{region}a"])
             group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[spec["asg"]])["AutoScalingGroups"][0]
             ids[spec["name"]] = group["Instances"][0]["InstanceId"]
+    if cmd.get("days"):
+        # Launched that long ago, as a fleet that has been running (moto stamps "now").
+        from moto.ec2.models import ec2_backends
+
+        backend = ec2_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][region]
+        launched = utcnow() - timedelta(days=float(cmd["days"]))
+        wanted = set(ids.values())
+        for reservation in backend.reservations.values():
+            for instance in reservation.instances:
+                if instance.id in wanted:
+                    instance.launch_time = launched
     when = utcnow() - timedelta(days=1)
     data = {"AWS/EC2": [], "CWAgent": []}
     for spec in specs:
@@ -305,6 +334,7 @@ def main():
         "create_log_groups": lambda cmd: create_log_groups(cmd),
         "create_endpoints": lambda cmd: create_endpoints(cmd, bound),
         "create_instances": lambda cmd: create_instances(cmd, bound),
+        "create_notebooks": lambda cmd: create_notebooks(cmd, bound),
         "create_volumes": lambda cmd: create_volumes(cmd, bound),
         "create_buckets": lambda cmd: create_buckets(cmd, bound),
         "create_training_jobs": lambda cmd: create_training_jobs(cmd, bound),

@@ -1,0 +1,234 @@
+"""The mixed-estate benchmark (issue 18): an AI/ML account of the given
+size on the emulator, every AWS call delayed as a real round trip would
+delay it, one dry run of every shipped policy, one of the two jobs Cloud
+Custodian can also express (log retention, EC2 low CPU), and with
+`--peer custodian` Cloud Custodian itself doing those two jobs on the same
+emulator. Prints wall time, CPU, peak memory and AWS calls side by side.
+
+    scripts/bench.sh mixed                       # 10,000 log groups, 1,000 endpoints,
+                                                 # 1,000 instances, 20 notebooks, 30 ms
+    scripts/bench.sh mixed --log-groups 20000 --latency-ms 0
+    scripts/bench.sh mixed --peer custodian
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import emulator
+from emulator import REGION, ROOT
+
+CUSTODIAN_POLICIES = """\
+policies:
+  - name: log-groups-never-expire
+    resource: log-group
+    filters:
+      - retentionInDays: absent
+    actions:
+      - type: retention
+        days: 30
+  - name: ec2-low-cpu
+    resource: ec2
+    filters:
+      - "State.Name": running
+      - type: metrics
+        name: CPUUtilization
+        statistics: Maximum
+        days: 14
+        value: 20
+        op: less-than
+    actions:
+      - type: mark-for-op
+        op: stop
+        days: 7
+"""
+
+# The same two jobs in costguard's policy language.
+COSTGUARD_TWO_JOBS = """\
+policies:
+  - name: log-groups-never-expire
+    resource: log-group
+    filters:
+      - type: value
+        key: retentionInDays
+        value: absent
+    actions:
+      - type: set-retention
+        days: 30
+  - name: ec2-low-cpu
+    resource: ec2-instance
+    filters:
+      - type: value
+        key: State.Name
+        value: running
+      - type: metrics
+        name: CPUUtilization
+        statistic: Maximum
+        days: 14
+        value: 20
+        op: lt
+    actions:
+      - type: mark
+        days: 7
+      - stop
+"""
+
+
+class Delay:
+    """A TCP proxy in front of the emulator that holds each request
+    `ms` before passing it on: the round trip AWS would add."""
+
+    def __init__(self, upstream_port, ms):
+        self.upstream_port, self.delay = upstream_port, ms / 1000.0
+        self.port = None
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait()
+
+    def _run(self, ready):
+        async def pipe(reader, writer, before=None):
+            try:
+                while data := await reader.read(65536):
+                    if before:
+                        await before()
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(client_r, client_w):
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            state = {"answered": True}
+
+            async def hold():
+                # Once per request: the first bytes after an answer.
+                if state["answered"]:
+                    state["answered"] = False
+                    await asyncio.sleep(self.delay)
+
+            async def back(reader, writer):
+                try:
+                    while data := await reader.read(65536):
+                        state["answered"] = True
+                        writer.write(data)
+                        await writer.drain()
+                except (ConnectionError, asyncio.CancelledError):
+                    pass
+                finally:
+                    writer.close()
+
+            await asyncio.gather(pipe(client_r, up_w, hold), back(up_r, client_w))
+
+        async def main():
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            async with server:
+                await server.serve_forever()
+
+        asyncio.run(main())
+
+
+def measure(argv, env):
+    """Runs one process; its wall time, CPU seconds and peak RSS (MiB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, err
+
+
+def costguard(moto_env, policies, label):
+    report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
+    state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")
+    wall, cpu, rss, code, err = measure(
+        [str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
+         "--policies", str(policies), "--report-dir", report_dir],
+        dict(moto_env, COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir))
+    # 4: a shipped circuit breaker tripped, a normal outcome on this estate.
+    if code not in (0, 3, 4):
+        sys.exit(f"bench: costguard exited {code}: {err[-2000:]}")
+    report = json.loads(Path(report_dir, "report.json").read_text())
+    return {"label": label, "wall": wall, "cpu": cpu, "rss": rss, "calls": report["totals"]["api_calls"],
+            "findings": report["totals"]["findings"], "by_op": report["api_calls"]}
+
+
+def custodian(moto_env):
+    venv = ROOT / ".venv-bench"
+    subprocess.run([str(ROOT / "scripts/setup-python.sh"), "--bench-peer"], check=True)
+    work = Path(tempfile.mkdtemp(prefix="custodian-bench-"))
+    (work / "policies.yaml").write_text(CUSTODIAN_POLICIES)
+    wall, cpu, rss, code, err = measure(
+        # No resource cache: by default Custodian reuses what it listed in the
+        # last 15 minutes (from another emulator, or another estate).
+        [str(venv / "bin/custodian"), "run", "--dryrun", "--cache-period", "0", "-s", str(work / "out"), "--region", REGION,
+         str(work / "policies.yaml")],
+        dict(moto_env, AWS_DEFAULT_REGION=REGION))
+    if code != 0:
+        sys.exit(f"bench: custodian exited {code}: {err[-2000:]}")
+    found = {}
+    for policy in ("log-groups-never-expire", "ec2-low-cpu"):
+        found[policy] = len(json.loads((work / "out" / policy / "resources.json").read_text()))
+    return {"label": "Cloud Custodian 0.9.53, the two jobs", "wall": wall, "cpu": cpu, "rss": rss, "calls": None,
+            "findings": sum(found.values()), "by_op": {}}
+
+
+def main():
+    args = argparse.ArgumentParser(prog="scripts/bench.sh mixed")
+    args.add_argument("--log-groups", type=int, default=10000)
+    args.add_argument("--endpoints", type=int, default=1000)
+    args.add_argument("--instances", type=int, default=1000)
+    args.add_argument("--notebooks", type=int, default=20)
+    args.add_argument("--latency-ms", type=float, default=30.0)
+    args.add_argument("--peer", choices=["custodian"])
+    opts = args.parse_args(sys.argv[2:])
+
+    with emulator.running() as moto:
+        t = time.time()
+        moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-", count=opts.log_groups,
+                     retention_every=3, tag_every=2)
+        if opts.endpoints:
+            moto.command(op="create_endpoints", region=REGION, prefix="bench-", count=opts.endpoints, busy_every=2, days=30)
+        if opts.instances:
+            moto.command_with_answer(op="create_instances", region=REGION, prefix="bench-", count=opts.instances, busy_every=2, days=30)
+        if opts.notebooks:
+            moto.command(op="create_notebooks", region=REGION, prefix="bench-nb-", count=opts.notebooks, days=10)
+        print(f"seeded {opts.log_groups} log groups, {opts.endpoints} endpoints, {opts.instances} instances, "
+              f"{opts.notebooks} notebooks in {time.time() - t:.1f}s")
+        env = moto.env()
+        if opts.latency_ms > 0:
+            delay = Delay(moto.port, opts.latency_ms)
+            env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{delay.port}"
+        two = Path(tempfile.mkdtemp(prefix="costguard-two-")) / "two-jobs.yaml"
+        two.write_text(COSTGUARD_TWO_JOBS)
+        rows = []
+        if opts.peer == "custodian":
+            rows.append(custodian(env))
+        rows.append(costguard(env, two, "costguard, the same two jobs"))
+        rows.append(costguard(env, ROOT / "policies", "costguard, every shipped policy"))
+
+    print(f"\n{os.cpu_count()} cores, {opts.latency_ms:g} ms added to every AWS call, release build, dry run")
+    print(f"{'':40} {'wall':>9} {'CPU':>9} {'peak memory':>12} {'AWS calls':>10} {'findings':>9}")
+    for r in rows:
+        calls = "-" if r["calls"] is None else str(r["calls"])
+        print(f"{r['label']:40} {r['wall']:8.1f}s {r['cpu']:8.2f}s {r['rss']:10.1f}MB {calls:>10} {r['findings']:>9}")
+    for r in rows:
+        if r["by_op"]:
+            print(f"\n{r['label']}: calls by operation")
+            for op, n in sorted(r["by_op"].items(), key=lambda kv: -kv[1]):
+                print(f"  {op}: {n}")
+
+
+if __name__ == "__main__":
+    main()
