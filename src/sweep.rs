@@ -148,7 +148,7 @@ pub async fn run(
     // What no policy matched is not needed past here (the plan holds the
     // rest): freed before email and the report, the sweep's other peak.
     inventory.resources.clear();
-    let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, clock, cancel, progress).await;
+    let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
     let parts = report::Parts {
@@ -197,16 +197,15 @@ pub async fn apply_plan(
     let mut recovery = recover(aws, Some(&journal), &real, policies, clock).await;
 
     let plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
-    let inventory = Inventory::from_resources(file.changes.iter().map(|c| c.resource.clone()));
     let outcomes = {
         let _task = progress.task("applying the plan");
         apply::apply(&plan, &apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
     };
     let findings = findings::findings(&plan, &outcomes);
-    // The file's resources are as they were at plan time: not a listing
-    // to find recreated resources in.
-    let listing = Inventory::default();
-    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, &listing, &run_id, &account_id, clock.now()));
+    // Nothing was listed: the file's resources are as they were at plan
+    // time, no listing to find recreated resources in (nor listing errors).
+    let inventory = Inventory::default();
+    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()));
     let info = RunInfo { run_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,
@@ -479,6 +478,8 @@ async fn read_spend(
 }
 
 /// The email digests of the `notify` findings, when email is set up.
+/// Notices are dated at the sweep's start (`now`), as its plan is; the
+/// clock dates webhook signatures when they are sent.
 #[allow(clippy::too_many_arguments)]
 async fn send_email(
     aws: &Aws,
@@ -488,11 +489,10 @@ async fn send_email(
     policies: &[Policy],
     journal: Option<&Journal>,
     run_id: &str,
-    clock: &Clock,
+    (now, clock): (DateTime<Utc>, &Clock),
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> Option<(EmailReport, Vec<String>)> {
-    let now = clock.now();
     let email = options.email.as_ref()?;
     let _task = progress.task("sending email");
     let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());

@@ -227,7 +227,8 @@ async fn recheck(policy: &Policy, entry: &PlanEntry, now: DateTime<Utc>, ctx: &A
     }
     if let Some(planned) = &entry.reviewed {
         let assessment = policy.rightsizing().and_then(|r| r.assess(&fresh));
-        let differences = super::plan_file::Evidence::of(policy, &fresh, assessment.as_ref()).differences(planned);
+        let policy_fingerprint = super::plan_file::policy_fingerprint(policy);
+        let differences = super::plan_file::Evidence::of(policy, &policy_fingerprint, &fresh, assessment.as_ref()).differences(planned);
         if !differences.is_empty() {
             return Err(Outcome::new(Status::Skipped, format!("changed since the plan was reviewed: {}; not changed", differences.join("; "))));
         }

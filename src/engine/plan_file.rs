@@ -106,9 +106,10 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// The evidence of `resource` matching `policy` now; `assessment` is
+    /// The evidence of `resource` matching `policy` now, whose
+    /// [`policy_fingerprint`] the caller computed once; `assessment` is
     /// the rightsizing judgement, whose target is part of the change.
-    pub fn of(policy: &Policy, resource: &Resource, assessment: Option<&crate::resources::sizes::Assessment>) -> Evidence {
+    pub fn of(policy: &Policy, policy_fingerprint: &str, resource: &Resource, assessment: Option<&crate::resources::sizes::Assessment>) -> Evidence {
         let mut read = BTreeMap::new();
         for filter in &policy.filters {
             filter.evidence(resource, &mut read);
@@ -119,7 +120,7 @@ impl Evidence {
         }
         let metrics = needs.iter().filter_map(|(key, _, _)| resource.metrics.get(key).map(|v| (key.clone(), v.clone()))).collect();
         Evidence {
-            policy_fingerprint: policy_fingerprint(policy),
+            policy_fingerprint: policy_fingerprint.to_string(),
             arn: resource.arn.clone(),
             created_at: resource.created_at,
             read,
@@ -192,10 +193,11 @@ pub fn from_plan(plan: &Plan, policies: &[Policy], account_id: &str, regions: &[
     let mut planned_policies = Vec::new();
     for policy_plan in &plan.policies {
         let Some(policy) = policies.iter().find(|p| p.name == policy_plan.policy) else { continue };
+        let fingerprint = policy_fingerprint(policy);
         planned_policies.push(PlannedPolicy {
             name: policy.name.clone(),
             resource_type: policy.resource_type,
-            fingerprint: policy_fingerprint(policy),
+            fingerprint: fingerprint.clone(),
             examined: policy_plan.examined,
             matched: policy_plan.matched,
         });
@@ -206,7 +208,7 @@ pub fn from_plan(plan: &Plan, policies: &[Policy], account_id: &str, regions: &[
                 Decision::Wait { .. } | Decision::Report | Decision::Skip(_) => continue,
             };
             let r = &entry.resource;
-            let evidence = Evidence::of(policy, r, entry.assessment.as_ref());
+            let evidence = Evidence::of(policy, &fingerprint, r, entry.assessment.as_ref());
             changes.push(PlannedChange {
                 policy: policy.name.clone(),
                 resource_type: policy.resource_type,
@@ -466,13 +468,13 @@ mod tests {
         let planned = &file.changes[0].evidence;
         let mut now = file.changes[0].resource.clone();
         now.tags.insert("team".into(), "ml".into());
-        let fresh = Evidence::of(&policies[0], &now, None);
+        let fresh = Evidence::of(&policies[0], &planned.policy_fingerprint, &now, None);
         assert_ne!(fresh.fingerprint(), planned.fingerprint());
         assert_eq!(fresh.differences(planned), ["tag \"team\" was absent and is \"ml\""]);
 
         let mut recreated = file.changes[0].resource.clone();
         recreated.created_at = recreated.created_at.map(|t| t + Duration::hours(2));
-        assert!(Evidence::of(&policies[0], &recreated, None).differences(planned)[0].contains("created again"));
+        assert!(Evidence::of(&policies[0], &planned.policy_fingerprint, &recreated, None).differences(planned)[0].contains("created again"));
     }
 
     #[test]

@@ -106,6 +106,17 @@ fn sns_subject(subject: &str) -> String {
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// One client for every webhook: HTTPS with the system's roots (plain
+/// HTTP only reaches it for loopback URLs, see `check_url`).
+fn https_client() -> Result<HttpsClient, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        .map(|b| b.https_or_http().enable_http1().build())
+        .map(|connector| Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
+        .map_err(|e| format!("cannot load the system's root certificates for HTTPS: {e}"))
+}
+
 /// Sends channel messages: one HTTPS client for every webhook, SNS
 /// through the SDK.
 pub struct Channels<'a> {
@@ -121,12 +132,9 @@ pub struct Channels<'a> {
 
 impl<'a> Channels<'a> {
     pub fn new(settings: &'a std::collections::BTreeMap<String, ChannelSettings>, aws: &'a Aws, limit: Duration, clock: &'a crate::clock::Clock) -> Self {
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let http = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map(|b| b.https_or_http().enable_http1().build())
-            .map(|connector| Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
-            .map_err(|e| format!("cannot load the system's root certificates for HTTPS: {e}"));
+        // The system's roots are read from disk: only when a webhook may be posted to.
+        let webhooks = settings.values().any(|c| matches!(c.target, ChannelTarget::Http { .. }));
+        let http = if webhooks { https_client() } else { Err("no webhook channel is set up".to_string()) };
         Channels { settings, aws, http, limit, clock }
     }
 
