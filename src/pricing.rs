@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::pricing::PricingClient;
 
+pub mod tokens;
+
 /// Hours in an average month, as AWS's own calculators use.
 pub const HOURS_PER_MONTH: f64 = 730.0;
 /// List prices change rarely; a month-old answer is still right.

@@ -19,6 +19,7 @@ use crate::engine::journal::{Journal, JournalError};
 use crate::engine::ledger;
 use crate::engine::plan::{self, Plan, PlanSettings};
 use crate::engine::plan_file;
+use crate::guardrails::velocity::{self, figures::AiSpend};
 use crate::guardrails::{self, spend::SpendSummary, GuardrailChange};
 use crate::notify::{self, EmailReport, EmailSetup};
 use crate::outcome::Status;
@@ -121,6 +122,8 @@ pub async fn run(
     let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
     let mut recovery = recover(aws, journal.as_ref(), options, policies, clock).await;
+    // First: a runaway model bill is told before the slower work.
+    let ai_spend = check_ai_spend(aws, options, &regions, journal.as_ref(), (now, clock), cancel, progress).await;
 
     let mut inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
     let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
@@ -149,6 +152,7 @@ pub async fn run(
     // rest): freed before email and the report, the sweep's other peak.
     inventory.resources.clear();
     let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
+    let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
     let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
     let parts = report::Parts {
@@ -159,6 +163,7 @@ pub async fn run(
         guardrails,
         guardrail_errors,
         spend,
+        ai_spend,
         emails,
         counter: aws.counter(),
         stopped: deadline.stopped(),
@@ -215,6 +220,7 @@ pub async fn apply_plan(
         guardrails: Vec::new(),
         guardrail_errors: Vec::new(),
         spend: None,
+        ai_spend: None,
         emails: None,
         counter: aws.counter(),
         stopped: deadline.stopped(),
@@ -310,7 +316,8 @@ async fn lock_state(options: &SweepOptions, now: DateTime<Utc>, cancel: &Cancell
 }
 
 fn opens_journal(options: &SweepOptions) -> bool {
-    !options.dry_run || options.journal.exists() || options.email.is_some()
+    let alerts_by_sns = options.guardrails.as_ref().and_then(|g| g.spend_velocity.as_ref()).is_some_and(|v| v.sns_topic.is_some());
+    !options.dry_run || options.journal.exists() || options.email.is_some() || alerts_by_sns
 }
 
 /// The journal, and this run in it. A dry run does not create it, unless
@@ -475,6 +482,109 @@ async fn read_spend(
         tracing::error!(error = %e, "the account's spend could not be read");
     }
     Some(spend)
+}
+
+/// What the AI spend check found, and what telling it did.
+pub struct AiSpendChecked {
+    pub spend: Result<AiSpend, String>,
+    /// The alert's email outcomes and every delivery error (email, SNS, state).
+    pub told: Option<(EmailReport, Vec<String>)>,
+}
+
+/// Email's outcomes and the errors worth the report's list.
+type Delivered = Option<(EmailReport, Vec<String>)>;
+
+/// The alert email's outcomes go with the digests' in the report.
+fn with_alert_email(ai_spend: Option<AiSpendChecked>, emails: Delivered) -> (Option<Result<AiSpend, String>>, Delivered) {
+    let Some(AiSpendChecked { spend, told }) = ai_spend else { return (None, emails) };
+    let emails = match (emails, told) {
+        (Some((mut report, mut errors)), Some((alert, alert_errors))) => {
+            report.absorb(alert);
+            errors.extend(alert_errors);
+            Some((report, errors))
+        }
+        (emails, told) => emails.or(told),
+    };
+    (Some(spend), emails)
+}
+
+/// Reads what the models' token use costs now, and tells the
+/// spend-velocity recipients (email, SNS) what crossed or went back under
+/// a limit; the alert state is kept when they were told.
+pub async fn check_ai_spend(
+    aws: &Aws,
+    options: &SweepOptions,
+    regions: &[String],
+    journal: Option<&Journal>,
+    (now, clock): (DateTime<Utc>, &Clock),
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Option<AiSpendChecked> {
+    let settings = options.guardrails.as_ref()?.spend_velocity.as_ref().filter(|_| !cancel.is_cancelled())?;
+    let _task = progress.task("reading AI spend");
+    let mut checked = match velocity::check(aws, regions, settings, now).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "AI spend could not be read");
+            return Some(AiSpendChecked { spend: Err(e.to_string()), told: None });
+        }
+    };
+    let mut errors = Vec::new();
+    let previous = match journal.map(Journal::ai_alerts).transpose() {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => {
+            // Better a repeat than silence.
+            errors.push(format!("AI spend alerts: cannot read what was told before ({e}); telling everything"));
+            Default::default()
+        }
+    };
+    let notices = velocity::alerts::notices(&checked.evaluations, &previous, now, settings);
+    let mut report = EmailReport::default();
+    let mut told = true;
+    if let Some(rendered) = notify::ai_alert::render(&notices, &checked.spend) {
+        for n in &notices {
+            tracing::warn!(kind = ?n.kind, scope = %n.line.scope, rule = n.line.rule, value = n.line.value, limit = n.line.limit, "AI spend alert");
+        }
+        match (settings.emails.is_empty(), options.email.as_ref()) {
+            (true, _) => {}
+            (false, Some(email)) => {
+                let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
+                let channels = notify::channel::Channels::new(&email.settings.channels, aws, email.settings.message_limit(), clock);
+                let mailer = notify::Mailer {
+                    settings: &email.settings,
+                    templates: &email.templates,
+                    transport: transport.as_ref().map_err(Clone::clone),
+                    channels: &channels,
+                    journal,
+                    cancel,
+                };
+                let (sent, send_errors, all) = mailer.deliver_alert(&settings.emails, &rendered, now).await;
+                (report, told) = (sent, all);
+                errors.extend(send_errors);
+            }
+            (false, None) => errors.push(
+                "AI spend alert: spend-velocity names email recipients but email is not set up (the config's `email:`); shown in the report only".to_string(),
+            ),
+        }
+        if let Some(topic) = &settings.sns_topic {
+            let region = topic.split(':').nth(3).unwrap_or_default();
+            if let Err(e) = aws.sns(region).publish(topic, &crate::text::clean(&rendered.subject, 100), &rendered.text).await {
+                told = false;
+                errors.push(format!("AI spend alert to {topic}: {e}"));
+            }
+        }
+    }
+    if told {
+        let (standing, cleared) = velocity::alerts::settle(&notices, &checked.evaluations, &previous);
+        if let Some(Err(e)) = journal.map(|j| j.record_ai_alerts(&standing, &cleared, now)) {
+            errors.push(format!("AI spend alerts: told, but not remembered ({e}); they may be repeated"));
+        }
+    }
+    for e in &errors {
+        tracing::error!(error = %e, "AI spend alert");
+    }
+    checked.spend.told = notices;
+    Some(AiSpendChecked { spend: Ok(checked.spend), told: Some((report, errors)) })
 }
 
 /// The email digests of the `notify` findings, when email is set up.

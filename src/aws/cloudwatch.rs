@@ -37,7 +37,14 @@ impl CloudWatchClient {
     /// The datapoints of each query over `[start, end)`, in query order.
     /// A series without datapoints gives an empty list.
     pub async fn get_metric_data(&self, queries: &[SeriesQuery], start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Vec<f64>>, AwsError> {
-        let mut values: Vec<Vec<f64>> = vec![Vec::new(); queries.len()];
+        let points = self.get_metric_points(queries, start, end).await?;
+        Ok(points.into_iter().map(|series| series.into_iter().map(|(_, v)| v).collect()).collect())
+    }
+
+    /// Like [`Self::get_metric_data`], each value with the start of its
+    /// period (seconds since the epoch).
+    pub async fn get_metric_points(&self, queries: &[SeriesQuery], start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Vec<(i64, f64)>>, AwsError> {
+        let mut points: Vec<Vec<(i64, f64)>> = vec![Vec::new(); queries.len()];
         for (chunk_index, chunk) in queries.chunks(MAX_QUERIES).enumerate() {
             let offset = chunk_index * MAX_QUERIES;
             let sdk_queries = chunk.iter().enumerate().map(|(i, q)| to_sdk(&format!("q{}", offset + i), q)).collect();
@@ -53,13 +60,27 @@ impl CloudWatchClient {
                 let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "GetMetricData", &[], e))?;
                 for result in page.metric_data_results() {
                     let index = result.id().and_then(|id| id.strip_prefix('q')).and_then(|n| n.parse::<usize>().ok());
-                    if let Some(slot) = index.and_then(|i| values.get_mut(i)) {
-                        slot.extend_from_slice(result.values());
+                    if let Some(slot) = index.and_then(|i| points.get_mut(i)) {
+                        slot.extend(result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied()));
                     }
                 }
             }
         }
-        Ok(values)
+        Ok(points)
+    }
+
+    /// Every series of `namespace` with datapoints in the last two weeks,
+    /// as (metric name, dimensions): one ListMetrics per 500 series.
+    pub async fn list_namespace(&self, namespace: &str) -> Result<Vec<(String, Vec<(String, String)>)>, AwsError> {
+        let mut pages = self.client.list_metrics().namespace(namespace).into_paginator().send();
+        let mut series = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListMetrics", &[], e))?;
+            for m in page.metrics() {
+                series.push((m.metric_name().unwrap_or_default().to_string(), dimensions_of(m.dimensions())));
+            }
+        }
+        Ok(series)
     }
 
     /// The dimension sets under which `namespace`/`metric` has datapoints in
@@ -69,10 +90,7 @@ impl CloudWatchClient {
         let mut series = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListMetrics", &[], e))?;
-            for m in page.metrics() {
-                let dims = m.dimensions().iter().map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string())).collect();
-                series.push(dims);
-            }
+            series.extend(page.metrics().iter().map(|m| dimensions_of(m.dimensions())));
         }
         Ok(series)
     }
@@ -112,7 +130,7 @@ impl CloudWatchClient {
                     description: a.alarm_description().unwrap_or_default().to_string(),
                     namespace: a.namespace().unwrap_or_default().to_string(),
                     metric: a.metric_name().unwrap_or_default().to_string(),
-                    dimensions: a.dimensions().iter().map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string())).collect(),
+                    dimensions: dimensions_of(a.dimensions()),
                     statistic: a.statistic().map(|s| s.as_str().to_string()).unwrap_or_default(),
                     period_secs: a.period().unwrap_or_default(),
                     evaluation_periods: a.evaluation_periods().unwrap_or_default(),
@@ -156,4 +174,8 @@ fn to_sdk(id: &str, q: &SeriesQuery) -> MetricDataQuery {
     let metric = Metric::builder().namespace(&q.namespace).metric_name(&q.metric).set_dimensions(Some(dimensions)).build();
     let stat = MetricStat::builder().metric(metric).period(q.period_secs).stat(&q.stat).build();
     MetricDataQuery::builder().id(id).metric_stat(stat).return_data(true).build()
+}
+
+fn dimensions_of(dimensions: &[Dimension]) -> Vec<(String, String)> {
+    dimensions.iter().map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string())).collect()
 }

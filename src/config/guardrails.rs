@@ -49,6 +49,8 @@ pub struct GuardrailsSpec {
     #[serde(default)]
     pub spend: Option<Located<SpendSpec>>,
     #[serde(default)]
+    pub spend_velocity: Option<Located<super::velocity::SpendVelocitySpec>>,
+    #[serde(default)]
     pub anomaly_detection: Option<Located<AnomalySpec>>,
 }
 
@@ -164,6 +166,8 @@ pub struct Guardrails {
     pub spend: Option<SpendSettings>,
     /// `None` when anomaly detection is turned off.
     pub anomaly_detection: Option<AnomalyDetection>,
+    /// `None` unless `spend-velocity:` is declared (and not turned off).
+    pub spend_velocity: Option<super::velocity::SpendVelocity>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -218,7 +222,16 @@ impl GuardrailsSpec {
         let (billing_alarm_thresholds, billing_alarm_topic) = self.billing_alarms(&budgets, errors);
         let spend = self.spend(errors);
         let anomaly_detection = self.anomaly_detection(&default_emails, errors);
-        (errors.len() == before).then_some(Guardrails { name_prefix: prefix, budgets, billing_alarm_thresholds, billing_alarm_topic, spend, anomaly_detection })
+        let spend_velocity = self.spend_velocity.as_ref().and_then(|v| v.value.compile(&default_emails, errors));
+        (errors.len() == before).then_some(Guardrails {
+            name_prefix: prefix,
+            budgets,
+            billing_alarm_thresholds,
+            billing_alarm_topic,
+            spend,
+            anomaly_detection,
+            spend_velocity,
+        })
     }
 
     /// On unless `enabled: false`; needs a subscriber AWS accepts for the frequency.

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod error;
 pub mod guardrails;
 pub mod policy;
+pub mod velocity;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

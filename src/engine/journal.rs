@@ -130,6 +130,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts    INTEGER NOT NULL,
     last_error  TEXT
 );
+-- AI spend alerts (guardrails::velocity) standing now: what was last told
+-- and when, so an alert is repeated only when worse or after a while, and
+-- going back under is told once.
+CREATE TABLE IF NOT EXISTS ai_spend_alerts (
+    key      TEXT PRIMARY KEY,
+    value    REAL NOT NULL,
+    told_at  TEXT NOT NULL
+);
 ";
 
 /// Where an action stands.

@@ -8,6 +8,7 @@ pub mod anomaly;
 pub mod billing_alarms;
 pub mod budgets;
 pub mod spend;
+pub mod velocity;
 
 use serde::Serialize;
 

@@ -16,6 +16,7 @@
 //! - Findings covered by a queued message count as told, so a delivery
 //!   failure never turns into duplicates once the relay is back.
 
+pub mod ai_alert;
 pub mod channel;
 pub mod digest;
 pub mod message;
@@ -96,6 +97,16 @@ pub struct EmailReport {
     pub held_back: usize,
     pub unroutable: Vec<digest::Unroutable>,
     pub messages: Vec<MessageOutcome>,
+}
+
+impl EmailReport {
+    /// Adds another delivery's outcomes (the AI spend alert's) to these.
+    pub fn absorb(&mut self, other: EmailReport) {
+        self.sent += other.sent;
+        self.queued += other.queued;
+        self.failed += other.failed;
+        self.messages.extend(other.messages);
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -217,56 +228,7 @@ impl Mailer<'_> {
                     continue;
                 }
             };
-            let route = route_of(&message);
-            let (result, attempts) = match down.get(&route) {
-                _ if self.cancel.is_cancelled() => (Err(transport::SendFailure { permanent: false, message: "shutting down".into() }), 0),
-                Some(why) => (Err(transport::SendFailure { permanent: false, message: format!("not tried: {route} failed a message before ({why})") }), 0),
-                None => self.send(&message).await,
-            };
-            if let (Err(f), true) = (&result, attempts > 0) {
-                if !f.permanent {
-                    down.insert(route, f.message.clone());
-                }
-            }
-            let mut outcome =
-                MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: "sent", attempts, error: None };
-            let told = match result {
-                Ok(()) => {
-                    report.sent += 1;
-                    tracing::info!(to = %digest.recipient, findings, subject = %message.subject, "email sent");
-                    true
-                }
-                Err(f) if f.permanent => {
-                    report.failed += 1;
-                    errors.push(format!("email to {} refused: {}", digest.recipient, f.message));
-                    outcome.status = "failed";
-                    outcome.error = Some(f.message);
-                    false
-                }
-                Err(f) => {
-                    outcome.error = Some(f.message.clone());
-                    match self.journal.map(|j| j.enqueue(&message, attempts, &f.message, sweep.now)) {
-                        Some(Ok(_)) => {
-                            report.queued += 1;
-                            outcome.status = "queued";
-                            errors.push(format!("email to {} not sent ({}); kept for the next sweep", digest.recipient, f.message));
-                            true
-                        }
-                        Some(Err(e)) => {
-                            report.failed += 1;
-                            outcome.status = "failed";
-                            errors.push(format!("email to {} not sent ({}) and cannot be kept: {e}", digest.recipient, f.message));
-                            false
-                        }
-                        None => {
-                            report.failed += 1;
-                            outcome.status = "failed";
-                            errors.push(format!("email to {} not sent ({}); no state database to keep it", digest.recipient, f.message));
-                            false
-                        }
-                    }
-                }
-            };
+            let told = self.send_or_keep(message, findings, sweep.now, &mut down, &mut report, &mut errors).await;
             if told {
                 if let Some(journal) = self.journal {
                     if let Err(e) = journal.record_notices(digest.items().map(|i| (&i.key, i.state.as_str())), sweep.now) {
@@ -274,10 +236,98 @@ impl Mailer<'_> {
                     }
                 }
             }
-            report.messages.push(outcome);
         }
         report.outbox_waiting = self.journal.and_then(|j| j.outbox_len().ok()).unwrap_or(0);
         (report, errors)
+    }
+
+    /// The AI spend alert to each address, at once (no quiet period: the
+    /// alert state decides what is told again). Returns the outcomes, the
+    /// errors, and whether every address was told (sent, or queued).
+    pub async fn deliver_alert(&self, recipients: &[String], rendered: &template::Rendered, now: DateTime<Utc>) -> (EmailReport, Vec<String>, bool) {
+        let mut report = EmailReport { transport: self.transport.as_ref().map_or("unavailable", |t| t.name()).to_string(), ..Default::default() };
+        let mut errors = Vec::new();
+        let mut down = HashMap::new();
+        let mut all_told = true;
+        for to in recipients {
+            let told = match message::build(&self.settings.from, to, rendered) {
+                Ok(m) => self.send_or_keep(m, 0, now, &mut down, &mut report, &mut errors).await,
+                Err(e) => {
+                    errors.push(format!("AI spend alert to {to}: {e}"));
+                    report.failed += 1;
+                    false
+                }
+            };
+            all_told &= told;
+        }
+        (report, errors, all_told)
+    }
+
+    /// Sends one message (unless its route failed a message before in this
+    /// sweep), or keeps it in the outbox when it fails for now; the outcome
+    /// goes into the report. Returns whether its recipients count as told
+    /// (sent, or queued to be).
+    async fn send_or_keep(
+        &self,
+        message: message::OutgoingMessage,
+        findings: usize,
+        now: DateTime<Utc>,
+        down: &mut HashMap<String, String>,
+        report: &mut EmailReport,
+        errors: &mut Vec<String>,
+    ) -> bool {
+        let to = message.recipients.join(", ");
+        let route = route_of(&message);
+        let (result, attempts) = match down.get(&route) {
+            _ if self.cancel.is_cancelled() => (Err(transport::SendFailure { permanent: false, message: "shutting down".into() }), 0),
+            Some(why) => (Err(transport::SendFailure { permanent: false, message: format!("not tried: {route} failed a message before ({why})") }), 0),
+            None => self.send(&message).await,
+        };
+        if let (Err(f), true) = (&result, attempts > 0) {
+            if !f.permanent {
+                down.insert(route, f.message.clone());
+            }
+        }
+        let mut outcome = MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: "sent", attempts, error: None };
+        let told = match result {
+            Ok(()) => {
+                report.sent += 1;
+                tracing::info!(to = %to, findings, subject = %message.subject, "email sent");
+                true
+            }
+            Err(f) if f.permanent => {
+                report.failed += 1;
+                errors.push(format!("email to {} refused: {}", to, f.message));
+                outcome.status = "failed";
+                outcome.error = Some(f.message);
+                false
+            }
+            Err(f) => {
+                outcome.error = Some(f.message.clone());
+                match self.journal.map(|j| j.enqueue(&message, attempts, &f.message, now)) {
+                    Some(Ok(_)) => {
+                        report.queued += 1;
+                        outcome.status = "queued";
+                        errors.push(format!("email to {} not sent ({}); kept for the next sweep", to, f.message));
+                        true
+                    }
+                    Some(Err(e)) => {
+                        report.failed += 1;
+                        outcome.status = "failed";
+                        errors.push(format!("email to {} not sent ({}) and cannot be kept: {e}", to, f.message));
+                        false
+                    }
+                    None => {
+                        report.failed += 1;
+                        outcome.status = "failed";
+                        errors.push(format!("email to {} not sent ({}); no state database to keep it", to, f.message));
+                        false
+                    }
+                }
+            }
+        };
+        report.messages.push(outcome);
+        told
     }
 
     /// One message, with retries: by email, or to its channel.

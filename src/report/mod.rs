@@ -17,6 +17,7 @@ pub use crate::engine::findings::Finding;
 use crate::engine::inventory::Inventory;
 use crate::engine::plan::Plan;
 use crate::guardrails::spend::SpendSummary;
+use crate::guardrails::velocity::figures::AiSpend;
 use crate::guardrails::GuardrailChange;
 use crate::outcome::Status;
 use crate::resources::ResourceType;
@@ -46,6 +47,10 @@ pub struct Report {
     pub api_throttles: BTreeMap<String, u64>,
     pub errors: Vec<ReportError>,
     pub policies: Vec<PolicySummary>,
+    /// What the models' token use costs now, and the alerts it crossed
+    /// (the spend-velocity guardrail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai_spend: Option<AiSpend>,
     /// The account's spend (Cost Explorer), when guardrails ask for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spend: Option<SpendSummary>,
@@ -147,6 +152,8 @@ pub struct Parts<'a> {
     pub guardrail_errors: Vec<String>,
     /// The account's spend, or why it could not be read.
     pub spend: Option<Result<SpendSummary, String>>,
+    /// AI spend now, or why it could not be read.
+    pub ai_spend: Option<Result<AiSpend, String>>,
     pub emails: Option<(crate::notify::EmailReport, Vec<String>)>,
     pub counter: &'a ApiCallCounter,
     /// Why the sweep stopped before its end (its time limit), if it did.
@@ -161,8 +168,22 @@ pub struct Parts<'a> {
 
 impl Report {
     pub fn build(parts: Parts<'_>) -> Self {
-        let Parts { info, plan, findings, inventory, guardrails, guardrail_errors, spend, emails, counter, stopped, journal_errors, savings, plan_file } =
-            parts;
+        let Parts {
+            info,
+            plan,
+            findings,
+            inventory,
+            guardrails,
+            guardrail_errors,
+            spend,
+            ai_spend,
+            emails,
+            counter,
+            stopped,
+            journal_errors,
+            savings,
+            plan_file,
+        } = parts;
         let policies = plan
             .policies
             .iter()
@@ -203,6 +224,14 @@ impl Report {
             }
             None => None,
         };
+        let ai_spend = match ai_spend {
+            Some(Ok(figures)) => Some(figures),
+            Some(Err(e)) => {
+                errors.push(general(format!("AI spend: {e}")));
+                None
+            }
+            None => None,
+        };
         let emails = emails.map(|(report, email_errors)| {
             errors.extend(email_errors.into_iter().map(general));
             report
@@ -235,6 +264,7 @@ impl Report {
             api_throttles: counter.throttles(),
             errors,
             policies,
+            ai_spend,
             spend,
             guardrails,
             emails,

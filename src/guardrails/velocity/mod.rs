@@ -1,0 +1,237 @@
+//! AI spend velocity: what the models' token use costs per hour, within
+//! minutes, from the per-minute usage Bedrock publishes to CloudWatch
+//! (budgets, Cost Explorer and the billing metric lag by hours).
+//!
+//! Per region: one ListMetrics per namespace finds the models in use (the
+//! `ModelId` dimension: a model id, an inference profile id or a
+//! provisioned model's ARN), then one GetMetricData reads every token
+//! series of the last 24 hours at the configured period (1 or 5 minutes),
+//! as sums. Only when the spike rule is set and something spent at least
+//! its minimum in the last hour, a second GetMetricData reads the same
+//! hour of the past 7 days for those models.
+//!
+//! - [`figures`]: tokens into dollars (pure).
+//! - [`alerts`]: thresholds, and what to tell whom (pure), and its state.
+
+pub mod alerts;
+pub mod figures;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::aws::cloudwatch::SeriesQuery;
+use crate::aws::{Aws, AwsError};
+use crate::config::velocity::SpendVelocity;
+use crate::pricing::tokens::TokenPrice;
+use alerts::Evaluation;
+use figures::AiSpend;
+
+/// Days of history the spike rule compares the last hour with.
+pub const BASELINE_DAYS: usize = 7;
+/// What the figures cover.
+const WINDOW_HOURS: i64 = 24;
+/// The dimension Bedrock publishes per-model use under.
+const MODEL_DIMENSION: &str = "ModelId";
+
+/// What Bedrock meters per model, by CloudWatch metric name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Meter {
+    Input,
+    Output,
+    CacheRead,
+    CacheWrite,
+    Images,
+}
+
+const METERS: [(Meter, &str); 5] = [
+    (Meter::Input, "InputTokenCount"),
+    (Meter::Output, "OutputTokenCount"),
+    (Meter::CacheRead, "CacheReadInputTokenCount"),
+    (Meter::CacheWrite, "CacheWriteInputTokenCount"),
+    (Meter::Images, "OutputImageCount"),
+];
+
+impl Meter {
+    fn of(metric: &str) -> Option<Self> {
+        METERS.iter().find(|(_, name)| *name == metric).map(|(m, _)| *m)
+    }
+
+    fn metric(self) -> &'static str {
+        METERS.iter().find(|(m, _)| *m == self).map_or("", |(_, name)| name)
+    }
+
+    /// For people: what a price is missing for.
+    pub fn label(self) -> &'static str {
+        match self {
+            Meter::Input => "input tokens",
+            Meter::Output => "output tokens",
+            Meter::CacheRead => "cache-read tokens",
+            Meter::CacheWrite => "cache-write tokens",
+            Meter::Images => "images",
+        }
+    }
+
+    /// USD per token (or per image).
+    pub fn usd_per_unit(self, p: &TokenPrice) -> Option<f64> {
+        match self {
+            Meter::Input => p.input_per_1k.map(|v| v / 1000.0),
+            Meter::Output => p.output_per_1k.map(|v| v / 1000.0),
+            Meter::CacheRead => p.cache_read_per_1k.map(|v| v / 1000.0),
+            Meter::CacheWrite => p.cache_write_per_1k.map(|v| v / 1000.0),
+            Meter::Images => p.per_image,
+        }
+    }
+}
+
+/// One model's use in one region (both namespaces together).
+#[derive(Clone, Debug, Default)]
+pub struct ModelUsage {
+    pub region: String,
+    pub model_id: String,
+    /// Per meter, the sum of each period of the window, oldest first.
+    pub recent: BTreeMap<Meter, Vec<f64>>,
+    /// Per meter, the same hour of each of the past 7 days, oldest first;
+    /// empty unless read.
+    pub baseline: BTreeMap<Meter, Vec<f64>>,
+}
+
+/// The models' use over the 24 hours before `end`.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    /// The end of the last whole period.
+    pub end: DateTime<Utc>,
+    pub period_secs: i64,
+    pub models: Vec<ModelUsage>,
+}
+
+impl Usage {
+    pub fn start(&self) -> DateTime<Utc> {
+        self.end - Duration::hours(WINDOW_HOURS)
+    }
+
+    pub fn periods(&self) -> usize {
+        (WINDOW_HOURS * 3600 / self.period_secs) as usize
+    }
+}
+
+/// The figures, and every rule watched with whether it is crossed.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub spend: AiSpend,
+    pub evaluations: Vec<Evaluation>,
+}
+
+/// The series found, per (region, model): each namespace and meter.
+type Found = BTreeMap<(String, String), Vec<(String, Meter)>>;
+
+/// Reads the use, prices it, and evaluates the thresholds. A region that
+/// cannot be read fails the check: figures that leave a region out would
+/// say "under" when they do not know.
+pub async fn check(aws: &Aws, regions: &[String], settings: &SpendVelocity, now: DateTime<Utc>) -> Result<Checked, AwsError> {
+    let end = floor(now, settings.period_secs);
+    let mut found = Found::new();
+    for region in regions {
+        let cw = aws.cloudwatch(region);
+        for namespace in &settings.namespaces {
+            for (metric, dimensions) in cw.list_namespace(namespace).await? {
+                let (Some(meter), [(name, model)]) = (Meter::of(&metric), dimensions.as_slice()) else { continue };
+                if name == MODEL_DIMENSION {
+                    found.entry((region.clone(), model.clone())).or_default().push((namespace.clone(), meter));
+                }
+            }
+        }
+    }
+    let mut usage = Usage { end, period_secs: settings.period_secs, models: Vec::new() };
+    for region in regions {
+        let mine: Vec<(&String, &Vec<(String, Meter)>)> = found.iter().filter(|((r, _), _)| r == region).map(|((_, m), s)| (m, s)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let (queries, owners) = queries(&mine, settings.period_secs);
+        let points = aws.cloudwatch(region).get_metric_points(&queries, usage.start(), end).await?;
+        let mut models: BTreeMap<&String, ModelUsage> = BTreeMap::new();
+        for ((model, meter), series) in owners.iter().zip(points) {
+            let m = models.entry(model).or_insert_with(|| ModelUsage { region: region.clone(), model_id: (*model).clone(), ..Default::default() });
+            let slots = m.recent.entry(*meter).or_insert_with(|| vec![0.0; usage.periods()]);
+            for (at, value) in series {
+                let i = (at - usage.start().timestamp()).div_euclid(settings.period_secs);
+                if let Some(slot) = usize::try_from(i).ok().and_then(|i| slots.get_mut(i)) {
+                    *slot += value;
+                }
+            }
+        }
+        usage.models.extend(models.into_values());
+    }
+    let mut spend = figures::summarise(&usage, settings);
+    if let Some(spike) = settings.spike {
+        // The total's baseline needs every priced model's; a model's, its own.
+        let everyone = spend.total.usd_last_hour >= spike.min_usd_per_hour;
+        let wanted: Vec<(String, String)> = spend
+            .models
+            .iter()
+            .filter(|m| m.usd_last_hour.is_some_and(|v| everyone || v >= spike.min_usd_per_hour))
+            .map(|m| (m.region.clone(), m.model_id.clone()))
+            .collect();
+        if !wanted.is_empty() {
+            read_baseline(aws, &mut usage, &found, &wanted).await?;
+            spend = figures::summarise(&usage, settings);
+        }
+    }
+    let evaluations = alerts::evaluate(&mut spend, settings);
+    Ok(Checked { spend, evaluations })
+}
+
+/// One Sum query per series, and which (model, meter) each is.
+fn queries<'a>(models: &[(&'a String, &Vec<(String, Meter)>)], period_secs: i64) -> (Vec<SeriesQuery>, Vec<(&'a String, Meter)>) {
+    let mut queries = Vec::new();
+    let mut owners = Vec::new();
+    for (model, series) in models {
+        for (namespace, meter) in series.iter() {
+            queries.push(SeriesQuery {
+                namespace: namespace.clone(),
+                metric: meter.metric().to_string(),
+                dimensions: vec![(MODEL_DIMENSION.to_string(), (*model).clone())],
+                stat: "Sum".to_string(),
+                period_secs: period_secs as i32,
+            });
+            owners.push((*model, *meter));
+        }
+    }
+    (queries, owners)
+}
+
+/// The same hour of each of the past 7 days for these models: hourly sums
+/// from the first day's hour to yesterday's, of which every 24th is one.
+async fn read_baseline(aws: &Aws, usage: &mut Usage, found: &Found, wanted: &[(String, String)]) -> Result<(), AwsError> {
+    let last_hour = usage.end - Duration::hours(1);
+    let start = last_hour - Duration::days(BASELINE_DAYS as i64);
+    let end = usage.end - Duration::days(1);
+    let mut regions: Vec<&String> = wanted.iter().map(|(r, _)| r).collect();
+    regions.dedup();
+    for region in regions {
+        let mine: Vec<(&String, &Vec<(String, Meter)>)> =
+            wanted.iter().filter(|(r, _)| r == region).filter_map(|(r, m)| found.get(&(r.clone(), m.clone())).map(|s| (m, s))).collect();
+        let (queries, owners) = queries(&mine, 3600);
+        let points = aws.cloudwatch(region).get_metric_points(&queries, start, end).await?;
+        for ((model, meter), series) in owners.iter().zip(points) {
+            let Some(m) = usage.models.iter_mut().find(|m| &m.region == region && &m.model_id == *model) else { continue };
+            let days = m.baseline.entry(*meter).or_insert_with(|| vec![0.0; BASELINE_DAYS]);
+            for (at, value) in series {
+                let hour = (at - start.timestamp()).div_euclid(3600);
+                if hour % 24 == 0 {
+                    if let Some(day) = usize::try_from(hour / 24).ok().and_then(|d| days.get_mut(d)) {
+                        *day += value;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `at` rounded down to a whole period (UTC).
+fn floor(at: DateTime<Utc>, period_secs: i64) -> DateTime<Utc> {
+    let secs = at.timestamp();
+    DateTime::from_timestamp(secs - secs.rem_euclid(period_secs), 0).unwrap_or(at)
+}
