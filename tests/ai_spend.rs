@@ -1,0 +1,206 @@
+//! AI spend velocity on the emulator: Bedrock token metrics put into moto
+//! (`PutMetricData` into `AWS/Bedrock`, which only tests can do), read by a
+//! sweep through the real SDK, priced, and alerted on to a real SMTP server
+//! on loopback. Every dollar figure is computed by hand in the comments.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use chrono::{DateTime, Duration, Utc};
+use costguard::clock::Clock;
+use costguard::config::compile_guardrails_text;
+use costguard::notify::template::Templates;
+use costguard::notify::EmailSetup;
+use costguard::progress::Progress;
+use costguard::sweep::{self, SweepResult};
+use support::smtp::SmtpSink;
+use support::Moto;
+use tokio_util::sync::CancellationToken;
+
+/// Claude 3.5 Sonnet v2 by its model id: $0.003 in, $0.015 out per 1,000.
+const SONNET: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
+/// Claude 3 Haiku through the US cross-region profile: $0.00025 in, $0.00125 out.
+const HAIKU_US: &str = "us.anthropic.claude-3-haiku-20240307-v1:0";
+/// A model no table knows: reported, never priced at $0.
+const CUSTOM: &str = "acme.custom-model-v1:0";
+
+const GUARDRAILS: &str = "guardrails:
+  email: [finops@example.com]
+  billing-alarms: {enabled: false}
+  anomaly-detection: {enabled: false}
+  spend: {enabled: false}
+  spend-velocity:
+    total: {max-usd-per-hour: 6.85}
+    models:
+      anthropic.claude-3-haiku-20240307-v1: {max-usd-per-day: 100}
+    spike: {factor: 5, min-usd-per-hour: 1}
+    email: [oncall@example.com]
+";
+
+/// The end of the last whole 5-minute period of the first sweep.
+fn end() -> DateTime<Utc> {
+    support::at("2026-11-20T10:00:00Z")
+}
+
+async fn put(moto: &Moto, points: &[(&str, DateTime<Utc>, f64, f64)]) {
+    let cw = moto.cloudwatch().await;
+    let mut data = Vec::new();
+    for (model, at, input, output) in points {
+        for (metric, value) in [("InputTokenCount", input), ("OutputTokenCount", output)] {
+            data.push(
+                MetricDatum::builder()
+                    .metric_name(metric)
+                    .value(*value)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
+                    .dimensions(Dimension::builder().name("ModelId").value(*model).build())
+                    .build(),
+            );
+        }
+    }
+    for chunk in data.chunks(500) {
+        cw.put_metric_data().namespace("AWS/Bedrock").set_metric_data(Some(chunk.to_vec())).send().await.expect("put metric data");
+    }
+}
+
+/// Sonnet: $0.45 an hour for a week (100,000 in = $0.30, 10,000 out = $0.15),
+/// then ten times that in the last hour: 12 five-minute points of 75,000 in
+/// ($0.225) and 10,000 out ($0.15) = $0.375 each, $4.50 in the hour.
+/// Haiku (US profile): $0.50 every hour (1,000,000 in = $0.25, 200,000 out
+/// = $0.25). The custom model: 10 million tokens an hour, price unknown.
+async fn seed(moto: &Moto) {
+    let e = end();
+    let mut points = Vec::new();
+    for h in 1..=23 {
+        let at = e - Duration::minutes(h * 60 + 30);
+        points.push((SONNET, at, 100_000.0, 10_000.0));
+        points.push((HAIKU_US, at, 1_000_000.0, 200_000.0));
+        points.push((CUSTOM, at, 10_000_000.0, 0.0));
+    }
+    for d in 1..=7 {
+        // The same hour of each past day (09:00-10:00).
+        let at = e - Duration::days(d) - Duration::minutes(30);
+        points.push((SONNET, at, 100_000.0, 10_000.0));
+        points.push((HAIKU_US, at, 1_000_000.0, 200_000.0));
+    }
+    for k in 0..12 {
+        points.push((SONNET, e - Duration::seconds(k * 300 + 150), 75_000.0, 10_000.0));
+    }
+    points.push((HAIKU_US, e - Duration::minutes(30), 1_000_000.0, 200_000.0));
+    points.push((CUSTOM, e - Duration::minutes(30), 10_000_000.0, 0.0));
+    put(moto, &points).await;
+}
+
+fn email(sink: &SmtpSink) -> Arc<EmailSetup> {
+    let config = format!(
+        "email:\n  from: costguard@example.com\n  smtp: {{host: 127.0.0.1, port: {}, security: none}}\n  attempts: 2\n  retry-seconds: 0.05\n",
+        sink.port
+    );
+    let daemon = costguard::config::daemon::compile_text(Path::new("costguard.yaml"), &config).expect("valid daemon config");
+    let settings = daemon.email.expect("an email section");
+    let templates = Templates::load(None).expect("the shipped templates load");
+    Arc::new(EmailSetup { settings, templates })
+}
+
+async fn sweep_at(moto: &Moto, state: &Path, sink: &SmtpSink, now: DateTime<Utc>) -> SweepResult {
+    let mut options = support::sweep_options(state, true);
+    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
+    options.email = Some(email(sink));
+    let aws = moto.aws().await;
+    sweep::run(&aws, &[], &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
+}
+
+fn close(found: Option<f64>, want: f64) -> bool {
+    found.is_some_and(|f| (f - want).abs() < 1e-6)
+}
+
+#[tokio::test]
+async fn a_tenfold_jump_is_priced_and_alerted_in_the_first_sweep_and_nothing_else_alerts() {
+    let moto = support::moto().await;
+    let sink = SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    seed(&moto).await;
+
+    let first = sweep_at(&moto, dir.path(), &sink, end() + Duration::minutes(2)).await;
+    let ai = first.report.ai_spend.as_ref().expect("an ai_spend section");
+    let model = |id: &str| ai.models.iter().find(|m| m.model_id == id).unwrap_or_else(|| panic!("{id} in {:?}", ai.models));
+    let sonnet = model(SONNET);
+    assert!(close(sonnet.usd_last_hour, 4.50), "{sonnet:?}");
+    assert!(close(sonnet.usd_per_hour, 4.50), "the last 15 minutes x 4: {sonnet:?}");
+    // 00:00-10:00: nine hourly $0.45 (00:30 ... 08:30) and the last hour's $4.50.
+    assert!(close(sonnet.usd_today, 9.0 * 0.45 + 4.50), "{sonnet:?}");
+    // The last 24 hours (23 x $0.45 + $4.50 = $14.85) x 30 days of November.
+    assert!(close(sonnet.projected_month_usd, 14.85 * 30.0), "{sonnet:?}");
+    assert!(close(sonnet.baseline_usd_per_hour, 0.45), "{sonnet:?}");
+    assert_eq!(sonnet.input_tokens_last_hour, 900_000.0);
+    assert_eq!(sonnet.alerts, ["spike"], "$4.50 >= 5 x $0.45");
+    assert!(sonnet.price_basis.starts_with("built-in table"), "{}", sonnet.price_basis);
+
+    let haiku = model(HAIKU_US);
+    assert!(close(haiku.usd_last_hour, 0.50), "{haiku:?}");
+    assert!(close(haiku.usd_today, 10.0 * 0.50), "{haiku:?}");
+    assert!(haiku.alerts.is_empty(), "steady: {haiku:?}");
+    assert!(haiku.price_basis.contains("cross-region profile `us.` priced as anthropic.claude-3-haiku-20240307-v1"), "{}", haiku.price_basis);
+
+    let custom = model(CUSTOM);
+    assert_eq!((custom.usd_last_hour, custom.usd_per_hour, custom.usd_today), (None, None, None), "unknown, never $0");
+    assert!(custom.price_basis.contains("unknown price"), "{}", custom.price_basis);
+    assert_eq!(custom.input_tokens_last_hour, 10_000_000.0);
+    assert_eq!(ai.unpriced_models, 1);
+
+    // In total: $5.00 in the last hour against 5 x ($0.45 + $0.50).
+    assert!((ai.total.usd_last_hour - 5.00).abs() < 1e-6, "{:?}", ai.total);
+    assert!((ai.total.usd_per_hour - 4.50).abs() < 1e-6, "Haiku's last point is 30 minutes old: {:?}", ai.total);
+    let crossed: Vec<(&str, &str)> = ai.alerts.iter().map(|a| (a.scope.as_str(), a.rule)).collect();
+    assert_eq!(crossed, [("total", "spike"), (SONNET, "spike")]);
+    assert_eq!(first.report.api_calls.get("cloudwatch:ListMetrics"), Some(&2), "one per namespace: {:?}", first.report.api_calls);
+    assert_eq!(first.report.api_calls.get("cloudwatch:GetMetricData"), Some(&2), "the window, then the baseline: {:?}", first.report.api_calls);
+
+    let told = sink.messages();
+    assert_eq!(told.len(), 1, "one alert message: {told:?}");
+    assert_eq!(told[0].rcpt_tos, ["oncall@example.com"]);
+    assert!(told[0].subject.contains("AI spend $4.50/hour now"), "{}", told[0].subject);
+    let text = told[0].text.clone().unwrap_or_default();
+    assert!(text.contains(&format!("OVER: {SONNET} (us-east-1): $4.50 in the last hour")), "{text}");
+    assert!(!text.contains("OVER: us.anthropic"), "{text}");
+
+    let json = std::fs::read_to_string(&first.report_json).expect("report.json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    for key in ["as_of", "window_minutes", "total", "models"] {
+        assert!(v["ai_spend"].get(key).is_some(), "ai_spend.{key} in {}", v["ai_spend"]);
+    }
+    assert_eq!(v["ai_spend"]["models"][0]["model_id"], SONNET, "most per hour first");
+    assert!(v["ai_spend"]["models"].as_array().is_some_and(|m| m.iter().any(|m| m["model_id"] == CUSTOM && m["usd_today"].is_null())));
+
+    // A minute later, nothing new: held.
+    sink.clear();
+    sweep_at(&moto, dir.path(), &sink, end() + Duration::minutes(3)).await;
+    assert!(sink.messages().is_empty(), "an alert already told is not repeated within repeat-hours");
+
+    // Worse: three more $1.05 points in the last 15 minutes (250,000 in =
+    // $0.75, 20,000 out = $0.30): Sonnet's hour $7.65 >= 1.5 x $4.50, and the
+    // rate now (3 x ($0.375 + $1.05) x 4 = $17.10/hour) crosses the total's $6.85.
+    put(&moto, &(0..3).map(|k| (SONNET, end() - Duration::seconds(k * 300 + 100), 250_000.0, 20_000.0)).collect::<Vec<_>>()).await;
+    let worse = sweep_at(&moto, dir.path(), &sink, end() + Duration::minutes(4)).await;
+    let total_rate = worse.report.ai_spend.as_ref().map(|a| a.total.usd_per_hour);
+    assert!(close(total_rate, 17.10), "{total_rate:?}");
+    let told = sink.messages();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let text = told[0].text.clone().unwrap_or_default();
+    assert!(text.contains(&format!("WORSE: {SONNET} (us-east-1): $7.65 in the last hour")) && text.contains("(was $4.50 when last told)"), "{text}");
+    assert!(text.contains("OVER: all models: $17.10/hour now, limit $6.85/hour"), "{text}");
+
+    // Three hours on, the burst has left the last hour: back under, told once.
+    sink.clear();
+    sweep_at(&moto, dir.path(), &sink, end() + Duration::hours(3)).await;
+    let told = sink.messages();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].subject.contains("back under"), "{}", told[0].subject);
+    let text = told[0].text.clone().unwrap_or_default();
+    assert_eq!(text.matches("BACK UNDER").count(), 3, "the total's spike and rate, Sonnet's spike: {text}");
+    sink.clear();
+    sweep_at(&moto, dir.path(), &sink, end() + Duration::hours(3) + Duration::minutes(5)).await;
+    assert!(sink.messages().is_empty(), "back under is told once");
+}
