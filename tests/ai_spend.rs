@@ -8,7 +8,6 @@ mod support;
 use std::path::Path;
 use std::sync::Arc;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::{DateTime, Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::compile_guardrails_text;
@@ -17,7 +16,7 @@ use costguard::notify::EmailSetup;
 use costguard::progress::Progress;
 use costguard::sweep::{self, SweepResult};
 use support::smtp::SmtpSink;
-use support::Moto;
+use support::{put_tokens, Moto};
 use tokio_util::sync::CancellationToken;
 
 /// Claude 3.5 Sonnet v2 by its model id: $0.003 in, $0.015 out per 1,000.
@@ -45,26 +44,6 @@ fn end() -> DateTime<Utc> {
     support::at("2026-11-20T10:00:00Z")
 }
 
-async fn put(moto: &Moto, points: &[(&str, DateTime<Utc>, f64, f64)]) {
-    let cw = moto.cloudwatch().await;
-    let mut data = Vec::new();
-    for (model, at, input, output) in points {
-        for (metric, value) in [("InputTokenCount", input), ("OutputTokenCount", output)] {
-            data.push(
-                MetricDatum::builder()
-                    .metric_name(metric)
-                    .value(*value)
-                    .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
-                    .dimensions(Dimension::builder().name("ModelId").value(*model).build())
-                    .build(),
-            );
-        }
-    }
-    for chunk in data.chunks(500) {
-        cw.put_metric_data().namespace("AWS/Bedrock").set_metric_data(Some(chunk.to_vec())).send().await.expect("put metric data");
-    }
-}
-
 /// Sonnet: $0.45 an hour for a week (100,000 in = $0.30, 10,000 out = $0.15),
 /// then ten times that in the last hour: 12 five-minute points of 75,000 in
 /// ($0.225) and 10,000 out ($0.15) = $0.375 each, $4.50 in the hour.
@@ -90,7 +69,7 @@ async fn seed(moto: &Moto) {
     }
     points.push((HAIKU_US, e - Duration::minutes(30), 1_000_000.0, 200_000.0));
     points.push((CUSTOM, e - Duration::minutes(30), 10_000_000.0, 0.0));
-    put(moto, &points).await;
+    put_tokens(moto, &points).await;
 }
 
 fn email(sink: &SmtpSink) -> Arc<EmailSetup> {
@@ -174,6 +153,11 @@ async fn a_tenfold_jump_is_priced_and_alerted_in_the_first_sweep_and_nothing_els
     assert_eq!(v["ai_spend"]["models"][0]["model_id"], SONNET, "most per hour first");
     assert!(v["ai_spend"]["models"].as_array().is_some_and(|m| m.iter().any(|m| m["model_id"] == CUSTOM && m["usd_today"].is_null())));
 
+    let md = std::fs::read_to_string(&first.report_md).expect("report.md");
+    let (ai_at, summary_at) = (md.find("## AI spend now"), md.find("## Summary"));
+    assert!(ai_at.is_some() && ai_at < summary_at, "AI spend comes first:\n{md}");
+    assert!(md.contains("**$4.50/hour now**") && md.contains("▂▂█"), "the rate and Sonnet's last hours:\n{md}");
+
     // A minute later, nothing new: held.
     sink.clear();
     sweep_at(&moto, dir.path(), &sink, end() + Duration::minutes(3)).await;
@@ -182,7 +166,7 @@ async fn a_tenfold_jump_is_priced_and_alerted_in_the_first_sweep_and_nothing_els
     // Worse: three more $1.05 points in the last 15 minutes (250,000 in =
     // $0.75, 20,000 out = $0.30): Sonnet's hour $7.65 >= 1.5 x $4.50, and the
     // rate now (3 x ($0.375 + $1.05) x 4 = $17.10/hour) crosses the total's $6.85.
-    put(&moto, &(0..3).map(|k| (SONNET, end() - Duration::seconds(k * 300 + 100), 250_000.0, 20_000.0)).collect::<Vec<_>>()).await;
+    put_tokens(&moto, &(0..3).map(|k| (SONNET, end() - Duration::seconds(k * 300 + 100), 250_000.0, 20_000.0)).collect::<Vec<_>>()).await;
     let worse = sweep_at(&moto, dir.path(), &sink, end() + Duration::minutes(4)).await;
     let total_rate = worse.report.ai_spend.as_ref().map(|a| a.total.usd_per_hour);
     assert!(close(total_rate, 17.10), "{total_rate:?}");

@@ -121,3 +121,34 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
     assert!(dom.contains(&escape("/app/<b>bold</b>")) && !dom.contains("<b>bold</b>"));
     assert!(!dom.contains("<script>alert(1)"), "a name cannot add a script");
 }
+
+#[tokio::test]
+async fn ai_spend_comes_first_and_a_model_id_with_markup_stays_text() {
+    let moto = support::moto().await;
+    let now = chrono::Utc::now();
+    let hostile = "acme.<img src=x onerror=alert(1)>-v1";
+    let points: Vec<(&str, chrono::DateTime<chrono::Utc>, f64, f64)> = (1..6)
+        .flat_map(|k| {
+            [
+                ("anthropic.claude-3-haiku-20240307-v1:0", now - chrono::Duration::minutes(k * 10), 400_000.0, 40_000.0),
+                (hostile, now - chrono::Duration::minutes(k * 10), 1000.0, 10.0),
+            ]
+        })
+        .collect();
+    support::put_tokens(&moto, &points).await;
+    let mut options = support::sweep_options(tempfile::tempdir().expect("temp dir").keep().as_path(), true);
+    options.guardrails = costguard::config::compile_guardrails_text(
+        Path::new("g.yaml"),
+        "guardrails:\n  email: [a@example.com]\n  billing-alarms: {enabled: false}\n  anomaly-detection: {enabled: false}\n  spend: {enabled: false}\n  spend-velocity:\n    total: {max-usd-per-hour: 0.01}\n",
+    )
+    .expect("valid");
+    let result = sweep::run(&moto.aws().await, &[], &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let page = result.report_json.with_file_name("report.html");
+    let (dom, console) = render(&page);
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let (ai, first_other) = (dom.find("id=\"ai-spend\""), dom.find("<p>Run <code>"));
+    assert!(ai.is_some() && ai < first_other, "AI spend opens the page");
+    assert!(dom.contains("<b>Alert</b> (max-usd-per-hour): all models"), "the total's alert is shown");
+    assert!(dom.contains(&escape("<img src=x onerror=alert(1)>")) && !dom.contains("<img"), "markup in a model id stays text");
+    assert_eq!(dom.matches("<svg class=\"spark\"").count(), 1, "a chart for the priced model only");
+}

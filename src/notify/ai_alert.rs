@@ -13,7 +13,8 @@ use super::template::Rendered;
 
 const MAX_ID_CHARS: usize = 120;
 
-fn scope(line: &AlertLine) -> String {
+/// Whose alert: a model in its region, or all models; cleaned for one line.
+pub fn scope(line: &AlertLine) -> String {
     match &line.region {
         Some(region) => format!("{} ({})", clean(&line.scope, MAX_ID_CHARS), clean(region, 40)),
         None => "all models".to_string(),

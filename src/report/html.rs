@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
+use crate::guardrails::velocity::figures::AiSpend;
 use crate::text::{clean, usd, usd_with_unpriced};
 
 pub use crate::text::html as escape;
@@ -53,6 +54,68 @@ fn bars(title: &str, values: &[(String, f64)]) -> String {
     html
 }
 
+/// The last 24 hours as 24 bars (SVG; it has no text to scale); nothing
+/// for a model that could not be priced.
+fn hourly_chart(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "unpriced".to_string();
+    }
+    let max = values.iter().copied().fold(0.0_f64, f64::max);
+    let mut svg = String::from("<svg class=\"spark\" viewBox=\"0 0 96 20\" width=\"96\" height=\"20\" role=\"img\" aria-label=\"the last 24 hours\">");
+    for (i, v) in values.iter().enumerate() {
+        let h = if max > 0.0 { (v / max * 20.0).max(0.5) } else { 0.5 };
+        let _ = write!(svg, "<rect x=\"{}\" y=\"{:.1}\" width=\"3\" height=\"{h:.1}\" fill=\"#c0392b\"/>", i * 4, 20.0 - h);
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// AI spend now: the alerts, the rate, and each model's last day.
+fn ai_spend(ai: &AiSpend) -> String {
+    let t = &ai.total;
+    let mut out = format!(
+        "<section id=\"ai-spend\"><h2>AI spend now</h2><div class=\"cards\"><div class=\"card\" id=\"ai-per-hour\">Per hour now (last {} min)<b>{}</b></div><div class=\"card\">Last hour<b>{}</b></div><div class=\"card\">Today<b>{}</b></div><div class=\"card\">Month at this rate<b>{}</b></div></div><p>As of {}: Bedrock token use from CloudWatch, priced per model{}.</p>",
+        ai.window_minutes,
+        usd(Some(t.usd_per_hour)),
+        usd(Some(t.usd_last_hour)),
+        usd(Some(t.usd_today)),
+        usd(Some(t.projected_month_usd)),
+        escape(&crate::text::utc(ai.as_of)),
+        if ai.unpriced_models > 0 { format!("; {} model(s) of unknown price are not counted as $0", ai.unpriced_models) } else { String::new() }
+    );
+    if let Some(e) = &ai.sagemaker_endpoints {
+        let _ = write!(out, "<p>SageMaker endpoints in service: {} at {}/hour.</p>", e.endpoints, usd(Some(e.usd_per_hour)));
+    }
+    if !ai.alerts.is_empty() {
+        out.push_str("<ul class=\"alerts\">");
+        for a in &ai.alerts {
+            let scope = crate::notify::ai_alert::scope(a);
+            let _ = write!(out, "<li class=\"err\"><b>Alert</b> ({}): {}: {}</li>", a.rule, escape(&scope), escape(&crate::notify::ai_alert::rule_text(a)));
+        }
+        out.push_str("</ul>");
+    }
+    if !ai.models.is_empty() {
+        out.push_str("<table class=\"sortable\"><thead><tr><th>Model</th><th>Region</th><th>Per hour now</th><th>Last hour</th><th>Today</th><th>Last 24 hours</th><th>Price</th></tr></thead><tbody>");
+        for m in &ai.models {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&clean(&m.model_id, 160)),
+                escape(&clean(&m.region, 40)),
+                m.usd_per_hour.unwrap_or(-1.0),
+                usd(m.usd_per_hour),
+                usd(m.usd_last_hour),
+                usd(m.usd_today),
+                hourly_chart(&m.hourly_usd),
+                escape(&clean(&m.price_basis, 300))
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</section>");
+    out
+}
+
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = write!(
@@ -62,6 +125,9 @@ pub fn render(report: &Report) -> String {
     let _ = write!(out, "<h1>costguard sweep report</h1>");
     if report.dry_run {
         let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
+    }
+    if let Some(ai) = &report.ai_spend {
+        out.push_str(&ai_spend(ai));
     }
     let _ = write!(
         out,

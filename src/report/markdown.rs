@@ -4,12 +4,16 @@
 use std::fmt::Write;
 
 use super::{Finding, Report};
+use crate::guardrails::velocity::figures::AiSpend;
 use crate::text::{usd, usd_with_unpriced, utc};
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let mode = if report.dry_run { "dry run: nothing was changed" } else { "real run" };
     let _ = writeln!(out, "# costguard sweep report\n");
+    if let Some(ai) = &report.ai_spend {
+        render_ai_spend(&mut out, ai);
+    }
     let _ = writeln!(out, "- Run: `{}` ({mode})", escape(&report.run_id));
     let _ = writeln!(out, "- Started: {}, finished: {}", utc(report.started_at), utc(report.finished_at));
     let _ = writeln!(out, "- Regions: {}", report.regions.iter().map(|r| escape(r)).collect::<Vec<_>>().join(", "));
@@ -137,6 +141,67 @@ fn render_emails(out: &mut String, e: &crate::notify::EmailReport) {
         let error = m.error.as_ref().map_or(String::new(), |err| format!(" ({})", escape(err)));
         let _ = writeln!(out, "- {}: {} to {}: {}{error}", m.status, m.findings, escape(&m.to.join(", ")), escape(&m.subject));
     }
+}
+
+/// AI spend now, first: the alerts, the rate, and each model's last day.
+fn render_ai_spend(out: &mut String, ai: &AiSpend) {
+    let t = &ai.total;
+    let _ = writeln!(out, "## AI spend now\n");
+    let unpriced = if ai.unpriced_models > 0 { format!(" (plus {} model(s) of unknown price, not counted as $0)", ai.unpriced_models) } else { String::new() };
+    let _ = writeln!(
+        out,
+        "As of {} (Bedrock token use from CloudWatch, {}-minute periods): **{}/hour now** (the last {} minutes), {} in the last hour, {} today, {} this month at the last 24 hours' rate{unpriced}.\n",
+        utc(ai.as_of),
+        ai.period_minutes,
+        usd(Some(t.usd_per_hour)),
+        ai.window_minutes,
+        usd(Some(t.usd_last_hour)),
+        usd(Some(t.usd_today)),
+        usd(Some(t.projected_month_usd))
+    );
+    if let Some(e) = &ai.sagemaker_endpoints {
+        let _ = writeln!(
+            out,
+            "SageMaker endpoints in service: {} at {}/hour{}.\n",
+            e.endpoints,
+            usd(Some(e.usd_per_hour)),
+            if e.unpriced > 0 { format!(" (+ {} unpriced)", e.unpriced) } else { String::new() }
+        );
+    }
+    for a in &ai.alerts {
+        let _ = writeln!(out, "- **Alert** ({}): {}: {}", a.rule, escape(&crate::notify::ai_alert::scope(a)), escape(&crate::notify::ai_alert::rule_text(a)));
+    }
+    if !ai.alerts.is_empty() {
+        out.push('\n');
+    }
+    if ai.models.is_empty() {
+        let _ = writeln!(out, "No model use in the last 24 hours.\n");
+        return;
+    }
+    let _ = writeln!(out, "| Model | Region | Per hour now | Last hour | Today | Month at this rate | Last 24 hours | Price |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---|---|");
+    for m in &ai.models {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+            escape_code(&m.model_id),
+            escape(&m.region),
+            usd(m.usd_per_hour),
+            usd(m.usd_last_hour),
+            usd(m.usd_today),
+            usd(m.projected_month_usd),
+            sparkline(&m.hourly_usd),
+            escape(&m.price_basis)
+        );
+    }
+    out.push('\n');
+}
+
+/// Hour by hour in block characters, each scaled to the highest hour.
+fn sparkline(values: &[f64]) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().fold(0.0_f64, f64::max);
+    values.iter().map(|v| if max > 0.0 { BLOCKS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize] } else { BLOCKS[0] }).collect()
 }
 
 /// The account's spend: the figures a finance lead reads first.

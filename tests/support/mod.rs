@@ -437,3 +437,27 @@ pub fn exit_within(child: &mut std::process::Child, limit: std::time::Duration) 
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Puts Bedrock token counts (model id, time, input, output) into
+/// `AWS/Bedrock`, as Bedrock publishes them (AWS takes `AWS/` namespaces
+/// only from its services; moto from anyone).
+pub async fn put_tokens(moto: &Moto, points: &[(&str, chrono::DateTime<chrono::Utc>, f64, f64)]) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let cw = moto.cloudwatch().await;
+    let mut data = Vec::new();
+    for (model, at, input, output) in points {
+        for (metric, value) in [("InputTokenCount", input), ("OutputTokenCount", output)] {
+            data.push(
+                MetricDatum::builder()
+                    .metric_name(metric)
+                    .value(*value)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
+                    .dimensions(Dimension::builder().name("ModelId").value(*model).build())
+                    .build(),
+            );
+        }
+    }
+    for chunk in data.chunks(500) {
+        cw.put_metric_data().namespace("AWS/Bedrock").set_metric_data(Some(chunk.to_vec())).send().await.expect("put metric data");
+    }
+}
