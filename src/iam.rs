@@ -143,6 +143,12 @@ fn guardrail_grants(g: &Guardrails) -> Vec<Grant> {
     if g.spend.is_some() {
         all.extend(["ce:GetCostAndUsage", "ce:GetCostForecast"].map(Grant::read));
     }
+    if let Some(v) = &g.spend_velocity {
+        all.extend(["cloudwatch:ListMetrics", "cloudwatch:GetMetricData"].map(Grant::read));
+        if let Some(topic) = &v.sns_topic {
+            all.push(Grant::scoped("sns:Publish", vec![topic.clone()]));
+        }
+    }
     if g.anomaly_detection.is_some() {
         all.extend(["ce:GetAnomalyMonitors", "ce:GetAnomalySubscriptions"].map(Grant::read));
         // Creates cannot be scoped to an ARN that does not exist yet: they

@@ -484,6 +484,31 @@ async fn read_spend(
     Some(spend)
 }
 
+/// `ai-spend.json`: the AI spend figures of the last check on its own
+/// schedule, beside the sweep reports.
+pub const AI_SPEND_FILE: &str = "ai-spend.json";
+
+/// The spend-velocity check alone, as the daemon runs it every few
+/// minutes: no policies, no lock (it changes nothing in AWS, and must not
+/// wait behind a long sweep), the alert state in the journal. Writes
+/// `ai-spend.json` into the report folder.
+pub async fn ai_spend_only(aws: &Aws, options: &SweepOptions, clock: &Clock, cancel: &CancellationToken) -> Result<AiSpendChecked, SweepError> {
+    let now = clock.now();
+    let regions = if options.regions.is_empty() { vec![aws.default_region().ok_or(SweepError::NoRegion)?] } else { options.regions.clone() };
+    let journal = if opens_journal(options) { Some(Journal::open(&options.journal)?) } else { None };
+    let checked = check_ai_spend(aws, options, &regions, journal.as_ref(), (now, clock), cancel, &Progress::hidden())
+        .await
+        .ok_or_else(|| SweepError::Config("no spend-velocity guardrail is declared".to_string()))?;
+    if let Ok(spend) = &checked.spend {
+        std::fs::create_dir_all(&options.report_dir)
+            .and_then(|()| {
+                crate::files::write_atomic(&options.report_dir, AI_SPEND_FILE, |w| serde_json::to_writer_pretty(w, spend).map_err(std::io::Error::other))
+            })
+            .map_err(|source| SweepError::Report { path: options.report_dir.join(AI_SPEND_FILE), source })?;
+    }
+    Ok(checked)
+}
+
 /// What the AI spend check found, and what telling it did.
 pub struct AiSpendChecked {
     pub spend: Result<AiSpend, String>,

@@ -271,3 +271,41 @@ fn the_listener_outlasts_half_open_clients_keeps_its_pages_behind_the_token_and_
     assert_eq!(support::exit_within(&mut child, Duration::from_secs(15)), Some(0), "a clean stop within 15 s of SIGTERM exits 0");
     assert!(start.elapsed() < Duration::from_secs(5), "stopped in {:?}", start.elapsed());
 }
+
+#[tokio::test]
+async fn the_spend_velocity_check_runs_on_its_own_schedule_between_sweeps() {
+    let moto = support::moto().await;
+    let now = chrono::Utc::now();
+    // Claude 3 Haiku: 400,000 in ($0.10) and 40,000 out ($0.05) every 10 minutes.
+    let points: Vec<(&str, chrono::DateTime<chrono::Utc>, f64, f64)> =
+        (1..6).map(|k| ("anthropic.claude-3-haiku-20240307-v1:0", now - chrono::Duration::minutes(k * 10), 400_000.0, 40_000.0)).collect();
+    support::put_tokens(&moto, &points).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("guardrails.yaml");
+    std::fs::write(
+        &policies,
+        format!(
+            "guardrails:\n  email: [a@example.com]\n  billing-alarms: {{enabled: false}}\n  anomaly-detection: {{enabled: false}}\n  spend: {{enabled: false}}\n  spend-velocity:\n    schedule: \"{}\"\n",
+            schedule_in(3)
+        ),
+    )
+    .expect("write guardrails");
+    let config_file = dir.path().join("costguard.yaml");
+    // The sweeps' own schedule: once a year.
+    std::fs::write(&config_file, config(dir.path(), &policies, "0 0 0 1 1 *")).expect("write config");
+    let (mut child, address) = start_daemon(&config_file, moto.env(), Stdio::null());
+
+    let mut scrape = String::new();
+    wait_for("the spend-velocity check", Duration::from_secs(75), || {
+        scrape = get(&address, "/metrics").1;
+        scrape.contains("costguard_ai_spend_usd_per_hour{model=")
+    });
+    let series = "costguard_ai_spend_usd_per_hour{model=\"anthropic.claude-3-haiku-20240307-v1:0\",region=\"us-east-1\"}";
+    assert!(metric(&scrape, series) > 0.0, "{scrape}");
+    assert_eq!(sweeps_ok(&scrape), 0.0, "no sweep ran: the check has its own schedule");
+    let written = std::fs::read_to_string(dir.path().join("report/ai-spend.json")).expect("ai-spend.json");
+    let json: serde_json::Value = serde_json::from_str(&written).expect("JSON");
+    assert_eq!(json["models"][0]["model_id"], "anthropic.claude-3-haiku-20240307-v1:0", "{json}");
+    support::signal(&child, "TERM");
+    assert_eq!(support::exit_within(&mut child, Duration::from_secs(30)), Some(0));
+}

@@ -192,6 +192,7 @@ impl Guardrails {
             .iter()
             .flat_map(|b| b.notifications.iter().flat_map(|n| n.emails.iter()))
             .chain(self.anomaly_detection.iter().flat_map(|a| a.emails.iter()))
+            .chain(self.spend_velocity.iter().flat_map(|v| v.emails.iter()))
             .filter(|a| reserved(a))
             .cloned()
             .collect();
@@ -516,5 +517,12 @@ mod tests {
         assert_eq!(amounts, [500.0, 1000.0, 2500.0, 5000.0]);
         assert!(g.budgets.iter().all(|b| b.notifications.len() == 2 && b.time_unit == super::TimeUnit::Monthly));
         assert_eq!(g.placeholder_addresses(), ["finops@example.com"], "the shipped address is a placeholder, and is flagged as one");
+        let v = g.spend_velocity.expect("spend-velocity is on");
+        // The hourly and daily rates that reach the top budget within a month.
+        let top = amounts[3];
+        assert!((v.total.usd_per_hour.unwrap_or(0.0) - top / 730.0).abs() < 0.01);
+        assert!((v.total.usd_per_day.unwrap_or(0.0) - top / 30.4).abs() < 1.0);
+        assert_eq!(v.total.projected_month_usd, Some(top));
+        assert_eq!(v.schedule.as_deref(), Some("0 */5 * * * *"));
     }
 }

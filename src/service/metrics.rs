@@ -48,6 +48,16 @@ const LAST_DURATION: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_durati
 const RELOADS: (&str, &str, &str, &[&str]) =
     ("costguard_config_reloads_total", "Config reloads by outcome (ok, failed: the last good config keeps running).", "counter", &["outcome"]);
 
+const AI_PER_HOUR: (&str, &str, &str, &[&str]) = (
+    "costguard_ai_spend_usd_per_hour",
+    "What each model's token use costs per hour now (the spend-velocity window), priced models only.",
+    "gauge",
+    &["model", "region"],
+);
+const AI_TOTAL: (&str, &str, &str, &[&str]) = ("costguard_ai_spend_total_usd_per_hour", "What all priced models' token use costs per hour now.", "gauge", &[]);
+const AI_ALERTS: (&str, &str, &str, &[&str]) =
+    ("costguard_ai_spend_alerts_total", "AI spend alerts told (crossed, worse, still-over, back-under), by rule.", "counter", &["rule", "kind"]);
+
 type Spec = (&'static str, &'static str, &'static str, &'static [&'static str]);
 
 impl Metrics {
@@ -75,6 +85,29 @@ impl Metrics {
 
     fn set(&self, spec: Spec, labels: &[&str], to: f64) {
         self.update(spec, labels, |v| *v = to);
+    }
+
+    /// Forgets a gauge's series (models no longer in use drop out).
+    fn clear(&self, spec: Spec) {
+        if let Some(f) = self.families.lock().unwrap_or_else(PoisonError::into_inner).get_mut(spec.0) {
+            f.values.clear();
+        }
+    }
+
+    /// AI spend was read (by a sweep, or on its own schedule).
+    pub fn ai_spend(&self, ai: &crate::guardrails::velocity::figures::AiSpend) {
+        self.clear(AI_PER_HOUR);
+        self.update(AI_PER_HOUR, &[], |_| {});
+        for m in &ai.models {
+            if let Some(v) = m.usd_per_hour {
+                self.set(AI_PER_HOUR, &[&m.model_id, &m.region], v);
+            }
+        }
+        self.set(AI_TOTAL, &[], ai.total.usd_per_hour);
+        self.update(AI_ALERTS, &[], |_| {});
+        for n in &ai.told {
+            self.add(AI_ALERTS, &[n.line.rule, n.kind.as_str()], 1.0);
+        }
     }
 
     /// A sweep ended with a report.
@@ -118,6 +151,9 @@ impl Metrics {
                 self.add(EMAILS, &[outcome], n as f64);
             }
             self.set(OUTBOX, &[], e.outbox_waiting as f64);
+        }
+        if let Some(ai) = &report.ai_spend {
+            self.ai_spend(ai);
         }
         self.set(LAST_SWEEP, &[], report.finished_at.timestamp() as f64);
         self.set(LAST_DURATION, &[], seconds);

@@ -93,6 +93,11 @@ impl Loaded {
         Ok(Loaded { config, policies, guardrails, email, http_token, stamps })
     }
 
+    /// The spend-velocity guardrail's own schedule, if it has one.
+    pub fn ai_spend_schedule(&self) -> Option<&str> {
+        self.guardrails.as_ref()?.spend_velocity.as_ref()?.schedule.as_deref()
+    }
+
     /// Every schedule in use: the default (which also reconciles the
     /// guardrails) and each policy's own.
     pub fn schedules(&self) -> BTreeSet<String> {
@@ -266,6 +271,23 @@ async fn sweep_scheduled(loaded: &Loaded, schedule: &str, shared: &Shared, cance
     }
 }
 
+/// The queue's name for the spend-velocity check on its own schedule (no
+/// cron expression looks like it).
+const AI_SPEND_JOB: &str = "spend-velocity";
+
+/// The spend-velocity check alone: metrics and `ai-spend.json`.
+async fn ai_spend_scheduled(loaded: &Loaded, shared: &Shared, cancel: &CancellationToken) {
+    let (_, options) = loaded.sweep_for(Some(loaded.config.schedule.as_str()), shared.clock.now());
+    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(loaded.config.time_limits.aws);
+    match sweep::ai_spend_only(&aws, &options, &shared.clock, cancel).await {
+        Ok(checked) => match &checked.spend {
+            Ok(spend) => shared.metrics.ai_spend(spend),
+            Err(e) => shared.metrics.sweep_failed(AI_SPEND_JOB, e),
+        },
+        Err(e) => shared.metrics.sweep_failed(AI_SPEND_JOB, &e.to_string()),
+    }
+}
+
 /// Runs queued schedules one at a time until `cancel` fires.
 async fn worker(queue: Arc<Queue>, shared: Arc<Shared>, cancel: CancellationToken) {
     loop {
@@ -279,7 +301,11 @@ async fn worker(queue: Arc<Queue>, shared: Arc<Shared>, cancel: CancellationToke
             }
             let loaded = current(&shared.loaded);
             // A schedule removed by a reload since it fired: nothing to run.
-            if loaded.schedules().contains(&schedule) {
+            if schedule == AI_SPEND_JOB {
+                if loaded.ai_spend_schedule().is_some() {
+                    ai_spend_scheduled(&loaded, &shared, &cancel).await;
+                }
+            } else if loaded.schedules().contains(&schedule) {
                 sweep_scheduled(&loaded, &schedule, &shared, &cancel).await;
             }
         }
@@ -298,6 +324,15 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
         })
         .map_err(|e| format!("schedule {schedule}: {e}"))?;
         scheduler.add(job).await.map_err(|e| format!("schedule {schedule}: {e}"))?;
+    }
+    if let Some(schedule) = loaded.ai_spend_schedule() {
+        let queue = queue.clone();
+        let job = Job::new_async(schedule, move |_, _| {
+            let queue = queue.clone();
+            Box::pin(async move { queue.push(AI_SPEND_JOB) })
+        })
+        .map_err(|e| format!("spend-velocity schedule {schedule}: {e}"))?;
+        scheduler.add(job).await.map_err(|e| format!("spend-velocity schedule {schedule}: {e}"))?;
     }
     scheduler.start().await.map_err(|e| format!("cannot start the scheduler: {e}"))?;
     Ok(scheduler)

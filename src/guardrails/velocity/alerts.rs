@@ -41,6 +41,17 @@ pub enum NoticeKind {
     BackUnder,
 }
 
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Crossed => "crossed",
+            NoticeKind::Worse => "worse",
+            NoticeKind::StillOver => "still-over",
+            NoticeKind::BackUnder => "back-under",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Notice {
     pub kind: NoticeKind,
