@@ -617,4 +617,5 @@ registry! {
     EbsVolume = "ebs-volume" => ebs_volume::Volumes,
     S3Bucket = "s3-bucket" => s3_bucket::Buckets,
     SagemakerTrainingJob = "sagemaker-training-job" => sagemaker_training_job::TrainingJobs,
+    BedrockProvisionedThroughput = "bedrock-provisioned-throughput" => bedrock_provisioned_throughput::ProvisionedThroughputs,
 }

@@ -1,6 +1,8 @@
 //! A fake AWS JSON endpoint for the operations moto does not implement:
 //! Budgets' UpdateBudget and subscriber calls, Cost Explorer's anomaly
-//! detection and GetCostForecast, and the Price List API's GetProducts.
+//! detection and GetCostForecast, the Price List API's GetProducts, and
+//! Bedrock's control plane (provisioned throughput; REST, named by method
+//! and path).
 //!
 //! It stands where the SDK's HTTP client would: the real client serializes
 //! each request and parses the canned answer (awsJson 1.1, as AWS sends it),
@@ -132,7 +134,14 @@ impl HttpConnector for Connector {
         // the query protocols (EC2) in the form body's `Action=`.
         let target = request.headers().get("x-amz-target").unwrap_or_default();
         let query = query_action(&request);
-        let operation = query.clone().unwrap_or_else(|| target.rsplit('.').next().unwrap_or_default().to_string());
+        // REST protocols (Bedrock's control plane) name it by method and
+        // path: `GET /provisioned-model-throughputs`.
+        let rest = target.is_empty() && query.is_none();
+        let operation = match &query {
+            Some(action) => action.clone(),
+            None if rest => format!("{} {}", request.method(), rest_path(&request)),
+            None => target.rsplit('.').next().unwrap_or_default().to_string(),
+        };
         let body: Value = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
         self.0.calls.lock().unwrap_or_else(|e| e.into_inner()).push((operation.clone(), body.clone()));
         let answer = match self.0.handlers.lock().unwrap_or_else(|e| e.into_inner()).get(&operation) {
@@ -171,9 +180,17 @@ impl HttpConnector for Connector {
             Answer::Forward => unreachable!("forwarded above"),
         };
         let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap_or_else(|_| panic!("status {status}")), SdkBody::from(json.to_string()));
-        response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+        response.headers_mut().insert("content-type", if rest { "application/json" } else { "application/x-amz-json-1.1" });
         HttpConnectorFuture::ready(Ok(response))
     }
+}
+
+/// A REST request's path, without host or query.
+fn rest_path(request: &HttpRequest) -> String {
+    let uri = request.uri();
+    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    path.split('?').next().unwrap_or(path).to_string()
 }
 
 /// The operation of a query-protocol request (EC2): `Action=` in its form body.

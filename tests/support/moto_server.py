@@ -59,14 +59,27 @@ Commands:
       accepted, parsed (see mime.py), each with its "source" and "destinations".
 """
 
+import json
 import sys
 from datetime import timedelta
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.utils import utcnow
+from moto.bedrock.responses import BedrockResponse
 from moto.server import ThreadedMotoServer
 
 from commands import serve
+
+
+def no_provisioned_throughput(_response):
+    """moto 5.2.5 routes every Bedrock path but has no provisioned
+    throughput (ListProvisionedModelThroughputs answers HTTP 500): the
+    emulator's accounts have none, so it answers as AWS does for such an
+    account. Tests of the resource type itself use tests/support/fake_aws.rs."""
+    return json.dumps({"provisionedModelSummaries": []})
+
+
+BedrockResponse.list_provisioned_model_throughputs = no_provisioned_throughput
 
 
 def backdate(cmd):
