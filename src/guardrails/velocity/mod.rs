@@ -31,8 +31,13 @@ use figures::AiSpend;
 pub const BASELINE_DAYS: usize = 7;
 /// What the figures cover.
 const WINDOW_HOURS: i64 = 24;
-/// The dimension Bedrock publishes per-model use under.
-const MODEL_DIMENSION: &str = "ModelId";
+/// Per-model series have one dimension naming the model: `ModelId` in
+/// `AWS/Bedrock`; the OpenAI-compatible endpoint's model level is matched
+/// by name too (its other levels, account, project and project+model, are
+/// left out so nothing counts twice).
+fn is_model_dimension(name: &str) -> bool {
+    name.to_ascii_lowercase().contains("model")
+}
 
 /// What Bedrock meters per model, by CloudWatch metric name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,10 +49,18 @@ pub enum Meter {
     Images,
 }
 
-const METERS: [(Meter, &str); 5] = [
+/// Metric names by meter: `AWS/Bedrock`'s runtime metrics, and the
+/// aggregate token metrics of `AWS/BedrockMantle` (Bedrock user guide,
+/// "Monitor bedrock-runtime inference" and "Monitor bedrock-mantle
+/// inference using CloudWatch metrics").
+const METERS: [(Meter, &str); 9] = [
     (Meter::Input, "InputTokenCount"),
+    (Meter::Input, "TotalInputTokens"),
     (Meter::Output, "OutputTokenCount"),
+    (Meter::Output, "TotalOutputTokens"),
+    (Meter::CacheRead, "CacheReadInputTokens"),
     (Meter::CacheRead, "CacheReadInputTokenCount"),
+    (Meter::CacheWrite, "CacheWriteInputTokens"),
     (Meter::CacheWrite, "CacheWriteInputTokenCount"),
     (Meter::Images, "OutputImageCount"),
 ];
@@ -55,10 +68,6 @@ const METERS: [(Meter, &str); 5] = [
 impl Meter {
     fn of(metric: &str) -> Option<Self> {
         METERS.iter().find(|(_, name)| *name == metric).map(|(m, _)| *m)
-    }
-
-    fn metric(self) -> &'static str {
-        METERS.iter().find(|(m, _)| *m == self).map_or("", |(_, name)| name)
     }
 
     /// For people: what a price is missing for.
@@ -122,8 +131,17 @@ pub struct Checked {
     pub evaluations: Vec<Evaluation>,
 }
 
-/// The series found, per (region, model): each namespace and meter.
-type Found = BTreeMap<(String, String), Vec<(String, Meter)>>;
+/// One series ListMetrics found for a model.
+#[derive(Clone, Debug)]
+struct Series {
+    namespace: String,
+    metric: String,
+    dimension: String,
+    meter: Meter,
+}
+
+/// The series found, per (region, model).
+type Found = BTreeMap<(String, String), Vec<Series>>;
 
 /// Reads the use, prices it, and evaluates the thresholds. A region that
 /// cannot be read fails the check: figures that leave a region out would
@@ -136,15 +154,16 @@ pub async fn check(aws: &Aws, regions: &[String], settings: &SpendVelocity, now:
         for namespace in &settings.namespaces {
             for (metric, dimensions) in cw.list_namespace(namespace).await? {
                 let (Some(meter), [(name, model)]) = (Meter::of(&metric), dimensions.as_slice()) else { continue };
-                if name == MODEL_DIMENSION {
-                    found.entry((region.clone(), model.clone())).or_default().push((namespace.clone(), meter));
+                if is_model_dimension(name) {
+                    let series = Series { namespace: namespace.clone(), metric, dimension: name.clone(), meter };
+                    found.entry((region.clone(), model.clone())).or_default().push(series);
                 }
             }
         }
     }
     let mut usage = Usage { end, period_secs: settings.period_secs, models: Vec::new() };
     for region in regions {
-        let mine: Vec<(&String, &Vec<(String, Meter)>)> = found.iter().filter(|((r, _), _)| r == region).map(|((_, m), s)| (m, s)).collect();
+        let mine: Vec<(&String, &Vec<Series>)> = found.iter().filter(|((r, _), _)| r == region).map(|((_, m), s)| (m, s)).collect();
         if mine.is_empty() {
             continue;
         }
@@ -183,19 +202,19 @@ pub async fn check(aws: &Aws, regions: &[String], settings: &SpendVelocity, now:
 }
 
 /// One Sum query per series, and which (model, meter) each is.
-fn queries<'a>(models: &[(&'a String, &Vec<(String, Meter)>)], period_secs: i64) -> (Vec<SeriesQuery>, Vec<(&'a String, Meter)>) {
+fn queries<'a>(models: &[(&'a String, &Vec<Series>)], period_secs: i64) -> (Vec<SeriesQuery>, Vec<(&'a String, Meter)>) {
     let mut queries = Vec::new();
     let mut owners = Vec::new();
     for (model, series) in models {
-        for (namespace, meter) in series.iter() {
+        for s in series.iter() {
             queries.push(SeriesQuery {
-                namespace: namespace.clone(),
-                metric: meter.metric().to_string(),
-                dimensions: vec![(MODEL_DIMENSION.to_string(), (*model).clone())],
+                namespace: s.namespace.clone(),
+                metric: s.metric.clone(),
+                dimensions: vec![(s.dimension.clone(), (*model).clone())],
                 stat: "Sum".to_string(),
                 period_secs: period_secs as i32,
             });
-            owners.push((*model, *meter));
+            owners.push((*model, s.meter));
         }
     }
     (queries, owners)
@@ -210,7 +229,7 @@ async fn read_baseline(aws: &Aws, usage: &mut Usage, found: &Found, wanted: &[(S
     let mut regions: Vec<&String> = wanted.iter().map(|(r, _)| r).collect();
     regions.dedup();
     for region in regions {
-        let mine: Vec<(&String, &Vec<(String, Meter)>)> =
+        let mine: Vec<(&String, &Vec<Series>)> =
             wanted.iter().filter(|(r, _)| r == region).filter_map(|(r, m)| found.get(&(r.clone(), m.clone())).map(|s| (m, s))).collect();
         let (queries, owners) = queries(&mine, 3600);
         let points = aws.cloudwatch(region).get_metric_points(&queries, start, end).await?;
