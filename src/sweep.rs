@@ -126,6 +126,12 @@ pub async fn run(
     let ai_spend = check_ai_spend(aws, options, &regions, journal.as_ref(), (now, clock), cancel, progress).await;
 
     let mut inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
+    let ai_spend = ai_spend.map(|mut checked| {
+        if let Ok(spend) = &mut checked.spend {
+            spend.sagemaker_endpoints = serving_now(&inventory);
+        }
+        checked
+    });
     let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
     let mut saved_plan = None;
     if let Some(path) = &options.save_plan {
@@ -482,6 +488,22 @@ async fn read_spend(
         tracing::error!(error = %e, "the account's spend could not be read");
     }
     Some(spend)
+}
+
+/// What the listed model-serving resources (SageMaker endpoints in
+/// service) cost per hour, where a policy had them listed and priced.
+fn serving_now(inventory: &Inventory) -> Option<velocity::figures::EndpointsNow> {
+    let serving: Vec<&crate::resources::Resource> =
+        inventory.resources.iter().filter(|(t, _)| t.serves_models()).flat_map(|(_, list)| list.iter().map(|r| &**r)).collect();
+    if serving.is_empty() {
+        return None;
+    }
+    let priced: Vec<f64> = serving.iter().filter_map(|r| r.monthly_cost_usd).collect();
+    Some(velocity::figures::EndpointsNow {
+        endpoints: serving.len(),
+        usd_per_hour: crate::text::total(priced.iter().map(|m| m / crate::pricing::HOURS_PER_MONTH)),
+        unpriced: serving.len() - priced.len(),
+    })
 }
 
 /// `ai-spend.json`: the AI spend figures of the last check on its own

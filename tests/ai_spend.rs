@@ -188,3 +188,25 @@ async fn a_tenfold_jump_is_priced_and_alerted_in_the_first_sweep_and_nothing_els
     sweep_at(&moto, dir.path(), &sink, end() + Duration::hours(3) + Duration::minutes(5)).await;
     assert!(sink.messages().is_empty(), "back under is told once");
 }
+
+#[tokio::test]
+async fn endpoints_in_service_are_shown_beside_the_token_spend() {
+    let moto = support::moto().await;
+    let sink = SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    seed(&moto).await;
+    support::seed_endpoint(&moto, "chat", &[("AllTraffic", "ml.m5.large", 2)], &[], 30.0).await;
+    let policies = costguard::config::compile_text(Path::new("p.yaml"), "policies:\n  - name: endpoints\n    resource: sagemaker-endpoint\n").expect("valid");
+    let mut options = support::sweep_options(dir.path(), true);
+    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
+    options.email = Some(email(&sink));
+    let result =
+        sweep::run(&moto.aws().await, &policies, &options, &Clock::fixed(end() + Duration::minutes(2)), &Progress::hidden(), &CancellationToken::new())
+            .await
+            .expect("sweep runs");
+    let endpoints = result.report.ai_spend.as_ref().and_then(|a| a.sagemaker_endpoints.clone()).expect("endpoints beside the tokens");
+    let cost = result.report.findings.iter().find(|f| f.resource_id == "chat").and_then(|f| f.monthly_cost_usd).expect("the endpoint is priced");
+    assert_eq!((endpoints.endpoints, endpoints.unpriced), (1, 0));
+    // Two ml.m5.large instances: the finding's month over 730 hours.
+    assert!((endpoints.usd_per_hour - cost / 730.0).abs() < 1e-9 && endpoints.usd_per_hour > 0.2, "{endpoints:?}");
+}

@@ -88,6 +88,9 @@ pub trait Kind: Send + Sync + 'static {
     const ACTION_NAMES: &'static [&'static str];
     /// Whether a `rightsizing` filter can judge it ([`Kind::sizing`]).
     const SIZABLE: bool;
+    /// Whether its hourly cost is a model served now, shown beside the
+    /// token spend in "AI spend now" (SageMaker endpoints).
+    const SERVES_MODELS: bool = false;
 
     fn attribute<'a>(details: &'a Self::Details, name: &str) -> Option<AttrValue<'a>>;
 
@@ -508,6 +511,9 @@ macro_rules! registry {
             }
             pub fn sizable(self) -> bool {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::SIZABLE,)* }
+            }
+            pub fn serves_models(self) -> bool {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::SERVES_MODELS,)* }
             }
             pub async fn list(self, aws: &Aws, region: &str, with_tags: bool, now: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::list(aws, region, with_tags, now, on_progress).await,)* }

@@ -118,6 +118,7 @@ impl Kind for Endpoints {
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
     const ACTION_NAMES: &'static [&'static str] = &["delete"];
     const SIZABLE: bool = true;
+    const SERVES_MODELS: bool = true;
 
     fn attribute<'a>(e: &'a Endpoint, name: &str) -> Option<AttrValue<'a>> {
         let described = e.description.as_ref();
