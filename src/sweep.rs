@@ -615,7 +615,7 @@ pub async fn check_ai_spend(
         }
         if let Some(topic) = &settings.sns_topic {
             let region = topic.split(':').nth(3).unwrap_or_default();
-            if let Err(e) = aws.sns(region).publish(topic, &crate::text::clean(&rendered.subject, 100), &rendered.text).await {
+            if let Err(e) = aws.sns(region).publish(topic, &rendered.subject, &rendered.text).await {
                 told = false;
                 errors.push(format!("AI spend alert to {topic}: {e}"));
             }

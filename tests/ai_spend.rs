@@ -210,3 +210,28 @@ async fn endpoints_in_service_are_shown_beside_the_token_spend() {
     // Two ml.m5.large instances: the finding's month over 730 hours.
     assert!((endpoints.usd_per_hour - cost / 730.0).abs() < 1e-9 && endpoints.usd_per_hour > 0.2, "{endpoints:?}");
 }
+
+#[tokio::test]
+async fn the_alert_reaches_an_sns_topic_once() {
+    let moto = support::moto().await;
+    seed(&moto).await;
+    let subscriber = support::http_sink::HttpSink::start();
+    let sns = aws_sdk_sns::Client::new(&moto.sdk_config().await);
+    let topic = sns.create_topic().name("ai-spend").send().await.expect("create topic").topic_arn.expect("a topic ARN");
+    sns.subscribe().topic_arn(&topic).protocol("http").endpoint(subscriber.url("/sns")).send().await.expect("subscribe");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = GUARDRAILS.replace("    email: [oncall@example.com]\n", &format!("    email: []\n    sns-topic: '{topic}'\n"));
+    let mut options = support::sweep_options(dir.path(), true);
+    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), &text).expect("valid guardrails");
+    let aws = moto.aws().await;
+    for minutes in [2, 3] {
+        let clock = Clock::fixed(end() + Duration::minutes(minutes));
+        let result = sweep::run(&aws, &[], &options, &clock, &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs");
+        assert!(result.report.errors.is_empty(), "{:?}", result.report.errors);
+    }
+    // moto's SNS posts to an http subscriber within Publish: all is here.
+    let notifications: Vec<serde_json::Value> = subscriber.requests().iter().map(|r| r.json()).filter(|j| j["Type"] == "Notification").collect();
+    assert_eq!(notifications.len(), 1, "told once over two sweeps: {notifications:?}");
+    assert!(notifications[0]["Subject"].as_str().unwrap_or_default().starts_with("costguard: AI spend"), "{}", notifications[0]);
+    assert!(notifications[0]["Message"].as_str().unwrap_or_default().contains(&format!("OVER: {SONNET}")), "{}", notifications[0]);
+}

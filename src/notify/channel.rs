@@ -35,8 +35,6 @@ use crate::config::channels::{check_url, ChannelKind, ChannelSettings, ChannelTa
 const SLACK_TEXT_CHARS: usize = 2_900;
 const TEAMS_TEXT_CHARS: usize = 20_000;
 const SNS_TEXT_CHARS: usize = 200_000;
-/// SNS subjects: ASCII, one line, under 100 characters.
-const SNS_SUBJECT_CHARS: usize = 99;
 
 /// The message for `channel`: its payload as the bytes to send.
 pub fn build(channel: &ChannelSettings, recipient: &str, rendered: &Rendered, context: &Context) -> OutgoingMessage {
@@ -96,12 +94,6 @@ fn slack_escape(text: &str) -> String {
 /// look-alikes, so no name or tag can carry a link.
 fn teams_escape(text: &str) -> String {
     text.replace('[', "［").replace(']', "］")
-}
-
-/// The ASCII subject line SNS accepts.
-fn sns_subject(subject: &str) -> String {
-    let ascii: String = subject.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
-    cut(ascii.trim(), SNS_SUBJECT_CHARS).replace('…', "")
 }
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -164,7 +156,7 @@ impl<'a> Channels<'a> {
         match &channel.target {
             ChannelTarget::Sns { topic_arn, region } => {
                 let text = String::from_utf8_lossy(&message.raw);
-                self.aws.sns(region).publish(topic_arn, &sns_subject(&message.subject), &text).await.map(drop).map_err(|e| {
+                self.aws.sns(region).publish(topic_arn, &message.subject, &text).await.map(drop).map_err(|e| {
                     use crate::aws::error::ErrorKind;
                     failed(matches!(e.kind, ErrorKind::NotFound | ErrorKind::AccessDenied | ErrorKind::Final), e.to_string())
                 })
@@ -265,11 +257,5 @@ mod tests {
         mac.update(b"0.what do ya want for nothing?");
         assert_eq!(sig, format!("t=0,v1={}", hex::encode(mac.finalize().into_bytes())));
         assert_ne!(signature(b"Jefe", 1, b"x"), signature(b"Jefe", 2, b"x"), "the time is signed");
-    }
-
-    #[test]
-    fn sns_subjects_are_one_ascii_line_under_100() {
-        let s = sns_subject(&format!("costguard: {} — €", "x".repeat(200)));
-        assert!(s.len() <= 99 && s.is_ascii() && !s.contains('\n'), "{s}");
     }
 }
