@@ -595,17 +595,8 @@ pub async fn check_ai_spend(
         match (settings.emails.is_empty(), options.email.as_ref()) {
             (true, _) => {}
             (false, Some(email)) => {
-                let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
-                let channels = notify::channel::Channels::new(&email.settings.channels, aws, email.settings.message_limit(), clock);
-                let mailer = notify::Mailer {
-                    settings: &email.settings,
-                    templates: &email.templates,
-                    transport: transport.as_ref().map_err(Clone::clone),
-                    channels: &channels,
-                    journal,
-                    cancel,
-                };
-                let (sent, send_errors, all) = mailer.deliver_alert(&settings.emails, &rendered, now).await;
+                let outlets = notify::Outlets::new(email, aws, clock);
+                let (sent, send_errors, all) = outlets.mailer(journal, cancel).deliver_alert(&settings.emails, &rendered, now).await;
                 (report, told) = (sent, all);
                 errors.extend(send_errors);
             }
@@ -652,16 +643,8 @@ async fn send_email(
 ) -> Option<(EmailReport, Vec<String>)> {
     let email = options.email.as_ref()?;
     let _task = progress.task("sending email");
-    let transport = notify::transport::Transport::build(&email.settings.transport, aws).map_err(|e| e.to_string());
-    let channels = notify::channel::Channels::new(&email.settings.channels, aws, email.settings.message_limit(), clock);
-    let mailer = notify::Mailer {
-        settings: &email.settings,
-        templates: &email.templates,
-        transport: transport.as_ref().map_err(Clone::clone),
-        channels: &channels,
-        journal,
-        cancel,
-    };
+    let outlets = notify::Outlets::new(email, aws, clock);
+    let mailer = outlets.mailer(journal, cancel);
     let review_plan = options.save_plan.as_ref().map(|p| p.display().to_string());
     let sweep = notify::Sweep {
         plan,

@@ -162,22 +162,22 @@ impl LimitsSpec {
 
 impl PriceSpec {
     fn compile(&self, path: &str, loc: Loc, errors: &mut Vec<DecodeError>) -> TokenPrice {
+        let check = |v: &Located<f64>, field: String, errors: &mut Vec<DecodeError>| {
+            if v.value.is_finite() && v.value >= 0.0 {
+                Some(v.value)
+            } else {
+                errors.push(DecodeError::new(v.loc, format!("{path}.{field}"), format!("a price is 0 or more, found {v}")));
+                None
+            }
+        };
         let mut one = |per_1k: &Option<Located<f64>>, per_1m: &Option<Located<f64>>, name: &str| -> Option<f64> {
-            let check = |v: &Located<f64>, suffix: &str, errors: &mut Vec<DecodeError>| {
-                if v.value.is_finite() && v.value >= 0.0 {
-                    Some(v.value)
-                } else {
-                    errors.push(DecodeError::new(v.loc, format!("{path}.{name}-{suffix}"), format!("a price is 0 or more, found {v}")));
-                    None
-                }
-            };
             match (per_1k, per_1m) {
                 (Some(a), Some(_)) => {
                     errors.push(DecodeError::new(a.loc, format!("{path}.{name}"), format!("give {name}-per-1k or {name}-per-1m, not both")));
                     None
                 }
-                (Some(a), None) => check(a, "per-1k", errors),
-                (None, Some(m)) => check(m, "per-1m", errors).map(|v| v / 1000.0),
+                (Some(a), None) => check(a, format!("{name}-per-1k"), errors),
+                (None, Some(m)) => check(m, format!("{name}-per-1m"), errors).map(|v| v / 1000.0),
                 (None, None) => None,
             }
         };
@@ -186,15 +186,9 @@ impl PriceSpec {
             output_per_1k: one(&self.output_per_1k, &self.output_per_1m, "output"),
             cache_read_per_1k: one(&self.cache_read_per_1k, &self.cache_read_per_1m, "cache-read"),
             cache_write_per_1k: one(&self.cache_write_per_1k, &self.cache_write_per_1m, "cache-write"),
-            per_image: self.per_image.as_ref().and_then(|v| {
-                if v.value.is_finite() && v.value >= 0.0 {
-                    Some(v.value)
-                } else {
-                    errors.push(DecodeError::new(v.loc, format!("{path}.per-image"), format!("a price is 0 or more, found {v}")));
-                    None
-                }
-            }),
+            per_image: None,
         };
+        let price = TokenPrice { per_image: self.per_image.as_ref().and_then(|v| check(v, "per-image".to_string(), errors)), ..price };
         if price == TokenPrice::default() {
             errors.push(DecodeError::new(
                 loc,

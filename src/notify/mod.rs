@@ -120,6 +120,34 @@ pub struct MessageOutcome {
     pub error: Option<String>,
 }
 
+/// Where one sweep's messages go out: the mail transport (or why it could
+/// not be set up) and the chat channels, built once.
+pub struct Outlets<'a> {
+    setup: &'a EmailSetup,
+    transport: Result<Transport, String>,
+    channels: Channels<'a>,
+}
+
+impl<'a> Outlets<'a> {
+    pub fn new(setup: &'a EmailSetup, aws: &'a crate::aws::Aws, clock: &'a crate::clock::Clock) -> Self {
+        let transport = Transport::build(&setup.settings.transport, aws).map_err(|e| e.to_string());
+        let channels = Channels::new(&setup.settings.channels, aws, setup.settings.message_limit(), clock);
+        Outlets { setup, transport, channels }
+    }
+
+    /// A mailer through these outlets, keeping what it told in `journal`.
+    pub fn mailer<'b>(&'b self, journal: Option<&'b Journal>, cancel: &'b CancellationToken) -> Mailer<'b> {
+        Mailer {
+            settings: &self.setup.settings,
+            templates: &self.setup.templates,
+            transport: self.transport.as_ref().map_err(Clone::clone),
+            channels: &self.channels,
+            journal,
+            cancel,
+        }
+    }
+}
+
 /// Everything `deliver` needs besides the sweep's results.
 pub struct Mailer<'a> {
     pub settings: &'a EmailSettings,
