@@ -436,3 +436,116 @@ pub fn health(address: &str) -> ExitCode {
         }
     }
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccountsFormat {
+    Table,
+    Json,
+}
+
+/// What `costguard accounts` is asked.
+pub struct AccountsArgs {
+    pub selection: crate::engine::accounts::Selection,
+    pub accounts_file: Option<PathBuf>,
+    pub member_role: String,
+    pub external_id: Option<config::daemon::SecretSource>,
+    pub max_accounts: usize,
+    pub check: bool,
+    pub format: AccountsFormat,
+}
+
+/// `costguard accounts`: the accounts an organization sweep would cover,
+/// and (unless `--no-check`) whether each member role can be assumed.
+/// Exit 0 when every account was reached, 3 when some were not, 1 when
+/// the accounts could not be listed.
+pub async fn accounts(mut args: AccountsArgs) -> ExitCode {
+    use crate::engine::accounts::{self, Reach, Reached};
+    let sources = usize::from(args.selection.organization || !args.selection.ous.is_empty()) + usize::from(args.accounts_file.is_some());
+    if sources != 1 {
+        eprintln!("costguard: name the accounts one way: --organization (with --ou ID to narrow), or --accounts FILE");
+        return ExitCode::from(exit::FAILED);
+    }
+    if let Some(file) = &args.accounts_file {
+        match config::accounts::load_accounts_file(file) {
+            Ok(listed) => args.selection.listed = Some(listed),
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::from(exit::FAILED);
+            }
+        }
+    }
+    let external_id = match args.external_id.as_ref().map(config::daemon::SecretSource::read).transpose() {
+        Ok(id) => id.map(|s| s.trim().to_string()),
+        Err(e) => {
+            eprintln!("costguard: the external id: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let hub = Aws::from_env(ApiCallCounter::new()).await;
+    let hub_account = match hub.check_access().await {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let found = match accounts::discover(&hub, &args.selection).await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("costguard: cannot list the accounts: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let how = Reach {
+        partition: accounts::partition(&hub.default_region().unwrap_or_default()).to_string(),
+        member_role: args.member_role.clone(),
+        external_id,
+        max_concurrent: args.max_accounts,
+    };
+    let reached: Vec<Reached> = if args.check {
+        accounts::reach(&hub, &hub_account, found.accounts, &how).await
+    } else {
+        found
+            .accounts
+            .into_iter()
+            .map(|a| Reached {
+                role: (a.id != hub_account || a.role_arn.is_some()).then(|| a.role(&how.partition, &how.member_role)),
+                account_id: a.id,
+                name: a.name,
+                status: "not checked",
+                error: None,
+                aws: None,
+            })
+            .collect()
+    };
+    match args.format {
+        AccountsFormat::Json => {
+            let left_out: Vec<serde_json::Value> =
+                found.left_out.iter().map(|(a, why)| serde_json::json!({"account_id": a.id, "name": a.name, "why": why})).collect();
+            let doc = serde_json::json!({"hub_account": hub_account, "accounts": reached, "left_out": left_out, "api_calls": hub.counter().snapshot()});
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        AccountsFormat::Table => {
+            println!("{:<14} {:<28} {:<12} ROLE / ERROR", "ACCOUNT", "NAME", "STATUS");
+            for r in &reached {
+                let detail = r.error.clone().or_else(|| r.role.clone()).unwrap_or_else(|| "(the hub's own credentials)".to_string());
+                println!("{:<14} {:<28} {:<12} {}", r.account_id, crate::text::clean(&r.name, 28), r.status, crate::text::clean(&detail, 300));
+            }
+            for (a, why) in &found.left_out {
+                println!("{:<14} {:<28} {:<12} {}", a.id, crate::text::clean(&a.name, 28), "left out", why);
+            }
+            let failed = reached.iter().filter(|r| r.status == "failed").count();
+            println!(
+                "{} account(s), {} reached, {failed} failed, {} left out",
+                reached.len(),
+                reached.iter().filter(|r| r.status == "ok").count(),
+                found.left_out.len()
+            );
+        }
+    }
+    if reached.iter().any(|r| r.status == "failed") {
+        ExitCode::from(exit::ERRORS)
+    } else {
+        ExitCode::from(exit::OK)
+    }
+}

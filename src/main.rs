@@ -244,6 +244,45 @@ enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// The accounts an organization sweep covers, and whether costguard can
+    /// reach each one (its member role assumed, session `costguard`): the
+    /// check to run before sweeping an organization.
+    Accounts {
+        /// Every active account of the organization (organizations:ListAccounts).
+        #[arg(long)]
+        organization: bool,
+        /// Only the accounts under this organizational unit, child OUs
+        /// included (repeatable; implies --organization).
+        #[arg(long = "ou", value_name = "ID")]
+        ous: Vec<String>,
+        /// The accounts of this file instead (c7n-org's accounts.yml is read as it is).
+        #[arg(long = "accounts", value_name = "FILE")]
+        accounts_file: Option<PathBuf>,
+        /// Only this account (repeatable).
+        #[arg(long = "account", value_name = "ID")]
+        only: Vec<String>,
+        /// Leave this account out (repeatable).
+        #[arg(long = "exclude-account", value_name = "ID")]
+        exclude: Vec<String>,
+        /// The role assumed in each member account.
+        #[arg(long, value_name = "NAME", default_value = costguard::config::accounts::DEFAULT_MEMBER_ROLE)]
+        member_role: String,
+        /// The environment variable holding the external id the member
+        /// role's trust policy asks for.
+        #[arg(long, value_name = "VAR", conflicts_with = "external_id_file")]
+        external_id_env: Option<String>,
+        /// The file holding that external id.
+        #[arg(long, value_name = "FILE")]
+        external_id_file: Option<PathBuf>,
+        /// Accounts reached at once.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        max_accounts: u16,
+        /// Only list the accounts; assume no role.
+        #[arg(long)]
+        no_check: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: costguard::commands::AccountsFormat,
+    },
     /// Check policy files without calling AWS: every error, with
     /// file:line:column and the offending key. Exit 0 when all are valid.
     Validate {
@@ -411,6 +450,33 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 save_plan,
             };
             commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), shutdown.token().clone()).await
+        }
+        Command::Accounts {
+            organization,
+            ous,
+            accounts_file,
+            only,
+            exclude,
+            member_role,
+            external_id_env,
+            external_id_file,
+            max_accounts,
+            no_check,
+            format,
+        } => {
+            use costguard::config::daemon::SecretSource;
+            let external_id = external_id_env.map(SecretSource::Env).or(external_id_file.map(SecretSource::File));
+            let selection = costguard::engine::accounts::Selection { organization: organization || !ous.is_empty(), ous, listed: None, only, exclude };
+            let args = commands::AccountsArgs {
+                selection,
+                accounts_file,
+                member_role,
+                external_id,
+                max_accounts: usize::from(max_accounts),
+                check: !no_check,
+                format,
+            };
+            commands::accounts(args).await
         }
         Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } | Command::Savings { .. } | Command::Plan { .. } => {
             ExitCode::from(commands::exit::FAILED)

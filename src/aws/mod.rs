@@ -8,11 +8,13 @@
 //! makes in its own module (`crate::resources`), wrapped the same way:
 //! paginated inside, plain structs out, no SDK builder beyond the seam.
 
+pub mod assume;
 pub mod budgets;
 pub mod cloudwatch;
 pub mod costexplorer;
 pub mod counter;
 pub mod error;
+pub mod organizations;
 pub mod pricing;
 pub mod ses;
 pub mod sns;
@@ -119,6 +121,25 @@ impl Aws {
     /// For tests and embedding: an explicit configuration.
     pub fn from_config(base: SdkConfig, counter: ApiCallCounter) -> Self {
         Self { base, counter, limits: CallLimits::default(), account: Default::default(), memos: Default::default() }
+    }
+
+    /// A handle on a member account: the same counter and time limits, with
+    /// the credentials of `role_arn` (assumed with this handle's own, and
+    /// assumed again before they expire).
+    pub fn assuming(&self, role_arn: &str, external_id: Option<&str>) -> Aws {
+        let region = self.default_region().unwrap_or_else(|| "us-east-1".to_string());
+        let role = assume::AssumedRole {
+            sts: sdk_client!(self, aws_sdk_sts, region.as_str()),
+            role_arn: role_arn.to_string(),
+            external_id: external_id.map(str::to_string),
+        };
+        let base = self.base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(role)).build();
+        Aws { base, counter: self.counter.clone(), limits: self.limits, account: Default::default(), memos: Default::default() }
+    }
+
+    /// Organizations is global; its endpoint is in us-east-1.
+    pub fn organizations(&self) -> organizations::OrganizationsClient {
+        organizations::OrganizationsClient::new(sdk_client!(self, aws_sdk_organizations, "us-east-1"))
     }
 
     /// The same handle with other time limits for its calls.

@@ -1,6 +1,7 @@
 //! Configuration: policy files parsed with locations, compiled into typed
 //! [`Policy`] values, every error reported at once.
 
+pub mod accounts;
 pub mod channels;
 pub mod daemon;
 pub mod error;

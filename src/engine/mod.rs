@@ -2,6 +2,7 @@
 //! journal, and restore. It drives the resource types through their
 //! registry and never names one.
 
+pub mod accounts;
 pub mod apply;
 pub mod findings;
 pub mod inventory;

@@ -127,7 +127,8 @@ fn caller_identity(request: &HttpRequest) -> Option<HttpResponse> {
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        if let Some(answer) = caller_identity(&request) {
+        // Behind a fake that forwards, moto answers for the credentials used.
+        if let Some(answer) = caller_identity(&request).filter(|_| self.0.forward_to.is_none()) {
             return HttpConnectorFuture::ready(Ok(answer));
         }
         // awsJson 1.1 names the operation in X-Amz-Target: `Service.Operation`;
@@ -142,7 +143,11 @@ impl HttpConnector for Connector {
             None if rest => format!("{} {}", request.method(), rest_path(&request)),
             None => target.rsplit('.').next().unwrap_or_default().to_string(),
         };
-        let body: Value = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        // JSON bodies as they are; query-protocol forms as an object of their fields.
+        let body: Value = match &query {
+            Some(_) => form_fields(&request),
+            None => request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null),
+        };
         self.0.calls.lock().unwrap_or_else(|e| e.into_inner()).push((operation.clone(), body.clone()));
         let answer = match self.0.handlers.lock().unwrap_or_else(|e| e.into_inner()).get(&operation) {
             Some(handler) => handler(&body),
@@ -167,10 +172,14 @@ impl HttpConnector for Connector {
         };
         let (status, json) = match answer {
             Answer::Ok(json) => (200, json),
-            // EC2's query protocol: errors are XML.
+            // The query protocols: errors are XML, EC2's (API version
+            // 2016-11-15) in its own shape, awsQuery's (STS) in another.
             Answer::Error(status, code, message) if query.is_some() => {
-                let xml =
-                    format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fake</RequestID></Response>");
+                let xml = if body["Version"] == "2016-11-15" {
+                    format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fake</RequestID></Response>")
+                } else {
+                    format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fake</RequestId></ErrorResponse>")
+                };
                 let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap_or_else(|_| panic!("status {status}")), SdkBody::from(xml));
                 response.headers_mut().insert("content-type", "text/xml");
                 return HttpConnectorFuture::ready(Ok(response));
@@ -183,6 +192,31 @@ impl HttpConnector for Connector {
         response.headers_mut().insert("content-type", if rest { "application/json" } else { "application/x-amz-json-1.1" });
         HttpConnectorFuture::ready(Ok(response))
     }
+}
+
+/// A query-protocol form body (`Action=AssumeRole&RoleArn=arn%3A...`) as a
+/// JSON object of its decoded fields.
+fn form_fields(request: &HttpRequest) -> Value {
+    let body = request.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+    let decode = |s: &str| -> String {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match (bytes[i], bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'%', Some(b)) => {
+                    out.push(b);
+                    i += 3;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    Value::Object(body.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), Value::String(decode(v)))).collect())
 }
 
 /// A REST request's path, without host or query.

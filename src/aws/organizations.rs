@@ -1,0 +1,66 @@
+//! AWS Organizations: the member accounts, all of them or under some OUs
+//! (child OUs included), one page of 20 accounts per call.
+
+use super::AwsError;
+
+const SERVICE: &str = "organizations";
+
+/// One account as Organizations lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
+    pub status: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct OrganizationsClient {
+    client: aws_sdk_organizations::Client,
+}
+
+fn account(a: &aws_sdk_organizations::types::Account) -> OrgAccount {
+    OrgAccount {
+        id: a.id().unwrap_or_default().to_string(),
+        name: a.name().unwrap_or_default().to_string(),
+        status: a.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+    }
+}
+
+impl OrganizationsClient {
+    pub fn new(client: aws_sdk_organizations::Client) -> Self {
+        Self { client }
+    }
+
+    /// Every account of the organization.
+    pub async fn accounts(&self) -> Result<Vec<OrgAccount>, AwsError> {
+        let mut pages = self.client.list_accounts().into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListAccounts", &[], e))?;
+            found.extend(page.accounts().iter().map(account));
+        }
+        Ok(found)
+    }
+
+    /// The accounts under `ou` and every OU below it, each once.
+    pub async fn accounts_under(&self, ou: &str) -> Result<Vec<OrgAccount>, AwsError> {
+        let mut found = Vec::new();
+        let mut pending = vec![ou.to_string()];
+        while let Some(parent) = pending.pop() {
+            let mut pages = self.client.list_accounts_for_parent().parent_id(&parent).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListAccountsForParent", &[], e))?;
+                found.extend(page.accounts().iter().map(account));
+            }
+            let mut children = self.client.list_organizational_units_for_parent().parent_id(&parent).into_paginator().send();
+            while let Some(page) = children.next().await {
+                let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListOrganizationalUnitsForParent", &[], e))?;
+                pending.extend(page.organizational_units().iter().filter_map(|u| u.id().map(str::to_string)));
+            }
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found.dedup_by(|a, b| a.id == b.id);
+        Ok(found)
+    }
+}

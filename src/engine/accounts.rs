@@ -1,0 +1,185 @@
+//! The accounts a run covers, and reaching each of them.
+//!
+//! The accounts come from Organizations (all active accounts, or those
+//! under some OUs, child OUs included) or from an accounts file. They are
+//! then narrowed (`--account`, `--exclude-account`). Each one is reached by
+//! assuming its member role, concurrently up to a bound. One account's
+//! failure (role refused, no such role, throttled) belongs to that account
+//! alone: the others go on.
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::aws::{Aws, AwsError};
+use crate::config::accounts::MemberAccount;
+
+/// Where the accounts come from.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Every active account of the organization (or of `ous`).
+    pub organization: bool,
+    pub ous: Vec<String>,
+    /// An accounts file's accounts, instead of Organizations.
+    pub listed: Option<Vec<MemberAccount>>,
+    /// Only these account ids (empty: all).
+    pub only: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// What discovery found: the accounts to cover, and those left out with why.
+#[derive(Clone, Debug, Default)]
+pub struct Discovered {
+    pub accounts: Vec<MemberAccount>,
+    pub left_out: Vec<(MemberAccount, String)>,
+}
+
+/// Lists the accounts `selection` names. Only active accounts are covered;
+/// suspended and closing ones are listed as left out.
+pub async fn discover(hub: &Aws, selection: &Selection) -> Result<Discovered, AwsError> {
+    let mut found = Discovered::default();
+    let candidates: Vec<MemberAccount> = match &selection.listed {
+        Some(listed) => listed.clone(),
+        None => {
+            let org = hub.organizations();
+            let mut accounts = Vec::new();
+            if selection.ous.is_empty() {
+                accounts = org.accounts().await?;
+            } else {
+                for ou in &selection.ous {
+                    accounts.extend(org.accounts_under(ou).await?);
+                }
+            }
+            accounts.sort_by(|a, b| a.id.cmp(&b.id));
+            accounts.dedup_by(|a, b| a.id == b.id);
+            accounts
+                .into_iter()
+                .filter_map(|a| {
+                    let member = MemberAccount::new(&a.id, &a.name);
+                    if a.status == "ACTIVE" {
+                        Some(member)
+                    } else {
+                        found.left_out.push((member, format!("status {}", a.status)));
+                        None
+                    }
+                })
+                .collect()
+        }
+    };
+    let (accounts, left_out) = narrow(candidates, &selection.only, &selection.exclude);
+    found.accounts = accounts;
+    found.left_out.extend(left_out);
+    Ok(found)
+}
+
+/// Keeps the accounts `only` names (all when empty) and not in `exclude`.
+pub fn narrow(accounts: Vec<MemberAccount>, only: &[String], exclude: &[String]) -> (Vec<MemberAccount>, Vec<(MemberAccount, String)>) {
+    let mut kept = Vec::new();
+    let mut left_out = Vec::new();
+    for a in accounts {
+        if exclude.contains(&a.id) {
+            left_out.push((a, "excluded (--exclude-account)".to_string()));
+        } else if !only.is_empty() && !only.contains(&a.id) {
+            left_out.push((a, "not among --account".to_string()));
+        } else {
+            kept.push(a);
+        }
+    }
+    (kept, left_out)
+}
+
+/// How member accounts are reached.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    /// `aws`, `aws-cn`, `aws-us-gov`: for the member role's ARN.
+    pub partition: String,
+    pub member_role: String,
+    /// For every account without its own (from the environment or a file).
+    pub external_id: Option<String>,
+    /// Accounts reached at once.
+    pub max_concurrent: usize,
+}
+
+/// The partition of a region's ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// One account, reached or not.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reached {
+    pub account_id: String,
+    pub name: String,
+    /// The role assumed; `None`: the hub's own credentials (its own account).
+    pub role: Option<String>,
+    /// `ok` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub aws: Option<Aws>,
+}
+
+/// A handle on each account: its member role assumed (the hub's own
+/// credentials in the hub's own account, unless the file names a role),
+/// checked with one sts:GetCallerIdentity that must answer for that account.
+pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, how: &Reach) -> Vec<Reached> {
+    let tries = accounts.into_iter().map(|account| async move {
+        let (role, aws) = if account.id == hub_account && account.role_arn.is_none() {
+            (None, hub.clone())
+        } else {
+            let role = account.role(&how.partition, &how.member_role);
+            let external_id = account.external_id.as_deref().or(how.external_id.as_deref());
+            let aws = hub.assuming(&role, external_id);
+            (Some(role), aws)
+        };
+        let result = match aws.account_id().await {
+            Ok(id) if id == account.id => Ok(()),
+            Ok(id) => Err(format!("the role answered for account {id}, not {}", account.id)),
+            Err(e) => Err(match &role {
+                Some(role) => format!("cannot act as {role}: {e}"),
+                None => e.to_string(),
+            }),
+        };
+        if let Err(e) = &result {
+            tracing::error!(account = %account.id, role = ?role, error = %e, "account not reached; the others go on");
+        } else {
+            tracing::info!(account = %account.id, role = ?role, session = crate::aws::assume::SESSION_NAME, "account reached");
+        }
+        Reached {
+            account_id: account.id,
+            name: account.name,
+            role,
+            status: if result.is_ok() { "ok" } else { "failed" },
+            error: result.as_ref().err().cloned(),
+            aws: result.is_ok().then_some(aws),
+        }
+    });
+    let mut reached: Vec<Reached> = stream::iter(tries).buffer_unordered(how.max_concurrent.max(1)).collect().await;
+    reached.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    reached
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrowing_keeps_the_chosen_and_says_why_the_rest_are_out() {
+        let all = vec![MemberAccount::new("111111111111", "a"), MemberAccount::new("222222222222", "b"), MemberAccount::new("333333333333", "c")];
+        let (kept, out) = narrow(all.clone(), &[], &["222222222222".to_string()]);
+        assert_eq!(kept.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["111111111111", "333333333333"]);
+        assert!(out[0].1.contains("excluded"));
+        let (kept, out) = narrow(all, &["333333333333".to_string()], &[]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(out.len(), 2);
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition("eu-west-1"), "aws");
+    }
+}
