@@ -121,6 +121,8 @@ pub struct SweepArgs {
     /// The daemon config file.
     pub config: Option<PathBuf>,
     pub no_email: bool,
+    /// An organization's accounts instead of the credentials' own.
+    pub org: Option<OrgSelection>,
 }
 
 /// What `sweep` takes from a daemon config file: the email settings and
@@ -171,7 +173,37 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
     // --max-duration, else the config's limit, else the default.
     let max_duration = Some(args.options.max_duration.unwrap_or(limits.sweep));
     let options = SweepOptions { guardrails, email, max_duration, ..args.options };
-    summarize(sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await)
+    let Some(org) = args.org else { return summarize(sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await) };
+    let (selection, how) = match org.resolve(&aws.default_region().unwrap_or_default()) {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match sweep::organization::run(&aws, &policies, &options, (&selection, &how), clock, &args.progress, &cancel).await {
+        Ok(result) => {
+            let t = &result.report.totals;
+            println!(
+                "{}: {} accounts ({} failed), {} findings, {}/month at stake, {} AWS calls",
+                if options.dry_run { "dry run" } else { "sweep" },
+                t.accounts,
+                t.accounts_failed,
+                t.findings,
+                crate::text::usd_with_unpriced(t.monthly_saving_usd, t.unpriced),
+                t.api_calls
+            );
+            for a in result.report.accounts.iter().filter(|a| a.status == "failed") {
+                eprintln!("costguard: account {} ({}): {}", a.account_id, a.name, a.error.as_deref().unwrap_or("failed"));
+            }
+            println!("report: {}\nreport: {}", result.report_json.display(), result.report_md.display());
+            ExitCode::from(result.exit_code())
+        }
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 pub struct ApplyArgs {
@@ -443,13 +475,42 @@ pub enum AccountsFormat {
     Json,
 }
 
-/// What `costguard accounts` is asked.
-pub struct AccountsArgs {
+/// The accounts of an organization to cover, and how to reach them.
+pub struct OrgSelection {
     pub selection: crate::engine::accounts::Selection,
     pub accounts_file: Option<PathBuf>,
     pub member_role: String,
     pub external_id: Option<config::daemon::SecretSource>,
     pub max_accounts: usize,
+}
+
+impl OrgSelection {
+    /// Reads the accounts file and the external id; `Err` is what to print.
+    fn resolve(mut self, region: &str) -> Result<(crate::engine::accounts::Selection, crate::engine::accounts::Reach), String> {
+        let sources = usize::from(self.selection.organization || !self.selection.ous.is_empty()) + usize::from(self.accounts_file.is_some());
+        if sources > 1 {
+            return Err("costguard: name the accounts one way: --organization (with --ou ID to narrow), or --accounts FILE".to_string());
+        }
+        if let Some(file) = &self.accounts_file {
+            self.selection.listed = Some(config::accounts::load_accounts_file(file).map_err(|e| e.to_string())?);
+        } else if sources == 0 {
+            self.selection.organization = true;
+        }
+        let external_id =
+            self.external_id.as_ref().map(config::daemon::SecretSource::read).transpose().map_err(|e| format!("costguard: the external id: {e}"))?;
+        let how = crate::engine::accounts::Reach {
+            partition: crate::engine::accounts::partition(region).to_string(),
+            member_role: self.member_role,
+            external_id: external_id.map(|s| s.trim().to_string()),
+            max_concurrent: self.max_accounts,
+        };
+        Ok((self.selection, how))
+    }
+}
+
+/// What `costguard accounts` is asked.
+pub struct AccountsArgs {
+    pub org: OrgSelection,
     pub check: bool,
     pub format: AccountsFormat,
 }
@@ -458,30 +519,16 @@ pub struct AccountsArgs {
 /// and (unless `--no-check`) whether each member role can be assumed.
 /// Exit 0 when every account was reached, 3 when some were not, 1 when
 /// the accounts could not be listed.
-pub async fn accounts(mut args: AccountsArgs) -> ExitCode {
-    use crate::engine::accounts::{self, Reach, Reached};
-    let sources = usize::from(args.selection.organization || !args.selection.ous.is_empty()) + usize::from(args.accounts_file.is_some());
-    if sources != 1 {
-        eprintln!("costguard: name the accounts one way: --organization (with --ou ID to narrow), or --accounts FILE");
-        return ExitCode::from(exit::FAILED);
-    }
-    if let Some(file) = &args.accounts_file {
-        match config::accounts::load_accounts_file(file) {
-            Ok(listed) => args.selection.listed = Some(listed),
-            Err(errors) => {
-                eprintln!("{errors}");
-                return ExitCode::from(exit::FAILED);
-            }
-        }
-    }
-    let external_id = match args.external_id.as_ref().map(config::daemon::SecretSource::read).transpose() {
-        Ok(id) => id.map(|s| s.trim().to_string()),
+pub async fn accounts(args: AccountsArgs) -> ExitCode {
+    use crate::engine::accounts::{self, Reached};
+    let hub = Aws::from_env(ApiCallCounter::new()).await;
+    let (selection, how) = match args.org.resolve(&hub.default_region().unwrap_or_default()) {
+        Ok(resolved) => resolved,
         Err(e) => {
-            eprintln!("costguard: the external id: {e}");
+            eprintln!("{e}");
             return ExitCode::from(exit::FAILED);
         }
     };
-    let hub = Aws::from_env(ApiCallCounter::new()).await;
     let hub_account = match hub.check_access().await {
         Ok(id) => id,
         Err(e) => {
@@ -489,18 +536,12 @@ pub async fn accounts(mut args: AccountsArgs) -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
-    let found = match accounts::discover(&hub, &args.selection).await {
+    let found = match accounts::discover(&hub, &selection).await {
         Ok(found) => found,
         Err(e) => {
             eprintln!("costguard: cannot list the accounts: {e}");
             return ExitCode::from(exit::FAILED);
         }
-    };
-    let how = Reach {
-        partition: accounts::partition(&hub.default_region().unwrap_or_default()).to_string(),
-        member_role: args.member_role.clone(),
-        external_id,
-        max_concurrent: args.max_accounts,
     };
     let reached: Vec<Reached> = if args.check {
         accounts::reach(&hub, &hub_account, found.accounts, &how).await

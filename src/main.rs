@@ -80,6 +80,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
 
+        /// Sweep these accounts of an organization (each through its member
+        /// role, its own state and report under accounts/<id>/) instead of
+        /// the credentials' own account.
+        #[command(flatten)]
+        org: OrgArgs,
+
         /// Policy files or folders of *.yaml files (repeatable).
         #[arg(long = "policies", value_name = "PATH", default_value = "policies")]
         policies: Vec<PathBuf>,
@@ -248,35 +254,8 @@ enum Command {
     /// reach each one (its member role assumed, session `costguard`): the
     /// check to run before sweeping an organization.
     Accounts {
-        /// Every active account of the organization (organizations:ListAccounts).
-        #[arg(long)]
-        organization: bool,
-        /// Only the accounts under this organizational unit, child OUs
-        /// included (repeatable; implies --organization).
-        #[arg(long = "ou", value_name = "ID")]
-        ous: Vec<String>,
-        /// The accounts of this file instead (c7n-org's accounts.yml is read as it is).
-        #[arg(long = "accounts", value_name = "FILE")]
-        accounts_file: Option<PathBuf>,
-        /// Only this account (repeatable).
-        #[arg(long = "account", value_name = "ID")]
-        only: Vec<String>,
-        /// Leave this account out (repeatable).
-        #[arg(long = "exclude-account", value_name = "ID")]
-        exclude: Vec<String>,
-        /// The role assumed in each member account.
-        #[arg(long, value_name = "NAME", default_value = costguard::config::accounts::DEFAULT_MEMBER_ROLE)]
-        member_role: String,
-        /// The environment variable holding the external id the member
-        /// role's trust policy asks for.
-        #[arg(long, value_name = "VAR", conflicts_with = "external_id_file")]
-        external_id_env: Option<String>,
-        /// The file holding that external id.
-        #[arg(long, value_name = "FILE")]
-        external_id_file: Option<PathBuf>,
-        /// Accounts reached at once.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
-        max_accounts: u16,
+        #[command(flatten)]
+        org: OrgArgs,
         /// Only list the accounts; assume no role.
         #[arg(long)]
         no_check: bool,
@@ -356,6 +335,65 @@ fn main() -> ExitCode {
     })
 }
 
+/// Which accounts of an organization, and how to reach them.
+#[derive(clap::Args)]
+struct OrgArgs {
+    /// Every active account of the organization (organizations:ListAccounts).
+    #[arg(long)]
+    organization: bool,
+    /// Only the accounts under this organizational unit, child OUs
+    /// included (repeatable; implies --organization).
+    #[arg(long = "ou", value_name = "ID")]
+    ous: Vec<String>,
+    /// The accounts of this file instead (c7n-org's accounts.yml is read as it is).
+    #[arg(long = "accounts", value_name = "FILE")]
+    accounts_file: Option<PathBuf>,
+    /// Only this account (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    only: Vec<String>,
+    /// Leave this account out (repeatable).
+    #[arg(long = "exclude-account", value_name = "ID")]
+    exclude: Vec<String>,
+    /// The role assumed in each member account.
+    #[arg(long, value_name = "NAME", default_value = costguard::config::accounts::DEFAULT_MEMBER_ROLE)]
+    member_role: String,
+    /// The environment variable holding the external id the member
+    /// role's trust policy asks for.
+    #[arg(long, value_name = "VAR", conflicts_with = "external_id_file")]
+    external_id_env: Option<String>,
+    /// The file holding that external id.
+    #[arg(long, value_name = "FILE")]
+    external_id_file: Option<PathBuf>,
+    /// Accounts reached (and swept) at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_accounts: u16,
+}
+
+impl OrgArgs {
+    /// `None` unless some account option is given: the credentials' own account.
+    fn into_args(self) -> Option<commands::OrgSelection> {
+        use costguard::config::daemon::SecretSource;
+        if !self.organization && self.ous.is_empty() && self.accounts_file.is_none() && self.only.is_empty() && self.exclude.is_empty() {
+            return None;
+        }
+        let external_id = self.external_id_env.map(SecretSource::Env).or(self.external_id_file.map(SecretSource::File));
+        let selection = costguard::engine::accounts::Selection {
+            organization: self.organization || !self.ous.is_empty(),
+            ous: self.ous,
+            listed: None,
+            only: self.only,
+            exclude: self.exclude,
+        };
+        Some(commands::OrgSelection {
+            selection,
+            accounts_file: self.accounts_file,
+            member_role: self.member_role,
+            external_id,
+            max_accounts: usize::from(self.max_accounts),
+        })
+    }
+}
+
 /// `--since`: a day, `2026-11-01`, from its first second UTC.
 fn day(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| format!("expected a day such as 2026-11-01, found {text:?}"))?;
@@ -421,6 +459,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
         }
         Command::Sweep {
             dry_run,
+            org,
             policies,
             report_dir,
             regions,
@@ -449,35 +488,16 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan,
             };
-            commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email }, &system_clock(), shutdown.token().clone()).await
+            let org = org.into_args();
+            commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email, org }, &system_clock(), shutdown.token().clone()).await
         }
-        Command::Accounts {
-            organization,
-            ous,
-            accounts_file,
-            only,
-            exclude,
-            member_role,
-            external_id_env,
-            external_id_file,
-            max_accounts,
-            no_check,
-            format,
-        } => {
-            use costguard::config::daemon::SecretSource;
-            let external_id = external_id_env.map(SecretSource::Env).or(external_id_file.map(SecretSource::File));
-            let selection = costguard::engine::accounts::Selection { organization: organization || !ous.is_empty(), ous, listed: None, only, exclude };
-            let args = commands::AccountsArgs {
-                selection,
-                accounts_file,
-                member_role,
-                external_id,
-                max_accounts: usize::from(max_accounts),
-                check: !no_check,
-                format,
-            };
-            commands::accounts(args).await
-        }
+        Command::Accounts { org, no_check, format } => match org.into_args() {
+            Some(org) => commands::accounts(commands::AccountsArgs { org, check: !no_check, format }).await,
+            None => {
+                eprintln!("costguard: name the accounts: --organization (with --ou ID to narrow), or --accounts FILE");
+                ExitCode::from(commands::exit::FAILED)
+            }
+        },
         Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } | Command::Savings { .. } | Command::Plan { .. } => {
             ExitCode::from(commands::exit::FAILED)
         }

@@ -3,6 +3,8 @@
 //! is a function of its own; the report is built once from their results.
 //! Whether anything changes is decided here, in one place: `dry_run`.
 
+pub mod organization;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -149,7 +151,7 @@ pub async fn run(
     };
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
-    let findings = findings::findings(&plan, &outcomes);
+    let findings = findings::findings(&plan, &outcomes, &account_id);
     let savings = ledger_total(
         &mut recovery,
         update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()),
@@ -160,7 +162,7 @@ pub async fn run(
     let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
-    let info = RunInfo { run_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
+    let info = RunInfo { run_id, account_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
     let parts = report::Parts {
         info,
         plan: &plan,
@@ -212,12 +214,12 @@ pub async fn apply_plan(
         let _task = progress.task("applying the plan");
         apply::apply(&plan, &apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
     };
-    let findings = findings::findings(&plan, &outcomes);
+    let findings = findings::findings(&plan, &outcomes, &account_id);
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
     let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()));
-    let info = RunInfo { run_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
+    let info = RunInfo { run_id, account_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,
         plan: &plan,

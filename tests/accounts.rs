@@ -132,3 +132,121 @@ async fn a_refused_role_fails_that_account_only() {
     let asked: Vec<Value> = fake.calls("AssumeRole");
     assert!(asked.iter().all(|b| b["RoleSessionName"] == "costguard" && b["ExternalId"] == "ext-123"), "{asked:?}");
 }
+
+/// The emulator's configuration with the credentials of `account`
+/// (AssumeRole into it, as moto keeps accounts apart by credentials).
+async fn config_in(moto: &support::Moto, account: &str) -> aws_config::SdkConfig {
+    let base = moto.sdk_config().await;
+    let out = aws_sdk_sts::Client::new(&base)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/seed"))
+        .role_session_name("seed")
+        .send()
+        .await
+        .expect("assume role");
+    let c = out.credentials().expect("credentials");
+    let credentials = aws_credential_types::Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), None, "seed");
+    base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials)).build()
+}
+
+async fn log_groups_in(moto: &support::Moto, account: &str, groups: &[(&str, Option<i32>)]) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config_in(moto, account).await);
+    for (name, retention) in groups {
+        logs.create_log_group().log_group_name(*name).send().await.expect("create log group");
+        if let Some(days) = retention {
+            logs.put_retention_policy().log_group_name(*name).retention_in_days(*days).send().await.expect("retention");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_nothing_across() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None), ("/dev/week", Some(7))]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None)]).await;
+    support::seed_log_groups(&moto, &[("/hub/forever", None, &[])]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    let reports = dir.path().join("reports");
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["sweep", "--dry-run", "--organization", "--skip-guardrails", "--prices", "builtin", "--policies", &policies.to_string_lossy()])
+        .args(["--report-dir", &reports.to_string_lossy(), "--state-dir", &dir.path().join("state").to_string_lossy()])
+        .envs(moto.env())
+        .output()
+        .expect("run costguard sweep");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("4 accounts (0 failed), 3 findings"), "{stdout}");
+
+    let report: Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).expect("report.json")).expect("JSON");
+    let hub = report["hub_account"].as_str().unwrap_or_default().to_string();
+    let mut found: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["account_id"].as_str().unwrap_or_default().to_string(), f["resource_id"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    found.sort();
+    let mut want = vec![
+        (ids["ml-dev"].clone(), "/dev/forever".to_string()),
+        (ids["ml-prod"].clone(), "/prod/forever".to_string()),
+        (hub.clone(), "/hub/forever".to_string()),
+    ];
+    want.sort();
+    assert_eq!(found, want, "each account's own groups, under its own id");
+    let accounts = report["accounts"].as_array().expect("accounts");
+    assert_eq!(accounts.len(), 4);
+    assert!(accounts.iter().all(|a| a["status"] == "ok"), "{accounts:?}");
+    assert_eq!(accounts.iter().find(|a| a["account_id"] == ids["vision"].as_str()).map(|a| a["findings"].clone()), Some(Value::from(0)));
+    for id in ids.values().chain([&hub]) {
+        assert!(reports.join("accounts").join(id).join("report.json").exists(), "{id}'s own report");
+    }
+    // Calls: the hub lists and assumes; each account describes its own groups once.
+    assert_eq!(report["api_calls"]["logs:DescribeLogGroups"], 4, "{}", report["api_calls"]);
+    assert_eq!(report["api_calls"]["sts:AssumeRole"], 3, "{}", report["api_calls"]);
+    let md = std::fs::read_to_string(reports.join("report.md")).expect("report.md");
+    assert!(md.contains("## By account, most at stake first"), "{md}");
+}
+
+#[tokio::test]
+async fn an_account_that_cannot_be_reached_is_reported_and_the_others_are_swept() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None)]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None)]).await;
+    let refused = ids["ml-prod"].clone();
+    let fake = FakeAws::forwarding_to(&moto.endpoint);
+    let denied = refused.clone();
+    fake.on("AssumeRole", move |body| {
+        if body["RoleArn"].as_str().is_some_and(|arn| arn.contains(&denied)) {
+            Answer::Error(403, "AccessDenied", "explicit deny in a service control policy")
+        } else {
+            Answer::Forward
+        }
+    });
+    let hub = costguard::aws::Aws::from_config(fake.sdk_config(false).await, costguard::aws::ApiCallCounter::new());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
+    let options = support::sweep_options(dir.path(), true);
+    let selection = accounts::Selection { organization: true, ..Default::default() };
+    let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: None, max_concurrent: 4 };
+    let result = costguard::sweep::organization::run(
+        &hub,
+        &policies,
+        &options,
+        (&selection, &how),
+        &support::wall_clock(),
+        &costguard::progress::Progress::hidden(),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("the organization's sweep runs");
+    let failed: Vec<&str> = result.report.accounts.iter().filter(|a| a.status == "failed").map(|a| a.account_id.as_str()).collect();
+    assert_eq!(failed, [refused.as_str()]);
+    assert!(result.report.accounts.iter().any(|a| a.error.as_deref().is_some_and(|e| e.contains("service control policy"))));
+    assert_eq!(result.exit_code(), 3);
+    let swept: Vec<&str> = result.report.findings.iter().map(|f| f.resource_id.as_str()).collect();
+    assert_eq!(swept, ["/dev/forever"], "the reachable member's finding; nothing of the refused one");
+}

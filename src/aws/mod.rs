@@ -123,7 +123,7 @@ impl Aws {
         Self { base, counter, limits: CallLimits::default(), account: Default::default(), memos: Default::default() }
     }
 
-    /// A handle on a member account: the same counter and time limits, with
+    /// A handle on a member account: its own call counter, the same time limits, with
     /// the credentials of `role_arn` (assumed with this handle's own, and
     /// assumed again before they expire).
     pub fn assuming(&self, role_arn: &str, external_id: Option<&str>) -> Aws {
@@ -134,7 +134,13 @@ impl Aws {
             external_id: external_id.map(str::to_string),
         };
         let base = self.base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(role)).build();
-        Aws { base, counter: self.counter.clone(), limits: self.limits, account: Default::default(), memos: Default::default() }
+        Aws { base, counter: ApiCallCounter::new(), limits: self.limits, account: Default::default(), memos: Default::default() }
+    }
+
+    /// The same credentials with a counter (and caches) of its own: one
+    /// account's calls counted apart from the others'.
+    pub fn counted_apart(&self) -> Aws {
+        Aws { base: self.base.clone(), counter: ApiCallCounter::new(), limits: self.limits, account: Default::default(), memos: Default::default() }
     }
 
     /// Organizations is global; its endpoint is in us-east-1.

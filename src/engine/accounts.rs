@@ -131,7 +131,7 @@ pub struct Reached {
 pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, how: &Reach) -> Vec<Reached> {
     let tries = accounts.into_iter().map(|account| async move {
         let (role, aws) = if account.id == hub_account && account.role_arn.is_none() {
-            (None, hub.clone())
+            (None, hub.counted_apart())
         } else {
             let role = account.role(&how.partition, &how.member_role);
             let external_id = account.external_id.as_deref().or(how.external_id.as_deref());

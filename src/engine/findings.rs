@@ -16,6 +16,9 @@ pub struct Finding {
     pub resource_type: ResourceType,
     pub resource_id: String,
     pub arn: String,
+    /// The account it is in (an organization's sweep covers many).
+    #[serde(default)]
+    pub account_id: String,
     pub region: String,
     pub reason: String,
     /// The actions, joined with `+`; `report` when the policy has none.
@@ -41,7 +44,7 @@ pub struct Finding {
 
 /// The findings of `plan`, given the outcome of each entry (in
 /// `Plan::entries` order).
-pub fn findings(plan: &Plan, outcomes: &[Outcome]) -> Vec<Finding> {
+pub fn findings(plan: &Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Finding> {
     let mut findings = Vec::with_capacity(outcomes.len());
     let mut outcomes = outcomes.iter();
     for policy in &plan.policies {
@@ -60,6 +63,7 @@ pub fn findings(plan: &Plan, outcomes: &[Outcome]) -> Vec<Finding> {
                 resource_type: policy.resource_type,
                 resource_id: entry.resource.id.clone(),
                 arn: entry.resource.arn.clone(),
+                account_id: account_id.to_string(),
                 region: entry.resource.region.clone(),
                 reason: entry.reason.clone(),
                 action: action.clone(),

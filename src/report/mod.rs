@@ -3,6 +3,7 @@
 
 pub mod html;
 pub mod markdown;
+pub mod organization;
 pub mod plan_review;
 
 use std::collections::{BTreeMap, HashSet};
@@ -28,6 +29,7 @@ pub const DEFAULT_REPORT_DIR: &str = "costguard-report";
 
 pub struct RunInfo {
     pub run_id: String,
+    pub account_id: String,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -37,6 +39,8 @@ pub struct RunInfo {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub run_id: String,
+    /// The account swept.
+    pub account_id: String,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -256,6 +260,7 @@ impl Report {
         };
         Report {
             run_id: info.run_id,
+            account_id: info.account_id,
             dry_run: info.dry_run,
             started_at: info.started_at,
             finished_at: info.finished_at,

@@ -1,0 +1,221 @@
+//! The report of an organization's sweep: `report.json` and `report.md` in
+//! the report folder, opening with a table by account (most at stake
+//! first), then every finding with its account. Each account's own full
+//! report is in `accounts/<id>/` beside it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::markdown::escape;
+use super::Report;
+use crate::engine::findings::Finding;
+use crate::text::{total, usd, usd_with_unpriced, utc};
+
+/// One account's line.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccountSummary {
+    pub account_id: String,
+    pub name: String,
+    /// `ok` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub findings: usize,
+    pub monthly_cost_usd: f64,
+    pub unpriced: usize,
+    pub monthly_saving_usd: f64,
+    pub done: usize,
+    pub failed: usize,
+    /// Its own report, when it was swept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OrgTotals {
+    pub accounts: usize,
+    pub accounts_failed: usize,
+    pub findings: usize,
+    pub monthly_cost_usd: f64,
+    pub unpriced: usize,
+    pub monthly_saving_usd: f64,
+    pub done: usize,
+    pub failed: usize,
+    pub api_calls: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OrgReport {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The account whose credentials assumed the member roles.
+    pub hub_account: String,
+    /// Most at stake first.
+    pub accounts: Vec<AccountSummary>,
+    /// Accounts found but not swept, with why (suspended, excluded).
+    pub left_out: Vec<LeftOut>,
+    pub totals: OrgTotals,
+    /// Every account's findings, each carrying its account.
+    pub findings: Vec<Finding>,
+    /// Requests sent to AWS over all accounts: the hub's (listing the
+    /// accounts, AssumeRole) and every account's own.
+    pub api_calls: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LeftOut {
+    pub account_id: String,
+    pub name: String,
+    pub why: String,
+}
+
+/// The run itself: its id, mode, hub and times.
+pub struct OrgRun {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub hub_account: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// One account's outcome: its report, or why it could not be swept.
+pub enum AccountOutcome {
+    Swept { name: String, report: Box<Report>, path: PathBuf },
+    Failed { account_id: String, name: String, error: String },
+}
+
+impl OrgReport {
+    /// Folds the accounts' outcomes into one report; each account's
+    /// findings are kept, the rest of its report stays in its own folder.
+    pub fn build(run: OrgRun, outcomes: Vec<AccountOutcome>, left_out: Vec<LeftOut>, api_calls: BTreeMap<String, u64>) -> Self {
+        let mut accounts = Vec::new();
+        let mut findings = Vec::new();
+        let mut api_calls = api_calls;
+        for outcome in outcomes {
+            match outcome {
+                AccountOutcome::Swept { name, report, path } => {
+                    let mine = &report.findings;
+                    let count = |s: crate::outcome::Status| mine.iter().filter(|f| f.status == s).count();
+                    accounts.push(AccountSummary {
+                        account_id: report.account_id.clone(),
+                        name,
+                        status: "ok",
+                        error: None,
+                        findings: mine.len(),
+                        monthly_cost_usd: report.totals.monthly_cost_usd,
+                        unpriced: report.totals.unpriced,
+                        monthly_saving_usd: report.totals.monthly_saving_usd,
+                        done: count(crate::outcome::Status::Done),
+                        failed: report.totals.failed,
+                        report: Some(path.display().to_string()),
+                    });
+                    for (op, n) in &report.api_calls {
+                        *api_calls.entry(op.clone()).or_default() += n;
+                    }
+                    findings.extend(report.findings);
+                }
+                AccountOutcome::Failed { account_id, name, error } => accounts.push(AccountSummary {
+                    account_id,
+                    name,
+                    status: "failed",
+                    error: Some(error),
+                    findings: 0,
+                    monthly_cost_usd: 0.0,
+                    unpriced: 0,
+                    monthly_saving_usd: 0.0,
+                    done: 0,
+                    failed: 0,
+                    report: None,
+                }),
+            }
+        }
+        accounts.sort_by(|a, b| {
+            b.monthly_saving_usd.total_cmp(&a.monthly_saving_usd).then(b.monthly_cost_usd.total_cmp(&a.monthly_cost_usd)).then(a.account_id.cmp(&b.account_id))
+        });
+        let totals = OrgTotals {
+            accounts: accounts.len(),
+            accounts_failed: accounts.iter().filter(|a| a.status == "failed").count(),
+            findings: findings.len(),
+            monthly_cost_usd: total(accounts.iter().map(|a| a.monthly_cost_usd)),
+            unpriced: accounts.iter().map(|a| a.unpriced).sum(),
+            monthly_saving_usd: total(accounts.iter().map(|a| a.monthly_saving_usd)),
+            done: accounts.iter().map(|a| a.done).sum(),
+            failed: accounts.iter().map(|a| a.failed).sum(),
+            api_calls: api_calls.values().sum(),
+        };
+        let OrgRun { run_id, dry_run, hub_account, started_at, finished_at } = run;
+        OrgReport { run_id, dry_run, started_at, finished_at, hub_account, accounts, left_out, totals, findings, api_calls }
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let mode = if self.dry_run { "dry run: nothing was changed" } else { "real run" };
+        let t = &self.totals;
+        let _ = writeln!(out, "# costguard organization report\n");
+        let _ = writeln!(out, "- Run: `{}` ({mode}), {} to {}", escape(&self.run_id), utc(self.started_at), utc(self.finished_at));
+        let _ = writeln!(
+            out,
+            "- Accounts: {} swept, {} failed; findings: {}; monthly cost of matched resources: {}; monthly saving at stake: {}",
+            t.accounts - t.accounts_failed,
+            t.accounts_failed,
+            t.findings,
+            usd_with_unpriced(t.monthly_cost_usd, t.unpriced),
+            usd(Some(t.monthly_saving_usd))
+        );
+        let _ = writeln!(out, "- AWS API calls: {}\n", t.api_calls);
+        let _ = writeln!(out, "## By account, most at stake first\n");
+        let _ = writeln!(out, "| Account | Name | Status | Findings | Monthly cost | Saving at stake | Done | Failed |");
+        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|");
+        for a in &self.accounts {
+            let status = match &a.error {
+                Some(e) => format!("failed: {}", escape(e)),
+                None => a.status.to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {status} | {} | {} | {} | {} | {} |",
+                a.account_id,
+                escape(&a.name),
+                a.findings,
+                usd_with_unpriced(a.monthly_cost_usd, a.unpriced),
+                usd(Some(a.monthly_saving_usd)),
+                a.done,
+                a.failed
+            );
+        }
+        for l in &self.left_out {
+            let _ = writeln!(out, "| {} | {} | left out: {} | | | | | |", l.account_id, escape(&l.name), escape(&l.why));
+        }
+        let _ = writeln!(out, "\n## Findings\n");
+        let _ = writeln!(out, "| Account | Policy | Region | Resource | Action | Status | Monthly cost |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---:|");
+        for f in &self.findings {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | `{}` | {} | {:?} | {} |",
+                f.account_id,
+                escape(&f.policy),
+                escape(&f.region),
+                escape(&f.resource_id),
+                escape(&f.action),
+                f.status,
+                usd(f.monthly_cost_usd)
+            );
+        }
+        out
+    }
+
+    /// Writes `report.json` and `report.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+        std::fs::create_dir_all(dir)?;
+        let json = crate::files::write_atomic(dir, "report.json", |w| serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other))?;
+        let md = crate::files::write_atomic(dir, "report.md", |w| std::io::Write::write_all(w, self.markdown().as_bytes()))?;
+        Ok((json, md))
+    }
+}
