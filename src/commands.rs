@@ -590,3 +590,44 @@ pub async fn accounts(args: AccountsArgs) -> ExitCode {
         ExitCode::from(exit::OK)
     }
 }
+
+/// A report is read whole; a shard's is at most this big.
+const MAX_REPORT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// `costguard report merge DIR... --out DIR`.
+pub fn report_merge(dirs: &[PathBuf], out: &Path) -> ExitCode {
+    use crate::report::organization::OrgReport;
+    let mut shards = Vec::new();
+    for dir in dirs {
+        let file = dir.join("report.json");
+        let read = crate::files::read_bounded(&file, MAX_REPORT_BYTES)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+            .and_then(|bytes| serde_json::from_slice::<OrgReport>(&bytes).map_err(|e| format!("{}: not an organization report ({e})", file.display())));
+        match read {
+            Ok(report) => shards.push(report),
+            Err(e) => {
+                eprintln!("costguard: {e}; nothing was written");
+                return ExitCode::from(exit::FAILED);
+            }
+        }
+    }
+    let merged = match OrgReport::merge(shards) {
+        Ok(merged) => merged,
+        Err(e) => {
+            eprintln!("costguard: {e}; nothing was written");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match merged.write(out) {
+        Ok((json, md)) => {
+            let t = &merged.totals;
+            println!("merged {} reports: {} accounts ({} failed), {} findings", dirs.len(), t.accounts, t.accounts_failed, t.findings);
+            println!("report: {}\nreport: {}", json.display(), md.display());
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("costguard: cannot write the merged report to {}: {e}", out.display());
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}

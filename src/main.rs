@@ -189,6 +189,11 @@ enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// Work with organization reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Run as a service: sweeps on the config's cron schedules, an HTTP
     /// listener (/healthz, /readyz, /metrics, /report), reload on SIGHUP or
     /// a changed file, clean stop on SIGTERM.
@@ -289,6 +294,20 @@ enum PlanCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Combine the reports of an organization's shards (`sweep --shard`)
+    /// into the one report a single process would have written.
+    Merge {
+        /// Each shard's report folder (holding its report.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged report.json and report.md go.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -323,6 +342,7 @@ fn main() -> ExitCode {
         Command::Health { address } => return commands::health(&address),
         Command::Savings { since, format, state } => return commands::savings(&state.journal(), since, format),
         Command::Plan { command: PlanCommand::Show { file, format } } => return commands::plan_show(&file, format, &system_clock()),
+        Command::Report { command: ReportCommand::Merge { dirs, out } } => return commands::report_merge(&dirs, &out),
         command => command,
     };
     let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
@@ -367,30 +387,65 @@ struct OrgArgs {
     /// Accounts reached (and swept) at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     max_accounts: u16,
+    /// Only shard K of N (0-based): the accounts whose id hashes to K,
+    /// stable across runs and machines.
+    #[arg(long, value_name = "K/N", value_parser = shard, conflicts_with = "shard_count")]
+    shard: Option<(u32, u32)>,
+    /// N shards, this one's K from JOB_COMPLETION_INDEX (a Kubernetes
+    /// Indexed Job) or AWS_BATCH_JOB_ARRAY_INDEX (an AWS Batch array job).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    shard_count: Option<u32>,
+}
+
+/// `--shard K/N`.
+fn shard(text: &str) -> Result<(u32, u32), String> {
+    let (k, n) = text.split_once('/').ok_or_else(|| format!("expected K/N such as 0/4, found {text:?}"))?;
+    let (k, n): (u32, u32) =
+        (k.trim().parse().map_err(|_| format!("K in {text:?} is not a number"))?, n.trim().parse().map_err(|_| format!("N in {text:?} is not a number"))?);
+    if n == 0 || k >= n {
+        return Err(format!("expected 0 <= K < N, found {text:?}"));
+    }
+    Ok((k, n))
+}
+
+/// This process's shard under `--shard-count`: the index the engine gives.
+fn shard_from_env(n: u32) -> Result<(u32, u32), String> {
+    let (name, value) = ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().map(|v| (*name, v)))
+        .ok_or("--shard-count needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job)")?;
+    shard(&format!("{}/{n}", value.trim())).map_err(|e| format!("{name}: {e}"))
 }
 
 impl OrgArgs {
     /// `None` unless some account option is given: the credentials' own account.
-    fn into_args(self) -> Option<commands::OrgSelection> {
+    fn into_args(self) -> Result<Option<commands::OrgSelection>, String> {
         use costguard::config::daemon::SecretSource;
-        if !self.organization && self.ous.is_empty() && self.accounts_file.is_none() && self.only.is_empty() && self.exclude.is_empty() {
-            return None;
+        let sharded = self.shard.is_some() || self.shard_count.is_some();
+        if !self.organization && self.ous.is_empty() && self.accounts_file.is_none() && self.only.is_empty() && self.exclude.is_empty() && !sharded {
+            return Ok(None);
         }
+        let shard = match (self.shard, self.shard_count) {
+            (Some(s), _) => Some(s),
+            (None, Some(n)) => Some(shard_from_env(n)?),
+            (None, None) => None,
+        };
         let external_id = self.external_id_env.map(SecretSource::Env).or(self.external_id_file.map(SecretSource::File));
         let selection = costguard::engine::accounts::Selection {
+            shard,
             organization: self.organization || !self.ous.is_empty(),
             ous: self.ous,
             listed: None,
             only: self.only,
             exclude: self.exclude,
         };
-        Some(commands::OrgSelection {
+        Ok(Some(commands::OrgSelection {
             selection,
             accounts_file: self.accounts_file,
             member_role: self.member_role,
             external_id,
             max_accounts: usize::from(self.max_accounts),
-        })
+        }))
     }
 }
 
@@ -488,18 +543,31 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan,
             };
-            let org = org.into_args();
+            let org = match org.into_args() {
+                Ok(org) => org,
+                Err(e) => {
+                    eprintln!("costguard: {e}");
+                    return ExitCode::from(commands::exit::FAILED);
+                }
+            };
             commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email, org }, &system_clock(), shutdown.token().clone()).await
         }
         Command::Accounts { org, no_check, format } => match org.into_args() {
-            Some(org) => commands::accounts(commands::AccountsArgs { org, check: !no_check, format }).await,
-            None => {
+            Ok(Some(org)) => commands::accounts(commands::AccountsArgs { org, check: !no_check, format }).await,
+            Ok(None) => {
                 eprintln!("costguard: name the accounts: --organization (with --ou ID to narrow), or --accounts FILE");
                 ExitCode::from(commands::exit::FAILED)
             }
+            Err(e) => {
+                eprintln!("costguard: {e}");
+                ExitCode::from(commands::exit::FAILED)
+            }
         },
-        Command::Validate { .. } | Command::IamPolicy { .. } | Command::Health { .. } | Command::Savings { .. } | Command::Plan { .. } => {
-            ExitCode::from(commands::exit::FAILED)
-        }
+        Command::Validate { .. }
+        | Command::IamPolicy { .. }
+        | Command::Health { .. }
+        | Command::Savings { .. }
+        | Command::Plan { .. }
+        | Command::Report { .. } => ExitCode::from(commands::exit::FAILED),
     }
 }

@@ -3,7 +3,7 @@
 //! A leaf: it imports nothing from the crate.
 
 /// Where a finding or a change stands after a sweep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Would run (dry run), waits for its grace period, or is reported only.

@@ -250,3 +250,82 @@ async fn an_account_that_cannot_be_reached_is_reported_and_the_others_are_swept(
     let swept: Vec<&str> = result.report.findings.iter().map(|f| f.resource_id.as_str()).collect();
     assert_eq!(swept, ["/dev/forever"], "the reachable member's finding; nothing of the refused one");
 }
+
+fn org_sweep(moto: &support::Moto, dir: &std::path::Path, name: &str, extra: &[&str], env: &[(&str, &str)]) -> Value {
+    let policies = dir.join("policies.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    let reports = dir.join(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["sweep", "--dry-run", "--organization", "--skip-guardrails", "--prices", "builtin", "--policies", &policies.to_string_lossy()])
+        .args(["--report-dir", &reports.to_string_lossy(), "--state-dir", &dir.join(format!("state-{name}")).to_string_lossy()])
+        .args(extra)
+        .envs(moto.env())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run costguard sweep");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&std::fs::read(reports.join("report.json")).expect("report.json")).expect("JSON")
+}
+
+/// What must not depend on how the accounts were split: accounts with
+/// their figures, findings with their accounts, totals but the calls.
+fn essence(report: &Value) -> (Vec<Value>, Vec<(String, String, String)>, Value) {
+    let mut accounts: Vec<Value> = report["accounts"].as_array().cloned().unwrap_or_default();
+    for a in &mut accounts {
+        a.as_object_mut().map(|o| o.remove("report"));
+    }
+    let findings = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["account_id"].to_string(), f["resource_id"].to_string(), f["status"].to_string()))
+        .collect();
+    let mut totals = report["totals"].clone();
+    totals.as_object_mut().map(|o| o.remove("api_calls"));
+    (accounts, findings, totals)
+}
+
+#[tokio::test]
+async fn shards_cover_every_account_once_and_merge_into_the_single_process_report() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None)]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/a", None), ("/prod/b", None)]).await;
+    log_groups_in(&moto, &ids["vision"], &[("/vision/forever", None)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let whole = org_sweep(&moto, dir.path(), "whole", &[], &[]);
+    let shards: Vec<Value> = (0..3).map(|k| org_sweep(&moto, dir.path(), &format!("shard{k}"), &["--shard", &format!("{k}/3")], &[])).collect();
+    let mut covered: Vec<String> = shards.iter().flat_map(ids_of).collect();
+    covered.sort();
+    assert_eq!(covered, ids_of(&whole), "every account in exactly one shard");
+    // A Kubernetes Indexed Job's pod 1 of 3 is shard 1/3.
+    let indexed = org_sweep(&moto, dir.path(), "indexed", &["--shard-count", "3"], &[("JOB_COMPLETION_INDEX", "1")]);
+    assert_eq!(ids_of(&indexed), ids_of(&shards[1]));
+
+    let merged_dir = dir.path().join("merged");
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["report", "merge"])
+        .args((0..3).map(|k| dir.path().join(format!("shard{k}"))))
+        .arg("--out")
+        .arg(&merged_dir)
+        .output()
+        .expect("run costguard report merge");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let merged: Value = serde_json::from_slice(&std::fs::read(merged_dir.join("report.json")).expect("merged report.json")).expect("JSON");
+    assert_eq!(essence(&merged), essence(&whole));
+    assert!(std::fs::read_to_string(merged_dir.join("report.md")).expect("report.md").contains("By account"));
+
+    // Reports that share an account are refused.
+    let busy = (0..3).find(|k| !ids_of(&shards[*k]).is_empty()).expect("a shard with accounts");
+    let twice = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["report", "merge"])
+        .arg(dir.path().join("whole"))
+        .arg(dir.path().join(format!("shard{busy}")))
+        .arg("--out")
+        .arg(dir.path().join("bad"))
+        .output()
+        .expect("run costguard report merge");
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("shards overlap"));
+    assert!(!dir.path().join("bad").exists(), "nothing written");
+}

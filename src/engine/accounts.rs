@@ -24,6 +24,8 @@ pub struct Selection {
     /// Only these account ids (empty: all).
     pub only: Vec<String>,
     pub exclude: Vec<String>,
+    /// This process's share: shard `k` of `n` (accounts by a stable hash of their id).
+    pub shard: Option<(u32, u32)>,
 }
 
 /// What discovery found: the accounts to cover, and those left out with why.
@@ -66,9 +68,17 @@ pub async fn discover(hub: &Aws, selection: &Selection) -> Result<Discovered, Aw
         }
     };
     let (accounts, left_out) = narrow(candidates, &selection.only, &selection.exclude);
-    found.accounts = accounts;
+    // Another shard's accounts are its own business: not listed here.
+    found.accounts = accounts.into_iter().filter(|a| selection.shard.is_none_or(|(k, n)| shard_of(&a.id, n) == k)).collect();
     found.left_out.extend(left_out);
     Ok(found)
+}
+
+/// The shard (of `n`) an account belongs to: FNV-1a of its id, the same
+/// on every machine and in every version.
+pub fn shard_of(account_id: &str, n: u32) -> u32 {
+    let hash = account_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(n.max(1))) as u32
 }
 
 /// Keeps the accounts `only` names (all when empty) and not in `exclude`.
@@ -181,5 +191,18 @@ mod tests {
         assert_eq!(partition("cn-north-1"), "aws-cn");
         assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
         assert_eq!(partition("eu-west-1"), "aws");
+    }
+
+    #[test]
+    fn shards_split_the_accounts_stably_and_evenly() {
+        let ids: Vec<String> = (0..1000u64).map(|i| format!("{:012}", 100_000_000_000 + i * 7919)).collect();
+        let mut counts = [0usize; 4];
+        for id in &ids {
+            counts[shard_of(id, 4) as usize] += 1;
+        }
+        assert!(counts.iter().all(|c| (200..300).contains(c)), "{counts:?}");
+        // Pinned: the same on every machine and in every version.
+        assert_eq!(shard_of("123456789012", 4), shard_of("123456789012", 4));
+        assert_eq!(shard_of("123456789012", 1), 0);
     }
 }

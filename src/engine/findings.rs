@@ -10,7 +10,7 @@ use crate::outcome::Status;
 use crate::resources::sizes::Assessment;
 use crate::resources::{CostKind, ResourceType};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub policy: String,
     pub resource_type: ResourceType,

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::markdown::escape;
 use super::Report;
@@ -16,12 +16,12 @@ use crate::engine::findings::Finding;
 use crate::text::{total, usd, usd_with_unpriced, utc};
 
 /// One account's line.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccountSummary {
     pub account_id: String,
     pub name: String,
     /// `ok` or `failed`.
-    pub status: &'static str,
+    pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub findings: usize,
@@ -35,7 +35,7 @@ pub struct AccountSummary {
     pub report: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OrgTotals {
     pub accounts: usize,
     pub accounts_failed: usize,
@@ -48,7 +48,7 @@ pub struct OrgTotals {
     pub api_calls: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OrgReport {
     pub run_id: String,
     pub dry_run: bool,
@@ -68,7 +68,7 @@ pub struct OrgReport {
     pub api_calls: BTreeMap<String, u64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LeftOut {
     pub account_id: String,
     pub name: String,
@@ -105,7 +105,7 @@ impl OrgReport {
                     accounts.push(AccountSummary {
                         account_id: report.account_id.clone(),
                         name,
-                        status: "ok",
+                        status: "ok".to_string(),
                         error: None,
                         findings: mine.len(),
                         monthly_cost_usd: report.totals.monthly_cost_usd,
@@ -123,7 +123,7 @@ impl OrgReport {
                 AccountOutcome::Failed { account_id, name, error } => accounts.push(AccountSummary {
                     account_id,
                     name,
-                    status: "failed",
+                    status: "failed".to_string(),
                     error: Some(error),
                     findings: 0,
                     monthly_cost_usd: 0.0,
@@ -135,22 +135,62 @@ impl OrgReport {
                 }),
             }
         }
+        let OrgRun { run_id, dry_run, hub_account, started_at, finished_at } = run;
+        let mut report =
+            OrgReport { run_id, dry_run, started_at, finished_at, hub_account, accounts, left_out, totals: OrgTotals::default(), findings, api_calls };
+        report.settle();
+        report
+    }
+
+    /// Accounts most at stake first, findings by account, and the totals
+    /// recomputed from them.
+    fn settle(&mut self) {
+        let accounts = &mut self.accounts;
         accounts.sort_by(|a, b| {
             b.monthly_saving_usd.total_cmp(&a.monthly_saving_usd).then(b.monthly_cost_usd.total_cmp(&a.monthly_cost_usd)).then(a.account_id.cmp(&b.account_id))
         });
-        let totals = OrgTotals {
+        // Stable: each account's findings keep their order.
+        self.findings.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        self.totals = OrgTotals {
             accounts: accounts.len(),
             accounts_failed: accounts.iter().filter(|a| a.status == "failed").count(),
-            findings: findings.len(),
+            findings: self.findings.len(),
             monthly_cost_usd: total(accounts.iter().map(|a| a.monthly_cost_usd)),
             unpriced: accounts.iter().map(|a| a.unpriced).sum(),
             monthly_saving_usd: total(accounts.iter().map(|a| a.monthly_saving_usd)),
             done: accounts.iter().map(|a| a.done).sum(),
             failed: accounts.iter().map(|a| a.failed).sum(),
-            api_calls: api_calls.values().sum(),
+            api_calls: self.api_calls.values().sum(),
         };
-        let OrgRun { run_id, dry_run, hub_account, started_at, finished_at } = run;
-        OrgReport { run_id, dry_run, started_at, finished_at, hub_account, accounts, left_out, totals, findings, api_calls }
+    }
+
+    /// Shards' reports as one: what one process sweeping every shard's
+    /// accounts would have written (its run id and times aside). Refused
+    /// when they disagree on the hub or the mode, or share an account.
+    pub fn merge(shards: Vec<OrgReport>) -> Result<OrgReport, String> {
+        let mut shards = shards.into_iter();
+        let Some(mut merged) = shards.next() else { return Err("no report to merge".to_string()) };
+        for shard in shards {
+            if shard.hub_account != merged.hub_account || shard.dry_run != merged.dry_run {
+                return Err(format!("run {} was made by another hub account or in another mode than run {}", shard.run_id, merged.run_id));
+            }
+            if let Some(twice) = shard.accounts.iter().find(|a| merged.accounts.iter().any(|m| m.account_id == a.account_id)) {
+                return Err(format!("account {} is in two of the reports: shards overlap", twice.account_id));
+            }
+            merged.started_at = merged.started_at.min(shard.started_at);
+            merged.finished_at = merged.finished_at.max(shard.finished_at);
+            merged.accounts.extend(shard.accounts);
+            merged.findings.extend(shard.findings);
+            merged.left_out.extend(shard.left_out);
+            for (op, n) in shard.api_calls {
+                *merged.api_calls.entry(op).or_default() += n;
+            }
+        }
+        merged.left_out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        merged.left_out.dedup_by(|a, b| a.account_id == b.account_id);
+        merged.run_id = uuid::Uuid::new_v4().to_string();
+        merged.settle();
+        Ok(merged)
     }
 
     pub fn markdown(&self) -> String {

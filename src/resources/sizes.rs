@@ -38,7 +38,7 @@ impl Verdict {
 }
 
 /// The judgement on one resource: what the finding shows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
     pub verdict: Verdict,
     /// One sentence: what, why, and what to do.
@@ -50,7 +50,7 @@ pub struct Assessment {
     pub monthly_saving_usd: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PartAssessment {
     /// The instance id or the variant name.
     pub name: String,
