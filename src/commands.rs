@@ -362,7 +362,23 @@ pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, 
 }
 
 /// `costguard iam-policy`: the policy document on stdout.
-pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: Option<&str>) -> ExitCode {
+/// Prints a JSON document, pretty.
+pub fn print_json(doc: &serde_json::Value) -> ExitCode {
+    match serde_json::to_string_pretty(doc) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+/// `costguard iam-policy`: the permissions the policies need; with
+/// `trust`, as a member role's `{PermissionsPolicy, TrustPolicy}`.
+pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: Option<&str>, trust: Option<serde_json::Value>) -> ExitCode {
     let daemon = match daemon_config.map(config::daemon::load) {
         Some(Err(e)) => {
             eprintln!("{e}");
@@ -402,15 +418,10 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: 
             .unwrap_or_default(),
         require_tag,
     };
-    match serde_json::to_string_pretty(&crate::iam::document(&policies, &needs)) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::from(exit::OK)
-        }
-        Err(e) => {
-            eprintln!("costguard: {e}");
-            ExitCode::from(exit::FAILED)
-        }
+    let document = crate::iam::document(&policies, &needs);
+    match trust {
+        Some(trust) => print_json(&serde_json::json!({"PermissionsPolicy": document, "TrustPolicy": trust})),
+        None => print_json(&document),
     }
 }
 

@@ -214,9 +214,41 @@ pub fn document(policies: &[Policy], needs: &Needs) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The hub's own policy, for an organization's sweep: list the accounts
+/// and assume the member role in each (nothing else: every other call is
+/// made as the member role).
+pub fn hub_document(member_role: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ListTheOrganization", "Effect": "Allow", "Resource": "*",
+         "Action": ["organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"]},
+        {"Sid": "AssumeTheMemberRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": format!("arn:aws:iam::*:role/{member_role}")},
+        {"Sid": "CheckAccess", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}
+    ]})
+}
+
+/// The member role's trust policy: only the hub's role may assume it, and
+/// only with the external id when one is given.
+pub fn member_trust(hub_role_arn: &str, external_id: Option<&str>) -> Value {
+    let mut statement = json!({"Sid": "TheCostguardHub", "Effect": "Allow", "Principal": {"AWS": hub_role_arn}, "Action": "sts:AssumeRole"});
+    if let Some(id) = external_id {
+        statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": id}});
+    }
+    json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hub_assumes_only_the_member_role_and_the_member_trusts_only_the_hub() {
+        let hub = hub_document("CostguardMember");
+        assert_eq!(hub["Statement"][1]["Resource"], "arn:aws:iam::*:role/CostguardMember");
+        let trust = member_trust("arn:aws:iam::111111111111:role/costguard-hub", Some("x-1"));
+        assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111111111111:role/costguard-hub");
+        assert_eq!(trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"], "x-1");
+        assert!(member_trust("arn:aws:iam::111111111111:role/h", None)["Statement"][0].get("Condition").is_none());
+    }
 
     #[test]
     fn budgets_operations_map_to_their_two_actions() {

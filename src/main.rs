@@ -221,6 +221,24 @@ enum Command {
         /// Allow changes only to resources carrying this tag key.
         #[arg(long, value_name = "KEY")]
         require_tag: Option<String>,
+
+        /// For an organization: the hub's policy (list the accounts, assume
+        /// the member role) instead of the member's.
+        #[arg(long, conflicts_with = "member")]
+        hub: bool,
+        /// For an organization: the member role's permissions and its trust
+        /// policy (trusting --hub-role), as `{PermissionsPolicy, TrustPolicy}`.
+        #[arg(long, requires = "hub_role")]
+        member: bool,
+        /// The hub's role ARN the member role trusts.
+        #[arg(long, value_name = "ARN")]
+        hub_role: Option<String>,
+        /// The environment variable holding the external id the trust policy requires.
+        #[arg(long, value_name = "VAR")]
+        external_id_env: Option<String>,
+        /// The member role's name (for --hub).
+        #[arg(long, value_name = "NAME", default_value = costguard::config::accounts::DEFAULT_MEMBER_ROLE)]
+        member_role: String,
     },
     /// Exit 0 when the daemon answers on /healthz (for container health checks).
     Health {
@@ -338,7 +356,20 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     let command = match cli.command {
         Command::Validate { paths, config } => return commands::validate(&paths, config.as_deref()),
-        Command::IamPolicy { policies, config, require_tag } => return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref()),
+        Command::IamPolicy { hub: true, member_role, .. } => return commands::print_json(&costguard::iam::hub_document(&member_role)),
+        Command::IamPolicy { policies, config, require_tag, member: true, hub_role, external_id_env, .. } => {
+            let external_id =
+                match external_id_env.map(|var| std::env::var(&var).map_err(|_| format!("costguard: {var} is not set (the external id)"))).transpose() {
+                    Ok(id) => id,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(commands::exit::FAILED);
+                    }
+                };
+            let trust = costguard::iam::member_trust(hub_role.as_deref().unwrap_or_default(), external_id.as_deref());
+            return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref(), Some(trust));
+        }
+        Command::IamPolicy { policies, config, require_tag, .. } => return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref(), None),
         Command::Health { address } => return commands::health(&address),
         Command::Savings { since, format, state } => return commands::savings(&state.journal(), since, format),
         Command::Plan { command: PlanCommand::Show { file, format } } => return commands::plan_show(&file, format, &system_clock()),

@@ -140,3 +140,39 @@ fn no_change_is_granted_on_any_resource_without_a_condition() {
         assert!(rt.arn_pattern().starts_with("arn:aws:") && rt.arn_pattern().contains(':'), "{rt}: {}", rt.arn_pattern());
     }
 }
+
+#[test]
+fn the_member_role_template_carries_the_generated_policy_and_trusts_only_the_hub() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let template = std::fs::read_to_string(format!("{root}/deploy/member-role.yaml")).expect("deploy/member-role.yaml");
+    // The generated block, as the template holds it (JSON is YAML).
+    let block: String =
+        template.lines().skip_while(|l| !l.contains("# BEGIN generated")).skip(1).take_while(|l| !l.contains("# END generated")).collect::<Vec<_>>().join("\n");
+    let embedded: serde_json::Value = serde_json::from_str(&block).expect("the template's policy is JSON");
+    let shipped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/iam-policy.json")).expect("deploy/iam-policy.json")).expect("JSON");
+    assert_eq!(embedded, shipped, "regenerate the policy block of deploy/member-role.yaml (see the README)");
+    assert!(costguard::yaml::parse(&template).is_ok(), "the template is YAML");
+    assert!(
+        template.contains("Principal: {\"AWS\": {\"Ref\": \"HubRoleArn\"}}") && template.contains("sts:ExternalId"),
+        "trusts only the hub, with the external id when set"
+    );
+
+    // The hub's own policy: the accounts, and the member role by name.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["iam-policy", "--hub", "--member-role", "Costguard-Read"])
+        .output()
+        .expect("run iam-policy --hub");
+    let hub: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let actions: Vec<String> = hub["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| match &s["Action"] {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            other => other.as_str().map(str::to_string).into_iter().collect::<Vec<_>>(),
+        })
+        .collect();
+    assert!(actions.iter().all(|a| a.starts_with("organizations:List") || a == "sts:AssumeRole" || a == "sts:GetCallerIdentity"), "{actions:?}");
+    assert_eq!(hub["Statement"][1]["Resource"], "arn:aws:iam::*:role/Costguard-Read");
+}
