@@ -326,7 +326,14 @@ pub fn summarize(result: Result<sweep::SweepResult, sweep::SweepError>) -> ExitC
     }
 }
 
-pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, journal: &std::path::Path, clock: &Clock) -> ExitCode {
+/// A member account of an organization, reached through its role.
+pub struct Member {
+    pub account: String,
+    pub role: String,
+    pub external_id: Option<String>,
+}
+
+pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, journal: &std::path::Path, member: Option<Member>, clock: &Clock) -> ExitCode {
     if !journal.exists() {
         eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
         return ExitCode::from(exit::FAILED);
@@ -348,7 +355,26 @@ pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, 
             return ExitCode::from(exit::FAILED);
         }
     };
-    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    let hub = Aws::from_env(ApiCallCounter::new()).await;
+    let aws = match &member {
+        None => hub,
+        Some(m) => {
+            let partition = crate::engine::accounts::partition(&hub.default_region().unwrap_or_default());
+            let role = crate::config::accounts::MemberAccount::new(&m.account, &m.account).role(partition, &m.role);
+            let aws = hub.assuming(&role, m.external_id.as_deref());
+            match aws.account_id().await {
+                Ok(id) if id == m.account => aws,
+                Ok(id) => {
+                    eprintln!("costguard: {role} answered for account {id}, not {}; nothing was restored", m.account);
+                    return ExitCode::from(exit::FAILED);
+                }
+                Err(e) => {
+                    eprintln!("costguard: cannot act as {role}: {e}; nothing was restored");
+                    return ExitCode::from(exit::FAILED);
+                }
+            }
+        }
+    };
     match crate::engine::restore::restore(&aws, &journal, resource_type, name, clock).await {
         Ok(done) => {
             println!("{done}");

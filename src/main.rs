@@ -256,6 +256,17 @@ enum Command {
         /// The endpoint or notebook name, or the EC2 instance id.
         name: String,
 
+        /// In this member account of an organization's sweep: its journal
+        /// (accounts/ID/ in the state folder), through its member role.
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        /// The role assumed in that account.
+        #[arg(long, value_name = "NAME", default_value = costguard::config::accounts::DEFAULT_MEMBER_ROLE)]
+        member_role: String,
+        /// The environment variable holding the member role's external id.
+        #[arg(long, value_name = "VAR")]
+        external_id_env: Option<String>,
+
         #[command(flatten)]
         state: StateArgs,
     },
@@ -523,7 +534,17 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
     match command {
         Command::Run { config, once: true } => commands::summarize(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
         Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
-        Command::Restore { resource_type, name, state } => commands::restore(resource_type, &name, &state.journal(), &system_clock()).await,
+        Command::Restore { resource_type, name, account, member_role, external_id_env, state } => {
+            let member = account.map(|id| {
+                let journal = state.dir().join(costguard::sweep::organization::ACCOUNTS_DIR).join(&id).join(costguard::config::daemon::JOURNAL_FILE);
+                let external_id = external_id_env.and_then(|var| std::env::var(var).ok());
+                (commands::Member { account: id, role: member_role, external_id }, journal)
+            });
+            match member {
+                Some((member, journal)) => commands::restore(resource_type, &name, &journal, Some(member), &system_clock()).await,
+                None => commands::restore(resource_type, &name, &state.journal(), None, &system_clock()).await,
+            }
+        }
         Command::Apply { file, config, policies, report_dir, regions, protect_tag, max_age, max_duration, wait_lock, state } => {
             let options = SweepOptions {
                 dry_run: false,

@@ -329,3 +329,50 @@ async fn shards_cover_every_account_once_and_merge_into_the_single_process_repor
     assert!(String::from_utf8_lossy(&twice.stderr).contains("shards overlap"));
     assert!(!dir.path().join("bad").exists(), "nothing written");
 }
+
+async fn retention_in(moto: &support::Moto, account: &str, group: &str) -> Option<i32> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config_in(moto, account).await);
+    let out = logs.describe_log_groups().log_group_name_prefix(group).send().await.expect("describe log groups");
+    out.log_groups().iter().find(|g| g.log_group_name() == Some(group)).and_then(|g| g.retention_in_days())
+}
+
+#[tokio::test]
+async fn a_real_organization_sweep_changes_each_account_and_restore_undoes_one_account_only() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/shared/name", None)]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/shared/name", None)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    let state = dir.path().join("state");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_costguard"))
+            .args(args)
+            .args(["--state-dir", &state.to_string_lossy()])
+            .envs(moto.env())
+            .output()
+            .expect("run costguard")
+    };
+    let out = run(&[
+        "sweep",
+        "--organization",
+        "--skip-guardrails",
+        "--prices",
+        "builtin",
+        "--policies",
+        &policies.to_string_lossy(),
+        "--report-dir",
+        &dir.path().join("r").to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(retention_in(&moto, &ids["ml-dev"], "/shared/name").await, Some(30));
+    assert_eq!(retention_in(&moto, &ids["ml-prod"], "/shared/name").await, Some(30));
+    assert!(state.join("accounts").join(&ids["ml-prod"]).join("journal.sqlite").exists(), "each account's own journal");
+
+    // The same name in two accounts: --account picks whose change is undone.
+    let out = run(&["restore", "log-group", "/shared/name", "--account", &ids["ml-prod"]]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(retention_in(&moto, &ids["ml-prod"], "/shared/name").await, None, "restored in ml-prod");
+    assert_eq!(retention_in(&moto, &ids["ml-dev"], "/shared/name").await, Some(30), "ml-dev untouched");
+}
