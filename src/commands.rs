@@ -246,6 +246,7 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
         guardrails: None,
         email: None,
         save_plan: None,
+        account_tags: None,
         max_duration: Some(args.options.max_duration.unwrap_or(limits.sweep)),
         wait_lock: args.options.wait_lock,
         ..options

@@ -475,6 +475,7 @@ impl OrgArgs {
         let external_id = self.external_id_env.map(SecretSource::Env).or(self.external_id_file.map(SecretSource::File));
         let selection = costguard::engine::accounts::Selection {
             shard,
+            with_tags: false,
             organization: self.organization || !self.ous.is_empty(),
             ous: self.ous,
             listed: None,
@@ -559,6 +560,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 max_duration,
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan: None,
+                account_tags: None,
             };
             let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::hours(24));
             let args = commands::ApplyArgs { file, config, policies, max_age, options, progress: progress(log_format) };
@@ -594,6 +596,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 max_duration,
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan,
+                account_tags: None,
             };
             let org = match org.into_args() {
                 Ok(org) => org,

@@ -57,6 +57,9 @@ pub struct SweepOptions {
     pub wait_lock: std::time::Duration,
     /// Write the plan's changes here (`--save-plan`), for `apply`.
     pub save_plan: Option<PathBuf>,
+    /// The account's tags, in an organization's sweep (policies' `accounts:`
+    /// scopes match them); `None`: the credentials' own account.
+    pub account_tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +120,14 @@ pub async fn run(
     let now = clock.now();
     let regions = if options.regions.is_empty() { vec![aws.default_region().ok_or(SweepError::NoRegion)?] } else { options.regions.clone() };
     let account_id = check_access(aws, cancel).await?;
+    let scoped: Vec<Policy>;
+    let policies = if policies.iter().all(|p| p.accounts.is_none()) {
+        policies
+    } else {
+        scoped = policies.iter().filter(|p| p.applies_to(&account_id, options.account_tags.as_ref())).cloned().collect();
+        tracing::info!(account = %account_id, applying = scoped.len(), of = policies.len(), "policies limited to other accounts are left out");
+        &scoped
+    };
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
     let deadline = Deadline::start(options.max_duration, cancel);

@@ -376,3 +376,55 @@ async fn a_real_organization_sweep_changes_each_account_and_restore_undoes_one_a
     assert_eq!(retention_in(&moto, &ids["ml-prod"], "/shared/name").await, None, "restored in ml-prod");
     assert_eq!(retention_in(&moto, &ids["ml-dev"], "/shared/name").await, Some(30), "ml-dev untouched");
 }
+
+#[tokio::test]
+async fn policies_scoped_by_account_tag_or_id_run_only_there() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    let org = aws_sdk_organizations::Client::new(&moto.sdk_config().await);
+    let tag = aws_sdk_organizations::types::Tag::builder().key("env").value("dev").build().expect("a tag");
+    org.tag_resource().resource_id(&ids["ml-dev"]).tags(tag).send().await.expect("tag the account");
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None)]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None)]).await;
+    support::seed_log_groups(&moto, &[("/hub/forever", None, &[])]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    let prod = &ids["ml-prod"];
+    let text = format!(
+        "policies:\n  - name: dev-fix\n    resource: log-group\n    accounts: {{tags: {{env: dev}}}}\n    filters:\n      - type: value\n        key: retentionInDays\n        value: absent\n    actions:\n      - type: set-retention\n        days: 30\n  - name: prod-report\n    resource: log-group\n    accounts: {{ids: ['{prod}']}}\n    filters:\n      - type: value\n        key: retentionInDays\n        value: absent\n"
+    );
+    std::fs::write(&policies, &text).expect("write policies");
+    let reports = dir.path().join("r");
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["sweep", "--dry-run", "--organization", "--skip-guardrails", "--prices", "builtin", "--policies", &policies.to_string_lossy()])
+        .args(["--report-dir", &reports.to_string_lossy(), "--state-dir", &dir.path().join("s").to_string_lossy()])
+        .envs(moto.env())
+        .output()
+        .expect("run costguard sweep");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).expect("report.json")).expect("JSON");
+    let mut found: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["policy"].as_str().unwrap_or_default().to_string(), f["account_id"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    found.sort();
+    assert_eq!(found, [("dev-fix".to_string(), ids["ml-dev"].clone()), ("prod-report".to_string(), prod.clone())], "dev fixes in dev only, prod only reports");
+    assert_eq!(report["api_calls"]["organizations:ListTagsForResource"], 4, "one per account, only because a policy reads account tags");
+
+    // Outside an organization's sweep, account tags are unknown: the tag-scoped policy does not run.
+    let single = support::sweep_options(dir.path(), true);
+    let compiled = costguard::config::compile_text(std::path::Path::new("p.yaml"), &text).expect("valid");
+    let result = costguard::sweep::run(
+        &moto.aws().await,
+        &compiled,
+        &single,
+        &support::wall_clock(),
+        &costguard::progress::Progress::hidden(),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("sweep");
+    assert!(result.report.findings.is_empty(), "{:?}", result.report.findings);
+}

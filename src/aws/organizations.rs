@@ -43,6 +43,17 @@ impl OrganizationsClient {
         Ok(found)
     }
 
+    /// An account's tags (what policies' `accounts: {tags: ...}` match).
+    pub async fn account_tags(&self, account_id: &str) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+        let mut pages = self.client.list_tags_for_resource().resource_id(account_id).into_paginator().send();
+        let mut tags = std::collections::BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListTagsForResource", &[], e))?;
+            tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
+        }
+        Ok(tags)
+    }
+
     /// The accounts under `ou` and every OU below it, each once.
     pub async fn accounts_under(&self, ou: &str) -> Result<Vec<OrgAccount>, AwsError> {
         let mut found = Vec::new();

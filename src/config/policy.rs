@@ -49,6 +49,29 @@ pub struct RawPolicy {
     /// When the daemon runs it (cron); default: the daemon config's.
     #[serde(default)]
     pub schedule: Option<Located<String>>,
+    /// In an organization's sweep, the accounts it applies to.
+    #[serde(default)]
+    pub accounts: Option<Located<AccountScopeSpec>>,
+}
+
+/// `accounts: {ids: [...], tags: {env: dev}}`: the accounts a policy applies
+/// to (every one listed id, and every tag, must match).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountScopeSpec {
+    #[serde(default)]
+    pub ids: Vec<Located<String>>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// The accounts a policy applies to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccountScope {
+    /// Empty: any account id.
+    pub ids: Vec<String>,
+    /// Every one must be on the account (its Organizations or accounts-file tags).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// A validated policy.
@@ -63,6 +86,8 @@ pub struct Policy {
     pub limits: Limits,
     /// Six-field cron; `None`: the daemon's default schedule.
     pub schedule: Option<String>,
+    /// `None`: every account.
+    pub accounts: Option<AccountScope>,
     /// Where it was written, for messages.
     pub source: PathBuf,
 }
@@ -75,6 +100,16 @@ pub struct Limits {
 }
 
 impl Policy {
+    /// Whether it runs in this account. Tags unknown (`None`: a sweep of
+    /// the credentials' own account, outside an organization's) match no
+    /// tag scope: a policy meant for tagged accounts never runs blind.
+    pub fn applies_to(&self, account_id: &str, tags: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+        let Some(scope) = &self.accounts else { return true };
+        let id_ok = scope.ids.is_empty() || scope.ids.iter().any(|id| id == account_id);
+        let tags_ok = scope.tags.is_empty() || tags.is_some_and(|t| scope.tags.iter().all(|(k, v)| t.get(k) == Some(v)));
+        id_ok && tags_ok
+    }
+
     pub fn is_mutating(&self) -> bool {
         self.actions.iter().any(Action::is_mutating)
     }
@@ -165,10 +200,23 @@ impl RawPolicy {
             .schedule
             .as_ref()
             .and_then(|s| super::daemon::normalize_schedule(&s.value).map_err(|e| errors.push(DecodeError::new(s.loc, format!("{path}.schedule"), e))).ok());
+        let accounts = self.accounts.as_ref().map(|scope| {
+            for (i, id) in scope.value.ids.iter().enumerate() {
+                if !(id.value.len() == 12 && id.value.chars().all(|c| c.is_ascii_digit())) {
+                    errors.push(DecodeError::new(
+                        id.loc,
+                        format!("{path}.accounts.ids[{i}]"),
+                        format!("an account id is 12 digits (quote it), found {:?}", id.value),
+                    ));
+                }
+            }
+            AccountScope { ids: scope.value.ids.iter().map(|i| i.value.clone()).collect(), tags: scope.value.tags.clone() }
+        });
         if errors.len() > before {
             return None;
         }
         Some(Policy {
+            accounts,
             name: self.name.value.clone(),
             resource_type,
             description: self.description.clone(),

@@ -26,6 +26,9 @@ pub struct Selection {
     pub exclude: Vec<String>,
     /// This process's share: shard `k` of `n` (accounts by a stable hash of their id).
     pub shard: Option<(u32, u32)>,
+    /// Read each account's tags from Organizations (some policy is scoped
+    /// by account tags; an accounts file carries its own).
+    pub with_tags: bool,
 }
 
 /// What discovery found: the accounts to cover, and those left out with why.
@@ -70,6 +73,12 @@ pub async fn discover(hub: &Aws, selection: &Selection) -> Result<Discovered, Aw
     let (accounts, left_out) = narrow(candidates, &selection.only, &selection.exclude);
     // Another shard's accounts are its own business: not listed here.
     found.accounts = accounts.into_iter().filter(|a| selection.shard.is_none_or(|(k, n)| shard_of(&a.id, n) == k)).collect();
+    if selection.with_tags && selection.listed.is_none() {
+        let org = hub.organizations();
+        for a in &mut found.accounts {
+            a.tags = org.account_tags(&a.id).await?;
+        }
+    }
     found.left_out.extend(left_out);
     Ok(found)
 }

@@ -137,6 +137,7 @@ impl Loaded {
             // to the sweep's own time limit: the schedule is not lost.
             wait_lock: self.config.time_limits.sweep,
             save_plan: approval.then(|| state_dir.join(PLANS_DIR).join(format!("plan-{}.json", now.format("%Y%m%dT%H%M%SZ")))),
+            account_tags: None,
         };
         (policies, options)
     }

@@ -45,12 +45,13 @@ impl OrgResult {
 
 /// The options of one account's sweep: its own state and report folders,
 /// and its regions when the accounts file names them.
-fn for_account(options: &SweepOptions, account: &str, regions: &[String]) -> SweepOptions {
+fn for_account(options: &SweepOptions, account: &str, regions: &[String], tags: &BTreeMap<String, String>) -> SweepOptions {
     let state = options.journal.parent().map(|d| d.to_path_buf()).unwrap_or_default().join(ACCOUNTS_DIR).join(account);
     SweepOptions {
         journal: state.join(options.journal.file_name().unwrap_or_default()),
         report_dir: options.report_dir.join(ACCOUNTS_DIR).join(account),
         regions: if regions.is_empty() { options.regions.clone() } else { regions.to_vec() },
+        account_tags: Some(tags.clone()),
         ..options.clone()
     }
 }
@@ -71,17 +72,19 @@ pub async fn run(
         return Err(SweepError::Config("--save-plan covers one account; sweep the organization without it".to_string()));
     }
     let hub_account = super::check_access(hub, cancel).await?;
-    let found = accounts::discover(hub, selection).await.map_err(|e| SweepError::NoAccess(format!("cannot list the accounts: {e}")))?;
-    let names: BTreeMap<String, (String, Vec<String>)> = found.accounts.iter().map(|a| (a.id.clone(), (a.name.clone(), a.regions.clone()))).collect();
+    let selection = Selection { with_tags: policies.iter().any(|p| p.accounts.as_ref().is_some_and(|s| !s.tags.is_empty())), ..selection.clone() };
+    let found = accounts::discover(hub, &selection).await.map_err(|e| SweepError::NoAccess(format!("cannot list the accounts: {e}")))?;
+    let names: BTreeMap<String, (String, Vec<String>, BTreeMap<String, String>)> =
+        found.accounts.iter().map(|a| (a.id.clone(), (a.name.clone(), a.regions.clone(), a.tags.clone()))).collect();
     let task = progress.task(&format!("sweeping {} accounts", found.accounts.len()));
     let reached = accounts::reach(hub, &hub_account, found.accounts, how).await;
     let sweeps = reached.into_iter().map(|r| {
-        let (name, regions) = names.get(&r.account_id).cloned().unwrap_or_default();
+        let (name, regions, tags) = names.get(&r.account_id).cloned().unwrap_or_default();
         async move {
             let Some(aws) = r.aws else {
                 return AccountOutcome::Failed { account_id: r.account_id, name, error: r.error.unwrap_or_default() };
             };
-            let mine = for_account(options, &r.account_id, &regions);
+            let mine = for_account(options, &r.account_id, &regions, &tags);
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
                 Ok(result) => AccountOutcome::Swept { name, report: Box::new(result.report), path: result.report_json },
                 Err(e) => {

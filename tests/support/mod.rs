@@ -298,6 +298,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         max_duration: None,
         wait_lock: std::time::Duration::ZERO,
         save_plan: None,
+        account_tags: None,
     }
 }
 
