@@ -74,17 +74,17 @@ pub async fn run(
     let hub_account = super::check_access(hub, cancel).await?;
     let selection = Selection { with_tags: policies.iter().any(|p| p.accounts.as_ref().is_some_and(|s| !s.tags.is_empty())), ..selection.clone() };
     let found = accounts::discover(hub, &selection).await.map_err(|e| SweepError::NoAccess(format!("cannot list the accounts: {e}")))?;
-    let names: BTreeMap<String, (String, Vec<String>, BTreeMap<String, String>)> =
-        found.accounts.iter().map(|a| (a.id.clone(), (a.name.clone(), a.regions.clone(), a.tags.clone()))).collect();
+    let members: BTreeMap<String, crate::config::accounts::MemberAccount> = found.accounts.iter().map(|a| (a.id.clone(), a.clone())).collect();
     let task = progress.task(&format!("sweeping {} accounts", found.accounts.len()));
     let reached = accounts::reach(hub, &hub_account, found.accounts, how).await;
     let sweeps = reached.into_iter().map(|r| {
-        let (name, regions, tags) = names.get(&r.account_id).cloned().unwrap_or_default();
+        let member = members.get(&r.account_id).cloned().unwrap_or_else(|| crate::config::accounts::MemberAccount::new(&r.account_id, &r.name));
+        let name = member.name.clone();
         async move {
             let Some(aws) = r.aws else {
                 return AccountOutcome::Failed { account_id: r.account_id, name, error: r.error.unwrap_or_default() };
             };
-            let mine = for_account(options, &r.account_id, &regions, &tags);
+            let mine = for_account(options, &r.account_id, &member.regions, &member.tags);
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
                 Ok(result) => AccountOutcome::Swept { name, report: Box::new(result.report), path: result.report_json },
                 Err(e) => {
