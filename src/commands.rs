@@ -181,6 +181,12 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
             return ExitCode::from(exit::FAILED);
         }
     };
+    // `{shard}` in the report folder: this shard's K, so shards on a shared
+    // volume write side by side (for `report merge`).
+    let options = match selection.shard {
+        Some((k, _)) => SweepOptions { report_dir: PathBuf::from(options.report_dir.to_string_lossy().replace("{shard}", &k.to_string())), ..options },
+        None => options,
+    };
     match sweep::organization::run(&aws, &policies, &options, (&selection, &how), clock, &args.progress, &cancel).await {
         Ok(result) => {
             let t = &result.report.totals;

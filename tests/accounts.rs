@@ -298,9 +298,22 @@ async fn shards_cover_every_account_once_and_merge_into_the_single_process_repor
     let mut covered: Vec<String> = shards.iter().flat_map(ids_of).collect();
     covered.sort();
     assert_eq!(covered, ids_of(&whole), "every account in exactly one shard");
-    // A Kubernetes Indexed Job's pod 1 of 3 is shard 1/3.
+    // A Kubernetes Indexed Job's pod 1 of 3 is shard 1/3, and an AWS Batch
+    // array child 2 writes where `{shard}` says.
     let indexed = org_sweep(&moto, dir.path(), "indexed", &["--shard-count", "3"], &[("JOB_COMPLETION_INDEX", "1")]);
     assert_eq!(ids_of(&indexed), ids_of(&shards[1]));
+    let batch_dir = dir.path().join("batch");
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["sweep", "--dry-run", "--organization", "--skip-guardrails", "--prices", "builtin", "--shard-count", "3"])
+        .args(["--policies", &dir.path().join("policies.yaml").to_string_lossy(), "--state-dir", &dir.path().join("state-batch").to_string_lossy()])
+        .arg(format!("--report-dir={}/shard-{{shard}}", batch_dir.display()))
+        .env("AWS_BATCH_JOB_ARRAY_INDEX", "2")
+        .envs(moto.env())
+        .output()
+        .expect("run costguard sweep");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let batch: Value = serde_json::from_slice(&std::fs::read(batch_dir.join("shard-2/report.json")).expect("shard-2's report")).expect("JSON");
+    assert_eq!(ids_of(&batch), ids_of(&shards[2]));
 
     let merged_dir = dir.path().join("merged");
     let out = Command::new(env!("CARGO_BIN_EXE_costguard"))

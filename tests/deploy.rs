@@ -120,3 +120,19 @@ fn health_fails_when_nothing_listens() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unhealthy"));
 }
+
+#[test]
+fn the_shard_manifests_agree_on_their_shard_count() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let k8s = std::fs::read_to_string(format!("{root}/deploy/kubernetes/costguard-org.yaml")).expect("the Kubernetes manifest");
+    let value = |key: &str| k8s.lines().find_map(|l| l.trim().strip_prefix(key)).map(|v| v.split_whitespace().next().unwrap_or_default().to_string());
+    assert_eq!(value("completions:"), value("- --shard-count="), "one pod per shard");
+    assert_eq!(value("completions:"), value("parallelism:"));
+    assert!(k8s.contains("completionMode: Indexed") && k8s.contains("{shard}"), "an Indexed Job, each shard its own report folder");
+    let batch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/batch/costguard-org-job-definition.json")).expect("the Batch job definition"))
+            .expect("JSON");
+    let command: Vec<&str> = batch["containerProperties"]["command"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
+    assert!(command.windows(2).any(|w| w[0] == "--shard-count"), "{command:?}");
+    assert!(command.iter().any(|c| c.contains("{shard}")), "{command:?}");
+}
