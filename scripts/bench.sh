@@ -3,12 +3,16 @@
 # argument `endpoints`, `instances`, `volumes`, `buckets` or
 # `training-jobs`, N of those; see scripts/bench.py. `scripts/bench.sh mixed
 # [--peer custodian]` is the mixed AI/ML estate with 30 ms per call, side by
-# side with Cloud Custodian; see scripts/bench_mixed.py.
+# side with Cloud Custodian; see scripts/bench_mixed.py. `scripts/bench.sh org
+# [N]` is an organization of N accounts (default 100); see scripts/bench_org.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-python.sh
 cargo build --release
 if [ "${1:-}" = mixed ]; then
   exec .venv/bin/python scripts/bench_mixed.py "$@"
+fi
+if [ "${1:-}" = org ]; then
+  exec .venv/bin/python scripts/bench_org.py "$@"
 fi
 exec .venv/bin/python scripts/bench.py "${1:-10000}" "${2:-log-groups}"

@@ -131,8 +131,9 @@ pub fn render(report: &Report) -> String {
     }
     let _ = write!(
         out,
-        "<p>Run <code>{}</code>, {} to {}, regions {}.</p>",
+        "<p>Run <code>{}</code> in account {}, {} to {}, regions {}.</p>",
         escape(&report.run_id),
+        escape(&report.account_id),
         crate::text::utc(report.started_at),
         crate::text::utc(report.finished_at),
         escape(&report.regions.join(", "))

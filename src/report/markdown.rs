@@ -14,7 +14,7 @@ pub fn render(report: &Report) -> String {
     if let Some(ai) = &report.ai_spend {
         render_ai_spend(&mut out, ai);
     }
-    let _ = writeln!(out, "- Run: `{}` ({mode})", escape(&report.run_id));
+    let _ = writeln!(out, "- Run: `{}` ({mode}), account {}", escape(&report.run_id), escape(&report.account_id));
     let _ = writeln!(out, "- Started: {}, finished: {}", utc(report.started_at), utc(report.finished_at));
     let _ = writeln!(out, "- Regions: {}", report.regions.iter().map(|r| escape(r)).collect::<Vec<_>>().join(", "));
     let _ = writeln!(

@@ -113,11 +113,18 @@ def backdate(cmd):
 
 
 def clients(cmd, port, *services):
-    """boto3 clients for `services` on this server, in the command's region."""
+    """boto3 clients for `services` on this server, in the command's region
+    and, with an "account", in that account (moto keeps accounts apart by
+    the credentials AssumeRole returns)."""
     import boto3
 
     kw = dict(region_name=cmd["region"], endpoint_url=f"http://127.0.0.1:{port}",
               aws_access_key_id="testing", aws_secret_access_key="testing")
+    account = cmd.get("account", DEFAULT_ACCOUNT_ID)
+    if account != DEFAULT_ACCOUNT_ID:
+        role = f"arn:aws:iam::{account}:role/seed"
+        c = boto3.client("sts", **kw).assume_role(RoleArn=role, RoleSessionName="seed")["Credentials"]
+        kw.update(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
     return [boto3.client(service, **kw) for service in services]
 
 
