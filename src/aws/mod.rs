@@ -132,6 +132,7 @@ impl Aws {
             sts: sdk_client!(self, aws_sdk_sts, region.as_str()),
             role_arn: role_arn.to_string(),
             external_id: external_id.map(str::to_string),
+            cached: Default::default(),
         };
         let base = self.base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(role)).build();
         Aws { base, counter: ApiCallCounter::new(), limits: self.limits, account: Default::default(), memos: Default::default() }
