@@ -28,20 +28,24 @@ pub struct AssumedRole {
     pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) role_arn: String,
     pub(crate) external_id: Option<String>,
-    /// The last credentials; one AssumeRole at a time (the lock is held
-    /// while asking, so concurrent callers wait for one answer).
-    pub(crate) cached: tokio::sync::Mutex<Option<Credentials>>,
+    /// The last credentials and when they were asked for; one AssumeRole
+    /// at a time (the lock is held while asking, so concurrent callers wait
+    /// for one answer).
+    pub(crate) cached: tokio::sync::Mutex<Option<(Credentials, std::time::Instant)>>,
 }
 
 impl AssumedRole {
     async fn cached_or_assume(&self) -> provider::Result {
         let mut cached = self.cached.lock().await;
-        let fresh = |c: &Credentials| c.expiry().is_some_and(|e| e > SystemTime::now() + REFRESH_BEFORE);
-        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+        // Timed on the monotonic clock from when they were asked for: the
+        // session lasts at most what was asked, whatever the wall clock does.
+        let lifetime = std::time::Duration::from_secs(SESSION_SECONDS.unsigned_abs().into()).saturating_sub(REFRESH_BEFORE);
+        if let Some((c, _)) = cached.as_ref().filter(|(_, at)| at.elapsed() < lifetime) {
             return Ok(c.clone());
         }
+        let asked = std::time::Instant::now();
         let credentials = self.assume().await?;
-        *cached = Some(credentials.clone());
+        *cached = Some((credentials.clone(), asked));
         Ok(credentials)
     }
 
