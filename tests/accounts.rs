@@ -101,23 +101,29 @@ async fn every_member_is_reached_through_its_own_role_and_an_ou_narrows_to_its_s
     assert_eq!(json["left_out"][0]["account_id"], ids["ml-prod"].as_str());
 }
 
-#[tokio::test]
-async fn a_refused_role_fails_that_account_only() {
-    let moto = support::moto().await;
-    let (ids, _) = organization(&moto).await;
-    let refused = ids["ml-prod"].clone();
-    // moto accepts every role: the fake refuses one, as an SCP or a missing
-    // trust would, and passes every other call to moto.
+/// A hub whose AssumeRole into `account` is refused with `why`, as an SCP
+/// or a missing trust would (moto accepts every role); every other call
+/// goes to moto.
+async fn hub_refused_in(moto: &support::Moto, account: &str, why: &'static str) -> (FakeAws, costguard::aws::Aws) {
     let fake = FakeAws::forwarding_to(&moto.endpoint);
-    let denied = refused.clone();
+    let denied = account.to_string();
     fake.on("AssumeRole", move |body| {
         if body["RoleArn"].as_str().is_some_and(|arn| arn.contains(&denied)) {
-            Answer::Error(403, "AccessDenied", "not authorized to perform sts:AssumeRole")
+            Answer::Error(403, "AccessDenied", why)
         } else {
             Answer::Forward
         }
     });
     let hub = costguard::aws::Aws::from_config(fake.sdk_config(false).await, costguard::aws::ApiCallCounter::new());
+    (fake, hub)
+}
+
+#[tokio::test]
+async fn a_refused_role_fails_that_account_only() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    let refused = ids["ml-prod"].clone();
+    let (fake, hub) = hub_refused_in(&moto, &refused, "not authorized to perform sts:AssumeRole").await;
     let members: Vec<MemberAccount> = ids.iter().map(|(name, id)| MemberAccount::new(id, name)).collect();
     let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: Some("ext-123".into()), max_concurrent: 2 };
     let reached = accounts::reach(&hub, "123456789012", members, &how).await;
@@ -217,16 +223,7 @@ async fn an_account_that_cannot_be_reached_is_reported_and_the_others_are_swept(
     log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None)]).await;
     log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None)]).await;
     let refused = ids["ml-prod"].clone();
-    let fake = FakeAws::forwarding_to(&moto.endpoint);
-    let denied = refused.clone();
-    fake.on("AssumeRole", move |body| {
-        if body["RoleArn"].as_str().is_some_and(|arn| arn.contains(&denied)) {
-            Answer::Error(403, "AccessDenied", "explicit deny in a service control policy")
-        } else {
-            Answer::Forward
-        }
-    });
-    let hub = costguard::aws::Aws::from_config(fake.sdk_config(false).await, costguard::aws::ApiCallCounter::new());
+    let (_fake, hub) = hub_refused_in(&moto, &refused, "explicit deny in a service control policy").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
     let options = support::sweep_options(dir.path(), true);
