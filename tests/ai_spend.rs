@@ -235,3 +235,51 @@ async fn the_alert_reaches_an_sns_topic_once() {
     assert!(notifications[0]["Subject"].as_str().unwrap_or_default().starts_with("costguard: AI spend"), "{}", notifications[0]);
     assert!(notifications[0]["Message"].as_str().unwrap_or_default().contains(&format!("OVER: {SONNET}")), "{}", notifications[0]);
 }
+
+#[tokio::test]
+async fn each_regions_baseline_is_read_once_whatever_order_the_models_spend_in() {
+    let moto = support::moto().await;
+    let e = end();
+    let haiku = "anthropic.claude-3-haiku-20240307-v1:0";
+    // us-east-1: Sonnet's tenfold hour ($4.50 now, $0.45 same-hour baseline)
+    // and Haiku, quiet now ($0.50 forty minutes ago, $0.50 baseline).
+    let mut east = Vec::new();
+    for d in 1..=7 {
+        east.push((SONNET, e - Duration::days(d) - Duration::minutes(30), 100_000.0, 10_000.0));
+        east.push((haiku, e - Duration::days(d) - Duration::minutes(30), 1_000_000.0, 200_000.0));
+    }
+    for k in 0..12 {
+        east.push((SONNET, e - Duration::seconds(k * 300 + 150), 75_000.0, 10_000.0));
+    }
+    east.push((haiku, e - Duration::minutes(40), 1_000_000.0, 200_000.0));
+    support::put_tokens(&moto, &east).await;
+    // us-west-2: Haiku at $3/hour now (3,000,000 input tokens = $0.75 two
+    // minutes ago) with a $0.25 baseline: it ranks between the two above,
+    // so the models' regions alternate east, west, east.
+    let mut west: Vec<(&str, DateTime<Utc>, f64, f64)> = (1..=7).map(|d| (haiku, e - Duration::days(d) - Duration::minutes(30), 1_000_000.0, 0.0)).collect();
+    west.push((haiku, e - Duration::minutes(2), 3_000_000.0, 0.0));
+    support::put_tokens_in(&moto, "us-west-2", &west).await;
+
+    let sink = SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut options = support::sweep_options(dir.path(), true);
+    options.regions = vec![support::REGION.to_string(), "us-west-2".to_string()];
+    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
+    options.email = Some(email(&sink));
+    let result = sweep::run(&moto.aws().await, &[], &options, &Clock::fixed(e + Duration::minutes(2)), &Progress::hidden(), &CancellationToken::new())
+        .await
+        .expect("sweep runs");
+    let ai = result.report.ai_spend.as_ref().expect("ai_spend");
+    let order: Vec<(&str, &str)> = ai.models.iter().map(|m| (m.model_id.as_str(), m.region.as_str())).collect();
+    assert_eq!(order, [(SONNET, "us-east-1"), (haiku, "us-west-2"), (haiku, "us-east-1")], "regions alternate");
+    let baseline = |id: &str, region: &str| ai.models.iter().find(|m| m.model_id == id && m.region == region).and_then(|m| m.baseline_usd_per_hour);
+    assert!(close(baseline(SONNET, "us-east-1"), 0.45), "{:?}", baseline(SONNET, "us-east-1"));
+    assert!(close(baseline(haiku, "us-east-1"), 0.50), "{:?}", baseline(haiku, "us-east-1"));
+    assert!(close(baseline(haiku, "us-west-2"), 0.25), "{:?}", baseline(haiku, "us-west-2"));
+    assert_eq!(
+        result.report.api_calls.get("cloudwatch:GetMetricData"),
+        Some(&4),
+        "the window and the baseline, once per region: {:?}",
+        result.report.api_calls
+    );
+}

@@ -443,8 +443,14 @@ pub fn exit_within(child: &mut std::process::Child, limit: std::time::Duration) 
 /// `AWS/Bedrock`, as Bedrock publishes them (AWS takes `AWS/` namespaces
 /// only from its services; moto from anyone).
 pub async fn put_tokens(moto: &Moto, points: &[(&str, chrono::DateTime<chrono::Utc>, f64, f64)]) {
+    put_tokens_in(moto, REGION, points).await;
+}
+
+/// [`put_tokens`] in another region.
+pub async fn put_tokens_in(moto: &Moto, region: &str, points: &[(&str, chrono::DateTime<chrono::Utc>, f64, f64)]) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let cw = moto.cloudwatch().await;
+    let config = moto.sdk_config().await.to_builder().region(aws_config::Region::new(region.to_string())).build();
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
     let mut data = Vec::new();
     for (model, at, input, output) in points {
         for (metric, value) in [("InputTokenCount", input), ("OutputTokenCount", output)] {

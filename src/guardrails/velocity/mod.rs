@@ -226,8 +226,8 @@ async fn read_baseline(aws: &Aws, usage: &mut Usage, found: &Found, wanted: &[(S
     let last_hour = usage.end - Duration::hours(1);
     let start = last_hour - Duration::days(BASELINE_DAYS as i64);
     let end = usage.end - Duration::days(1);
-    let mut regions: Vec<&String> = wanted.iter().map(|(r, _)| r).collect();
-    regions.dedup();
+    // `wanted` is in spending order, not by region: each region once.
+    let regions: std::collections::BTreeSet<&String> = wanted.iter().map(|(r, _)| r).collect();
     for region in regions {
         let mine: Vec<(&String, &Vec<Series>)> =
             wanted.iter().filter(|(r, _)| r == region).filter_map(|(r, m)| found.get(&(r.clone(), m.clone())).map(|s| (m, s))).collect();
