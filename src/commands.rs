@@ -593,14 +593,7 @@ pub async fn accounts(args: AccountsArgs) -> ExitCode {
         found
             .accounts
             .into_iter()
-            .map(|a| Reached {
-                role: (a.id != hub_account || a.role_arn.is_some()).then(|| a.role(&how.partition, &how.member_role)),
-                account_id: a.id,
-                name: a.name,
-                status: "not checked",
-                error: None,
-                aws: None,
-            })
+            .map(|a| Reached { role: how.role_for(&a, &hub_account), account_id: a.id, name: a.name, status: "not checked", error: None, aws: None })
             .collect()
     };
     match args.format {

@@ -118,7 +118,7 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<SweepResult, SweepError> {
     let now = clock.now();
-    let regions = if options.regions.is_empty() { vec![aws.default_region().ok_or(SweepError::NoRegion)?] } else { options.regions.clone() };
+    let regions = regions_of(aws, options)?;
     let account_id = check_access(aws, cancel).await?;
     let scoped: Vec<Policy>;
     let policies = if policies.iter().all(|p| p.accounts.is_none()) {
@@ -320,6 +320,15 @@ fn write_report(parts: report::Parts<'_>, options: &SweepOptions, journal: Optio
     }
     tracing::info!(run_id = %report.run_id, findings = report.findings.len(), api_calls = report.totals.api_calls, report = %report_json.display(), "sweep finished");
     Ok(SweepResult { report, report_json, report_md })
+}
+
+/// The regions to sweep: the options', else the SDK's default region.
+fn regions_of(aws: &Aws, options: &SweepOptions) -> Result<Vec<String>, SweepError> {
+    if options.regions.is_empty() {
+        Ok(vec![aws.default_region().ok_or(SweepError::NoRegion)?])
+    } else {
+        Ok(options.regions.clone())
+    }
 }
 
 /// The state folder's lock, for every sweep that opens the journal (a dry
@@ -529,7 +538,7 @@ pub const AI_SPEND_FILE: &str = "ai-spend.json";
 /// `ai-spend.json` into the report folder.
 pub async fn ai_spend_only(aws: &Aws, options: &SweepOptions, clock: &Clock, cancel: &CancellationToken) -> Result<AiSpendChecked, SweepError> {
     let now = clock.now();
-    let regions = if options.regions.is_empty() { vec![aws.default_region().ok_or(SweepError::NoRegion)?] } else { options.regions.clone() };
+    let regions = regions_of(aws, options)?;
     let journal = if opens_journal(options) { Some(Journal::open(&options.journal)?) } else { None };
     let checked = check_ai_spend(aws, options, &regions, journal.as_ref(), (now, clock), cancel, &Progress::hidden())
         .await

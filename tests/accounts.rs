@@ -27,30 +27,17 @@ async fn organization(moto: &support::Moto) -> (std::collections::BTreeMap<Strin
         ids.insert(name.to_string(), status.account_id().expect("an account id").to_string());
     }
     let root = org.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string();
-    let research = org
-        .create_organizational_unit()
-        .parent_id(&root)
-        .name("research")
-        .send()
-        .await
-        .expect("ou")
-        .organizational_unit()
-        .and_then(|u| u.id().map(str::to_string))
-        .expect("ou id");
-    let vision = org
-        .create_organizational_unit()
-        .parent_id(&research)
-        .name("vision")
-        .send()
-        .await
-        .expect("ou")
-        .organizational_unit()
-        .and_then(|u| u.id().map(str::to_string))
-        .expect("ou id");
+    let research = create_ou(&org, &root, "research").await;
+    let vision = create_ou(&org, &research, "vision").await;
     for (name, ou) in [("ml-dev", &research), ("vision", &vision)] {
         org.move_account().account_id(&ids[name]).source_parent_id(&root).destination_parent_id(ou).send().await.expect("move account");
     }
     (ids, research)
+}
+
+async fn create_ou(org: &aws_sdk_organizations::Client, parent: &str, name: &str) -> String {
+    let created = org.create_organizational_unit().parent_id(parent).name(name).send().await.expect("create an OU");
+    created.organizational_unit().and_then(|u| u.id().map(str::to_string)).expect("an OU id")
 }
 
 fn accounts_json(moto: &support::Moto, args: &[&str]) -> (Option<i32>, Value) {

@@ -135,7 +135,7 @@ impl Aws {
             cached: Default::default(),
         };
         let base = self.base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(role)).build();
-        Aws { base, counter: ApiCallCounter::new(), limits: self.limits, account: Default::default(), memos: Default::default() }
+        Aws { base, ..self.counted_apart() }
     }
 
     /// The same credentials with a counter (and caches) of its own: one

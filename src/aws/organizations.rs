@@ -54,7 +54,8 @@ impl OrganizationsClient {
         Ok(tags)
     }
 
-    /// The accounts under `ou` and every OU below it, each once.
+    /// The accounts under `ou` and every OU below it (an account has one
+    /// parent: each comes once).
     pub async fn accounts_under(&self, ou: &str) -> Result<Vec<OrgAccount>, AwsError> {
         let mut found = Vec::new();
         let mut pending = vec![ou.to_string()];
@@ -70,8 +71,6 @@ impl OrganizationsClient {
                 pending.extend(page.organizational_units().iter().filter_map(|u| u.id().map(str::to_string)));
             }
         }
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        found.dedup_by(|a, b| a.id == b.id);
         Ok(found)
     }
 }

@@ -118,6 +118,14 @@ pub struct Reach {
     pub max_concurrent: usize,
 }
 
+impl Reach {
+    /// The role assumed in `account`; `None`: the hub's own credentials
+    /// (the hub's own account, unless the accounts file names a role).
+    pub fn role_for(&self, account: &MemberAccount, hub_account: &str) -> Option<String> {
+        (account.id != hub_account || account.role_arn.is_some()).then(|| account.role(&self.partition, &self.member_role))
+    }
+}
+
 /// The partition of a region's ARNs.
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -149,13 +157,10 @@ pub struct Reached {
 /// checked with one sts:GetCallerIdentity that must answer for that account.
 pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, how: &Reach) -> Vec<Reached> {
     let tries = accounts.into_iter().map(|account| async move {
-        let (role, aws) = if account.id == hub_account && account.role_arn.is_none() {
-            (None, hub.counted_apart())
-        } else {
-            let role = account.role(&how.partition, &how.member_role);
-            let external_id = account.external_id.as_deref().or(how.external_id.as_deref());
-            let aws = hub.assuming(&role, external_id);
-            (Some(role), aws)
+        let role = how.role_for(&account, hub_account);
+        let aws = match &role {
+            None => hub.counted_apart(),
+            Some(role) => hub.assuming(role, account.external_id.as_deref().or(how.external_id.as_deref())),
         };
         let result = match aws.account_id().await {
             Ok(id) if id == account.id => Ok(()),

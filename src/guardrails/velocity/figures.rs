@@ -150,7 +150,7 @@ fn days_in_month(at: DateTime<Utc>) -> f64 {
 
 /// The figures of one series of per-period dollars over the last 24 hours.
 fn figures_of(usd: &[f64], usage: &Usage, settings: &SpendVelocity) -> Figures {
-    let per_hour = (3600 / usage.period_secs).max(1) as usize;
+    let per_hour = usage.periods_per_hour();
     let in_window = (settings.rate_window_secs / usage.period_secs).max(1) as usize;
     let tail = |n: usize| usd.iter().rev().take(n).sum::<f64>();
     let midnight = usage.end.date_naive().and_time(NaiveTime::MIN).and_utc();
@@ -164,8 +164,8 @@ fn figures_of(usd: &[f64], usage: &Usage, settings: &SpendVelocity) -> Figures {
     }
 }
 
-fn hourly(usd: &[f64], period_secs: i64) -> Vec<f64> {
-    usd.chunks((3600 / period_secs).max(1) as usize).map(|c| c.iter().sum()).collect()
+fn hourly(usd: &[f64], periods_per_hour: usize) -> Vec<f64> {
+    usd.chunks(periods_per_hour).map(|c| c.iter().sum()).collect()
 }
 
 /// Every model's figures and the total; `alerts` left for [`super::alerts`].
@@ -178,7 +178,7 @@ pub fn summarise(usage: &Usage, settings: &SpendVelocity) -> AiSpend {
         .iter()
         .map(|m| {
             let (price, mut basis) = price_of(&m.model_id, settings);
-            let tokens_last_hour = |meter: Meter| m.recent.get(&meter).map_or(0.0, |v| v.iter().rev().take((3600 / usage.period_secs) as usize).sum());
+            let tokens_last_hour = |meter: Meter| m.recent.get(&meter).map_or(0.0, |v| v.iter().rev().take(usage.periods_per_hour()).sum());
             let mut spend = ModelSpend {
                 model_id: m.model_id.clone(),
                 region: m.region.clone(),
@@ -201,7 +201,7 @@ pub fn summarise(usage: &Usage, settings: &SpendVelocity) -> AiSpend {
                 let f = figures_of(&usd, usage, settings);
                 (spend.usd_last_hour, spend.usd_today, spend.usd_per_hour, spend.projected_month_usd) =
                     (Some(f.usd_last_hour), Some(f.usd_today), Some(f.usd_per_hour), Some(f.projected_month_usd));
-                spend.hourly_usd = hourly(&usd, usage.period_secs);
+                spend.hourly_usd = hourly(&usd, usage.periods_per_hour());
                 total_usd.iter_mut().zip(&usd).for_each(|(t, v)| *t += v);
                 spend.baseline_usd_per_hour = baseline(m, &price);
                 if let Some(b) = spend.baseline_usd_per_hour {

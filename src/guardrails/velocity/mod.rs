@@ -122,6 +122,11 @@ impl Usage {
     pub fn periods(&self) -> usize {
         (WINDOW_HOURS * 3600 / self.period_secs) as usize
     }
+
+    /// Periods in one hour (at least one).
+    pub fn periods_per_hour(&self) -> usize {
+        (3600 / self.period_secs).max(1) as usize
+    }
 }
 
 /// The figures, and every rule watched with whether it is crossed.
