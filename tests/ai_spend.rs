@@ -6,13 +6,10 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::compile_guardrails_text;
-use costguard::notify::template::Templates;
-use costguard::notify::EmailSetup;
 use costguard::progress::Progress;
 use costguard::sweep::{self, SweepResult};
 use support::smtp::SmtpSink;
@@ -72,15 +69,8 @@ async fn seed(moto: &Moto) {
     put_tokens(moto, &points).await;
 }
 
-fn email(sink: &SmtpSink) -> Arc<EmailSetup> {
-    let config = format!(
-        "email:\n  from: costguard@example.com\n  smtp: {{host: 127.0.0.1, port: {}, security: none}}\n  attempts: 2\n  retry-seconds: 0.05\n",
-        sink.port
-    );
-    let daemon = costguard::config::daemon::compile_text(Path::new("costguard.yaml"), &config).expect("valid daemon config");
-    let settings = daemon.email.expect("an email section");
-    let templates = Templates::load(None).expect("the shipped templates load");
-    Arc::new(EmailSetup { settings, templates })
+fn email(sink: &SmtpSink) -> std::sync::Arc<costguard::notify::EmailSetup> {
+    support::smtp::email(&support::smtp::smtp_config(sink, ""))
 }
 
 async fn sweep_at(moto: &Moto, state: &Path, sink: &SmtpSink, now: DateTime<Utc>) -> SweepResult {

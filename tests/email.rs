@@ -10,13 +10,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
-use costguard::notify::template::Templates;
 use costguard::notify::EmailSetup;
 use costguard::progress::Progress;
 use costguard::report::Verdict;
 use costguard::sweep::{self, SweepResult};
 use support::http_sink::HttpSink;
-use support::smtp::{Received, SmtpSink};
+use support::smtp::{email, smtp_config, Received, SmtpSink};
 use support::{put_invocations, seed_endpoint, Moto};
 use tokio_util::sync::CancellationToken;
 
@@ -52,20 +51,6 @@ const POLICIES: &str = "policies:
 
 fn policies() -> Vec<Policy> {
     compile_text(Path::new("test.yaml"), POLICIES).expect("valid test policy")
-}
-
-fn email(config: &str) -> Arc<EmailSetup> {
-    let daemon = costguard::config::daemon::compile_text(Path::new("costguard.yaml"), config).expect("valid daemon config");
-    let settings = daemon.email.expect("an email section");
-    let templates = Templates::load(settings.templates.as_deref()).expect("the shipped templates load");
-    Arc::new(EmailSetup { settings, templates })
-}
-
-fn smtp_config(sink: &SmtpSink, extra: &str) -> String {
-    format!(
-        "email:\n  from: costguard@example.com\n  smtp: {{host: 127.0.0.1, port: {}, security: none}}\n  attempts: 2\n  retry-seconds: 0.05\n{extra}",
-        sink.port
-    )
 }
 
 async fn sweep_at(moto: &Moto, state: &Path, email: &Arc<EmailSetup>, dry_run: bool, now: DateTime<Utc>) -> SweepResult {

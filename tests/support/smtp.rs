@@ -62,3 +62,20 @@ impl SmtpSink {
         self.process.exchange(&format!(r#"{{"op":"fail","count":{count},"code":{code}}}"#), 0);
     }
 }
+
+/// Email settings (a daemon config's `email:` section) loaded with their
+/// templates, as the daemon loads them.
+pub fn email(config: &str) -> std::sync::Arc<costguard::notify::EmailSetup> {
+    let daemon = costguard::config::daemon::compile_text(std::path::Path::new("costguard.yaml"), config).expect("valid daemon config");
+    let settings = daemon.email.expect("an email section");
+    let templates = costguard::notify::template::Templates::load(settings.templates.as_deref()).expect("the shipped templates load");
+    std::sync::Arc::new(costguard::notify::EmailSetup { settings, templates })
+}
+
+/// An `email:` section sending to `sink` (two quick attempts), and `extra`.
+pub fn smtp_config(sink: &SmtpSink, extra: &str) -> String {
+    format!(
+        "email:\n  from: costguard@example.com\n  smtp: {{host: 127.0.0.1, port: {}, security: none}}\n  attempts: 2\n  retry-seconds: 0.05\n{extra}",
+        sink.port
+    )
+}
