@@ -561,6 +561,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan: None,
                 account_tags: None,
+                hold_digests: false,
             };
             let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::hours(24));
             let args = commands::ApplyArgs { file, config, policies, max_age, options, progress: progress(log_format) };
@@ -597,6 +598,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan,
                 account_tags: None,
+                hold_digests: false,
             };
             let org = match org.into_args() {
                 Ok(org) => org,

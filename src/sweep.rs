@@ -60,6 +60,9 @@ pub struct SweepOptions {
     /// The account's tags, in an organization's sweep (policies' `accounts:`
     /// scopes match them); `None`: the credentials' own account.
     pub account_tags: Option<std::collections::BTreeMap<String, String>>,
+    /// Route the digests but do not send them: an organization's sweep
+    /// sends one per recipient across its accounts.
+    pub hold_digests: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +108,8 @@ pub struct SweepResult {
     pub report: Report,
     pub report_json: PathBuf,
     pub report_md: PathBuf,
+    /// The digests routed and not sent (`hold_digests`).
+    pub held_digests: Vec<notify::digest::Digest>,
 }
 
 /// Runs every enabled policy once. The plan is made at the clock's time
@@ -170,7 +175,7 @@ pub async fn run(
     // What no policy matched is not needed past here (the plan holds the
     // rest): freed before email and the report, the sweep's other peak.
     inventory.resources.clear();
-    let emails = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
+    let (emails, held_digests) = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
     let info = RunInfo { run_id, account_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
@@ -190,7 +195,8 @@ pub async fn run(
         savings,
         plan_file: saved_plan,
     };
-    write_report(parts, options, journal.as_ref(), clock)
+    let result = write_report(parts, options, journal.as_ref(), clock)?;
+    Ok(SweepResult { held_digests, ..result })
 }
 
 /// `costguard apply FILE`: the reviewed plan's changes whose evidence
@@ -319,7 +325,7 @@ fn write_report(parts: report::Parts<'_>, options: &SweepOptions, journal: Optio
         journal.finish_run(&report.run_id, clock.now(), &summary)?;
     }
     tracing::info!(run_id = %report.run_id, findings = report.findings.len(), api_calls = report.totals.api_calls, report = %report_json.display(), "sweep finished");
-    Ok(SweepResult { report, report_json, report_md })
+    Ok(SweepResult { report, report_json, report_md, held_digests: Vec::new() })
 }
 
 /// The regions to sweep: the options', else the SDK's default region.
@@ -662,11 +668,8 @@ async fn send_email(
     (now, clock): (DateTime<Utc>, &Clock),
     cancel: &CancellationToken,
     progress: &Progress,
-) -> Option<(EmailReport, Vec<String>)> {
-    let email = options.email.as_ref()?;
-    let _task = progress.task("sending email");
-    let outlets = notify::Outlets::new(email, aws, clock);
-    let mailer = outlets.mailer(journal, cancel);
+) -> (Delivered, Vec<notify::digest::Digest>) {
+    let Some(email) = options.email.as_ref() else { return (None, Vec::new()) };
     let review_plan = options.save_plan.as_ref().map(|p| p.display().to_string());
     let sweep = notify::Sweep {
         plan,
@@ -678,9 +681,21 @@ async fn send_email(
         now,
         review_plan: review_plan.as_deref(),
     };
-    let (emails, errors) = mailer.deliver(&sweep).await;
+    if options.hold_digests {
+        let routed = notify::route(&email.settings, journal, &sweep);
+        let report = EmailReport {
+            transport: "held for the organization's digest".to_string(),
+            unroutable: routed.unroutable,
+            held_back: routed.held_back,
+            ..Default::default()
+        };
+        return (Some((report, routed.errors)), routed.digests);
+    }
+    let _task = progress.task("sending email");
+    let outlets = notify::Outlets::new(email, aws, clock);
+    let (emails, errors) = outlets.mailer(journal, cancel).deliver(&sweep).await;
     for e in &errors {
         tracing::error!(error = %e, "email");
     }
-    Some((emails, errors))
+    (Some((emails, errors)), Vec::new())
 }

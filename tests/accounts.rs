@@ -142,22 +142,16 @@ async fn config_in(moto: &support::Moto, account: &str) -> aws_config::SdkConfig
     base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials)).build()
 }
 
-async fn log_groups_in(moto: &support::Moto, account: &str, groups: &[(&str, Option<i32>)]) {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&config_in(moto, account).await);
-    for (name, retention) in groups {
-        logs.create_log_group().log_group_name(*name).send().await.expect("create log group");
-        if let Some(days) = retention {
-            logs.put_retention_policy().log_group_name(*name).retention_in_days(*days).send().await.expect("retention");
-        }
-    }
+async fn log_groups_in(moto: &support::Moto, account: &str, groups: &[support::SeedGroup<'_>]) {
+    support::seed_log_groups_with(&aws_sdk_cloudwatchlogs::Client::new(&config_in(moto, account).await), groups).await;
 }
 
 #[tokio::test]
 async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_nothing_across() {
     let moto = support::moto().await;
     let (ids, _) = organization(&moto).await;
-    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None), ("/dev/week", Some(7))]).await;
-    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None)]).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None, &[]), ("/dev/week", Some(7), &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None, &[])]).await;
     support::seed_log_groups(&moto, &[("/hub/forever", None, &[])]).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = dir.path().join("policies.yaml");
@@ -207,8 +201,8 @@ async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_
 async fn an_account_that_cannot_be_reached_is_reported_and_the_others_are_swept() {
     let moto = support::moto().await;
     let (ids, _) = organization(&moto).await;
-    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None)]).await;
-    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None)]).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None, &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None, &[])]).await;
     let refused = ids["ml-prod"].clone();
     let (_fake, hub) = hub_refused_in(&moto, &refused, "explicit deny in a service control policy").await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -273,9 +267,9 @@ fn essence(report: &Value) -> (Vec<Value>, Vec<(String, String, String)>, Value)
 async fn shards_cover_every_account_once_and_merge_into_the_single_process_report() {
     let moto = support::moto().await;
     let (ids, _) = organization(&moto).await;
-    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None)]).await;
-    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/a", None), ("/prod/b", None)]).await;
-    log_groups_in(&moto, &ids["vision"], &[("/vision/forever", None)]).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None, &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/a", None, &[]), ("/prod/b", None, &[])]).await;
+    log_groups_in(&moto, &ids["vision"], &[("/vision/forever", None, &[])]).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let whole = org_sweep(&moto, dir.path(), "whole", &[], &[]);
     let shards: Vec<Value> = (0..3).map(|k| org_sweep(&moto, dir.path(), &format!("shard{k}"), &["--shard", &format!("{k}/3")], &[])).collect();
@@ -337,8 +331,8 @@ async fn retention_in(moto: &support::Moto, account: &str, group: &str) -> Optio
 async fn a_real_organization_sweep_changes_each_account_and_restore_undoes_one_account_only() {
     let moto = support::moto().await;
     let (ids, _) = organization(&moto).await;
-    log_groups_in(&moto, &ids["ml-dev"], &[("/shared/name", None)]).await;
-    log_groups_in(&moto, &ids["ml-prod"], &[("/shared/name", None)]).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/shared/name", None, &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/shared/name", None, &[])]).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = dir.path().join("policies.yaml");
     std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
@@ -381,8 +375,8 @@ async fn policies_scoped_by_account_tag_or_id_run_only_there() {
     let org = aws_sdk_organizations::Client::new(&moto.sdk_config().await);
     let tag = aws_sdk_organizations::types::Tag::builder().key("env").value("dev").build().expect("a tag");
     org.tag_resource().resource_id(&ids["ml-dev"]).tags(tag).send().await.expect("tag the account");
-    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None)]).await;
-    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None)]).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None, &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None, &[])]).await;
     support::seed_log_groups(&moto, &[("/hub/forever", None, &[])]).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = dir.path().join("policies.yaml");
@@ -424,4 +418,64 @@ async fn policies_scoped_by_account_tag_or_id_run_only_there() {
     .await
     .expect("sweep");
     assert!(result.report.findings.is_empty(), "{:?}", result.report.findings);
+}
+
+#[tokio::test]
+async fn each_person_gets_one_digest_across_the_accounts_grouped_by_account_and_not_again_within_the_quiet_period() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    let owned: &[(&str, &str)] = &[("owner", "ana@example.com")];
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/ana", None, owned), ("/dev/nobody", None, &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/ana", None, &[("owner", "Ana@Example.com")])]).await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let email = support::smtp::email(&support::smtp::smtp_config(&sink, "  to: [ops@example.com]\n  owner-tags: [owner]\n"));
+    let text = support::NEVER_EXPIRE.replace("        days: 30\n", "        days: 30\n      - type: notify\n        to: [resource-owner]\n");
+    let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), &text).expect("valid");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = costguard::sweep::SweepOptions { email: Some(email), ..support::sweep_options(dir.path(), true) };
+    let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
+    let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: None, max_concurrent: 2 };
+    let sweep = || async {
+        costguard::sweep::organization::run(
+            &moto.aws().await,
+            &policies,
+            &options,
+            (&selection, &how),
+            &support::wall_clock(),
+            &costguard::progress::Progress::hidden(),
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .expect("the organization's sweep runs")
+    };
+    let result = sweep().await;
+    let mut messages = sink.messages();
+    messages.sort_by_key(|m| m.header("To").join(",").to_lowercase());
+    let to: Vec<String> = messages.iter().map(|m| m.header("To").join(",").to_lowercase()).collect();
+    assert_eq!(to, ["ana@example.com", "ops@example.com"], "one digest each, however the address was spelled");
+    let ana = messages[0].text();
+    assert!(ana.contains("for you in 2 accounts"), "{ana}");
+    let dev = format!("Account ml-dev ({})", ids["ml-dev"]);
+    let prod = format!("Account ml-prod ({})", ids["ml-prod"]);
+    assert!(ana.contains(&dev) && ana.contains(&prod), "{ana}");
+    let (at_dev, at_prod) = (ana.find(&dev).unwrap_or(usize::MAX), ana.find(&prod).unwrap_or(usize::MAX));
+    let (dev_group, prod_group) = (ana.find("/dev/ana").unwrap_or(0), ana.find("/prod/ana").unwrap_or(0));
+    assert!(at_dev < dev_group && at_prod < prod_group && (dev_group < at_prod || prod_group < at_dev), "each finding under its account: {ana}");
+    assert!(!ana.contains("/dev/nobody"), "{ana}");
+    let subject = messages[0].header("Subject").join("");
+    assert!(subject.contains("2 findings in 2 accounts"), "{subject}");
+    assert!(messages[0].html().contains(&dev), "{}", messages[0].html());
+    let ops = messages[1].text();
+    assert!(ops.contains("/dev/nobody") && !ops.contains("/prod/"), "the fallback hears about the unowned group only: {ops}");
+
+    // Who hears about what, in the organization's report.
+    let told: Vec<(String, usize, String)> = result.report.digests.iter().map(|d| (d.recipient.to_lowercase(), d.findings, d.status.clone())).collect();
+    assert_eq!(told, [("ana@example.com".to_string(), 2, "sent".to_string()), ("ops@example.com".to_string(), 1, "sent".to_string())]);
+    assert!(std::fs::read_to_string(&result.report_md).expect("report.md").contains("## Who hears about it"));
+
+    // Within the quiet period, each account's journal holds its findings back.
+    sink.clear();
+    let again = sweep().await;
+    assert!(sink.messages().is_empty(), "nothing new to tell: {:?}", sink.messages().iter().map(|m| m.header("Subject").join("")).collect::<Vec<_>>());
+    assert!(again.report.digests.is_empty());
 }

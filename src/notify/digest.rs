@@ -68,8 +68,18 @@ pub struct DigestItem {
     pub recommendation: Option<String>,
 }
 
+/// An account as a digest names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountRef {
+    pub id: String,
+    pub name: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PolicyGroup {
+    /// The account the findings are in, in an organization's digest
+    /// (one per recipient across accounts); `None` in one account's.
+    pub account: Option<AccountRef>,
     pub policy: String,
     pub description: Option<String>,
     pub resource_type: crate::resources::ResourceType,
@@ -206,6 +216,7 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
                     .or_default()
                     .entry(policy.policy.clone())
                     .or_insert_with(|| PolicyGroup {
+                        account: None,
                         policy: policy.policy.clone(),
                         description: descriptions.get(policy.policy.as_str()).copied().flatten().cloned(),
                         resource_type: policy.resource_type,
@@ -233,6 +244,22 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
         })
         .collect();
     (digests, unroutable)
+}
+
+/// One digest per recipient across an organization's accounts, given each
+/// account's in the order they should be read (most at stake first): every
+/// group names its account. A person named with different capitals in two
+/// accounts gets one digest.
+pub fn across_accounts(by_account: Vec<(AccountRef, Vec<Digest>)>) -> Vec<Digest> {
+    let mut merged: BTreeMap<String, Digest> = BTreeMap::new();
+    for (account, digests) in by_account {
+        for digest in digests {
+            let mine =
+                merged.entry(digest.recipient.to_ascii_lowercase()).or_insert_with(|| Digest { recipient: digest.recipient.clone(), policies: Vec::new() });
+            mine.policies.extend(digest.policies.into_iter().map(|g| PolicyGroup { account: Some(account.clone()), ..g }));
+        }
+    }
+    merged.into_values().collect()
 }
 
 /// Drops what each recipient was already told, in the same state, within
@@ -342,23 +369,48 @@ mod tests {
         }
     }
 
+    fn group(account: Option<&str>, items: Vec<DigestItem>) -> PolicyGroup {
+        PolicyGroup {
+            account: account.map(|id| AccountRef { id: id.into(), name: format!("team-{id}") }),
+            policy: "p".into(),
+            description: None,
+            resource_type: crate::resources::ResourceType::LogGroup,
+            items,
+        }
+    }
+
+    #[test]
+    fn an_organization_sends_one_digest_per_recipient_grouped_by_account() {
+        let account = |id: &str| AccountRef { id: id.into(), name: format!("team-{id}") };
+        let digest = |to: &str, id: &str| Digest { recipient: to.into(), policies: vec![group(None, vec![item(to, id, "marked")])] };
+        let merged = across_accounts(vec![
+            (account("222"), vec![digest("ana@example.com", "big"), digest("ops@example.com", "big")]),
+            (account("111"), vec![digest("Ana@Example.com", "small")]),
+        ]);
+        assert_eq!(merged.len(), 2, "ana once, ops once");
+        let ana = &merged[0];
+        assert_eq!(ana.recipient, "ana@example.com");
+        let accounts: Vec<&str> = ana.policies.iter().filter_map(|g| g.account.as_ref()).map(|a| a.id.as_str()).collect();
+        assert_eq!(accounts, ["222", "111"], "in the order given: most at stake first");
+        assert_eq!(ana.items().map(|i| i.resource_id.as_str()).collect::<Vec<_>>(), ["big", "small"]);
+        assert_eq!(merged[1].policies.len(), 1);
+    }
+
     #[test]
     fn the_same_finding_is_not_repeated_within_the_quiet_period_unless_its_state_changed() {
         let now = crate::clock::test_now();
         let q = chrono::Duration::hours(24);
         let digest = Digest {
             recipient: "a@example.com".into(),
-            policies: vec![PolicyGroup {
-                policy: "p".into(),
-                description: None,
-                resource_type: crate::resources::ResourceType::LogGroup,
-                items: vec![
+            policies: vec![group(
+                None,
+                vec![
                     item("a@example.com", "told", "marked"),
                     item("a@example.com", "changed", "due-soon"),
                     item("a@example.com", "old", "marked"),
                     item("a@example.com", "new", "marked"),
                 ],
-            }],
+            )],
         };
         let previous: HashMap<NoticeKey, PreviousNotice> = [
             (item("a@example.com", "told", "").key, PreviousNotice { state: "marked".into(), sent_at: now - chrono::Duration::hours(2) }),

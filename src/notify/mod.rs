@@ -173,12 +173,84 @@ pub struct Sweep<'a> {
     pub review_plan: Option<&'a str>,
 }
 
+/// A sweep's digests, routed and without what each recipient was already
+/// told within the quiet period, not yet sent: one account's sweep in an
+/// organization hands them over, and the organization sends one digest
+/// per recipient across its accounts.
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub digests: Vec<digest::Digest>,
+    pub unroutable: Vec<digest::Unroutable>,
+    pub held_back: usize,
+    pub errors: Vec<String>,
+}
+
+/// Routes a sweep's findings to their recipients (see [`digest::route`]),
+/// leaving out repeats `journal` remembers.
+pub fn route(settings: &EmailSettings, journal: Option<&Journal>, sweep: &Sweep<'_>) -> Routed {
+    let routing = Routing {
+        default_to: settings.to.clone(),
+        owner_tags: settings.owner_tags.clone(),
+        quiet_period: settings.quiet_period,
+        channels: settings.channels.keys().cloned().collect(),
+    };
+    let (digests, unroutable) = digest::route(sweep.plan, sweep.findings, sweep.policies, &routing, sweep.dry_run);
+    let mut errors: Vec<String> = unroutable
+        .iter()
+        .map(|u| format!("email: policy {}: {} findings have no recipient (no `to`, no owner tag, no email.to)", u.policy, u.findings))
+        .collect();
+    let Some(journal) = journal else { return Routed { digests, unroutable, held_back: 0, errors } };
+    let recipients: Vec<String> = digests.iter().map(|d| d.recipient.clone()).collect();
+    match journal.notices(&recipients) {
+        Ok(previous) => {
+            let (digests, held_back) = digest::without_repeats(digests, &previous, sweep.now, settings.quiet_period);
+            Routed { digests, unroutable, held_back, errors }
+        }
+        Err(e) => {
+            // Better a repeat than silence.
+            errors.push(format!("email: cannot read what was already sent ({e}); sending everything"));
+            Routed { digests, unroutable, held_back: 0, errors }
+        }
+    }
+}
+
 impl Mailer<'_> {
     /// Retries the outbox, then sends this sweep's digests. Errors worth the
     /// report's error list come back as strings, besides the counts.
     pub async fn deliver(&self, sweep: &Sweep<'_>) -> (EmailReport, Vec<String>) {
-        let mut report = EmailReport { transport: self.transport.as_ref().map_or("unavailable", |t| t.name()).to_string(), ..Default::default() };
-        let mut errors = Vec::new();
+        let routed = route(self.settings, self.journal, sweep);
+        let meta = self.meta(sweep.run_id, sweep.dry_run, sweep.now, sweep.protect_tag, sweep.review_plan);
+        let journal = self.journal;
+        let remember = |d: &digest::Digest| journal.map_or(Ok(()), |j| j.record_notices(d.items().map(|i| (&i.key, i.state.as_str())), sweep.now));
+        self.send_digests(routed, &meta, remember).await
+    }
+
+    /// What every digest of a run shares.
+    pub fn meta<'m>(&'m self, run_id: &'m str, dry_run: bool, now: DateTime<Utc>, protect_tag: &'m str, review_plan: Option<&'m str>) -> Meta<'m> {
+        Meta {
+            dry_run,
+            run_id,
+            now,
+            quiet_period: self.settings.quiet_period,
+            protect_tag,
+            report_url: self.settings.report_url.as_deref(),
+            review_plan,
+            max_items: self.settings.max_items,
+        }
+    }
+
+    /// Retries the outbox, then sends routed digests; `remember` records
+    /// what each recipient was told (or queued to be told), where the
+    /// quiet period will read it.
+    pub async fn send_digests(
+        &self,
+        routed: Routed,
+        meta: &Meta<'_>,
+        remember: impl Fn(&digest::Digest) -> Result<(), crate::engine::journal::JournalError>,
+    ) -> (EmailReport, Vec<String>) {
+        let Routed { digests, unroutable, held_back, mut errors } = routed;
+        let mut report =
+            EmailReport { transport: self.transport.as_ref().map_or("unavailable", |t| t.name()).to_string(), unroutable, held_back, ..Default::default() };
         if let Err(e) = &self.transport {
             errors.push(format!("email: {e}; messages are kept for the next sweep"));
         }
@@ -186,51 +258,10 @@ impl Mailer<'_> {
         // or at its time limit), the rest for it are kept without trying: a
         // relay that never answers costs one message's attempts, not every
         // message's, and holds back no other channel.
-        let mut down = self.retry_outbox(sweep.now, &mut report, &mut errors).await;
-
-        let routing = Routing {
-            default_to: self.settings.to.clone(),
-            owner_tags: self.settings.owner_tags.clone(),
-            quiet_period: self.settings.quiet_period,
-            channels: self.settings.channels.keys().cloned().collect(),
-        };
-        let (digests, unroutable) = digest::route(sweep.plan, sweep.findings, sweep.policies, &routing, sweep.dry_run);
-        for u in &unroutable {
-            errors.push(format!("email: policy {}: {} findings have no recipient (no `to`, no owner tag, no email.to)", u.policy, u.findings));
-        }
-        report.unroutable = unroutable;
-        let digests = match self.journal {
-            Some(journal) => {
-                let recipients: Vec<String> = digests.iter().map(|d| d.recipient.clone()).collect();
-                match journal.notices(&recipients) {
-                    Ok(previous) => {
-                        let (left, held) = digest::without_repeats(digests, &previous, sweep.now, self.settings.quiet_period);
-                        report.held_back = held;
-                        left
-                    }
-                    Err(e) => {
-                        // Better a repeat than silence.
-                        errors.push(format!("email: cannot read what was already sent ({e}); sending everything"));
-                        digests
-                    }
-                }
-            }
-            None => digests,
-        };
-
-        let meta = Meta {
-            dry_run: sweep.dry_run,
-            run_id: sweep.run_id,
-            now: sweep.now,
-            quiet_period: self.settings.quiet_period,
-            protect_tag: sweep.protect_tag,
-            report_url: self.settings.report_url.as_deref(),
-            review_plan: sweep.review_plan,
-            max_items: self.settings.max_items,
-        };
+        let mut down = self.retry_outbox(meta.now, &mut report, &mut errors).await;
         for digest in &digests {
             let findings = digest.items().count();
-            let context = Context::of(digest, &meta);
+            let context = Context::of(digest, meta);
             let built = self.templates.render(&context).map_err(|e| e.to_string()).and_then(|rendered| {
                 if !Channels::is_channel(&digest.recipient) {
                     return message::build(&self.settings.from, &digest.recipient, &rendered).map_err(|e| e.to_string());
@@ -256,12 +287,10 @@ impl Mailer<'_> {
                     continue;
                 }
             };
-            let told = self.send_or_keep(message, findings, sweep.now, &mut down, &mut report, &mut errors).await;
+            let told = self.send_or_keep(message, findings, meta.now, &mut down, &mut report, &mut errors).await;
             if told {
-                if let Some(journal) = self.journal {
-                    if let Err(e) = journal.record_notices(digest.items().map(|i| (&i.key, i.state.as_str())), sweep.now) {
-                        errors.push(format!("email to {}: sent, but not remembered ({e}); it may be repeated", digest.recipient));
-                    }
+                if let Err(e) = remember(digest) {
+                    errors.push(format!("email to {}: sent, but not remembered ({e}); it may be repeated", digest.recipient));
                 }
             }
         }

@@ -87,12 +87,16 @@ pub struct Context {
     /// nothing changes until someone applies it.
     pub review_plan: Option<String>,
     pub policies: Vec<PolicyView>,
+    /// How many accounts the findings are in: 0 in one account's digest.
+    pub accounts: usize,
     /// Filled in for the HTML part's title.
     pub subject: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicyView {
+    /// The account, as "name (id)", in an organization's digest.
+    pub account: Option<String>,
     pub name: String,
     pub description: Option<String>,
     pub noun: &'static str,
@@ -172,6 +176,10 @@ impl Context {
                 let listed = group.items.len().min(budget);
                 budget -= listed;
                 PolicyView {
+                    account: group.account.as_ref().map(|a| match a.name.is_empty() || a.name == a.id {
+                        true => a.id.clone(),
+                        false => format!("{} ({})", clean(&a.name, 60), a.id),
+                    }),
                     name: clean(&group.policy, MAX_VALUE_CHARS),
                     description: group.description.as_deref().map(|d| clean(d, MAX_VALUE_CHARS)),
                     noun: group.resource_type.noun(),
@@ -196,6 +204,7 @@ impl Context {
             })
             .collect::<Vec<_>>();
         let listed: usize = policies.iter().map(|p| p.items.len()).sum();
+        let accounts = digest.policies.iter().filter_map(|g| g.account.as_ref().map(|a| &a.id)).collect::<std::collections::BTreeSet<_>>().len();
         Context {
             dry_run: meta.dry_run,
             run_id: meta.run_id.to_string(),
@@ -213,6 +222,7 @@ impl Context {
             report_url: meta.report_url.map(str::to_string),
             review_plan: meta.review_plan.map(|p| clean(p, MAX_VALUE_CHARS)),
             policies,
+            accounts,
             subject: String::new(),
         }
     }
@@ -246,6 +256,7 @@ impl Context {
             report_url: Some("https://costguard.example.com/report".into()),
             review_plan: Some("/var/lib/costguard/plans/plan-20261125T100000Z.json".into()),
             policies: vec![PolicyView {
+                account: Some("ml-dev (111111111111)".into()),
                 name: "idle".into(),
                 description: Some("Idle endpoints".into()),
                 noun: "SageMaker endpoint",
@@ -253,6 +264,7 @@ impl Context {
                 saving: 168.0,
                 items: vec![item],
             }],
+            accounts: 1,
             subject: String::new(),
         }
     }

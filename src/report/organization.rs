@@ -66,6 +66,26 @@ pub struct OrgReport {
     /// Requests sent to AWS over all accounts: the hub's (listing the
     /// accounts, AssumeRole) and every account's own.
     pub api_calls: BTreeMap<String, u64>,
+    /// Who hears about what: one digest per recipient across the accounts
+    /// (empty without email settings).
+    #[serde(default)]
+    pub digests: Vec<DigestSummary>,
+    /// What went wrong telling them.
+    #[serde(default)]
+    pub email_errors: Vec<String>,
+}
+
+/// One recipient's digest across the accounts, and what became of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DigestSummary {
+    pub recipient: String,
+    pub accounts: Vec<String>,
+    pub findings: usize,
+    pub monthly_saving_usd: f64,
+    /// `sent`, `queued` (kept for the next sweep) or `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -136,8 +156,20 @@ impl OrgReport {
             }
         }
         let OrgRun { run_id, dry_run, hub_account, started_at, finished_at } = run;
-        let mut report =
-            OrgReport { run_id, dry_run, started_at, finished_at, hub_account, accounts, left_out, totals: OrgTotals::default(), findings, api_calls };
+        let mut report = OrgReport {
+            run_id,
+            dry_run,
+            started_at,
+            finished_at,
+            hub_account,
+            accounts,
+            left_out,
+            totals: OrgTotals::default(),
+            findings,
+            api_calls,
+            digests: Vec::new(),
+            email_errors: Vec::new(),
+        };
         report.settle();
         report
     }
@@ -182,6 +214,9 @@ impl OrgReport {
             merged.accounts.extend(shard.accounts);
             merged.findings.extend(shard.findings);
             merged.left_out.extend(shard.left_out);
+            // Each shard told its own accounts' people.
+            merged.digests.extend(shard.digests);
+            merged.email_errors.extend(shard.email_errors);
             for (op, n) in shard.api_calls {
                 *merged.api_calls.entry(op).or_default() += n;
             }
@@ -231,6 +266,23 @@ impl OrgReport {
         }
         for l in &self.left_out {
             let _ = writeln!(out, "| {} | {} | left out: {} | | | | | |", l.account_id, escape(&l.name), escape(&l.why));
+        }
+        if !self.digests.is_empty() {
+            let _ = writeln!(out, "\n## Who hears about it\n");
+            let _ = writeln!(out, "One digest per recipient, grouped by account.\n");
+            let _ = writeln!(out, "| Recipient | Accounts | Findings | Saving at stake | Status |");
+            let _ = writeln!(out, "|---|---|---:|---:|---|");
+            for d in &self.digests {
+                let status = match &d.error {
+                    Some(e) => format!("{}: {}", d.status, escape(e)),
+                    None => d.status.clone(),
+                };
+                let _ =
+                    writeln!(out, "| {} | {} | {} | {} | {status} |", escape(&d.recipient), d.accounts.join(", "), d.findings, usd(Some(d.monthly_saving_usd)));
+            }
+        }
+        for e in &self.email_errors {
+            let _ = writeln!(out, "- email: {}", escape(e));
         }
         let _ = writeln!(out, "\n## Findings\n");
         let _ = writeln!(out, "| Account | Policy | Region | Resource | Action | Status | Monthly cost |");

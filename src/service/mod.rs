@@ -138,6 +138,7 @@ impl Loaded {
             wait_lock: self.config.time_limits.sweep,
             save_plan: approval.then(|| state_dir.join(PLANS_DIR).join(format!("plan-{}.json", now.format("%Y%m%dT%H%M%SZ")))),
             account_tags: None,
+            hold_digests: false,
         };
         (policies, options)
     }

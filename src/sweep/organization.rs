@@ -17,8 +17,11 @@ use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::engine::accounts::{self, Reach, Selection};
+use crate::engine::journal::Journal;
+use crate::notify::digest::{self, AccountRef, Digest};
+use crate::notify::{self, EmailSetup};
 use crate::progress::Progress;
-use crate::report::organization::{AccountOutcome, LeftOut, OrgReport, OrgRun};
+use crate::report::organization::{AccountOutcome, DigestSummary, LeftOut, OrgReport, OrgRun};
 
 /// Where each account's state and report go, under the run's folders.
 pub const ACCOUNTS_DIR: &str = "accounts";
@@ -46,14 +49,20 @@ impl OrgResult {
 /// The options of one account's sweep: its own state and report folders,
 /// and its regions when the accounts file names them.
 fn for_account(options: &SweepOptions, account: &str, regions: &[String], tags: &BTreeMap<String, String>) -> SweepOptions {
-    let state = options.journal.parent().map(|d| d.to_path_buf()).unwrap_or_default().join(ACCOUNTS_DIR).join(account);
     SweepOptions {
-        journal: state.join(options.journal.file_name().unwrap_or_default()),
+        journal: journal_of(options, account),
+        hold_digests: options.email.is_some(),
         report_dir: options.report_dir.join(ACCOUNTS_DIR).join(account),
         regions: if regions.is_empty() { options.regions.clone() } else { regions.to_vec() },
         account_tags: Some(tags.clone()),
         ..options.clone()
     }
+}
+
+/// An account's journal, in its own state folder under the run's.
+fn journal_of(options: &SweepOptions, account: &str) -> PathBuf {
+    let state = options.journal.parent().map(|d| d.to_path_buf()).unwrap_or_default().join(ACCOUNTS_DIR).join(account);
+    state.join(options.journal.file_name().unwrap_or_default())
 }
 
 /// Sweeps every account of `selection` reached with `how`.
@@ -82,24 +91,106 @@ pub async fn run(
         let name = member.name.clone();
         async move {
             let Some(aws) = r.aws else {
-                return AccountOutcome::Failed { account_id: r.account_id, name, error: r.error.unwrap_or_default() };
+                return (AccountOutcome::Failed { account_id: r.account_id, name, error: r.error.unwrap_or_default() }, None);
             };
             let mine = for_account(options, &r.account_id, &member.regions, &member.tags);
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
-                Ok(result) => AccountOutcome::Swept { name, report: Box::new(result.report), path: result.report_json },
+                Ok(result) => {
+                    let held = (AccountRef { id: r.account_id, name: name.clone() }, result.held_digests);
+                    (AccountOutcome::Swept { name, report: Box::new(result.report), path: result.report_json }, Some(held))
+                }
                 Err(e) => {
                     tracing::error!(account = %r.account_id, error = %e, "the account's sweep failed; the others go on");
-                    AccountOutcome::Failed { account_id: r.account_id, name, error: e.to_string() }
+                    (AccountOutcome::Failed { account_id: r.account_id, name, error: e.to_string() }, None)
                 }
             }
         }
     });
-    let outcomes: Vec<AccountOutcome> = stream::iter(sweeps).buffer_unordered(how.max_concurrent.max(1)).collect().await;
+    let (outcomes, held): (Vec<AccountOutcome>, Vec<_>) =
+        stream::iter(sweeps).buffer_unordered(how.max_concurrent.max(1)).collect::<Vec<_>>().await.into_iter().unzip();
     drop(task);
     let left_out = found.left_out.into_iter().map(|(a, why)| LeftOut { account_id: a.id, name: a.name, why }).collect();
     let run = OrgRun { run_id: uuid::Uuid::new_v4().to_string(), dry_run: options.dry_run, hub_account, started_at: started, finished_at: clock.now() };
-    let report = OrgReport::build(run, outcomes, left_out, hub.counter().snapshot());
+    let mut report = OrgReport::build(run, outcomes, left_out, hub.counter().snapshot());
+    if let Some(email) = &options.email {
+        let _task = progress.task("sending email");
+        (report.digests, report.email_errors) = tell(hub, email, options, &report, held.into_iter().flatten().collect(), clock, cancel).await;
+    }
     let (report_json, report_md) = report.write(&options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
     tracing::info!(accounts = report.totals.accounts, failed = report.totals.accounts_failed, findings = report.totals.findings, report = %report_json.display(), "organization swept");
     Ok(OrgResult { report, report_json, report_md })
+}
+
+/// One digest per recipient across the accounts, the accounts most at
+/// stake first, sent with the hub's credentials; the run's own journal
+/// keeps the outbox, and each account's journal what its findings' people
+/// were told (the quiet period of its next sweeps).
+async fn tell(
+    hub: &Aws,
+    email: &EmailSetup,
+    options: &SweepOptions,
+    report: &OrgReport,
+    mut held: Vec<(AccountRef, Vec<Digest>)>,
+    clock: &Clock,
+    cancel: &CancellationToken,
+) -> (Vec<DigestSummary>, Vec<String>) {
+    let rank: BTreeMap<&str, usize> = report.accounts.iter().enumerate().map(|(i, a)| (a.account_id.as_str(), i)).collect();
+    held.sort_by_key(|(a, _)| rank.get(a.id.as_str()).copied().unwrap_or(usize::MAX));
+    let mut errors = Vec::new();
+    let mut journals = BTreeMap::new();
+    for (account, digests) in &held {
+        if digests.is_empty() {
+            continue;
+        }
+        match Journal::open(&journal_of(options, &account.id)) {
+            Ok(j) => drop(journals.insert(account.id.clone(), j)),
+            Err(e) => errors.push(format!("account {}: what is told cannot be remembered ({e}); it may be repeated", account.id)),
+        }
+    }
+    let digests = digest::across_accounts(held);
+    let mut summaries: Vec<DigestSummary> = digests.iter().map(summary).collect();
+    let outbox = match Journal::open(&options.journal) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            errors.push(format!("email: no outbox ({e}): a message that cannot be sent now is lost"));
+            None
+        }
+    };
+    let outlets = notify::Outlets::new(email, hub, clock);
+    let mailer = outlets.mailer(outbox.as_ref(), cancel);
+    let now = clock.now();
+    let meta = mailer.meta(&report.run_id, options.dry_run, now, &options.settings.protect_tag, None);
+    let remember = |d: &Digest| {
+        d.policies.iter().try_for_each(|g| match g.account.as_ref().and_then(|a| journals.get(&a.id)) {
+            Some(j) => j.record_notices(g.items.iter().map(|i| (&i.key, i.state.as_str())), now),
+            None => Ok(()),
+        })
+    };
+    let routed = notify::Routed { digests, ..Default::default() };
+    let (sent, send_errors) = mailer.send_digests(routed, &meta, remember).await;
+    for e in &send_errors {
+        tracing::error!(error = %e, "email");
+    }
+    errors.extend(send_errors);
+    for s in &mut summaries {
+        // One digest per recipient: its message is the one to them alone.
+        if let Some(m) = sent.messages.iter().find(|m| m.to.len() == 1 && m.to[0] == s.recipient && !m.status.starts_with("outbox")) {
+            s.status = m.status.to_string();
+            s.error = m.error.clone();
+        }
+    }
+    (summaries, errors)
+}
+
+fn summary(d: &Digest) -> DigestSummary {
+    let mut accounts: Vec<String> = d.policies.iter().filter_map(|g| g.account.as_ref().map(|a| a.id.clone())).collect();
+    accounts.dedup();
+    DigestSummary {
+        recipient: d.recipient.clone(),
+        accounts,
+        findings: d.items().count(),
+        monthly_saving_usd: crate::text::total(d.items().filter_map(|i| i.monthly_saving_usd)),
+        status: "not sent".to_string(),
+        error: None,
+    }
 }

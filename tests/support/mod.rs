@@ -240,7 +240,11 @@ pub type SeedGroup<'a> = (&'a str, Option<i32>, &'a [(&'a str, &'a str)]);
 
 /// Creates log groups over the AWS API.
 pub async fn seed_log_groups(moto: &Moto, groups: &[SeedGroup<'_>]) {
-    let logs = moto.logs().await;
+    seed_log_groups_with(&moto.logs().await, groups).await;
+}
+
+/// Log groups through `logs`, whose credentials say in which account.
+pub async fn seed_log_groups_with(logs: &aws_sdk_cloudwatchlogs::Client, groups: &[SeedGroup<'_>]) {
     for (name, retention, tags) in groups {
         let mut create = logs.create_log_group().log_group_name(*name);
         for (k, v) in *tags {
@@ -299,6 +303,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         wait_lock: std::time::Duration::ZERO,
         save_plan: None,
         account_tags: None,
+        hold_digests: false,
     }
 }
 
