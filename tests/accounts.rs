@@ -195,6 +195,20 @@ async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_
     assert_eq!(report["api_calls"]["sts:AssumeRole"], 3, "{}", report["api_calls"]);
     let md = std::fs::read_to_string(reports.join("report.md")).expect("report.md");
     assert!(md.contains("## By account, most at stake first"), "{md}");
+
+    // report.html in a real browser: no script error, a row per account
+    // linking to that account's own page, a row per finding.
+    let (dom, console) = support::browser::render(&reports.join("report.html"));
+    assert!(console.is_empty(), "{console:?}");
+    let table = |id: &str| dom.split(&format!("id=\"{id}\"")).nth(1).and_then(|t| t.split("</table>").next()).unwrap_or_default().to_string();
+    let by_account = table("by-account");
+    assert_eq!(by_account.matches("<tr>").count(), 1 + 4, "{by_account}");
+    for id in ids.values().chain([&hub]) {
+        let link = format!("href=\"accounts/{id}/report.html\"");
+        assert!(by_account.contains(&link), "{link} in {by_account}");
+    }
+    assert_eq!(table("findings").matches("<tr>").count(), 1 + 3);
+    assert!(dom.contains("ml-prod"), "accounts by name");
 }
 
 #[tokio::test]
@@ -305,6 +319,7 @@ async fn shards_cover_every_account_once_and_merge_into_the_single_process_repor
     let merged: Value = serde_json::from_slice(&std::fs::read(merged_dir.join("report.json")).expect("merged report.json")).expect("JSON");
     assert_eq!(essence(&merged), essence(&whole));
     assert!(std::fs::read_to_string(merged_dir.join("report.md")).expect("report.md").contains("By account"));
+    assert!(std::fs::read_to_string(merged_dir.join("report.html")).expect("report.html").contains("id=\"by-account\""));
 
     // Reports that share an account are refused.
     let busy = (0..3).find(|k| !ids_of(&shards[*k]).is_empty()).expect("a shard with accounts");

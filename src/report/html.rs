@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::organization::OrgReport;
 use super::Report;
 use crate::guardrails::velocity::figures::AiSpend;
 use crate::text::{clean, usd, usd_with_unpriced};
@@ -118,11 +119,7 @@ fn ai_spend(ai: &AiSpend) -> String {
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>costguard report</title><style>{STYLE}</style></head><body>"
-    );
-    let _ = write!(out, "<h1>costguard sweep report</h1>");
+    page_start(&mut out, "costguard sweep report");
     if report.dry_run {
         let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
     }
@@ -231,6 +228,122 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// The page's head, opening `body`: the style, and the title.
+fn page_start(out: &mut String, title: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
+    );
+}
+
+/// An organization's `report.html`: the totals, the accounts most at stake
+/// first (each linking to its own report), who hears about what, and every
+/// finding with its account.
+pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    page_start(&mut out, "costguard organization report");
+    if report.dry_run {
+        let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
+    }
+    let t = &report.totals;
+    let _ = write!(
+        out,
+        "<p>Run <code>{}</code> from account {}, {} to {}.</p><div class=\"cards\"><div class=\"card\" id=\"total-saving\">Monthly saving at stake<b>{}</b></div><div class=\"card\" id=\"total-cost\">Monthly cost of matched resources<b>{}</b></div><div class=\"card\" id=\"total-findings\">Findings<b>{}</b></div><div class=\"card\" id=\"accounts\">Accounts swept / failed<b>{} / {}</b></div><div class=\"card\" id=\"total-api-calls\">AWS API calls<b>{}</b></div></div>",
+        escape(&report.run_id),
+        escape(&report.hub_account),
+        crate::text::utc(report.started_at),
+        crate::text::utc(report.finished_at),
+        usd(Some(t.monthly_saving_usd)),
+        usd_with_unpriced(t.monthly_cost_usd, t.unpriced),
+        t.findings,
+        t.accounts - t.accounts_failed,
+        t.accounts_failed,
+        t.api_calls
+    );
+    let label = |id: &str, name: &str| if name.is_empty() || name == id { id.to_string() } else { format!("{name} ({id})") };
+    let at_stake: Vec<(String, f64)> =
+        report.accounts.iter().filter(|a| a.monthly_saving_usd > 0.0).map(|a| (label(&a.account_id, &a.name), a.monthly_saving_usd)).collect();
+    out.push_str(&bars("Monthly saving at stake by account", &at_stake));
+
+    out.push_str("<h2>By account, most at stake first</h2><div class=\"wrap\"><table class=\"sortable\" id=\"by-account\"><thead><tr><th>Account</th><th>Name</th><th>Status</th><th class=\"n\">Findings</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th><th class=\"n\">Done</th><th class=\"n\">Failed</th></tr></thead><tbody>");
+    for a in &report.accounts {
+        let id = match account_page(&a.account_id) {
+            Some(href) => format!("<a href=\"{}\">{}</a>", escape(&href), escape(&a.account_id)),
+            None => escape(&a.account_id),
+        };
+        let status = match &a.error {
+            Some(e) => format!("<span class=\"err\">failed: {}</span>", escape(e)),
+            None => escape(&a.status),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{id}</td><td>{}</td><td>{status}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&a.name),
+            a.findings,
+            a.findings,
+            a.monthly_cost_usd,
+            usd_with_unpriced(a.monthly_cost_usd, a.unpriced),
+            a.monthly_saving_usd,
+            usd(Some(a.monthly_saving_usd)),
+            a.done,
+            a.failed
+        );
+    }
+    for l in &report.left_out {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>left out: {}</td><td></td><td></td><td></td><td></td><td></td></tr>",
+            escape(&l.account_id),
+            escape(&l.name),
+            escape(&l.why)
+        );
+    }
+    out.push_str("</tbody></table></div>");
+
+    if !report.digests.is_empty() || !report.email_errors.is_empty() {
+        out.push_str("<h2>Who hears about it</h2><p>One digest per recipient, grouped by account.</p><div class=\"wrap\"><table class=\"sortable\" id=\"digests\"><thead><tr><th>Recipient</th><th>Accounts</th><th class=\"n\">Findings</th><th class=\"n\">Saving/month</th><th>Status</th></tr></thead><tbody>");
+        for d in &report.digests {
+            let status = match &d.error {
+                Some(e) => format!("{}: {}", escape(&d.status), escape(e)),
+                None => escape(&d.status),
+            };
+            let _ = write!(
+                out,
+                "<tr><td class=\"id\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\" data-v=\"{}\">{}</td><td>{status}</td></tr>",
+                escape(&d.recipient),
+                escape(&d.accounts.join(", ")),
+                d.findings,
+                d.monthly_saving_usd,
+                usd(Some(d.monthly_saving_usd))
+            );
+        }
+        out.push_str("</tbody></table></div>");
+        for e in &report.email_errors {
+            let _ = write!(out, "<p class=\"err\">{}</p>", escape(e));
+        }
+    }
+
+    out.push_str("<h2>Findings</h2><div class=\"wrap\"><table class=\"sortable\" id=\"findings\"><thead><tr><th>Account</th><th>Policy</th><th>Region</th><th>Resource</th><th>Action</th><th>Status</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th></tr></thead><tbody>");
+    for f in &report.findings {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"id\">{}</td><td>{}</td><td>{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td></tr>",
+            escape(&f.account_id),
+            escape(&f.policy),
+            escape(&f.region),
+            escape(&f.resource_id),
+            escape(&f.action_description),
+            format!("{:?}", f.status).to_lowercase(),
+            f.monthly_cost_usd.unwrap_or(-1.0),
+            usd(f.monthly_cost_usd),
+            f.monthly_saving_usd.unwrap_or(-1.0),
+            usd(f.monthly_saving_usd)
+        );
+    }
+    let _ = write!(out, "</tbody></table></div><script>{SCRIPT}</script></body></html>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +354,17 @@ mod tests {
         let chart = bars("t", &[("<b>".to_string(), 10.0)]);
         assert!(chart.contains("&lt;b&gt;") && !chart.contains("<b>"), "{chart}");
         assert!(!chart.contains("<svg"), "labels are page text, not scaled drawings");
+    }
+
+    #[test]
+    fn an_organizations_page_escapes_what_came_from_aws() {
+        use crate::report::organization::{AccountOutcome, OrgRun};
+        let now = crate::clock::test_now();
+        let run = OrgRun { run_id: "r".into(), dry_run: true, hub_account: "111111111111".into(), started_at: now, finished_at: now };
+        let failed = AccountOutcome::Failed { account_id: "222222222222".into(), name: "<img src=x onerror=alert(1)>".into(), error: "<b>denied</b>".into() };
+        let report = OrgReport::build(run, vec![failed], Vec::new(), BTreeMap::new());
+        let page = organization(&report, &|_| Some("accounts/\"><script>".into()));
+        assert!(!page.contains("<img") && !page.contains("<b>denied") && !page.contains("\"><script>"), "{page}");
+        assert!(page.contains("&lt;img src=x") && page.contains("failed: &lt;b&gt;denied"), "{page}");
     }
 }

@@ -303,11 +303,23 @@ impl OrgReport {
         out
     }
 
-    /// Writes `report.json` and `report.md` into `dir`.
+    /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir)?;
         let json = crate::files::write_atomic(dir, "report.json", |w| serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other))?;
         let md = crate::files::write_atomic(dir, "report.md", |w| std::io::Write::write_all(w, self.markdown().as_bytes()))?;
+        let html = super::html::organization(self, &|id| self.account_page(dir, id));
+        crate::files::write_atomic(dir, "report.html", |w| std::io::Write::write_all(w, html.as_bytes()))?;
         Ok((json, md))
+    }
+
+    /// The link to an account's own `report.html`: relative when it is
+    /// under `dir` (one process's report), else its path (a merged one).
+    fn account_page(&self, dir: &Path, account: &str) -> Option<String> {
+        let json = PathBuf::from(self.accounts.iter().find(|a| a.account_id == account)?.report.as_ref()?);
+        let page = json.with_file_name("report.html");
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let page = page.canonicalize().unwrap_or(page);
+        Some(page.strip_prefix(&dir).unwrap_or(&page).display().to_string())
     }
 }

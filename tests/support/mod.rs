@@ -29,6 +29,7 @@ pub const NEVER_EXPIRE: &str = "policies:
         days: 30
 ";
 
+pub mod browser;
 pub mod fake_aws;
 pub mod http_sink;
 pub mod smtp;
