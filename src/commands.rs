@@ -122,7 +122,7 @@ pub struct SweepArgs {
     pub config: Option<PathBuf>,
     pub no_email: bool,
     /// An organization's accounts instead of the credentials' own.
-    pub org: Option<OrgSelection>,
+    pub org: Option<crate::config::accounts::OrgSettings>,
 }
 
 /// What `sweep` takes from a daemon config file: the email settings and
@@ -174,7 +174,7 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
     let max_duration = Some(args.options.max_duration.unwrap_or(limits.sweep));
     let options = SweepOptions { guardrails, email, max_duration, ..args.options };
     let Some(org) = args.org else { return summarize(sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await) };
-    let (selection, how) = match org.resolve(&aws.default_region().unwrap_or_default()) {
+    let (selection, how) = match crate::engine::accounts::resolve(org, &aws.default_region().unwrap_or_default()) {
         Ok(resolved) => resolved,
         Err(e) => {
             eprintln!("{e}");
@@ -187,12 +187,18 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
         Some((k, _)) => SweepOptions { report_dir: PathBuf::from(options.report_dir.to_string_lossy().replace("{shard}", &k.to_string())), ..options },
         None => options,
     };
-    match sweep::organization::run(&aws, &policies, &options, (&selection, &how), clock, &args.progress, &cancel).await {
+    summarize_organization(sweep::organization::run(&aws, &policies, &options, (&selection, &how), clock, &args.progress, &cancel).await)
+}
+
+/// An organization's sweep on the terminal: the totals, the accounts that
+/// failed, the reports; the exit code.
+pub fn summarize_organization(result: Result<sweep::organization::OrgResult, sweep::SweepError>) -> ExitCode {
+    match result {
         Ok(result) => {
             let t = &result.report.totals;
             println!(
                 "{}: {} accounts ({} failed), {} findings, {}/month at stake, {} AWS calls",
-                if options.dry_run { "dry run" } else { "sweep" },
+                if result.report.dry_run { "dry run" } else { "sweep" },
                 t.accounts,
                 t.accounts_failed,
                 t.findings,
@@ -202,6 +208,9 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
             for a in result.report.accounts.iter().filter(|a| a.status == "failed") {
                 eprintln!("costguard: account {} ({}): {}", a.account_id, a.name, a.error.as_deref().unwrap_or("failed"));
             }
+            for e in &result.report.email_errors {
+                eprintln!("costguard: error: {e}");
+            }
             println!("report: {}\nreport: {}", result.report_json.display(), result.report_md.display());
             ExitCode::from(result.exit_code())
         }
@@ -209,6 +218,15 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
             eprintln!("costguard: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// `costguard run --once`: one account's sweep or an organization's.
+pub fn summarize_run(result: Result<crate::service::Swept, sweep::SweepError>) -> ExitCode {
+    match result {
+        Ok(crate::service::Swept::Account(r)) => summarize(Ok(*r)),
+        Ok(crate::service::Swept::Organization(r)) => summarize_organization(Ok(*r)),
+        Err(e) => summarize(Err(e)),
     }
 }
 
@@ -520,42 +538,9 @@ pub enum AccountsFormat {
     Json,
 }
 
-/// The accounts of an organization to cover, and how to reach them.
-pub struct OrgSelection {
-    pub selection: crate::engine::accounts::Selection,
-    pub accounts_file: Option<PathBuf>,
-    pub member_role: String,
-    pub external_id: Option<config::daemon::SecretSource>,
-    pub max_accounts: usize,
-}
-
-impl OrgSelection {
-    /// Reads the accounts file and the external id; `Err` is what to print.
-    fn resolve(mut self, region: &str) -> Result<(crate::engine::accounts::Selection, crate::engine::accounts::Reach), String> {
-        let sources = usize::from(self.selection.organization || !self.selection.ous.is_empty()) + usize::from(self.accounts_file.is_some());
-        if sources > 1 {
-            return Err("costguard: name the accounts one way: --organization (with --ou ID to narrow), or --accounts FILE".to_string());
-        }
-        if let Some(file) = &self.accounts_file {
-            self.selection.listed = Some(config::accounts::load_accounts_file(file).map_err(|e| e.to_string())?);
-        } else if sources == 0 {
-            self.selection.organization = true;
-        }
-        let external_id =
-            self.external_id.as_ref().map(config::daemon::SecretSource::read).transpose().map_err(|e| format!("costguard: the external id: {e}"))?;
-        let how = crate::engine::accounts::Reach {
-            partition: crate::engine::accounts::partition(region).to_string(),
-            member_role: self.member_role,
-            external_id: external_id.map(|s| s.trim().to_string()),
-            max_concurrent: self.max_accounts,
-        };
-        Ok((self.selection, how))
-    }
-}
-
 /// What `costguard accounts` is asked.
 pub struct AccountsArgs {
-    pub org: OrgSelection,
+    pub org: crate::config::accounts::OrgSettings,
     pub check: bool,
     pub format: AccountsFormat,
 }
@@ -567,7 +552,7 @@ pub struct AccountsArgs {
 pub async fn accounts(args: AccountsArgs) -> ExitCode {
     use crate::engine::accounts::{self, Reached};
     let hub = Aws::from_env(ApiCallCounter::new()).await;
-    let (selection, how) = match args.org.resolve(&hub.default_region().unwrap_or_default()) {
+    let (selection, how) = match crate::engine::accounts::resolve(args.org, &hub.default_region().unwrap_or_default()) {
         Ok(resolved) => resolved,
         Err(e) => {
             eprintln!("{e}");

@@ -461,7 +461,7 @@ fn shard_from_env(n: u32) -> Result<(u32, u32), String> {
 
 impl OrgArgs {
     /// `None` unless some account option is given: the credentials' own account.
-    fn into_args(self) -> Result<Option<commands::OrgSelection>, String> {
+    fn into_args(self) -> Result<Option<costguard::config::accounts::OrgSettings>, String> {
         use costguard::config::daemon::SecretSource;
         let sharded = self.shard.is_some() || self.shard_count.is_some();
         if !self.organization && self.ous.is_empty() && self.accounts_file.is_none() && self.only.is_empty() && self.exclude.is_empty() && !sharded {
@@ -472,21 +472,16 @@ impl OrgArgs {
             (None, Some(n)) => Some(shard_from_env(n)?),
             (None, None) => None,
         };
-        let external_id = self.external_id_env.map(SecretSource::Env).or(self.external_id_file.map(SecretSource::File));
-        let selection = costguard::engine::accounts::Selection {
-            shard,
-            with_tags: false,
-            organization: self.organization || !self.ous.is_empty(),
+        Ok(Some(costguard::config::accounts::OrgSettings {
+            // Without --accounts FILE: the organization's accounts.
+            organization: self.organization || !self.ous.is_empty() || self.accounts_file.is_none(),
             ous: self.ous,
-            listed: None,
+            accounts_file: self.accounts_file,
             only: self.only,
             exclude: self.exclude,
-        };
-        Ok(Some(commands::OrgSelection {
-            selection,
-            accounts_file: self.accounts_file,
+            shard,
             member_role: self.member_role,
-            external_id,
+            external_id: self.external_id_env.map(SecretSource::Env).or(self.external_id_file.map(SecretSource::File)),
             max_accounts: usize::from(self.max_accounts),
         }))
     }
@@ -533,7 +528,7 @@ fn progress(log_format: LogFormat) -> Progress {
 
 async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) -> ExitCode {
     match command {
-        Command::Run { config, once: true } => commands::summarize(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
+        Command::Run { config, once: true } => commands::summarize_run(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
         Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
         Command::Restore { resource_type, name, account, member_role, external_id_env, state } => {
             let member = account.map(|id| {

@@ -494,3 +494,33 @@ async fn each_person_gets_one_digest_across_the_accounts_grouped_by_account_and_
     assert!(sink.messages().is_empty(), "nothing new to tell: {:?}", sink.messages().iter().map(|m| m.header("Subject").join("")).collect::<Vec<_>>());
     assert!(again.report.digests.is_empty());
 }
+
+#[tokio::test]
+async fn the_daemon_config_sweeps_the_organization_it_names() {
+    let moto = support::moto().await;
+    let (ids, research) = organization(&moto).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None, &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None, &[])]).await;
+    log_groups_in(&moto, &ids["vision"], &[("/vision/forever", None, &[])]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("policies.yaml"), support::NEVER_EXPIRE).expect("write policies");
+    std::fs::write(dir.path().join("ext"), "ext-123\n").expect("write the external id");
+    let config = dir.path().join("costguard.yaml");
+    let vision = &ids["vision"];
+    std::fs::write(
+        &config,
+        format!(
+            "policies: [policies.yaml]\nregions: [us-east-1]\nstate-dir: state\nreport-dir: report\nprices: builtin\ndry-run: true\norganization:\n  ous: [{research}]\n  exclude: ['{vision}']\n  member-role: Audit\n  external-id-file: ext\n  max-accounts: 2\n"
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard")).args(["run", "--once", "--config"]).arg(&config).envs(moto.env()).output().expect("run --once");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("dry run: 1 accounts (0 failed), 1 findings"), "research holds ml-dev and vision, vision is excluded: {stdout}");
+    let report: Value = serde_json::from_slice(&std::fs::read(dir.path().join("report/report.json")).expect("report.json")).expect("JSON");
+    assert_eq!(ids_of(&report), [ids["ml-dev"].clone()]);
+    assert_eq!(report["findings"][0]["resource_id"], "/dev/forever");
+    assert_eq!(report["left_out"][0]["account_id"], vision.as_str());
+    assert!(dir.path().join("report/accounts").join(&ids["ml-dev"]).join("report.json").exists(), "the account's own report beside");
+}

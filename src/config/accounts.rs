@@ -46,7 +46,7 @@ struct AccountSpec {
 /// An account id as YAML may hold it: quoted, or a bare number.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
-enum IdSpec {
+pub enum IdSpec {
     Text(String),
     Number(u64),
     /// What some YAML readers make of digits with a leading zero.
@@ -85,9 +85,34 @@ impl MemberAccount {
     }
 }
 
+/// Which accounts of an organization a sweep covers and how it reaches
+/// them: the CLI's account options, or the daemon config's `organization:`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrgSettings {
+    /// Every active account of the organization (or of `ous`).
+    pub organization: bool,
+    pub ous: Vec<String>,
+    /// An accounts file instead of Organizations.
+    pub accounts_file: Option<std::path::PathBuf>,
+    /// Only these account ids (empty: all).
+    pub only: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Shard `k` of `n`.
+    pub shard: Option<(u32, u32)>,
+    pub member_role: String,
+    pub external_id: Option<super::daemon::SecretSource>,
+    /// Accounts swept at once.
+    pub max_accounts: usize,
+}
+
+/// Accounts swept at once unless told (`--max-accounts`, `max-accounts:`).
+pub const DEFAULT_MAX_ACCOUNTS: usize = 16;
+/// The most accounts swept at once.
+pub const MAX_ACCOUNTS: usize = 256;
+
 /// Twelve digits, as AWS writes an account id (a YAML number loses
 /// leading zeros: they are put back).
-fn account_id(spec: &Located<IdSpec>, path: &str, errors: &mut Vec<DecodeError>) -> Option<String> {
+pub(crate) fn account_id(spec: &Located<IdSpec>, path: &str, errors: &mut Vec<DecodeError>) -> Option<String> {
     let id = match &spec.value {
         IdSpec::Text(t) => t.trim().to_string(),
         IdSpec::Number(n) => format!("{n:012}"),
@@ -97,7 +122,7 @@ fn account_id(spec: &Located<IdSpec>, path: &str, errors: &mut Vec<DecodeError>)
     if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
         Some(id)
     } else {
-        errors.push(DecodeError::new(spec.loc, format!("{path}.account_id"), format!("an account id is 12 digits, found {id:?}")));
+        errors.push(DecodeError::new(spec.loc, path, format!("an account id is 12 digits, found {id:?}")));
         None
     }
 }
@@ -111,7 +136,7 @@ pub fn compile_accounts_text(file: &Path, text: &str) -> Result<Vec<MemberAccoun
     let mut accounts: Vec<MemberAccount> = Vec::new();
     for (i, a) in spec.accounts.iter().enumerate() {
         let path = format!("accounts[{i}]");
-        let Some(id) = account_id(&a.value.account_id, &path, &mut errors) else { continue };
+        let Some(id) = account_id(&a.value.account_id, &format!("{path}.account_id"), &mut errors) else { continue };
         if accounts.iter().any(|seen| seen.id == id) {
             errors.push(DecodeError::new(a.value.account_id.loc, format!("{path}.account_id"), format!("account {id} is listed twice")));
             continue;

@@ -27,6 +27,13 @@
 //!   quiet-hours: 24                 # the same finding to the same person at most once per period
 //!   # templates: /etc/costguard/templates   # overrides subject.txt.j2, digest.txt.j2, digest.html.j2
 //!   # report-url: https://costguard.internal/report
+//! organization:                     # every sweep covers these accounts, each through its member role
+//!   # ous: [ou-ab12-cd34ef56]       # default: every active account of the organization
+//!   # accounts-file: accounts.yml   # or c7n-org's accounts file instead of Organizations
+//!   # accounts: ["111111111111"]    # only these; exclude: [...] leaves some out
+//!   member-role: CostguardMember
+//!   # external-id-env: COSTGUARD_EXTERNAL_ID   # or external-id-file
+//!   # max-accounts: 16              # swept at once
 //! ```
 //!
 //! Credentials never live in this file: only the names of the environment
@@ -72,6 +79,89 @@ pub struct DaemonConfigSpec {
     pub email: Option<Located<EmailSpec>>,
     #[serde(default)]
     pub time_limits: Option<Located<TimeLimitsSpec>>,
+    #[serde(default)]
+    pub organization: Option<Located<OrganizationSpec>>,
+}
+
+/// `organization:`: every sweep covers the accounts of an AWS Organization
+/// (or of an accounts file), each through its member role, as
+/// `costguard sweep --organization` does.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OrganizationSpec {
+    /// Only these OUs and their children (default: every active account).
+    #[serde(default)]
+    pub ous: Vec<Located<String>>,
+    /// An accounts file (c7n-org's accounts.yml) instead of Organizations.
+    #[serde(default)]
+    pub accounts_file: Option<Located<String>>,
+    /// Only these accounts.
+    #[serde(default)]
+    pub accounts: Vec<Located<super::accounts::IdSpec>>,
+    #[serde(default)]
+    pub exclude: Vec<Located<super::accounts::IdSpec>>,
+    #[serde(default)]
+    pub member_role: Option<Located<String>>,
+    #[serde(default)]
+    pub external_id_env: Option<Located<String>>,
+    #[serde(default)]
+    pub external_id_file: Option<Located<String>>,
+    #[serde(default)]
+    pub max_accounts: Option<Located<f64>>,
+}
+
+impl OrganizationSpec {
+    fn compile(&self, base: &Path, errors: &mut Vec<DecodeError>) -> super::accounts::OrgSettings {
+        use super::accounts::{account_id, OrgSettings, DEFAULT_MAX_ACCOUNTS, DEFAULT_MEMBER_ROLE, MAX_ACCOUNTS};
+        if let (Some(file), false) = (&self.accounts_file, self.ous.is_empty()) {
+            errors.push(DecodeError::new(file.loc, "organization.accounts-file", "give ous or accounts-file, not both"));
+        }
+        let ids = |list: &[Located<super::accounts::IdSpec>], key: &str, errors: &mut Vec<DecodeError>| -> Vec<String> {
+            list.iter().enumerate().filter_map(|(i, id)| account_id(id, &format!("organization.{key}[{i}]"), errors)).collect()
+        };
+        let (only, exclude) = (ids(&self.accounts, "accounts", errors), ids(&self.exclude, "exclude", errors));
+        for (i, ou) in self.ous.iter().enumerate() {
+            let v = ou.value.trim();
+            if !(v.starts_with("ou-") || v.starts_with("r-")) {
+                errors.push(DecodeError::new(
+                    ou.loc,
+                    format!("organization.ous[{i}]"),
+                    format!("expected an OU id such as ou-ab12-cd34ef56 (or a root r-...), found {v:?}"),
+                ));
+            }
+        }
+        let member_role = match &self.member_role {
+            Some(r) if r.value.trim().is_empty() || !r.value.trim().chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_/".contains(c)) => {
+                errors.push(DecodeError::new(r.loc, "organization.member-role", format!("expected a role name such as CostguardMember, found {:?}", r.value)));
+                DEFAULT_MEMBER_ROLE.to_string()
+            }
+            Some(r) => r.value.trim().to_string(),
+            None => DEFAULT_MEMBER_ROLE.to_string(),
+        };
+        let max_accounts = match &self.max_accounts {
+            Some(m) if !(m.value.fract() == 0.0 && (1.0..=MAX_ACCOUNTS as f64).contains(&m.value)) => {
+                errors.push(DecodeError::new(m.loc, "organization.max-accounts", format!("expected a whole number from 1 to {MAX_ACCOUNTS}, found {m}")));
+                DEFAULT_MAX_ACCOUNTS
+            }
+            Some(m) => m.value as usize,
+            None => DEFAULT_MAX_ACCOUNTS,
+        };
+        let external_id = secret(&self.external_id_env, &self.external_id_file, "organization", "external-id", errors).map(|s| match s {
+            SecretSource::File(f) => SecretSource::File(base.join(f)),
+            env => env,
+        });
+        OrgSettings {
+            organization: self.accounts_file.is_none(),
+            ous: self.ous.iter().map(|o| o.value.trim().to_string()).collect(),
+            accounts_file: self.accounts_file.as_ref().map(|f| base.join(f.value.trim())),
+            only,
+            exclude,
+            shard: None,
+            member_role,
+            external_id,
+            max_accounts,
+        }
+    }
 }
 
 /// How long costguard waits: on each AWS call, and for a whole sweep.
@@ -252,6 +342,8 @@ pub struct DaemonConfig {
     pub prices: PriceSource,
     pub email: Option<EmailSettings>,
     pub time_limits: TimeLimits,
+    /// Sweep these accounts of an organization; `None`: the credentials' own.
+    pub organization: Option<super::accounts::OrgSettings>,
 }
 
 /// The journal's file name in the state folder.
@@ -483,6 +575,10 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
         env => env,
     });
     let time_limits = spec.time_limits.as_ref().map_or_else(TimeLimits::default, |t| t.value.compile(&mut errors));
+    let organization = spec.organization.as_ref().map(|o| o.value.compile(base, &mut errors));
+    if let (Some(a), Some(_)) = (spec.approval.as_ref().filter(|a| a.value == Approval::Required), &organization) {
+        errors.push(DecodeError::new(a.loc, "approval", "approval: required saves one account's plan; it cannot be used with organization: yet"));
+    }
     if let Some(tag) = spec.protect_tag.as_ref().filter(|t| t.value.trim().is_empty()) {
         errors.push(DecodeError::new(tag.loc, "protect-tag", "the protection tag cannot be empty (that would protect nothing)"));
     }
@@ -506,6 +602,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             prices: spec.prices.as_ref().map_or(PriceSource::Api, |p| p.value),
             email,
             time_limits,
+            organization,
         })
     } else {
         Err(ConfigErrors(errors.into_iter().map(|e| ConfigError::from_decode(file, e)).collect()))
@@ -745,6 +842,35 @@ mod tests {
         assert_eq!(email.owner_tags, ["owner", "contact"]);
         assert_eq!(email.quiet_period, chrono::Duration::hours(24));
         assert_eq!(email.templates.as_deref(), Some(Path::new("/etc/costguard/t")));
+    }
+
+    #[test]
+    fn an_organization_section_is_read_and_checked_at_its_place() {
+        let text = "organization:\n  ous: [ou-ab12-cd34ef56]\n  exclude: [111111111111]\n  member-role: Audit\n  external-id-file: ext\n  max-accounts: 4\n";
+        let org = compile_text(Path::new("/etc/costguard/c.yaml"), text).expect("valid").organization.expect("an organization");
+        assert!(org.organization && org.accounts_file.is_none());
+        assert_eq!(
+            (org.ous, org.exclude, org.member_role.as_str(), org.max_accounts),
+            (vec!["ou-ab12-cd34ef56".to_string()], vec!["111111111111".to_string()], "Audit", 4)
+        );
+        assert_eq!(org.external_id, Some(SecretSource::File(PathBuf::from("/etc/costguard/ext"))), "relative to the config file");
+        assert!(compile_text(Path::new("c.yaml"), "dry-run: true\n").expect("valid").organization.is_none(), "the credentials' own account");
+        let file = compile_text(Path::new("/etc/c.yaml"), "organization:\n  accounts-file: accounts.yml\n").expect("valid").organization.expect("set");
+        assert!(!file.organization && file.accounts_file == Some(PathBuf::from("/etc/accounts.yml")));
+
+        let bad =
+            "approval: required\norganization:\n  ous: [engineering]\n  accounts: ['12345']\n  member-role: 'a b'\n  max-accounts: 0\n  accounts-file: a.yml\n";
+        let errors: Vec<String> = compile_text(Path::new("c.yaml"), bad).expect_err("invalid").0.iter().map(ToString::to_string).collect();
+        for (line, key) in [
+            (1, "approval"),
+            (3, "organization.ous[0]"),
+            (4, "organization.accounts[0]"),
+            (5, "organization.member-role"),
+            (6, "organization.max-accounts"),
+            (7, "organization.accounts-file"),
+        ] {
+            assert!(errors.iter().any(|e| e.starts_with(&format!("c.yaml:{line}:")) && e.contains(key)), "{key} at line {line}: {errors:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::{Aws, AwsError};
-use crate::config::accounts::MemberAccount;
+use crate::config::accounts::{MemberAccount, OrgSettings};
 
 /// Where the accounts come from.
 #[derive(Clone, Debug, Default)]
@@ -187,6 +187,35 @@ pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, h
     let mut reached: Vec<Reached> = stream::iter(tries).buffer_unordered(how.max_concurrent.max(1)).collect().await;
     reached.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     reached
+}
+
+/// The accounts to sweep and how to reach them, from the CLI's options or
+/// the daemon config: the accounts file read, the external id read.
+/// `Err` is the message to print.
+pub fn resolve(mut settings: OrgSettings, region: &str) -> Result<(Selection, Reach), String> {
+    use crate::config::{accounts::load_accounts_file, daemon::SecretSource};
+    let sources = usize::from(settings.organization || !settings.ous.is_empty()) + usize::from(settings.accounts_file.is_some());
+    if sources > 1 {
+        return Err("costguard: name the accounts one way: --organization (with --ou ID to narrow), or --accounts FILE".to_string());
+    }
+    let listed = settings.accounts_file.as_deref().map(load_accounts_file).transpose().map_err(|e| e.to_string())?;
+    let external_id = settings.external_id.as_ref().map(SecretSource::read).transpose().map_err(|e| format!("costguard: the external id: {e}"))?;
+    let selection = Selection {
+        organization: listed.is_none(),
+        ous: std::mem::take(&mut settings.ous),
+        listed,
+        only: std::mem::take(&mut settings.only),
+        exclude: std::mem::take(&mut settings.exclude),
+        shard: settings.shard,
+        with_tags: false,
+    };
+    let how = Reach {
+        partition: partition(region).to_string(),
+        member_role: settings.member_role,
+        external_id: external_id.map(|s| s.trim().to_string()),
+        max_concurrent: settings.max_accounts,
+    };
+    Ok((selection, how))
 }
 
 #[cfg(test)]

@@ -48,6 +48,17 @@ const LAST_DURATION: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_durati
 const RELOADS: (&str, &str, &str, &[&str]) =
     ("costguard_config_reloads_total", "Config reloads by outcome (ok, failed: the last good config keeps running).", "counter", &["outcome"]);
 
+const ACCOUNT_FINDINGS: (&str, &str, &str, &[&str]) =
+    ("costguard_account_findings", "Findings in each account in its last sweep.", "gauge", &["account", "name"]);
+const ACCOUNT_AT_STAKE: (&str, &str, &str, &[&str]) =
+    ("costguard_account_monthly_cost_at_stake_usd", "Monthly saving at stake in each account's findings, last sweep (USD).", "gauge", &["account", "name"]);
+const ACCOUNT_UP: (&str, &str, &str, &[&str]) = (
+    "costguard_account_swept",
+    "Whether each account was swept in the last sweep (1) or could not be (0: its role refused, its sweep failed).",
+    "gauge",
+    &["account", "name"],
+);
+
 const AI_PER_HOUR: (&str, &str, &str, &[&str]) = (
     "costguard_ai_spend_usd_per_hour",
     "What each model's token use costs per hour now (the spend-velocity window), priced models only.",
@@ -128,6 +139,7 @@ impl Metrics {
             "sweep finished"
         );
         self.add(SWEEPS, &[schedule, outcome], 1.0);
+        self.account(&report.account_id, "", true, report.totals.findings, report.totals.monthly_saving_usd);
         for p in &report.policies {
             self.set(FINDINGS, &[&p.name], p.matched as f64);
             self.set(AT_STAKE, &[&p.name], p.monthly_saving_usd);
@@ -154,6 +166,57 @@ impl Metrics {
         }
         if let Some(ai) = &report.ai_spend {
             self.ai_spend(ai);
+        }
+        self.set(LAST_SWEEP, &[], report.finished_at.timestamp() as f64);
+        self.set(LAST_DURATION, &[], seconds);
+    }
+
+    /// One account's figures, labelled by the account.
+    fn account(&self, id: &str, name: &str, swept: bool, findings: usize, at_stake: f64) {
+        self.set(ACCOUNT_UP, &[id, name], if swept { 1.0 } else { 0.0 });
+        self.set(ACCOUNT_FINDINGS, &[id, name], findings as f64);
+        self.set(ACCOUNT_AT_STAKE, &[id, name], at_stake);
+    }
+
+    /// An organization's sweep ended: by account, and by policy over all
+    /// accounts. Accounts gone from the organization drop out.
+    pub fn organization_finished(&self, schedule: &str, report: &crate::report::organization::OrgReport, seconds: f64) {
+        let t = &report.totals;
+        let outcome = if t.accounts_failed > 0 || t.failed > 0 { "errors" } else { "ok" };
+        tracing::info!(
+            schedule,
+            outcome,
+            accounts = t.accounts,
+            accounts_failed = t.accounts_failed,
+            findings = t.findings,
+            api_calls = t.api_calls,
+            monthly_saving_usd = t.monthly_saving_usd,
+            seconds,
+            "organization swept"
+        );
+        self.add(SWEEPS, &[schedule, outcome], 1.0);
+        for spec in [ACCOUNT_UP, ACCOUNT_FINDINGS, ACCOUNT_AT_STAKE, FINDINGS, AT_STAKE] {
+            self.clear(spec);
+        }
+        for a in &report.accounts {
+            self.account(&a.account_id, &a.name, a.status == "ok", a.findings, a.monthly_saving_usd);
+        }
+        let mut by_policy: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+        for f in &report.findings {
+            let p = by_policy.entry(f.policy.as_str()).or_default();
+            p.0 += 1;
+            p.1 += f.monthly_saving_usd.unwrap_or(0.0);
+            self.add(ACTIONS, &[&f.action, status_name(f.status)], 1.0);
+        }
+        for (policy, (findings, at_stake)) in by_policy {
+            self.set(FINDINGS, &[policy], findings as f64);
+            self.set(AT_STAKE, &[policy], at_stake);
+        }
+        for (op, n) in &report.api_calls {
+            self.add(API_CALLS, &[op], *n as f64);
+        }
+        for d in &report.digests {
+            self.add(EMAILS, &[&d.status], 1.0);
         }
         self.set(LAST_SWEEP, &[], report.finished_at.timestamp() as f64);
         self.set(LAST_DURATION, &[], seconds);
@@ -218,5 +281,25 @@ mod tests {
         assert!(text.contains("# TYPE costguard_findings gauge\ncostguard_findings{policy=\"a\\\"b\\\\c\\nd\"} 3\n"), "{text}");
         assert!(text.contains("costguard_config_reloads_total{outcome=\"failed\"} 1\n"), "{text}");
         assert!(text.contains("# TYPE costguard_sweeps_total counter\n"), "families exist before the first sweep: {text}");
+    }
+
+    #[test]
+    fn an_organizations_sweep_is_labelled_by_account_and_a_failed_account_shows() {
+        use crate::report::organization::{AccountOutcome, OrgReport, OrgRun};
+        let now = crate::clock::test_now();
+        let run = |id: &str| OrgRun { run_id: id.into(), dry_run: true, hub_account: "111111111111".into(), started_at: now, finished_at: now };
+        let failed = |id: &str| AccountOutcome::Failed { account_id: id.into(), name: "ml-prod".into(), error: "AccessDenied".into() };
+        let m = Metrics::new();
+        m.organization_finished(
+            "0 0 * * * *",
+            &OrgReport::build(run("a"), vec![failed("222222222222"), failed("333333333333")], Vec::new(), BTreeMap::new()),
+            1.0,
+        );
+        let text = m.render();
+        assert!(text.contains("costguard_account_swept{account=\"222222222222\",name=\"ml-prod\"} 0\n"), "{text}");
+        assert!(text.contains("costguard_sweeps_total{schedule=\"0 0 * * * *\",outcome=\"errors\"} 1\n"), "{text}");
+        // An account gone from the organization drops out of the next scrape.
+        m.organization_finished("0 0 * * * *", &OrgReport::build(run("b"), vec![failed("222222222222")], Vec::new(), BTreeMap::new()), 1.0);
+        assert!(!m.render().contains("333333333333"), "{}", m.render());
     }
 }

@@ -224,14 +224,28 @@ pub const PLANS_DIR: &str = "plans";
 /// Plans kept there; older ones are removed (a plan is refused after a day anyway).
 const PLANS_KEPT: usize = 50;
 
-/// One sweep of a schedule's policies (all of them when `None`).
-async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
+/// What a sweep produced: one account's report, or an organization's.
+#[derive(Debug)]
+pub enum Swept {
+    Account(Box<sweep::SweepResult>),
+    Organization(Box<sweep::organization::OrgResult>),
+}
+
+/// One sweep of a schedule's policies (all of them when `None`): of the
+/// credentials' own account, or of every account of `organization:`.
+async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &CancellationToken) -> Result<Swept, sweep::SweepError> {
     let (policies, options) = loaded.sweep_for(schedule, clock.now());
     if let Some(dir) = options.save_plan.as_deref().and_then(std::path::Path::parent) {
         prune_plans(dir, PLANS_KEPT);
     }
     let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(loaded.config.time_limits.aws);
-    sweep::run(&aws, &policies, &options, clock, &Progress::hidden(), cancel).await
+    let Some(org) = &loaded.config.organization else {
+        return sweep::run(&aws, &policies, &options, clock, &Progress::hidden(), cancel).await.map(|r| Swept::Account(Box::new(r)));
+    };
+    let (selection, how) = crate::engine::accounts::resolve(org.clone(), &aws.default_region().unwrap_or_default()).map_err(sweep::SweepError::Config)?;
+    // An organization's plans are reviewed per account: none is saved.
+    let options = sweep::SweepOptions { save_plan: None, ..options };
+    sweep::organization::run(&aws, &policies, &options, (&selection, &how), clock, &Progress::hidden(), cancel).await.map(|r| Swept::Organization(Box::new(r)))
 }
 
 /// Keeps the newest `keep - 1` plans (names sort by time), making room for one more.
@@ -257,7 +271,18 @@ async fn sweep_scheduled(loaded: &Loaded, schedule: &str, shared: &Shared, cance
     let result = sweep(loaded, Some(schedule), &shared.clock, cancel).await;
     shared.health().running = None;
     match result {
-        Ok(result) => {
+        Ok(Swept::Organization(result)) => {
+            shared.metrics.organization_finished(schedule, &result.report, started.elapsed().as_secs_f64());
+            let failed: Vec<String> =
+                result.report.accounts.iter().filter_map(|a| a.error.as_ref().map(|e| format!("account {} ({}): {e}", a.account_id, a.name))).collect();
+            let mut health = shared.health();
+            health.last_sweep =
+                failed.first().map(|f| format!("the last sweep could not sweep {} of {} accounts, e.g. {f}", failed.len(), result.report.accounts.len()));
+            if failed.is_empty() {
+                health.aws = None;
+            }
+        }
+        Ok(Swept::Account(result)) => {
             shared.metrics.sweep_finished(schedule, &result.report, started.elapsed().as_secs_f64());
             let listing_errors: Vec<&str> = result.report.errors.iter().filter(|e| e.resource_type.is_some()).map(|e| e.message.as_str()).collect();
             let mut health = shared.health();
@@ -341,7 +366,7 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
 }
 
 /// `costguard run --once`: every enabled policy and the guardrails, once.
-pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> Result<sweep::SweepResult, sweep::SweepError> {
+pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> Result<Swept, sweep::SweepError> {
     let loaded = Loaded::load(config_file).map_err(sweep::SweepError::Config)?;
     sweep(&loaded, None, clock, &cancel).await
 }
