@@ -220,7 +220,7 @@ pub fn document(policies: &[Policy], needs: &Needs) -> Value {
 pub fn hub_document(member_role: &str) -> Value {
     json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "ListTheOrganization", "Effect": "Allow", "Resource": "*",
-         "Action": ["organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent", "organizations:ListTagsForResource"]},
+         "Action": ["organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent", "organizations:ListTagsForResource", "organizations:DescribeOrganization"]},
         {"Sid": "AssumeTheMemberRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": format!("arn:aws:iam::*:role/{member_role}")},
         {"Sid": "CheckAccess", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}
     ]})

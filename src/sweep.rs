@@ -463,7 +463,7 @@ async fn reconcile_guardrails(
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> (Vec<GuardrailChange>, Vec<String>) {
-    let Some(g) = options.guardrails.as_ref().filter(|_| !cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
+    let Some(g) = options.guardrails.as_ref().filter(|g| g.reconcile && !cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
     let _task = progress.task("reconciling guardrails");
     let planned = guardrails::plan(aws, g).await;
     // A real run always has its journal (it is opened before anything else).

@@ -524,3 +524,96 @@ async fn the_daemon_config_sweeps_the_organization_it_names() {
     assert_eq!(report["left_out"][0]["account_id"], vision.as_str());
     assert!(dir.path().join("report/accounts").join(&ids["ml-dev"]).join("report.json").exists(), "the account's own report beside");
 }
+
+const PAYER_GUARDRAILS: &str = "guardrails:
+  scope: payer
+  budgets:
+    - {name: costguard-monthly-500, amount: 500}
+  billing-alarms: {enabled: false}
+  anomaly-detection: {enabled: false}
+  spend: {enabled: false}
+";
+
+async fn budgets_in(config: &aws_config::SdkConfig, account: &str) -> std::collections::BTreeMap<String, (f64, Vec<String>)> {
+    let budgets = aws_sdk_budgets::Client::new(config);
+    let out = budgets.describe_budgets().account_id(account).send().await.expect("describe budgets");
+    #[allow(deprecated)] // CostFilters: what costguard sets (see src/aws/budgets.rs).
+    out.budgets()
+        .iter()
+        .map(|b| {
+            let amount = b.budget_limit().and_then(|l| l.amount().parse().ok()).unwrap_or(0.0);
+            let linked = b.cost_filters().and_then(|f| f.get("LinkedAccount").cloned()).unwrap_or_default();
+            (b.budget_name().to_string(), (amount, linked))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn payer_scope_reconciles_the_guardrails_once_in_the_management_account_with_a_budget_per_member() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(&policies, format!("{}{PAYER_GUARDRAILS}", support::NEVER_EXPIRE)).expect("write policies");
+    let run = |name: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+            .args(["sweep", "--organization", "--prices", "builtin", "--policies", &policies.to_string_lossy()])
+            .args(["--report-dir", &dir.path().join(name).to_string_lossy(), "--state-dir", &dir.path().join("state").to_string_lossy()])
+            .envs(moto.env())
+            .output()
+            .expect("run costguard sweep");
+        assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&std::fs::read(dir.path().join(name).join("report.json")).expect("report.json")).expect("JSON");
+        report
+    };
+    let first = run("first");
+    let hub = first["hub_account"].as_str().unwrap_or_default().to_string();
+    let found = budgets_in(&moto.sdk_config().await, &hub).await;
+    let mut want: std::collections::BTreeMap<String, (f64, Vec<String>)> =
+        ids.values().chain([&hub]).map(|id| (format!("costguard-monthly-500-{id}"), (500.0, vec![id.clone()]))).collect();
+    want.insert("costguard-monthly-500".into(), (500.0, vec![]));
+    assert_eq!(found, want, "the organization's budget and one per account, filtered by linked account");
+    for id in ids.values() {
+        assert!(budgets_in(&config_in(&moto, id).await, id).await.is_empty(), "member {id} gets no budget of its own");
+    }
+    assert_eq!(first["guardrails"]["scope"], "payer");
+    assert_eq!(first["guardrails"]["payer_account"], hub.as_str());
+    assert_eq!(first["guardrails"]["changes"].as_array().map(Vec::len), Some(5));
+    let md = std::fs::read_to_string(dir.path().join("first/report.md")).expect("report.md");
+    assert!(md.contains(&format!("reconciled once in the payer account {hub}: 5 budgets")), "{md}");
+
+    // Reconciled: the next sweep changes nothing.
+    let second = run("second");
+    let changes: Vec<&str> = second["guardrails"]["changes"].as_array().into_iter().flatten().filter_map(|c| c["change"].as_str()).collect();
+    assert_eq!(changes, ["unchanged"; 5], "{}", second["guardrails"]);
+}
+
+#[tokio::test]
+async fn payer_scope_is_refused_from_an_account_that_is_not_the_management_account() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    let member_hub = costguard::aws::Aws::from_config(config_in(&moto, &ids["ml-dev"]).await, costguard::aws::ApiCallCounter::new());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
+    let guardrails = costguard::config::compile_guardrails_text(std::path::Path::new("g.yaml"), PAYER_GUARDRAILS).ok().flatten().expect("valid guardrails");
+    let options = costguard::sweep::SweepOptions { guardrails: Some(guardrails), ..support::sweep_options(dir.path(), false) };
+    let listed = vec![MemberAccount::new(&ids["ml-prod"], "ml-prod")];
+    let selection = accounts::Selection { listed: Some(listed), ..Default::default() };
+    let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: None, max_concurrent: 1 };
+    let result = costguard::sweep::organization::run(
+        &member_hub,
+        &policies,
+        &options,
+        (&selection, &how),
+        &support::wall_clock(),
+        &costguard::progress::Progress::hidden(),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("the organization's sweep runs");
+    let g = result.report.guardrails.as_ref().expect("guardrails reported");
+    assert!(g.payer_account.is_none() && g.changes.is_empty(), "{g:?}");
+    assert!(g.errors.iter().any(|e| e.contains("management account") && e.contains(&ids["ml-dev"])), "{:?}", g.errors);
+    assert_eq!(result.exit_code(), 3);
+    assert!(budgets_in(&config_in(&moto, &ids["ml-dev"]).await, &ids["ml-dev"]).await.is_empty(), "nothing created in the wrong account");
+}

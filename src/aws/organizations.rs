@@ -43,6 +43,15 @@ impl OrganizationsClient {
         Ok(found)
     }
 
+    /// The organization's management (payer) account.
+    pub async fn management_account(&self) -> Result<String, AwsError> {
+        let out = self.client.describe_organization().send().await.map_err(|e| AwsError::from_sdk(SERVICE, "DescribeOrganization", &[], e))?;
+        out.organization()
+            .and_then(|o| o.master_account_id())
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::invalid_request(SERVICE, "DescribeOrganization", "the answer names no management account"))
+    }
+
     /// An account's tags (what policies' `accounts: {tags: ...}` match).
     pub async fn account_tags(&self, account_id: &str) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
         let mut pages = self.client.list_tags_for_resource().resource_id(account_id).into_paginator().send();

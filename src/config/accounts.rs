@@ -10,6 +10,7 @@
 //!     regions: [us-east-1, eu-west-1]                         # default: the sweep's
 //!     tags: ["env:dev", "team:ml"]                            # or a map: {env: dev}
 //!     external_id: ...                                        # optional, per account
+//!     budgets: {costguard-monthly-500: 200}                   # this account's amounts (USD), by declared budget
 //! ```
 
 use std::collections::BTreeMap;
@@ -41,6 +42,8 @@ struct AccountSpec {
     tags: Option<TagsSpec>,
     #[serde(default)]
     external_id: Option<String>,
+    #[serde(default)]
+    budgets: BTreeMap<String, Located<f64>>,
 }
 
 /// An account id as YAML may hold it: quoted, or a bare number.
@@ -62,7 +65,7 @@ enum TagsSpec {
 }
 
 /// One account to cover.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MemberAccount {
     pub id: String,
     pub name: String,
@@ -72,11 +75,21 @@ pub struct MemberAccount {
     pub regions: Vec<String>,
     pub tags: BTreeMap<String, String>,
     pub external_id: Option<String>,
+    /// This account's amounts (USD) of declared budgets, by name.
+    pub budget_amounts: BTreeMap<String, f64>,
 }
 
 impl MemberAccount {
     pub fn new(id: &str, name: &str) -> Self {
-        MemberAccount { id: id.to_string(), name: name.to_string(), role_arn: None, regions: Vec::new(), tags: BTreeMap::new(), external_id: None }
+        MemberAccount {
+            id: id.to_string(),
+            name: name.to_string(),
+            role_arn: None,
+            regions: Vec::new(),
+            tags: BTreeMap::new(),
+            external_id: None,
+            budget_amounts: BTreeMap::new(),
+        }
     }
 
     /// The role costguard assumes there: the file's, or `member_role` in the account.
@@ -159,6 +172,9 @@ pub fn compile_accounts_text(file: &Path, text: &str) -> Result<Vec<MemberAccoun
                 })
                 .collect(),
         };
+        for (name, amount) in a.value.budgets.iter().filter(|(_, a)| !(a.value.is_finite() && a.value > 0.0)) {
+            errors.push(DecodeError::new(amount.loc, format!("{path}.budgets.{name}"), format!("an amount is in USD and more than 0, found {amount}")));
+        }
         accounts.push(MemberAccount {
             name: a.value.name.clone().unwrap_or_else(|| id.clone()),
             id,
@@ -166,6 +182,7 @@ pub fn compile_accounts_text(file: &Path, text: &str) -> Result<Vec<MemberAccoun
             regions: a.value.regions.clone(),
             tags,
             external_id: a.value.external_id.clone(),
+            budget_amounts: a.value.budgets.iter().map(|(k, v)| (k.clone(), v.value)).collect(),
         });
     }
     if errors.is_empty() {
@@ -187,10 +204,11 @@ mod tests {
 
     #[test]
     fn a_c7n_org_accounts_file_is_read_as_it_is() {
-        let text = "accounts:\n- account_id: '210987654321'\n  name: ml-dev\n  regions: [us-east-1]\n  role: arn:aws:iam::210987654321:role/CloudCustodian\n  tags:\n  - type:dev\n  - division:research\n  vars:\n    charge_code: xyz\n- account_id: 012345678901\n  email: prod@example.com\n";
+        let text = "accounts:\n- account_id: '210987654321'\n  name: ml-dev\n  regions: [us-east-1]\n  role: arn:aws:iam::210987654321:role/CloudCustodian\n  tags:\n  - type:dev\n  - division:research\n  vars:\n    charge_code: xyz\n  budgets: {costguard-monthly-500: 200}\n- account_id: 012345678901\n  email: prod@example.com\n";
         let accounts = compile_accounts_text(Path::new("accounts.yml"), text).expect("valid");
         assert_eq!(accounts[0].id, "210987654321");
         assert_eq!(accounts[0].tags["type"], "dev");
+        assert_eq!(accounts[0].budget_amounts["costguard-monthly-500"], 200.0);
         assert_eq!(accounts[0].role("aws", DEFAULT_MEMBER_ROLE), "arn:aws:iam::210987654321:role/CloudCustodian");
         // A bare YAML number: the leading zero is put back.
         assert_eq!(accounts[1].id, "012345678901");

@@ -14,7 +14,16 @@
 //!         - {type: ACTUAL, threshold: 100}             # percent of the amount
 //!         - {type: FORECASTED, threshold: 100, email: [lead@example.com], sns-topic: arn:aws:sns:...}
 //!         - {type: ACTUAL, threshold: 450, threshold-type: ABSOLUTE_VALUE}
+//!   scope: account                   # account (default): in every swept account; payer: see below
+//!   # member-budgets: [costguard-monthly-500]   # scope payer: which budgets each member gets (default: all)
 //! ```
+//!
+//! In an organization's sweep, `scope: account` reconciles the guardrails
+//! in each swept account. `scope: payer` reconciles them once, in the
+//! management account: each declared budget for the whole organization,
+//! plus one per member account (named `NAME-ACCOUNTID`, filtered by
+//! `LinkedAccount`), the billing alarms and anomaly detection; the member
+//! accounts then get none.
 //!
 //! AWS's limits are checked here, so `validate` catches them: at most 10
 //! notifications per budget, 10 email subscribers and one SNS topic per
@@ -52,6 +61,26 @@ pub struct GuardrailsSpec {
     pub spend_velocity: Option<Located<super::velocity::SpendVelocitySpec>>,
     #[serde(default)]
     pub anomaly_detection: Option<Located<AnomalySpec>>,
+    #[serde(default)]
+    pub scope: Option<Located<Scope>>,
+    #[serde(default)]
+    pub member_budgets: Option<Vec<Located<String>>>,
+}
+
+/// Where an organization's guardrails live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// In every swept account, each its own.
+    #[default]
+    Account,
+    /// Once, in the management (payer) account, with a budget per member.
+    Payer,
+}
+
+/// A member's budget's name: the declared one's, and the account.
+pub fn member_budget_name(declared: &str, account_id: &str) -> String {
+    format!("{declared}-{account_id}")
 }
 
 /// Cost Anomaly Detection: a per-service monitor and an alert subscription.
@@ -168,6 +197,13 @@ pub struct Guardrails {
     pub anomaly_detection: Option<AnomalyDetection>,
     /// `None` unless `spend-velocity:` is declared (and not turned off).
     pub spend_velocity: Option<super::velocity::SpendVelocity>,
+    pub scope: Scope,
+    /// With `scope: payer`: the declared budgets each member account gets
+    /// its own of.
+    pub member_budgets: Vec<String>,
+    /// `false`: budgets, alarms and anomaly alerts are reconciled elsewhere
+    /// (a member account under `scope: payer`); spend is still read.
+    pub reconcile: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -224,6 +260,8 @@ impl GuardrailsSpec {
         let spend = self.spend(errors);
         let anomaly_detection = self.anomaly_detection(&default_emails, errors);
         let spend_velocity = self.spend_velocity.as_ref().and_then(|v| v.value.compile(&default_emails, errors));
+        let scope = self.scope.as_ref().map_or(Scope::Account, |s| s.value);
+        let member_budgets = self.member_budgets(&budgets, scope, errors);
         (errors.len() == before).then_some(Guardrails {
             name_prefix: prefix,
             budgets,
@@ -232,7 +270,49 @@ impl GuardrailsSpec {
             spend,
             anomaly_detection,
             spend_velocity,
+            scope,
+            member_budgets,
+            reconcile: true,
         })
+    }
+
+    /// Declared budgets, by name; all of them by default. A member's budget
+    /// name (`NAME-ACCOUNTID`) must still fit AWS's 100 characters.
+    fn member_budgets(&self, budgets: &[Budget], scope: Scope, errors: &mut Vec<DecodeError>) -> Vec<String> {
+        let path = "guardrails.member-budgets";
+        if let (Some(list), Scope::Account) = (&self.member_budgets, scope) {
+            if let Some(first) = list.first() {
+                errors.push(DecodeError::new(first.loc, path, "member-budgets needs `scope: payer` (with scope: account every account gets every budget)"));
+            }
+        }
+        let names: Vec<String> = match &self.member_budgets {
+            None => budgets.iter().map(|b| b.name.clone()).collect(),
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| {
+                    let name = n.value.trim();
+                    let declared = budgets.iter().any(|b| b.name == name);
+                    if !declared {
+                        errors.push(DecodeError::new(n.loc, format!("{path}[{i}]"), format!("no budget named {name:?} is declared in guardrails.budgets")));
+                    }
+                    declared.then(|| name.to_string())
+                })
+                .collect(),
+        };
+        if scope == Scope::Payer {
+            for (i, b) in self.budgets.iter().enumerate() {
+                let too_long = member_budget_name(b.value.name.value.trim(), "000000000000").len() > 100;
+                if too_long && names.iter().any(|n| n == b.value.name.value.trim()) {
+                    errors.push(DecodeError::new(
+                        b.value.name.loc,
+                        format!("guardrails.budgets[{i}].name"),
+                        "with scope: payer, each member's budget is named NAME-ACCOUNTID: keep the name to 87 characters",
+                    ));
+                }
+            }
+        }
+        names
     }
 
     /// On unless `enabled: false`; needs a subscriber AWS accepts for the frequency.

@@ -7,6 +7,7 @@
 pub mod anomaly;
 pub mod billing_alarms;
 pub mod budgets;
+pub mod scope;
 pub mod spend;
 pub mod velocity;
 

@@ -260,6 +260,12 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         t.accounts_failed,
         t.api_calls
     );
+    if let Some(g) = &report.guardrails {
+        let _ = write!(out, "<p id=\"guardrails\">Guardrails: {}</p>", escape(&g.line()));
+        for e in &g.errors {
+            let _ = write!(out, "<p class=\"err\">{}</p>", escape(e));
+        }
+    }
     let label = |id: &str, name: &str| if name.is_empty() || name == id { id.to_string() } else { format!("{name} ({id})") };
     let at_stake: Vec<(String, f64)> =
         report.accounts.iter().filter(|a| a.monthly_saving_usd > 0.0).map(|a| (label(&a.account_id, &a.name), a.monthly_saving_usd)).collect();

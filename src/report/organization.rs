@@ -73,6 +73,52 @@ pub struct OrgReport {
     /// What went wrong telling them.
     #[serde(default)]
     pub email_errors: Vec<String>,
+    /// Where the guardrails were reconciled; `None` when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<OrgGuardrails>,
+}
+
+/// The organization's guardrails: in each account (each account's report
+/// has them), or once in the payer account (here).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct OrgGuardrails {
+    pub scope: crate::config::guardrails::Scope,
+    /// Under `scope: payer`: the management account they were reconciled in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_account: Option<String>,
+    pub changes: Vec<GuardrailLine>,
+    pub errors: Vec<String>,
+}
+
+/// One guardrail reconciled in the payer account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GuardrailLine {
+    pub kind: String,
+    pub name: String,
+    pub change: String,
+    pub status: crate::outcome::Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl OrgGuardrails {
+    /// A guardrail that failed, or could not be read.
+    pub fn failed(&self) -> usize {
+        self.errors.len() + self.changes.iter().filter(|c| c.status == crate::outcome::Status::Failed).count()
+    }
+
+    /// One line saying where they are.
+    pub fn line(&self) -> String {
+        use crate::config::guardrails::Scope;
+        match (self.scope, &self.payer_account) {
+            (Scope::Account, _) => "reconciled in each swept account (see each account's report)".to_string(),
+            (Scope::Payer, Some(payer)) => {
+                let budgets = self.changes.iter().filter(|c| c.kind == "budget").count();
+                format!("reconciled once in the payer account {payer}: {budgets} budgets (the organization's and one per member account and budget), billing alarms and anomaly detection")
+            }
+            (Scope::Payer, None) => "scope: payer, reconciled by shard 0 (or not at all: see the errors)".to_string(),
+        }
+    }
 }
 
 /// One recipient's digest across the accounts, and what became of it.
@@ -169,6 +215,7 @@ impl OrgReport {
             api_calls,
             digests: Vec::new(),
             email_errors: Vec::new(),
+            guardrails: None,
         };
         report.settle();
         report
@@ -217,6 +264,10 @@ impl OrgReport {
             // Each shard told its own accounts' people.
             merged.digests.extend(shard.digests);
             merged.email_errors.extend(shard.email_errors);
+            // Under scope: payer only one shard reconciled them: its lines win.
+            if shard.guardrails.as_ref().is_some_and(|g| g.payer_account.is_some() || !g.errors.is_empty()) || merged.guardrails.is_none() {
+                merged.guardrails = shard.guardrails;
+            }
             for (op, n) in shard.api_calls {
                 *merged.api_calls.entry(op).or_default() += n;
             }
@@ -266,6 +317,23 @@ impl OrgReport {
         }
         for l in &self.left_out {
             let _ = writeln!(out, "| {} | {} | left out: {} | | | | | |", l.account_id, escape(&l.name), escape(&l.why));
+        }
+        if let Some(g) = &self.guardrails {
+            let _ = writeln!(out, "\n## Guardrails\n\n{}\n", escape(&g.line()));
+            if !g.changes.is_empty() {
+                let _ = writeln!(out, "| Kind | Name | Change | Status |");
+                let _ = writeln!(out, "|---|---|---|---|");
+                for c in &g.changes {
+                    let status = match &c.detail {
+                        Some(d) => format!("{:?}: {}", c.status, escape(d)),
+                        None => format!("{:?}", c.status),
+                    };
+                    let _ = writeln!(out, "| {} | {} | {} | {status} |", c.kind, escape(&c.name), c.change);
+                }
+            }
+            for e in &g.errors {
+                let _ = writeln!(out, "- error: {}", escape(e));
+            }
         }
         if !self.digests.is_empty() {
             let _ = writeln!(out, "\n## Who hears about it\n");

@@ -15,13 +15,16 @@ use tokio_util::sync::CancellationToken;
 use super::{SweepError, SweepOptions};
 use crate::aws::Aws;
 use crate::clock::Clock;
+use crate::config::accounts::MemberAccount;
+use crate::config::guardrails::Scope;
 use crate::config::Policy;
 use crate::engine::accounts::{self, Reach, Selection};
 use crate::engine::journal::Journal;
+use crate::guardrails::scope;
 use crate::notify::digest::{self, AccountRef, Digest};
 use crate::notify::{self, EmailSetup};
 use crate::progress::Progress;
-use crate::report::organization::{AccountOutcome, DigestSummary, LeftOut, OrgReport, OrgRun};
+use crate::report::organization::{AccountOutcome, DigestSummary, GuardrailLine, LeftOut, OrgGuardrails, OrgReport, OrgRun};
 
 /// Where each account's state and report go, under the run's folders.
 pub const ACCOUNTS_DIR: &str = "accounts";
@@ -38,7 +41,7 @@ impl OrgResult {
     /// or reported errors.
     pub fn exit_code(&self) -> u8 {
         let t = &self.report.totals;
-        if t.accounts_failed > 0 || t.failed > 0 {
+        if t.accounts_failed > 0 || t.failed > 0 || self.report.guardrails.as_ref().is_some_and(|g| g.failed() > 0) {
             crate::outcome::exit::ERRORS
         } else {
             crate::outcome::exit::OK
@@ -47,14 +50,16 @@ impl OrgResult {
 }
 
 /// The options of one account's sweep: its own state and report folders,
-/// and its regions when the accounts file names them.
-fn for_account(options: &SweepOptions, account: &str, regions: &[String], tags: &BTreeMap<String, String>) -> SweepOptions {
+/// its regions when the accounts file names them, its guardrails as the
+/// scope says.
+fn for_account(options: &SweepOptions, member: &MemberAccount) -> SweepOptions {
     SweepOptions {
-        journal: journal_of(options, account),
+        journal: journal_of(options, &member.id),
         hold_digests: options.email.is_some(),
-        report_dir: options.report_dir.join(ACCOUNTS_DIR).join(account),
-        regions: if regions.is_empty() { options.regions.clone() } else { regions.to_vec() },
-        account_tags: Some(tags.clone()),
+        report_dir: options.report_dir.join(ACCOUNTS_DIR).join(&member.id),
+        regions: if member.regions.is_empty() { options.regions.clone() } else { member.regions.clone() },
+        account_tags: Some(member.tags.clone()),
+        guardrails: options.guardrails.as_ref().map(|g| scope::for_member(g, member)),
         ..options.clone()
     }
 }
@@ -83,17 +88,17 @@ pub async fn run(
     let hub_account = super::check_access(hub, cancel).await?;
     let selection = Selection { with_tags: policies.iter().any(|p| p.accounts.as_ref().is_some_and(|s| !s.tags.is_empty())), ..selection.clone() };
     let found = accounts::discover(hub, &selection).await.map_err(|e| SweepError::NoAccess(format!("cannot list the accounts: {e}")))?;
-    let members: BTreeMap<String, crate::config::accounts::MemberAccount> = found.accounts.iter().map(|a| (a.id.clone(), a.clone())).collect();
+    let members: BTreeMap<String, MemberAccount> = found.accounts.iter().map(|a| (a.id.clone(), a.clone())).collect();
     let task = progress.task(&format!("sweeping {} accounts", found.accounts.len()));
     let reached = accounts::reach(hub, &hub_account, found.accounts, how).await;
     let sweeps = reached.into_iter().map(|r| {
-        let member = members.get(&r.account_id).cloned().unwrap_or_else(|| crate::config::accounts::MemberAccount::new(&r.account_id, &r.name));
+        let member = members.get(&r.account_id).cloned().unwrap_or_else(|| MemberAccount::new(&r.account_id, &r.name));
         let name = member.name.clone();
         async move {
             let Some(aws) = r.aws else {
                 return (AccountOutcome::Failed { account_id: r.account_id, name, error: r.error.unwrap_or_default() }, None);
             };
-            let mine = for_account(options, &r.account_id, &member.regions, &member.tags);
+            let mine = for_account(options, &member);
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
                 Ok(result) => {
                     let held = (AccountRef { id: r.account_id, name: name.clone() }, result.held_digests);
@@ -110,8 +115,16 @@ pub async fn run(
         stream::iter(sweeps).buffer_unordered(how.max_concurrent.max(1)).collect::<Vec<_>>().await.into_iter().unzip();
     drop(task);
     let left_out = found.left_out.into_iter().map(|(a, why)| LeftOut { account_id: a.id, name: a.name, why }).collect();
+    let guardrails = match options.guardrails.as_ref().filter(|g| g.reconcile) {
+        Some(g) if g.scope == Scope::Payer => {
+            Some(payer_guardrails(hub, g, &hub_account, &selection, members.into_values().collect(), options, clock, cancel, progress).await)
+        }
+        Some(_) => Some(OrgGuardrails::default()),
+        None => None,
+    };
     let run = OrgRun { run_id: uuid::Uuid::new_v4().to_string(), dry_run: options.dry_run, hub_account, started_at: started, finished_at: clock.now() };
     let mut report = OrgReport::build(run, outcomes, left_out, hub.counter().snapshot());
+    report.guardrails = guardrails;
     if let Some(email) = &options.email {
         let _task = progress.task("sending email");
         (report.digests, report.email_errors) = tell(hub, email, options, &report, held.into_iter().flatten().collect(), clock, cancel).await;
@@ -193,4 +206,80 @@ fn summary(d: &Digest) -> DigestSummary {
         status: "not sent".to_string(),
         error: None,
     }
+}
+
+/// Under `scope: payer`: the guardrails once, in the management account
+/// (refused from any other), with a budget per member account and
+/// declared budget. With shards, shard 0 does it for every account of the
+/// organization, so no shard reports another's budgets as undeclared.
+#[allow(clippy::too_many_arguments)]
+async fn payer_guardrails(
+    hub: &Aws,
+    g: &crate::config::Guardrails,
+    hub_account: &str,
+    selection: &Selection,
+    swept: Vec<MemberAccount>,
+    options: &SweepOptions,
+    clock: &Clock,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> OrgGuardrails {
+    let mut out = OrgGuardrails { scope: Scope::Payer, ..Default::default() };
+    if selection.shard.is_some_and(|(k, _)| k != 0) {
+        return out;
+    }
+    match hub.organizations().management_account().await {
+        Ok(payer) if payer == hub_account => {}
+        Ok(payer) => {
+            out.errors.push(format!(
+                "guardrails scope: payer reconciles in the management account {payer}; these credentials are account {hub_account}: nothing was reconciled"
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.errors.push(format!("guardrails scope: payer: cannot tell the management account: {e}; nothing was reconciled"));
+            return out;
+        }
+    }
+    let members = match selection.shard {
+        None => swept,
+        Some(_) => match accounts::discover(hub, &Selection { shard: None, ..selection.clone() }).await {
+            Ok(all) => all.accounts,
+            Err(e) => {
+                out.errors.push(format!("guardrails scope: payer: cannot list every account: {e}; nothing was reconciled"));
+                return out;
+            }
+        },
+    };
+    out.payer_account = Some(hub_account.to_string());
+    let declared = scope::for_payer(g, &members);
+    let now = clock.now();
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let payer = SweepOptions { guardrails: Some(declared), ..options.clone() };
+    // The run's own state folder: its lock, and its journal for the changes.
+    let (lock, journal) = match super::lock_state(&payer, now, cancel)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|lock| super::open_journal(&payer, &run_id, now).map(|j| (lock, j)).map_err(|e| e.to_string()))
+    {
+        Ok(held) => held,
+        Err(e) => {
+            out.errors.push(format!("guardrails scope: payer: {e}; nothing was reconciled"));
+            return out;
+        }
+    };
+    let (changes, errors) = super::reconcile_guardrails(hub, &payer, journal.as_ref(), &run_id, clock, cancel, progress).await;
+    if let Some(j) = &journal {
+        let summary = format!("payer guardrails: {} reconciled", changes.len());
+        if let Err(e) = j.finish_run(&run_id, clock.now(), &summary) {
+            out.errors.push(format!("guardrails: {e}"));
+        }
+    }
+    drop(lock);
+    out.changes = changes
+        .into_iter()
+        .map(|c| GuardrailLine { kind: c.kind.to_string(), name: c.name, change: c.change.name().to_string(), status: c.status, detail: c.detail })
+        .collect();
+    out.errors.extend(errors);
+    out
 }
