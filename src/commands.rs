@@ -387,7 +387,7 @@ pub async fn restore(resource_type: crate::resources::ResourceType, name: &str, 
         Some(m) => {
             let partition = crate::engine::accounts::partition(&hub.default_region().unwrap_or_default());
             let role = crate::config::accounts::MemberAccount::new(&m.account, &m.account).role(partition, &m.role);
-            let aws = hub.assuming(&role, m.external_id.as_deref());
+            let aws = hub.assuming(&role, m.external_id.as_deref(), Default::default());
             match aws.account_id().await {
                 Ok(id) if id == m.account => aws,
                 Ok(id) => {

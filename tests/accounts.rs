@@ -88,6 +88,17 @@ async fn every_member_is_reached_through_its_own_role_and_an_ou_narrows_to_its_s
     assert_eq!(json["left_out"][0]["account_id"], ids["ml-prod"].as_str());
 }
 
+/// Through the member role `CostguardMember`, `max_concurrent` accounts at once.
+fn reach(external_id: Option<&str>, max_concurrent: usize) -> Reach {
+    Reach {
+        partition: "aws".into(),
+        member_role: "CostguardMember".into(),
+        external_id: external_id.map(str::to_string),
+        max_concurrent,
+        session: Default::default(),
+    }
+}
+
 /// A hub whose AssumeRole into `account` is refused with `why`, as an SCP
 /// or a missing trust would (moto accepts every role); every other call
 /// goes to moto.
@@ -112,7 +123,7 @@ async fn a_refused_role_fails_that_account_only() {
     let refused = ids["ml-prod"].clone();
     let (fake, hub) = hub_refused_in(&moto, &refused, "not authorized to perform sts:AssumeRole").await;
     let members: Vec<MemberAccount> = ids.iter().map(|(name, id)| MemberAccount::new(id, name)).collect();
-    let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: Some("ext-123".into()), max_concurrent: 2 };
+    let how = reach(Some("ext-123"), 2);
     let reached = accounts::reach(&hub, "123456789012", members, &how).await;
     let status: std::collections::BTreeMap<&str, &str> = reached.iter().map(|r| (r.account_id.as_str(), r.status)).collect();
     assert_eq!(status[refused.as_str()], "failed", "{reached:?}");
@@ -223,7 +234,7 @@ async fn an_account_that_cannot_be_reached_is_reported_and_the_others_are_swept(
     let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
     let options = support::sweep_options(dir.path(), true);
     let selection = accounts::Selection { organization: true, ..Default::default() };
-    let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: None, max_concurrent: 4 };
+    let how = reach(None, 4);
     let result = costguard::sweep::organization::run(
         &hub,
         &policies,
@@ -449,7 +460,7 @@ async fn each_person_gets_one_digest_across_the_accounts_grouped_by_account_and_
     let dir = tempfile::tempdir().expect("temp dir");
     let options = costguard::sweep::SweepOptions { email: Some(email), ..support::sweep_options(dir.path(), true) };
     let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
-    let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: None, max_concurrent: 2 };
+    let how = reach(None, 2);
     let sweep = || async {
         costguard::sweep::organization::run(
             &moto.aws().await,
@@ -599,7 +610,7 @@ async fn payer_scope_is_refused_from_an_account_that_is_not_the_management_accou
     let options = costguard::sweep::SweepOptions { guardrails: Some(guardrails), ..support::sweep_options(dir.path(), false) };
     let listed = vec![MemberAccount::new(&ids["ml-prod"], "ml-prod")];
     let selection = accounts::Selection { listed: Some(listed), ..Default::default() };
-    let how = Reach { partition: "aws".into(), member_role: "CostguardMember".into(), external_id: None, max_concurrent: 1 };
+    let how = reach(None, 1);
     let result = costguard::sweep::organization::run(
         &member_hub,
         &policies,
@@ -616,4 +627,39 @@ async fn payer_scope_is_refused_from_an_account_that_is_not_the_management_accou
     assert!(g.errors.iter().any(|e| e.contains("management account") && e.contains(&ids["ml-dev"])), "{:?}", g.errors);
     assert_eq!(result.exit_code(), 3);
     assert!(budgets_in(&config_in(&moto, &ids["ml-dev"]).await, &ids["ml-dev"]).await.is_empty(), "nothing created in the wrong account");
+}
+
+#[tokio::test]
+async fn credentials_past_their_refresh_time_are_asked_for_again_and_the_sweep_goes_on() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None, &[])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None, &[])]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
+    let options = support::sweep_options(dir.path(), true);
+    let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
+    // The shortest session AWS grants, due for refresh at once: every time
+    // a client asks for credentials, the role is assumed again, as it is
+    // once an hour in a long sweep.
+    let how = Reach { session: costguard::aws::assume::Session { seconds: 900, refresh_before: std::time::Duration::from_secs(900) }, ..reach(None, 2) };
+    let result = costguard::sweep::organization::run(
+        &moto.aws().await,
+        &policies,
+        &options,
+        (&selection, &how),
+        &support::wall_clock(),
+        &costguard::progress::Progress::hidden(),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("the organization's sweep runs");
+    assert!(result.report.accounts.iter().all(|a| a.status == "ok"), "{:?}", result.report.accounts);
+    let mut found: Vec<(&str, &str)> = result.report.findings.iter().map(|f| (f.account_id.as_str(), f.resource_id.as_str())).collect();
+    found.sort();
+    let mut want = vec![(ids["ml-dev"].as_str(), "/dev/forever"), (ids["ml-prod"].as_str(), "/prod/forever")];
+    want.sort();
+    assert_eq!(found, want, "each account's own, with the refreshed credentials");
+    let assumed = result.report.api_calls.get("sts:AssumeRole").copied().unwrap_or(0);
+    assert!(assumed > 2, "asked again past the refresh time (2 accounts, {assumed} AssumeRole)");
 }

@@ -4,7 +4,9 @@
 //! session (one hour) goes on with fresh ones. costguard makes a client per
 //! call site, each with its own SDK identity cache, so without this cache
 //! every client assumed the role again (measured: 1,876 AssumeRole for 100
-//! accounts). Every AssumeRole is counted like any other call.
+//! accounts). The SDK's identity cache is told the credentials expire five
+//! minutes early, so it asks here in time. Every AssumeRole is counted like
+//! any other call.
 
 use std::time::SystemTime;
 
@@ -16,10 +18,28 @@ use super::AwsError;
 
 /// What CloudTrail shows in the member account for costguard's calls.
 pub const SESSION_NAME: &str = "costguard";
-/// How long one set of credentials lasts (the most a role allows by default).
-const SESSION_SECONDS: i32 = 3600;
-/// Asked for again this long before they expire.
-const REFRESH_BEFORE: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a member role's credentials last, and how long before that
+/// they are asked for again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Session {
+    /// Asked of AssumeRole (AWS: 900 to the role's maximum, 3,600 by default).
+    pub seconds: i32,
+    pub refresh_before: std::time::Duration,
+}
+
+impl Default for Session {
+    /// An hour (the most a role allows by default), asked again 5 minutes before.
+    fn default() -> Self {
+        Session { seconds: 3600, refresh_before: std::time::Duration::from_secs(300) }
+    }
+}
+
+impl Session {
+    /// How long credentials are used from when they were asked for.
+    fn lifetime(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.seconds.unsigned_abs().into()).saturating_sub(self.refresh_before)
+    }
+}
 
 /// A role in a member account, assumed on demand.
 #[derive(Debug)]
@@ -28,6 +48,7 @@ pub struct AssumedRole {
     pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) role_arn: String,
     pub(crate) external_id: Option<String>,
+    pub(crate) session: Session,
     /// The last credentials and when they were asked for; one AssumeRole
     /// at a time (the lock is held while asking, so concurrent callers wait
     /// for one answer).
@@ -39,7 +60,7 @@ impl AssumedRole {
         let mut cached = self.cached.lock().await;
         // Timed on the monotonic clock from when they were asked for: the
         // session lasts at most what was asked, whatever the wall clock does.
-        let lifetime = std::time::Duration::from_secs(SESSION_SECONDS.unsigned_abs().into()).saturating_sub(REFRESH_BEFORE);
+        let lifetime = self.session.lifetime();
         if let Some((c, _)) = cached.as_ref().filter(|(_, at)| at.elapsed() < lifetime) {
             return Ok(c.clone());
         }
@@ -56,12 +77,14 @@ impl AssumedRole {
             .role_arn(&self.role_arn)
             .role_session_name(SESSION_NAME)
             .set_external_id(self.external_id.clone())
-            .duration_seconds(SESSION_SECONDS)
+            .duration_seconds(self.session.seconds)
             .send()
             .await
             .map_err(|e| CredentialsError::provider_error(AwsError::from_sdk("sts", "AssumeRole", &[], e)))?;
         let c = out.credentials().ok_or_else(|| CredentialsError::provider_error(format!("AssumeRole {} answered without credentials", self.role_arn)))?;
-        let expiry = SystemTime::try_from(*c.expiration()).ok();
+        // The SDK's identity cache (shared by every client of the account)
+        // asks again only near the expiry it is given: give it ours.
+        let expiry = SystemTime::try_from(*c.expiration()).ok().map(|e| e.checked_sub(self.session.refresh_before).unwrap_or(e));
         tracing::debug!(role = %self.role_arn, session = SESSION_NAME, "assumed the member role");
         Ok(Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), expiry, "costguard-assume-role"))
     }

@@ -126,12 +126,13 @@ impl Aws {
     /// A handle on a member account: its own call counter, the same time limits, with
     /// the credentials of `role_arn` (assumed with this handle's own, and
     /// assumed again before they expire).
-    pub fn assuming(&self, role_arn: &str, external_id: Option<&str>) -> Aws {
+    pub fn assuming(&self, role_arn: &str, external_id: Option<&str>, session: assume::Session) -> Aws {
         let region = self.default_region().unwrap_or_else(|| "us-east-1".to_string());
         let role = assume::AssumedRole {
             sts: sdk_client!(self, aws_sdk_sts, region.as_str()),
             role_arn: role_arn.to_string(),
             external_id: external_id.map(str::to_string),
+            session,
             cached: Default::default(),
         };
         let base = self.base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(role)).build();

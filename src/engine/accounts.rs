@@ -116,6 +116,8 @@ pub struct Reach {
     pub external_id: Option<String>,
     /// Accounts reached at once.
     pub max_concurrent: usize,
+    /// How long the member role's credentials last.
+    pub session: crate::aws::assume::Session,
 }
 
 impl Reach {
@@ -160,7 +162,7 @@ pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, h
         let role = how.role_for(&account, hub_account);
         let aws = match &role {
             None => hub.counted_apart(),
-            Some(role) => hub.assuming(role, account.external_id.as_deref().or(how.external_id.as_deref())),
+            Some(role) => hub.assuming(role, account.external_id.as_deref().or(how.external_id.as_deref()), how.session),
         };
         let result = match aws.account_id().await {
             Ok(id) if id == account.id => Ok(()),
@@ -214,6 +216,7 @@ pub fn resolve(mut settings: OrgSettings, region: &str) -> Result<(Selection, Re
         member_role: settings.member_role,
         external_id: external_id.map(|s| s.trim().to_string()),
         max_concurrent: settings.max_accounts,
+        session: Default::default(),
     };
     Ok((selection, how))
 }
