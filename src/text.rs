@@ -106,6 +106,16 @@ pub fn clean(s: &str, max: usize) -> String {
     out.trim().to_string()
 }
 
+/// An account as people read it: "name (id)", or the id alone when it
+/// has no other name.
+pub fn account_label(id: &str, name: &str) -> String {
+    if name.is_empty() || name == id {
+        id.to_string()
+    } else {
+        format!("{name} ({id})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,10 +176,7 @@ impl Context {
                 let listed = group.items.len().min(budget);
                 budget -= listed;
                 PolicyView {
-                    account: group.account.as_ref().map(|a| match a.name.is_empty() || a.name == a.id {
-                        true => a.id.clone(),
-                        false => format!("{} ({})", clean(&a.name, 60), a.id),
-                    }),
+                    account: group.account.as_ref().map(|a| clean(&crate::text::account_label(&a.id, &a.name), 80)),
                     name: clean(&group.policy, MAX_VALUE_CHARS),
                     description: group.description.as_deref().map(|d| clean(d, MAX_VALUE_CHARS)),
                     noun: group.resource_type.noun(),

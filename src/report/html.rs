@@ -266,9 +266,12 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
             let _ = write!(out, "<p class=\"err\">{}</p>", escape(e));
         }
     }
-    let label = |id: &str, name: &str| if name.is_empty() || name == id { id.to_string() } else { format!("{name} ({id})") };
-    let at_stake: Vec<(String, f64)> =
-        report.accounts.iter().filter(|a| a.monthly_saving_usd > 0.0).map(|a| (label(&a.account_id, &a.name), a.monthly_saving_usd)).collect();
+    let at_stake: Vec<(String, f64)> = report
+        .accounts
+        .iter()
+        .filter(|a| a.monthly_saving_usd > 0.0)
+        .map(|a| (crate::text::account_label(&a.account_id, &a.name), a.monthly_saving_usd))
+        .collect();
     out.push_str(&bars("Monthly saving at stake by account", &at_stake));
 
     out.push_str("<h2>By account, most at stake first</h2><div class=\"wrap\"><table class=\"sortable\" id=\"by-account\"><thead><tr><th>Account</th><th>Name</th><th>Status</th><th class=\"n\">Findings</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th><th class=\"n\">Done</th><th class=\"n\">Failed</th></tr></thead><tbody>");

@@ -196,7 +196,7 @@ async fn tell(
 }
 
 fn summary(d: &Digest) -> DigestSummary {
-    let mut accounts: Vec<String> = d.policies.iter().filter_map(|g| g.account.as_ref().map(|a| a.id.clone())).collect();
+    let mut accounts: Vec<String> = d.policies.iter().filter_map(|g| g.account.as_ref().map(|a| crate::text::account_label(&a.id, &a.name))).collect();
     accounts.dedup();
     DigestSummary {
         recipient: d.recipient.clone(),
