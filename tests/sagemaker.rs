@@ -369,6 +369,24 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice_and_
 }
 
 #[tokio::test]
+async fn endpoints_sharing_a_config_described_at_once_ask_for_it_once() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "shared-00", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    let sm = moto.sagemaker().await;
+    for i in 1..12 {
+        let name = format!("shared-{i:02}");
+        sm.create_endpoint().endpoint_name(&name).endpoint_config_name("shared-00-config").send().await.expect("create endpoint");
+        moto.backdate_sagemaker("endpoint", &name, 30.0);
+    }
+    let state = tempfile::tempdir().expect("temp dir");
+    let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), true, Utc::now()).await;
+    assert_eq!(result.report.findings.len(), 12);
+    assert!(result.report.findings.iter().all(|f| f.monthly_cost_usd.is_some_and(|c| c > 0.0)), "each priced from the one config");
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), 12);
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpointConfig"), 1, "8 describes at a time wait for one answer");
+}
+
+#[tokio::test]
 async fn metrics_are_batched_on_a_fleet() {
     let moto = support::moto().await;
     let n = 250;

@@ -437,7 +437,10 @@ impl ResourceAction for Action {
 /// stale: each is described once per sweep (`Aws::memo`), however many
 /// endpoints share it. Key: `region/name`; value: variant -> instance type.
 #[derive(Default)]
-struct ConfigCache(Mutex<HashMap<String, HashMap<String, Option<String>>>>);
+struct ConfigCache(Mutex<HashMap<String, std::sync::Arc<tokio::sync::OnceCell<VariantTypes>>>>);
+
+/// Variant name -> instance type, of one endpoint config.
+type VariantTypes = HashMap<String, Option<String>>;
 
 /// The SageMaker calls this type makes.
 struct Api {
@@ -500,29 +503,24 @@ impl Api {
 
     /// Variant name -> instance type of an endpoint config (empty when the
     /// config is gone: the endpoint keeps running on what it was given).
-    async fn variant_types(&self, config_name: &str) -> Result<HashMap<String, Option<String>>, AwsError> {
-        let key = format!("{}/{config_name}", self.region);
-        if let Some(cached) = self.configs.0.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
-            return Ok(cached.clone());
-        }
-        let types: HashMap<String, Option<String>> = match self
-            .client
-            .describe_endpoint_config()
-            .endpoint_config_name(config_name)
-            .send()
-            .await
-            .map_err(|e| sagemaker_error("DescribeEndpointConfig", e))
-        {
-            Ok(out) => out
-                .production_variants()
-                .iter()
-                .map(|v| (v.variant_name().unwrap_or_default().to_string(), v.instance_type().map(|t| t.as_str().to_string())))
-                .collect(),
-            Err(e) if e.is_not_found() => HashMap::new(),
-            Err(e) => return Err(e),
-        };
-        self.configs.0.lock().unwrap_or_else(PoisonError::into_inner).insert(key, types.clone());
-        Ok(types)
+    async fn variant_types(&self, config_name: &str) -> Result<VariantTypes, AwsError> {
+        // One cell per config: endpoints described at once that share a
+        // config wait for one answer instead of each asking.
+        let cell = self.configs.0.lock().unwrap_or_else(PoisonError::into_inner).entry(format!("{}/{config_name}", self.region)).or_default().clone();
+        let types = cell
+            .get_or_try_init(|| async {
+                match self.client.describe_endpoint_config().endpoint_config_name(config_name).send().await.map_err(|e| sagemaker_error("DescribeEndpointConfig", e)) {
+                    Ok(out) => Ok(out
+                        .production_variants()
+                        .iter()
+                        .map(|v| (v.variant_name().unwrap_or_default().to_string(), v.instance_type().map(|t| t.as_str().to_string())))
+                        .collect()),
+                    Err(e) if e.is_not_found() => Ok(HashMap::new()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(types.clone())
     }
 
     async fn delete(&self, name: &str) -> Result<(), AwsError> {
