@@ -105,6 +105,10 @@ pub fn grants(policies: &[Policy], needs: &Needs) -> Vec<Grant> {
         }
         if uses_metrics(&p.filters) {
             all.push(Grant::read("cloudwatch:GetMetricData"));
+            // Its series found in bulk before any describe.
+            if rt.series_by().is_some() {
+                all.push(Grant::read("cloudwatch:ListMetrics"));
+            }
         }
         for a in &p.actions {
             all.extend(a.permissions(rt).into_iter().map(Grant::swept));

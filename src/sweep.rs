@@ -428,7 +428,9 @@ async fn collect(
     cancel: &CancellationToken,
 ) -> Inventory {
     let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
-    let inventory = inventory::collect(aws, policies, regions, &inventory::CollectContext { now, prices: &prices, progress, cancel }).await;
+    // The AI spend check shows every serving endpoint's hourly cost.
+    let price_serving = options.guardrails.as_ref().is_some_and(|g| g.spend_velocity.is_some());
+    let inventory = inventory::collect(aws, policies, regions, &inventory::CollectContext { now, price_serving, prices: &prices, progress, cancel }).await;
     if let Err(e) = prices.save() {
         tracing::warn!(error = %e, "could not save the price cache");
     }

@@ -186,7 +186,14 @@ async fn endpoints_in_service_are_shown_beside_the_token_spend() {
     let dir = tempfile::tempdir().expect("temp dir");
     seed(&moto).await;
     support::seed_endpoint(&moto, "chat", &[("AllTraffic", "ml.m5.large", 2)], &[], 30.0).await;
-    let policies = costguard::config::compile_text(Path::new("p.yaml"), "policies:\n  - name: endpoints\n    resource: sagemaker-endpoint\n").expect("valid");
+    // Busy: its metrics rule it out of the idle policy before any describe,
+    // and it is still described and priced for the view beside the tokens.
+    support::seed_endpoint(&moto, "busy", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    // A day before the sweep's time (the helper counts back from now).
+    let day_before_the_sweep = (chrono::Utc::now() - end()).num_hours() + 24;
+    support::put_invocations(&moto, "busy", "AllTraffic", 9.0, day_before_the_sweep).await;
+    let idle = "policies:\n  - name: idle\n    resource: sagemaker-endpoint\n    filters:\n      - {type: metrics, name: Invocations, statistic: Sum, days: 14, value: 0, missing-data: zero}\n";
+    let policies = costguard::config::compile_text(Path::new("p.yaml"), idle).expect("valid");
     let mut options = support::sweep_options(dir.path(), true);
     options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
     options.email = Some(email(&sink));
@@ -196,9 +203,10 @@ async fn endpoints_in_service_are_shown_beside_the_token_spend() {
             .expect("sweep runs");
     let endpoints = result.report.ai_spend.as_ref().and_then(|a| a.sagemaker_endpoints.clone()).expect("endpoints beside the tokens");
     let cost = result.report.findings.iter().find(|f| f.resource_id == "chat").and_then(|f| f.monthly_cost_usd).expect("the endpoint is priced");
-    assert_eq!((endpoints.endpoints, endpoints.unpriced), (1, 0));
-    // Two ml.m5.large instances: the finding's month over 730 hours.
-    assert!((endpoints.usd_per_hour - cost / 730.0).abs() < 1e-9 && endpoints.usd_per_hour > 0.2, "{endpoints:?}");
+    assert_eq!(result.report.findings.len(), 1, "only chat is idle");
+    assert_eq!((endpoints.endpoints, endpoints.unpriced), (2, 0));
+    // Three ml.m5.large instances: chat's month over 730 hours, and half as much for busy's one.
+    assert!((endpoints.usd_per_hour - 1.5 * cost / 730.0).abs() < 1e-9 && endpoints.usd_per_hour > 0.3, "{endpoints:?}");
 }
 
 #[tokio::test]

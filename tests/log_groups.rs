@@ -227,7 +227,13 @@ async fn plan_then_protect_then_apply(moto: &Moto, policy_text: &str) -> (Vec<co
     let prices = costguard::pricing::PriceBook::builtin();
     let (progress, cancel) = (Progress::hidden(), CancellationToken::new());
     let regions = [support::REGION.to_string()];
-    let listed = inventory::collect(&aws, &policies, &regions, &inventory::CollectContext { now, prices: &prices, progress: &progress, cancel: &cancel }).await;
+    let listed = inventory::collect(
+        &aws,
+        &policies,
+        &regions,
+        &inventory::CollectContext { now, price_serving: false, prices: &prices, progress: &progress, cancel: &cancel },
+    )
+    .await;
     let settings = plan::PlanSettings::default();
     let planned = plan::plan(&policies, &listed, &[], now, &settings);
     // Between plan and apply, someone protects the group.

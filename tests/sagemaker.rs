@@ -111,12 +111,15 @@ async fn dry_run_matches_exactly_the_idle_old_unprotected_endpoints() {
     assert!((policy.monthly_cost_usd - (0.23 * 2.0 + 0.736 + 0.115) * 730.0).abs() < 1e-6, "{}", policy.monthly_cost_usd);
 
     // Calls: one list page, the tags of every endpoint in one bulk call,
-    // one metric request for every variant of every candidate, a describe
-    // only for the old InService ones (not too-young), no ListTags.
+    // the variants' Invocations series in one ListMetrics and their
+    // datapoints in one GetMetricData; a describe only for what is still
+    // idle (not too-young, not the two busy ones: their metrics ruled
+    // them out first), no ListTags.
     assert_eq!(calls(&result, "sagemaker:ListEndpoints"), 1);
     assert_eq!(calls(&result, "tag:GetResources"), 1);
+    assert_eq!(calls(&result, "cloudwatch:ListMetrics"), 1);
     assert_eq!(calls(&result, "cloudwatch:GetMetricData"), 1);
-    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), 5);
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), 3);
     assert_eq!(calls(&result, "sagemaker:ListTags"), 0);
     assert!(calls(&result, "sagemaker:DescribeEndpointConfig") <= 5);
     assert_eq!(result.report.totals.api_calls, result.report.api_calls.values().sum::<u64>());
@@ -396,10 +399,9 @@ async fn metrics_are_batched_on_a_fleet() {
     assert_eq!(result.report.findings.len(), n / 2, "every other endpoint is busy");
     assert_eq!(calls(&result, "sagemaker:ListEndpoints"), 3, "ceil(250/100) list calls");
     assert_eq!(calls(&result, "cloudwatch:GetMetricData"), 1, "ceil(250/500) metric calls");
-    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), n as u64, "one describe per candidate");
-    // One shared config, cached; only the first concurrent describes (8 in
-    // flight) can miss the cache together.
-    assert!(calls(&result, "sagemaker:DescribeEndpointConfig") <= 8, "{}", calls(&result, "sagemaker:DescribeEndpointConfig"));
+    assert_eq!(calls(&result, "cloudwatch:ListMetrics"), 1, "the variants' series in bulk");
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), (n / 2) as u64, "a describe only for the idle ones: the busy are ruled out by their metrics");
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpointConfig"), 1, "one shared config, described once");
 }
 
 #[tokio::test]
@@ -456,6 +458,9 @@ async fn an_over_provisioned_endpoint_gets_a_smaller_size_and_fewer_instances() 
     support::put_variant_load(&moto, "oversized", "AllTraffic", "CPUUtilization", 40.0, 14.0 * 1440.0 * 4.0).await;
     support::put_variant_load(&moto, "oversized", "AllTraffic", "MemoryUtilization", 30.0, 14.0 * 1440.0 * 4.0).await;
     support::put_variant_load(&moto, "loaded", "AllTraffic", "CPUUtilization", 300.0, 14.0 * 1440.0 * 2.0).await;
+    // Busy, and no CPU series in two weeks: neither policy can match it.
+    seed_endpoint(&moto, "unmeasured", &[("AllTraffic", "ml.m5.xlarge", 4)], &[], 30.0).await;
+    put_invocations(&moto, "unmeasured", "AllTraffic", 5.0, 3).await;
     let state = tempfile::tempdir().expect("temp dir");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/sagemaker.yaml");
     let shipped = compile_text(&path, &std::fs::read_to_string(&path).expect("shipped")).expect("valid");
@@ -471,6 +476,10 @@ async fn an_over_provisioned_endpoint_gets_a_smaller_size_and_fewer_instances() 
     assert_eq!(part.hours_of_data, Some(336.0));
     let saving = (0.23 * 4.0 - 0.115 * 2.0) * 730.0;
     assert!((over[0].monthly_saving_usd.unwrap_or_default() - saving).abs() < 1e-6, "{:?}", over[0].monthly_saving_usd);
+    // ListMetrics found no CPU for it and Invocations ruled it out as idle: never described.
+    assert!(result.report.findings.iter().all(|f| f.resource_id != "unmeasured"));
+    assert_eq!(calls(&result, "sagemaker:DescribeEndpoint"), 2, "the two with CPU data (both idle too)");
+    assert_eq!(calls(&result, "cloudwatch:ListMetrics"), 2, "Invocations and CPUUtilization series, in bulk");
 }
 
 #[tokio::test]

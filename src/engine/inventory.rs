@@ -58,6 +58,9 @@ const DESCRIBE_CONCURRENCY: usize = 8;
 /// its stop signal (a signal or the sweep's time limit).
 pub struct CollectContext<'a> {
     pub now: DateTime<Utc>,
+    /// Describe and price every resource serving models, matched or not:
+    /// the AI spend check shows what they cost an hour.
+    pub price_serving: bool,
     pub prices: &'a PriceBook,
     pub progress: &'a Progress,
     pub cancel: &'a CancellationToken,
@@ -127,15 +130,25 @@ async fn collect_one(
             return (resource_type, region.to_string(), Vec::new(), vec![error]);
         }
     };
-    let could_match = |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
     let mut errors = Vec::new();
+
+    // Series in bulk, then their metrics: what the metrics already rule
+    // out is never described.
+    if list_series(aws, region, resource_type, policies, &mut resources).await {
+        if let Err(error) = fetch_metrics(aws, region, policies, &mut resources, ctx.now).await {
+            tracing::error!(resource_type = %resource_type, region = %region, error = %error, "metrics failed");
+            errors.push(error);
+        }
+    }
+    let could_match = |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
 
     // Describe: only resources some policy could still match, and only
     // what the policies' filters read.
     let mut reads = crate::resources::Wanted::new();
     policies.iter().flat_map(|p| &p.filters).for_each(|f| f.attributes_read(&mut reads));
     let reads = &reads;
-    let wanted: Vec<usize> = (0..resources.len()).filter(|&i| !resources[i].described && could_match(&resources[i])).collect();
+    let priced_anyway = ctx.price_serving && resource_type.serves_models();
+    let wanted: Vec<usize> = (0..resources.len()).filter(|&i| !resources[i].described && (priced_anyway || could_match(&resources[i]))).collect();
     let described = wanted.len();
     let task = ctx.progress.task(&format!("describing {described} {resource_type} in {region}"));
     let mut pending: Vec<(usize, Resource)> = wanted.into_iter().map(|i| (i, resources[i].clone())).collect();
@@ -182,6 +195,49 @@ async fn collect_one(
     (resource_type, region.to_string(), resources, errors)
 }
 
+/// For types whose series ListMetrics can tell ([`ResourceType::series_by`]):
+/// each resource's series of every metric the policies read within two
+/// weeks, and of the CPU a `rightsizing` filter reads, one ListMetrics per
+/// 500 series. Returns whether any were found out; a failure only means
+/// describing as before.
+async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, policies: &[&Policy], resources: &mut [Resource]) -> bool {
+    let Some(names @ [dimension, ..]) = resource_type.series_by() else { return false };
+    let mut read = Vec::new();
+    policies.iter().flat_map(|p| &p.filters).for_each(|f| f.metrics_read(&mut read));
+    let mut wanted: BTreeSet<(String, String)> =
+        read.into_iter().filter(|(_, _, days)| *days <= metrics::LISTED_DAYS).map(|(ns, metric, _)| (ns, metric)).collect();
+    if let Some((ns, metric)) = resource_type.sizing_cpu().filter(|_| policies.iter().any(|p| p.rightsizing().is_some())) {
+        wanted.insert((ns.to_string(), metric.to_string()));
+    }
+    if resources.is_empty() || wanted.is_empty() {
+        return false;
+    }
+    let mut found = false;
+    for (namespace, metric) in wanted {
+        let series = match aws.cloudwatch(region).list_series(&namespace, &metric).await {
+            Ok(series) => series,
+            Err(error) => {
+                tracing::warn!(resource_type = %resource_type, region = %region, error = %error, "ListMetrics failed; describing instead");
+                continue;
+            }
+        };
+        let mut by_resource: BTreeMap<String, Vec<crate::resources::Dimensions>> = BTreeMap::new();
+        // Only the dimension sets a described resource's series have: the
+        // same datapoints under more dimensions would count twice.
+        for dims in series.into_iter().filter(|d| d.len() == names.len() && names.iter().all(|n| d.iter().any(|(k, _)| k == n))) {
+            if let Some((_, id)) = dims.iter().find(|(k, _)| k == dimension) {
+                by_resource.entry(id.clone()).or_default().push(dims);
+            }
+        }
+        let key = format!("{namespace}/{metric}");
+        for r in resources.iter_mut() {
+            r.listed_series.insert(key.clone(), by_resource.remove(&r.id).unwrap_or_default());
+        }
+        found = true;
+    }
+    found
+}
+
 pub(crate) async fn fetch_metrics(aws: &Aws, region: &str, policies: &[&Policy], resources: &mut [Resource], now: DateTime<Utc>) -> Result<(), AwsError> {
     // One batch per window: GetMetricData takes one start and end per request.
     // Each batch: the queries, and (resource index, key, number of series).
@@ -197,7 +253,8 @@ pub(crate) async fn fetch_metrics(aws: &Aws, region: &str, policies: &[&Policy],
         }
         let mut seen = BTreeSet::new();
         for (key, days, queries) in needs {
-            if !seen.insert(key.clone()) {
+            // Asked once: before the describe (listed series) or after.
+            if r.metrics.contains_key(&key) || !seen.insert(key.clone()) {
                 continue;
             }
             let (batch_queries, owners) = batches.entry(metrics::window_ending(now, days)).or_default();

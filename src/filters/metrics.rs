@@ -216,6 +216,9 @@ impl MetricsSpec {
     }
 }
 
+/// How far back ListMetrics sees: series with datapoints in the last two weeks.
+pub const LISTED_DAYS: f64 = 14.0;
+
 impl MetricsFilter {
     /// Names this filter's datapoints in `Resource::metrics`; filters asking
     /// the same question share one fetch.
@@ -247,7 +250,11 @@ impl MetricsFilter {
 
     /// The series this filter reads for `resource`: (key, days, queries).
     pub fn metric_needs(&self, resource: &Resource) -> Vec<(String, f64, Vec<SeriesQuery>)> {
-        resource.metric_series().map(|series| vec![(self.key(), self.days, self.queries(&series))]).unwrap_or_default()
+        // Before any describe, the series ListMetrics found: exact for a
+        // window within its two weeks (a series with no datapoint there
+        // adds nothing to any statistic).
+        let listed = || resource.listed(&self.namespace, &self.metric).filter(|_| self.days <= LISTED_DAYS).map(<[_]>::to_vec);
+        resource.metric_series().or_else(listed).map(|series| vec![(self.key(), self.days, self.queries(&series))]).unwrap_or_default()
     }
 
     pub fn is_fetched(&self, resource: &Resource) -> bool {

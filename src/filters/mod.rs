@@ -167,7 +167,8 @@ impl Filter {
             Filter::Tag(_) => !resource.described && !resource.tags_listed,
             Filter::Age(_) => false,
             Filter::Metrics(f) => !f.is_fetched(resource),
-            Filter::Rightsizing(f) => !f.is_fetched(resource),
+            // Nothing to judge when the listing found no CPU series.
+            Filter::Rightsizing(f) => !f.is_fetched(resource) && !resource.no_listed_cpu(),
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(|f| f.lacks_data(resource)),
         }
     }
@@ -194,6 +195,16 @@ impl Filter {
             Filter::Rightsizing(f) => out.extend(f.metric_needs(resource)),
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_needs(resource, out)),
             Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) => {}
+        }
+    }
+
+    /// The (namespace, metric, days) of every `metrics` filter inside this
+    /// one: what ListMetrics can find series for in bulk.
+    pub fn metrics_read(&self, out: &mut Vec<(String, String, f64)>) {
+        match self {
+            Filter::Metrics(f) => out.push((f.namespace.clone(), f.metric.clone(), f.days)),
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metrics_read(out)),
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Rightsizing(_) => {}
         }
     }
 

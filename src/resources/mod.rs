@@ -91,6 +91,15 @@ pub trait Kind: Send + Sync + 'static {
     /// Whether its hourly cost is a model served now, shown beside the
     /// token spend in "AI spend now" (SageMaker endpoints).
     const SERVES_MODELS: bool = false;
+    /// The dimensions of its metric series, the first naming it, when
+    /// ListMetrics can tell its series in bulk before any describe (a
+    /// SageMaker endpoint: `EndpointName` and `VariantName`, one series per
+    /// variant). `None`: the series come from its description.
+    const SERIES_BY: Option<&'static [&'static str]> = None;
+    /// Where a `rightsizing` filter reads its CPU, as (namespace, metric),
+    /// when that is known before any describe: no series there in two
+    /// weeks means there is nothing to judge.
+    const SIZING_CPU: Option<(&'static str, &'static str)> = None;
 
     fn attribute<'a>(details: &'a Self::Details, name: &str) -> Option<AttrValue<'a>>;
 
@@ -335,6 +344,12 @@ pub struct Resource {
     /// CloudWatch agent's dimensions for an EC2 instance), found in bulk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_series: Option<Dimensions>,
+    /// Its series with datapoints in the last two weeks, by
+    /// `namespace/metric`, from ListMetrics in bulk (types with
+    /// [`Kind::SERIES_BY`]): metrics are read, and may rule it out, before
+    /// any describe. An empty list: none.
+    #[serde(skip)]
+    pub listed_series: BTreeMap<String, Vec<Dimensions>>,
     pub details: Details,
 }
 
@@ -355,8 +370,21 @@ impl Resource {
             metrics: BTreeMap::new(),
             sizes: Vec::new(),
             memory_series: None,
+            listed_series: BTreeMap::new(),
             details,
         }
+    }
+
+    /// Its series of `namespace`/`metric` as ListMetrics found them, if it
+    /// was asked (see [`Resource::listed_series`]).
+    pub fn listed(&self, namespace: &str, metric: &str) -> Option<&[Dimensions]> {
+        self.listed_series.get(&format!("{namespace}/{metric}")).map(Vec::as_slice)
+    }
+
+    /// Known before any describe to have no CPU series in two weeks: a
+    /// `rightsizing` filter has nothing to judge.
+    pub fn no_listed_cpu(&self) -> bool {
+        !self.described && self.resource_type().sizing_cpu().and_then(|(ns, metric)| self.listed(ns, metric)).is_some_and(<[Dimensions]>::is_empty)
     }
 
     /// Keeps what the inventory learnt about `listed` besides its
@@ -514,6 +542,12 @@ macro_rules! registry {
             }
             pub fn serves_models(self) -> bool {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::SERVES_MODELS,)* }
+            }
+            pub fn series_by(self) -> Option<&'static [&'static str]> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::SERIES_BY,)* }
+            }
+            pub fn sizing_cpu(self) -> Option<(&'static str, &'static str)> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::SIZING_CPU,)* }
             }
             pub async fn list(self, aws: &Aws, region: &str, with_tags: bool, now: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::list(aws, region, with_tags, now, on_progress).await,)* }

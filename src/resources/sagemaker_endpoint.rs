@@ -119,6 +119,8 @@ impl Kind for Endpoints {
     const ACTION_NAMES: &'static [&'static str] = &["delete"];
     const SIZABLE: bool = true;
     const SERVES_MODELS: bool = true;
+    const SERIES_BY: Option<&'static [&'static str]> = Some(&["EndpointName", "VariantName"]);
+    const SIZING_CPU: Option<(&'static str, &'static str)> = Some(("/aws/sagemaker/Endpoints", "CPUUtilization"));
 
     fn attribute<'a>(e: &'a Endpoint, name: &str) -> Option<AttrValue<'a>> {
         let described = e.description.as_ref();
