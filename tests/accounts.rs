@@ -88,6 +88,24 @@ async fn every_member_is_reached_through_its_own_role_and_an_ou_narrows_to_its_s
     assert_eq!(json["left_out"][0]["account_id"], ids["ml-prod"].as_str());
 }
 
+fn never_expire() -> Vec<costguard::config::Policy> {
+    costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid")
+}
+
+/// An organization's sweep in this process, on the wall clock.
+async fn sweep_org(
+    hub: &costguard::aws::Aws,
+    policies: &[costguard::config::Policy],
+    options: &costguard::sweep::SweepOptions,
+    selection: &accounts::Selection,
+    how: &Reach,
+) -> costguard::sweep::organization::OrgResult {
+    let (progress, cancel) = (costguard::progress::Progress::hidden(), tokio_util::sync::CancellationToken::new());
+    costguard::sweep::organization::run(hub, policies, options, (selection, how), &support::wall_clock(), &progress, &cancel)
+        .await
+        .expect("the organization's sweep runs")
+}
+
 /// Through the member role `CostguardMember`, `max_concurrent` accounts at once.
 fn reach(external_id: Option<&str>, max_concurrent: usize) -> Reach {
     Reach {
@@ -231,21 +249,11 @@ async fn an_account_that_cannot_be_reached_is_reported_and_the_others_are_swept(
     let refused = ids["ml-prod"].clone();
     let (_fake, hub) = hub_refused_in(&moto, &refused, "explicit deny in a service control policy").await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
+    let policies = never_expire();
     let options = support::sweep_options(dir.path(), true);
     let selection = accounts::Selection { organization: true, ..Default::default() };
     let how = reach(None, 4);
-    let result = costguard::sweep::organization::run(
-        &hub,
-        &policies,
-        &options,
-        (&selection, &how),
-        &support::wall_clock(),
-        &costguard::progress::Progress::hidden(),
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .expect("the organization's sweep runs");
+    let result = sweep_org(&hub, &policies, &options, &selection, &how).await;
     let failed: Vec<&str> = result.report.accounts.iter().filter(|a| a.status == "failed").map(|a| a.account_id.as_str()).collect();
     assert_eq!(failed, [refused.as_str()]);
     assert!(result.report.accounts.iter().any(|a| a.error.as_deref().is_some_and(|e| e.contains("service control policy"))));
@@ -461,19 +469,7 @@ async fn each_person_gets_one_digest_across_the_accounts_grouped_by_account_and_
     let options = costguard::sweep::SweepOptions { email: Some(email), ..support::sweep_options(dir.path(), true) };
     let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
     let how = reach(None, 2);
-    let sweep = || async {
-        costguard::sweep::organization::run(
-            &moto.aws().await,
-            &policies,
-            &options,
-            (&selection, &how),
-            &support::wall_clock(),
-            &costguard::progress::Progress::hidden(),
-            &tokio_util::sync::CancellationToken::new(),
-        )
-        .await
-        .expect("the organization's sweep runs")
-    };
+    let sweep = || async { sweep_org(&moto.aws().await, &policies, &options, &selection, &how).await };
     let result = sweep().await;
     let mut messages = sink.messages();
     messages.sort_by_key(|m| m.header("To").join(",").to_lowercase());
@@ -605,23 +601,13 @@ async fn payer_scope_is_refused_from_an_account_that_is_not_the_management_accou
     let (ids, _) = organization(&moto).await;
     let member_hub = costguard::aws::Aws::from_config(config_in(&moto, &ids["ml-dev"]).await, costguard::aws::ApiCallCounter::new());
     let dir = tempfile::tempdir().expect("temp dir");
-    let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
+    let policies = never_expire();
     let guardrails = costguard::config::compile_guardrails_text(std::path::Path::new("g.yaml"), PAYER_GUARDRAILS).ok().flatten().expect("valid guardrails");
     let options = costguard::sweep::SweepOptions { guardrails: Some(guardrails), ..support::sweep_options(dir.path(), false) };
     let listed = vec![MemberAccount::new(&ids["ml-prod"], "ml-prod")];
     let selection = accounts::Selection { listed: Some(listed), ..Default::default() };
     let how = reach(None, 1);
-    let result = costguard::sweep::organization::run(
-        &member_hub,
-        &policies,
-        &options,
-        (&selection, &how),
-        &support::wall_clock(),
-        &costguard::progress::Progress::hidden(),
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .expect("the organization's sweep runs");
+    let result = sweep_org(&member_hub, &policies, &options, &selection, &how).await;
     let g = result.report.guardrails.as_ref().expect("guardrails reported");
     assert!(g.payer_account.is_none() && g.changes.is_empty(), "{g:?}");
     assert!(g.errors.iter().any(|e| e.contains("management account") && e.contains(&ids["ml-dev"])), "{:?}", g.errors);
@@ -636,24 +622,14 @@ async fn credentials_past_their_refresh_time_are_asked_for_again_and_the_sweep_g
     log_groups_in(&moto, &ids["ml-dev"], &[("/dev/forever", None, &[])]).await;
     log_groups_in(&moto, &ids["ml-prod"], &[("/prod/forever", None, &[])]).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), support::NEVER_EXPIRE).expect("valid");
+    let policies = never_expire();
     let options = support::sweep_options(dir.path(), true);
     let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
     // The shortest session AWS grants, due for refresh at once: every time
     // a client asks for credentials, the role is assumed again, as it is
     // once an hour in a long sweep.
     let how = Reach { session: costguard::aws::assume::Session { seconds: 900, refresh_before: std::time::Duration::from_secs(900) }, ..reach(None, 2) };
-    let result = costguard::sweep::organization::run(
-        &moto.aws().await,
-        &policies,
-        &options,
-        (&selection, &how),
-        &support::wall_clock(),
-        &costguard::progress::Progress::hidden(),
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .expect("the organization's sweep runs");
+    let result = sweep_org(&moto.aws().await, &policies, &options, &selection, &how).await;
     assert!(result.report.accounts.iter().all(|a| a.status == "ok"), "{:?}", result.report.accounts);
     let mut found: Vec<(&str, &str)> = result.report.findings.iter().map(|f| (f.account_id.as_str(), f.resource_id.as_str())).collect();
     found.sort();
