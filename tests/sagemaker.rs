@@ -372,6 +372,17 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice_and_
 }
 
 #[tokio::test]
+async fn a_lone_endpoint_is_described_rather_than_its_series_listed() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "lone", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), true, Utc::now()).await;
+    assert_eq!(result.report.findings.len(), 1);
+    // One describe is fewer calls than one ListMetrics plus the describe its idleness still needs.
+    assert_eq!((calls(&result, "cloudwatch:ListMetrics"), calls(&result, "sagemaker:DescribeEndpoint")), (0, 1));
+}
+
+#[tokio::test]
 async fn endpoints_sharing_a_config_described_at_once_ask_for_it_once() {
     let moto = support::moto().await;
     seed_endpoint(&moto, "shared-00", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;

@@ -133,8 +133,9 @@ async fn collect_one(
     let mut errors = Vec::new();
 
     // Series in bulk, then their metrics: what the metrics already rule
-    // out is never described.
-    if list_series(aws, region, resource_type, policies, &mut resources).await {
+    // out is never described. Not when everything is described anyway.
+    let priced_anyway = ctx.price_serving && resource_type.serves_models();
+    if !priced_anyway && list_series(aws, region, resource_type, policies, &mut resources, ctx.now).await {
         if let Err(error) = fetch_metrics(aws, region, policies, &mut resources, ctx.now).await {
             tracing::error!(resource_type = %resource_type, region = %region, error = %error, "metrics failed");
             errors.push(error);
@@ -147,7 +148,6 @@ async fn collect_one(
     let mut reads = crate::resources::Wanted::new();
     policies.iter().flat_map(|p| &p.filters).for_each(|f| f.attributes_read(&mut reads));
     let reads = &reads;
-    let priced_anyway = ctx.price_serving && resource_type.serves_models();
     let wanted: Vec<usize> = (0..resources.len()).filter(|&i| !resources[i].described && (priced_anyway || could_match(&resources[i]))).collect();
     let described = wanted.len();
     let task = ctx.progress.task(&format!("describing {described} {resource_type} in {region}"));
@@ -198,9 +198,10 @@ async fn collect_one(
 /// For types whose series ListMetrics can tell ([`ResourceType::series_by`]):
 /// each resource's series of every metric the policies read within two
 /// weeks, and of the CPU a `rightsizing` filter reads, one ListMetrics per
-/// 500 series. Returns whether any were found out; a failure only means
-/// describing as before.
-async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, policies: &[&Policy], resources: &mut [Resource]) -> bool {
+/// 500 series, when that is fewer calls than describing the candidates.
+/// Returns whether any were found out; a failure only means describing as
+/// before.
+async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, policies: &[&Policy], resources: &mut [Resource], now: DateTime<Utc>) -> bool {
     let Some(names @ [dimension, ..]) = resource_type.series_by() else { return false };
     let mut read = Vec::new();
     policies.iter().flat_map(|p| &p.filters).for_each(|f| f.metrics_read(&mut read));
@@ -209,7 +210,8 @@ async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, polic
     if let Some((ns, metric)) = resource_type.sizing_cpu().filter(|_| policies.iter().any(|p| p.rightsizing().is_some())) {
         wanted.insert((ns.to_string(), metric.to_string()));
     }
-    if resources.is_empty() || wanted.is_empty() {
+    let candidates = resources.iter().filter(|r| !r.described && policies.iter().any(|p| filters::could_match_all(&p.filters, r, now))).count();
+    if candidates <= wanted.len() {
         return false;
     }
     let mut found = false;
