@@ -158,6 +158,14 @@ pub async fn run(
         tracing::info!(plan = %path.display(), changes = file.changes.len(), "plan saved");
         saved_plan = Some(report::PlanFileInfo { path: path.display().to_string(), role: "saved", changes: file.changes.len() });
     }
+    // Deleted resources listed again: a real run's ledger takes their saving back.
+    let recreated = match (&journal, options.dry_run) {
+        (Some(journal), false) => journal.savings(None).map(|rows| ledger::recreated(&rows, &inventory)),
+        _ => Ok(Vec::new()),
+    };
+    // What no policy matched is not needed past here (the plan holds the
+    // rest): freed before the findings, email and the report are built.
+    inventory.resources.clear();
     let outcomes = match (&journal, options.dry_run) {
         (Some(journal), false) => {
             let _task = progress.task("applying");
@@ -170,11 +178,8 @@ pub async fn run(
     let findings = findings::findings(&plan, &outcomes, &account_id);
     let savings = ledger_total(
         &mut recovery,
-        update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()),
+        update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, recreated, &run_id, &account_id, clock.now()),
     );
-    // What no policy matched is not needed past here (the plan holds the
-    // rest): freed before email and the report, the sweep's other peak.
-    inventory.resources.clear();
     let (emails, held_digests) = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
@@ -235,7 +240,7 @@ pub async fn apply_plan(
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
-    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, &inventory, &run_id, &account_id, clock.now()));
+    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
     let info = RunInfo { run_id, account_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,
@@ -489,15 +494,14 @@ fn update_ledger(
     plan: &Plan,
     outcomes: &[apply::Outcome],
     findings: &[Finding],
-    inventory: &Inventory,
+    recreated: Result<Vec<ledger::LedgerRow>, JournalError>,
     run_id: &str,
     account_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<ledger::SavingsTotal>, JournalError> {
     let Some(journal) = journal else { return Ok(None) };
     if !dry_run {
-        let recreated = ledger::recreated(&journal.savings(None)?, inventory);
-        ledger::record(journal, run_id, &ledger::savings_of(plan, outcomes, findings, account_id), &recreated, now)?;
+        ledger::record(journal, run_id, &ledger::savings_of(plan, outcomes, findings, account_id), &recreated?, now)?;
     }
     Ok(Some(ledger::total(&journal.savings(None)?)))
 }
