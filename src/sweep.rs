@@ -240,7 +240,8 @@ pub async fn apply_plan(
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
-    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
+    let savings =
+        ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
     let info = RunInfo { run_id, account_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,

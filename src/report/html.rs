@@ -117,14 +117,14 @@ fn ai_spend(ai: &AiSpend) -> String {
     out
 }
 
-pub fn render(report: &Report) -> String {
-    let mut out = String::new();
-    page_start(&mut out, "costguard sweep report");
+/// `report.html`, written as it goes: a large report is never held whole.
+pub fn write_to(report: &Report, out: &mut dyn Write) {
+    page_start(out, "costguard sweep report");
     if report.dry_run {
         let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
     }
     if let Some(ai) = &report.ai_spend {
-        out.push_str(&ai_spend(ai));
+        let _ = out.write_str(&ai_spend(ai));
     }
     let _ = write!(
         out,
@@ -164,7 +164,7 @@ pub fn render(report: &Report) -> String {
             s.month_over_month_change_pct.map_or("unknown".to_string(), |c| format!("{c:+.1}%"))
         );
         let services: Vec<(String, f64)> = s.top_services.iter().map(|x| (x.service.clone(), x.month_to_date_usd)).collect();
-        out.push_str(&bars("Top services, month to date", &services));
+        let _ = out.write_str(&bars("Top services, month to date", &services));
     }
 
     if !report.errors.is_empty() {
@@ -172,18 +172,18 @@ pub fn render(report: &Report) -> String {
         for e in &report.errors {
             let _ = write!(out, "<li class=\"err\">{}</li>", escape(&e.message));
         }
-        out.push_str("</ul>");
+        let _ = out.write_str("</ul>");
     }
 
     let _ = write!(out, "<h2>Monthly cost at stake</h2>");
     let by_policy: Vec<(String, f64)> = report.policies.iter().filter(|p| p.matched > 0).map(|p| (p.name.clone(), p.monthly_saving_usd)).collect();
-    out.push_str(&bars("By policy", &by_policy));
+    let _ = out.write_str(&bars("By policy", &by_policy));
     let mut by_type: BTreeMap<&str, f64> = BTreeMap::new();
     for f in &report.findings {
         *by_type.entry(f.resource_type.name()).or_default() += f.monthly_saving_usd.unwrap_or(0.0);
     }
     let by_type: Vec<(String, f64)> = by_type.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    out.push_str(&bars("By resource type", &by_type));
+    let _ = out.write_str(&bars("By resource type", &by_type));
 
     for p in &report.policies {
         let findings: Vec<_> = report.findings.iter().filter(|f| f.policy == p.name).collect();
@@ -202,7 +202,7 @@ pub fn render(report: &Report) -> String {
         if findings.is_empty() {
             continue;
         }
-        out.push_str("<div class=\"wrap\"><table class=\"sortable\"><thead><tr><th>Resource</th><th>Region</th><th>Why</th><th>Action</th><th>Status</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th></tr></thead><tbody>");
+        let _ = out.write_str("<div class=\"wrap\"><table class=\"sortable\"><thead><tr><th>Resource</th><th>Region</th><th>Why</th><th>Action</th><th>Status</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th></tr></thead><tbody>");
         for f in findings {
             let status = match &f.detail {
                 Some(d) => format!("{:?}: {}", f.status, escape(d)).to_lowercase(),
@@ -222,14 +222,13 @@ pub fn render(report: &Report) -> String {
                 usd(f.monthly_saving_usd)
             );
         }
-        out.push_str("</tbody></table></div>");
+        let _ = out.write_str("</tbody></table></div>");
     }
     let _ = write!(out, "<script>{SCRIPT}</script></body></html>");
-    out
 }
 
 /// The page's head, opening `body`: the style, and the title.
-fn page_start(out: &mut String, title: &str) {
+fn page_start(out: &mut dyn Write, title: &str) {
     let _ = write!(
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"

@@ -7,12 +7,12 @@ use super::{Finding, Report};
 use crate::guardrails::velocity::figures::AiSpend;
 use crate::text::{usd, usd_with_unpriced, utc};
 
-pub fn render(report: &Report) -> String {
-    let mut out = String::new();
+/// `report.md`, written as it goes: a large report is never held whole.
+pub fn write_to(report: &Report, out: &mut dyn Write) {
     let mode = if report.dry_run { "dry run: nothing was changed" } else { "real run" };
     let _ = writeln!(out, "# costguard sweep report\n");
     if let Some(ai) = &report.ai_spend {
-        render_ai_spend(&mut out, ai);
+        render_ai_spend(out, ai);
     }
     let _ = writeln!(out, "- Run: `{}` ({mode}), account {}", escape(&report.run_id), escape(&report.account_id));
     let _ = writeln!(out, "- Started: {}, finished: {}", utc(report.started_at), utc(report.finished_at));
@@ -38,7 +38,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "- AWS API calls: {} ({})", report.totals.api_calls, calls.join(", "));
 
     if let Some(spend) = &report.spend {
-        render_spend(&mut out, spend);
+        render_spend(out, spend);
     }
 
     if !report.errors.is_empty() {
@@ -50,7 +50,7 @@ pub fn render(report: &Report) -> String {
     }
 
     if let Some(emails) = &report.emails {
-        render_emails(&mut out, emails);
+        render_emails(out, emails);
     }
 
     let _ = writeln!(out, "\n## Summary\n");
@@ -105,7 +105,7 @@ pub fn render(report: &Report) -> String {
         }
         let _ = writeln!(out, "\n## {}\n", escape(&p.name));
         if findings.iter().any(|f| f.recommendation.is_some()) {
-            recommendations(&mut out, &findings);
+            recommendations(out, &findings);
             continue;
         }
         let _ = writeln!(out, "| Resource | Region | Why | Action | Status | Monthly cost |");
@@ -127,10 +127,9 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    out
 }
 
-fn render_emails(out: &mut String, e: &crate::notify::EmailReport) {
+fn render_emails(out: &mut dyn Write, e: &crate::notify::EmailReport) {
     let _ = writeln!(out, "\n## Email\n");
     let _ = writeln!(
         out,
@@ -144,7 +143,7 @@ fn render_emails(out: &mut String, e: &crate::notify::EmailReport) {
 }
 
 /// AI spend now, first: the alerts, the rate, and each model's last day.
-fn render_ai_spend(out: &mut String, ai: &AiSpend) {
+fn render_ai_spend(out: &mut dyn Write, ai: &AiSpend) {
     let t = &ai.total;
     let _ = writeln!(out, "## AI spend now\n");
     let unpriced = if ai.unpriced_models > 0 { format!(" (plus {} model(s) of unknown price, not counted as $0)", ai.unpriced_models) } else { String::new() };
@@ -172,7 +171,7 @@ fn render_ai_spend(out: &mut String, ai: &AiSpend) {
         let _ = writeln!(out, "- **Alert** ({}): {}: {}", a.rule, escape(&crate::notify::ai_alert::scope(a)), escape(&crate::notify::ai_alert::rule_text(a)));
     }
     if !ai.alerts.is_empty() {
-        out.push('\n');
+        let _ = out.write_char('\n');
     }
     if ai.models.is_empty() {
         let _ = writeln!(out, "No model use in the last 24 hours.\n");
@@ -194,7 +193,7 @@ fn render_ai_spend(out: &mut String, ai: &AiSpend) {
             escape(&m.price_basis)
         );
     }
-    out.push('\n');
+    let _ = out.write_char('\n');
 }
 
 /// Hour by hour in block characters, each scaled to the highest hour.
@@ -205,7 +204,7 @@ fn sparkline(values: &[f64]) -> String {
 }
 
 /// The account's spend: the figures a finance lead reads first.
-fn render_spend(out: &mut String, s: &crate::guardrails::spend::SpendSummary) {
+fn render_spend(out: &mut dyn Write, s: &crate::guardrails::spend::SpendSummary) {
     let _ = writeln!(out, "\n## Spend (as of {})\n", s.as_of);
     let change = s.month_over_month_change_pct.map_or("unknown (no spend last month)".to_string(), |c| format!("{c:+.1}% ({})", escape(&s.change_basis)));
     let _ = writeln!(out, "- Month to date: {}; last month: {}", usd(Some(s.month_to_date_usd)), usd(Some(s.last_month_usd)));
@@ -229,7 +228,7 @@ fn render_spend(out: &mut String, s: &crate::guardrails::spend::SpendSummary) {
 
 /// Rightsizing findings: one row per instance or variant, with the figures
 /// the verdict used, so a reader can check it before acting.
-fn recommendations(out: &mut String, findings: &[&Finding]) {
+fn recommendations(out: &mut dyn Write, findings: &[&Finding]) {
     let _ = writeln!(
         out,
         "| Resource | Region | Verdict | Current | Recommended | Measured peak | Would peak at | Monthly now | Monthly after | Saving | Action | Status |"

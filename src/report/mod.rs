@@ -7,7 +7,6 @@ pub mod organization;
 pub mod plan_review;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -329,7 +328,30 @@ pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)>
     std::fs::create_dir_all(dir)?;
     // Streamed to disk: a large report is never held twice in memory.
     let json_path = crate::files::write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
-    let md_path = crate::files::write_atomic(dir, "report.md", |out| out.write_all(markdown::render(report).as_bytes()))?;
-    crate::files::write_atomic(dir, "report.html", |out| out.write_all(html::render(report).as_bytes()))?;
+    let md_path = crate::files::write_atomic(dir, "report.md", |out| stream(out, |w| markdown::write_to(report, w)))?;
+    crate::files::write_atomic(dir, "report.html", |out| stream(out, |w| html::write_to(report, w)))?;
     Ok((json_path, md_path))
+}
+
+/// Text written as it is made onto `out` (`fmt::Write` onto a file),
+/// failing with the first write error.
+fn stream(out: &mut impl std::io::Write, make: impl FnOnce(&mut dyn std::fmt::Write)) -> std::io::Result<()> {
+    struct Onto<'a, W: std::io::Write> {
+        out: &'a mut W,
+        error: Option<std::io::Error>,
+    }
+    impl<W: std::io::Write> std::fmt::Write for Onto<'_, W> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            if self.error.is_some() {
+                return Err(std::fmt::Error);
+            }
+            self.out.write_all(s.as_bytes()).map_err(|e| {
+                self.error = Some(e);
+                std::fmt::Error
+            })
+        }
+    }
+    let mut onto = Onto { out, error: None };
+    make(&mut onto);
+    onto.error.map_or(Ok(()), Err)
 }
