@@ -150,7 +150,7 @@ pub async fn run(
         }
         checked
     });
-    let plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
+    let mut plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
     let mut saved_plan = None;
     if let Some(path) = &options.save_plan {
         let file = plan_file::from_plan(&plan, policies, &account_id, &regions, &options.settings.protect_tag, &run_id);
@@ -175,7 +175,7 @@ pub async fn run(
     };
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
-    let findings = findings::findings(&plan, &outcomes, &account_id);
+    let findings = findings::findings(&mut plan, &outcomes, &account_id);
     let savings = ledger_total(
         &mut recovery,
         update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, recreated, &run_id, &account_id, clock.now()),
@@ -231,12 +231,12 @@ pub async fn apply_plan(
     let journal = open_journal(&real, &run_id, now)?.ok_or_else(|| SweepError::Config("the journal is needed to apply a plan".to_string()))?;
     let mut recovery = recover(aws, Some(&journal), &real, policies, clock).await;
 
-    let plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
+    let mut plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
     let outcomes = {
         let _task = progress.task("applying the plan");
         apply::apply(&plan, &apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
     };
-    let findings = findings::findings(&plan, &outcomes, &account_id);
+    let findings = findings::findings(&mut plan, &outcomes, &account_id);
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::apply::Outcome;
-use super::plan::{Plan, PlanEntry, PolicyPlan};
+use super::plan::{Plan, PlanEntry};
 use crate::outcome::Status;
 use crate::resources::sizes::Assessment;
 use crate::resources::{CostKind, ResourceType};
@@ -43,11 +43,13 @@ pub struct Finding {
 }
 
 /// The findings of `plan`, given the outcome of each entry (in
-/// `Plan::entries` order).
-pub fn findings(plan: &Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Finding> {
+/// `Plan::entries` order). Each entry's reason moves into its finding (the
+/// plan has no other use for it past here; on a large estate it is the
+/// longest text there is).
+pub fn findings(plan: &mut Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Finding> {
     let mut findings = Vec::with_capacity(outcomes.len());
     let mut outcomes = outcomes.iter();
-    for policy in &plan.policies {
+    for policy in &mut plan.policies {
         // The same for every entry of the policy: built once.
         let (action, action_description) = if policy.actions.is_empty() {
             ("report".to_string(), "report only".to_string())
@@ -57,7 +59,7 @@ pub fn findings(plan: &Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Find
                 policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then "),
             )
         };
-        for (entry, outcome) in policy.entries.iter().zip(outcomes.by_ref()) {
+        for (entry, outcome) in policy.entries.iter_mut().zip(outcomes.by_ref()) {
             findings.push(Finding {
                 policy: policy.policy.clone(),
                 resource_type: policy.resource_type,
@@ -65,7 +67,7 @@ pub fn findings(plan: &Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Find
                 arn: entry.resource.arn.clone(),
                 account_id: account_id.to_string(),
                 region: entry.resource.region.clone(),
-                reason: entry.reason.clone(),
+                reason: std::mem::take(&mut entry.reason),
                 action: action.clone(),
                 action_description: action_description.clone(),
                 status: outcome.status,
@@ -73,7 +75,7 @@ pub fn findings(plan: &Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Find
                 monthly_cost_usd: entry.resource.monthly_cost_usd,
                 cost_kind: entry.resource.cost_kind,
                 cost_basis: entry.resource.cost_basis.clone(),
-                monthly_saving_usd: saving(policy, entry, plan.now),
+                monthly_saving_usd: saving(&policy.actions, entry, plan.now),
                 recommendation: entry.assessment.clone(),
             });
         }
@@ -86,9 +88,9 @@ pub fn findings(plan: &Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Find
 /// what is deleted or stopped, the storage a retention frees), counted for
 /// findings held back too (what would be saved, were it allowed to act);
 /// else what its type says the way it runs wastes (training on demand).
-fn saving(policy: &PolicyPlan, entry: &PlanEntry, now: DateTime<Utc>) -> Option<f64> {
+fn saving(actions: &[crate::actions::Action], entry: &PlanEntry, now: DateTime<Utc>) -> Option<f64> {
     if let Some(a) = &entry.assessment {
         return a.monthly_saving_usd;
     }
-    policy.actions.iter().filter_map(|a| a.monthly_saving(&entry.resource, now)).reduce(f64::max).or_else(|| entry.resource.avoidable_cost())
+    actions.iter().filter_map(|a| a.monthly_saving(&entry.resource, now)).reduce(f64::max).or_else(|| entry.resource.avoidable_cost())
 }
