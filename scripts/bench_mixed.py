@@ -9,10 +9,12 @@ emulator. Prints wall time, CPU, peak memory and AWS calls side by side.
                                                  # 1,000 instances, 20 notebooks, 30 ms
     scripts/bench.sh mixed --log-groups 20000 --latency-ms 0
     scripts/bench.sh mixed --peer custodian
+    scripts/bench.sh mixed --smaps               # where the whole set's peak memory is
 """
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import subprocess
@@ -138,24 +140,61 @@ class Delay:
         asyncio.run(main())
 
 
-def measure(argv, env):
-    """Runs one process; its wall time, CPU seconds and peak RSS (MiB)."""
+def smaps(pid):
+    """Resident KiB per mapping ([heap], the binary, a library, [anon]) now."""
+    resident = {}
+    name = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                fields = line.split()
+                if fields and "-" in fields[0] and not fields[0].endswith(":"):
+                    name = fields[5] if len(fields) > 5 else "[anon]"
+                elif fields and fields[0] == "Rss:":
+                    resident[name] = resident.get(name, 0) + int(fields[1])
+    except OSError:
+        pass
+    return resident
+
+
+PEAK_MAPPINGS = {}
+
+
+def measure(argv, env, sample=False):
+    """Runs one process; its wall time, CPU seconds and peak RSS (MiB).
+    With `sample`, also where its resident memory was at its peak (smaps
+    every 20 ms), into PEAK_MAPPINGS."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    if sample:
+        stderr = []
+        reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+        reader.start()
+        # wait4 without waiting: the child is reaped here, with its usage.
+        while (done := os.wait4(proc.pid, os.WNOHANG))[0] == 0:
+            now = smaps(proc.pid)
+            if sum(now.values()) > sum(PEAK_MAPPINGS.values()):
+                PEAK_MAPPINGS.clear()
+                PEAK_MAPPINGS.update(now)
+            time.sleep(0.02)
+        reader.join()
+        proc.stderr = io.BytesIO(b"".join(stderr))
+        _, status, usage = done
+    else:
+        _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, err
 
 
-def costguard(moto_env, policies, label):
+def costguard(moto_env, policies, label, sample=False):
     report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
     state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")
     wall, cpu, rss, code, err = measure(
         [str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
          "--policies", str(policies), "--report-dir", report_dir],
-        dict(moto_env, COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir))
+        dict(moto_env, COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir), sample)
     # 4: a shipped circuit breaker tripped, a normal outcome on this estate.
     if code not in (0, 3, 4):
         sys.exit(f"bench: costguard exited {code}: {err[-2000:]}")
@@ -192,6 +231,7 @@ def main():
     args.add_argument("--notebooks", type=int, default=20)
     args.add_argument("--latency-ms", type=float, default=30.0)
     args.add_argument("--peer", choices=["custodian"])
+    args.add_argument("--smaps", action="store_true", help="where the whole set's peak memory is, by mapping")
     opts = args.parse_args(sys.argv[2:])
 
     with emulator.running() as moto:
@@ -216,13 +256,17 @@ def main():
         if opts.peer == "custodian":
             rows.append(custodian(env))
         rows.append(costguard(env, two, "costguard, the same two jobs"))
-        rows.append(costguard(env, ROOT / "policies", "costguard, every shipped policy"))
+        rows.append(costguard(env, ROOT / "policies", "costguard, every shipped policy", opts.smaps))
 
     print(f"\n{os.cpu_count()} cores, {opts.latency_ms:g} ms added to every AWS call, release build, dry run")
     print(f"{'':40} {'wall':>9} {'CPU':>9} {'peak memory':>12} {'AWS calls':>10} {'findings':>9}")
     for r in rows:
         calls = "-" if r["calls"] is None else str(r["calls"])
         print(f"{r['label']:40} {r['wall']:8.1f}s {r['cpu']:8.2f}s {r['rss']:10.1f}MB {calls:>10} {r['findings']:>9}")
+    if PEAK_MAPPINGS:
+        print(f"\nevery shipped policy, resident at its peak ({sum(PEAK_MAPPINGS.values()) / 1024:.1f} MiB, smaps every 20 ms):")
+        for mapping, kib in sorted(PEAK_MAPPINGS.items(), key=lambda kv: -kv[1])[:6]:
+            print(f"  {kib / 1024:6.1f} MiB  {mapping}")
     for r in rows:
         if r["by_op"]:
             print(f"\n{r['label']}: calls by operation")
