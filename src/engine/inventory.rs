@@ -210,8 +210,10 @@ async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, polic
     if let Some((ns, metric)) = resource_type.sizing_cpu().filter(|_| policies.iter().any(|p| p.rightsizing().is_some())) {
         wanted.insert((ns.to_string(), metric.to_string()));
     }
+    // ListMetrics pages hold 500 series, at least one per listed resource
+    // with data: list only when that is fewer calls than the describes.
     let candidates = resources.iter().filter(|r| !r.described && policies.iter().any(|p| filters::could_match_all(&p.filters, r, now))).count();
-    if candidates <= wanted.len() {
+    if candidates <= wanted.len() * resources.len().div_ceil(500) {
         return false;
     }
     let mut found = false;
