@@ -557,6 +557,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 save_plan: None,
                 account_tags: None,
                 hold_digests: false,
+                member: None,
             };
             let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::hours(24));
             let args = commands::ApplyArgs { file, config, policies, max_age, options, progress: progress(log_format) };
@@ -594,6 +595,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 save_plan,
                 account_tags: None,
                 hold_digests: false,
+                member: None,
             };
             let org = match org.into_args() {
                 Ok(org) => org,

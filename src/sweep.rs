@@ -63,6 +63,25 @@ pub struct SweepOptions {
     /// Route the digests but do not send them: an organization's sweep
     /// sends one per recipient across its accounts.
     pub hold_digests: bool,
+    /// In an organization's sweep: which account this is, and the hub that
+    /// its alerts go out through.
+    pub member: Option<MemberOf>,
+}
+
+/// One account of an organization's sweep, as its alerts name it; they go
+/// out through the hub's email and SNS, as the digests do, so a member
+/// account needs neither.
+#[derive(Clone)]
+pub struct MemberOf {
+    /// "name (id)".
+    pub label: String,
+    pub hub: Aws,
+}
+
+impl std::fmt::Debug for MemberOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberOf").field("label", &self.label).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -623,14 +642,20 @@ pub async fn check_ai_spend(
     let notices = velocity::alerts::notices(&checked.evaluations, &previous, now, settings);
     let mut report = EmailReport::default();
     let mut told = true;
-    if let Some(rendered) = notify::ai_alert::render(&notices, &checked.spend) {
+    // An organization's alert names its account and goes out through the hub.
+    let sender = options.member.as_ref().map_or(aws, |m| &m.hub);
+    let rendered = notify::ai_alert::render(&notices, &checked.spend).map(|r| match &options.member {
+        Some(m) => notify::ai_alert::in_account(r, &m.label),
+        None => r,
+    });
+    if let Some(rendered) = rendered {
         for n in &notices {
             tracing::warn!(kind = ?n.kind, scope = %n.line.scope, rule = n.line.rule, value = n.line.value, limit = n.line.limit, "AI spend alert");
         }
         match (settings.emails.is_empty(), options.email.as_ref()) {
             (true, _) => {}
             (false, Some(email)) => {
-                let outlets = notify::Outlets::new(email, aws, clock);
+                let outlets = notify::Outlets::new(email, sender, clock);
                 let (sent, send_errors, all) = outlets.mailer(journal, cancel).deliver_alert(&settings.emails, &rendered, now).await;
                 (report, told) = (sent, all);
                 errors.extend(send_errors);
@@ -641,7 +666,7 @@ pub async fn check_ai_spend(
         }
         if let Some(topic) = &settings.sns_topic {
             let region = topic.split(':').nth(3).unwrap_or_default();
-            if let Err(e) = aws.sns(region).publish(topic, &rendered.subject, &rendered.text).await {
+            if let Err(e) = sender.sns(region).publish(topic, &rendered.subject, &rendered.text).await {
                 told = false;
                 errors.push(format!("AI spend alert to {topic}: {e}"));
             }

@@ -639,3 +639,48 @@ async fn credentials_past_their_refresh_time_are_asked_for_again_and_the_sweep_g
     let assumed = result.report.api_calls.get("sts:AssumeRole").copied().unwrap_or(0);
     assert!(assumed > 2, "asked again past the refresh time (2 accounts, {assumed} AssumeRole)");
 }
+
+#[tokio::test]
+async fn a_members_runaway_model_bill_is_told_by_email_and_sns_naming_the_account() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    // Haiku: 10 million input tokens ($2.50) five minutes ago in ml-dev only.
+    let now = support::wall_clock().now();
+    support::put_tokens_with(
+        &config_in(&moto, &ids["ml-dev"]).await,
+        &[("anthropic.claude-3-haiku-20240307-v1:0", now - chrono::Duration::minutes(5), 10_000_000.0, 0.0)],
+    )
+    .await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let email = support::smtp::email(&support::smtp::smtp_config(&sink, ""));
+    // The alert topic is the hub's. costguard publishes with the hub's
+    // credentials; moto would also take a member's (it finds a topic by its
+    // ARN, whoever asks), so which ones were used is not seen here.
+    let subscriber = support::http_sink::HttpSink::start();
+    let sns = aws_sdk_sns::Client::new(&moto.sdk_config().await);
+    let topic = sns.create_topic().name("ai-spend").send().await.expect("create topic").topic_arn.expect("a topic ARN");
+    sns.subscribe().topic_arn(&topic).protocol("http").endpoint(subscriber.url("/sns")).send().await.expect("subscribe");
+    let text = format!(
+        "guardrails:\n  billing-alarms: {{enabled: false}}\n  anomaly-detection: {{enabled: false}}\n  spend: {{enabled: false}}\n  spend-velocity:\n    total: {{max-usd-per-hour: 1}}\n    email: [oncall@example.com]\n    sns-topic: '{topic}'\n"
+    );
+    let guardrails = costguard::config::compile_guardrails_text(std::path::Path::new("g.yaml"), &text).ok().flatten().expect("valid guardrails");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = costguard::sweep::SweepOptions { email: Some(email), guardrails: Some(guardrails), ..support::sweep_options(dir.path(), true) };
+    let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
+    let result = sweep_org(&moto.aws().await, &never_expire(), &options, &selection, &reach(None, 2)).await;
+    assert!(result.report.accounts.iter().all(|a| a.status == "ok"), "{:?}", result.report.accounts);
+    let alerts: Vec<String> = sink.messages().iter().map(|m| m.header("Subject").join("")).collect();
+    let dev = format!("[ml-dev ({})]", ids["ml-dev"]);
+    assert_eq!(alerts.len(), 1, "one alert, from the account that spent: {alerts:?}");
+    assert!(alerts[0].starts_with(&dev), "the subject names the account: {alerts:?}");
+    assert!(sink.messages()[0].text().starts_with(&format!("Account: ml-dev ({})", ids["ml-dev"])));
+    let notifications: Vec<Value> = subscriber.requests().iter().map(|r| r.json()).filter(|j| j["Type"] == "Notification").collect();
+    assert_eq!(notifications.len(), 1, "{notifications:?}");
+    assert!(notifications[0]["Subject"].as_str().unwrap_or_default().starts_with(&dev), "{}", notifications[0]);
+    let dev_report: Value = serde_json::from_slice(
+        &std::fs::read(result.report.accounts.iter().find(|a| a.account_id == ids["ml-dev"]).and_then(|a| a.report.clone()).expect("ml-dev's report"))
+            .expect("read"),
+    )
+    .expect("JSON");
+    assert!(dev_report["errors"].as_array().is_none_or(Vec::is_empty), "{}", dev_report["errors"]);
+}

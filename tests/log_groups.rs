@@ -278,6 +278,7 @@ async fn a_second_sweep_of_the_same_state_folder_is_refused_or_waits_and_nothing
         save_plan: None,
         account_tags: None,
         hold_digests: false,
+        member: None,
         ..support::sweep_options(dir.path(), false)
     };
     let policies = policies(NEVER_EXPIRE);

@@ -52,6 +52,24 @@ fn notice_line(n: &Notice) -> String {
 }
 
 /// The message for these notices; `None` when there is nothing to tell.
+/// The alert of one account of an organization: its subject and text say
+/// which ("name (id)").
+pub fn in_account(rendered: Rendered, account: &str) -> Rendered {
+    let account = crate::text::clean(account, 80);
+    let line = format!("<p>Account: <strong>{}</strong></p>", crate::text::html(&account));
+    // Just inside the body tag.
+    let mut html = rendered.html;
+    match html.find("<body").and_then(|at| html[at..].find('>').map(|end| at + end + 1)) {
+        Some(inside) => html.insert_str(inside, &line),
+        None => html.insert_str(0, &line),
+    }
+    Rendered {
+        subject: crate::text::clean(&format!("[{account}] {}", rendered.subject), super::template::MAX_SUBJECT_CHARS),
+        text: format!("Account: {account}\n\n{}", rendered.text),
+        html,
+    }
+}
+
 pub fn render(notices: &[Notice], spend: &AiSpend) -> Option<Rendered> {
     let first = notices.first()?;
     let over = notices.iter().filter(|n| n.kind != NoticeKind::BackUnder).count();
@@ -126,6 +144,15 @@ pub fn render(notices: &[Notice], spend: &AiSpend) -> Option<Rendered> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_accounts_alert_names_it_in_every_part_with_its_markup_escaped() {
+        let r = Rendered { subject: "costguard: AI spend OVER".into(), text: "body".into(), html: "<html><body style=\"x\"><p>hi</p></body></html>".into() };
+        let a = in_account(r, "<b>dev</b> (111111111111)");
+        assert!(a.subject.starts_with("[<b>dev</b> (111111111111)] costguard:"), "{}", a.subject);
+        assert!(a.text.starts_with("Account: <b>dev</b> (111111111111)\n\nbody"), "{}", a.text);
+        assert!(a.html.starts_with("<html><body style=\"x\"><p>Account: <strong>&lt;b&gt;dev&lt;/b&gt;"), "{}", a.html);
+    }
     use crate::guardrails::velocity::figures::{Figures, ModelSpend};
 
     #[test]

@@ -139,6 +139,7 @@ impl Loaded {
             save_plan: approval.then(|| state_dir.join(PLANS_DIR).join(format!("plan-{}.json", now.format("%Y%m%dT%H%M%SZ")))),
             account_tags: None,
             hold_digests: false,
+            member: None,
         };
         (policies, options)
     }

@@ -52,8 +52,9 @@ impl OrgResult {
 /// The options of one account's sweep: its own state and report folders,
 /// its regions when the accounts file names them, its guardrails as the
 /// scope says.
-fn for_account(options: &SweepOptions, member: &MemberAccount) -> SweepOptions {
+fn for_account(options: &SweepOptions, member: &MemberAccount, hub: &Aws) -> SweepOptions {
     SweepOptions {
+        member: Some(super::MemberOf { label: crate::text::account_label(&member.id, &member.name), hub: hub.clone() }),
         journal: journal_of(options, &member.id),
         hold_digests: options.email.is_some(),
         report_dir: options.report_dir.join(ACCOUNTS_DIR).join(&member.id),
@@ -98,7 +99,7 @@ pub async fn run(
             let Some(aws) = r.aws else {
                 return (AccountOutcome::Failed { account_id: r.account_id, name, error: r.error.unwrap_or_default() }, None);
             };
-            let mine = for_account(options, &member);
+            let mine = for_account(options, &member, hub);
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
                 Ok(result) => {
                     let held = (AccountRef { id: r.account_id, name: name.clone() }, result.held_digests);

@@ -305,6 +305,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         save_plan: None,
         account_tags: None,
         hold_digests: false,
+        member: None,
     }
 }
 
@@ -454,9 +455,13 @@ pub async fn put_tokens(moto: &Moto, points: &[(&str, chrono::DateTime<chrono::U
 
 /// [`put_tokens`] in another region.
 pub async fn put_tokens_in(moto: &Moto, region: &str, points: &[(&str, chrono::DateTime<chrono::Utc>, f64, f64)]) {
+    put_tokens_with(&moto.sdk_config().await.to_builder().region(aws_config::Region::new(region.to_string())).build(), points).await;
+}
+
+/// Token counts through `config`, whose credentials and region say where.
+pub async fn put_tokens_with(config: &SdkConfig, points: &[(&str, chrono::DateTime<chrono::Utc>, f64, f64)]) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let config = moto.sdk_config().await.to_builder().region(aws_config::Region::new(region.to_string())).build();
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let cw = aws_sdk_cloudwatch::Client::new(config);
     let mut data = Vec::new();
     for (model, at, input, output) in points {
         for (metric, value) in [("InputTokenCount", input), ("OutputTokenCount", output)] {
