@@ -51,9 +51,8 @@ fn notice_line(n: &Notice) -> String {
     format!("{}: {}: {}{was}", kind_text(n.kind), scope(&n.line), rule_text(&n.line))
 }
 
-/// The message for these notices; `None` when there is nothing to tell.
-/// The alert of one account of an organization: its subject and text say
-/// which ("name (id)").
+/// The alert of one account of an organization: its subject, text and
+/// HTML say which ("name (id)").
 pub fn in_account(rendered: Rendered, account: &str) -> Rendered {
     let account = crate::text::clean(account, 80);
     let line = format!("<p>Account: <strong>{}</strong></p>", crate::text::html(&account));
@@ -70,6 +69,7 @@ pub fn in_account(rendered: Rendered, account: &str) -> Rendered {
     }
 }
 
+/// The message for these notices; `None` when there is nothing to tell.
 pub fn render(notices: &[Notice], spend: &AiSpend) -> Option<Rendered> {
     let first = notices.first()?;
     let over = notices.iter().filter(|n| n.kind != NoticeKind::BackUnder).count();
@@ -144,6 +144,7 @@ pub fn render(notices: &[Notice], spend: &AiSpend) -> Option<Rendered> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guardrails::velocity::figures::{Figures, ModelSpend};
 
     #[test]
     fn an_accounts_alert_names_it_in_every_part_with_its_markup_escaped() {
@@ -153,7 +154,6 @@ mod tests {
         assert!(a.text.starts_with("Account: <b>dev</b> (111111111111)\n\nbody"), "{}", a.text);
         assert!(a.html.starts_with("<html><body style=\"x\"><p>Account: <strong>&lt;b&gt;dev&lt;/b&gt;"), "{}", a.html);
     }
-    use crate::guardrails::velocity::figures::{Figures, ModelSpend};
 
     #[test]
     fn model_ids_from_aws_cannot_inject_markup_or_lines() {
