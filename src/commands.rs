@@ -271,7 +271,6 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
         email: None,
         save_plan: None,
         account_tags: None,
-        hold_digests: false,
         member: None,
         max_duration: Some(args.options.max_duration.unwrap_or(limits.sweep)),
         wait_lock: args.options.wait_lock,

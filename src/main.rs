@@ -556,7 +556,6 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan: None,
                 account_tags: None,
-                hold_digests: false,
                 member: None,
             };
             let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::hours(24));
@@ -594,7 +593,6 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 wait_lock: std::time::Duration::from_secs(wait_lock),
                 save_plan,
                 account_tags: None,
-                hold_digests: false,
                 member: None,
             };
             let org = match org.into_args() {

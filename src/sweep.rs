@@ -60,11 +60,9 @@ pub struct SweepOptions {
     /// The account's tags, in an organization's sweep (policies' `accounts:`
     /// scopes match them); `None`: the credentials' own account.
     pub account_tags: Option<std::collections::BTreeMap<String, String>>,
-    /// Route the digests but do not send them: an organization's sweep
-    /// sends one per recipient across its accounts.
-    pub hold_digests: bool,
     /// In an organization's sweep: which account this is, and the hub that
-    /// its alerts go out through.
+    /// its alerts go out through. Its digests are routed but not sent: the
+    /// organization sends one per recipient across its accounts.
     pub member: Option<MemberOf>,
 }
 
@@ -127,7 +125,7 @@ pub struct SweepResult {
     pub report: Report,
     pub report_json: PathBuf,
     pub report_md: PathBuf,
-    /// The digests routed and not sent (`hold_digests`).
+    /// The digests routed and not sent (an organization's member account).
     pub held_digests: Vec<notify::digest::Digest>,
 }
 
@@ -713,7 +711,7 @@ async fn send_email(
         now,
         review_plan: review_plan.as_deref(),
     };
-    if options.hold_digests {
+    if options.member.is_some() {
         let routed = notify::route(&email.settings, journal, &sweep);
         let report = EmailReport {
             transport: "held for the organization's digest".to_string(),

@@ -277,7 +277,6 @@ async fn a_second_sweep_of_the_same_state_folder_is_refused_or_waits_and_nothing
         wait_lock: std::time::Duration::from_secs(wait),
         save_plan: None,
         account_tags: None,
-        hold_digests: false,
         member: None,
         ..support::sweep_options(dir.path(), false)
     };

@@ -138,7 +138,6 @@ impl Loaded {
             wait_lock: self.config.time_limits.sweep,
             save_plan: approval.then(|| state_dir.join(PLANS_DIR).join(format!("plan-{}.json", now.format("%Y%m%dT%H%M%SZ")))),
             account_tags: None,
-            hold_digests: false,
             member: None,
         };
         (policies, options)

@@ -56,7 +56,6 @@ fn for_account(options: &SweepOptions, member: &MemberAccount, hub: &Aws) -> Swe
     SweepOptions {
         member: Some(super::MemberOf { label: crate::text::account_label(&member.id, &member.name), hub: hub.clone() }),
         journal: journal_of(options, &member.id),
-        hold_digests: options.email.is_some(),
         report_dir: options.report_dir.join(ACCOUNTS_DIR).join(&member.id),
         regions: if member.regions.is_empty() { options.regions.clone() } else { member.regions.clone() },
         account_tags: Some(member.tags.clone()),

@@ -304,7 +304,6 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         wait_lock: std::time::Duration::ZERO,
         save_plan: None,
         account_tags: None,
-        hold_digests: false,
         member: None,
     }
 }
