@@ -131,17 +131,17 @@ async fn collect_one(
         }
     };
     let mut errors = Vec::new();
+    let could_match = |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
 
     // Series in bulk, then their metrics: what the metrics already rule
     // out is never described. Not when everything is described anyway.
     let priced_anyway = ctx.price_serving && resource_type.serves_models();
-    if !priced_anyway && list_series(aws, region, resource_type, policies, &mut resources, ctx.now).await {
+    if !priced_anyway && list_series(aws, region, resource_type, policies, &mut resources, &could_match).await {
         if let Err(error) = fetch_metrics(aws, region, policies, &mut resources, ctx.now).await {
             tracing::error!(resource_type = %resource_type, region = %region, error = %error, "metrics failed");
             errors.push(error);
         }
     }
-    let could_match = |r: &Resource| policies.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now));
 
     // Describe: only resources some policy could still match, and only
     // what the policies' filters read.
@@ -201,7 +201,14 @@ async fn collect_one(
 /// 500 series, when that is fewer calls than describing the candidates.
 /// Returns whether any were found out; a failure only means describing as
 /// before.
-async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, policies: &[&Policy], resources: &mut [Resource], now: DateTime<Utc>) -> bool {
+async fn list_series(
+    aws: &Aws,
+    region: &str,
+    resource_type: ResourceType,
+    policies: &[&Policy],
+    resources: &mut [Resource],
+    could_match: &(dyn Fn(&Resource) -> bool + Sync),
+) -> bool {
     let Some(names @ [dimension, ..]) = resource_type.series_by() else { return false };
     let mut read = Vec::new();
     policies.iter().flat_map(|p| &p.filters).for_each(|f| f.metrics_read(&mut read));
@@ -212,7 +219,7 @@ async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, polic
     }
     // ListMetrics pages hold 500 series, at least one per listed resource
     // with data: list only when that is fewer calls than the describes.
-    let candidates = resources.iter().filter(|r| !r.described && policies.iter().any(|p| filters::could_match_all(&p.filters, r, now))).count();
+    let candidates = resources.iter().filter(|r| !r.described && could_match(r)).count();
     if candidates <= wanted.len() * resources.len().div_ceil(500) {
         return false;
     }
@@ -233,7 +240,7 @@ async fn list_series(aws: &Aws, region: &str, resource_type: ResourceType, polic
                 by_resource.entry(id.clone()).or_default().push(dims);
             }
         }
-        let key = format!("{namespace}/{metric}");
+        let key = Resource::listed_key(&namespace, &metric);
         for r in resources.iter_mut() {
             r.listed_series.insert(key.clone(), by_resource.remove(&r.id).unwrap_or_default());
         }

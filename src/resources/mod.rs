@@ -378,7 +378,12 @@ impl Resource {
     /// Its series of `namespace`/`metric` as ListMetrics found them, if it
     /// was asked (see [`Resource::listed_series`]).
     pub fn listed(&self, namespace: &str, metric: &str) -> Option<&[Dimensions]> {
-        self.listed_series.get(&format!("{namespace}/{metric}")).map(Vec::as_slice)
+        self.listed_series.get(&Self::listed_key(namespace, metric)).map(Vec::as_slice)
+    }
+
+    /// Where [`Resource::listed_series`] files the series of `namespace`/`metric`.
+    pub fn listed_key(namespace: &str, metric: &str) -> String {
+        format!("{namespace}/{metric}")
     }
 
     /// Known before any describe to have no CPU series in two weeks: a
