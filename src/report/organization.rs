@@ -243,6 +243,13 @@ impl OrgReport {
         };
     }
 
+    /// Whether some account could not be swept, a change failed, or the
+    /// payer's guardrails failed: the run exits 3 and its metrics say `errors`.
+    pub fn has_errors(&self) -> bool {
+        let t = &self.totals;
+        t.accounts_failed > 0 || t.failed > 0 || self.guardrails.as_ref().is_some_and(|g| g.failed() > 0)
+    }
+
     /// Shards' reports as one: what one process sweeping every shard's
     /// accounts would have written (its run id and times aside). Refused
     /// when they disagree on the hub or the mode, or share an account.

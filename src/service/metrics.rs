@@ -138,7 +138,7 @@ impl Metrics {
             seconds,
             "sweep finished"
         );
-        self.add(SWEEPS, &[schedule, outcome], 1.0);
+        self.ended(schedule, outcome, &report.findings, &report.api_calls, report.finished_at, seconds);
         self.account(&report.account_id, "", true, report.totals.findings, report.totals.monthly_saving_usd);
         for p in &report.policies {
             self.set(FINDINGS, &[&p.name], p.matched as f64);
@@ -146,12 +146,6 @@ impl Metrics {
         }
         for (policy, usd) in report.saved.iter().flat_map(|s| &s.by_policy) {
             self.set(SAVED, &[policy], *usd);
-        }
-        for f in &report.findings {
-            self.add(ACTIONS, &[&f.action, status_name(f.status)], 1.0);
-        }
-        for (op, n) in &report.api_calls {
-            self.add(API_CALLS, &[op], *n as f64);
         }
         for (op, n) in &report.api_throttles {
             self.add(THROTTLES, &[op], *n as f64);
@@ -167,7 +161,26 @@ impl Metrics {
         if let Some(ai) = &report.ai_spend {
             self.ai_spend(ai);
         }
-        self.set(LAST_SWEEP, &[], report.finished_at.timestamp() as f64);
+    }
+
+    /// What every sweep's end records, of one account or of an organization.
+    fn ended(
+        &self,
+        schedule: &str,
+        outcome: &str,
+        findings: &[crate::report::Finding],
+        api_calls: &BTreeMap<String, u64>,
+        finished_at: chrono::DateTime<chrono::Utc>,
+        seconds: f64,
+    ) {
+        self.add(SWEEPS, &[schedule, outcome], 1.0);
+        for f in findings {
+            self.add(ACTIONS, &[&f.action, status_name(f.status)], 1.0);
+        }
+        for (op, n) in api_calls {
+            self.add(API_CALLS, &[op], *n as f64);
+        }
+        self.set(LAST_SWEEP, &[], finished_at.timestamp() as f64);
         self.set(LAST_DURATION, &[], seconds);
     }
 
@@ -182,7 +195,7 @@ impl Metrics {
     /// accounts. Accounts gone from the organization drop out.
     pub fn organization_finished(&self, schedule: &str, report: &crate::report::organization::OrgReport, seconds: f64) {
         let t = &report.totals;
-        let outcome = if t.accounts_failed > 0 || t.failed > 0 { "errors" } else { "ok" };
+        let outcome = if report.has_errors() { "errors" } else { "ok" };
         tracing::info!(
             schedule,
             outcome,
@@ -194,7 +207,7 @@ impl Metrics {
             seconds,
             "organization swept"
         );
-        self.add(SWEEPS, &[schedule, outcome], 1.0);
+        self.ended(schedule, outcome, &report.findings, &report.api_calls, report.finished_at, seconds);
         for spec in [ACCOUNT_UP, ACCOUNT_FINDINGS, ACCOUNT_AT_STAKE, FINDINGS, AT_STAKE] {
             self.clear(spec);
         }
@@ -206,20 +219,14 @@ impl Metrics {
             let p = by_policy.entry(f.policy.as_str()).or_default();
             p.0 += 1;
             p.1 += f.monthly_saving_usd.unwrap_or(0.0);
-            self.add(ACTIONS, &[&f.action, status_name(f.status)], 1.0);
         }
         for (policy, (findings, at_stake)) in by_policy {
             self.set(FINDINGS, &[policy], findings as f64);
             self.set(AT_STAKE, &[policy], at_stake);
         }
-        for (op, n) in &report.api_calls {
-            self.add(API_CALLS, &[op], *n as f64);
-        }
         for d in &report.digests {
             self.add(EMAILS, &[&d.status], 1.0);
         }
-        self.set(LAST_SWEEP, &[], report.finished_at.timestamp() as f64);
-        self.set(LAST_DURATION, &[], seconds);
     }
 
     /// A sweep could not run at all (no region, the report unwritable, the journal unreadable).

@@ -40,8 +40,7 @@ impl OrgResult {
     /// 0 when every account was swept cleanly; 3 when some account failed
     /// or reported errors.
     pub fn exit_code(&self) -> u8 {
-        let t = &self.report.totals;
-        if t.accounts_failed > 0 || t.failed > 0 || self.report.guardrails.as_ref().is_some_and(|g| g.failed() > 0) {
+        if self.report.has_errors() {
             crate::outcome::exit::ERRORS
         } else {
             crate::outcome::exit::OK
