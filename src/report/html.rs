@@ -119,10 +119,7 @@ fn ai_spend(ai: &AiSpend) -> String {
 
 /// `report.html`, written as it goes: a large report is never held whole.
 pub fn write_to(report: &Report, out: &mut dyn Write) {
-    page_start(out, "costguard sweep report");
-    if report.dry_run {
-        let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
-    }
+    page_start(out, "costguard sweep report", report.dry_run);
     if let Some(ai) = &report.ai_spend {
         let _ = out.write_str(&ai_spend(ai));
     }
@@ -227,23 +224,23 @@ pub fn write_to(report: &Report, out: &mut dyn Write) {
     let _ = write!(out, "<script>{SCRIPT}</script></body></html>");
 }
 
-/// The page's head, opening `body`: the style, and the title.
-fn page_start(out: &mut dyn Write, title: &str) {
+/// The page's head, opening `body`: the style, the title, and what a dry
+/// run did not do.
+fn page_start(out: &mut dyn Write, title: &str, dry_run: bool) {
     let _ = write!(
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
     );
+    if dry_run {
+        let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
+    }
 }
 
 /// An organization's `report.html`: the totals, the accounts most at stake
 /// first (each linking to its own report), who hears about what, and every
 /// finding with its account.
-pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut out = String::new();
-    page_start(&mut out, "costguard organization report");
-    if report.dry_run {
-        let _ = write!(out, "<p class=\"dry\"><strong>Dry run:</strong> nothing was changed; this is what costguard would do.</p>");
-    }
+pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<String>, out: &mut dyn Write) {
+    page_start(out, "costguard organization report", report.dry_run);
     let t = &report.totals;
     let _ = write!(
         out,
@@ -271,9 +268,9 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         .filter(|a| a.monthly_saving_usd > 0.0)
         .map(|a| (crate::text::account_label(&a.account_id, &a.name), a.monthly_saving_usd))
         .collect();
-    out.push_str(&bars("Monthly saving at stake by account", &at_stake));
+    let _ = out.write_str(&bars("Monthly saving at stake by account", &at_stake));
 
-    out.push_str("<h2>By account, most at stake first</h2><div class=\"wrap\"><table class=\"sortable\" id=\"by-account\"><thead><tr><th>Account</th><th>Name</th><th>Status</th><th class=\"n\">Findings</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th><th class=\"n\">Done</th><th class=\"n\">Failed</th></tr></thead><tbody>");
+    let _ = out.write_str("<h2>By account, most at stake first</h2><div class=\"wrap\"><table class=\"sortable\" id=\"by-account\"><thead><tr><th>Account</th><th>Name</th><th>Status</th><th class=\"n\">Findings</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th><th class=\"n\">Done</th><th class=\"n\">Failed</th></tr></thead><tbody>");
     for a in &report.accounts {
         let id = match account_page(&a.account_id) {
             Some(href) => format!("<a href=\"{}\">{}</a>", escape(&href), escape(&a.account_id)),
@@ -306,10 +303,10 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
             escape(&l.why)
         );
     }
-    out.push_str("</tbody></table></div>");
+    let _ = out.write_str("</tbody></table></div>");
 
     if !report.digests.is_empty() || !report.email_errors.is_empty() {
-        out.push_str("<h2>Who hears about it</h2><p>One digest per recipient, grouped by account.</p><div class=\"wrap\"><table class=\"sortable\" id=\"digests\"><thead><tr><th>Recipient</th><th>Accounts</th><th class=\"n\">Findings</th><th class=\"n\">Saving/month</th><th>Status</th></tr></thead><tbody>");
+        let _ = out.write_str("<h2>Who hears about it</h2><p>One digest per recipient, grouped by account.</p><div class=\"wrap\"><table class=\"sortable\" id=\"digests\"><thead><tr><th>Recipient</th><th>Accounts</th><th class=\"n\">Findings</th><th class=\"n\">Saving/month</th><th>Status</th></tr></thead><tbody>");
         for d in &report.digests {
             let status = match &d.error {
                 Some(e) => format!("{}: {}", escape(&d.status), escape(e)),
@@ -325,13 +322,13 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
                 usd(Some(d.monthly_saving_usd))
             );
         }
-        out.push_str("</tbody></table></div>");
+        let _ = out.write_str("</tbody></table></div>");
         for e in &report.email_errors {
             let _ = write!(out, "<p class=\"err\">{}</p>", escape(e));
         }
     }
 
-    out.push_str("<h2>Findings</h2><div class=\"wrap\"><table class=\"sortable\" id=\"findings\"><thead><tr><th>Account</th><th>Policy</th><th>Region</th><th>Resource</th><th>Action</th><th>Status</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th></tr></thead><tbody>");
+    let _ = out.write_str("<h2>Findings</h2><div class=\"wrap\"><table class=\"sortable\" id=\"findings\"><thead><tr><th>Account</th><th>Policy</th><th>Region</th><th>Resource</th><th>Action</th><th>Status</th><th class=\"n\">Cost/month</th><th class=\"n\">Saving/month</th></tr></thead><tbody>");
     for f in &report.findings {
         let _ = write!(
             out,
@@ -349,7 +346,6 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         );
     }
     let _ = write!(out, "</tbody></table></div><script>{SCRIPT}</script></body></html>");
-    out
 }
 
 #[cfg(test)]
@@ -371,7 +367,8 @@ mod tests {
         let run = OrgRun { run_id: "r".into(), dry_run: true, hub_account: "111111111111".into(), started_at: now, finished_at: now };
         let failed = AccountOutcome::Failed { account_id: "222222222222".into(), name: "<img src=x onerror=alert(1)>".into(), error: "<b>denied</b>".into() };
         let report = OrgReport::build(run, vec![failed], Vec::new(), BTreeMap::new());
-        let page = organization(&report, &|_| Some("accounts/\"><script>".into()));
+        let mut page = String::new();
+        organization(&report, &|_| Some("accounts/\"><script>".into()), &mut page);
         assert!(!page.contains("<img") && !page.contains("<b>denied") && !page.contains("\"><script>"), "{page}");
         assert!(page.contains("&lt;img src=x") && page.contains("failed: &lt;b&gt;denied"), "{page}");
     }

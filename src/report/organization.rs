@@ -286,8 +286,8 @@ impl OrgReport {
         Ok(merged)
     }
 
-    pub fn markdown(&self) -> String {
-        let mut out = String::new();
+    /// `report.md`, written as it goes.
+    pub fn write_markdown(&self, out: &mut dyn Write) {
         let mode = if self.dry_run { "dry run: nothing was changed" } else { "real run" };
         let t = &self.totals;
         let _ = writeln!(out, "# costguard organization report\n");
@@ -375,16 +375,15 @@ impl OrgReport {
                 usd(f.monthly_cost_usd)
             );
         }
-        out
     }
 
     /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir)?;
         let json = crate::files::write_atomic(dir, "report.json", |w| serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other))?;
-        let md = crate::files::write_atomic(dir, "report.md", |w| std::io::Write::write_all(w, self.markdown().as_bytes()))?;
-        let html = super::html::organization(self, &|id| self.account_page(dir, id));
-        crate::files::write_atomic(dir, "report.html", |w| std::io::Write::write_all(w, html.as_bytes()))?;
+        let md = crate::files::write_atomic(dir, "report.md", |w| super::stream(w, |out| self.write_markdown(out)))?;
+        let page = |id: &str| self.account_page(dir, id);
+        crate::files::write_atomic(dir, "report.html", |w| super::stream(w, |out| super::html::organization(self, &page, out)))?;
         Ok((json, md))
     }
 
