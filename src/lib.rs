@@ -19,7 +19,8 @@
 //!    results, exit codes), [`files`] (bounded reads, atomic writes),
 //!    [`progress`] (the terminal's progress display), [`shutdown`] (one
 //!    token and task tracker for the process; a second signal exits),
-//!    [`state_lock`] (one sweep at a time per state folder).
+//!    [`state_lock`] (one sweep at a time per state folder), [`small_map`]
+//!    (a map as a sorted vector: tags and per-resource metrics).
 //! 2. [`aws`]: client construction, retries, the api-call counter, error
 //!    classification, and the seams several layers share.
 //! 3. [`pricing`]: the price book (Price List API, disk cache, built-in figures).
@@ -59,6 +60,7 @@ pub mod report;
 pub mod resources;
 pub mod service;
 pub mod shutdown;
+pub mod small_map;
 pub mod state_lock;
 pub mod sweep;
 pub mod text;

@@ -3,14 +3,17 @@
 //! One GetResources page carries 100 resources' tags; per-resource tag calls
 //! are limited to a few a second by AWS, so tags are never read one by one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use crate::small_map::SmallMap;
 
 use super::AwsError;
 
 const SERVICE: &str = "tag";
 const PAGE_SIZE: i32 = 100;
 
-pub type Tags = BTreeMap<String, String>;
+/// A resource's tags: a map in key order, as a vector (see [`SmallMap`]).
+pub type Tags = SmallMap<String>;
 
 #[derive(Clone, Debug)]
 pub struct TaggingClient {
