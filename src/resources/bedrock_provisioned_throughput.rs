@@ -116,7 +116,7 @@ impl Kind for ProvisionedThroughputs {
     const ACTION_NAMES: &'static [&'static str] = &["delete"];
     const SIZABLE: bool = false;
 
-    fn attribute<'a>(p: &'a ProvisionedThroughput, name: &str) -> Option<AttrValue<'a>> {
+    fn attribute<'a>(_: &'a Resource, p: &'a ProvisionedThroughput, name: &str) -> Option<AttrValue<'a>> {
         match name {
             "ProvisionedModelName" => Some(AttrValue::Str(&p.name)),
             "ProvisionedModelArn" => Some(AttrValue::Str(&p.arn)),
@@ -135,7 +135,7 @@ impl Kind for ProvisionedThroughputs {
     }
 
     /// Bedrock publishes a provisioned model's use under its ARN.
-    fn metric_series(p: &ProvisionedThroughput) -> Option<Vec<Dimensions>> {
+    fn metric_series(_: &Resource, p: &ProvisionedThroughput) -> Option<Vec<Dimensions>> {
         Some(vec![vec![("ModelId".to_string(), p.arn.clone())]])
     }
 

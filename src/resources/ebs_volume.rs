@@ -101,7 +101,7 @@ impl Kind for Volumes {
     const ACTION_NAMES: &'static [&'static str] = &["delete"];
     const SIZABLE: bool = false;
 
-    fn attribute<'a>(v: &'a Volume, name: &str) -> Option<AttrValue<'a>> {
+    fn attribute<'a>(_: &'a Resource, v: &'a Volume, name: &str) -> Option<AttrValue<'a>> {
         match name {
             "VolumeId" => Some(AttrValue::Str(&v.id)),
             "VolumeType" => Some(AttrValue::Str(&v.volume_type)),
@@ -118,7 +118,7 @@ impl Kind for Volumes {
         }
     }
 
-    fn metric_series(v: &Volume) -> Option<Vec<Dimensions>> {
+    fn metric_series(_: &Resource, v: &Volume) -> Option<Vec<Dimensions>> {
         Some(vec![vec![("VolumeId".to_string(), v.id.clone())]])
     }
 

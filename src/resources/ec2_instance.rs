@@ -108,7 +108,7 @@ impl Kind for Instances {
     const ACTION_NAMES: &'static [&'static str] = &["stop", "resize"];
     const SIZABLE: bool = true;
 
-    fn attribute<'a>(i: &'a Instance, name: &str) -> Option<AttrValue<'a>> {
+    fn attribute<'a>(_: &'a Resource, i: &'a Instance, name: &str) -> Option<AttrValue<'a>> {
         match name {
             "InstanceId" => Some(AttrValue::Str(&i.id)),
             "InstanceType" => Some(AttrValue::Str(&i.instance_type)),
@@ -123,7 +123,7 @@ impl Kind for Instances {
         }
     }
 
-    fn metric_series(i: &Instance) -> Option<Vec<Dimensions>> {
+    fn metric_series(_: &Resource, i: &Instance) -> Option<Vec<Dimensions>> {
         Some(vec![vec![("InstanceId".to_string(), i.id.clone())]])
     }
 
@@ -131,7 +131,7 @@ impl Kind for Instances {
     fn sizing(resource: &Resource, i: &Instance) -> Option<Sizing> {
         Some(Sizing {
             cpu_namespace: "AWS/EC2",
-            cpu_series: Self::metric_series(i)?,
+            cpu_series: Self::metric_series(resource, i)?,
             memory_namespace: "CWAgent",
             memory_metric: "mem_used_percent",
             memory_series: resource.memory_series.clone().into_iter().collect(),

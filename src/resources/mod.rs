@@ -35,7 +35,6 @@
 pub mod sagemaker;
 pub mod sizes;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
@@ -45,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{Aws, AwsError};
 use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
+use crate::small_map::SmallMap;
 use crate::yaml::{DecodeError, Node};
 use sizes::{Assessment, InstanceSize, Sizing};
 
@@ -101,10 +101,12 @@ pub trait Kind: Send + Sync + 'static {
     /// weeks means there is nothing to judge.
     const SIZING_CPU: Option<(&'static str, &'static str)> = None;
 
-    fn attribute<'a>(details: &'a Self::Details, name: &str) -> Option<AttrValue<'a>>;
+    /// Reads `name` of the resource, whose details are `details` (some
+    /// attributes are the resource's own: its name, its ARN).
+    fn attribute<'a>(resource: &'a Resource, details: &'a Self::Details, name: &str) -> Option<AttrValue<'a>>;
 
     /// Its metric series' dimensions; `None` until described.
-    fn metric_series(details: &Self::Details) -> Option<Vec<Dimensions>>;
+    fn metric_series(resource: &Resource, details: &Self::Details) -> Option<Vec<Dimensions>>;
 
     /// What a `rightsizing` filter judges: its instances and where their
     /// load is published; `None` when it has nothing to size.
@@ -334,8 +336,8 @@ pub struct Resource {
     pub tags_listed: bool,
     /// Datapoints per metric query (see `filters::metrics`), one list per
     /// series (an endpoint has one series per variant).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metrics: BTreeMap<String, Vec<Vec<f64>>>,
+    #[serde(default, skip_serializing_if = "SmallMap::is_empty")]
+    pub metrics: SmallMap<Vec<Vec<f64>>>,
     /// The sizes of this resource's instance families, with prices: filled
     /// in only for resources a `rightsizing` filter judges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -349,7 +351,7 @@ pub struct Resource {
     /// [`Kind::SERIES_BY`]): metrics are read, and may rule it out, before
     /// any describe. An empty list: none.
     #[serde(skip)]
-    pub listed_series: BTreeMap<String, Vec<Dimensions>>,
+    pub listed_series: SmallMap<Vec<Dimensions>>,
     pub details: Details,
 }
 
@@ -367,10 +369,10 @@ impl Resource {
             cost_basis: None,
             described: false,
             tags_listed: false,
-            metrics: BTreeMap::new(),
+            metrics: SmallMap::new(),
             sizes: Vec::new(),
             memory_series: None,
-            listed_series: BTreeMap::new(),
+            listed_series: SmallMap::new(),
             details,
         }
     }
@@ -594,12 +596,12 @@ macro_rules! registry {
                 self.details.resource_type()
             }
             pub fn attribute(&self, name: &str) -> Option<AttrValue<'_>> {
-                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::attribute(d, name),)* }
+                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::attribute(self, d, name),)* }
             }
             /// The dimension sets of this resource's metric series, or `None`
             /// until it is described (an endpoint's variants come from describing it).
             pub fn metric_series(&self) -> Option<Vec<Dimensions>> {
-                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::metric_series(d),)* }
+                match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::metric_series(self, d),)* }
             }
             pub fn sizing(&self) -> Option<Sizing> {
                 match &self.details { $(Details::$variant(d) => <$module::$kind as Kind>::sizing(self, d),)* }

@@ -154,7 +154,7 @@ impl Kind for Buckets {
     const ACTION_NAMES: &'static [&'static str] = &["set-lifecycle"];
     const SIZABLE: bool = false;
 
-    fn attribute<'a>(b: &'a Bucket, name: &str) -> Option<AttrValue<'a>> {
+    fn attribute<'a>(_: &'a Resource, b: &'a Bucket, name: &str) -> Option<AttrValue<'a>> {
         let lifecycle = b.lifecycle.as_ref();
         match name {
             "Name" => Some(AttrValue::Str(&b.name)),
@@ -171,7 +171,7 @@ impl Kind for Buckets {
         }
     }
 
-    fn metric_series(b: &Bucket) -> Option<Vec<Dimensions>> {
+    fn metric_series(_: &Resource, b: &Bucket) -> Option<Vec<Dimensions>> {
         Some(vec![vec![("BucketName".to_string(), b.name.clone()), ("StorageType".to_string(), "AllStorageTypes".to_string())]])
     }
 

@@ -122,7 +122,7 @@ impl Kind for Endpoints {
     const SERIES_BY: Option<&'static [&'static str]> = Some(&["EndpointName", "VariantName"]);
     const SIZING_CPU: Option<(&'static str, &'static str)> = Some(("/aws/sagemaker/Endpoints", "CPUUtilization"));
 
-    fn attribute<'a>(e: &'a Endpoint, name: &str) -> Option<AttrValue<'a>> {
+    fn attribute<'a>(_: &'a Resource, e: &'a Endpoint, name: &str) -> Option<AttrValue<'a>> {
         let described = e.description.as_ref();
         match name {
             "EndpointName" => Some(AttrValue::Str(&e.summary.name)),
@@ -140,7 +140,7 @@ impl Kind for Endpoints {
 
     /// One series per variant: SageMaker publishes endpoint metrics per
     /// `EndpointName` *and* `VariantName`; the endpoint name alone matches nothing.
-    fn metric_series(e: &Endpoint) -> Option<Vec<Dimensions>> {
+    fn metric_series(_: &Resource, e: &Endpoint) -> Option<Vec<Dimensions>> {
         let description = e.description.as_ref()?;
         Some(
             description
@@ -153,8 +153,8 @@ impl Kind for Endpoints {
 
     /// Each instance-backed variant; its load is per instance in
     /// `/aws/sagemaker/Endpoints`, where CPU sums the cores.
-    fn sizing(_: &Resource, e: &Endpoint) -> Option<Sizing> {
-        let series = Self::metric_series(e)?;
+    fn sizing(resource: &Resource, e: &Endpoint) -> Option<Sizing> {
+        let series = Self::metric_series(resource, e)?;
         let parts = e
             .description
             .iter()

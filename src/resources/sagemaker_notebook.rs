@@ -75,7 +75,7 @@ impl Kind for Notebooks {
     const ACTION_NAMES: &'static [&'static str] = &["stop"];
     const SIZABLE: bool = false;
 
-    fn attribute<'a>(n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {
+    fn attribute<'a>(_: &'a Resource, n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {
         match name {
             "NotebookInstanceName" => Some(AttrValue::Str(&n.name)),
             "NotebookInstanceArn" => Some(AttrValue::Str(&n.arn)),
@@ -87,7 +87,7 @@ impl Kind for Notebooks {
         }
     }
 
-    fn metric_series(_: &Notebook) -> Option<Vec<Dimensions>> {
+    fn metric_series(_: &Resource, _: &Notebook) -> Option<Vec<Dimensions>> {
         Some(Vec::new())
     }
 

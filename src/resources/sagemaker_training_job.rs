@@ -169,7 +169,7 @@ impl Kind for TrainingJobs {
     const ACTION_NAMES: &'static [&'static str] = &["stop"];
     const SIZABLE: bool = false;
 
-    fn attribute<'a>(j: &'a TrainingJob, name: &str) -> Option<AttrValue<'a>> {
+    fn attribute<'a>(_: &'a Resource, j: &'a TrainingJob, name: &str) -> Option<AttrValue<'a>> {
         let seconds = |s: Option<i64>| s.map(|s| AttrValue::Num(s as f64));
         match name {
             "TrainingJobName" => Some(AttrValue::Str(&j.name)),
@@ -194,7 +194,7 @@ impl Kind for TrainingJobs {
         }
     }
 
-    fn metric_series(_: &TrainingJob) -> Option<Vec<Dimensions>> {
+    fn metric_series(_: &Resource, _: &TrainingJob) -> Option<Vec<Dimensions>> {
         Some(Vec::new())
     }
 
