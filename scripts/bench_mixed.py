@@ -10,6 +10,8 @@ emulator. Prints wall time, CPU, peak memory and AWS calls side by side.
     scripts/bench.sh mixed --log-groups 20000 --latency-ms 0
     scripts/bench.sh mixed --peer custodian
     scripts/bench.sh mixed --smaps               # where the whole set's peak memory is
+    scripts/bench.sh mixed --only all --wrap "perf record -g -o /tmp/perf.data" \
+        --binary target/profiling/costguard      # a profile of the whole set
 """
 
 import argparse
@@ -17,6 +19,7 @@ import asyncio
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -188,11 +191,11 @@ def measure(argv, env, sample=False):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, err
 
 
-def costguard(moto_env, policies, label, sample=False):
+def costguard(moto_env, policies, label, opts, sample=False):
     report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
     state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")
     wall, cpu, rss, code, err = measure(
-        [str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
+        shlex.split(opts.wrap or "") + [str(opts.binary), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
          "--policies", str(policies), "--report-dir", report_dir],
         dict(moto_env, COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir), sample)
     # 4: a shipped circuit breaker tripped, a normal outcome on this estate.
@@ -232,6 +235,11 @@ def main():
     args.add_argument("--latency-ms", type=float, default=30.0)
     args.add_argument("--peer", choices=["custodian"])
     args.add_argument("--smaps", action="store_true", help="where the whole set's peak memory is, by mapping")
+    args.add_argument("--only", choices=["two", "all"], help="run costguard on the two jobs or on every shipped policy only")
+    args.add_argument("--binary", type=Path, default=ROOT / "target/release/costguard",
+                      help="the costguard to run (a build with symbols, to profile)")
+    args.add_argument("--wrap", help="a command to run costguard under (perf record, heaptrack); "
+                      "its figures are then the wrapper's")
     opts = args.parse_args(sys.argv[2:])
 
     with emulator.running() as moto:
@@ -255,8 +263,10 @@ def main():
         rows = []
         if opts.peer == "custodian":
             rows.append(custodian(env))
-        rows.append(costguard(env, two, "costguard, the same two jobs"))
-        rows.append(costguard(env, ROOT / "policies", "costguard, every shipped policy", opts.smaps))
+        if opts.only != "all":
+            rows.append(costguard(env, two, "costguard, the same two jobs", opts))
+        if opts.only != "two":
+            rows.append(costguard(env, ROOT / "policies", "costguard, every shipped policy", opts, opts.smaps))
 
     print(f"\n{os.cpu_count()} cores, {opts.latency_ms:g} ms added to every AWS call, release build, dry run")
     print(f"{'':40} {'wall':>9} {'CPU':>9} {'peak memory':>12} {'AWS calls':>10} {'findings':>9}")

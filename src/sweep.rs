@@ -192,11 +192,9 @@ pub async fn run(
     };
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
-    let findings = findings::findings(&mut plan, &outcomes, &account_id);
-    let savings = ledger_total(
-        &mut recovery,
-        update_ledger(journal.as_ref(), options.dry_run, &plan, &outcomes, &findings, recreated, &run_id, &account_id, clock.now()),
-    );
+    let findings = findings::findings(&mut plan, outcomes, &account_id);
+    let savings =
+        ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, &plan, &findings, recreated, &run_id, &account_id, clock.now()));
     let (emails, held_digests) = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
@@ -253,12 +251,12 @@ pub async fn apply_plan(
         let _task = progress.task("applying the plan");
         apply::apply(&plan, &apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
     };
-    let findings = findings::findings(&mut plan, &outcomes, &account_id);
+    let findings = findings::findings(&mut plan, outcomes, &account_id);
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
     let savings =
-        ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &outcomes, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
+        ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
     let info = RunInfo { run_id, account_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,
@@ -510,7 +508,6 @@ fn update_ledger(
     journal: Option<&Journal>,
     dry_run: bool,
     plan: &Plan,
-    outcomes: &[apply::Outcome],
     findings: &[Finding],
     recreated: Result<Vec<ledger::LedgerRow>, JournalError>,
     run_id: &str,
@@ -519,7 +516,7 @@ fn update_ledger(
 ) -> Result<Option<ledger::SavingsTotal>, JournalError> {
     let Some(journal) = journal else { return Ok(None) };
     if !dry_run {
-        ledger::record(journal, run_id, &ledger::savings_of(plan, outcomes, findings, account_id), &recreated?, now)?;
+        ledger::record(journal, run_id, &ledger::savings_of(plan, findings, account_id), &recreated?, now)?;
     }
     Ok(Some(ledger::total(&journal.savings(None)?)))
 }

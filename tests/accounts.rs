@@ -631,7 +631,7 @@ async fn credentials_past_their_refresh_time_are_asked_for_again_and_the_sweep_g
     let how = Reach { session: costguard::aws::assume::Session { seconds: 900, refresh_before: std::time::Duration::from_secs(900) }, ..reach(None, 2) };
     let result = sweep_org(&moto.aws().await, &policies, &options, &selection, &how).await;
     assert!(result.report.accounts.iter().all(|a| a.status == "ok"), "{:?}", result.report.accounts);
-    let mut found: Vec<(&str, &str)> = result.report.findings.iter().map(|f| (f.account_id.as_str(), f.resource_id.as_str())).collect();
+    let mut found: Vec<(&str, &str)> = result.report.findings.iter().map(|f| (&*f.account_id, f.resource_id.as_str())).collect();
     found.sort();
     let mut want = vec![(ids["ml-dev"].as_str(), "/dev/forever"), (ids["ml-prod"].as_str(), "/prod/forever")];
     want.sort();

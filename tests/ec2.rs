@@ -56,7 +56,7 @@ async fn sweep_at(moto: &Moto, state: &Path, policies: &[Policy], dry_run: bool,
 }
 
 fn findings<'a>(result: &'a SweepResult, policy: &str) -> Vec<&'a Finding> {
-    result.report.findings.iter().filter(|f| f.policy == policy).collect()
+    result.report.findings.iter().filter(|f| *f.policy == *policy).collect()
 }
 
 fn calls(result: &SweepResult, op: &str) -> u64 {

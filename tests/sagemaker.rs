@@ -477,7 +477,7 @@ async fn an_over_provisioned_endpoint_gets_a_smaller_size_and_fewer_instances() 
     let shipped = compile_text(&path, &std::fs::read_to_string(&path).expect("shipped")).expect("valid");
     let result = sweep_at(&moto, state.path(), &shipped, true, Utc::now()).await;
 
-    let over: Vec<&Finding> = result.report.findings.iter().filter(|f| f.policy == "sagemaker-endpoints-over-provisioned").collect();
+    let over: Vec<&Finding> = result.report.findings.iter().filter(|f| &*f.policy == "sagemaker-endpoints-over-provisioned").collect();
     assert_eq!(over.len(), 1, "only the oversized endpoint: {over:?}");
     let part = &over[0].recommendation.as_ref().expect("assessed").parts[0];
     assert_eq!(over[0].resource_id, "oversized");

@@ -116,7 +116,7 @@ type Found = BTreeMap<String, BTreeMap<String, (Status, Option<f64>, Option<f64>
 fn found(result: &SweepResult) -> Found {
     let mut found = Found::new();
     for f in &result.report.findings {
-        found.entry(f.policy.clone()).or_default().insert(f.resource_id.clone(), (f.status, f.monthly_cost_usd, f.monthly_saving_usd, f.cost_kind));
+        found.entry(f.policy.to_string()).or_default().insert(f.resource_id.clone(), (f.status, f.monthly_cost_usd, f.monthly_saving_usd, f.cost_kind));
     }
     found
 }

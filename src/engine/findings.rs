@@ -1,6 +1,8 @@
 //! Findings: each plan entry with what happened to it, flat, in plan
 //! order; what the report, the email and the metrics all read.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -10,20 +12,23 @@ use crate::outcome::Status;
 use crate::resources::sizes::Assessment;
 use crate::resources::{CostKind, ResourceType};
 
+/// The texts that are the same for every finding of a policy, an account
+/// or a region (policy, account, region, action) are shared (`Arc<str>`),
+/// not copied into each: an estate's sweep makes thousands of findings.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Finding {
-    pub policy: String,
+    pub policy: Arc<str>,
     pub resource_type: ResourceType,
     pub resource_id: String,
     pub arn: String,
     /// The account it is in (an organization's sweep covers many).
-    #[serde(default)]
-    pub account_id: String,
-    pub region: String,
+    #[serde(default = "no_account")]
+    pub account_id: Arc<str>,
+    pub region: Arc<str>,
     pub reason: String,
     /// The actions, joined with `+`; `report` when the policy has none.
-    pub action: String,
-    pub action_description: String,
+    pub action: Arc<str>,
+    pub action_description: Arc<str>,
     pub status: Status,
     /// Why it was skipped or failed, or what was done.
     pub detail: Option<String>,
@@ -33,7 +38,7 @@ pub struct Finding {
     /// What the cost is made of: instance-hours, GB-months, usage.
     pub cost_kind: Option<CostKind>,
     /// How the cost was worked out, or why it is unknown.
-    pub cost_basis: Option<String>,
+    pub cost_basis: Option<Arc<str>>,
     /// What acting on the finding would save a month, where known: the
     /// rightsizing saving, or the whole cost for what would be deleted or stopped.
     pub monthly_saving_usd: Option<f64>,
@@ -44,41 +49,55 @@ pub struct Finding {
     pub recommendation: Option<Box<Assessment>>,
 }
 
+fn no_account() -> Arc<str> {
+    Arc::from("")
+}
+
 /// The findings of `plan`, given the outcome of each entry (in
-/// `Plan::entries` order). Each entry's reason moves into its finding (the
-/// plan has no other use for it past here; on a large estate it is the
-/// longest text there is).
-pub fn findings(plan: &mut Plan, outcomes: &[Outcome], account_id: &str) -> Vec<Finding> {
+/// `Plan::entries` order). Each entry's reason and each outcome's detail
+/// move into its finding (nothing reads them past here; on a large estate
+/// they are the longest texts there are).
+pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Vec<Finding> {
     let mut findings = Vec::with_capacity(outcomes.len());
-    let mut outcomes = outcomes.iter();
+    let mut outcomes = outcomes.into_iter();
+    let account_id: Arc<str> = Arc::from(account_id);
+    let mut regions: Vec<Arc<str>> = Vec::new();
     for policy in &mut plan.policies {
         // The same for every entry of the policy: built once.
-        let (action, action_description) = if policy.actions.is_empty() {
-            ("report".to_string(), "report only".to_string())
+        let policy_name: Arc<str> = Arc::from(policy.policy.as_str());
+        let (action, action_description): (Arc<str>, Arc<str>) = if policy.actions.is_empty() {
+            (Arc::from("report"), Arc::from("report only"))
         } else {
             (
-                policy.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+"),
-                policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then "),
+                policy.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+").into(),
+                policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ").into(),
             )
         };
         for (entry, outcome) in policy.entries.iter_mut().zip(outcomes.by_ref()) {
+            let region = match regions.iter().find(|r| ***r == *entry.resource.region) {
+                Some(r) => Arc::clone(r),
+                None => {
+                    regions.push(Arc::from(entry.resource.region.as_str()));
+                    Arc::clone(&regions[regions.len() - 1])
+                }
+            };
             findings.push(Finding {
-                policy: policy.policy.clone(),
+                policy: Arc::clone(&policy_name),
                 resource_type: policy.resource_type,
                 resource_id: entry.resource.id.clone(),
                 arn: entry.resource.arn.clone(),
-                account_id: account_id.to_string(),
-                region: entry.resource.region.clone(),
+                account_id: Arc::clone(&account_id),
+                region,
                 reason: std::mem::take(&mut entry.reason),
-                action: action.clone(),
-                action_description: action_description.clone(),
+                action: Arc::clone(&action),
+                action_description: Arc::clone(&action_description),
                 status: outcome.status,
-                detail: outcome.detail.clone(),
+                detail: outcome.detail,
                 monthly_cost_usd: entry.resource.monthly_cost_usd,
                 cost_kind: entry.resource.cost_kind,
                 cost_basis: entry.resource.cost_basis.clone(),
                 monthly_saving_usd: saving(&policy.actions, entry, plan.now),
-                recommendation: entry.assessment.clone().map(Box::new),
+                recommendation: entry.assessment.clone(),
             });
         }
     }

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::apply::Outcome;
 use super::findings::Finding;
 use super::inventory::Inventory;
 use super::journal::{Journal, JournalError};
@@ -72,12 +71,11 @@ pub struct LedgerRow {
 
 /// What a sweep's changes saved: the changes done (`Decision::Act`, status
 /// done) with a known saving. A pure function of the plan and its outcomes.
-pub fn savings_of(plan: &Plan, outcomes: &[Outcome], findings: &[Finding], account_id: &str) -> Vec<Saving> {
+pub fn savings_of(plan: &Plan, findings: &[Finding], account_id: &str) -> Vec<Saving> {
     plan.entries()
-        .zip(outcomes)
         .zip(findings)
-        .filter(|(((_, entry), outcome), _)| entry.decision == Decision::Act && outcome.status == Status::Done)
-        .filter_map(|(((policy, entry), _), finding)| {
+        .filter(|((_, entry), finding)| entry.decision == Decision::Act && finding.status == Status::Done)
+        .filter_map(|((policy, entry), finding)| {
             let monthly_usd = finding.monthly_saving_usd.filter(|usd| *usd > 0.0)?;
             Some(Saving {
                 account_id: account_id.to_string(),
@@ -85,7 +83,7 @@ pub fn savings_of(plan: &Plan, outcomes: &[Outcome], findings: &[Finding], accou
                 resource_type: policy.resource_type,
                 region: entry.resource.region.clone(),
                 resource_id: entry.resource.id.clone(),
-                action: finding.action.clone(),
+                action: finding.action.to_string(),
                 monthly_usd,
             })
         })

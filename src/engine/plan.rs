@@ -66,8 +66,9 @@ pub struct PlanEntry {
     pub resource: Arc<Resource>,
     pub reason: String,
     pub decision: Decision,
-    /// The rightsizing judgement, for policies with a `rightsizing` filter.
-    pub assessment: Option<Assessment>,
+    /// The rightsizing judgement, for policies with a `rightsizing` filter
+    /// (boxed: most entries have none, and inline it doubled an entry's size).
+    pub assessment: Option<Box<Assessment>>,
     /// From a reviewed plan file: what made it match then, which must
     /// still hold when apply re-reads it.
     pub reviewed: Option<Arc<super::plan_file::Evidence>>,
@@ -119,7 +120,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
                 resource: Arc::clone(resource),
                 reason,
                 decision: decide(policy, resource, settings, due, now),
-                assessment: policy.rightsizing().and_then(|r| r.assess(resource)),
+                assessment: policy.rightsizing().and_then(|r| r.assess(resource)).map(Box::new),
                 reviewed: None,
             })
         })

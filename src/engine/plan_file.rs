@@ -208,7 +208,7 @@ pub fn from_plan(plan: &Plan, policies: &[Policy], account_id: &str, regions: &[
                 Decision::Wait { .. } | Decision::Report | Decision::Skip(_) => continue,
             };
             let r = &entry.resource;
-            let evidence = Evidence::of(policy, &fingerprint, r, entry.assessment.as_ref());
+            let evidence = Evidence::of(policy, &fingerprint, r, entry.assessment.as_deref());
             changes.push(PlannedChange {
                 policy: policy.name.clone(),
                 resource_type: policy.resource_type,

@@ -183,7 +183,7 @@ pub fn write_to(report: &Report, out: &mut dyn Write) {
     let _ = out.write_str(&bars("By resource type", &by_type));
 
     for p in &report.policies {
-        let findings: Vec<_> = report.findings.iter().filter(|f| f.policy == p.name).collect();
+        let findings: Vec<_> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
         let _ = write!(
             out,
             "<h2>{} <small>({}: {} examined, {} matched, {} at stake)</small></h2>",

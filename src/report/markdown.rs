@@ -99,7 +99,7 @@ pub fn write_to(report: &Report, out: &mut dyn Write) {
     }
 
     for p in &report.policies {
-        let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.policy == p.name).collect();
+        let findings: Vec<&Finding> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
         if findings.is_empty() {
             continue;
         }

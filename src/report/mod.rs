@@ -191,7 +191,7 @@ impl Report {
             .policies
             .iter()
             .map(|p| {
-                let mine: Vec<&Finding> = findings.iter().filter(|f| f.policy == p.policy).collect();
+                let mine: Vec<&Finding> = findings.iter().filter(|f| *f.policy == *p.policy).collect();
                 let count = |s: Status| mine.iter().filter(|f| f.status == s).count();
                 PolicySummary {
                     name: p.policy.clone(),
@@ -243,7 +243,7 @@ impl Report {
         let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
         // A resource matched by several policies counts once.
         let mut seen = HashSet::new();
-        let resources: Vec<&Finding> = findings.iter().filter(|f| seen.insert((f.region.as_str(), f.arn.as_str()))).collect();
+        let resources: Vec<&Finding> = findings.iter().filter(|f| seen.insert((&*f.region, f.arn.as_str()))).collect();
         let totals = Totals {
             findings: findings.len(),
             planned: count(Status::Planned),

@@ -325,7 +325,7 @@ pub struct Resource {
     pub cost_kind: Option<CostKind>,
     /// How `monthly_cost_usd` was worked out, or why it is unknown.
     #[serde(default)]
-    pub cost_basis: Option<String>,
+    pub cost_basis: Option<std::sync::Arc<str>>,
     /// Whether `details` and `tags` are complete. Types whose listing says
     /// little (SageMaker) are described only when a policy could match them.
     #[serde(default)]
@@ -416,6 +416,7 @@ impl Resource {
     pub fn set_cost(&mut self, monthly_usd: Option<f64>, kind: CostKind, basis: impl Into<String>) {
         self.monthly_cost_usd = monthly_usd;
         self.cost_kind = Some(kind);
+        let basis: String = basis.into();
         self.cost_basis = Some(basis.into());
     }
 }

@@ -216,7 +216,7 @@ impl Metrics {
         }
         let mut by_policy: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
         for f in &report.findings {
-            let p = by_policy.entry(f.policy.as_str()).or_default();
+            let p = by_policy.entry(&*f.policy).or_default();
             p.0 += 1;
             p.1 += f.monthly_saving_usd.unwrap_or(0.0);
         }
