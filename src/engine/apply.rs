@@ -8,6 +8,8 @@
 //!   longer matches or has become protected.
 //! - Every change is journaled before AWS is called and settled after.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -26,12 +28,14 @@ use crate::resources::{Change, Resource, ResourceType, Tags};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     pub status: Status,
-    pub detail: Option<String>,
+    /// Shared with the plan's decision when that says it all (a circuit
+    /// breaker's one reason for thousands of entries).
+    pub detail: Option<Arc<str>>,
 }
 
 impl Outcome {
     fn new(status: Status, detail: impl Into<Option<String>>) -> Self {
-        Self { status, detail: detail.into() }
+        Self { status, detail: detail.into().map(Arc::from) }
     }
 }
 
@@ -47,7 +51,7 @@ pub fn dry_run(plan: &Plan) -> Vec<Outcome> {
             Decision::Act | Decision::Report => Outcome::new(Status::Planned, None),
             Decision::Mark { due } => Outcome::new(Status::Planned, format!("would mark; {} due {}", gated(policy), day(*due))),
             Decision::Wait { due } => Outcome::new(Status::Planned, format!("marked; {} due {}", gated(policy), day(*due))),
-            Decision::Skip(why) => Outcome::new(Status::Skipped, why.clone()),
+            Decision::Skip(why) => Outcome { status: Status::Skipped, detail: Some(Arc::clone(why)) },
         })
         .collect()
 }

@@ -31,7 +31,7 @@ pub struct Finding {
     pub action_description: Arc<str>,
     pub status: Status,
     /// Why it was skipped or failed, or what was done.
-    pub detail: Option<String>,
+    pub detail: Option<Arc<str>>,
     /// What the resource costs a month as it runs now; `None` when unknown
     /// (never reported as $0).
     pub monthly_cost_usd: Option<f64>,

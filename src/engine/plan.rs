@@ -84,8 +84,9 @@ pub enum Decision {
     Wait { due: DateTime<Utc> },
     /// The policy has no actions, or they change nothing: report only.
     Report,
-    /// Matched, but will not be touched; the reason says why.
-    Skip(String),
+    /// Matched, but will not be touched; the reason says why (shared: a
+    /// circuit breaker gives thousands of entries one reason).
+    Skip(Arc<str>),
 }
 
 impl Plan {
@@ -128,8 +129,9 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
     let matched = entries.len();
     let breaker = breaker(policy, matched, candidates.len());
     if let Some(why) = &breaker {
+        let why: Arc<str> = Arc::from(format!("circuit breaker: {why}"));
         for entry in entries.iter_mut().filter(|e| matches!(e.decision, Decision::Act | Decision::Mark { .. })) {
-            entry.decision = Decision::Skip(format!("circuit breaker: {why}"));
+            entry.decision = Decision::Skip(Arc::clone(&why));
         }
     }
     let incomplete_regions = inventory.failed_regions(policy.resource_type);
@@ -172,13 +174,13 @@ fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Op
         return Decision::Report;
     }
     if !resource.described {
-        return Decision::Skip("could not be described, so its protection tag is unknown".to_string());
+        return Decision::Skip("could not be described, so its protection tag is unknown".into());
     }
     if let Some(value) = resource.tags.get(&settings.protect_tag) {
-        return Decision::Skip(format!("protected by tag {}={value}", settings.protect_tag));
+        return Decision::Skip(format!("protected by tag {}={value}", settings.protect_tag).into());
     }
     if let Some(why) = gated.iter().find_map(|a| a.refusal(resource)) {
-        return Decision::Skip(why);
+        return Decision::Skip(why.into());
     }
     if gated.iter().all(|a| a.already_satisfied(resource)) {
         return Decision::Report;

@@ -344,13 +344,13 @@ pub fn decision_now(change: &PlannedChange, policy: &Policy, marks: &[super::jou
     match (change.step, policy.grace(), mark) {
         (Step::Act, None, _) => Decision::Act,
         (Step::Act, Some(_), Some(m)) if m.due_at <= now => Decision::Act,
-        (Step::Act, Some(_), Some(m)) => Decision::Skip(format!("its grace period runs until {}; not changed", crate::text::utc(m.due_at))),
+        (Step::Act, Some(_), Some(m)) => Decision::Skip(format!("its grace period runs until {}; not changed", crate::text::utc(m.due_at)).into()),
         (Step::Act, Some(_), None) => {
-            Decision::Skip("its mark is no longer in the journal (removed since the plan), so its grace period has not run; not changed".to_string())
+            Decision::Skip("its mark is no longer in the journal (removed since the plan), so its grace period has not run; not changed".into())
         }
-        (Step::Mark { .. }, Some(_), Some(m)) => Decision::Skip(format!("already marked on {}", crate::text::utc(m.marked_at))),
+        (Step::Mark { .. }, Some(_), Some(m)) => Decision::Skip(format!("already marked on {}", crate::text::utc(m.marked_at)).into()),
         (Step::Mark { .. }, Some(grace), None) => Decision::Mark { due: now + grace },
-        (Step::Mark { .. }, None, _) => Decision::Skip("the policy has no grace period any more".to_string()),
+        (Step::Mark { .. }, None, _) => Decision::Skip("the policy has no grace period any more".into()),
     }
 }
 
