@@ -399,7 +399,7 @@ mod tests {
     fn instance(cpu: Option<f64>, memory: Option<f64>, samples: f64) -> Resource {
         let f = Rightsizing::default();
         let mut r = ec2_instance::fixture("i-1", "m5.2xlarge");
-        r.sizes = m5_family();
+        r.sizes = m5_family().into();
         r.metrics.insert(f.key(KEY_CPU), vec![cpu.into_iter().collect()]);
         r.metrics.insert(f.key(KEY_SAMPLES), vec![vec![samples]]);
         r.metrics.insert(f.key(KEY_MEMORY), memory.map(|m| vec![vec![m]]).unwrap_or_default());
@@ -444,11 +444,9 @@ mod tests {
     #[test]
     fn burstable_and_gpu_types_are_not_sized_by_cpu() {
         let mut r = instance(Some(15.0), None, TWO_WEEKS);
-        r.sizes = vec![size("m5.2xlarge", 8.0, Some(32), 0.384)];
-        r.sizes[0].accelerated = true;
+        r.sizes = [InstanceSize { accelerated: true, ..size("m5.2xlarge", 8.0, Some(32), 0.384) }].into();
         assert_eq!(Rightsizing::default().assess(&r).map(|a| a.verdict), Some(Verdict::NotJudged));
-        r.sizes[0].accelerated = false;
-        r.sizes[0].burstable = true;
+        r.sizes = [InstanceSize { burstable: true, ..size("m5.2xlarge", 8.0, Some(32), 0.384) }].into();
         assert_eq!(Rightsizing::default().assess(&r).map(|a| a.verdict), Some(Verdict::NotJudged));
     }
 
@@ -456,7 +454,7 @@ mod tests {
     fn an_endpoint_can_shed_instances_but_keeps_two() {
         let f = Rightsizing { resource_type: ResourceType::SagemakerEndpoint, ..Rightsizing::default() };
         let mut r = sagemaker_endpoint::fixture("e", "InService", &[("AllTraffic", "ml.m5.xlarge", 4)]);
-        r.sizes = vec![size("ml.m5.large", 2.0, None, 0.115), size("ml.m5.xlarge", 4.0, None, 0.23)];
+        r.sizes = [size("ml.m5.large", 2.0, None, 0.115), size("ml.m5.xlarge", 4.0, None, 0.23)].into();
         // SageMaker sums cores: 40% of 400% is 10% of the instance.
         r.metrics.insert(f.key(KEY_CPU), vec![vec![40.0]]);
         r.metrics.insert(f.key(KEY_SAMPLES), vec![vec![14.0 * 1440.0 * 4.0]]);

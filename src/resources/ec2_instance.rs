@@ -37,7 +37,8 @@
 //! - The instance is down for the stop-change-start (a minute or two);
 //!   instance-store data is lost; without an Elastic IP its public IP changes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use aws_sdk_ec2::types::{AttributeValue, Filter, Instance as SdkInstance, InstanceTypeInfo};
@@ -223,11 +224,16 @@ impl Kind for Instances {
                 Err(e) => (Vec::new(), Some(e)),
             },
         };
+        // One list per instance type, shared by its instances.
+        let mut by_type: HashMap<String, Arc<[InstanceSize]>> = HashMap::new();
         for r in resources.iter_mut() {
             let Some(current) = type_of(r) else { continue };
             let Some((family, _)) = sizes::split(&current) else { continue };
             let vcpus = wanted.iter().find(|s| s.instance_type == current).map_or(0.0, |s| s.vcpus);
-            r.sizes = wanted.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| f == family) && s.vcpus <= vcpus).cloned().collect();
+            let of_type = by_type.entry(current.clone()).or_insert_with(|| {
+                wanted.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| f == family) && s.vcpus <= vcpus).cloned().collect()
+            });
+            r.sizes = Arc::clone(of_type);
             // The agent's series for this instance, fewest extra dimensions first.
             let id = r.id.clone();
             r.memory_series =

@@ -26,6 +26,9 @@
 //! - Shortening retention lets CloudWatch delete older events, which no
 //!   restore brings back: protect groups that must keep history.
 
+use std::borrow::Cow;
+
+use aws_sdk_cloudwatchlogs::types::LogGroupClass;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +52,8 @@ pub struct LogGroup {
     /// `None` means the group never expires.
     pub retention_days: Option<i32>,
     pub stored_bytes: Option<i64>,
-    pub class: Option<String>,
+    /// The log class: one of a few names, not allocated per group.
+    pub class: Option<Cow<'static, str>>,
     pub kms_key_id: Option<String>,
     pub metric_filter_count: Option<i32>,
     pub deletion_protection: Option<bool>,
@@ -408,12 +412,21 @@ fn resource_from_sdk(g: &aws_sdk_cloudwatchlogs::types::LogGroup, region: &str) 
         created_at: g.creation_time().and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
         retention_days: g.retention_in_days(),
         stored_bytes: g.stored_bytes(),
-        class: g.log_group_class().map(|c| c.as_str().to_string()),
+        class: g.log_group_class().map(class_name),
         kms_key_id: g.kms_key_id().map(str::to_string),
         metric_filter_count: g.metric_filter_count(),
         deletion_protection: g.deletion_protection_enabled(),
     };
     Some(to_resource(name, arn, group, region))
+}
+
+fn class_name(class: &LogGroupClass) -> Cow<'static, str> {
+    match class {
+        LogGroupClass::Standard => Cow::Borrowed("STANDARD"),
+        LogGroupClass::InfrequentAccess => Cow::Borrowed("INFREQUENT_ACCESS"),
+        LogGroupClass::Delivery => Cow::Borrowed("DELIVERY"),
+        other => Cow::Owned(other.as_str().to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -422,7 +435,7 @@ pub(crate) fn fixture(name: &str, retention_days: Option<i32>) -> Resource {
         created_at: Some(chrono::DateTime::UNIX_EPOCH),
         retention_days,
         stored_bytes: Some(2_000_000_000),
-        class: Some("STANDARD".to_string()),
+        class: Some("STANDARD".into()),
         kms_key_id: None,
         metric_filter_count: Some(0),
         deletion_protection: None,
@@ -450,6 +463,13 @@ mod tests {
             if a.name != "kmsKeyId" && a.name != "deletionProtectionEnabled" {
                 assert!(r.attribute(a.name).is_some(), "{}", a.name);
             }
+        }
+    }
+
+    #[test]
+    fn class_names_are_the_sdks() {
+        for class in [LogGroupClass::Standard, LogGroupClass::InfrequentAccess, LogGroupClass::Delivery, LogGroupClass::from("NEW_CLASS")] {
+            assert_eq!(class_name(&class), class.as_str());
         }
     }
 

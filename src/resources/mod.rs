@@ -339,9 +339,11 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "SmallMap::is_empty")]
     pub metrics: SmallMap<Vec<Vec<f64>>>,
     /// The sizes of this resource's instance families, with prices: filled
-    /// in only for resources a `rightsizing` filter judges.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sizes: Vec<InstanceSize>,
+    /// in only for resources a `rightsizing` filter judges. Shared by the
+    /// resources of one instance type (a thousand m5.xlarge instances held
+    /// a thousand copies of the m5 family).
+    #[serde(default, skip_serializing_if = "no_sizes")]
+    pub sizes: std::sync::Arc<[InstanceSize]>,
     /// Where its memory is published when not beside its CPU (the
     /// CloudWatch agent's dimensions for an EC2 instance), found in bulk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -370,7 +372,7 @@ impl Resource {
             described: false,
             tags_listed: false,
             metrics: SmallMap::new(),
-            sizes: Vec::new(),
+            sizes: std::sync::Arc::default(),
             memory_series: None,
             listed_series: SmallMap::new(),
             details,
@@ -419,6 +421,10 @@ impl Resource {
         let basis: String = basis.into();
         self.cost_basis = Some(basis.into());
     }
+}
+
+fn no_sizes(sizes: &std::sync::Arc<[InstanceSize]>) -> bool {
+    sizes.is_empty()
 }
 
 /// A type's name, as policies spell it, is unknown: says which are known

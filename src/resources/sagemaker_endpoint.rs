@@ -36,7 +36,7 @@
 //! - Whoever calls the endpoint gets errors until it is restored.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -255,9 +255,15 @@ impl Kind for Endpoints {
     /// The sizes of each variant's family no larger than it, where the price
     /// book knows a price (a size with no price is not offered, or not known).
     async fn prepare_sizes(_: &Aws, region: &str, resources: Vec<&mut Resource>, _: bool, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+        // One list per set of variant types, shared by its endpoints.
+        let mut by_types: HashMap<Vec<String>, Arc<[InstanceSize]>> = HashMap::new();
         for r in resources {
             let Some(e) = Self::details_of(r) else { continue };
             let types: Vec<String> = e.description.iter().flat_map(|d| d.variants.iter().filter_map(|v| v.instance_type.clone())).collect();
+            if let Some(found) = by_types.get(&types) {
+                r.sizes = Arc::clone(found);
+                continue;
+            }
             let mut found: Vec<InstanceSize> = Vec::new();
             for t in &types {
                 for mut size in sizes::sagemaker_family(t) {
@@ -273,7 +279,9 @@ impl Kind for Endpoints {
                     }
                 }
             }
-            r.sizes = found;
+            let found: Arc<[InstanceSize]> = found.into();
+            r.sizes = Arc::clone(&found);
+            by_types.insert(types, found);
         }
         Ok(())
     }
