@@ -12,14 +12,13 @@ operation.
 """
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import emulator
+import measure
 from emulator import REGION, ROOT
 
 
@@ -54,15 +53,11 @@ def main():
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
         state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")
-        start = time.perf_counter()
-        sweep = subprocess.Popen([str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
+        measured = measure.run([str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
                                   "--policies", str(ROOT / "policies"), "--report-dir", report_dir],
-                                 env=moto.env(COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir),
-                                 stdout=subprocess.DEVNULL)
-        # wait4 gives this one process's CPU time and peak RSS.
-        _, status, usage = os.wait4(sweep.pid, 0)
-        wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
+                               moto.env(COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir))
+        status_code, wall = measured.code, measured.wall
+    code = status_code
     # 4: the shipped policy's circuit breaker tripped, a normal outcome here.
     if code not in (0, 4):
         sys.exit(f"bench: costguard exited {code}")
@@ -70,8 +65,8 @@ def main():
     print(f"{kind}:{' ' * max(1, 16 - len(kind) - 1)}{count}")
     print(f"findings:        {report['totals']['findings']}")
     print(f"wall time:       {wall:.2f} s (includes the emulator's own time)")
-    print(f"costguard CPU:   {usage.ru_utime + usage.ru_stime:.3f} s (user {usage.ru_utime:.3f} + system {usage.ru_stime:.3f})")
-    print(f"peak memory:     {usage.ru_maxrss / 1024:.1f} MiB (max RSS)")
+    print(f"costguard CPU:   {measured.cpu:.3f} s (user {measured.user:.3f} + system {measured.system:.3f})")
+    print(f"peak memory:     {measured.maxrss_mib:.1f} MiB (max RSS)")
     own = report["process"]
     print(f"  as costguard measured itself at report time: CPU {own['cpu_seconds']} s, peak {own['peak_rss_mib']:.1f} MiB")
     print(f"AWS calls:       {report['totals']['api_calls']}")

@@ -16,7 +16,6 @@ emulator. Prints wall time, CPU, peak memory and AWS calls side by side.
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import shlex
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import emulator
+from measure import run as measure_run
 from emulator import REGION, ROOT
 
 CUSTODIAN_POLICIES = """\
@@ -167,28 +167,14 @@ def measure(argv, env, sample=False):
     """Runs one process; its wall time, CPU seconds and peak RSS (MiB).
     With `sample`, also where its resident memory was at its peak (smaps
     every 20 ms), into PEAK_MAPPINGS."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if sample:
-        stderr = []
-        reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
-        reader.start()
-        # wait4 without waiting: the child is reaped here, with its usage.
-        while (done := os.wait4(proc.pid, os.WNOHANG))[0] == 0:
-            now = smaps(proc.pid)
-            if sum(now.values()) > sum(PEAK_MAPPINGS.values()):
-                PEAK_MAPPINGS.clear()
-                PEAK_MAPPINGS.update(now)
-            time.sleep(0.02)
-        reader.join()
-        proc.stderr = io.BytesIO(b"".join(stderr))
-        _, status, usage = done
-    else:
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace")
-    code = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, err
+    def sample_smaps(pid):
+        now = smaps(pid)
+        if sum(now.values()) > sum(PEAK_MAPPINGS.values()):
+            PEAK_MAPPINGS.clear()
+            PEAK_MAPPINGS.update(now)
+
+    u = measure_run(argv, env, sample_smaps if sample else None)
+    return u.wall, u.cpu, u.maxrss_mib, u.code, u.stderr
 
 
 def costguard(moto_env, policies, label, opts, sample=False):

@@ -10,8 +10,6 @@ peak memory, and AWS calls.
 """
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 import boto3
 
 import emulator
+import measure
 from emulator import ROOT
 
 REGIONS = ["us-east-1", "us-west-2"]
@@ -47,22 +46,19 @@ def main():
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-org-")
         state_dir = tempfile.mkdtemp(prefix="costguard-bench-org-state-")
-        start = time.perf_counter()
-        sweep = subprocess.Popen([str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--organization", "--skip-guardrails",
+        measured = measure.run([str(ROOT / "target/release/costguard"), "sweep", "--dry-run", "--organization", "--skip-guardrails",
                                   "--prices", "builtin", "--policies", str(ROOT / "policies"), "--report-dir", report_dir,
                                   "--region", REGIONS[0], "--region", REGIONS[1]],
-                                 env=moto.env(COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir),
-                                 stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(sweep.pid, 0)
-        wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
+                               moto.env(COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir))
+        status_code, wall = measured.code, measured.wall
+    code = status_code
     report = json.loads(Path(report_dir, "report.json").read_text())
     t = report["totals"]
     print(f"accounts:        {t['accounts']} ({t['accounts_failed']} failed), exit {code}")
     print(f"findings:        {t['findings']}")
     print(f"wall time:       {wall:.2f} s (includes the emulator's own time)")
-    print(f"costguard CPU:   {usage.ru_utime + usage.ru_stime:.3f} s (user {usage.ru_utime:.3f} + system {usage.ru_stime:.3f})")
-    print(f"peak memory:     {usage.ru_maxrss / 1024:.1f} MiB (max RSS)")
+    print(f"costguard CPU:   {measured.cpu:.3f} s (user {measured.user:.3f} + system {measured.system:.3f})")
+    print(f"peak memory:     {measured.maxrss_mib:.1f} MiB (max RSS)")
     print(f"AWS calls:       {t['api_calls']}")
     for op, n in sorted(report["api_calls"].items()):
         print(f"  {op}: {n}")
