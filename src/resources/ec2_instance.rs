@@ -135,7 +135,7 @@ impl Kind for Instances {
             cpu_series: Self::metric_series(resource, i)?,
             memory_namespace: "CWAgent",
             memory_metric: "mem_used_percent",
-            memory_series: resource.memory_series.clone().into_iter().collect(),
+            memory_series: resource.memory_series.as_deref().cloned().into_iter().collect(),
             parts: vec![SizingPart {
                 name: i.id.clone(),
                 instance_type: i.instance_type.clone(),
@@ -237,7 +237,7 @@ impl Kind for Instances {
             // The agent's series for this instance, fewest extra dimensions first.
             let id = r.id.clone();
             r.memory_series =
-                memory_series.iter().filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == id)).min_by_key(|dims| dims.len()).cloned();
+                memory_series.iter().filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == id)).min_by_key(|dims| dims.len()).cloned().map(Box::new);
         }
         memory_error.map_or(Ok(()), Err)
     }

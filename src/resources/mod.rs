@@ -347,7 +347,7 @@ pub struct Resource {
     /// Where its memory is published when not beside its CPU (the
     /// CloudWatch agent's dimensions for an EC2 instance), found in bulk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_series: Option<Dimensions>,
+    pub memory_series: Option<Box<Dimensions>>,
     /// Its series with datapoints in the last two weeks, by
     /// `namespace/metric`, from ListMetrics in bulk (types with
     /// [`Kind::SERIES_BY`]): metrics are read, and may rule it out, before
