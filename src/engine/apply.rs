@@ -118,7 +118,7 @@ async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, n
     let record = Mark {
         policy: policy.name.clone(),
         resource_type: policy.resource_type,
-        region: r.region.clone(),
+        region: r.region.to_string(),
         resource_id: r.id.clone(),
         action: action.clone(),
         marked_at: now,

@@ -61,7 +61,6 @@ pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Ve
     let mut findings = Vec::with_capacity(outcomes.len());
     let mut outcomes = outcomes.into_iter();
     let account_id: Arc<str> = Arc::from(account_id);
-    let mut regions: Vec<Arc<str>> = Vec::new();
     for policy in &mut plan.policies {
         // The same for every entry of the policy: built once.
         let policy_name: Arc<str> = Arc::from(policy.policy.as_str());
@@ -74,20 +73,13 @@ pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Ve
             )
         };
         for (entry, outcome) in policy.entries.iter_mut().zip(outcomes.by_ref()) {
-            let region = match regions.iter().find(|r| ***r == *entry.resource.region) {
-                Some(r) => Arc::clone(r),
-                None => {
-                    regions.push(Arc::from(entry.resource.region.as_str()));
-                    Arc::clone(&regions[regions.len() - 1])
-                }
-            };
             findings.push(Finding {
                 policy: Arc::clone(&policy_name),
                 resource_type: policy.resource_type,
                 resource_id: entry.resource.id.clone(),
                 arn: entry.resource.arn.clone(),
                 account_id: Arc::clone(&account_id),
-                region,
+                region: Arc::clone(&entry.resource.region),
                 reason: std::mem::take(&mut entry.reason),
                 action: Arc::clone(&action),
                 action_description: Arc::clone(&action_description),

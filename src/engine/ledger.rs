@@ -81,7 +81,7 @@ pub fn savings_of(plan: &Plan, findings: &[Finding], account_id: &str) -> Vec<Sa
                 account_id: account_id.to_string(),
                 policy: policy.policy.clone(),
                 resource_type: policy.resource_type,
-                region: entry.resource.region.clone(),
+                region: entry.resource.region.to_string(),
                 resource_id: entry.resource.id.clone(),
                 action: finding.action.to_string(),
                 monthly_usd,
@@ -96,7 +96,7 @@ pub fn recreated(rows: &[LedgerRow], inventory: &Inventory) -> Vec<LedgerRow> {
     rows.iter()
         .filter(|r| r.state == SavingState::Saved && r.saving.action.split('+').any(|a| a == "delete"))
         .filter(|r| !inventory.failed_regions(r.saving.resource_type).contains(&r.saving.region))
-        .filter(|r| inventory.of(r.saving.resource_type).iter().any(|listed| listed.region == r.saving.region && listed.id == r.saving.resource_id))
+        .filter(|r| inventory.of(r.saving.resource_type).iter().any(|listed| *listed.region == r.saving.region && listed.id == r.saving.resource_id))
         .cloned()
         .collect()
 }

@@ -115,7 +115,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         .iter()
         .filter_map(|resource| {
             let reason = filters::evaluate_all(&policy.filters, resource, now)?;
-            let marked = policy_marks.iter().find(|m| m.region == resource.region && m.resource_id == resource.id);
+            let marked = policy_marks.iter().find(|m| m.region == *resource.region && m.resource_id == resource.id);
             let due = marked.map(|m| m.marked_at).zip(policy.grace()).map(|(at, grace)| at + grace);
             Some(PlanEntry {
                 resource: Arc::clone(resource),
@@ -139,13 +139,13 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         .iter()
         .filter(|m| !incomplete_regions.contains(&m.region))
         .filter_map(|m| {
-            let entry = entries.iter().find(|e| e.resource.region == m.region && e.resource.id == m.resource_id);
+            let entry = entries.iter().find(|e| *e.resource.region == m.region && e.resource.id == m.resource_id);
             let why = match entry.map(|e| &e.decision) {
                 Some(Decision::Skip(why)) if !why.starts_with("circuit breaker") => format!("skipped: {why}"),
                 Some(_) => return None,
                 None => "no longer matches".to_string(),
             };
-            let listed = candidates.iter().find(|r| r.region == m.region && r.id == m.resource_id);
+            let listed = candidates.iter().find(|r| *r.region == m.region && r.id == m.resource_id);
             Some(Unmark {
                 resource_type: m.resource_type,
                 region: m.region.clone(),

@@ -212,7 +212,7 @@ pub fn from_plan(plan: &Plan, policies: &[Policy], account_id: &str, regions: &[
             changes.push(PlannedChange {
                 policy: policy.name.clone(),
                 resource_type: policy.resource_type,
-                region: r.region.clone(),
+                region: r.region.to_string(),
                 resource_id: r.id.clone(),
                 arn: r.arn.clone(),
                 step,
@@ -318,7 +318,7 @@ pub fn check(file: &PlanFile, expect: &Expect<'_>) -> Result<(), Refused> {
             Some(p) if p.resource_type != change.resource_type || change.resource.resource_type() != change.resource_type => {
                 why.push(format!("change to {} is for another resource type than its policy {:?}", change.resource_id, change.policy))
             }
-            Some(_) if change.resource.id != change.resource_id || change.resource.region != change.region || change.resource.arn != change.arn => {
+            Some(_) if change.resource.id != change.resource_id || *change.resource.region != change.region || change.resource.arn != change.arn => {
                 why.push(format!("change to {} does not agree with its own resource record", change.resource_id))
             }
             Some(_) => {}

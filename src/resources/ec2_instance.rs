@@ -272,7 +272,7 @@ impl Kind for Instances {
         };
         if action == "stop" {
             if now.state == "running" || now.state == "pending" {
-                return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: format!("{id} (already {})", now.state), region: region.clone() });
+                return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: format!("{id} (already {})", now.state), region: region.to_string() });
             }
             api.start(id).await?;
             return Ok(format!("started instance {id} in {region} (stopped by run {run_id})"));

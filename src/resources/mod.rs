@@ -315,7 +315,8 @@ impl fmt::Display for AttrValue<'_> {
 pub struct Resource {
     pub id: String,
     pub arn: String,
-    pub region: String,
+    /// One allocation per region, shared by its resources.
+    pub region: std::sync::Arc<str>,
     pub created_at: Option<DateTime<Utc>>,
     pub tags: Tags,
     /// What the resource costs a month as it is, where known.
@@ -363,7 +364,7 @@ impl Resource {
         Resource {
             id,
             arn,
-            region: region.to_string(),
+            region: shared_region(region),
             created_at,
             tags: Tags::new(),
             monthly_cost_usd: None,
@@ -421,6 +422,23 @@ impl Resource {
         let basis: String = basis.into();
         self.cost_basis = Some(basis.into());
     }
+}
+
+/// Region names, shared: every resource names its region, and an estate
+/// has tens of thousands of resources in a handful of regions. Bounded, so
+/// no input can grow it past AWS's few dozen regions.
+fn shared_region(region: &str) -> std::sync::Arc<str> {
+    use std::sync::{Arc, Mutex, PoisonError};
+    static REGIONS: Mutex<Vec<Arc<str>>> = Mutex::new(Vec::new());
+    let mut regions = REGIONS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = regions.iter().find(|r| ***r == *region) {
+        return Arc::clone(known);
+    }
+    let new: Arc<str> = Arc::from(region);
+    if regions.len() < 64 {
+        regions.push(Arc::clone(&new));
+    }
+    new
 }
 
 fn no_sizes(sizes: &std::sync::Arc<[InstanceSize]>) -> bool {
@@ -672,4 +690,18 @@ registry! {
     S3Bucket = "s3-bucket" => s3_bucket::Buckets,
     SagemakerTrainingJob = "sagemaker-training-job" => sagemaker_training_job::TrainingJobs,
     BedrockProvisionedThroughput = "bedrock-provisioned-throughput" => bedrock_provisioned_throughput::ProvisionedThroughputs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_of_a_region_share_its_name() {
+        let a = log_group::fixture("/a", None);
+        let b = log_group::fixture("/b", None);
+        assert!(std::sync::Arc::ptr_eq(&a.region, &b.region), "one allocation per region");
+        assert_eq!(&*shared_region("eu-west-1"), "eu-west-1");
+        assert!(!std::sync::Arc::ptr_eq(&a.region, &shared_region("eu-west-1")));
+    }
 }

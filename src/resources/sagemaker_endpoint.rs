@@ -314,7 +314,7 @@ impl Kind for Endpoints {
         let api = Api::new(aws, &before.region);
         let name = &endpoint.summary.name;
         if api.describe(name).await?.is_some() {
-            return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: name.clone(), region: before.region.clone() });
+            return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: name.clone(), region: before.region.to_string() });
         }
         let config = endpoint.description.as_ref().map(|d| d.config_name.clone()).unwrap_or_default();
         if config.is_empty() || !api.config_exists(&config).await? {
