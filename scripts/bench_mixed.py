@@ -258,7 +258,7 @@ def main():
     print(f"{'':40} {'wall':>9} {'CPU':>9} {'peak memory':>12} {'AWS calls':>10} {'findings':>9}")
     for r in rows:
         calls = "-" if r["calls"] is None else str(r["calls"])
-        print(f"{r['label']:40} {r['wall']:8.1f}s {r['cpu']:8.2f}s {r['rss']:10.1f}MB {calls:>10} {r['findings']:>9}")
+        print(f"{r['label']:40} {r['wall']:8.1f}s {r['cpu']:8.2f}s {r['rss']:9.1f}MiB {calls:>10} {r['findings']:>9}")
     if PEAK_MAPPINGS:
         print(f"\nevery shipped policy, resident at its peak ({sum(PEAK_MAPPINGS.values()) / 1024:.1f} MiB, smaps every 20 ms):")
         for mapping, kib in sorted(PEAK_MAPPINGS.items(), key=lambda kv: -kv[1])[:6]:
