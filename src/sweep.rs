@@ -193,8 +193,7 @@ pub async fn run(
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
     let findings = findings::findings(&mut plan, outcomes, &account_id);
-    let savings =
-        ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, &plan, &findings, recreated, &run_id, &account_id, clock.now()));
+    let savings = ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, &plan, &findings, recreated, &run_id, &account_id, clock.now()));
     let (emails, held_digests) = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
@@ -255,8 +254,7 @@ pub async fn apply_plan(
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
-    let savings =
-        ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
+    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
     let info = RunInfo { run_id, account_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,

@@ -22,7 +22,7 @@ pub struct Finding {
     pub resource_id: String,
     pub arn: String,
     /// The account it is in (an organization's sweep covers many).
-    #[serde(default = "no_account")]
+    #[serde(default)]
     pub account_id: Arc<str>,
     pub region: Arc<str>,
     pub reason: String,
@@ -47,10 +47,6 @@ pub struct Finding {
     /// quarter of every finding's size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recommendation: Option<Box<Assessment>>,
-}
-
-fn no_account() -> Arc<str> {
-    Arc::from("")
 }
 
 /// The findings of `plan`, given the outcome of each entry (in

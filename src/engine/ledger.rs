@@ -70,7 +70,7 @@ pub struct LedgerRow {
 }
 
 /// What a sweep's changes saved: the changes done (`Decision::Act`, status
-/// done) with a known saving. A pure function of the plan and its outcomes.
+/// done) with a known saving. A pure function of the plan and its findings.
 pub fn savings_of(plan: &Plan, findings: &[Finding], account_id: &str) -> Vec<Saving> {
     plan.entries()
         .zip(findings)
