@@ -37,6 +37,7 @@ pub mod sizes;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -316,7 +317,7 @@ pub struct Resource {
     pub id: String,
     pub arn: String,
     /// One allocation per region, shared by its resources.
-    pub region: std::sync::Arc<str>,
+    pub region: Arc<str>,
     pub created_at: Option<DateTime<Utc>>,
     pub tags: Tags,
     /// What the resource costs a month as it is, where known.
@@ -326,7 +327,7 @@ pub struct Resource {
     pub cost_kind: Option<CostKind>,
     /// How `monthly_cost_usd` was worked out, or why it is unknown.
     #[serde(default)]
-    pub cost_basis: Option<std::sync::Arc<str>>,
+    pub cost_basis: Option<Arc<str>>,
     /// Whether `details` and `tags` are complete. Types whose listing says
     /// little (SageMaker) are described only when a policy could match them.
     #[serde(default)]
@@ -343,8 +344,8 @@ pub struct Resource {
     /// in only for resources a `rightsizing` filter judges. Shared by the
     /// resources of one instance type (a thousand m5.xlarge instances held
     /// a thousand copies of the m5 family).
-    #[serde(default, skip_serializing_if = "no_sizes")]
-    pub sizes: std::sync::Arc<[InstanceSize]>,
+    #[serde(default, skip_serializing_if = "<[InstanceSize]>::is_empty")]
+    pub sizes: Arc<[InstanceSize]>,
     /// Where its memory is published when not beside its CPU (the
     /// CloudWatch agent's dimensions for an EC2 instance), found in bulk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -373,7 +374,7 @@ impl Resource {
             described: false,
             tags_listed: false,
             metrics: SmallMap::new(),
-            sizes: std::sync::Arc::default(),
+            sizes: Arc::default(),
             memory_series: None,
             listed_series: SmallMap::new(),
             details,
@@ -416,10 +417,9 @@ impl Resource {
     }
 
     /// Sets the cost and how it was worked out.
-    pub fn set_cost(&mut self, monthly_usd: Option<f64>, kind: CostKind, basis: impl Into<String>) {
+    pub fn set_cost(&mut self, monthly_usd: Option<f64>, kind: CostKind, basis: impl Into<Arc<str>>) {
         self.monthly_cost_usd = monthly_usd;
         self.cost_kind = Some(kind);
-        let basis: String = basis.into();
         self.cost_basis = Some(basis.into());
     }
 }
@@ -427,8 +427,7 @@ impl Resource {
 /// Region names, shared: every resource names its region, and an estate
 /// has tens of thousands of resources in a handful of regions. Bounded, so
 /// no input can grow it past AWS's few dozen regions.
-fn shared_region(region: &str) -> std::sync::Arc<str> {
-    use std::sync::{Arc, Mutex, PoisonError};
+fn shared_region(region: &str) -> Arc<str> {
     static REGIONS: Mutex<Vec<Arc<str>>> = Mutex::new(Vec::new());
     let mut regions = REGIONS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(known) = regions.iter().find(|r| ***r == *region) {
@@ -439,10 +438,6 @@ fn shared_region(region: &str) -> std::sync::Arc<str> {
         regions.push(Arc::clone(&new));
     }
     new
-}
-
-fn no_sizes(sizes: &std::sync::Arc<[InstanceSize]>) -> bool {
-    sizes.is_empty()
 }
 
 /// A type's name, as policies spell it, is unknown: says which are known
@@ -700,8 +695,14 @@ mod tests {
     fn resources_of_a_region_share_its_name() {
         let a = log_group::fixture("/a", None);
         let b = log_group::fixture("/b", None);
-        assert!(std::sync::Arc::ptr_eq(&a.region, &b.region), "one allocation per region");
+        assert!(Arc::ptr_eq(&a.region, &b.region), "one allocation per region");
         assert_eq!(&*shared_region("eu-west-1"), "eu-west-1");
-        assert!(!std::sync::Arc::ptr_eq(&a.region, &shared_region("eu-west-1")));
+        assert!(!Arc::ptr_eq(&a.region, &shared_region("eu-west-1")));
+    }
+
+    #[test]
+    fn no_sizes_are_left_out_of_a_snapshot() {
+        let json = serde_json::to_value(log_group::fixture("/a", None)).expect("serializes");
+        assert!(json.get("sizes").is_none() && json.get("metrics").is_none(), "{json}");
     }
 }
