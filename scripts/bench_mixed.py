@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import emulator
-from measure import run as measure_run
+import measure
 from emulator import REGION, ROOT
 
 CUSTODIAN_POLICIES = """\
@@ -163,32 +163,27 @@ def smaps(pid):
 PEAK_MAPPINGS = {}
 
 
-def measure(argv, env, sample=False):
-    """Runs one process; its wall time, CPU seconds and peak RSS (MiB).
-    With `sample`, also where its resident memory was at its peak (smaps
-    every 20 ms), into PEAK_MAPPINGS."""
-    def sample_smaps(pid):
-        now = smaps(pid)
-        if sum(now.values()) > sum(PEAK_MAPPINGS.values()):
-            PEAK_MAPPINGS.clear()
-            PEAK_MAPPINGS.update(now)
-
-    u = measure_run(argv, env, sample_smaps if sample else None)
-    return u.wall, u.cpu, u.maxrss_mib, u.code, u.stderr
+def sample_smaps(pid):
+    """Keeps in PEAK_MAPPINGS where the process's resident memory is, if
+    that is more than at the last peak."""
+    now = smaps(pid)
+    if sum(now.values()) > sum(PEAK_MAPPINGS.values()):
+        PEAK_MAPPINGS.clear()
+        PEAK_MAPPINGS.update(now)
 
 
 def costguard(moto_env, policies, label, opts, sample=False):
     report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
     state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")
-    wall, cpu, rss, code, err = measure(
+    run = measure.run(
         shlex.split(opts.wrap or "") + [str(opts.binary), "sweep", "--dry-run", "--skip-guardrails", "--prices", "builtin",
          "--policies", str(policies), "--report-dir", report_dir],
-        dict(moto_env, COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir), sample)
+        dict(moto_env, COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir), sample_smaps if sample else None)
     # 4: a shipped circuit breaker tripped, a normal outcome on this estate.
-    if code not in (0, 3, 4):
-        sys.exit(f"bench: costguard exited {code}: {err[-2000:]}")
+    if run.code not in (0, 3, 4):
+        sys.exit(f"bench: costguard exited {run.code}: {run.stderr[-2000:]}")
     report = json.loads(Path(report_dir, "report.json").read_text())
-    return {"label": label, "wall": wall, "cpu": cpu, "rss": rss, "calls": report["totals"]["api_calls"],
+    return {"label": label, "wall": run.wall, "cpu": run.cpu, "rss": run.maxrss_mib, "calls": report["totals"]["api_calls"],
             "findings": report["totals"]["findings"], "by_op": report["api_calls"]}
 
 
@@ -197,18 +192,18 @@ def custodian(moto_env):
     subprocess.run([str(ROOT / "scripts/setup-python.sh"), "--bench-peer"], check=True)
     work = Path(tempfile.mkdtemp(prefix="custodian-bench-"))
     (work / "policies.yaml").write_text(CUSTODIAN_POLICIES)
-    wall, cpu, rss, code, err = measure(
+    run = measure.run(
         # No resource cache: by default Custodian reuses what it listed in the
         # last 15 minutes (from another emulator, or another estate).
         [str(venv / "bin/custodian"), "run", "--dryrun", "--cache-period", "0", "-s", str(work / "out"), "--region", REGION,
          str(work / "policies.yaml")],
         dict(moto_env, AWS_DEFAULT_REGION=REGION))
-    if code != 0:
-        sys.exit(f"bench: custodian exited {code}: {err[-2000:]}")
+    if run.code != 0:
+        sys.exit(f"bench: custodian exited {run.code}: {run.stderr[-2000:]}")
     found = {}
     for policy in ("log-groups-never-expire", "ec2-low-cpu"):
         found[policy] = len(json.loads((work / "out" / policy / "resources.json").read_text()))
-    return {"label": "Cloud Custodian 0.9.53, the two jobs", "wall": wall, "cpu": cpu, "rss": rss, "calls": None,
+    return {"label": "Cloud Custodian 0.9.53, the two jobs", "wall": run.wall, "cpu": run.cpu, "rss": run.maxrss_mib, "calls": None,
             "findings": sum(found.values()), "by_op": {}}
 
 

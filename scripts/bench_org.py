@@ -50,8 +50,7 @@ def main():
                                   "--prices", "builtin", "--policies", str(ROOT / "policies"), "--report-dir", report_dir,
                                   "--region", REGIONS[0], "--region", REGIONS[1]],
                                moto.env(COSTGUARD_LOG="warn", COSTGUARD_STATE_DIR=state_dir))
-        status_code, wall = measured.code, measured.wall
-    code = status_code
+    code, wall = measured.code, measured.wall
     report = json.loads(Path(report_dir, "report.json").read_text())
     t = report["totals"]
     print(f"accounts:        {t['accounts']} ({t['accounts_failed']} failed), exit {code}")

@@ -47,7 +47,8 @@ class Usage:
 
 
 def run(argv, env, every_20ms=None):
-    """Runs `argv` to its end; `every_20ms(pid)` is called while it runs."""
+    """Runs `argv` to its end; `every_20ms(pid)` is called while it runs.
+    The wall time includes the launcher's start (about 20 ms here)."""
     usage_file = Path(tempfile.mkdtemp(prefix="costguard-bench-usage-")) / "usage.json"
     pid_file = Path(str(usage_file) + ".pid")
     start = time.perf_counter()
