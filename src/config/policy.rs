@@ -195,6 +195,26 @@ impl RawPolicy {
                 ));
             }
         }
+        // A GPU box at 3% CPU may have eight saturated GPUs: no change may
+        // rest on CPU evidence where an accelerated instance could match.
+        // A `rightsizing` filter judges accelerated types by their GPUs;
+        // otherwise the policy must keep them out.
+        if let (Some(filters), Some((i, a, node))) = (&filters, listed().find(|(_, a, _)| a.change().is_some())) {
+            let mut read = Vec::new();
+            filters.iter().for_each(|f| f.metrics_read(&mut read));
+            let on_cpu = read.iter().find(|(_, metric, _)| metric.to_ascii_lowercase().contains("cpu"));
+            let guarded = filters.iter().any(|f| f.rightsizing().is_some() || f.excludes_accelerated());
+            if let (Some((_, metric, _)), false, Some(_)) = (on_cpu, guarded, resource_type.attribute("Accelerated")) {
+                errors.push(DecodeError::new(
+                    node.loc,
+                    format!("{path}.actions[{i}]"),
+                    format!(
+                        "`{}` would act on CPU evidence alone (`{metric}`), and a GPU instance at 3% CPU can have busy GPUs: judge with a `rightsizing` filter (it judges GPU types by their GPUs), or keep accelerated types out with `{{type: value, key: Accelerated, value: false}}`",
+                        a.name()
+                    ),
+                ));
+            }
+        }
         let limits = self.compile_limits(path, errors);
         let schedule = self
             .schedule

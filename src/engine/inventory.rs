@@ -171,10 +171,14 @@ async fn collect_one(
     // Sizes: the instance catalog and prices that rightsizing compares with.
     let sizing: Vec<&Policy> = policies.iter().copied().filter(|p| p.rightsizing().is_some()).collect();
     if !sizing.is_empty() {
-        let memory = sizing.iter().any(|p| p.rightsizing().is_some_and(|r| r.memory));
+        let rightsizing: Vec<&filters::rightsizing::Rightsizing> = sizing.iter().filter_map(|p| p.rightsizing()).collect();
+        let options = crate::resources::sizes::SizeOptions {
+            memory: rightsizing.iter().any(|r| r.memory),
+            gpu_namespace: rightsizing.first().map_or_else(|| crate::resources::sizes::DEFAULT_GPU_NAMESPACE.to_string(), |r| r.gpu_namespace.clone()),
+        };
         let judged: Vec<&mut Resource> =
             resources.iter_mut().filter(|r| r.described && sizing.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now))).collect();
-        if let Err(error) = resource_type.prepare_sizes(aws, region, judged, memory, ctx.prices, ctx.now).await {
+        if let Err(error) = resource_type.prepare_sizes(aws, region, judged, &options, ctx.prices, ctx.now).await {
             tracing::error!(resource_type = %resource_type, region = %region, error = %error, "instance sizes failed");
             errors.push(error);
         }

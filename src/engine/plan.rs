@@ -31,6 +31,25 @@ impl Default for PlanSettings {
 pub struct Plan {
     pub now: DateTime<Utc>,
     pub policies: Vec<PolicyPlan>,
+    /// Resources a `rightsizing` policy would judge but cannot (an
+    /// accelerated instance without GPU metrics, a burstable type), with
+    /// what they cost: listed so silence is never read as "fine".
+    pub not_judged: Vec<NotJudged>,
+}
+
+/// A resource a `rightsizing` policy could not judge, and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NotJudged {
+    /// The first policy that would have judged it.
+    pub policy: String,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub region: Arc<str>,
+    /// The instance types of its parts.
+    pub instance_types: Vec<String>,
+    pub monthly_cost_usd: Option<f64>,
+    pub cost_basis: Option<Arc<str>>,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug)]
@@ -104,8 +123,37 @@ impl Plan {
 /// anyone who may tag could write a past due date in it, so a tag the
 /// journal does not hold is a new mark from now.
 pub fn plan(policies: &[Policy], inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
-    let policies = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, marks, now, settings)).collect();
-    Plan { now, policies }
+    let planned = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, marks, now, settings)).collect();
+    Plan { now, policies: planned, not_judged: not_judged(policies, inventory, now) }
+}
+
+/// Every resource that an enabled `rightsizing` policy's other filters
+/// match but whose verdict is `not-judged`, once each.
+fn not_judged(policies: &[Policy], inventory: &Inventory, now: DateTime<Utc>) -> Vec<NotJudged> {
+    let mut out: Vec<NotJudged> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for policy in policies.iter().filter(|p| p.enabled) {
+        let Some(rightsizing) = policy.rightsizing() else { continue };
+        let others: Vec<&filters::Filter> = policy.filters.iter().filter(|f| !matches!(f, filters::Filter::Rightsizing(_))).collect();
+        for resource in inventory.of(policy.resource_type) {
+            let Some(a) = rightsizing.assess(resource).filter(|a| a.verdict == filters::rightsizing::Verdict::NotJudged) else { continue };
+            if !others.iter().all(|f| f.evaluate(resource, now).is_some()) || !seen.insert((policy.resource_type, resource.region.clone(), resource.id.clone()))
+            {
+                continue;
+            }
+            out.push(NotJudged {
+                policy: policy.name.clone(),
+                resource_type: policy.resource_type,
+                resource_id: resource.id.clone(),
+                region: Arc::clone(&resource.region),
+                instance_types: a.parts.iter().map(|p| p.current_type.clone()).collect(),
+                monthly_cost_usd: resource.monthly_cost_usd,
+                cost_basis: resource.cost_basis.clone(),
+                reason: a.summary,
+            });
+        }
+    }
+    out
 }
 
 fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {

@@ -358,7 +358,7 @@ pub fn decision_now(change: &PlannedChange, policy: &Policy, marks: &[super::jou
 /// on grace periods), carrying its evidence so apply can check it on the
 /// resource as re-read.
 pub fn to_plan(file: &PlanFile, policies: &[Policy], marks: &[super::journal::Mark], now: DateTime<Utc>) -> Plan {
-    let mut plan = Plan { now, policies: Vec::new() };
+    let mut plan = Plan { now, policies: Vec::new(), not_judged: Vec::new() };
     for planned in &file.policies {
         let Some(policy) = policies.iter().find(|p| p.name == planned.name) else { continue };
         let entries = file

@@ -208,6 +208,22 @@ impl Filter {
         }
     }
 
+    /// Whether this filter keeps accelerated instances out (`Accelerated`
+    /// is `false`): what lets a policy judge the rest by CPU.
+    pub fn excludes_accelerated(&self) -> bool {
+        match self {
+            Filter::Value(f) => {
+                matches!(f.key, value::Key::Attribute("Accelerated", _))
+                    && matches!(
+                        &f.test,
+                        value::Test::Compare(value::Op::Eq, value::Literal::Bool(false)) | value::Test::Compare(value::Op::Ne, value::Literal::Bool(true))
+                    )
+            }
+            Filter::And(list) => list.iter().any(Filter::excludes_accelerated),
+            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::Or(_) | Filter::Not(_) => false,
+        }
+    }
+
     /// The first `rightsizing` filter inside this one: its assessment is
     /// what the policy's findings show.
     pub fn rightsizing(&self) -> Option<&rightsizing::Rightsizing> {

@@ -37,7 +37,8 @@ use serde::Deserialize;
 use super::metrics::{self, Stat};
 use crate::aws::cloudwatch::SeriesQuery;
 use crate::pricing::HOURS_PER_MONTH;
-use crate::resources::sizes::{self, InstanceSize, SizingPart};
+use crate::resources::accelerators::{no_metrics_reason, AcceleratorKind, GpuScale};
+use crate::resources::sizes::{self, accelerated_type, Accelerators, GpuSource, InstanceSize, JudgedBy, SizingPart};
 pub use crate::resources::sizes::{Assessment, PartAssessment, Verdict};
 use crate::resources::{Resource, ResourceType};
 use crate::yaml::{DecodeError, Located};
@@ -59,6 +60,10 @@ pub struct RightsizingSpec {
     pub min_hours: Option<Located<f64>>,
     #[serde(default)]
     pub memory: Option<Located<bool>>,
+    #[serde(default)]
+    pub gpu_memory_idle_below: Option<Located<f64>>,
+    #[serde(default)]
+    pub gpu_namespace: Option<Located<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +76,11 @@ pub struct Rightsizing {
     pub idle_below_pct: f64,
     pub min_hours: f64,
     pub memory: bool,
+    /// Peak GPU memory in use (% of the GPUs' memory) under which an
+    /// accelerated instance whose GPUs are idle counts as idle.
+    pub gpu_memory_idle_below_pct: f64,
+    /// Where the CloudWatch agent publishes `nvidia_gpu` metrics.
+    pub gpu_namespace: String,
 }
 
 impl Default for Rightsizing {
@@ -84,6 +94,8 @@ impl Default for Rightsizing {
             idle_below_pct: 5.0,
             min_hours: 30.0,
             memory: true,
+            gpu_memory_idle_below_pct: 10.0,
+            gpu_namespace: crate::resources::sizes::DEFAULT_GPU_NAMESPACE.to_string(),
         }
     }
 }
@@ -121,6 +133,10 @@ impl RightsizingSpec {
         };
         let target_pct = pct(&self.target, d.target_pct, "target", 0.0, &mut error);
         let idle_below_pct = pct(&self.idle_below, d.idle_below_pct, "idle-below", -1.0, &mut error);
+        let gpu_memory_idle_below_pct = pct(&self.gpu_memory_idle_below, d.gpu_memory_idle_below_pct, "gpu-memory-idle-below", -1.0, &mut error);
+        if let Some(ns) = self.gpu_namespace.as_ref().filter(|ns| ns.value.is_empty() || ns.value.len() > 255) {
+            error(ns.loc, "gpu-namespace", format!("gpu-namespace is a CloudWatch namespace of 1 to 255 characters, found {:?}", ns.value));
+        }
         let min_hours = self.min_hours.as_ref().map_or(d.min_hours, |v| v.value);
         if let Some(v) = self.min_hours.as_ref().filter(|v| !(v.value >= 0.0 && v.value <= days * 24.0)) {
             error(v.loc, "min-hours", format!("min-hours must be from 0 to the window's {} hours, found {v}", days * 24.0));
@@ -141,6 +157,8 @@ impl RightsizingSpec {
             idle_below_pct,
             min_hours,
             memory: self.memory.as_ref().map_or(d.memory, |v| v.value),
+            gpu_memory_idle_below_pct,
+            gpu_namespace: self.gpu_namespace.as_ref().map_or(d.gpu_namespace, |v| v.value.clone()),
         })
     }
 }
@@ -148,6 +166,13 @@ impl RightsizingSpec {
 const KEY_CPU: &str = "cpu";
 const KEY_SAMPLES: &str = "cpu-samples";
 const KEY_MEMORY: &str = "memory";
+const KEY_GPU: &str = "gpu";
+const KEY_GPU_MEMORY: &str = "gpu-memory";
+const KEY_GPU_SAMPLES: &str = "gpu-samples";
+const KEYS: [&str; 6] = [KEY_CPU, KEY_SAMPLES, KEY_MEMORY, KEY_GPU, KEY_GPU_MEMORY, KEY_GPU_SAMPLES];
+/// Seconds each GPU sample stands for: the CloudWatch agent's default
+/// interval, and SageMaker's one sample a minute per instance.
+const GPU_SAMPLE_SECS: f64 = 60.0;
 
 impl Rightsizing {
     fn key(&self, what: &str) -> String {
@@ -184,13 +209,26 @@ impl Rightsizing {
             (self.key(KEY_CPU), self.days, query(namespace, "CPUUtilization", cpu_series, stat.clone())),
             (self.key(KEY_SAMPLES), self.days, query(namespace, "CPUUtilization", cpu_series, "SampleCount".into())),
         ];
-        let memory = if self.memory { query(memory_ns, memory_metric, memory_series, stat) } else { Vec::new() };
+        let memory = if self.memory { query(memory_ns, memory_metric, memory_series, stat.clone()) } else { Vec::new() };
         needs.push((self.key(KEY_MEMORY), self.days, memory));
+        // GPUs: every GPU series of every part, in part order; the sample
+        // count of each part's first series (how long they were measured).
+        let (mut gpu, mut gpu_memory, mut gpu_samples) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(source) = &sizing.gpu {
+            let all: Vec<Vec<(String, String)>> = sizing.parts.iter().flat_map(|p| p.gpu_series.iter().cloned()).collect();
+            let first: Vec<Vec<(String, String)>> = sizing.parts.iter().filter_map(|p| p.gpu_series.first().cloned()).collect();
+            gpu = query(source.namespace(), source.utilization_metric(), &all, stat.clone());
+            gpu_memory = query(source.namespace(), source.memory_metric(), &all, "Maximum".into());
+            gpu_samples = query(source.namespace(), source.utilization_metric(), &first, "SampleCount".into());
+        }
+        needs.push((self.key(KEY_GPU), self.days, gpu));
+        needs.push((self.key(KEY_GPU_MEMORY), self.days, gpu_memory));
+        needs.push((self.key(KEY_GPU_SAMPLES), self.days, gpu_samples));
         needs
     }
 
     pub fn is_fetched(&self, resource: &Resource) -> bool {
-        [KEY_CPU, KEY_SAMPLES, KEY_MEMORY].iter().all(|k| resource.metrics.contains_key(&self.key(k)))
+        KEYS.iter().all(|k| resource.metrics.contains_key(&self.key(k)))
     }
 
     pub fn evaluate(&self, resource: &Resource) -> Option<String> {
@@ -200,7 +238,7 @@ impl Rightsizing {
 
     pub fn describe(&self) -> String {
         format!(
-            "rightsizing verdict is {} (CPU {} over {} days, target {}%, idle below {}%)",
+            "rightsizing verdict is {} (CPU, or GPUs on accelerated types, {} over {} days, target {}%, idle below {}%)",
             self.verdict.name(),
             self.stat.cloudwatch_name(),
             self.days,
@@ -219,7 +257,18 @@ impl Rightsizing {
         if !self.is_fetched(resource) {
             return None;
         }
-        let parts: Vec<PartAssessment> = resource.sizing().map(|s| s.parts).unwrap_or_default().iter().map(|p| self.assess_part(resource, p)).collect();
+        let sizing = resource.sizing();
+        let gpu = sizing.as_ref().and_then(|s| s.gpu.clone());
+        let mut offsets = GpuOffsets::default();
+        let parts: Vec<PartAssessment> = sizing
+            .map(|s| s.parts)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                let at = offsets.next(p);
+                self.assess_part(resource, p, gpu.as_ref(), at)
+            })
+            .collect();
         if parts.is_empty() {
             return Some(Assessment {
                 verdict: Verdict::NotJudged,
@@ -266,7 +315,7 @@ impl Rightsizing {
         Some(Assessment { verdict, summary, parts, current_monthly_usd: current, recommended_monthly_usd: recommended, monthly_saving_usd: saving })
     }
 
-    fn assess_part(&self, resource: &Resource, part: &SizingPart) -> PartAssessment {
+    fn assess_part(&self, resource: &Resource, part: &SizingPart, gpu: Option<&GpuSource>, at: GpuAt) -> PartAssessment {
         let current = resource.size(&part.instance_type);
         let monthly = |size: Option<&InstanceSize>, count: i32| size.and_then(|s| s.hourly_usd).map(|h| h * f64::from(count) * HOURS_PER_MONTH);
         let samples = self.value(resource, KEY_SAMPLES, part.series, Stat::Sum);
@@ -290,7 +339,24 @@ impl Rightsizing {
             projected_memory_pct: None,
             current_monthly_usd: monthly(current, part.count),
             recommended_monthly_usd: None,
+            judged_by: JudgedBy::Cpu,
+            gpus: None,
+            gpu_peak_pct: None,
+            gpu_summed_pct: None,
+            gpu_memory_used_mib: None,
+            gpu_memory_peak_pct: None,
+            projected_gpu_pct: None,
+            projected_gpu_memory_pct: None,
         };
+        // Never by CPU: an accelerated type is judged by its accelerators,
+        // or not at all. Known from the catalog, the accelerator table, or
+        // failing both the family's name.
+        let accelerators = current.and_then(|s| s.accelerators.clone()).or_else(|| accelerated_type(&part.instance_type).map(|t| t.accelerators));
+        let family_says = sizes::split(&part.instance_type).is_some_and(|(f, _)| sizes::family_accelerated(f));
+        if accelerators.is_some() || current.is_some_and(|s| s.accelerated) || family_says {
+            let input = Accelerated { part, current, accelerators, source: gpu, at, cpu, memory };
+            return self.assess_accelerated(resource, input, a);
+        }
         let stat = self.stat.cloudwatch_name();
         let measured = |cpu: f64| {
             let mem = memory.map_or_else(|| "memory not measured".to_string(), |m| format!("memory {stat} {m:.1}%"));
@@ -312,10 +378,6 @@ impl Rightsizing {
             a.why = format!("{} not found in the instance catalog", part.instance_type);
             return a;
         };
-        if current.accelerated {
-            a.why = format!("{} is accelerated (GPU/Inferentia/Trainium): CPU and memory do not measure its load", part.instance_type);
-            return a;
-        }
         if current.burstable {
             a.why = format!("{} is burstable: CPU credits, not vCPUs, limit it", part.instance_type);
             return a;
@@ -372,9 +434,266 @@ impl Rightsizing {
     }
 }
 
+/// Where one part's GPU series sit in the GPU metric keys.
+#[derive(Clone, Copy, Debug, Default)]
+struct GpuAt {
+    /// Index of its first series in `gpu` and `gpu-memory`, and how many.
+    first: usize,
+    count: usize,
+    /// Index of its sample count in `gpu-samples`, if it has series.
+    samples: Option<usize>,
+}
+
+/// Walks the parts in order, as `metric_needs` laid out their GPU queries.
+#[derive(Default)]
+struct GpuOffsets {
+    series: usize,
+    samples: usize,
+}
+
+impl GpuOffsets {
+    fn next(&mut self, part: &SizingPart) -> GpuAt {
+        let at = GpuAt { first: self.series, count: part.gpu_series.len(), samples: (!part.gpu_series.is_empty()).then_some(self.samples) };
+        self.series += part.gpu_series.len();
+        self.samples += usize::from(!part.gpu_series.is_empty());
+        at
+    }
+}
+
+/// What judging one accelerated part needs.
+struct Accelerated<'a> {
+    part: &'a SizingPart,
+    current: Option<&'a InstanceSize>,
+    accelerators: Option<Accelerators>,
+    source: Option<&'a GpuSource>,
+    at: GpuAt,
+    /// Peak CPU (% of the instance) and host memory (%), where measured.
+    cpu: Option<f64>,
+    memory: Option<f64>,
+}
+
+/// One instance's GPUs as measured: the busiest GPU's peak, every GPU's
+/// peak summed (in % of one GPU), and GPU memory in use (MiB), all GPUs
+/// of one instance together.
+struct GpuLoad {
+    busiest_pct: f64,
+    summed_pct: f64,
+    memory_used_mib: Option<f64>,
+    /// The busiest GPU's memory in use (% of its memory).
+    memory_busiest_pct: Option<f64>,
+    /// GPUs without a series of their own, counted as fully busy.
+    unmeasured: u32,
+}
+
+impl Rightsizing {
+    /// The values of `what` for one part's GPU series (`None`: no datapoints).
+    fn gpu_values(&self, resource: &Resource, what: &str, at: GpuAt, stat: Stat) -> Vec<Option<f64>> {
+        let Some(series) = resource.metrics.get(&self.key(what)) else { return Vec::new() };
+        series.iter().skip(at.first).take(at.count).map(|points| stat.fold(points)).collect()
+    }
+
+    /// Reads one instance's GPU load from its series, by how the source
+    /// scales them; `None` when no series has a datapoint.
+    fn gpu_load(&self, resource: &Resource, source: &GpuSource, at: GpuAt, gpus: &Accelerators) -> Option<GpuLoad> {
+        let utilization = self.gpu_values(resource, KEY_GPU, at, self.stat);
+        let memory = self.gpu_values(resource, KEY_GPU_MEMORY, at, Stat::Maximum);
+        if utilization.iter().all(Option::is_none) {
+            return None;
+        }
+        let count = f64::from(gpus.count);
+        let each_mib = gpus.memory_mib_each.map(|m| m as f64);
+        let measured: Vec<f64> = utilization.iter().flatten().copied().collect();
+        Some(match source.scale() {
+            GpuScale::PerGpu => {
+                // A GPU without a series of its own could be the busiest:
+                // it counts as fully used, in load and in memory.
+                let unmeasured = gpus.count.saturating_sub(measured.len() as u32);
+                let memory_measured: Vec<f64> = memory.iter().flatten().copied().collect();
+                let memory_used_mib = (!memory_measured.is_empty() && memory_measured.len() == measured.len())
+                    .then(|| memory_measured.iter().sum::<f64>())
+                    .and_then(|used| Some(used + f64::from(unmeasured) * each_mib?));
+                GpuLoad {
+                    busiest_pct: if unmeasured > 0 { 100.0 } else { measured.iter().copied().fold(0.0, f64::max) },
+                    summed_pct: measured.iter().sum::<f64>() + 100.0 * f64::from(unmeasured),
+                    memory_busiest_pct: each_mib.filter(|_| memory_used_mib.is_some()).map(|each| {
+                        if unmeasured > 0 {
+                            100.0
+                        } else {
+                            memory_measured.iter().copied().fold(0.0, f64::max) * 100.0 / each
+                        }
+                    }),
+                    memory_used_mib,
+                    unmeasured,
+                }
+            }
+            GpuScale::Averaged => {
+                // An average of 10% over 8 GPUs may be one GPU at 80%.
+                let average = measured.iter().copied().fold(0.0, f64::max);
+                let memory_pct = memory.iter().flatten().copied().reduce(f64::max);
+                GpuLoad {
+                    busiest_pct: (average * count).min(100.0),
+                    summed_pct: average * count,
+                    memory_used_mib: memory_pct.zip(each_mib).map(|(pct, each)| pct / 100.0 * each * count),
+                    memory_busiest_pct: memory_pct.map(|pct| (pct * count).min(100.0)),
+                    unmeasured: 0,
+                }
+            }
+            GpuScale::Summed => {
+                let summed = measured.iter().copied().fold(0.0, f64::max);
+                let memory_pct = memory.iter().flatten().copied().reduce(f64::max);
+                GpuLoad {
+                    busiest_pct: summed.min(100.0),
+                    summed_pct: summed,
+                    memory_used_mib: memory_pct.zip(each_mib).map(|(pct, each)| pct / 100.0 * each),
+                    memory_busiest_pct: memory_pct.map(|pct| pct.min(100.0)),
+                    unmeasured: 0,
+                }
+            }
+        })
+    }
+
+    /// An accelerated part: judged by its GPUs, or not at all. CPU and
+    /// host memory only check that a smaller type would still fit them.
+    fn assess_accelerated(&self, resource: &Resource, input: Accelerated<'_>, mut a: PartAssessment) -> PartAssessment {
+        let Accelerated { part, current, accelerators, source, at, cpu, memory } = input;
+        a.verdict = Verdict::NotJudged;
+        a.judged_by = JudgedBy::Nothing;
+        a.hours_of_data = None;
+        let sagemaker = resource.resource_type() != ResourceType::Ec2Instance;
+        let Some(gpus) = accelerators else {
+            a.why = format!("{} is accelerated, but how many accelerators it has is unknown: not judged (never by CPU)", part.instance_type);
+            return a;
+        };
+        a.gpus = Some(gpus.count);
+        if gpus.kind == AcceleratorKind::Neuron {
+            a.why = format!("{} ({}): {}", part.instance_type, gpus.describe(), no_metrics_reason(gpus.kind, sagemaker));
+            return a;
+        }
+        let load = source.filter(|_| at.count > 0).and_then(|s| Some((s, self.gpu_load(resource, s, at, &gpus)?)));
+        let Some((source, load)) = load else {
+            a.why = format!("{} ({}): {}", part.instance_type, gpus.describe(), no_metrics_reason(gpus.kind, sagemaker));
+            return a;
+        };
+        let samples = at.samples.and_then(|i| resource.metrics.get(&self.key(KEY_GPU_SAMPLES))?.get(i).and_then(|p| Stat::Sum.fold(p)));
+        let hours = samples.map(|n| n * GPU_SAMPLE_SECS / 3600.0 / f64::from(part.count.max(1)));
+        a.hours_of_data = hours;
+        a.judged_by = JudgedBy::Gpu;
+        a.gpu_peak_pct = Some(load.busiest_pct);
+        a.gpu_summed_pct = Some(load.summed_pct);
+        a.gpu_memory_used_mib = load.memory_used_mib;
+        a.gpu_memory_peak_pct = load.memory_used_mib.zip(gpus.memory_mib_each).map(|(used, each)| used * 100.0 / (each as f64 * f64::from(gpus.count)));
+        if hours.is_none_or(|h| h < self.min_hours) {
+            a.verdict = Verdict::TooLittleData;
+            a.why = format!("{:.0} h of GPU data in {} days, fewer than the {} h needed to judge", hours.unwrap_or(0.0), self.days, self.min_hours);
+            return a;
+        }
+        let stat = self.stat.cloudwatch_name();
+        let gib = |mib: f64| mib / 1024.0;
+        let memory_text = match (load.memory_used_mib, gpus.memory_mib_each) {
+            (Some(used), Some(each)) => format!("GPU memory peak {:.1} GiB of {:.0} GiB", gib(used), gib(each as f64 * f64::from(gpus.count))),
+            _ => "GPU memory not measured".to_string(),
+        };
+        let unmeasured =
+            if load.unmeasured > 0 { format!(" ({} of {} GPUs publish no series: counted as busy)", load.unmeasured, gpus.count) } else { String::new() };
+        let measured = format!(
+            "{} x {}: busiest GPU {stat} {:.1}%, all GPUs together {:.0}% of one GPU; {memory_text}{unmeasured} over {} days ({:.0} h of GPU data, {})",
+            gpus.count,
+            gpus.model,
+            load.busiest_pct,
+            load.summed_pct,
+            self.days,
+            hours.unwrap_or(0.0),
+            source.describe()
+        );
+        let memory_idle = load.memory_busiest_pct.is_none_or(|m| m < self.gpu_memory_idle_below_pct);
+        if load.unmeasured == 0 && load.busiest_pct < self.idle_below_pct && memory_idle {
+            a.verdict = Verdict::Idle;
+            a.recommended_count = Some(0);
+            a.recommended_monthly_usd = Some(0.0);
+            a.why = format!("{measured}; every GPU under {}% (memory under {}%): suggest stop", self.idle_below_pct, self.gpu_memory_idle_below_pct);
+            return a;
+        }
+        let monthly = |size: Option<&InstanceSize>, count: i32| size.and_then(|s| s.hourly_usd).map(|h| h * f64::from(count) * HOURS_PER_MONTH);
+        let family = sizes::split(&part.instance_type).map(|(f, _)| f);
+        let current_vcpus = current.map_or(0.0, |c| c.vcpus) * f64::from(part.count);
+        let current_cost = monthly(current, part.count);
+        let load_total = load.summed_pct * f64::from(part.count);
+        // (rank, size, count, GPU %, GPU memory %, CPU %, memory %)
+        type Candidate<'s> = (f64, &'s InstanceSize, i32, f64, Option<f64>, Option<f64>, Option<f64>);
+        let mut best: Option<Candidate<'_>> = None;
+        let same_family = resource.sizes.iter().filter(|s| sizes::split(&s.instance_type).map(|(f, _)| f) == family && !s.bare_metal);
+        for size in same_family {
+            let Some(new) = size.accelerators.as_ref().filter(|n| n.kind == gpus.kind && n.count <= gpus.count) else { continue };
+            // Fewer GPUs per instance only where GPU memory is known to fit.
+            if new.count < gpus.count && (load.memory_used_mib.is_none() || new.memory_mib_each.is_none()) {
+                continue;
+            }
+            for count in part.min_count..=part.count {
+                if size.instance_type == part.instance_type && count == part.count {
+                    continue;
+                }
+                let projected_gpu = load_total / (f64::from(new.count) * f64::from(count));
+                // Every instance holds the whole model: memory follows the
+                // size, not the count.
+                let projected_gpu_memory =
+                    load.memory_used_mib.zip(new.memory_mib_each).map(|(used, each)| used * 100.0 / (each as f64 * f64::from(new.count)));
+                let projected_cpu = match (cpu, current) {
+                    (Some(cpu), Some(_)) => Some(cpu * current_vcpus / (size.vcpus * f64::from(count))),
+                    _ => None,
+                };
+                let projected_memory = memory.zip(current).map(|(m, c)| m * c.memory_ratio(size));
+                let cpu_fits = match projected_cpu {
+                    Some(p) => p <= self.target_pct,
+                    // CPU not measured: only where it has as many vCPUs.
+                    None => size.vcpus * f64::from(count) >= current_vcpus,
+                };
+                if projected_gpu > self.target_pct
+                    || projected_gpu_memory.is_some_and(|m| m > self.target_pct)
+                    || !cpu_fits
+                    || projected_memory.is_some_and(|m| m > self.target_pct)
+                {
+                    continue;
+                }
+                let rank = monthly(Some(size), count).unwrap_or(f64::INFINITY);
+                if best.as_ref().is_none_or(|b| rank < b.0) {
+                    best = Some((rank, size, count, projected_gpu, projected_gpu_memory, projected_cpu, projected_memory));
+                }
+            }
+        }
+        let cheaper = best.filter(|b| matches!(current_cost, Some(cost) if b.0.is_finite() && b.0 < cost));
+        let Some((_, size, count, projected_gpu, projected_gpu_memory, projected_cpu, projected_memory)) = cheaper else {
+            a.verdict = Verdict::RightSized;
+            let unpriced = if current_cost.is_none() { " (its price is unknown)" } else { "" };
+            a.why = format!("{measured}; no cheaper size of the family keeps GPUs, GPU memory, CPU and memory under {}%{unpriced}", self.target_pct);
+            return a;
+        };
+        a.verdict = Verdict::OverProvisioned;
+        a.recommended_type = Some(size.instance_type.clone());
+        a.recommended_count = Some(count);
+        a.projected_gpu_pct = Some(projected_gpu);
+        a.projected_gpu_memory_pct = projected_gpu_memory;
+        a.projected_cpu_pct = projected_cpu;
+        a.projected_memory_pct = projected_memory;
+        a.recommended_monthly_usd = monthly(Some(size), count);
+        let new_gpus = size.accelerators.as_ref().map_or(0, |n| n.count);
+        let plural = |n: i32, t: &str| if part.count > 1 || count != part.count { format!("{n} x {t}") } else { t.to_string() };
+        let gpu_memory = projected_gpu_memory.map_or_else(String::new, |m| format!(", GPU memory {m:.1}%"));
+        a.why = format!(
+            "{} -> {} ({} GPU{} each): {measured}; would peak at GPU {projected_gpu:.1}%{gpu_memory} (target {}%), CPU and memory checked",
+            plural(part.count, &part.instance_type),
+            plural(count, &size.instance_type),
+            new_gpus,
+            if new_gpus == 1 { "" } else { "s" },
+            self.target_pct
+        );
+        a
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::sizes::JudgedBy;
     use crate::resources::{ec2_instance, sagemaker_endpoint};
 
     fn size(t: &str, vcpus: f64, memory_gib: Option<i64>, hourly: f64) -> InstanceSize {
@@ -384,6 +703,7 @@ mod tests {
             memory_mib: memory_gib.map(|g| g * 1024),
             burstable: t.starts_with('t'),
             accelerated: t.starts_with('g'),
+            accelerators: None,
             bare_metal: false,
             hourly_usd: Some(hourly),
             price_basis: None,
@@ -403,7 +723,15 @@ mod tests {
         r.metrics.insert(f.key(KEY_CPU), vec![cpu.into_iter().collect()]);
         r.metrics.insert(f.key(KEY_SAMPLES), vec![vec![samples]]);
         r.metrics.insert(f.key(KEY_MEMORY), memory.map(|m| vec![vec![m]]).unwrap_or_default());
+        no_gpus(&f, &mut r);
         r
+    }
+
+    /// The GPU keys, fetched and empty (a CPU instance publishes none).
+    fn no_gpus(f: &Rightsizing, r: &mut Resource) {
+        for key in [KEY_GPU, KEY_GPU_MEMORY, KEY_GPU_SAMPLES] {
+            r.metrics.insert(f.key(key), Vec::new());
+        }
     }
 
     const TWO_WEEKS: f64 = 14.0 * 288.0;
@@ -459,6 +787,7 @@ mod tests {
         r.metrics.insert(f.key(KEY_CPU), vec![vec![40.0]]);
         r.metrics.insert(f.key(KEY_SAMPLES), vec![vec![14.0 * 1440.0 * 4.0]]);
         r.metrics.insert(f.key(KEY_MEMORY), vec![vec![30.0]]);
+        no_gpus(&f, &mut r);
         let a = f.assess(&r).expect("assessed");
         let part = &a.parts[0];
         assert_eq!((part.recommended_type.as_deref(), part.recommended_count), (Some("ml.m5.large"), Some(2)), "{}", a.summary);
@@ -466,6 +795,80 @@ mod tests {
         assert_eq!(part.projected_cpu_pct, Some(40.0));
         assert_eq!(part.projected_memory_pct, Some(60.0), "memory follows the size, not the count");
         assert_eq!(part.hours_of_data, Some(336.0));
+    }
+
+    /// A g5.12xlarge (4 x A10G) whose agent publishes `series` GPU series
+    /// peaking at `util` (%) and holding `memory` (MiB), CPU at 5%, with
+    /// `samples` one-minute GPU samples.
+    fn gpu_box(util: &[f64], memory: Option<&[f64]>, samples: f64) -> Resource {
+        use crate::resources::accelerators::{family_of, GpuSource, ListedGpu};
+        let f = Rightsizing::default();
+        let mut r = ec2_instance::fixture("i-g", "g5.12xlarge");
+        r.sizes = family_of("g5")
+            .map(|t| InstanceSize {
+                instance_type: t.name.to_string(),
+                vcpus: t.vcpus,
+                memory_mib: Some(t.memory_gib * 1024),
+                burstable: false,
+                accelerated: true,
+                accelerators: Some(t.accelerators.clone()),
+                bare_metal: false,
+                hourly_usd: t.ec2_hourly_usd,
+                price_basis: None,
+            })
+            .collect::<Vec<_>>()
+            .into();
+        let series: Vec<Vec<(String, String)>> = (0..util.len()).map(|i| vec![("InstanceId".into(), "i-g".into()), ("index".into(), i.to_string())]).collect();
+        r.gpu_series = Some(Box::new(ListedGpu { source: GpuSource::NvidiaAgent { namespace: "CWAgent".into() }, series }));
+        r.metrics.insert(f.key(KEY_CPU), vec![vec![5.0]]);
+        r.metrics.insert(f.key(KEY_SAMPLES), vec![vec![TWO_WEEKS]]);
+        r.metrics.insert(f.key(KEY_MEMORY), Vec::new());
+        r.metrics.insert(f.key(KEY_GPU), util.iter().map(|u| vec![*u]).collect());
+        r.metrics.insert(f.key(KEY_GPU_MEMORY), memory.map(|m| m.iter().map(|v| vec![*v]).collect()).unwrap_or_else(|| vec![Vec::new(); util.len()]));
+        r.metrics.insert(f.key(KEY_GPU_SAMPLES), vec![vec![samples]]);
+        r
+    }
+
+    const GPU_WEEKS: f64 = 14.0 * 1440.0;
+
+    #[test]
+    fn busy_gpus_at_low_cpu_are_never_idle() {
+        let a = Rightsizing::default().assess(&gpu_box(&[95.0, 92.0, 97.0, 90.0], Some(&[20000.0; 4]), GPU_WEEKS)).expect("assessed");
+        assert_eq!(a.verdict, Verdict::RightSized, "{}", a.summary);
+        assert_eq!(a.parts[0].judged_by, JudgedBy::Gpu);
+        assert_eq!(a.parts[0].cpu_peak_pct, Some(5.0), "CPU is shown, never judged");
+    }
+
+    #[test]
+    fn a_gpu_without_a_series_counts_as_busy() {
+        let f = Rightsizing::default();
+        let three_of_four = f.assess(&gpu_box(&[0.0, 0.0, 0.0], Some(&[100.0; 3]), GPU_WEEKS)).expect("assessed");
+        assert_ne!(three_of_four.verdict, Verdict::Idle, "{}", three_of_four.summary);
+        assert!(three_of_four.summary.contains("1 of 4 GPUs publish no series"), "{}", three_of_four.summary);
+        let all_four = f.assess(&gpu_box(&[0.0, 1.0, 0.0, 0.0], Some(&[100.0; 4]), GPU_WEEKS)).expect("assessed");
+        assert_eq!(all_four.verdict, Verdict::Idle, "{}", all_four.summary);
+    }
+
+    #[test]
+    fn fewer_gpus_only_where_gpu_memory_is_known_to_fit() {
+        let f = Rightsizing::default();
+        let unmeasured = f.assess(&gpu_box(&[70.0, 0.0, 0.0, 0.0], None, GPU_WEEKS)).expect("assessed");
+        assert_eq!(unmeasured.verdict, Verdict::RightSized, "{}", unmeasured.summary);
+        assert!(unmeasured.summary.contains("GPU memory not measured"), "{}", unmeasured.summary);
+        let fits = f.assess(&gpu_box(&[70.0, 0.0, 0.0, 0.0], Some(&[12000.0, 300.0, 300.0, 300.0]), GPU_WEEKS)).expect("assessed");
+        assert_eq!(fits.parts[0].recommended_type.as_deref(), Some("g5.xlarge"), "{}", fits.summary);
+        let little = f.assess(&gpu_box(&[70.0, 0.0, 0.0, 0.0], Some(&[12000.0, 300.0, 300.0, 300.0]), 600.0)).expect("assessed");
+        assert_eq!(little.verdict, Verdict::TooLittleData, "ten hours of GPU data: {}", little.summary);
+    }
+
+    #[test]
+    fn an_unmeasured_gpu_box_is_not_judged_whatever_its_cpu() {
+        let mut r = gpu_box(&[], None, 0.0);
+        r.gpu_series = None;
+        r.metrics.insert(Rightsizing::default().key(KEY_CPU), vec![vec![1.0]]);
+        let a = Rightsizing::default().assess(&r).expect("assessed");
+        assert_eq!((a.verdict, a.parts[0].judged_by), (Verdict::NotJudged, JudgedBy::Nothing), "{}", a.summary);
+        assert!(a.summary.contains("no GPU metrics"), "{}", a.summary);
     }
 
     #[test]

@@ -182,6 +182,30 @@ pub fn write_to(report: &Report, out: &mut dyn Write) {
     let by_type: Vec<(String, f64)> = by_type.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let _ = out.write_str(&bars("By resource type", &by_type));
 
+    if !report.not_judged.is_empty() {
+        let unpriced = report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count();
+        let _ = write!(
+            out,
+            "<h2 id=\"not-judged\">Not judged <small>({} resources, {} a month, left alone)</small></h2><div class=\"wrap\"><table class=\"sortable\"><thead><tr><th>Resource</th><th>Type</th><th>Region</th><th>Instance</th><th class=\"n\">Cost/month</th><th>Why</th></tr></thead><tbody>",
+            report.not_judged.len(),
+            usd_with_unpriced(report.totals.not_judged_monthly_cost_usd, unpriced)
+        );
+        for n in &report.not_judged {
+            let _ = write!(
+                out,
+                "<tr><td class=\"id\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\" data-v=\"{}\">{}</td><td>{}</td></tr>",
+                escape(&n.resource_id),
+                n.resource_type,
+                escape(&n.region),
+                escape(&n.instance_types.join(", ")),
+                n.monthly_cost_usd.unwrap_or(-1.0),
+                n.monthly_cost_usd.map_or_else(|| "unpriced".to_string(), |c| usd(Some(c))),
+                escape(&n.reason)
+            );
+        }
+        let _ = out.write_str("</tbody></table></div>");
+    }
+
     for p in &report.policies {
         let findings: Vec<_> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
         let _ = write!(

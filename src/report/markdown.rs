@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::{Finding, Report};
 use crate::guardrails::velocity::figures::AiSpend;
+use crate::resources::sizes::JudgedBy;
 use crate::text::{usd, usd_with_unpriced, utc};
 
 /// `report.md`, written as it goes: a large report is never held whole.
@@ -97,6 +98,8 @@ pub fn write_to(report: &Report, out: &mut dyn Write) {
             let _ = writeln!(out, "| {} | `{}`{spend} | {change} | {differences} | {status} |", g.kind, escape_code(&g.name));
         }
     }
+
+    render_not_judged(out, report);
 
     for p in &report.policies {
         let findings: Vec<&Finding> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
@@ -228,6 +231,34 @@ fn render_spend(out: &mut dyn Write, s: &crate::guardrails::spend::SpendSummary)
 
 /// Rightsizing findings: one row per instance or variant, with the figures
 /// the verdict used, so a reader can check it before acting.
+/// Resources a rightsizing policy could not judge, with what they cost.
+fn render_not_judged(out: &mut dyn Write, report: &Report) {
+    if report.not_judged.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Not judged\n");
+    let _ = writeln!(
+        out,
+        "{} resources costing {} a month could not be judged, and were left alone:\n",
+        report.not_judged.len(),
+        usd_with_unpriced(report.totals.not_judged_monthly_cost_usd, report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count())
+    );
+    let _ = writeln!(out, "| Resource | Type | Region | Instance | Monthly cost | Why |");
+    let _ = writeln!(out, "|---|---|---|---|---:|---|");
+    for n in &report.not_judged {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            escape_code(&n.resource_id),
+            n.resource_type,
+            escape(&n.region),
+            escape(&n.instance_types.join(", ")),
+            n.monthly_cost_usd.map_or_else(|| "unpriced".to_string(), |c| usd(Some(c))),
+            escape(&n.reason)
+        );
+    }
+}
+
 fn recommendations(out: &mut dyn Write, findings: &[&Finding]) {
     let _ = writeln!(
         out,
@@ -249,17 +280,30 @@ fn recommendations(out: &mut dyn Write, findings: &[&Finding]) {
                 _ => "–".to_string(),
             };
             let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}%"));
-            let measured = format!(
-                "CPU {} {}, memory {} ({:.0} h in {} d)",
-                escape(&part.statistic),
-                pct(part.cpu_peak_pct),
-                part.memory_peak_pct.map_or("not measured".to_string(), |m| format!("{m:.1}%")),
-                part.hours_of_data.unwrap_or(0.0),
-                part.days
-            );
-            let projected = match part.projected_cpu_pct {
-                Some(cpu) => format!("CPU {cpu:.1}%{}", part.projected_memory_pct.map_or(String::new(), |m| format!(", memory {m:.1}%"))),
-                None => "–".to_string(),
+            let measured = match part.judged_by {
+                JudgedBy::Gpu => format!(
+                    "busiest GPU {} {}, GPUs together {}, GPU memory {} ({:.0} h in {} d)",
+                    escape(&part.statistic),
+                    pct(part.gpu_peak_pct),
+                    pct(part.gpu_summed_pct),
+                    part.gpu_memory_peak_pct.map_or("not measured".to_string(), |m| format!("{m:.1}%")),
+                    part.hours_of_data.unwrap_or(0.0),
+                    part.days
+                ),
+                JudgedBy::Nothing => "not measured".to_string(),
+                JudgedBy::Cpu => format!(
+                    "CPU {} {}, memory {} ({:.0} h in {} d)",
+                    escape(&part.statistic),
+                    pct(part.cpu_peak_pct),
+                    part.memory_peak_pct.map_or("not measured".to_string(), |m| format!("{m:.1}%")),
+                    part.hours_of_data.unwrap_or(0.0),
+                    part.days
+                ),
+            };
+            let projected = match (part.projected_gpu_pct, part.projected_cpu_pct) {
+                (Some(gpu), _) => format!("GPU {gpu:.1}%{}", part.projected_gpu_memory_pct.map_or(String::new(), |m| format!(", GPU memory {m:.1}%"))),
+                (None, Some(cpu)) => format!("CPU {cpu:.1}%{}", part.projected_memory_pct.map_or(String::new(), |m| format!(", memory {m:.1}%"))),
+                (None, None) => "–".to_string(),
             };
             let saving = part.current_monthly_usd.zip(part.recommended_monthly_usd).map(|(c, r)| c - r);
             let status = status_text(f);

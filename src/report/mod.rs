@@ -63,6 +63,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails: Option<crate::notify::EmailReport>,
     pub findings: Vec<Finding>,
+    /// What a `rightsizing` policy could not judge (an accelerated instance
+    /// without GPU metrics), with its cost and why: never judged by CPU.
+    pub not_judged: Vec<crate::engine::plan::NotJudged>,
     pub totals: Totals,
     /// What costguard's changes saved so far (the savings ledger), beside
     /// what is at stake; absent without a state database.
@@ -135,6 +138,10 @@ pub struct Totals {
     pub unpriced: usize,
     /// Monthly saving at stake over all findings, each resource counted once.
     pub monthly_saving_usd: f64,
+    /// Resources no rightsizing policy could judge, and what they cost
+    /// (unpriced ones left out of the sum).
+    pub not_judged: usize,
+    pub not_judged_monthly_cost_usd: f64,
     pub api_calls: u64,
 }
 
@@ -255,6 +262,8 @@ impl Report {
             monthly_cost_usd: total(resources.iter().filter_map(|f| f.monthly_cost_usd)),
             unpriced: resources.iter().filter(|f| f.monthly_cost_usd.is_none()).count(),
             monthly_saving_usd: total(resources.iter().filter_map(|f| f.monthly_saving_usd)),
+            not_judged: plan.not_judged.len(),
+            not_judged_monthly_cost_usd: total(plan.not_judged.iter().filter_map(|n| n.monthly_cost_usd)),
             api_calls: api_calls.values().sum(),
         };
         Report {
@@ -273,6 +282,7 @@ impl Report {
             guardrails,
             emails,
             findings,
+            not_judged: plan.not_judged.clone(),
             totals,
             saved: savings,
             plan_file,

@@ -45,7 +45,8 @@ use aws_sdk_ec2::types::{AttributeValue, Filter, Instance as SdkInstance, Instan
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
+use super::accelerators::{self, Accelerators, AcceleratorKind, GpuSource, ListedGpu, CONTAINER_INSIGHTS};
+use super::sizes::{self, Assessment, InstanceSize, SizeOptions, Sizing, SizingPart};
 use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
 use crate::aws::{sdk_client, Aws, AwsError, ErrorKind};
@@ -100,6 +101,7 @@ impl Kind for Instances {
         Attribute::listed("Placement.AvailabilityZone", AttrKind::String),
         Attribute::listed("Monitoring.State", AttrKind::String),
         Attribute::listed("AutoScalingGroupName", AttrKind::String),
+        Attribute::listed("Accelerated", AttrKind::Bool),
     ];
     const METRIC_NAMESPACE: Option<&'static str> = Some("AWS/EC2");
     const READ_PERMISSIONS: &'static [&'static str] = &["ec2:DescribeInstances", "ec2:DescribeInstanceTypes", "cloudwatch:ListMetrics"];
@@ -120,6 +122,7 @@ impl Kind for Instances {
             "Placement.AvailabilityZone" => i.availability_zone.as_deref().map(AttrValue::Str),
             "Monitoring.State" => Some(AttrValue::Str(if i.detailed_monitoring { "enabled" } else { "disabled" })),
             "AutoScalingGroupName" => i.auto_scaling_group.as_deref().map(AttrValue::Str),
+            "Accelerated" => Some(AttrValue::Bool(is_accelerated(&i.instance_type))),
             _ => None,
         }
     }
@@ -128,8 +131,11 @@ impl Kind for Instances {
         Some(vec![vec![("InstanceId".to_string(), i.id.clone())]])
     }
 
-    /// One part: the instance; memory where the CloudWatch agent publishes it.
+    /// One part: the instance; memory where the CloudWatch agent publishes
+    /// it; its GPUs where the agent's `nvidia_gpu` plugin or Container
+    /// Insights publish them.
     fn sizing(resource: &Resource, i: &Instance) -> Option<Sizing> {
+        let gpu = resource.gpu_series.as_deref();
         Some(Sizing {
             cpu_namespace: "AWS/EC2",
             cpu_series: Self::metric_series(resource, i)?,
@@ -145,7 +151,9 @@ impl Kind for Instances {
                 sample_secs: if i.detailed_monitoring { 60.0 } else { 300.0 },
                 cpu_full_scale: 100.0,
                 min_count: 1,
+                gpu_series: gpu.map(|g| g.series.clone()).unwrap_or_default(),
             }],
+            gpu: gpu.map(|g| g.source.clone()),
         })
     }
 
@@ -170,7 +178,7 @@ impl Kind for Instances {
             return resource.set_cost(Some(0.0), CostKind::InstanceHours, format!("state {}: no instance hours billed", i.state));
         }
         let Some(price) = hourly(prices, &resource.region, &i.instance_type, now).await else {
-            return resource.set_cost(None, CostKind::InstanceHours, format!("no price known for {}", i.instance_type));
+            return resource.set_cost(None, CostKind::InstanceHours, format!("unpriced: no price known for {}", i.instance_type));
         };
         let mut basis = format!("{} x {HOURS_PER_MONTH} h", price.describe());
         if let Some(platform) = i.platform.as_deref().filter(|p| *p != "Linux/UNIX") {
@@ -189,7 +197,7 @@ impl Kind for Instances {
         aws: &Aws,
         region: &str,
         mut resources: Vec<&mut Resource>,
-        memory: bool,
+        options: &SizeOptions,
         prices: &PriceBook,
         now: DateTime<Utc>,
     ) -> Result<(), AwsError> {
@@ -208,8 +216,10 @@ impl Kind for Instances {
                 .filter_map(|t| catalog.iter().find(|s| s.instance_type == t).map(|s| s.vcpus))
                 .fold(0.0, f64::max)
         };
+        // Accelerated families are judged by their GPUs: a size with fewer
+        // GPUs may have more vCPUs (g5.16xlarge: 1 GPU, 64 vCPUs).
         let mut wanted: Vec<InstanceSize> =
-            catalog.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| s.vcpus <= largest(f))).cloned().collect();
+            catalog.iter().filter(|s| s.accelerated || sizes::split(&s.instance_type).is_some_and(|(f, _)| s.vcpus <= largest(f))).cloned().collect();
         for size in &mut wanted {
             if let Some(price) = hourly(prices, region, &size.instance_type, now).await {
                 size.hourly_usd = Some(price.usd);
@@ -217,13 +227,29 @@ impl Kind for Instances {
             }
         }
         // Without ListMetrics the sizes still stand; memory is then "not measured".
-        let (memory_series, memory_error) = match memory {
+        let (memory_series, mut list_error) = match options.memory {
             false => (Vec::new(), None),
             true => match aws.cloudwatch(region).list_series("CWAgent", "mem_used_percent").await {
                 Ok(series) => (series, None),
                 Err(e) => (Vec::new(), Some(e)),
             },
         };
+        // GPU series, in bulk (one ListMetrics per namespace and metric),
+        // only where an accelerated instance is judged.
+        let (mut agent, mut insights) = (Vec::new(), Vec::new());
+        if resources.iter().any(|r| type_of(r).is_some_and(|t| is_accelerated(&t))) {
+            let cloudwatch = aws.cloudwatch(region);
+            match cloudwatch.list_series(&options.gpu_namespace, "nvidia_smi_utilization_gpu").await {
+                Ok(series) => agent = series,
+                Err(e) => list_error = list_error.or(Some(e)),
+            }
+            match cloudwatch.list_series(CONTAINER_INSIGHTS, "node_gpu_utilization").await {
+                Ok(series) => insights = series,
+                Err(e) => list_error = list_error.or(Some(e)),
+            }
+        }
+        let agent_by_instance = by_instance(agent);
+        let insights_by_instance = by_instance(insights);
         // One list per instance type, shared by its instances.
         let mut by_type: HashMap<String, Arc<[InstanceSize]>> = HashMap::new();
         for r in resources.iter_mut() {
@@ -231,15 +257,22 @@ impl Kind for Instances {
             let Some((family, _)) = sizes::split(&current) else { continue };
             let vcpus = wanted.iter().find(|s| s.instance_type == current).map_or(0.0, |s| s.vcpus);
             let of_type = by_type.entry(current.clone()).or_insert_with(|| {
-                wanted.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| f == family) && s.vcpus <= vcpus).cloned().collect()
+                wanted.iter().filter(|s| sizes::split(&s.instance_type).is_some_and(|(f, _)| f == family) && (s.accelerated || s.vcpus <= vcpus)).cloned().collect()
             });
             r.sizes = Arc::clone(of_type);
             // The agent's series for this instance, fewest extra dimensions first.
             let id = r.id.clone();
             r.memory_series =
                 memory_series.iter().filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == id)).min_by_key(|dims| dims.len()).cloned().map(Box::new);
+            r.gpu_series = if let Some(series) = agent_by_instance.get(&id).map(|s| per_gpu(s)) {
+                Some(Box::new(ListedGpu { source: GpuSource::NvidiaAgent { namespace: options.gpu_namespace.clone() }, series }))
+            } else {
+                insights_by_instance.get(&id).and_then(|s| s.iter().min_by_key(|d| d.len())).map(|dims| {
+                    Box::new(ListedGpu { source: GpuSource::ContainerInsights, series: vec![dims.clone()] })
+                })
+            };
         }
-        memory_error.map_or(Ok(()), Err)
+        list_error.map_or(Ok(()), Err)
     }
 
     async fn set_tags(aws: &Aws, resource: &Resource, tags: &Tags) -> Result<(), AwsError> {
@@ -326,8 +359,9 @@ const PER_VCPU_US_EAST_1: &[(&str, f64, &[&str])] = &[
     ("m7g", 0.0408, &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]),
 ];
 
-/// EC2 types priced one by one (burstable and GPU families do not follow a
-/// per-vCPU rate). Same date and sources.
+/// EC2 types priced one by one (burstable families do not follow a
+/// per-vCPU rate). Same date and sources. Accelerated types are priced
+/// from the accelerator table ([`accelerators`]).
 const US_EAST_1: &[(&str, f64)] = &[
     ("t3.nano", 0.0052),
     ("t3.micro", 0.0104),
@@ -336,23 +370,21 @@ const US_EAST_1: &[(&str, f64)] = &[
     ("t3.large", 0.0832),
     ("t3.xlarge", 0.1664),
     ("t3.2xlarge", 0.3328),
-    ("g4dn.xlarge", 0.526),
-    ("g4dn.2xlarge", 0.752),
-    ("g4dn.4xlarge", 1.204),
-    ("g4dn.8xlarge", 2.176),
-    ("g4dn.12xlarge", 3.912),
-    ("g4dn.16xlarge", 4.352),
-    ("p3.2xlarge", 3.06),
-    ("p3.8xlarge", 12.24),
-    ("p3.16xlarge", 24.48),
 ];
 
-fn builtin_hourly(instance_type: &str) -> Option<f64> {
-    US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, p)| p).or_else(|| {
+fn builtin_hourly(instance_type: &str) -> Option<(f64, &'static str)> {
+    if instance_type.starts_with("ml.") {
+        return None;
+    }
+    if let Some(t) = accelerators::accelerated_type(instance_type) {
+        return t.ec2_hourly_usd.map(|usd| (usd, accelerators::TAKEN));
+    }
+    let taken = "2026-11-25";
+    US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, p)| (p, taken)).or_else(|| {
         let (family, size) = sizes::split(instance_type)?;
         let (_, per_vcpu, offered) = PER_VCPU_US_EAST_1.iter().find(|(f, _, _)| *f == family)?;
         offered.contains(&size).then_some(())?;
-        Some(per_vcpu * sizes::ladder_vcpus(size)?)
+        Some((per_vcpu * sizes::ladder_vcpus(size)?, taken))
     })
 }
 
@@ -370,7 +402,7 @@ async fn hourly(prices: &PriceBook, region: &str, instance_type: &str, now: Date
         unit: "Hrs",
         label: instance_type.to_string(),
     };
-    let builtin = builtin_hourly(instance_type).map(|usd| Builtin { usd, taken: "2026-11-25", region: "us-east-1" });
+    let builtin = builtin_hourly(instance_type).map(|(usd, taken)| Builtin { usd, taken, region: "us-east-1" });
     prices.price(region, &key, builtin, now).await
 }
 
@@ -527,6 +559,42 @@ impl ResourceAction for Action {
     }
 }
 
+/// Whether a type has GPUs, Inferentia or Trainium, by the accelerator
+/// table or, for a type it does not know, by the family's letter.
+fn is_accelerated(instance_type: &str) -> bool {
+    accelerators::accelerated_type(instance_type).is_some() || sizes::split(instance_type).is_some_and(|(f, _)| sizes::family_accelerated(f))
+}
+
+/// Listed series by the instance they name.
+fn by_instance(series: Vec<Dimensions>) -> HashMap<String, Vec<Dimensions>> {
+    let mut out: HashMap<String, Vec<Dimensions>> = HashMap::new();
+    for dims in series {
+        if let Some(id) = dims.iter().find(|(k, _)| k == "InstanceId").map(|(_, v)| v.clone()) {
+            out.entry(id).or_default().push(dims);
+        }
+    }
+    out
+}
+
+/// One series per GPU of one instance, whatever else the agent's config
+/// appends (`name`, `arch`, `InstanceType`, ...): grouped by the GPU's
+/// `index`, each GPU's series with the fewest dimensions (the same
+/// datapoints under more dimensions would count twice).
+fn per_gpu(series: &[Dimensions]) -> Vec<Dimensions> {
+    let mut by_index: std::collections::BTreeMap<String, &Dimensions> = std::collections::BTreeMap::new();
+    for dims in series {
+        let index = dims.iter().find(|(k, _)| k == "index").map_or_else(String::new, |(_, v)| v.clone());
+        let slot = by_index.entry(index).or_insert(dims);
+        if dims.len() < slot.len() {
+            *slot = dims;
+        }
+    }
+    let mut out: Vec<(String, Dimensions)> = by_index.into_iter().map(|(i, d)| (i, d.clone())).collect();
+    // GPU 2 before GPU 10.
+    out.sort_by_key(|(i, _)| (i.parse::<u32>().unwrap_or(u32::MAX), i.clone()));
+    out.into_iter().map(|(_, d)| d).collect()
+}
+
 /// The EC2 calls this type makes.
 struct Api {
     client: aws_sdk_ec2::Client,
@@ -649,13 +717,40 @@ impl Api {
     }
 }
 
+/// Its GPUs or Neuron devices, as DescribeInstanceTypes says; the
+/// accelerator table where it says nothing.
+fn accelerators_of(t: &InstanceTypeInfo, name: &str) -> Option<Accelerators> {
+    if let Some(gpus) = t.gpu_info().filter(|g| !g.gpus().is_empty()) {
+        let first = gpus.gpus().first()?;
+        return Some(Accelerators {
+            kind: AcceleratorKind::Gpu,
+            count: gpus.gpus().iter().filter_map(|g| g.count()).map(|c| c.max(0) as u32).sum(),
+            model: first.name().unwrap_or("GPU").to_string(),
+            memory_mib_each: first.memory_info().and_then(|m| m.size_in_mib()).map(i64::from),
+        });
+    }
+    if let Some(neuron) = t.neuron_info().filter(|n| !n.neuron_devices().is_empty()) {
+        let first = neuron.neuron_devices().first()?;
+        return Some(Accelerators {
+            kind: AcceleratorKind::Neuron,
+            count: neuron.neuron_devices().iter().filter_map(|d| d.count()).map(|c| c.max(0) as u32).sum(),
+            model: first.name().unwrap_or("Neuron").to_string(),
+            memory_mib_each: first.memory_info().and_then(|m| m.size_in_mib()).map(i64::from),
+        });
+    }
+    accelerators::accelerated_type(name).map(|a| a.accelerators)
+}
+
 fn to_type_info(t: &InstanceTypeInfo) -> Option<InstanceSize> {
+    let name = t.instance_type()?.as_str();
+    let accelerators = accelerators_of(t, name);
     Some(InstanceSize {
-        instance_type: t.instance_type()?.as_str().to_string(),
+        instance_type: name.to_string(),
         vcpus: f64::from(t.v_cpu_info()?.default_v_cpus()?),
         memory_mib: t.memory_info()?.size_in_mib(),
         burstable: t.burstable_performance_supported().unwrap_or(false),
-        accelerated: t.gpu_info().is_some() || t.inference_accelerator_info().is_some() || t.neuron_info().is_some(),
+        accelerated: accelerators.is_some() || t.gpu_info().is_some() || t.inference_accelerator_info().is_some() || t.neuron_info().is_some(),
+        accelerators,
         bare_metal: t.bare_metal().unwrap_or(false),
         hourly_usd: None,
         price_basis: None,
@@ -696,10 +791,30 @@ mod tests {
 
     #[test]
     fn builtin_prices_follow_the_families() {
-        assert_eq!(builtin_hourly("m5.large"), Some(0.096));
-        assert_eq!(builtin_hourly("c5.9xlarge"), Some(0.0425 * 36.0));
-        assert_eq!(builtin_hourly("c5.8xlarge"), None, "c5 has no 8xlarge");
-        assert_eq!(builtin_hourly("ml.m5.large"), None, "EC2 prices are not SageMaker's");
+        let usd = |t| builtin_hourly(t).map(|(usd, _)| usd);
+        assert_eq!(usd("m5.large"), Some(0.096));
+        assert_eq!(usd("c5.9xlarge"), Some(0.0425 * 36.0));
+        assert_eq!(usd("c5.8xlarge"), None, "c5 has no 8xlarge");
+        assert_eq!(usd("ml.m5.large"), None, "EC2 prices are not SageMaker's");
+        assert_eq!(usd("ml.g5.xlarge"), None, "EC2 prices are not SageMaker's");
+        for (t, price) in [("g5.12xlarge", 5.672), ("p4d.24xlarge", 21.957642), ("p5.48xlarge", 55.04), ("g4dn.xlarge", 0.526), ("inf2.xlarge", 0.7582)] {
+            assert_eq!(usd(t), Some(price), "{t}");
+        }
+        assert_eq!(usd("p5e.48xlarge"), None, "no on-demand rate: unpriced");
+    }
+
+    #[test]
+    fn gpus_are_found_per_index_whatever_else_the_agent_appends() {
+        let dims = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Dimensions>();
+        let series = vec![
+            dims(&[("InstanceId", "i-1"), ("index", "10"), ("name", "A10G")]),
+            dims(&[("InstanceId", "i-1"), ("index", "2"), ("name", "A10G"), ("arch", "Ampere")]),
+            dims(&[("InstanceId", "i-1"), ("index", "2"), ("name", "A10G")]),
+        ];
+        let gpus = per_gpu(&series);
+        assert_eq!(gpus.len(), 2, "one series per GPU: {gpus:?}");
+        assert_eq!(gpus[0], dims(&[("InstanceId", "i-1"), ("index", "2"), ("name", "A10G")]), "fewest dimensions, GPU 2 before GPU 10");
+        assert!(is_accelerated("p5.48xlarge") && is_accelerated("g4ad.xlarge") && !is_accelerated("m5.large"));
     }
 
     #[test]

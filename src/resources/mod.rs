@@ -32,6 +32,7 @@
 //! The layers above never name a type.
 
 // What the types share (the types' own modules are declared by the registry).
+pub mod accelerators;
 pub mod sagemaker;
 pub mod sizes;
 
@@ -47,7 +48,7 @@ use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
 use crate::small_map::SmallMap;
 use crate::yaml::{DecodeError, Node};
-use sizes::{Assessment, InstanceSize, Sizing};
+use sizes::{Assessment, InstanceSize, SizeOptions, Sizing};
 
 pub use crate::aws::tagging::Tags;
 
@@ -146,12 +147,13 @@ pub trait Kind: Send + Sync + 'static {
     }
 
     /// The sizes a `rightsizing` filter compares `resources` with, priced;
-    /// with `memory`, also where memory is published.
+    /// where memory is published (`options.memory`), and where accelerated
+    /// instances publish their GPUs' utilization.
     fn prepare_sizes(
         aws: &Aws,
         region: &str,
         resources: Vec<&mut Resource>,
-        memory: bool,
+        options: &SizeOptions,
         prices: &PriceBook,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
@@ -350,6 +352,10 @@ pub struct Resource {
     /// CloudWatch agent's dimensions for an EC2 instance), found in bulk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_series: Option<Box<Dimensions>>,
+    /// Where its GPUs' utilization is published (the CloudWatch agent's
+    /// per-GPU series, or Container Insights), found in bulk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_series: Option<Box<accelerators::ListedGpu>>,
     /// Its series with datapoints in the last two weeks, by
     /// `namespace/metric`, from ListMetrics in bulk (types with
     /// [`Kind::SERIES_BY`]): metrics are read, and may rule it out, before
@@ -376,6 +382,7 @@ impl Resource {
             metrics: SmallMap::new(),
             sizes: Arc::default(),
             memory_series: None,
+            gpu_series: None,
             listed_series: SmallMap::new(),
             details,
         }
@@ -404,6 +411,7 @@ impl Resource {
     pub fn carry_over_from(&mut self, listed: &Resource) {
         self.sizes.clone_from(&listed.sizes);
         self.memory_series.clone_from(&listed.memory_series);
+        self.gpu_series.clone_from(&listed.gpu_series);
         if self.monthly_cost_usd.is_none() {
             self.monthly_cost_usd = listed.monthly_cost_usd;
             self.cost_kind = listed.cost_kind;
@@ -588,8 +596,8 @@ macro_rules! registry {
             pub async fn price(self, resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::price(resource, prices, now).await,)* }
             }
-            pub async fn prepare_sizes(self, aws: &Aws, region: &str, resources: Vec<&mut Resource>, memory: bool, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
-                match self { $(ResourceType::$variant => <$module::$kind as Kind>::prepare_sizes(aws, region, resources, memory, prices, now).await,)* }
+            pub async fn prepare_sizes(self, aws: &Aws, region: &str, resources: Vec<&mut Resource>, options: &SizeOptions, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::prepare_sizes(aws, region, resources, options, prices, now).await,)* }
             }
             pub async fn set_tags(self, aws: &Aws, resource: &Resource, tags: &Tags) -> Result<(), AwsError> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::set_tags(aws, resource, tags).await,)* }

@@ -42,6 +42,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sagemaker::{self as sm_prices, Use};
+use super::accelerators::GpuSource;
 use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
 use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, sagemaker_tags, time};
@@ -109,6 +110,7 @@ impl Kind for Endpoints {
         Attribute::described("VariantCount", AttrKind::Number),
         Attribute::described("InstanceCount", AttrKind::Number),
         Attribute::described("InstanceType", AttrKind::String),
+        Attribute::described("Accelerated", AttrKind::Bool),
     ];
     const METRIC_NAMESPACE: Option<&'static str> = Some("AWS/SageMaker");
     const READ_PERMISSIONS: &'static [&'static str] =
@@ -134,6 +136,10 @@ impl Kind for Endpoints {
             "VariantCount" => described.map(|d| AttrValue::Num(d.variants.len() as f64)),
             "InstanceCount" => described.map(|d| AttrValue::Num(d.variants.iter().filter_map(|v| v.current_instance_count).map(f64::from).sum())),
             "InstanceType" => described.and_then(|d| d.variants.iter().find_map(|v| v.instance_type.as_deref())).map(AttrValue::Str),
+            // Any variant on GPUs, Inferentia or Trainium.
+            "Accelerated" => described.map(|d| {
+                AttrValue::Bool(d.variants.iter().filter_map(|v| v.instance_type.as_deref()).any(|t| sizes::split(t).is_some_and(|(f, _)| sizes::family_accelerated(f))))
+            }),
             _ => None,
         }
     }
@@ -152,9 +158,11 @@ impl Kind for Endpoints {
     }
 
     /// Each instance-backed variant; its load is per instance in
-    /// `/aws/sagemaker/Endpoints`, where CPU sums the cores.
+    /// `/aws/sagemaker/Endpoints`, where CPU sums the cores and
+    /// `GPUUtilization` sums the GPUs (0-100 each).
     fn sizing(resource: &Resource, e: &Endpoint) -> Option<Sizing> {
         let series = Self::metric_series(resource, e)?;
+        let mut any_gpu = false;
         let parts = e
             .description
             .iter()
@@ -163,7 +171,10 @@ impl Kind for Endpoints {
             .filter_map(|(i, v)| {
                 let instance_type = v.instance_type.clone()?;
                 let count = v.current_instance_count.unwrap_or(0).max(1);
-                let vcpus = sizes::split(&instance_type).and_then(|(_, s)| sizes::ladder_vcpus(s)).unwrap_or(1.0);
+                let accelerated = sizes::accelerated_type(&instance_type);
+                let vcpus = accelerated.as_ref().map(|t| t.vcpus).or_else(|| sizes::split(&instance_type).and_then(|(_, s)| sizes::ladder_vcpus(s))).unwrap_or(1.0);
+                let gpu_series = if accelerated.is_some() { vec![series[i].clone()] } else { Vec::new() };
+                any_gpu |= !gpu_series.is_empty();
                 Some(SizingPart {
                     name: v.name.clone(),
                     instance_type,
@@ -173,6 +184,7 @@ impl Kind for Endpoints {
                     sample_secs: 60.0 / f64::from(count),
                     cpu_full_scale: 100.0 * vcpus,
                     min_count: count.min(2),
+                    gpu_series,
                 })
             })
             .collect();
@@ -183,6 +195,7 @@ impl Kind for Endpoints {
             memory_metric: "MemoryUtilization",
             memory_series: series,
             parts,
+            gpu: any_gpu.then(|| GpuSource::SageMaker { namespace: "/aws/sagemaker/Endpoints".to_string() }),
         })
     }
 
@@ -244,7 +257,7 @@ impl Kind for Endpoints {
                 return resource.set_cost(None, CostKind::InstanceHours, format!("variant {}: instance type unknown", v.name));
             };
             let Some(price) = sm_prices::hourly(prices, Use::Hosting, &resource.region, instance_type, now).await else {
-                return resource.set_cost(None, CostKind::InstanceHours, format!("no price known for {instance_type}"));
+                return resource.set_cost(None, CostKind::InstanceHours, format!("unpriced: no price known for {instance_type}"));
             };
             total += price.usd * f64::from(count) * HOURS_PER_MONTH;
             parts.push(format!("{}: {count} x {} x {HOURS_PER_MONTH} h", v.name, price.describe()));
@@ -254,7 +267,7 @@ impl Kind for Endpoints {
 
     /// The sizes of each variant's family no larger than it, where the price
     /// book knows a price (a size with no price is not offered, or not known).
-    async fn prepare_sizes(_: &Aws, region: &str, resources: Vec<&mut Resource>, _: bool, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(_: &Aws, region: &str, resources: Vec<&mut Resource>, _: &sizes::SizeOptions, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
         // One list per set of variant types, shared by its endpoints.
         let mut by_types: HashMap<Vec<String>, Arc<[InstanceSize]>> = HashMap::new();
         for r in resources {

@@ -141,11 +141,11 @@ impl Kind for Notebooks {
         };
         match sm_prices::hourly(prices, Use::Notebook, &resource.region, &instance_type, now).await {
             Some(price) => resource.set_cost(Some(price.usd * HOURS_PER_MONTH), CostKind::InstanceHours, format!("{} x {HOURS_PER_MONTH} h", price.describe())),
-            None => resource.set_cost(None, CostKind::InstanceHours, format!("no price known for {instance_type}")),
+            None => resource.set_cost(None, CostKind::InstanceHours, format!("unpriced: no price known for {instance_type}")),
         }
     }
 
-    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: bool, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: &super::sizes::SizeOptions, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
         Ok(())
     }
 

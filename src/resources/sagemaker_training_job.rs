@@ -238,7 +238,7 @@ impl Kind for TrainingJobs {
         let mut parts = Vec::new();
         for group in &job.instances {
             let Some(price) = sm_prices::hourly(prices, Use::Training, &resource.region, &group.instance_type, now).await else {
-                return resource.set_cost(None, kind, format!("no price known for {}", group.instance_type));
+                return resource.set_cost(None, kind, format!("unpriced: no price known for {}", group.instance_type));
             };
             hourly += price.usd * f64::from(group.count);
             parts.push(format!("{} x {}", group.count, price.describe()));
@@ -274,7 +274,7 @@ impl Kind for TrainingJobs {
         resource.monthly_cost_usd.map(|cost| cost * TYPICAL_SPOT_SAVING)
     }
 
-    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: bool, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: &super::sizes::SizeOptions, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
         Ok(())
     }
 

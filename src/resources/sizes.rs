@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Dimensions;
 
+pub use super::accelerators::{accelerated_type, AcceleratorKind, Accelerators, GpuSource};
+
 /// What a `rightsizing` filter concludes about a resource or one part of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -69,7 +71,63 @@ pub struct PartAssessment {
     pub projected_memory_pct: Option<f64>,
     pub current_monthly_usd: Option<f64>,
     pub recommended_monthly_usd: Option<f64>,
+    /// What the verdict rests on: an accelerated instance is judged by its
+    /// GPUs (or not at all), never by its CPU.
+    #[serde(default)]
+    pub judged_by: JudgedBy,
+    /// GPUs (or Neuron devices) per instance, where accelerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// The busiest GPU's peak utilization (%), and the sum of every GPU's
+    /// peak (in % of one GPU: 170 is 1.7 GPUs' worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_peak_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_summed_pct: Option<f64>,
+    /// Peak GPU memory in use, all GPUs of one instance together (MiB),
+    /// and as a share of their memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_used_mib: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_peak_pct: Option<f64>,
+    /// The GPU load and memory projected on the recommendation (% per GPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_gpu_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_gpu_memory_pct: Option<f64>,
 }
+
+/// What a part's verdict rests on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgedBy {
+    /// CPU (and host memory where published).
+    #[default]
+    Cpu,
+    /// Its GPUs' utilization and memory (CPU and memory only check that a
+    /// smaller type still fits).
+    Gpu,
+    /// Nothing: an accelerated instance without accelerator metrics.
+    Nothing,
+}
+
+/// What the `rightsizing` filters of a sweep ask of a type's
+/// `prepare_sizes`: whether memory is read, and where GPU metrics are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SizeOptions {
+    pub memory: bool,
+    /// The CloudWatch agent's namespace (`CWAgent` unless configured).
+    pub gpu_namespace: String,
+}
+
+impl Default for SizeOptions {
+    fn default() -> Self {
+        Self { memory: true, gpu_namespace: DEFAULT_GPU_NAMESPACE.to_string() }
+    }
+}
+
+/// Where the CloudWatch agent publishes, unless its config says otherwise.
+pub const DEFAULT_GPU_NAMESPACE: &str = "CWAgent";
 
 /// What a `rightsizing` filter judges on one resource, as its type
 /// describes it: the instances, and where their load is published.
@@ -84,6 +142,9 @@ pub struct Sizing {
     pub memory_metric: &'static str,
     pub memory_series: Vec<Dimensions>,
     pub parts: Vec<SizingPart>,
+    /// Where GPU utilization and GPU memory are published, for parts with
+    /// GPU series; `None` when no part has any.
+    pub gpu: Option<GpuSource>,
 }
 
 /// One part to judge: a type, a count, and where its series sit.
@@ -101,6 +162,10 @@ pub struct SizingPart {
     /// The smallest count worth recommending (endpoints keep two instances
     /// for availability when they have two or more).
     pub min_count: i32,
+    /// Its GPU series (in [`Sizing::gpu`]'s namespace): one per GPU for the
+    /// CloudWatch agent, one per part where the GPUs are summed or
+    /// averaged; empty where none are published.
+    pub gpu_series: Vec<Dimensions>,
 }
 
 /// One instance type, as rightsizing compares it with others.
@@ -114,6 +179,9 @@ pub struct InstanceSize {
     pub burstable: bool,
     /// GPUs, Inferentia or Trainium: CPU and memory do not measure its load.
     pub accelerated: bool,
+    /// Its accelerators: kind, count, model and memory each, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerators: Option<Accelerators>,
     pub bare_metal: bool,
     /// On-demand price, where known.
     pub hourly_usd: Option<f64>,
@@ -158,15 +226,34 @@ const SAGEMAKER_SIZES: &[&str] =
 
 /// `ml.g4dn` -> true: the family letter after `ml.` names GPUs (g, p),
 /// Inferentia (inf) or Trainium (trn).
-fn sagemaker_accelerated(family: &str) -> bool {
+pub fn family_accelerated(family: &str) -> bool {
     let bare = family.strip_prefix("ml.").unwrap_or(family);
     ["g", "p", "inf", "trn", "dl"].iter().any(|p| bare.strip_prefix(p).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
 }
 
 /// The SageMaker type and every size of its family no larger than it, by
-/// name (unpriced); empty when the name is off the ladder.
+/// name (unpriced); empty when the name is off the ladder. Accelerated
+/// families do not follow the ladder (a g5.16xlarge has one GPU, a
+/// g5.12xlarge four): their sizes come from the accelerator table, every
+/// size of the family with no more accelerators than this one.
 pub fn sagemaker_family(instance_type: &str) -> Vec<InstanceSize> {
     let Some((family, size)) = split(instance_type) else { return Vec::new() };
+    if let Some(current) = accelerated_type(instance_type) {
+        return super::accelerators::family_of(family)
+            .filter(|t| t.accelerators.count <= current.accelerators.count)
+            .map(|t| InstanceSize {
+                instance_type: format!("{family}.{}", t.size()),
+                vcpus: t.vcpus,
+                memory_mib: Some(t.memory_gib * 1024),
+                burstable: false,
+                accelerated: true,
+                accelerators: Some(t.accelerators.clone()),
+                bare_metal: false,
+                hourly_usd: None,
+                price_basis: None,
+            })
+            .collect();
+    }
     let Some(current) = ladder_vcpus(size) else { return Vec::new() };
     let burstable = family.strip_prefix("ml.").is_some_and(|f| f.starts_with('t'));
     SAGEMAKER_SIZES
@@ -178,7 +265,8 @@ pub fn sagemaker_family(instance_type: &str) -> Vec<InstanceSize> {
             vcpus,
             memory_mib: None,
             burstable,
-            accelerated: sagemaker_accelerated(family),
+            accelerated: family_accelerated(family),
+            accelerators: None,
             bare_metal: false,
             hourly_usd: None,
             price_basis: None,
@@ -204,6 +292,10 @@ mod tests {
         let sizes: Vec<String> = sagemaker_family("ml.m5.2xlarge").into_iter().map(|s| s.instance_type).collect();
         assert_eq!(sizes, ["ml.m5.medium", "ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge"]);
         assert!(sagemaker_family("ml.g4dn.xlarge").iter().all(|s| s.accelerated));
+        let g5: Vec<(String, Option<u32>)> =
+            sagemaker_family("ml.g5.12xlarge").into_iter().map(|s| (s.instance_type, s.accelerators.map(|a| a.count))).collect();
+        assert!(g5.contains(&("ml.g5.xlarge".to_string(), Some(1))) && g5.contains(&("ml.g5.12xlarge".to_string(), Some(4))), "{g5:?}");
+        assert!(!g5.iter().any(|(t, _)| t == "ml.g5.48xlarge"), "no size with more GPUs than the current one");
         assert!(!sagemaker_family("ml.m5.xlarge")[0].accelerated);
         assert!(sagemaker_family("ml.t3.large").iter().all(|s| s.burstable));
     }

@@ -35,6 +35,14 @@ const SAVED: (&str, &str, &str, &[&str]) = (
     "gauge",
     &["policy"],
 );
+const NOT_JUDGED: (&str, &str, &str, &[&str]) = (
+    "costguard_not_judged_resources",
+    "Resources a rightsizing policy could not judge in the last sweep (accelerated instances without GPU metrics, burstable types), by type.",
+    "gauge",
+    &["resource_type"],
+);
+const NOT_JUDGED_COST: (&str, &str, &str, &[&str]) =
+    ("costguard_not_judged_monthly_cost_usd", "Monthly cost of the resources not judged in the last sweep (USD, priced ones).", "gauge", &[]);
 const ACTIONS: (&str, &str, &str, &[&str]) =
     ("costguard_actions_total", "Actions by kind and outcome (planned, done, skipped, failed).", "counter", &["action", "outcome"]);
 const API_CALLS: (&str, &str, &str, &[&str]) = ("costguard_api_calls_total", "AWS requests sent, by IAM action, retries included.", "counter", &["operation"]);
@@ -144,6 +152,12 @@ impl Metrics {
             self.set(FINDINGS, &[&p.name], p.matched as f64);
             self.set(AT_STAKE, &[&p.name], p.monthly_saving_usd);
         }
+        self.clear(NOT_JUDGED);
+        for t in crate::resources::ResourceType::ALL.iter().filter(|t| t.sizable()) {
+            let n = report.not_judged.iter().filter(|n| n.resource_type == *t).count();
+            self.set(NOT_JUDGED, &[t.name()], n as f64);
+        }
+        self.set(NOT_JUDGED_COST, &[], report.totals.not_judged_monthly_cost_usd);
         for (policy, usd) in report.saved.iter().flat_map(|s| &s.by_policy) {
             self.set(SAVED, &[policy], *usd);
         }

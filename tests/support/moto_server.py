@@ -33,8 +33,15 @@ Commands:
       many m5.2xlarge instances named prefix+n, every `busy_every`th at 70%
       CPU and the rest at 10%: a benchmark fleet. A spec's "tags" ({key:
       value}) are added to its instance; `days` sets their launch time that
-      long ago. Answers "ok" and then one line of
-      JSON: {name: instance id}.
+      long ago. A spec's "gpus" ([{"util": 70.0, "memory_mib": 12000}, ...],
+      one per GPU) publishes the CloudWatch agent's nvidia_gpu metrics per
+      GPU (nvidia_smi_utilization_gpu, nvidia_smi_memory_used) in
+      "gpu_namespace" (default CWAgent) by InstanceId and index plus
+      "gpu_dims" ({name: value}, what the agent's config appends), with
+      "gpu_samples" samples each (default two weeks of one a minute); its
+      "node_gpu" ({"util": 40.0, "memory": 30.0}) publishes Container
+      Insights' node_gpu_utilization and node_gpu_memory_utilization
+      instead. Answers "ok" and then one line of JSON: {name: instance id}.
   {"op": "store_bytes", "region": "us-east-1", "name": "/a", "bytes": 120000000000}
       makes a log group hold that many bytes (one stream; moto counts only
       what PutLogEvents stored), for storage costs without the data.
@@ -234,6 +241,27 @@ def create_instances(cmd, port):
                                     "Dimensions": [{"Name": "InstanceId", "Value": iid},
                                                    {"Name": "InstanceType", "Value": spec["type"]}],
                                     "StatisticValues": {"SampleCount": 20160.0, "Sum": 20160.0 * m / 2, "Minimum": 0.0, "Maximum": m}})
+        gpu_ns = spec.get("gpu_namespace", "CWAgent")
+        gpu_samples = float(spec.get("gpu_samples", 20160))
+        extra = [{"Name": k, "Value": v} for k, v in (spec.get("gpu_dims") or {}).items()]
+        for index, gpu in enumerate(spec.get("gpus") or []):
+            dims = [{"Name": "InstanceId", "Value": iid}, {"Name": "index", "Value": str(index)}] + extra
+            for metric, peak in (("nvidia_smi_utilization_gpu", gpu["util"]), ("nvidia_smi_memory_used", gpu.get("memory_mib"))):
+                if peak is None:
+                    continue
+                data.setdefault(gpu_ns, []).append({"MetricName": metric, "Timestamp": when, "Dimensions": dims,
+                                                    "StatisticValues": {"SampleCount": gpu_samples, "Sum": gpu_samples * peak / 2,
+                                                                        "Minimum": 0.0, "Maximum": float(peak)}})
+        node = spec.get("node_gpu")
+        if node:
+            dims = [{"Name": "ClusterName", "Value": node.get("cluster", "ml")}, {"Name": "InstanceId", "Value": iid},
+                    {"Name": "NodeName", "Value": f"ip-{iid}.ec2.internal"}]
+            for metric, peak in (("node_gpu_utilization", node["util"]), ("node_gpu_memory_utilization", node.get("memory"))):
+                if peak is None:
+                    continue
+                data.setdefault("ContainerInsights", []).append({"MetricName": metric, "Timestamp": when, "Dimensions": dims,
+                                                                 "StatisticValues": {"SampleCount": gpu_samples, "Sum": gpu_samples * peak / 2,
+                                                                                     "Minimum": 0.0, "Maximum": float(peak)}})
     for namespace, items in data.items():
         for start in range(0, len(items), 1000):
             cw.put_metric_data(Namespace=namespace, MetricData=items[start:start + 1000])
