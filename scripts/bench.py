@@ -6,6 +6,7 @@ operation.
     scripts/bench.sh 10000              # log groups
     scripts/bench.sh 1000 endpoints     # endpoints, every other one busy
     scripts/bench.sh 1000 instances     # m5.2xlarge instances, every other one busy
+    scripts/bench.sh 1000 gpu-instances # p4d.24xlarge (8 GPUs each, agent per-GPU series) at 3% CPU, every other one's GPUs busy
     scripts/bench.sh 1000 volumes       # unattached gp3 volumes, every other one old
     scripts/bench.sh 1000 buckets       # 20 GB buckets, every other one with a lifecycle rule
     scripts/bench.sh 1000 training-jobs # hour-long runs a day ago, every other one on spot
@@ -35,6 +36,11 @@ def main():
             moto.command_with_answer(op="create_instances", region=REGION, prefix="bench-", count=count, busy_every=2)
             print(f"seeded {count} m5.2xlarge instances in {time.time() - t:.1f}s (two weeks of CPU data; "
                   "every other one at 70% peak, the rest at 10%)")
+        elif kind == "gpu-instances":
+            moto.command_with_answer(op="create_instances", region=REGION, prefix="bench-", count=count, busy_every=2,
+                                     instance_type="p4d.24xlarge", gpus=8)
+            print(f"seeded {count} p4d.24xlarge instances in {time.time() - t:.1f}s (8 GPUs each with the agent's per-GPU "
+                  "series, two weeks of data, 3% CPU; every other one's GPUs at 90%, the rest idle)")
         elif kind == "volumes":
             moto.command(op="create_volumes", region=REGION, count=count, old_every=2)
             print(f"seeded {count} unattached gp3 volumes in {time.time() - t:.1f}s (every other one 40 days old)")
@@ -49,7 +55,7 @@ def main():
                          count=count, retention_every=3, tag_every=2)
             print(f"seeded {count} log groups in {time.time() - t:.1f}s (1/3 with retention, 1/2 tagged)")
         else:
-            sys.exit(f"bench: unknown fleet {kind!r} (log-groups, endpoints, instances, volumes, buckets, training-jobs)")
+            sys.exit(f"bench: unknown fleet {kind!r} (log-groups, endpoints, instances, gpu-instances, volumes, buckets, training-jobs)")
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
         state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")

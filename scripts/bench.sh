@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of a sweep over N log groups (default 10000) or, with a second
-# argument `endpoints`, `instances`, `volumes`, `buckets` or
+# argument `endpoints`, `instances`, `gpu-instances`, `volumes`, `buckets` or
 # `training-jobs`, N of those; see scripts/bench.py. `scripts/bench.sh mixed
 # [--peer custodian]` is the mixed AI/ML estate with 30 ms per call, side by
 # side with Cloud Custodian; see scripts/bench_mixed.py. `scripts/bench.sh org

@@ -88,7 +88,15 @@ def seed_instances(moto):
         # Two weeks of five-minute CPU samples (4032); memory from the CloudWatch agent.
         {"name": "etl-worker", "type": "m5.2xlarge", "cpu_max": 14.0, "memory": 21.0, "samples": 4032, "tags": {"owner": ANA}},
         {"name": "legacy-api", "type": "c5.xlarge", "cpu_max": 2.5, "samples": 4032, "tags": {"owner": "ops@acme.test"}},
+        # No GPU metrics: never judged by its CPU.
         {"name": "render-gpu", "type": "g4dn.xlarge", "cpu_max": 35.0, "samples": 4032, "tags": {"owner": ANA}},
+        # The CloudWatch agent's nvidia_gpu plugin: two weeks of one-minute
+        # samples per GPU. A training box at 3% CPU whose four GPUs are busy,
+        # and a one-GPU box nobody has used.
+        {"name": "train-box", "type": "g5.12xlarge", "cpu_max": 3.0, "samples": 4032, "tags": {"owner": ANA},
+         "gpus": [{"util": u, "memory_mib": 21000.0} for u in (93.0, 91.0, 95.0, 92.0)], "gpu_dims": {"name": "NVIDIA A10G"}},
+        {"name": "idle-gpu", "type": "g5.2xlarge", "cpu_max": 1.5, "samples": 4032, "tags": {"owner": "ops@acme.test"},
+         "gpus": [{"util": 0.0, "memory_mib": 250.0}]},
     ])
 
 
@@ -183,6 +191,14 @@ def show(report, messages, names):
             line(what, named(f), "saves " + usd(f["monthly_saving_usd"]) + "/mo", advice(f))
     for f in by_policy.get("ec2-idle", []):
         line("Idle EC2 instance", named(f), usd(f["monthly_cost_usd"]) + "/mo", advice(f))
+    for f in by_policy.get("ec2-gpu-idle", []):
+        line("Idle GPU instance", named(f), usd(f["monthly_cost_usd"]) + "/mo", f["recommendation"]["summary"])
+    ids = {name: iid for iid, name in names.items()}
+    flagged = {f["resource_id"] for f in findings} | {n["resource_id"] for n in report["not_judged"]}
+    if "train-box" in ids and ids["train-box"] not in flagged:
+        line("Busy GPU box at 3% CPU", named({"resource_id": ids["train-box"]}), "left alone", "judged by its GPUs, not its CPU")
+    for n in report["not_judged"]:
+        line("Not judged", named(n), usd(n["monthly_cost_usd"]) + "/mo", n["reason"])
     for f in by_policy.get("sagemaker-notebooks-left-running", []):
         line("Notebook left running", f["resource_id"], usd(f["monthly_cost_usd"]) + "/mo", f["cost_basis"] or "")
     logs = by_policy.get("log-groups-never-expire", [])
@@ -202,8 +218,8 @@ def show(report, messages, names):
         line("Spend this month", "to date / forecast", f"{usd(spend['month_to_date_usd'])}",
              f"forecast {usd(spend.get('forecast_month_usd'))}" + (f", {change:+.0f}% on last month" if change is not None else ""))
     t = report["totals"]
-    print(f"\n  In all: {t['findings']} findings, {usd(t['monthly_saving_usd'])}/month at stake, {t['api_calls']} AWS calls."
-          " Not judged: render-gpu (a GPU instance: CPU and memory do not measure its load).")
+    print(f"\n  In all: {t['findings']} findings, {usd(t['monthly_saving_usd'])}/month at stake, {t['api_calls']} AWS calls;"
+          f" {t['not_judged']} not judged ({usd(t['not_judged_monthly_cost_usd'])}/month).")
     for m in messages:
         print(f"  Email to {', '.join(m['rcpt_tos'])}: \"{m['subject']}\" -> {shown(m['file'])}")
 

@@ -26,6 +26,11 @@ fn the_demo_shows_every_headline_feature_with_dollars() {
     assert!(line("Over-provisioned endpoint").contains("saves $"), "{stdout}");
     assert!(line("Idle EC2 instance").contains("legacy-api") && line("Idle EC2 instance").contains("$124.10/mo"), "{stdout}");
     assert!(line("Notebook left running").contains("$146.00/mo"), "{stdout}");
+    let idle_gpu = line("Idle GPU instance");
+    assert!(idle_gpu.contains("idle-gpu") && idle_gpu.contains("$884.76/mo") && idle_gpu.contains("suggest stop"), "{stdout}");
+    assert!(line("Busy GPU box at 3% CPU").contains("train-box") && line("Busy GPU box").contains("left alone"), "{stdout}");
+    let dark = line("Not judged");
+    assert!(dark.contains("render-gpu") && dark.contains("$383.98/mo") && dark.contains("no GPU metrics"), "{stdout}");
     let logs = line("Log groups never expire");
     assert!(logs.contains("saves $") && !logs.contains("saves $0.00"), "log storage is priced: {logs}");
     assert!(line("Budgets (would create)").contains("500, 1000, 2500, 5000"), "{stdout}");

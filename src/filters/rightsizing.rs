@@ -575,7 +575,9 @@ impl Rightsizing {
             return a;
         };
         let samples = at.samples.and_then(|i| resource.metrics.get(&self.key(KEY_GPU_SAMPLES))?.get(i).and_then(|p| Stat::Sum.fold(p)));
-        let hours = samples.map(|n| n * GPU_SAMPLE_SECS / 3600.0 / f64::from(part.count.max(1)));
+        // Never more hours than the window has (an agent sampling every
+        // 10 s publishes six samples a minute).
+        let hours = samples.map(|n| (n * GPU_SAMPLE_SECS / 3600.0 / f64::from(part.count.max(1))).min(self.days * 24.0));
         a.hours_of_data = hours;
         a.judged_by = JudgedBy::Gpu;
         a.gpu_peak_pct = Some(load.busiest_pct);

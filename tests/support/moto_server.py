@@ -31,7 +31,9 @@ Commands:
       as CloudWatch's StatisticValues), plus the CloudWatch agent's
       mem_used_percent when `memory` is given. With `count`, launches that
       many m5.2xlarge instances named prefix+n, every `busy_every`th at 70%
-      CPU and the rest at 10%: a benchmark fleet. A spec's "tags" ({key:
+      CPU and the rest at 10% (with "gpus": G and an accelerated
+      "instance_type", all at 3% CPU with G GPUs each, the busy ones' GPUs
+      at 90%, the rest idle). A spec's "tags" ({key:
       value}) are added to its instance; `days` sets their launch time that
       long ago. A spec's "gpus" ([{"util": 70.0, "memory_mib": 12000}, ...],
       one per GPU) publishes the CloudWatch agent's nvidia_gpu metrics per
@@ -183,10 +185,16 @@ def create_instances(cmd, port):
     specs = list(cmd.get("instances", []))
     count = int(cmd.get("count", 0))
     busy_every = int(cmd.get("busy_every", 0))
+    gpus_each = int(cmd.get("gpus", 0))
     for i in range(count):
         busy = busy_every and i % busy_every == 0
-        specs.append({"name": f"{cmd.get('prefix', 'bench-')}{i:05d}", "type": cmd.get("instance_type", "m5.2xlarge"),
-                      "cpu_max": 70.0 if busy else 10.0, "samples": 4032})
+        spec = {"name": f"{cmd.get('prefix', 'bench-')}{i:05d}", "type": cmd.get("instance_type", "m5.2xlarge"),
+                "cpu_max": 70.0 if busy else 10.0, "samples": 4032}
+        if gpus_each:
+            # GPU boxes at 3% CPU: the busy ones' GPUs run at 90%, the rest idle.
+            spec["cpu_max"] = 3.0
+            spec["gpus"] = [{"util": 90.0 if busy else 0.0, "memory_mib": 30000.0 if busy else 300.0} for _ in range(gpus_each)]
+        specs.append(spec)
     ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     ids = {}
     plain = [s for s in specs if not s.get("asg")]
