@@ -36,7 +36,6 @@ use serde::Deserialize;
 
 use super::metrics::{self, Stat};
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::pricing::HOURS_PER_MONTH;
 use crate::resources::accelerators::{no_metrics_reason, AcceleratorKind, GpuScale};
 use crate::resources::sizes::{self, accelerated_type, Accelerators, GpuSource, InstanceSize, JudgedBy, SizingPart};
 pub use crate::resources::sizes::{Assessment, PartAssessment, Verdict};
@@ -170,9 +169,6 @@ const KEY_GPU: &str = "gpu";
 const KEY_GPU_MEMORY: &str = "gpu-memory";
 const KEY_GPU_SAMPLES: &str = "gpu-samples";
 const KEYS: [&str; 6] = [KEY_CPU, KEY_SAMPLES, KEY_MEMORY, KEY_GPU, KEY_GPU_MEMORY, KEY_GPU_SAMPLES];
-/// Seconds each GPU sample stands for: the CloudWatch agent's default
-/// interval, and SageMaker's one sample a minute per instance.
-const GPU_SAMPLE_SECS: f64 = 60.0;
 
 impl Rightsizing {
     fn key(&self, what: &str) -> String {
@@ -310,14 +306,15 @@ impl Rightsizing {
         };
         summary = format!("{}: {summary}", verdict.name());
         if let Some(s) = saving {
-            summary.push_str(&format!("; saves {}/month", crate::text::usd(Some(s))));
+            let per = if parts.iter().any(|p| p.billed_hours.is_some()) { " on this run" } else { "/month" };
+            summary.push_str(&format!("; saves {}{per}", crate::text::usd(Some(s))));
         }
         Some(Assessment { verdict, summary, parts, current_monthly_usd: current, recommended_monthly_usd: recommended, monthly_saving_usd: saving })
     }
 
     fn assess_part(&self, resource: &Resource, part: &SizingPart, gpu: Option<&GpuSource>, at: GpuAt) -> PartAssessment {
         let current = resource.size(&part.instance_type);
-        let monthly = |size: Option<&InstanceSize>, count: i32| size.and_then(|s| s.hourly_usd).map(|h| h * f64::from(count) * HOURS_PER_MONTH);
+        let monthly = |size: Option<&InstanceSize>, count: i32| size.and_then(|s| s.hourly_usd).map(|h| h * f64::from(count) * part.hours());
         let samples = self.value(resource, KEY_SAMPLES, part.series, Stat::Sum);
         let hours = samples.map(|n| n * part.sample_secs / 3600.0);
         let cpu = self.value(resource, KEY_CPU, part.series, self.stat).map(|v| v * 100.0 / part.cpu_full_scale);
@@ -347,6 +344,7 @@ impl Rightsizing {
             gpu_memory_peak_pct: None,
             projected_gpu_pct: None,
             projected_gpu_memory_pct: None,
+            billed_hours: part.billed_hours,
         };
         // Never by CPU: an accelerated type is judged by its accelerators,
         // or not at all. Known from the catalog, the accelerator table, or
@@ -577,7 +575,7 @@ impl Rightsizing {
         let samples = at.samples.and_then(|i| resource.metrics.get(&self.key(KEY_GPU_SAMPLES))?.get(i).and_then(|p| Stat::Sum.fold(p)));
         // Never more hours than the window has (an agent sampling every
         // 10 s publishes six samples a minute).
-        let hours = samples.map(|n| (n * GPU_SAMPLE_SECS / 3600.0 / f64::from(part.count.max(1))).min(self.days * 24.0));
+        let hours = samples.map(|n| (n * part.gpu_sample_secs / 3600.0).min(self.days * 24.0));
         a.hours_of_data = hours;
         a.judged_by = JudgedBy::Gpu;
         a.gpu_peak_pct = Some(load.busiest_pct);
@@ -608,14 +606,17 @@ impl Rightsizing {
             source.describe()
         );
         let memory_idle = load.memory_busiest_pct.is_none_or(|m| m < self.gpu_memory_idle_below_pct);
-        if load.unmeasured == 0 && load.busiest_pct < self.idle_below_pct && memory_idle {
+        // A run that has ended cannot be stopped: what a smaller type
+        // would have cost is its finding.
+        let idle = load.unmeasured == 0 && load.busiest_pct < self.idle_below_pct && memory_idle;
+        if idle && part.billed_hours.is_none() {
             a.verdict = Verdict::Idle;
             a.recommended_count = Some(0);
             a.recommended_monthly_usd = Some(0.0);
             a.why = format!("{measured}; every GPU under {}% (memory under {}%): suggest stop", self.idle_below_pct, self.gpu_memory_idle_below_pct);
             return a;
         }
-        let monthly = |size: Option<&InstanceSize>, count: i32| size.and_then(|s| s.hourly_usd).map(|h| h * f64::from(count) * HOURS_PER_MONTH);
+        let monthly = |size: Option<&InstanceSize>, count: i32| size.and_then(|s| s.hourly_usd).map(|h| h * f64::from(count) * part.hours());
         let family = sizes::split(&part.instance_type).map(|(f, _)| f);
         let current_vcpus = current.map_or(0.0, |c| c.vcpus) * f64::from(part.count);
         let current_cost = monthly(current, part.count);

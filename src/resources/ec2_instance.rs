@@ -152,6 +152,9 @@ impl Kind for Instances {
                 cpu_full_scale: 100.0,
                 min_count: 1,
                 gpu_series: gpu.map(|g| g.series.clone()).unwrap_or_default(),
+                // The agent's default interval.
+                gpu_sample_secs: 60.0,
+                billed_hours: None,
             }],
             gpu: gpu.map(|g| g.source.clone()),
         })

@@ -1,8 +1,13 @@
 //! What SageMaker's resource types share (not a type of its own): the
 //! prices of its `ml.` instances, by use.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
+use super::sizes::{self, InstanceSize};
+use super::Resource;
 use crate::pricing::{Builtin, Price, PriceBook, PriceKey};
 
 /// What an `ml.` instance is billed for (the Price List's `component`).
@@ -80,6 +85,47 @@ pub async fn hourly(prices: &PriceBook, usage: Use, region: &str, instance_type:
     };
     let builtin = US_EAST_1.iter().find(|(t, _)| *t == instance_type).map(|&(_, usd)| Builtin { usd, taken: BUILTIN_TAKEN, region: "us-east-1" });
     prices.price(region, &key, builtin, now).await
+}
+
+/// Sets each resource's sizes: every size of its `ml.` types' families no
+/// larger than them (for accelerated families, with no more accelerators),
+/// priced for `usage`; a size with no price is left out (not offered, or
+/// not known), the current one never. One list per set of types, shared
+/// by the resources that have it.
+pub async fn prepare_family_sizes(
+    resources: Vec<&mut Resource>,
+    types_of: impl Fn(&Resource) -> Vec<String>,
+    usage: Use,
+    region: &str,
+    prices: &PriceBook,
+    now: DateTime<Utc>,
+) {
+    let mut by_types: HashMap<Vec<String>, Arc<[InstanceSize]>> = HashMap::new();
+    for r in resources {
+        let types = types_of(r);
+        if let Some(found) = by_types.get(&types) {
+            r.sizes = Arc::clone(found);
+            continue;
+        }
+        let mut found: Vec<InstanceSize> = Vec::new();
+        for t in &types {
+            for mut size in sizes::sagemaker_family(t) {
+                if found.iter().any(|s| s.instance_type == size.instance_type) {
+                    continue;
+                }
+                if let Some(price) = hourly(prices, usage, region, &size.instance_type, now).await {
+                    size.hourly_usd = Some(price.usd);
+                    size.price_basis = Some(price.describe());
+                }
+                if size.hourly_usd.is_some() || size.instance_type == *t {
+                    found.push(size);
+                }
+            }
+        }
+        let found: Arc<[InstanceSize]> = found.into();
+        r.sizes = Arc::clone(&found);
+        by_types.insert(types, found);
+    }
 }
 
 #[cfg(test)]

@@ -36,14 +36,14 @@
 //! - Whoever calls the endpoint gets errors until it is restored.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sagemaker::{self as sm_prices, Use};
 use super::accelerators::GpuSource;
-use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
+use super::sizes::{self, Assessment, Sizing, SizingPart};
 use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, sagemaker_tags, time};
 use crate::aws::{sdk_client, Aws, AwsError};
@@ -185,6 +185,8 @@ impl Kind for Endpoints {
                     cpu_full_scale: 100.0 * vcpus,
                     min_count: count.min(2),
                     gpu_series,
+                    gpu_sample_secs: 60.0 / f64::from(count),
+                    billed_hours: None,
                 })
             })
             .collect();
@@ -268,34 +270,10 @@ impl Kind for Endpoints {
     /// The sizes of each variant's family no larger than it, where the price
     /// book knows a price (a size with no price is not offered, or not known).
     async fn prepare_sizes(_: &Aws, region: &str, resources: Vec<&mut Resource>, _: &sizes::SizeOptions, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
-        // One list per set of variant types, shared by its endpoints.
-        let mut by_types: HashMap<Vec<String>, Arc<[InstanceSize]>> = HashMap::new();
-        for r in resources {
-            let Some(e) = Self::details_of(r) else { continue };
-            let types: Vec<String> = e.description.iter().flat_map(|d| d.variants.iter().filter_map(|v| v.instance_type.clone())).collect();
-            if let Some(found) = by_types.get(&types) {
-                r.sizes = Arc::clone(found);
-                continue;
-            }
-            let mut found: Vec<InstanceSize> = Vec::new();
-            for t in &types {
-                for mut size in sizes::sagemaker_family(t) {
-                    if found.iter().any(|s| s.instance_type == size.instance_type) {
-                        continue;
-                    }
-                    if let Some(price) = sm_prices::hourly(prices, Use::Hosting, region, &size.instance_type, now).await {
-                        size.hourly_usd = Some(price.usd);
-                        size.price_basis = Some(price.describe());
-                    }
-                    if size.hourly_usd.is_some() || size.instance_type == *t {
-                        found.push(size);
-                    }
-                }
-            }
-            let found: Arc<[InstanceSize]> = found.into();
-            r.sizes = Arc::clone(&found);
-            by_types.insert(types, found);
-        }
+        let types = |r: &Resource| -> Vec<String> {
+            Self::details_of(r).map(|e| e.description.iter().flat_map(|d| d.variants.iter().filter_map(|v| v.instance_type.clone())).collect()).unwrap_or_default()
+        };
+        sm_prices::prepare_family_sizes(resources, types, Use::Hosting, region, prices, now).await;
         Ok(())
     }
 

@@ -51,7 +51,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sagemaker::{self as sm_prices, Use};
-use super::sizes::{Assessment, Sizing};
+use super::accelerators::GpuSource;
+use super::sizes::{self, Assessment, Sizing, SizingPart};
 use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
@@ -70,6 +71,8 @@ pub const TYPICAL_SPOT_SAVING: f64 = 0.70;
 
 /// The largest page Search serves.
 const PAGE_SIZE: i32 = 100;
+/// Where a training job's hosts publish CPU, memory and GPU utilization.
+const NAMESPACE: &str = "/aws/sagemaker/TrainingJobs";
 
 /// One group of a job's instances (a job without heterogeneous groups has one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,16 +161,20 @@ impl Kind for TrainingJobs {
         Attribute::listed("MaxWaitTimeInSeconds", AttrKind::Number),
         Attribute::listed("TuningJobArn", AttrKind::String),
         Attribute::listed("TrainingPlanArn", AttrKind::String),
+        Attribute::listed("Accelerated", AttrKind::Bool),
     ];
     /// Training jobs' own metrics (`/aws/sagemaker/TrainingJobs`) are per
-    /// host; no filter here needs them.
+    /// host: a `rightsizing` filter reads them, a `metrics` filter cannot
+    /// name one series for the job.
     const METRIC_NAMESPACE: Option<&'static str> = None;
     const READ_PERMISSIONS: &'static [&'static str] = &["sagemaker:Search"];
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:training-job/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
     const ACTION_NAMES: &'static [&'static str] = &["stop"];
-    const SIZABLE: bool = false;
+    /// A run's GPUs, CPU and memory per host: what a smaller type would
+    /// have cost it.
+    const SIZABLE: bool = true;
 
     fn attribute<'a>(_: &'a Resource, j: &'a TrainingJob, name: &str) -> Option<AttrValue<'a>> {
         let seconds = |s: Option<i64>| s.map(|s| AttrValue::Num(s as f64));
@@ -190,6 +197,7 @@ impl Kind for TrainingJobs {
             "MaxWaitTimeInSeconds" => seconds(j.max_wait_seconds),
             "TuningJobArn" => j.tuning_job_arn.as_deref().map(AttrValue::Str),
             "TrainingPlanArn" => j.training_plan_arn.as_deref().map(AttrValue::Str),
+            "Accelerated" => Some(AttrValue::Bool(j.instances.iter().any(|g| sizes::split(&g.instance_type).is_some_and(|(f, _)| sizes::family_accelerated(f))))),
             _ => None,
         }
     }
@@ -198,8 +206,52 @@ impl Kind for TrainingJobs {
         Some(Vec::new())
     }
 
-    fn sizing(_: &Resource, _: &TrainingJob) -> Option<Sizing> {
-        None
+    /// One part per instance group; its hosts (`<job>/algo-N`, numbered
+    /// across the groups) publish CPU, memory and GPUs in
+    /// `/aws/sagemaker/TrainingJobs`, GPUs summed per host as on
+    /// endpoints. A run that ended is billed once, for its billed hours;
+    /// one still running, by the month.
+    fn sizing(_: &Resource, j: &TrainingJob) -> Option<Sizing> {
+        if j.instances.is_empty() || j.training_plan_arn.is_some() {
+            return None;
+        }
+        let host = |n: i32| vec![("Host".to_string(), format!("{}/algo-{n}", j.name))];
+        let billed_hours = if j.has_ended() { Some(j.billed_seconds().map_or(0.0, |(s, _)| s as f64 / 3600.0)) } else { None };
+        let mut first_host = 1;
+        let mut parts = Vec::new();
+        let mut cpu_series = Vec::new();
+        for (i, group) in j.instances.iter().enumerate() {
+            let count = group.count.max(1);
+            let accelerated = sizes::accelerated_type(&group.instance_type);
+            let vcpus = accelerated.as_ref().map(|t| t.vcpus).or_else(|| sizes::split(&group.instance_type).and_then(|(_, s)| sizes::ladder_vcpus(s))).unwrap_or(1.0);
+            let hosts: Vec<_> = (first_host..first_host + count).map(host).collect();
+            cpu_series.push(hosts[0].clone());
+            parts.push(SizingPart {
+                name: if j.instances.len() > 1 { format!("group {}", i + 1) } else { j.name.clone() },
+                instance_type: group.instance_type.clone(),
+                count,
+                series: i,
+                // One sample a minute from its first host.
+                sample_secs: 60.0,
+                cpu_full_scale: 100.0 * vcpus,
+                // A job's instance count is the job's own design: only the type moves.
+                min_count: count,
+                gpu_series: if accelerated.is_some() { hosts } else { Vec::new() },
+                gpu_sample_secs: 60.0,
+                billed_hours,
+            });
+            first_host += count;
+        }
+        let any_gpu = parts.iter().any(|p| !p.gpu_series.is_empty());
+        Some(Sizing {
+            cpu_namespace: NAMESPACE,
+            cpu_series: cpu_series.clone(),
+            memory_namespace: NAMESPACE,
+            memory_metric: "MemoryUtilization",
+            memory_series: cpu_series,
+            parts,
+            gpu: any_gpu.then(|| GpuSource::SageMaker { namespace: NAMESPACE.to_string() }),
+        })
     }
 
     /// Jobs changed since the horizon, fully described, with their tags.
@@ -274,7 +326,10 @@ impl Kind for TrainingJobs {
         resource.monthly_cost_usd.map(|cost| cost * TYPICAL_SPOT_SAVING)
     }
 
-    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: &super::sizes::SizeOptions, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
+    /// Every size of each group's family, priced for training.
+    async fn prepare_sizes(_: &Aws, region: &str, resources: Vec<&mut Resource>, _: &sizes::SizeOptions, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+        let types = |r: &Resource| -> Vec<String> { Self::details_of(r).map(|j| j.instances.iter().map(|g| g.instance_type.clone()).collect()).unwrap_or_default() };
+        sm_prices::prepare_family_sizes(resources, types, Use::Training, region, prices, now).await;
         Ok(())
     }
 

@@ -95,6 +95,10 @@ pub struct PartAssessment {
     pub projected_gpu_pct: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projected_gpu_memory_pct: Option<f64>,
+    /// A run billed this many hours once (a training job); its costs are
+    /// the run's, not a month's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_hours: Option<f64>,
 }
 
 /// What a part's verdict rests on.
@@ -164,8 +168,23 @@ pub struct SizingPart {
     pub min_count: i32,
     /// Its GPU series (in [`Sizing::gpu`]'s namespace): one per GPU for the
     /// CloudWatch agent, one per part where the GPUs are summed or
-    /// averaged; empty where none are published.
+    /// averaged, one per host of a training job; empty where none are
+    /// published.
     pub gpu_series: Vec<Dimensions>,
+    /// Seconds each GPU sample of its first series stands for (SageMaker
+    /// endpoints: one a minute from each instance).
+    pub gpu_sample_secs: f64,
+    /// `None`: it runs all month (730 hours); `Some(h)`: a run billed `h`
+    /// hours once (a training job), which nothing can stop any more: what
+    /// a smaller type would have cost is the finding.
+    pub billed_hours: Option<f64>,
+}
+
+impl SizingPart {
+    /// The hours its prices are multiplied by.
+    pub fn hours(&self) -> f64 {
+        self.billed_hours.unwrap_or(crate::pricing::HOURS_PER_MONTH)
+    }
 }
 
 /// One instance type, as rightsizing compares it with others.
