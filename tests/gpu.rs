@@ -167,6 +167,24 @@ async fn an_eks_gpu_node_is_judged_by_container_insights() {
 }
 
 #[tokio::test]
+async fn inferentia_and_trainium_are_judged_by_their_neuron_cores_or_not_at_all() {
+    let moto = support::moto().await;
+    let ids = moto.seed_instances(json!([
+        {"name": "inf-idle", "type": "inf2.24xlarge", "cpu_max": 1.0, "samples": TWO_WEEKS, "node_neuron": {"util": 0.5, "memory_bytes": 1e9}},
+        {"name": "inf-busy", "type": "inf2.24xlarge", "cpu_max": 1.0, "samples": TWO_WEEKS, "node_neuron": {"util": 60.0, "memory_bytes": 40e9}},
+        {"name": "trn-dark", "type": "trn1.32xlarge", "cpu_max": 1.0, "samples": TWO_WEEKS},
+    ]));
+    let state = tempfile::tempdir().expect("temp dir");
+    let result = sweep_at(&moto, state.path(), &shipped(&["gpu.yaml"]), Utc::now()).await;
+    let idle = finding(&result, "ec2-gpu-idle", &ids["inf-idle"]).expect("idle");
+    assert!((idle.monthly_saving_usd.unwrap_or_default() - 6.49063 * 730.0).abs() < 1e-6, "{:?}", idle.monthly_saving_usd);
+    assert!(result.report.findings.iter().all(|f| f.resource_id != ids["inf-busy"]), "busy cores at 1% CPU: {:?}", result.report.findings);
+    let dark = result.report.not_judged.iter().find(|n| n.resource_id == ids["trn-dark"]).expect("not judged");
+    assert!(dark.reason.contains("no Neuron metrics") && dark.monthly_cost_usd.is_some(), "{dark:?}");
+    assert_eq!(calls(&result, "cloudwatch:ListMetrics"), 2, "mem_used_percent and node_neuroncore_utilization: no GPU series without a GPU instance");
+}
+
+#[tokio::test]
 async fn gpu_endpoints_are_sized_by_gpu_utilization_summed_over_their_gpus() {
     let moto = support::moto().await;
     // moto takes ml.g4dn endpoints (not ml.g5): four T4s each.

@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 use super::metrics::{self, Stat};
 use crate::aws::cloudwatch::SeriesQuery;
-use crate::resources::accelerators::{no_metrics_reason, AcceleratorKind, GpuScale};
+use crate::resources::accelerators::{no_metrics_reason, GpuScale, MemoryUnit};
 use crate::resources::sizes::{self, accelerated_type, Accelerators, GpuSource, InstanceSize, JudgedBy, SizingPart};
 pub use crate::resources::sizes::{Assessment, PartAssessment, Verdict};
 use crate::resources::{Resource, ResourceType};
@@ -527,11 +527,18 @@ impl Rightsizing {
             GpuScale::Averaged => {
                 // An average of 10% over 8 GPUs may be one GPU at 80%.
                 let average = measured.iter().copied().fold(0.0, f64::max);
-                let memory_pct = memory.iter().flatten().copied().reduce(f64::max);
+                let peak = memory.iter().flatten().copied().reduce(f64::max);
+                let (memory_used_mib, memory_pct) = match source.memory_unit() {
+                    MemoryUnit::TotalBytes => {
+                        let used = peak.map(|bytes| bytes / 1_048_576.0);
+                        (used, used.zip(each_mib).map(|(used, each)| used * 100.0 / (each * count)))
+                    }
+                    MemoryUnit::Percent | MemoryUnit::Mib => (peak.zip(each_mib).map(|(pct, each)| pct / 100.0 * each * count), peak),
+                };
                 GpuLoad {
                     busiest_pct: (average * count).min(100.0),
                     summed_pct: average * count,
-                    memory_used_mib: memory_pct.zip(each_mib).map(|(pct, each)| pct / 100.0 * each * count),
+                    memory_used_mib,
                     memory_busiest_pct: memory_pct.map(|pct| (pct * count).min(100.0)),
                     unmeasured: 0,
                 }
@@ -563,10 +570,6 @@ impl Rightsizing {
             return a;
         };
         a.gpus = Some(gpus.count);
-        if gpus.kind == AcceleratorKind::Neuron {
-            a.why = format!("{} ({}): {}", part.instance_type, gpus.describe(), no_metrics_reason(gpus.kind, sagemaker));
-            return a;
-        }
         let load = source.filter(|_| at.count > 0).and_then(|s| Some((s, self.gpu_load(resource, s, at, &gpus)?)));
         let Some((source, load)) = load else {
             a.why = format!("{} ({}): {}", part.instance_type, gpus.describe(), no_metrics_reason(gpus.kind, sagemaker));

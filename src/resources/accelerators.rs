@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::Dimensions;
 
 /// GPUs, or AWS's own Inferentia and Trainium devices (the Neuron SDK).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AcceleratorKind {
     Gpu,
@@ -162,6 +162,10 @@ pub enum GpuSource {
     /// Container Insights on an EKS GPU node (`node_gpu_utilization`,
     /// `node_gpu_memory_utilization`): the node's GPUs averaged, 0-100.
     ContainerInsights,
+    /// Container Insights on an EKS node with Inferentia or Trainium
+    /// (`node_neuroncore_utilization`, 0-100, the node's NeuronCores
+    /// averaged; `node_neuroncore_memory_usage_total` in bytes).
+    NeuronInsights,
     /// SageMaker (`GPUUtilization`, `GPUMemoryUtilization` per variant or
     /// host): 0-100 per GPU, summed over the instance's GPUs.
     SageMaker { namespace: String },
@@ -173,6 +177,17 @@ pub struct ListedGpu {
     pub source: GpuSource,
     /// One per GPU ([`GpuScale::PerGpu`]) or one for the instance.
     pub series: Vec<Dimensions>,
+}
+
+/// How a source gives accelerator memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryUnit {
+    /// MiB in use, per series.
+    Mib,
+    /// Bytes in use, all the instance's devices together.
+    TotalBytes,
+    /// Percent, scaled as the series' utilization is.
+    Percent,
 }
 
 /// How one series' value relates to the GPUs it covers.
@@ -193,7 +208,7 @@ impl GpuSource {
     pub fn namespace(&self) -> &str {
         match self {
             GpuSource::NvidiaAgent { namespace } | GpuSource::SageMaker { namespace } => namespace,
-            GpuSource::ContainerInsights => CONTAINER_INSIGHTS,
+            GpuSource::ContainerInsights | GpuSource::NeuronInsights => CONTAINER_INSIGHTS,
         }
     }
 
@@ -201,6 +216,7 @@ impl GpuSource {
         match self {
             GpuSource::NvidiaAgent { .. } => "nvidia_smi_utilization_gpu",
             GpuSource::ContainerInsights => "node_gpu_utilization",
+            GpuSource::NeuronInsights => "node_neuroncore_utilization",
             GpuSource::SageMaker { .. } => "GPUUtilization",
         }
     }
@@ -209,6 +225,7 @@ impl GpuSource {
         match self {
             GpuSource::NvidiaAgent { .. } => "nvidia_smi_memory_used",
             GpuSource::ContainerInsights => "node_gpu_memory_utilization",
+            GpuSource::NeuronInsights => "node_neuroncore_memory_usage_total",
             GpuSource::SageMaker { .. } => "GPUMemoryUtilization",
         }
     }
@@ -216,8 +233,16 @@ impl GpuSource {
     pub fn scale(&self) -> GpuScale {
         match self {
             GpuSource::NvidiaAgent { .. } => GpuScale::PerGpu,
-            GpuSource::ContainerInsights => GpuScale::Averaged,
+            GpuSource::ContainerInsights | GpuSource::NeuronInsights => GpuScale::Averaged,
             GpuSource::SageMaker { .. } => GpuScale::Summed,
+        }
+    }
+
+    pub fn memory_unit(&self) -> MemoryUnit {
+        match self {
+            GpuSource::NvidiaAgent { .. } => MemoryUnit::Mib,
+            GpuSource::NeuronInsights => MemoryUnit::TotalBytes,
+            GpuSource::ContainerInsights | GpuSource::SageMaker { .. } => MemoryUnit::Percent,
         }
     }
 

@@ -45,7 +45,7 @@ use aws_sdk_ec2::types::{AttributeValue, Filter, Instance as SdkInstance, Instan
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::accelerators::{self, Accelerators, AcceleratorKind, GpuSource, ListedGpu, CONTAINER_INSIGHTS};
+use super::accelerators::{self, AcceleratorKind, Accelerators, GpuScale, GpuSource, ListedGpu};
 use super::sizes::{self, Assessment, InstanceSize, SizeOptions, Sizing, SizingPart};
 use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
@@ -239,20 +239,23 @@ impl Kind for Instances {
         };
         // GPU series, in bulk (one ListMetrics per namespace and metric),
         // only where an accelerated instance is judged.
-        let (mut agent, mut insights) = (Vec::new(), Vec::new());
-        if resources.iter().any(|r| type_of(r).is_some_and(|t| is_accelerated(&t))) {
-            let cloudwatch = aws.cloudwatch(region);
-            match cloudwatch.list_series(&options.gpu_namespace, "nvidia_smi_utilization_gpu").await {
-                Ok(series) => agent = series,
-                Err(e) => list_error = list_error.or(Some(e)),
+        let kinds: BTreeSet<AcceleratorKind> = resources.iter().filter_map(|r| type_of(r).and_then(|t| accelerator_kind(&t))).collect();
+        let cloudwatch = aws.cloudwatch(region);
+        let gpus = kinds.contains(&AcceleratorKind::Gpu);
+        let mut by_source = Vec::new();
+        for (source, wanted) in [
+            (GpuSource::NvidiaAgent { namespace: options.gpu_namespace.clone() }, gpus),
+            (GpuSource::ContainerInsights, gpus),
+            (GpuSource::NeuronInsights, kinds.contains(&AcceleratorKind::Neuron)),
+        ] {
+            if !wanted {
+                continue;
             }
-            match cloudwatch.list_series(CONTAINER_INSIGHTS, "node_gpu_utilization").await {
-                Ok(series) => insights = series,
+            match cloudwatch.list_series(source.namespace(), source.utilization_metric()).await {
+                Ok(series) => by_source.push((source, by_instance(series))),
                 Err(e) => list_error = list_error.or(Some(e)),
             }
         }
-        let agent_by_instance = by_instance(agent);
-        let insights_by_instance = by_instance(insights);
         // One list per instance type, shared by its instances.
         let mut by_type: HashMap<String, Arc<[InstanceSize]>> = HashMap::new();
         for r in resources.iter_mut() {
@@ -267,13 +270,16 @@ impl Kind for Instances {
             let id = r.id.clone();
             r.memory_series =
                 memory_series.iter().filter(|dims| dims.iter().any(|(k, v)| k == "InstanceId" && *v == id)).min_by_key(|dims| dims.len()).cloned().map(Box::new);
-            r.gpu_series = if let Some(series) = agent_by_instance.get(&id).map(|s| per_gpu(s)) {
-                Some(Box::new(ListedGpu { source: GpuSource::NvidiaAgent { namespace: options.gpu_namespace.clone() }, series }))
-            } else {
-                insights_by_instance.get(&id).and_then(|s| s.iter().min_by_key(|d| d.len())).map(|dims| {
-                    Box::new(ListedGpu { source: GpuSource::ContainerInsights, series: vec![dims.clone()] })
-                })
-            };
+            // The agent's per-GPU series first; else the node's, where
+            // Container Insights averages them (the fewest dimensions).
+            r.gpu_series = by_source.iter().find_map(|(source, by_instance)| {
+                let series = by_instance.get(&id)?;
+                let series = match source.scale() {
+                    GpuScale::PerGpu => per_gpu(series),
+                    GpuScale::Averaged | GpuScale::Summed => vec![series.iter().min_by_key(|d| d.len())?.clone()],
+                };
+                Some(Box::new(ListedGpu { source: source.clone(), series }))
+            });
         }
         list_error.map_or(Ok(()), Err)
     }
@@ -565,7 +571,16 @@ impl ResourceAction for Action {
 /// Whether a type has GPUs, Inferentia or Trainium, by the accelerator
 /// table or, for a type it does not know, by the family's letter.
 fn is_accelerated(instance_type: &str) -> bool {
-    accelerators::accelerated_type(instance_type).is_some() || sizes::split(instance_type).is_some_and(|(f, _)| sizes::family_accelerated(f))
+    accelerator_kind(instance_type).is_some()
+}
+
+/// GPUs or Neuron devices (`inf`, `trn`), where the type has either.
+fn accelerator_kind(instance_type: &str) -> Option<AcceleratorKind> {
+    if let Some(t) = accelerators::accelerated_type(instance_type) {
+        return Some(t.accelerators.kind);
+    }
+    let (family, _) = sizes::split(instance_type)?;
+    sizes::family_accelerated(family).then_some(if family.starts_with("inf") || family.starts_with("trn") { AcceleratorKind::Neuron } else { AcceleratorKind::Gpu })
 }
 
 /// Listed series by the instance they name.

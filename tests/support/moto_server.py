@@ -43,7 +43,8 @@ Commands:
       "gpu_samples" samples each (default two weeks of one a minute); its
       "node_gpu" ({"util": 40.0, "memory": 30.0}) publishes Container
       Insights' node_gpu_utilization and node_gpu_memory_utilization
-      instead. Answers "ok" and then one line of JSON: {name: instance id}.
+      instead, and "node_neuron" ({"util": 2.0, "memory_bytes": 1e9})
+      node_neuroncore_utilization and node_neuroncore_memory_usage_total. Answers "ok" and then one line of JSON: {name: instance id}.
   {"op": "store_bytes", "region": "us-east-1", "name": "/a", "bytes": 120000000000}
       makes a log group hold that many bytes (one stream; moto counts only
       what PutLogEvents stored), for storage costs without the data.
@@ -260,11 +261,14 @@ def create_instances(cmd, port):
                 data.setdefault(gpu_ns, []).append({"MetricName": metric, "Timestamp": when, "Dimensions": dims,
                                                     "StatisticValues": {"SampleCount": gpu_samples, "Sum": gpu_samples * peak / 2,
                                                                         "Minimum": 0.0, "Maximum": float(peak)}})
-        node = spec.get("node_gpu")
+        node = spec.get("node_gpu") or spec.get("node_neuron")
         if node:
             dims = [{"Name": "ClusterName", "Value": node.get("cluster", "ml")}, {"Name": "InstanceId", "Value": iid},
                     {"Name": "NodeName", "Value": f"ip-{iid}.ec2.internal"}]
-            for metric, peak in (("node_gpu_utilization", node["util"]), ("node_gpu_memory_utilization", node.get("memory"))):
+            metrics = ((("node_gpu_utilization", node["util"]), ("node_gpu_memory_utilization", node.get("memory")))
+                       if spec.get("node_gpu") else
+                       (("node_neuroncore_utilization", node["util"]), ("node_neuroncore_memory_usage_total", node.get("memory_bytes"))))
+            for metric, peak in metrics:
                 if peak is None:
                     continue
                 data.setdefault("ContainerInsights", []).append({"MetricName": metric, "Timestamp": when, "Dimensions": dims,
