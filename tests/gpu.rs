@@ -131,6 +131,8 @@ async fn every_gpu_instance_is_judged_by_its_gpus_never_by_its_cpu() {
     assert_eq!(result.report.totals.not_judged, 1);
     let md = std::fs::read_to_string(state.path().join("report/report.md")).expect("report.md");
     assert!(md.contains("## Not judged") && md.contains(&ids["p4d-dark"]) && md.contains("$16,029.08"), "{md}");
+    let html = std::fs::read_to_string(state.path().join("report/report.html")).expect("report.html");
+    assert!(html.contains("id=\"not-judged\"") && html.contains(&ids["p4d-dark"]) && html.contains("no GPU metrics"), "the page lists it too");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state.path().join("report/report.json")).expect("json")).expect("parses");
     assert_eq!(json["not_judged"][0]["resource_id"], json!(ids["p4d-dark"]));
 
@@ -257,53 +259,11 @@ fn a_policy_that_would_stop_a_gpu_box_on_cpu_is_refused() {
     compile_text(Path::new("stop.yaml"), rightsized).expect("rightsizing judges GPU types by their GPUs");
 }
 
-/// Publishes one training host's load over its run as one pre-aggregated
-/// datum: `samples` one-minute samples peaking at `peak`.
-async fn put_host_load(moto: &Moto, host: &str, metric: &str, peak: f64, samples: f64) {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StatisticSet};
-    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
-    let stats = StatisticSet::builder().sample_count(samples).sum(samples * peak / 2.0).minimum(0.0).maximum(peak).build();
-    moto.cloudwatch()
-        .await
-        .put_metric_data()
-        .namespace("/aws/sagemaker/TrainingJobs")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(metric)
-                .dimensions(Dimension::builder().name("Host").value(host).build())
-                .statistic_values(stats)
-                .timestamp(aws_smithy_types::DateTime::from(at))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put host load");
-}
-
 #[tokio::test]
 async fn a_training_run_whose_gpus_were_mostly_idle_shows_what_a_smaller_type_would_have_cost() {
-    use aws_sdk_sagemaker::types::{AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition, TrainingInputMode, TrainingInstanceType};
     let moto = support::moto().await;
-    let sagemaker = moto.sagemaker().await;
     for name in ["light-run", "busy-run"] {
-        sagemaker
-            .create_training_job()
-            .training_job_name(name)
-            .algorithm_specification(
-                AlgorithmSpecification::builder()
-                    .training_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1")
-                    .training_input_mode(TrainingInputMode::File)
-                    .build(),
-            )
-            .role_arn("arn:aws:iam::123456789012:role/training")
-            .output_data_config(OutputDataConfig::builder().s3_output_path("s3://models/out").build())
-            .resource_config(
-                ResourceConfig::builder().instance_type(TrainingInstanceType::from("ml.g5.12xlarge")).instance_count(1).volume_size_in_gb(50).build(),
-            )
-            .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(86_400).build())
-            .send()
-            .await
-            .expect("create training job");
+        support::create_training_job(&moto, name, "ml.g5.12xlarge", 1, false, &[]).await;
         // Ten hours, ended two days ago.
         moto.command(
             &json!({"op": "shape_training_job", "region": support::REGION, "name": name, "status": "Completed",
@@ -314,10 +274,10 @@ async fn a_training_run_whose_gpus_were_mostly_idle_shows_what_a_smaller_type_wo
     // 60 of 400 (four A10Gs summed), 30% of one GPU's memory, 1 of 48
     // vCPUs, 5% of 192 GiB: one A10G and 4 vCPUs would have done.
     for (metric, peak) in [("GPUUtilization", 60.0), ("GPUMemoryUtilization", 30.0), ("CPUUtilization", 100.0), ("MemoryUtilization", 5.0)] {
-        put_host_load(&moto, "light-run/algo-1", metric, peak, 600.0).await;
+        support::put_load(&moto, "/aws/sagemaker/TrainingJobs", &[("Host", "light-run/algo-1")], metric, peak, 600.0, 2).await;
     }
     for (metric, peak) in [("GPUUtilization", 350.0), ("GPUMemoryUtilization", 300.0), ("CPUUtilization", 900.0)] {
-        put_host_load(&moto, "busy-run/algo-1", metric, peak, 600.0).await;
+        support::put_load(&moto, "/aws/sagemaker/TrainingJobs", &[("Host", "busy-run/algo-1")], metric, peak, 600.0, 2).await;
     }
     let state = tempfile::tempdir().expect("temp dir");
     let result = sweep_at(&moto, state.path(), &shipped(&["gpu.yaml"]), Utc::now()).await;

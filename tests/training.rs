@@ -10,7 +10,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aws_sdk_sagemaker::types::{AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition, Tag, TrainingInputMode, TrainingInstanceType};
+use aws_sdk_sagemaker::types::TrainingInstanceType;
 use costguard::config::{compile_text, Policy};
 use costguard::engine::journal::Journal;
 use costguard::outcome::Status;
@@ -76,27 +76,8 @@ fn fleet() -> Vec<Job> {
 }
 
 async fn seed(moto: &support::Moto) {
-    let sagemaker = moto.sagemaker().await;
     for job in fleet() {
-        let tags: Vec<Tag> = job.tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
-        sagemaker
-            .create_training_job()
-            .training_job_name(job.name)
-            .algorithm_specification(
-                AlgorithmSpecification::builder()
-                    .training_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1")
-                    .training_input_mode(TrainingInputMode::File)
-                    .build(),
-            )
-            .role_arn("arn:aws:iam::123456789012:role/training")
-            .output_data_config(OutputDataConfig::builder().s3_output_path("s3://models/out").build())
-            .resource_config(ResourceConfig::builder().instance_type(job.instance_type).instance_count(job.count).volume_size_in_gb(50).build())
-            .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(5 * 86_400).build())
-            .enable_managed_spot_training(job.spot)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .expect("create training job");
+        support::create_training_job(moto, job.name, job.instance_type.as_str(), job.count, job.spot, job.tags).await;
         let mut shape = job.shape;
         shape["op"] = "shape_training_job".into();
         shape["region"] = support::REGION.into();

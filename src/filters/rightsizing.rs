@@ -811,17 +811,7 @@ mod tests {
         let f = Rightsizing::default();
         let mut r = ec2_instance::fixture("i-g", "g5.12xlarge");
         r.sizes = family_of("g5")
-            .map(|t| InstanceSize {
-                instance_type: t.name.to_string(),
-                vcpus: t.vcpus,
-                memory_mib: Some(t.memory_gib * 1024),
-                burstable: false,
-                accelerated: true,
-                accelerators: Some(t.accelerators.clone()),
-                bare_metal: false,
-                hourly_usd: t.ec2_hourly_usd,
-                price_basis: None,
-            })
+            .map(|t| InstanceSize { hourly_usd: t.ec2_hourly_usd, ..sizes::accelerated_size(&t, t.name.to_string()) })
             .collect::<Vec<_>>()
             .into();
         let series: Vec<Vec<(String, String)>> = (0..util.len()).map(|i| vec![("InstanceId".into(), "i-g".into()), ("index".into(), i.to_string())]).collect();

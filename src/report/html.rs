@@ -186,8 +186,9 @@ pub fn write_to(report: &Report, out: &mut dyn Write) {
         let unpriced = report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count();
         let _ = write!(
             out,
-            "<h2 id=\"not-judged\">Not judged <small>({} resources, {} a month, left alone)</small></h2><div class=\"wrap\"><table class=\"sortable\"><thead><tr><th>Resource</th><th>Type</th><th>Region</th><th>Instance</th><th class=\"n\">Cost/month</th><th>Why</th></tr></thead><tbody>",
+            "<h2 id=\"not-judged\">Not judged <small>({} resource{}, {} a month, left alone)</small></h2><div class=\"wrap\"><table class=\"sortable\"><thead><tr><th>Resource</th><th>Type</th><th>Region</th><th>Instance</th><th class=\"n\">Cost/month</th><th>Why</th></tr></thead><tbody>",
             report.not_judged.len(),
+            if report.not_judged.len() == 1 { "" } else { "s" },
             usd_with_unpriced(report.totals.not_judged_monthly_cost_usd, unpriced)
         );
         for n in &report.not_judged {

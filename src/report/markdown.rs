@@ -239,8 +239,9 @@ fn render_not_judged(out: &mut dyn Write, report: &Report) {
     let _ = writeln!(out, "\n## Not judged\n");
     let _ = writeln!(
         out,
-        "{} resources costing {} a month could not be judged, and were left alone:\n",
+        "{} resource{} costing {} a month could not be judged, and were left alone:\n",
         report.not_judged.len(),
+        if report.not_judged.len() == 1 { "" } else { "s" },
         usd_with_unpriced(report.totals.not_judged_monthly_cost_usd, report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count())
     );
     let _ = writeln!(out, "| Resource | Type | Region | Instance | Monthly cost | Why |");

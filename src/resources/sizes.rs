@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Dimensions;
 
-pub use super::accelerators::{accelerated_type, AcceleratorKind, Accelerators, GpuSource};
+pub use super::accelerators::{accelerated_type, AcceleratedType, AcceleratorKind, Accelerators, GpuSource};
 
 /// What a `rightsizing` filter concludes about a resource or one part of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +243,22 @@ pub fn ladder_vcpus(size: &str) -> Option<f64> {
 const SAGEMAKER_SIZES: &[&str] =
     &["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "9xlarge", "12xlarge", "16xlarge", "18xlarge", "24xlarge", "32xlarge", "48xlarge"];
 
+/// An accelerated type of the table as rightsizing compares it, named
+/// `instance_type` (its EC2 name, or SageMaker's `ml.` twin); unpriced.
+pub fn accelerated_size(t: &AcceleratedType, instance_type: String) -> InstanceSize {
+    InstanceSize {
+        instance_type,
+        vcpus: t.vcpus,
+        memory_mib: Some(t.memory_gib * 1024),
+        burstable: false,
+        accelerated: true,
+        accelerators: Some(t.accelerators.clone()),
+        bare_metal: false,
+        hourly_usd: None,
+        price_basis: None,
+    }
+}
+
 /// `ml.g4dn` -> true: the family letter after `ml.` names GPUs (g, p),
 /// Inferentia (inf) or Trainium (trn).
 pub fn family_accelerated(family: &str) -> bool {
@@ -260,17 +276,7 @@ pub fn sagemaker_family(instance_type: &str) -> Vec<InstanceSize> {
     if let Some(current) = accelerated_type(instance_type) {
         return super::accelerators::family_of(family)
             .filter(|t| t.accelerators.count <= current.accelerators.count)
-            .map(|t| InstanceSize {
-                instance_type: format!("{family}.{}", t.size()),
-                vcpus: t.vcpus,
-                memory_mib: Some(t.memory_gib * 1024),
-                burstable: false,
-                accelerated: true,
-                accelerators: Some(t.accelerators.clone()),
-                bare_metal: false,
-                hourly_usd: None,
-                price_basis: None,
-            })
+            .map(|t| accelerated_size(&t, format!("{family}.{}", t.size())))
             .collect();
     }
     let Some(current) = ladder_vcpus(size) else { return Vec::new() };

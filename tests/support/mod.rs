@@ -403,25 +403,58 @@ pub async fn endpoint_names(moto: &Moto) -> Vec<String> {
 /// one pre-aggregated datum (CloudWatch's StatisticValues): `samples`
 /// samples peaking at `peak` (CPU sums cores: 4 vCPUs peak at 400).
 pub async fn put_variant_load(moto: &Moto, endpoint: &str, variant: &str, metric: &str, peak: f64, samples: f64) {
+    let series = [("EndpointName", endpoint), ("VariantName", variant)];
+    put_load(moto, "/aws/sagemaker/Endpoints", &series, metric, peak, samples, 1).await;
+}
+
+/// Publishes one series' load `days_ago` as one pre-aggregated datum:
+/// `samples` samples peaking at `peak`.
+pub async fn put_load(moto: &Moto, namespace: &str, dimensions: &[(&str, &str)], metric: &str, peak: f64, samples: f64, days_ago: u64) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StatisticSet};
-    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(days_ago * 86_400);
     let stats = StatisticSet::builder().sample_count(samples).sum(samples * peak / 2.0).minimum(0.0).maximum(peak).build();
+    let dimensions = dimensions.iter().map(|(name, value)| Dimension::builder().name(*name).value(*value).build()).collect();
     moto.cloudwatch()
         .await
         .put_metric_data()
-        .namespace("/aws/sagemaker/Endpoints")
+        .namespace(namespace)
         .metric_data(
             MetricDatum::builder()
                 .metric_name(metric)
-                .dimensions(Dimension::builder().name("EndpointName").value(endpoint).build())
-                .dimensions(Dimension::builder().name("VariantName").value(variant).build())
+                .set_dimensions(Some(dimensions))
                 .statistic_values(stats)
                 .timestamp(aws_smithy_types::DateTime::from(at))
                 .build(),
         )
         .send()
         .await
-        .expect("put variant load");
+        .expect("put load");
+}
+
+/// Creates a training job over the API (moto finishes it at once; shape
+/// it with the `shape_training_job` command).
+pub async fn create_training_job(moto: &Moto, name: &str, instance_type: &str, count: i32, spot: bool, tags: &[(&str, &str)]) {
+    use aws_sdk_sagemaker::types::{AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition, Tag, TrainingInputMode, TrainingInstanceType};
+    let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
+    moto.sagemaker()
+        .await
+        .create_training_job()
+        .training_job_name(name)
+        .algorithm_specification(
+            AlgorithmSpecification::builder()
+                .training_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1")
+                .training_input_mode(TrainingInputMode::File)
+                .build(),
+        )
+        .role_arn("arn:aws:iam::123456789012:role/training")
+        .output_data_config(OutputDataConfig::builder().s3_output_path("s3://models/out").build())
+        .resource_config(ResourceConfig::builder().instance_type(TrainingInstanceType::from(instance_type)).instance_count(count).volume_size_in_gb(50).build())
+        .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(5 * 86_400).build())
+        .enable_managed_spot_training(spot)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .expect("create training job");
 }
 
 /// Sends the signal `name` (`TERM`, `INT`, `HUP`) to a child process.
