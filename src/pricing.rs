@@ -177,7 +177,6 @@ impl PriceBook {
         let json = serde_json::to_vec_pretty(&*self.lock()).map_err(std::io::Error::other)?;
         let dir = path.parent().unwrap_or(std::path::Path::new("."));
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("prices.json");
-        std::fs::create_dir_all(dir)?;
         crate::files::write_atomic(dir, name, |w| std::io::Write::write_all(w, &json)).map(|_| ())
     }
 

@@ -6,7 +6,7 @@
 //! and make the same change twice. On NFS (EFS) Linux carries `flock` as an
 //! NFSv4 lock, so it holds across hosts too. A leaf.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,8 +43,8 @@ impl StateLock {
     pub async fn acquire(dir: &Path, holder: &str, wait: Duration, cancel: &CancellationToken) -> Result<Self, LockError> {
         let path = dir.join(FILE_NAME);
         let io = |source| LockError::Io { path: path.clone(), source };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        crate::files::create_private_dir(dir).map_err(io)?;
+        let mut file = crate::files::open_private(&path).map_err(io)?;
         let started = Instant::now();
         loop {
             match file.try_lock() {

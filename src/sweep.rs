@@ -309,8 +309,7 @@ fn ledger_total(recovery: &mut apply::Recovery, total: Result<Option<ledger::Sav
 fn save_plan(file: &plan_file::PlanFile, path: &Path) -> Result<(), SweepError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| SweepError::Config(format!("--save-plan {}: not a file name", path.display())))?;
-    std::fs::create_dir_all(dir)
-        .and_then(|()| crate::files::write_atomic(dir, name, |out| serde_json::to_writer_pretty(&mut *out, file).map_err(std::io::Error::other)))
+    crate::files::write_atomic(dir, name, |out| serde_json::to_writer_pretty(&mut *out, file).map_err(std::io::Error::other))
         .map(|_| ())
         .map_err(|source| SweepError::SavePlan { path: path.to_path_buf(), source })
 }
@@ -569,10 +568,7 @@ pub async fn ai_spend_only(aws: &Aws, options: &SweepOptions, clock: &Clock, can
         .await
         .ok_or_else(|| SweepError::Config("no spend-velocity guardrail is declared".to_string()))?;
     if let Ok(spend) = &checked.spend {
-        std::fs::create_dir_all(&options.report_dir)
-            .and_then(|()| {
-                crate::files::write_atomic(&options.report_dir, AI_SPEND_FILE, |w| serde_json::to_writer_pretty(w, spend).map_err(std::io::Error::other))
-            })
+        crate::files::write_atomic(&options.report_dir, AI_SPEND_FILE, |w| serde_json::to_writer_pretty(w, spend).map_err(std::io::Error::other))
             .map_err(|source| SweepError::Report { path: options.report_dir.join(AI_SPEND_FILE), source })?;
     }
     Ok(checked)

@@ -425,8 +425,10 @@ pub fn check_writable(dir: &Path) -> Result<(), String> {
     if !existing.is_dir() {
         return Err(format!("{}: {} is not a folder", dir.display(), existing.display()));
     }
-    let probe = existing.join(format!(".costguard-write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
+    let probe = existing.join(format!(".costguard-write-check-{}", uuid::Uuid::new_v4().simple()));
+    // Created exclusively: a file or symlink planted at the name fails the
+    // check instead of being written through.
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).and_then(|_| std::fs::remove_file(&probe)).map_err(|e| {
         let what = if existing == dir { "cannot write in it".to_string() } else { format!("cannot create it in {}", existing.display()) };
         format!("{}: {what}: {e}", dir.display())
     })

@@ -209,9 +209,13 @@ pub struct Journal {
 
 impl Journal {
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| JournalError::Folder { path: path.to_path_buf(), source })?;
+        let folder = |source| JournalError::Folder { path: path.to_path_buf(), source };
+        if let Some(dir) = path.parent() {
+            crate::files::create_private_dir(dir).map_err(folder)?;
         }
+        // Created 0600 before SQLite opens it (its rollback journal takes
+        // the database's mode), never through a symlink.
+        crate::files::open_private(path).map_err(folder)?;
         let err = |source| JournalError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;

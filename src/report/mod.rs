@@ -335,7 +335,6 @@ impl ProcessStats {
 /// Writes `report.json` and `report.md` into `dir`, each atomically (a
 /// reader never sees half a report).
 pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
     // Streamed to disk: a large report is never held twice in memory.
     let json_path = crate::files::write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
     let md_path = crate::files::write_atomic(dir, "report.md", |out| stream(out, |w| markdown::write_to(report, w)))?;

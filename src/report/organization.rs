@@ -379,7 +379,6 @@ impl OrgReport {
 
     /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
-        std::fs::create_dir_all(dir)?;
         let json = crate::files::write_atomic(dir, "report.json", |w| serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other))?;
         let md = crate::files::write_atomic(dir, "report.md", |w| super::stream(w, |out| self.write_markdown(out)))?;
         let page = |id: &str| self.account_page(dir, id);
