@@ -41,7 +41,7 @@ async fn reports_plans_and_the_journal_are_private_under_umask_022() {
         assert_eq!(mode(&reports.join(file)), 0o600, "{file}");
     }
     assert_eq!(mode(&plan), 0o600, "the saved plan");
-    assert_eq!((mode(&reports), mode(&dir.path().join("out")), mode(&plan.parent().expect("folder"))), (0o700, 0o700, 0o700), "the folders it made");
+    assert_eq!((mode(&reports), mode(&dir.path().join("out")), mode(plan.parent().expect("folder"))), (0o700, 0o700, 0o700), "the folders it made");
     assert_eq!(mode(&state), 0o700);
     let private: Vec<_> = std::fs::read_dir(&state).expect("state folder").filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
     assert!(!private.is_empty(), "the journal and the lock are there");
