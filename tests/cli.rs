@@ -451,3 +451,27 @@ fn an_empty_protection_tag_and_a_duration_without_unit_are_refused_before_anythi
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a duration with a unit"), "{out:?}");
 }
+
+/// `n` log-group policies, each with one `regex` value filter of `pattern`.
+fn regex_policies(n: usize, pattern: &str) -> String {
+    let mut text = String::from("policies:\n");
+    for i in 0..n {
+        text.push_str(&format!("  - name: r{i}\n    resource: log-group\n    filters:\n      - type: value\n        key: logGroupName\n        op: regex\n        value: '{pattern}'\n"));
+    }
+    text
+}
+
+#[test]
+fn costly_regexes_are_refused_with_their_place_and_a_config_has_a_regex_budget() {
+    // 160 Unicode \w{200}: 1.8 GB with the regex crate's defaults.
+    let (code, stderr) = validate(&regex_policies(160, r"\w{200}"));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("p.yaml:8:16: policies[0].filters[0].value: regular expression too costly"), "{stderr}");
+    assert!(stderr.contains("p.yaml:1121:16: policies[159]"), "every one is named: {stderr}");
+    let (code, stderr) = validate(&regex_policies(160, r"(?-u)\w{200}"));
+    assert_eq!(code, 0, "ASCII classes fit: {stderr}");
+    let (code, stderr) = validate(&regex_policies(257, "^/app/"));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("p.yaml:1800:16: policy r256: more than 256 regular expressions"), "{stderr}");
+    assert_eq!(validate(&regex_policies(256, "^/app/")).0, 0);
+}

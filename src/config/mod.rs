@@ -185,6 +185,7 @@ impl Document {
 
     fn finish(mut self, files: Vec<PathBuf>) -> Checked {
         check_unique_names(&self.policies, &mut self.errors);
+        check_regex_budget(&self.policies, &mut self.errors);
         if let [(first, _), rest @ ..] = self.guardrails.as_slice() {
             for (file, _) in rest {
                 self.errors.push(ConfigError::whole_file(file, format!("`guardrails:` is already declared in {}", first.display())));
@@ -207,6 +208,28 @@ impl Document {
 /// Loads and compiles every policy under `paths` (see [`load`]).
 pub fn load_policies(paths: &[PathBuf]) -> Result<Vec<Policy>, ConfigErrors> {
     load(paths).map(|set| set.policies)
+}
+
+/// Each regular expression may take [`REGEX_SIZE_LIMIT`] compiled; a
+/// config holds at most [`MAX_REGEXES`], so all of them together stay
+/// bounded. The first one past the budget is named, with its place.
+fn check_regex_budget(compiled: &[(Policy, yaml::Located<String>)], errors: &mut Vec<ConfigError>) {
+    use crate::filters::value::{MAX_REGEXES, REGEX_SIZE_LIMIT};
+    let mut seen = 0;
+    for (policy, _) in compiled {
+        let mut at = Vec::new();
+        policy.filters.iter().for_each(|f| f.regexes(&mut at));
+        for loc in at {
+            seen += 1;
+            if seen == MAX_REGEXES + 1 {
+                let message = format!(
+                    "more than {MAX_REGEXES} regular expressions in the policies (each may take {} KiB compiled): this is the first past the budget",
+                    REGEX_SIZE_LIMIT / 1024
+                );
+                errors.push(ConfigError { file: policy.source.clone(), loc: Some(loc), path: format!("policy {}", policy.name), message });
+            }
+        }
+    }
 }
 
 /// Policy names key the journal, tags and reports: they must be unique.

@@ -224,6 +224,19 @@ impl Filter {
         }
     }
 
+    /// Where each regular expression inside this filter was written.
+    pub fn regexes(&self, out: &mut Vec<Loc>) {
+        match self {
+            Filter::Value(f) | Filter::Tag(f) => {
+                if let value::Test::Regex(_, at) = &f.test {
+                    out.push(*at);
+                }
+            }
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.regexes(out)),
+            Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => {}
+        }
+    }
+
     /// The first `rightsizing` filter inside this one: its assessment is
     /// what the policy's findings show.
     pub fn rightsizing(&self) -> Option<&rightsizing::Rightsizing> {

@@ -185,9 +185,23 @@ pub enum Test {
     Absent,
     Present,
     Compare(Op, Literal),
-    Within { items: Vec<Literal>, negate: bool },
-    Regex(Regex),
+    Within {
+        items: Vec<Literal>,
+        negate: bool,
+    },
+    /// A pattern, compiled within [`REGEX_SIZE_LIMIT`], and where it was written.
+    Regex(Regex, crate::yaml::Loc),
 }
+
+/// The most memory one compiled regular expression may take (the regex
+/// crate's default is 10 MiB: 160 Unicode `\w{200}` took 1.8 GB). A
+/// pattern past it is refused by `validate` with its place.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// The most the lazy DFA of one regular expression may cache while matching.
+pub const REGEX_DFA_LIMIT: usize = 256 * 1024;
+/// The most regular expressions one config may hold: with the limits
+/// above, at most 128 MiB for all of them.
+pub const MAX_REGEXES: usize = 256;
 
 #[derive(Clone, Debug)]
 pub struct ValueFilter {
@@ -221,7 +235,7 @@ impl ValueFilter {
             (_, None) => false,
             (Test::Compare(op, literal), Some(value)) => compare(value, *op, literal),
             (Test::Within { items, negate }, Some(value)) => items.iter().any(|l| equals(value, l)) != *negate,
-            (Test::Regex(re), Some(value)) => match value {
+            (Test::Regex(re, _), Some(value)) => match value {
                 AttrValue::Str(s) => re.is_match(s),
                 _ => false,
             },
@@ -244,7 +258,7 @@ impl ValueFilter {
             Test::Within { items, negate } => {
                 format!("{} {} {}", self.key, if *negate { "not in" } else { "in" }, Literal::List(items.clone()))
             }
-            Test::Regex(re) => format!("{} matches /{}/", self.key, re.as_str()),
+            Test::Regex(re, _) => format!("{} matches /{}/", self.key, re.as_str()),
         }
     }
 }
@@ -324,13 +338,26 @@ pub fn compile_test(
             }
         },
         Op::Regex => match &value.value {
-            Literal::Str(pattern) if kind == AttrKind::String => match Regex::new(pattern) {
-                Ok(re) => Some(Test::Regex(re)),
-                Err(e) => {
-                    errors.push(DecodeError::new(value.loc, value_path, format!("invalid regular expression: {e}")));
-                    None
+            Literal::Str(pattern) if kind == AttrKind::String => {
+                match regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_DFA_LIMIT).build() {
+                    Ok(re) => Some(Test::Regex(re, value.loc)),
+                    Err(regex::Error::CompiledTooBig(_)) => {
+                        errors.push(DecodeError::new(
+                            value.loc,
+                            value_path,
+                            format!(
+                                "regular expression too costly: compiled it would take more than {} KiB (a Unicode class such as \\w repeated many times; try (?-u)\\w for ASCII, or a shorter repetition)",
+                                REGEX_SIZE_LIMIT / 1024
+                            ),
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        errors.push(DecodeError::new(value.loc, value_path, format!("invalid regular expression: {e}")));
+                        None
+                    }
                 }
-            },
+            }
             other => {
                 errors.push(DecodeError::new(value.loc, value_path, format!("`regex` needs a string attribute and a string pattern, found {}", other.kind())));
                 None
