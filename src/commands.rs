@@ -62,7 +62,7 @@ pub fn validate(paths: &[PathBuf], daemon_config: Option<&Path>) -> ExitCode {
             Err(e) => problems.push(format!("{}: {e}", file.display())),
         }
         // `run` reads the token at start and refuses to start without it.
-        if let Some(Err(e)) = d.http_token.as_ref().map(config::daemon::SecretSource::read) {
+        if let Some(Err(e)) = d.http_token.as_ref().map(config::daemon::read_http_token) {
             problems.push(format!("{}: the HTTP token: {e}", file.display()));
         }
         for folder in [d.state_dir(), d.report_dir()] {

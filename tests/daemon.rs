@@ -214,13 +214,38 @@ fn get_with(address: &str, path: &str, headers: &str) -> (u16, String) {
     (status, response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
+/// A bearer token as `openssl rand -hex 32` makes one.
+const TOKEN: &str = "0c3f5e1d9a7b2046e8c1d3f5a7b9e0c2d4f6a8b0c1e3f5d7a9b2c4e6f8a0b1c3";
+
+#[test]
+fn a_short_http_token_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    std::fs::write(dir.path().join("token"), "s3cret-token\n").expect("write token");
+    let config_file = dir.path().join("costguard.yaml");
+    std::fs::write(&config_file, format!("{}http-token-file: token\n", config(dir.path(), &policies, "0 0 0 1 1 *"))).expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_costguard")).args(["validate", "--config"]).arg(&config_file).output().expect("validate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("the token is 12 characters; at least 32 are required"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "never the token itself: {stderr}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["run", "--config"])
+        .arg(&config_file)
+        .env("COSTGUARD_LOG", "warn")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("at least 32 are required"), "the daemon does not start: {stderr}");
+}
+
 #[test]
 fn the_listener_outlasts_half_open_clients_keeps_its_pages_behind_the_token_and_stops_promptly() {
     use std::io::Write;
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = dir.path().join("policies.yaml");
     std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
-    std::fs::write(dir.path().join("token"), "s3cret-token\n").expect("write token");
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).expect("write token");
     let config_file = dir.path().join("costguard.yaml");
     // A yearly schedule: no sweep runs; AWS is an endpoint nothing listens
     // on, so the daemon is up but not ready, with a reason.
@@ -257,12 +282,20 @@ fn the_listener_outlasts_half_open_clients_keeps_its_pages_behind_the_token_and_
     assert!(dropped.elapsed() < Duration::from_secs(15), "a half-open client is dropped: {:?}", dropped.elapsed());
 
     // The token guards the report, the metrics and readiness's reason.
-    let bearer = "Authorization: Bearer s3cret-token\r\n";
+    let bearer = format!("Authorization: Bearer {TOKEN}\r\n");
+    let bearer = bearer.as_str();
     assert_eq!(get_with(&address, "/metrics", "").0, 401);
     assert_eq!(get_with(&address, "/report", "Authorization: Bearer guess\r\n").0, 401);
     assert_eq!(get_with(&address, "/metrics", bearer).0, 200);
     wait_for("the start-up check", Duration::from_secs(30), || get_with(&address, "/readyz", bearer).1.contains("AWS"));
     assert_eq!(get_with(&address, "/readyz", ""), (503, "not ready\n".to_string()), "no AWS error text without the token");
+
+    // A rotated token file is read again: the old token stops working.
+    let rotated = TOKEN.replace('0', "f");
+    std::fs::write(dir.path().join("token"), format!("{rotated}\n")).expect("rotate token");
+    let new_bearer = format!("Authorization: Bearer {rotated}\r\n");
+    wait_for("the rotated token", Duration::from_secs(20), || get_with(&address, "/metrics", &new_bearer).0 == 200);
+    assert_eq!(get_with(&address, "/metrics", bearer).0, 401, "the old token no longer opens it");
 
     // A stop with a half-open client still connected is prompt.
     let _lingering = std::net::TcpStream::connect(&address).expect("connect");

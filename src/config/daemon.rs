@@ -469,6 +469,24 @@ pub enum SecretSource {
 /// A secret is a line, not a document.
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
+/// The shortest bearer token the HTTP listener takes: one a person types
+/// (or a test's `s3cret`) can be guessed; 32 characters of `openssl rand
+/// -hex 32` cannot.
+pub const MIN_HTTP_TOKEN_CHARS: usize = 32;
+
+/// The HTTP listener's bearer token, refused when shorter than
+/// [`MIN_HTTP_TOKEN_CHARS`]. The error never shows the token.
+pub fn read_http_token(source: &SecretSource) -> Result<String, String> {
+    let token = source.read()?;
+    let chars = token.chars().count();
+    if chars < MIN_HTTP_TOKEN_CHARS {
+        return Err(format!(
+            "the token is {chars} characters; at least {MIN_HTTP_TOKEN_CHARS} are required (make one with `openssl rand -hex 32`)"
+        ));
+    }
+    Ok(token)
+}
+
 impl SecretSource {
     /// The value, without a trailing newline. The error names where it was
     /// looked for, never the value.

@@ -68,6 +68,10 @@ fn watched(config_file: &Path, config: &DaemonConfig) -> Vec<PathBuf> {
     if let Some(dir) = config.email.as_ref().and_then(|e| e.templates.as_ref()) {
         files.extend(crate::notify::template::NAMES.map(|t| dir.join(t)));
     }
+    // A rotated token takes effect without a restart.
+    if let Some(daemon::SecretSource::File(token)) = &config.http_token {
+        files.push(token.clone());
+    }
     files
 }
 
@@ -88,7 +92,8 @@ impl Loaded {
                 return Err(problems.join("\n"));
             }
         }
-        let http_token = config.http_token.as_ref().map(|s| s.read().map_err(|e| format!("{}: the HTTP token: {e}", config_file.display()))).transpose()?;
+        let http_token =
+            config.http_token.as_ref().map(|s| daemon::read_http_token(s).map_err(|e| format!("{}: the HTTP token: {e}", config_file.display()))).transpose()?;
         let stamps = stamps(&watched(config_file, &config));
         Ok(Loaded { config, policies, guardrails, email, http_token, stamps })
     }
