@@ -340,10 +340,12 @@ enum ReportCommand {
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal());
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // Names and tags come from AWS: one event is one line, whatever they hold.
+        LogFormat::Text => builder.with_writer(|| costguard::text::OneLine(std::io::stderr())).init(),
+        // JSON escapes them itself.
+        LogFormat::Json => builder.with_writer(std::io::stderr).json().init(),
     }
 }
 

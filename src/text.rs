@@ -116,6 +116,40 @@ pub fn account_label(id: &str, name: &str) -> String {
     }
 }
 
+/// A log writer that keeps each event on one line: a line break inside
+/// one (from a resource name or tag, which come from AWS and from whoever
+/// may tag) is written as `\n` or `\r`, so nobody can forge log lines. The
+/// text format writes each event with one write ending in its own line break.
+pub struct OneLine<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, end) = match buf.split_last() {
+            Some((b'\n', body)) => (body, &b"\n"[..]),
+            _ => (buf, &b""[..]),
+        };
+        if !body.contains(&b'\n') && !body.contains(&b'\r') {
+            self.0.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        let mut line = Vec::with_capacity(buf.len() + 8);
+        for &b in body {
+            match b {
+                b'\n' => line.extend_from_slice(b"\\n"),
+                b'\r' => line.extend_from_slice(b"\\r"),
+                b => line.push(b),
+            }
+        }
+        line.extend_from_slice(end);
+        self.0.write_all(&line)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +186,16 @@ mod tests {
     fn clean_leaves_one_short_line() {
         assert_eq!(clean("a\r\nBcc: x@y.z\u{202E}  b", 100), "a Bcc: x@y.z b");
         assert_eq!(clean("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn a_log_event_stays_on_one_line() {
+        use std::io::Write;
+        let mut out = OneLine(Vec::new());
+        out.write_all(b"INFO listed resource=\"/app\nINFO forged line\r\" count=1\n").expect("write");
+        assert_eq!(String::from_utf8_lossy(&out.0), "INFO listed resource=\"/app\\nINFO forged line\\r\" count=1\n");
+        let mut plain = OneLine(Vec::new());
+        plain.write_all(b"INFO plain\n").expect("write");
+        assert_eq!(plain.0, b"INFO plain\n");
     }
 }

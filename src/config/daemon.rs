@@ -480,9 +480,7 @@ pub fn read_http_token(source: &SecretSource) -> Result<String, String> {
     let token = source.read()?;
     let chars = token.chars().count();
     if chars < MIN_HTTP_TOKEN_CHARS {
-        return Err(format!(
-            "the token is {chars} characters; at least {MIN_HTTP_TOKEN_CHARS} are required (make one with `openssl rand -hex 32`)"
-        ));
+        return Err(format!("the token is {chars} characters; at least {MIN_HTTP_TOKEN_CHARS} are required (make one with `openssl rand -hex 32`)"));
     }
     Ok(token)
 }

@@ -202,10 +202,11 @@ pub fn render(rows: &[LedgerRow], format: Format) -> String {
 }
 
 /// One CSV cell: quoted when it holds a separator, a quote or a line
-/// break, and never starting like a formula (`=`, `+`, `-`, `@`), since
+/// break, and never starting like a formula (`=`, `+`, `-`, `@`, a tab or
+/// a carriage return, as OWASP lists them), since
 /// names and ids come from AWS.
 fn csv_cell(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_string() };
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -255,6 +256,8 @@ mod tests {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_cell("\t=1+1"), "'\t=1+1", "a leading tab");
+        assert_eq!(csv_cell("\r=1+1"), "\"'\r=1+1\"", "a leading carriage return, quoted as a line break");
         let rows = [row("idle", "=cmd", 1.5, SavingState::Saved, 5)];
         let csv = render(&rows, Format::Csv);
         assert!(csv.lines().nth(1).is_some_and(|l| l.contains(",'=cmd,") && l.ends_with(",1.50,saved")), "{csv}");

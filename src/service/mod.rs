@@ -92,8 +92,11 @@ impl Loaded {
                 return Err(problems.join("\n"));
             }
         }
-        let http_token =
-            config.http_token.as_ref().map(|s| daemon::read_http_token(s).map_err(|e| format!("{}: the HTTP token: {e}", config_file.display()))).transpose()?;
+        let http_token = config
+            .http_token
+            .as_ref()
+            .map(|s| daemon::read_http_token(s).map_err(|e| format!("{}: the HTTP token: {e}", config_file.display())))
+            .transpose()?;
         let stamps = stamps(&watched(config_file, &config));
         Ok(Loaded { config, policies, guardrails, email, http_token, stamps })
     }
