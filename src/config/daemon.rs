@@ -24,6 +24,7 @@
 //!   # ses: {region: us-east-1, configuration-set: costguard}
 //!   to: [platform@example.com]      # for `notify` without `to`, and when an owner tag is unusable
 //!   owner-tags: [owner, contact]    # where `resource-owner` looks, in order
+//!   owner-domains: [example.com]    # an owner tag naming another domain goes to `to` instead
 //!   quiet-hours: 24                 # the same finding to the same person at most once per period
 //!   # templates: /etc/costguard/templates   # overrides subject.txt.j2, digest.txt.j2, digest.html.j2
 //!   # report-url: https://costguard.internal/report
@@ -249,6 +250,9 @@ pub struct EmailSpec {
     pub to: Vec<Located<String>>,
     #[serde(default)]
     pub owner_tags: Option<Vec<Located<String>>>,
+    /// The mail domains an owner tag may name; others go to `to`.
+    #[serde(default)]
+    pub owner_domains: Vec<Located<String>>,
     #[serde(default)]
     pub quiet_hours: Option<Located<f64>>,
     #[serde(default)]
@@ -539,6 +543,8 @@ pub struct EmailSettings {
     /// Default recipients.
     pub to: Vec<String>,
     pub owner_tags: Vec<String>,
+    /// The mail domains an owner tag may name (lower case); empty: any.
+    pub owner_domains: Vec<String>,
     pub quiet_period: chrono::Duration,
     /// A folder whose templates replace the shipped ones, file by file.
     pub templates: Option<PathBuf>,
@@ -741,6 +747,17 @@ impl EmailSpec {
             }
             None => DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect(),
         };
+        for (i, d) in self.owner_domains.iter().enumerate() {
+            let domain = d.value.trim();
+            if domain.is_empty() || domain.contains(['@', '/']) || domain.chars().any(|c| c.is_whitespace() || c.is_control()) || !domain.contains('.') {
+                errors.push(DecodeError::new(
+                    d.loc,
+                    format!("email.owner-domains[{i}]"),
+                    format!("expected a mail domain such as example.com, found {:?}", d.value),
+                ));
+            }
+        }
+        let owner_domains = self.owner_domains.iter().map(|d| d.value.trim().to_ascii_lowercase()).collect();
         // A year at most: longer would mean "never tell anyone again".
         let quiet_hours = positive(&self.quiet_hours, "email.quiet-hours", DEFAULT_QUIET_HOURS, 8760.0, errors);
         let retry_seconds = positive(&self.retry_seconds, "email.retry-seconds", 2.0, 300.0, errors);
@@ -760,6 +777,7 @@ impl EmailSpec {
             transport: transport?,
             to,
             owner_tags,
+            owner_domains,
             quiet_period: chrono::Duration::seconds((quiet_hours * 3600.0) as i64),
             templates: self.templates.as_ref().map(|t| base.join(t.value.trim())),
             report_url: self.report_url.as_ref().map(|u| u.value.clone()),

@@ -41,6 +41,20 @@ pub struct Routing {
     pub quiet_period: chrono::Duration,
     /// Channel names an owner tag may hold, with or without the `#`.
     pub channels: Vec<String>,
+    /// The mail domains an owner tag may name (lower case); empty: any.
+    /// Anyone who may tag a resource may write an outside address in it.
+    pub owner_domains: Vec<String>,
+}
+
+impl Routing {
+    /// Whether an owner tag's address (or channel) may hear about a resource.
+    fn allows_owner(&self, owner: &str) -> bool {
+        match owner.rsplit_once('@') {
+            Some((_, domain)) => self.owner_domains.is_empty() || self.owner_domains.iter().any(|d| domain.eq_ignore_ascii_case(d)),
+            // A configured channel.
+            None => true,
+        }
+    }
 }
 
 /// One line of a digest. Strings from AWS are kept as they came; the
@@ -115,14 +129,21 @@ pub fn owner_address(tags: &Tags, owner_tags: &[String], channels: &[String]) ->
     owner_tags.iter().filter_map(|k| tags.get(k)).map(|v| v.trim()).find_map(|v| if is_email_address(v) { Some(v.to_string()) } else { channel(v) })
 }
 
-/// Who hears about one finding of a policy whose notify action says `to`.
-fn recipients(to: &[String], tags: &Tags, routing: &Routing) -> Vec<String> {
+/// Who hears about one finding of a policy whose notify action says `to`,
+/// and the owner tag's address left out for its domain, if one was.
+fn recipients(to: &[String], tags: &Tags, routing: &Routing) -> (Vec<String>, Option<String>) {
     let explicit: Vec<String> = to.iter().filter(|t| t.as_str() != RESOURCE_OWNER).cloned().collect();
     let fallback = if explicit.is_empty() { routing.default_to.clone() } else { explicit.clone() };
     let mut out = if to.is_empty() { routing.default_to.clone() } else { explicit };
+    let mut refused = None;
     if to.iter().any(|t| t == RESOURCE_OWNER) {
         match owner_address(tags, &routing.owner_tags, &routing.channels) {
-            Some(owner) => out.push(owner),
+            Some(owner) if routing.allows_owner(&owner) => out.push(owner),
+            // Outside the allowed domains: never mailed; the fallback hears, told so.
+            Some(outside) => {
+                out.extend(fallback);
+                refused = Some(outside);
+            }
             // No usable owner tag: the policy's own list (or the default) hears instead.
             None => out.extend(fallback),
         }
@@ -130,7 +151,7 @@ fn recipients(to: &[String], tags: &Tags, routing: &Routing) -> Vec<String> {
     // One digest per person however they were named.
     let mut seen = std::collections::HashSet::new();
     out.retain(|a| seen.insert(a.to_ascii_lowercase()));
-    out
+    (out, refused)
 }
 
 /// The notice state of a finding (see [`DigestItem::state`]).
@@ -182,7 +203,8 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
         let all = if all.is_empty() { "notify".to_string() } else { all.join("+") };
         let mut lost = 0;
         for (entry, finding) in entries {
-            let people = recipients(to, &entry.resource.tags, routing);
+            let (people, refused) = recipients(to, &entry.resource.tags, routing);
+            let note = refused.map(|outside| format!(" (its owner tag names {outside}, outside email.owner-domains: not mailed there)")).unwrap_or_default();
             if people.is_empty() {
                 lost += 1;
                 continue;
@@ -200,7 +222,7 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
                     resource_id: finding.resource_id.clone(),
                     region: finding.region.to_string(),
                     arn: finding.arn.clone(),
-                    reason: finding.reason.clone(),
+                    reason: format!("{}{note}", finding.reason),
                     status: finding.status,
                     planned: planned(finding.status, &entry.decision, finding.detail.as_deref(), &gated, &all, dry_run),
                     due_at: match entry.decision {
@@ -298,7 +320,13 @@ mod tests {
             owner_tags: vec!["owner".into(), "contact".into()],
             quiet_period: chrono::Duration::hours(24),
             channels: vec!["ml-team".into()],
+            owner_domains: Vec::new(),
         }
+    }
+
+    /// The recipients alone.
+    fn who(to: &[String], tags: &Tags, routing: &Routing) -> Vec<String> {
+        recipients(to, tags, routing).0
     }
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
@@ -308,33 +336,49 @@ mod tests {
     #[test]
     fn resource_owner_is_the_first_owner_tag_holding_an_address() {
         let to = vec!["team@example.com".to_string(), RESOURCE_OWNER.to_string()];
-        assert_eq!(recipients(&to, &tags(&[("owner", "ana@example.com")]), &routing()), ["team@example.com", "ana@example.com"]);
-        assert_eq!(recipients(&to, &tags(&[("owner", "Ana"), ("contact", "bo@example.com")]), &routing()), ["team@example.com", "bo@example.com"]);
+        assert_eq!(who(&to, &tags(&[("owner", "ana@example.com")]), &routing()), ["team@example.com", "ana@example.com"]);
+        assert_eq!(who(&to, &tags(&[("owner", "Ana"), ("contact", "bo@example.com")]), &routing()), ["team@example.com", "bo@example.com"]);
     }
 
     #[test]
     fn an_unusable_owner_tag_falls_back_to_the_policy_list() {
         let only_owner = vec![RESOURCE_OWNER.to_string()];
         let forged = tags(&[("owner", "a@example.com\r\nBcc: evil@example.net")]);
-        assert_eq!(recipients(&only_owner, &forged, &routing()), ["ops@example.com"], "no explicit list: the default recipients");
+        assert_eq!(who(&only_owner, &forged, &routing()), ["ops@example.com"], "no explicit list: the default recipients");
         let to = vec!["team@example.com".to_string(), RESOURCE_OWNER.to_string()];
-        assert_eq!(recipients(&to, &tags(&[("owner", "a@b.com,c@d.com")]), &routing()), ["team@example.com"], "team named once");
-        assert_eq!(recipients(&to, &Tags::new(), &routing()), ["team@example.com"]);
+        assert_eq!(who(&to, &tags(&[("owner", "a@b.com,c@d.com")]), &routing()), ["team@example.com"], "team named once");
+        assert_eq!(who(&to, &Tags::new(), &routing()), ["team@example.com"]);
     }
 
     #[test]
     fn an_owner_tag_may_name_a_configured_channel() {
         let only_owner = vec![RESOURCE_OWNER.to_string()];
-        assert_eq!(recipients(&only_owner, &tags(&[("owner", "#ml-team")]), &routing()), ["#ml-team"]);
-        assert_eq!(recipients(&only_owner, &tags(&[("owner", "ml-team")]), &routing()), ["#ml-team"], "the bare name of a configured channel");
-        assert_eq!(recipients(&only_owner, &tags(&[("owner", "#random")]), &routing()), ["ops@example.com"], "an unknown channel is not a recipient");
+        assert_eq!(who(&only_owner, &tags(&[("owner", "#ml-team")]), &routing()), ["#ml-team"]);
+        assert_eq!(who(&only_owner, &tags(&[("owner", "ml-team")]), &routing()), ["#ml-team"], "the bare name of a configured channel");
+        assert_eq!(who(&only_owner, &tags(&[("owner", "#random")]), &routing()), ["ops@example.com"], "an unknown channel is not a recipient");
+    }
+
+    #[test]
+    fn an_owner_outside_the_allowed_domains_is_never_mailed() {
+        let only_owner = vec![RESOURCE_OWNER.to_string()];
+        let ours = Routing { owner_domains: vec!["example.com".into()], ..routing() };
+        assert_eq!(recipients(&only_owner, &tags(&[("owner", "ana@Example.COM")]), &ours), (vec!["ana@Example.COM".to_string()], None));
+        let outside = tags(&[("owner", "me@attacker.test")]);
+        assert_eq!(
+            recipients(&only_owner, &outside, &ours),
+            (vec!["ops@example.com".to_string()], Some("me@attacker.test".to_string())),
+            "the fallback hears, told why"
+        );
+        assert_eq!(who(&only_owner, &tags(&[("owner", "me@sub.example.com.attacker.test")]), &ours), ["ops@example.com"]);
+        assert_eq!(who(&only_owner, &tags(&[("owner", "#ml-team")]), &ours), ["#ml-team"], "a configured channel is ours");
+        assert_eq!(who(&only_owner, &outside, &routing()), ["me@attacker.test"], "without owner-domains, any address");
     }
 
     #[test]
     fn notify_without_to_uses_the_default_recipients() {
-        assert_eq!(recipients(&[], &Tags::new(), &routing()), ["ops@example.com"]);
+        assert_eq!(who(&[], &Tags::new(), &routing()), ["ops@example.com"]);
         let nobody = Routing { default_to: vec![], ..routing() };
-        assert!(recipients(&[], &Tags::new(), &nobody).is_empty());
+        assert!(who(&[], &Tags::new(), &nobody).is_empty());
     }
 
     #[test]

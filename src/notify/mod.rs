@@ -193,6 +193,7 @@ pub fn route(settings: &EmailSettings, journal: Option<&Journal>, sweep: &Sweep<
         owner_tags: settings.owner_tags.clone(),
         quiet_period: settings.quiet_period,
         channels: settings.channels.keys().cloned().collect(),
+        owner_domains: settings.owner_domains.clone(),
     };
     let (digests, unroutable) = digest::route(sweep.plan, sweep.findings, sweep.policies, &routing, sweep.dry_run);
     let mut errors: Vec<String> = unroutable
