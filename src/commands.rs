@@ -454,7 +454,11 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: 
     let needs = crate::iam::Needs {
         guardrails: guardrails.as_ref(),
         price_list_api: daemon.as_ref().is_none_or(|d| d.prices == config::daemon::PriceSource::Api),
-        ses: daemon.as_ref().and_then(|d| d.email.as_ref()).is_some_and(|e| matches!(e.transport, config::daemon::TransportSettings::Ses(_))),
+        ses: daemon
+            .as_ref()
+            .and_then(|d| d.email.as_ref())
+            .filter(|e| matches!(e.transport, config::daemon::TransportSettings::Ses(_)))
+            .map(|e| e.from.clone()),
         sns_topics: daemon
             .as_ref()
             .and_then(|d| d.email.as_ref())

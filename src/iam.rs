@@ -19,8 +19,9 @@ pub struct Needs<'a> {
     pub guardrails: Option<&'a Guardrails>,
     /// The Price List API is asked (`prices: api`).
     pub price_list_api: bool,
-    /// Email goes through SES.
-    pub ses: bool,
+    /// Email goes through SES, from this address: sending is allowed from
+    /// its identity (the address or its domain) only.
+    pub ses: Option<String>,
     /// SNS topics the `sns` channels publish to.
     pub sns_topics: Vec<String>,
     /// Mutations only on resources carrying this tag key.
@@ -111,14 +112,34 @@ pub fn grants(policies: &[Policy], needs: &Needs) -> Vec<Grant> {
             }
         }
         for a in &p.actions {
-            all.extend(a.permissions(rt).into_iter().map(Grant::swept));
+            let granted = a.permissions(rt).into_iter().map(Grant::swept);
+            match a {
+                // Only costguard's own tag may be written or removed: never
+                // the protection tag, nor anyone else's. (S3 writes a
+                // bucket's whole tag set at once; IAM has no tag-key
+                // condition for it.)
+                crate::actions::Action::Mark(_) => all.extend(granted.map(|g| {
+                    if g.action.starts_with("s3:") {
+                        g
+                    } else {
+                        g.with_condition(json!({"ForAllValues:StringEquals": {"aws:TagKeys": [crate::resources::MARK_TAG]}}))
+                    }
+                })),
+                _ => all.extend(granted),
+            }
         }
     }
     if needs.price_list_api && policies.iter().any(|p| p.enabled) {
         all.push(Grant::read("pricing:GetProducts"));
     }
-    if needs.ses {
-        all.push(Grant::scoped("ses:SendEmail", vec!["arn:aws:ses:*:*:identity/*".into(), "arn:aws:ses:*:*:configuration-set/*".into()]));
+    if let Some(from) = &needs.ses {
+        // SES checks the sender's identity: the address, or its domain.
+        let mut identities = vec![format!("arn:aws:ses:*:*:identity/{from}")];
+        if let Some((_, domain)) = from.rsplit_once('@') {
+            identities.push(format!("arn:aws:ses:*:*:identity/{domain}"));
+        }
+        identities.push("arn:aws:ses:*:*:configuration-set/*".into());
+        all.push(Grant::scoped("ses:SendEmail", identities));
     }
     if !needs.sns_topics.is_empty() {
         all.push(Grant::scoped("sns:Publish", needs.sns_topics.clone()));
@@ -192,7 +213,12 @@ pub fn document(policies: &[Policy], needs: &Needs) -> Value {
     for g in grants(policies, needs) {
         let service = g.action.split(':').next().unwrap_or_default().to_string();
         let condition = match (g.swept, needs.require_tag) {
-            (true, Some(tag)) => Some(json!({"Null": {format!("aws:ResourceTag/{tag}"): "false"}}).to_string()),
+            // Both hold: the required tag and the grant's own condition.
+            (true, Some(tag)) => {
+                let mut both = g.condition.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()).unwrap_or_else(|| json!({}));
+                both[String::from("Null")] = json!({format!("aws:ResourceTag/{tag}"): "false"});
+                Some(both.to_string())
+            }
             _ => g.condition.clone(),
         };
         statements.entry((service, g.resources.clone(), condition)).or_default().insert(g.action);
@@ -220,12 +246,22 @@ pub fn document(policies: &[Policy], needs: &Needs) -> Value {
 
 /// The hub's own policy, for an organization's sweep: list the accounts
 /// and assume the member role in each (nothing else: every other call is
-/// made as the member role).
-pub fn hub_document(member_role: &str) -> Value {
+/// made as the member role). The role may be assumed only in the hub's
+/// own organization (`aws:ResourceOrgID`), or, given `accounts` (an
+/// accounts file's), only in those.
+pub fn hub_document(member_role: &str, accounts: Option<&[String]>) -> Value {
+    let mut assume = json!({"Sid": "AssumeTheMemberRole", "Effect": "Allow", "Action": "sts:AssumeRole"});
+    match accounts {
+        Some(ids) => assume["Resource"] = json!(ids.iter().map(|id| format!("arn:aws:iam::{id}:role/{member_role}")).collect::<Vec<_>>()),
+        None => {
+            assume["Resource"] = json!(format!("arn:aws:iam::*:role/{member_role}"));
+            assume["Condition"] = json!({"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}});
+        }
+    }
     json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "ListTheOrganization", "Effect": "Allow", "Resource": "*",
          "Action": ["organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent", "organizations:ListTagsForResource", "organizations:DescribeOrganization"]},
-        {"Sid": "AssumeTheMemberRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": format!("arn:aws:iam::*:role/{member_role}")},
+        assume,
         {"Sid": "CheckAccess", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}
     ]})
 }
@@ -246,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_hub_assumes_only_the_member_role_and_the_member_trusts_only_the_hub() {
-        let hub = hub_document("CostguardMember");
+        let hub = hub_document("CostguardMember", None);
         assert_eq!(hub["Statement"][1]["Resource"], "arn:aws:iam::*:role/CostguardMember");
         let trust = member_trust("arn:aws:iam::111111111111:role/costguard-hub", Some("x-1"));
         assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111111111111:role/costguard-hub");

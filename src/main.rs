@@ -373,7 +373,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     let command = match cli.command {
         Command::Validate { paths, config } => return commands::validate(&paths, config.as_deref()),
-        Command::IamPolicy { hub: true, member_role, .. } => return commands::print_json(&costguard::iam::hub_document(&member_role)),
+        Command::IamPolicy { hub: true, member_role, .. } => return commands::print_json(&costguard::iam::hub_document(&member_role, None)),
         Command::IamPolicy { policies, config, require_tag, member: true, hub_role, external_id_env, .. } => {
             let external_id =
                 match external_id_env.map(|var| std::env::var(&var).map_err(|_| format!("costguard: {var} is not set (the external id)"))).transpose() {

@@ -130,12 +130,26 @@ fn no_change_is_granted_on_any_resource_without_a_condition() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let guardrails = costguard::config::load(&[root.join("policies/guardrails.yaml")]).expect("shipped guardrails").guardrails.expect("declared");
     let topic = "arn:aws:sns:us-east-1:123456789012:costguard".to_string();
-    let needs = costguard::iam::Needs { guardrails: Some(&guardrails), price_list_api: true, ses: true, sns_topics: vec![topic.clone()], require_tag: None };
+    let needs = costguard::iam::Needs {
+        guardrails: Some(&guardrails),
+        price_list_api: true,
+        ses: Some("costguard@example.com".to_string()),
+        sns_topics: vec![topic.clone()],
+        require_tag: None,
+    };
     let grants = costguard::iam::grants(&policies, &needs);
     assert!(grants.iter().any(|g| g.action == "sns:Publish" && g.resources == [topic.clone()]), "an sns channel may publish to its topic only");
     let bare: Vec<&str> = grants.iter().filter(|g| !g.is_read() && g.resources.is_empty() && g.condition.is_none()).map(|g| g.action.as_str()).collect();
     assert!(bare.is_empty(), "changes granted on every resource without a condition: {bare:?}");
     assert!(grants.iter().filter(|g| !g.is_read()).all(|g| g.resources.iter().all(|r| r != "*")), "{grants:?}");
+    // Every tag write a mark makes (all types but S3, whose tag set IAM
+    // cannot condition by key) may write or remove costguard's key only.
+    let unconditioned: Vec<&costguard::iam::Grant> = grants
+        .iter()
+        .filter(|g| g.action.ends_with("Tags") && !g.action.starts_with("s3:") && !g.resources.iter().all(|r| r.contains(":snapshot/")))
+        .filter(|g| !g.condition.as_deref().is_some_and(|c| c.contains("aws:TagKeys") && c.contains("costguard:marked-for")))
+        .collect();
+    assert!(unconditioned.is_empty(), "tag writes without the tag-key condition: {unconditioned:?}");
     for rt in ResourceType::ALL {
         assert!(rt.arn_pattern().starts_with("arn:aws:") && rt.arn_pattern().contains(':'), "{rt}: {}", rt.arn_pattern());
     }
@@ -176,4 +190,39 @@ fn the_member_role_template_carries_the_generated_policy_and_trusts_only_the_hub
     let read_only = |a: &str| a.starts_with("organizations:List") || a == "organizations:DescribeOrganization";
     assert!(actions.iter().all(|a| read_only(a) || a == "sts:AssumeRole" || a == "sts:GetCallerIdentity"), "{actions:?}");
     assert_eq!(hub["Statement"][1]["Resource"], "arn:aws:iam::*:role/Costguard-Read");
+    assert_eq!(hub["Statement"][1]["Condition"], json!({"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}), "only in the hub's organization");
+}
+
+#[test]
+fn the_shipped_policy_can_neither_write_nor_remove_the_protect_tag_and_mail_goes_from_one_identity() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let shipped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/iam-policy.json")).expect("deploy/iam-policy.json")).expect("JSON");
+    let tagging = ["ec2:CreateTags", "ec2:DeleteTags", "sagemaker:AddTags", "sagemaker:DeleteTags"];
+    let mut checked = 0;
+    for statement in shipped["Statement"].as_array().expect("statements") {
+        let actions: Vec<&str> = match &statement["Action"] {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+            other => other.as_str().into_iter().collect(),
+        };
+        if !actions.iter().any(|a| tagging.contains(a)) {
+            continue;
+        }
+        // EBS snapshots are tagged as they are created (CreateSnapshot's tags), on snapshot ARNs only.
+        if statement["Resource"].as_array().is_some_and(|r| r.iter().all(|r| r.as_str().is_some_and(|r| r.contains(":snapshot/")))) {
+            continue;
+        }
+        let keys = &statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"];
+        assert_eq!(keys, &json!(["costguard:marked-for"]), "tag writes only of costguard's own key: {statement}");
+        checked += 1;
+    }
+    assert!(checked >= 1, "the shipped policies mark SageMaker endpoints: {checked}");
+
+    let needs = costguard::iam::Needs { ses: Some("costguard@mail.example.com".to_string()), ..Default::default() };
+    let ses = costguard::iam::grants(&[], &needs).into_iter().find(|g| g.action == "ses:SendEmail").expect("granted");
+    assert_eq!(
+        ses.resources,
+        ["arn:aws:ses:*:*:identity/costguard@mail.example.com", "arn:aws:ses:*:*:identity/mail.example.com", "arn:aws:ses:*:*:configuration-set/*"],
+        "only the configured sender's identity"
+    );
 }
