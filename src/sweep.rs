@@ -186,7 +186,8 @@ pub async fn run(
     let outcomes = match (&journal, options.dry_run) {
         (Some(journal), false) => {
             let _task = progress.task("applying");
-            apply::apply(&plan, &apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
+            apply::apply(&plan, &apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock, fresh_sizes: None })
+                .await
         }
         _ => apply::dry_run(&plan),
     };
@@ -246,9 +247,13 @@ pub async fn apply_plan(
     let mut recovery = recover(aws, Some(&journal), &real, policies, clock).await;
 
     let mut plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
+    // Sizes, prices and metric dimensions are read again, never the file's.
+    let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
     let outcomes = {
         let _task = progress.task("applying the plan");
-        apply::apply(&plan, &apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock }).await
+        let ctx =
+            apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock, fresh_sizes: Some(&prices) };
+        apply::apply(&plan, &ctx).await
     };
     let findings = findings::findings(&mut plan, outcomes, &account_id);
     // Nothing was listed: the file's resources are as they were at plan

@@ -244,7 +244,16 @@ async fn plan_then_protect_then_apply(moto: &Moto, policy_text: &str) -> (Vec<co
     let journal = Journal::open(&dir.path().join("journal.sqlite")).expect("journal");
     journal.begin_run("run", now, false).expect("run");
     let clock = Clock::fixed(now);
-    let ctx = apply::ApplyContext { aws: &aws, journal: &journal, policies: &policies, settings: &settings, run_id: "run", cancel: &cancel, clock: &clock };
+    let ctx = apply::ApplyContext {
+        aws: &aws,
+        journal: &journal,
+        policies: &policies,
+        settings: &settings,
+        run_id: "run",
+        cancel: &cancel,
+        clock: &clock,
+        fresh_sizes: None,
+    };
     let outcomes = apply::apply(&planned, &ctx).await;
     let tags = logs.list_tags_for_resource().resource_arn(arn.trim_end_matches(":*")).send().await.expect("tags").tags().cloned().unwrap_or_default();
     (outcomes, tags.into_iter().collect())

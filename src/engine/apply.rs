@@ -69,6 +69,10 @@ pub struct ApplyContext<'a> {
     pub run_id: &'a str,
     pub cancel: &'a CancellationToken,
     pub clock: &'a Clock,
+    /// `Some`: the plan came from a file, whose sizes, prices and metric
+    /// dimensions are not trusted: every re-read resource is sized and
+    /// priced afresh with these prices. `None`: the inventory's are kept.
+    pub fresh_sizes: Option<&'a crate::pricing::PriceBook>,
 }
 
 pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Vec<Outcome> {
@@ -210,8 +214,21 @@ async fn recheck(policy: &Policy, entry: &PlanEntry, now: DateTime<Utc>, ctx: &A
     let rt = policy.resource_type;
     let mut fresh = match rt.reread(ctx.aws, &listed.region, &listed.id, now).await {
         Ok(Some(mut fresh)) => {
-            // What the inventory learnt besides the description.
-            fresh.carry_over_from(listed);
+            match ctx.fresh_sizes {
+                // A plan file's record could have been edited: read again.
+                Some(prices) => {
+                    if let Some(r) = policy.rightsizing() {
+                        let options = crate::resources::sizes::SizeOptions { memory: r.memory, gpu_namespace: r.gpu_namespace.clone() };
+                        let region = fresh.region.clone();
+                        if let Err(e) = rt.prepare_sizes(ctx.aws, &region, vec![&mut fresh], &options, prices, now).await {
+                            return Err(Outcome::new(Status::Failed, format!("could not read its sizes again before acting: {e}")));
+                        }
+                    }
+                    rt.price(&mut fresh, prices, now).await;
+                }
+                // What the inventory learnt besides the description.
+                None => fresh.carry_over_from(listed),
+            }
             fresh
         }
         Ok(None) => {

@@ -161,10 +161,11 @@ impl Evidence {
 }
 
 /// SHA-256 of what a policy decides with: its resource type, filters,
-/// actions and limits (not its description, schedule or file).
+/// actions, limits and scope (the accounts it applies to; not its
+/// description, schedule or file).
 pub fn policy_fingerprint(policy: &Policy) -> String {
     // The compiled forms hold no hash maps, so their Debug text is stable.
-    let text = format!("{}|{:?}|{:?}|{:?}|{:?}", policy.name, policy.resource_type, policy.filters, policy.actions, policy.limits);
+    let text = format!("{}|{:?}|{:?}|{:?}|{:?}|{:?}", policy.name, policy.resource_type, policy.filters, policy.actions, policy.limits, policy.accounts);
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
@@ -304,12 +305,30 @@ pub fn check(file: &PlanFile, expect: &Expect<'_>) -> Result<(), Refused> {
             Some(p) if policy_fingerprint(p) != planned.fingerprint => {
                 why.push(format!("policy {:?} changed since the plan was made ({}): make a new plan", planned.name, p.source.display()))
             }
+            // Its scope as it is now: one narrowed to other accounts, or
+            // to accounts by tags apply cannot read, changes nothing.
+            Some(p) if !p.applies_to(&file.account_id, None) => {
+                why.push(format!("policy {:?} does not apply to account {} now ({})", planned.name, file.account_id, p.source.display()))
+            }
             Some(p) => {
+                // The circuit breakers, as a sweep applies them.
                 let count = file.changes.iter().filter(|c| c.policy == planned.name).count() as u64;
                 if let Some(max) = p.limits.max_resources.filter(|max| count > *max) {
                     why.push(format!("policy {:?} has {count} changes in the plan, more than its max-resources {max}", planned.name));
                 }
+                if let Some(pct) = p.limits.max_resources_percent.filter(|pct| count as f64 > pct / 100.0 * planned.examined as f64) {
+                    why.push(format!(
+                        "policy {:?} has {count} changes in the plan, more than its max-resources-percent {pct}% of the {} it examined",
+                        planned.name, planned.examined
+                    ));
+                }
             }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for change in &file.changes {
+        if !seen.insert((&change.policy, &change.region, change.resource_type, &change.resource_id)) {
+            why.push(format!("change to {} in {} by policy {:?} is listed twice", change.resource_id, change.region, change.policy));
         }
     }
     for change in &file.changes {
@@ -460,6 +479,33 @@ mod tests {
         let regions = ["eu-west-1".to_string()];
         let why = check(&file, &expect(&policies, &regions)).unwrap_err().0;
         assert!(why[0].contains("outside the regions"), "{why:?}");
+    }
+
+    #[test]
+    fn a_narrowed_scope_a_repeated_change_or_a_tripped_breaker_refuses_the_plan() {
+        // Narrowed to other accounts after the review: its fingerprint changed.
+        let (file, _) = saved(POLICY);
+        let narrowed = policies(&format!("{POLICY}    accounts:\n      ids: ['111111111111']\n"));
+        let why = check(&file, &expect(&narrowed, &[])).unwrap_err().0;
+        assert!(why[0].contains("changed since the plan"), "{why:?}");
+        // Made with a scope that leaves this account out (its fingerprint agrees).
+        let (file, scoped) = saved(&format!("{POLICY}    accounts:\n      ids: ['111111111111']\n"));
+        let why = check(&file, &expect(&scoped, &[])).unwrap_err().0;
+        assert!(why.iter().any(|w| w.contains("does not apply to account 123456789012")), "{why:?}");
+
+        let (mut file, policies) = saved(POLICY);
+        let twice = file.changes[0].clone();
+        file.changes.push(twice);
+        let why = check(&file, &expect(&policies, &[])).unwrap_err().0;
+        assert!(why.iter().any(|w| w.contains("/a in us-east-1 by policy \"retention\" is listed twice")), "{why:?}");
+
+        // 1 change of 2 examined is within 60%; of 1 examined (an edited file), not.
+        let text = format!("{POLICY}    max-resources-percent: 60\n");
+        let (mut file, policies) = saved(&text);
+        check(&file, &expect(&policies, &[])).unwrap();
+        file.policies[0].examined = 1;
+        let why = check(&file, &expect(&policies, &[])).unwrap_err().0;
+        assert!(why.iter().any(|w| w.contains("more than its max-resources-percent 60%")), "{why:?}");
     }
 
     #[test]
