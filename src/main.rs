@@ -258,7 +258,7 @@ enum Command {
 
         /// In this member account of an organization's sweep: its journal
         /// (accounts/ID/ in the state folder), through its member role.
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", value_parser = account_id)]
         account: Option<String>,
         /// The role assumed in that account.
         #[arg(long, value_name = "NAME", default_value = costguard::config::accounts::DEFAULT_MEMBER_ROLE)]
@@ -335,6 +335,15 @@ enum ReportCommand {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+}
+
+/// `--account`: 12 digits, since it names a folder in the state folder.
+fn account_id(text: &str) -> Result<String, String> {
+    if costguard::config::accounts::is_account_id(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("an account id is 12 digits, found {text:?}"))
+    }
 }
 
 fn init_logging(format: LogFormat, filter: &str) {

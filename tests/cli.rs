@@ -475,3 +475,10 @@ fn costly_regexes_are_refused_with_their_place_and_a_config_has_a_regex_budget()
     assert!(stderr.contains("p.yaml:1800:16: policy r256: more than 256 regular expressions"), "{stderr}");
     assert_eq!(validate(&regex_policies(256, "^/app/")).0, 0);
 }
+
+#[test]
+fn an_account_id_that_is_not_12_digits_never_names_a_folder() {
+    let out = costguard(&["restore", "log-group", "/a", "--account", "../../../tmp/x"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("an account id is 12 digits"), "{stderr}");
+}

@@ -123,6 +123,12 @@ pub const DEFAULT_MAX_ACCOUNTS: usize = 16;
 /// The most accounts swept at once.
 pub const MAX_ACCOUNTS: usize = 256;
 
+/// Whether `id` is an account id as AWS writes one: 12 ASCII digits
+/// (what may name a folder under the state and report folders).
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Twelve digits, as AWS writes an account id (a YAML number loses
 /// leading zeros: they are put back).
 pub(crate) fn account_id(spec: &Located<IdSpec>, path: &str, errors: &mut Vec<DecodeError>) -> Option<String> {
@@ -132,7 +138,7 @@ pub(crate) fn account_id(spec: &Located<IdSpec>, path: &str, errors: &mut Vec<De
         IdSpec::Float(f) if f.fract() == 0.0 && (0.0..1e12).contains(f) => format!("{:012}", *f as u64),
         IdSpec::Float(f) => f.to_string(),
     };
-    if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
+    if is_account_id(&id) {
         Some(id)
     } else {
         errors.push(DecodeError::new(spec.loc, path, format!("an account id is 12 digits, found {id:?}")));

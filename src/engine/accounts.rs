@@ -60,7 +60,11 @@ pub async fn discover(hub: &Aws, selection: &Selection) -> Result<Discovered, Aw
                 .into_iter()
                 .filter_map(|a| {
                     let member = MemberAccount::new(&a.id, &a.name);
-                    if a.status == "ACTIVE" {
+                    // Its id names its folders: only what AWS writes, 12 digits.
+                    if !crate::config::accounts::is_account_id(&a.id) {
+                        found.left_out.push((member, "its id is not 12 digits: not swept".to_string()));
+                        None
+                    } else if a.status == "ACTIVE" {
                         Some(member)
                     } else {
                         found.left_out.push((member, format!("status {}", a.status)));
