@@ -19,8 +19,9 @@
 //!    results, exit codes), [`files`] (bounded reads, atomic writes),
 //!    [`progress`] (the terminal's progress display), [`shutdown`] (one
 //!    token and task tracker for the process; a second signal exits),
-//!    [`state_lock`] (one sweep at a time per state folder), [`small_map`]
-//!    (a map as a sorted vector: tags and per-resource metrics).
+//!    [`small_map`] (a map as a sorted vector: tags and per-resource
+//!    metrics). Then [`state_lock`] (one sweep at a time per state folder;
+//!    its lock file is private, as [`files`] makes it).
 //! 2. [`aws`]: client construction, retries, the api-call counter, error
 //!    classification, and the seams several layers share.
 //! 3. [`pricing`]: the price book (Price List API, disk cache, built-in figures).
