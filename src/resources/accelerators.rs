@@ -64,7 +64,8 @@ impl AcceleratedType {
 /// When the table's prices were taken (public us-east-1 price lists).
 pub const TAKEN: &str = "2026-12-03";
 
-/// (type, kind, devices, model, GiB per device, vCPUs, memory GiB, USD/h).
+/// (type, kind, devices, model, MiB per device as DescribeInstanceTypes
+/// gives it, vCPUs, memory GiB, USD/h).
 type Row = (&'static str, AcceleratorKind, u32, &'static str, i64, f64, i64, Option<f64>);
 
 use AcceleratorKind::{Gpu, Neuron};
@@ -74,65 +75,65 @@ use AcceleratorKind::{Gpu, Neuron};
 /// `--prices api`, overrides them; a type without a figure is unpriced,
 /// never $0).
 const TABLE: &[Row] = &[
-    ("g4dn.xlarge", Gpu, 1, "T4", 16, 4.0, 16, Some(0.526)),
-    ("g4dn.2xlarge", Gpu, 1, "T4", 16, 8.0, 32, Some(0.752)),
-    ("g4dn.4xlarge", Gpu, 1, "T4", 16, 16.0, 64, Some(1.204)),
-    ("g4dn.8xlarge", Gpu, 1, "T4", 16, 32.0, 128, Some(2.176)),
-    ("g4dn.12xlarge", Gpu, 4, "T4", 16, 48.0, 192, Some(3.912)),
-    ("g4dn.16xlarge", Gpu, 1, "T4", 16, 64.0, 256, Some(4.352)),
-    ("g5.xlarge", Gpu, 1, "A10G", 24, 4.0, 16, Some(1.006)),
-    ("g5.2xlarge", Gpu, 1, "A10G", 24, 8.0, 32, Some(1.212)),
-    ("g5.4xlarge", Gpu, 1, "A10G", 24, 16.0, 64, Some(1.624)),
-    ("g5.8xlarge", Gpu, 1, "A10G", 24, 32.0, 128, Some(2.448)),
-    ("g5.12xlarge", Gpu, 4, "A10G", 24, 48.0, 192, Some(5.672)),
-    ("g5.16xlarge", Gpu, 1, "A10G", 24, 64.0, 256, Some(4.096)),
-    ("g5.24xlarge", Gpu, 4, "A10G", 24, 96.0, 384, Some(8.144)),
-    ("g5.48xlarge", Gpu, 8, "A10G", 24, 192.0, 768, Some(16.288)),
-    ("g6.xlarge", Gpu, 1, "L4", 24, 4.0, 16, Some(0.8048)),
-    ("g6.2xlarge", Gpu, 1, "L4", 24, 8.0, 32, Some(0.9776)),
-    ("g6.4xlarge", Gpu, 1, "L4", 24, 16.0, 64, Some(1.3232)),
-    ("g6.8xlarge", Gpu, 1, "L4", 24, 32.0, 128, Some(2.0144)),
-    ("g6.12xlarge", Gpu, 4, "L4", 24, 48.0, 192, Some(4.6016)),
-    ("g6.16xlarge", Gpu, 1, "L4", 24, 64.0, 256, Some(3.3968)),
-    ("g6.24xlarge", Gpu, 4, "L4", 24, 96.0, 384, Some(6.6752)),
-    ("g6.48xlarge", Gpu, 8, "L4", 24, 192.0, 768, Some(13.3504)),
-    ("g6e.xlarge", Gpu, 1, "L40S", 48, 4.0, 32, Some(1.861)),
-    ("g6e.2xlarge", Gpu, 1, "L40S", 48, 8.0, 64, Some(2.24208)),
-    ("g6e.4xlarge", Gpu, 1, "L40S", 48, 16.0, 128, Some(3.00424)),
-    ("g6e.8xlarge", Gpu, 1, "L40S", 48, 32.0, 256, Some(4.52856)),
-    ("g6e.12xlarge", Gpu, 4, "L40S", 48, 48.0, 384, Some(10.49264)),
-    ("g6e.16xlarge", Gpu, 1, "L40S", 48, 64.0, 512, Some(7.57719)),
-    ("g6e.24xlarge", Gpu, 4, "L40S", 48, 96.0, 768, Some(15.06559)),
-    ("g6e.48xlarge", Gpu, 8, "L40S", 48, 192.0, 1536, Some(30.13118)),
-    ("p3.2xlarge", Gpu, 1, "V100", 16, 8.0, 61, Some(3.06)),
-    ("p3.8xlarge", Gpu, 4, "V100", 16, 32.0, 244, Some(12.24)),
-    ("p3.16xlarge", Gpu, 8, "V100", 16, 64.0, 488, Some(24.48)),
-    ("p3dn.24xlarge", Gpu, 8, "V100", 32, 96.0, 768, Some(31.212)),
-    ("p4d.24xlarge", Gpu, 8, "A100", 40, 96.0, 1152, Some(21.957642)),
-    ("p4de.24xlarge", Gpu, 8, "A100", 80, 96.0, 1152, Some(27.44705)),
-    ("p5.4xlarge", Gpu, 1, "H100", 80, 16.0, 256, Some(6.88)),
-    ("p5.48xlarge", Gpu, 8, "H100", 80, 192.0, 2048, Some(55.04)),
-    ("p5e.48xlarge", Gpu, 8, "H200", 141, 192.0, 2048, None),
-    ("p5en.48xlarge", Gpu, 8, "H200", 141, 192.0, 2048, Some(63.296)),
-    ("inf1.xlarge", Neuron, 1, "Inferentia", 8, 4.0, 8, Some(0.228)),
-    ("inf1.2xlarge", Neuron, 1, "Inferentia", 8, 8.0, 16, Some(0.362)),
-    ("inf1.6xlarge", Neuron, 4, "Inferentia", 8, 24.0, 48, Some(1.18)),
-    ("inf1.24xlarge", Neuron, 16, "Inferentia", 8, 96.0, 192, Some(4.721)),
-    ("inf2.xlarge", Neuron, 1, "Inferentia2", 32, 4.0, 16, Some(0.7582)),
-    ("inf2.8xlarge", Neuron, 1, "Inferentia2", 32, 32.0, 128, Some(1.96786)),
-    ("inf2.24xlarge", Neuron, 6, "Inferentia2", 32, 96.0, 384, Some(6.49063)),
-    ("inf2.48xlarge", Neuron, 12, "Inferentia2", 32, 192.0, 768, Some(12.98127)),
-    ("trn1.2xlarge", Neuron, 1, "Trainium", 32, 8.0, 32, Some(1.34375)),
-    ("trn1.32xlarge", Neuron, 16, "Trainium", 32, 128.0, 512, Some(21.5)),
-    ("trn1n.32xlarge", Neuron, 16, "Trainium", 32, 128.0, 512, Some(24.78)),
-    ("trn2.48xlarge", Neuron, 16, "Trainium2", 96, 192.0, 2048, None),
+    ("g4dn.xlarge", Gpu, 1, "T4", 16384, 4.0, 16, Some(0.526)),
+    ("g4dn.2xlarge", Gpu, 1, "T4", 16384, 8.0, 32, Some(0.752)),
+    ("g4dn.4xlarge", Gpu, 1, "T4", 16384, 16.0, 64, Some(1.204)),
+    ("g4dn.8xlarge", Gpu, 1, "T4", 16384, 32.0, 128, Some(2.176)),
+    ("g4dn.12xlarge", Gpu, 4, "T4", 16384, 48.0, 192, Some(3.912)),
+    ("g4dn.16xlarge", Gpu, 1, "T4", 16384, 64.0, 256, Some(4.352)),
+    ("g5.xlarge", Gpu, 1, "A10G", 22888, 4.0, 16, Some(1.006)),
+    ("g5.2xlarge", Gpu, 1, "A10G", 22888, 8.0, 32, Some(1.212)),
+    ("g5.4xlarge", Gpu, 1, "A10G", 22888, 16.0, 64, Some(1.624)),
+    ("g5.8xlarge", Gpu, 1, "A10G", 22888, 32.0, 128, Some(2.448)),
+    ("g5.12xlarge", Gpu, 4, "A10G", 22888, 48.0, 192, Some(5.672)),
+    ("g5.16xlarge", Gpu, 1, "A10G", 22888, 64.0, 256, Some(4.096)),
+    ("g5.24xlarge", Gpu, 4, "A10G", 22888, 96.0, 384, Some(8.144)),
+    ("g5.48xlarge", Gpu, 8, "A10G", 22888, 192.0, 768, Some(16.288)),
+    ("g6.xlarge", Gpu, 1, "L4", 22888, 4.0, 16, Some(0.8048)),
+    ("g6.2xlarge", Gpu, 1, "L4", 22888, 8.0, 32, Some(0.9776)),
+    ("g6.4xlarge", Gpu, 1, "L4", 22888, 16.0, 64, Some(1.3232)),
+    ("g6.8xlarge", Gpu, 1, "L4", 22888, 32.0, 128, Some(2.0144)),
+    ("g6.12xlarge", Gpu, 4, "L4", 22888, 48.0, 192, Some(4.6016)),
+    ("g6.16xlarge", Gpu, 1, "L4", 22888, 64.0, 256, Some(3.3968)),
+    ("g6.24xlarge", Gpu, 4, "L4", 22888, 96.0, 384, Some(6.6752)),
+    ("g6.48xlarge", Gpu, 8, "L4", 22888, 192.0, 768, Some(13.3504)),
+    ("g6e.xlarge", Gpu, 1, "L40S", 45776, 4.0, 32, Some(1.861)),
+    ("g6e.2xlarge", Gpu, 1, "L40S", 45776, 8.0, 64, Some(2.24208)),
+    ("g6e.4xlarge", Gpu, 1, "L40S", 45776, 16.0, 128, Some(3.00424)),
+    ("g6e.8xlarge", Gpu, 1, "L40S", 45776, 32.0, 256, Some(4.52856)),
+    ("g6e.12xlarge", Gpu, 4, "L40S", 45776, 48.0, 384, Some(10.49264)),
+    ("g6e.16xlarge", Gpu, 1, "L40S", 45776, 64.0, 512, Some(7.57719)),
+    ("g6e.24xlarge", Gpu, 4, "L40S", 45776, 96.0, 768, Some(15.06559)),
+    ("g6e.48xlarge", Gpu, 8, "L40S", 45776, 192.0, 1536, Some(30.13118)),
+    ("p3.2xlarge", Gpu, 1, "V100", 16384, 8.0, 61, Some(3.06)),
+    ("p3.8xlarge", Gpu, 4, "V100", 16384, 32.0, 244, Some(12.24)),
+    ("p3.16xlarge", Gpu, 8, "V100", 16384, 64.0, 488, Some(24.48)),
+    ("p3dn.24xlarge", Gpu, 8, "V100", 32768, 96.0, 768, Some(31.212)),
+    ("p4d.24xlarge", Gpu, 8, "A100", 40960, 96.0, 1152, Some(21.957642)),
+    ("p4de.24xlarge", Gpu, 8, "A100", 81920, 96.0, 1152, Some(27.44705)),
+    ("p5.4xlarge", Gpu, 1, "H100", 81920, 16.0, 256, Some(6.88)),
+    ("p5.48xlarge", Gpu, 8, "H100", 81920, 192.0, 2048, Some(55.04)),
+    ("p5e.48xlarge", Gpu, 8, "H200", 144384, 192.0, 2048, None),
+    ("p5en.48xlarge", Gpu, 8, "H200", 144384, 192.0, 2048, Some(63.296)),
+    ("inf1.xlarge", Neuron, 1, "Inferentia", 8192, 4.0, 8, Some(0.228)),
+    ("inf1.2xlarge", Neuron, 1, "Inferentia", 8192, 8.0, 16, Some(0.362)),
+    ("inf1.6xlarge", Neuron, 4, "Inferentia", 8192, 24.0, 48, Some(1.18)),
+    ("inf1.24xlarge", Neuron, 16, "Inferentia", 8192, 96.0, 192, Some(4.721)),
+    ("inf2.xlarge", Neuron, 1, "Inferentia2", 32768, 4.0, 16, Some(0.7582)),
+    ("inf2.8xlarge", Neuron, 1, "Inferentia2", 32768, 32.0, 128, Some(1.96786)),
+    ("inf2.24xlarge", Neuron, 6, "Inferentia2", 32768, 96.0, 384, Some(6.49063)),
+    ("inf2.48xlarge", Neuron, 12, "Inferentia2", 32768, 192.0, 768, Some(12.98127)),
+    ("trn1.2xlarge", Neuron, 1, "Trainium", 32768, 8.0, 32, Some(1.34375)),
+    ("trn1.32xlarge", Neuron, 16, "Trainium", 32768, 128.0, 512, Some(21.5)),
+    ("trn1n.32xlarge", Neuron, 16, "Trainium", 32768, 128.0, 512, Some(24.78)),
+    ("trn2.48xlarge", Neuron, 16, "Trainium2", 98304, 192.0, 2048, None),
 ];
 
 fn to_type(row: &Row) -> AcceleratedType {
-    let &(name, kind, count, model, gib, vcpus, memory_gib, usd) = row;
+    let &(name, kind, count, model, mib, vcpus, memory_gib, usd) = row;
     AcceleratedType {
         name,
-        accelerators: Accelerators { kind, count, model: model.to_string(), memory_mib_each: Some(gib * 1024) },
+        accelerators: Accelerators { kind, count, model: model.to_string(), memory_mib_each: Some(mib) },
         vcpus,
         memory_gib,
         ec2_hourly_usd: usd,
@@ -270,7 +271,7 @@ mod tests {
     #[test]
     fn the_table_knows_gpus_memory_and_prices() {
         let g5 = accelerated_type("g5.12xlarge").expect("known");
-        assert_eq!((g5.accelerators.count, g5.accelerators.model.as_str(), g5.accelerators.memory_mib_each), (4, "A10G", Some(24 * 1024)));
+        assert_eq!((g5.accelerators.count, g5.accelerators.model.as_str(), g5.accelerators.memory_mib_each), (4, "A10G", Some(22_888)), "as EC2 says");
         assert_eq!(g5.ec2_hourly_usd, Some(5.672));
         assert_eq!(accelerated_type("ml.p4d.24xlarge").map(|t| t.accelerators.count), Some(8), "SageMaker's twin");
         assert_eq!(accelerated_type("p5e.48xlarge").and_then(|t| t.ec2_hourly_usd), None, "no on-demand rate: unpriced, not $0");
