@@ -482,3 +482,14 @@ fn an_account_id_that_is_not_12_digits_never_names_a_folder() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("an account id is 12 digits"), "{stderr}");
 }
+
+#[test]
+fn a_plan_file_past_the_size_limit_is_refused_unread() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("plan.json");
+    // 17 MiB of blanks: refused by size before any parsing.
+    std::fs::write(&path, vec![b' '; 17 * 1024 * 1024]).expect("write");
+    let out = costguard(&["plan", "show", &path.to_string_lossy()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("larger than the limit of 16777216 bytes"), "{stderr}");
+}
