@@ -227,3 +227,42 @@ async fn a_resize_whose_start_fails_never_leaves_the_instance_down() {
     assert!(journal.last_done(ResourceType::Ec2Instance, &ids["quiet"], &["resize"]).expect("read").is_some(), "settled as done, so restore can undo it");
     assert!(second.report.findings.iter().all(|f| f.resource_id != ids["quiet"]), "now right-sized: {:?}", second.report.findings);
 }
+
+/// A plan file is a file: whoever can edit it can edit the instance
+/// catalogue it holds. `apply` reads sizes again, so an edited catalogue
+/// (m5.large removed, to steer the resize to m5.xlarge, with the change
+/// text and fingerprint made to agree) cannot pick the type.
+#[tokio::test]
+async fn apply_reads_the_sizes_again_and_never_takes_them_from_the_plan_file() {
+    let moto = support::moto().await;
+    let ids = moto.seed_instances(json!([{"name": "quiet", "type": "m5.2xlarge", "cpu_max": 15.0, "samples": TWO_WEEKS, "memory": 20.0}]));
+    let policies = compile_text(
+        Path::new("resize.yaml"),
+        "policies:\n  - name: resize-now\n    resource: ec2-instance\n    filters:\n      - type: rightsizing\n        verdict: over-provisioned\n    actions:\n      - resize\n",
+    )
+    .expect("valid");
+    let state = tempfile::tempdir().expect("temp dir");
+    let plan_path = state.path().join("plan.json");
+    let aws = moto.aws().await;
+    let now = Utc::now();
+    let saving = sweep::SweepOptions { save_plan: Some(plan_path.clone()), ..support::sweep_options(state.path(), true) };
+    sweep::run(&aws, &policies, &saving, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("dry run");
+    let mut file = sweep::read_plan(&plan_path).expect("the plan reads back");
+    let change = &mut file.changes[0];
+    assert!(change.change.contains("-> m5.large"), "{}", change.change);
+    change.resource.sizes = change.resource.sizes.iter().filter(|s| s.instance_type != "m5.large").cloned().collect::<Vec<_>>().into();
+    change.change = change.change.replace("m5.large", "m5.xlarge");
+    change.evidence.change = change.evidence.change.replace("m5.large", "m5.xlarge");
+    change.fingerprint = change.evidence.fingerprint();
+    std::fs::write(&plan_path, serde_json::to_vec(&file).expect("JSON")).expect("write the edited plan");
+
+    let real = support::sweep_options(state.path(), false);
+    let applied =
+        sweep::apply_plan(&aws, &policies, (&plan_path, &file), Duration::hours(24), &real, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new())
+            .await
+            .expect("applies");
+    let finding = &applied.report.findings[0];
+    assert_eq!(finding.status, Status::Skipped, "{:?}", finding.detail);
+    assert!(finding.detail.as_deref().unwrap_or("").contains("changed since the plan was reviewed"), "{:?}", finding.detail);
+    assert_eq!(instance_state(&moto, &ids["quiet"]).await.0, "m5.2xlarge", "not resized to the edited file's choice");
+}

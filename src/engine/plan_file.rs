@@ -81,7 +81,8 @@ pub struct PlannedChange {
     /// SHA-256 of the evidence (without the metrics).
     pub fingerprint: String,
     /// The resource as the sweep saw it: what `apply` re-reads and
-    /// compares with (its sizes and prices are kept for the resize).
+    /// compares with (its sizes, prices and metric dimensions are for the
+    /// reviewer: `apply` reads them again).
     pub resource: Resource,
 }
 
