@@ -350,8 +350,7 @@ impl Rightsizing {
         // or not at all. Known from the catalog, the accelerator table, or
         // failing both the family's name.
         let accelerators = current.and_then(|s| s.accelerators.clone()).or_else(|| accelerated_type(&part.instance_type).map(|t| t.accelerators));
-        let family_says = sizes::split(&part.instance_type).is_some_and(|(f, _)| sizes::family_accelerated(f));
-        if accelerators.is_some() || current.is_some_and(|s| s.accelerated) || family_says {
+        if accelerators.is_some() || current.is_some_and(|s| s.accelerated) || sizes::is_accelerated(&part.instance_type) {
             let input = Accelerated { part, current, accelerators, source: gpu, at, cpu, memory };
             return self.assess_accelerated(resource, input, a);
         }

@@ -122,7 +122,7 @@ impl Kind for Instances {
             "Placement.AvailabilityZone" => i.availability_zone.as_deref().map(AttrValue::Str),
             "Monitoring.State" => Some(AttrValue::Str(if i.detailed_monitoring { "enabled" } else { "disabled" })),
             "AutoScalingGroupName" => i.auto_scaling_group.as_deref().map(AttrValue::Str),
-            "Accelerated" => Some(AttrValue::Bool(is_accelerated(&i.instance_type))),
+            "Accelerated" => Some(AttrValue::Bool(sizes::is_accelerated(&i.instance_type))),
             _ => None,
         }
     }
@@ -239,7 +239,7 @@ impl Kind for Instances {
         };
         // GPU series, in bulk (one ListMetrics per namespace and metric),
         // only where an accelerated instance is judged.
-        let kinds: BTreeSet<AcceleratorKind> = resources.iter().filter_map(|r| type_of(r).and_then(|t| accelerator_kind(&t))).collect();
+        let kinds: BTreeSet<AcceleratorKind> = resources.iter().filter_map(|r| type_of(r).and_then(|t| sizes::accelerator_kind(&t))).collect();
         let cloudwatch = aws.cloudwatch(region);
         let gpus = kinds.contains(&AcceleratorKind::Gpu);
         let mut by_source = Vec::new();
@@ -568,21 +568,6 @@ impl ResourceAction for Action {
     }
 }
 
-/// Whether a type has GPUs, Inferentia or Trainium, by the accelerator
-/// table or, for a type it does not know, by the family's letter.
-fn is_accelerated(instance_type: &str) -> bool {
-    accelerator_kind(instance_type).is_some()
-}
-
-/// GPUs or Neuron devices (`inf`, `trn`), where the type has either.
-fn accelerator_kind(instance_type: &str) -> Option<AcceleratorKind> {
-    if let Some(t) = accelerators::accelerated_type(instance_type) {
-        return Some(t.accelerators.kind);
-    }
-    let (family, _) = sizes::split(instance_type)?;
-    sizes::family_accelerated(family).then_some(if family.starts_with("inf") || family.starts_with("trn") { AcceleratorKind::Neuron } else { AcceleratorKind::Gpu })
-}
-
 /// Listed series by the instance they name.
 fn by_instance(series: Vec<Dimensions>) -> HashMap<String, Vec<Dimensions>> {
     let mut out: HashMap<String, Vec<Dimensions>> = HashMap::new();
@@ -832,7 +817,7 @@ mod tests {
         let gpus = per_gpu(&series);
         assert_eq!(gpus.len(), 2, "one series per GPU: {gpus:?}");
         assert_eq!(gpus[0], dims(&[("InstanceId", "i-1"), ("index", "2"), ("name", "A10G")]), "fewest dimensions, GPU 2 before GPU 10");
-        assert!(is_accelerated("p5.48xlarge") && is_accelerated("g4ad.xlarge") && !is_accelerated("m5.large"));
+        assert!(sizes::is_accelerated("p5.48xlarge") && sizes::is_accelerated("g4ad.xlarge") && !sizes::is_accelerated("m5.large"));
     }
 
     #[test]

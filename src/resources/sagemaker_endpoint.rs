@@ -138,7 +138,7 @@ impl Kind for Endpoints {
             "InstanceType" => described.and_then(|d| d.variants.iter().find_map(|v| v.instance_type.as_deref())).map(AttrValue::Str),
             // Any variant on GPUs, Inferentia or Trainium.
             "Accelerated" => described.map(|d| {
-                AttrValue::Bool(d.variants.iter().filter_map(|v| v.instance_type.as_deref()).any(|t| sizes::split(t).is_some_and(|(f, _)| sizes::family_accelerated(f))))
+                AttrValue::Bool(d.variants.iter().filter_map(|v| v.instance_type.as_deref()).any(sizes::is_accelerated))
             }),
             _ => None,
         }
@@ -171,9 +171,8 @@ impl Kind for Endpoints {
             .filter_map(|(i, v)| {
                 let instance_type = v.instance_type.clone()?;
                 let count = v.current_instance_count.unwrap_or(0).max(1);
-                let accelerated = sizes::accelerated_type(&instance_type);
-                let vcpus = accelerated.as_ref().map(|t| t.vcpus).or_else(|| sizes::split(&instance_type).and_then(|(_, s)| sizes::ladder_vcpus(s))).unwrap_or(1.0);
-                let gpu_series = if accelerated.is_some() { vec![series[i].clone()] } else { Vec::new() };
+                let vcpus = sizes::named_vcpus(&instance_type).unwrap_or(1.0);
+                let gpu_series = if sizes::accelerated_type(&instance_type).is_some() { vec![series[i].clone()] } else { Vec::new() };
                 any_gpu |= !gpu_series.is_empty();
                 Some(SizingPart {
                     name: v.name.clone(),

@@ -197,7 +197,7 @@ impl Kind for TrainingJobs {
             "MaxWaitTimeInSeconds" => seconds(j.max_wait_seconds),
             "TuningJobArn" => j.tuning_job_arn.as_deref().map(AttrValue::Str),
             "TrainingPlanArn" => j.training_plan_arn.as_deref().map(AttrValue::Str),
-            "Accelerated" => Some(AttrValue::Bool(j.instances.iter().any(|g| sizes::split(&g.instance_type).is_some_and(|(f, _)| sizes::family_accelerated(f))))),
+            "Accelerated" => Some(AttrValue::Bool(j.instances.iter().any(|g| sizes::is_accelerated(&g.instance_type)))),
             _ => None,
         }
     }
@@ -222,8 +222,7 @@ impl Kind for TrainingJobs {
         let mut cpu_series = Vec::new();
         for (i, group) in j.instances.iter().enumerate() {
             let count = group.count.max(1);
-            let accelerated = sizes::accelerated_type(&group.instance_type);
-            let vcpus = accelerated.as_ref().map(|t| t.vcpus).or_else(|| sizes::split(&group.instance_type).and_then(|(_, s)| sizes::ladder_vcpus(s))).unwrap_or(1.0);
+            let vcpus = sizes::named_vcpus(&group.instance_type).unwrap_or(1.0);
             let hosts: Vec<_> = (first_host..first_host + count).map(host).collect();
             cpu_series.push(hosts[0].clone());
             parts.push(SizingPart {
@@ -236,7 +235,7 @@ impl Kind for TrainingJobs {
                 cpu_full_scale: 100.0 * vcpus,
                 // A job's instance count is the job's own design: only the type moves.
                 min_count: count,
-                gpu_series: if accelerated.is_some() { hosts } else { Vec::new() },
+                gpu_series: if sizes::accelerated_type(&group.instance_type).is_some() { hosts } else { Vec::new() },
                 gpu_sample_secs: 60.0,
                 billed_hours,
             });

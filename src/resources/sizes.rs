@@ -259,6 +259,29 @@ pub fn accelerated_size(t: &AcceleratedType, instance_type: String) -> InstanceS
     }
 }
 
+/// GPUs or Neuron devices (`inf`, `trn`), where the type has either: by
+/// the accelerator table, or for a type it does not know by the family's
+/// letter (`ml.` twins alike).
+pub fn accelerator_kind(instance_type: &str) -> Option<AcceleratorKind> {
+    if let Some(t) = accelerated_type(instance_type) {
+        return Some(t.accelerators.kind);
+    }
+    let (family, _) = split(instance_type)?;
+    let bare = family.strip_prefix("ml.").unwrap_or(family);
+    family_accelerated(family).then_some(if bare.starts_with("inf") || bare.starts_with("trn") { AcceleratorKind::Neuron } else { AcceleratorKind::Gpu })
+}
+
+/// Whether a type has GPUs, Inferentia or Trainium ([`accelerator_kind`]).
+pub fn is_accelerated(instance_type: &str) -> bool {
+    accelerator_kind(instance_type).is_some()
+}
+
+/// vCPUs of a type by its name: the accelerator table's, else the size
+/// ladder's (SageMaker's `ml.` types have no catalog).
+pub fn named_vcpus(instance_type: &str) -> Option<f64> {
+    accelerated_type(instance_type).map(|t| t.vcpus).or_else(|| split(instance_type).and_then(|(_, s)| ladder_vcpus(s)))
+}
+
 /// `ml.g4dn` -> true: the family letter after `ml.` names GPUs (g, p),
 /// Inferentia (inf) or Trainium (trn).
 pub fn family_accelerated(family: &str) -> bool {
