@@ -13,7 +13,13 @@ use std::time::{Duration, Instant};
 /// `costguard run` with `env`, JSON logs to `stderr`; the child and the
 /// address it listens on (its first line).
 fn start_daemon(config_file: &Path, env: Vec<(&'static str, String)>, stderr: Stdio) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_costguard"))
+    spawn_daemon(Command::new(env!("CARGO_BIN_EXE_costguard")), config_file, env, stderr)
+}
+
+/// `command` (the binary, or a shell that sets limits and runs it) with
+/// `costguard run`'s arguments.
+fn spawn_daemon(mut command: Command, config_file: &Path, env: Vec<(&'static str, String)>, stderr: Stdio) -> (Child, String) {
+    let mut child = command
         .args(["--log-format", "json", "run", "--config", &config_file.to_string_lossy()])
         .envs(env)
         .env("COSTGUARD_LOG", "info")
@@ -341,4 +347,70 @@ async fn the_spend_velocity_check_runs_on_its_own_schedule_between_sweeps() {
     assert_eq!(json["models"][0]["model_id"], "anthropic.claude-3-haiku-20240307-v1:0", "{json}");
     support::signal(&child, "TERM");
     assert_eq!(support::exit_within(&mut child, Duration::from_secs(30)), Some(0));
+}
+
+/// Opens `n` clients that never finish a request: every other one sends
+/// nothing, the others part of a request line (slow clients).
+fn half_open_clients(address: &str, n: usize) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    (0..n)
+        .filter_map(|i| {
+            let mut s = std::net::TcpStream::connect(address).ok()?;
+            if i % 2 == 1 {
+                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x");
+            }
+            Some(s)
+        })
+        .collect()
+}
+
+/// `path` answered, and how long the answer took.
+fn timed_get(address: &str, path: &str) -> ((u16, String), Duration) {
+    let asked = Instant::now();
+    let answer = get(address, path);
+    (answer, asked.elapsed())
+}
+
+#[tokio::test]
+async fn two_thousand_half_open_clients_do_not_fail_a_health_check_and_sigterm_still_stops_the_daemon() {
+    let moto = support::moto().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
+    let config_file = dir.path().join("costguard.yaml");
+    // A yearly schedule: no sweep runs; AWS answers, so the daemon is ready.
+    std::fs::write(&config_file, config(dir.path(), &policies, "0 0 0 1 1 *")).expect("write config");
+    // Twice: with the file descriptors the deployment files give (the
+    // connection limit is reached first), and with only 300 (the process
+    // runs out of descriptors first). Either way the oldest idle client
+    // makes room.
+    for nofile in [None, Some(300)] {
+        let command = match nofile {
+            None => Command::new(env!("CARGO_BIN_EXE_costguard")),
+            Some(n) => {
+                let mut shell = Command::new("sh");
+                shell.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_costguard")]);
+                shell
+            }
+        };
+        let (mut child, address) = spawn_daemon(command, &config_file, moto.env(), Stdio::null());
+        wait_for("readiness", Duration::from_secs(30), || get(&address, "/readyz").0 == 200);
+
+        let flood = half_open_clients(&address, 2000);
+        assert_eq!(flood.len(), 2000, "every client connected");
+        for path in ["/healthz", "/readyz"] {
+            let (answer, took) = timed_get(&address, path);
+            assert_eq!(answer.0, 200, "{path} with 2,000 half-open clients (descriptors: {nofile:?}): {answer:?}");
+            assert!(took < Duration::from_secs(1), "{path} answered in {took:?} (descriptors: {nofile:?})");
+        }
+        // A second wave while the first is still open.
+        let second = half_open_clients(&address, 2000);
+        let (answer, took) = timed_get(&address, "/healthz");
+        assert_eq!(answer, (200, "ok\n".to_string()));
+        assert!(took < Duration::from_secs(1), "{took:?}");
+
+        support::signal(&child, "TERM");
+        assert_eq!(support::exit_within(&mut child, Duration::from_secs(30)), Some(0), "SIGTERM stops it within 30 s with 4,000 clients connected");
+        drop((flood, second));
+    }
 }

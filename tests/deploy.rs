@@ -26,6 +26,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     for hardening in ["DynamicUser=yes", "StateDirectory=costguard", "ProtectSystem=strict", "NoNewPrivileges=yes", "Restart=on-failure"] {
         assert!(unit.contains(hardening), "{hardening}");
     }
+    let nofile: u64 = unit.lines().find_map(|l| l.strip_prefix("LimitNOFILE=")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    assert!(nofile >= 4 * costguard::service::http::MAX_CONNECTIONS as u64, "descriptors for the HTTP connection limit with room to spare: {nofile}");
 }
 
 /// Copies `policies/` and a shipped config into `etc/costguard/` under
@@ -107,6 +109,9 @@ fn the_ecs_task_checks_health_with_the_binary_and_its_logs_expire() {
     assert_eq!(container["readonlyRootFilesystem"], true);
     assert_eq!(container["logConfiguration"]["options"]["awslogs-group"], "/ecs/costguard");
     assert!(container["stopTimeout"].as_i64().unwrap_or(0) >= 120, "time for the sweep in flight to finish its resource");
+    let nofile = container["ulimits"].as_array().and_then(|u| u.iter().find(|l| l["name"] == "nofile")).map(|l| l["softLimit"].as_u64().unwrap_or(0));
+    let connections = costguard::service::http::MAX_CONNECTIONS as u64;
+    assert!(nofile.unwrap_or(0) >= 4 * connections, "the container's descriptors hold the HTTP connection limit with room to spare: {nofile:?}");
     assert_eq!(read("ecs-log-group.json")["retentionInDays"], 30);
     assert_eq!(read("ecs-service.json")["deploymentConfiguration"]["maximumPercent"], 100, "never two costguards at once");
 }

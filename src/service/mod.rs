@@ -147,6 +147,7 @@ impl Loaded {
             save_plan: approval.then(|| state_dir.join(PLANS_DIR).join(format!("plan-{}.json", now.format("%Y%m%dT%H%M%SZ")))),
             account_tags: None,
             member: None,
+            state_keep: self.config.state_keep,
         };
         (policies, options)
     }
@@ -398,7 +399,7 @@ pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> Exit
         eprintln!("costguard: cannot install the SIGHUP handler");
         return ExitCode::from(crate::outcome::exit::FAILED);
     };
-    let listener = match tokio::net::TcpListener::bind(loaded.config.listen).await {
+    let listener = match http::listen(loaded.config.listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("costguard: cannot listen on {}: {e}", loaded.config.listen);
