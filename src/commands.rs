@@ -127,10 +127,23 @@ pub struct SweepArgs {
 
 /// What `sweep` takes from a daemon config file: the email settings and
 /// templates, checked, and the time limits. `Err` is the message to print.
-pub fn load_sweep_config(file: &Path) -> Result<(Option<Arc<EmailSetup>>, TimeLimits), String> {
+pub fn load_sweep_config(file: &Path) -> Result<SweepConfig, String> {
     let daemon = config::daemon::load(file).map_err(|e| format!("{e}\ncostguard: invalid config {}", file.display()))?;
     let email = daemon.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok((email, daemon.time_limits))
+    Ok(SweepConfig { email, limits: daemon.time_limits, state_keep: daemon.state_keep })
+}
+
+/// What `sweep --config` takes from the daemon config.
+pub struct SweepConfig {
+    pub email: Option<Arc<EmailSetup>>,
+    pub limits: TimeLimits,
+    pub state_keep: chrono::Duration,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self { email: None, limits: TimeLimits::default(), state_keep: chrono::Duration::days(config::daemon::DEFAULT_STATE_KEEP_DAYS) }
+    }
 }
 
 /// `notify` without email set up only reports: the note that says so.
@@ -154,15 +167,15 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
         eprintln!("costguard: warning: {w}");
     }
     let (policies, guardrails) = (set.policies, if args.skip_guardrails { None } else { set.guardrails });
-    let (email, limits) = match args.config.as_deref().map(load_sweep_config).transpose() {
+    let (email, limits, state_keep) = match args.config.as_deref().map(load_sweep_config).transpose() {
         Err(message) => {
             eprintln!("{message}");
             eprintln!("costguard: nothing was listed or changed");
             return ExitCode::from(exit::FAILED);
         }
         Ok(loaded) => {
-            let (email, limits) = loaded.unwrap_or_default();
-            (email.filter(|_| !args.no_email), limits)
+            let SweepConfig { email, limits, state_keep } = loaded.unwrap_or_default();
+            (email.filter(|_| !args.no_email), limits, state_keep)
         }
     };
     warn_placeholders(guardrails.as_ref(), email.as_deref());
@@ -172,7 +185,7 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
     let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(limits.aws);
     // --max-duration, else the config's limit, else the default.
     let max_duration = Some(args.options.max_duration.unwrap_or(limits.sweep));
-    let options = SweepOptions { guardrails, email, max_duration, ..args.options };
+    let options = SweepOptions { guardrails, email, max_duration, state_keep, ..args.options };
     let Some(org) = args.org else { return summarize(sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await) };
     let (selection, how) = match crate::engine::accounts::resolve(org, &aws.default_region().unwrap_or_default()) {
         Ok(resolved) => resolved,

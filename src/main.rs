@@ -572,6 +572,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 save_plan: None,
                 account_tags: None,
                 member: None,
+                state_keep: chrono::Duration::days(costguard::config::daemon::DEFAULT_STATE_KEEP_DAYS),
             };
             let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::hours(24));
             let args = commands::ApplyArgs { file, config, policies, max_age, options, progress: progress(log_format) };
@@ -609,6 +610,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 save_plan,
                 account_tags: None,
                 member: None,
+                state_keep: chrono::Duration::days(costguard::config::daemon::DEFAULT_STATE_KEEP_DAYS),
             };
             let org = match org.into_args() {
                 Ok(org) => org,

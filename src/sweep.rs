@@ -64,6 +64,9 @@ pub struct SweepOptions {
     /// its alerts go out through. Its digests are routed but not sent: the
     /// organization sends one per recipient across its accounts.
     pub member: Option<MemberOf>,
+    /// History older than this is pruned from the journal by each sweep
+    /// that opens it (`state-keep-days`).
+    pub state_keep: chrono::Duration,
 }
 
 /// One account of an organization's sweep, as its alerts name it; they go
@@ -157,6 +160,7 @@ pub async fn run(
     let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
     let mut recovery = recover(aws, journal.as_ref(), options, policies, clock).await;
+    prune(journal.as_ref(), options, now, &mut recovery);
     // First: a runaway model bill is told before the slower work.
     let ai_spend = check_ai_spend(aws, options, &regions, journal.as_ref(), (now, clock), cancel, progress).await;
 
@@ -186,15 +190,25 @@ pub async fn run(
     let outcomes = match (&journal, options.dry_run) {
         (Some(journal), false) => {
             let _task = progress.task("applying");
-            apply::apply(&plan, &apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock, fresh_sizes: None })
-                .await
+            let ctx = apply::ApplyContext {
+                aws,
+                journal,
+                policies,
+                settings: &options.settings,
+                run_id: &run_id,
+                account_id: &account_id,
+                cancel,
+                clock,
+                fresh_sizes: None,
+            };
+            apply::apply(&plan, &ctx).await
         }
         _ => apply::dry_run(&plan),
     };
     let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
     let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
     let findings = findings::findings(&mut plan, outcomes, &account_id);
-    let savings = ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, &plan, &findings, recreated, &run_id, &account_id, clock.now()));
+    let savings = ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, recreated, clock.now()));
     let (emails, held_digests) = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
@@ -251,15 +265,24 @@ pub async fn apply_plan(
     let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
     let outcomes = {
         let _task = progress.task("applying the plan");
-        let ctx =
-            apply::ApplyContext { aws, journal: &journal, policies, settings: &options.settings, run_id: &run_id, cancel, clock, fresh_sizes: Some(&prices) };
+        let ctx = apply::ApplyContext {
+            aws,
+            journal: &journal,
+            policies,
+            settings: &options.settings,
+            run_id: &run_id,
+            account_id: &account_id,
+            cancel,
+            clock,
+            fresh_sizes: Some(&prices),
+        };
         apply::apply(&plan, &ctx).await
     };
     let findings = findings::findings(&mut plan, outcomes, &account_id);
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
-    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, &plan, &findings, Ok(Vec::new()), &run_id, &account_id, clock.now()));
+    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, Ok(Vec::new()), clock.now()));
     let info = RunInfo { run_id, account_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,
@@ -298,6 +321,17 @@ async fn recover(aws: &Aws, journal: Option<&Journal>, options: &SweepOptions, p
         tracing::warn!(journal = %journal.path().display(), "{note}");
     }
     recovery
+}
+
+/// History past `state-keep-days` leaves the journal (the savings ledger
+/// stays whole); a failure is a journal problem in the report.
+fn prune(journal: Option<&Journal>, options: &SweepOptions, now: DateTime<Utc>, recovery: &mut apply::Recovery) {
+    let Some(journal) = journal else { return };
+    match journal.prune(now - options.state_keep) {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(journal = %journal.path().display(), rows, keep_days = options.state_keep.num_days(), "old history pruned"),
+        Err(e) => recovery.problems.push(format!("pruning history past {} days: {e}", options.state_keep.num_days())),
+    }
 }
 
 /// The ledger's total for the report; a ledger that failed is a journal
@@ -502,23 +536,18 @@ async fn reconcile_guardrails(
     (changes, errors.iter().map(ToString::to_string).collect())
 }
 
-/// The savings ledger: a real run records what its changes saved and the
-/// deleted resources it finds recreated; any run with a journal reads the
-/// total that counts now, for the report.
-#[allow(clippy::too_many_arguments)]
+/// The savings ledger: a real run records the deleted resources it finds
+/// recreated (its changes' savings were written as each was done); any run
+/// with a journal reads the total that counts now, for the report.
 fn update_ledger(
     journal: Option<&Journal>,
     dry_run: bool,
-    plan: &Plan,
-    findings: &[Finding],
     recreated: Result<Vec<ledger::LedgerRow>, JournalError>,
-    run_id: &str,
-    account_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<ledger::SavingsTotal>, JournalError> {
     let Some(journal) = journal else { return Ok(None) };
     if !dry_run {
-        ledger::record(journal, run_id, &ledger::savings_of(plan, findings, account_id), &recreated?, now)?;
+        ledger::record_recreated(journal, &recreated?, now)?;
     }
     Ok(Some(ledger::total(&journal.savings(None)?)))
 }

@@ -250,6 +250,7 @@ async fn plan_then_protect_then_apply(moto: &Moto, policy_text: &str) -> (Vec<co
         policies: &policies,
         settings: &settings,
         run_id: "run",
+        account_id: "123456789012",
         cancel: &cancel,
         clock: &clock,
         fresh_sizes: None,

@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
-use costguard::engine::journal::{ActionState, Journal};
+use costguard::engine::journal::{ActionState, Intent, Journal, PendingSaving};
 use costguard::progress::Progress;
 use costguard::report::{Finding, Verdict};
 use costguard::resources::ResourceType;
@@ -344,7 +344,10 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice_and_
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
     for name in ["deleted-before-crash", "crashed-before-delete"] {
         let resource = ResourceType::SagemakerEndpoint.reread(&aws, support::REGION, name, chrono::Utc::now()).await.expect("read").expect("exists");
-        journal.record_intent("crashed-run", "idle-endpoints", "delete", &resource, Utc::now()).expect("intent");
+        // Each carries its saving: it enters the ledger only if the change happened.
+        let saving = PendingSaving { account_id: "123456789012".into(), action: "delete".into(), monthly_usd: 83.95 };
+        let intent = Intent { run_id: "crashed-run", policy: "idle-endpoints", action: "delete", resource: &resource, saving: Some(&saving), undoes: None };
+        journal.record_intent(&intent, Utc::now()).expect("intent");
     }
     // The crash came after AWS took the first deletion.
     moto.sagemaker().await.delete_endpoint().endpoint_name("deleted-before-crash").send().await.expect("delete");
@@ -369,6 +372,13 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice_and_
     assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").is_some(), "kept for restore");
     assert_eq!(journal.count(ActionState::Abandoned).expect("count"), 1);
     assert_eq!(endpoint_names(&moto).await, ["crashed-before-delete"], "the protected endpoint was not deleted by recovery");
+    let ledger = journal.savings(None).expect("ledger");
+    let saved: Vec<(&str, f64)> = ledger.iter().map(|r| (r.saving.resource_id.as_str(), r.saving.monthly_usd)).collect();
+    assert_eq!(saved, [("deleted-before-crash", 83.95)], "the change the crash interrupted is counted once; the one that never happened is not");
+    // Settled again (a second recovery, a retry): still once.
+    let done = journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").expect("done");
+    journal.settle(done.id, ActionState::Done, "again", Utc::now()).expect("settle");
+    assert_eq!(journal.savings(None).expect("ledger").len(), 1);
 }
 
 #[tokio::test]

@@ -81,6 +81,15 @@ pub fn compile(node: &Node, resource_type: ResourceType, path: &str, errors: &mu
     None
 }
 
+/// Every action's name joined with `+` (`notify+delete`), `report` when
+/// there is none: how findings and the savings ledger name what was done.
+pub fn joined_names(actions: &[Action]) -> String {
+    if actions.is_empty() {
+        return "report".to_string();
+    }
+    actions.iter().map(Action::name).collect::<Vec<_>>().join("+")
+}
+
 /// The names of the changes a grace period holds back, joined with `+`
 /// (e.g. `delete`): the action named in a mark.
 pub fn gated_names(actions: &[Action]) -> String {

@@ -82,6 +82,9 @@ pub struct DaemonConfigSpec {
     pub time_limits: Option<Located<TimeLimitsSpec>>,
     #[serde(default)]
     pub organization: Option<Located<OrganizationSpec>>,
+    /// Days of history the state database keeps (runs, actions, notices, alerts).
+    #[serde(default)]
+    pub state_keep_days: Option<Located<f64>>,
 }
 
 /// `organization:`: every sweep covers the accounts of an AWS Organization
@@ -348,7 +351,15 @@ pub struct DaemonConfig {
     pub time_limits: TimeLimits,
     /// Sweep these accounts of an organization; `None`: the credentials' own.
     pub organization: Option<super::accounts::OrgSettings>,
+    /// History older than this leaves the state database (`state-keep-days`).
+    pub state_keep: chrono::Duration,
 }
+
+/// `state-keep-days` unless configured: a year and a month, so that last
+/// year's same month can still be looked at.
+pub const DEFAULT_STATE_KEEP_DAYS: i64 = 400;
+/// At most about 30 years (a larger figure would overflow dates).
+const MAX_STATE_KEEP_DAYS: f64 = 10_000.0;
 
 /// The journal's file name in the state folder.
 pub const JOURNAL_FILE: &str = "journal.sqlite";
@@ -611,6 +622,14 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             errors.push(DecodeError::new(r.loc, format!("regions[{i}]"), format!("expected a region name such as us-east-1, found {:?}", r.value)));
         }
     }
+    let state_keep_days = match &spec.state_keep_days {
+        Some(d) if !(d.value.fract() == 0.0 && (1.0..=MAX_STATE_KEEP_DAYS).contains(&d.value)) => {
+            errors.push(DecodeError::new(d.loc, "state-keep-days", format!("expected a whole number of days from 1 to {MAX_STATE_KEEP_DAYS}, found {d}")));
+            DEFAULT_STATE_KEEP_DAYS
+        }
+        Some(d) => d.value as i64,
+        None => DEFAULT_STATE_KEEP_DAYS,
+    };
     if errors.is_empty() {
         Ok(DaemonConfig {
             policies: spec.policies.as_ref().map_or_else(|| vec![base.join("policies")], |p| p.iter().map(path).collect()),
@@ -627,6 +646,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             email,
             time_limits,
             organization,
+            state_keep: chrono::Duration::days(state_keep_days),
         })
     } else {
         Err(ConfigErrors(errors.into_iter().map(|e| ConfigError::from_decode(file, e)).collect()))

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::journal::{ActionState, Journal, Mark};
+use super::journal::{ActionState, Intent, Journal, Mark, PendingSaving};
 use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
 use crate::actions::{mark, Action};
 use crate::aws::Aws;
@@ -67,6 +67,8 @@ pub struct ApplyContext<'a> {
     pub policies: &'a [Policy],
     pub settings: &'a PlanSettings,
     pub run_id: &'a str,
+    /// The account the changes are made in (the savings ledger's rows say it).
+    pub account_id: &'a str,
     pub cancel: &'a CancellationToken,
     pub clock: &'a Clock,
     /// `Some`: the plan came from a file, whose sizes, prices and metric
@@ -144,10 +146,25 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
     if let Some(why) = policy_plan.actions.iter().filter_map(Action::change).find_map(|c| c.refusal(&fresh)) {
         return Outcome::new(Status::Skipped, format!("{why}; not changed"));
     }
+    // The entry's saving rides on its last change: counted once that is done.
+    let saving = super::findings::saving(&policy_plan.actions, &fresh, assessment.as_ref(), now).filter(|usd| *usd > 0.0).map(|monthly_usd| PendingSaving {
+        account_id: ctx.account_id.to_string(),
+        action: crate::actions::joined_names(&policy_plan.actions),
+        monthly_usd,
+    });
+    let changes: Vec<&Change> = policy_plan.actions.iter().filter_map(Action::change).collect();
     let mut details = Vec::new();
     let mut status = Status::Done;
-    for change in policy_plan.actions.iter().filter_map(Action::change) {
-        let id = match ctx.journal.record_intent(ctx.run_id, &policy.name, change.name(), &fresh, now) {
+    for (i, change) in changes.iter().enumerate() {
+        let intent = Intent {
+            run_id: ctx.run_id,
+            policy: &policy.name,
+            action: change.name(),
+            resource: &fresh,
+            saving: saving.as_ref().filter(|_| i + 1 == changes.len()),
+            undoes: None,
+        };
+        let id = match ctx.journal.record_intent(&intent, now) {
             Ok(id) => id,
             Err(e) => {
                 // No journal, no change: the change could not be undone.
@@ -300,7 +317,8 @@ pub struct Recovery {
 }
 
 /// Settles actions a crash left as `intent`: the resource as it is now says
-/// whether the change happened. A journal row that cannot be read is
+/// whether the change happened (its saving enters the ledger as it is
+/// settled done); a restore left open is finished. A journal row that cannot be read is
 /// quarantined and reported; the other rows still recover.
 pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy], clock: &Clock) -> Recovery {
     let (entries, problems) = match journal.unsettled(clock.now()) {
@@ -310,6 +328,14 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
     let mut recovery = Recovery { notes: Vec::new(), problems };
     let notes = &mut recovery.notes;
     for entry in entries {
+        if let Some(undoes) = entry.undoes {
+            match super::restore::finish(aws, journal, &entry, undoes, clock).await {
+                Ok(super::restore::Finished::Done(note)) => notes.push(note),
+                Ok(super::restore::Finished::Refused(problem) | super::restore::Finished::Pending(problem)) => recovery.problems.push(problem),
+                Err(e) => recovery.problems.push(format!("restore of {} {}: could not settle ({e})", entry.resource.resource_type(), entry.resource.id)),
+            }
+            continue;
+        }
         let rt = entry.resource.resource_type();
         let now_state = match rt.reread(aws, &entry.resource.region, &entry.resource.id, clock.now()).await {
             Ok(state) => state,

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::apply::Outcome;
-use super::plan::{Plan, PlanEntry};
+use super::plan::Plan;
 use crate::outcome::Status;
 use crate::resources::sizes::Assessment;
-use crate::resources::{CostKind, ResourceType};
+use crate::resources::{CostKind, Resource, ResourceType};
 
 /// The texts that are the same for every finding of a policy, an account
 /// or a region (policy, account, region, action) are shared (`Arc<str>`),
@@ -60,13 +60,11 @@ pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Ve
     for policy in &mut plan.policies {
         // The same for every entry of the policy: built once.
         let policy_name: Arc<str> = Arc::from(policy.policy.as_str());
-        let (action, action_description): (Arc<str>, Arc<str>) = if policy.actions.is_empty() {
-            (Arc::from("report"), Arc::from("report only"))
+        let action: Arc<str> = crate::actions::joined_names(&policy.actions).into();
+        let action_description: Arc<str> = if policy.actions.is_empty() {
+            Arc::from("report only")
         } else {
-            (
-                policy.actions.iter().map(|a| a.name()).collect::<Vec<_>>().join("+").into(),
-                policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ").into(),
-            )
+            policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ").into()
         };
         for (entry, outcome) in policy.entries.iter_mut().zip(outcomes.by_ref()) {
             findings.push(Finding {
@@ -84,7 +82,7 @@ pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Ve
                 monthly_cost_usd: entry.resource.monthly_cost_usd,
                 cost_kind: entry.resource.cost_kind,
                 cost_basis: entry.resource.cost_basis.clone(),
-                monthly_saving_usd: saving(&policy.actions, entry, plan.now),
+                monthly_saving_usd: saving(&policy.actions, &entry.resource, entry.assessment.as_deref(), plan.now),
                 recommendation: entry.assessment.clone(),
             });
         }
@@ -97,9 +95,10 @@ pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Ve
 /// what is deleted or stopped, the storage a retention frees), counted for
 /// findings held back too (what would be saved, were it allowed to act);
 /// else what its type says the way it runs wastes (training on demand).
-fn saving(actions: &[crate::actions::Action], entry: &PlanEntry, now: DateTime<Utc>) -> Option<f64> {
-    if let Some(a) = &entry.assessment {
+/// Apply asks the same of the resource it re-read, for the savings ledger.
+pub(crate) fn saving(actions: &[crate::actions::Action], resource: &Resource, assessment: Option<&Assessment>, now: DateTime<Utc>) -> Option<f64> {
+    if let Some(a) = assessment {
         return a.monthly_saving_usd;
     }
-    actions.iter().filter_map(|a| a.monthly_saving(&entry.resource, now)).reduce(f64::max).or_else(|| entry.resource.avoidable_cost())
+    actions.iter().filter_map(|a| a.monthly_saving(resource, now)).reduce(f64::max).or_else(|| resource.avoidable_cost())
 }

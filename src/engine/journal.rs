@@ -72,7 +72,14 @@ CREATE TABLE IF NOT EXISTS actions (
     state         TEXT NOT NULL,
     detail        TEXT,
     started_at    TEXT NOT NULL,
-    finished_at   TEXT
+    finished_at   TEXT,
+    -- What the change takes off the monthly bill: written to the savings
+    -- ledger in the transaction that settles the row as done.
+    saving_usd    REAL,
+    saving_action TEXT,
+    account_id    TEXT,
+    -- A restore: the id of the change it undoes.
+    undoes        INTEGER
 );
 CREATE INDEX IF NOT EXISTS actions_by_resource ON actions (resource_type, resource_id, action, state);
 CREATE INDEX IF NOT EXISTS actions_by_state ON actions (state);
@@ -116,7 +123,9 @@ CREATE TABLE IF NOT EXISTS savings (
     done_at       TEXT NOT NULL,
     state         TEXT NOT NULL,
     changed_at    TEXT,
-    account_id    TEXT NOT NULL DEFAULT ''
+    account_id    TEXT NOT NULL DEFAULT '',
+    -- The journaled change (actions.id) it came from: at most one row each.
+    action_id     INTEGER
 );
 CREATE INDEX IF NOT EXISTS savings_by_resource ON savings (resource_type, region, resource_id, state);
 -- Email that could not be delivered yet: retried by the next sweeps.
@@ -139,6 +148,9 @@ CREATE TABLE IF NOT EXISTS ai_spend_alerts (
     told_at  TEXT NOT NULL
 );
 ";
+
+/// `PRAGMA auto_vacuum`'s answer for incremental.
+const AUTO_VACUUM_INCREMENTAL: i64 = 2;
 
 /// Where an action stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +202,30 @@ pub struct Mark {
     pub due_at: DateTime<Utc>,
 }
 
+/// An action about to be made, as the journal records it first.
+#[derive(Clone, Copy, Debug)]
+pub struct Intent<'a> {
+    pub run_id: &'a str,
+    /// Empty for a restore (no policy asked for it).
+    pub policy: &'a str,
+    pub action: &'a str,
+    /// The resource as it was right before: what a restore brings back.
+    pub resource: &'a Resource,
+    /// What the change saves once done (the ledger's row to be).
+    pub saving: Option<&'a PendingSaving>,
+    /// A restore: the journaled change it undoes.
+    pub undoes: Option<i64>,
+}
+
+/// A change's saving, carried by its journal row until the row is done.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingSaving {
+    pub account_id: String,
+    /// The policy's actions as the ledger names them (`delete`, `stop+resize`).
+    pub action: String,
+    pub monthly_usd: f64,
+}
+
 /// One journaled action.
 #[derive(Clone, Debug)]
 pub struct JournalEntry {
@@ -200,6 +236,8 @@ pub struct JournalEntry {
     pub resource: Resource,
     pub state: String,
     pub started_at: String,
+    /// A restore: the change it undoes.
+    pub undoes: Option<i64>,
 }
 
 pub struct Journal {
@@ -221,6 +259,9 @@ impl Journal {
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "DELETE").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        // Takes effect on a new, empty database only (an older one is
+        // converted by its first prune).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         add_missing_columns(&conn).map_err(err)?;
         Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })
@@ -329,32 +370,61 @@ impl Journal {
     }
 
     /// Records an action before it runs; returns its id for [`Journal::settle`].
-    pub fn record_intent(&self, run_id: &str, policy: &str, action: &str, resource: &Resource, at: DateTime<Utc>) -> Result<i64, JournalError> {
+    pub fn record_intent(&self, intent: &Intent<'_>, at: DateTime<Utc>) -> Result<i64, JournalError> {
+        let resource = intent.resource;
         let json = serde_json::to_string(resource).map_err(|source| JournalError::Corrupt { path: self.path.clone(), source })?;
+        let saving = intent.saving.as_ref();
         self.with(|c| {
             c.execute(
-                "INSERT INTO actions (run_id, policy, action, resource_type, region, resource_id, resource, state, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO actions (run_id, policy, action, resource_type, region, resource_id, resource, state, started_at,
+                                      saving_usd, saving_action, account_id, undoes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
-                    run_id,
-                    policy,
-                    action,
+                    intent.run_id,
+                    intent.policy,
+                    intent.action,
                     resource.resource_type().name(),
                     resource.region,
                     resource.id,
                     json,
                     ActionState::Intent.as_str(),
-                    at.to_rfc3339()
+                    at.to_rfc3339(),
+                    saving.map(|s| s.monthly_usd),
+                    saving.map(|s| s.action.as_str()),
+                    saving.map(|s| s.account_id.as_str()),
+                    intent.undoes
                 ],
             )?;
             Ok(c.last_insert_rowid())
         })
     }
 
+    /// Settles an action, and in the same transaction what follows from it
+    /// being done: its saving enters the ledger (once, however often the
+    /// row is settled), or, for a restore, the savings of what it brought
+    /// back stop counting. A crash therefore loses no saving and counts
+    /// none twice: either the row and its ledger change are written, or
+    /// neither is and the next run settles the row again.
     pub fn settle(&self, id: i64, state: ActionState, detail: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
         self.with(|c| {
-            c.execute("UPDATE actions SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1", params![id, state.as_str(), detail, at.to_rfc3339()])
-                .map(drop)
+            let tx = c.unchecked_transaction()?;
+            tx.execute("UPDATE actions SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1", params![id, state.as_str(), detail, at.to_rfc3339()])?;
+            if state == ActionState::Done {
+                tx.execute(
+                    "INSERT INTO savings (run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id, action_id)
+                     SELECT run_id, policy, resource_type, region, resource_id, saving_action, saving_usd, ?2, ?3, COALESCE(account_id, ''), id
+                     FROM actions WHERE id = ?1 AND saving_usd > 0 AND saving_action IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM savings WHERE action_id = ?1)",
+                    params![id, at.to_rfc3339(), SavingState::Saved.as_str()],
+                )?;
+                tx.execute(
+                    "UPDATE savings SET state = ?2, changed_at = ?3
+                     WHERE state = 'saved' AND EXISTS (SELECT 1 FROM actions a WHERE a.id = ?1 AND a.undoes IS NOT NULL
+                        AND a.resource_type = savings.resource_type AND a.region = savings.region AND a.resource_id = savings.resource_id)",
+                    params![id, SavingState::Restored.as_str(), at.to_rfc3339()],
+                )?;
+            }
+            tx.commit()
         })
     }
 
@@ -395,10 +465,20 @@ impl Journal {
         Ok(found.into_iter().next())
     }
 
-    /// A journaled action for a resource, done by this program (e.g. a restore).
-    pub fn record_done(&self, run_id: &str, action: &str, resource: &Resource, detail: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
-        let id = self.record_intent(run_id, "", action, resource, at)?;
-        self.settle(id, ActionState::Done, detail, at)
+    /// One journaled action, by its id.
+    pub fn entry(&self, id: i64) -> Result<Option<JournalEntry>, JournalError> {
+        Ok(self.entries("WHERE id = ?1", params![id])?.into_iter().next())
+    }
+
+    /// Restores of the change `undoes` that a crash or a failure part way
+    /// left open: a new restore of it takes their place. Returns how many.
+    pub fn supersede_restores(&self, undoes: i64, run_id: &str, at: DateTime<Utc>) -> Result<usize, JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE actions SET state = ?2, detail = ?3, finished_at = ?4 WHERE undoes = ?1 AND state IN ('intent', 'incomplete')",
+                params![undoes, ActionState::Superseded.as_str(), format!("restored again by run {run_id}"), at.to_rfc3339()],
+            )
+        })
     }
 
     fn entries(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<JournalEntry>, JournalError> {
@@ -410,12 +490,12 @@ impl Journal {
 
     /// Rows, each read on its own: one bad row is that row's problem.
     fn rows(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<Row>, JournalError> {
-        let sql = format!("SELECT id, run_id, policy, action, resource_type, resource, state, started_at FROM actions {clause}");
+        let sql = format!("SELECT id, run_id, policy, action, resource_type, resource, state, started_at, undoes FROM actions {clause}");
         // Values are read as whatever SQLite holds: a hand-edited row of the
         // wrong type is that row's problem, not the query's.
         let rows: Vec<(i64, Vec<Value>)> = self.with(|c| {
             let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(args, |r| Ok((r.get(0)?, (1..8).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<Value>>>()?)))?;
+            let rows = stmt.query_map(args, |r| Ok((r.get(0)?, (1..9).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<Value>>>()?)))?;
             rows.collect()
         })?;
         Ok(rows.into_iter().map(|(id, values)| (id, entry(id, values))).collect())
@@ -469,28 +549,6 @@ impl Journal {
             .map(|n: Option<i64>| n.unwrap_or(0).max(0) as u64)
     }
 
-    pub fn add_saving(&self, run_id: &str, s: &Saving, at: DateTime<Utc>) -> Result<(), JournalError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO savings (run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    run_id,
-                    s.policy,
-                    s.resource_type.name(),
-                    s.region,
-                    s.resource_id,
-                    s.action,
-                    s.monthly_usd,
-                    at.to_rfc3339(),
-                    SavingState::Saved.as_str(),
-                    s.account_id
-                ],
-            )
-            .map(drop)
-        })
-    }
-
     /// Moves the resource's savings that still count to `state` (a restore,
     /// a recreation). Returns how many rows moved.
     pub fn set_saving_state(
@@ -535,6 +593,42 @@ impl Journal {
             .collect())
     }
 
+    /// Removes history older than `before`: runs, settled actions and
+    /// guardrail changes, notices, AI spend alerts, cached answers and
+    /// email that never went out. What is still open (an `intent`, an
+    /// `incomplete` change, a mark) and the savings ledger stay. The
+    /// freed pages go back to the file system (incremental auto-vacuum;
+    /// an older journal is converted once, with `VACUUM`). Returns how many
+    /// rows went.
+    pub fn prune(&self, before: DateTime<Utc>) -> Result<usize, JournalError> {
+        let before = before.to_rfc3339();
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let mut rows = 0;
+            for sql in [
+                "DELETE FROM runs WHERE started_at < ?1",
+                "DELETE FROM actions WHERE started_at < ?1 AND state NOT IN ('intent', 'incomplete')",
+                "DELETE FROM guardrail_changes WHERE started_at < ?1 AND state <> 'intent'",
+                "DELETE FROM notices WHERE sent_at < ?1",
+                "DELETE FROM ai_spend_alerts WHERE told_at < ?1",
+                "DELETE FROM api_cache WHERE fetched_at < ?1",
+                "DELETE FROM outbox WHERE created_at < ?1",
+            ] {
+                rows += tx.execute(sql, params![before])?;
+            }
+            tx.commit()?;
+            if rows > 0 {
+                let mode: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+                if mode == AUTO_VACUUM_INCREMENTAL {
+                    c.execute_batch("PRAGMA incremental_vacuum;")?;
+                } else {
+                    c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+                }
+            }
+            Ok(rows)
+        })
+    }
+
     /// How many actions are in each state (for tests and the report).
     pub fn count(&self, state: ActionState) -> Result<u64, JournalError> {
         self.with(|c| c.query_row("SELECT COUNT(*) FROM actions WHERE state = ?1", params![state.as_str()], |r| r.get(0)).optional())
@@ -545,18 +639,26 @@ impl Journal {
 /// Columns added since a table was first made: a journal written by an
 /// older costguard gains them (with their defaults) when opened.
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let added: &[(&str, &str, &str)] = &[("savings", "account_id", "TEXT NOT NULL DEFAULT ''")];
+    let added: &[(&str, &str, &str)] = &[
+        ("savings", "account_id", "TEXT NOT NULL DEFAULT ''"),
+        ("savings", "action_id", "INTEGER"),
+        ("actions", "saving_usd", "REAL"),
+        ("actions", "saving_action", "TEXT"),
+        ("actions", "account_id", "TEXT"),
+        ("actions", "undoes", "INTEGER"),
+    ];
     for (table, column, decl) in added {
         let mut stmt = conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
         if !stmt.exists(params![column])? {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         }
     }
-    Ok(())
+    // On columns an older journal has only now.
+    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS savings_by_action ON savings (action_id) WHERE action_id IS NOT NULL;")
 }
 
 /// One `actions` row from its columns after the id (run_id, policy,
-/// action, resource_type, resource, state, started_at).
+/// action, resource_type, resource, state, started_at, undoes).
 fn entry(id: i64, values: Vec<Value>) -> Result<JournalEntry, RowProblem> {
     let mut values = values.into_iter();
     let mut text = |what: &str| match values.next() {
@@ -569,8 +671,13 @@ fn entry(id: i64, values: Vec<Value>) -> Result<JournalEntry, RowProblem> {
     if parse_type(&resource_type).is_none() {
         return Err(RowProblem::NewerType(resource_type));
     }
+    let undoes = match values.next() {
+        Some(Value::Integer(n)) => Some(n),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(RowProblem::Unreadable("undoes is not a row id".to_string())),
+    };
     let resource = serde_json::from_str(&resource).map_err(|e| RowProblem::Unreadable(format!("resource: {e}")))?;
-    Ok(JournalEntry { id, run_id, policy, action, resource, state, started_at })
+    Ok(JournalEntry { id, run_id, policy, action, resource, state, started_at, undoes })
 }
 
 /// A row's id, and the entry or why it cannot be used.
@@ -611,7 +718,8 @@ mod tests {
         let journal = Journal::open(&dir.path().join("state/journal.sqlite")).unwrap();
         let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
         let now = crate::clock::test_now();
-        let id = journal.record_intent("run", "p", "delete", &endpoint, now).unwrap();
+        let intent = Intent { run_id: "run", policy: "p", action: "delete", resource: &endpoint, saving: None, undoes: None };
+        let id = journal.record_intent(&intent, now).unwrap();
         assert_eq!(journal.unsettled(now).unwrap().0.len(), 1, "a crash here leaves the intent");
         journal.settle(id, ActionState::Done, "deleted", now).unwrap();
         assert!(journal.unsettled(now).unwrap().0.is_empty());
@@ -651,5 +759,107 @@ mod tests {
         assert_eq!(reopened.marks().unwrap(), vec![mark.clone()]);
         reopened.remove_mark("idle", ResourceType::SagemakerEndpoint, "us-east-1", "e1").unwrap();
         assert!(reopened.marks().unwrap().is_empty());
+    }
+    fn saving(usd: f64) -> PendingSaving {
+        PendingSaving { account_id: "123456789012".into(), action: "delete".into(), monthly_usd: usd }
+    }
+
+    #[test]
+    fn a_saving_enters_the_ledger_with_its_change_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let now = crate::clock::test_now();
+        let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
+        let pending = saving(83.95);
+        let intent = Intent { run_id: "run", policy: "idle", action: "delete", resource: &endpoint, saving: Some(&pending), undoes: None };
+        let id = journal.record_intent(&intent, now).unwrap();
+        assert!(journal.savings(None).unwrap().is_empty(), "not before the change is done");
+        journal.settle(id, ActionState::Failed, "throttled", now).unwrap();
+        assert!(journal.savings(None).unwrap().is_empty(), "a failed change saves nothing");
+        journal.settle(id, ActionState::Done, "deleted", now).unwrap();
+        journal.settle(id, ActionState::Done, "settled again", now).unwrap();
+        let rows = journal.savings(None).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!((rows[0].saving.monthly_usd, rows[0].saving.account_id.as_str(), rows[0].run_id.as_str()), (83.95, "123456789012", "run"));
+        assert_eq!(rows[0].state, SavingState::Saved);
+
+        // A restore of it, settled done, takes the saving back in the same write.
+        let restore = Intent { run_id: "restore-1", policy: "", action: "restore", resource: &endpoint, saving: None, undoes: Some(id) };
+        let rid = journal.record_intent(&restore, now).unwrap();
+        assert_eq!(journal.unsettled(now).unwrap().0[0].undoes, Some(id));
+        journal.settle(rid, ActionState::Incomplete, "created the model, not the endpoint", now).unwrap();
+        assert_eq!(journal.savings(None).unwrap()[0].state, SavingState::Saved, "a restore left part way does not take it back");
+        assert_eq!(journal.supersede_restores(id, "restore-2", now).unwrap(), 1);
+        assert!(journal.unsettled(now).unwrap().0.is_empty());
+        let rid = journal.record_intent(&Intent { run_id: "restore-2", ..restore }, now).unwrap();
+        journal.settle(rid, ActionState::Done, "re-created", now).unwrap();
+        assert_eq!(journal.savings(None).unwrap()[0].state, SavingState::Restored);
+    }
+
+    #[test]
+    fn pruning_removes_old_history_but_keeps_what_is_open_and_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        let journal = Journal::open(&path).unwrap();
+        let now = crate::clock::test_now();
+        let old = now - chrono::Duration::days(500);
+        let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
+        let pending = saving(10.0);
+        let intent = Intent { run_id: "old", policy: "idle", action: "delete", resource: &endpoint, saving: Some(&pending), undoes: None };
+        journal.begin_run("old", old, false).unwrap();
+        let done = journal.record_intent(&intent, old).unwrap();
+        journal.settle(done, ActionState::Done, "deleted", old).unwrap();
+        let open = journal.record_intent(&Intent { saving: None, ..intent }, old).unwrap();
+        journal.begin_run("new", now, false).unwrap();
+        journal
+            .record_intent(&Intent { run_id: "new", saving: None, ..intent }, now)
+            .map(|id| journal.settle(id, ActionState::Done, "x", now))
+            .unwrap()
+            .unwrap();
+        journal.with(|c| c.execute("INSERT INTO ai_spend_alerts (key, value, told_at) VALUES ('k', 1.0, ?1)", params![old.to_rfc3339()])).unwrap();
+        journal.put_cached("ce", old, "{}").unwrap();
+
+        let pruned = journal.prune(now - chrono::Duration::days(400)).unwrap();
+        assert_eq!(pruned, 4, "the old run, its done action, the alert and the cached answer");
+        let runs: i64 = journal.with(|c| c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))).unwrap();
+        assert_eq!(runs, 1);
+        assert_eq!(journal.unsettled(now).unwrap().0.iter().map(|e| e.id).collect::<Vec<_>>(), [open], "an open change is never pruned");
+        assert_eq!(journal.savings(None).unwrap().len(), 1, "the ledger keeps every saving");
+        assert_eq!(journal.prune(now - chrono::Duration::days(400)).unwrap(), 0, "nothing more to prune");
+        let mode: i64 = journal.with(|c| c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))).unwrap();
+        assert_eq!(mode, AUTO_VACUUM_INCREMENTAL);
+    }
+
+    #[test]
+    fn a_journal_written_before_savings_rode_on_actions_gains_the_columns_and_is_pruned_with_a_vacuum() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        {
+            // The tables as costguard wrote them before (no auto-vacuum).
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE actions (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, policy TEXT NOT NULL, action TEXT NOT NULL,
+                   resource_type TEXT NOT NULL, region TEXT NOT NULL, resource_id TEXT NOT NULL, resource TEXT NOT NULL, state TEXT NOT NULL,
+                   detail TEXT, started_at TEXT NOT NULL, finished_at TEXT);
+                 CREATE TABLE savings (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, policy TEXT NOT NULL, resource_type TEXT NOT NULL,
+                   region TEXT NOT NULL, resource_id TEXT NOT NULL, action TEXT NOT NULL, monthly_usd REAL NOT NULL, done_at TEXT NOT NULL,
+                   state TEXT NOT NULL, changed_at TEXT);
+                 CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, dry_run INTEGER NOT NULL, summary TEXT);
+                 INSERT INTO runs VALUES ('r', '2020-01-01T00:00:00+00:00', NULL, 0, NULL);",
+            )
+            .unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        let now = crate::clock::test_now();
+        let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
+        let pending = saving(5.0);
+        let id = journal
+            .record_intent(&Intent { run_id: "r2", policy: "p", action: "delete", resource: &endpoint, saving: Some(&pending), undoes: None }, now)
+            .unwrap();
+        journal.settle(id, ActionState::Done, "deleted", now).unwrap();
+        assert_eq!(journal.savings(None).unwrap().len(), 1);
+        assert_eq!(journal.prune(now - chrono::Duration::days(400)).unwrap(), 1);
+        let mode: i64 = journal.with(|c| c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))).unwrap();
+        assert_eq!(mode, AUTO_VACUUM_INCREMENTAL, "converted by its first prune");
     }
 }

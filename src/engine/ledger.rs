@@ -1,9 +1,10 @@
 //! The savings ledger: what costguard's changes took off the monthly bill.
 //!
 //! Every change that was done (a delete, a stop, a resize, a retention set;
-//! not a mark, not a report) adds its monthly saving as the plan priced it
-//! (the rightsizing saving, or the whole cost of what was deleted or
-//! stopped). A `restore` takes it back; a deleted resource that a later
+//! not a mark, not a report) adds its monthly saving as apply priced it on
+//! the resource re-read right before (the rightsizing saving, or the whole
+//! cost of what was deleted or stopped), in the transaction that records
+//! the change as done: a crash cannot lose it or count it twice. A `restore` takes it back; a deleted resource that a later
 //! sweep finds listed again (its owner recreated it) shows as recreated and
 //! no longer counts. Rows live in the state database (`savings`), beside
 //! the journal of the changes themselves.
@@ -13,11 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::findings::Finding;
 use super::inventory::Inventory;
 use super::journal::{Journal, JournalError};
-use super::plan::{Decision, Plan};
-use crate::outcome::Status;
 use crate::resources::ResourceType;
 
 /// One change's saving, as it enters the ledger.
@@ -69,27 +67,6 @@ pub struct LedgerRow {
     pub state: SavingState,
 }
 
-/// What a sweep's changes saved: the changes done (`Decision::Act`, status
-/// done) with a known saving. A pure function of the plan and its findings.
-pub fn savings_of(plan: &Plan, findings: &[Finding], account_id: &str) -> Vec<Saving> {
-    plan.entries()
-        .zip(findings)
-        .filter(|((_, entry), finding)| entry.decision == Decision::Act && finding.status == Status::Done)
-        .filter_map(|((policy, entry), finding)| {
-            let monthly_usd = finding.monthly_saving_usd.filter(|usd| *usd > 0.0)?;
-            Some(Saving {
-                account_id: account_id.to_string(),
-                policy: policy.policy.clone(),
-                resource_type: policy.resource_type,
-                region: entry.resource.region.to_string(),
-                resource_id: entry.resource.id.clone(),
-                action: finding.action.to_string(),
-                monthly_usd,
-            })
-        })
-        .collect()
-}
-
 /// Ledger rows of deleted resources that `inventory` lists again, in the
 /// regions whose listing succeeded: recreated by their owners.
 pub fn recreated(rows: &[LedgerRow], inventory: &Inventory) -> Vec<LedgerRow> {
@@ -122,11 +99,9 @@ pub fn total(rows: &[LedgerRow]) -> SavingsTotal {
     t
 }
 
-/// Records a sweep's savings, and the recreated rows it noticed.
-pub fn record(journal: &Journal, run_id: &str, savings: &[Saving], recreated: &[LedgerRow], at: DateTime<Utc>) -> Result<(), JournalError> {
-    for s in savings {
-        journal.add_saving(run_id, s, at)?;
-    }
+/// Records the recreated rows a sweep noticed. (Savings themselves are
+/// written by the journal, with the change: [`Journal::settle`].)
+pub fn record_recreated(journal: &Journal, recreated: &[LedgerRow], at: DateTime<Utc>) -> Result<(), JournalError> {
     for r in recreated {
         journal.set_saving_state(r.saving.resource_type, &r.saving.region, &r.saving.resource_id, SavingState::Recreated, at)?;
     }

@@ -4,13 +4,24 @@
 //! the resource and asks the resource's type to undo it (re-create a
 //! deleted endpoint from its config, start what was stopped, put a type or
 //! a retention back), from the resource as journaled right before the
-//! change. The restore is journaled too. Each type's module says what it
-//! can undo and how.
+//! change. Each type's module says what it can undo and how.
+//!
+//! # Guarantees
+//! - A restore is journaled before AWS is called (`intent`, naming the
+//!   change it undoes) and settled after; the savings of what it brings
+//!   back stop counting in the same transaction that records it done.
+//! - A restore that fails part way (an AWS error after a first call, or a
+//!   crash) stays open (`incomplete` or `intent`): the next sweep finishes
+//!   it ([`finish`]) or reports why it cannot, and a new `restore` of the
+//!   same change takes its place.
 
-use super::journal::{Journal, JournalError};
+use super::journal::{ActionState, Intent, Journal, JournalEntry, JournalError};
 use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::resources::{self, ResourceType};
+
+/// The journal's name for a restore.
+pub const RESTORE: &str = "restore";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -33,10 +44,62 @@ pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, 
             name: name.to_string(),
         });
     };
-    let done = resource_type.restore(aws, &entry.action, &entry.resource, &entry.run_id).await?;
     let run_id = format!("restore-{}", uuid::Uuid::new_v4());
-    journal.record_done(&run_id, "restore", &entry.resource, &done, clock.now())?;
-    // The saving is taken back: the resource costs again.
-    journal.set_saving_state(resource_type, &entry.resource.region, name, super::ledger::SavingState::Restored, clock.now())?;
-    Ok(done)
+    journal.supersede_restores(entry.id, &run_id, clock.now())?;
+    let intent = Intent { run_id: &run_id, policy: "", action: RESTORE, resource: &entry.resource, saving: None, undoes: Some(entry.id) };
+    let id = journal.record_intent(&intent, clock.now())?;
+    match resource_type.restore(aws, &entry.action, &entry.resource, &entry.run_id).await {
+        Ok(done) => {
+            journal.settle(id, ActionState::Done, &done, clock.now())?;
+            Ok(done)
+        }
+        Err(e) => {
+            let state = if e.changed_nothing() { ActionState::Failed } else { ActionState::Incomplete };
+            journal.settle(id, state, &e.to_string(), clock.now())?;
+            Err(e.into())
+        }
+    }
+}
+
+/// How finishing an open restore went.
+pub enum Finished {
+    /// Done now (or found done): a line for the log.
+    Done(String),
+    /// Cannot be finished by running it again: a problem for the report.
+    Refused(String),
+    /// Still open: the next run tries again.
+    Pending(String),
+}
+
+/// Finishes a restore a crash or a failure left open (`row`), by running
+/// it again: each type's restore brings the resource back to the journaled
+/// state from wherever it is, and says when it already is there.
+pub async fn finish(aws: &Aws, journal: &Journal, row: &JournalEntry, undoes: i64, clock: &Clock) -> Result<Finished, JournalError> {
+    let what = format!("restore of {} {}", row.resource.resource_type(), row.resource.id);
+    let Some(undone) = journal.entry(undoes)? else {
+        let why = format!("the change it undoes (journal row {undoes}) is no longer in the journal");
+        journal.settle(row.id, ActionState::Failed, &why, clock.now())?;
+        return Ok(Finished::Refused(format!("{what} left unfinished: {why}; check it by hand")));
+    };
+    let rt = undone.resource.resource_type();
+    let (state, detail, finished) = match rt.restore(aws, &undone.action, &undone.resource, &undone.run_id).await {
+        Ok(done) => {
+            let detail = format!("finished after an interruption: {done}");
+            (ActionState::Done, detail.clone(), Finished::Done(format!("{what}: {detail}")))
+        }
+        Err(resources::RestoreError::AlreadyExists { .. }) => {
+            let detail = "settled after an interruption: it had been restored".to_string();
+            (ActionState::Done, detail.clone(), Finished::Done(format!("{what}: {detail}")))
+        }
+        Err(e) if e.changed_nothing() => {
+            let detail = format!("could not be finished: {e}");
+            (ActionState::Failed, detail.clone(), Finished::Refused(format!("{what} {detail}; run `costguard restore` again once that is put right")))
+        }
+        Err(e) => {
+            let detail = format!("still unfinished: {e}");
+            (ActionState::Incomplete, detail.clone(), Finished::Pending(format!("{what} {detail}; the next run tries again")))
+        }
+    };
+    journal.settle(row.id, state, &detail, clock.now())?;
+    Ok(finished)
 }

@@ -320,7 +320,13 @@ impl Kind for Instances {
             return Ok(format!("started instance {id} in {region} (stopped by run {run_id})"));
         }
         if now.instance_type == old.instance_type {
-            return Err(RestoreError::NotRestorable(format!("instance {id} is already {}; nothing to restore", old.instance_type)));
+            // A restore that failed after the type change left it stopped:
+            // finishing it is starting it.
+            if old.state == "running" && now.state == "stopped" {
+                api.start(id).await?;
+                return Ok(format!("started instance {id} in {region} on {} again (a restore had left it stopped)", old.instance_type));
+            }
+            return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: format!("{id} (already {})", old.instance_type), region: region.to_string() });
         }
         let was_running = now.state == "running" || now.state == "pending";
         if was_running {
@@ -328,12 +334,15 @@ impl Kind for Instances {
             let state = api.wait_for_state(region, id, "stopped", STOP_TIMEOUT).await;
             if !matches!(state.as_deref(), Ok("stopped")) {
                 // Never leave it down: start it again on its current type.
-                let again = match api.start(id).await {
-                    Ok(()) => "started it again".to_string(),
-                    Err(e) => format!("could not start it again ({e}); once it has stopped, start it or run restore again"),
-                };
                 let seen = state.unwrap_or_else(|e| format!("unreadable: {e}"));
-                return Err(RestoreError::NotRestorable(format!("instance {id} did not stop (it is {seen}); its type is still {}; {again}", now.instance_type)));
+                return Err(match api.start(id).await {
+                    Ok(()) => RestoreError::NotRestorable(format!("instance {id} did not stop (it is {seen}); its type is still {}; started it again", now.instance_type)),
+                    // Left part way: the journal keeps the restore open.
+                    Err(e) => RestoreError::Aws(AwsError {
+                        message: format!("instance {id} did not stop (it is {seen}) and could not be started again ({}); once it has stopped, start it or run restore again", e.message),
+                        ..e
+                    }),
+                });
             }
         }
         if let Err(e) = api.set_instance_type(id, &old.instance_type).await {

@@ -239,6 +239,15 @@ pub enum RestoreError {
     Unsupported(ResourceType),
 }
 
+impl RestoreError {
+    /// A refusal made before anything was changed (or after putting back
+    /// what was): nothing is left half done. An AWS error may come after a
+    /// first call succeeded.
+    pub fn changed_nothing(&self) -> bool {
+        !matches!(self, RestoreError::Aws(_))
+    }
+}
+
 /// How a resource's monthly cost is worked out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

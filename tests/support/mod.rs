@@ -305,6 +305,7 @@ pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::
         save_plan: None,
         account_tags: None,
         member: None,
+        state_keep: chrono::Duration::days(costguard::config::daemon::DEFAULT_STATE_KEEP_DAYS),
     }
 }
 
