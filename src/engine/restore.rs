@@ -45,11 +45,17 @@ pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, 
         });
     };
     let run_id = format!("restore-{}", uuid::Uuid::new_v4());
-    journal.supersede_restores(entry.id, &run_id, clock.now())?;
+    let interrupted = journal.supersede_restores(entry.id, &run_id, clock.now())?;
     let intent = Intent { run_id: &run_id, policy: "", action: RESTORE, resource: &entry.resource, saving: None, undoes: Some(entry.id) };
     let id = journal.record_intent(&intent, clock.now())?;
     match resource_type.restore(aws, &entry.action, &entry.resource, &entry.run_id).await {
         Ok(done) => {
+            journal.settle(id, ActionState::Done, &done, clock.now())?;
+            Ok(done)
+        }
+        // A restore of it was interrupted after AWS had taken it.
+        Err(resources::RestoreError::AlreadyExists { .. }) if interrupted > 0 => {
+            let done = format!("{resource_type} {name} was already restored by an interrupted restore; the journal now says so");
             journal.settle(id, ActionState::Done, &done, clock.now())?;
             Ok(done)
         }

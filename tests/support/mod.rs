@@ -32,6 +32,7 @@ pub const NEVER_EXPIRE: &str = "policies:
 pub mod browser;
 pub mod fake_aws;
 pub mod http_sink;
+pub mod slow_proxy;
 pub mod smtp;
 
 /// A helper script run by the tests' Python (moto_server.py, smtp_sink.py):
