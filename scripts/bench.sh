@@ -5,12 +5,17 @@
 # [--peer custodian]` is the mixed AI/ML estate with 30 ms per call, side by
 # side with Cloud Custodian; see scripts/bench_mixed.py. `scripts/bench.sh org
 # [N]` is an organization of N accounts (default 100); see scripts/bench_org.py.
+# `scripts/bench.sh soak [STEPS]` is the daemon's long life on a simulated
+# clock, its memory, descriptors, threads and database sampled; see scripts/soak.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-python.sh
 cargo build --release
 if [ "${1:-}" = mixed ]; then
   exec .venv/bin/python scripts/bench_mixed.py "$@"
+fi
+if [ "${1:-}" = soak ]; then
+  exec .venv/bin/python scripts/soak.py "$@"
 fi
 if [ "${1:-}" = org ]; then
   exec .venv/bin/python scripts/bench_org.py "$@"

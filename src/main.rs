@@ -207,6 +207,22 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// The soak benchmark's daemon (scripts/bench.sh soak): its listener,
+    /// sweeps and spend-velocity checks back to back on a simulated clock.
+    #[command(hide = true)]
+    Soak {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Simulated steps.
+        #[arg(long, default_value_t = 2000)]
+        ticks: u64,
+        /// Simulated minutes per step.
+        #[arg(long, default_value_t = 5)]
+        tick_minutes: i64,
+        /// A sweep every this many steps.
+        #[arg(long, default_value_t = 12)]
+        sweep_every: u64,
+    },
     /// Print the least-privilege IAM policy (JSON) for the enabled policies:
     /// only the actions they use, mutations scoped to resource ARNs.
     IamPolicy {
@@ -545,6 +561,10 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
     match command {
         Command::Run { config, once: true } => commands::summarize_run(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
         Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
+        Command::Soak { config, ticks, tick_minutes, sweep_every } => {
+            let sim = costguard::service::Simulation { ticks, tick: chrono::Duration::minutes(tick_minutes), sweep_every };
+            costguard::service::soak(&config, system_clock().now(), sim, shutdown.token().clone()).await
+        }
         Command::Restore { resource_type, name, account, member_role, external_id_env, state } => {
             let member = account.map(|id| {
                 let journal = state.dir().join(costguard::sweep::organization::ACCOUNTS_DIR).join(&id).join(costguard::config::daemon::JOURNAL_FILE);

@@ -380,6 +380,65 @@ pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationTok
     sweep(&loaded, None, clock, &cancel).await
 }
 
+/// How `costguard soak` compresses time.
+#[derive(Clone, Copy, Debug)]
+pub struct Simulation {
+    /// Simulated steps; each runs the spend-velocity check (if declared).
+    pub ticks: u64,
+    /// Simulated time between steps (the velocity check's period).
+    pub tick: chrono::Duration,
+    /// A scheduled sweep every this many steps.
+    pub sweep_every: u64,
+}
+
+/// `costguard soak` (the soak benchmark's driver): the daemon's listener,
+/// sweeps and spend-velocity checks, exactly as scheduled ones run, back to
+/// back on a simulated clock that moves `tick` per step, so that a year of
+/// a daemon's life passes in minutes while its memory, descriptors,
+/// threads and state database are watched from outside. Prints the
+/// listener's address, then one line per step.
+pub async fn soak(config_file: &Path, start: chrono::DateTime<chrono::Utc>, sim: Simulation, cancel: CancellationToken) -> ExitCode {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let loaded = match Loaded::load(config_file) {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            eprintln!("{e}\ncostguard: invalid config; not started");
+            return ExitCode::from(crate::outcome::exit::FAILED);
+        }
+    };
+    let listener = match http::listen(loaded.config.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("costguard: cannot listen on {}: {e}", loaded.config.listen);
+            return ExitCode::from(crate::outcome::exit::FAILED);
+        }
+    };
+    println!("listening on http://{}", listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string()));
+    let elapsed = Arc::new(AtomicI64::new(0));
+    let seen = elapsed.clone();
+    let clock = Clock::from_fn(move || start + chrono::Duration::seconds(seen.load(Ordering::Relaxed)));
+    let shared = Arc::new(Shared { metrics: Metrics::new(), health: Mutex::default(), loaded: Arc::new(Mutex::new(loaded.clone())), clock });
+    let server = tokio::spawn(http::serve(listener, shared.clone(), cancel.clone()));
+    let schedule = loaded.config.schedule.clone();
+    for step in 0..sim.ticks {
+        if cancel.is_cancelled() {
+            break;
+        }
+        elapsed.store(sim.tick.num_seconds().saturating_mul(step as i64), Ordering::Relaxed);
+        let swept = step % sim.sweep_every.max(1) == 0;
+        if swept {
+            sweep_scheduled(&loaded, &schedule, &shared, &cancel).await;
+        }
+        if loaded.ai_spend_schedule().is_some() {
+            ai_spend_scheduled(&loaded, &shared, &cancel).await;
+        }
+        println!("{}", serde_json::json!({ "step": step, "simulated": crate::text::utc(shared.clock.now()), "swept": swept }));
+    }
+    cancel.cancel();
+    let _ = server.await;
+    ExitCode::from(crate::outcome::exit::OK)
+}
+
 /// How long the start-up check of AWS may take before the daemon starts
 /// anyway (not ready, saying why).
 const START_CHECK: Duration = Duration::from_secs(20);
