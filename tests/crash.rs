@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use support::slow_proxy::SlowProxy;
 use support::Moto;
 
-const POLICIES: &str = "policies:
+/// Idle endpoints deleted at once (no grace period), beside the log
+/// groups that never expire.
+fn crash_policies() -> String {
+    let endpoints = "policies:
   - name: idle-endpoints
     resource: sagemaker-endpoint
     filters:
@@ -38,16 +41,9 @@ const POLICIES: &str = "policies:
         missing-data: zero
     actions:
       - delete
-  - name: never-expire
-    resource: log-group
-    filters:
-      - type: value
-        key: retentionInDays
-        value: absent
-    actions:
-      - type: set-retention
-        days: 30
 ";
+    format!("{endpoints}{}", support::NEVER_EXPIRE.trim_start_matches("policies:\n"))
+}
 
 const CHANGES: &[&str] = &["DeleteEndpoint", "PutRetentionPolicy", "CreateEndpoint"];
 
@@ -215,7 +211,7 @@ async fn sweeps_and_restores_killed_at_random_lose_no_change_and_no_saving_and_r
     seed_bystanders(&moto).await;
     let setup = Setup { moto: &moto, proxy: SlowProxy::start(&moto.endpoint, Duration::from_millis(80), CHANGES), dir: tempfile::tempdir().expect("dir") };
     let policies = setup.path("policies.yaml");
-    std::fs::write(&policies, POLICIES).expect("write policies");
+    std::fs::write(&policies, crash_policies()).expect("write policies");
 
     let mut killed = 0;
     for _ in 0..kills {
@@ -289,7 +285,7 @@ async fn a_reviewed_plan_applied_with_kills_makes_each_change_once_and_counts_ea
     seed_bystanders(&moto).await;
     let setup = Setup { moto: &moto, proxy: SlowProxy::start(&moto.endpoint, Duration::from_millis(80), CHANGES), dir: tempfile::tempdir().expect("dir") };
     let policies = setup.path("policies.yaml");
-    std::fs::write(&policies, POLICIES).expect("write policies");
+    std::fs::write(&policies, crash_policies()).expect("write policies");
     let plan = setup.path("plan.json");
     let mut dry = setup.sweep(&policies);
     dry.args(["--dry-run", "--save-plan", &plan]);

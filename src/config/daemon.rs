@@ -35,6 +35,7 @@
 //!   member-role: CostguardMember
 //!   # external-id-env: COSTGUARD_EXTERNAL_ID   # or external-id-file
 //!   # max-accounts: 16              # swept at once
+//! state-keep-days: 400              # history (runs, actions, notices, alerts) kept; the savings ledger stays whole
 //! ```
 //!
 //! Credentials never live in this file: only the names of the environment
@@ -886,6 +887,17 @@ mod tests {
         }
         let tls = "email:\n  from: cg@example.com\n  smtp: {host: mail.example.com, username-env: U, password-env: P}\n";
         assert_eq!(errors_of(tls), Vec::<String>::new());
+    }
+
+    #[test]
+    fn state_keep_days_is_a_whole_number_of_days_checked_at_its_place() {
+        let keep = |text: &str| compile_text(Path::new("c.yaml"), text).map(|c| c.state_keep.num_days());
+        assert_eq!(keep("regions: [us-east-1]\n").ok(), Some(DEFAULT_STATE_KEEP_DAYS));
+        assert_eq!(keep("state-keep-days: 30\n").ok(), Some(30));
+        for bad in ["0", "-5", "1.5", "100000"] {
+            let errors = errors_of(&format!("regions: [us-east-1]\nstate-keep-days: {bad}\n"));
+            assert!(errors.len() == 1 && errors[0].contains("c.yaml:2:18") && errors[0].contains("whole number of days"), "{bad}: {errors:?}");
+        }
     }
 
     #[test]

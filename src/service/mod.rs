@@ -380,6 +380,22 @@ pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationTok
     sweep(&loaded, None, clock, &cancel).await
 }
 
+/// The config loaded and the listener open (its address printed, the
+/// first line a supervisor or test reads), or why not.
+fn load_and_listen(config_file: &Path) -> Result<(Arc<Loaded>, tokio::net::TcpListener), ExitCode> {
+    let failed = || ExitCode::from(crate::outcome::exit::FAILED);
+    let loaded = Loaded::load(config_file).map(Arc::new).map_err(|e| {
+        eprintln!("{e}\ncostguard: invalid config; not started");
+        failed()
+    })?;
+    let listener = http::listen(loaded.config.listen).map_err(|e| {
+        eprintln!("costguard: cannot listen on {}: {e}", loaded.config.listen);
+        failed()
+    })?;
+    println!("listening on http://{}", listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string()));
+    Ok((loaded, listener))
+}
+
 /// How `costguard soak` compresses time.
 #[derive(Clone, Copy, Debug)]
 pub struct Simulation {
@@ -399,21 +415,10 @@ pub struct Simulation {
 /// listener's address, then one line per step.
 pub async fn soak(config_file: &Path, start: chrono::DateTime<chrono::Utc>, sim: Simulation, cancel: CancellationToken) -> ExitCode {
     use std::sync::atomic::{AtomicI64, Ordering};
-    let loaded = match Loaded::load(config_file) {
-        Ok(l) => Arc::new(l),
-        Err(e) => {
-            eprintln!("{e}\ncostguard: invalid config; not started");
-            return ExitCode::from(crate::outcome::exit::FAILED);
-        }
+    let (loaded, listener) = match load_and_listen(config_file) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let listener = match http::listen(loaded.config.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("costguard: cannot listen on {}: {e}", loaded.config.listen);
-            return ExitCode::from(crate::outcome::exit::FAILED);
-        }
-    };
-    println!("listening on http://{}", listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string()));
     let elapsed = Arc::new(AtomicI64::new(0));
     let seen = elapsed.clone();
     let clock = Clock::from_fn(move || start + chrono::Duration::seconds(seen.load(Ordering::Relaxed)));
@@ -447,26 +452,14 @@ const START_CHECK: Duration = Duration::from_secs(20);
 /// main's listener exits at once on a second signal).
 pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
-    let loaded = match Loaded::load(&config_file) {
-        Ok(l) => Arc::new(l),
-        Err(e) => {
-            eprintln!("{e}\ncostguard: invalid config; not started");
-            return ExitCode::from(crate::outcome::exit::FAILED);
-        }
-    };
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         eprintln!("costguard: cannot install the SIGHUP handler");
         return ExitCode::from(crate::outcome::exit::FAILED);
     };
-    let listener = match http::listen(loaded.config.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("costguard: cannot listen on {}: {e}", loaded.config.listen);
-            return ExitCode::from(crate::outcome::exit::FAILED);
-        }
+    let (loaded, listener) = match load_and_listen(&config_file) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let address = listener.local_addr().map_or_else(|_| loaded.config.listen.to_string(), |a| a.to_string());
-    println!("listening on http://{address}");
     if !loaded.config.listen.ip().is_loopback() && loaded.http_token.is_none() {
         tracing::warn!(listen = %loaded.config.listen, "listening beyond loopback without http-token-file: /report and /metrics are open to whoever reaches the port");
     }
