@@ -187,13 +187,6 @@ async fn seed_bystanders(moto: &Moto) {
     support::seed_log_groups(moto, &[("/crash/protected", None, &[("costguard:protect", "yes")]), ("/crash/week", Some(7), &[])]).await;
 }
 
-async fn endpoints(moto: &Moto) -> Vec<String> {
-    let listed = moto.sagemaker().await.list_endpoints().max_results(100).send().await.expect("list endpoints");
-    let mut names: Vec<String> = listed.endpoints().iter().map(|e| e.endpoint_name().unwrap_or_default().to_string()).collect();
-    names.sort();
-    names
-}
-
 async fn retention(moto: &Moto, name: &str) -> Option<i32> {
     let found = moto.logs().await.describe_log_groups().log_group_name_prefix(name).send().await.expect("describe log groups");
     found.log_groups().iter().find(|g| g.log_group_name() == Some(name)).and_then(|g| g.retention_in_days())
@@ -226,7 +219,7 @@ async fn sweeps_and_restores_killed_at_random_lose_no_change_and_no_saving_and_r
     let totals = &report["totals"];
     assert_eq!((&totals["done"], &totals["planned"], &totals["failed"]), (&0.into(), &0.into(), &0.into()), "nothing left to do (seed {seed}): {totals}");
 
-    assert_eq!(endpoints(&moto).await, ["busy", "kept"], "every idle endpoint deleted, the others kept (seed {seed})");
+    assert_eq!(support::endpoint_names(&moto).await, ["busy", "kept"], "every idle endpoint deleted, the others kept (seed {seed})");
     for g in &groups {
         assert_eq!(retention(&moto, g).await, Some(30), "{g} (seed {seed})");
     }
@@ -265,7 +258,7 @@ async fn sweeps_and_restores_killed_at_random_lose_no_change_and_no_saving_and_r
     let (code, stderr) = setup.finish(setup.costguard(&["restore", "sagemaker-endpoint", second]));
     assert!(code == Some(0) || stderr.contains("already exists"), "{code:?} {stderr}");
 
-    let listed = endpoints(&moto).await;
+    let listed = support::endpoint_names(&moto).await;
     for name in [first, second] {
         assert!(listed.contains(name), "{name} restored (seed {seed}): {listed:?}");
         assert_eq!(setup.proxy.count("CreateEndpoint", name), 1, "{name} re-created once (seed {seed})");
@@ -307,7 +300,7 @@ async fn a_reviewed_plan_applied_with_kills_makes_each_change_once_and_counts_ea
     let totals = &report["totals"];
     assert_eq!((&totals["done"], &totals["planned"], &totals["failed"]), (&0.into(), &0.into(), &0.into()), "nothing left to do (seed {seed}): {totals}");
 
-    assert_eq!(endpoints(&moto).await, ["busy", "kept"], "seed {seed}");
+    assert_eq!(support::endpoint_names(&moto).await, ["busy", "kept"], "seed {seed}");
     setup.check_calls("DeleteEndpoint", &idle, NEVER, seed);
     setup.check_calls("PutRetentionPolicy", &groups, NEVER, seed);
     setup.check_done_once("delete", &idle, seed);

@@ -560,3 +560,39 @@ async fn a_reviewed_plan_applies_only_the_changes_that_still_hold() {
     assert!(matches!(&late, Err(sweep::SweepError::PlanRefused(why)) if why.contains("older than --max-age")), "{late:?}");
     assert_eq!(endpoint_names(&moto).await, ["busy-again", "gets-protected"]);
 }
+
+#[tokio::test]
+async fn a_restore_that_fails_part_way_stays_open_and_the_next_sweep_finishes_it() {
+    let moto = support::moto().await;
+    seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let at_once = IDLE_ENDPOINTS.replace("      - notify\n      - type: mark\n        days: 7\n", "");
+    let deleted = sweep_at(&moto, state.path(), &policies(&at_once), false, Utc::now()).await;
+    assert_eq!(deleted.report.totals.done, 1, "{:?}", deleted.report.findings);
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    assert_eq!(journal.savings(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Saved);
+
+    // AWS stops answering in the middle of the restore: it may have done a
+    // first step, so it stays open (`incomplete`), the saving still counts.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+    let unreachable = costguard::aws::sdk_loader()
+        .region(aws_config::Region::new(support::REGION))
+        .endpoint_url(format!("http://{gone}"))
+        .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await;
+    let aws = costguard::aws::Aws::from_config(unreachable, costguard::aws::ApiCallCounter::new());
+    let failed = costguard::engine::restore::restore(&aws, &journal, ResourceType::SagemakerEndpoint, "idle", &Clock::fixed(Utc::now())).await;
+    assert!(failed.is_err());
+    assert_eq!(journal.count(ActionState::Incomplete).expect("count"), 1, "journaled as incomplete, not only printed");
+    assert_eq!(journal.savings(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Saved);
+    drop(journal);
+
+    // The next real sweep finishes it (its policies need not name endpoints).
+    let next = sweep_at(&moto, state.path(), &policies(support::NEVER_EXPIRE), false, Utc::now()).await;
+    assert!(next.report.errors.is_empty(), "{:?}", next.report.errors);
+    assert_eq!(endpoint_names(&moto).await, ["idle"], "re-created by the next run");
+    let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    assert!(journal.unsettled(Utc::now()).expect("read").0.is_empty());
+    assert_eq!(journal.savings(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Restored, "the saving is taken back once restored");
+}
