@@ -547,7 +547,7 @@ fn update_ledger(
 ) -> Result<Option<ledger::SavingsTotal>, JournalError> {
     let Some(journal) = journal else { return Ok(None) };
     if !dry_run {
-        ledger::record_recreated(journal, &recreated?, now)?;
+        ledger::record_recreated(journal.db(), &recreated?, now)?;
     }
     Ok(Some(ledger::total(&journal.savings(None)?)))
 }

@@ -139,3 +139,97 @@ fn layers_import_only_downward() {
     }
     assert!(problems.is_empty(), "imports against the layer map:\n{}", problems.join("\n"));
 }
+
+/// The sibling modules of a folder that `text` (one of its files) refers
+/// to: `super::NAME`, `super::{NAME, ...}` and `crate::FOLDER::NAME`.
+fn sibling_uses(text: &str, folder: &str, siblings: &[String]) -> Vec<String> {
+    let mut used = Vec::new();
+    let by_crate = format!("crate::{}::", folder.replace('/', "::"));
+    for line in text.lines().map(code) {
+        for prefix in ["super::", by_crate.as_str()] {
+            for (at, _) in line.match_indices(prefix) {
+                // `super::super::` and the like reach outside the folder.
+                if prefix == "super::" && at >= 7 && line[..at].ends_with("super::") {
+                    continue;
+                }
+                let rest = &line[at + prefix.len()..];
+                let names: Vec<&str> = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or("").split(',').map(|n| n.trim().split("::").next().unwrap_or("")).collect(),
+                    None => vec![rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("")],
+                };
+                used.extend(names.into_iter().filter(|n| siblings.iter().any(|s| s == n)).map(str::to_string));
+            }
+        }
+    }
+    used.sort();
+    used.dedup();
+    used
+}
+
+/// Within each folder, its files (and subfolders) import each other
+/// without a circle: `mod.rs` (the folder's own module, which declares
+/// them) aside, there is an order in which each uses only earlier ones.
+#[test]
+fn no_import_circle_among_the_files_of_a_folder() {
+    let mut folders = vec![src()];
+    let mut problems = Vec::new();
+    while let Some(dir) = folders.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir).expect("read a folder").map(|e| e.expect("an entry").path()).collect();
+        entries.sort();
+        folders.extend(entries.iter().filter(|p| p.is_dir()).cloned());
+        let folder = dir.strip_prefix(src()).expect("under src").to_string_lossy().to_string();
+        let name = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let members: Vec<&PathBuf> = entries
+            .iter()
+            .filter(|p| (p.is_dir() || p.extension().is_some_and(|e| e == "rs")) && !p.ends_with("mod.rs") && !p.ends_with("lib.rs") && !p.ends_with("main.rs"))
+            .collect();
+        let siblings: Vec<String> = members.iter().map(|p| name(p)).collect();
+        let mut edges: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for member in &members {
+            let mut files = Vec::new();
+            if member.is_dir() {
+                rust_files(member, &mut files);
+            } else {
+                files.push((*member).clone());
+            }
+            let own = name(member);
+            let mut used: Vec<String> = Vec::new();
+            for file in &files {
+                let text = std::fs::read_to_string(file).expect("read a source file");
+                // Only a member's own top-level file speaks of its siblings as `super::`.
+                let nested = file != *member && !file.ends_with(format!("{own}/mod.rs"));
+                let uses = if nested && folder.is_empty() {
+                    Vec::new()
+                } else if nested {
+                    sibling_uses(&text.replace("super::super::", "super::"), &folder, &siblings)
+                } else {
+                    sibling_uses(&text, &folder, &siblings)
+                };
+                used.extend(uses.into_iter().filter(|u| *u != own));
+            }
+            used.sort();
+            used.dedup();
+            edges.insert(own, used);
+        }
+        // A circle: a path that comes back to where it started.
+        for start in edges.keys() {
+            let mut stack = vec![(start.clone(), vec![start.clone()])];
+            while let Some((at, path)) = stack.pop() {
+                for next in edges.get(&at).into_iter().flatten() {
+                    if next == start {
+                        let circle = format!("{}/: {} -> {start}", if folder.is_empty() { "src" } else { &folder }, path.join(" -> "));
+                        if !problems.contains(&circle) && start == path.iter().min().unwrap_or(start) {
+                            problems.push(circle);
+                        }
+                    } else if !path.contains(next) && path.len() < 8 {
+                        let mut longer = path.clone();
+                        longer.push(next.clone());
+                        stack.push((next.clone(), longer));
+                    }
+                }
+            }
+        }
+    }
+    problems.sort();
+    assert!(problems.is_empty(), "import circles among the files of a folder:\n{}", problems.join("\n"));
+}

@@ -113,7 +113,7 @@ pub struct OrgSettings {
     /// Shard `k` of `n`.
     pub shard: Option<(u32, u32)>,
     pub member_role: String,
-    pub external_id: Option<super::daemon::SecretSource>,
+    pub external_id: Option<super::secret::SecretSource>,
     /// Accounts swept at once.
     pub max_accounts: usize,
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::daemon::SecretSource;
+use super::secret::SecretSource;
 use crate::yaml::{DecodeError, Located};
 
 pub use crate::actions::notify::{channel_of, is_channel_name, CHANNEL_PREFIX as PREFIX};
@@ -131,7 +131,7 @@ impl ChannelSpec {
                     SecretSource::File(f) => SecretSource::File(base.join(f)),
                     env => env,
                 };
-                let Some(url) = super::daemon::secret(&self.url_env, &self.url_file, path, "url", errors) else {
+                let Some(url) = super::secret::secret(&self.url_env, &self.url_file, path, "url", errors) else {
                     if self.url_env.is_none() && self.url_file.is_none() {
                         errors.push(DecodeError::new(
                             self.kind.loc,
@@ -141,7 +141,7 @@ impl ChannelSpec {
                     }
                     return None;
                 };
-                let secret = super::daemon::secret(&self.secret_env, &self.secret_file, path, "secret", errors).map(rebase);
+                let secret = super::secret::secret(&self.secret_env, &self.secret_file, path, "secret", errors).map(rebase);
                 ChannelTarget::Http { url: rebase(url), secret }
             }
         };

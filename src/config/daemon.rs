@@ -46,6 +46,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors};
+pub use super::schedule::normalize_schedule;
+use super::secret::secret;
+pub use super::secret::SecretSource;
 use crate::actions::notify::is_email_address;
 use crate::yaml::{self, DecodeError, Located};
 
@@ -457,34 +460,6 @@ pub const DEFAULT_PROTECT_TAG: &str = "costguard:protect";
 /// Every hour, at minute 7 (not on the hour, when everyone else's jobs run).
 pub const DEFAULT_SCHEDULE: &str = "0 7 * * * *";
 
-/// A cron expression as the scheduler wants it: six fields, seconds first.
-/// Five fields are the classic crontab form and get `0` seconds.
-pub fn normalize_schedule(expr: &str) -> Result<String, String> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let six = match fields.len() {
-        5 => format!("0 {}", fields.join(" ")),
-        6 => fields.join(" "),
-        n => return Err(format!("expected a cron expression of 5 fields (minute hour day month weekday) or 6 (seconds first), found {n}")),
-    };
-    // One sweep a minute at most: the seconds field names fixed seconds,
-    // and only one of them (`*`, `*/10` or `0,30` would sweep back to back).
-    let seconds = six.split(' ').next().unwrap_or_default();
-    if !seconds.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("sweeps run at most once a minute: the seconds field must be one number such as 0, found {seconds:?}"));
-    }
-    tokio_cron_scheduler::Job::new_async(six.as_str(), |_, _| Box::pin(async {})).map(|_| six.clone()).map_err(|e| format!("not a valid cron expression: {e}"))
-}
-
-/// Where a credential comes from; the value itself is read at start-up.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SecretSource {
-    Env(String),
-    File(PathBuf),
-}
-
-/// A secret is a line, not a document.
-const MAX_SECRET_BYTES: u64 = 64 * 1024;
-
 /// The shortest bearer token the HTTP listener takes: one a person types
 /// (or a test's `s3cret`) can be guessed; 32 characters of `openssl rand
 /// -hex 32` cannot.
@@ -499,25 +474,6 @@ pub fn read_http_token(source: &SecretSource) -> Result<String, String> {
         return Err(format!("the token is {chars} characters; at least {MIN_HTTP_TOKEN_CHARS} are required (make one with `openssl rand -hex 32`)"));
     }
     Ok(token)
-}
-
-impl SecretSource {
-    /// The value, without a trailing newline. The error names where it was
-    /// looked for, never the value.
-    pub fn read(&self) -> Result<String, String> {
-        let value = match self {
-            SecretSource::Env(name) => std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?,
-            SecretSource::File(path) => crate::files::read_text_bounded(path, MAX_SECRET_BYTES).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        };
-        let value = value.trim_end_matches(['\r', '\n']).to_string();
-        if value.is_empty() {
-            return Err(match self {
-                SecretSource::Env(name) => format!("environment variable {name} is empty"),
-                SecretSource::File(path) => format!("{} is empty", path.display()),
-            });
-        }
-        Ok(value)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -689,37 +645,6 @@ fn sender(v: &Located<String>, errors: &mut Vec<DecodeError>) -> Option<String> 
 
 /// A POSIX environment variable name: what `-env` holds (a pasted value
 /// is refused before it sits in a config file).
-fn is_env_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `-env` or `-file`, not both.
-pub(super) fn secret(
-    env: &Option<Located<String>>,
-    file: &Option<Located<String>>,
-    path: &str,
-    what: &str,
-    errors: &mut Vec<DecodeError>,
-) -> Option<SecretSource> {
-    match (env, file) {
-        (Some(e), Some(_)) => {
-            errors.push(DecodeError::new(e.loc, format!("{path}.{what}-env"), format!("give {what}-env or {what}-file, not both")));
-            None
-        }
-        (Some(e), None) if !is_env_name(e.value.trim()) => {
-            errors.push(DecodeError::new(
-                e.loc,
-                format!("{path}.{what}-env"),
-                "expected the name of an environment variable (the value itself never goes in this file)",
-            ));
-            None
-        }
-        (Some(e), None) => Some(SecretSource::Env(e.value.trim().to_string())),
-        (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value.trim()))),
-        (None, None) => None,
-    }
-}
-
 impl EmailSpec {
     fn compile(&self, base: &Path, errors: &mut Vec<DecodeError>) -> Option<EmailSettings> {
         let before = errors.len();
@@ -728,7 +653,7 @@ impl EmailSpec {
         // `#name` names a channel; anything else must be an address.
         let (channel_to, address_to): (Vec<Located<String>>, Vec<Located<String>>) =
             self.to.iter().cloned().partition(|t| t.value.trim().starts_with(super::channels::PREFIX));
-        let mut to = super::guardrails::check_emails(&address_to, "email.to", errors);
+        let mut to = super::check_emails(&address_to, "email.to", errors);
         for t in &channel_to {
             match super::channels::channel_of(t.value.trim()) {
                 Some(name) if channels.contains_key(name) => to.push(t.value.trim().to_string()),

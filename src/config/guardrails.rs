@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 pub use crate::aws::budgets::{Budget, Notification, NotificationKind, ThresholdType, TimeUnit};
 
-use crate::actions::notify::is_email_address;
+use super::check_emails;
 use crate::yaml::{DecodeError, Located};
 
 pub const DEFAULT_PREFIX: &str = "costguard-";
@@ -429,22 +429,6 @@ impl GuardrailsSpec {
 
 fn is_sns_arn(v: &str) -> bool {
     v.starts_with("arn:") && v.contains(":sns:")
-}
-
-/// The addresses of a list, sorted and once each; each bad one is an error at its place.
-pub(crate) fn check_emails(list: &[Located<String>], path: &str, errors: &mut Vec<DecodeError>) -> Vec<String> {
-    let mut emails = Vec::new();
-    for (i, e) in list.iter().enumerate() {
-        let v = e.value.trim();
-        if is_email_address(v) {
-            emails.push(v.to_string());
-        } else {
-            errors.push(DecodeError::new(e.loc, format!("{path}[{i}]"), format!("expected an email address, found {:?}", e.value)));
-        }
-    }
-    emails.sort();
-    emails.dedup();
-    emails
 }
 
 impl BudgetSpec {

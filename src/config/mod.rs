@@ -7,6 +7,8 @@ pub mod daemon;
 pub mod error;
 pub mod guardrails;
 pub mod policy;
+pub mod schedule;
+pub mod secret;
 pub mod velocity;
 
 use std::collections::HashMap;
@@ -22,6 +24,22 @@ pub use policy::{Limits, Policy};
 /// Files larger than this are refused (read with a hard limit, whatever
 /// size the file system reports).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The addresses of a list, sorted and once each; each bad one is an error at its place.
+pub(crate) fn check_emails(list: &[yaml::Located<String>], path: &str, errors: &mut Vec<yaml::DecodeError>) -> Vec<String> {
+    let mut emails = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let v = e.value.trim();
+        if crate::actions::notify::is_email_address(v) {
+            emails.push(v.to_string());
+        } else {
+            errors.push(yaml::DecodeError::new(e.loc, format!("{path}[{i}]"), format!("expected an email address, found {:?}", e.value)));
+        }
+    }
+    emails.sort();
+    emails.dedup();
+    emails
+}
 
 /// Names reserved for documentation (RFC 2606), as the shipped examples
 /// use them: mail to them reaches nobody.

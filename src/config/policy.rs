@@ -219,7 +219,7 @@ impl RawPolicy {
         let schedule = self
             .schedule
             .as_ref()
-            .and_then(|s| super::daemon::normalize_schedule(&s.value).map_err(|e| errors.push(DecodeError::new(s.loc, format!("{path}.schedule"), e))).ok());
+            .and_then(|s| super::schedule::normalize_schedule(&s.value).map_err(|e| errors.push(DecodeError::new(s.loc, format!("{path}.schedule"), e))).ok());
         let accounts = self.accounts.as_ref().map(|scope| {
             for (i, id) in scope.value.ids.iter().enumerate() {
                 if !(id.value.len() == 12 && id.value.chars().all(|c| c.is_ascii_digit())) {

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::guardrails::check_emails;
+use super::check_emails;
 use crate::pricing::tokens::TokenPrice;
 use crate::yaml::{DecodeError, Loc, Located};
 
@@ -207,7 +207,7 @@ impl SpendVelocitySpec {
             return None;
         }
         let path = "guardrails.spend-velocity";
-        let schedule = self.schedule.as_ref().and_then(|s| match super::daemon::normalize_schedule(&s.value) {
+        let schedule = self.schedule.as_ref().and_then(|s| match super::schedule::normalize_schedule(&s.value) {
             Ok(v) => Some(v),
             Err(e) => {
                 errors.push(DecodeError::new(s.loc, format!("{path}.schedule"), e));

@@ -147,7 +147,7 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
         return Outcome::new(Status::Skipped, format!("{why}; not changed"));
     }
     // The entry's saving rides on its last change: counted once that is done.
-    let saving = super::findings::saving(&policy_plan.actions, &fresh, assessment.as_ref(), now).filter(|usd| *usd > 0.0).map(|monthly_usd| PendingSaving {
+    let saving = super::ledger::saving(&policy_plan.actions, &fresh, assessment.as_ref(), now).filter(|usd| *usd > 0.0).map(|monthly_usd| PendingSaving {
         account_id: ctx.account_id.to_string(),
         action: crate::actions::joined_names(&policy_plan.actions),
         monthly_usd,

@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::apply::Outcome;
 use super::plan::Plan;
 use crate::outcome::Status;
 use crate::resources::sizes::Assessment;
-use crate::resources::{CostKind, Resource, ResourceType};
+use crate::resources::{CostKind, ResourceType};
 
 /// The texts that are the same for every finding of a policy, an account
 /// or a region (policy, account, region, action) are shared (`Arc<str>`),
@@ -82,23 +81,10 @@ pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Ve
                 monthly_cost_usd: entry.resource.monthly_cost_usd,
                 cost_kind: entry.resource.cost_kind,
                 cost_basis: entry.resource.cost_basis.clone(),
-                monthly_saving_usd: saving(&policy.actions, &entry.resource, entry.assessment.as_deref(), plan.now),
+                monthly_saving_usd: super::ledger::saving(&policy.actions, &entry.resource, entry.assessment.as_deref(), plan.now),
                 recommendation: entry.assessment.clone(),
             });
         }
     }
     findings
-}
-
-/// What acting on one finding saves a month: a rightsizing assessment's
-/// saving; else what the policy's actions say they save (the whole cost of
-/// what is deleted or stopped, the storage a retention frees), counted for
-/// findings held back too (what would be saved, were it allowed to act);
-/// else what its type says the way it runs wastes (training on demand).
-/// Apply asks the same of the resource it re-read, for the savings ledger.
-pub(crate) fn saving(actions: &[crate::actions::Action], resource: &Resource, assessment: Option<&Assessment>, now: DateTime<Utc>) -> Option<f64> {
-    if let Some(a) = assessment {
-        return a.monthly_saving_usd;
-    }
-    actions.iter().filter_map(|a| a.monthly_saving(resource, now)).reduce(f64::max).or_else(|| resource.avoidable_cost())
 }

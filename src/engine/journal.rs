@@ -7,33 +7,20 @@
 //!   crash in between leaves an `intent` row; the next real run looks at the
 //!   resource and settles the row as `done` or `abandoned`, so nothing is
 //!   lost and nothing is done twice.
-//! - Writes are transactions with SQLite's rollback journal, which works
-//!   wherever file locks do, EFS included (WAL needs memory shared by every
-//!   process on one host, which a network file system cannot give). A
-//!   second connection waits (busy timeout) instead of failing; whole
-//!   sweeps are kept apart by the state folder's lock (`state_lock`).
+//! - Writes are transactions on the state database (`db`); whole sweeps
+//!   are kept apart by the state folder's lock (`state_lock`).
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::ledger::{LedgerRow, Saving, SavingState};
+pub(crate) use super::db::parse_time;
+pub use super::db::JournalError;
+use super::db::{add_missing_columns, parse_type, Db};
+use super::ledger::{self, LedgerRow};
 use crate::resources::{Resource, ResourceType};
-
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("journal {path}: {source}")]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
-    #[error("journal {path}: cannot create its folder: {source}")]
-    Folder { path: PathBuf, source: std::io::Error },
-    #[error("journal {path}: a recorded resource is unreadable: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
-    #[error("journal {path}: row {id} {problem}")]
-    Row { path: PathBuf, id: i64, problem: String },
-}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -109,25 +96,6 @@ CREATE TABLE IF NOT EXISTS guardrail_changes (
     started_at  TEXT NOT NULL,
     finished_at TEXT
 );
--- The savings ledger (engine::ledger): each change done, with what it took
--- off the monthly bill; `state` says whether it still counts.
-CREATE TABLE IF NOT EXISTS savings (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id        TEXT NOT NULL,
-    policy        TEXT NOT NULL,
-    resource_type TEXT NOT NULL,
-    region        TEXT NOT NULL,
-    resource_id   TEXT NOT NULL,
-    action        TEXT NOT NULL,
-    monthly_usd   REAL NOT NULL,
-    done_at       TEXT NOT NULL,
-    state         TEXT NOT NULL,
-    changed_at    TEXT,
-    account_id    TEXT NOT NULL DEFAULT '',
-    -- The journaled change (actions.id) it came from: at most one row each.
-    action_id     INTEGER
-);
-CREATE INDEX IF NOT EXISTS savings_by_resource ON savings (resource_type, region, resource_id, state);
 -- Email that could not be delivered yet: retried by the next sweeps.
 CREATE TABLE IF NOT EXISTS outbox (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -240,41 +208,30 @@ pub struct JournalEntry {
     pub undoes: Option<i64>,
 }
 
+/// The journal: the runs, the actions and marks, and the owner of the
+/// state database's other stores (the savings ledger's, notify's, the AI
+/// spend alerts').
 pub struct Journal {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    db: Db,
 }
 
 impl Journal {
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        let folder = |source| JournalError::Folder { path: path.to_path_buf(), source };
-        if let Some(dir) = path.parent() {
-            crate::files::create_private_dir(dir).map_err(folder)?;
-        }
-        // Created 0600 before SQLite opens it (its rollback journal takes
-        // the database's mode), never through a symlink.
-        crate::files::open_private(path).map_err(folder)?;
-        let err = |source| JournalError::Sqlite { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "DELETE").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-        // Takes effect on a new, empty database only (an older one is
-        // converted by its first prune).
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        add_missing_columns(&conn).map_err(err)?;
-        Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })
+        Ok(Self { db: Db::open(path, &[prepare, ledger::prepare])? })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.db.path()
+    }
+
+    /// The database the other stores share.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Runs `f` on the database; other state tables (`notify::state`) use it.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, JournalError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&conn).map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
+        self.db.with(f)
     }
 
     pub fn begin_run(&self, run_id: &str, started_at: DateTime<Utc>, dry_run: bool) -> Result<(), JournalError> {
@@ -372,7 +329,7 @@ impl Journal {
     /// Records an action before it runs; returns its id for [`Journal::settle`].
     pub fn record_intent(&self, intent: &Intent<'_>, at: DateTime<Utc>) -> Result<i64, JournalError> {
         let resource = intent.resource;
-        let json = serde_json::to_string(resource).map_err(|source| JournalError::Corrupt { path: self.path.clone(), source })?;
+        let json = serde_json::to_string(resource).map_err(|source| self.db.corrupt(source))?;
         let saving = intent.saving.as_ref();
         self.with(|c| {
             c.execute(
@@ -410,19 +367,7 @@ impl Journal {
             let tx = c.unchecked_transaction()?;
             tx.execute("UPDATE actions SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1", params![id, state.as_str(), detail, at.to_rfc3339()])?;
             if state == ActionState::Done {
-                tx.execute(
-                    "INSERT INTO savings (run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id, action_id)
-                     SELECT run_id, policy, resource_type, region, resource_id, saving_action, saving_usd, ?2, ?3, COALESCE(account_id, ''), id
-                     FROM actions WHERE id = ?1 AND saving_usd > 0 AND saving_action IS NOT NULL
-                     AND NOT EXISTS (SELECT 1 FROM savings WHERE action_id = ?1)",
-                    params![id, at.to_rfc3339(), SavingState::Saved.as_str()],
-                )?;
-                tx.execute(
-                    "UPDATE savings SET state = ?2, changed_at = ?3
-                     WHERE state = 'saved' AND EXISTS (SELECT 1 FROM actions a WHERE a.id = ?1 AND a.undoes IS NOT NULL
-                        AND a.resource_type = savings.resource_type AND a.region = savings.region AND a.resource_id = savings.resource_id)",
-                    params![id, SavingState::Restored.as_str(), at.to_rfc3339()],
-                )?;
+                ledger::on_done(&tx, id, at)?;
             }
             tx.commit()
         })
@@ -446,7 +391,7 @@ impl Journal {
                     self.settle(id, ActionState::Quarantined, &format!("unreadable: {why}"), at)?;
                     problems.push(format!(
                         "journal row {id} cannot be read ({why}); quarantined: check that change by hand (`SELECT * FROM actions WHERE id = {id}` in {})",
-                        self.path.display()
+                        self.path().display()
                     ));
                 }
             }
@@ -482,10 +427,7 @@ impl Journal {
     }
 
     fn entries(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<JournalEntry>, JournalError> {
-        self.rows(clause, args)?
-            .into_iter()
-            .map(|(id, row)| row.map_err(|p| JournalError::Row { path: self.path.clone(), id, problem: p.to_string() }))
-            .collect()
+        self.rows(clause, args)?.into_iter().map(|(id, row)| row.map_err(|p| self.db.row_problem(id, p.to_string()))).collect()
     }
 
     /// Rows, each read on its own: one bad row is that row's problem.
@@ -512,7 +454,7 @@ impl Journal {
         differences: &[String],
         at: DateTime<Utc>,
     ) -> Result<i64, JournalError> {
-        let differences = serde_json::to_string(differences).map_err(|source| JournalError::Corrupt { path: self.path.clone(), source })?;
+        let differences = serde_json::to_string(differences).map_err(|source| self.db.corrupt(source))?;
         self.with(|c| {
             c.execute(
                 "INSERT INTO guardrail_changes (run_id, kind, name, change, differences, state, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -549,48 +491,9 @@ impl Journal {
             .map(|n: Option<i64>| n.unwrap_or(0).max(0) as u64)
     }
 
-    /// Moves the resource's savings that still count to `state` (a restore,
-    /// a recreation). Returns how many rows moved.
-    pub fn set_saving_state(
-        &self,
-        resource_type: ResourceType,
-        region: &str,
-        resource_id: &str,
-        state: SavingState,
-        at: DateTime<Utc>,
-    ) -> Result<usize, JournalError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE savings SET state = ?4, changed_at = ?5 WHERE resource_type = ?1 AND region = ?2 AND resource_id = ?3 AND state = 'saved'",
-                params![resource_type.name(), region, resource_id, state.as_str(), at.to_rfc3339()],
-            )
-        })
-    }
-
-    /// Ledger rows done at or after `since` (all when `None`), oldest first.
-    /// Rows this version cannot read (a newer type) are left out.
+    /// The savings ledger's rows done at or after `since` (all when `None`).
     pub fn savings(&self, since: Option<DateTime<Utc>>) -> Result<Vec<LedgerRow>, JournalError> {
-        type Raw = (String, String, String, String, String, String, f64, String, String, String);
-        let rows: Vec<Raw> = self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id FROM savings ORDER BY id",
-            )?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)))?;
-            rows.collect()
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(run_id, policy, rt, region, resource_id, action, monthly_usd, done_at, state, account_id)| {
-                let row = LedgerRow {
-                    saving: Saving { account_id, policy, resource_type: parse_type(&rt)?, region, resource_id, action, monthly_usd },
-                    run_id,
-                    done_at: parse_time(&done_at)?,
-                    state: SavingState::parse(&state)?,
-                };
-                since.is_none_or(|s| row.done_at >= s).then_some(row)
-            })
-            .collect())
+        ledger::Savings(&self.db).rows(since)
     }
 
     /// Removes history older than `before`: runs, settled actions and
@@ -636,25 +539,10 @@ impl Journal {
     }
 }
 
-/// Columns added since a table was first made: a journal written by an
-/// older costguard gains them (with their defaults) when opened.
-fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let added: &[(&str, &str, &str)] = &[
-        ("savings", "account_id", "TEXT NOT NULL DEFAULT ''"),
-        ("savings", "action_id", "INTEGER"),
-        ("actions", "saving_usd", "REAL"),
-        ("actions", "saving_action", "TEXT"),
-        ("actions", "account_id", "TEXT"),
-        ("actions", "undoes", "INTEGER"),
-    ];
-    for (table, column, decl) in added {
-        let mut stmt = conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
-        if !stmt.exists(params![column])? {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
-        }
-    }
-    // On columns an older journal has only now.
-    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS savings_by_action ON savings (action_id) WHERE action_id IS NOT NULL;")
+/// The journal's tables, made or brought up to date.
+fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    add_missing_columns(conn, "actions", &[("saving_usd", "REAL"), ("saving_action", "TEXT"), ("account_id", "TEXT"), ("undoes", "INTEGER")])
 }
 
 /// One `actions` row from its columns after the id (run_id, policy,
@@ -699,17 +587,10 @@ impl std::fmt::Display for RowProblem {
     }
 }
 
-pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}
-
-fn parse_type(s: &str) -> Option<ResourceType> {
-    ResourceType::ALL.iter().copied().find(|t| t.name() == s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ledger::SavingState;
     use crate::resources::sagemaker_endpoint::fixture;
 
     #[test]

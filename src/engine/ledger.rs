@@ -14,9 +14,112 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use rusqlite::{params, Connection};
+
+use super::db::{add_missing_columns, parse_time, parse_type, Db, JournalError};
 use super::inventory::Inventory;
-use super::journal::{Journal, JournalError};
-use crate::resources::ResourceType;
+use crate::resources::sizes::Assessment;
+use crate::resources::{Resource, ResourceType};
+
+const SCHEMA: &str = "
+-- The savings ledger (engine::ledger): each change done, with what it took
+-- off the monthly bill; `state` says whether it still counts.
+CREATE TABLE IF NOT EXISTS savings (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        TEXT NOT NULL,
+    policy        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    monthly_usd   REAL NOT NULL,
+    done_at       TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    changed_at    TEXT,
+    account_id    TEXT NOT NULL DEFAULT '',
+    -- The journaled change (actions.id) it came from: at most one row each.
+    action_id     INTEGER
+);
+CREATE INDEX IF NOT EXISTS savings_by_resource ON savings (resource_type, region, resource_id, state);
+";
+
+/// The ledger's table, made or brought up to date.
+pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    add_missing_columns(conn, "savings", &[("account_id", "TEXT NOT NULL DEFAULT ''"), ("action_id", "INTEGER")])?;
+    // On a column an older ledger has only now.
+    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS savings_by_action ON savings (action_id) WHERE action_id IS NOT NULL;")
+}
+
+/// What follows from the journaled action `action_id` being done, written
+/// in the caller's transaction (the one that settles it): its saving enters
+/// the ledger (once, however often it is settled), or, for a restore, the
+/// savings of what it brought back stop counting.
+pub(crate) fn on_done(tx: &Connection, action_id: i64, at: DateTime<Utc>) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO savings (run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id, action_id)
+         SELECT run_id, policy, resource_type, region, resource_id, saving_action, saving_usd, ?2, ?3, COALESCE(account_id, ''), id
+         FROM actions WHERE id = ?1 AND saving_usd > 0 AND saving_action IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM savings WHERE action_id = ?1)",
+        params![action_id, at.to_rfc3339(), SavingState::Saved.as_str()],
+    )?;
+    tx.execute(
+        "UPDATE savings SET state = ?2, changed_at = ?3
+         WHERE state = ?4 AND EXISTS (SELECT 1 FROM actions a WHERE a.id = ?1 AND a.undoes IS NOT NULL
+            AND a.resource_type = savings.resource_type AND a.region = savings.region AND a.resource_id = savings.resource_id)",
+        params![action_id, SavingState::Restored.as_str(), at.to_rfc3339(), SavingState::Saved.as_str()],
+    )?;
+    Ok(())
+}
+
+/// The savings ledger's store.
+pub struct Savings<'a>(pub &'a Db);
+
+impl Savings<'_> {
+    /// Moves the resource's savings that still count to `state` (a
+    /// recreation). Returns how many rows moved.
+    pub fn set_state(
+        &self,
+        resource_type: ResourceType,
+        region: &str,
+        resource_id: &str,
+        state: SavingState,
+        at: DateTime<Utc>,
+    ) -> Result<usize, JournalError> {
+        self.0.with(|c| {
+            c.execute(
+                "UPDATE savings SET state = ?4, changed_at = ?5 WHERE resource_type = ?1 AND region = ?2 AND resource_id = ?3 AND state = ?6",
+                params![resource_type.name(), region, resource_id, state.as_str(), at.to_rfc3339(), SavingState::Saved.as_str()],
+            )
+        })
+    }
+
+    /// Rows done at or after `since` (all when `None`), oldest first.
+    /// Rows this version cannot read (a newer type) are left out.
+    pub fn rows(&self, since: Option<DateTime<Utc>>) -> Result<Vec<LedgerRow>, JournalError> {
+        type Raw = (String, String, String, String, String, String, f64, String, String, String);
+        let rows: Vec<Raw> = self.0.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id FROM savings ORDER BY id",
+            )?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)))?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(run_id, policy, rt, region, resource_id, action, monthly_usd, done_at, state, account_id)| {
+                let row = LedgerRow {
+                    saving: Saving { account_id, policy, resource_type: parse_type(&rt)?, region, resource_id, action, monthly_usd },
+                    run_id,
+                    done_at: parse_time(&done_at)?,
+                    state: SavingState::parse(&state)?,
+                };
+                since.is_none_or(|s| row.done_at >= s).then_some(row)
+            })
+            .collect())
+    }
+}
 
 /// One change's saving, as it enters the ledger.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -67,6 +170,19 @@ pub struct LedgerRow {
     pub state: SavingState,
 }
 
+/// What acting on one finding saves a month: a rightsizing assessment's
+/// saving; else what the policy's actions say they save (the whole cost of
+/// what is deleted or stopped, the storage a retention frees), counted for
+/// findings held back too (what would be saved, were it allowed to act);
+/// else what its type says the way it runs wastes (training on demand).
+/// Apply asks the same of the resource it re-read, for the savings ledger.
+pub fn saving(actions: &[crate::actions::Action], resource: &Resource, assessment: Option<&Assessment>, now: DateTime<Utc>) -> Option<f64> {
+    if let Some(a) = assessment {
+        return a.monthly_saving_usd;
+    }
+    actions.iter().filter_map(|a| a.monthly_saving(resource, now)).reduce(f64::max).or_else(|| resource.avoidable_cost())
+}
+
 /// Ledger rows of deleted resources that `inventory` lists again, in the
 /// regions whose listing succeeded: recreated by their owners.
 pub fn recreated(rows: &[LedgerRow], inventory: &Inventory) -> Vec<LedgerRow> {
@@ -100,10 +216,10 @@ pub fn total(rows: &[LedgerRow]) -> SavingsTotal {
 }
 
 /// Records the recreated rows a sweep noticed. (Savings themselves are
-/// written by the journal, with the change: [`Journal::settle`].)
-pub fn record_recreated(journal: &Journal, recreated: &[LedgerRow], at: DateTime<Utc>) -> Result<(), JournalError> {
+/// written by the journal, with the change: `Journal::settle`.)
+pub fn record_recreated(db: &Db, recreated: &[LedgerRow], at: DateTime<Utc>) -> Result<(), JournalError> {
     for r in recreated {
-        journal.set_saving_state(r.saving.resource_type, &r.saving.region, &r.saving.resource_id, SavingState::Recreated, at)?;
+        Savings(db).set_state(r.saving.resource_type, &r.saving.region, &r.saving.resource_id, SavingState::Recreated, at)?;
     }
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 pub mod accounts;
 pub mod apply;
+pub mod db;
+pub mod evidence;
 pub mod findings;
 pub mod inventory;
 pub mod journal;

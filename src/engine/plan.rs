@@ -90,7 +90,7 @@ pub struct PlanEntry {
     pub assessment: Option<Box<Assessment>>,
     /// From a reviewed plan file: what made it match then, which must
     /// still hold when apply re-reads it.
-    pub reviewed: Option<Arc<super::plan_file::Evidence>>,
+    pub reviewed: Option<Arc<super::evidence::Evidence>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

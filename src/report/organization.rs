@@ -377,18 +377,9 @@ impl OrgReport {
         }
     }
 
-    /// Writes `report.json`, `report.md` and `report.html` into `dir`.
-    pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
-        let json = crate::files::write_atomic(dir, "report.json", |w| serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other))?;
-        let md = crate::files::write_atomic(dir, "report.md", |w| super::stream(w, |out| self.write_markdown(out)))?;
-        let page = |id: &str| self.account_page(dir, id);
-        crate::files::write_atomic(dir, "report.html", |w| super::stream(w, |out| super::html::organization(self, &page, out)))?;
-        Ok((json, md))
-    }
-
     /// The link to an account's own `report.html`: relative when it is
     /// under `dir` (one process's report), else its path (a merged one).
-    fn account_page(&self, dir: &Path, account: &str) -> Option<String> {
+    pub(super) fn account_page(&self, dir: &Path, account: &str) -> Option<String> {
         let json = PathBuf::from(self.accounts.iter().find(|a| a.account_id == account)?.report.as_ref()?);
         let page = json.with_file_name("report.html");
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::params;
 
 use super::figures::{limits_of, AiSpend, AlertLine};
+pub use super::figures::{Notice, NoticeKind};
 use crate::config::velocity::{Limits, SpendVelocity};
 use crate::engine::journal::{parse_time, Journal, JournalError};
 
@@ -26,38 +27,6 @@ pub struct Evaluation {
 pub struct Told {
     pub value: f64,
     pub at: DateTime<Utc>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NoticeKind {
-    /// Over a limit, newly.
-    Crossed,
-    /// Still over, and worse by a step than when last told.
-    Worse,
-    /// Still over since the last notice, `repeat-hours` ago.
-    StillOver,
-    /// Back under a limit that was told.
-    BackUnder,
-}
-
-impl NoticeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::Crossed => "crossed",
-            NoticeKind::Worse => "worse",
-            NoticeKind::StillOver => "still-over",
-            NoticeKind::BackUnder => "back-under",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Notice {
-    pub kind: NoticeKind,
-    pub line: AlertLine,
-    /// The value last told, for `worse` and `back-under`.
-    pub told: Option<f64>,
 }
 
 fn limit_lines(scope: &str, region: Option<&str>, limits: &Limits, (per_hour, today, month): (f64, f64, f64)) -> Vec<Evaluation> {

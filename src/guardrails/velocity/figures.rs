@@ -35,7 +35,7 @@ pub struct AiSpend {
     /// Every threshold crossed now, scope and rule.
     pub alerts: Vec<AlertLine>,
     /// What this check told (crossed, worse, still over, back under).
-    pub told: Vec<super::alerts::Notice>,
+    pub told: Vec<Notice>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -73,6 +73,38 @@ pub struct EndpointsNow {
     pub endpoints: usize,
     pub usd_per_hour: f64,
     pub unpriced: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoticeKind {
+    /// Over a limit, newly.
+    Crossed,
+    /// Still over, and worse by a step than when last told.
+    Worse,
+    /// Still over since the last notice, `repeat-hours` ago.
+    StillOver,
+    /// Back under a limit that was told.
+    BackUnder,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Crossed => "crossed",
+            NoticeKind::Worse => "worse",
+            NoticeKind::StillOver => "still-over",
+            NoticeKind::BackUnder => "back-under",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub line: AlertLine,
+    /// The value last told, for `worse` and `back-under`.
+    pub told: Option<f64>,
 }
 
 /// One threshold crossed, or watched: what it measures and its limit.
