@@ -218,7 +218,7 @@ pub fn summarize_organization(result: Result<sweep::organization::OrgResult, swe
                 crate::text::usd_with_unpriced(t.monthly_saving_usd, t.unpriced),
                 t.api_calls
             );
-            for a in result.report.accounts.iter().filter(|a| a.status == "failed") {
+            for a in result.report.accounts.iter().filter(|a| a.status == crate::outcome::AccountStatus::Failed) {
                 eprintln!("costguard: account {} ({}): {}", a.account_id, a.name, a.error.as_deref().unwrap_or("failed"));
             }
             for e in &result.report.email_errors {
@@ -596,7 +596,14 @@ pub async fn accounts(args: AccountsArgs) -> ExitCode {
         found
             .accounts
             .into_iter()
-            .map(|a| Reached { role: how.role_for(&a, &hub_account), account_id: a.id, name: a.name, status: "not checked", error: None, aws: None })
+            .map(|a| Reached {
+                role: how.role_for(&a, &hub_account),
+                account_id: a.id,
+                name: a.name,
+                status: crate::outcome::AccountStatus::NotChecked,
+                error: None,
+                aws: None,
+            })
             .collect()
     };
     match args.format {
@@ -615,16 +622,16 @@ pub async fn accounts(args: AccountsArgs) -> ExitCode {
             for (a, why) in &found.left_out {
                 println!("{:<14} {:<28} {:<12} {}", a.id, crate::text::clean(&a.name, 28), "left out", why);
             }
-            let failed = reached.iter().filter(|r| r.status == "failed").count();
+            let failed = reached.iter().filter(|r| r.status == crate::outcome::AccountStatus::Failed).count();
             println!(
                 "{} account(s), {} reached, {failed} failed, {} left out",
                 reached.len(),
-                reached.iter().filter(|r| r.status == "ok").count(),
+                reached.iter().filter(|r| r.status == crate::outcome::AccountStatus::Ok).count(),
                 found.left_out.len()
             );
         }
     }
-    if reached.iter().any(|r| r.status == "failed") {
+    if reached.iter().any(|r| r.status == crate::outcome::AccountStatus::Failed) {
         ExitCode::from(exit::ERRORS)
     } else {
         ExitCode::from(exit::OK)

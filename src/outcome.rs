@@ -24,6 +24,40 @@ impl Status {
     }
 }
 
+/// Whether an account of an organization could be reached and swept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Ok,
+    Failed,
+    /// Listed only (`accounts` without `--check`).
+    #[serde(rename = "not checked")]
+    NotChecked,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Ok => "ok",
+            AccountStatus::Failed => "failed",
+            AccountStatus::NotChecked => "not checked",
+        }
+    }
+}
+
+impl std::fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// As written in the report (tests compare with the text).
+impl PartialEq<&str> for AccountStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// What happened when an action ran.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ActionResult {

@@ -143,7 +143,7 @@ async fn a_refused_role_fails_that_account_only() {
     let members: Vec<MemberAccount> = ids.iter().map(|(name, id)| MemberAccount::new(id, name)).collect();
     let how = reach(Some("ext-123"), 2);
     let reached = accounts::reach(&hub, "123456789012", members, &how).await;
-    let status: std::collections::BTreeMap<&str, &str> = reached.iter().map(|r| (r.account_id.as_str(), r.status)).collect();
+    let status: std::collections::BTreeMap<&str, &str> = reached.iter().map(|r| (r.account_id.as_str(), r.status.as_str())).collect();
     assert_eq!(status[refused.as_str()], "failed", "{reached:?}");
     assert!(reached.iter().find(|r| r.account_id == refused).and_then(|r| r.error.clone()).is_some_and(|e| e.contains("AccessDenied")));
     assert_eq!(status.values().filter(|s| **s == "ok").count(), 2, "{status:?}");

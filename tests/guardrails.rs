@@ -391,7 +391,7 @@ mod anomaly_detection {
             .answer("CreateAnomalySubscription", json!({"SubscriptionArn": "arn:new"}));
         let changes = reconcile(&fake).await;
         assert_eq!(
-            changes.iter().map(|c| (c.kind, c.change, c.status)).collect::<Vec<_>>(),
+            changes.iter().map(|c| (c.kind.as_str(), c.change, c.status)).collect::<Vec<_>>(),
             [("anomaly-monitor", Change::Create, Status::Done), ("anomaly-subscription", Change::Create, Status::Done),]
         );
         let monitors = fake.calls("CreateAnomalyMonitor");

@@ -233,3 +233,86 @@ fn no_import_circle_among_the_files_of_a_folder() {
     problems.sort();
     assert!(problems.is_empty(), "import circles among the files of a folder:\n{}", problems.join("\n"));
 }
+
+/// String literals library code may compare with (`==`, `!=`,
+/// `starts_with`), file by file, and why. Each is a value from outside:
+/// AWS's own states, codes and enums as it sends them, the syntax of an
+/// input (ARNs, URLs, OU ids, region and type-name prefixes), a resource
+/// module's own action names as the journal stores them. Any other such
+/// comparison stands for one of costguard's own states, and that is an
+/// enum (`Status`, `ActionState`, `NoticeState`, `Delivery`,
+/// `AccountStatus`, `GuardrailKind`, `Effect`, ...), text only where it is
+/// stored or printed.
+const ALLOWED_LITERALS: &[(&str, &[&str], &str)] = &[
+    ("aws/budgets.rs", &["GREATER_THAN"], "a Budgets API enum value"),
+    (
+        "aws/error.rs",
+        &["other", "InternalFailure", "RequestLimitExceeded", "ServiceUnavailable", "ServiceUnavailableException", "TooManyRequestsException", "Unknown"],
+        "AWS error codes; `other` is the SDK's own filler text in an error chain",
+    ),
+    ("aws/mod.rs", &["NoCredentials"], "the SDK's error code"),
+    ("aws/tags.rs", &["ValidationException"], "an AWS error code"),
+    ("commands.rs", &["HTTP/1.1 200"], "the status line `costguard health` reads from the listener"),
+    ("config/accounts.rs", &["arn:"], "ARN syntax"),
+    ("config/channels.rs", &["arn", "sns", "localhost"], "ARN and URL syntax"),
+    // `https://`: a line's code is cut at `//`, so a URL scheme shows as `https:`.
+    ("config/daemon.rs", &["ou-", "r-", "https:", "http:"], "Organizations id syntax; URL schemes"),
+    ("config/guardrails.rs", &["arn:"], "ARN syntax"),
+    ("config/mod.rs", &["example"], "a reserved domain name (RFC 2606)"),
+    ("config/velocity.rs", &["arn:"], "ARN syntax"),
+    ("engine/accounts.rs", &["ACTIVE", "cn-", "us-gov-"], "an Organizations account status; partition region prefixes"),
+    ("guardrails/anomaly.rs", &["DIMENSIONAL"], "a Cost Explorer monitor type"),
+    ("guardrails/budgets.rs", &["COST"], "a Budgets budget type"),
+    ("iam.rs", &["Describe", "s3:"], "IAM action name syntax"),
+    ("notify/channel.rs", &["https:", "http:"], "URL schemes"),
+    ("resources/ebs_volume.rs", &["available", "delete", "gp3", "standard"], "EC2 volume states and types; its own action name"),
+    (
+        "resources/ec2_instance.rs",
+        &["Linux/UNIX", "pending", "running", "stopped", "terminated", "InstanceId", "enabled", "index", "stop", "ml."],
+        "EC2 instance states, platform and monitoring values, metric dimension names; its own action name; SageMaker type prefix",
+    ),
+    ("resources/log_group.rs", &["set-retention"], "its own action name"),
+    (
+        "resources/s3_bucket.rs",
+        &["set-lifecycle", "BucketName", "NoSuchLifecycleConfiguration", "NoSuchTagSet", "NumberOfObjects", "StorageType"],
+        "its own action name; S3 metric and dimension names and error codes",
+    ),
+    ("resources/sagemaker_endpoint.rs", &["delete", "Deleting"], "its own action name; an endpoint status"),
+    ("resources/sagemaker_notebook.rs", &["InService", "Pending", "stop", "Stopped", "Stopping"], "notebook statuses; its own action name"),
+    ("resources/sagemaker_training_job.rs", &["InProgress", "ValidationException"], "a training job status; an error code"),
+    ("resources/sizes.rs", &["inf", "trn"], "instance family prefixes"),
+    ("service/mod.rs", &["plan-"], "the saved plans' file names"),
+    ("yaml.rs", &["key", "resource", "aws."], "words of serde's messages, rewritten for people; Custodian's `aws.` type spelling"),
+];
+
+/// Comparisons with string literals in library code (tests excluded):
+/// each allowed above, or it is a state that should be an enum.
+#[test]
+fn states_are_enums_not_string_literals() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut problems = Vec::new();
+    for file in files.iter().filter(|f| !f.ends_with("src/main.rs")) {
+        let relative = file.strip_prefix(src()).expect("under src").to_string_lossy().to_string();
+        let allowed: Vec<&str> = ALLOWED_LITERALS.iter().filter(|(f, _, _)| *f == relative).flat_map(|(_, literals, _)| literals.iter().copied()).collect();
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            let code = code(line);
+            for pattern in ["starts_with(\"", "== \"", "!= \""] {
+                for (at, _) in code.match_indices(pattern) {
+                    let literal: String = code[at + pattern.len()..].chars().take_while(|c| *c != '"').collect();
+                    if !allowed.contains(&literal.as_str()) {
+                        problems.push(format!(
+                            "{relative}:{}: compares with \"{literal}\": make the state an enum, or allow it in tests/layout.rs with its reason",
+                            n + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "string literals standing for states:\n{}", problems.join("\n"));
+}

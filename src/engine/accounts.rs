@@ -150,8 +150,7 @@ pub struct Reached {
     pub name: String,
     /// The role assumed; `None`: the hub's own credentials (its own account).
     pub role: Option<String>,
-    /// `ok` or `failed`.
-    pub status: &'static str,
+    pub status: crate::outcome::AccountStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip)]
@@ -185,7 +184,7 @@ pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, h
             account_id: account.id,
             name: account.name,
             role,
-            status: if result.is_ok() { "ok" } else { "failed" },
+            status: if result.is_ok() { crate::outcome::AccountStatus::Ok } else { crate::outcome::AccountStatus::Failed },
             error: result.as_ref().err().cloned(),
             aws: result.is_ok().then_some(aws),
         }

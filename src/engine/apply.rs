@@ -349,7 +349,7 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
         let happened = match change {
             Some(c) => c.took_effect(&entry.resource, now_state.as_ref()),
             // The policy changed since; only a vanished resource proves a deletion.
-            None => entry.action == "delete" && now_state.is_none(),
+            None => rt.effect_of(&entry.action) == Some(crate::resources::Effect::Removes) && now_state.is_none(),
         };
         match change.map(|c| c.recover(aws, &entry.resource, now_state.as_ref())) {
             None => {}

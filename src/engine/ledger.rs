@@ -19,7 +19,7 @@ use rusqlite::{params, Connection};
 use super::db::{add_missing_columns, parse_time, parse_type, Db, JournalError};
 use super::inventory::Inventory;
 use crate::resources::sizes::Assessment;
-use crate::resources::{Resource, ResourceType};
+use crate::resources::{Effect, Resource, ResourceType};
 
 const SCHEMA: &str = "
 -- The savings ledger (engine::ledger): each change done, with what it took
@@ -187,7 +187,8 @@ pub fn saving(actions: &[crate::actions::Action], resource: &Resource, assessmen
 /// regions whose listing succeeded: recreated by their owners.
 pub fn recreated(rows: &[LedgerRow], inventory: &Inventory) -> Vec<LedgerRow> {
     rows.iter()
-        .filter(|r| r.state == SavingState::Saved && r.saving.action.split('+').any(|a| a == "delete"))
+        // The ledger stores the policy's actions joined with `+`; a removing one among them means the resource was gone.
+        .filter(|r| r.state == SavingState::Saved && r.saving.action.split('+').any(|a| r.saving.resource_type.effect_of(a) == Some(Effect::Removes)))
         .filter(|r| !inventory.failed_regions(r.saving.resource_type).contains(&r.saving.region))
         .filter(|r| inventory.of(r.saving.resource_type).iter().any(|listed| *listed.region == r.saving.region && listed.id == r.saving.resource_id))
         .cloned()

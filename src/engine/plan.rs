@@ -175,13 +175,6 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         })
         .collect();
     let matched = entries.len();
-    let breaker = breaker(policy, matched, candidates.len());
-    if let Some(why) = &breaker {
-        let why: Arc<str> = Arc::from(format!("circuit breaker: {why}"));
-        for entry in entries.iter_mut().filter(|e| matches!(e.decision, Decision::Act | Decision::Mark { .. })) {
-            entry.decision = Decision::Skip(Arc::clone(&why));
-        }
-    }
     let incomplete_regions = inventory.failed_regions(policy.resource_type);
     let unmark = policy_marks
         .iter()
@@ -189,7 +182,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         .filter_map(|m| {
             let entry = entries.iter().find(|e| *e.resource.region == m.region && e.resource.id == m.resource_id);
             let why = match entry.map(|e| &e.decision) {
-                Some(Decision::Skip(why)) if !why.starts_with("circuit breaker") => format!("skipped: {why}"),
+                Some(Decision::Skip(why)) => format!("skipped: {why}"),
                 Some(_) => return None,
                 None => "no longer matches".to_string(),
             };
@@ -203,6 +196,14 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
             })
         })
         .collect();
+    // After the marks to remove are found: an entry the breaker holds back keeps its mark.
+    let breaker = breaker(policy, matched, candidates.len());
+    if let Some(why) = &breaker {
+        let why: Arc<str> = Arc::from(format!("circuit breaker: {why}"));
+        for entry in entries.iter_mut().filter(|e| matches!(e.decision, Decision::Act | Decision::Mark { .. })) {
+            entry.decision = Decision::Skip(Arc::clone(&why));
+        }
+    }
     PolicyPlan {
         policy: policy.name.clone(),
         resource_type: policy.resource_type,

@@ -36,7 +36,7 @@ pub enum RestoreError {
 /// Restores one resource; returns a sentence saying what was done.
 pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, name: &str, clock: &Clock) -> Result<String, RestoreError> {
     let actions = resource_type.action_names();
-    let Some(entry) = journal.last_done(resource_type, name, actions)? else {
+    let Some(entry) = journal.last_done(resource_type, name, &actions)? else {
         return Err(RestoreError::NothingToRestore {
             journal: journal.path().display().to_string(),
             action: actions.join(" or "),

@@ -7,7 +7,7 @@
 //! when there is none. Its subscription is `<prefix>anomalies`; other
 //! subscriptions and monitors are never changed.
 
-use super::{Change, Fix, GuardrailChange, Planned};
+use super::{Change, Fix, GuardrailChange, GuardrailKind, Planned};
 use crate::aws::costexplorer::{AnomalyAlerts, CostExplorerClient, ObservedMonitor};
 use crate::aws::AwsError;
 use crate::config::guardrails::AnomalyDetection;
@@ -60,13 +60,19 @@ pub async fn plan(ce: &CostExplorerClient, g: &Guardrails) -> Result<Vec<Planned
     let monitor_arn = match existing {
         Some(m) => {
             let detail = (m.name != monitor_name).then(|| format!("uses the account's per-service monitor {} (AWS allows one)", m.name));
-            let entry = GuardrailChange::new("anomaly-monitor", m.name.clone(), Change::Unchanged, Vec::new(), Status::Planned, detail);
+            let entry = GuardrailChange::new(GuardrailKind::AnomalyMonitor, m.name.clone(), Change::Unchanged, Vec::new(), Status::Planned, detail);
             planned.push(Planned { change: entry, fix: Fix::Nothing });
             Some(m.arn.clone())
         }
         None => {
-            let entry =
-                GuardrailChange::new("anomaly-monitor", monitor_name.clone(), Change::Create, vec!["per-service monitor".to_string()], Status::Planned, None);
+            let entry = GuardrailChange::new(
+                GuardrailKind::AnomalyMonitor,
+                monitor_name.clone(),
+                Change::Create,
+                vec!["per-service monitor".to_string()],
+                Status::Planned,
+                None,
+            );
             planned.push(Planned { change: entry, fix: Fix::Monitor(monitor_name.clone()) });
             None
         }
@@ -80,7 +86,7 @@ pub async fn plan(ce: &CostExplorerClient, g: &Guardrails) -> Result<Vec<Planned
             (if d.is_empty() { Change::Unchanged } else { Change::Update }, d, Some(arn.clone()))
         }
     };
-    let entry = GuardrailChange::new("anomaly-subscription", want.name.clone(), change, differences, Status::Planned, None);
+    let entry = GuardrailChange::new(GuardrailKind::AnomalySubscription, want.name.clone(), change, differences, Status::Planned, None);
     let fix = if change == Change::Unchanged { Fix::Nothing } else { Fix::Subscription { arn, alerts: want, monitor: monitor_arn } };
     planned.push(Planned { change: entry, fix });
     Ok(planned)

@@ -10,7 +10,7 @@
 //! Alarms are costguard's by name (`<prefix>billing-<amount>usd`); others
 //! are never read beyond their name or changed.
 
-use super::{Change, Fix, GuardrailChange, Planned};
+use super::{Change, Fix, GuardrailChange, GuardrailKind, Planned};
 use crate::aws::cloudwatch::{CloudWatchClient, MetricAlarm};
 use crate::aws::AwsError;
 use crate::config::Guardrails;
@@ -94,12 +94,12 @@ pub async fn plan(client: &CloudWatchClient, g: &Guardrails) -> Result<Vec<Plann
                 (if d.is_empty() { Change::Unchanged } else { Change::Update }, d)
             }
         };
-        let entry = GuardrailChange::new("billing-alarm", alarm.name.clone(), change, differences, Status::Planned, None);
+        let entry = GuardrailChange::new(GuardrailKind::BillingAlarm, alarm.name.clone(), change, differences, Status::Planned, None);
         let fix = if change == Change::Unchanged { Fix::Nothing } else { Fix::Alarm(alarm) };
         planned.push(Planned { change: entry, fix });
     }
     for stale in existing.iter().filter(|a| !declared_names.contains(&a.name)) {
-        planned.push(Planned { change: GuardrailChange::not_declared("billing-alarm", stale.name.clone()), fix: Fix::Nothing });
+        planned.push(Planned { change: GuardrailChange::not_declared(GuardrailKind::BillingAlarm, stale.name.clone()), fix: Fix::Nothing });
     }
     Ok(planned)
 }

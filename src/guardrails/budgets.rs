@@ -10,7 +10,7 @@
 //!   subscriber calls.
 //! - A second reconcile after a real one changes nothing.
 
-use super::{BudgetSpend, Change, Fix, GuardrailChange, Planned};
+use super::{BudgetSpend, Change, Fix, GuardrailChange, GuardrailKind, Planned};
 use crate::aws::budgets::{BudgetsClient, ObservedBudget, ObservedNotification, SubscriberKind};
 use crate::aws::{Aws, AwsError};
 use crate::config::guardrails::{Budget, Guardrails, Notification};
@@ -133,13 +133,13 @@ pub async fn plan_with(client: &BudgetsClient, guardrails: &Guardrails) -> Resul
         planned.push(Planned { change: entry, fix });
     }
     for stale in existing.iter().filter(|b| b.name.starts_with(&guardrails.name_prefix) && !guardrails.budgets.iter().any(|d| d.name == b.name)) {
-        planned.push(Planned { change: GuardrailChange::not_declared("budget", stale.name.clone()), fix: Fix::Nothing });
+        planned.push(Planned { change: GuardrailChange::not_declared(GuardrailKind::Budget, stale.name.clone()), fix: Fix::Nothing });
     }
     Ok(planned)
 }
 
 fn change(b: &Budget, change: Change, differences: Vec<String>, status: Status, detail: Option<String>) -> GuardrailChange {
-    GuardrailChange::new("budget", b.name.clone(), change, differences, status, detail)
+    GuardrailChange::new(GuardrailKind::Budget, b.name.clone(), change, differences, status, detail)
 }
 
 /// Makes the calls `steps` list; returns how many were made.

@@ -103,7 +103,14 @@ pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> 
             changes.push(change);
             continue;
         }
-        let id = match ctx.journal.record_guardrail_intent(ctx.run_id, change.kind, &change.name, change.change.name(), &change.differences, ctx.clock.now()) {
+        let id = match ctx.journal.record_guardrail_intent(
+            ctx.run_id,
+            change.kind.as_str(),
+            &change.name,
+            change.change.name(),
+            &change.differences,
+            ctx.clock.now(),
+        ) {
             Ok(id) => id,
             Err(e) => {
                 (change.status, change.detail) = (Status::Failed, Some(format!("not changed: {e}")));
@@ -145,7 +152,7 @@ pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> 
         if let Err(e) = ctx.journal.settle_guardrail(id, state, &detail, ctx.clock.now()) {
             tracing::error!(error = %e, "could not settle a journaled guardrail change; the next run supersedes it");
         }
-        tracing::info!(kind = change.kind, name = %change.name, status = ?change.status, "guardrail reconciled");
+        tracing::info!(kind = change.kind.as_str(), name = %change.name, status = ?change.status, "guardrail reconciled");
         changes.push(change);
     }
     (changes, errors)
@@ -156,11 +163,44 @@ pub fn dry_run(plan: GuardrailPlan) -> (Vec<GuardrailChange>, Vec<AwsError>) {
     (plan.items.into_iter().map(|i| i.change).collect(), plan.errors)
 }
 
+/// What kind of guardrail a change is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuardrailKind {
+    Budget,
+    BillingAlarm,
+    AnomalyMonitor,
+    AnomalySubscription,
+}
+
+impl GuardrailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardrailKind::Budget => "budget",
+            GuardrailKind::BillingAlarm => "billing-alarm",
+            GuardrailKind::AnomalyMonitor => "anomaly-monitor",
+            GuardrailKind::AnomalySubscription => "anomaly-subscription",
+        }
+    }
+}
+
+impl std::fmt::Display for GuardrailKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// As written in the report (tests compare with the text).
+impl PartialEq<&str> for GuardrailKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One declared guardrail's reconciliation, for the report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GuardrailChange {
-    /// `budget`, `billing-alarm`, `anomaly-monitor`, `anomaly-subscription`.
-    pub kind: &'static str,
+    pub kind: GuardrailKind,
     pub name: String,
     pub change: Change,
     /// Field by field: what differs, as `field: now -> declared`.
@@ -192,13 +232,13 @@ pub enum Change {
 }
 
 impl GuardrailChange {
-    pub fn new(kind: &'static str, name: impl Into<String>, change: Change, differences: Vec<String>, status: Status, detail: Option<String>) -> Self {
+    pub fn new(kind: GuardrailKind, name: impl Into<String>, change: Change, differences: Vec<String>, status: Status, detail: Option<String>) -> Self {
         Self { kind, name: name.into(), change, differences, status, detail, spend: None }
     }
 
     /// Carries costguard's prefix but is no longer declared: reported, and
     /// left alone (deleting what a person may rely on is theirs to decide).
-    pub fn not_declared(kind: &'static str, name: impl Into<String>) -> Self {
+    pub fn not_declared(kind: GuardrailKind, name: impl Into<String>) -> Self {
         let why = "carries costguard's prefix but is no longer declared; left alone (delete it by hand if it should go)";
         Self::new(kind, name, Change::NotDeclared, Vec::new(), Status::Skipped, Some(why.to_string()))
     }

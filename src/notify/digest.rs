@@ -57,16 +57,72 @@ impl Routing {
     }
 }
 
+/// Where a finding stands for the person told about it; stored and shown
+/// as `matched`, `marked`, `due-soon`, `due`, `done:<action>`, `failed`,
+/// `skipped`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoticeState {
+    Matched,
+    Marked,
+    DueSoon,
+    Due,
+    /// Done: the policy's actions, joined with `+`.
+    Done(String),
+    Failed,
+    Skipped,
+}
+
+impl std::fmt::Display for NoticeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoticeState::Matched => f.write_str("matched"),
+            NoticeState::Marked => f.write_str("marked"),
+            NoticeState::DueSoon => f.write_str("due-soon"),
+            NoticeState::Due => f.write_str("due"),
+            NoticeState::Done(action) => write!(f, "done:{action}"),
+            NoticeState::Failed => f.write_str("failed"),
+            NoticeState::Skipped => f.write_str("skipped"),
+        }
+    }
+}
+
+impl NoticeState {
+    /// A stored state; `None` for one this version does not write.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "matched" => NoticeState::Matched,
+            "marked" => NoticeState::Marked,
+            "due-soon" => NoticeState::DueSoon,
+            "due" => NoticeState::Due,
+            "failed" => NoticeState::Failed,
+            "skipped" => NoticeState::Skipped,
+            other => NoticeState::Done(other.strip_prefix("done:")?.to_string()),
+        })
+    }
+}
+
+impl Serialize for NoticeState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// As stored and printed (tests compare with the text).
+impl PartialEq<&str> for NoticeState {
+    fn eq(&self, other: &&str) -> bool {
+        NoticeState::parse(other).as_ref() == Some(self)
+    }
+}
+
 /// One line of a digest. Strings from AWS are kept as they came; the
 /// templates' context cleans them (see `template.rs`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DigestItem {
     #[serde(skip)]
     pub key: NoticeKey,
-    /// What changed for the reader: `matched`, `marked`, `due-soon`, `due`,
-    /// `done:<action>`, `failed`, `skipped`. A new state is news, even
-    /// within the quiet period.
-    pub state: String,
+    /// What changed for the reader. A new state is news, even within the
+    /// quiet period.
+    pub state: NoticeState,
     pub resource_id: String,
     pub region: String,
     pub arn: String,
@@ -155,18 +211,18 @@ fn recipients(to: &[String], tags: &Tags, routing: &Routing) -> (Vec<String>, Op
 }
 
 /// The notice state of a finding (see [`DigestItem::state`]).
-fn notice_state(status: Status, decision: &Decision, action: &str, now: DateTime<Utc>, quiet: chrono::Duration) -> String {
+fn notice_state(status: Status, decision: &Decision, action: &str, now: DateTime<Utc>, quiet: chrono::Duration) -> NoticeState {
     match (status, decision) {
-        (Status::Failed, _) => "failed".to_string(),
-        (Status::Skipped, _) | (_, Decision::Skip(_)) => "skipped".to_string(),
+        (Status::Failed, _) => NoticeState::Failed,
+        (Status::Skipped, _) | (_, Decision::Skip(_)) => NoticeState::Skipped,
         // Marking is done now; the change itself waits for the grace period.
-        (_, Decision::Mark { .. }) => "marked".to_string(),
+        (_, Decision::Mark { .. }) => NoticeState::Marked,
         // The last chance to object: the change runs before the next reminder.
-        (_, Decision::Wait { due }) if *due - now <= quiet => "due-soon".to_string(),
-        (_, Decision::Wait { .. }) => "marked".to_string(),
-        (Status::Done, _) => format!("done:{action}"),
-        (Status::Planned, Decision::Act) => "due".to_string(),
-        (Status::Planned, Decision::Report) => "matched".to_string(),
+        (_, Decision::Wait { due }) if *due - now <= quiet => NoticeState::DueSoon,
+        (_, Decision::Wait { .. }) => NoticeState::Marked,
+        (Status::Done, _) => NoticeState::Done(action.to_string()),
+        (Status::Planned, Decision::Act) => NoticeState::Due,
+        (Status::Planned, Decision::Report) => NoticeState::Matched,
     }
 }
 
@@ -298,7 +354,9 @@ pub fn without_repeats(
         .filter_map(|mut digest| {
             for group in &mut digest.policies {
                 group.items.retain(|item| {
-                    let repeat = previous.get(&item.key).is_some_and(|p| p.state == item.state && now - p.sent_at < quiet && p.sent_at <= now);
+                    let repeat = previous
+                        .get(&item.key)
+                        .is_some_and(|p| NoticeState::parse(&p.state).as_ref() == Some(&item.state) && now - p.sent_at < quiet && p.sent_at <= now);
                     held += usize::from(repeat);
                     !repeat
                 });
@@ -399,7 +457,8 @@ mod tests {
     fn item(recipient: &str, id: &str, state: &str) -> DigestItem {
         DigestItem {
             key: NoticeKey { recipient: recipient.into(), policy: "p".into(), resource_type: "log-group".into(), region: "r".into(), resource_id: id.into() },
-            state: state.into(),
+            // "" where only the key is wanted.
+            state: NoticeState::parse(state).unwrap_or(NoticeState::Matched),
             resource_id: id.into(),
             region: "r".into(),
             arn: String::new(),

@@ -109,13 +109,49 @@ impl EmailReport {
     }
 }
 
+/// What became of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    Sent,
+    /// Not delivered yet: in the outbox for the next sweeps.
+    Queued,
+    Failed,
+    /// Sent from the outbox (an earlier sweep's message).
+    OutboxSent,
+    /// Given up: too old in the outbox.
+    OutboxExpired,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Queued => "queued",
+            Delivery::Failed => "failed",
+            Delivery::OutboxSent => "outbox-sent",
+            Delivery::OutboxExpired => "outbox-expired",
+        }
+    }
+
+    /// An earlier sweep's message, not this one's.
+    pub fn from_outbox(self) -> bool {
+        matches!(self, Delivery::OutboxSent | Delivery::OutboxExpired)
+    }
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageOutcome {
     pub to: Vec<String>,
     pub subject: String,
     pub findings: usize,
-    /// `sent`, `queued`, `failed`, `outbox-sent`, `outbox-expired`.
-    pub status: &'static str,
+    pub status: Delivery,
     pub attempts: u32,
     pub error: Option<String>,
 }
@@ -222,7 +258,7 @@ impl Mailer<'_> {
         let routed = route(self.settings, self.journal, sweep);
         let meta = self.meta(sweep.run_id, sweep.dry_run, sweep.now, sweep.protect_tag, sweep.review_plan);
         let journal = self.journal;
-        let remember = |d: &digest::Digest| journal.map_or(Ok(()), |j| j.record_notices(d.items().map(|i| (&i.key, i.state.as_str())), sweep.now));
+        let remember = |d: &digest::Digest| journal.map_or(Ok(()), |j| j.record_notices(d.items().map(|i| (&i.key, &i.state)), sweep.now));
         self.send_digests(routed, &meta, remember).await
     }
 
@@ -281,7 +317,7 @@ impl Mailer<'_> {
                         to: vec![digest.recipient.clone()],
                         subject: String::new(),
                         findings,
-                        status: "failed",
+                        status: Delivery::Failed,
                         attempts: 0,
                         error: Some(e),
                     });
@@ -346,7 +382,8 @@ impl Mailer<'_> {
                 down.insert(route, f.message.clone());
             }
         }
-        let mut outcome = MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: "sent", attempts, error: None };
+        let mut outcome =
+            MessageOutcome { to: message.recipients.clone(), subject: message.subject.clone(), findings, status: Delivery::Sent, attempts, error: None };
         let told = match result {
             Ok(()) => {
                 report.sent += 1;
@@ -356,7 +393,7 @@ impl Mailer<'_> {
             Err(f) if f.permanent => {
                 report.failed += 1;
                 errors.push(format!("email to {} refused: {}", to, f.message));
-                outcome.status = "failed";
+                outcome.status = Delivery::Failed;
                 outcome.error = Some(f.message);
                 false
             }
@@ -365,19 +402,19 @@ impl Mailer<'_> {
                 match self.journal.map(|j| j.enqueue(&message, attempts, &f.message, now)) {
                     Some(Ok(_)) => {
                         report.queued += 1;
-                        outcome.status = "queued";
+                        outcome.status = Delivery::Queued;
                         errors.push(format!("email to {} not sent ({}); kept for the next sweep", to, f.message));
                         true
                     }
                     Some(Err(e)) => {
                         report.failed += 1;
-                        outcome.status = "failed";
+                        outcome.status = Delivery::Failed;
                         errors.push(format!("email to {} not sent ({}) and cannot be kept: {e}", to, f.message));
                         false
                     }
                     None => {
                         report.failed += 1;
-                        outcome.status = "failed";
+                        outcome.status = Delivery::Failed;
                         errors.push(format!("email to {} not sent ({}); no state database to keep it", to, f.message));
                         false
                     }
@@ -429,7 +466,7 @@ impl Mailer<'_> {
                     q.message.subject,
                     crate::text::utc(q.created_at)
                 ));
-                report.messages.push(outcome("outbox-expired", q.attempts, None));
+                report.messages.push(outcome(Delivery::OutboxExpired, q.attempts, None));
                 if let Err(e) = journal.dequeue(q.id) {
                     errors.push(format!("email: outbox: {e}"));
                 }
@@ -446,13 +483,13 @@ impl Mailer<'_> {
             let done = match result {
                 Ok(()) => {
                     report.outbox_sent += 1;
-                    report.messages.push(outcome("outbox-sent", attempts, None));
+                    report.messages.push(outcome(Delivery::OutboxSent, attempts, None));
                     journal.dequeue(q.id)
                 }
                 Err(f) if f.permanent => {
                     report.failed += 1;
                     errors.push(format!("email to {} refused: {}", q.message.recipients.join(", "), f.message));
-                    report.messages.push(outcome("failed", attempts, Some(f.message)));
+                    report.messages.push(outcome(Delivery::Failed, attempts, Some(f.message)));
                     journal.dequeue(q.id)
                 }
                 Err(f) => {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::digest::{NoticeKey, PreviousNotice};
+use super::digest::{NoticeKey, NoticeState, PreviousNotice};
 use super::message::OutgoingMessage;
 use crate::engine::journal::{parse_time, Journal, JournalError};
 
@@ -40,8 +40,8 @@ impl Journal {
     }
 
     /// Records that these findings were told (or queued to be told) in these states.
-    pub fn record_notices<'a>(&self, told: impl IntoIterator<Item = (&'a NoticeKey, &'a str)>, at: DateTime<Utc>) -> Result<(), JournalError> {
-        let told: Vec<_> = told.into_iter().collect();
+    pub fn record_notices<'a>(&self, told: impl IntoIterator<Item = (&'a NoticeKey, &'a NoticeState)>, at: DateTime<Utc>) -> Result<(), JournalError> {
+        let told: Vec<(&NoticeKey, String)> = told.into_iter().map(|(k, state)| (k, state.to_string())).collect();
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
             {
@@ -126,8 +126,8 @@ mod tests {
         };
         {
             let journal = Journal::open(&path)?;
-            journal.record_notices([(&key, "marked")], now)?;
-            journal.record_notices([(&key, "due-soon")], now)?;
+            journal.record_notices([(&key, &NoticeState::Marked)], now)?;
+            journal.record_notices([(&key, &NoticeState::DueSoon)], now)?;
             let message =
                 OutgoingMessage { sender: "cg@example.com".into(), recipients: vec!["a@example.com".into()], subject: "s".into(), raw: b"raw\r\n".to_vec() };
             journal.enqueue(&message, 3, "refused", now)?;

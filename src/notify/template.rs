@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use super::digest::Digest;
+use super::digest::{Digest, NoticeState};
 use crate::text::{clean, total, usd, usd0};
 
 pub const SUBJECT: &str = "subject.txt.j2";
@@ -167,7 +167,7 @@ impl Context {
     /// of its findings, at most `max_items` of them listed.
     pub fn of(digest: &Digest, meta: &Meta) -> Self {
         let items: Vec<_> = digest.items().collect();
-        let count = |state: &dyn Fn(&str) -> bool| items.iter().filter(|i| state(&i.state)).count();
+        let count = |state: &dyn Fn(&NoticeState) -> bool| items.iter().filter(|i| state(&i.state)).count();
         let mut budget = meta.max_items;
         let policies = digest
             .policies
@@ -192,7 +192,7 @@ impl Context {
                             reason: clean(&i.reason, MAX_VALUE_CHARS),
                             recommendation: i.recommendation.as_deref().map(|r| clean(r, MAX_VALUE_CHARS)),
                             planned: clean(&i.planned, MAX_VALUE_CHARS),
-                            state: i.state.clone(),
+                            state: i.state.to_string(),
                             monthly_cost_usd: i.monthly_cost_usd,
                             monthly_saving_usd: i.monthly_saving_usd,
                         })
@@ -209,9 +209,9 @@ impl Context {
             recipient: digest.recipient.clone(),
             count: items.len(),
             more: items.len() - listed,
-            acted: count(&|s| s.starts_with("done:")),
-            due_soon: count(&|s| s == "due-soon"),
-            failed: count(&|s| s == "failed"),
+            acted: count(&|s| matches!(s, NoticeState::Done(_))),
+            due_soon: count(&|s| *s == NoticeState::DueSoon),
+            failed: count(&|s| *s == NoticeState::Failed),
             total_cost: total(items.iter().filter_map(|i| i.monthly_cost_usd)),
             total_saving: total(items.iter().filter_map(|i| i.monthly_saving_usd)),
             quiet_hours: meta.quiet_period.num_hours(),

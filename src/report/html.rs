@@ -303,7 +303,7 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         };
         let status = match &a.error {
             Some(e) => format!("<span class=\"err\">failed: {}</span>", escape(e)),
-            None => escape(&a.status),
+            None => a.status.to_string(),
         };
         let _ = write!(
             out,

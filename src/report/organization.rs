@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::markdown::escape;
 use super::Report;
 use crate::engine::findings::Finding;
+use crate::outcome::AccountStatus;
 use crate::text::{total, usd, usd_with_unpriced, utc};
 
 /// One account's line.
@@ -20,8 +21,7 @@ use crate::text::{total, usd, usd_with_unpriced, utc};
 pub struct AccountSummary {
     pub account_id: String,
     pub name: String,
-    /// `ok` or `failed`.
-    pub status: String,
+    pub status: AccountStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub findings: usize,
@@ -93,7 +93,7 @@ pub struct OrgGuardrails {
 /// One guardrail reconciled in the payer account.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GuardrailLine {
-    pub kind: String,
+    pub kind: crate::guardrails::GuardrailKind,
     pub name: String,
     pub change: String,
     pub status: crate::outcome::Status,
@@ -113,7 +113,7 @@ impl OrgGuardrails {
         match (self.scope, &self.payer_account) {
             (Scope::Account, _) => "reconciled in each swept account (see each account's report)".to_string(),
             (Scope::Payer, Some(payer)) => {
-                let budgets = self.changes.iter().filter(|c| c.kind == "budget").count();
+                let budgets = self.changes.iter().filter(|c| c.kind == crate::guardrails::GuardrailKind::Budget).count();
                 format!("reconciled once in the payer account {payer}: {budgets} budgets (the organization's and one per member account and budget), billing alarms and anomaly detection")
             }
             (Scope::Payer, None) => "scope: payer, reconciled by shard 0 (or not at all: see the errors)".to_string(),
@@ -171,7 +171,7 @@ impl OrgReport {
                     accounts.push(AccountSummary {
                         account_id: report.account_id.clone(),
                         name,
-                        status: "ok".to_string(),
+                        status: AccountStatus::Ok,
                         error: None,
                         findings: mine.len(),
                         monthly_cost_usd: report.totals.monthly_cost_usd,
@@ -189,7 +189,7 @@ impl OrgReport {
                 AccountOutcome::Failed { account_id, name, error } => accounts.push(AccountSummary {
                     account_id,
                     name,
-                    status: "failed".to_string(),
+                    status: AccountStatus::Failed,
                     error: Some(error),
                     findings: 0,
                     monthly_cost_usd: 0.0,
@@ -232,7 +232,7 @@ impl OrgReport {
         self.findings.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         self.totals = OrgTotals {
             accounts: accounts.len(),
-            accounts_failed: accounts.iter().filter(|a| a.status == "failed").count(),
+            accounts_failed: accounts.iter().filter(|a| a.status == AccountStatus::Failed).count(),
             findings: self.findings.len(),
             monthly_cost_usd: total(accounts.iter().map(|a| a.monthly_cost_usd)),
             unpriced: accounts.iter().map(|a| a.unpriced).sum(),

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use super::accelerators::{self, AcceleratorKind, Accelerators, GpuScale, GpuSource, ListedGpu};
 use super::sizes::{self, Assessment, InstanceSize, SizeOptions, Sizing, SizingPart};
-use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
 use crate::aws::{sdk_client, Aws, AwsError, ErrorKind};
 use crate::outcome::ActionResult;
@@ -108,7 +108,7 @@ impl Kind for Instances {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["ec2:DescribeInstances"];
     const ARN_PATTERN: &'static str = "arn:aws:ec2:*:*:instance/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["ec2:CreateTags", "ec2:DeleteTags"];
-    const ACTION_NAMES: &'static [&'static str] = &["stop", "resize"];
+    const ACTIONS: &'static [(&'static str, Effect)] = &[("stop", Effect::Stops), ("resize", Effect::Modifies)];
     const SIZABLE: bool = true;
 
     fn attribute<'a>(_: &'a Resource, i: &'a Instance, name: &str) -> Option<AttrValue<'a>> {

@@ -86,8 +86,9 @@ pub trait Kind: Send + Sync + 'static {
     const ARN_PATTERN: &'static str;
     /// IAM actions that write and remove its tags (the `mark` action).
     const TAG_PERMISSIONS: &'static [&'static str];
-    /// The `type:` names of [`Kind::Action`], for `validate`.
-    const ACTION_NAMES: &'static [&'static str];
+    /// The `type:` names of [`Kind::Action`] (for `validate`, and as the
+    /// journal stores them), each with what it does to the resource.
+    const ACTIONS: &'static [(&'static str, Effect)];
     /// Whether a `rightsizing` filter can judge it ([`Kind::sizing`]).
     const SIZABLE: bool;
     /// Whether its hourly cost is a model served now, shown beside the
@@ -163,11 +164,34 @@ pub trait Kind: Send + Sync + 'static {
     fn remove_tags(aws: &Aws, region: &str, arn: &str, keys: &[&str]) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// Compiles one of the type's own actions from its YAML node (its name
-    /// is one of [`Kind::ACTION_NAMES`]).
+    /// is one of [`Kind::ACTIONS`]).
     fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Self::Action>;
 
     /// Undoes `action`, done to `before` (as journaled); says what it did.
     fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> impl Future<Output = Result<String, RestoreError>> + Send;
+}
+
+/// What one of a type's own changes does to the resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// It is gone afterwards (a deletion): listed again means re-created.
+    Removes,
+    /// It stays, stopped (and can be started again).
+    Stops,
+    /// It stays and runs, changed (a size, a retention, a lifecycle rule).
+    Modifies,
+}
+
+impl ResourceType {
+    /// The names of its own changes.
+    pub fn action_names(self) -> Vec<&'static str> {
+        self.actions().iter().map(|(name, _)| *name).collect()
+    }
+
+    /// What its change named `action` (as the journal stores it) does.
+    pub fn effect_of(self, action: &str) -> Option<Effect> {
+        self.actions().iter().find(|(name, _)| *name == action).map(|(_, effect)| *effect)
+    }
 }
 
 /// A type's own change. Generic actions (`notify`, `mark`) live in
@@ -578,8 +602,8 @@ macro_rules! registry {
             pub fn tag_permissions(self) -> &'static [&'static str] {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::TAG_PERMISSIONS,)* }
             }
-            pub fn action_names(self) -> &'static [&'static str] {
-                match self { $(ResourceType::$variant => <$module::$kind as Kind>::ACTION_NAMES,)* }
+            pub fn actions(self) -> &'static [(&'static str, Effect)] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::ACTIONS,)* }
             }
             pub fn sizable(self) -> bool {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::SIZABLE,)* }

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use super::sagemaker::{self as sm_prices, Use};
 use super::accelerators::GpuSource;
 use super::sizes::{self, Assessment, Sizing, SizingPart};
-use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, sagemaker_tags, time};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
@@ -118,7 +118,7 @@ impl Kind for Endpoints {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:endpoint/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
-    const ACTION_NAMES: &'static [&'static str] = &["delete"];
+    const ACTIONS: &'static [(&'static str, Effect)] = &[("delete", Effect::Removes)];
     const SIZABLE: bool = true;
     const SERVES_MODELS: bool = true;
     const SERIES_BY: Option<&'static [&'static str]> = Some(&["EndpointName", "VariantName"]);

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sagemaker::{self as sm_prices, Use};
 use super::sizes::{Assessment, Sizing};
-use super::{AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
@@ -72,7 +72,7 @@ impl Kind for Notebooks {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeNotebookInstance", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:notebook-instance/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
-    const ACTION_NAMES: &'static [&'static str] = &["stop"];
+    const ACTIONS: &'static [(&'static str, Effect)] = &[("stop", Effect::Stops)];
     const SIZABLE: bool = false;
 
     fn attribute<'a>(_: &'a Resource, n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {

@@ -226,7 +226,7 @@ impl Metrics {
             self.clear(spec);
         }
         for a in &report.accounts {
-            self.account(&a.account_id, &a.name, a.status == "ok", a.findings, a.monthly_saving_usd);
+            self.account(&a.account_id, &a.name, a.status == crate::outcome::AccountStatus::Ok, a.findings, a.monthly_saving_usd);
         }
         let mut by_policy: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
         for f in &report.findings {

@@ -204,20 +204,30 @@ impl Shared {
     }
 }
 
-/// Schedules that fired and wait for the worker, each at most once.
+/// What the worker runs when a schedule fires.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum DaemonJob {
+    /// The policies of this cron schedule (the guardrails with the default one).
+    Sweep(String),
+    /// The spend-velocity check on its own schedule.
+    SpendVelocity,
+}
+
+/// Jobs whose schedule fired, waiting for the worker, each at most once
+/// (sweeps first).
 #[derive(Default)]
 struct Queue {
-    pending: Mutex<BTreeSet<String>>,
+    pending: Mutex<BTreeSet<DaemonJob>>,
     wake: Notify,
 }
 
 impl Queue {
-    fn push(&self, schedule: &str) {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner).insert(schedule.to_string());
+    fn push(&self, job: DaemonJob) {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).insert(job);
         self.wake.notify_one();
     }
 
-    fn pop(&self) -> Option<String> {
+    fn pop(&self) -> Option<DaemonJob> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner).pop_first()
     }
 }
@@ -307,8 +317,7 @@ async fn sweep_scheduled(loaded: &Loaded, schedule: &str, shared: &Shared, cance
     }
 }
 
-/// The queue's name for the spend-velocity check on its own schedule (no
-/// cron expression looks like it).
+/// The spend-velocity check's name in the metrics' `schedule` label.
 const AI_SPEND_JOB: &str = "spend-velocity";
 
 /// The spend-velocity check alone: metrics and `ai-spend.json`.
@@ -331,18 +340,16 @@ async fn worker(queue: Arc<Queue>, shared: Arc<Shared>, cancel: CancellationToke
             _ = queue.wake.notified() => {}
             _ = cancel.cancelled() => return,
         }
-        while let Some(schedule) = queue.pop() {
+        while let Some(job) = queue.pop() {
             if cancel.is_cancelled() {
                 return;
             }
             let loaded = current(&shared.loaded);
             // A schedule removed by a reload since it fired: nothing to run.
-            if schedule == AI_SPEND_JOB {
-                if loaded.ai_spend_schedule().is_some() {
-                    ai_spend_scheduled(&loaded, &shared, &cancel).await;
-                }
-            } else if loaded.schedules().contains(&schedule) {
-                sweep_scheduled(&loaded, &schedule, &shared, &cancel).await;
+            match job {
+                DaemonJob::SpendVelocity if loaded.ai_spend_schedule().is_some() => ai_spend_scheduled(&loaded, &shared, &cancel).await,
+                DaemonJob::Sweep(schedule) if loaded.schedules().contains(&schedule) => sweep_scheduled(&loaded, &schedule, &shared, &cancel).await,
+                DaemonJob::SpendVelocity | DaemonJob::Sweep(_) => {}
             }
         }
     }
@@ -356,7 +363,7 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
         let job = Job::new_async(schedule.as_str(), move |_, _| {
             let queue = queue.clone();
             let name = name.clone();
-            Box::pin(async move { queue.push(&name) })
+            Box::pin(async move { queue.push(DaemonJob::Sweep(name)) })
         })
         .map_err(|e| format!("schedule {schedule}: {e}"))?;
         scheduler.add(job).await.map_err(|e| format!("schedule {schedule}: {e}"))?;
@@ -365,7 +372,7 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
         let queue = queue.clone();
         let job = Job::new_async(schedule, move |_, _| {
             let queue = queue.clone();
-            Box::pin(async move { queue.push(AI_SPEND_JOB) })
+            Box::pin(async move { queue.push(DaemonJob::SpendVelocity) })
         })
         .map_err(|e| format!("spend-velocity schedule {schedule}: {e}"))?;
         scheduler.add(job).await.map_err(|e| format!("spend-velocity schedule {schedule}: {e}"))?;

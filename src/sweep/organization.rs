@@ -174,7 +174,7 @@ async fn tell(
     let meta = mailer.meta(&report.run_id, options.dry_run, now, &options.settings.protect_tag, None);
     let remember = |d: &Digest| {
         d.policies.iter().try_for_each(|g| match g.account.as_ref().and_then(|a| journals.get(&a.id)) {
-            Some(j) => j.record_notices(g.items.iter().map(|i| (&i.key, i.state.as_str())), now),
+            Some(j) => j.record_notices(g.items.iter().map(|i| (&i.key, &i.state)), now),
             None => Ok(()),
         })
     };
@@ -186,7 +186,7 @@ async fn tell(
     errors.extend(send_errors);
     for s in &mut summaries {
         // One digest per recipient: its message is the one to them alone.
-        if let Some(m) = sent.messages.iter().find(|m| m.to.len() == 1 && m.to[0] == s.recipient && !m.status.starts_with("outbox")) {
+        if let Some(m) = sent.messages.iter().find(|m| m.to.len() == 1 && m.to[0] == s.recipient && !m.status.from_outbox()) {
             s.status = m.status.to_string();
             s.error = m.error.clone();
         }
@@ -277,7 +277,7 @@ async fn payer_guardrails(
     drop(lock);
     out.changes = changes
         .into_iter()
-        .map(|c| GuardrailLine { kind: c.kind.to_string(), name: c.name, change: c.change.name().to_string(), status: c.status, detail: c.detail })
+        .map(|c| GuardrailLine { kind: c.kind, name: c.name, change: c.change.name().to_string(), status: c.status, detail: c.detail })
         .collect();
     out.errors.extend(errors);
     out
