@@ -85,6 +85,29 @@ impl std::fmt::Debug for MemberOf {
     }
 }
 
+/// What every step of one sweep needs, decided once: the clients, the
+/// clock, the sweep's own stop signal (signals and its time limit), the
+/// progress display, this run's id, start and regions, and the journal.
+struct Run<'a> {
+    aws: &'a Aws,
+    options: &'a SweepOptions,
+    clock: &'a Clock,
+    progress: &'a Progress,
+    cancel: &'a CancellationToken,
+    run_id: &'a str,
+    now: DateTime<Utc>,
+    regions: &'a [String],
+    journal: Option<&'a Journal>,
+}
+
+impl Run<'_> {
+    /// The journal of a real run, which changes AWS and records it; `None`
+    /// in a dry run. The one place a step asks whether it may change anything.
+    fn changing(&self) -> Option<&Journal> {
+        self.journal.filter(|_| !self.options.dry_run)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error("no region: pass --region or set AWS_REGION (or a profile region)")]
@@ -159,19 +182,20 @@ pub async fn run(
     let cancel = &deadline.cancel;
     let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
-    let mut recovery = recover(aws, journal.as_ref(), options, policies, clock).await;
-    prune(journal.as_ref(), options, now, &mut recovery);
+    let run = Run { aws, options, clock, progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
+    let mut recovery = recover(&run, policies).await;
+    prune(&run, &mut recovery);
     // First: a runaway model bill is told before the slower work.
-    let ai_spend = check_ai_spend(aws, options, &regions, journal.as_ref(), (now, clock), cancel, progress).await;
+    let ai_spend = check_ai_spend(&run).await;
 
-    let mut inventory = collect(aws, policies, &regions, options, now, progress, cancel).await;
+    let mut inventory = collect(&run, policies).await;
     let ai_spend = ai_spend.map(|mut checked| {
         if let Ok(spend) = &mut checked.spend {
             spend.sagemaker_endpoints = serving_now(&inventory);
         }
         checked
     });
-    let mut plan = plan(policies, &inventory, journal.as_ref(), now, options, progress)?;
+    let mut plan = plan(&run, policies, &inventory)?;
     let mut saved_plan = None;
     if let Some(path) = &options.save_plan {
         let file = plan_file::from_plan(&plan, policies, &account_id, &regions, &options.settings.protect_tag, &run_id);
@@ -180,15 +204,15 @@ pub async fn run(
         saved_plan = Some(report::PlanFileInfo { path: path.display().to_string(), role: "saved", changes: file.changes.len() });
     }
     // Deleted resources listed again: a real run's ledger takes their saving back.
-    let recreated = match (&journal, options.dry_run) {
-        (Some(journal), false) => journal.savings(None).map(|rows| ledger::recreated(&rows, &inventory)),
-        _ => Ok(Vec::new()),
+    let recreated = match run.changing() {
+        Some(journal) => journal.savings(None).map(|rows| ledger::recreated(&rows, &inventory)),
+        None => Ok(Vec::new()),
     };
     // What no policy matched is not needed past here (the plan holds the
     // rest): freed before the findings, email and the report are built.
     inventory.resources.clear();
-    let outcomes = match (&journal, options.dry_run) {
-        (Some(journal), false) => {
+    let outcomes = match run.changing() {
+        Some(journal) => {
             let _task = progress.task("applying");
             let ctx = apply::ApplyContext {
                 aws,
@@ -203,13 +227,13 @@ pub async fn run(
             };
             apply::apply(&plan, &ctx).await
         }
-        _ => apply::dry_run(&plan),
+        None => apply::dry_run(&plan),
     };
-    let (guardrails, guardrail_errors) = reconcile_guardrails(aws, options, journal.as_ref(), &run_id, clock, cancel, progress).await;
-    let spend = read_spend(aws, options, journal.as_ref(), now, cancel, progress).await;
+    let (guardrails, guardrail_errors) = reconcile_guardrails(&run).await;
+    let spend = read_spend(&run).await;
     let findings = findings::findings(&mut plan, outcomes, &account_id);
-    let savings = ledger_total(&mut recovery, update_ledger(journal.as_ref(), options.dry_run, recreated, clock.now()));
-    let (emails, held_digests) = send_email(aws, options, &plan, &findings, policies, journal.as_ref(), &run_id, (now, clock), cancel, progress).await;
+    let savings = ledger_total(&mut recovery, update_ledger(&run, recreated));
+    let (emails, held_digests) = send_email(&run, &plan, &findings, policies).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
     let info = RunInfo { run_id, account_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
@@ -258,7 +282,9 @@ pub async fn apply_plan(
     let real = SweepOptions { dry_run: false, ..options.clone() };
     let _lock = lock_state(&real, now, cancel).await?;
     let journal = open_journal(&real, &run_id, now)?.ok_or_else(|| SweepError::Config("the journal is needed to apply a plan".to_string()))?;
-    let mut recovery = recover(aws, Some(&journal), &real, policies, clock).await;
+    let regions = file.regions.clone();
+    let run = Run { aws, options: &real, clock, progress, cancel, run_id: &run_id, now, regions: &regions, journal: Some(&journal) };
+    let mut recovery = recover(&run, policies).await;
 
     let mut plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
     // Sizes, prices and metric dimensions are read again, never the file's.
@@ -282,7 +308,7 @@ pub async fn apply_plan(
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
-    let savings = ledger_total(&mut recovery, update_ledger(Some(&journal), false, Ok(Vec::new()), clock.now()));
+    let savings = ledger_total(&mut recovery, update_ledger(&run, Ok(Vec::new())));
     let info = RunInfo { run_id, account_id, dry_run: false, started_at: now, finished_at: clock.now(), regions: file.regions.clone() };
     let parts = report::Parts {
         info,
@@ -314,9 +340,9 @@ async fn check_access(aws: &Aws, cancel: &CancellationToken) -> Result<String, S
 }
 
 /// A real run first settles what a crash left half done.
-async fn recover(aws: &Aws, journal: Option<&Journal>, options: &SweepOptions, policies: &[Policy], clock: &Clock) -> apply::Recovery {
-    let (Some(journal), false) = (journal, options.dry_run) else { return apply::Recovery::default() };
-    let recovery = apply::settle_unsettled(aws, journal, policies, clock).await;
+async fn recover(run: &Run<'_>, policies: &[Policy]) -> apply::Recovery {
+    let Some(journal) = run.changing() else { return apply::Recovery::default() };
+    let recovery = apply::settle_unsettled(run.aws, journal, policies, run.clock).await;
     for note in &recovery.notes {
         tracing::warn!(journal = %journal.path().display(), "{note}");
     }
@@ -325,12 +351,12 @@ async fn recover(aws: &Aws, journal: Option<&Journal>, options: &SweepOptions, p
 
 /// History past `state-keep-days` leaves the journal (the savings ledger
 /// stays whole); a failure is a journal problem in the report.
-fn prune(journal: Option<&Journal>, options: &SweepOptions, now: DateTime<Utc>, recovery: &mut apply::Recovery) {
-    let Some(journal) = journal else { return };
-    match journal.prune(now - options.state_keep) {
+fn prune(run: &Run<'_>, recovery: &mut apply::Recovery) {
+    let (Some(journal), keep) = (run.journal, run.options.state_keep) else { return };
+    match journal.prune(run.now - keep) {
         Ok(0) => {}
-        Ok(rows) => tracing::info!(journal = %journal.path().display(), rows, keep_days = options.state_keep.num_days(), "old history pruned"),
-        Err(e) => recovery.problems.push(format!("pruning history past {} days: {e}", options.state_keep.num_days())),
+        Ok(rows) => tracing::info!(journal = %journal.path().display(), rows, keep_days = keep.num_days(), "old history pruned"),
+        Err(e) => recovery.problems.push(format!("pruning history past {} days: {e}", keep.num_days())),
     }
 }
 
@@ -475,19 +501,13 @@ impl Drop for Deadline {
 }
 
 /// Lists, describes, measures and prices what the policies could match.
-async fn collect(
-    aws: &Aws,
-    policies: &[Policy],
-    regions: &[String],
-    options: &SweepOptions,
-    now: DateTime<Utc>,
-    progress: &Progress,
-    cancel: &CancellationToken,
-) -> Inventory {
+async fn collect(run: &Run<'_>, policies: &[Policy]) -> Inventory {
+    let (aws, options) = (run.aws, run.options);
     let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
     // The AI spend check shows every serving endpoint's hourly cost.
     let price_serving = options.guardrails.as_ref().is_some_and(|g| g.spend_velocity.is_some());
-    let inventory = inventory::collect(aws, policies, regions, &inventory::CollectContext { now, price_serving, prices: &prices, progress, cancel }).await;
+    let ctx = inventory::CollectContext { now: run.now, price_serving, prices: &prices, progress: run.progress, cancel: run.cancel };
+    let inventory = inventory::collect(aws, policies, run.regions, &ctx).await;
     if let Err(e) = prices.save() {
         tracing::warn!(error = %e, "could not save the price cache");
     }
@@ -495,40 +515,25 @@ async fn collect(
 }
 
 /// The plan (pure), with the marks the journal remembers.
-fn plan(
-    policies: &[Policy],
-    inventory: &Inventory,
-    journal: Option<&Journal>,
-    now: DateTime<Utc>,
-    options: &SweepOptions,
-    progress: &Progress,
-) -> Result<Plan, SweepError> {
-    let marks = match journal {
+fn plan(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> Result<Plan, SweepError> {
+    let marks = match run.journal {
         Some(journal) => journal.marks()?,
         None => Vec::new(),
     };
-    let _task = progress.task("evaluating policies");
-    Ok(plan::plan(policies, inventory, &marks, now, &options.settings))
+    let _task = run.progress.task("evaluating policies");
+    Ok(plan::plan(policies, inventory, &marks, run.now, &run.options.settings))
 }
 
 /// The guardrails planned, then applied unless a dry run; account-wide, so
 /// once per sweep.
-async fn reconcile_guardrails(
-    aws: &Aws,
-    options: &SweepOptions,
-    journal: Option<&Journal>,
-    run_id: &str,
-    clock: &Clock,
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> (Vec<GuardrailChange>, Vec<String>) {
-    let Some(g) = options.guardrails.as_ref().filter(|g| g.reconcile && !cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
-    let _task = progress.task("reconciling guardrails");
-    let planned = guardrails::plan(aws, g).await;
+async fn reconcile_guardrails(run: &Run<'_>) -> (Vec<GuardrailChange>, Vec<String>) {
+    let Some(g) = run.options.guardrails.as_ref().filter(|g| g.reconcile && !run.cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
+    let _task = run.progress.task("reconciling guardrails");
+    let planned = guardrails::plan(run.aws, g).await;
     // A real run always has its journal (it is opened before anything else).
-    let (changes, errors) = match (options.dry_run, journal) {
-        (false, Some(journal)) => guardrails::apply(aws, planned, &guardrails::JournalContext { journal, run_id, clock }).await,
-        _ => guardrails::dry_run(planned),
+    let (changes, errors) = match run.changing() {
+        Some(journal) => guardrails::apply(run.aws, planned, &guardrails::JournalContext { journal, run_id: run.run_id, clock: run.clock }).await,
+        None => guardrails::dry_run(planned),
     };
     for e in &errors {
         tracing::error!(error = %e, "guardrails could not be reconciled");
@@ -539,31 +544,19 @@ async fn reconcile_guardrails(
 /// The savings ledger: a real run records the deleted resources it finds
 /// recreated (its changes' savings were written as each was done); any run
 /// with a journal reads the total that counts now, for the report.
-fn update_ledger(
-    journal: Option<&Journal>,
-    dry_run: bool,
-    recreated: Result<Vec<ledger::LedgerRow>, JournalError>,
-    now: DateTime<Utc>,
-) -> Result<Option<ledger::SavingsTotal>, JournalError> {
-    let Some(journal) = journal else { return Ok(None) };
-    if !dry_run {
-        ledger::record_recreated(journal.db(), &recreated?, now)?;
+fn update_ledger(run: &Run<'_>, recreated: Result<Vec<ledger::LedgerRow>, JournalError>) -> Result<Option<ledger::SavingsTotal>, JournalError> {
+    let Some(journal) = run.journal else { return Ok(None) };
+    if let Some(journal) = run.changing() {
+        ledger::record_recreated(journal.db(), &recreated?, run.clock.now())?;
     }
     Ok(Some(ledger::total(&journal.savings(None)?)))
 }
 
 /// The account's spend, when the guardrails ask for it.
-async fn read_spend(
-    aws: &Aws,
-    options: &SweepOptions,
-    journal: Option<&Journal>,
-    now: DateTime<Utc>,
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> Option<Result<SpendSummary, String>> {
-    let settings = options.guardrails.as_ref().and_then(|g| g.spend.as_ref()).filter(|_| !cancel.is_cancelled())?;
-    let _task = progress.task("reading the account's spend");
-    let spend = guardrails::spend::fetch(&aws.cost_explorer(), journal, now, settings).await.map_err(|e| e.to_string());
+async fn read_spend(run: &Run<'_>) -> Option<Result<SpendSummary, String>> {
+    let settings = run.options.guardrails.as_ref().and_then(|g| g.spend.as_ref()).filter(|_| !run.cancel.is_cancelled())?;
+    let _task = run.progress.task("reading the account's spend");
+    let spend = guardrails::spend::fetch(&run.aws.cost_explorer(), run.journal, run.now, settings).await.map_err(|e| e.to_string());
     if let Err(e) = &spend {
         tracing::error!(error = %e, "the account's spend could not be read");
     }
@@ -598,9 +591,9 @@ pub async fn ai_spend_only(aws: &Aws, options: &SweepOptions, clock: &Clock, can
     let now = clock.now();
     let regions = regions_of(aws, options)?;
     let journal = if opens_journal(options) { Some(Journal::open(&options.journal)?) } else { None };
-    let checked = check_ai_spend(aws, options, &regions, journal.as_ref(), (now, clock), cancel, &Progress::hidden())
-        .await
-        .ok_or_else(|| SweepError::Config("no spend-velocity guardrail is declared".to_string()))?;
+    let (progress, run_id) = (Progress::hidden(), uuid::Uuid::new_v4().to_string());
+    let run = Run { aws, options, clock, progress: &progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
+    let checked = check_ai_spend(&run).await.ok_or_else(|| SweepError::Config("no spend-velocity guardrail is declared".to_string()))?;
     if let Ok(spend) = &checked.spend {
         crate::files::write_atomic(&options.report_dir, AI_SPEND_FILE, |w| serde_json::to_writer_pretty(w, spend).map_err(std::io::Error::other))
             .map_err(|source| SweepError::Report { path: options.report_dir.join(AI_SPEND_FILE), source })?;
@@ -635,15 +628,8 @@ fn with_alert_email(ai_spend: Option<AiSpendChecked>, emails: Delivered) -> (Opt
 /// Reads what the models' token use costs now, and tells the
 /// spend-velocity recipients (email, SNS) what crossed or went back under
 /// a limit; the alert state is kept when they were told.
-pub async fn check_ai_spend(
-    aws: &Aws,
-    options: &SweepOptions,
-    regions: &[String],
-    journal: Option<&Journal>,
-    (now, clock): (DateTime<Utc>, &Clock),
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> Option<AiSpendChecked> {
+async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
+    let Run { aws, options, regions, journal, now, clock, cancel, progress, .. } = *run;
     let settings = options.guardrails.as_ref()?.spend_velocity.as_ref().filter(|_| !cancel.is_cancelled())?;
     let _task = progress.task("reading AI spend");
     let mut checked = match velocity::check(aws, regions, settings, now).await {
@@ -711,19 +697,8 @@ pub async fn check_ai_spend(
 /// The email digests of the `notify` findings, when email is set up.
 /// Notices are dated at the sweep's start (`now`), as its plan is; the
 /// clock dates webhook signatures when they are sent.
-#[allow(clippy::too_many_arguments)]
-async fn send_email(
-    aws: &Aws,
-    options: &SweepOptions,
-    plan: &Plan,
-    findings: &[Finding],
-    policies: &[Policy],
-    journal: Option<&Journal>,
-    run_id: &str,
-    (now, clock): (DateTime<Utc>, &Clock),
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> (Delivered, Vec<notify::digest::Digest>) {
+async fn send_email(run: &Run<'_>, plan: &Plan, findings: &[Finding], policies: &[Policy]) -> (Delivered, Vec<notify::digest::Digest>) {
+    let Run { aws, options, journal, run_id, now, clock, cancel, progress, .. } = *run;
     let Some(email) = options.email.as_ref() else { return (None, Vec::new()) };
     let review_plan = options.save_plan.as_ref().map(|p| p.display().to_string());
     let sweep = notify::Sweep {

@@ -267,7 +267,9 @@ async fn payer_guardrails(
             return out;
         }
     };
-    let (changes, errors) = super::reconcile_guardrails(hub, &payer, journal.as_ref(), &run_id, clock, cancel, progress).await;
+    let regions = payer.regions.clone();
+    let run = super::Run { aws: hub, options: &payer, clock, progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
+    let (changes, errors) = super::reconcile_guardrails(&run).await;
     if let Some(j) = &journal {
         let summary = format!("payer guardrails: {} reconciled", changes.len());
         if let Err(e) = j.finish_run(&run_id, clock.now(), &summary) {
