@@ -7,9 +7,11 @@ from /proc. The state keeps one simulated day (`state-keep-days: 1`), so
 pruning runs from the second simulated day on, as it would after 400
 days. After warm-up none of the four may grow.
 
-Usage: scripts/bench.sh soak [STEPS [MINUTES_PER_STEP [SWEEP_EVERY [KEEP_DAYS]]]]
-(default 2000 5 12 1: about a week simulated). A simulated year of hourly
-sweeps with the default retention: `scripts/bench.sh soak 8760 60 1 400`.
+Usage: scripts/bench.sh soak [STEPS [MINUTES_PER_STEP [SWEEP_EVERY [KEEP_DAYS [FLEET]]]]]
+(default 2000 5 12 1 full: about a week simulated). FLEET `small` (10 log
+groups, 2 endpoints, 2 instances, 1 notebook) makes each sweep quick, for a
+simulated year of hourly sweeps with the default retention:
+`scripts/bench.sh soak 8760 60 1 400 small`.
 """
 
 import json
@@ -47,6 +49,8 @@ def sample(pid, db):
 def main():
     arg = lambda i, default: int(sys.argv[i]) if len(sys.argv) > i else default
     steps, minutes, sweep_every, keep_days = arg(2, 2000), arg(3, 5), arg(4, 12), arg(5, 1)
+    small = len(sys.argv) > 6 and sys.argv[6] == "small"
+    groups, endpoints, instances, notebooks = (10, 2, 2, 1) if small else (300, 20, 20, 10)
     work = Path(tempfile.mkdtemp(prefix="costguard-soak-"))
     policies = work / "policies"
     policies.mkdir()
@@ -59,11 +63,11 @@ def main():
                       f"prices: builtin\nstate-keep-days: {keep_days}\n")
     db = work / "state" / "journal.sqlite"
     with emulator.running() as moto:
-        moto.command(op="create_log_groups", region=REGION, prefix="/soak/group-", count=300, retention_every=3, tag_every=2)
-        moto.command(op="create_endpoints", region=REGION, prefix="soak-", count=20, busy_every=2, days=30)
-        moto.command_with_answer(op="create_instances", region=REGION, prefix="soak-", count=20, busy_every=2)
-        moto.command(op="create_notebooks", region=REGION, prefix="nb-", count=10, days=10)
-        print(f"fleet: 300 log groups, 20 endpoints, 20 instances, 10 notebooks; {steps} steps of {minutes} simulated minutes, "
+        moto.command(op="create_log_groups", region=REGION, prefix="/soak/group-", count=groups, retention_every=3, tag_every=2)
+        moto.command(op="create_endpoints", region=REGION, prefix="soak-", count=endpoints, busy_every=2, days=30)
+        moto.command_with_answer(op="create_instances", region=REGION, prefix="soak-", count=instances, busy_every=2)
+        moto.command(op="create_notebooks", region=REGION, prefix="nb-", count=notebooks, days=10)
+        print(f"fleet: {groups} log groups, {endpoints} endpoints, {instances} instances, {notebooks} notebooks; {steps} steps of {minutes} simulated minutes, "
               f"a sweep every {sweep_every}, state kept {keep_days} days")
         started = time.time()
         daemon = subprocess.Popen([str(ROOT / "target/release/costguard"), "soak", "--config", str(config), "--ticks", str(steps),

@@ -10,7 +10,10 @@
 //! and a report records both (see [`sweep`]).
 //!
 //! The modules form layers; each imports only from the layers above it in
-//! this list (`tests/layout.rs` holds the map):
+//! this list, and the files of one folder import each other without a
+//! circle (`tests/layout.rs` holds the map and checks both; it also refuses
+//! a comparison with a string literal that stands for a state: states are
+//! enums, text only where stored or printed):
 //!
 //! 1. Leaves, which import nothing from the crate: [`clock`] (the wall
 //!    clock as a value: only `main` reads the system's), [`text`] (how
@@ -32,14 +35,19 @@
 //! 7. [`config`]: policy files compiled into typed policies, the guardrails'
 //!    and the daemon's settings.
 //! 8. [`engine`]: `inventory` (all read I/O), `plan` (pure), `apply` (the
-//!    only code that mutates resources), `findings`, `journal` and `restore`.
+//!    only code that mutates resources), `findings`, `restore`; the state
+//!    database (`db`: one connection) and its stores: `journal` (runs,
+//!    actions, marks; it settles a change and its saving in one
+//!    transaction) and `ledger` (savings).
 //! 9. [`guardrails`]: budgets, billing alarms and anomaly detection, planned
 //!    and applied like resources; the account's spend.
 //! 10. [`notify`]: email digests of `notify` findings.
 //! 11. [`report`]: `report.json`, `report.md`, `report.html`.
 //! 12. [`iam`]: the least-privilege IAM policy, generated from what each
 //!     resource type, action and guardrail declares.
-//! 13. [`sweep`]: one sweep, step by step.
+//! 13. [`sweep`]: one sweep, step by step; each step takes the sweep's
+//!     `Run` (clients, clock, stop signal, run id, journal) and asks it
+//!     whether it may change anything.
 //! 14. [`service`]: `costguard run`, the daemon; then [`commands`], what the
 //!     CLI's subcommands do (`main.rs` only parses).
 
