@@ -106,6 +106,18 @@ impl Run<'_> {
     fn changing(&self) -> Option<&Journal> {
         self.journal.filter(|_| !self.options.dry_run)
     }
+
+    /// What apply needs of this run, to change `account_id` with `journal`.
+    fn apply_context<'b>(
+        &'b self,
+        journal: &'b Journal,
+        policies: &'b [Policy],
+        account_id: &'b str,
+        fresh_sizes: Option<&'b PriceBook>,
+    ) -> apply::ApplyContext<'b> {
+        let Run { aws, options, clock, cancel, run_id, .. } = *self;
+        apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id, account_id, cancel, clock, fresh_sizes }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,18 +226,7 @@ pub async fn run(
     let outcomes = match run.changing() {
         Some(journal) => {
             let _task = progress.task("applying");
-            let ctx = apply::ApplyContext {
-                aws,
-                journal,
-                policies,
-                settings: &options.settings,
-                run_id: &run_id,
-                account_id: &account_id,
-                cancel,
-                clock,
-                fresh_sizes: None,
-            };
-            apply::apply(&plan, &ctx).await
+            apply::apply(&plan, &run.apply_context(journal, policies, &account_id, None)).await
         }
         None => apply::dry_run(&plan),
     };
@@ -291,18 +292,7 @@ pub async fn apply_plan(
     let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
     let outcomes = {
         let _task = progress.task("applying the plan");
-        let ctx = apply::ApplyContext {
-            aws,
-            journal: &journal,
-            policies,
-            settings: &options.settings,
-            run_id: &run_id,
-            account_id: &account_id,
-            cancel,
-            clock,
-            fresh_sizes: Some(&prices),
-        };
-        apply::apply(&plan, &ctx).await
+        apply::apply(&plan, &run.apply_context(&journal, policies, &account_id, Some(&prices))).await
     };
     let findings = findings::findings(&mut plan, outcomes, &account_id);
     // Nothing was listed: the file's resources are as they were at plan

@@ -24,25 +24,7 @@ use support::Moto;
 /// Idle endpoints deleted at once (no grace period), beside the log
 /// groups that never expire.
 fn crash_policies() -> String {
-    let endpoints = "policies:
-  - name: idle-endpoints
-    resource: sagemaker-endpoint
-    filters:
-      - type: value
-        key: EndpointStatus
-        value: InService
-      - type: age
-        days: 14
-      - type: metrics
-        name: Invocations
-        statistic: Sum
-        days: 14
-        value: 0
-        missing-data: zero
-    actions:
-      - delete
-";
-    format!("{endpoints}{}", support::NEVER_EXPIRE.trim_start_matches("policies:\n"))
+    format!("{}{}", support::idle_endpoints_at_once(), support::NEVER_EXPIRE.trim_start_matches("policies:\n"))
 }
 
 const CHANGES: &[&str] = &["DeleteEndpoint", "PutRetentionPolicy", "CreateEndpoint"];

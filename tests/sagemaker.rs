@@ -17,27 +17,7 @@ use costguard::sweep::{self, SweepResult};
 use support::{endpoint_names, put_invocations, seed_endpoint, Moto};
 use tokio_util::sync::CancellationToken;
 
-const IDLE_ENDPOINTS: &str = "policies:
-  - name: idle-endpoints
-    resource: sagemaker-endpoint
-    filters:
-      - type: value
-        key: EndpointStatus
-        value: InService
-      - type: age
-        days: 14
-      - type: metrics
-        name: Invocations
-        statistic: Sum
-        days: 14
-        value: 0
-        missing-data: zero
-    actions:
-      - notify
-      - type: mark
-        days: 7
-      - delete
-";
+use support::IDLE_ENDPOINTS;
 
 fn policies(text: &str) -> Vec<Policy> {
     compile_text(Path::new("test.yaml"), text).expect("valid test policy")
@@ -566,8 +546,7 @@ async fn a_restore_that_fails_part_way_stays_open_and_the_next_sweep_finishes_it
     let moto = support::moto().await;
     seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;
     let state = tempfile::tempdir().expect("temp dir");
-    let at_once = IDLE_ENDPOINTS.replace("      - notify\n      - type: mark\n        days: 7\n", "");
-    let deleted = sweep_at(&moto, state.path(), &policies(&at_once), false, Utc::now()).await;
+    let deleted = sweep_at(&moto, state.path(), &policies(&support::idle_endpoints_at_once()), false, Utc::now()).await;
     assert_eq!(deleted.report.totals.done, 1, "{:?}", deleted.report.findings);
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
     assert_eq!(journal.savings(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Saved);

@@ -29,6 +29,34 @@ pub const NEVER_EXPIRE: &str = "policies:
         days: 30
 ";
 
+/// Idle endpoints: told, marked, deleted after a week's grace.
+pub const IDLE_ENDPOINTS: &str = "policies:
+  - name: idle-endpoints
+    resource: sagemaker-endpoint
+    filters:
+      - type: value
+        key: EndpointStatus
+        value: InService
+      - type: age
+        days: 14
+      - type: metrics
+        name: Invocations
+        statistic: Sum
+        days: 14
+        value: 0
+        missing-data: zero
+    actions:
+      - notify
+      - type: mark
+        days: 7
+      - delete
+";
+
+/// [`IDLE_ENDPOINTS`] deleted at once: no notice, no grace period.
+pub fn idle_endpoints_at_once() -> String {
+    IDLE_ENDPOINTS.replace("      - notify\n      - type: mark\n        days: 7\n", "")
+}
+
 pub mod browser;
 pub mod fake_aws;
 pub mod http_sink;
