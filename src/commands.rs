@@ -200,7 +200,8 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
         Some((k, _)) => SweepOptions { report_dir: PathBuf::from(options.report_dir.to_string_lossy().replace("{shard}", &k.to_string())), ..options },
         None => options,
     };
-    summarize_organization(sweep::organization::run(&aws, &policies, &options, (&selection, &how), clock, &args.progress, &cancel).await)
+    let org = sweep::organization::Org { hub: &aws, options: &options, clock, progress: &args.progress, cancel: &cancel };
+    summarize_organization(sweep::organization::run(&org, &policies, &selection, &how).await)
 }
 
 /// An organization's sweep on the terminal: the totals, the accounts that
@@ -290,7 +291,8 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
         ..options
     };
     let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(limits.aws);
-    summarize(sweep::apply_plan(&aws, &policies, (&args.file, &file), args.max_age, &options, clock, &args.progress, &cancel).await)
+    let ctx = sweep::Context { aws: &aws, clock, progress: &args.progress, cancel: &cancel };
+    summarize(sweep::apply_plan(&ctx, &policies, &sweep::Reviewed { path: &args.file, file: &file, max_age: args.max_age }, &options).await)
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

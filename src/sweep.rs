@@ -85,6 +85,25 @@ impl std::fmt::Debug for MemberOf {
     }
 }
 
+/// Where a command's work runs: the AWS clients, the clock, the progress
+/// display and the caller's stop signal (signals).
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub aws: &'a Aws,
+    pub clock: &'a Clock,
+    pub progress: &'a Progress,
+    pub cancel: &'a CancellationToken,
+}
+
+/// A reviewed plan file to apply: where it was read, what it holds, and
+/// how old it may be.
+#[derive(Clone, Copy)]
+pub struct Reviewed<'a> {
+    pub path: &'a Path,
+    pub file: &'a plan_file::PlanFile,
+    pub max_age: chrono::Duration,
+}
+
 /// What every step of one sweep needs, decided once: the clients, the
 /// clock, the sweep's own stop signal (signals and its time limit), the
 /// progress display, this run's id, start and regions, and the journal.
@@ -261,17 +280,9 @@ pub async fn run(
 /// `costguard apply FILE`: the reviewed plan's changes whose evidence
 /// still holds, with the sweep's guards (lock, journal, grace periods,
 /// protection, re-read before each change); no guardrails and no email.
-#[allow(clippy::too_many_arguments)]
-pub async fn apply_plan(
-    aws: &Aws,
-    policies: &[Policy],
-    (path, file): (&Path, &plan_file::PlanFile),
-    max_age: chrono::Duration,
-    options: &SweepOptions,
-    clock: &Clock,
-    progress: &Progress,
-    cancel: &CancellationToken,
-) -> Result<SweepResult, SweepError> {
+pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Reviewed<'_>, options: &SweepOptions) -> Result<SweepResult, SweepError> {
+    let Context { aws, clock, progress, cancel } = *ctx;
+    let Reviewed { path, file, max_age } = *reviewed;
     let now = clock.now();
     let account_id = check_access(aws, cancel).await?;
     let expect = plan_file::Expect { now, max_age, account_id: &account_id, regions: &options.regions, protect_tag: &options.settings.protect_tag, policies };

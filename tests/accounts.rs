@@ -101,9 +101,9 @@ async fn sweep_org(
     how: &Reach,
 ) -> costguard::sweep::organization::OrgResult {
     let (progress, cancel) = (costguard::progress::Progress::hidden(), tokio_util::sync::CancellationToken::new());
-    costguard::sweep::organization::run(hub, policies, options, (selection, how), &support::wall_clock(), &progress, &cancel)
-        .await
-        .expect("the organization's sweep runs")
+    let clock = support::wall_clock();
+    let org = costguard::sweep::organization::Org { hub, options, clock: &clock, progress: &progress, cancel: &cancel };
+    costguard::sweep::organization::run(&org, policies, selection, how).await.expect("the organization's sweep runs")
 }
 
 /// Through the member role `CostguardMember`, `max_concurrent` accounts at once.

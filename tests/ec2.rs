@@ -257,10 +257,10 @@ async fn apply_reads_the_sizes_again_and_never_takes_them_from_the_plan_file() {
     std::fs::write(&plan_path, serde_json::to_vec(&file).expect("JSON")).expect("write the edited plan");
 
     let real = support::sweep_options(state.path(), false);
-    let applied =
-        sweep::apply_plan(&aws, &policies, (&plan_path, &file), Duration::hours(24), &real, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new())
-            .await
-            .expect("applies");
+    let (clock, progress, cancel) = (Clock::fixed(now), Progress::hidden(), CancellationToken::new());
+    let ctx = sweep::Context { aws: &aws, clock: &clock, progress: &progress, cancel: &cancel };
+    let reviewed = sweep::Reviewed { path: &plan_path, file: &file, max_age: Duration::hours(24) };
+    let applied = sweep::apply_plan(&ctx, &policies, &reviewed, &real).await.expect("applies");
     let finding = &applied.report.findings[0];
     assert_eq!(finding.status, Status::Skipped, "{:?}", finding.detail);
     assert!(finding.detail.as_deref().unwrap_or("").contains("changed since the plan was reviewed"), "{:?}", finding.detail);

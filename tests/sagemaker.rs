@@ -39,7 +39,9 @@ async fn apply_at(
 ) -> Result<SweepResult, sweep::SweepError> {
     let file = sweep::read_plan(plan).expect("the plan reads back");
     let aws = moto.aws().await;
-    sweep::apply_plan(&aws, policies, (plan, &file), Duration::hours(24), options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await
+    let (clock, progress, cancel) = (Clock::fixed(now), Progress::hidden(), CancellationToken::new());
+    let ctx = sweep::Context { aws: &aws, clock: &clock, progress: &progress, cancel: &cancel };
+    sweep::apply_plan(&ctx, policies, &sweep::Reviewed { path: plan, file: &file, max_age: Duration::hours(24) }, options).await
 }
 
 fn finding<'a>(result: &'a SweepResult, id: &str) -> Option<&'a Finding> {

@@ -237,7 +237,8 @@ async fn recheck(policy: &Policy, entry: &PlanEntry, now: DateTime<Utc>, ctx: &A
                     if let Some(r) = policy.rightsizing() {
                         let options = crate::resources::sizes::SizeOptions { memory: r.memory, gpu_namespace: r.gpu_namespace.clone() };
                         let region = fresh.region.clone();
-                        if let Err(e) = rt.prepare_sizes(ctx.aws, &region, vec![&mut fresh], &options, prices, now).await {
+                        let sizing = crate::resources::sizes::SizeContext { aws: ctx.aws, region: &region, options: &options, prices, now };
+                        if let Err(e) = rt.prepare_sizes(&sizing, vec![&mut fresh]).await {
                             return Err(Outcome::new(Status::Failed, format!("could not read its sizes again before acting: {e}")));
                         }
                     }

@@ -178,7 +178,8 @@ async fn collect_one(
         };
         let judged: Vec<&mut Resource> =
             resources.iter_mut().filter(|r| r.described && sizing.iter().any(|p| filters::could_match_all(&p.filters, r, ctx.now))).collect();
-        if let Err(error) = resource_type.prepare_sizes(aws, region, judged, &options, ctx.prices, ctx.now).await {
+        let sizing_ctx = crate::resources::sizes::SizeContext { aws, region, options: &options, prices: ctx.prices, now: ctx.now };
+        if let Err(error) = resource_type.prepare_sizes(&sizing_ctx, judged).await {
             tracing::error!(resource_type = %resource_type, region = %region, error = %error, "instance sizes failed");
             errors.push(error);
         }

@@ -185,6 +185,19 @@ pub struct Intent<'a> {
     pub undoes: Option<i64>,
 }
 
+/// A guardrail change about to be made, as the journal records it first.
+#[derive(Clone, Copy, Debug)]
+pub struct GuardrailIntent<'a> {
+    pub run_id: &'a str,
+    /// `budget`, `billing-alarm`, ... as stored.
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// `create`, `update`, ... as stored.
+    pub change: &'a str,
+    /// What differed from what AWS had, field by field.
+    pub differences: &'a [String],
+}
+
 /// A change's saving, carried by its journal row until the row is done.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PendingSaving {
@@ -445,15 +458,8 @@ impl Journal {
 
     /// Records a guardrail change before it is made; returns its id for
     /// [`Journal::settle_guardrail`].
-    pub fn record_guardrail_intent(
-        &self,
-        run_id: &str,
-        kind: &str,
-        name: &str,
-        change: &str,
-        differences: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<i64, JournalError> {
+    pub fn record_guardrail_intent(&self, intent: &GuardrailIntent<'_>, at: DateTime<Utc>) -> Result<i64, JournalError> {
+        let GuardrailIntent { run_id, kind, name, change, differences } = *intent;
         let differences = serde_json::to_string(differences).map_err(|source| self.db.corrupt(source))?;
         self.with(|c| {
             c.execute(
@@ -613,9 +619,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
         let now = crate::clock::test_now();
-        let done = journal.record_guardrail_intent("r1", "budget", "costguard-monthly-500", "update", &["limit: 400 -> 500".into()], now).unwrap();
+        let differences = ["limit: 400 -> 500".to_string()];
+        let intent = GuardrailIntent { run_id: "r1", kind: "budget", name: "costguard-monthly-500", change: "update", differences: &differences };
+        let done = journal.record_guardrail_intent(&intent, now).unwrap();
         journal.settle_guardrail(done, ActionState::Done, "1 call(s)", now).unwrap();
-        journal.record_guardrail_intent("r1", "billing-alarm", "costguard-billing-1000", "create", &[], now).unwrap();
+        let intent = GuardrailIntent { run_id: "r1", kind: "billing-alarm", name: "costguard-billing-1000", change: "create", differences: &[] };
+        journal.record_guardrail_intent(&intent, now).unwrap();
         assert_eq!(journal.supersede_guardrail_intents("r2", now).unwrap(), 1);
         assert_eq!(journal.count_guardrail_changes(ActionState::Superseded).unwrap(), 1);
         assert_eq!(journal.count_guardrail_changes(ActionState::Done).unwrap(), 1, "settled rows are left as they are");

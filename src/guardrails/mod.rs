@@ -19,7 +19,7 @@ use crate::aws::{Aws, AwsError};
 use crate::clock::Clock;
 use crate::config::guardrails::Budget;
 use crate::config::Guardrails;
-use crate::engine::journal::{ActionState, Journal};
+use crate::engine::journal::{ActionState, GuardrailIntent, Journal};
 use crate::outcome::Status;
 
 /// What reconciling the guardrails would do: one item per declared
@@ -103,14 +103,14 @@ pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> 
             changes.push(change);
             continue;
         }
-        let id = match ctx.journal.record_guardrail_intent(
-            ctx.run_id,
-            change.kind.as_str(),
-            &change.name,
-            change.change.name(),
-            &change.differences,
-            ctx.clock.now(),
-        ) {
+        let intent = GuardrailIntent {
+            run_id: ctx.run_id,
+            kind: change.kind.as_str(),
+            name: &change.name,
+            change: change.change.name(),
+            differences: &change.differences,
+        };
+        let id = match ctx.journal.record_guardrail_intent(&intent, ctx.clock.now()) {
             Ok(id) => id,
             Err(e) => {
                 (change.status, change.detail) = (Status::Failed, Some(format!("not changed: {e}")));

@@ -109,6 +109,14 @@ impl EmailReport {
     }
 }
 
+/// What one delivery run keeps as it goes: the routes that failed a
+/// message (later ones for them wait), the outcomes, the errors.
+struct Tally<'a> {
+    down: &'a mut HashMap<String, String>,
+    report: &'a mut EmailReport,
+    errors: &'a mut Vec<String>,
+}
+
 /// What became of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -324,7 +332,7 @@ impl Mailer<'_> {
                     continue;
                 }
             };
-            let told = self.send_or_keep(message, findings, meta.now, &mut down, &mut report, &mut errors).await;
+            let told = self.send_or_keep(message, findings, meta.now, &mut Tally { down: &mut down, report: &mut report, errors: &mut errors }).await;
             if told {
                 if let Err(e) = remember(digest) {
                     errors.push(format!("email to {}: sent, but not remembered ({e}); it may be repeated", digest.recipient));
@@ -345,7 +353,7 @@ impl Mailer<'_> {
         let mut all_told = true;
         for to in recipients {
             let told = match message::build(&self.settings.from, to, rendered) {
-                Ok(m) => self.send_or_keep(m, 0, now, &mut down, &mut report, &mut errors).await,
+                Ok(m) => self.send_or_keep(m, 0, now, &mut Tally { down: &mut down, report: &mut report, errors: &mut errors }).await,
                 Err(e) => {
                     errors.push(format!("AI spend alert to {to}: {e}"));
                     report.failed += 1;
@@ -361,15 +369,8 @@ impl Mailer<'_> {
     /// sweep), or keeps it in the outbox when it fails for now; the outcome
     /// goes into the report. Returns whether its recipients count as told
     /// (sent, or queued to be).
-    async fn send_or_keep(
-        &self,
-        message: message::OutgoingMessage,
-        findings: usize,
-        now: DateTime<Utc>,
-        down: &mut HashMap<String, String>,
-        report: &mut EmailReport,
-        errors: &mut Vec<String>,
-    ) -> bool {
+    async fn send_or_keep(&self, message: message::OutgoingMessage, findings: usize, now: DateTime<Utc>, tally: &mut Tally<'_>) -> bool {
+        let Tally { down, report, errors } = tally;
         let to = message.recipients.join(", ");
         let route = route_of(&message);
         let (result, attempts) = match down.get(&route) {

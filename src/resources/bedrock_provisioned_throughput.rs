@@ -180,7 +180,7 @@ impl Kind for ProvisionedThroughputs {
         }
     }
 
-    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: &super::sizes::SizeOptions, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(_: &super::sizes::SizeContext<'_>, _: Vec<&mut Resource>) -> Result<(), AwsError> {
         Ok(())
     }
 

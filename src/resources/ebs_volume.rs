@@ -167,7 +167,7 @@ impl Kind for Volumes {
         resource.set_cost(Some(total), CostKind::GbMonths, parts.join(" + "));
     }
 
-    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: &super::sizes::SizeOptions, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(_: &super::sizes::SizeContext<'_>, _: Vec<&mut Resource>) -> Result<(), AwsError> {
         Ok(())
     }
 

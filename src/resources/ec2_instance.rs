@@ -46,7 +46,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::accelerators::{self, AcceleratorKind, Accelerators, GpuScale, GpuSource, ListedGpu};
-use super::sizes::{self, Assessment, InstanceSize, SizeOptions, Sizing, SizingPart};
+use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
 use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
 use crate::aws::{sdk_client, Aws, AwsError, ErrorKind};
@@ -196,14 +196,8 @@ impl Kind for Instances {
     /// One DescribeInstanceTypes for every family in use, prices for each
     /// size no larger than an instance of it, and (with `memory`) one
     /// ListMetrics for the CloudWatch agent's `mem_used_percent`.
-    async fn prepare_sizes(
-        aws: &Aws,
-        region: &str,
-        mut resources: Vec<&mut Resource>,
-        options: &SizeOptions,
-        prices: &PriceBook,
-        now: DateTime<Utc>,
-    ) -> Result<(), AwsError> {
+    async fn prepare_sizes(ctx: &sizes::SizeContext<'_>, mut resources: Vec<&mut Resource>) -> Result<(), AwsError> {
+        let sizes::SizeContext { aws, region, options, prices, now } = *ctx;
         let type_of = |r: &Resource| Self::details_of(r).map(|i| i.instance_type.clone());
         if resources.is_empty() {
             return Ok(());

@@ -48,7 +48,7 @@ use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
 use crate::small_map::SmallMap;
 use crate::yaml::{DecodeError, Node};
-use sizes::{Assessment, InstanceSize, SizeOptions, Sizing};
+use sizes::{Assessment, InstanceSize, SizeContext, Sizing};
 
 pub use crate::aws::tagging::Tags;
 
@@ -150,14 +150,7 @@ pub trait Kind: Send + Sync + 'static {
     /// The sizes a `rightsizing` filter compares `resources` with, priced;
     /// where memory is published (`options.memory`), and where accelerated
     /// instances publish their GPUs' utilization.
-    fn prepare_sizes(
-        aws: &Aws,
-        region: &str,
-        resources: Vec<&mut Resource>,
-        options: &SizeOptions,
-        prices: &PriceBook,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn prepare_sizes(ctx: &SizeContext<'_>, resources: Vec<&mut Resource>) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     fn set_tags(aws: &Aws, resource: &Resource, tags: &Tags) -> impl Future<Output = Result<(), AwsError>> + Send;
 
@@ -629,8 +622,8 @@ macro_rules! registry {
             pub async fn price(self, resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::price(resource, prices, now).await,)* }
             }
-            pub async fn prepare_sizes(self, aws: &Aws, region: &str, resources: Vec<&mut Resource>, options: &SizeOptions, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
-                match self { $(ResourceType::$variant => <$module::$kind as Kind>::prepare_sizes(aws, region, resources, options, prices, now).await,)* }
+            pub async fn prepare_sizes(self, ctx: &SizeContext<'_>, resources: Vec<&mut Resource>) -> Result<(), AwsError> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::prepare_sizes(ctx, resources).await,)* }
             }
             pub async fn set_tags(self, aws: &Aws, resource: &Resource, tags: &Tags) -> Result<(), AwsError> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::set_tags(aws, resource, tags).await,)* }

@@ -259,7 +259,7 @@ impl Kind for Buckets {
         resource.set_cost(Some(total), CostKind::GbMonths, format!("{} per GB-month (first-tier us-east-1 prices of 2026-11-30)", parts.join(" + ")));
     }
 
-    async fn prepare_sizes(_: &Aws, _: &str, _: Vec<&mut Resource>, _: &super::sizes::SizeOptions, _: &PriceBook, _: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(_: &super::sizes::SizeContext<'_>, _: Vec<&mut Resource>) -> Result<(), AwsError> {
         Ok(())
     }
 

@@ -268,7 +268,8 @@ impl Kind for Endpoints {
 
     /// The sizes of each variant's family no larger than it, where the price
     /// book knows a price (a size with no price is not offered, or not known).
-    async fn prepare_sizes(_: &Aws, region: &str, resources: Vec<&mut Resource>, _: &sizes::SizeOptions, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(ctx: &sizes::SizeContext<'_>, resources: Vec<&mut Resource>) -> Result<(), AwsError> {
+        let sizes::SizeContext { region, prices, now, .. } = *ctx;
         let types = |r: &Resource| -> Vec<String> {
             Self::details_of(r).map(|e| e.description.iter().flat_map(|d| d.variants.iter().filter_map(|v| v.instance_type.clone())).collect()).unwrap_or_default()
         };

@@ -326,7 +326,8 @@ impl Kind for TrainingJobs {
     }
 
     /// Every size of each group's family, priced for training.
-    async fn prepare_sizes(_: &Aws, region: &str, resources: Vec<&mut Resource>, _: &sizes::SizeOptions, prices: &PriceBook, now: DateTime<Utc>) -> Result<(), AwsError> {
+    async fn prepare_sizes(ctx: &sizes::SizeContext<'_>, resources: Vec<&mut Resource>) -> Result<(), AwsError> {
+        let sizes::SizeContext { region, prices, now, .. } = *ctx;
         let types = |r: &Resource| -> Vec<String> { Self::details_of(r).map(|j| j.instances.iter().map(|g| g.instance_type.clone()).collect()).unwrap_or_default() };
         sm_prices::prepare_family_sizes(resources, types, Use::Training, region, prices, now).await;
         Ok(())

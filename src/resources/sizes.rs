@@ -115,6 +115,15 @@ pub enum JudgedBy {
     Nothing,
 }
 
+/// Where and how a type's `prepare_sizes` reads and prices sizes.
+pub struct SizeContext<'a> {
+    pub aws: &'a crate::aws::Aws,
+    pub region: &'a str,
+    pub options: &'a SizeOptions,
+    pub prices: &'a crate::pricing::PriceBook,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
 /// What the `rightsizing` filters of a sweep ask of a type's
 /// `prepare_sizes`: whether memory is read, and where GPU metrics are.
 #[derive(Clone, Debug, PartialEq)]

@@ -146,7 +146,7 @@ impl Metrics {
             seconds,
             "sweep finished"
         );
-        self.ended(schedule, outcome, &report.findings, &report.api_calls, report.finished_at, seconds);
+        self.ended(schedule, outcome, seconds, Ended { findings: &report.findings, api_calls: &report.api_calls, finished_at: report.finished_at });
         self.account(&report.account_id, "", true, report.totals.findings, report.totals.monthly_saving_usd);
         for p in &report.policies {
             self.set(FINDINGS, &[&p.name], p.matched as f64);
@@ -178,15 +178,8 @@ impl Metrics {
     }
 
     /// What every sweep's end records, of one account or of an organization.
-    fn ended(
-        &self,
-        schedule: &str,
-        outcome: &str,
-        findings: &[crate::report::Finding],
-        api_calls: &BTreeMap<String, u64>,
-        finished_at: chrono::DateTime<chrono::Utc>,
-        seconds: f64,
-    ) {
+    fn ended(&self, schedule: &str, outcome: &str, seconds: f64, ended: Ended<'_>) {
+        let Ended { findings, api_calls, finished_at } = ended;
         self.add(SWEEPS, &[schedule, outcome], 1.0);
         for f in findings {
             self.add(ACTIONS, &[&f.action, status_name(f.status)], 1.0);
@@ -221,7 +214,7 @@ impl Metrics {
             seconds,
             "organization swept"
         );
-        self.ended(schedule, outcome, &report.findings, &report.api_calls, report.finished_at, seconds);
+        self.ended(schedule, outcome, seconds, Ended { findings: &report.findings, api_calls: &report.api_calls, finished_at: report.finished_at });
         for spec in [ACCOUNT_UP, ACCOUNT_FINDINGS, ACCOUNT_AT_STAKE, FINDINGS, AT_STAKE] {
             self.clear(spec);
         }
@@ -287,6 +280,14 @@ fn status_name(s: crate::outcome::Status) -> &'static str {
 /// Label values may hold anything a policy name holds.
 fn escape_label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// What a sweep's end (one account's or an organization's) tells the metrics.
+#[derive(Clone, Copy)]
+struct Ended<'a> {
+    findings: &'a [crate::report::Finding],
+    api_calls: &'a BTreeMap<String, u64>,
+    finished_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[cfg(test)]

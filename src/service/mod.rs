@@ -264,7 +264,9 @@ async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &
     let (selection, how) = crate::engine::accounts::resolve(org.clone(), &aws.default_region().unwrap_or_default()).map_err(sweep::SweepError::Config)?;
     // An organization's plans are reviewed per account: none is saved.
     let options = sweep::SweepOptions { save_plan: None, ..options };
-    sweep::organization::run(&aws, &policies, &options, (&selection, &how), clock, &Progress::hidden(), cancel).await.map(|r| Swept::Organization(Box::new(r)))
+    let progress = Progress::hidden();
+    let org = sweep::organization::Org { hub: &aws, options: &options, clock, progress: &progress, cancel };
+    sweep::organization::run(&org, &policies, &selection, &how).await.map(|r| Swept::Organization(Box::new(r)))
 }
 
 /// Keeps the newest `keep - 1` plans (names sort by time), making room for one more.

@@ -69,17 +69,20 @@ fn journal_of(options: &SweepOptions, account: &str) -> PathBuf {
     state.join(options.journal.file_name().unwrap_or_default())
 }
 
+/// What every step of an organization's sweep needs: the hub's clients
+/// (they list the accounts and assume the member roles), the options each
+/// account's sweep starts from, the clock, progress and stop signal.
+pub struct Org<'a> {
+    pub hub: &'a Aws,
+    pub options: &'a SweepOptions,
+    pub clock: &'a Clock,
+    pub progress: &'a Progress,
+    pub cancel: &'a CancellationToken,
+}
+
 /// Sweeps every account of `selection` reached with `how`.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    hub: &Aws,
-    policies: &[Policy],
-    options: &SweepOptions,
-    (selection, how): (&Selection, &Reach),
-    clock: &Clock,
-    progress: &Progress,
-    cancel: &CancellationToken,
-) -> Result<OrgResult, SweepError> {
+pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how: &Reach) -> Result<OrgResult, SweepError> {
+    let Org { hub, options, clock, progress, cancel } = *org;
     let started = clock.now();
     if options.save_plan.is_some() {
         return Err(SweepError::Config("--save-plan covers one account; sweep the organization without it".to_string()));
@@ -115,9 +118,7 @@ pub async fn run(
     drop(task);
     let left_out = found.left_out.into_iter().map(|(a, why)| LeftOut { account_id: a.id, name: a.name, why }).collect();
     let guardrails = match options.guardrails.as_ref().filter(|g| g.reconcile) {
-        Some(g) if g.scope == Scope::Payer => {
-            Some(payer_guardrails(hub, g, &hub_account, &selection, members.into_values().collect(), options, clock, cancel, progress).await)
-        }
+        Some(g) if g.scope == Scope::Payer => Some(payer_guardrails(org, g, &hub_account, &selection, members.into_values().collect()).await),
         Some(_) => Some(OrgGuardrails::default()),
         None => None,
     };
@@ -126,7 +127,7 @@ pub async fn run(
     report.guardrails = guardrails;
     if let Some(email) = &options.email {
         let _task = progress.task("sending email");
-        (report.digests, report.email_errors) = tell(hub, email, options, &report, held.into_iter().flatten().collect(), clock, cancel).await;
+        (report.digests, report.email_errors) = tell(org, email, &report, held.into_iter().flatten().collect()).await;
     }
     let (report_json, report_md) = report.write(&options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
     tracing::info!(accounts = report.totals.accounts, failed = report.totals.accounts_failed, findings = report.totals.findings, report = %report_json.display(), "organization swept");
@@ -137,15 +138,8 @@ pub async fn run(
 /// stake first, sent with the hub's credentials; the run's own journal
 /// keeps the outbox, and each account's journal what its findings' people
 /// were told (the quiet period of its next sweeps).
-async fn tell(
-    hub: &Aws,
-    email: &EmailSetup,
-    options: &SweepOptions,
-    report: &OrgReport,
-    mut held: Vec<(AccountRef, Vec<Digest>)>,
-    clock: &Clock,
-    cancel: &CancellationToken,
-) -> (Vec<DigestSummary>, Vec<String>) {
+async fn tell(org: &Org<'_>, email: &EmailSetup, report: &OrgReport, mut held: Vec<(AccountRef, Vec<Digest>)>) -> (Vec<DigestSummary>, Vec<String>) {
+    let Org { hub, options, clock, cancel, .. } = *org;
     let rank: BTreeMap<&str, usize> = report.accounts.iter().enumerate().map(|(i, a)| (a.account_id.as_str(), i)).collect();
     held.sort_by_key(|(a, _)| rank.get(a.id.as_str()).copied().unwrap_or(usize::MAX));
     let mut errors = Vec::new();
@@ -211,18 +205,8 @@ fn summary(d: &Digest) -> DigestSummary {
 /// (refused from any other), with a budget per member account and
 /// declared budget. With shards, shard 0 does it for every account of the
 /// organization, so no shard reports another's budgets as undeclared.
-#[allow(clippy::too_many_arguments)]
-async fn payer_guardrails(
-    hub: &Aws,
-    g: &crate::config::Guardrails,
-    hub_account: &str,
-    selection: &Selection,
-    swept: Vec<MemberAccount>,
-    options: &SweepOptions,
-    clock: &Clock,
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> OrgGuardrails {
+async fn payer_guardrails(org: &Org<'_>, g: &crate::config::Guardrails, hub_account: &str, selection: &Selection, swept: Vec<MemberAccount>) -> OrgGuardrails {
+    let Org { hub, options, clock, progress, cancel } = *org;
     let mut out = OrgGuardrails { scope: Scope::Payer, ..Default::default() };
     if selection.shard.is_some_and(|(k, _)| k != 0) {
         return out;

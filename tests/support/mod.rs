@@ -439,6 +439,7 @@ pub async fn put_variant_load(moto: &Moto, endpoint: &str, variant: &str, metric
 
 /// Publishes one series' load `days_ago` as one pre-aggregated datum:
 /// `samples` samples peaking at `peak`.
+#[allow(clippy::too_many_arguments)] // a test's seeding call, each figure named where it is written
 pub async fn put_load(moto: &Moto, namespace: &str, dimensions: &[(&str, &str)], metric: &str, peak: f64, samples: f64, days_ago: u64) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StatisticSet};
     let at = std::time::SystemTime::now() - std::time::Duration::from_secs(days_ago * 86_400);
