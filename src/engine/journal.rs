@@ -428,6 +428,11 @@ impl Journal {
         Ok(self.entries("WHERE id = ?1", params![id])?.into_iter().next())
     }
 
+    /// Whether a restore of the change `undoes` is recorded done.
+    pub fn restored(&self, undoes: i64) -> Result<bool, JournalError> {
+        self.with(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM actions WHERE undoes = ?1 AND state = 'done')", params![undoes], |r| r.get(0)))
+    }
+
     /// Restores of the change `undoes` that a crash or a failure part way
     /// left open: a new restore of it takes their place. Returns how many.
     pub fn supersede_restores(&self, undoes: i64, run_id: &str, at: DateTime<Utc>) -> Result<usize, JournalError> {
@@ -682,8 +687,10 @@ mod tests {
         assert_eq!(journal.supersede_restores(id, "restore-2", now).unwrap(), 1);
         assert!(journal.unsettled(now).unwrap().0.is_empty());
         let rid = journal.record_intent(&Intent { run_id: "restore-2", ..restore }, now).unwrap();
+        assert!(!journal.restored(id).unwrap());
         journal.settle(rid, ActionState::Done, "re-created", now).unwrap();
         assert_eq!(journal.savings(None).unwrap()[0].state, SavingState::Restored);
+        assert!(journal.restored(id).unwrap(), "a later restore of it that finds it back does not count it twice");
     }
 
     #[test]

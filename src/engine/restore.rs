@@ -53,8 +53,9 @@ pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, 
             journal.settle(id, ActionState::Done, &done, clock.now())?;
             Ok(done)
         }
-        // A restore of it was interrupted after AWS had taken it.
-        Err(resources::RestoreError::AlreadyExists { .. }) if interrupted > 0 => {
+        // A restore of it was interrupted after AWS had taken it (and no
+        // other restore of it is recorded done).
+        Err(resources::RestoreError::AlreadyExists { .. }) if interrupted > 0 && !journal.restored(entry.id)? => {
             let done = format!("{resource_type} {name} was already restored by an interrupted restore; the journal now says so");
             journal.settle(id, ActionState::Done, &done, clock.now())?;
             Ok(done)
@@ -92,6 +93,11 @@ pub async fn finish(aws: &Aws, journal: &Journal, row: &JournalEntry, undoes: i6
         Ok(done) => {
             let detail = format!("finished after an interruption: {done}");
             (ActionState::Done, detail.clone(), Finished::Done(format!("{what}: {detail}")))
+        }
+        // Restored by another restore of the same change, recorded done: this one did nothing.
+        Err(resources::RestoreError::AlreadyExists { .. }) if journal.restored(undoes)? => {
+            let detail = "settled after an interruption: another restore had brought it back".to_string();
+            (ActionState::AlreadyDone, detail.clone(), Finished::Done(format!("{what}: {detail}")))
         }
         Err(resources::RestoreError::AlreadyExists { .. }) => {
             let detail = "settled after an interruption: it had been restored".to_string();
