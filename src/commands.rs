@@ -182,26 +182,23 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
     if let Some(note) = unsent_notify_note(&policies, email.as_deref()) {
         tracing::info!("{note}");
     }
-    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(limits.aws);
+    let mut options = args.options;
+    (options.features.guardrails, options.features.email) = (guardrails, email);
     // --max-duration, else the config's limit, else the default.
-    let max_duration = Some(args.options.max_duration.unwrap_or(limits.sweep));
-    let options = SweepOptions { guardrails, email, max_duration, state_keep, ..args.options };
-    let Some(org) = args.org else { return summarize(sweep::run(&aws, &policies, &options, clock, &args.progress, &cancel).await) };
-    let (selection, how) = match crate::engine::accounts::resolve(org, &aws.default_region().unwrap_or_default()) {
-        Ok(resolved) => resolved,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(exit::FAILED);
-        }
+    options.limits.max_duration = Some(options.limits.max_duration.unwrap_or(limits.sweep));
+    (options.limits.state_keep, options.limits.aws) = (state_keep, limits.aws);
+    let request = sweep::Request { policies, options, organization: args.org };
+    summarize_swept(sweep::execute(request, clock, &args.progress, &cancel).await)
+}
+
+/// `costguard run --once`: the daemon config's sweep of every enabled
+/// policy and the guardrails, once, as the daemon would run it.
+pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> ExitCode {
+    let loaded = match sweep::Loaded::load(config_file) {
+        Ok(loaded) => loaded,
+        Err(e) => return summarize(Err(sweep::SweepError::Config(e))),
     };
-    // `{shard}` in the report folder: this shard's K, so shards on a shared
-    // volume write side by side (for `report merge`).
-    let options = match selection.shard {
-        Some((k, _)) => SweepOptions { report_dir: PathBuf::from(options.report_dir.to_string_lossy().replace("{shard}", &k.to_string())), ..options },
-        None => options,
-    };
-    let org = sweep::organization::Org { hub: &aws, options: &options, clock, progress: &args.progress, cancel: &cancel };
-    summarize_organization(sweep::organization::run(&org, &policies, &selection, &how).await)
+    summarize_swept(sweep::execute(loaded.request(None, clock.now()), clock, &Progress::hidden(), &cancel).await)
 }
 
 /// An organization's sweep on the terminal: the totals, the accounts that
@@ -235,11 +232,11 @@ pub fn summarize_organization(result: Result<sweep::organization::OrgResult, swe
     }
 }
 
-/// `costguard run --once`: one account's sweep or an organization's.
-pub fn summarize_run(result: Result<crate::service::Swept, sweep::SweepError>) -> ExitCode {
+/// One account's sweep or an organization's, on the terminal.
+pub fn summarize_swept(result: Result<sweep::Swept, sweep::SweepError>) -> ExitCode {
     match result {
-        Ok(crate::service::Swept::Account(r)) => summarize(Ok(*r)),
-        Ok(crate::service::Swept::Organization(r)) => summarize_organization(Ok(*r)),
+        Ok(sweep::Swept::Account(r)) => summarize(Ok(*r)),
+        Ok(sweep::Swept::Organization(r)) => summarize_organization(Ok(*r)),
         Err(e) => summarize(Err(e)),
     }
 }
@@ -266,9 +263,9 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
         }
     };
     let loaded = match &args.config {
-        Some(config) => crate::service::Loaded::load(config).map(|l| {
-            let (policies, options) = l.sweep_for(None, clock.now());
-            (policies, options, l.config.time_limits)
+        Some(config) => sweep::Loaded::load(config).map(|l| {
+            let request = l.request(None, clock.now());
+            (request.policies, request.options, l.config.time_limits)
         }),
         None => config::load(&args.policies).map(|set| (set.policies, args.options.clone(), TimeLimits::default())).map_err(|e| e.to_string()),
     };
@@ -279,16 +276,17 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
             return ExitCode::from(exit::FAILED);
         }
     };
+    // A plan's apply changes only what the plan names: no guardrails, no email.
     let options = SweepOptions {
         dry_run: false,
-        guardrails: None,
-        email: None,
-        save_plan: None,
-        account_tags: None,
-        member: None,
-        max_duration: Some(args.options.max_duration.unwrap_or(limits.sweep)),
-        wait_lock: args.options.wait_lock,
-        ..options
+        scope: sweep::Scope { regions: options.scope.regions, ..sweep::Scope::default() },
+        features: sweep::Features { settings: options.features.settings, price_list_api: options.features.price_list_api, ..sweep::Features::default() },
+        paths: sweep::Paths { save_plan: None, ..options.paths },
+        limits: sweep::Limits {
+            max_duration: Some(args.options.limits.max_duration.unwrap_or(limits.sweep)),
+            wait_lock: args.options.limits.wait_lock,
+            ..options.limits
+        },
     };
     let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(limits.aws);
     let ctx = sweep::Context { aws: &aws, clock, progress: &args.progress, cancel: &cancel };

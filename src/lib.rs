@@ -47,9 +47,13 @@
 //!     resource type, action and guardrail declares.
 //! 13. [`sweep`]: one sweep, step by step; each step takes the sweep's
 //!     `Run` (clients, clock, stop signal, run id, journal) and asks it
-//!     whether it may change anything.
-//! 14. [`service`]: `costguard run`, the daemon; then [`commands`], what the
-//!     CLI's subcommands do (`main.rs` only parses).
+//!     whether it may change anything. A `Request` (policies, options:
+//!     scope, features, paths, limits; whose accounts) is started by
+//!     `sweep::execute`, the one entry of the CLI and the daemon; a daemon
+//!     config becomes one through `sweep::Loaded`.
+//! 14. [`service`] (`costguard run`, the daemon) and [`commands`] (what the
+//!     CLI's subcommands do; `main.rs` only parses), side by side: neither
+//!     imports the other.
 
 pub mod actions;
 pub mod aws;

@@ -12,7 +12,7 @@ use costguard::engine::plan::PlanSettings;
 use costguard::progress::Progress;
 use costguard::report::DEFAULT_REPORT_DIR;
 use costguard::shutdown::Shutdown;
-use costguard::sweep::SweepOptions;
+use costguard::sweep::{Features, Limits, Paths, Scope, SweepOptions};
 
 /// Keeps an AWS account's AI/ML spend under guardrails, as YAML policies say.
 ///
@@ -559,7 +559,7 @@ fn progress(log_format: LogFormat) -> Progress {
 
 async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) -> ExitCode {
     match command {
-        Command::Run { config, once: true } => commands::summarize_run(costguard::service::run_once(&config, &system_clock(), shutdown.token().clone()).await),
+        Command::Run { config, once: true } => commands::run_once(&config, &system_clock(), shutdown.token().clone()).await,
         Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
         Command::Soak { config, ticks, tick_minutes, sweep_every } => {
             let sim = costguard::service::Simulation { ticks, tick: chrono::Duration::minutes(tick_minutes), sweep_every };
@@ -579,20 +579,10 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
         Command::Apply { file, config, policies, report_dir, regions, protect_tag, max_age, max_duration, wait_lock, state } => {
             let options = SweepOptions {
                 dry_run: false,
-                regions,
-                report_dir,
-                settings: PlanSettings { protect_tag },
-                journal: state.journal(),
-                price_cache: None,
-                price_list_api: false,
-                guardrails: None,
-                email: None,
-                max_duration,
-                wait_lock: std::time::Duration::from_secs(wait_lock),
-                save_plan: None,
-                account_tags: None,
-                member: None,
-                state_keep: chrono::Duration::days(costguard::config::daemon::DEFAULT_STATE_KEEP_DAYS),
+                scope: Scope { regions, ..Scope::default() },
+                features: Features { settings: PlanSettings { protect_tag }, ..Features::default() },
+                paths: Paths { report_dir, journal: state.journal(), ..Paths::default() },
+                limits: Limits { max_duration, wait_lock: std::time::Duration::from_secs(wait_lock), ..Limits::default() },
             };
             let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::hours(24));
             let args = commands::ApplyArgs { file, config, policies, max_age, options, progress: progress(log_format) };
@@ -617,20 +607,15 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
             let progress = progress(log_format);
             let options = SweepOptions {
                 dry_run,
-                regions,
-                report_dir,
-                settings: PlanSettings { protect_tag },
-                journal: state.journal(),
-                price_cache: Some(state.dir().join(costguard::config::daemon::PRICE_CACHE_FILE)),
-                price_list_api: prices == Prices::Api,
-                guardrails: None,
-                email: None,
-                max_duration,
-                wait_lock: std::time::Duration::from_secs(wait_lock),
-                save_plan,
-                account_tags: None,
-                member: None,
-                state_keep: chrono::Duration::days(costguard::config::daemon::DEFAULT_STATE_KEEP_DAYS),
+                scope: Scope { regions, ..Scope::default() },
+                features: Features { settings: PlanSettings { protect_tag }, price_list_api: prices == Prices::Api, ..Features::default() },
+                paths: Paths {
+                    report_dir,
+                    journal: state.journal(),
+                    price_cache: Some(state.dir().join(costguard::config::daemon::PRICE_CACHE_FILE)),
+                    save_plan,
+                },
+                limits: Limits { max_duration, wait_lock: std::time::Duration::from_secs(wait_lock), ..Limits::default() },
             };
             let org = match org.into_args() {
                 Ok(org) => org,

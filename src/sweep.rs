@@ -3,7 +3,12 @@
 //! is a function of its own; the report is built once from their results.
 //! Whether anything changes is decided here, in one place: `dry_run`.
 
+pub mod execute;
+pub mod loaded;
 pub mod organization;
+
+pub use execute::{execute, Request, Swept};
+pub use loaded::Loaded;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,33 +35,24 @@ use crate::progress::Progress;
 use crate::report::{self, Report, RunInfo};
 use crate::state_lock::{LockError, StateLock};
 
+/// What a sweep is asked to do: whether it may change anything, and its
+/// scope, features, paths and limits. Built by the CLI's flags or the
+/// daemon's config (`Loaded::request`), read by every step through `Run`.
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
+    /// Asked for a dry run: `Run`'s `Mode` decides from it once.
     pub dry_run: bool,
+    pub scope: Scope,
+    pub features: Features,
+    pub paths: Paths,
+    pub limits: Limits,
+}
+
+/// Which account and regions a sweep covers.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
     /// Empty: the SDK's default region.
     pub regions: Vec<String>,
-    pub report_dir: PathBuf,
-    pub settings: PlanSettings,
-    /// The journal (SQLite). A dry run reads it when it exists and never
-    /// creates it (unless it sends email, whose quiet period it keeps).
-    pub journal: PathBuf,
-    /// Where Price List answers are cached; `None` keeps them in memory.
-    pub price_cache: Option<PathBuf>,
-    /// Ask the AWS Price List API (else the cache and built-in figures only).
-    pub price_list_api: bool,
-    /// Guardrails to reconcile; `None` skips them.
-    pub guardrails: Option<Guardrails>,
-    /// Email for `notify` findings; `None`: they are only reported.
-    pub email: Option<Arc<EmailSetup>>,
-    /// How long the sweep may take: past it, the sweep stops as on a
-    /// signal (the change under way finishes, the rest is skipped, the
-    /// report is written). `None`: no limit but the AWS calls' own.
-    pub max_duration: Option<std::time::Duration>,
-    /// How long to wait for another sweep holding the state folder's lock
-    /// (zero: refuse at once).
-    pub wait_lock: std::time::Duration,
-    /// Write the plan's changes here (`--save-plan`), for `apply`.
-    pub save_plan: Option<PathBuf>,
     /// The account's tags, in an organization's sweep (policies' `accounts:`
     /// scopes match them); `None`: the credentials' own account.
     pub account_tags: Option<std::collections::BTreeMap<String, String>>,
@@ -64,9 +60,59 @@ pub struct SweepOptions {
     /// its alerts go out through. Its digests are routed but not sent: the
     /// organization sends one per recipient across its accounts.
     pub member: Option<MemberOf>,
+}
+
+/// What a sweep does besides its policies, and how it plans them.
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    pub settings: PlanSettings,
+    /// Guardrails to reconcile; `None` skips them.
+    pub guardrails: Option<Guardrails>,
+    /// Email for `notify` findings; `None`: they are only reported.
+    pub email: Option<Arc<EmailSetup>>,
+    /// Ask the AWS Price List API (else the cache and built-in figures only).
+    pub price_list_api: bool,
+}
+
+/// Where a sweep keeps its state and writes what it produced.
+#[derive(Clone, Debug, Default)]
+pub struct Paths {
+    pub report_dir: PathBuf,
+    /// The journal (SQLite). A dry run reads it when it exists and never
+    /// creates it (unless it sends email, whose quiet period it keeps).
+    pub journal: PathBuf,
+    /// Where Price List answers are cached; `None` keeps them in memory.
+    pub price_cache: Option<PathBuf>,
+    /// Write the plan's changes here (`--save-plan`), for `apply`.
+    pub save_plan: Option<PathBuf>,
+}
+
+/// How long a sweep may take, wait and remember.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// How long the sweep may take: past it, the sweep stops as on a
+    /// signal (the change under way finishes, the rest is skipped, the
+    /// report is written). `None`: no limit but the AWS calls' own.
+    pub max_duration: Option<std::time::Duration>,
+    /// How long to wait for another sweep holding the state folder's lock
+    /// (zero: refuse at once).
+    pub wait_lock: std::time::Duration,
     /// History older than this is pruned from the journal by each sweep
     /// that opens it (`state-keep-days`).
     pub state_keep: chrono::Duration,
+    /// Each AWS call's own limits.
+    pub aws: crate::aws::CallLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_duration: None,
+            wait_lock: std::time::Duration::ZERO,
+            state_keep: chrono::Duration::days(crate::config::daemon::DEFAULT_STATE_KEEP_DAYS),
+            aws: crate::aws::CallLimits::default(),
+        }
+    }
 }
 
 /// One account of an organization's sweep, as its alerts name it; they go
@@ -135,7 +181,7 @@ impl Run<'_> {
         fresh_sizes: Option<&'b PriceBook>,
     ) -> apply::ApplyContext<'b> {
         let Run { aws, options, clock, cancel, run_id, .. } = *self;
-        apply::ApplyContext { aws, journal, policies, settings: &options.settings, run_id, account_id, cancel, clock, fresh_sizes }
+        apply::ApplyContext { aws, journal, policies, settings: &options.features.settings, run_id, account_id, cancel, clock, fresh_sizes }
     }
 }
 
@@ -203,13 +249,13 @@ pub async fn run(
     let policies = if policies.iter().all(|p| p.accounts.is_none()) {
         policies
     } else {
-        scoped = policies.iter().filter(|p| p.applies_to(&account_id, options.account_tags.as_ref())).cloned().collect();
+        scoped = policies.iter().filter(|p| p.applies_to(&account_id, options.scope.account_tags.as_ref())).cloned().collect();
         tracing::info!(account = %account_id, applying = scoped.len(), of = policies.len(), "policies limited to other accounts are left out");
         &scoped
     };
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, dry_run = options.dry_run, regions = ?regions, policies = policies.len(), "sweep started");
-    let deadline = Deadline::start(options.max_duration, cancel);
+    let deadline = Deadline::start(options.limits.max_duration, cancel);
     let cancel = &deadline.cancel;
     let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
@@ -228,8 +274,8 @@ pub async fn run(
     });
     let mut plan = plan(&run, policies, &inventory)?;
     let mut saved_plan = None;
-    if let Some(path) = &options.save_plan {
-        let file = plan_file::from_plan(&plan, policies, &account_id, &regions, &options.settings.protect_tag, &run_id);
+    if let Some(path) = &options.paths.save_plan {
+        let file = plan_file::from_plan(&plan, policies, &account_id, &regions, &options.features.settings.protect_tag, &run_id);
         save_plan(&file, path)?;
         tracing::info!(plan = %path.display(), changes = file.changes.len(), "plan saved");
         saved_plan = Some(report::PlanFileInfo { path: path.display().to_string(), role: "saved", changes: file.changes.len() });
@@ -285,11 +331,18 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
     let Reviewed { path, file, max_age } = *reviewed;
     let now = clock.now();
     let account_id = check_access(aws, cancel).await?;
-    let expect = plan_file::Expect { now, max_age, account_id: &account_id, regions: &options.regions, protect_tag: &options.settings.protect_tag, policies };
+    let expect = plan_file::Expect {
+        now,
+        max_age,
+        account_id: &account_id,
+        regions: &options.scope.regions,
+        protect_tag: &options.features.settings.protect_tag,
+        policies,
+    };
     plan_file::check(file, &expect).map_err(|refused| SweepError::PlanRefused(refused.to_string()))?;
     let run_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(run_id = %run_id, plan_run_id = %file.run_id, changes = file.changes.len(), "applying a saved plan");
-    let deadline = Deadline::start(options.max_duration, cancel);
+    let deadline = Deadline::start(options.limits.max_duration, cancel);
     let cancel = &deadline.cancel;
     let real = SweepOptions { dry_run: false, ..options.clone() };
     let _lock = lock_state(&real, now, cancel).await?;
@@ -300,7 +353,7 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
 
     let mut plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
     // Sizes, prices and metric dimensions are read again, never the file's.
-    let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
+    let prices = PriceBook::new(options.features.price_list_api.then(|| aws.pricing()), options.paths.price_cache.clone());
     let outcomes = {
         let _task = progress.task("applying the plan");
         apply::apply(&plan, &run.apply_context(&journal, policies, &account_id, Some(&prices))).await
@@ -353,7 +406,7 @@ async fn recover(run: &Run<'_>, policies: &[Policy]) -> apply::Recovery {
 /// History past `state-keep-days` leaves the journal (the savings ledger
 /// stays whole); a failure is a journal problem in the report.
 fn prune(run: &Run<'_>, recovery: &mut apply::Recovery) {
-    let (Some(journal), keep) = (run.journal, run.options.state_keep) else { return };
+    let (Some(journal), keep) = (run.journal, run.options.limits.state_keep) else { return };
     match journal.prune(run.now - keep) {
         Ok(0) => {}
         Ok(rows) => tracing::info!(journal = %journal.path().display(), rows, keep_days = keep.num_days(), "old history pruned"),
@@ -390,14 +443,14 @@ pub fn read_plan(path: &Path) -> Result<plan_file::PlanFile, String> {
 /// cannot be written, the error lists the changes so they are not lost.
 fn write_report(parts: report::Parts<'_>, options: &SweepOptions, journal: Option<&Journal>, clock: &Clock) -> Result<SweepResult, SweepError> {
     let report = Report::build(parts);
-    let (report_json, report_md) = report::write(&report, &options.report_dir).map_err(|source| {
+    let (report_json, report_md) = report::write(&report, &options.paths.report_dir).map_err(|source| {
         let resources = report.findings.iter().filter(|f| f.status == Status::Done);
         let guardrails = report.guardrails.iter().filter(|g| g.status == Status::Done);
         let changes: Vec<String> = resources
             .map(|f| format!("  {} {} {}: {}", f.resource_type, f.region, f.resource_id, f.detail.as_deref().unwrap_or("done")))
             .chain(guardrails.map(|g| format!("  {} {}: {}", g.kind, g.name, g.detail.as_deref().unwrap_or("done"))))
             .collect();
-        let path = options.report_dir.clone();
+        let path = options.paths.report_dir.clone();
         if changes.is_empty() {
             SweepError::Report { path, source }
         } else {
@@ -414,10 +467,10 @@ fn write_report(parts: report::Parts<'_>, options: &SweepOptions, journal: Optio
 
 /// The regions to sweep: the options', else the SDK's default region.
 fn regions_of(aws: &Aws, options: &SweepOptions) -> Result<Vec<String>, SweepError> {
-    if options.regions.is_empty() {
+    if options.scope.regions.is_empty() {
         Ok(vec![aws.default_region().ok_or(SweepError::NoRegion)?])
     } else {
-        Ok(options.regions.clone())
+        Ok(options.scope.regions.clone())
     }
 }
 
@@ -427,15 +480,15 @@ async fn lock_state(options: &SweepOptions, now: DateTime<Utc>, cancel: &Cancell
     if !opens_journal(options) {
         return Ok(None);
     }
-    let dir = options.journal.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = options.paths.journal.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let what = if options.dry_run { "dry run" } else { "sweep" };
     let holder = format!("pid {}, {what} since {}", std::process::id(), crate::text::utc(now));
-    Ok(Some(StateLock::acquire(dir, &holder, options.wait_lock, cancel).await?))
+    Ok(Some(StateLock::acquire(dir, &holder, options.limits.wait_lock, cancel).await?))
 }
 
 fn opens_journal(options: &SweepOptions) -> bool {
-    let alerts_by_sns = options.guardrails.as_ref().and_then(|g| g.spend_velocity.as_ref()).is_some_and(|v| v.sns_topic.is_some());
-    !options.dry_run || options.journal.exists() || options.email.is_some() || alerts_by_sns
+    let alerts_by_sns = options.features.guardrails.as_ref().and_then(|g| g.spend_velocity.as_ref()).is_some_and(|v| v.sns_topic.is_some());
+    !options.dry_run || options.paths.journal.exists() || options.features.email.is_some() || alerts_by_sns
 }
 
 /// The journal, and this run in it. A dry run does not create it, unless
@@ -445,7 +498,7 @@ fn open_journal(options: &SweepOptions, run_id: &str, now: DateTime<Utc>) -> Res
     if !opens_journal(options) {
         return Ok(None);
     }
-    let journal = Journal::open(&options.journal)?;
+    let journal = Journal::open(&options.paths.journal)?;
     journal.begin_run(run_id, now, options.dry_run)?;
     Ok(Some(journal))
 }
@@ -504,9 +557,9 @@ impl Drop for Deadline {
 /// Lists, describes, measures and prices what the policies could match.
 async fn collect(run: &Run<'_>, policies: &[Policy]) -> Inventory {
     let (aws, options) = (run.aws, run.options);
-    let prices = PriceBook::new(options.price_list_api.then(|| aws.pricing()), options.price_cache.clone());
+    let prices = PriceBook::new(options.features.price_list_api.then(|| aws.pricing()), options.paths.price_cache.clone());
     // The AI spend check shows every serving endpoint's hourly cost.
-    let price_serving = options.guardrails.as_ref().is_some_and(|g| g.spend_velocity.is_some());
+    let price_serving = options.features.guardrails.as_ref().is_some_and(|g| g.spend_velocity.is_some());
     let ctx = inventory::CollectContext { now: run.now, price_serving, prices: &prices, progress: run.progress, cancel: run.cancel };
     let inventory = inventory::collect(aws, policies, run.regions, &ctx).await;
     if let Err(e) = prices.save() {
@@ -522,13 +575,13 @@ fn plan(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> Result<Pla
         None => Vec::new(),
     };
     let _task = run.progress.task("evaluating policies");
-    Ok(plan::plan(policies, inventory, &marks, run.now, &run.options.settings))
+    Ok(plan::plan(policies, inventory, &marks, run.now, &run.options.features.settings))
 }
 
 /// The guardrails planned, then applied unless a dry run; account-wide, so
 /// once per sweep.
 async fn reconcile_guardrails(run: &Run<'_>) -> (Vec<GuardrailChange>, Vec<String>) {
-    let Some(g) = run.options.guardrails.as_ref().filter(|g| g.reconcile && !run.cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
+    let Some(g) = run.options.features.guardrails.as_ref().filter(|g| g.reconcile && !run.cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
     let _task = run.progress.task("reconciling guardrails");
     let planned = guardrails::plan(run.aws, g).await;
     // A real run always has its journal (it is opened before anything else).
@@ -555,7 +608,7 @@ fn update_ledger(run: &Run<'_>, recreated: Result<Vec<ledger::LedgerRow>, Journa
 
 /// The account's spend, when the guardrails ask for it.
 async fn read_spend(run: &Run<'_>) -> Option<Result<SpendSummary, String>> {
-    let settings = run.options.guardrails.as_ref().and_then(|g| g.spend.as_ref()).filter(|_| !run.cancel.is_cancelled())?;
+    let settings = run.options.features.guardrails.as_ref().and_then(|g| g.spend.as_ref()).filter(|_| !run.cancel.is_cancelled())?;
     let _task = run.progress.task("reading the account's spend");
     let spend = guardrails::spend::fetch(&run.aws.cost_explorer(), run.journal, run.now, settings).await.map_err(|e| e.to_string());
     if let Err(e) = &spend {
@@ -591,13 +644,13 @@ pub const AI_SPEND_FILE: &str = "ai-spend.json";
 pub async fn ai_spend_only(aws: &Aws, options: &SweepOptions, clock: &Clock, cancel: &CancellationToken) -> Result<AiSpendChecked, SweepError> {
     let now = clock.now();
     let regions = regions_of(aws, options)?;
-    let journal = if opens_journal(options) { Some(Journal::open(&options.journal)?) } else { None };
+    let journal = if opens_journal(options) { Some(Journal::open(&options.paths.journal)?) } else { None };
     let (progress, run_id) = (Progress::hidden(), uuid::Uuid::new_v4().to_string());
     let run = Run { aws, options, clock, progress: &progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
     let checked = check_ai_spend(&run).await.ok_or_else(|| SweepError::Config("no spend-velocity guardrail is declared".to_string()))?;
     if let Ok(spend) = &checked.spend {
-        crate::files::write_atomic(&options.report_dir, AI_SPEND_FILE, |w| serde_json::to_writer_pretty(w, spend).map_err(std::io::Error::other))
-            .map_err(|source| SweepError::Report { path: options.report_dir.join(AI_SPEND_FILE), source })?;
+        crate::files::write_atomic(&options.paths.report_dir, AI_SPEND_FILE, |w| serde_json::to_writer_pretty(w, spend).map_err(std::io::Error::other))
+            .map_err(|source| SweepError::Report { path: options.paths.report_dir.join(AI_SPEND_FILE), source })?;
     }
     Ok(checked)
 }
@@ -631,7 +684,7 @@ fn with_alert_email(ai_spend: Option<AiSpendChecked>, emails: Delivered) -> (Opt
 /// a limit; the alert state is kept when they were told.
 async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
     let Run { aws, options, regions, journal, now, clock, cancel, progress, .. } = *run;
-    let settings = options.guardrails.as_ref()?.spend_velocity.as_ref().filter(|_| !cancel.is_cancelled())?;
+    let settings = options.features.guardrails.as_ref()?.spend_velocity.as_ref().filter(|_| !cancel.is_cancelled())?;
     let _task = progress.task("reading AI spend");
     let mut checked = match velocity::check(aws, regions, settings, now).await {
         Ok(c) => c,
@@ -653,8 +706,8 @@ async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
     let mut report = EmailReport::default();
     let mut told = true;
     // An organization's alert names its account and goes out through the hub.
-    let sender = options.member.as_ref().map_or(aws, |m| &m.hub);
-    let rendered = notify::ai_alert::render(&notices, &checked.spend).map(|r| match &options.member {
+    let sender = options.scope.member.as_ref().map_or(aws, |m| &m.hub);
+    let rendered = notify::ai_alert::render(&notices, &checked.spend).map(|r| match &options.scope.member {
         Some(m) => notify::ai_alert::in_account(r, &m.label),
         None => r,
     });
@@ -662,7 +715,7 @@ async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
         for n in &notices {
             tracing::warn!(kind = ?n.kind, scope = %n.line.scope, rule = n.line.rule, value = n.line.value, limit = n.line.limit, "AI spend alert");
         }
-        match (settings.emails.is_empty(), options.email.as_ref()) {
+        match (settings.emails.is_empty(), options.features.email.as_ref()) {
             (true, _) => {}
             (false, Some(email)) => {
                 let outlets = notify::Outlets::new(email, sender, clock);
@@ -700,19 +753,19 @@ async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
 /// clock dates webhook signatures when they are sent.
 async fn send_email(run: &Run<'_>, plan: &Plan, findings: &[Finding], policies: &[Policy]) -> (Delivered, Vec<notify::digest::Digest>) {
     let Run { aws, options, journal, run_id, now, clock, cancel, progress, .. } = *run;
-    let Some(email) = options.email.as_ref() else { return (None, Vec::new()) };
-    let review_plan = options.save_plan.as_ref().map(|p| p.display().to_string());
+    let Some(email) = options.features.email.as_ref() else { return (None, Vec::new()) };
+    let review_plan = options.paths.save_plan.as_ref().map(|p| p.display().to_string());
     let sweep = notify::Sweep {
         plan,
         findings,
         policies,
         run_id,
         dry_run: options.dry_run,
-        protect_tag: &options.settings.protect_tag,
+        protect_tag: &options.features.settings.protect_tag,
         now,
         review_plan: review_plan.as_deref(),
     };
-    if options.member.is_some() {
+    if options.scope.member.is_some() {
         let routed = notify::route(&email.settings, journal, &sweep);
         let report = EmailReport {
             transport: "held for the organization's digest".to_string(),

@@ -466,7 +466,8 @@ async fn each_person_gets_one_digest_across_the_accounts_grouped_by_account_and_
     let text = support::NEVER_EXPIRE.replace("        days: 30\n", "        days: 30\n      - type: notify\n        to: [resource-owner]\n");
     let policies = costguard::config::compile_text(std::path::Path::new("p.yaml"), &text).expect("valid");
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = costguard::sweep::SweepOptions { email: Some(email), ..support::sweep_options(dir.path(), true) };
+    let mut options = support::sweep_options(dir.path(), true);
+    options.features.email = Some(email);
     let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
     let how = reach(None, 2);
     let sweep = || async { sweep_org(&moto.aws().await, &policies, &options, &selection, &how).await };
@@ -603,7 +604,8 @@ async fn payer_scope_is_refused_from_an_account_that_is_not_the_management_accou
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = never_expire();
     let guardrails = costguard::config::compile_guardrails_text(std::path::Path::new("g.yaml"), PAYER_GUARDRAILS).ok().flatten().expect("valid guardrails");
-    let options = costguard::sweep::SweepOptions { guardrails: Some(guardrails), ..support::sweep_options(dir.path(), false) };
+    let mut options = support::sweep_options(dir.path(), false);
+    options.features.guardrails = Some(guardrails);
     let listed = vec![MemberAccount::new(&ids["ml-prod"], "ml-prod")];
     let selection = accounts::Selection { listed: Some(listed), ..Default::default() };
     let how = reach(None, 1);
@@ -665,7 +667,8 @@ async fn a_members_runaway_model_bill_is_told_by_email_and_sns_naming_the_accoun
     );
     let guardrails = costguard::config::compile_guardrails_text(std::path::Path::new("g.yaml"), &text).ok().flatten().expect("valid guardrails");
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = costguard::sweep::SweepOptions { email: Some(email), guardrails: Some(guardrails), ..support::sweep_options(dir.path(), true) };
+    let mut options = support::sweep_options(dir.path(), true);
+    (options.features.email, options.features.guardrails) = (Some(email), Some(guardrails));
     let selection = accounts::Selection { organization: true, only: vec![ids["ml-dev"].clone(), ids["ml-prod"].clone()], ..Default::default() };
     let result = sweep_org(&moto.aws().await, &never_expire(), &options, &selection, &reach(None, 2)).await;
     assert!(result.report.accounts.iter().all(|a| a.status == "ok"), "{:?}", result.report.accounts);

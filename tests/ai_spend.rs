@@ -75,8 +75,8 @@ fn email(sink: &SmtpSink) -> std::sync::Arc<costguard::notify::EmailSetup> {
 
 async fn sweep_at(moto: &Moto, state: &Path, sink: &SmtpSink, now: DateTime<Utc>) -> SweepResult {
     let mut options = support::sweep_options(state, true);
-    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
-    options.email = Some(email(sink));
+    options.features.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
+    options.features.email = Some(email(sink));
     let aws = moto.aws().await;
     sweep::run(&aws, &[], &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
 }
@@ -195,8 +195,8 @@ async fn endpoints_in_service_are_shown_beside_the_token_spend() {
     let idle = "policies:\n  - name: idle\n    resource: sagemaker-endpoint\n    filters:\n      - {type: metrics, name: Invocations, statistic: Sum, days: 14, value: 0, missing-data: zero}\n";
     let policies = costguard::config::compile_text(Path::new("p.yaml"), idle).expect("valid");
     let mut options = support::sweep_options(dir.path(), true);
-    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
-    options.email = Some(email(&sink));
+    options.features.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
+    options.features.email = Some(email(&sink));
     let result =
         sweep::run(&moto.aws().await, &policies, &options, &Clock::fixed(end() + Duration::minutes(2)), &Progress::hidden(), &CancellationToken::new())
             .await
@@ -220,7 +220,7 @@ async fn the_alert_reaches_an_sns_topic_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let text = GUARDRAILS.replace("    email: [oncall@example.com]\n", &format!("    email: []\n    sns-topic: '{topic}'\n"));
     let mut options = support::sweep_options(dir.path(), true);
-    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), &text).expect("valid guardrails");
+    options.features.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), &text).expect("valid guardrails");
     let aws = moto.aws().await;
     for minutes in [2, 3] {
         let clock = Clock::fixed(end() + Duration::minutes(minutes));
@@ -261,9 +261,9 @@ async fn each_regions_baseline_is_read_once_whatever_order_the_models_spend_in()
     let sink = SmtpSink::start(None);
     let dir = tempfile::tempdir().expect("temp dir");
     let mut options = support::sweep_options(dir.path(), true);
-    options.regions = vec![support::REGION.to_string(), "us-west-2".to_string()];
-    options.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
-    options.email = Some(email(&sink));
+    options.scope.regions = vec![support::REGION.to_string(), "us-west-2".to_string()];
+    options.features.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
+    options.features.email = Some(email(&sink));
     let result = sweep::run(&moto.aws().await, &[], &options, &Clock::fixed(e + Duration::minutes(2)), &Progress::hidden(), &CancellationToken::new())
         .await
         .expect("sweep runs");

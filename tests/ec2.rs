@@ -245,7 +245,8 @@ async fn apply_reads_the_sizes_again_and_never_takes_them_from_the_plan_file() {
     let plan_path = state.path().join("plan.json");
     let aws = moto.aws().await;
     let now = Utc::now();
-    let saving = sweep::SweepOptions { save_plan: Some(plan_path.clone()), ..support::sweep_options(state.path(), true) };
+    let mut saving = support::sweep_options(state.path(), true);
+    saving.paths.save_plan = Some(plan_path.clone());
     sweep::run(&aws, &policies, &saving, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("dry run");
     let mut file = sweep::read_plan(&plan_path).expect("the plan reads back");
     let change = &mut file.changes[0];

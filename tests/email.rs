@@ -55,7 +55,7 @@ fn policies() -> Vec<Policy> {
 
 async fn sweep_at(moto: &Moto, state: &Path, email: &Arc<EmailSetup>, dry_run: bool, now: DateTime<Utc>) -> SweepResult {
     let mut options = support::sweep_options(state, dry_run);
-    options.email = Some(email.clone());
+    options.features.email = Some(email.clone());
     let aws = moto.aws().await;
     sweep::run(&aws, &policies(), &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
 }
@@ -349,7 +349,7 @@ async fn digests_reach_slack_a_signed_webhook_and_an_sns_topic_as_they_reach_peo
     assert!(costguard::notify::channel_problems(&policies, &setup.settings).is_empty());
     let state = tempfile::tempdir().expect("temp dir");
     let mut options = support::sweep_options(state.path(), false);
-    options.email = Some(setup.clone());
+    options.features.email = Some(setup.clone());
     let result =
         sweep::run(&moto.aws().await, &policies, &options, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     let emails = result.report.emails.as_ref().expect("an email section");
@@ -400,7 +400,7 @@ async fn a_channel_that_fails_keeps_its_digest_for_the_next_sweep_and_holds_back
     let policies = compile_text(Path::new("test.yaml"), &routed).expect("valid policies");
     let state = tempfile::tempdir().expect("temp dir");
     let mut options = support::sweep_options(state.path(), false);
-    options.email = Some(setup.clone());
+    options.features.email = Some(setup.clone());
     let run = |now| {
         let (aws_policies, options) = (policies.clone(), options.clone());
         let moto = &moto;

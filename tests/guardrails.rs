@@ -56,7 +56,7 @@ async fn first_reconcile_creates_the_four_budgets_and_leaves_a_foreign_one_alone
     // Tested below: moto has no GetCostForecast and no Cost Anomaly Detection.
     declared.spend = None;
     declared.anomaly_detection = None;
-    options.guardrails = Some(declared);
+    options.features.guardrails = Some(declared);
     let dry = sweep::run(&aws, &[], &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     assert_eq!(
         dry.report.guardrails.iter().filter(|g| g.kind == "budget").map(|g| (g.name.as_str(), g.change)).collect::<Vec<_>>(),
@@ -273,7 +273,7 @@ async fn the_report_opens_with_the_spend_and_cost_explorer_answers_are_cached() 
     guardrails.budgets.clear();
     guardrails.billing_alarm_thresholds.clear();
     guardrails.anomaly_detection = None;
-    options.guardrails = Some(guardrails);
+    options.features.guardrails = Some(guardrails);
 
     let aws = moto.aws().await;
     let first = sweep::run(&aws, &[], &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
@@ -321,7 +321,7 @@ async fn on_the_last_second_of_a_month_the_spend_needs_no_forecast() {
     guardrails.budgets.clear();
     guardrails.billing_alarm_thresholds.clear();
     guardrails.anomaly_detection = None;
-    options.guardrails = Some(guardrails);
+    options.features.guardrails = Some(guardrails);
 
     let result = sweep::run(&moto.aws().await, &[], &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     let spend = result.report.spend.as_ref().expect("a spend section");

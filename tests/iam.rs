@@ -56,7 +56,7 @@ async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() 
     moto.seed_instances(json!([{"name": "quiet", "type": "m5.2xlarge", "cpu_max": 15.0, "samples": 4032.0, "memory": 20.0}]));
 
     let mut options = support::sweep_options(dir.path(), false);
-    options.guardrails = Some(guardrails.clone());
+    options.features.guardrails = Some(guardrails.clone());
     let t0 = Utc::now();
     let mut called = BTreeSet::new();
     let mut sweep_at = async |at| {

@@ -282,13 +282,11 @@ async fn a_second_sweep_of_the_same_state_folder_is_refused_or_waits_and_nothing
     let moto = moto().await;
     standard_fleet(&moto).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = |report: &str, wait: u64| costguard::sweep::SweepOptions {
-        report_dir: dir.path().join(report),
-        wait_lock: std::time::Duration::from_secs(wait),
-        save_plan: None,
-        account_tags: None,
-        member: None,
-        ..support::sweep_options(dir.path(), false)
+    let options = |report: &str, wait: u64| {
+        let mut options = support::sweep_options(dir.path(), false);
+        options.paths.report_dir = dir.path().join(report);
+        options.limits.wait_lock = std::time::Duration::from_secs(wait);
+        options
     };
     let policies = policies(NEVER_EXPIRE);
     let run = |options: costguard::sweep::SweepOptions| {

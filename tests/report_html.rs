@@ -105,7 +105,7 @@ async fn ai_spend_comes_first_and_a_model_id_with_markup_stays_text() {
         .collect();
     support::put_tokens(&moto, &points).await;
     let mut options = support::sweep_options(tempfile::tempdir().expect("temp dir").keep().as_path(), true);
-    options.guardrails = costguard::config::compile_guardrails_text(
+    options.features.guardrails = costguard::config::compile_guardrails_text(
         Path::new("g.yaml"),
         "guardrails:\n  email: [a@example.com]\n  billing-alarms: {enabled: false}\n  anomaly-detection: {enabled: false}\n  spend: {enabled: false}\n  spend-velocity:\n    total: {max-usd-per-hour: 0.01}\n",
     )

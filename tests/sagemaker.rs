@@ -495,7 +495,8 @@ async fn a_reviewed_plan_applies_only_the_changes_that_still_hold() {
     let state = tempfile::tempdir().expect("temp dir");
     let no_grace = policies(&IDLE_ENDPOINTS.replace("      - type: mark\n        days: 7\n", ""));
     let plan_path = state.path().join("reviewed/plan.json");
-    let options = sweep::SweepOptions { save_plan: Some(plan_path.clone()), ..support::sweep_options(state.path(), true) };
+    let mut options = support::sweep_options(state.path(), true);
+    options.paths.save_plan = Some(plan_path.clone());
     let aws = moto.aws().await;
     sweep::run(&aws, &no_grace, &options, &Clock::fixed(Utc::now()), &Progress::hidden(), &CancellationToken::new()).await.expect("dry run");
     assert_eq!(endpoint_names(&moto).await.len(), 4, "a dry run that saves a plan changes nothing");

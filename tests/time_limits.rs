@@ -81,7 +81,8 @@ async fn a_sweep_stops_at_its_own_time_limit_and_still_writes_its_report() {
     let patient = CallLimits { call: Duration::from_secs(60), attempt: Duration::from_secs(60), ..short() };
     let (_fake, aws) = hanging_logs(&moto, patient).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = sweep::SweepOptions { max_duration: Some(Duration::from_secs(2)), ..support::sweep_options(dir.path(), true) };
+    let mut options = support::sweep_options(dir.path(), true);
+    options.limits.max_duration = Some(Duration::from_secs(2));
     let (result, took) = bounded_sweep(&aws, &options).await;
 
     assert!(took < Duration::from_secs(15), "took {took:?}");

@@ -31,127 +31,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{ApiCallCounter, Aws};
 use crate::clock::Clock;
-use crate::config::daemon::{self, DaemonConfig, PriceSource};
-use crate::config::{self, Guardrails, Policy};
-use crate::engine::plan::PlanSettings;
-use crate::notify::EmailSetup;
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
-use crate::sweep::{self, SweepOptions};
+use crate::sweep::{self, loaded::stamps, loaded::watched, Loaded, Swept};
 use metrics::Metrics;
 
 /// How long a stopping daemon waits for the sweep in flight.
 const STOP_GRACE: Duration = Duration::from_secs(120);
 /// How often the config and policy files are checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
-
-/// A config with everything it names loaded and checked.
-pub struct Loaded {
-    pub config: DaemonConfig,
-    pub policies: Vec<Policy>,
-    pub guardrails: Option<Guardrails>,
-    pub email: Option<Arc<EmailSetup>>,
-    /// The bearer token of `/report` and `/metrics`, read at load.
-    http_token: Option<String>,
-    /// The files it came from, with their modification times.
-    stamps: Vec<(PathBuf, Option<SystemTime>)>,
-}
-
-fn stamps(files: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>)> {
-    files.iter().map(|f| (f.clone(), std::fs::metadata(f).and_then(|m| m.modified()).ok())).collect()
-}
-
-/// The files a config depends on: itself, its policy files, its templates.
-fn watched(config_file: &Path, config: &DaemonConfig) -> Vec<PathBuf> {
-    let mut files = vec![config_file.to_path_buf()];
-    files.extend(config::policy_files(&config.policies).unwrap_or_else(|_| config.policies.clone()));
-    if let Some(dir) = config.email.as_ref().and_then(|e| e.templates.as_ref()) {
-        files.extend(crate::notify::template::NAMES.map(|t| dir.join(t)));
-    }
-    // A rotated token takes effect without a restart.
-    if let Some(daemon::SecretSource::File(token)) = &config.http_token {
-        files.push(token.clone());
-    }
-    files
-}
-
-impl Loaded {
-    /// Loads the config file and everything it names; `Err` is every
-    /// problem found, as `validate` prints them.
-    pub fn load(config_file: &Path) -> Result<Self, String> {
-        let config = daemon::load(config_file).map_err(|e| e.to_string())?;
-        let set = config::load(&config.policies).map_err(|e| e.to_string())?;
-        for w in &set.warnings {
-            tracing::warn!("{w}");
-        }
-        let (policies, guardrails) = (set.policies, set.guardrails);
-        let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| e.to_string())?;
-        if let Some(email) = &email {
-            let problems = crate::notify::channel_problems(&policies, &email.settings);
-            if !problems.is_empty() {
-                return Err(problems.join("\n"));
-            }
-        }
-        let http_token = config
-            .http_token
-            .as_ref()
-            .map(|s| daemon::read_http_token(s).map_err(|e| format!("{}: the HTTP token: {e}", config_file.display())))
-            .transpose()?;
-        let stamps = stamps(&watched(config_file, &config));
-        Ok(Loaded { config, policies, guardrails, email, http_token, stamps })
-    }
-
-    /// The spend-velocity guardrail's own schedule, if it has one.
-    pub fn ai_spend_schedule(&self) -> Option<&str> {
-        self.guardrails.as_ref()?.spend_velocity.as_ref()?.schedule.as_deref()
-    }
-
-    /// Every schedule in use: the default (which also reconciles the
-    /// guardrails) and each policy's own.
-    pub fn schedules(&self) -> BTreeSet<String> {
-        let mut all: BTreeSet<String> = self.policies.iter().filter(|p| p.enabled).filter_map(|p| p.schedule.clone()).collect();
-        all.insert(self.config.schedule.clone());
-        all
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.config.state_dir()
-    }
-
-    pub fn report_dir(&self) -> PathBuf {
-        self.config.report_dir()
-    }
-
-    /// The policies of one schedule (all of them when `None`), with the
-    /// sweep's options; `now` names the plan an `approval: required`
-    /// sweep saves.
-    pub fn sweep_for(&self, schedule: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> (Vec<Policy>, SweepOptions) {
-        let default = self.config.schedule.as_str();
-        let policies = self.policies.iter().filter(|p| schedule.is_none_or(|s| p.schedule.as_deref().unwrap_or(default) == s)).cloned().collect();
-        let state_dir = self.state_dir();
-        let approval = self.config.approval == daemon::Approval::Required;
-        let options = SweepOptions {
-            dry_run: self.config.dry_run || approval,
-            regions: self.config.regions.clone(),
-            report_dir: self.report_dir(),
-            settings: PlanSettings { protect_tag: self.config.protect_tag.clone() },
-            journal: state_dir.join(daemon::JOURNAL_FILE),
-            price_cache: Some(state_dir.join(daemon::PRICE_CACHE_FILE)),
-            price_list_api: self.config.prices == PriceSource::Api,
-            guardrails: if schedule.is_none_or(|s| s == default) { self.guardrails.clone() } else { None },
-            email: self.email.clone(),
-            max_duration: Some(self.config.time_limits.sweep),
-            // A CLI sweep holding the state folder delays the daemon's, up
-            // to the sweep's own time limit: the schedule is not lost.
-            wait_lock: self.config.time_limits.sweep,
-            save_plan: approval.then(|| state_dir.join(PLANS_DIR).join(format!("plan-{}.json", now.format("%Y%m%dT%H%M%SZ")))),
-            account_tags: None,
-            member: None,
-            state_keep: self.config.state_keep,
-        };
-        (policies, options)
-    }
-}
 
 /// What the HTTP handlers read.
 pub struct Shared {
@@ -238,35 +126,18 @@ fn current(c: &Current) -> Arc<Loaded> {
     c.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
-/// Where `approval: required` sweeps save their plans, in the state folder.
-pub const PLANS_DIR: &str = "plans";
-/// Plans kept there; older ones are removed (a plan is refused after a day anyway).
+/// Plans kept in the state folder's `plans`; older ones are removed (a
+/// plan is refused after a day anyway).
 const PLANS_KEPT: usize = 50;
 
-/// What a sweep produced: one account's report, or an organization's.
-#[derive(Debug)]
-pub enum Swept {
-    Account(Box<sweep::SweepResult>),
-    Organization(Box<sweep::organization::OrgResult>),
-}
-
-/// One sweep of a schedule's policies (all of them when `None`): of the
-/// credentials' own account, or of every account of `organization:`.
+/// One sweep of a schedule's policies (all of them when `None`), as the
+/// CLI's `run --once` does it, its old plans pruned first.
 async fn sweep(loaded: &Loaded, schedule: Option<&str>, clock: &Clock, cancel: &CancellationToken) -> Result<Swept, sweep::SweepError> {
-    let (policies, options) = loaded.sweep_for(schedule, clock.now());
-    if let Some(dir) = options.save_plan.as_deref().and_then(std::path::Path::parent) {
+    let request = loaded.request(schedule, clock.now());
+    if let Some(dir) = request.options.paths.save_plan.as_deref().and_then(std::path::Path::parent) {
         prune_plans(dir, PLANS_KEPT);
     }
-    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(loaded.config.time_limits.aws);
-    let Some(org) = &loaded.config.organization else {
-        return sweep::run(&aws, &policies, &options, clock, &Progress::hidden(), cancel).await.map(|r| Swept::Account(Box::new(r)));
-    };
-    let (selection, how) = crate::engine::accounts::resolve(org.clone(), &aws.default_region().unwrap_or_default()).map_err(sweep::SweepError::Config)?;
-    // An organization's plans are reviewed per account: none is saved.
-    let options = sweep::SweepOptions { save_plan: None, ..options };
-    let progress = Progress::hidden();
-    let org = sweep::organization::Org { hub: &aws, options: &options, clock, progress: &progress, cancel };
-    sweep::organization::run(&org, &policies, &selection, &how).await.map(|r| Swept::Organization(Box::new(r)))
+    sweep::execute(request, clock, &Progress::hidden(), cancel).await
 }
 
 /// Keeps the newest `keep - 1` plans (names sort by time), making room for one more.
@@ -324,8 +195,8 @@ const AI_SPEND_JOB: &str = "spend-velocity";
 
 /// The spend-velocity check alone: metrics and `ai-spend.json`.
 async fn ai_spend_scheduled(loaded: &Loaded, shared: &Shared, cancel: &CancellationToken) {
-    let (_, options) = loaded.sweep_for(Some(loaded.config.schedule.as_str()), shared.clock.now());
-    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(loaded.config.time_limits.aws);
+    let options = loaded.request(Some(loaded.config.schedule.as_str()), shared.clock.now()).options;
+    let aws = Aws::from_env(ApiCallCounter::new()).await.with_limits(options.limits.aws);
     match sweep::ai_spend_only(&aws, &options, &shared.clock, cancel).await {
         Ok(checked) => match &checked.spend {
             Ok(spend) => shared.metrics.ai_spend(spend),
@@ -381,12 +252,6 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
     }
     scheduler.start().await.map_err(|e| format!("cannot start the scheduler: {e}"))?;
     Ok(scheduler)
-}
-
-/// `costguard run --once`: every enabled policy and the guardrails, once.
-pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> Result<Swept, sweep::SweepError> {
-    let loaded = Loaded::load(config_file).map_err(sweep::SweepError::Config)?;
-    sweep(&loaded, None, clock, &cancel).await
 }
 
 /// The config loaded and the listener open (its address printed, the

@@ -52,21 +52,22 @@ impl OrgResult {
 /// its regions when the accounts file names them, its guardrails as the
 /// scope says.
 fn for_account(options: &SweepOptions, member: &MemberAccount, hub: &Aws) -> SweepOptions {
-    SweepOptions {
-        member: Some(super::MemberOf { label: crate::text::account_label(&member.id, &member.name), hub: hub.clone() }),
-        journal: journal_of(options, &member.id),
-        report_dir: options.report_dir.join(ACCOUNTS_DIR).join(&member.id),
-        regions: if member.regions.is_empty() { options.regions.clone() } else { member.regions.clone() },
+    let mut mine = options.clone();
+    mine.scope = super::Scope {
+        regions: if member.regions.is_empty() { options.scope.regions.clone() } else { member.regions.clone() },
         account_tags: Some(member.tags.clone()),
-        guardrails: options.guardrails.as_ref().map(|g| scope::for_member(g, member)),
-        ..options.clone()
-    }
+        member: Some(super::MemberOf { label: crate::text::account_label(&member.id, &member.name), hub: hub.clone() }),
+    };
+    mine.paths.journal = journal_of(options, &member.id);
+    mine.paths.report_dir = options.paths.report_dir.join(ACCOUNTS_DIR).join(&member.id);
+    mine.features.guardrails = options.features.guardrails.as_ref().map(|g| scope::for_member(g, member));
+    mine
 }
 
 /// An account's journal, in its own state folder under the run's.
 fn journal_of(options: &SweepOptions, account: &str) -> PathBuf {
-    let state = options.journal.parent().map(|d| d.to_path_buf()).unwrap_or_default().join(ACCOUNTS_DIR).join(account);
-    state.join(options.journal.file_name().unwrap_or_default())
+    let state = options.paths.journal.parent().map(|d| d.to_path_buf()).unwrap_or_default().join(ACCOUNTS_DIR).join(account);
+    state.join(options.paths.journal.file_name().unwrap_or_default())
 }
 
 /// What every step of an organization's sweep needs: the hub's clients
@@ -84,7 +85,7 @@ pub struct Org<'a> {
 pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how: &Reach) -> Result<OrgResult, SweepError> {
     let Org { hub, options, clock, progress, cancel } = *org;
     let started = clock.now();
-    if options.save_plan.is_some() {
+    if options.paths.save_plan.is_some() {
         return Err(SweepError::Config("--save-plan covers one account; sweep the organization without it".to_string()));
     }
     let hub_account = super::check_access(hub, cancel).await?;
@@ -117,7 +118,7 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
         stream::iter(sweeps).buffer_unordered(how.max_concurrent.max(1)).collect::<Vec<_>>().await.into_iter().unzip();
     drop(task);
     let left_out = found.left_out.into_iter().map(|(a, why)| LeftOut { account_id: a.id, name: a.name, why }).collect();
-    let guardrails = match options.guardrails.as_ref().filter(|g| g.reconcile) {
+    let guardrails = match options.features.guardrails.as_ref().filter(|g| g.reconcile) {
         Some(g) if g.scope == Scope::Payer => Some(payer_guardrails(org, g, &hub_account, &selection, members.into_values().collect()).await),
         Some(_) => Some(OrgGuardrails::default()),
         None => None,
@@ -125,11 +126,12 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
     let run = OrgRun { run_id: uuid::Uuid::new_v4().to_string(), dry_run: options.dry_run, hub_account, started_at: started, finished_at: clock.now() };
     let mut report = OrgReport::build(run, outcomes, left_out, hub.counter().snapshot());
     report.guardrails = guardrails;
-    if let Some(email) = &options.email {
+    if let Some(email) = &options.features.email {
         let _task = progress.task("sending email");
         (report.digests, report.email_errors) = tell(org, email, &report, held.into_iter().flatten().collect()).await;
     }
-    let (report_json, report_md) = report.write(&options.report_dir).map_err(|source| SweepError::Report { path: options.report_dir.clone(), source })?;
+    let (report_json, report_md) =
+        report.write(&options.paths.report_dir).map_err(|source| SweepError::Report { path: options.paths.report_dir.clone(), source })?;
     tracing::info!(accounts = report.totals.accounts, failed = report.totals.accounts_failed, findings = report.totals.findings, report = %report_json.display(), "organization swept");
     Ok(OrgResult { report, report_json, report_md })
 }
@@ -155,7 +157,7 @@ async fn tell(org: &Org<'_>, email: &EmailSetup, report: &OrgReport, mut held: V
     }
     let digests = digest::across_accounts(held);
     let mut summaries: Vec<DigestSummary> = digests.iter().map(summary).collect();
-    let outbox = match Journal::open(&options.journal) {
+    let outbox = match Journal::open(&options.paths.journal) {
         Ok(j) => Some(j),
         Err(e) => {
             errors.push(format!("email: no outbox ({e}): a message that cannot be sent now is lost"));
@@ -165,7 +167,7 @@ async fn tell(org: &Org<'_>, email: &EmailSetup, report: &OrgReport, mut held: V
     let outlets = notify::Outlets::new(email, hub, clock);
     let mailer = outlets.mailer(outbox.as_ref(), cancel);
     let now = clock.now();
-    let meta = mailer.meta(&report.run_id, options.dry_run, now, &options.settings.protect_tag, None);
+    let meta = mailer.meta(&report.run_id, options.dry_run, now, &options.features.settings.protect_tag, None);
     let remember = |d: &Digest| {
         d.policies.iter().try_for_each(|g| match g.account.as_ref().and_then(|a| journals.get(&a.id)) {
             Some(j) => j.record_notices(g.items.iter().map(|i| (&i.key, &i.state)), now),
@@ -238,7 +240,8 @@ async fn payer_guardrails(org: &Org<'_>, g: &crate::config::Guardrails, hub_acco
     let declared = scope::for_payer(g, &members);
     let now = clock.now();
     let run_id = uuid::Uuid::new_v4().to_string();
-    let payer = SweepOptions { guardrails: Some(declared), ..options.clone() };
+    let mut payer = options.clone();
+    payer.features.guardrails = Some(declared);
     // The run's own state folder: its lock, and its journal for the changes.
     let (lock, journal) = match super::lock_state(&payer, now, cancel)
         .await
@@ -251,7 +254,7 @@ async fn payer_guardrails(org: &Org<'_>, g: &crate::config::Guardrails, hub_acco
             return out;
         }
     };
-    let regions = payer.regions.clone();
+    let regions = payer.scope.regions.clone();
     let run = super::Run { aws: hub, options: &payer, clock, progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
     let (changes, errors) = super::reconcile_guardrails(&run).await;
     if let Some(j) = &journal {

@@ -319,22 +319,13 @@ impl Moto {
 /// Sweep options for tests: reports and the journal in `dir`, built-in
 /// prices only (moto has no Price List API).
 pub fn sweep_options(dir: &std::path::Path, dry_run: bool) -> costguard::sweep::SweepOptions {
-    costguard::sweep::SweepOptions {
+    use costguard::sweep::{Features, Limits, Paths, Scope, SweepOptions};
+    SweepOptions {
         dry_run,
-        regions: vec![REGION.to_string()],
-        report_dir: dir.join("report"),
-        settings: costguard::engine::plan::PlanSettings::default(),
-        journal: dir.join("state/journal.sqlite"),
-        price_cache: None,
-        price_list_api: false,
-        guardrails: None,
-        email: None,
-        max_duration: None,
-        wait_lock: std::time::Duration::ZERO,
-        save_plan: None,
-        account_tags: None,
-        member: None,
-        state_keep: chrono::Duration::days(costguard::config::daemon::DEFAULT_STATE_KEEP_DAYS),
+        scope: Scope { regions: vec![REGION.to_string()], ..Scope::default() },
+        features: Features::default(),
+        paths: Paths { report_dir: dir.join("report"), journal: dir.join("state/journal.sqlite"), ..Paths::default() },
+        limits: Limits::default(),
     }
 }
 
