@@ -1,7 +1,7 @@
 //! One sweep, as it reads: check access, collect, plan, apply (unless a dry
 //! run), reconcile the guardrails, read the spend, notify, report. Each step
 //! is a function of its own; the report is built once from their results.
-//! Whether anything changes is decided here, in one place: `dry_run`.
+//! Whether anything changes is decided here, in one place: the run's `Mode`.
 
 pub mod execute;
 pub mod loaded;
@@ -162,14 +162,57 @@ struct Run<'a> {
     run_id: &'a str,
     now: DateTime<Utc>,
     regions: &'a [String],
-    journal: Option<&'a Journal>,
+    mode: Mode<'a>,
+}
+
+/// Whether a run may change anything, decided once when it starts.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// Changes nothing. Reads the journal when there is one (marks, the
+    /// quiet period of what it tells), which it opens only to remember
+    /// what it sent.
+    DryRun { journal: Option<&'a Journal> },
+    /// Changes AWS as the policies say, each change journaled.
+    Real { journal: &'a Journal },
+    /// Changes only what a reviewed plan file names (its path goes in the
+    /// report), each change journaled.
+    Review { journal: &'a Journal },
+}
+
+impl<'a> Mode<'a> {
+    /// A sweep's mode: a dry run if asked for; else a real run, which
+    /// always has its journal (opened before anything else).
+    fn of_sweep(dry_run: bool, journal: Option<&'a Journal>) -> Self {
+        match journal {
+            Some(journal) if !dry_run => Mode::Real { journal },
+            journal => Mode::DryRun { journal },
+        }
+    }
+
+    fn journal(self) -> Option<&'a Journal> {
+        match self {
+            Mode::DryRun { journal } => journal,
+            Mode::Real { journal } | Mode::Review { journal } => Some(journal),
+        }
+    }
+
+    fn dry_run(self) -> bool {
+        matches!(self, Mode::DryRun { .. })
+    }
 }
 
 impl Run<'_> {
-    /// The journal of a real run, which changes AWS and records it; `None`
-    /// in a dry run. The one place a step asks whether it may change anything.
+    /// The journal of a run that changes AWS and records it; `None` in a
+    /// dry run. The one place a step asks whether it may change anything.
     fn changing(&self) -> Option<&Journal> {
-        self.journal.filter(|_| !self.options.dry_run)
+        match self.mode {
+            Mode::DryRun { .. } => None,
+            Mode::Real { journal } | Mode::Review { journal } => Some(journal),
+        }
+    }
+
+    fn journal(&self) -> Option<&Journal> {
+        self.mode.journal()
     }
 
     /// What apply needs of this run, to change `account_id` with `journal`.
@@ -259,7 +302,8 @@ pub async fn run(
     let cancel = &deadline.cancel;
     let _lock = lock_state(options, now, cancel).await?;
     let journal = open_journal(options, &run_id, now)?;
-    let run = Run { aws, options, clock, progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
+    let mode = Mode::of_sweep(options.dry_run, journal.as_ref());
+    let run = Run { aws, options, clock, progress, cancel, run_id: &run_id, now, regions: &regions, mode };
     let mut recovery = recover(&run, policies).await;
     prune(&run, &mut recovery);
     // First: a runaway model bill is told before the slower work.
@@ -302,7 +346,7 @@ pub async fn run(
     let (emails, held_digests) = send_email(&run, &plan, &findings, policies).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
-    let info = RunInfo { run_id, account_id, dry_run: options.dry_run, started_at: now, finished_at: clock.now(), regions };
+    let info = RunInfo { run_id, account_id, dry_run: mode.dry_run(), started_at: now, finished_at: clock.now(), regions };
     let parts = report::Parts {
         info,
         plan: &plan,
@@ -348,7 +392,7 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
     let _lock = lock_state(&real, now, cancel).await?;
     let journal = open_journal(&real, &run_id, now)?.ok_or_else(|| SweepError::Config("the journal is needed to apply a plan".to_string()))?;
     let regions = file.regions.clone();
-    let run = Run { aws, options: &real, clock, progress, cancel, run_id: &run_id, now, regions: &regions, journal: Some(&journal) };
+    let run = Run { aws, options: &real, clock, progress, cancel, run_id: &run_id, now, regions: &regions, mode: Mode::Review { journal: &journal } };
     let mut recovery = recover(&run, policies).await;
 
     let mut plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
@@ -406,7 +450,7 @@ async fn recover(run: &Run<'_>, policies: &[Policy]) -> apply::Recovery {
 /// History past `state-keep-days` leaves the journal (the savings ledger
 /// stays whole); a failure is a journal problem in the report.
 fn prune(run: &Run<'_>, recovery: &mut apply::Recovery) {
-    let (Some(journal), keep) = (run.journal, run.options.limits.state_keep) else { return };
+    let (Some(journal), keep) = (run.journal(), run.options.limits.state_keep) else { return };
     match journal.prune(run.now - keep) {
         Ok(0) => {}
         Ok(rows) => tracing::info!(journal = %journal.path().display(), rows, keep_days = keep.num_days(), "old history pruned"),
@@ -570,7 +614,7 @@ async fn collect(run: &Run<'_>, policies: &[Policy]) -> Inventory {
 
 /// The plan (pure), with the marks the journal remembers.
 fn plan(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> Result<Plan, SweepError> {
-    let marks = match run.journal {
+    let marks = match run.journal() {
         Some(journal) => journal.marks()?,
         None => Vec::new(),
     };
@@ -599,7 +643,7 @@ async fn reconcile_guardrails(run: &Run<'_>) -> (Vec<GuardrailChange>, Vec<Strin
 /// recreated (its changes' savings were written as each was done); any run
 /// with a journal reads the total that counts now, for the report.
 fn update_ledger(run: &Run<'_>, recreated: Result<Vec<ledger::LedgerRow>, JournalError>) -> Result<Option<ledger::SavingsTotal>, JournalError> {
-    let Some(journal) = run.journal else { return Ok(None) };
+    let Some(journal) = run.journal() else { return Ok(None) };
     if let Some(journal) = run.changing() {
         ledger::record_recreated(journal.db(), &recreated?, run.clock.now())?;
     }
@@ -610,7 +654,7 @@ fn update_ledger(run: &Run<'_>, recreated: Result<Vec<ledger::LedgerRow>, Journa
 async fn read_spend(run: &Run<'_>) -> Option<Result<SpendSummary, String>> {
     let settings = run.options.features.guardrails.as_ref().and_then(|g| g.spend.as_ref()).filter(|_| !run.cancel.is_cancelled())?;
     let _task = run.progress.task("reading the account's spend");
-    let spend = guardrails::spend::fetch(&run.aws.cost_explorer(), run.journal, run.now, settings).await.map_err(|e| e.to_string());
+    let spend = guardrails::spend::fetch(&run.aws.cost_explorer(), run.journal(), run.now, settings).await.map_err(|e| e.to_string());
     if let Err(e) = &spend {
         tracing::error!(error = %e, "the account's spend could not be read");
     }
@@ -646,7 +690,9 @@ pub async fn ai_spend_only(aws: &Aws, options: &SweepOptions, clock: &Clock, can
     let regions = regions_of(aws, options)?;
     let journal = if opens_journal(options) { Some(Journal::open(&options.paths.journal)?) } else { None };
     let (progress, run_id) = (Progress::hidden(), uuid::Uuid::new_v4().to_string());
-    let run = Run { aws, options, clock, progress: &progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
+    // It changes nothing in AWS: a dry run's mode, whatever the sweeps'.
+    let mode = Mode::DryRun { journal: journal.as_ref() };
+    let run = Run { aws, options, clock, progress: &progress, cancel, run_id: &run_id, now, regions: &regions, mode };
     let checked = check_ai_spend(&run).await.ok_or_else(|| SweepError::Config("no spend-velocity guardrail is declared".to_string()))?;
     if let Ok(spend) = &checked.spend {
         crate::files::write_atomic(&options.paths.report_dir, AI_SPEND_FILE, |w| serde_json::to_writer_pretty(w, spend).map_err(std::io::Error::other))
@@ -683,7 +729,8 @@ fn with_alert_email(ai_spend: Option<AiSpendChecked>, emails: Delivered) -> (Opt
 /// spend-velocity recipients (email, SNS) what crossed or went back under
 /// a limit; the alert state is kept when they were told.
 async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
-    let Run { aws, options, regions, journal, now, clock, cancel, progress, .. } = *run;
+    let Run { aws, options, regions, now, clock, cancel, progress, .. } = *run;
+    let journal = run.journal();
     let settings = options.features.guardrails.as_ref()?.spend_velocity.as_ref().filter(|_| !cancel.is_cancelled())?;
     let _task = progress.task("reading AI spend");
     let mut checked = match velocity::check(aws, regions, settings, now).await {
@@ -752,7 +799,8 @@ async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
 /// Notices are dated at the sweep's start (`now`), as its plan is; the
 /// clock dates webhook signatures when they are sent.
 async fn send_email(run: &Run<'_>, plan: &Plan, findings: &[Finding], policies: &[Policy]) -> (Delivered, Vec<notify::digest::Digest>) {
-    let Run { aws, options, journal, run_id, now, clock, cancel, progress, .. } = *run;
+    let Run { aws, options, run_id, now, clock, cancel, progress, .. } = *run;
+    let journal = run.journal();
     let Some(email) = options.features.email.as_ref() else { return (None, Vec::new()) };
     let review_plan = options.paths.save_plan.as_ref().map(|p| p.display().to_string());
     let sweep = notify::Sweep {
@@ -760,7 +808,7 @@ async fn send_email(run: &Run<'_>, plan: &Plan, findings: &[Finding], policies: 
         findings,
         policies,
         run_id,
-        dry_run: options.dry_run,
+        dry_run: run.mode.dry_run(),
         protect_tag: &options.features.settings.protect_tag,
         now,
         review_plan: review_plan.as_deref(),

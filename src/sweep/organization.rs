@@ -255,7 +255,8 @@ async fn payer_guardrails(org: &Org<'_>, g: &crate::config::Guardrails, hub_acco
         }
     };
     let regions = payer.scope.regions.clone();
-    let run = super::Run { aws: hub, options: &payer, clock, progress, cancel, run_id: &run_id, now, regions: &regions, journal: journal.as_ref() };
+    let mode = super::Mode::of_sweep(payer.dry_run, journal.as_ref());
+    let run = super::Run { aws: hub, options: &payer, clock, progress, cancel, run_id: &run_id, now, regions: &regions, mode };
     let (changes, errors) = super::reconcile_guardrails(&run).await;
     if let Some(j) = &journal {
         let summary = format!("payer guardrails: {} reconciled", changes.len());
