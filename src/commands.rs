@@ -507,7 +507,7 @@ pub fn savings(journal: &Path, since: Option<chrono::DateTime<chrono::Utc>>, for
         eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
         return ExitCode::from(exit::FAILED);
     }
-    let rows = match crate::engine::journal::Journal::open(journal).and_then(|j| j.savings(since)) {
+    let rows = match crate::engine::journal::Journal::open(journal).and_then(|j| j.savings().rows(since)) {
         Ok(rows) => rows,
         Err(e) => {
             eprintln!("costguard: {e}");

@@ -326,7 +326,7 @@ pub async fn run(
     }
     // Deleted resources listed again: a real run's ledger takes their saving back.
     let recreated = match run.changing() {
-        Some(journal) => journal.savings(None).map(|rows| ledger::recreated(&rows, &inventory)),
+        Some(journal) => journal.savings().rows(None).map(|rows| ledger::recreated(&rows, &inventory)),
         None => Ok(Vec::new()),
     };
     // What no policy matched is not needed past here (the plan holds the
@@ -395,7 +395,7 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
     let run = Run { aws, options: &real, clock, progress, cancel, run_id: &run_id, now, regions: &regions, mode: Mode::Review { journal: &journal } };
     let mut recovery = recover(&run, policies).await;
 
-    let mut plan = plan_file::to_plan(file, policies, &journal.marks()?, now);
+    let mut plan = plan_file::to_plan(file, policies, &journal.marks().all()?, now);
     // Sizes, prices and metric dimensions are read again, never the file's.
     let prices = PriceBook::new(options.features.price_list_api.then(|| aws.pricing()), options.paths.price_cache.clone());
     let outcomes = {
@@ -615,7 +615,7 @@ async fn collect(run: &Run<'_>, policies: &[Policy]) -> Inventory {
 /// The plan (pure), with the marks the journal remembers.
 fn plan(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> Result<Plan, SweepError> {
     let marks = match run.journal() {
-        Some(journal) => journal.marks()?,
+        Some(journal) => journal.marks().all()?,
         None => Vec::new(),
     };
     let _task = run.progress.task("evaluating policies");
@@ -647,7 +647,7 @@ fn update_ledger(run: &Run<'_>, recreated: Result<Vec<ledger::LedgerRow>, Journa
     if let Some(journal) = run.changing() {
         ledger::record_recreated(journal.db(), &recreated?, run.clock.now())?;
     }
-    Ok(Some(ledger::total(&journal.savings(None)?)))
+    Ok(Some(ledger::total(&journal.savings().rows(None)?)))
 }
 
 /// The account's spend, when the guardrails ask for it.
@@ -741,7 +741,7 @@ async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
         }
     };
     let mut errors = Vec::new();
-    let previous = match journal.map(Journal::ai_alerts).transpose() {
+    let previous = match journal.map(|j| velocity::alerts::Alerts::of(j).standing()).transpose() {
         Ok(p) => p.unwrap_or_default(),
         Err(e) => {
             // Better a repeat than silence.
@@ -784,7 +784,7 @@ async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
     }
     if told {
         let (standing, cleared) = velocity::alerts::settle(&notices, &checked.evaluations, &previous);
-        if let Some(Err(e)) = journal.map(|j| j.record_ai_alerts(&standing, &cleared, now)) {
+        if let Some(Err(e)) = journal.map(|j| velocity::alerts::Alerts::of(j).record(&standing, &cleared, now)) {
             errors.push(format!("AI spend alerts: told, but not remembered ({e}); they may be repeated"));
         }
     }

@@ -159,7 +159,7 @@ async fn resize_and_stop_wait_for_the_grace_period_and_restore_undoes_them() {
     assert_eq!(instance_state(&moto, &ids["busy"]).await, ("m5.2xlarge".to_string(), "running".to_string()));
 
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    let resized = journal.last_done(ResourceType::Ec2Instance, &ids["quiet"], &["resize"]).expect("read").expect("journaled");
+    let resized = journal.actions().last_done(ResourceType::Ec2Instance, &ids["quiet"], &["resize"]).expect("read").expect("journaled");
     assert!(serde_json::to_string(&resized.resource).unwrap_or_default().contains("m5.2xlarge"), "the old type is journaled");
 
     let aws = moto.aws().await;
@@ -218,13 +218,16 @@ async fn a_resize_whose_start_fails_never_leaves_the_instance_down() {
     assert!(quiet.detail.as_deref().unwrap_or("").contains("could not be started again"), "{:?}", quiet.detail);
     assert_eq!(instance_state(&moto, &ids["quiet"]).await, ("m5.large".to_string(), "stopped".to_string()));
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    assert_eq!(journal.count(costguard::engine::journal::ActionState::Incomplete).expect("count"), 1, "kept open for the next run");
+    assert_eq!(journal.actions().count(costguard::engine::actions::ActionState::Incomplete).expect("count"), 1, "kept open for the next run");
 
     let second = run(Utc::now() + Duration::hours(1)).await;
     assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 3);
     assert_eq!(instance_state(&moto, &ids["quiet"]).await, ("m5.large".to_string(), "running".to_string()), "started again by the next run");
-    assert_eq!(journal.count(costguard::engine::journal::ActionState::Incomplete).expect("count"), 0);
-    assert!(journal.last_done(ResourceType::Ec2Instance, &ids["quiet"], &["resize"]).expect("read").is_some(), "settled as done, so restore can undo it");
+    assert_eq!(journal.actions().count(costguard::engine::actions::ActionState::Incomplete).expect("count"), 0);
+    assert!(
+        journal.actions().last_done(ResourceType::Ec2Instance, &ids["quiet"], &["resize"]).expect("read").is_some(),
+        "settled as done, so restore can undo it"
+    );
     assert!(second.report.findings.iter().all(|f| f.resource_id != ids["quiet"]), "now right-sized: {:?}", second.report.findings);
 }
 

@@ -137,7 +137,8 @@ fn account_as_declared(amount_500: &str, subscriber: &str) -> FakeAws {
 /// Plans `items` as a real (not dry) run applies them: every change made,
 /// and each journaled and settled as the report says.
 async fn apply(aws: &costguard::aws::Aws, items: Vec<Planned>) -> Vec<costguard::guardrails::GuardrailChange> {
-    use costguard::engine::journal::{ActionState, Journal};
+    use costguard::engine::actions::ActionState;
+    use costguard::engine::journal::Journal;
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = Journal::open(&dir.path().join("journal.sqlite")).expect("journal");
     let clock = support::wall_clock();
@@ -145,9 +146,13 @@ async fn apply(aws: &costguard::aws::Aws, items: Vec<Planned>) -> Vec<costguard:
     let (changes, errors) = guardrails::apply(aws, GuardrailPlan { items, errors: Vec::new() }, &ctx).await;
     assert!(errors.is_empty(), "{errors:?}");
     let count = |status| changes.iter().filter(|c| c.status == status).count() as u64;
-    assert_eq!(journal.count_guardrail_changes(ActionState::Done).expect("count"), count(costguard::outcome::Status::Done), "every change made is journaled");
-    assert_eq!(journal.count_guardrail_changes(ActionState::Failed).expect("count"), count(costguard::outcome::Status::Failed));
-    assert_eq!(journal.count_guardrail_changes(ActionState::Intent).expect("count"), 0, "each settled");
+    assert_eq!(
+        costguard::guardrails::changes::Changes(journal.db()).count(ActionState::Done).expect("count"),
+        count(costguard::outcome::Status::Done),
+        "every change made is journaled"
+    );
+    assert_eq!(costguard::guardrails::changes::Changes(journal.db()).count(ActionState::Failed).expect("count"), count(costguard::outcome::Status::Failed));
+    assert_eq!(costguard::guardrails::changes::Changes(journal.db()).count(ActionState::Intent).expect("count"), 0, "each settled");
     changes
 }
 

@@ -9,7 +9,8 @@ use std::path::Path;
 use chrono::{Duration, Utc};
 use costguard::clock::Clock;
 use costguard::config::{compile_text, Policy};
-use costguard::engine::journal::{ActionState, Intent, Journal, PendingSaving};
+use costguard::engine::actions::{ActionState, Intent, PendingSaving};
+use costguard::engine::journal::Journal;
 use costguard::progress::Progress;
 use costguard::report::{Finding, Verdict};
 use costguard::resources::ResourceType;
@@ -173,9 +174,9 @@ async fn real_run_marks_first_and_deletes_only_after_the_grace_period() {
     sm.describe_endpoint_config().endpoint_config_name("idle-zeros-config").send().await.expect("config kept");
 
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    assert_eq!(journal.count(ActionState::Done).expect("count"), 2);
-    assert!(journal.marks().expect("marks").is_empty(), "acted-on marks are cleared");
-    let deleted = journal.last_done(ResourceType::SagemakerEndpoint, "idle-zeros", &["delete"]).expect("read").expect("journaled");
+    assert_eq!(journal.actions().count(ActionState::Done).expect("count"), 2);
+    assert!(journal.marks().all().expect("marks").is_empty(), "acted-on marks are cleared");
+    let deleted = journal.actions().last_done(ResourceType::SagemakerEndpoint, "idle-zeros", &["delete"]).expect("read").expect("journaled");
     assert_eq!(deleted.resource.tags.get("owner").map(String::as_str), Some("ana@example.com"), "the journal keeps the tags");
 }
 
@@ -197,7 +198,7 @@ async fn a_forged_past_due_mark_deletes_nothing_and_the_grace_period_runs_from_n
     let mark = tags.tags().iter().rev().find(|t| t.key() == Some("costguard:marked-for")).and_then(|t| t.value()).unwrap_or_default().to_string();
     let due = chrono::DateTime::parse_from_rfc3339(mark.trim_start_matches("delete@")).expect("a due time").with_timezone(&Utc);
     assert!((due - (now + Duration::days(7))).num_seconds().abs() <= 1, "the tag now says when the journal's grace period ends: {mark}");
-    let marks = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal").marks().expect("marks");
+    let marks = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal").marks().all().expect("marks");
     assert_eq!(marks.len(), 1);
 
     sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, now + Duration::days(6)).await;
@@ -229,7 +230,7 @@ async fn restore_brings_a_deleted_endpoint_back_as_it_was() {
         tags.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
     tags.sort();
     assert_eq!(tags, [("owner".to_string(), "ana@example.com".to_string()), ("team".to_string(), "ml".to_string())]);
-    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "idle", &["restore"]).expect("read").is_some(), "the restore is journaled");
+    assert!(journal.actions().last_done(ResourceType::SagemakerEndpoint, "idle", &["restore"]).expect("read").is_some(), "the restore is journaled");
 
     let again = costguard::engine::restore::restore(&moto.aws().await, &journal, ResourceType::SagemakerEndpoint, "idle", &support::wall_clock()).await;
     assert!(matches!(again, Err(costguard::engine::restore::RestoreError::Resource(costguard::resources::RestoreError::AlreadyExists { .. }))), "{again:?}");
@@ -304,13 +305,13 @@ async fn an_endpoint_that_is_used_again_is_unmarked_and_kept() {
     let now = Utc::now();
     sweep_at(&moto, state.path(), &policies, false, now).await;
     let journal_path = state.path().join("state/journal.sqlite");
-    assert_eq!(Journal::open(&journal_path).expect("journal").marks().expect("marks").len(), 1);
+    assert_eq!(Journal::open(&journal_path).expect("journal").marks().all().expect("marks").len(), 1);
 
     put_invocations(&moto, "revived", "AllTraffic", 7.0, 1).await;
     let later = sweep_at(&moto, state.path(), &policies, false, now + Duration::days(8)).await;
     assert!(later.report.findings.is_empty());
     assert_eq!(endpoint_names(&moto).await, ["revived"]);
-    assert!(Journal::open(&journal_path).expect("journal").marks().expect("marks").is_empty());
+    assert!(Journal::open(&journal_path).expect("journal").marks().all().expect("marks").is_empty());
     let sm = moto.sagemaker().await;
     let tags = sm.list_tags().resource_arn("arn:aws:sagemaker:us-east-1:123456789012:endpoint/revived").send().await.expect("tags");
     assert!(tags.tags().iter().all(|t| t.key() != Some("costguard:marked-for")), "the mark tag is removed");
@@ -329,7 +330,7 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice_and_
         // Each carries its saving: it enters the ledger only if the change happened.
         let saving = PendingSaving { account_id: "123456789012".into(), action: "delete".into(), monthly_usd: 83.95 };
         let intent = Intent { run_id: "crashed-run", policy: "idle-endpoints", action: "delete", resource: &resource, saving: Some(&saving), undoes: None };
-        journal.record_intent(&intent, Utc::now()).expect("intent");
+        journal.actions().record_intent(&intent, Utc::now()).expect("intent");
     }
     // The crash came after AWS took the first deletion.
     moto.sagemaker().await.delete_endpoint().endpoint_name("deleted-before-crash").send().await.expect("delete");
@@ -347,20 +348,20 @@ async fn a_crash_between_journal_and_action_is_settled_without_acting_twice_and_
 
     let result = sweep_at(&moto, state.path(), &policies(IDLE_ENDPOINTS), false, Utc::now()).await;
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    assert!(journal.unsettled(Utc::now()).expect("read").0.is_empty());
-    assert_eq!(journal.count(ActionState::Quarantined).expect("count"), 1);
+    assert!(journal.actions().unsettled(Utc::now()).expect("read").0.is_empty());
+    assert_eq!(journal.actions().count(ActionState::Quarantined).expect("count"), 1);
     assert!(result.report.errors.iter().any(|e| e.message.contains("cannot be read") && e.message.contains("quarantined")), "{:?}", result.report.errors);
     assert_eq!(result.report.verdict(), Verdict::Errors, "a quarantined row is for a person to look at (exit 3)");
-    assert!(journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").is_some(), "kept for restore");
-    assert_eq!(journal.count(ActionState::Abandoned).expect("count"), 1);
+    assert!(journal.actions().last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").is_some(), "kept for restore");
+    assert_eq!(journal.actions().count(ActionState::Abandoned).expect("count"), 1);
     assert_eq!(endpoint_names(&moto).await, ["crashed-before-delete"], "the protected endpoint was not deleted by recovery");
-    let ledger = journal.savings(None).expect("ledger");
+    let ledger = journal.savings().rows(None).expect("ledger");
     let saved: Vec<(&str, f64)> = ledger.iter().map(|r| (r.saving.resource_id.as_str(), r.saving.monthly_usd)).collect();
     assert_eq!(saved, [("deleted-before-crash", 83.95)], "the change the crash interrupted is counted once; the one that never happened is not");
     // Settled again (a second recovery, a retry): still once.
-    let done = journal.last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").expect("done");
-    journal.settle(done.id, ActionState::Done, "again", Utc::now()).expect("settle");
-    assert_eq!(journal.savings(None).expect("ledger").len(), 1);
+    let done = journal.actions().last_done(ResourceType::SagemakerEndpoint, "deleted-before-crash", &["delete"]).expect("read").expect("done");
+    journal.actions().settle(done.id, ActionState::Done, "again", Utc::now()).expect("settle");
+    assert_eq!(journal.savings().rows(None).expect("ledger").len(), 1);
 }
 
 #[tokio::test]
@@ -552,7 +553,7 @@ async fn a_restore_that_fails_part_way_stays_open_and_the_next_sweep_finishes_it
     let deleted = sweep_at(&moto, state.path(), &policies(&support::idle_endpoints_at_once()), false, Utc::now()).await;
     assert_eq!(deleted.report.totals.done, 1, "{:?}", deleted.report.findings);
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    assert_eq!(journal.savings(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Saved);
+    assert_eq!(journal.savings().rows(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Saved);
 
     // AWS stops answering in the middle of the restore: it may have done a
     // first step, so it stays open (`incomplete`), the saving still counts.
@@ -566,8 +567,8 @@ async fn a_restore_that_fails_part_way_stays_open_and_the_next_sweep_finishes_it
     let aws = costguard::aws::Aws::from_config(unreachable, costguard::aws::ApiCallCounter::new());
     let failed = costguard::engine::restore::restore(&aws, &journal, ResourceType::SagemakerEndpoint, "idle", &Clock::fixed(Utc::now())).await;
     assert!(failed.is_err());
-    assert_eq!(journal.count(ActionState::Incomplete).expect("count"), 1, "journaled as incomplete, not only printed");
-    assert_eq!(journal.savings(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Saved);
+    assert_eq!(journal.actions().count(ActionState::Incomplete).expect("count"), 1, "journaled as incomplete, not only printed");
+    assert_eq!(journal.savings().rows(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Saved);
     drop(journal);
 
     // The next real sweep finishes it (its policies need not name endpoints).
@@ -575,6 +576,10 @@ async fn a_restore_that_fails_part_way_stays_open_and_the_next_sweep_finishes_it
     assert!(next.report.errors.is_empty(), "{:?}", next.report.errors);
     assert_eq!(endpoint_names(&moto).await, ["idle"], "re-created by the next run");
     let journal = Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
-    assert!(journal.unsettled(Utc::now()).expect("read").0.is_empty());
-    assert_eq!(journal.savings(None).expect("ledger")[0].state, costguard::engine::ledger::SavingState::Restored, "the saving is taken back once restored");
+    assert!(journal.actions().unsettled(Utc::now()).expect("read").0.is_empty());
+    assert_eq!(
+        journal.savings().rows(None).expect("ledger")[0].state,
+        costguard::engine::ledger::SavingState::Restored,
+        "the saving is taken back once restored"
+    );
 }

@@ -275,6 +275,6 @@ async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during
     assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(support::retention_by_group(&moto).await["/app/forever"], Some(30));
     let journal = costguard::engine::journal::Journal::open(&dir.path().join("state/journal.sqlite")).expect("journal");
-    assert_eq!(journal.count(costguard::engine::journal::ActionState::Abandoned).expect("count"), 1, "the interrupted one, settled");
-    assert_eq!(journal.count(costguard::engine::journal::ActionState::Done).expect("count"), 1);
+    assert_eq!(journal.actions().count(costguard::engine::actions::ActionState::Abandoned).expect("count"), 1, "the interrupted one, settled");
+    assert_eq!(journal.actions().count(costguard::engine::actions::ActionState::Done).expect("count"), 1);
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::journal::{ActionState, Intent, Journal, Mark, PendingSaving};
+use super::actions::{ActionState, Intent, PendingSaving};
+use super::journal::Journal;
+use super::plan::Mark;
 use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
 use crate::actions::{mark, Action};
 use crate::aws::Aws;
@@ -130,7 +132,7 @@ async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, n
         marked_at: now,
         due_at: due,
     };
-    match ctx.journal.put_mark(&record, ctx.run_id) {
+    match ctx.journal.marks().put(&record, ctx.run_id) {
         Ok(()) => Outcome::new(Status::Done, format!("marked; {action} due {}", day(due))),
         Err(e) => Outcome::new(Status::Failed, format!("tagged, but the journal failed: {e}")),
     }
@@ -164,7 +166,7 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
             saving: saving.as_ref().filter(|_| i + 1 == changes.len()),
             undoes: None,
         };
-        let id = match ctx.journal.record_intent(&intent, now) {
+        let id = match ctx.journal.actions().record_intent(&intent, now) {
             Ok(id) => id,
             Err(e) => {
                 // No journal, no change: the change could not be undone.
@@ -183,7 +185,7 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
                 (state, format!("{e}{repair}"))
             }
         };
-        if let Err(e) = ctx.journal.settle(id, state, &detail, ctx.clock.now()) {
+        if let Err(e) = ctx.journal.actions().settle(id, state, &detail, ctx.clock.now()) {
             tracing::error!(error = %e, "could not settle a journaled action; the next run settles it");
         }
         details.push(detail);
@@ -283,7 +285,7 @@ async fn unmark(policy: &PolicyPlan, ctx: &ApplyContext<'_>) {
                 continue;
             }
         }
-        match ctx.journal.remove_mark(&policy.policy, u.resource_type, &u.region, &u.resource_id) {
+        match ctx.journal.marks().remove(&policy.policy, u.resource_type, &u.region, &u.resource_id) {
             Ok(()) => tracing::info!(policy = %policy.policy, resource = %u.resource_id, why = %u.why, "unmarked"),
             Err(e) => tracing::error!(policy = %policy.policy, resource = %u.resource_id, error = %e, "could not remove a mark"),
         }
@@ -300,7 +302,7 @@ async fn clear_mark(policy: &Policy, r: &Resource, ctx: &ApplyContext<'_>) {
             }
         }
     }
-    if let Err(e) = ctx.journal.remove_mark(&policy.name, r.resource_type(), &r.region, &r.id) {
+    if let Err(e) = ctx.journal.marks().remove(&policy.name, r.resource_type(), &r.region, &r.id) {
         tracing::error!(resource = %r.id, error = %e, "could not remove a mark");
     }
 }
@@ -322,7 +324,7 @@ pub struct Recovery {
 /// settled done); a restore left open is finished. A journal row that cannot be read is
 /// quarantined and reported; the other rows still recover.
 pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy], clock: &Clock) -> Recovery {
-    let (entries, problems) = match journal.unsettled(clock.now()) {
+    let (entries, problems) = match journal.actions().unsettled(clock.now()) {
         Ok(found) => found,
         Err(e) => return Recovery { notes: Vec::new(), problems: vec![format!("could not read the journal's unsettled actions: {e}")] },
     };
@@ -369,7 +371,7 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
         } else {
             (ActionState::Abandoned, "settled after an interruption: the change had not happened")
         };
-        match journal.settle(entry.id, state, detail, clock.now()) {
+        match journal.actions().settle(entry.id, state, detail, clock.now()) {
             Ok(()) => notes.push(format!("{} {}: {detail}", entry.action, entry.resource.id)),
             Err(e) => recovery.problems.push(format!("{} {}: could not settle ({e})", entry.action, entry.resource.id)),
         }

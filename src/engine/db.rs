@@ -10,6 +10,7 @@
 //!   host, which a network file system cannot give). A second connection
 //!   waits (busy timeout) instead of failing.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -33,12 +34,83 @@ pub enum JournalError {
 pub struct Db {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The stores' tables made or brought up to date by this connection.
+    prepared: Mutex<BTreeSet<&'static str>>,
+}
+
+/// A store's table, as the store declares it: its definition, the
+/// columns added since it was first made, and how its history is pruned.
+/// The database remembers each table's history rule (`store_tables`), so
+/// pruning covers every store that ever wrote to the file without naming
+/// one.
+pub struct Table {
+    pub name: &'static str,
+    /// `CREATE TABLE IF NOT EXISTS` and its indexes.
+    pub schema: &'static str,
+    /// Columns added since: (name, declaration).
+    pub added: &'static [(&'static str, &'static str)],
+    /// Run once the added columns exist (an index on one of them).
+    pub then: &'static str,
+    pub history: History,
+}
+
+/// How a table's old rows leave it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum History {
+    /// Never pruned (the savings ledger; marks, which are open by nature).
+    Kept,
+    /// Rows dated (by this column) before the cutoff go.
+    Dated(&'static str),
+    /// Rows dated before the cutoff go once settled: what is still open
+    /// (`intent`, `incomplete`) stays.
+    Settled(&'static str),
+}
+
+impl History {
+    fn kind(self) -> &'static str {
+        match self {
+            History::Kept => "kept",
+            History::Dated(_) => "dated",
+            History::Settled(_) => "settled",
+        }
+    }
+
+    fn column(self) -> Option<&'static str> {
+        match self {
+            History::Kept => None,
+            History::Dated(c) | History::Settled(c) => Some(c),
+        }
+    }
+}
+
+/// Where the stores' tables and their history rules are listed.
+const STORE_TABLES: &str = "CREATE TABLE IF NOT EXISTS store_tables (name TEXT PRIMARY KEY, history TEXT NOT NULL, dated_by TEXT);";
+
+/// `PRAGMA auto_vacuum`'s answer for incremental.
+pub(crate) const AUTO_VACUUM_INCREMENTAL: i64 = 2;
+
+/// Makes `table` or brings it up to date, and lists its history rule.
+fn prepare(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
+    conn.execute_batch(table.schema)?;
+    add_missing_columns(conn, table.name, table.added)?;
+    conn.execute_batch(table.then)?;
+    conn.execute(
+        "INSERT INTO store_tables (name, history, dated_by) VALUES (?1, ?2, ?3)
+         ON CONFLICT(name) DO UPDATE SET history = ?2, dated_by = ?3",
+        params![table.name, table.history.kind(), table.history.column()],
+    )
+    .map(drop)
+}
+
+/// A name read back from `store_tables`, safe to put in SQL.
+fn identifier(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 impl Db {
     /// Opens (or creates) the database and lets each store `prepare` its
     /// tables: create what is missing, add columns a newer version has.
-    pub fn open(path: &Path, prepare: &[fn(&Connection) -> rusqlite::Result<()>]) -> Result<Self, JournalError> {
+    pub fn open(path: &Path, tables: &[&'static Table]) -> Result<Self, JournalError> {
         let folder = |source| JournalError::Folder { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent() {
             crate::files::create_private_dir(dir).map_err(folder)?;
@@ -52,20 +124,70 @@ impl Db {
         // Takes effect on a new, empty database only (an older one is
         // converted by its first prune).
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(err)?;
-        for step in prepare {
-            step(&conn).map_err(err)?;
+        conn.execute_batch(STORE_TABLES).map_err(err)?;
+        for table in tables {
+            prepare(&conn, table).map_err(err)?;
         }
-        Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })
+        let prepared = Mutex::new(tables.iter().map(|t| t.name).collect());
+        Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn), prepared })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Runs `f` on the connection.
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, JournalError> {
+    /// Runs `f` on the connection, `table` made first if this connection
+    /// has not yet (a store of a layer above the journal makes its own
+    /// table on first use).
+    pub(crate) fn with<T>(&self, table: &'static Table, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, JournalError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&conn).map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
+        let sqlite = |source| JournalError::Sqlite { path: self.path.clone(), source };
+        let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
+        if !prepared.contains(table.name) {
+            prepare(&conn, table).map_err(sqlite)?;
+            prepared.insert(table.name);
+        }
+        drop(prepared);
+        f(&conn).map_err(sqlite)
+    }
+
+    /// Removes history older than `before` from every store's table, as
+    /// each declared it (`History`), in one transaction. The freed pages
+    /// go back to the file system (incremental auto-vacuum; an older
+    /// database is converted once, with `VACUUM`). Returns how many rows
+    /// went.
+    pub fn prune(&self, before: DateTime<Utc>) -> Result<usize, JournalError> {
+        let before = before.to_rfc3339();
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let pruned = || -> rusqlite::Result<usize> {
+            let tx = conn.unchecked_transaction()?;
+            let rules: Vec<(String, String, Option<String>)> = {
+                let mut stmt = tx.prepare("SELECT name, history, dated_by FROM store_tables ORDER BY name")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut rows = 0;
+            for (name, history, column) in rules {
+                let Some(column) = column.filter(|c| identifier(c) && identifier(&name)) else { continue };
+                let open = match history.as_str() {
+                    "dated" => "",
+                    "settled" => " AND state NOT IN ('intent', 'incomplete')",
+                    _ => continue,
+                };
+                rows += tx.execute(&format!("DELETE FROM {name} WHERE {column} < ?1{open}"), params![before])?;
+            }
+            tx.commit()?;
+            if rows > 0 {
+                let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+                if mode == AUTO_VACUUM_INCREMENTAL {
+                    conn.execute_batch("PRAGMA incremental_vacuum;")?;
+                } else {
+                    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+                }
+            }
+            Ok(rows)
+        };
+        pruned().map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
     }
 
     pub(crate) fn corrupt(&self, source: serde_json::Error) -> JournalError {
@@ -79,7 +201,7 @@ impl Db {
 
 /// Columns added to a table since it was first made: an older database
 /// gains them (with their defaults) when opened.
-pub(crate) fn add_missing_columns(conn: &Connection, table: &str, added: &[(&str, &str)]) -> rusqlite::Result<()> {
+fn add_missing_columns(conn: &Connection, table: &str, added: &[(&str, &str)]) -> rusqlite::Result<()> {
     for (column, decl) in added {
         let mut stmt = conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
         if !stmt.exists(params![column])? {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use rusqlite::{params, Connection};
 
-use super::db::{add_missing_columns, parse_time, parse_type, Db, JournalError};
+use super::db::{parse_time, parse_type, Db, History, JournalError, Table};
 use super::inventory::Inventory;
 use crate::resources::sizes::Assessment;
 use crate::resources::{Effect, Resource, ResourceType};
@@ -43,13 +43,15 @@ CREATE TABLE IF NOT EXISTS savings (
 CREATE INDEX IF NOT EXISTS savings_by_resource ON savings (resource_type, region, resource_id, state);
 ";
 
-/// The ledger's table, made or brought up to date.
-pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)?;
-    add_missing_columns(conn, "savings", &[("account_id", "TEXT NOT NULL DEFAULT ''"), ("action_id", "INTEGER")])?;
+/// The ledger's table: kept whole, whatever `state-keep-days` says.
+pub static TABLE: Table = Table {
+    name: "savings",
+    schema: SCHEMA,
+    added: &[("account_id", "TEXT NOT NULL DEFAULT ''"), ("action_id", "INTEGER")],
     // On a column an older ledger has only now.
-    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS savings_by_action ON savings (action_id) WHERE action_id IS NOT NULL;")
-}
+    then: "CREATE UNIQUE INDEX IF NOT EXISTS savings_by_action ON savings (action_id) WHERE action_id IS NOT NULL;",
+    history: History::Kept,
+};
 
 /// What follows from the journaled action `action_id` being done, written
 /// in the caller's transaction (the one that settles it): its saving enters
@@ -86,7 +88,7 @@ impl Savings<'_> {
         state: SavingState,
         at: DateTime<Utc>,
     ) -> Result<usize, JournalError> {
-        self.0.with(|c| {
+        self.0.with(&TABLE, |c| {
             c.execute(
                 "UPDATE savings SET state = ?4, changed_at = ?5 WHERE resource_type = ?1 AND region = ?2 AND resource_id = ?3 AND state = ?6",
                 params![resource_type.name(), region, resource_id, state.as_str(), at.to_rfc3339(), SavingState::Saved.as_str()],
@@ -98,7 +100,7 @@ impl Savings<'_> {
     /// Rows this version cannot read (a newer type) are left out.
     pub fn rows(&self, since: Option<DateTime<Utc>>) -> Result<Vec<LedgerRow>, JournalError> {
         type Raw = (String, String, String, String, String, String, f64, String, String, String);
-        let rows: Vec<Raw> = self.0.with(|c| {
+        let rows: Vec<Raw> = self.0.with(&TABLE, |c| {
             let mut stmt = c.prepare(
                 "SELECT run_id, policy, resource_type, region, resource_id, action, monthly_usd, done_at, state, account_id FROM savings ORDER BY id",
             )?;

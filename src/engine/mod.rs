@@ -3,6 +3,8 @@
 //! registry and never names one.
 
 pub mod accounts;
+pub mod actions;
+pub mod api_cache;
 pub mod apply;
 pub mod db;
 pub mod evidence;
@@ -10,6 +12,7 @@ pub mod findings;
 pub mod inventory;
 pub mod journal;
 pub mod ledger;
+pub mod marks;
 pub mod plan;
 pub mod plan_file;
 pub mod restore;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::inventory::Inventory;
-use super::journal::Mark;
 use crate::actions::Action;
 use crate::config::Policy;
 use crate::filters::{self, rightsizing::Assessment};
@@ -35,6 +34,19 @@ pub struct Plan {
     /// accelerated instance without GPU metrics, a burstable type), with
     /// what they cost: listed so silence is never read as "fine".
     pub not_judged: Vec<NotJudged>,
+}
+
+/// A resource marked for a destructive action after a grace period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mark {
+    pub policy: String,
+    pub resource_type: ResourceType,
+    pub region: String,
+    pub resource_id: String,
+    /// The action that will run, e.g. `delete`.
+    pub action: String,
+    pub marked_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
 }
 
 /// A resource a `rightsizing` policy could not judge, and why.

@@ -262,7 +262,7 @@ fn dedup(mut v: Vec<&String>) -> Vec<String> {
 
 /// The journal's view of a planned change at apply time: the grace period
 /// is kept whatever the file says.
-pub fn decision_now(change: &PlannedChange, policy: &Policy, marks: &[super::journal::Mark], now: DateTime<Utc>) -> Decision {
+pub fn decision_now(change: &PlannedChange, policy: &Policy, marks: &[super::plan::Mark], now: DateTime<Utc>) -> Decision {
     let mark = marks.iter().find(|m| m.policy == change.policy && m.region == change.region && m.resource_id == change.resource_id);
     match (change.step, policy.grace(), mark) {
         (Step::Act, None, _) => Decision::Act,
@@ -280,7 +280,7 @@ pub fn decision_now(change: &PlannedChange, policy: &Policy, marks: &[super::jou
 /// The plan `apply` runs: each change as planned (with the journal's say
 /// on grace periods), carrying its evidence so apply can check it on the
 /// resource as re-read.
-pub fn to_plan(file: &PlanFile, policies: &[Policy], marks: &[super::journal::Mark], now: DateTime<Utc>) -> Plan {
+pub fn to_plan(file: &PlanFile, policies: &[Policy], marks: &[super::plan::Mark], now: DateTime<Utc>) -> Plan {
     let mut plan = Plan { now, policies: Vec::new(), not_judged: Vec::new() };
     for planned in &file.policies {
         let Some(policy) = policies.iter().find(|p| p.name == planned.name) else { continue };
@@ -433,7 +433,7 @@ mod tests {
         let policies = policies(&text);
         let now = crate::clock::test_now();
         let change = PlannedChange { step: Step::Act, ..saved(POLICY).0.changes[0].clone() };
-        let mark = crate::engine::journal::Mark {
+        let mark = crate::engine::plan::Mark {
             policy: "retention".into(),
             resource_type: ResourceType::LogGroup,
             region: "us-east-1".into(),
@@ -446,7 +446,7 @@ mod tests {
         assert!(
             matches!(decision_now(&change, &policies[0], std::slice::from_ref(&mark), now), Decision::Skip(why) if why.contains("grace period runs until"))
         );
-        let due = crate::engine::journal::Mark { due_at: now - Duration::minutes(1), ..mark };
+        let due = crate::engine::plan::Mark { due_at: now - Duration::minutes(1), ..mark };
         assert_eq!(decision_now(&change, &policies[0], &[due], now), Decision::Act);
     }
 }

@@ -15,7 +15,8 @@
 //!   it ([`finish`]) or reports why it cannot, and a new `restore` of the
 //!   same change takes its place.
 
-use super::journal::{ActionState, Intent, Journal, JournalEntry, JournalError};
+use super::actions::{ActionState, Intent, JournalEntry};
+use super::journal::{Journal, JournalError};
 use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::resources::{self, ResourceType};
@@ -36,7 +37,7 @@ pub enum RestoreError {
 /// Restores one resource; returns a sentence saying what was done.
 pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, name: &str, clock: &Clock) -> Result<String, RestoreError> {
     let actions = resource_type.action_names();
-    let Some(entry) = journal.last_done(resource_type, name, &actions)? else {
+    let Some(entry) = journal.actions().last_done(resource_type, name, &actions)? else {
         return Err(RestoreError::NothingToRestore {
             journal: journal.path().display().to_string(),
             action: actions.join(" or "),
@@ -45,24 +46,24 @@ pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, 
         });
     };
     let run_id = format!("restore-{}", uuid::Uuid::new_v4());
-    let interrupted = journal.supersede_restores(entry.id, &run_id, clock.now())?;
+    let interrupted = journal.actions().supersede_restores(entry.id, &run_id, clock.now())?;
     let intent = Intent { run_id: &run_id, policy: "", action: RESTORE, resource: &entry.resource, saving: None, undoes: Some(entry.id) };
-    let id = journal.record_intent(&intent, clock.now())?;
+    let id = journal.actions().record_intent(&intent, clock.now())?;
     match resource_type.restore(aws, &entry.action, &entry.resource, &entry.run_id).await {
         Ok(done) => {
-            journal.settle(id, ActionState::Done, &done, clock.now())?;
+            journal.actions().settle(id, ActionState::Done, &done, clock.now())?;
             Ok(done)
         }
         // A restore of it was interrupted after AWS had taken it (and no
         // other restore of it is recorded done).
-        Err(resources::RestoreError::AlreadyExists { .. }) if interrupted > 0 && !journal.restored(entry.id)? => {
+        Err(resources::RestoreError::AlreadyExists { .. }) if interrupted > 0 && !journal.actions().restored(entry.id)? => {
             let done = format!("{resource_type} {name} was already restored by an interrupted restore; the journal now says so");
-            journal.settle(id, ActionState::Done, &done, clock.now())?;
+            journal.actions().settle(id, ActionState::Done, &done, clock.now())?;
             Ok(done)
         }
         Err(e) => {
             let state = if e.changed_nothing() { ActionState::Failed } else { ActionState::Incomplete };
-            journal.settle(id, state, &e.to_string(), clock.now())?;
+            journal.actions().settle(id, state, &e.to_string(), clock.now())?;
             Err(e.into())
         }
     }
@@ -83,9 +84,9 @@ pub enum Finished {
 /// state from wherever it is, and says when it already is there.
 pub async fn finish(aws: &Aws, journal: &Journal, row: &JournalEntry, undoes: i64, clock: &Clock) -> Result<Finished, JournalError> {
     let what = format!("restore of {} {}", row.resource.resource_type(), row.resource.id);
-    let Some(undone) = journal.entry(undoes)? else {
+    let Some(undone) = journal.actions().entry(undoes)? else {
         let why = format!("the change it undoes (journal row {undoes}) is no longer in the journal");
-        journal.settle(row.id, ActionState::Failed, &why, clock.now())?;
+        journal.actions().settle(row.id, ActionState::Failed, &why, clock.now())?;
         return Ok(Finished::Refused(format!("{what} left unfinished: {why}; check it by hand")));
     };
     let rt = undone.resource.resource_type();
@@ -95,7 +96,7 @@ pub async fn finish(aws: &Aws, journal: &Journal, row: &JournalEntry, undoes: i6
             (ActionState::Done, detail.clone(), Finished::Done(format!("{what}: {detail}")))
         }
         // Restored by another restore of the same change, recorded done: this one did nothing.
-        Err(resources::RestoreError::AlreadyExists { .. }) if journal.restored(undoes)? => {
+        Err(resources::RestoreError::AlreadyExists { .. }) if journal.actions().restored(undoes)? => {
             let detail = "settled after an interruption: another restore had brought it back".to_string();
             (ActionState::AlreadyDone, detail.clone(), Finished::Done(format!("{what}: {detail}")))
         }
@@ -112,6 +113,6 @@ pub async fn finish(aws: &Aws, journal: &Journal, row: &JournalEntry, undoes: i6
             (ActionState::Incomplete, detail.clone(), Finished::Pending(format!("{what} {detail}; the next run tries again")))
         }
     };
-    journal.settle(row.id, state, &detail, clock.now())?;
+    journal.actions().settle(row.id, state, &detail, clock.now())?;
     Ok(finished)
 }

@@ -7,6 +7,7 @@
 pub mod anomaly;
 pub mod billing_alarms;
 pub mod budgets;
+pub mod changes;
 pub mod scope;
 pub mod spend;
 pub mod velocity;
@@ -19,8 +20,10 @@ use crate::aws::{Aws, AwsError};
 use crate::clock::Clock;
 use crate::config::guardrails::Budget;
 use crate::config::Guardrails;
-use crate::engine::journal::{ActionState, GuardrailIntent, Journal};
+use crate::engine::actions::ActionState;
+use crate::engine::journal::Journal;
 use crate::outcome::Status;
+use changes::GuardrailIntent;
 
 /// What reconciling the guardrails would do: one item per declared
 /// guardrail (and per foreign one carrying costguard's prefix), and the
@@ -92,7 +95,7 @@ pub struct JournalContext<'a> {
 pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> (Vec<GuardrailChange>, Vec<AwsError>) {
     let mut changes = Vec::new();
     let mut errors = plan.errors;
-    match ctx.journal.supersede_guardrail_intents(ctx.run_id, ctx.clock.now()) {
+    match changes::Changes(ctx.journal.db()).supersede_intents(ctx.run_id, ctx.clock.now()) {
         Ok(0) => {}
         Ok(n) => tracing::warn!(interrupted = n, "guardrail changes a crash interrupted are planned again from what AWS has"),
         Err(e) => errors.push(AwsError::invalid_request("costguard", "journal", e.to_string())),
@@ -110,7 +113,7 @@ pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> 
             change: change.change.name(),
             differences: &change.differences,
         };
-        let id = match ctx.journal.record_guardrail_intent(&intent, ctx.clock.now()) {
+        let id = match changes::Changes(ctx.journal.db()).record_intent(&intent, ctx.clock.now()) {
             Ok(id) => id,
             Err(e) => {
                 (change.status, change.detail) = (Status::Failed, Some(format!("not changed: {e}")));
@@ -149,7 +152,7 @@ pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> 
                 (ActionState::Failed, e.to_string())
             }
         };
-        if let Err(e) = ctx.journal.settle_guardrail(id, state, &detail, ctx.clock.now()) {
+        if let Err(e) = changes::Changes(ctx.journal.db()).settle(id, state, &detail, ctx.clock.now()) {
             tracing::error!(error = %e, "could not settle a journaled guardrail change; the next run supersedes it");
         }
         tracing::info!(kind = change.kind.as_str(), name = %change.name, status = ?change.status, "guardrail reconciled");

@@ -141,7 +141,7 @@ pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTi
 
     let key = format!("ce:monthly-by-service:{start}:{end}");
     let periods: Vec<CostPeriod> =
-        match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(at, body)| Some((at, serde_json::from_str(&body).ok()?))) {
+        match cache.and_then(|j| j.cache().get(&key, now, max_age).ok().flatten()).and_then(|(at, body)| Some((at, serde_json::from_str(&body).ok()?))) {
             Some((at, periods)) => {
                 fetched_at = at;
                 periods
@@ -164,7 +164,7 @@ pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTi
             let key = format!("ce:forecast:{from}:{to}");
             // A failure is cached too (as null): asking again within the cache
             // period would be billed and answer the same.
-            match cache.and_then(|j| j.cached(&key, now, max_age).ok().flatten()).and_then(|(_, body)| serde_json::from_str::<Option<f64>>(&body).ok()) {
+            match cache.and_then(|j| j.cache().get(&key, now, max_age).ok().flatten()).and_then(|(_, body)| serde_json::from_str::<Option<f64>>(&body).ok()) {
                 Some(Some(rest)) => Some(month_to_date + rest),
                 Some(None) => {
                     notes.push("no forecast from AWS (its last answer was an error)".to_string());
@@ -190,7 +190,7 @@ pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTi
 
 fn store(cache: Option<&Journal>, key: &str, now: DateTime<Utc>, value: &impl Serialize) {
     let Some(journal) = cache else { return };
-    let stored = serde_json::to_string(value).map_err(|e| e.to_string()).and_then(|body| journal.put_cached(key, now, &body).map_err(|e| e.to_string()));
+    let stored = serde_json::to_string(value).map_err(|e| e.to_string()).and_then(|body| journal.cache().put(key, now, &body).map_err(|e| e.to_string()));
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not cache a Cost Explorer answer");
     }

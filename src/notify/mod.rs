@@ -246,7 +246,7 @@ pub fn route(settings: &EmailSettings, journal: Option<&Journal>, sweep: &Sweep<
         .collect();
     let Some(journal) = journal else { return Routed { digests, unroutable, held_back: 0, errors } };
     let recipients: Vec<String> = digests.iter().map(|d| d.recipient.clone()).collect();
-    match journal.notices(&recipients) {
+    match state::Notices::of(journal).last(&recipients) {
         Ok(previous) => {
             let (digests, held_back) = digest::without_repeats(digests, &previous, sweep.now, settings.quiet_period);
             Routed { digests, unroutable, held_back, errors }
@@ -266,7 +266,7 @@ impl Mailer<'_> {
         let routed = route(self.settings, self.journal, sweep);
         let meta = self.meta(sweep.run_id, sweep.dry_run, sweep.now, sweep.protect_tag, sweep.review_plan);
         let journal = self.journal;
-        let remember = |d: &digest::Digest| journal.map_or(Ok(()), |j| j.record_notices(d.items().map(|i| (&i.key, &i.state)), sweep.now));
+        let remember = |d: &digest::Digest| journal.map_or(Ok(()), |j| state::Notices::of(j).record(d.items().map(|i| (&i.key, &i.state)), sweep.now));
         self.send_digests(routed, &meta, remember).await
     }
 
@@ -339,7 +339,7 @@ impl Mailer<'_> {
                 }
             }
         }
-        report.outbox_waiting = self.journal.and_then(|j| j.outbox_len().ok()).unwrap_or(0);
+        report.outbox_waiting = self.journal.and_then(|j| state::Outbox::of(j).waiting().ok()).unwrap_or(0);
         (report, errors)
     }
 
@@ -400,7 +400,7 @@ impl Mailer<'_> {
             }
             Err(f) => {
                 outcome.error = Some(f.message.clone());
-                match self.journal.map(|j| j.enqueue(&message, attempts, &f.message, now)) {
+                match self.journal.map(|j| state::Outbox::of(j).enqueue(&message, attempts, &f.message, now)) {
                     Some(Ok(_)) => {
                         report.queued += 1;
                         outcome.status = Delivery::Queued;
@@ -443,7 +443,7 @@ impl Mailer<'_> {
     async fn retry_outbox(&self, now: DateTime<Utc>, report: &mut EmailReport, errors: &mut Vec<String>) -> HashMap<String, String> {
         let mut down = HashMap::new();
         let Some(journal) = self.journal else { return down };
-        let queued = match journal.outbox(now) {
+        let queued = match state::Outbox::of(journal).queued(now) {
             Ok(q) => q,
             Err(e) => {
                 errors.push(format!("email: cannot read the outbox: {e}"));
@@ -468,7 +468,7 @@ impl Mailer<'_> {
                     crate::text::utc(q.created_at)
                 ));
                 report.messages.push(outcome(Delivery::OutboxExpired, q.attempts, None));
-                if let Err(e) = journal.dequeue(q.id) {
+                if let Err(e) = state::Outbox::of(journal).dequeue(q.id) {
                     errors.push(format!("email: outbox: {e}"));
                 }
                 continue;
@@ -485,18 +485,18 @@ impl Mailer<'_> {
                 Ok(()) => {
                     report.outbox_sent += 1;
                     report.messages.push(outcome(Delivery::OutboxSent, attempts, None));
-                    journal.dequeue(q.id)
+                    state::Outbox::of(journal).dequeue(q.id)
                 }
                 Err(f) if f.permanent => {
                     report.failed += 1;
                     errors.push(format!("email to {} refused: {}", q.message.recipients.join(", "), f.message));
                     report.messages.push(outcome(Delivery::Failed, attempts, Some(f.message)));
-                    journal.dequeue(q.id)
+                    state::Outbox::of(journal).dequeue(q.id)
                 }
                 Err(f) => {
                     errors.push(format!("email to {} still not sent ({}); kept", q.message.recipients.join(", "), f.message));
                     down.insert(route, f.message.clone());
-                    journal.retry_failed(q.id, attempts, &f.message)
+                    state::Outbox::of(journal).retry_failed(q.id, attempts, &f.message)
                 }
             };
             if let Err(e) = done {

@@ -9,7 +9,71 @@ use rusqlite::params;
 
 use super::digest::{NoticeKey, NoticeState, PreviousNotice};
 use super::message::OutgoingMessage;
-use crate::engine::journal::{parse_time, Journal, JournalError};
+use crate::engine::db::{parse_time, Db, History, JournalError, Table};
+use crate::engine::journal::Journal;
+
+/// What each person was last told about each finding; older than
+/// `state-keep-days`, forgotten.
+pub static NOTICES: Table = Table {
+    name: "notices",
+    schema: "
+-- What each person was last told about each finding (the email quiet period).
+CREATE TABLE IF NOT EXISTS notices (
+    recipient     TEXT NOT NULL,
+    policy        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    sent_at       TEXT NOT NULL,
+    PRIMARY KEY (recipient, policy, resource_type, region, resource_id)
+);
+",
+    added: &[],
+    then: "",
+    history: History::Dated("sent_at"),
+};
+
+/// Email not delivered yet; older than `state-keep-days`, given up.
+pub static OUTBOX: Table = Table {
+    name: "outbox",
+    schema: "
+-- Email that could not be delivered yet: retried by the next sweeps.
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at  TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    recipients  TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    raw         BLOB NOT NULL,
+    attempts    INTEGER NOT NULL,
+    last_error  TEXT
+);
+",
+    added: &[],
+    then: "",
+    history: History::Dated("created_at"),
+};
+
+/// The notices told, over the state database.
+#[derive(Clone, Copy)]
+pub struct Notices<'a>(pub &'a Db);
+
+/// The outbox, over the state database.
+#[derive(Clone, Copy)]
+pub struct Outbox<'a>(pub &'a Db);
+
+impl<'a> Notices<'a> {
+    pub fn of(journal: &'a Journal) -> Self {
+        Notices(journal.db())
+    }
+}
+
+impl<'a> Outbox<'a> {
+    pub fn of(journal: &'a Journal) -> Self {
+        Outbox(journal.db())
+    }
+}
 
 /// A message waiting in the outbox.
 #[derive(Clone, Debug)]
@@ -20,12 +84,12 @@ pub struct Queued {
     pub attempts: u32,
 }
 
-impl Journal {
+impl Notices<'_> {
     /// The last notice each of `recipients` got about each finding.
-    pub fn notices(&self, recipients: &[String]) -> Result<HashMap<NoticeKey, PreviousNotice>, JournalError> {
+    pub fn last(&self, recipients: &[String]) -> Result<HashMap<NoticeKey, PreviousNotice>, JournalError> {
         let mut found = HashMap::new();
         for recipient in recipients {
-            let rows: Vec<(String, String, String, String, String, String)> = self.with(|c| {
+            let rows: Vec<(String, String, String, String, String, String)> = self.0.with(&NOTICES, |c| {
                 let mut stmt = c.prepare("SELECT policy, resource_type, region, resource_id, state, sent_at FROM notices WHERE recipient = ?1")?;
                 let rows = stmt.query_map(params![recipient], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
                 rows.collect()
@@ -40,9 +104,9 @@ impl Journal {
     }
 
     /// Records that these findings were told (or queued to be told) in these states.
-    pub fn record_notices<'a>(&self, told: impl IntoIterator<Item = (&'a NoticeKey, &'a NoticeState)>, at: DateTime<Utc>) -> Result<(), JournalError> {
+    pub fn record<'a>(&self, told: impl IntoIterator<Item = (&'a NoticeKey, &'a NoticeState)>, at: DateTime<Utc>) -> Result<(), JournalError> {
         let told: Vec<(&NoticeKey, String)> = told.into_iter().map(|(k, state)| (k, state.to_string())).collect();
-        self.with(|c| {
+        self.0.with(&NOTICES, |c| {
             let tx = c.unchecked_transaction()?;
             {
                 let mut stmt = tx.prepare(
@@ -56,11 +120,13 @@ impl Journal {
             tx.commit()
         })
     }
+}
 
+impl Outbox<'_> {
     pub fn enqueue(&self, message: &OutgoingMessage, attempts: u32, error: &str, at: DateTime<Utc>) -> Result<i64, JournalError> {
         let OutgoingMessage { sender, recipients, subject, raw } = message;
         let recipients = recipients.join(",");
-        self.with(|c| {
+        self.0.with(&OUTBOX, |c| {
             c.execute(
                 "INSERT INTO outbox (created_at, sender, recipients, subject, raw, attempts, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![at.to_rfc3339(), sender, recipients, subject, raw, attempts, error],
@@ -71,8 +137,8 @@ impl Journal {
 
     /// The outbox, oldest first; a row whose time cannot be read counts as
     /// created `now` (kept, not dropped).
-    pub fn outbox(&self, now: DateTime<Utc>) -> Result<Vec<Queued>, JournalError> {
-        self.with(|c| {
+    pub fn queued(&self, now: DateTime<Utc>) -> Result<Vec<Queued>, JournalError> {
+        self.0.with(&OUTBOX, |c| {
             let mut stmt = c.prepare("SELECT id, created_at, sender, recipients, subject, raw, attempts FROM outbox ORDER BY id")?;
             let rows = stmt.query_map([], |r| {
                 let created_at: String = r.get(1)?;
@@ -95,16 +161,16 @@ impl Journal {
     }
 
     /// How many messages wait, without reading them.
-    pub fn outbox_len(&self) -> Result<usize, JournalError> {
-        self.with(|c| c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))).map(|n| n.max(0) as usize)
+    pub fn waiting(&self) -> Result<usize, JournalError> {
+        self.0.with(&OUTBOX, |c| c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))).map(|n| n.max(0) as usize)
     }
 
     pub fn retry_failed(&self, id: i64, attempts: u32, error: &str) -> Result<(), JournalError> {
-        self.with(|c| c.execute("UPDATE outbox SET attempts = ?2, last_error = ?3 WHERE id = ?1", params![id, attempts, error]).map(drop))
+        self.0.with(&OUTBOX, |c| c.execute("UPDATE outbox SET attempts = ?2, last_error = ?3 WHERE id = ?1", params![id, attempts, error]).map(drop))
     }
 
     pub fn dequeue(&self, id: i64) -> Result<(), JournalError> {
-        self.with(|c| c.execute("DELETE FROM outbox WHERE id = ?1", params![id]).map(drop))
+        self.0.with(&OUTBOX, |c| c.execute("DELETE FROM outbox WHERE id = ?1", params![id]).map(drop))
     }
 }
 
@@ -126,21 +192,21 @@ mod tests {
         };
         {
             let journal = Journal::open(&path)?;
-            journal.record_notices([(&key, &NoticeState::Marked)], now)?;
-            journal.record_notices([(&key, &NoticeState::DueSoon)], now)?;
+            Notices::of(&journal).record([(&key, &NoticeState::Marked)], now)?;
+            Notices::of(&journal).record([(&key, &NoticeState::DueSoon)], now)?;
             let message =
                 OutgoingMessage { sender: "cg@example.com".into(), recipients: vec!["a@example.com".into()], subject: "s".into(), raw: b"raw\r\n".to_vec() };
-            journal.enqueue(&message, 3, "refused", now)?;
+            Outbox::of(&journal).enqueue(&message, 3, "refused", now)?;
         }
         let journal = Journal::open(&path)?;
-        let notices = journal.notices(&["a@example.com".into(), "b@example.com".into()])?;
+        let notices = Notices::of(&journal).last(&["a@example.com".into(), "b@example.com".into()])?;
         assert_eq!(notices.len(), 1);
         assert_eq!(notices.get(&key).map(|n| n.state.as_str()), Some("due-soon"), "the latest state wins");
-        let queued = journal.outbox(now)?;
-        assert_eq!(journal.outbox_len()?, 1);
+        let queued = Outbox::of(&journal).queued(now)?;
+        assert_eq!(Outbox::of(&journal).waiting()?, 1);
         assert_eq!((queued.len(), queued[0].message.raw.as_slice(), queued[0].attempts), (1, b"raw\r\n".as_slice(), 3));
-        journal.dequeue(queued[0].id)?;
-        assert!(journal.outbox(now)?.is_empty());
+        Outbox::of(&journal).dequeue(queued[0].id)?;
+        assert!(Outbox::of(&journal).queued(now)?.is_empty());
         Ok(())
     }
 }

@@ -170,7 +170,7 @@ async fn tell(org: &Org<'_>, email: &EmailSetup, report: &OrgReport, mut held: V
     let meta = mailer.meta(&report.run_id, options.dry_run, now, &options.features.settings.protect_tag, None);
     let remember = |d: &Digest| {
         d.policies.iter().try_for_each(|g| match g.account.as_ref().and_then(|a| journals.get(&a.id)) {
-            Some(j) => j.record_notices(g.items.iter().map(|i| (&i.key, &i.state)), now),
+            Some(j) => crate::notify::state::Notices::of(j).record(g.items.iter().map(|i| (&i.key, &i.state)), now),
             None => Ok(()),
         })
     };

@@ -13,7 +13,36 @@ use rusqlite::params;
 use super::figures::{limits_of, AiSpend, AlertLine};
 pub use super::figures::{Notice, NoticeKind};
 use crate::config::velocity::{Limits, SpendVelocity};
-use crate::engine::journal::{parse_time, Journal, JournalError};
+use crate::engine::db::{parse_time, Db, History, JournalError, Table};
+use crate::engine::journal::Journal;
+
+/// The AI spend alerts standing; older than `state-keep-days`, forgotten.
+pub static TABLE: Table = Table {
+    name: "ai_spend_alerts",
+    schema: "
+-- AI spend alerts (guardrails::velocity) standing now: what was last told
+-- and when, so an alert is repeated only when worse or after a while, and
+-- going back under is told once.
+CREATE TABLE IF NOT EXISTS ai_spend_alerts (
+    key      TEXT PRIMARY KEY,
+    value    REAL NOT NULL,
+    told_at  TEXT NOT NULL
+);
+",
+    added: &[],
+    then: "",
+    history: History::Dated("told_at"),
+};
+
+/// The AI spend alerts told, over the state database.
+#[derive(Clone, Copy)]
+pub struct Alerts<'a>(pub &'a Db);
+
+impl<'a> Alerts<'a> {
+    pub fn of(journal: &'a Journal) -> Self {
+        Alerts(journal.db())
+    }
+}
 
 /// One rule watched in one scope now.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,10 +130,10 @@ pub fn settle(notices: &[Notice], evaluations: &[Evaluation], previous: &BTreeMa
     (told, cleared)
 }
 
-impl Journal {
+impl Alerts<'_> {
     /// The AI spend alerts standing, by key.
-    pub fn ai_alerts(&self) -> Result<BTreeMap<String, Told>, JournalError> {
-        let rows: Vec<(String, f64, String)> = self.with(|c| {
+    pub fn standing(&self) -> Result<BTreeMap<String, Told>, JournalError> {
+        let rows: Vec<(String, f64, String)> = self.0.with(&TABLE, |c| {
             let mut stmt = c.prepare("SELECT key, value, told_at FROM ai_spend_alerts")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect()
@@ -113,8 +142,8 @@ impl Journal {
     }
 
     /// Records what was told now, and forgets what stands no more.
-    pub fn record_ai_alerts(&self, told: &[(String, f64)], cleared: &[String], at: DateTime<Utc>) -> Result<(), JournalError> {
-        self.with(|c| {
+    pub fn record(&self, told: &[(String, f64)], cleared: &[String], at: DateTime<Utc>) -> Result<(), JournalError> {
+        self.0.with(&TABLE, |c| {
             let tx = c.unchecked_transaction()?;
             for (key, value) in told {
                 tx.execute(
