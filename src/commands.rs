@@ -196,7 +196,7 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
 pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> ExitCode {
     let loaded = match sweep::Loaded::load(config_file) {
         Ok(loaded) => loaded,
-        Err(e) => return summarize(Err(sweep::SweepError::Config(e))),
+        Err(e) => return summarize(Err(sweep::SweepError::Config(e.to_string()))),
     };
     summarize_swept(sweep::execute(loaded.request(None, clock.now()), clock, &Progress::hidden(), &cancel).await)
 }
@@ -263,7 +263,7 @@ pub async fn apply(args: ApplyArgs, clock: &Clock, cancel: CancellationToken) ->
         }
     };
     let loaded = match &args.config {
-        Some(config) => sweep::Loaded::load(config).map(|l| {
+        Some(config) => sweep::Loaded::load(config).map_err(|e| e.to_string()).map(|l| {
             let request = l.request(None, clock.now());
             (request.policies, request.options, l.config.time_limits)
         }),

@@ -67,6 +67,17 @@ pub enum ActionResult {
     AlreadyDone(String),
 }
 
+/// What a resource type's `recover` did about a change that a failure or
+/// a crash left half done (a resize stopped but not started).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Repair {
+    /// Put right; the message says how.
+    Repaired(String),
+    /// Still half done, and why: the journal keeps the change open and the
+    /// next run tries again.
+    StillHalfDone(String),
+}
+
 /// Exit codes, documented in the README.
 pub mod exit {
     pub const OK: u8 = 0;

@@ -432,7 +432,7 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
 /// there (nothing was changed).
 async fn check_access(aws: &Aws, cancel: &CancellationToken) -> Result<String, SweepError> {
     tokio::select! {
-        checked = aws.check_access() => checked.map_err(SweepError::NoAccess),
+        checked = aws.check_access() => checked.map_err(|e| SweepError::NoAccess(e.to_string())),
         _ = cancel.cancelled() => Err(SweepError::NoAccess("stopped (a signal) while AWS had not answered the access check".to_string())),
     }
 }
@@ -478,9 +478,8 @@ fn save_plan(file: &plan_file::PlanFile, path: &Path) -> Result<(), SweepError> 
 }
 
 /// Reads a plan file, bounded, with the place of any error in it.
-pub fn read_plan(path: &Path) -> Result<plan_file::PlanFile, String> {
-    let text = crate::files::read_text_bounded(path, plan_file::MAX_FILE_BYTES).map_err(|e| format!("{}: cannot read the plan: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: not a costguard plan file: {e}", path.display(), e.line(), e.column()))
+pub fn read_plan(path: &Path) -> Result<plan_file::PlanFile, plan_file::ReadError> {
+    plan_file::read(path)
 }
 
 /// Builds the report and writes it; if AWS was changed and the report

@@ -211,25 +211,17 @@ impl Aws {
 
     /// One sts:GetCallerIdentity before anything else: the account id, or
     /// one line saying what was tried and what to do.
-    pub async fn check_access(&self) -> Result<String, String> {
-        let where_ = match self.base.endpoint_url() {
+    pub async fn check_access(&self) -> Result<String, AccessError> {
+        let at = match self.base.endpoint_url() {
             Some(url) => url.to_string(),
             None => format!("AWS STS in {}", self.default_region().unwrap_or_else(|| "us-east-1".to_string())),
         };
         match self.account_id().await {
             Ok(account) => Ok(account),
-            Err(e) if e.code == "NoCredentials" => {
-                Err("no AWS credentials found (tried the environment, the shared profile, web identity, the ECS task role and \
-                 instance metadata); set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is attached"
-                    .to_string())
-            }
-            Err(e) if e.kind == ErrorKind::AccessDenied => {
-                Err(format!("AWS refused the credentials: {e}; check that they are valid and not expired (aws sts get-caller-identity)"))
-            }
-            Err(e) if e.kind == ErrorKind::Transient => {
-                Err(format!("cannot reach {where_}: {}; check the network, the proxy settings or AWS_ENDPOINT_URL", e.message))
-            }
-            Err(e) => Err(format!("cannot check the AWS credentials at {where_}: {e}")),
+            Err(e) if e.code == "NoCredentials" => Err(AccessError::NoCredentials),
+            Err(e) if e.kind == ErrorKind::AccessDenied => Err(AccessError::Refused(e)),
+            Err(e) if e.kind == ErrorKind::Transient => Err(AccessError::Unreachable { at, message: e.message }),
+            Err(e) => Err(AccessError::Other { at, error: e }),
         }
     }
 
@@ -265,4 +257,20 @@ impl Aws {
     pub fn sagemaker_tags(&self, region: &str) -> tags::SageMakerTags {
         tags::SageMakerTags::new(sdk_client!(self, aws_sdk_sagemaker, region))
     }
+}
+
+/// Why the access check before a sweep failed, each with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(
+        "no AWS credentials found (tried the environment, the shared profile, web identity, the ECS task role and instance metadata); \
+         set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is attached"
+    )]
+    NoCredentials,
+    #[error("AWS refused the credentials: {0}; check that they are valid and not expired (aws sts get-caller-identity)")]
+    Refused(AwsError),
+    #[error("cannot reach {at}: {message}; check the network, the proxy settings or AWS_ENDPOINT_URL")]
+    Unreachable { at: String, message: String },
+    #[error("cannot check the AWS credentials at {at}: {error}")]
+    Other { at: String, error: AwsError },
 }

@@ -467,11 +467,11 @@ pub const MIN_HTTP_TOKEN_CHARS: usize = 32;
 
 /// The HTTP listener's bearer token, refused when shorter than
 /// [`MIN_HTTP_TOKEN_CHARS`]. The error never shows the token.
-pub fn read_http_token(source: &SecretSource) -> Result<String, String> {
+pub fn read_http_token(source: &SecretSource) -> Result<String, super::secret::SecretError> {
     let token = source.read()?;
     let chars = token.chars().count();
     if chars < MIN_HTTP_TOKEN_CHARS {
-        return Err(format!("the token is {chars} characters; at least {MIN_HTTP_TOKEN_CHARS} are required (make one with `openssl rand -hex 32`)"));
+        return Err(super::secret::SecretError::TooShort { chars, min: MIN_HTTP_TOKEN_CHARS });
     }
     Ok(token)
 }

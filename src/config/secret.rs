@@ -15,19 +15,36 @@ pub enum SecretSource {
 /// A secret is a line, not a document.
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
+/// Why a secret could not be read: where it was looked for, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvNotSet(String),
+    #[error("environment variable {0} is empty")]
+    EnvEmpty(String),
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("{} is empty", .0.display())]
+    FileEmpty(PathBuf),
+    /// Read, but not acceptable (too short to be a token).
+    #[error("the token is {chars} characters; at least {min} are required (make one with `openssl rand -hex 32`)")]
+    TooShort { chars: usize, min: usize },
+}
+
 impl SecretSource {
-    /// The value, without a trailing newline. The error names where it was
-    /// looked for, never the value.
-    pub fn read(&self) -> Result<String, String> {
+    /// The value, without a trailing newline.
+    pub fn read(&self) -> Result<String, SecretError> {
         let value = match self {
-            SecretSource::Env(name) => std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?,
-            SecretSource::File(path) => crate::files::read_text_bounded(path, MAX_SECRET_BYTES).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| SecretError::EnvNotSet(name.clone()))?,
+            SecretSource::File(path) => {
+                crate::files::read_text_bounded(path, MAX_SECRET_BYTES).map_err(|source| SecretError::Unreadable { path: path.clone(), source })?
+            }
         };
         let value = value.trim_end_matches(['\r', '\n']).to_string();
         if value.is_empty() {
             return Err(match self {
-                SecretSource::Env(name) => format!("environment variable {name} is empty"),
-                SecretSource::File(path) => format!("{} is empty", path.display()),
+                SecretSource::Env(name) => SecretError::EnvEmpty(name.clone()),
+                SecretSource::File(path) => SecretError::FileEmpty(path.clone()),
             });
         }
         Ok(value)

@@ -194,17 +194,27 @@ pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, h
     reached
 }
 
+/// Why the accounts to sweep could not be settled.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("costguard: name the accounts one way: --organization (with --ou ID to narrow), or --accounts FILE")]
+    TwoSources,
+    #[error("{0}")]
+    AccountsFile(crate::config::ConfigErrors),
+    #[error("costguard: the external id: {0}")]
+    ExternalId(crate::config::secret::SecretError),
+}
+
 /// The accounts to sweep and how to reach them, from the CLI's options or
 /// the daemon config: the accounts file read, the external id read.
-/// `Err` is the message to print.
-pub fn resolve(mut settings: OrgSettings, region: &str) -> Result<(Selection, Reach), String> {
+pub fn resolve(mut settings: OrgSettings, region: &str) -> Result<(Selection, Reach), ResolveError> {
     use crate::config::{accounts::load_accounts_file, daemon::SecretSource};
     let sources = usize::from(settings.organization || !settings.ous.is_empty()) + usize::from(settings.accounts_file.is_some());
     if sources > 1 {
-        return Err("costguard: name the accounts one way: --organization (with --ou ID to narrow), or --accounts FILE".to_string());
+        return Err(ResolveError::TwoSources);
     }
-    let listed = settings.accounts_file.as_deref().map(load_accounts_file).transpose().map_err(|e| e.to_string())?;
-    let external_id = settings.external_id.as_ref().map(SecretSource::read).transpose().map_err(|e| format!("costguard: the external id: {e}"))?;
+    let listed = settings.accounts_file.as_deref().map(load_accounts_file).transpose().map_err(ResolveError::AccountsFile)?;
+    let external_id = settings.external_id.as_ref().map(SecretSource::read).transpose().map_err(ResolveError::ExternalId)?;
     let selection = Selection {
         organization: listed.is_none(),
         ous: std::mem::take(&mut settings.ous),

@@ -22,8 +22,8 @@ use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::filters;
-use crate::outcome::ActionResult;
 pub use crate::outcome::Status;
+use crate::outcome::{ActionResult, Repair};
 use crate::resources::ResourceAction;
 use crate::resources::{Change, Resource, ResourceType, Tags};
 
@@ -211,8 +211,8 @@ async fn repair_after_failure(change: &Change, before: &Resource, now: DateTime<
     };
     match change.recover(ctx.aws, before, current.as_ref()).await {
         None => (ActionState::Failed, String::new()),
-        Some(Err(pending)) => (ActionState::Incomplete, format!("; {pending}")),
-        Some(Ok(done)) => {
+        Some(Repair::StillHalfDone(pending)) => (ActionState::Incomplete, format!("; {pending}")),
+        Some(Repair::Repaired(done)) => {
             // Put right, the change may have taken effect after all (the
             // type changed and only the start had failed): then it is done,
             // and journaled so `restore` can undo it.
@@ -358,8 +358,8 @@ pub async fn settle_unsettled(aws: &Aws, journal: &Journal, policies: &[Policy],
             None => {}
             Some(repair) => match repair.await {
                 None => {}
-                Some(Ok(done)) => notes.push(format!("{} {}: {done}", entry.action, entry.resource.id)),
-                Some(Err(pending)) => {
+                Some(Repair::Repaired(done)) => notes.push(format!("{} {}: {done}", entry.action, entry.resource.id)),
+                Some(Repair::StillHalfDone(pending)) => {
                     // Still half done: the row stays open for the next run.
                     recovery.problems.push(format!("{} {}: left half done: {pending}", entry.action, entry.resource.id));
                     continue;

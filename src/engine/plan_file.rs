@@ -311,6 +311,21 @@ pub fn to_plan(file: &PlanFile, policies: &[Policy], marks: &[super::plan::Mark]
     plan
 }
 
+/// Why a plan file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}: cannot read the plan: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("{}:{line}:{column}: not a costguard plan file: {source}", path.display())]
+    Parse { path: std::path::PathBuf, line: usize, column: usize, source: serde_json::Error },
+}
+
+/// Reads a plan file, bounded, with the place of any error in it.
+pub fn read(path: &std::path::Path) -> Result<PlanFile, ReadError> {
+    let text = crate::files::read_text_bounded(path, MAX_FILE_BYTES).map_err(|source| ReadError::Read { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|e| ReadError::Parse { path: path.to_path_buf(), line: e.line(), column: e.column(), source: e })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

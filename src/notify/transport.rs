@@ -25,7 +25,7 @@ use crate::config::daemon::{SecretSource, SmtpSecurity, SmtpSettings, TransportS
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("email: the SMTP {0}: {1}")]
-    Secret(&'static str, String),
+    Secret(&'static str, crate::config::secret::SecretError),
     #[error("email: cannot set up SMTP to {host}: {message}")]
     Smtp { host: String, message: String },
 }

@@ -99,9 +99,27 @@ impl PlanFileInfo {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportError {
+    /// Which part of the sweep it comes from.
+    pub kind: ErrorKind,
     pub region: Option<String>,
     pub resource_type: Option<ResourceType>,
     pub message: String,
+}
+
+/// The part of a sweep a report's error comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The sweep's time limit stopped it.
+    Stopped,
+    /// The state database: recovery, pruning, the ledger.
+    Journal,
+    /// Listing or describing a resource type in a region.
+    Listing,
+    Guardrails,
+    Spend,
+    AiSpend,
+    Email,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -217,19 +235,20 @@ impl Report {
                 }
             })
             .collect();
-        let general = |message: String| ReportError { region: None, resource_type: None, message };
-        let mut errors: Vec<ReportError> = stopped.into_iter().map(general).collect();
-        errors.extend(journal_errors.into_iter().map(|e| general(format!("journal: {e}"))));
+        let general = |kind: ErrorKind, message: String| ReportError { kind, region: None, resource_type: None, message };
+        let mut errors: Vec<ReportError> = stopped.into_iter().map(|e| general(ErrorKind::Stopped, e)).collect();
+        errors.extend(journal_errors.into_iter().map(|e| general(ErrorKind::Journal, format!("journal: {e}"))));
         errors.extend(inventory.errors.iter().map(|e| ReportError {
+            kind: ErrorKind::Listing,
             region: Some(e.region.clone()),
             resource_type: Some(e.resource_type),
             message: e.error.to_string(),
         }));
-        errors.extend(guardrail_errors.into_iter().map(|e| general(format!("guardrails: {e}"))));
+        errors.extend(guardrail_errors.into_iter().map(|e| general(ErrorKind::Guardrails, format!("guardrails: {e}"))));
         let spend = match spend {
             Some(Ok(summary)) => Some(summary),
             Some(Err(e)) => {
-                errors.push(general(format!("spend: {e}")));
+                errors.push(general(ErrorKind::Spend, format!("spend: {e}")));
                 None
             }
             None => None,
@@ -237,13 +256,13 @@ impl Report {
         let ai_spend = match ai_spend {
             Some(Ok(figures)) => Some(figures),
             Some(Err(e)) => {
-                errors.push(general(format!("AI spend: {e}")));
+                errors.push(general(ErrorKind::AiSpend, format!("AI spend: {e}")));
                 None
             }
             None => None,
         };
         let emails = emails.map(|(report, email_errors)| {
-            errors.extend(email_errors.into_iter().map(general));
+            errors.extend(email_errors.into_iter().map(|e| general(ErrorKind::Email, e)));
             report
         });
         let api_calls = counter.snapshot();

@@ -253,15 +253,15 @@ impl OrgReport {
     /// Shards' reports as one: what one process sweeping every shard's
     /// accounts would have written (its run id and times aside). Refused
     /// when they disagree on the hub or the mode, or share an account.
-    pub fn merge(shards: Vec<OrgReport>) -> Result<OrgReport, String> {
+    pub fn merge(shards: Vec<OrgReport>) -> Result<OrgReport, MergeError> {
         let mut shards = shards.into_iter();
-        let Some(mut merged) = shards.next() else { return Err("no report to merge".to_string()) };
+        let Some(mut merged) = shards.next() else { return Err(MergeError::Nothing) };
         for shard in shards {
             if shard.hub_account != merged.hub_account || shard.dry_run != merged.dry_run {
-                return Err(format!("run {} was made by another hub account or in another mode than run {}", shard.run_id, merged.run_id));
+                return Err(MergeError::Mismatch { run: shard.run_id, first: merged.run_id });
             }
             if let Some(twice) = shard.accounts.iter().find(|a| merged.accounts.iter().any(|m| m.account_id == a.account_id)) {
-                return Err(format!("account {} is in two of the reports: shards overlap", twice.account_id));
+                return Err(MergeError::Overlap(twice.account_id.clone()));
             }
             merged.started_at = merged.started_at.min(shard.started_at);
             merged.finished_at = merged.finished_at.max(shard.finished_at);
@@ -386,4 +386,14 @@ impl OrgReport {
         let page = page.canonicalize().unwrap_or(page);
         Some(page.strip_prefix(&dir).unwrap_or(&page).display().to_string())
     }
+}
+/// Why shards' reports cannot be merged into one.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("no report to merge")]
+    Nothing,
+    #[error("run {run} was made by another hub account or in another mode than run {first}")]
+    Mismatch { run: String, first: String },
+    #[error("account {0} is in two of the reports: shards overlap")]
+    Overlap(String),
 }

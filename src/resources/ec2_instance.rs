@@ -50,6 +50,7 @@ use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
 use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
 use crate::aws::{sdk_client, Aws, AwsError, ErrorKind};
+use crate::outcome::Repair;
 use crate::outcome::ActionResult;
 use crate::pricing::{Builtin, Price, PriceBook, PriceKey, HOURS_PER_MONTH};
 use crate::yaml::{self, DecodeError, Node};
@@ -555,17 +556,17 @@ impl ResourceAction for Action {
     /// A resize that failed or was interrupted between stop and start
     /// leaves the instance down: start it again, on whichever type it has,
     /// if it was running before.
-    async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<Result<String, String>> {
+    async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<Repair> {
         let (Action::Resize, Some(i)) = (self, now.and_then(instance)) else { return None };
         if !instance(before).is_some_and(|b| b.state == "running" || b.state == "pending") {
             return None;
         }
         match i.state.as_str() {
             "stopped" => Some(match Api::new(aws, &before.region).start(&before.id).await {
-                Ok(()) => Ok(format!("started {} again ({})", before.id, i.instance_type)),
-                Err(e) => Err(format!("{} is stopped and could not be started again: {e}", before.id)),
+                Ok(()) => Repair::Repaired(format!("started {} again ({})", before.id, i.instance_type)),
+                Err(e) => Repair::StillHalfDone(format!("{} is stopped and could not be started again: {e}", before.id)),
             }),
-            "stopping" => Some(Err(format!("{} is still stopping; the next run starts it again", before.id))),
+            "stopping" => Some(Repair::StillHalfDone(format!("{} is still stopping; the next run starts it again", before.id))),
             _ => None,
         }
     }

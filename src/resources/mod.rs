@@ -223,10 +223,8 @@ pub trait ResourceAction: Clone + fmt::Debug + PartialEq + Send + Sync + 'static
     fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> impl Future<Output = Result<ActionResult, AwsError>> + Send;
 
     /// After a failure or a crash: puts right what was left half done (a
-    /// resize stopped but not started). `None`: nothing was half done;
-    /// `Ok`: what it did; `Err`: still half done, and why (the journal
-    /// keeps the action open and the next run tries again).
-    fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> impl Future<Output = Option<Result<String, String>>> + Send;
+    /// resize stopped but not started). `None`: nothing was half done.
+    fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> impl Future<Output = Option<crate::outcome::Repair>> + Send;
 }
 
 /// One IAM action and the resources it may touch; empty `resources` means
@@ -703,7 +701,7 @@ macro_rules! registry {
             async fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> Result<ActionResult, AwsError> {
                 match self { $(Change::$variant(a) => a.apply(aws, resource, assessment).await,)* }
             }
-            async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<Result<String, String>> {
+            async fn recover(&self, aws: &Aws, before: &Resource, now: Option<&Resource>) -> Option<crate::outcome::Repair> {
                 match self { $(Change::$variant(a) => a.recover(aws, before, now).await,)* }
             }
         }

@@ -527,7 +527,7 @@ impl ResourceAction for Action {
         Ok(ActionResult::Done(format!("lifecycle rule `{RULE_ID}` added ({others} other rule(s) kept)")))
     }
 
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<Result<String, String>> {
+    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
         None
     }
 }

@@ -247,7 +247,7 @@ impl ResourceAction for Action {
         }
     }
 
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<Result<String, String>> {
+    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
         None
     }
 }

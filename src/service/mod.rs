@@ -176,7 +176,8 @@ async fn sweep_scheduled(loaded: &Loaded, schedule: &str, shared: &Shared, cance
         }
         Ok(Swept::Account(result)) => {
             shared.metrics.sweep_finished(schedule, &result.report, started.elapsed().as_secs_f64());
-            let listing_errors: Vec<&str> = result.report.errors.iter().filter(|e| e.resource_type.is_some()).map(|e| e.message.as_str()).collect();
+            let listing_errors: Vec<&str> =
+                result.report.errors.iter().filter(|e| e.kind == crate::report::ErrorKind::Listing).map(|e| e.message.as_str()).collect();
             let mut health = shared.health();
             health.last_sweep = (!listing_errors.is_empty()).then(|| format!("the last sweep could not list everything: {}", listing_errors[0]));
             if listing_errors.is_empty() {
@@ -402,7 +403,7 @@ pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> Exit
             }
             Err(e) => {
                 rejected = Some(stamps(&watched(&config_file, &current(&current_config).config)));
-                shared.metrics.reloaded(false, &e);
+                shared.metrics.reloaded(false, &e.to_string());
             }
         }
     }

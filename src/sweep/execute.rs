@@ -35,7 +35,8 @@ pub async fn execute(request: Request, clock: &Clock, progress: &Progress, cance
     let Some(settings) = organization else {
         return super::run(&aws, &policies, &options, clock, progress, cancel).await.map(|r| Swept::Account(Box::new(r)));
     };
-    let (selection, how) = crate::engine::accounts::resolve(settings, &aws.default_region().unwrap_or_default()).map_err(SweepError::Config)?;
+    let (selection, how) =
+        crate::engine::accounts::resolve(settings, &aws.default_region().unwrap_or_default()).map_err(|e| SweepError::Config(e.to_string()))?;
     let mut options = options;
     // `{shard}` in the report folder: this shard's K, so shards on a shared
     // volume write side by side (for `report merge`).

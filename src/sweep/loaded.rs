@@ -17,6 +17,22 @@ use crate::notify::EmailSetup;
 /// Where `approval: required` sweeps save their plans, in the state folder.
 pub const PLANS_DIR: &str = "plans";
 
+/// Why a daemon config could not be loaded: every problem found, as
+/// `validate` prints them.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The config file or its policy files.
+    #[error("{0}")]
+    Config(config::ConfigErrors),
+    #[error("{0}")]
+    Templates(crate::notify::template::TemplateError),
+    /// Policies that name chat channels the config does not declare.
+    #[error("{}", .0.join("\n"))]
+    Channels(Vec<String>),
+    #[error("{}: the HTTP token: {source}", file.display())]
+    HttpToken { file: PathBuf, source: config::secret::SecretError },
+}
+
 /// A config with everything it names loaded and checked.
 pub struct Loaded {
     pub config: DaemonConfig,
@@ -50,24 +66,24 @@ pub fn watched(config_file: &Path, config: &DaemonConfig) -> Vec<PathBuf> {
 impl Loaded {
     /// Loads the config file and everything it names; `Err` is every
     /// problem found, as `validate` prints them.
-    pub fn load(config_file: &Path) -> Result<Self, String> {
-        let config = daemon::load(config_file).map_err(|e| e.to_string())?;
-        let set = config::load(&config.policies).map_err(|e| e.to_string())?;
+    pub fn load(config_file: &Path) -> Result<Self, LoadError> {
+        let config = daemon::load(config_file).map_err(LoadError::Config)?;
+        let set = config::load(&config.policies).map_err(LoadError::Config)?;
         for w in &set.warnings {
             tracing::warn!("{w}");
         }
         let (policies, guardrails) = (set.policies, set.guardrails);
-        let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(|e| e.to_string())?;
+        let email = config.email.as_ref().map(EmailSetup::load).transpose().map_err(LoadError::Templates)?;
         if let Some(email) = &email {
             let problems = crate::notify::channel_problems(&policies, &email.settings);
             if !problems.is_empty() {
-                return Err(problems.join("\n"));
+                return Err(LoadError::Channels(problems));
             }
         }
         let http_token = config
             .http_token
             .as_ref()
-            .map(|s| daemon::read_http_token(s).map_err(|e| format!("{}: the HTTP token: {e}", config_file.display())))
+            .map(|s| daemon::read_http_token(s).map_err(|source| LoadError::HttpToken { file: config_file.to_path_buf(), source }))
             .transpose()?;
         let stamps = stamps(&watched(config_file, &config));
         Ok(Loaded { config, policies, guardrails, email, http_token, stamps })
