@@ -1,290 +1,249 @@
-//! `report.md`: a summary table first, then each policy's findings.
-//! Everything that comes from AWS is escaped.
+//! `report.md`, rendered from `templates/report.md.j2` piece by piece:
+//! the head (totals, spend, errors, summary, guardrails, not judged), then
+//! each policy's findings one row at a time, so a large report is never
+//! held whole (neither as text nor as template values). This file hands
+//! the template its data; the wording and layout are the template's.
 
 use std::fmt::Write;
 
+use serde::Serialize;
+
+use super::page::{self, value, RenderError};
 use super::{Finding, Report};
-use crate::guardrails::velocity::figures::AiSpend;
 use crate::resources::sizes::JudgedBy;
-use crate::text::{usd, usd_with_unpriced, utc};
 
-/// `report.md`, written as it goes: a large report is never held whole.
-pub fn write_to(report: &Report, out: &mut dyn Write) {
-    let mode = if report.dry_run { "dry run: nothing was changed" } else { "real run" };
-    let _ = writeln!(out, "# costguard sweep report\n");
-    if let Some(ai) = &report.ai_spend {
-        render_ai_spend(out, ai);
-    }
-    let _ = writeln!(out, "- Run: `{}` ({mode}), account {}", escape(&report.run_id), escape(&report.account_id));
-    let _ = writeln!(out, "- Started: {}, finished: {}", utc(report.started_at), utc(report.finished_at));
-    let _ = writeln!(out, "- Regions: {}", report.regions.iter().map(|r| escape(r)).collect::<Vec<_>>().join(", "));
-    let _ = writeln!(
-        out,
-        "- Findings: {} ({} planned, {} done, {} skipped, {} failed); monthly cost of matched resources: {}",
-        report.totals.findings,
-        report.totals.planned,
-        report.totals.done,
-        report.totals.skipped,
-        report.totals.failed,
-        usd_with_unpriced(report.totals.monthly_cost_usd, report.totals.unpriced)
-    );
-    let _ = writeln!(out, "- Monthly saving at stake: {}", usd(Some(report.totals.monthly_saving_usd)));
-    if let Some(saved) = &report.saved {
-        let _ = writeln!(out, "- Saved so far: {}", crate::text::saved_so_far(saved.monthly_usd, saved.changes, saved.since));
-    }
-    if let Some(plan) = &report.plan_file {
-        let _ = writeln!(out, "- Plan: {}", escape(&plan.line()));
-    }
-    let calls: Vec<String> = report.api_calls.iter().map(|(op, n)| format!("{} × {n}", escape(op))).collect();
-    let _ = writeln!(out, "- AWS API calls: {} ({})", report.totals.api_calls, calls.join(", "));
+const TEMPLATE: &str = "report.md.j2";
 
-    if let Some(spend) = &report.spend {
-        render_spend(out, spend);
-    }
+/// What the head macro reads: the report without its findings, and the
+/// few texts that need code to be worded (a count of changes saved since a
+/// date, the plan's line, where each error happened).
+#[derive(Serialize)]
+struct Head<'a> {
+    run_id: &'a str,
+    account_id: &'a str,
+    dry_run: bool,
+    started_at: chrono::DateTime<chrono::Utc>,
+    finished_at: chrono::DateTime<chrono::Utc>,
+    regions: &'a [String],
+    api_calls: &'a std::collections::BTreeMap<String, u64>,
+    totals: &'a super::Totals,
+    saved_so_far: Option<String>,
+    plan_line: Option<String>,
+    spend: Option<&'a crate::guardrails::spend::SpendSummary>,
+    ai_spend: Option<&'a crate::guardrails::velocity::figures::AiSpend>,
+    ai_alerts: Vec<AlertView>,
+    errors: Vec<ErrorView<'a>>,
+    emails: Option<EmailsView<'a>>,
+    policies: Vec<PolicyView<'a>>,
+    guardrails: Vec<GuardrailView<'a>>,
+    not_judged: Vec<NotJudgedView<'a>>,
+    not_judged_unpriced: usize,
+}
 
-    if !report.errors.is_empty() {
-        let _ = writeln!(out, "\n## Errors\n");
-        for e in &report.errors {
-            let place = [e.region.clone(), e.resource_type.map(|t| t.to_string())].into_iter().flatten().collect::<Vec<_>>().join(" ");
-            let _ = writeln!(out, "- {}: {}", escape(&place), escape(&e.message));
-        }
-    }
+#[derive(Serialize)]
+struct AlertView {
+    rule: &'static str,
+    scope: String,
+    text: String,
+}
 
-    if let Some(emails) = &report.emails {
-        render_emails(out, emails);
-    }
+#[derive(Serialize)]
+struct ErrorView<'a> {
+    place: String,
+    message: &'a str,
+}
 
-    let _ = writeln!(out, "\n## Summary\n");
-    let _ = writeln!(out, "| Policy | Resource | Examined | Matched | Planned | Done | Skipped | Failed | Monthly cost |");
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for p in &report.policies {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            escape(&p.name),
-            p.resource_type,
-            p.examined,
-            p.matched,
-            p.planned,
-            p.done,
-            p.skipped,
-            p.failed,
-            usd_with_unpriced(p.monthly_cost_usd, p.unpriced)
-        );
-    }
-    for p in report.policies.iter().filter(|p| p.breaker.is_some() || !p.incomplete_regions.is_empty()) {
-        if let Some(why) = &p.breaker {
-            let _ = writeln!(out, "\n> **{}: circuit breaker tripped, nothing applied.** {}", escape(&p.name), escape(why));
-        }
-        if !p.incomplete_regions.is_empty() {
-            let _ = writeln!(out, "\n> **{}: incomplete**, listing failed in {}", escape(&p.name), escape(&p.incomplete_regions.join(", ")));
-        }
-    }
+#[derive(Serialize)]
+struct EmailsView<'a> {
+    #[serde(flatten)]
+    report: &'a crate::notify::EmailReport,
+    messages: Vec<MessageView<'a>>,
+}
 
-    if !report.guardrails.is_empty() {
-        let _ = writeln!(out, "\n## Guardrails\n");
-        let _ = writeln!(out, "| Kind | Name | Change | Differences | Status |");
-        let _ = writeln!(out, "|---|---|---|---|---|");
-        for g in &report.guardrails {
-            let change = g.change.name();
-            let differences =
-                if g.differences.is_empty() { "–".to_string() } else { g.differences.iter().map(|d| escape(d)).collect::<Vec<_>>().join("<br>") };
-            let status = format!("{:?}", g.status).to_lowercase();
-            let status = g.detail.as_ref().map_or(status.clone(), |d| format!("{status}: {}", escape(d)));
-            let spend = g
-                .spend
-                .as_ref()
-                .map_or(String::new(), |s| format!(" (spent {} of {}; forecast {})", usd(s.actual_usd), usd(Some(s.limit_usd)), usd(s.forecast_usd)));
-            let _ = writeln!(out, "| {} | `{}`{spend} | {change} | {differences} | {status} |", g.kind, escape_code(&g.name));
-        }
-    }
+#[derive(Serialize)]
+struct MessageView<'a> {
+    status: String,
+    findings: usize,
+    to: &'a [String],
+    subject: &'a str,
+    error: Option<&'a str>,
+}
 
-    render_not_judged(out, report);
+#[derive(Serialize)]
+struct PolicyView<'a> {
+    name: &'a str,
+    resource_type: String,
+    examined: usize,
+    matched: usize,
+    planned: usize,
+    done: usize,
+    skipped: usize,
+    failed: usize,
+    monthly_cost_usd: f64,
+    unpriced: usize,
+    breaker: Option<&'a str>,
+    incomplete_regions: &'a [String],
+}
 
-    for p in &report.policies {
-        let findings: Vec<&Finding> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
-        if findings.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "\n## {}\n", escape(&p.name));
-        if findings.iter().any(|f| f.recommendation.is_some()) {
-            recommendations(out, &findings);
-            continue;
-        }
-        let _ = writeln!(out, "| Resource | Region | Why | Action | Status | Monthly cost |");
-        let _ = writeln!(out, "|---|---|---|---|---|---:|");
-        for f in findings {
-            let status = status_text(f);
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} | {} | {} |",
-                escape_code(&f.resource_id),
-                escape(&f.region),
-                escape(&f.reason),
-                escape(&f.action_description),
-                status,
-                match &f.cost_basis {
-                    Some(basis) => format!("{} ({})", usd(f.monthly_cost_usd), escape(basis)),
-                    None => usd(f.monthly_cost_usd),
-                }
-            );
+#[derive(Serialize)]
+struct GuardrailView<'a> {
+    kind: String,
+    name: &'a str,
+    change: &'static str,
+    differences: &'a [String],
+    status: String,
+    detail: Option<&'a str>,
+    spend: Option<&'a crate::guardrails::BudgetSpend>,
+}
+
+#[derive(Serialize)]
+struct NotJudgedView<'a> {
+    resource_id: &'a str,
+    resource_type: String,
+    region: &'a str,
+    instance_types: &'a [String],
+    monthly_cost_usd: Option<f64>,
+    reason: &'a str,
+}
+
+/// One finding's row.
+#[derive(Serialize)]
+pub(super) struct FindingView<'a> {
+    resource_id: &'a str,
+    region: &'a str,
+    reason: &'a str,
+    action: &'a str,
+    status: String,
+    detail: Option<&'a str>,
+    monthly_cost_usd: Option<f64>,
+    cost_basis: Option<&'a str>,
+}
+
+impl<'a> FindingView<'a> {
+    pub(super) fn of(f: &'a Finding) -> Self {
+        FindingView {
+            resource_id: &f.resource_id,
+            region: &f.region,
+            reason: &f.reason,
+            action: &f.action_description,
+            status: format!("{:?}", f.status).to_lowercase(),
+            detail: f.detail.as_deref(),
+            monthly_cost_usd: f.monthly_cost_usd,
+            cost_basis: f.cost_basis.as_deref(),
         }
     }
 }
 
-fn render_emails(out: &mut dyn Write, e: &crate::notify::EmailReport) {
-    let _ = writeln!(out, "\n## Email\n");
-    let _ = writeln!(
-        out,
-        "- Transport: {}; sent {}, kept for the next sweep {}, refused {}; from the outbox: sent {}, given up {}, still waiting {}; findings not repeated within the quiet period: {}",
-        escape(&e.transport), e.sent, e.queued, e.failed, e.outbox_sent, e.outbox_expired, e.outbox_waiting, e.held_back
-    );
-    for m in &e.messages {
-        let error = m.error.as_ref().map_or(String::new(), |err| format!(" ({})", escape(err)));
-        let _ = writeln!(out, "- {}: {} to {}: {}{error}", m.status, m.findings, escape(&m.to.join(", ")), escape(&m.subject));
+/// One part (an instance, or an endpoint's variant) of a rightsizing
+/// finding, with the figures its verdict used, worded.
+#[derive(Serialize)]
+struct PartView<'a> {
+    name: &'a str,
+    verdict: &'static str,
+    why: &'a str,
+    current: String,
+    recommended: String,
+    measured: String,
+    projected: String,
+    current_monthly_usd: Option<f64>,
+    recommended_monthly_usd: Option<f64>,
+    saving_usd: Option<f64>,
+}
+
+fn head(report: &Report) -> Head<'_> {
+    let place = |e: &super::ReportError| [e.region.clone(), e.resource_type.map(|t| t.to_string())].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    Head {
+        run_id: &report.run_id,
+        account_id: &report.account_id,
+        dry_run: report.dry_run,
+        started_at: report.started_at,
+        finished_at: report.finished_at,
+        regions: &report.regions,
+        api_calls: &report.api_calls,
+        totals: &report.totals,
+        saved_so_far: report.saved.as_ref().map(|s| crate::text::saved_so_far(s.monthly_usd, s.changes, s.since)),
+        plan_line: report.plan_file.as_ref().map(|p| p.line()),
+        spend: report.spend.as_ref(),
+        ai_spend: report.ai_spend.as_ref(),
+        ai_alerts: report
+            .ai_spend
+            .iter()
+            .flat_map(|ai| &ai.alerts)
+            .map(|a| AlertView { rule: a.rule, scope: crate::notify::ai_alert::scope(a), text: crate::notify::ai_alert::rule_text(a) })
+            .collect(),
+        errors: report.errors.iter().map(|e| ErrorView { place: place(e), message: &e.message }).collect(),
+        emails: report.emails.as_ref().map(|e| EmailsView {
+            report: e,
+            messages: e
+                .messages
+                .iter()
+                .map(|m| MessageView { status: m.status.to_string(), findings: m.findings, to: &m.to, subject: &m.subject, error: m.error.as_deref() })
+                .collect(),
+        }),
+        policies: report
+            .policies
+            .iter()
+            .map(|p| PolicyView {
+                name: &p.name,
+                resource_type: p.resource_type.to_string(),
+                examined: p.examined,
+                matched: p.matched,
+                planned: p.planned,
+                done: p.done,
+                skipped: p.skipped,
+                failed: p.failed,
+                monthly_cost_usd: p.monthly_cost_usd,
+                unpriced: p.unpriced,
+                breaker: p.breaker.as_deref(),
+                incomplete_regions: &p.incomplete_regions,
+            })
+            .collect(),
+        guardrails: report
+            .guardrails
+            .iter()
+            .map(|g| GuardrailView {
+                kind: g.kind.to_string(),
+                name: &g.name,
+                change: g.change.name(),
+                differences: &g.differences,
+                status: format!("{:?}", g.status).to_lowercase(),
+                detail: g.detail.as_deref(),
+                spend: g.spend.as_ref(),
+            })
+            .collect(),
+        not_judged: report
+            .not_judged
+            .iter()
+            .map(|n| NotJudgedView {
+                resource_id: &n.resource_id,
+                resource_type: n.resource_type.to_string(),
+                region: &n.region,
+                instance_types: &n.instance_types,
+                monthly_cost_usd: n.monthly_cost_usd,
+                reason: &n.reason,
+            })
+            .collect(),
+        not_judged_unpriced: report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count(),
     }
 }
 
-/// AI spend now, first: the alerts, the rate, and each model's last day.
-fn render_ai_spend(out: &mut dyn Write, ai: &AiSpend) {
-    let t = &ai.total;
-    let _ = writeln!(out, "## AI spend now\n");
-    let unpriced = if ai.unpriced_models > 0 { format!(" (plus {} model(s) of unknown price, not counted as $0)", ai.unpriced_models) } else { String::new() };
-    let _ = writeln!(
-        out,
-        "As of {} (Bedrock token use from CloudWatch, {}-minute periods): **{}/hour now** (the last {} minutes), {} in the last hour, {} today, {} this month at the last 24 hours' rate{unpriced}.\n",
-        utc(ai.as_of),
-        ai.period_minutes,
-        usd(Some(t.usd_per_hour)),
-        ai.window_minutes,
-        usd(Some(t.usd_last_hour)),
-        usd(Some(t.usd_today)),
-        usd(Some(t.projected_month_usd))
-    );
-    if let Some(e) = &ai.sagemaker_endpoints {
-        let _ = writeln!(
-            out,
-            "SageMaker endpoints in service: {} at {}/hour{}.\n",
-            e.endpoints,
-            usd(Some(e.usd_per_hour)),
-            if e.unpriced > 0 { format!(" (+ {} unpriced)", e.unpriced) } else { String::new() }
-        );
-    }
-    for a in &ai.alerts {
-        let _ = writeln!(out, "- **Alert** ({}): {}: {}", a.rule, escape(&crate::notify::ai_alert::scope(a)), escape(&crate::notify::ai_alert::rule_text(a)));
-    }
-    if !ai.alerts.is_empty() {
-        let _ = out.write_char('\n');
-    }
-    if ai.models.is_empty() {
-        let _ = writeln!(out, "No model use in the last 24 hours.\n");
-        return;
-    }
-    let _ = writeln!(out, "| Model | Region | Per hour now | Last hour | Today | Month at this rate | Last 24 hours | Price |");
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---|---|");
-    for m in &ai.models {
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
-            escape_code(&m.model_id),
-            escape(&m.region),
-            usd(m.usd_per_hour),
-            usd(m.usd_last_hour),
-            usd(m.usd_today),
-            usd(m.projected_month_usd),
-            sparkline(&m.hourly_usd),
-            escape(&m.price_basis)
-        );
-    }
-    let _ = out.write_char('\n');
-}
-
-/// Hour by hour in block characters, each scaled to the highest hour.
-fn sparkline(values: &[f64]) -> String {
-    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let max = values.iter().copied().fold(0.0_f64, f64::max);
-    values.iter().map(|v| if max > 0.0 { BLOCKS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize] } else { BLOCKS[0] }).collect()
-}
-
-/// The account's spend: the figures a finance lead reads first.
-fn render_spend(out: &mut dyn Write, s: &crate::guardrails::spend::SpendSummary) {
-    let _ = writeln!(out, "\n## Spend (as of {})\n", s.as_of);
-    let change = s.month_over_month_change_pct.map_or("unknown (no spend last month)".to_string(), |c| format!("{c:+.1}% ({})", escape(&s.change_basis)));
-    let _ = writeln!(out, "- Month to date: {}; last month: {}", usd(Some(s.month_to_date_usd)), usd(Some(s.last_month_usd)));
-    let _ = writeln!(out, "- This month, forecast: {}; change on last month: {change}", usd(s.forecast_month_usd));
-    for w in &s.watched {
-        let _ = writeln!(out, "- {}: {} this month, {} last month", escape(&w.service), usd(Some(w.month_to_date_usd)), usd(Some(w.last_month_usd)));
-    }
-    let cached = format!("Cost Explorer figures fetched {}{}", utc(s.fetched_at), if s.estimated { ", not final yet" } else { "" });
-    let _ = writeln!(out, "- {cached}");
-    for note in &s.notes {
-        let _ = writeln!(out, "- {}", escape(note));
-    }
-    if !s.top_services.is_empty() {
-        let _ = writeln!(out, "\n| Service | Month to date | Last month |");
-        let _ = writeln!(out, "|---|---:|---:|");
-        for t in &s.top_services {
-            let _ = writeln!(out, "| {} | {} | {} |", escape(&t.service), usd(Some(t.month_to_date_usd)), usd(Some(t.last_month_usd)));
-        }
-    }
-}
-
-/// Rightsizing findings: one row per instance or variant, with the figures
-/// the verdict used, so a reader can check it before acting.
-/// Resources a rightsizing policy could not judge, with what they cost.
-fn render_not_judged(out: &mut dyn Write, report: &Report) {
-    if report.not_judged.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "\n## Not judged\n");
-    let _ = writeln!(
-        out,
-        "{} resource{} costing {} a month could not be judged, and were left alone:\n",
-        report.not_judged.len(),
-        if report.not_judged.len() == 1 { "" } else { "s" },
-        usd_with_unpriced(report.totals.not_judged_monthly_cost_usd, report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count())
-    );
-    let _ = writeln!(out, "| Resource | Type | Region | Instance | Monthly cost | Why |");
-    let _ = writeln!(out, "|---|---|---|---|---:|---|");
-    for n in &report.not_judged {
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} | {} | {} | {} |",
-            escape_code(&n.resource_id),
-            n.resource_type,
-            escape(&n.region),
-            escape(&n.instance_types.join(", ")),
-            n.monthly_cost_usd.map_or_else(|| "unpriced".to_string(), |c| usd(Some(c))),
-            escape(&n.reason)
-        );
-    }
-}
-
-fn recommendations(out: &mut dyn Write, findings: &[&Finding]) {
-    let _ = writeln!(
-        out,
-        "| Resource | Region | Verdict | Current | Recommended | Measured peak | Would peak at | Monthly now | Monthly after | Saving | Action | Status |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---:|---:|---:|---|---|");
-    for f in findings {
-        let Some(a) = &f.recommendation else { continue };
-        for part in &a.parts {
-            let name = if part.name == f.resource_id {
-                format!("`{}`", escape_code(&f.resource_id))
-            } else {
-                format!("`{}` {}", escape_code(&f.resource_id), escape(&part.name))
-            };
-            let sized = |t: &str, n: i32| if n == 1 { escape(t) } else { format!("{n} × {}", escape(t)) };
+/// A rightsizing finding's parts, worded.
+fn parts(f: &Finding) -> Vec<PartView<'_>> {
+    let Some(a) = &f.recommendation else { return Vec::new() };
+    let sized = |t: &str, n: i32| if n == 1 { t.to_string() } else { format!("{n} × {t}") };
+    let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}%"));
+    a.parts
+        .iter()
+        .map(|part| {
             let recommended = match (&part.recommended_type, part.recommended_count) {
                 (_, Some(0)) => "stop".to_string(),
                 (Some(t), Some(n)) => sized(t, n),
                 _ => "–".to_string(),
             };
-            let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}%"));
             let measured = match part.judged_by {
                 JudgedBy::Gpu => format!(
                     "busiest GPU {} {}, GPUs together {}, GPU memory {} ({:.0} h in {} d)",
-                    escape(&part.statistic),
+                    part.statistic,
                     pct(part.gpu_peak_pct),
                     pct(part.gpu_summed_pct),
                     part.gpu_memory_peak_pct.map_or("not measured".to_string(), |m| format!("{m:.1}%")),
@@ -294,7 +253,7 @@ fn recommendations(out: &mut dyn Write, findings: &[&Finding]) {
                 JudgedBy::Nothing => "not measured".to_string(),
                 JudgedBy::Cpu => format!(
                     "CPU {} {}, memory {} ({:.0} h in {} d)",
-                    escape(&part.statistic),
+                    part.statistic,
                     pct(part.cpu_peak_pct),
                     part.memory_peak_pct.map_or("not measured".to_string(), |m| format!("{m:.1}%")),
                     part.hours_of_data.unwrap_or(0.0),
@@ -306,66 +265,46 @@ fn recommendations(out: &mut dyn Write, findings: &[&Finding]) {
                 (None, Some(cpu)) => format!("CPU {cpu:.1}%{}", part.projected_memory_pct.map_or(String::new(), |m| format!(", memory {m:.1}%"))),
                 (None, None) => "–".to_string(),
             };
-            let saving = part.current_monthly_usd.zip(part.recommended_monthly_usd).map(|(c, r)| c - r);
-            let status = status_text(f);
-            let _ = writeln!(
-                out,
-                "| {name} | {} | {}: {} | {} | {recommended} | {measured} | {projected} | {} | {} | {} | {} | {status} |",
-                escape(&f.region),
-                part.verdict.name(),
-                escape(&part.why),
-                sized(&part.current_type, part.current_count),
-                usd(part.current_monthly_usd),
-                usd(part.recommended_monthly_usd),
-                usd(saving),
-                escape(&f.action_description),
-            );
-        }
-    }
-}
-
-/// The status, and what was done or why not.
-fn status_text(f: &Finding) -> String {
-    let status = format!("{:?}", f.status).to_lowercase();
-    match &f.detail {
-        Some(detail) if !detail.is_empty() => format!("{status}: {}", escape(detail)),
-        _ => status,
-    }
-}
-
-/// Text that cannot break a table row or inject markup: HTML specials,
-/// pipes, backticks and line breaks are neutralised.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' => out.push_str("\\|"),
-            '`' | '*' | '_' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
+            PartView {
+                name: &part.name,
+                verdict: part.verdict.name(),
+                why: &part.why,
+                current: sized(&part.current_type, part.current_count),
+                recommended,
+                measured,
+                projected,
+                current_monthly_usd: part.current_monthly_usd,
+                recommended_monthly_usd: part.recommended_monthly_usd,
+                saving_usd: part.current_monthly_usd.zip(part.recommended_monthly_usd).map(|(c, r)| c - r),
             }
-            '\n' | '\r' => out.push(' '),
-            c if c.is_control() => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Inside a code span only backticks, pipes and line breaks matter.
-fn escape_code(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '`' => '\'',
-            '|' => '¦',
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
         })
         .collect()
 }
+
+/// `report.md`, written as it goes.
+pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError> {
+    page::with_page(TEMPLATE, |page| {
+        page.write(out, "head", &[value(&head(report))])?;
+        for p in &report.policies {
+            let findings: Vec<&Finding> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
+            if findings.is_empty() {
+                continue;
+            }
+            let recommendations = findings.iter().any(|f| f.recommendation.is_some());
+            page.write(out, "policy", &[value(&p.name), value(&recommendations)])?;
+            for f in findings {
+                if recommendations {
+                    page.write(out, "recommendation", &[value(&FindingView::of(f)), value(&parts(f))])?;
+                } else {
+                    page.write(out, "finding", &[value(&FindingView::of(f))])?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+pub use crate::text::{markdown as escape, markdown_code as escape_code};
 
 #[cfg(test)]
 mod tests {

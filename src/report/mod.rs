@@ -4,6 +4,7 @@
 pub mod html;
 pub mod markdown;
 pub mod organization;
+pub mod page;
 pub mod plan_review;
 
 use std::collections::{BTreeMap, HashSet};
@@ -357,13 +358,18 @@ pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)>
     // Streamed to disk: a large report is never held twice in memory.
     let json_path = crate::files::write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
     let md_path = crate::files::write_atomic(dir, "report.md", |out| stream(out, |w| markdown::write_to(report, w)))?;
-    crate::files::write_atomic(dir, "report.html", |out| stream(out, |w| html::write_to(report, w)))?;
+    crate::files::write_atomic(dir, "report.html", |out| {
+        stream(out, |w| {
+            html::write_to(report, w);
+            Ok(())
+        })
+    })?;
     Ok((json_path, md_path))
 }
 
 /// Text written as it is made onto `out` (`fmt::Write` onto a file),
 /// failing with the first write error.
-fn stream(out: &mut impl std::io::Write, make: impl FnOnce(&mut dyn std::fmt::Write)) -> std::io::Result<()> {
+fn stream(out: &mut impl std::io::Write, make: impl FnOnce(&mut dyn std::fmt::Write) -> Result<(), page::RenderError>) -> std::io::Result<()> {
     struct Onto<'a, W: std::io::Write> {
         out: &'a mut W,
         error: Option<std::io::Error>,
@@ -380,8 +386,11 @@ fn stream(out: &mut impl std::io::Write, make: impl FnOnce(&mut dyn std::fmt::Wr
         }
     }
     let mut onto = Onto { out, error: None };
-    make(&mut onto);
-    onto.error.map_or(Ok(()), Err)
+    let rendered = make(&mut onto);
+    match (onto.error, rendered) {
+        (Some(e), _) => Err(e),
+        (None, rendered) => rendered.map_err(std::io::Error::other),
+    }
 }
 
 // Here, not in `organization`: its page is written by `html`, which reads it.
@@ -389,9 +398,19 @@ impl organization::OrgReport {
     /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
         let json = crate::files::write_atomic(dir, "report.json", |w| serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other))?;
-        let md = crate::files::write_atomic(dir, "report.md", |w| stream(w, |out| self.write_markdown(out)))?;
+        let md = crate::files::write_atomic(dir, "report.md", |w| {
+            stream(w, |out| {
+                self.write_markdown(out);
+                Ok(())
+            })
+        })?;
         let page = |id: &str| self.account_page(dir, id);
-        crate::files::write_atomic(dir, "report.html", |w| stream(w, |out| html::organization(self, &page, out)))?;
+        crate::files::write_atomic(dir, "report.html", |w| {
+            stream(w, |out| {
+                html::organization(self, &page, out);
+                Ok(())
+            })
+        })?;
         Ok((json, md))
     }
 }
