@@ -358,12 +358,7 @@ pub fn write(report: &Report, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)>
     // Streamed to disk: a large report is never held twice in memory.
     let json_path = crate::files::write_atomic(dir, "report.json", |out| serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other))?;
     let md_path = crate::files::write_atomic(dir, "report.md", |out| stream(out, |w| markdown::write_to(report, w)))?;
-    crate::files::write_atomic(dir, "report.html", |out| {
-        stream(out, |w| {
-            html::write_to(report, w);
-            Ok(())
-        })
-    })?;
+    crate::files::write_atomic(dir, "report.html", |out| stream(out, |w| html::write_to(report, w)))?;
     Ok((json_path, md_path))
 }
 
@@ -405,12 +400,7 @@ impl organization::OrgReport {
             })
         })?;
         let page = |id: &str| self.account_page(dir, id);
-        crate::files::write_atomic(dir, "report.html", |w| {
-            stream(w, |out| {
-                html::organization(self, &page, out);
-                Ok(())
-            })
-        })?;
+        crate::files::write_atomic(dir, "report.html", |w| stream(w, |out| html::organization(self, &page, out)))?;
         Ok((json, md))
     }
 }

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 /// The shipped pages.
-const SHIPPED: [(&str, &str); 1] = [("report.md.j2", include_str!("templates/report.md.j2"))];
+const SHIPPED: [(&str, &str); 2] = [("report.md.j2", include_str!("templates/report.md.j2")), ("report.html.j2", include_str!("templates/report.html.j2"))];
 
 /// A page that could not be rendered: a template's mistake, named.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,16 @@ fn environment() -> &'static Result<Environment<'static>, RenderError> {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_auto_escape_callback(|name| if name.ends_with(".html.j2") { AutoEscape::Html } else { AutoEscape::None });
+        // HTML-escaped as everywhere else in costguard (`text::html`): the
+        // five specials, nothing more.
+        env.set_formatter(|out, state, value| {
+            if state.auto_escape() == AutoEscape::Html && !value.is_safe() && !value.is_none() {
+                let text = value.to_string();
+                out.write_str(&crate::text::html(&text)).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.add_filter("md", |s: &str| crate::text::markdown(s));
         env.add_filter("code", |s: &str| crate::text::markdown_code(s));
         env.add_filter("usd", |v: Option<f64>| crate::text::usd(v));
