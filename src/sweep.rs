@@ -749,38 +749,18 @@ async fn check_ai_spend(run: &Run<'_>) -> Option<AiSpendChecked> {
         }
     };
     let notices = velocity::alerts::notices(&checked.evaluations, &previous, now, settings);
-    let mut report = EmailReport::default();
-    let mut told = true;
     // An organization's alert names its account and goes out through the hub.
-    let sender = options.scope.member.as_ref().map_or(aws, |m| &m.hub);
-    let rendered = notify::ai_alert::render(&notices, &checked.spend).map(|r| match &options.scope.member {
-        Some(m) => notify::ai_alert::in_account(r, &m.label),
-        None => r,
-    });
-    if let Some(rendered) = rendered {
-        for n in &notices {
-            tracing::warn!(kind = ?n.kind, scope = %n.line.scope, rule = n.line.rule, value = n.line.value, limit = n.line.limit, "AI spend alert");
-        }
-        match (settings.emails.is_empty(), options.features.email.as_ref()) {
-            (true, _) => {}
-            (false, Some(email)) => {
-                let outlets = notify::Outlets::new(email, sender, clock);
-                let (sent, send_errors, all) = outlets.mailer(journal, cancel).deliver_alert(&settings.emails, &rendered, now).await;
-                (report, told) = (sent, all);
-                errors.extend(send_errors);
-            }
-            (false, None) => errors.push(
-                "AI spend alert: spend-velocity names email recipients but email is not set up (the config's `email:`); shown in the report only".to_string(),
-            ),
-        }
-        if let Some(topic) = &settings.sns_topic {
-            let region = topic.split(':').nth(3).unwrap_or_default();
-            if let Err(e) = sender.sns(region).publish(topic, &rendered.subject, &rendered.text).await {
-                told = false;
-                errors.push(format!("AI spend alert to {topic}: {e}"));
-            }
-        }
-    }
+    let teller = notify::ai_alert::Teller {
+        settings,
+        email: options.features.email.as_deref(),
+        sender: options.scope.member.as_ref().map_or(aws, |m| &m.hub),
+        account: options.scope.member.as_ref().map(|m| m.label.as_str()),
+        journal,
+        clock,
+        cancel,
+    };
+    let (report, told, tell_errors) = teller.tell(&notices, &checked.spend, now).await;
+    errors.extend(tell_errors);
     if told {
         let (standing, cleared) = velocity::alerts::settle(&notices, &checked.evaluations, &previous);
         if let Some(Err(e)) = journal.map(|j| velocity::alerts::Alerts::of(j).record(&standing, &cleared, now)) {

@@ -122,7 +122,7 @@ async fn a_tenfold_jump_is_priced_and_alerted_in_the_first_sweep_and_nothing_els
     // In total: $5.00 in the last hour against 5 x ($0.45 + $0.50).
     assert!((ai.total.usd_last_hour - 5.00).abs() < 1e-6, "{:?}", ai.total);
     assert!((ai.total.usd_per_hour - 4.50).abs() < 1e-6, "Haiku's last point is 30 minutes old: {:?}", ai.total);
-    let crossed: Vec<(&str, &str)> = ai.alerts.iter().map(|a| (a.scope.as_str(), a.rule)).collect();
+    let crossed: Vec<(&str, &str)> = ai.alerts.iter().map(|a| (a.scope.as_str(), a.rule.as_str())).collect();
     assert_eq!(crossed, [("total", "spike"), (SONNET, "spike")]);
     assert_eq!(first.report.api_calls.get("cloudwatch:ListMetrics"), Some(&2), "one per namespace: {:?}", first.report.api_calls);
     assert_eq!(first.report.api_calls.get("cloudwatch:GetMetricData"), Some(&2), "the window, then the baseline: {:?}", first.report.api_calls);

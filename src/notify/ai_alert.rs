@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
+use crate::config::velocity::SpendVelocity;
 use crate::guardrails::velocity::alerts::{Notice, NoticeKind};
-use crate::guardrails::velocity::figures::{AiSpend, AlertLine};
+use crate::guardrails::velocity::figures::{AiSpend, AlertLine, AlertRule};
 use crate::text::{clean, html, usd, utc};
 
 use super::template::Rendered;
@@ -24,13 +25,12 @@ pub fn scope(line: &AlertLine) -> String {
 /// What a rule measures, for people.
 pub fn rule_text(line: &AlertLine) -> String {
     match line.rule {
-        "max-usd-per-hour" => format!("{}/hour now, limit {}/hour", usd(Some(line.value)), usd(Some(line.limit))),
-        "max-usd-per-day" => format!("{} today, limit {}/day", usd(Some(line.value)), usd(Some(line.limit))),
-        "max-projected-month-usd" => format!("{} projected this month, limit {}", usd(Some(line.value)), usd(Some(line.limit))),
-        "spike" => {
+        AlertRule::MaxUsdPerHour => format!("{}/hour now, limit {}/hour", usd(Some(line.value)), usd(Some(line.limit))),
+        AlertRule::MaxUsdPerDay => format!("{} today, limit {}/day", usd(Some(line.value)), usd(Some(line.limit))),
+        AlertRule::MaxProjectedMonthUsd => format!("{} projected this month, limit {}", usd(Some(line.value)), usd(Some(line.limit))),
+        AlertRule::Spike => {
             format!("{} in the last hour, at or over {} (the spike limit from the same hour of the past 7 days)", usd(Some(line.value)), usd(Some(line.limit)))
         }
-        other => format!("{other}: {} against {}", usd(Some(line.value)), usd(Some(line.limit))),
     }
 }
 
@@ -66,6 +66,59 @@ pub fn in_account(rendered: Rendered, account: &str) -> Rendered {
         subject: crate::text::clean(&format!("[{account}] {}", rendered.subject), super::template::MAX_SUBJECT_CHARS),
         text: format!("Account: {account}\n\n{}", rendered.text),
         html,
+    }
+}
+
+/// Who hears of AI spend alerts and how: the spend-velocity recipients by
+/// email (the config's `email:`), its SNS topic; in an organization's
+/// sweep, through the hub, naming the account.
+pub struct Teller<'a> {
+    pub settings: &'a SpendVelocity,
+    pub email: Option<&'a super::EmailSetup>,
+    pub sender: &'a crate::aws::Aws,
+    /// The member account's label, in an organization's sweep.
+    pub account: Option<&'a str>,
+    pub journal: Option<&'a crate::engine::journal::Journal>,
+    pub clock: &'a crate::clock::Clock,
+    pub cancel: &'a tokio_util::sync::CancellationToken,
+}
+
+impl Teller<'_> {
+    /// Tells `notices`, if any: the email's outcomes, whether every
+    /// recipient was told (else the alert state is not advanced, and they
+    /// hear it again), and every delivery error.
+    pub async fn tell(&self, notices: &[Notice], spend: &AiSpend, now: chrono::DateTime<chrono::Utc>) -> (super::EmailReport, bool, Vec<String>) {
+        let mut report = super::EmailReport::default();
+        let (mut told, mut errors) = (true, Vec::new());
+        let Some(rendered) = render(notices, spend).map(|r| match self.account {
+            Some(account) => in_account(r, account),
+            None => r,
+        }) else {
+            return (report, told, errors);
+        };
+        for n in notices {
+            tracing::warn!(kind = ?n.kind, scope = %n.line.scope, rule = n.line.rule.as_str(), value = n.line.value, limit = n.line.limit, "AI spend alert");
+        }
+        match (self.settings.emails.is_empty(), self.email) {
+            (true, _) => {}
+            (false, Some(email)) => {
+                let outlets = super::Outlets::new(email, self.sender, self.clock);
+                let (sent, send_errors, all) = outlets.mailer(self.journal, self.cancel).deliver_alert(&self.settings.emails, &rendered, now).await;
+                (report, told) = (sent, all);
+                errors.extend(send_errors);
+            }
+            (false, None) => errors.push(
+                "AI spend alert: spend-velocity names email recipients but email is not set up (the config's `email:`); shown in the report only".to_string(),
+            ),
+        }
+        if let Some(topic) = &self.settings.sns_topic {
+            let region = topic.split(':').nth(3).unwrap_or_default();
+            if let Err(e) = self.sender.sns(region).publish(topic, &rendered.subject, &rendered.text).await {
+                told = false;
+                errors.push(format!("AI spend alert to {topic}: {e}"));
+            }
+        }
+        (report, told, errors)
     }
 }
 
@@ -158,7 +211,7 @@ mod tests {
     #[test]
     fn model_ids_from_aws_cannot_inject_markup_or_lines() {
         let evil = "acme.<script>alert(1)</script>\nBcc: x@y";
-        let line = AlertLine { scope: evil.into(), region: Some("us-east-1".into()), rule: "max-usd-per-hour", value: 50.0, limit: 6.85 };
+        let line = AlertLine { scope: evil.into(), region: Some("us-east-1".into()), rule: AlertRule::MaxUsdPerHour, value: 50.0, limit: 6.85 };
         let model = ModelSpend {
             model_id: evil.into(),
             region: "us-east-1".into(),

@@ -188,7 +188,7 @@ fn head(report: &Report) -> Head<'_> {
             .ai_spend
             .iter()
             .flat_map(|ai| &ai.alerts)
-            .map(|a| AlertView { rule: a.rule, scope: crate::notify::ai_alert::scope(a), text: crate::notify::ai_alert::rule_text(a) })
+            .map(|a| AlertView { rule: a.rule.as_str(), scope: crate::notify::ai_alert::scope(a), text: crate::notify::ai_alert::rule_text(a) })
             .collect(),
         ai_models,
         spend: report.spend.as_ref(),

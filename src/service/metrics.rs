@@ -125,7 +125,7 @@ impl Metrics {
         self.set(AI_TOTAL, &[], ai.total.usd_per_hour);
         self.update(AI_ALERTS, &[], |_| {});
         for n in &ai.told {
-            self.add(AI_ALERTS, &[n.line.rule, n.kind.as_str()], 1.0);
+            self.add(AI_ALERTS, &[n.line.rule.as_str(), n.kind.as_str()], 1.0);
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::params;
 
-use super::figures::{limits_of, AiSpend, AlertLine};
+use super::figures::{limits_of, AiSpend, AlertLine, AlertRule};
 pub use super::figures::{Notice, NoticeKind};
 use crate::config::velocity::{Limits, SpendVelocity};
 use crate::engine::db::{parse_time, Db, History, JournalError, Table};
@@ -60,9 +60,9 @@ pub struct Told {
 
 fn limit_lines(scope: &str, region: Option<&str>, limits: &Limits, (per_hour, today, month): (f64, f64, f64)) -> Vec<Evaluation> {
     let rules = [
-        ("max-usd-per-hour", limits.usd_per_hour, per_hour),
-        ("max-usd-per-day", limits.usd_per_day, today),
-        ("max-projected-month-usd", limits.projected_month_usd, month),
+        (AlertRule::MaxUsdPerHour, limits.usd_per_hour, per_hour),
+        (AlertRule::MaxUsdPerDay, limits.usd_per_day, today),
+        (AlertRule::MaxProjectedMonthUsd, limits.projected_month_usd, month),
     ];
     rules
         .into_iter()
@@ -79,7 +79,7 @@ fn limit_lines(scope: &str, region: Option<&str>, limits: &Limits, (per_hour, to
 fn spike_line(scope: &str, region: Option<&str>, settings: &SpendVelocity, last_hour: f64, baseline: Option<f64>) -> Option<Evaluation> {
     let spike = settings.spike?;
     let limit = baseline.map_or(spike.min_usd_per_hour, |b| (b * spike.factor).max(spike.min_usd_per_hour));
-    let line = AlertLine { scope: scope.to_string(), region: region.map(str::to_string), rule: "spike", value: last_hour, limit };
+    let line = AlertLine { scope: scope.to_string(), region: region.map(str::to_string), rule: AlertRule::Spike, value: last_hour, limit };
     Some(Evaluation { crossed: baseline.is_some() && last_hour >= limit, line })
 }
 
@@ -95,7 +95,7 @@ pub fn evaluate(spend: &mut AiSpend, settings: &SpendVelocity) -> Vec<Evaluation
         };
         let mut mine = limits_of(&m.model_id, settings).map_or_else(Vec::new, |l| limit_lines(&m.model_id, Some(&m.region), l, (per_hour, today, month)));
         mine.extend(spike_line(&m.model_id, Some(&m.region), settings, last_hour, m.baseline_usd_per_hour));
-        m.alerts = mine.iter().filter(|e| e.crossed).map(|e| e.line.rule.to_string()).collect();
+        m.alerts = mine.iter().filter(|e| e.crossed).map(|e| e.line.rule.as_str().to_string()).collect();
         all.extend(mine);
     }
     spend.alerts = all.iter().filter(|e| e.crossed).map(|e| e.line.clone()).collect();
@@ -172,7 +172,7 @@ mod tests {
     }
 
     fn eval(value: f64) -> Vec<Evaluation> {
-        let line = AlertLine { scope: "total".into(), region: None, rule: "max-usd-per-hour", value, limit: 10.0 };
+        let line = AlertLine { scope: "total".into(), region: None, rule: AlertRule::MaxUsdPerHour, value, limit: 10.0 };
         vec![Evaluation { crossed: value >= 10.0, line }]
     }
 

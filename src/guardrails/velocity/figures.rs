@@ -114,8 +114,7 @@ pub struct AlertLine {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// `max-usd-per-hour`, `max-usd-per-day`, `max-projected-month-usd`, `spike`.
-    pub rule: &'static str,
+    pub rule: AlertRule,
     pub value: f64,
     pub limit: f64,
 }
@@ -123,7 +122,29 @@ pub struct AlertLine {
 impl AlertLine {
     /// Stable across sweeps: what the alert state is kept under.
     pub fn key(&self) -> String {
-        format!("{}|{}|{}", self.region.as_deref().unwrap_or("*"), self.scope, self.rule)
+        format!("{}|{}|{}", self.region.as_deref().unwrap_or("*"), self.scope, self.rule.as_str())
+    }
+}
+
+/// What an alert line measures; stored and shown by its config name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertRule {
+    MaxUsdPerHour,
+    MaxUsdPerDay,
+    MaxProjectedMonthUsd,
+    /// The last hour against the same hour of the past 7 days.
+    Spike,
+}
+
+impl AlertRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertRule::MaxUsdPerHour => "max-usd-per-hour",
+            AlertRule::MaxUsdPerDay => "max-usd-per-day",
+            AlertRule::MaxProjectedMonthUsd => "max-projected-month-usd",
+            AlertRule::Spike => "spike",
+        }
     }
 }
 
