@@ -255,7 +255,7 @@ async fn plan_then_protect_then_apply(moto: &Moto, policy_text: &str) -> (Vec<co
         clock: &clock,
         fresh_sizes: None,
     };
-    let outcomes = apply::apply(&planned, &ctx).await;
+    let outcomes = apply::apply(&planned, &ctx).await.in_order();
     let tags = logs.list_tags_for_resource().resource_arn(arn.trim_end_matches(":*")).send().await.expect("tags").tags().cloned().unwrap_or_default();
     (outcomes, tags.into_iter().collect())
 }

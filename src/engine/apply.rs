@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::actions::{ActionState, Intent, PendingSaving};
 use super::journal::Journal;
 use super::plan::Mark;
-use super::plan::{Decision, Plan, PlanEntry, PlanSettings, PolicyPlan};
+use super::plan::{Decision, EntryId, Plan, PlanEntry, PlanSettings, PolicyPlan};
 use crate::actions::{mark, Action};
 use crate::aws::Aws;
 use crate::clock::Clock;
@@ -26,6 +26,29 @@ pub use crate::outcome::Status;
 use crate::outcome::{ActionResult, Repair};
 use crate::resources::ResourceAction;
 use crate::resources::{Change, Resource, ResourceType, Tags};
+
+/// Each plan entry's outcome, by the entry's id.
+#[derive(Clone, Debug, Default)]
+pub struct Outcomes(Vec<Option<Outcome>>);
+
+impl Outcomes {
+    fn set(&mut self, id: EntryId, outcome: Outcome) {
+        if self.0.len() <= id.index() {
+            self.0.resize(id.index() + 1, None);
+        }
+        self.0[id.index()] = Some(outcome);
+    }
+
+    /// Every outcome, in entry order.
+    pub fn in_order(self) -> Vec<Outcome> {
+        self.0.into_iter().flatten().collect()
+    }
+
+    /// Entry `id`'s outcome, taken (its detail moves into the finding).
+    pub fn take(&mut self, id: EntryId) -> Option<Outcome> {
+        self.0.get_mut(id.index()).and_then(Option::take)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
@@ -45,17 +68,20 @@ fn day(t: DateTime<Utc>) -> String {
     crate::text::utc(t)
 }
 
-/// The outcome of every plan entry, in `Plan::entries` order, without
-/// touching AWS: what a dry run reports.
-pub fn dry_run(plan: &Plan) -> Vec<Outcome> {
-    plan.entries()
-        .map(|(policy, entry)| match &entry.decision {
+/// The outcome of every plan entry, by its id, without touching AWS: what
+/// a dry run reports.
+pub fn dry_run(plan: &Plan) -> Outcomes {
+    let mut outcomes = Outcomes(Vec::with_capacity(plan.len()));
+    for (policy, entry) in plan.entries() {
+        let outcome = match &entry.decision {
             Decision::Act | Decision::Report => Outcome::new(Status::Planned, None),
             Decision::Mark { due } => Outcome::new(Status::Planned, format!("would mark; {} due {}", gated(policy), day(*due))),
             Decision::Wait { due } => Outcome::new(Status::Planned, format!("marked; {} due {}", gated(policy), day(*due))),
             Decision::Skip(why) => Outcome { status: Status::Skipped, detail: Some(Arc::clone(why)) },
-        })
-        .collect()
+        };
+        outcomes.set(entry.id, outcome);
+    }
+    outcomes
 }
 
 fn gated(policy: &PolicyPlan) -> String {
@@ -79,17 +105,17 @@ pub struct ApplyContext<'a> {
     pub fresh_sizes: Option<&'a crate::pricing::PriceBook>,
 }
 
-pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Vec<Outcome> {
+pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Outcomes {
     let mut outcomes = dry_run(plan);
     for policy in &plan.policies {
         unmark(policy, ctx).await;
     }
-    for (i, (policy_plan, entry)) in plan.entries().enumerate() {
+    for (policy_plan, entry) in plan.entries() {
         if !matches!(entry.decision, Decision::Act | Decision::Mark { .. }) {
             continue;
         }
         if ctx.cancel.is_cancelled() {
-            outcomes[i] = Outcome::new(Status::Skipped, "interrupted before this resource".to_string());
+            outcomes.set(entry.id, Outcome::new(Status::Skipped, "interrupted before this resource".to_string()));
             continue;
         }
         let Some(policy) = ctx.policies.iter().find(|p| p.name == policy_plan.policy) else { continue };
@@ -105,7 +131,7 @@ pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Vec<Outcome> {
             detail = %outcome.detail.as_deref().unwrap_or(""),
             "action applied"
         );
-        outcomes[i] = outcome;
+        outcomes.set(entry.id, outcome);
     }
     outcomes
 }

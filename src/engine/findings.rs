@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::apply::Outcome;
-use super::plan::Plan;
+use super::apply::{Outcome, Outcomes};
+use super::plan::{EntryId, Plan};
 use crate::outcome::Status;
 use crate::resources::sizes::Assessment;
 use crate::resources::{CostKind, ResourceType};
@@ -16,6 +16,9 @@ use crate::resources::{CostKind, ResourceType};
 /// not copied into each: an estate's sweep makes thousands of findings.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Finding {
+    /// The plan entry it reports.
+    #[serde(skip)]
+    pub entry: EntryId,
     pub policy: Arc<str>,
     pub resource_type: ResourceType,
     pub resource_id: String,
@@ -48,13 +51,12 @@ pub struct Finding {
     pub recommendation: Option<Box<Assessment>>,
 }
 
-/// The findings of `plan`, given the outcome of each entry (in
-/// `Plan::entries` order). Each entry's reason and each outcome's detail
+/// The findings of `plan`, given the outcome of each entry (by its id).
+/// Each entry's reason and each outcome's detail
 /// move into its finding (nothing reads them past here; on a large estate
 /// they are the longest texts there are).
-pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Vec<Finding> {
-    let mut findings = Vec::with_capacity(outcomes.len());
-    let mut outcomes = outcomes.into_iter();
+pub fn findings(plan: &mut Plan, mut outcomes: Outcomes, account_id: &str) -> Vec<Finding> {
+    let mut findings = Vec::with_capacity(plan.len());
     let account_id: Arc<str> = Arc::from(account_id);
     for policy in &mut plan.policies {
         // The same for every entry of the policy: built once.
@@ -65,8 +67,12 @@ pub fn findings(plan: &mut Plan, outcomes: Vec<Outcome>, account_id: &str) -> Ve
         } else {
             policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ").into()
         };
-        for (entry, outcome) in policy.entries.iter_mut().zip(outcomes.by_ref()) {
+        for entry in &mut policy.entries {
+            // An entry without an outcome was never reached (it cannot
+            // happen: a dry run gives every entry one first).
+            let outcome = outcomes.take(entry.id).unwrap_or(Outcome { status: Status::Skipped, detail: None });
             findings.push(Finding {
+                entry: entry.id,
                 policy: Arc::clone(&policy_name),
                 resource_type: policy.resource_type,
                 resource_id: entry.resource.id.clone(),

@@ -94,6 +94,8 @@ pub struct Unmark {
 
 #[derive(Clone, Debug)]
 pub struct PlanEntry {
+    /// Its place in the plan: outcomes and findings are keyed by it.
+    pub id: EntryId,
     pub resource: Arc<Resource>,
     pub reason: String,
     pub decision: Decision,
@@ -120,7 +122,43 @@ pub enum Decision {
     Skip(Arc<str>),
 }
 
+/// A plan entry's id: its place among all of the plan's entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(pub u32);
+
+impl Default for EntryId {
+    fn default() -> Self {
+        EntryId::UNNUMBERED
+    }
+}
+
+impl EntryId {
+    /// Before `Plan::numbered` (and in a finding read back from a report).
+    pub const UNNUMBERED: EntryId = EntryId(u32::MAX);
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 impl Plan {
+    /// Gives every entry its id, in `entries` order.
+    pub fn numbered(mut self) -> Self {
+        let ids = (0u32..).map(EntryId);
+        for (entry, id) in self.policies.iter_mut().flat_map(|p| p.entries.iter_mut()).zip(ids) {
+            entry.id = id;
+        }
+        self
+    }
+
+    /// How many entries the plan has (ids run from 0 to this).
+    pub fn len(&self) -> usize {
+        self.policies.iter().map(|p| p.entries.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     pub fn entries(&self) -> impl Iterator<Item = (&PolicyPlan, &PlanEntry)> {
         self.policies.iter().flat_map(|p| p.entries.iter().map(move |e| (p, e)))
     }
@@ -136,7 +174,7 @@ impl Plan {
 /// journal does not hold is a new mark from now.
 pub fn plan(policies: &[Policy], inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
     let planned = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, marks, now, settings)).collect();
-    Plan { now, policies: planned, not_judged: not_judged(policies, inventory, now) }
+    Plan { now, policies: planned, not_judged: not_judged(policies, inventory, now) }.numbered()
 }
 
 /// Every resource that an enabled `rightsizing` policy's other filters
@@ -178,6 +216,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
             let marked = policy_marks.iter().find(|m| m.region == *resource.region && m.resource_id == resource.id);
             let due = marked.map(|m| m.marked_at).zip(policy.grace()).map(|(at, grace)| at + grace);
             Some(PlanEntry {
+                id: EntryId::UNNUMBERED,
                 resource: Arc::clone(resource),
                 reason,
                 decision: decide(policy, resource, settings, due, now),

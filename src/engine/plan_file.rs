@@ -289,6 +289,7 @@ pub fn to_plan(file: &PlanFile, policies: &[Policy], marks: &[super::plan::Mark]
             .iter()
             .filter(|c| c.policy == planned.name)
             .map(|c| PlanEntry {
+                id: super::plan::EntryId::UNNUMBERED,
                 resource: Arc::new(c.resource.clone()),
                 reason: c.reason.clone(),
                 decision: decision_now(c, policy, marks, now),
@@ -308,7 +309,7 @@ pub fn to_plan(file: &PlanFile, policies: &[Policy], marks: &[super::plan::Mark]
             unmark: Vec::new(),
         });
     }
-    plan
+    plan.numbered()
 }
 
 /// Why a plan file could not be read.

@@ -11,7 +11,7 @@ use crate::actions::notify::{is_email_address, RESOURCE_OWNER};
 use crate::actions::{self, Action};
 use crate::config::Policy;
 use crate::engine::findings::Finding;
-use crate::engine::plan::{Decision, Plan};
+use crate::engine::plan::{Decision, EntryId, Plan};
 use crate::outcome::Status;
 use crate::resources::Tags;
 
@@ -240,14 +240,14 @@ fn planned(status: Status, decision: &Decision, detail: Option<&str>, gated: &st
 }
 
 /// Routes the findings of every policy with a `notify` action. `findings`
-/// are the report's, in plan order (one per plan entry).
+/// are the report's (one per plan entry, found by its id).
 pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &Routing, dry_run: bool) -> (Vec<Digest>, Vec<Unroutable>) {
     let descriptions: HashMap<&str, Option<&String>> = policies.iter().map(|p| (p.name.as_str(), p.description.as_ref())).collect();
     let mut by_recipient: BTreeMap<String, BTreeMap<String, PolicyGroup>> = BTreeMap::new();
     let mut unroutable = Vec::new();
-    let mut findings = findings.iter();
+    let by_entry: HashMap<EntryId, &Finding> = findings.iter().map(|f| (f.entry, f)).collect();
     for policy in &plan.policies {
-        let entries: Vec<_> = policy.entries.iter().zip(findings.by_ref()).collect();
+        let entries: Vec<_> = policy.entries.iter().filter_map(|e| Some((e, *by_entry.get(&e.id)?))).collect();
         let Some(to) = policy.actions.iter().find_map(|a| match a {
             Action::Notify(n) => Some(&n.to),
             _ => None,
