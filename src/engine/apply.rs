@@ -149,15 +149,7 @@ async fn mark_resource(policy: &Policy, entry: &PlanEntry, due: DateTime<Utc>, n
     if let Err(e) = r.resource_type().set_tags(ctx.aws, r, &tag).await {
         return Outcome::new(Status::Failed, format!("could not tag the mark: {e}"));
     }
-    let record = Mark {
-        policy: policy.name.clone(),
-        resource_type: policy.resource_type,
-        region: r.region.to_string(),
-        resource_id: r.id.clone(),
-        action: action.clone(),
-        marked_at: now,
-        due_at: due,
-    };
+    let record = Mark { policy: policy.name.clone(), key: r.key(), action: action.clone(), marked_at: now, due_at: due };
     match ctx.journal.marks().put(&record, ctx.run_id) {
         Ok(()) => Outcome::new(Status::Done, format!("marked; {action} due {}", day(due))),
         Err(e) => Outcome::new(Status::Failed, format!("tagged, but the journal failed: {e}")),
@@ -306,14 +298,14 @@ async fn recheck(policy: &Policy, entry: &PlanEntry, now: DateTime<Utc>, ctx: &A
 async fn unmark(policy: &PolicyPlan, ctx: &ApplyContext<'_>) {
     for u in &policy.unmark {
         if let Some(arn) = &u.arn {
-            if let Err(e) = remove_tag(ctx.aws, u.resource_type, &u.region, arn).await {
-                tracing::warn!(policy = %policy.policy, resource = %u.resource_id, error = %e, "could not remove the mark tag");
+            if let Err(e) = remove_tag(ctx.aws, u.key.resource_type, &u.key.region, arn).await {
+                tracing::warn!(policy = %policy.policy, resource = %u.key.id, error = %e, "could not remove the mark tag");
                 continue;
             }
         }
-        match ctx.journal.marks().remove(&policy.policy, u.resource_type, &u.region, &u.resource_id) {
-            Ok(()) => tracing::info!(policy = %policy.policy, resource = %u.resource_id, why = %u.why, "unmarked"),
-            Err(e) => tracing::error!(policy = %policy.policy, resource = %u.resource_id, error = %e, "could not remove a mark"),
+        match ctx.journal.marks().remove(&policy.policy, &u.key) {
+            Ok(()) => tracing::info!(policy = %policy.policy, resource = %u.key.id, why = %u.why, "unmarked"),
+            Err(e) => tracing::error!(policy = %policy.policy, resource = %u.key.id, error = %e, "could not remove a mark"),
         }
     }
 }
@@ -328,7 +320,7 @@ async fn clear_mark(policy: &Policy, r: &Resource, ctx: &ApplyContext<'_>) {
             }
         }
     }
-    if let Err(e) = ctx.journal.marks().remove(&policy.name, r.resource_type(), &r.region, &r.id) {
+    if let Err(e) = ctx.journal.marks().remove(&policy.name, &r.key()) {
         tracing::error!(resource = %r.id, error = %e, "could not remove a mark");
     }
 }

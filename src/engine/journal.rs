@@ -99,7 +99,7 @@ mod tests {
     use crate::engine::ledger::SavingState;
     use crate::engine::plan::Mark;
     use crate::resources::sagemaker_endpoint::fixture;
-    use crate::resources::ResourceType;
+    use crate::resources::{ResourceKey, ResourceType};
     use rusqlite::Connection;
 
     #[test]
@@ -124,9 +124,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap().with_timezone(&Utc);
         let mark = Mark {
             policy: "idle".into(),
-            resource_type: ResourceType::SagemakerEndpoint,
-            region: "us-east-1".into(),
-            resource_id: "e1".into(),
+            key: ResourceKey { resource_type: ResourceType::SagemakerEndpoint, region: "us-east-1".into(), id: "e1".into() },
             action: "delete".into(),
             marked_at: now,
             due_at: now + chrono::Duration::days(7),
@@ -134,7 +132,7 @@ mod tests {
         Journal::open(&path).unwrap().marks().put(&mark, "run").unwrap();
         let reopened = Journal::open(&path).unwrap();
         assert_eq!(reopened.marks().all().unwrap(), vec![mark.clone()]);
-        reopened.marks().remove("idle", ResourceType::SagemakerEndpoint, "us-east-1", "e1").unwrap();
+        reopened.marks().remove("idle", &mark.key).unwrap();
         assert!(reopened.marks().all().unwrap().is_empty());
     }
     fn saving(usd: f64) -> PendingSaving {

@@ -5,7 +5,7 @@ use rusqlite::params;
 
 use super::db::{parse_time, parse_type, Db, History, JournalError, Table};
 use super::plan::Mark;
-use crate::resources::ResourceType;
+use crate::resources::ResourceKey;
 
 /// The marks' table: open by nature, never pruned (a mark leaves when its
 /// resource no longer matches or is acted on).
@@ -55,7 +55,7 @@ impl Marks<'_> {
                 let (Some(resource_type), Some(marked_at), Some(due_at)) = (parse_type(&rt), parse_time(&marked_at), parse_time(&due_at)) else {
                     continue;
                 };
-                marks.push(Mark { policy, resource_type, region, resource_id, action, marked_at, due_at });
+                marks.push(Mark { policy, key: ResourceKey { resource_type, region, id: resource_id }, action, marked_at, due_at });
             }
             Ok(marks)
         })
@@ -68,9 +68,9 @@ impl Marks<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     mark.policy,
-                    mark.resource_type.name(),
-                    mark.region,
-                    mark.resource_id,
+                    mark.key.resource_type.name(),
+                    mark.key.region,
+                    mark.key.id,
                     mark.action,
                     mark.marked_at.to_rfc3339(),
                     mark.due_at.to_rfc3339(),
@@ -81,11 +81,11 @@ impl Marks<'_> {
         })
     }
 
-    pub fn remove(&self, policy: &str, resource_type: ResourceType, region: &str, resource_id: &str) -> Result<(), JournalError> {
+    pub fn remove(&self, policy: &str, key: &ResourceKey) -> Result<(), JournalError> {
         self.0.with(&TABLE, |c| {
             c.execute(
                 "DELETE FROM marks WHERE policy = ?1 AND resource_type = ?2 AND region = ?3 AND resource_id = ?4",
-                params![policy, resource_type.name(), region, resource_id],
+                params![policy, key.resource_type.name(), key.region, key.id],
             )
             .map(drop)
         })

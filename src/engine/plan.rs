@@ -10,7 +10,7 @@ use super::inventory::Inventory;
 use crate::actions::Action;
 use crate::config::Policy;
 use crate::filters::{self, rightsizing::Assessment};
-use crate::resources::{Change, Resource, ResourceAction, ResourceType};
+use crate::resources::{Change, Resource, ResourceAction, ResourceKey, ResourceType};
 
 pub use crate::config::daemon::DEFAULT_PROTECT_TAG;
 
@@ -40,9 +40,7 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mark {
     pub policy: String,
-    pub resource_type: ResourceType,
-    pub region: String,
-    pub resource_id: String,
+    pub key: ResourceKey,
     /// The action that will run, e.g. `delete`.
     pub action: String,
     pub marked_at: DateTime<Utc>,
@@ -84,9 +82,7 @@ pub struct PolicyPlan {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unmark {
-    pub resource_type: ResourceType,
-    pub region: String,
-    pub resource_id: String,
+    pub key: ResourceKey,
     /// Where to remove the tag; `None` when the resource is gone.
     pub arn: Option<String>,
     pub why: String,
@@ -208,12 +204,12 @@ fn not_judged(policies: &[Policy], inventory: &Inventory, now: DateTime<Utc>) ->
 
 fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {
     let candidates = inventory.of(policy.resource_type);
-    let policy_marks: Vec<&Mark> = marks.iter().filter(|m| m.policy == policy.name && m.resource_type == policy.resource_type).collect();
+    let policy_marks: Vec<&Mark> = marks.iter().filter(|m| m.policy == policy.name && m.key.resource_type == policy.resource_type).collect();
     let mut entries: Vec<PlanEntry> = candidates
         .iter()
         .filter_map(|resource| {
             let reason = filters::evaluate_all(&policy.filters, resource, now)?;
-            let marked = policy_marks.iter().find(|m| m.region == *resource.region && m.resource_id == resource.id);
+            let marked = policy_marks.iter().find(|m| m.key.is(resource));
             let due = marked.map(|m| m.marked_at).zip(policy.grace()).map(|(at, grace)| at + grace);
             Some(PlanEntry {
                 id: EntryId::UNNUMBERED,
@@ -229,22 +225,16 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
     let incomplete_regions = inventory.failed_regions(policy.resource_type);
     let unmark = policy_marks
         .iter()
-        .filter(|m| !incomplete_regions.contains(&m.region))
+        .filter(|m| !incomplete_regions.contains(&m.key.region))
         .filter_map(|m| {
-            let entry = entries.iter().find(|e| *e.resource.region == m.region && e.resource.id == m.resource_id);
+            let entry = entries.iter().find(|e| m.key.is(&e.resource));
             let why = match entry.map(|e| &e.decision) {
                 Some(Decision::Skip(why)) => format!("skipped: {why}"),
                 Some(_) => return None,
                 None => "no longer matches".to_string(),
             };
-            let listed = candidates.iter().find(|r| *r.region == m.region && r.id == m.resource_id);
-            Some(Unmark {
-                resource_type: m.resource_type,
-                region: m.region.clone(),
-                resource_id: m.resource_id.clone(),
-                arn: listed.map(|r| r.arn.clone()),
-                why: if listed.is_none() { "resource is gone".to_string() } else { why },
-            })
+            let listed = candidates.iter().find(|r| m.key.is(r));
+            Some(Unmark { key: m.key.clone(), arn: listed.map(|r| r.arn.clone()), why: if listed.is_none() { "resource is gone".to_string() } else { why } })
         })
         .collect();
     // After the marks to remove are found: an entry the breaker holds back keeps its mark.
@@ -379,9 +369,7 @@ mod tests {
 
         let journaled = Mark {
             policy: "retention".into(),
-            resource_type: ResourceType::LogGroup,
-            region: "us-east-1".into(),
-            resource_id: "/forged".into(),
+            key: ResourceKey { resource_type: ResourceType::LogGroup, region: "us-east-1".into(), id: "/forged".into() },
             action: "set-retention".into(),
             marked_at: now - chrono::Duration::days(8),
             due_at: now - chrono::Duration::days(1),

@@ -263,7 +263,7 @@ fn dedup(mut v: Vec<&String>) -> Vec<String> {
 /// The journal's view of a planned change at apply time: the grace period
 /// is kept whatever the file says.
 pub fn decision_now(change: &PlannedChange, policy: &Policy, marks: &[super::plan::Mark], now: DateTime<Utc>) -> Decision {
-    let mark = marks.iter().find(|m| m.policy == change.policy && m.region == change.region && m.resource_id == change.resource_id);
+    let mark = marks.iter().find(|m| m.policy == change.policy && m.key.region == change.region && m.key.id == change.resource_id);
     match (change.step, policy.grace(), mark) {
         (Step::Act, None, _) => Decision::Act,
         (Step::Act, Some(_), Some(m)) if m.due_at <= now => Decision::Act,
@@ -451,9 +451,7 @@ mod tests {
         let change = PlannedChange { step: Step::Act, ..saved(POLICY).0.changes[0].clone() };
         let mark = crate::engine::plan::Mark {
             policy: "retention".into(),
-            resource_type: ResourceType::LogGroup,
-            region: "us-east-1".into(),
-            resource_id: "/a".into(),
+            key: crate::resources::ResourceKey { resource_type: ResourceType::LogGroup, region: "us-east-1".into(), id: "/a".into() },
             action: "set-retention".into(),
             marked_at: now - Duration::days(3),
             due_at: now + Duration::days(4),

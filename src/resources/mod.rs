@@ -336,6 +336,29 @@ impl fmt::Display for AttrValue<'_> {
     }
 }
 
+/// A resource's identity within its account, whatever policy matched it:
+/// what travels wherever a resource is named without its description
+/// (marks, marks to remove).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceKey {
+    pub resource_type: ResourceType,
+    pub region: String,
+    pub id: String,
+}
+
+impl ResourceKey {
+    /// Whether `resource` is the one this key names.
+    pub fn is(&self, resource: &Resource) -> bool {
+        resource.resource_type() == self.resource_type && *resource.region == self.region && resource.id == self.id
+    }
+}
+
+impl Resource {
+    pub fn key(&self) -> ResourceKey {
+        ResourceKey { resource_type: self.resource_type(), region: self.region.to_string(), id: self.id.clone() }
+    }
+}
+
 /// A resource: the fields every policy can use, and its type's own
 /// description in `details`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
