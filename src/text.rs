@@ -66,20 +66,26 @@ pub fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// Text made safe inside HTML, in element content and quoted attributes.
-pub fn html(text: &str) -> String {
+/// Text rewritten character by character: `each` pushes what a
+/// character becomes.
+fn rewrite(text: &str, each: impl Fn(char, &mut String)) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+        each(c, &mut out);
     }
     out
+}
+
+/// Text made safe inside HTML, in element content and quoted attributes.
+pub fn html(text: &str) -> String {
+    rewrite(text, |c, out| match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        c => out.push(c),
+    })
 }
 
 /// One line, no control or direction-changing characters, at most `max`
@@ -153,23 +159,17 @@ impl<W: std::io::Write> std::io::Write for OneLine<W> {
 /// Text that cannot break a table row or inject markup: HTML specials,
 /// pipes, backticks and line breaks are neutralised.
 pub fn markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' => out.push_str("\\|"),
-            '`' | '*' | '_' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' => out.push(' '),
-            c if c.is_control() => out.push('\u{FFFD}'),
-            c => out.push(c),
+    rewrite(text, |c, out| match c {
+        '&' | '<' | '>' => out.push_str(&html(c.encode_utf8(&mut [0; 4]))),
+        '|' => out.push_str("\\|"),
+        '`' | '*' | '_' | '[' | ']' | '\\' => {
+            out.push('\\');
+            out.push(c);
         }
-    }
-    out
+        '\n' | '\r' => out.push(' '),
+        c if c.is_control() => out.push('\u{FFFD}'),
+        c => out.push(c),
+    })
 }
 
 /// Inside a code span only backticks, pipes and line breaks matter.

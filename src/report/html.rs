@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::organization::OrgReport;
 use super::page::{self, value, RenderError};
+use super::view::{sort_value, Common};
 use super::{Finding, Report};
 use crate::text::clean;
 
@@ -69,11 +70,6 @@ fn hourly(values: &[f64]) -> Vec<Rect> {
         .collect()
 }
 
-/// A number as a sortable cell's `data-v` (unknown sorts first).
-fn sort_value(v: Option<f64>) -> String {
-    v.unwrap_or(-1.0).to_string()
-}
-
 #[derive(Serialize)]
 struct ModelView {
     model_id: String,
@@ -87,55 +83,14 @@ struct ModelView {
 }
 
 #[derive(Serialize)]
-struct AlertView {
-    rule: &'static str,
-    scope: String,
-    text: String,
-}
-
-#[derive(Serialize)]
 struct Head<'a> {
-    run_id: &'a str,
-    account_id: &'a str,
-    dry_run: bool,
-    started_at: chrono::DateTime<chrono::Utc>,
-    finished_at: chrono::DateTime<chrono::Utc>,
-    regions: &'a [String],
-    totals: &'a super::Totals,
-    saved_so_far: Option<String>,
-    plan_line: Option<String>,
-    ai_spend: Option<&'a crate::guardrails::velocity::figures::AiSpend>,
-    ai_alerts: Vec<AlertView>,
+    #[serde(flatten)]
+    common: Common<'a>,
     ai_models: Vec<ModelView>,
-    spend: Option<&'a crate::guardrails::spend::SpendSummary>,
     top_services: Bars,
     errors: &'a [super::ReportError],
     by_policy: Bars,
     by_type: Bars,
-    not_judged: Vec<NotJudgedView<'a>>,
-    not_judged_unpriced: usize,
-}
-
-#[derive(Serialize)]
-struct NotJudgedView<'a> {
-    resource_id: &'a str,
-    resource_type: String,
-    region: &'a str,
-    instance_types: &'a [String],
-    cost_v: String,
-    monthly_cost_usd: Option<f64>,
-    reason: &'a str,
-}
-
-#[derive(Serialize)]
-struct PolicyView<'a> {
-    name: &'a str,
-    resource_type: String,
-    examined: usize,
-    matched: usize,
-    monthly_saving_usd: f64,
-    unpriced: usize,
-    breaker: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -174,24 +129,8 @@ fn head(report: &Report) -> Head<'_> {
         *by_type.entry(f.resource_type.name()).or_default() += f.monthly_saving_usd.unwrap_or(0.0);
     }
     Head {
-        run_id: &report.run_id,
-        account_id: &report.account_id,
-        dry_run: report.dry_run,
-        started_at: report.started_at,
-        finished_at: report.finished_at,
-        regions: &report.regions,
-        totals: &report.totals,
-        saved_so_far: report.saved.as_ref().map(|s| crate::text::saved_so_far(s.monthly_usd, s.changes, s.since)),
-        plan_line: report.plan_file.as_ref().map(|p| p.line()),
-        ai_spend: report.ai_spend.as_ref(),
-        ai_alerts: report
-            .ai_spend
-            .iter()
-            .flat_map(|ai| &ai.alerts)
-            .map(|a| AlertView { rule: a.rule.as_str(), scope: crate::notify::ai_alert::scope(a), text: crate::notify::ai_alert::rule_text(a) })
-            .collect(),
+        common: Common::of(report),
         ai_models,
-        spend: report.spend.as_ref(),
         top_services: Bars::new(
             "Top services, month to date",
             report.spend.iter().flat_map(|s| &s.top_services).map(|x| (x.service.clone(), x.month_to_date_usd)).collect(),
@@ -199,20 +138,6 @@ fn head(report: &Report) -> Head<'_> {
         errors: &report.errors,
         by_policy: Bars::new("By policy", report.policies.iter().filter(|p| p.matched > 0).map(|p| (p.name.clone(), p.monthly_saving_usd)).collect()),
         by_type: Bars::new("By resource type", by_type.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
-        not_judged: report
-            .not_judged
-            .iter()
-            .map(|n| NotJudgedView {
-                resource_id: &n.resource_id,
-                resource_type: n.resource_type.to_string(),
-                region: &n.region,
-                instance_types: &n.instance_types,
-                cost_v: sort_value(n.monthly_cost_usd),
-                monthly_cost_usd: n.monthly_cost_usd,
-                reason: &n.reason,
-            })
-            .collect(),
-        not_judged_unpriced: report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count(),
     }
 }
 
@@ -238,16 +163,7 @@ pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError>
         page.write(out, "head", &[value(&head(report))])?;
         for p in &report.policies {
             let findings: Vec<&Finding> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
-            let view = PolicyView {
-                name: &p.name,
-                resource_type: p.resource_type.to_string(),
-                examined: p.examined,
-                matched: p.matched,
-                monthly_saving_usd: p.monthly_saving_usd,
-                unpriced: p.unpriced,
-                breaker: p.breaker.as_deref(),
-            };
-            page.write(out, "policy", &[value(&view), value(&!findings.is_empty())])?;
+            page.write(out, "policy", &[value(p), value(&!findings.is_empty())])?;
             if findings.is_empty() {
                 continue;
             }

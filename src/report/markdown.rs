@@ -9,6 +9,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::page::{self, value, RenderError};
+use super::view::Common;
 use super::{Finding, Report};
 use crate::resources::sizes::JudgedBy;
 
@@ -19,32 +20,13 @@ const TEMPLATE: &str = "report.md.j2";
 /// date, the plan's line, where each error happened).
 #[derive(Serialize)]
 struct Head<'a> {
-    run_id: &'a str,
-    account_id: &'a str,
-    dry_run: bool,
-    started_at: chrono::DateTime<chrono::Utc>,
-    finished_at: chrono::DateTime<chrono::Utc>,
-    regions: &'a [String],
+    #[serde(flatten)]
+    common: Common<'a>,
     api_calls: &'a std::collections::BTreeMap<String, u64>,
-    totals: &'a super::Totals,
-    saved_so_far: Option<String>,
-    plan_line: Option<String>,
-    spend: Option<&'a crate::guardrails::spend::SpendSummary>,
-    ai_spend: Option<&'a crate::guardrails::velocity::figures::AiSpend>,
-    ai_alerts: Vec<AlertView>,
     errors: Vec<ErrorView<'a>>,
     emails: Option<EmailsView<'a>>,
-    policies: Vec<PolicyView<'a>>,
+    policies: &'a [super::PolicySummary],
     guardrails: Vec<GuardrailView<'a>>,
-    not_judged: Vec<NotJudgedView<'a>>,
-    not_judged_unpriced: usize,
-}
-
-#[derive(Serialize)]
-struct AlertView {
-    rule: &'static str,
-    scope: String,
-    text: String,
 }
 
 #[derive(Serialize)]
@@ -70,22 +52,6 @@ struct MessageView<'a> {
 }
 
 #[derive(Serialize)]
-struct PolicyView<'a> {
-    name: &'a str,
-    resource_type: String,
-    examined: usize,
-    matched: usize,
-    planned: usize,
-    done: usize,
-    skipped: usize,
-    failed: usize,
-    monthly_cost_usd: f64,
-    unpriced: usize,
-    breaker: Option<&'a str>,
-    incomplete_regions: &'a [String],
-}
-
-#[derive(Serialize)]
 struct GuardrailView<'a> {
     kind: String,
     name: &'a str,
@@ -94,16 +60,6 @@ struct GuardrailView<'a> {
     status: String,
     detail: Option<&'a str>,
     spend: Option<&'a crate::guardrails::BudgetSpend>,
-}
-
-#[derive(Serialize)]
-struct NotJudgedView<'a> {
-    resource_id: &'a str,
-    resource_type: String,
-    region: &'a str,
-    instance_types: &'a [String],
-    monthly_cost_usd: Option<f64>,
-    reason: &'a str,
 }
 
 /// One finding's row.
@@ -153,24 +109,8 @@ struct PartView<'a> {
 fn head(report: &Report) -> Head<'_> {
     let place = |e: &super::ReportError| [e.region.clone(), e.resource_type.map(|t| t.to_string())].into_iter().flatten().collect::<Vec<_>>().join(" ");
     Head {
-        run_id: &report.run_id,
-        account_id: &report.account_id,
-        dry_run: report.dry_run,
-        started_at: report.started_at,
-        finished_at: report.finished_at,
-        regions: &report.regions,
+        common: Common::of(report),
         api_calls: &report.api_calls,
-        totals: &report.totals,
-        saved_so_far: report.saved.as_ref().map(|s| crate::text::saved_so_far(s.monthly_usd, s.changes, s.since)),
-        plan_line: report.plan_file.as_ref().map(|p| p.line()),
-        spend: report.spend.as_ref(),
-        ai_spend: report.ai_spend.as_ref(),
-        ai_alerts: report
-            .ai_spend
-            .iter()
-            .flat_map(|ai| &ai.alerts)
-            .map(|a| AlertView { rule: a.rule.as_str(), scope: crate::notify::ai_alert::scope(a), text: crate::notify::ai_alert::rule_text(a) })
-            .collect(),
         errors: report.errors.iter().map(|e| ErrorView { place: place(e), message: &e.message }).collect(),
         emails: report.emails.as_ref().map(|e| EmailsView {
             report: e,
@@ -180,24 +120,7 @@ fn head(report: &Report) -> Head<'_> {
                 .map(|m| MessageView { status: m.status.to_string(), findings: m.findings, to: &m.to, subject: &m.subject, error: m.error.as_deref() })
                 .collect(),
         }),
-        policies: report
-            .policies
-            .iter()
-            .map(|p| PolicyView {
-                name: &p.name,
-                resource_type: p.resource_type.to_string(),
-                examined: p.examined,
-                matched: p.matched,
-                planned: p.planned,
-                done: p.done,
-                skipped: p.skipped,
-                failed: p.failed,
-                monthly_cost_usd: p.monthly_cost_usd,
-                unpriced: p.unpriced,
-                breaker: p.breaker.as_deref(),
-                incomplete_regions: &p.incomplete_regions,
-            })
-            .collect(),
+        policies: &report.policies,
         guardrails: report
             .guardrails
             .iter()
@@ -211,19 +134,6 @@ fn head(report: &Report) -> Head<'_> {
                 spend: g.spend.as_ref(),
             })
             .collect(),
-        not_judged: report
-            .not_judged
-            .iter()
-            .map(|n| NotJudgedView {
-                resource_id: &n.resource_id,
-                resource_type: n.resource_type.to_string(),
-                region: &n.region,
-                instance_types: &n.instance_types,
-                monthly_cost_usd: n.monthly_cost_usd,
-                reason: &n.reason,
-            })
-            .collect(),
-        not_judged_unpriced: report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count(),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod markdown;
 pub mod organization;
 pub mod page;
 pub mod plan_review;
+mod view;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
