@@ -214,6 +214,92 @@ pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError>
     })
 }
 
+/// An organization's `report.md`: the totals, the accounts most at stake
+/// first, the guardrails, who hears about what, every finding with its
+/// account; written as it goes.
+pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write) -> Result<(), RenderError> {
+    #[derive(Serialize)]
+    struct OrgHead<'a> {
+        run_id: &'a str,
+        dry_run: bool,
+        started_at: chrono::DateTime<chrono::Utc>,
+        finished_at: chrono::DateTime<chrono::Utc>,
+        totals: &'a super::organization::OrgTotals,
+        accounts: Vec<AccountView<'a>>,
+        left_out: &'a [super::organization::LeftOut],
+        guardrails_line: Option<String>,
+        guardrail_changes: Vec<GuardrailLineView<'a>>,
+        guardrail_errors: &'a [String],
+        digests: &'a [super::organization::DigestSummary],
+        email_errors: &'a [String],
+    }
+    #[derive(Serialize)]
+    struct AccountView<'a> {
+        #[serde(flatten)]
+        account: &'a super::organization::AccountSummary,
+        status_text: String,
+    }
+    #[derive(Serialize)]
+    struct GuardrailLineView<'a> {
+        kind: String,
+        name: &'a str,
+        change: &'a str,
+        status: String,
+        detail: Option<&'a str>,
+    }
+    #[derive(Serialize)]
+    struct OrgFindingView<'a> {
+        account_id: &'a str,
+        policy: &'a str,
+        region: &'a str,
+        resource_id: &'a str,
+        action: &'a str,
+        status: String,
+        monthly_cost_usd: Option<f64>,
+    }
+    let g = report.guardrails.as_ref();
+    let head = OrgHead {
+        run_id: &report.run_id,
+        dry_run: report.dry_run,
+        started_at: report.started_at,
+        finished_at: report.finished_at,
+        totals: &report.totals,
+        accounts: report.accounts.iter().map(|a| AccountView { account: a, status_text: a.status.to_string() }).collect(),
+        left_out: &report.left_out,
+        guardrails_line: g.map(|g| g.line()),
+        guardrail_changes: g
+            .iter()
+            .flat_map(|g| &g.changes)
+            .map(|c| GuardrailLineView {
+                kind: c.kind.to_string(),
+                name: &c.name,
+                change: &c.change,
+                status: format!("{:?}", c.status),
+                detail: c.detail.as_deref(),
+            })
+            .collect(),
+        guardrail_errors: g.map_or(&[][..], |g| &g.errors),
+        digests: &report.digests,
+        email_errors: &report.email_errors,
+    };
+    page::with_page(TEMPLATE, |page| {
+        page.write(out, "org_head", &[value(&head)])?;
+        for f in &report.findings {
+            let view = OrgFindingView {
+                account_id: &f.account_id,
+                policy: &f.policy,
+                region: &f.region,
+                resource_id: &f.resource_id,
+                action: &f.action,
+                status: format!("{:?}", f.status),
+                monthly_cost_usd: f.monthly_cost_usd,
+            };
+            page.write(out, "org_finding", &[value(&view)])?;
+        }
+        Ok(())
+    })
+}
+
 pub use crate::text::{markdown as escape, markdown_code as escape_code};
 
 #[cfg(test)]

@@ -4,17 +4,15 @@
 //! report is in `accounts/<id>/` beside it.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::markdown::escape;
 use super::Report;
 use crate::engine::findings::Finding;
 use crate::outcome::AccountStatus;
-use crate::text::{total, usd, usd_with_unpriced, utc};
+use crate::text::total;
 
 /// One account's line.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -284,97 +282,6 @@ impl OrgReport {
         merged.run_id = uuid::Uuid::new_v4().to_string();
         merged.settle();
         Ok(merged)
-    }
-
-    /// `report.md`, written as it goes.
-    pub fn write_markdown(&self, out: &mut dyn Write) {
-        let mode = if self.dry_run { "dry run: nothing was changed" } else { "real run" };
-        let t = &self.totals;
-        let _ = writeln!(out, "# costguard organization report\n");
-        let _ = writeln!(out, "- Run: `{}` ({mode}), {} to {}", escape(&self.run_id), utc(self.started_at), utc(self.finished_at));
-        let _ = writeln!(
-            out,
-            "- Accounts: {} swept, {} failed; findings: {}; monthly cost of matched resources: {}; monthly saving at stake: {}",
-            t.accounts - t.accounts_failed,
-            t.accounts_failed,
-            t.findings,
-            usd_with_unpriced(t.monthly_cost_usd, t.unpriced),
-            usd(Some(t.monthly_saving_usd))
-        );
-        let _ = writeln!(out, "- AWS API calls: {}\n", t.api_calls);
-        let _ = writeln!(out, "## By account, most at stake first\n");
-        let _ = writeln!(out, "| Account | Name | Status | Findings | Monthly cost | Saving at stake | Done | Failed |");
-        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|");
-        for a in &self.accounts {
-            let status = match &a.error {
-                Some(e) => format!("failed: {}", escape(e)),
-                None => a.status.to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {status} | {} | {} | {} | {} | {} |",
-                a.account_id,
-                escape(&a.name),
-                a.findings,
-                usd_with_unpriced(a.monthly_cost_usd, a.unpriced),
-                usd(Some(a.monthly_saving_usd)),
-                a.done,
-                a.failed
-            );
-        }
-        for l in &self.left_out {
-            let _ = writeln!(out, "| {} | {} | left out: {} | | | | | |", l.account_id, escape(&l.name), escape(&l.why));
-        }
-        if let Some(g) = &self.guardrails {
-            let _ = writeln!(out, "\n## Guardrails\n\n{}\n", escape(&g.line()));
-            if !g.changes.is_empty() {
-                let _ = writeln!(out, "| Kind | Name | Change | Status |");
-                let _ = writeln!(out, "|---|---|---|---|");
-                for c in &g.changes {
-                    let status = match &c.detail {
-                        Some(d) => format!("{:?}: {}", c.status, escape(d)),
-                        None => format!("{:?}", c.status),
-                    };
-                    let _ = writeln!(out, "| {} | {} | {} | {status} |", c.kind, escape(&c.name), c.change);
-                }
-            }
-            for e in &g.errors {
-                let _ = writeln!(out, "- error: {}", escape(e));
-            }
-        }
-        if !self.digests.is_empty() {
-            let _ = writeln!(out, "\n## Who hears about it\n");
-            let _ = writeln!(out, "One digest per recipient, grouped by account.\n");
-            let _ = writeln!(out, "| Recipient | Accounts | Findings | Saving at stake | Status |");
-            let _ = writeln!(out, "|---|---|---:|---:|---|");
-            for d in &self.digests {
-                let status = match &d.error {
-                    Some(e) => format!("{}: {}", d.status, escape(e)),
-                    None => d.status.clone(),
-                };
-                let _ =
-                    writeln!(out, "| {} | {} | {} | {} | {status} |", escape(&d.recipient), d.accounts.join(", "), d.findings, usd(Some(d.monthly_saving_usd)));
-            }
-        }
-        for e in &self.email_errors {
-            let _ = writeln!(out, "- email: {}", escape(e));
-        }
-        let _ = writeln!(out, "\n## Findings\n");
-        let _ = writeln!(out, "| Account | Policy | Region | Resource | Action | Status | Monthly cost |");
-        let _ = writeln!(out, "|---|---|---|---|---|---|---:|");
-        for f in &self.findings {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | `{}` | {} | {:?} | {} |",
-                f.account_id,
-                escape(&f.policy),
-                escape(&f.region),
-                escape(&f.resource_id),
-                escape(&f.action),
-                f.status,
-                usd(f.monthly_cost_usd)
-            );
-        }
     }
 
     /// The link to an account's own `report.html`: relative when it is
