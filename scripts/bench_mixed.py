@@ -73,6 +73,11 @@ policies:
       - type: value
         key: State.Name
         value: running
+      # costguard refuses to stop on CPU alone what may be a GPU box
+      # (a busy GPU at 3% CPU); the bench's instances are m5.
+      - type: value
+        key: Accelerated
+        value: false
       - type: metrics
         name: CPUUtilization
         statistic: Maximum
