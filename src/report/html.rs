@@ -167,9 +167,7 @@ pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError>
             if findings.is_empty() {
                 continue;
             }
-            for f in findings {
-                page.write(out, "finding", &[value(&finding(f))])?;
-            }
+            page.write_rows(out, "findings", findings.into_iter().map(finding))?;
             page.write(out, "table_end", &[])?;
         }
         page.write(out, "end", &[])
@@ -294,21 +292,19 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
     };
     page::with_page(TEMPLATE, |page| {
         page.write(out, "org_head", &[value(&head)])?;
-        for f in &report.findings {
-            let view = OrgFindingView {
-                account_id: &f.account_id,
-                policy: &f.policy,
-                region: &f.region,
-                resource_id: &f.resource_id,
-                action: &f.action_description,
-                status: format!("{:?}", f.status).to_lowercase(),
-                cost_v: sort_value(f.monthly_cost_usd),
-                monthly_cost_usd: f.monthly_cost_usd,
-                saving_v: sort_value(f.monthly_saving_usd),
-                monthly_saving_usd: f.monthly_saving_usd,
-            };
-            page.write(out, "org_finding", &[value(&view)])?;
-        }
+        let rows = report.findings.iter().map(|f| OrgFindingView {
+            account_id: &f.account_id,
+            policy: &f.policy,
+            region: &f.region,
+            resource_id: &f.resource_id,
+            action: &f.action_description,
+            status: format!("{:?}", f.status).to_lowercase(),
+            cost_v: sort_value(f.monthly_cost_usd),
+            monthly_cost_usd: f.monthly_cost_usd,
+            saving_v: sort_value(f.monthly_saving_usd),
+            monthly_saving_usd: f.monthly_saving_usd,
+        });
+        page.write_rows(out, "org_findings", rows)?;
         page.write(out, "table_end", &[])?;
         page.write(out, "end", &[])
     })

@@ -90,6 +90,13 @@ impl<'a> FindingView<'a> {
     }
 }
 
+/// A rightsizing finding's row group: the finding and its parts.
+#[derive(Serialize)]
+struct RecommendationRow<'a> {
+    finding: FindingView<'a>,
+    parts: Vec<PartView<'a>>,
+}
+
 /// One part (an instance, or an endpoint's variant) of a rightsizing
 /// finding, with the figures its verdict used, worded.
 #[derive(Serialize)]
@@ -202,12 +209,10 @@ pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError>
             }
             let recommendations = findings.iter().any(|f| f.recommendation.is_some());
             page.write(out, "policy", &[value(&p.name), value(&recommendations)])?;
-            for f in findings {
-                if recommendations {
-                    page.write(out, "recommendation", &[value(&FindingView::of(f)), value(&parts(f))])?;
-                } else {
-                    page.write(out, "finding", &[value(&FindingView::of(f))])?;
-                }
+            if recommendations {
+                page.write_rows(out, "recommendations", findings.into_iter().map(|f| RecommendationRow { finding: FindingView::of(f), parts: parts(f) }))?;
+            } else {
+                page.write_rows(out, "findings", findings.into_iter().map(FindingView::of))?;
             }
         }
         Ok(())
@@ -284,18 +289,16 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
     };
     page::with_page(TEMPLATE, |page| {
         page.write(out, "org_head", &[value(&head)])?;
-        for f in &report.findings {
-            let view = OrgFindingView {
-                account_id: &f.account_id,
-                policy: &f.policy,
-                region: &f.region,
-                resource_id: &f.resource_id,
-                action: &f.action,
-                status: format!("{:?}", f.status),
-                monthly_cost_usd: f.monthly_cost_usd,
-            };
-            page.write(out, "org_finding", &[value(&view)])?;
-        }
+        let rows = report.findings.iter().map(|f| OrgFindingView {
+            account_id: &f.account_id,
+            policy: &f.policy,
+            region: &f.region,
+            resource_id: &f.resource_id,
+            action: &f.action,
+            status: format!("{:?}", f.status),
+            monthly_cost_usd: f.monthly_cost_usd,
+        });
+        page.write_rows(out, "org_findings", rows)?;
         Ok(())
     })
 }

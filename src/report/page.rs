@@ -91,6 +91,30 @@ impl Page<'_, '_, '_> {
     }
 }
 
+/// Rows handed to a macro in one call: few enough that their template
+/// values stay small (a few hundred KB), many enough that the cost of a
+/// call is spread thin.
+const ROWS_PER_CALL: usize = 256;
+
+impl Page<'_, '_, '_> {
+    /// Calls the macro `piece` with `rows` a batch at a time (a list the
+    /// macro loops over), writing as it goes.
+    pub fn write_rows<T: serde::Serialize>(&self, out: &mut dyn std::fmt::Write, piece: &str, rows: impl IntoIterator<Item = T>) -> Result<(), RenderError> {
+        let mut batch = Vec::with_capacity(ROWS_PER_CALL);
+        for row in rows {
+            batch.push(row);
+            if batch.len() == ROWS_PER_CALL {
+                self.write(out, piece, &[value(&batch)])?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            self.write(out, piece, &[value(&batch)])?;
+        }
+        Ok(())
+    }
+}
+
 /// A value a macro reads.
 pub fn value<T: serde::Serialize>(data: &T) -> Value {
     Value::from_serialize(data)
