@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::resources::ResourceType;
 
@@ -94,12 +94,19 @@ fn prepare(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
     conn.execute_batch(table.schema)?;
     add_missing_columns(conn, table.name, table.added)?;
     conn.execute_batch(table.then)?;
-    conn.execute(
-        "INSERT INTO store_tables (name, history, dated_by) VALUES (?1, ?2, ?3)
-         ON CONFLICT(name) DO UPDATE SET history = ?2, dated_by = ?3",
-        params![table.name, table.history.kind(), table.history.column()],
-    )
-    .map(drop)
+    // Written only when missing or changed: opening a journal to read it
+    // writes nothing.
+    let listed: Option<(String, Option<String>)> =
+        conn.query_row("SELECT history, dated_by FROM store_tables WHERE name = ?1", params![table.name], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    let rule = (table.history.kind().to_string(), table.history.column().map(str::to_string));
+    if listed.as_ref() != Some(&rule) {
+        conn.execute(
+            "INSERT INTO store_tables (name, history, dated_by) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET history = ?2, dated_by = ?3",
+            params![table.name, rule.0, rule.1],
+        )?;
+    }
+    Ok(())
 }
 
 /// A name read back from `store_tables`, safe to put in SQL.
