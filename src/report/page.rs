@@ -1,9 +1,9 @@
 //! The report pages' templates (MiniJinja, Jinja syntax), shipped in
 //! `src/report/templates/`: each page is a set of macros that the page's
-//! writer calls with one piece of data at a time (the head, then each
-//! finding), writing what each returns as it goes. Text from AWS is escaped
-//! by the templates' filters (`md`, `code`) or, in an `.html.j2` page, by
-//! auto-escaping.
+//! writer calls with one piece of data at a time (the head, then the
+//! findings, a batch of rows a call), writing what each returns as it goes.
+//! Text from AWS is escaped by the templates' filters (`md`, `code`) or,
+//! in an `.html.j2` page, by auto-escaping.
 
 use std::sync::OnceLock;
 
