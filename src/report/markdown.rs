@@ -1,7 +1,7 @@
 //! `report.md`, rendered from `templates/report.md.j2` piece by piece:
 //! the head (totals, spend, errors, summary, guardrails, not judged), then
-//! each policy's findings one row at a time, so a large report is never
-//! held whole (neither as text nor as template values). This file hands
+//! each policy's findings a batch of rows at a time, so a large report is
+//! never held whole (neither as text nor as template values). This file hands
 //! the template its data; the wording and layout are the template's.
 
 use std::fmt::Write;
