@@ -24,6 +24,32 @@ impl Status {
     }
 }
 
+/// Whether a finding's saving will happen: the three parts of a report's
+/// total, never summed into one headline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// A change that runs (a dry run: would run) or ran.
+    WillChange,
+    /// A person decides: a report-only policy, or a change held by a
+    /// circuit breaker, a grace period, a review or a failure.
+    #[default]
+    NeedsDecision,
+    /// Protected, opted out, refused by its type, gone, or no longer
+    /// matching: nothing will happen, by design.
+    LeftAlone,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::WillChange => "will-change",
+            Standing::NeedsDecision => "needs-decision",
+            Standing::LeftAlone => "left-alone",
+        }
+    }
+}
+
 /// Whether an account of an organization could be reached and swept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

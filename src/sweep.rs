@@ -341,8 +341,9 @@ pub async fn run(
     };
     let (guardrails, guardrail_errors) = reconcile_guardrails(&run).await;
     let spend = read_spend(&run).await;
-    let findings = findings::findings(&mut plan, outcomes, &account_id);
+    let findings = findings::findings(&mut plan, outcomes, &findings_context(options, &account_id, saved_plan.is_some()));
     let savings = ledger_total(&mut recovery, update_ledger(&run, recreated));
+    let since_last_run = since_last_report(&run, &plan, &findings, &mut recovery.problems);
     let (emails, held_digests) = send_email(&run, &plan, &findings, policies).await;
     let (ai_spend, emails) = with_alert_email(ai_spend, emails);
 
@@ -362,6 +363,7 @@ pub async fn run(
         journal_errors: recovery.problems,
         savings,
         plan_file: saved_plan,
+        since_last_run,
     };
     let result = write_report(parts, options, journal.as_ref(), clock)?;
     Ok(SweepResult { held_digests, ..result })
@@ -402,7 +404,7 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
         let _task = progress.task("applying the plan");
         apply::apply(&plan, &run.apply_context(&journal, policies, &account_id, Some(&prices))).await
     };
-    let findings = findings::findings(&mut plan, outcomes, &account_id);
+    let findings = findings::findings(&mut plan, outcomes, &findings_context(options, &account_id, false));
     // Nothing was listed: the file's resources are as they were at plan
     // time, no listing to find recreated resources in (nor listing errors).
     let inventory = Inventory::default();
@@ -423,6 +425,7 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
         journal_errors: recovery.problems,
         savings,
         plan_file: Some(report::PlanFileInfo { path: path.display().to_string(), role: "applied", changes: file.changes.len() }),
+        since_last_run: None,
     };
     write_report(parts, &real, Some(&journal), clock)
 }
@@ -506,6 +509,30 @@ fn write_report(parts: report::Parts<'_>, options: &SweepOptions, journal: Optio
     }
     tracing::info!(run_id = %report.run_id, findings = report.findings.len(), api_calls = report.totals.api_calls, report = %report_json.display(), "sweep finished");
     Ok(SweepResult { report, report_json, report_md, held_digests: Vec::new() })
+}
+
+/// What changed since the last report, recorded for the next one: a dry
+/// run with a state folder keeps it too (the weekly audit is one).
+fn since_last_report(run: &Run<'_>, plan: &Plan, findings: &[report::Finding], problems: &mut Vec<String>) -> Option<report::history::SinceLastRun> {
+    let journal = run.journal()?;
+    let policies = plan.policies.iter().map(|p| (p.policy.as_str(), &p.incomplete_regions[..])).collect();
+    let scope = report::history::Scope { policies, regions: run.regions };
+    match report::history::Reports::of(journal).compare_and_record(findings, &scope, run.run_id, run.now) {
+        Ok(since) => Some(since),
+        Err(e) => {
+            problems.push(format!("the report's history: {e}"));
+            None
+        }
+    }
+}
+
+/// What the findings of a sweep of `account_id` need: the owner tags
+/// (the email's, else the default ones), and whether its plan waits for review.
+fn findings_context<'a>(options: &'a SweepOptions, account_id: &'a str, held_for_review: bool) -> findings::FindingsContext<'a> {
+    static DEFAULT_OWNER_TAGS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| crate::config::daemon::DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect());
+    let owner_tags = options.features.email.as_ref().map_or(&DEFAULT_OWNER_TAGS[..], |e| &e.settings.owner_tags[..]);
+    findings::FindingsContext { account_id, owner_tags, held_for_review }
 }
 
 /// The regions to sweep: the options', else the SDK's default region.

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::actions::{ActionState, Intent, PendingSaving};
 use super::journal::Journal;
 use super::plan::Mark;
-use super::plan::{Decision, EntryId, Plan, PlanEntry, PlanSettings, PolicyPlan};
+use super::plan::{Decision, EntryId, Hold, Plan, PlanEntry, PlanSettings, PolicyPlan};
 use crate::actions::{mark, Action};
 use crate::aws::Aws;
 use crate::clock::Clock;
@@ -56,11 +56,18 @@ pub struct Outcome {
     /// Shared with the plan's decision when that says it all (a circuit
     /// breaker's one reason for thousands of entries).
     pub detail: Option<Arc<str>>,
+    /// What kept a skipped change from running.
+    pub hold: Option<Hold>,
 }
 
 impl Outcome {
     fn new(status: Status, detail: impl Into<Option<String>>) -> Self {
-        Self { status, detail: detail.into().map(Arc::from) }
+        Self { status, detail: detail.into().map(Arc::from), hold: None }
+    }
+
+    /// Skipped, held by `hold`, for the reason `detail`.
+    fn held(hold: Hold, detail: String) -> Self {
+        Self { status: Status::Skipped, detail: Some(Arc::from(detail)), hold: Some(hold) }
     }
 }
 
@@ -77,7 +84,7 @@ pub fn dry_run(plan: &Plan) -> Outcomes {
             Decision::Act | Decision::Report => Outcome::new(Status::Planned, None),
             Decision::Mark { due } => Outcome::new(Status::Planned, format!("would mark; {} due {}", gated(policy), day(*due))),
             Decision::Wait { due } => Outcome::new(Status::Planned, format!("marked; {} due {}", gated(policy), day(*due))),
-            Decision::Skip(why) => Outcome { status: Status::Skipped, detail: Some(Arc::clone(why)) },
+            Decision::Skip(hold, why) => Outcome { status: Status::Skipped, detail: Some(Arc::clone(why)), hold: Some(*hold) },
         };
         outcomes.set(entry.id, outcome);
     }
@@ -115,7 +122,7 @@ pub async fn apply(plan: &Plan, ctx: &ApplyContext<'_>) -> Outcomes {
             continue;
         }
         if ctx.cancel.is_cancelled() {
-            outcomes.set(entry.id, Outcome::new(Status::Skipped, "interrupted before this resource".to_string()));
+            outcomes.set(entry.id, Outcome::held(Hold::Interrupted, "interrupted before this resource".to_string()));
             continue;
         }
         let Some(policy) = ctx.policies.iter().find(|p| p.name == policy_plan.policy) else { continue };
@@ -164,7 +171,7 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
     };
     let assessment = policy.rightsizing().and_then(|r| r.assess(&fresh));
     if let Some(why) = policy_plan.actions.iter().filter_map(Action::change).find_map(|c| c.refusal(&fresh)) {
-        return Outcome::new(Status::Skipped, format!("{why}; not changed"));
+        return Outcome::held(Hold::Refused, format!("{why}; not changed"));
     }
     // The entry's saving rides on its last change: counted once that is done.
     let saving = super::ledger::saving(&policy_plan.actions, &fresh, assessment.as_ref(), now).filter(|usd| *usd > 0.0).map(|monthly_usd| PendingSaving {
@@ -214,7 +221,10 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
     if status != Status::Failed && policy.grace().is_some() {
         clear_mark(policy, &fresh, ctx).await;
     }
-    Outcome::new(status, details.join("; "))
+    let mut outcome = Outcome::new(status, details.join("; "));
+    // Found already done: nothing left to save.
+    outcome.hold = (status == Status::Skipped).then_some(Hold::Settled);
+    outcome
 }
 
 /// A change that failed may have done half its work (a resize that
@@ -271,25 +281,25 @@ async fn recheck(policy: &Policy, entry: &PlanEntry, now: DateTime<Utc>, ctx: &A
         }
         Ok(None) => {
             clear_mark(policy, listed, ctx).await;
-            return Err(Outcome::new(Status::Skipped, "no longer exists".to_string()));
+            return Err(Outcome::held(Hold::Settled, "no longer exists".to_string()));
         }
         Err(e) => return Err(Outcome::new(Status::Failed, format!("could not re-read before acting: {e}"))),
     };
     if let Some(value) = fresh.tags.get(&ctx.settings.protect_tag) {
-        return Err(Outcome::new(Status::Skipped, format!("became protected (tag {}={value}); not changed", ctx.settings.protect_tag)));
+        return Err(Outcome::held(Hold::Protected, format!("became protected (tag {}={value}); not changed", ctx.settings.protect_tag)));
     }
     if let Err(e) = super::inventory::fetch_metrics(ctx.aws, &fresh.region.clone(), &[policy], std::slice::from_mut(&mut fresh), now).await {
         return Err(Outcome::new(Status::Failed, format!("could not re-read metrics before acting: {e}")));
     }
     if let Some(unmet) = filters::first_unmet(&policy.filters, &fresh, now) {
-        return Err(Outcome::new(Status::Skipped, format!("no longer matches when re-read ({unmet}); not changed")));
+        return Err(Outcome::held(Hold::Settled, format!("no longer matches when re-read ({unmet}); not changed")));
     }
     if let Some(planned) = &entry.reviewed {
         let assessment = policy.rightsizing().and_then(|r| r.assess(&fresh));
         let policy_fingerprint = super::plan_file::policy_fingerprint(policy);
         let differences = super::plan_file::Evidence::of(policy, &policy_fingerprint, &fresh, assessment.as_ref()).differences(planned);
         if !differences.is_empty() {
-            return Err(Outcome::new(Status::Skipped, format!("changed since the plan was reviewed: {}; not changed", differences.join("; "))));
+            return Err(Outcome::held(Hold::Review, format!("changed since the plan was reviewed: {}; not changed", differences.join("; "))));
         }
     }
     Ok(fresh)

@@ -10,6 +10,7 @@ use super::inventory::Inventory;
 use crate::actions::Action;
 use crate::config::Policy;
 use crate::filters::{self, rightsizing::Assessment};
+use crate::outcome::Standing;
 use crate::resources::{Change, Resource, ResourceAction, ResourceKey, ResourceType};
 
 pub use crate::config::daemon::DEFAULT_PROTECT_TAG;
@@ -74,6 +75,8 @@ pub struct PolicyPlan {
     pub actions: Vec<Action>,
     /// Regions whose listing failed: the policy saw only part of the account.
     pub incomplete_regions: Vec<String>,
+    /// The longest metrics window its filters judge by (days), if any.
+    pub window_days: Option<f64>,
     pub entries: Vec<PlanEntry>,
     /// Marked resources that no longer match (or became protected): their
     /// mark is removed.
@@ -113,9 +116,38 @@ pub enum Decision {
     Wait { due: DateTime<Utc> },
     /// The policy has no actions, or they change nothing: report only.
     Report,
-    /// Matched, but will not be touched; the reason says why (shared: a
-    /// circuit breaker gives thousands of entries one reason).
-    Skip(Arc<str>),
+    /// Matched, but will not be touched: what holds it, and the reason in
+    /// words (shared: a circuit breaker gives thousands of entries one).
+    Skip(Hold, Arc<str>),
+}
+
+/// What keeps a matched resource from being changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// It carries the protect tag.
+    Protected,
+    /// Its type refuses the change (an instance-store root cannot stop).
+    Refused,
+    /// It could not be described, so whether it is protected is unknown.
+    Undescribed,
+    /// The policy's circuit breaker tripped.
+    Breaker,
+    /// A reviewed plan holds it (its grace period, its mark, the policy).
+    Review,
+    /// Re-read before the change: gone, already done, no longer matching.
+    Settled,
+    /// The sweep stopped before it (its time limit, a signal).
+    Interrupted,
+}
+
+impl Hold {
+    /// Whether a person must decide, or nothing will happen by design.
+    pub fn standing(self) -> Standing {
+        match self {
+            Hold::Protected | Hold::Refused | Hold::Settled => Standing::LeftAlone,
+            Hold::Undescribed | Hold::Breaker | Hold::Review | Hold::Interrupted => Standing::NeedsDecision,
+        }
+    }
 }
 
 /// A plan entry's id: its place among all of the plan's entries.
@@ -229,7 +261,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         .filter_map(|m| {
             let entry = entries.iter().find(|e| m.key.is(&e.resource));
             let why = match entry.map(|e| &e.decision) {
-                Some(Decision::Skip(why)) => format!("skipped: {why}"),
+                Some(Decision::Skip(_, why)) => format!("skipped: {why}"),
                 Some(_) => return None,
                 None => "no longer matches".to_string(),
             };
@@ -242,7 +274,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
     if let Some(why) = &breaker {
         let why: Arc<str> = Arc::from(format!("circuit breaker: {why}"));
         for entry in entries.iter_mut().filter(|e| matches!(e.decision, Decision::Act | Decision::Mark { .. })) {
-            entry.decision = Decision::Skip(Arc::clone(&why));
+            entry.decision = Decision::Skip(Hold::Breaker, Arc::clone(&why));
         }
     }
     PolicyPlan {
@@ -253,6 +285,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
         breaker,
         actions: policy.actions.clone(),
         incomplete_regions,
+        window_days: policy.filters.iter().filter_map(filters::Filter::window_days).reduce(f64::max),
         entries,
         unmark,
     }
@@ -264,13 +297,13 @@ fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Op
         return Decision::Report;
     }
     if !resource.described {
-        return Decision::Skip("could not be described, so its protection tag is unknown".into());
+        return Decision::Skip(Hold::Undescribed, "could not be described, so its protection tag is unknown".into());
     }
     if let Some(value) = resource.tags.get(&settings.protect_tag) {
-        return Decision::Skip(format!("protected by tag {}={value}", settings.protect_tag).into());
+        return Decision::Skip(Hold::Protected, format!("protected by tag {}={value}", settings.protect_tag).into());
     }
     if let Some(why) = gated.iter().find_map(|a| a.refusal(resource)) {
-        return Decision::Skip(why.into());
+        return Decision::Skip(Hold::Refused, why.into());
     }
     if gated.iter().all(|a| a.already_satisfied(resource)) {
         return Decision::Report;
@@ -335,7 +368,7 @@ mod tests {
     #[test]
     fn protected_resource_is_never_acted_on() {
         let planned = super::plan(&policies(POLICY), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
-        assert!(matches!(&planned.policies[0].entries[1].decision, Decision::Skip(why) if why.contains("protected")));
+        assert!(matches!(&planned.policies[0].entries[1].decision, Decision::Skip(Hold::Protected, why) if why.contains("protected")));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use super::evidence::{policy_fingerprint, Evidence};
-use super::plan::{Decision, Plan, PlanEntry, PolicyPlan};
+use super::plan::{Decision, Hold, Plan, PlanEntry, PolicyPlan};
 use crate::config::Policy;
 use crate::resources::{Resource, ResourceType};
 
@@ -110,7 +110,7 @@ pub fn from_plan(plan: &Plan, policies: &[Policy], account_id: &str, regions: &[
             let step = match entry.decision {
                 Decision::Act => Step::Act,
                 Decision::Mark { due } => Step::Mark { due },
-                Decision::Wait { .. } | Decision::Report | Decision::Skip(_) => continue,
+                Decision::Wait { .. } | Decision::Report | Decision::Skip(..) => continue,
             };
             let r = &entry.resource;
             let evidence = Evidence::of(policy, &fingerprint, r, entry.assessment.as_deref());
@@ -267,13 +267,15 @@ pub fn decision_now(change: &PlannedChange, policy: &Policy, marks: &[super::pla
     match (change.step, policy.grace(), mark) {
         (Step::Act, None, _) => Decision::Act,
         (Step::Act, Some(_), Some(m)) if m.due_at <= now => Decision::Act,
-        (Step::Act, Some(_), Some(m)) => Decision::Skip(format!("its grace period runs until {}; not changed", crate::text::utc(m.due_at)).into()),
-        (Step::Act, Some(_), None) => {
-            Decision::Skip("its mark is no longer in the journal (removed since the plan), so its grace period has not run; not changed".into())
+        (Step::Act, Some(_), Some(m)) => {
+            Decision::Skip(Hold::Review, format!("its grace period runs until {}; not changed", crate::text::utc(m.due_at)).into())
         }
-        (Step::Mark { .. }, Some(_), Some(m)) => Decision::Skip(format!("already marked on {}", crate::text::utc(m.marked_at)).into()),
+        (Step::Act, Some(_), None) => {
+            Decision::Skip(Hold::Review, "its mark is no longer in the journal (removed since the plan), so its grace period has not run; not changed".into())
+        }
+        (Step::Mark { .. }, Some(_), Some(m)) => Decision::Skip(Hold::Review, format!("already marked on {}", crate::text::utc(m.marked_at)).into()),
         (Step::Mark { .. }, Some(grace), None) => Decision::Mark { due: now + grace },
-        (Step::Mark { .. }, None, _) => Decision::Skip("the policy has no grace period any more".into()),
+        (Step::Mark { .. }, None, _) => Decision::Skip(Hold::Review, "the policy has no grace period any more".into()),
     }
 }
 
@@ -305,6 +307,7 @@ pub fn to_plan(file: &PlanFile, policies: &[Policy], marks: &[super::plan::Mark]
             breaker: None,
             actions: policy.actions.clone(),
             incomplete_regions: Vec::new(),
+            window_days: policy.filters.iter().filter_map(crate::filters::Filter::window_days).reduce(f64::max),
             entries,
             unmark: Vec::new(),
         });
@@ -456,9 +459,9 @@ mod tests {
             marked_at: now - Duration::days(3),
             due_at: now + Duration::days(4),
         };
-        assert!(matches!(decision_now(&change, &policies[0], &[], now), Decision::Skip(why) if why.contains("no longer in the journal")));
+        assert!(matches!(decision_now(&change, &policies[0], &[], now), Decision::Skip(_, why) if why.contains("no longer in the journal")));
         assert!(
-            matches!(decision_now(&change, &policies[0], std::slice::from_ref(&mark), now), Decision::Skip(why) if why.contains("grace period runs until"))
+            matches!(decision_now(&change, &policies[0], std::slice::from_ref(&mark), now), Decision::Skip(_, why) if why.contains("grace period runs until"))
         );
         let due = crate::engine::plan::Mark { due_at: now - Duration::minutes(1), ..mark };
         assert_eq!(decision_now(&change, &policies[0], &[due], now), Decision::Act);

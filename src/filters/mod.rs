@@ -187,6 +187,17 @@ impl Filter {
         }
     }
 
+    /// The longest metrics window (days) this filter judges by, if it
+    /// reads metrics: how much data a match rests on at most.
+    pub fn window_days(&self) -> Option<f64> {
+        match self {
+            Filter::Metrics(f) => Some(f.days),
+            Filter::Rightsizing(f) => Some(f.days),
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().filter_map(Filter::window_days).reduce(f64::max),
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) => None,
+        }
+    }
+
     /// The metric series this filter reads for `resource`, as
     /// (key in `Resource::metrics`, window in days, queries).
     pub fn metric_needs(&self, resource: &Resource, out: &mut Vec<(String, f64, Vec<SeriesQuery>)>) {

@@ -214,7 +214,7 @@ fn recipients(to: &[String], tags: &Tags, routing: &Routing) -> (Vec<String>, Op
 fn notice_state(status: Status, decision: &Decision, action: &str, now: DateTime<Utc>, quiet: chrono::Duration) -> NoticeState {
     match (status, decision) {
         (Status::Failed, _) => NoticeState::Failed,
-        (Status::Skipped, _) | (_, Decision::Skip(_)) => NoticeState::Skipped,
+        (Status::Skipped, _) | (_, Decision::Skip(..)) => NoticeState::Skipped,
         // Marking is done now; the change itself waits for the grace period.
         (_, Decision::Mark { .. }) => NoticeState::Marked,
         // The last chance to object: the change runs before the next reminder.
@@ -230,7 +230,7 @@ fn planned(status: Status, decision: &Decision, detail: Option<&str>, gated: &st
     let detail = detail.unwrap_or("");
     match (status, decision) {
         (Status::Failed, _) => format!("failed: {detail}"),
-        (Status::Skipped, _) | (_, Decision::Skip(_)) => format!("not changed: {detail}"),
+        (Status::Skipped, _) | (_, Decision::Skip(..)) => format!("not changed: {detail}"),
         (_, Decision::Mark { due } | Decision::Wait { due }) => format!("{gated} after {}", crate::text::utc(*due)),
         (Status::Done, _) => format!("done: {detail}"),
         (_, Decision::Act) if dry_run => format!("{all} (dry run: not done)"),

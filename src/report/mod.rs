@@ -1,6 +1,7 @@
 //! The audit report of a sweep: `report.json` for machines, `report.md` and
 //! `report.html` for people. All come from one [`Report`] value.
 
+pub mod history;
 pub mod html;
 pub mod markdown;
 pub mod organization;
@@ -8,7 +9,7 @@ pub mod page;
 pub mod plan_review;
 mod view;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -16,12 +17,13 @@ use serde::Serialize;
 
 use crate::aws::ApiCallCounter;
 pub use crate::engine::findings::Finding;
+use crate::engine::findings::{Confidence, Remedy};
 use crate::engine::inventory::Inventory;
 use crate::engine::plan::Plan;
 use crate::guardrails::spend::SpendSummary;
 use crate::guardrails::velocity::figures::AiSpend;
 use crate::guardrails::GuardrailChange;
-use crate::outcome::Status;
+use crate::outcome::{Standing, Status};
 use crate::resources::ResourceType;
 use crate::text::total;
 
@@ -64,6 +66,13 @@ pub struct Report {
     /// What email did: sent, queued for the next sweep, refused, held back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails: Option<crate::notify::EmailReport>,
+    /// What to act on first: at most [`ACT_FIRST`] findings not left
+    /// alone, each resource once (its largest saving), ranked by monthly
+    /// saving.
+    pub act_first: Vec<ActFirst>,
+    /// What changed since the last report, when there is a state folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_last_run: Option<history::SinceLastRun>,
     pub findings: Vec<Finding>,
     /// What a `rightsizing` policy could not judge (an accelerated instance
     /// without GPU metrics), with its cost and why: never judged by CPU.
@@ -156,13 +165,148 @@ pub struct Totals {
     pub monthly_cost_usd: f64,
     /// Matched resources whose cost is unknown (left out of the sum), each counted once.
     pub unpriced: usize,
-    /// Monthly saving at stake over all findings, each resource counted once.
+    /// Monthly saving at stake over all findings, each resource counted
+    /// once (its largest saving): the sum of `saving_usd`'s three parts,
+    /// which people are shown instead.
     pub monthly_saving_usd: f64,
+    /// The saving at stake split by whether it will happen.
+    pub saving_usd: SavingSplit,
     /// Resources no rightsizing policy could judge, and what they cost
     /// (unpriced ones left out of the sum).
     pub not_judged: usize,
     pub not_judged_monthly_cost_usd: f64,
     pub api_calls: u64,
+}
+
+/// The saving at stake by whether it will happen, each resource counted
+/// once: never summed into one headline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct SavingSplit {
+    /// Changes that run (a dry run: would run) or ran.
+    pub will_change: f64,
+    /// Report-only findings, and changes held by a circuit breaker, a
+    /// grace period, a review or a failure: a person decides.
+    pub needs_decision: f64,
+    /// Protected, opted out, refused, gone: nothing will happen.
+    pub left_alone: f64,
+    /// Findings of unknown saving in each part, left out of its sum.
+    pub unpriced: UnpricedSplit,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct UnpricedSplit {
+    pub will_change: usize,
+    pub needs_decision: usize,
+    pub left_alone: usize,
+}
+
+impl SavingSplit {
+    /// Of findings already counted once per resource.
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        let mut split = SavingSplit::default();
+        for f in findings {
+            let (sum, unpriced) = match f.standing {
+                Standing::WillChange => (&mut split.will_change, &mut split.unpriced.will_change),
+                Standing::NeedsDecision => (&mut split.needs_decision, &mut split.unpriced.needs_decision),
+                Standing::LeftAlone => (&mut split.left_alone, &mut split.unpriced.left_alone),
+            };
+            match f.monthly_saving_usd {
+                Some(usd) => *sum += usd,
+                None => *unpriced += 1,
+            }
+        }
+        split
+    }
+
+    pub fn sum(&self) -> f64 {
+        self.will_change + self.needs_decision + self.left_alone
+    }
+}
+
+/// How many findings `act_first` holds at most.
+pub const ACT_FIRST: usize = 10;
+
+/// One of the findings to act on first.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ActFirst {
+    pub account_id: String,
+    pub region: String,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    /// The policy with the largest saving for it.
+    pub policy: String,
+    /// What the policy does, in words.
+    pub action: String,
+    pub monthly_saving_usd: f64,
+    /// Whether it runs by itself or waits for a person.
+    pub standing: Standing,
+    pub status: Status,
+    /// Why it was skipped or held, or what was done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The policy only reports: what acting takes is the change its type
+    /// would make (a person makes it).
+    pub suggested: bool,
+    /// What acting takes.
+    pub effort: Option<crate::resources::Effort>,
+    pub restart_needed: Option<bool>,
+    pub reversible: Option<bool>,
+    /// What `costguard restore` brings back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restores: Option<String>,
+    /// Days (and hours) of data behind it; `None`: settings read now.
+    pub confidence: Option<Confidence>,
+    pub owner: Option<String>,
+}
+
+/// The findings to act on first: not left alone, priced above zero, each
+/// resource once with its largest saving, largest first.
+pub fn act_first<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<ActFirst> {
+    let mut best: std::collections::HashMap<(&str, &str, &str), &Finding> = std::collections::HashMap::new();
+    for f in findings {
+        if f.standing == Standing::LeftAlone || !f.monthly_saving_usd.is_some_and(|usd| usd > 0.0) {
+            continue;
+        }
+        let slot = best.entry((&*f.account_id, &*f.region, f.arn.as_str())).or_insert(f);
+        if f.monthly_saving_usd > slot.monthly_saving_usd {
+            *slot = f;
+        }
+    }
+    let mut ranked: Vec<&Finding> = best.into_values().collect();
+    ranked.sort_by(|a, b| {
+        let (x, y) = (a.monthly_saving_usd.unwrap_or(0.0), b.monthly_saving_usd.unwrap_or(0.0));
+        y.total_cmp(&x).then_with(|| a.resource_id.cmp(&b.resource_id)).then_with(|| a.policy.cmp(&b.policy))
+    });
+    ranked
+        .into_iter()
+        .take(ACT_FIRST)
+        .map(|f| {
+            let (remedy, suggested) = match &f.remedy {
+                Some(r) => (Some(r.clone()), false),
+                None => (Remedy::suggested(f.resource_type, f.recommendation.is_some()), true),
+            };
+            let remedy = remedy.as_ref();
+            ActFirst {
+                account_id: f.account_id.to_string(),
+                region: f.region.to_string(),
+                resource_type: f.resource_type,
+                resource_id: f.resource_id.clone(),
+                policy: f.policy.to_string(),
+                action: f.action_description.to_string(),
+                monthly_saving_usd: f.monthly_saving_usd.unwrap_or(0.0),
+                standing: f.standing,
+                status: f.status,
+                detail: f.detail.as_deref().map(str::to_string),
+                suggested,
+                effort: remedy.map(|r| r.effort),
+                restart_needed: remedy.map(|r| r.restart_needed),
+                reversible: remedy.map(|r| r.reversible),
+                restores: remedy.and_then(|r| r.restores.as_deref()).map(str::to_string),
+                confidence: f.confidence.clone(),
+                owner: f.owner.clone(),
+            }
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -194,6 +338,8 @@ pub struct Parts<'a> {
     /// The savings ledger's total, when there is a journal.
     pub savings: Option<crate::engine::ledger::SavingsTotal>,
     pub plan_file: Option<PlanFileInfo>,
+    /// What changed since the last report (the state folder's history).
+    pub since_last_run: Option<history::SinceLastRun>,
 }
 
 impl Report {
@@ -213,6 +359,7 @@ impl Report {
             journal_errors,
             savings,
             plan_file,
+            since_last_run,
         } = parts;
         let policies = plan
             .policies
@@ -269,9 +416,9 @@ impl Report {
         });
         let api_calls = counter.snapshot();
         let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
-        // A resource matched by several policies counts once.
-        let mut seen = HashSet::new();
-        let resources: Vec<&Finding> = findings.iter().filter(|f| seen.insert((&*f.region, f.arn.as_str()))).collect();
+        // A resource matched by several policies counts once, with its largest saving.
+        let resources = once_per_resource(&findings);
+        let saving_usd = SavingSplit::of(resources.iter().copied());
         let totals = Totals {
             findings: findings.len(),
             planned: count(Status::Planned),
@@ -282,7 +429,8 @@ impl Report {
             breakers_tripped: plan.policies.iter().filter(|p| p.breaker.is_some()).count(),
             monthly_cost_usd: total(resources.iter().filter_map(|f| f.monthly_cost_usd)),
             unpriced: resources.iter().filter(|f| f.monthly_cost_usd.is_none()).count(),
-            monthly_saving_usd: total(resources.iter().filter_map(|f| f.monthly_saving_usd)),
+            monthly_saving_usd: saving_usd.sum(),
+            saving_usd,
             not_judged: plan.not_judged.len(),
             not_judged_monthly_cost_usd: total(plan.not_judged.iter().filter_map(|n| n.monthly_cost_usd)),
             api_calls: api_calls.values().sum(),
@@ -302,6 +450,8 @@ impl Report {
             spend,
             guardrails,
             emails,
+            act_first: act_first(&findings),
+            since_last_run,
             findings,
             not_judged: plan.not_judged.clone(),
             totals,
@@ -321,6 +471,28 @@ impl Report {
             Verdict::Clean
         }
     }
+}
+
+/// Each resource once (by region and ARN), as its finding with the largest
+/// saving (an unknown saving counts least), in the findings' order.
+pub fn once_per_resource(findings: &[Finding]) -> Vec<&Finding> {
+    let mut at: std::collections::HashMap<(&str, &str, &str), usize> = std::collections::HashMap::new();
+    let mut kept: Vec<&Finding> = Vec::new();
+    for f in findings {
+        match at.entry((&*f.account_id, &*f.region, f.arn.as_str())) {
+            std::collections::hash_map::Entry::Occupied(slot) => {
+                let was = &mut kept[*slot.get()];
+                if f.monthly_saving_usd.unwrap_or(-1.0) > was.monthly_saving_usd.unwrap_or(-1.0) {
+                    *was = f;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(kept.len());
+                kept.push(f);
+            }
+        }
+    }
+    kept
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,5 +570,67 @@ impl organization::OrgReport {
         let page = |id: &str| self.account_page(dir, id);
         crate::files::write_atomic(dir, "report.html", |w| stream(w, |out| html::organization(self, &page, out)))?;
         Ok((json, md))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(policy: &str, arn: &str, standing: Standing, saving: Option<f64>) -> Finding {
+        Finding {
+            entry: Default::default(),
+            policy: policy.into(),
+            resource_type: ResourceType::SagemakerEndpoint,
+            resource_id: arn.rsplit('/').next().unwrap_or(arn).to_string(),
+            arn: arn.to_string(),
+            account_id: "111111111111".into(),
+            region: "us-east-1".into(),
+            reason: "idle".into(),
+            action: "delete".into(),
+            action_description: "delete".into(),
+            status: Status::Planned,
+            standing,
+            detail: None,
+            monthly_cost_usd: saving,
+            cost_kind: None,
+            cost_basis: None,
+            monthly_saving_usd: saving,
+            recommendation: None,
+            remedy: None,
+            confidence: None,
+            owner: None,
+        }
+    }
+
+    #[test]
+    fn act_first_ranks_by_saving_counts_a_resource_once_and_leaves_out_what_is_left_alone() {
+        let mut findings = vec![
+            finding("a", "arn:e/small", Standing::WillChange, Some(10.0)),
+            finding("a", "arn:e/big", Standing::NeedsDecision, Some(900.0)),
+            // The same resource under a second policy, with a larger saving: counted once, at that.
+            finding("b", "arn:e/small", Standing::NeedsDecision, Some(50.0)),
+            finding("a", "arn:e/protected", Standing::LeftAlone, Some(5000.0)),
+            finding("a", "arn:e/unpriced", Standing::WillChange, None),
+        ];
+        for i in 0..20 {
+            findings.push(finding("c", &format!("arn:e/many-{i:02}"), Standing::WillChange, Some(1.0 + f64::from(i))));
+        }
+        let ranked = act_first(&findings);
+        assert_eq!(ranked.len(), ACT_FIRST);
+        assert_eq!((ranked[0].resource_id.as_str(), ranked[0].monthly_saving_usd), ("big", 900.0));
+        assert_eq!((ranked[1].resource_id.as_str(), ranked[1].policy.as_str(), ranked[1].monthly_saving_usd), ("small", "b", 50.0));
+        assert!(ranked.windows(2).all(|w| w[0].monthly_saving_usd >= w[1].monthly_saving_usd));
+        assert!(!ranked.iter().any(|a| a.resource_id == "protected" || a.resource_id == "unpriced"));
+        // A report-only finding says what acting would take.
+        assert!(ranked[0].suggested && ranked[0].effort == Some(crate::resources::Effort::Medium) && ranked[0].reversible == Some(true));
+
+        let once = once_per_resource(&findings);
+        let split = SavingSplit::of(once.iter().copied());
+        assert_eq!(split.left_alone, 5000.0);
+        assert_eq!(split.needs_decision, 950.0, "the shared resource counts once, at its largest saving");
+        assert_eq!(split.unpriced.will_change, 1);
+        let all: f64 = once.iter().filter_map(|f| f.monthly_saving_usd).sum();
+        assert!((split.sum() - all).abs() < 1e-9, "the three parts add up to the findings' savings");
     }
 }

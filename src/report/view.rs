@@ -15,6 +15,10 @@ pub(super) struct Common<'a> {
     finished_at: chrono::DateTime<chrono::Utc>,
     regions: &'a [String],
     totals: &'a super::Totals,
+    /// The saving at stake, split; each part with its unpriced count.
+    saving: &'a super::SavingSplit,
+    act_first: Vec<ActFirstView<'a>>,
+    since: Option<SinceView<'a>>,
     saved_so_far: Option<String>,
     plan_line: Option<String>,
     spend: Option<&'a crate::guardrails::spend::SpendSummary>,
@@ -22,6 +26,38 @@ pub(super) struct Common<'a> {
     ai_alerts: Vec<AlertView>,
     not_judged: Vec<NotJudgedView<'a>>,
     not_judged_unpriced: usize,
+}
+
+#[derive(Serialize)]
+pub(super) struct ActFirstView<'a> {
+    rank: usize,
+    #[serde(flatten)]
+    entry: &'a super::ActFirst,
+    resource_type_name: &'static str,
+    standing_text: &'static str,
+    effort_text: &'static str,
+    /// Days and hours of data, or what it rests on.
+    confidence_text: String,
+    saving_v: String,
+}
+
+/// What changed since the last report, as the heads show it.
+#[derive(Serialize)]
+struct SinceView<'a> {
+    #[serde(flatten)]
+    since: &'a super::history::SinceLastRun,
+    new_usd: f64,
+    resolved_usd: f64,
+    /// Still open after 30 days or more.
+    month_old: usize,
+    resolved: Vec<ResolvedView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ResolvedView<'a> {
+    #[serde(flatten)]
+    item: &'a super::history::Resolved,
+    how_text: &'static str,
 }
 
 #[derive(Serialize)]
@@ -58,6 +94,15 @@ impl<'a> Common<'a> {
             finished_at: report.finished_at,
             regions: &report.regions,
             totals: &report.totals,
+            saving: &report.totals.saving_usd,
+            act_first: report.act_first.iter().enumerate().map(|(i, a)| ActFirstView::of(i + 1, a)).collect(),
+            since: report.since_last_run.as_ref().map(|s| SinceView {
+                since: s,
+                new_usd: crate::text::total(s.new.iter().filter_map(|n| n.monthly_saving_usd)),
+                resolved_usd: crate::text::total(s.resolved.iter().filter_map(|n| n.monthly_saving_usd)),
+                month_old: s.still_open.iter().filter(|o| o.days_open >= 30).count(),
+                resolved: s.resolved.iter().map(|item| ResolvedView { item, how_text: item.how.as_str() }).collect(),
+            }),
             saved_so_far: report.saved.as_ref().map(|s| crate::text::saved_so_far(s.monthly_usd, s.changes, s.since)),
             plan_line: report.plan_file.as_ref().map(|p| p.line()),
             spend: report.spend.as_ref(),
@@ -82,6 +127,41 @@ impl<'a> Common<'a> {
                 })
                 .collect(),
             not_judged_unpriced: report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count(),
+        }
+    }
+}
+
+impl<'a> ActFirstView<'a> {
+    fn of(rank: usize, entry: &'a super::ActFirst) -> Self {
+        use crate::resources::Effort;
+        let confidence_text = match &entry.confidence {
+            None => "settings and tags read now".to_string(),
+            Some(c) => {
+                let days = if c.days_of_data == 1.0 { "1 day".to_string() } else { format!("{} days", c.days_of_data) };
+                match c.hours_of_data {
+                    Some(h) => format!("{days} of metrics, {h:.0} hours with data"),
+                    None => format!("{days} of metrics"),
+                }
+            }
+        };
+        ActFirstView {
+            rank,
+            entry,
+            resource_type_name: entry.resource_type.name(),
+            standing_text: match entry.standing {
+                crate::outcome::Standing::WillChange if entry.status == crate::outcome::Status::Done => "done",
+                crate::outcome::Standing::WillChange => "will change",
+                crate::outcome::Standing::NeedsDecision => "needs a decision",
+                crate::outcome::Standing::LeftAlone => "left alone",
+            },
+            effort_text: match entry.effort {
+                Some(Effort::Low) => "low",
+                Some(Effort::Medium) => "medium",
+                Some(Effort::High) => "high",
+                None => "unknown",
+            },
+            confidence_text,
+            saving_v: entry.monthly_saving_usd.to_string(),
         }
     }
 }

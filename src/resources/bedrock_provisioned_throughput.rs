@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sizes::{Assessment, Sizing};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::time;
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
@@ -113,7 +113,13 @@ impl Kind for ProvisionedThroughputs {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["bedrock:GetProvisionedModelThroughput", "bedrock:ListTagsForResource"];
     const ARN_PATTERN: &'static str = "arn:aws:bedrock:*:*:provisioned-model/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["bedrock:TagResource", "bedrock:UntagResource"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("delete", Effect::Removes)];
+    const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
+        name: "delete",
+        effect: Effect::Removes,
+        effort: Effort::High,
+        restart: true,
+        restores: None,
+    }];
     const SIZABLE: bool = false;
 
     fn attribute<'a>(_: &'a Resource, p: &'a ProvisionedThroughput, name: &str) -> Option<AttrValue<'a>> {

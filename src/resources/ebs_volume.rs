@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sizes::{Assessment, Sizing};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
@@ -98,7 +98,13 @@ impl Kind for Volumes {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["ec2:DescribeVolumes"];
     const ARN_PATTERN: &'static str = "arn:aws:ec2:*:*:volume/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["ec2:CreateTags", "ec2:DeleteTags"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("delete", Effect::Removes)];
+    const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
+        name: "delete",
+        effect: Effect::Removes,
+        effort: Effort::Medium,
+        restart: false,
+        restores: Some("a new volume from the snapshot taken before the delete, with the volume's tags"),
+    }];
     const SIZABLE: bool = false;
 
     fn attribute<'a>(_: &'a Resource, v: &'a Volume, name: &str) -> Option<AttrValue<'a>> {

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use super::accelerators::{self, AcceleratorKind, Accelerators, GpuScale, GpuSource, ListedGpu};
 use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
 use crate::aws::{sdk_client, Aws, AwsError, ErrorKind};
 use crate::outcome::Repair;
@@ -109,7 +109,22 @@ impl Kind for Instances {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["ec2:DescribeInstances"];
     const ARN_PATTERN: &'static str = "arn:aws:ec2:*:*:instance/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["ec2:CreateTags", "ec2:DeleteTags"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("stop", Effect::Stops), ("resize", Effect::Modifies)];
+    const ACTIONS: &'static [ActionInfo] = &[
+        ActionInfo {
+            name: "stop",
+            effect: Effect::Stops,
+            effort: Effort::Medium,
+            restart: true,
+            restores: Some("the same instance started again, with its EBS volumes, network interfaces and tags (instance-store data is lost)"),
+        },
+        ActionInfo {
+            name: "resize",
+            effect: Effect::Modifies,
+            effort: Effort::High,
+            restart: true,
+            restores: Some("the instance stopped and started again at its former type"),
+        },
+    ];
     const SIZABLE: bool = true;
 
     fn attribute<'a>(_: &'a Resource, i: &'a Instance, name: &str) -> Option<AttrValue<'a>> {

@@ -33,7 +33,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sizes::{Assessment, Sizing};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
@@ -89,7 +89,13 @@ impl Kind for LogGroups {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["logs:DescribeLogGroups", "logs:ListTagsForResource"];
     const ARN_PATTERN: &'static str = "arn:aws:logs:*:*:log-group:*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["logs:TagResource", "logs:UntagResource"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("set-retention", Effect::Modifies)];
+    const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
+        name: "set-retention",
+        effect: Effect::Modifies,
+        effort: Effort::Low,
+        restart: false,
+        restores: Some("the former retention (events already expired stay gone)"),
+    }];
     const SIZABLE: bool = false;
 
     fn attribute<'a>(resource: &'a Resource, group: &'a LogGroup, name: &str) -> Option<AttrValue<'a>> {

@@ -86,9 +86,10 @@ pub trait Kind: Send + Sync + 'static {
     const ARN_PATTERN: &'static str;
     /// IAM actions that write and remove its tags (the `mark` action).
     const TAG_PERMISSIONS: &'static [&'static str];
-    /// The `type:` names of [`Kind::Action`] (for `validate`, and as the
-    /// journal stores them), each with what it does to the resource.
-    const ACTIONS: &'static [(&'static str, Effect)];
+    /// [`Kind::Action`]'s changes: each `type:` name (for `validate`, and
+    /// as the journal stores it) with what it does to the resource, what
+    /// acting on it takes, and what `costguard restore` brings back.
+    const ACTIONS: &'static [ActionInfo];
     /// Whether a `rightsizing` filter can judge it ([`Kind::sizing`]).
     const SIZABLE: bool;
     /// Whether its hourly cost is a model served now, shown beside the
@@ -175,15 +176,46 @@ pub enum Effect {
     Modifies,
 }
 
+/// How much a change asks of the people who own the resource, as AWS
+/// Cost Optimization Hub grades its recommendations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effort {
+    /// A setting (a retention, a lifecycle rule): nothing running notices.
+    Low,
+    /// A stop or a delete that `costguard restore` undoes.
+    Medium,
+    /// A resize, or a change nothing undoes (a deploy, a new purchase).
+    High,
+}
+
+/// One of a type's own changes, as a report and the ledger read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActionInfo {
+    /// Its `type:` name, as the journal stores it.
+    pub name: &'static str,
+    pub effect: Effect,
+    pub effort: Effort,
+    /// Whether whoever uses the resource sees it go down or restart.
+    pub restart: bool,
+    /// What `costguard restore` brings back; `None`: it cannot be undone.
+    pub restores: Option<&'static str>,
+}
+
 impl ResourceType {
     /// The names of its own changes.
     pub fn action_names(self) -> Vec<&'static str> {
-        self.actions().iter().map(|(name, _)| *name).collect()
+        self.actions().iter().map(|a| a.name).collect()
+    }
+
+    /// Its change named `action` (as the journal stores it).
+    pub fn action_info(self, action: &str) -> Option<&'static ActionInfo> {
+        self.actions().iter().find(|a| a.name == action)
     }
 
     /// What its change named `action` (as the journal stores it) does.
     pub fn effect_of(self, action: &str) -> Option<Effect> {
-        self.actions().iter().find(|(name, _)| *name == action).map(|(_, effect)| *effect)
+        self.action_info(action).map(|a| a.effect)
     }
 }
 
@@ -616,7 +648,7 @@ macro_rules! registry {
             pub fn tag_permissions(self) -> &'static [&'static str] {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::TAG_PERMISSIONS,)* }
             }
-            pub fn actions(self) -> &'static [(&'static str, Effect)] {
+            pub fn actions(self) -> &'static [ActionInfo] {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::ACTIONS,)* }
             }
             pub fn sizable(self) -> bool {

@@ -49,7 +49,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sizes::{Assessment, Sizing};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::cloudwatch::SeriesQuery;
 use crate::aws::tags::time;
 use crate::aws::{sdk_client, Aws, AwsError};
@@ -151,7 +151,13 @@ impl Kind for Buckets {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["s3:GetLifecycleConfiguration", "s3:GetBucketVersioning", "s3:GetBucketTagging"];
     const ARN_PATTERN: &'static str = "arn:aws:s3:::*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["s3:GetBucketTagging", "s3:PutBucketTagging"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("set-lifecycle", Effect::Modifies)];
+    const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
+        name: "set-lifecycle",
+        effect: Effect::Modifies,
+        effort: Effort::Low,
+        restart: false,
+        restores: Some("the lifecycle rules as they were (objects already expired stay gone)"),
+    }];
     const SIZABLE: bool = false;
 
     fn attribute<'a>(_: &'a Resource, b: &'a Bucket, name: &str) -> Option<AttrValue<'a>> {

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use super::sagemaker::{self as sm_prices, Use};
 use super::accelerators::GpuSource;
 use super::sizes::{self, Assessment, Sizing, SizingPart};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, sagemaker_tags, time};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
@@ -118,7 +118,13 @@ impl Kind for Endpoints {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:endpoint/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("delete", Effect::Removes)];
+    const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
+        name: "delete",
+        effect: Effect::Removes,
+        effort: Effort::Medium,
+        restart: true,
+        restores: Some("the endpoint re-created under its name from its endpoint config (kept), model and tags"),
+    }];
     const SIZABLE: bool = true;
     const SERVES_MODELS: bool = true;
     const SERIES_BY: Option<&'static [&'static str]> = Some(&["EndpointName", "VariantName"]);

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sagemaker::{self as sm_prices, Use};
 use super::sizes::{Assessment, Sizing};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
@@ -72,7 +72,13 @@ impl Kind for Notebooks {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeNotebookInstance", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:notebook-instance/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("stop", Effect::Stops)];
+    const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
+        name: "stop",
+        effect: Effect::Stops,
+        effort: Effort::Medium,
+        restart: true,
+        restores: Some("the notebook started again, with its ML storage volume"),
+    }];
     const SIZABLE: bool = false;
 
     fn attribute<'a>(_: &'a Resource, n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {

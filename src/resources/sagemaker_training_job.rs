@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use super::sagemaker::{self as sm_prices, Use};
 use super::accelerators::GpuSource;
 use super::sizes::{self, Assessment, Sizing, SizingPart};
-use super::{Effect, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
@@ -171,7 +171,13 @@ impl Kind for TrainingJobs {
     const REREAD_PERMISSIONS: &'static [&'static str] = &["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"];
     const ARN_PATTERN: &'static str = "arn:aws:sagemaker:*:*:training-job/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
-    const ACTIONS: &'static [(&'static str, Effect)] = &[("stop", Effect::Stops)];
+    const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
+        name: "stop",
+        effect: Effect::Stops,
+        effort: Effort::High,
+        restart: true,
+        restores: None,
+    }];
     /// A run's GPUs, CPU and memory per host: what a smaller type would
     /// have cost it.
     const SIZABLE: bool = true;
