@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-python.sh
 if [ ! -x target/debug/costguard ]; then
-  echo "demo: building costguard (the first build compiles the AWS SDK: about 15 minutes on 2 cores)" >&2
+  echo "demo: building costguard (the first build compiles the AWS SDK: about 6.5 minutes on 2 cores, as the README says)" >&2
 fi
 cargo build
 exec .venv/bin/python scripts/demo.py "$@"

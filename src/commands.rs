@@ -75,7 +75,7 @@ pub fn validate(paths: &[PathBuf], daemon_config: Option<&Path>) -> ExitCode {
         problems.extend(crate::notify::channel_problems(&set.policies, &email.settings));
     }
     if let Some(set) = &set {
-        warn_placeholders(set.guardrails.as_ref(), email.as_deref());
+        Notes::of(set.guardrails.as_ref(), email.as_deref()).print();
         if let Some(note) = unsent_notify_note(&set.policies, email.as_deref()) {
             eprintln!("costguard: note: {note}");
         }
@@ -98,18 +98,33 @@ pub fn validate(paths: &[PathBuf], daemon_config: Option<&Path>) -> ExitCode {
     }
 }
 
-/// Alerts and email to example.com reach nobody: say so on every run.
-fn warn_placeholders(guardrails: Option<&config::Guardrails>, email: Option<&EmailSetup>) {
-    let found = guardrails.map(config::Guardrails::placeholder_addresses).unwrap_or_default();
-    if !found.is_empty() {
-        eprintln!("costguard: warning: guardrail alerts go to placeholder addresses that reach nobody ({}); set guardrails.email", found.join(", "));
+/// Alerts and email to example.com reach nobody: said on every run.
+struct Notes(Vec<String>);
+
+impl Notes {
+    fn of(guardrails: Option<&config::Guardrails>, email: Option<&EmailSetup>) -> Self {
+        let mut notes = Vec::new();
+        let found = guardrails.map(config::Guardrails::placeholder_addresses).unwrap_or_default();
+        if !found.is_empty() {
+            notes.push(format!(
+                "costguard: warning: guardrail alerts go to placeholder addresses that reach nobody ({}); set guardrails.email",
+                found.join(", ")
+            ));
+        }
+        let found = email.map(|e| e.settings.placeholders()).unwrap_or_default();
+        if !found.is_empty() {
+            notes.push(format!(
+                "costguard: warning: the email settings still name placeholders that reach nobody ({}); set email.from, email.to and the relay",
+                found.join(", ")
+            ));
+        }
+        Notes(notes)
     }
-    let found = email.map(|e| e.settings.placeholders()).unwrap_or_default();
-    if !found.is_empty() {
-        eprintln!(
-            "costguard: warning: the email settings still name placeholders that reach nobody ({}); set email.from, email.to and the relay",
-            found.join(", ")
-        );
+
+    fn print(&self) {
+        for note in &self.0 {
+            eprintln!("{note}");
+        }
     }
 }
 
@@ -178,23 +193,29 @@ pub async fn sweep(args: SweepArgs, clock: &Clock, cancel: CancellationToken) ->
             (email.filter(|_| !args.no_email), limits, state_keep)
         }
     };
-    warn_placeholders(guardrails.as_ref(), email.as_deref());
-    if let Some(note) = unsent_notify_note(&policies, email.as_deref()) {
-        tracing::info!("{note}");
-    }
+    // Said once the sweep could start: a first run without credentials
+    // prints the one line that says so, nothing before it.
+    let notes = (Notes::of(guardrails.as_ref(), email.as_deref()), unsent_notify_note(&policies, email.as_deref()));
     let mut options = args.options;
     (options.features.guardrails, options.features.email) = (guardrails, email);
     // --max-duration, else the config's limit, else the default.
     options.limits.max_duration = Some(options.limits.max_duration.unwrap_or(limits.sweep));
     (options.limits.state_keep, options.limits.aws) = (state_keep, limits.aws);
     let request = sweep::Request { policies, options, organization: args.org };
-    summarize_swept(sweep::execute(request, clock, &args.progress, &cancel).await)
+    let swept = sweep::execute(request, clock, &args.progress, &cancel).await;
+    if swept.is_ok() {
+        notes.0.print();
+        if let Some(note) = notes.1 {
+            tracing::info!("{note}");
+        }
+    }
+    summarize_swept(swept)
 }
 
 /// `costguard run --once`: the daemon config's sweep of every enabled
 /// policy and the guardrails, once, as the daemon would run it.
-pub async fn run_once(config_file: &Path, clock: &Clock, cancel: CancellationToken) -> ExitCode {
-    let loaded = match sweep::Loaded::load(config_file) {
+pub async fn run_once(source: &sweep::loaded::Source, clock: &Clock, cancel: CancellationToken) -> ExitCode {
+    let loaded = match source.load() {
         Ok(loaded) => loaded,
         Err(e) => return summarize(Err(sweep::SweepError::Config(e.to_string()))),
     };

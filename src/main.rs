@@ -26,7 +26,8 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "COSTGUARD_LOG_FORMAT")]
     log_format: LogFormat,
 
-    /// Log filter, e.g. `info` or `costguard=debug` (RUST_LOG syntax).
+    /// Log filter, e.g. `info` or `costguard=debug` (RUST_LOG syntax); the
+    /// AWS SDK's own logs show at `debug`, `trace` or when named.
     #[arg(long, global = true, default_value = "info", env = "COSTGUARD_LOG")]
     log: String,
 
@@ -206,6 +207,16 @@ enum Command {
         /// cron); exit codes as `sweep`.
         #[arg(long)]
         once: bool,
+
+        /// Region to sweep (repeatable) instead of the config's `regions`,
+        /// as for `sweep`.
+        #[arg(long = "region", value_name = "R")]
+        regions: Vec<String>,
+
+        /// Change nothing, whatever the config says: report what would be
+        /// done, as for `sweep`.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The soak benchmark's daemon (scripts/bench.sh soak): its listener,
     /// sweeps and spend-velocity checks back to back on a simulated clock.
@@ -320,6 +331,11 @@ enum Command {
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
 
+        /// Policy files or folders (repeatable), as for `sweep` and `apply`:
+        /// the same as naming them as arguments.
+        #[arg(long = "policies", value_name = "PATH")]
+        policies: Vec<PathBuf>,
+
         /// Check this daemon config file and everything `run --config`
         /// reads from it, found the way `run` finds it: its policy paths,
         /// email templates, state and report folders.
@@ -362,8 +378,24 @@ fn account_id(text: &str) -> Result<String, String> {
     }
 }
 
+/// The AWS SDK's own crates: what they log (every provider a credentials
+/// chain tried, with its raw response) is for `--log debug`; costguard
+/// says what failed, and what to do, in one line of its own.
+const SDK_TARGETS: &[&str] = &["aws_config", "aws_runtime", "aws_credential_types", "aws_smithy_runtime", "aws_smithy_http_client", "hyper_util"];
+
+/// `filter` as given, with the SDK quiet unless it asks for debug or
+/// names targets itself.
+fn log_filter(filter: &str) -> String {
+    let verbose = ["debug", "trace"].contains(&filter.trim().to_ascii_lowercase().as_str());
+    if verbose || filter.contains('=') {
+        return filter.to_string();
+    }
+    let quiet: Vec<String> = SDK_TARGETS.iter().map(|t| format!("{t}=off")).collect();
+    format!("{filter},{}", quiet.join(","))
+}
+
 fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(filter)).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter("info")));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal());
     match format {
@@ -397,7 +429,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     let command = match cli.command {
-        Command::Validate { paths, config } => return commands::validate(&paths, config.as_deref()),
+        Command::Validate { mut paths, policies, config } => {
+            paths.extend(policies);
+            return commands::validate(&paths, config.as_deref());
+        }
         Command::IamPolicy { hub: true, member_role, .. } => return commands::print_json(&costguard::iam::hub_document(&member_role, None)),
         Command::IamPolicy { policies, config, require_tag, member: true, hub_role, external_id_env, .. } => {
             let external_id =
@@ -559,8 +594,13 @@ fn progress(log_format: LogFormat) -> Progress {
 
 async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) -> ExitCode {
     match command {
-        Command::Run { config, once: true } => commands::run_once(&config, &system_clock(), shutdown.token().clone()).await,
-        Command::Run { config, once: false } => costguard::service::run(config, system_clock(), shutdown).await,
+        Command::Run { config, once, regions, dry_run } => {
+            let source = costguard::sweep::loaded::Source { file: config, regions, dry_run };
+            match once {
+                true => commands::run_once(&source, &system_clock(), shutdown.token().clone()).await,
+                false => costguard::service::run(source, system_clock(), shutdown).await,
+            }
+        }
         Command::Soak { config, ticks, tick_minutes, sweep_every } => {
             let sim = costguard::service::Simulation { ticks, tick: chrono::Duration::minutes(tick_minutes), sweep_every };
             costguard::service::soak(&config, system_clock().now(), sim, shutdown.token().clone()).await

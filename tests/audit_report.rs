@@ -39,7 +39,8 @@ async fn dry_run(moto: &support::Moto, dir: &Path) -> Value {
         // A state folder: the dry run reads it, and keeps the report's history there.
         costguard::engine::journal::Journal::open(&options.paths.journal).expect("journal");
     }
-    let result = sweep::run(&moto.aws().await, &policies, &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
+    let result =
+        sweep::run(&moto.aws().await, &policies, &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep");
     serde_json::from_slice(&std::fs::read(&result.report_json).expect("report.json")).expect("JSON")
 }
 

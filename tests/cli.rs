@@ -388,6 +388,23 @@ fn without_credentials_or_an_endpoint_a_sweep_says_what_to_do_in_one_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("no AWS credentials found") && stderr.contains("AWS_PROFILE"), "{stderr}");
 
+    // Instance metadata tried too (off EC2 it fails or is refused), at the
+    // default log level: still one line, none of the SDK's own output.
+    let out = {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
+        cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", dir.path());
+        cmd.env("COSTGUARD_STATE_DIR", dir.path().join("state")).env("AWS_REGION", "us-east-1");
+        cmd.env("AWS_CONFIG_FILE", "/dev/null").env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        // Where instance metadata would be: a port nothing listens on.
+        cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9");
+        cmd.output().expect("run costguard")
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("no AWS credentials found") && stderr.contains("aws sso login"), "{stderr}");
+    assert!(!stderr.contains("DispatchFailure") && !stderr.contains("IMDS"), "{stderr}");
+
     // A port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
     let out = run(&[

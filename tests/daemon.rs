@@ -159,6 +159,18 @@ async fn run_once_applies_the_policies_of_the_config() {
     std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
     let config_file = dir.path().join("costguard.yaml");
     std::fs::write(&config_file, config(dir.path(), &policies, "0 0 * * * *")).expect("write config");
+    // `--dry-run` and `--region` mean what they mean for `sweep`.
+    let config_arg = config_file.to_string_lossy().into_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args(["run", "--once", "--config", &config_arg, "--dry-run", "--region", "eu-west-3"])
+        .envs(moto.env())
+        .env("COSTGUARD_LOG", "warn")
+        .output()
+        .expect("run --once --dry-run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("report/report.json")).expect("report.json")).expect("JSON");
+    assert_eq!((json["dry_run"].as_bool(), json["regions"].clone()), (Some(true), serde_json::json!(["eu-west-3"])));
+    assert_eq!(support::retention_by_group(&moto).await["/app/forever"], None, "a dry run changes nothing");
     let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
         .args(["run", "--once", "--config", &config_file.to_string_lossy()])
         .envs(moto.env())

@@ -251,7 +251,7 @@ const ALLOWED_LITERALS: &[(&str, &[&str], &str)] = &[
         &["other", "InternalFailure", "RequestLimitExceeded", "ServiceUnavailable", "ServiceUnavailableException", "TooManyRequestsException", "Unknown"],
         "AWS error codes; `other` is the SDK's own filler text in an error chain",
     ),
-    ("aws/mod.rs", &["NoCredentials"], "the SDK's error code"),
+    ("aws/mod.rs", &["NoCredentials", "CredentialsUnusable"], "the error codes `AwsError::from_sdk` gives a request that never left for want of credentials"),
     ("aws/tags.rs", &["ValidationException"], "an AWS error code"),
     ("commands.rs", &["HTTP/1.1 200"], "the status line `costguard health` reads from the listener"),
     ("config/accounts.rs", &["arn:"], "ARN syntax"),

@@ -70,6 +70,7 @@ const DENIED: &[&str] = &[
     "InvalidSignatureException",
     "MissingAuthenticationToken",
     "NoCredentials",
+    "CredentialsUnusable",
 ];
 
 impl AwsError {
@@ -115,7 +116,10 @@ impl AwsError {
                 AwsError { service, operation, code, message, kind, http_status, request_id }
             }
             SdkError::TimeoutError(_) => Self::new(service, operation, "Timeout", causes(&err), ErrorKind::Transient),
-            SdkError::DispatchFailure(_) if credentials_missing(&err) => Self::new(service, operation, "NoCredentials", causes(&err), ErrorKind::AccessDenied),
+            SdkError::DispatchFailure(_) if credentials_problem(&err).is_some() => {
+                let code = credentials_problem(&err).unwrap_or("NoCredentials");
+                Self::new(service, operation, code, causes(&err), ErrorKind::AccessDenied)
+            }
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Self::new(service, operation, "Transport", causes(&err), ErrorKind::Transient),
             _ => Self::new(service, operation, "Client", causes(&err), ErrorKind::Final),
         }
@@ -130,17 +134,23 @@ fn http_status<R: 'static>(raw: &R) -> Option<u16> {
 }
 
 /// Whether the failure is that no credentials could be found.
-fn credentials_missing(err: &(dyn std::error::Error + 'static)) -> bool {
+/// Why the request never left for want of credentials, if it did not:
+/// `NoCredentials` when no provider of the chain had any (none loaded, or
+/// the last one tried, instance metadata off EC2, failed), else
+/// `CredentialsUnusable` (a profile that could not be loaded: an expired
+/// SSO session, a role it cannot assume).
+fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use aws_credential_types::provider::error::CredentialsError;
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = next {
-        if let Some(aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)) =
-            e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-        {
-            return true;
+        match e.downcast_ref::<CredentialsError>() {
+            Some(CredentialsError::CredentialsNotLoaded(_)) => return Some("NoCredentials"),
+            Some(_) if causes(e).contains("IMDS") => return Some("NoCredentials"),
+            Some(_) => return Some("CredentialsUnusable"),
+            None => next = e.source(),
         }
-        next = e.source();
     }
-    false
+    None
 }
 
 /// An error and its causes as one line: each cause's own text once, joined

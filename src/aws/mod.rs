@@ -219,6 +219,7 @@ impl Aws {
         match self.account_id().await {
             Ok(account) => Ok(account),
             Err(e) if e.code == "NoCredentials" => Err(AccessError::NoCredentials),
+            Err(e) if e.code == "CredentialsUnusable" => Err(AccessError::Unusable(e.message)),
             Err(e) if e.kind == ErrorKind::AccessDenied => Err(AccessError::Refused(e)),
             Err(e) if e.kind == ErrorKind::Transient => Err(AccessError::Unreachable { at, message: e.message }),
             Err(e) => Err(AccessError::Other { at, error: e }),
@@ -263,10 +264,13 @@ impl Aws {
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     #[error(
-        "no AWS credentials found (tried the environment, the shared profile, web identity, the ECS task role and instance metadata); \
-         set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is attached"
+        "no AWS credentials found (tried the environment, the shared profile, web identity, the ECS task role and instance metadata): \
+         set AWS_PROFILE to a profile (run `aws sso login --profile NAME` first if it uses SSO), or AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY, or run where an instance or task role is attached; `--log debug` shows what each provider said"
     )]
     NoCredentials,
+    #[error("the AWS credentials could not be loaded: {0}; check AWS_PROFILE, and run `aws sso login` if the profile uses SSO")]
+    Unusable(String),
     #[error("AWS refused the credentials: {0}; check that they are valid and not expired (aws sts get-caller-identity)")]
     Refused(AwsError),
     #[error("cannot reach {at}: {message}; check the network, the proxy settings or AWS_ENDPOINT_URL")]

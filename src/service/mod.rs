@@ -33,6 +33,7 @@ use crate::aws::{ApiCallCounter, Aws};
 use crate::clock::Clock;
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
+use crate::sweep::loaded::Source;
 use crate::sweep::{self, loaded::stamps, loaded::watched, Loaded, Swept};
 use metrics::Metrics;
 
@@ -257,9 +258,9 @@ async fn start_scheduler(loaded: &Loaded, queue: &Arc<Queue>) -> Result<JobSched
 
 /// The config loaded and the listener open (its address printed, the
 /// first line a supervisor or test reads), or why not.
-fn load_and_listen(config_file: &Path) -> Result<(Arc<Loaded>, tokio::net::TcpListener), ExitCode> {
+fn load_and_listen(source: &Source) -> Result<(Arc<Loaded>, tokio::net::TcpListener), ExitCode> {
     let failed = || ExitCode::from(crate::outcome::exit::FAILED);
-    let loaded = Loaded::load(config_file).map(Arc::new).map_err(|e| {
+    let loaded = source.load().map(Arc::new).map_err(|e| {
         eprintln!("{e}\ncostguard: invalid config; not started");
         failed()
     })?;
@@ -290,7 +291,7 @@ pub struct Simulation {
 /// listener's address, then one line per step.
 pub async fn soak(config_file: &Path, start: chrono::DateTime<chrono::Utc>, sim: Simulation, cancel: CancellationToken) -> ExitCode {
     use std::sync::atomic::{AtomicI64, Ordering};
-    let (loaded, listener) = match load_and_listen(config_file) {
+    let (loaded, listener) = match load_and_listen(&Source::file(config_file)) {
         Ok(started) => started,
         Err(code) => return code,
     };
@@ -325,13 +326,14 @@ const START_CHECK: Duration = Duration::from_secs(20);
 
 /// `costguard run`: the daemon, until `shutdown` begins (SIGTERM or SIGINT;
 /// main's listener exits at once on a second signal).
-pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> ExitCode {
+pub async fn run(source: Source, clock: Clock, shutdown: Shutdown) -> ExitCode {
+    let config_file = source.file.clone();
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         eprintln!("costguard: cannot install the SIGHUP handler");
         return ExitCode::from(crate::outcome::exit::FAILED);
     };
-    let (loaded, listener) = match load_and_listen(&config_file) {
+    let (loaded, listener) = match load_and_listen(&source) {
         Ok(started) => started,
         Err(code) => return code,
     };
@@ -386,7 +388,7 @@ pub async fn run(config_file: PathBuf, clock: Clock, shutdown: Shutdown) -> Exit
         if !reload {
             continue;
         }
-        match Loaded::load(&config_file) {
+        match source.load() {
             Ok(new) => {
                 if new.config.listen != current(&current_config).config.listen {
                     tracing::warn!("a new `listen` address takes effect at the next start");

@@ -63,6 +63,33 @@ pub fn watched(config_file: &Path, config: &DaemonConfig) -> Vec<PathBuf> {
     files
 }
 
+/// A config file and what the command line says over it (`run --region
+/// R --dry-run`, meaning what they mean for `sweep`), applied at every
+/// (re)load.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    pub file: PathBuf,
+    /// Non-empty: these regions instead of the config's.
+    pub regions: Vec<String>,
+    /// A dry run whatever the config says.
+    pub dry_run: bool,
+}
+
+impl Source {
+    pub fn file(file: &Path) -> Self {
+        Source { file: file.to_path_buf(), ..Source::default() }
+    }
+
+    pub fn load(&self) -> Result<Loaded, LoadError> {
+        let mut loaded = Loaded::load(&self.file)?;
+        if !self.regions.is_empty() {
+            loaded.config.regions = self.regions.clone();
+        }
+        loaded.config.dry_run |= self.dry_run;
+        Ok(loaded)
+    }
+}
+
 impl Loaded {
     /// Loads the config file and everything it names; `Err` is every
     /// problem found, as `validate` prints them.
