@@ -108,23 +108,30 @@ def seed_notebook(moto):
 
 
 def seed_spend(moto):
-    """What Cost Explorer answers this month and last (moto serves what is posted)."""
+    """What Cost Explorer answers for each day of this month and last, by
+    service (moto serves what is posted); weekdays cost more than weekends."""
     today = date.today()
     this = today.replace(day=1)
     last = (this - timedelta(days=1)).replace(day=1)
+    services = {"Amazon SageMaker": 2950, "AmazonCloudWatch": 610, "Amazon Elastic Compute Cloud - Compute": 1420,
+                "Amazon Simple Storage Service": 380, "AWS Data Transfer": 95}
 
     def group(service, usd):
-        return {"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": f"{usd}", "Unit": "USD"}}}
+        return {"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": f"{usd:.4f}", "Unit": "USD"}}}
 
-    def month(start, end, estimated, scale):
-        return {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Total": {}, "Estimated": estimated,
-                "Groups": [group("Amazon SageMaker", 2950 * scale), group("AmazonCloudWatch", 610 * scale),
-                           group("Amazon Elastic Compute Cloud - Compute", 1420 * scale),
-                           group("Amazon Simple Storage Service", 380 * scale), group("AWS Data Transfer", 95 * scale)]}
+    def days(start, end, estimated, scale):
+        """A month's spend (scale x the services' figures) spread over its days."""
+        dates = [start + timedelta(days=i) for i in range((end - start).days)]
+        weights = [1.15 if d.weekday() < 5 else 0.6 for d in dates]
+        out = []
+        for d, w in zip(dates, weights):
+            share = w / sum(weights)
+            out.append({"TimePeriod": {"Start": d.isoformat(), "End": (d + timedelta(days=1)).isoformat()}, "Total": {},
+                        "Estimated": estimated, "Groups": [group(s, usd * scale * share) for s, usd in services.items()]})
+        return out
 
     elapsed = (today - this).days + 1
-    body = {"results": [{"ResultsByTime": [month(last, this, False, 1.0),
-                                           month(this, today + timedelta(days=1), True, elapsed / 30 * 1.18)]}]}
+    body = {"results": [{"ResultsByTime": days(last, this, False, 1.0) + days(this, today + timedelta(days=1), True, elapsed / 30 * 1.18)}]}
     emulator.post(moto, "/moto-api/static/ce/cost-and-usage-results", body)
 
 

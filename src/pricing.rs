@@ -76,9 +76,9 @@ pub struct Price {
 }
 
 impl Price {
-    /// "ml.m5.xlarge at $0.230/Hrs (Price List API)": how a figure was made.
+    /// "ml.m5.xlarge at $0.23/hour (Price List API)": how a figure was made.
     pub fn describe(&self) -> String {
-        format!("{} at ${:.3}/{}{}", self.label, self.usd, self.unit, self.source_text())
+        format!("{} at ${}/{}{}", self.label, unit_price(self.usd), unit_name(self.unit), self.source_text())
     }
 
     fn source_text(&self) -> String {
@@ -87,6 +87,28 @@ impl Price {
             PriceSource::Cache => " (cached Price List answer)".to_string(),
             PriceSource::BuiltIn => String::new(),
         }
+    }
+}
+
+/// A unit price to four decimals, trailing zeros dropped down to cents:
+/// `0.23`, `0.0464`, `1.212`.
+fn unit_price(usd: f64) -> String {
+    let text = format!("{usd:.4}");
+    let trimmed = text.trim_end_matches('0');
+    match trimmed.split_once('.') {
+        Some((_, cents)) if cents.len() >= 2 => trimmed.to_string(),
+        _ => format!("{usd:.2}"),
+    }
+}
+
+/// The Price List's unit in words.
+fn unit_name(unit: &str) -> &str {
+    match unit {
+        "Hrs" => "hour",
+        "GB-Mo" => "GB-month",
+        "IOPS-Mo" => "IOPS-month",
+        "GiBps-mo" => "GiB/s-month",
+        other => other,
     }
 }
 
@@ -191,6 +213,15 @@ mod tests {
 
     fn key(label: &str) -> PriceKey {
         PriceKey { service_code: "AmazonSageMaker", filters: vec![("instanceName", label.to_string())], unit: "Hrs", label: label.to_string() }
+    }
+
+    #[test]
+    fn a_price_reads_in_words_with_the_cents_it_needs() {
+        let price = |usd: f64, unit: &'static str| Price { usd, unit, source: PriceSource::BuiltIn, label: "x".into() }.describe();
+        assert_eq!(price(0.2, "Hrs"), "x at $0.20/hour");
+        assert_eq!(price(0.0464, "Hrs"), "x at $0.0464/hour");
+        assert_eq!(price(1.212, "Hrs"), "x at $1.212/hour");
+        assert_eq!(price(0.08, "GB-Mo"), "x at $0.08/GB-month");
     }
 
     #[tokio::test]

@@ -102,9 +102,11 @@ impl CostExplorerClient {
         Self { client }
     }
 
-    /// Monthly spend from `start` to `end` (exclusive), by service: one
-    /// request (plus continuation pages for accounts with many services).
-    pub async fn monthly_by_service(&self, start: NaiveDate, end: NaiveDate) -> Result<Vec<CostPeriod>, AwsError> {
+    /// Daily spend from `start` to `end` (exclusive), by service: one
+    /// request (plus continuation pages for accounts with many services),
+    /// from which months are summed and the last days charted. Periods come
+    /// back as AWS gives them (an answer of whole months is kept as such).
+    pub async fn daily_by_service(&self, start: NaiveDate, end: NaiveDate) -> Result<Vec<CostPeriod>, AwsError> {
         let mut periods: Vec<CostPeriod> = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -112,7 +114,7 @@ impl CostExplorerClient {
                 .client
                 .get_cost_and_usage()
                 .time_period(interval("GetCostAndUsage", start, end)?)
-                .granularity(Granularity::Monthly)
+                .granularity(Granularity::Daily)
                 .metrics(METRIC)
                 .group_by(GroupDefinition::builder().r#type(GroupDefinitionType::Dimension).key("SERVICE").build())
                 .set_next_page_token(token.clone())

@@ -7,6 +7,8 @@
 //! database for `cache-hours` (default 6), so a sweep every 15 minutes asks
 //! at most 8 times a day. `summarise` is pure; `fetch` does the I/O.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -38,11 +40,25 @@ pub struct SpendSummary {
     pub change_basis: String,
     pub top_services: Vec<ServiceSpend>,
     pub watched: Vec<ServiceSpend>,
+    /// The last [`DAYS_CHARTED`] days' spend by service, oldest first
+    /// (days Cost Explorer answered for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub daily: Vec<DaySpend>,
     /// Figures AWS has not finalised yet.
     pub estimated: bool,
     /// When the answers were fetched (older than now when cached).
     pub fetched_at: DateTime<Utc>,
     pub notes: Vec<String>,
+}
+
+/// How many days of daily spend a report charts.
+pub const DAYS_CHARTED: i64 = 30;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DaySpend {
+    pub date: NaiveDate,
+    pub total_usd: f64,
+    pub by_service: BTreeMap<String, f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,8 +93,37 @@ pub fn forecast_window(today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
     (tomorrow < month_end).then_some((tomorrow, month_end))
 }
 
-/// Builds the summary from last month's and this month's periods.
+/// Periods of any length summed into calendar months (by their start).
+fn months(periods: &[CostPeriod]) -> Vec<CostPeriod> {
+    let mut months: BTreeMap<NaiveDate, CostPeriod> = BTreeMap::new();
+    for p in periods {
+        let start = first_of_month(p.start);
+        let month =
+            months.entry(start).or_insert_with(|| CostPeriod { start, end: next_month(start), total_usd: 0.0, by_service: BTreeMap::new(), estimated: false });
+        month.total_usd += p.total_usd;
+        month.estimated |= p.estimated;
+        for (service, usd) in &p.by_service {
+            *month.by_service.entry(service.clone()).or_default() += usd;
+        }
+    }
+    months.into_values().collect()
+}
+
+/// The one-day periods of the last [`DAYS_CHARTED`] days up to `today`.
+fn days(periods: &[CostPeriod], today: NaiveDate) -> Vec<DaySpend> {
+    let from = today - Duration::days(DAYS_CHARTED - 1);
+    periods
+        .iter()
+        .filter(|p| p.end - p.start == Duration::days(1) && p.start >= from && p.start <= today)
+        .map(|p| DaySpend { date: p.start, total_usd: p.total_usd, by_service: p.by_service.clone() })
+        .collect()
+}
+
+/// Builds the summary from the periods since the first of last month
+/// (days, or whole months).
 pub fn summarise(periods: &[CostPeriod], forecast: Option<f64>, today: NaiveDate, top: usize, fetched_at: DateTime<Utc>, notes: Vec<String>) -> SpendSummary {
+    let daily = days(periods, today);
+    let periods = &months(periods)[..];
     let this_start = first_of_month(today);
     let this = periods.iter().find(|p| p.start == this_start);
     let last = periods.iter().find(|p| p.start == previous_month(today));
@@ -123,6 +168,7 @@ pub fn summarise(periods: &[CostPeriod], forecast: Option<f64>, today: NaiveDate
         change_basis,
         top_services,
         watched,
+        daily,
         estimated: periods.iter().any(|p| p.estimated),
         fetched_at,
         notes,
@@ -139,7 +185,7 @@ pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTi
     let mut notes = Vec::new();
     let mut fetched_at = now;
 
-    let key = format!("ce:monthly-by-service:{start}:{end}");
+    let key = format!("ce:daily-by-service:{start}:{end}");
     let periods: Vec<CostPeriod> =
         match cache.and_then(|j| j.cache().get(&key, now, max_age).ok().flatten()).and_then(|(at, body)| Some((at, serde_json::from_str(&body).ok()?))) {
             Some((at, periods)) => {
@@ -147,14 +193,14 @@ pub async fn fetch(ce: &CostExplorerClient, cache: Option<&Journal>, now: DateTi
                 periods
             }
             None => {
-                let periods = ce.monthly_by_service(start, end).await?;
+                let periods = ce.daily_by_service(start, end).await?;
                 store(cache, &key, now, &periods);
                 periods
             }
         };
 
     // Known spend up to today, plus AWS's forecast for the days after it.
-    let month_to_date: f64 = periods.iter().find(|p| p.start == first_of_month(today)).map_or(0.0, |p| p.total_usd);
+    let month_to_date: f64 = months(&periods).iter().find(|p| p.start == first_of_month(today)).map_or(0.0, |p| p.total_usd);
     let forecast = match forecast_window(today) {
         None => {
             notes.push(LAST_DAY_NOTE.to_string());
@@ -199,7 +245,6 @@ fn store(cache: Option<&Journal>, key: &str, now: DateTime<Utc>, value: &impl Se
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn period(start: &str, end: &str, services: &[(&str, f64)]) -> CostPeriod {
         let by_service: BTreeMap<String, f64> = services.iter().map(|(s, v)| (s.to_string(), *v)).collect();
@@ -238,6 +283,26 @@ mod tests {
         let with_forecast = summarise(&periods, Some(900.0), today, 10, fetched(), Vec::new());
         assert!((with_forecast.month_over_month_change_pct.unwrap_or_default() + 10.0).abs() < 1e-9);
         assert_eq!(with_forecast.change_basis, "AWS's forecast for this month");
+    }
+
+    #[test]
+    fn days_sum_into_months_and_the_last_thirty_are_charted() {
+        let today = day(2026, 11, 15);
+        let mut periods = Vec::new();
+        let mut d = day(2026, 10, 1);
+        while d <= today {
+            let next = d + Duration::days(1);
+            periods.push(period(&d.to_string(), &next.to_string(), &[("Amazon SageMaker", 10.0), ("AmazonCloudWatch", 1.0)]));
+            d = next;
+        }
+        let s = summarise(&periods, None, today, 5, fetched(), Vec::new());
+        assert_eq!((s.last_month_usd, s.month_to_date_usd), (31.0 * 11.0, 15.0 * 11.0));
+        assert_eq!(s.daily.len(), DAYS_CHARTED as usize);
+        assert_eq!((s.daily[0].date, s.daily[29].date), (day(2026, 10, 17), today));
+        assert_eq!(s.daily[29].by_service["Amazon SageMaker"], 10.0);
+        // An answer of whole months (what an emulator may give) charts no day.
+        let months = [period("2026-10-01", "2026-11-01", &[("Amazon SageMaker", 600.0)])];
+        assert!(summarise(&months, None, today, 5, fetched(), Vec::new()).daily.is_empty());
     }
 
     #[test]
