@@ -225,8 +225,13 @@ def show(report, messages, names):
         line("Spend this month", "to date / forecast", f"{usd(spend['month_to_date_usd'])}",
              f"forecast {usd(spend.get('forecast_month_usd'))}" + (f", {change:+.0f}% on last month" if change is not None else ""))
     t = report["totals"]
-    print(f"\n  In all: {t['findings']} findings, {usd(t['monthly_saving_usd'])}/month at stake, {t['api_calls']} AWS calls;"
-          f" {t['not_judged']} not judged ({usd(t['not_judged_monthly_cost_usd'])}/month).")
+    split = t["saving_usd"]
+    print(f"\n  In all: {t['findings']} findings; a month: {usd(split['will_change'])} will change, {usd(split['needs_decision'])} needs a"
+          f" decision, {usd(split['left_alone'])} left alone; {t['api_calls']} AWS calls; {t['not_judged']} not judged"
+          f" ({usd(t['not_judged_monthly_cost_usd'])}/month).")
+    first = report.get("act_first") or []
+    if first:
+        print("  Act first: " + "; ".join(f"{a['resource_id']} {usd(a['monthly_saving_usd'])}" for a in first[:3]))
     for m in messages:
         print(f"  Email to {', '.join(m['rcpt_tos'])}: \"{m['subject']}\" -> {shown(m['file'])}")
 

@@ -349,14 +349,16 @@ pub fn summarize(result: Result<sweep::SweepResult, sweep::SweepError>) -> ExitC
         Ok(result) => {
             let r = &result.report;
             println!(
-                "{}: {} findings ({} planned, {} done, {} skipped, {} failed), {}/month at stake, {} AWS calls",
+                "{}: {} findings ({} planned, {} done, {} skipped, {} failed); a month: {} will change, {} needs a decision, {} left alone; {} AWS calls",
                 if r.dry_run { "dry run" } else { "sweep" },
                 r.totals.findings,
                 r.totals.planned,
                 r.totals.done,
                 r.totals.skipped,
                 r.totals.failed,
-                crate::text::usd_with_unpriced(r.totals.monthly_saving_usd, r.totals.unpriced),
+                crate::text::usd_with_unpriced(r.totals.saving_usd.will_change, r.totals.saving_usd.unpriced.will_change),
+                crate::text::usd_with_unpriced(r.totals.saving_usd.needs_decision, r.totals.saving_usd.unpriced.needs_decision),
+                crate::text::usd_with_unpriced(r.totals.saving_usd.left_alone, r.totals.saving_usd.unpriced.left_alone),
                 r.totals.api_calls
             );
             if let Some(e) = &r.emails {

@@ -532,7 +532,7 @@ fn findings_context<'a>(options: &'a SweepOptions, account_id: &'a str, held_for
     static DEFAULT_OWNER_TAGS: std::sync::LazyLock<Vec<String>> =
         std::sync::LazyLock::new(|| crate::config::daemon::DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect());
     let owner_tags = options.features.email.as_ref().map_or(&DEFAULT_OWNER_TAGS[..], |e| &e.settings.owner_tags[..]);
-    findings::FindingsContext { account_id, owner_tags, held_for_review }
+    findings::FindingsContext { account_id, owner_tags, protect_tag: &options.features.settings.protect_tag, held_for_review }
 }
 
 /// The regions to sweep: the options', else the SDK's default region.

@@ -2,6 +2,8 @@
 //! build: every headline finding appears with dollars, and an email digest
 //! arrives as a .eml file.
 
+mod support;
+
 use std::process::Command;
 
 #[test]
@@ -45,4 +47,53 @@ fn the_demo_shows_every_headline_feature_with_dollars() {
     let eml = std::fs::read_to_string(emails[0].path()).expect("read .eml");
     assert!(eml.contains("Subject: [dry run] costguard:") && eml.contains("Content-Type: multipart/alternative"), "{eml}");
     assert!(stdout.contains("report.md") && stdout.contains("report.html"), "the reports are named: {stdout}");
+
+    // The demo's page in a real browser, on a laptop and on a phone: no
+    // console error, no ID broken across lines, no row taller than its
+    // content, what to act on first one line a row; a screenshot is kept.
+    let page = out_dir.path().join("report.html");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-report.png");
+    let (dom, console) = support::browser::render_at(&page, (1280, 2400), Some(&shot));
+    assert!(console.is_empty(), "{console:?}");
+    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000), "a screenshot at {}", shot.display());
+    for id in [
+        "total-will-change",
+        "total-needs-decision",
+        "total-left-alone",
+        "act-first",
+        "since",
+        "spend",
+        "daily-spend",
+        "guardrails",
+        "email",
+        "not-judged",
+        "nothing-found",
+    ] {
+        assert!(dom.contains(&format!("id=\"{id}\"")), "the page has #{id}");
+    }
+    assert!(dom.contains("No Bedrock use seen"), "no AI spend cards without data");
+    assert_eq!(dom.matches("<svg class=\"chart\"").count(), 1, "the daily spend chart");
+    // The check can fail: the same page with IDs allowed to break, and
+    // rows padded out, is caught.
+    let html = std::fs::read_to_string(&page).expect("report.html");
+    assert!(html.contains("td.id{white-space:nowrap;"), "the rule the control breaks");
+    let broken = out_dir.path().join("broken.html");
+    std::fs::write(
+        &broken,
+        html.replace("td.id{white-space:nowrap;", "td.id{word-break:break-all;width:4em;").replace("</style>", "tbody tr{height:120px}</style>"),
+    )
+    .expect("write");
+    let caught = support::browser::layout(&broken, 390, "compact");
+    assert!(!caught.wrapped_ids.is_empty() && !caught.tall_rows.is_empty(), "the control is caught");
+    for width in [1280, 390] {
+        let layout = support::browser::layout(&page, width, "compact");
+        assert!(layout.console.is_empty(), "{width}px: {:?}", layout.console);
+        assert!(layout.wrapped_ids.is_empty(), "{width}px: IDs wrapped: {:?}", layout.wrapped_ids);
+        assert!(layout.tall_rows.is_empty(), "{width}px: rows taller than their content: {:?}", layout.tall_rows);
+        assert!(
+            !layout.lines_per_row.is_empty() && layout.lines_per_row.iter().all(|l| *l < 2.0),
+            "{width}px: act first, one line a row: {:?}",
+            layout.lines_per_row
+        );
+    }
 }

@@ -65,8 +65,8 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
     assert!(console.is_empty(), "console messages: {console:?}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&result.report_json).expect("report.json")).expect("JSON");
     let totals = &json["totals"];
-    let saving = totals["monthly_saving_usd"].as_f64().expect("saving");
-    assert!(saving > 0.0);
+    let split = &totals["saving_usd"];
+    assert!(split["will_change"].as_f64().expect("saving") > 0.0);
     // The figure in a summary card, as the browser has it.
     let card = |id: &str| -> String {
         let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no {id} in the page"));
@@ -74,11 +74,15 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
         let start = rest.find("<b>").map(|i| i + 3).unwrap_or_else(|| panic!("{id} has no figure"));
         rest[start..].split("</b>").next().unwrap_or_default().to_string()
     };
-    assert_eq!(card("total-saving"), costguard::text::usd(Some(saving)));
+    // The saving in its three parts, never one sum.
+    for (id, part) in [("total-will-change", "will_change"), ("total-needs-decision", "needs_decision"), ("total-left-alone", "left_alone")] {
+        assert_eq!(card(id), costguard::text::usd(split[part].as_f64()), "{id}");
+    }
+    assert!(!dom.contains("id=\"total-saving\""));
     assert_eq!(card("total-findings"), totals["findings"].to_string());
     assert_eq!(card("total-api-calls"), totals["api_calls"].to_string());
     // Clicking a column header sorts by it: cost, ascending, then descending.
-    let clicks = "<script>var th=document.querySelectorAll('table.sortable')[0].tHead.rows[0].cells[5];var order=function(){return Array.prototype.map.call(th.closest('table').tBodies[0].rows,function(r){return r.cells[0].textContent;}).join(',');};th.click();document.body.dataset.up=order();th.click();document.body.dataset.down=order();</script>";
+    let clicks = "<script>var th=document.querySelectorAll('table.findings')[0].tHead.rows[0].cells[5];var order=function(){return Array.prototype.map.call(th.closest('table').tBodies[0].rows,function(r){return r.cells[0].textContent;}).join(',');};th.click();document.body.dataset.up=order();th.click();document.body.dataset.down=order();</script>";
     let clicked = page.with_file_name("clicked.html");
     std::fs::write(&clicked, html.replace("</body>", &format!("{clicks}</body>"))).expect("write");
     let (sorted, console) = render(&clicked);

@@ -72,6 +72,8 @@ pub struct Finding {
 /// What acting on a finding takes, from its policy's changes.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Remedy {
+    /// The changes' names, joined with `+` (`stop`, `delete`, `resize`).
+    pub changes: Cow<'static, str>,
     /// The most any of the changes asks.
     pub effort: Effort,
     /// Whether whoever uses the resource sees it go down or restart.
@@ -91,18 +93,28 @@ impl Remedy {
     }
 
     /// What acting on a finding of a policy that only reports would take:
-    /// the resize its type makes when it has a rightsizing judgement, else
-    /// its type's first change.
+    /// for a rightsizing judgement, the resize its type makes (or a
+    /// redeploy at the smaller size, where costguard has no resize for it);
+    /// else its type's first change.
     pub fn suggested(resource_type: crate::resources::ResourceType, rightsizing: bool) -> Option<Remedy> {
         let actions = resource_type.actions();
-        let resize = actions.iter().find(|a| rightsizing && a.effect == crate::resources::Effect::Modifies && a.restart);
-        Self::of_infos(&[resize.or(actions.first())?])
+        if !rightsizing {
+            return Self::of_infos(&[actions.first()?]);
+        }
+        match actions.iter().find(|a| a.effect == crate::resources::Effect::Modifies && a.restart) {
+            Some(resize) => Self::of_infos(&[resize]),
+            None => Some(Remedy { changes: Cow::Borrowed("redeploy smaller"), effort: Effort::High, restart_needed: true, reversible: false, restores: None }),
+        }
     }
 
     fn of_infos(infos: &[&crate::resources::ActionInfo]) -> Option<Remedy> {
         let effort = infos.iter().map(|i| i.effort).max()?;
         let restores: Option<Vec<&str>> = infos.iter().map(|i| i.restores).collect();
         Some(Remedy {
+            changes: match infos {
+                [one] => Cow::Borrowed(one.name),
+                many => Cow::Owned(many.iter().map(|i| i.name).collect::<Vec<_>>().join("+")),
+            },
             effort,
             restart_needed: infos.iter().any(|i| i.restart),
             reversible: restores.is_some(),
@@ -128,9 +140,11 @@ pub struct Confidence {
 impl Confidence {
     fn of(window_days: Option<f64>, entry: &PlanEntry, now: chrono::DateTime<chrono::Utc>) -> Option<Confidence> {
         let window = window_days?;
-        let age = entry.resource.created_at.map(|at| (now - at).num_minutes().max(0) as f64 / 1440.0);
-        let days_of_data = age.map_or(window, |age| age.min(window));
         let hours_of_data = entry.assessment.as_ref().and_then(|a| a.parts.iter().filter_map(|p| p.hours_of_data).reduce(f64::min));
+        // Younger than the window: its age, unless the metrics measured say more.
+        let age = entry.resource.created_at.map(|at| (now - at).num_minutes().max(0) as f64 / 1440.0);
+        let measured = hours_of_data.map_or(0.0, |h| h / 24.0);
+        let days_of_data = age.map_or(window, |age| age.max(measured).min(window));
         Some(Confidence { days_of_data: (days_of_data * 10.0).round() / 10.0, hours_of_data })
     }
 }
@@ -141,6 +155,8 @@ pub struct FindingsContext<'a> {
     pub account_id: &'a str,
     /// The tags that name an owner, the first set wins.
     pub owner_tags: &'a [String],
+    /// A resource carrying it is left alone, even by a report-only policy.
+    pub protect_tag: &'a str,
     /// The plan was saved for review (`approval: required`): nothing it
     /// would change runs before a person applies it.
     pub held_for_review: bool,
@@ -194,7 +210,10 @@ pub fn findings(plan: &mut Plan, mut outcomes: Outcomes, ctx: &FindingsContext<'
                 action: Arc::clone(&action),
                 action_description: Arc::clone(&action_description),
                 status: outcome.status,
-                standing: standing(&entry.decision, &outcome, ctx.held_for_review),
+                standing: match entry.resource.tags.get(ctx.protect_tag) {
+                    Some(_) => Standing::LeftAlone,
+                    None => standing(&entry.decision, &outcome, ctx.held_for_review),
+                },
                 detail: outcome.detail,
                 monthly_cost_usd: entry.resource.monthly_cost_usd,
                 cost_kind: entry.resource.cost_kind,
@@ -208,4 +227,38 @@ pub fn findings(plan: &mut Plan, mut outcomes: Outcomes, ctx: &FindingsContext<'
         }
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::plan::Hold;
+
+    fn outcome(status: Status, hold: Option<Hold>) -> Outcome {
+        Outcome { status, detail: None, hold }
+    }
+
+    #[test]
+    fn a_saving_will_happen_only_for_a_change_that_runs() {
+        let now = crate::clock::test_now();
+        let planned = outcome(Status::Planned, None);
+        assert_eq!(standing(&Decision::Act, &planned, false), Standing::WillChange);
+        assert_eq!(standing(&Decision::Act, &outcome(Status::Done, None), false), Standing::WillChange);
+        // Held for review, failed, interrupted: a person decides.
+        assert_eq!(standing(&Decision::Act, &planned, true), Standing::NeedsDecision);
+        assert_eq!(standing(&Decision::Act, &outcome(Status::Failed, None), false), Standing::NeedsDecision);
+        assert_eq!(standing(&Decision::Act, &outcome(Status::Skipped, Some(Hold::Interrupted)), false), Standing::NeedsDecision);
+        // Report only, or waiting out a grace period.
+        assert_eq!(standing(&Decision::Report, &planned, false), Standing::NeedsDecision);
+        assert_eq!(standing(&Decision::Wait { due: now }, &planned, false), Standing::NeedsDecision);
+        assert_eq!(standing(&Decision::Mark { due: now }, &outcome(Status::Done, None), false), Standing::NeedsDecision);
+        // The breaker needs a decision; protection and a type's refusal are by design.
+        let skipped = |hold| (Decision::Skip(hold, "why".into()), outcome(Status::Skipped, Some(hold)));
+        for (hold, want) in [(Hold::Breaker, Standing::NeedsDecision), (Hold::Protected, Standing::LeftAlone), (Hold::Refused, Standing::LeftAlone)] {
+            let (decision, out) = skipped(hold);
+            assert_eq!(standing(&decision, &out, false), want, "{hold:?}");
+        }
+        // Re-read before the change: gone or no longer matching.
+        assert_eq!(standing(&Decision::Act, &outcome(Status::Skipped, Some(Hold::Settled)), false), Standing::LeftAlone);
+    }
 }

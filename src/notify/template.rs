@@ -86,6 +86,9 @@ pub struct Context {
     /// The saved plan awaiting review (`approval: required`), if any:
     /// nothing changes until someone applies it.
     pub review_plan: Option<String>,
+    /// What to act on first: at most [`ACT_FIRST`] of its findings with a
+    /// saving, largest first, each resource once (its largest saving).
+    pub act_first: Vec<ItemView>,
     pub policies: Vec<PolicyView>,
     /// How many accounts the findings are in: 0 in one account's digest.
     pub accounts: usize,
@@ -150,6 +153,24 @@ impl Templates {
     }
 }
 
+/// How many findings a digest puts first.
+pub const ACT_FIRST: usize = 5;
+
+impl ItemView {
+    fn of(i: &super::digest::DigestItem) -> Self {
+        ItemView {
+            resource_id: clean(&i.resource_id, MAX_VALUE_CHARS),
+            region: clean(&i.region, 40),
+            reason: clean(&i.reason, MAX_VALUE_CHARS),
+            recommendation: i.recommendation.as_deref().map(|r| clean(r, MAX_VALUE_CHARS)),
+            planned: clean(&i.planned, MAX_VALUE_CHARS),
+            state: i.state.to_string(),
+            monthly_cost_usd: i.monthly_cost_usd,
+            monthly_saving_usd: i.monthly_saving_usd,
+        }
+    }
+}
+
 /// Per-message facts the digest itself does not carry.
 pub struct Meta<'a> {
     pub dry_run: bool,
@@ -182,25 +203,22 @@ impl Context {
                     noun: group.resource_type.noun(),
                     count: group.items.len(),
                     saving: total(group.items.iter().filter_map(|i| i.monthly_saving_usd)),
-                    items: group
-                        .items
-                        .iter()
-                        .take(listed)
-                        .map(|i| ItemView {
-                            resource_id: clean(&i.resource_id, MAX_VALUE_CHARS),
-                            region: clean(&i.region, 40),
-                            reason: clean(&i.reason, MAX_VALUE_CHARS),
-                            recommendation: i.recommendation.as_deref().map(|r| clean(r, MAX_VALUE_CHARS)),
-                            planned: clean(&i.planned, MAX_VALUE_CHARS),
-                            state: i.state.to_string(),
-                            monthly_cost_usd: i.monthly_cost_usd,
-                            monthly_saving_usd: i.monthly_saving_usd,
-                        })
-                        .collect(),
+                    items: group.items.iter().take(listed).map(ItemView::of).collect(),
                 }
             })
             .collect::<Vec<_>>();
         let listed: usize = policies.iter().map(|p| p.items.len()).sum();
+        let mut best: std::collections::HashMap<(&str, &str), &super::digest::DigestItem> = std::collections::HashMap::new();
+        for i in items.iter().filter(|i| i.monthly_saving_usd.is_some_and(|usd| usd > 0.0)) {
+            let slot = best.entry((i.region.as_str(), i.arn.as_str())).or_insert(i);
+            if i.monthly_saving_usd > slot.monthly_saving_usd {
+                *slot = i;
+            }
+        }
+        let mut first: Vec<&super::digest::DigestItem> = best.into_values().collect();
+        first.sort_by(|a, b| {
+            b.monthly_saving_usd.unwrap_or(0.0).total_cmp(&a.monthly_saving_usd.unwrap_or(0.0)).then_with(|| a.resource_id.cmp(&b.resource_id))
+        });
         let accounts = digest.policies.iter().filter_map(|g| g.account.as_ref().map(|a| &a.id)).collect::<std::collections::BTreeSet<_>>().len();
         Context {
             dry_run: meta.dry_run,
@@ -218,6 +236,7 @@ impl Context {
             protect_tag: meta.protect_tag.to_string(),
             report_url: meta.report_url.map(str::to_string),
             review_plan: meta.review_plan.map(|p| clean(p, MAX_VALUE_CHARS)),
+            act_first: first.into_iter().take(ACT_FIRST).map(ItemView::of).collect(),
             policies,
             accounts,
             subject: String::new(),
@@ -252,6 +271,7 @@ impl Context {
             protect_tag: "costguard:protect".into(),
             report_url: Some("https://costguard.example.com/report".into()),
             review_plan: Some("/var/lib/costguard/plans/plan-20261125T100000Z.json".into()),
+            act_first: vec![item.clone()],
             policies: vec![PolicyView {
                 account: Some("ml-dev (111111111111)".into()),
                 name: "idle".into(),

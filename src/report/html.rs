@@ -87,10 +87,135 @@ struct Head<'a> {
     #[serde(flatten)]
     common: Common<'a>,
     ai_models: Vec<ModelView>,
+    /// All models' spend by hour, the last 24 hours.
+    ai_hourly: Option<Chart>,
     top_services: Bars,
-    errors: &'a [super::ReportError],
+    /// Daily spend by service, the last 30 days.
+    daily: Option<Chart>,
+    /// Why the forecast is unknown, when it is.
+    forecast_why: Option<String>,
     by_policy: Bars,
     by_type: Bars,
+}
+
+/// A stacked column chart in SVG: columns of coloured pieces, a legend
+/// and axis labels in page text beside it.
+#[derive(Serialize)]
+struct Chart {
+    title: String,
+    /// The SVG's drawing width; columns are one more than `bar_width` apart.
+    width: usize,
+    bar_width: usize,
+    columns: Vec<Column>,
+    legend: Vec<LegendEntry>,
+    first: String,
+    last: String,
+    max: f64,
+}
+
+#[derive(Serialize)]
+struct Column {
+    x: usize,
+    label: String,
+    total: f64,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Serialize)]
+struct Piece {
+    y: String,
+    h: String,
+    colour: &'static str,
+    what: String,
+    usd: f64,
+}
+
+#[derive(Serialize)]
+struct LegendEntry {
+    colour: &'static str,
+    label: String,
+}
+
+/// Colours told apart in light and dark, and by most colour-blind readers.
+const COLOURS: [&str; 6] = ["#3b7dd8", "#e8833a", "#2ca58d", "#c2457a", "#8d6cd1", "#8a8a8a"];
+const CHART_HEIGHT: f64 = 80.0;
+
+impl Chart {
+    /// `columns` (label, parts) stacked in `series` order; the last colour
+    /// is "other".
+    fn new(title: &str, series: &[String], columns: Vec<(String, Vec<f64>)>, column_width: usize) -> Option<Chart> {
+        let max = columns.iter().map(|(_, parts)| parts.iter().sum::<f64>()).fold(0.0_f64, f64::max);
+        if columns.is_empty() || max <= 0.0 {
+            return None;
+        }
+        let (first, last) = (columns.first().map(|c| c.0.clone()).unwrap_or_default(), columns.last().map(|c| c.0.clone()).unwrap_or_default());
+        let step = column_width + 1;
+        let columns: Vec<Column> = columns
+            .into_iter()
+            .enumerate()
+            .map(|(i, (label, parts))| {
+                let mut top = CHART_HEIGHT;
+                let total = parts.iter().sum();
+                let pieces = parts
+                    .iter()
+                    .zip(series)
+                    .enumerate()
+                    .filter(|(_, (usd, _))| **usd > 0.0)
+                    .map(|(k, (usd, what))| {
+                        let h = usd / max * CHART_HEIGHT;
+                        top -= h;
+                        Piece { y: format!("{top:.2}"), h: format!("{h:.2}"), colour: COLOURS[k.min(COLOURS.len() - 1)], what: clean(what, 60), usd: *usd }
+                    })
+                    .collect();
+                Column { x: i * step, label, total, pieces }
+            })
+            .collect();
+        let legend = series.iter().enumerate().map(|(k, s)| LegendEntry { colour: COLOURS[k.min(COLOURS.len() - 1)], label: clean(s, 60) }).collect();
+        Some(Chart { title: title.to_string(), width: columns.len() * step, bar_width: column_width, columns, legend, first, last, max })
+    }
+}
+
+/// The daily spend, its five largest services by name and the rest as one.
+fn daily_chart(spend: &crate::guardrails::spend::SpendSummary) -> Option<Chart> {
+    let mut by_service: BTreeMap<&str, f64> = BTreeMap::new();
+    for day in &spend.daily {
+        for (service, usd) in &day.by_service {
+            *by_service.entry(service).or_default() += usd;
+        }
+    }
+    let mut services: Vec<(&str, f64)> = by_service.into_iter().collect();
+    services.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let top: Vec<&str> = services.iter().take(COLOURS.len() - 1).map(|(s, _)| *s).collect();
+    let mut series: Vec<String> = top.iter().map(|s| s.to_string()).collect();
+    let rest = services.len() > top.len();
+    if rest {
+        series.push("other services".to_string());
+    }
+    let columns = spend
+        .daily
+        .iter()
+        .map(|day| {
+            let mut parts: Vec<f64> = top.iter().map(|s| day.by_service.get(*s).copied().unwrap_or(0.0)).collect();
+            if rest {
+                parts.push(day.by_service.iter().filter(|(s, _)| !top.contains(&s.as_str())).map(|(_, usd)| usd).sum());
+            }
+            (day.date.format("%b %-d").to_string(), parts)
+        })
+        .collect();
+    Chart::new("Daily spend by service, the last 30 days (Cost Explorer)", &series, columns, 15)
+}
+
+/// All models' spend by hour (the velocity check's 24 hours).
+fn ai_hourly_chart(ai: &crate::guardrails::velocity::figures::AiSpend) -> Option<Chart> {
+    let hours = ai.models.iter().map(|m| m.hourly_usd.len()).max().unwrap_or(0);
+    let columns = (0..hours)
+        .map(|h| {
+            let usd: f64 = ai.models.iter().filter_map(|m| m.hourly_usd.get(h)).sum();
+            let ago = hours - h;
+            (if ago == 1 { "the last hour".to_string() } else { format!("{ago} hours ago") }, vec![usd])
+        })
+        .collect();
+    Chart::new("AI spend by hour, the last 24 hours (all models)", &["all models".to_string()], columns, 18)
 }
 
 #[derive(Serialize)]
@@ -98,10 +223,12 @@ struct FindingView<'a> {
     resource_id: &'a str,
     region: &'a str,
     reason: &'a str,
+    /// The rightsizing advice, when it says more than the reason.
     advice: Option<&'a str>,
     action: &'a str,
-    status: String,
-    detail: Option<String>,
+    status: &'static str,
+    standing: &'static str,
+    detail: Option<&'a str>,
     cost_v: String,
     monthly_cost_usd: Option<f64>,
     saving_v: String,
@@ -131,11 +258,19 @@ fn head(report: &Report) -> Head<'_> {
     Head {
         common: Common::of(report),
         ai_models,
+        ai_hourly: report.ai_spend.as_ref().and_then(ai_hourly_chart),
         top_services: Bars::new(
             "Top services, month to date",
             report.spend.iter().flat_map(|s| &s.top_services).map(|x| (x.service.clone(), x.month_to_date_usd)).collect(),
         ),
-        errors: &report.errors,
+        daily: report.spend.as_ref().and_then(daily_chart),
+        forecast_why: report.spend.as_ref().filter(|s| s.forecast_month_usd.is_none()).map(|s| {
+            if s.notes.is_empty() {
+                "AWS gave no forecast".to_string()
+            } else {
+                s.notes.join("; ")
+            }
+        }),
         by_policy: Bars::new("By policy", report.policies.iter().filter(|p| p.matched > 0).map(|p| (p.name.clone(), p.monthly_saving_usd)).collect()),
         by_type: Bars::new("By resource type", by_type.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
     }
@@ -146,10 +281,11 @@ fn finding(f: &Finding) -> FindingView<'_> {
         resource_id: &f.resource_id,
         region: &f.region,
         reason: &f.reason,
-        advice: f.recommendation.as_ref().map(|r| r.summary.as_str()),
+        advice: f.recommendation.as_ref().map(|r| r.summary.as_str()).filter(|a| !f.reason.contains(a) && !a.contains(f.reason.as_str())),
         action: &f.action_description,
-        status: format!("{:?}", f.status).to_lowercase(),
-        detail: f.detail.as_deref().map(str::to_lowercase),
+        status: f.status.name(),
+        standing: f.standing.as_str(),
+        detail: f.detail.as_deref(),
         cost_v: sort_value(f.monthly_cost_usd),
         monthly_cost_usd: f.monthly_cost_usd,
         saving_v: sort_value(f.monthly_saving_usd),
@@ -163,6 +299,9 @@ pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError>
         page.write(out, "head", &[value(&head(report))])?;
         for p in &report.policies {
             let findings: Vec<&Finding> = report.findings.iter().filter(|f| *f.policy == *p.name).collect();
+            if findings.is_empty() && p.breaker.is_none() {
+                continue;
+            }
             page.write(out, "policy", &[value(p), value(&!findings.is_empty())])?;
             if findings.is_empty() {
                 continue;
@@ -170,6 +309,9 @@ pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError>
             page.write_rows(out, "findings", findings.into_iter().map(finding))?;
             page.write(out, "table_end", &[])?;
         }
+        // Policies that matched nothing: one line, not a heading each.
+        let quiet: Vec<&super::PolicySummary> = report.policies.iter().filter(|p| p.matched == 0 && p.breaker.is_none()).collect();
+        page.write(out, "nothing_found", &[value(&quiet)])?;
         page.write(out, "end", &[])
     })
 }

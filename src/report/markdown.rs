@@ -23,43 +23,7 @@ struct Head<'a> {
     #[serde(flatten)]
     common: Common<'a>,
     api_calls: &'a std::collections::BTreeMap<String, u64>,
-    errors: Vec<ErrorView<'a>>,
-    emails: Option<EmailsView<'a>>,
     policies: &'a [super::PolicySummary],
-    guardrails: Vec<GuardrailView<'a>>,
-}
-
-#[derive(Serialize)]
-struct ErrorView<'a> {
-    place: String,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-struct EmailsView<'a> {
-    #[serde(flatten)]
-    report: &'a crate::notify::EmailReport,
-    messages: Vec<MessageView<'a>>,
-}
-
-#[derive(Serialize)]
-struct MessageView<'a> {
-    status: String,
-    findings: usize,
-    to: &'a [String],
-    subject: &'a str,
-    error: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct GuardrailView<'a> {
-    kind: String,
-    name: &'a str,
-    change: &'static str,
-    differences: &'a [String],
-    status: String,
-    detail: Option<&'a str>,
-    spend: Option<&'a crate::guardrails::BudgetSpend>,
 }
 
 /// One finding's row.
@@ -114,34 +78,7 @@ struct PartView<'a> {
 }
 
 fn head(report: &Report) -> Head<'_> {
-    let place = |e: &super::ReportError| [e.region.clone(), e.resource_type.map(|t| t.to_string())].into_iter().flatten().collect::<Vec<_>>().join(" ");
-    Head {
-        common: Common::of(report),
-        api_calls: &report.api_calls,
-        errors: report.errors.iter().map(|e| ErrorView { place: place(e), message: &e.message }).collect(),
-        emails: report.emails.as_ref().map(|e| EmailsView {
-            report: e,
-            messages: e
-                .messages
-                .iter()
-                .map(|m| MessageView { status: m.status.to_string(), findings: m.findings, to: &m.to, subject: &m.subject, error: m.error.as_deref() })
-                .collect(),
-        }),
-        policies: &report.policies,
-        guardrails: report
-            .guardrails
-            .iter()
-            .map(|g| GuardrailView {
-                kind: g.kind.to_string(),
-                name: &g.name,
-                change: g.change.name(),
-                differences: &g.differences,
-                status: format!("{:?}", g.status).to_lowercase(),
-                detail: g.detail.as_deref(),
-                spend: g.spend.as_ref(),
-            })
-            .collect(),
-    }
+    Head { common: Common::of(report), api_calls: &report.api_calls, policies: &report.policies }
 }
 
 /// A rightsizing finding's parts, worded.

@@ -133,6 +133,21 @@ pub enum ErrorKind {
     Email,
 }
 
+impl ErrorKind {
+    /// What a person can do about an error of this kind.
+    pub fn what_to_do(self) -> &'static str {
+        match self {
+            ErrorKind::Stopped => "raise the sweep's time limit (--max-duration, time-limits.sweep-minutes) or sweep fewer regions per run; what was not reached is swept next time",
+            ErrorKind::Journal => "check the state folder (permissions, free space); what is still unsettled is settled by the next run, and `costguard restore` undoes what was done",
+            ErrorKind::Listing => "grant the read permissions `costguard iam-policy` prints, or check that the region is enabled; the findings of that type and region are incomplete until then",
+            ErrorKind::Guardrails => "grant the budgets, CloudWatch and Cost Explorer permissions `costguard iam-policy` prints; the guardrails are reconciled again at the next run",
+            ErrorKind::Spend => "grant ce:GetCostAndUsage and ce:GetCostForecast, and enable Cost Explorer (in the payer account of an organization)",
+            ErrorKind::AiSpend => "grant cloudwatch:ListMetrics and cloudwatch:GetMetricData in the regions where Bedrock is used",
+            ErrorKind::Email => "check the email relay (host, port, credentials); what was not delivered waits in the outbox for the next sweep",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicySummary {
     pub name: String,
@@ -237,6 +252,9 @@ pub struct ActFirst {
     pub policy: String,
     /// What the policy does, in words.
     pub action: String,
+    /// The change acting makes (`stop`, `delete`, `resize`), suggested
+    /// when the policy only reports.
+    pub change: Option<String>,
     pub monthly_saving_usd: f64,
     /// Whether it runs by itself or waits for a person.
     pub standing: Standing,
@@ -293,6 +311,7 @@ pub fn act_first<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Act
                 resource_id: f.resource_id.clone(),
                 policy: f.policy.to_string(),
                 action: f.action_description.to_string(),
+                change: remedy.map(|r| r.changes.to_string()),
                 monthly_saving_usd: f.monthly_saving_usd.unwrap_or(0.0),
                 standing: f.standing,
                 status: f.status,

@@ -26,6 +26,44 @@ pub(super) struct Common<'a> {
     ai_alerts: Vec<AlertView>,
     not_judged: Vec<NotJudgedView<'a>>,
     not_judged_unpriced: usize,
+    errors: Vec<ErrorView<'a>>,
+    emails: Option<EmailsView<'a>>,
+    guardrails: Vec<GuardrailView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ErrorView<'a> {
+    place: String,
+    kind: super::ErrorKind,
+    message: &'a str,
+    what_to_do: &'static str,
+}
+
+#[derive(Serialize)]
+struct EmailsView<'a> {
+    #[serde(flatten)]
+    report: &'a crate::notify::EmailReport,
+    messages: Vec<MessageView<'a>>,
+}
+
+#[derive(Serialize)]
+struct MessageView<'a> {
+    status: String,
+    findings: usize,
+    to: &'a [String],
+    subject: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct GuardrailView<'a> {
+    kind: String,
+    name: &'a str,
+    change: &'static str,
+    differences: &'a [String],
+    status: &'static str,
+    detail: Option<&'a str>,
+    spend: Option<&'a crate::guardrails::BudgetSpend>,
 }
 
 #[derive(Serialize)]
@@ -127,6 +165,37 @@ impl<'a> Common<'a> {
                 })
                 .collect(),
             not_judged_unpriced: report.not_judged.iter().filter(|n| n.monthly_cost_usd.is_none()).count(),
+            errors: report
+                .errors
+                .iter()
+                .map(|e| ErrorView {
+                    place: [e.region.clone(), e.resource_type.map(|t| t.to_string())].into_iter().flatten().collect::<Vec<_>>().join(" "),
+                    kind: e.kind,
+                    message: &e.message,
+                    what_to_do: e.kind.what_to_do(),
+                })
+                .collect(),
+            emails: report.emails.as_ref().map(|e| EmailsView {
+                report: e,
+                messages: e
+                    .messages
+                    .iter()
+                    .map(|m| MessageView { status: m.status.to_string(), findings: m.findings, to: &m.to, subject: &m.subject, error: m.error.as_deref() })
+                    .collect(),
+            }),
+            guardrails: report
+                .guardrails
+                .iter()
+                .map(|g| GuardrailView {
+                    kind: g.kind.to_string(),
+                    name: &g.name,
+                    change: g.change.name(),
+                    differences: &g.differences,
+                    status: g.status.name(),
+                    detail: g.detail.as_deref(),
+                    spend: g.spend.as_ref(),
+                })
+                .collect(),
         }
     }
 }
@@ -135,14 +204,11 @@ impl<'a> ActFirstView<'a> {
     fn of(rank: usize, entry: &'a super::ActFirst) -> Self {
         use crate::resources::Effort;
         let confidence_text = match &entry.confidence {
-            None => "settings and tags read now".to_string(),
-            Some(c) => {
-                let days = if c.days_of_data == 1.0 { "1 day".to_string() } else { format!("{} days", c.days_of_data) };
-                match c.hours_of_data {
-                    Some(h) => format!("{days} of metrics, {h:.0} hours with data"),
-                    None => format!("{days} of metrics"),
-                }
-            }
+            None => "settings read now".to_string(),
+            Some(c) => match c.hours_of_data {
+                Some(h) => format!("{} d, {h:.0} h measured", c.days_of_data),
+                None => format!("{} d of metrics", c.days_of_data),
+            },
         };
         ActFirstView {
             rank,

@@ -140,12 +140,17 @@ pub trait Kind: Send + Sync + 'static {
     /// Sets `monthly_cost_usd`, `cost_kind` and `cost_basis`.
     fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) -> impl Future<Output = ()> + Send;
 
-    /// Of its priced cost, what running it another way would have saved,
-    /// whatever a policy's actions do (a training job run on demand: what
-    /// managed spot would have saved); the saving of a finding no action
-    /// prices. Most types cannot say.
-    fn avoidable_cost(_resource: &Resource, _details: &Self::Details) -> Option<f64> {
-        None
+    /// Of its priced cost, what acting on it would save whatever a
+    /// policy's actions do: the saving of a finding no action prices (a
+    /// policy that only reports). By default its whole cost when its first
+    /// change stops or removes it (a notebook left running), else unknown;
+    /// a type that knows better says (a training job run on demand: what
+    /// managed spot would have saved; an ended one: nothing).
+    fn avoidable_cost(resource: &Resource, _details: &Self::Details) -> Option<f64> {
+        match Self::ACTIONS.first().map(|a| a.effect) {
+            Some(Effect::Stops | Effect::Removes) => resource.monthly_cost_usd,
+            _ => None,
+        }
     }
 
     /// The sizes a `rightsizing` filter compares `resources` with, priced;
