@@ -222,8 +222,13 @@ async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_
     // Calls: the hub lists and assumes; each account describes its own groups once.
     assert_eq!(report["api_calls"]["logs:DescribeLogGroups"], 4, "{}", report["api_calls"]);
     assert_eq!(report["api_calls"]["sts:AssumeRole"], 3, "{}", report["api_calls"]);
+    // The saving split over the accounts, never one headline; the parts add up.
+    let split = &report["totals"]["saving_usd"];
+    let parts: f64 = ["will_change", "needs_decision", "left_alone"].iter().map(|k| split[*k].as_f64().expect("a part")).sum();
+    assert!((parts - report["totals"]["monthly_saving_usd"].as_f64().expect("the sum")).abs() < 1e-6, "{split}");
+    assert!(accounts.iter().all(|a| a["saving_usd"].is_object()), "each account's split");
     let md = std::fs::read_to_string(reports.join("report.md")).expect("report.md");
-    assert!(md.contains("## By account, most at stake first"), "{md}");
+    assert!(md.contains("## By account, most at stake first") && md.contains("will change**") && md.contains("## Act first"), "{md}");
 
     // report.html in a real browser: no script error, a row per account
     // linking to that account's own page, a row per finding.

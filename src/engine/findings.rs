@@ -93,12 +93,12 @@ impl Remedy {
     }
 
     /// What acting on a finding of a policy that only reports would take:
-    /// for a rightsizing judgement, the resize its type makes (or a
-    /// redeploy at the smaller size, where costguard has no resize for it);
-    /// else its type's first change.
-    pub fn suggested(resource_type: crate::resources::ResourceType, rightsizing: bool) -> Option<Remedy> {
+    /// for an over-provisioned verdict, the resize its type makes (or a
+    /// redeploy at the smaller size, where costguard has no resize for
+    /// it); else (idle, or no judgement) its type's first change.
+    pub fn suggested(resource_type: crate::resources::ResourceType, verdict: Option<crate::resources::sizes::Verdict>) -> Option<Remedy> {
         let actions = resource_type.actions();
-        if !rightsizing {
+        if verdict != Some(crate::resources::sizes::Verdict::OverProvisioned) {
             return Self::of_infos(&[actions.first()?]);
         }
         match actions.iter().find(|a| a.effect == crate::resources::Effect::Modifies && a.restart) {

@@ -324,6 +324,8 @@ struct OrgHead<'a> {
     started_at: chrono::DateTime<chrono::Utc>,
     finished_at: chrono::DateTime<chrono::Utc>,
     totals: &'a super::organization::OrgTotals,
+    saving: &'a super::SavingSplit,
+    act_first: Vec<super::view::ActFirstView<'a>>,
     guardrails_line: Option<String>,
     guardrail_errors: &'a [String],
     at_stake: Bars,
@@ -386,6 +388,8 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         started_at: report.started_at,
         finished_at: report.finished_at,
         totals: &report.totals,
+        saving: &report.totals.saving_usd,
+        act_first: report.act_first.iter().enumerate().map(|(i, a)| super::view::ActFirstView::of(i + 1, a)).collect(),
         guardrails_line: report.guardrails.as_ref().map(|g| g.line()),
         guardrail_errors: report.guardrails.as_ref().map_or(&[][..], |g| &g.errors),
         at_stake: Bars::new(

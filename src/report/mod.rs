@@ -236,6 +236,20 @@ impl SavingSplit {
     pub fn sum(&self) -> f64 {
         self.will_change + self.needs_decision + self.left_alone
     }
+
+    /// Two splits added, part by part (accounts into an organization).
+    pub fn plus(self, other: &SavingSplit) -> SavingSplit {
+        SavingSplit {
+            will_change: self.will_change + other.will_change,
+            needs_decision: self.needs_decision + other.needs_decision,
+            left_alone: self.left_alone + other.left_alone,
+            unpriced: UnpricedSplit {
+                will_change: self.unpriced.will_change + other.unpriced.will_change,
+                needs_decision: self.unpriced.needs_decision + other.unpriced.needs_decision,
+                left_alone: self.unpriced.left_alone + other.unpriced.left_alone,
+            },
+        }
+    }
 }
 
 /// How many findings `act_first` holds at most.
@@ -301,7 +315,7 @@ pub fn act_first<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Act
         .map(|f| {
             let (remedy, suggested) = match &f.remedy {
                 Some(r) => (Some(r.clone()), false),
-                None => (Remedy::suggested(f.resource_type, f.recommendation.is_some()), true),
+                None => (Remedy::suggested(f.resource_type, f.recommendation.as_ref().map(|r| r.verdict)), true),
             };
             let remedy = remedy.as_ref();
             ActFirst {

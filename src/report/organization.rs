@@ -26,6 +26,9 @@ pub struct AccountSummary {
     pub monthly_cost_usd: f64,
     pub unpriced: usize,
     pub monthly_saving_usd: f64,
+    /// Its saving split by whether it will happen.
+    #[serde(default)]
+    pub saving_usd: super::SavingSplit,
     pub done: usize,
     pub failed: usize,
     /// Its own report, when it was swept.
@@ -41,6 +44,9 @@ pub struct OrgTotals {
     pub monthly_cost_usd: f64,
     pub unpriced: usize,
     pub monthly_saving_usd: f64,
+    /// The saving split by whether it will happen, over the accounts.
+    #[serde(default)]
+    pub saving_usd: super::SavingSplit,
     pub done: usize,
     pub failed: usize,
     pub api_calls: u64,
@@ -59,6 +65,9 @@ pub struct OrgReport {
     /// Accounts found but not swept, with why (suspended, excluded).
     pub left_out: Vec<LeftOut>,
     pub totals: OrgTotals,
+    /// What to act on first across the accounts.
+    #[serde(default)]
+    pub act_first: Vec<super::ActFirst>,
     /// Every account's findings, each carrying its account.
     pub findings: Vec<Finding>,
     /// Requests sent to AWS over all accounts: the hub's (listing the
@@ -175,6 +184,7 @@ impl OrgReport {
                         monthly_cost_usd: report.totals.monthly_cost_usd,
                         unpriced: report.totals.unpriced,
                         monthly_saving_usd: report.totals.monthly_saving_usd,
+                        saving_usd: report.totals.saving_usd.clone(),
                         done: count(crate::outcome::Status::Done),
                         failed: report.totals.failed,
                         report: Some(path.display().to_string()),
@@ -193,6 +203,7 @@ impl OrgReport {
                     monthly_cost_usd: 0.0,
                     unpriced: 0,
                     monthly_saving_usd: 0.0,
+                    saving_usd: super::SavingSplit::default(),
                     done: 0,
                     failed: 0,
                     report: None,
@@ -209,6 +220,7 @@ impl OrgReport {
             accounts,
             left_out,
             totals: OrgTotals::default(),
+            act_first: Vec::new(),
             findings,
             api_calls,
             digests: Vec::new(),
@@ -235,10 +247,12 @@ impl OrgReport {
             monthly_cost_usd: total(accounts.iter().map(|a| a.monthly_cost_usd)),
             unpriced: accounts.iter().map(|a| a.unpriced).sum(),
             monthly_saving_usd: total(accounts.iter().map(|a| a.monthly_saving_usd)),
+            saving_usd: accounts.iter().map(|a| &a.saving_usd).fold(super::SavingSplit::default(), |sum, a| sum.plus(a)),
             done: accounts.iter().map(|a| a.done).sum(),
             failed: accounts.iter().map(|a| a.failed).sum(),
             api_calls: self.api_calls.values().sum(),
         };
+        self.act_first = super::act_first(&self.findings);
     }
 
     /// Whether some account could not be swept, a change failed, or the

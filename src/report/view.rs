@@ -201,7 +201,7 @@ impl<'a> Common<'a> {
 }
 
 impl<'a> ActFirstView<'a> {
-    fn of(rank: usize, entry: &'a super::ActFirst) -> Self {
+    pub(super) fn of(rank: usize, entry: &'a super::ActFirst) -> Self {
         use crate::resources::Effort;
         let confidence_text = match &entry.confidence {
             None => "settings read now".to_string(),
