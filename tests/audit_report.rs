@@ -12,19 +12,8 @@ use costguard::sweep;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-const POLICIES: &str = "policies:
-  - name: idle-endpoints
-    resource: sagemaker-endpoint
-    filters:
-      - type: metrics
-        name: Invocations
-        statistic: Sum
-        days: 14
-        value: 0
-        missing-data: zero
-    actions:
-      - delete
-  - name: endpoints-report
+/// After the delete policy: one that only reports the same endpoints.
+const REPORT_TOO: &str = "  - name: endpoints-report
     resource: sagemaker-endpoint
     filters:
       - type: value
@@ -33,7 +22,7 @@ const POLICIES: &str = "policies:
 ";
 
 async fn dry_run(moto: &support::Moto, dir: &Path) -> Value {
-    let policies = compile_text(Path::new("audit.yaml"), POLICIES).expect("valid");
+    let policies = compile_text(Path::new("audit.yaml"), &format!("policies:\n{}{REPORT_TOO}", support::DELETE_IDLE_ENDPOINTS)).expect("valid");
     let options = support::sweep_options(dir, true);
     if !options.paths.journal.exists() {
         // A state folder: the dry run reads it, and keeps the report's history there.

@@ -32,25 +32,17 @@ async fn the_report_renders_without_errors_and_shows_the_totals_of_report_json()
     support::seed_log_groups(&moto, &[("/app/<script>alert(1)</script>", None, &[]), ("/app/<b>bold</b>", None, &[])]).await;
     let policies = compile_text(
         Path::new("test.yaml"),
-        "policies:
-  - name: idle-endpoints
-    resource: sagemaker-endpoint
-    filters:
-      - type: metrics
-        name: Invocations
-        statistic: Sum
-        days: 14
-        value: 0
-        missing-data: zero
-    actions:
-      - delete
-  - name: never-expire
+        &format!(
+            "policies:
+{}  - name: never-expire
     resource: log-group
     filters:
       - type: value
         key: retentionInDays
         value: absent
 ",
+            support::DELETE_IDLE_ENDPOINTS
+        ),
     )
     .expect("valid");
     let dir = tempfile::tempdir().expect("temp dir");

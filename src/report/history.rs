@@ -86,15 +86,12 @@ pub struct Seen {
     pub days_open: i64,
 }
 
+/// A finding open at the last report and not now: what was at stake
+/// then, how long it was open, and how it went.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Resolved {
-    pub policy: String,
-    pub resource_type: ResourceType,
-    pub region: String,
-    pub resource_id: String,
-    /// What it was at stake at the last report.
-    pub monthly_saving_usd: Option<f64>,
-    pub first_seen: DateTime<Utc>,
+    #[serde(flatten)]
+    pub finding: Seen,
     pub how: HowResolved,
 }
 
@@ -190,18 +187,16 @@ impl<'a> Reports<'a> {
             }
             gone.push(k);
             since.resolved.push(Resolved {
-                policy: k.0.clone(),
-                resource_type: k.1,
-                region: k.2.clone(),
-                resource_id: k.3.clone(),
-                monthly_saving_usd: *saving,
-                first_seen: *first,
+                finding: seen(k, *saving, *first),
                 how: if done.contains(k) { HowResolved::DoneByCostguard } else { HowResolved::NoLongerFound },
             });
         }
         let by_saving = |a: &Option<f64>, b: &Option<f64>| b.unwrap_or(-1.0).total_cmp(&a.unwrap_or(-1.0));
         since.new.sort_by(|a, b| by_saving(&a.monthly_saving_usd, &b.monthly_saving_usd).then_with(|| a.resource_id.cmp(&b.resource_id)));
-        since.resolved.sort_by(|a, b| by_saving(&a.monthly_saving_usd, &b.monthly_saving_usd).then_with(|| a.resource_id.cmp(&b.resource_id)));
+        since.resolved.sort_by(|a, b| {
+            let (a, b) = (&a.finding, &b.finding);
+            by_saving(&a.monthly_saving_usd, &b.monthly_saving_usd).then_with(|| a.resource_id.cmp(&b.resource_id))
+        });
         since.still_open.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then_with(|| by_saving(&a.monthly_saving_usd, &b.monthly_saving_usd)));
         if let Some(at) = previous_report_at {
             let saved: Vec<_> = ledger::Savings(self.0).rows(Some(at))?.into_iter().filter(|r| r.state == SavingState::Saved).collect();

@@ -137,7 +137,7 @@ impl<'a> Common<'a> {
             since: report.since_last_run.as_ref().map(|s| SinceView {
                 since: s,
                 new_usd: crate::text::total(s.new.iter().filter_map(|n| n.monthly_saving_usd)),
-                resolved_usd: crate::text::total(s.resolved.iter().filter_map(|n| n.monthly_saving_usd)),
+                resolved_usd: crate::text::total(s.resolved.iter().filter_map(|n| n.finding.monthly_saving_usd)),
                 month_old: s.still_open.iter().filter(|o| o.days_open >= 30).count(),
                 resolved: s.resolved.iter().map(|item| ResolvedView { item, how_text: item.how.as_str() }).collect(),
             }),

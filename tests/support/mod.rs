@@ -30,6 +30,21 @@ pub const NEVER_EXPIRE: &str = "policies:
 ";
 
 /// Idle endpoints: told, marked, deleted after a week's grace.
+/// One policy (a `policies:` item): endpoints with no invocations in 14
+/// days are deleted, no grace period.
+pub const DELETE_IDLE_ENDPOINTS: &str = "  - name: idle-endpoints
+    resource: sagemaker-endpoint
+    filters:
+      - type: metrics
+        name: Invocations
+        statistic: Sum
+        days: 14
+        value: 0
+        missing-data: zero
+    actions:
+      - delete
+";
+
 pub const IDLE_ENDPOINTS: &str = "policies:
   - name: idle-endpoints
     resource: sagemaker-endpoint
