@@ -59,7 +59,7 @@ pub struct Finding {
     /// What acting takes: the policy's changes as its type declares them;
     /// `None` for a report-only policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remedy: Option<Remedy>,
+    pub remedy: Option<Arc<Remedy>>,
     /// How much data the match rests on; `None` when it rests on settings
     /// and tags read now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,7 +192,7 @@ pub fn findings(plan: &mut Plan, mut outcomes: Outcomes, ctx: &FindingsContext<'
         } else {
             policy.actions.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", then ").into()
         };
-        let (remedy, window_days) = (Remedy::of(policy), policy.window_days);
+        let (remedy, window_days) = (Remedy::of(policy).map(Arc::new), policy.window_days);
         for entry in &mut policy.entries {
             // An entry without an outcome was never reached (it cannot
             // happen: a dry run gives every entry one first).

@@ -291,30 +291,31 @@ pub struct ActFirst {
     pub owner: Option<String>,
 }
 
-/// The findings to act on first: not left alone, priced above zero, each
-/// resource once with its largest saving, largest first.
-pub fn act_first<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<ActFirst> {
-    let mut best: std::collections::HashMap<(&str, &str, &str), &Finding> = std::collections::HashMap::new();
-    for f in findings {
+/// The findings to act on first, of `resources` (each resource once, at
+/// its largest saving: [`once_per_resource`]): not left alone, priced
+/// above zero, largest first; at most [`ACT_FIRST`], kept as they come
+/// (no sort of the whole estate).
+pub fn act_first(resources: &[&Finding]) -> Vec<ActFirst> {
+    let before = |a: &Finding, b: &Finding| {
+        let (x, y) = (a.monthly_saving_usd.unwrap_or(0.0), b.monthly_saving_usd.unwrap_or(0.0));
+        y.total_cmp(&x).then_with(|| a.resource_id.cmp(&b.resource_id)).then_with(|| a.policy.cmp(&b.policy))
+    };
+    let mut ranked: Vec<&Finding> = Vec::with_capacity(ACT_FIRST + 1);
+    for f in resources.iter().copied() {
         if f.standing == Standing::LeftAlone || !f.monthly_saving_usd.is_some_and(|usd| usd > 0.0) {
             continue;
         }
-        let slot = best.entry((&*f.account_id, &*f.region, f.arn.as_str())).or_insert(f);
-        if f.monthly_saving_usd > slot.monthly_saving_usd {
-            *slot = f;
+        let at = ranked.partition_point(|r| before(r, f).is_lt());
+        if at < ACT_FIRST {
+            ranked.insert(at, f);
+            ranked.truncate(ACT_FIRST);
         }
     }
-    let mut ranked: Vec<&Finding> = best.into_values().collect();
-    ranked.sort_by(|a, b| {
-        let (x, y) = (a.monthly_saving_usd.unwrap_or(0.0), b.monthly_saving_usd.unwrap_or(0.0));
-        y.total_cmp(&x).then_with(|| a.resource_id.cmp(&b.resource_id)).then_with(|| a.policy.cmp(&b.policy))
-    });
     ranked
         .into_iter()
-        .take(ACT_FIRST)
         .map(|f| {
             let (remedy, suggested) = match &f.remedy {
-                Some(r) => (Some(r.clone()), false),
+                Some(r) => (Some(Remedy::clone(r)), false),
                 None => (Remedy::suggested(f.resource_type, f.recommendation.as_ref().map(|r| r.verdict)), true),
             };
             let remedy = remedy.as_ref();
@@ -483,7 +484,7 @@ impl Report {
             spend,
             guardrails,
             emails,
-            act_first: act_first(&findings),
+            act_first: act_first(&resources),
             since_last_run,
             findings,
             not_judged: plan.not_judged.clone(),
@@ -506,13 +507,14 @@ impl Report {
     }
 }
 
-/// Each resource once (by region and ARN), as its finding with the largest
-/// saving (an unknown saving counts least), in the findings' order.
+/// Each resource once (by its ARN, which names its account and region),
+/// as its finding with the largest saving (an unknown saving counts
+/// least), in the findings' order.
 pub fn once_per_resource(findings: &[Finding]) -> Vec<&Finding> {
-    let mut at: std::collections::HashMap<(&str, &str, &str), usize> = std::collections::HashMap::new();
-    let mut kept: Vec<&Finding> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(findings.len());
+    let mut kept: Vec<&Finding> = Vec::with_capacity(findings.len());
     for f in findings {
-        match at.entry((&*f.account_id, &*f.region, f.arn.as_str())) {
+        match at.entry(f.arn.as_str()) {
             std::collections::hash_map::Entry::Occupied(slot) => {
                 let was = &mut kept[*slot.get()];
                 if f.monthly_saving_usd.unwrap_or(-1.0) > was.monthly_saving_usd.unwrap_or(-1.0) {
@@ -649,7 +651,8 @@ mod tests {
         for i in 0..20 {
             findings.push(finding("c", &format!("arn:e/many-{i:02}"), Standing::WillChange, Some(1.0 + f64::from(i))));
         }
-        let ranked = act_first(&findings);
+        let once = once_per_resource(&findings);
+        let ranked = act_first(&once);
         assert_eq!(ranked.len(), ACT_FIRST);
         assert_eq!((ranked[0].resource_id.as_str(), ranked[0].monthly_saving_usd), ("big", 900.0));
         assert_eq!((ranked[1].resource_id.as_str(), ranked[1].policy.as_str(), ranked[1].monthly_saving_usd), ("small", "b", 50.0));
@@ -658,7 +661,6 @@ mod tests {
         // A report-only finding says what acting would take.
         assert!(ranked[0].suggested && ranked[0].effort == Some(crate::resources::Effort::Medium) && ranked[0].reversible == Some(true));
 
-        let once = once_per_resource(&findings);
         let split = SavingSplit::of(once.iter().copied());
         assert_eq!(split.left_alone, 5000.0);
         assert_eq!(split.needs_decision, 950.0, "the shared resource counts once, at its largest saving");

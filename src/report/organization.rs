@@ -252,7 +252,7 @@ impl OrgReport {
             failed: accounts.iter().map(|a| a.failed).sum(),
             api_calls: self.api_calls.values().sum(),
         };
-        self.act_first = super::act_first(&self.findings);
+        self.act_first = super::act_first(&super::once_per_resource(&self.findings));
     }
 
     /// Whether some account could not be swept, a change failed, or the
