@@ -63,10 +63,10 @@ pub struct Finding {
     /// How much data the match rests on; `None` when it rests on settings
     /// and tags read now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<Confidence>,
+    pub confidence: Option<Box<Confidence>>,
     /// Its owner, from the first owner tag it carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
+    pub owner: Option<Box<str>>,
 }
 
 /// What acting on a finding takes, from its policy's changes.
@@ -197,7 +197,7 @@ pub fn findings(plan: &mut Plan, mut outcomes: Outcomes, ctx: &FindingsContext<'
             // An entry without an outcome was never reached (it cannot
             // happen: a dry run gives every entry one first).
             let outcome = outcomes.take(entry.id).unwrap_or(Outcome { status: Status::Skipped, detail: None, hold: None });
-            let owner = ctx.owner_tags.iter().filter_map(|k| entry.resource.tags.get(k)).map(|v| v.trim()).find(|v| !v.is_empty()).map(str::to_string);
+            let owner = ctx.owner_tags.iter().filter_map(|k| entry.resource.tags.get(k)).map(|v| v.trim()).find(|v| !v.is_empty()).map(Box::from);
             findings.push(Finding {
                 entry: entry.id,
                 policy: Arc::clone(&policy_name),
@@ -221,7 +221,7 @@ pub fn findings(plan: &mut Plan, mut outcomes: Outcomes, ctx: &FindingsContext<'
                 monthly_saving_usd: super::ledger::saving(&policy.actions, &entry.resource, entry.assessment.as_deref(), plan.now),
                 recommendation: entry.assessment.clone(),
                 remedy: remedy.clone(),
-                confidence: Confidence::of(window_days, entry, plan.now),
+                confidence: Confidence::of(window_days, entry, plan.now).map(Box::new),
                 owner,
             });
         }

@@ -336,8 +336,8 @@ pub fn act_first(resources: &[&Finding]) -> Vec<ActFirst> {
                 restart_needed: remedy.map(|r| r.restart_needed),
                 reversible: remedy.map(|r| r.reversible),
                 restores: remedy.and_then(|r| r.restores.as_deref()).map(str::to_string),
-                confidence: f.confidence.clone(),
-                owner: f.owner.clone(),
+                confidence: f.confidence.as_deref().cloned(),
+                owner: f.owner.as_deref().map(str::to_string),
             }
         })
         .collect()
