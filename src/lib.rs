@@ -23,7 +23,8 @@
 //!    [`progress`] (the terminal's progress display), [`shutdown`] (one
 //!    token and task tracker for the process; a second signal exits),
 //!    [`small_map`] (a map as a sorted vector: tags and per-resource
-//!    metrics). Then [`state_lock`] (one sweep at a time per state folder;
+//!    metrics), [`schedule`] (off-hours schedules in their time zones,
+//!    costguard's and Cloud Custodian's spellings). Then [`state_lock`] (one sweep at a time per state folder;
 //!    its lock file is private, as [`files`] makes it).
 //! 2. [`aws`]: client construction, retries, the api-call counter, error
 //!    classification, and the seams several layers share.
@@ -71,6 +72,7 @@ pub mod pricing;
 pub mod progress;
 pub mod report;
 pub mod resources;
+pub mod schedule;
 pub mod service;
 pub mod shutdown;
 pub mod small_map;

@@ -86,7 +86,7 @@ fn tests_add_crates_but_change_no_shared_crate_features() {
 /// The layers of `src/lib.rs`'s module map, lowest first: a module may
 /// import only from layers below its own (the leaves import nothing).
 const LAYERS: &[&[&str]] = &[
-    &["clock", "files", "outcome", "progress", "shutdown", "small_map", "text", "yaml"],
+    &["clock", "files", "outcome", "progress", "schedule", "shutdown", "small_map", "text", "yaml"],
     &["state_lock"],
     &["aws"],
     &["pricing"],
@@ -253,6 +253,7 @@ const ALLOWED_LITERALS: &[(&str, &[&str], &str)] = &[
     ),
     ("aws/mod.rs", &["NoCredentials", "CredentialsUnusable"], "the error codes `AwsError::from_sdk` gives a request that never left for want of credentials"),
     ("aws/tags.rs", &["ValidationException"], "an AWS error code"),
+    ("schedule.rs", &["off"], "Cloud Custodian's tag value for opting out (input syntax)"),
     ("commands.rs", &["HTTP/1.1 200"], "the status line `costguard health` reads from the listener"),
     ("config/accounts.rs", &["arn:"], "ARN syntax"),
     ("config/channels.rs", &["arn", "sns", "localhost"], "ARN and URL syntax"),
