@@ -85,11 +85,15 @@ fn the_demo_shows_every_headline_feature_with_dollars() {
     .expect("write");
     let caught = support::browser::layout(&broken, 390, "compact");
     assert!(!caught.wrapped_ids.is_empty() && !caught.tall_rows.is_empty(), "the control is caught");
+    let stray = out_dir.path().join("stray.html");
+    std::fs::write(&stray, html.replacen("<div class=\"cards\" id=\"totals\">", "<div class=\"cards\" id=\"totals\"></div><div>", 1)).expect("write");
+    assert!(!support::browser::layout(&stray, 1280, "compact").stray_cards.is_empty(), "a card out of its row is caught");
     for width in [1280, 390] {
         let layout = support::browser::layout(&page, width, "compact");
         assert!(layout.console.is_empty(), "{width}px: {:?}", layout.console);
         assert!(layout.wrapped_ids.is_empty(), "{width}px: IDs wrapped: {:?}", layout.wrapped_ids);
         assert!(layout.tall_rows.is_empty(), "{width}px: rows taller than their content: {:?}", layout.tall_rows);
+        assert!(layout.stray_cards.is_empty(), "{width}px: cards outside a row of cards: {:?}", layout.stray_cards);
         assert!(
             !layout.lines_per_row.is_empty() && layout.lines_per_row.iter().all(|l| *l < 2.0),
             "{width}px: act first, one line a row: {:?}",

@@ -53,10 +53,12 @@ fn run(page: &Path, (width, height): (u32, u32), extra: &[String]) -> (String, V
 }
 
 /// What a page's layout check found: ID cells whose text wraps onto a
-/// second line, and rows taller than their tallest cell's content needs.
+/// second line, rows taller than their tallest cell's content needs, and
+/// summary cards outside a row of cards.
 pub struct Layout {
     pub wrapped_ids: Vec<String>,
     pub tall_rows: Vec<String>,
+    pub stray_cards: Vec<String>,
     /// The height of each row of the tables of `class`, over the page's line height.
     pub lines_per_row: Vec<f64>,
     pub console: Vec<String>,
@@ -79,6 +81,8 @@ document.querySelectorAll('tbody tr').forEach(function(tr){{
     n=Math.max(1,Object.keys(tops).length);
     need=Math.max(need,n*parseFloat(cs.lineHeight)+parseFloat(cs.paddingTop)+parseFloat(cs.paddingBottom)+parseFloat(cs.borderTopWidth)+parseFloat(cs.borderBottomWidth));}});
   var h=tr.getBoundingClientRect().height;if(h>need+2)tall.push((tr.cells[0]||tr).textContent+': '+h+' > '+need);}});
+var stray=[];document.querySelectorAll('.card').forEach(function(c){{if(!c.parentElement.classList.contains('cards'))stray.push(c.id||c.textContent);}});
+document.body.setAttribute('data-stray',JSON.stringify(stray));
 var line=parseFloat(getComputedStyle(document.body).lineHeight);
 document.querySelectorAll('table.{class} tbody tr').forEach(function(tr){{rows.push(tr.getBoundingClientRect().height/line);}});
 document.body.setAttribute('data-wrapped',JSON.stringify(wrapped));document.body.setAttribute('data-tall',JSON.stringify(tall));
@@ -96,6 +100,7 @@ document.body.setAttribute('data-rows',JSON.stringify(rows));}})();</script>"#
     Layout {
         wrapped_ids: strings("data-wrapped"),
         tall_rows: strings("data-tall"),
+        stray_cards: strings("data-stray"),
         lines_per_row: serde_json::from_str(&attribute("data-rows")).expect("JSON"),
         console,
     }
