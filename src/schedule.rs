@@ -8,7 +8,6 @@
 //! A leaf: it knows dates, times and time zones, nothing of AWS.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
@@ -299,7 +298,7 @@ pub fn parse_custodian(value: &str, defaults: &CustodianDefaults) -> Result<Cust
             if let Some(key) = unknown {
                 return Err(bad(format!("unknown key `{key}`")));
             }
-            let parsed = custodian_parse(&value).map_err(bad)?;
+            let parsed = custodian_parse(&value).map_err(|e| bad(e.to_string()))?;
             (parsed.switches(to), parsed.tz.unwrap_or(&defaults.tz).to_string())
         } else if let Some(key) = unknown {
             return Err(bad(format!("unknown key `{key}`")));
@@ -337,14 +336,23 @@ impl CustodianParsed<'_> {
     }
 }
 
-fn custodian_parse(value: &str) -> Result<CustodianParsed<'_>, String> {
+/// Why Custodian's parser refuses a tag value.
+#[derive(Debug, thiserror::Error)]
+enum CustodianRefusal {
+    #[error("`{0}` is not key=value")]
+    NotKeyValue(String),
+    #[error("`{0}` is not a schedule")]
+    NotSchedule(String),
+}
+
+fn custodian_parse(value: &str) -> Result<CustodianParsed<'_>, CustodianRefusal> {
     let mut parsed = CustodianParsed { keys: Vec::new(), tz: None };
     for piece in value.split(';') {
-        let (key, text) = two(piece.split('=')).ok_or_else(|| format!("`{piece}` is not key=value"))?;
+        let (key, text) = two(piece.split('=')).ok_or_else(|| CustodianRefusal::NotKeyValue(piece.to_string()))?;
         match (key, text) {
             (_, "disabled") => {}
             ("tz", tz) => parsed.tz = Some(tz).filter(|t| !t.is_empty()),
-            (key, text) => parsed.keys.push((key, custodian_switches(text).ok_or_else(|| format!("`{text}` is not a schedule"))?)),
+            (key, text) => parsed.keys.push((key, custodian_switches(text).ok_or_else(|| CustodianRefusal::NotSchedule(text.to_string()))?)),
         }
     }
     Ok(parsed)
@@ -383,25 +391,6 @@ fn custodian_days(text: &str) -> Option<Days> {
     match text.split('-').filter_map(day).collect::<Vec<_>>()[..] {
         [from, to] => Some(Days::range(from, to)),
         _ => None,
-    }
-}
-
-impl fmt::Display for Days {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
-            .into_iter()
-            .filter(|d| self.contains(*d))
-            .map(|d| match d {
-                Weekday::Mon => "Mon",
-                Weekday::Tue => "Tue",
-                Weekday::Wed => "Wed",
-                Weekday::Thu => "Thu",
-                Weekday::Fri => "Fri",
-                Weekday::Sat => "Sat",
-                Weekday::Sun => "Sun",
-            })
-            .collect();
-        f.write_str(&names.join(","))
     }
 }
 
