@@ -140,6 +140,12 @@ enum Command {
         /// match, to FILE for review and `costguard apply FILE`.
         #[arg(long, value_name = "FILE", requires = "dry_run")]
         save_plan: Option<PathBuf>,
+
+        /// With --dry-run: sweep as if it were this moment (RFC 3339, such as
+        /// 2026-12-07T19:05:00+01:00): what the off-hours schedules would
+        /// put to sleep or wake then, and the rest of the sweep as it would be.
+        #[arg(long, value_name = "TIME", requires = "dry_run", value_parser = instant)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Apply a plan saved by `sweep --dry-run --save-plan`: each change is
     /// re-read and done only if what made it match still holds (skipped
@@ -559,6 +565,13 @@ fn day(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     Ok(date.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
+/// `--at`: a moment with its offset (RFC 3339).
+fn instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("expected a moment with its offset such as 2026-12-07T19:05:00+01:00, found {text:?}"))
+}
+
 /// `--protect-tag`: a tag key; empty would protect nothing.
 fn protect_tag(text: &str) -> Result<String, String> {
     let key = text.trim();
@@ -643,6 +656,7 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
             config,
             no_email,
             save_plan,
+            at,
         } => {
             let progress = progress(log_format);
             let options = SweepOptions {
@@ -664,7 +678,12 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                     return ExitCode::from(commands::exit::FAILED);
                 }
             };
-            commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email, org }, &system_clock(), shutdown.token().clone()).await
+            let clock = match at {
+                // The system clock, moved: the sweep's own time still passes.
+                Some(at) => system_clock().shifted(at - chrono::Utc::now()),
+                None => system_clock(),
+            };
+            commands::sweep(SweepArgs { policies, options, progress, skip_guardrails, config, no_email, org }, &clock, shutdown.token().clone()).await
         }
         Command::Accounts { org, no_check, format } => match org.into_args() {
             Ok(Some(org)) => commands::accounts(commands::AccountsArgs { org, check: !no_check, format }).await,

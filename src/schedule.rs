@@ -139,6 +139,56 @@ fn local_instant(tz: Tz, date: NaiveDate, at: NaiveTime) -> Option<DateTime<Utc>
     }
 }
 
+/// A schedule with a name, as the policy files declare it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Named {
+    pub name: String,
+    pub schedule: Schedule,
+    /// How long before its on time a resource is woken, so that it is
+    /// ready then (an endpoint takes minutes to be InService).
+    pub warm_up: Duration,
+}
+
+impl Named {
+    /// What it wants at `now`: off only when it is off now and still off
+    /// once a wake-up started now would be done (`None`: it never switches).
+    pub fn wants(&self, now: DateTime<Utc>) -> Option<Power> {
+        let now_to = self.schedule.in_force(now)?.to;
+        let then_to = self.schedule.in_force(now + self.warm_up).map_or(now_to, |t| t.to);
+        Some(if now_to == Power::Off && then_to == Power::Off { Power::Off } else { Power::On })
+    }
+
+    /// The next switch to `to` after `now`, within two weeks.
+    pub fn next(&self, now: DateTime<Utc>, to: Power) -> Option<DateTime<Utc>> {
+        let wake_early = if to == Power::On { self.warm_up } else { Duration::zero() };
+        self.schedule.transitions(now + wake_early, now + Duration::days(2 * LOOK_BACK_DAYS)).into_iter().find(|t| t.to == to).map(|t| t.at - wake_early)
+    }
+}
+
+/// The named schedules of the policy files, by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Book {
+    schedules: std::collections::BTreeMap<String, std::sync::Arc<Named>>,
+}
+
+impl Book {
+    pub fn insert(&mut self, named: Named) {
+        self.schedules.insert(named.name.clone(), std::sync::Arc::new(named));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&std::sync::Arc<Named>> {
+        self.schedules.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.schedules.keys().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schedules.is_empty()
+    }
+}
+
 /// Why a schedule (a config entry or a tag) cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {

@@ -26,6 +26,7 @@ use crate::engine::journal::{Journal, JournalError};
 use crate::engine::ledger;
 use crate::engine::plan::{self, Plan, PlanSettings};
 use crate::engine::plan_file;
+use crate::engine::wake;
 use crate::guardrails::velocity::{self, figures::AiSpend};
 use crate::guardrails::{self, spend::SpendSummary, GuardrailChange};
 use crate::notify::{self, EmailReport, EmailSetup};
@@ -329,6 +330,8 @@ pub async fn run(
         Some(journal) => journal.savings().rows(None).map(|rows| ledger::recreated(&rows, &inventory)),
         None => Ok(Vec::new()),
     };
+    let (sleeping, sleep_problems) = wake_sleepers(&run, policies, &inventory).await;
+    recovery.problems.extend(sleep_problems);
     // What no policy matched is not needed past here (the plan holds the
     // rest): freed before the findings, email and the report are built.
     inventory.resources.clear();
@@ -339,6 +342,8 @@ pub async fn run(
         }
         None => apply::dry_run(&plan),
     };
+    let mut sleeping = sleeping;
+    sleeping.extend(wake::put_to_sleep(&plan, &outcomes, policies));
     let (guardrails, guardrail_errors) = reconcile_guardrails(&run).await;
     let spend = read_spend(&run).await;
     let findings = findings::findings(&mut plan, outcomes, &findings_context(options, &account_id, saved_plan.is_some()));
@@ -364,6 +369,7 @@ pub async fn run(
         savings,
         plan_file: saved_plan,
         since_last_run,
+        sleeping,
     };
     let result = write_report(parts, options, journal.as_ref(), clock)?;
     Ok(SweepResult { held_digests, ..result })
@@ -426,6 +432,7 @@ pub async fn apply_plan(ctx: &Context<'_>, policies: &[Policy], reviewed: &Revie
         savings,
         plan_file: Some(report::PlanFileInfo { path: path.display().to_string(), role: "applied", changes: file.changes.len() }),
         since_last_run: None,
+        sleeping: Vec::new(),
     };
     write_report(parts, &real, Some(&journal), clock)
 }
@@ -638,6 +645,25 @@ async fn collect(run: &Run<'_>, policies: &[Policy]) -> Inventory {
     inventory
 }
 
+/// Wakes what off-hours policies put to sleep once their schedules want
+/// it on (a dry run says what it would wake); the report's "Sleeping" lines.
+async fn wake_sleepers(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> (Vec<wake::SleepLine>, Vec<String>) {
+    let Some(journal) = run.journal().filter(|_| policies.iter().any(|p| p.off_hours().is_some())) else { return (Vec::new(), Vec::new()) };
+    let open = match run.changing() {
+        Some(journal) => journal.sleeps().open(run.now),
+        // A dry run reads, and settles nothing.
+        None => journal.sleeps().asleep(),
+    };
+    let open = match open {
+        Ok(open) => open,
+        Err(e) => return (Vec::new(), vec![format!("the sleeps could not be read: {e}")]),
+    };
+    let wakes = wake::plan_wakes(open, policies, inventory, run.now);
+    let ctx = run.changing().map(|journal| wake::WakeContext { aws: run.aws, journal, clock: run.clock, cancel: run.cancel });
+    let _task = (!wakes.is_empty()).then(|| run.progress.task("waking"));
+    wake::wake(wakes, ctx.as_ref(), run.now).await
+}
+
 /// The plan (pure), with the marks the journal remembers.
 fn plan(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> Result<Plan, SweepError> {
     let marks = match run.journal() {
@@ -645,7 +671,13 @@ fn plan(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> Result<Pla
         None => Vec::new(),
     };
     let _task = run.progress.task("evaluating policies");
-    Ok(plan::plan(policies, inventory, &marks, run.now, &run.options.features.settings))
+    let slept = match run.journal() {
+        // An off window lasts a week at most (a weekly schedule).
+        Some(journal) if policies.iter().any(|p| p.off_hours().is_some()) => journal.sleeps().slept(run.now - chrono::Duration::days(8))?,
+        _ => Vec::new(),
+    };
+    let memory = plan::Memory { marks: &marks, slept: &slept };
+    Ok(plan::plan(policies, inventory, &memory, run.now, &run.options.features.settings))
 }
 
 /// The guardrails planned, then applied unless a dry run; account-wide, so

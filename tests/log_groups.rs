@@ -235,7 +235,7 @@ async fn plan_then_protect_then_apply(moto: &Moto, policy_text: &str) -> (Vec<co
     )
     .await;
     let settings = plan::PlanSettings::default();
-    let planned = plan::plan(&policies, &listed, &[], now, &settings);
+    let planned = plan::plan(&policies, &listed, &plan::Memory::default(), now, &settings);
     // Between plan and apply, someone protects the group.
     let logs = moto.logs().await;
     let arn = listed.of(costguard::resources::ResourceType::LogGroup)[0].arn.clone();

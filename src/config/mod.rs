@@ -6,6 +6,7 @@ pub mod channels;
 pub mod daemon;
 pub mod error;
 pub mod guardrails;
+pub mod offhours;
 pub mod policy;
 pub mod schedule;
 pub mod secret;
@@ -152,6 +153,7 @@ pub fn compile_guardrails_text(file: &Path, text: &str) -> Result<Option<Guardra
 struct Document {
     policies: Vec<(Policy, yaml::Located<String>)>,
     guardrails: Vec<(PathBuf, Guardrails)>,
+    schedules: crate::schedule::Book,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
 }
@@ -175,6 +177,11 @@ impl Document {
         for (key, value) in entries {
             match key.as_str() {
                 Some("policies") => declared += policy::compile_policies(file, value, &mut self.policies, &mut self.errors),
+                Some("schedules") => {
+                    let mut problems = Vec::new();
+                    declared += offhours::compile(file, value, &mut self.schedules, &mut problems);
+                    self.errors.extend(problems.into_iter().map(|e| ConfigError::from_decode(file, e)));
+                }
                 Some("guardrails") => {
                     declared += 1;
                     match yaml::decode::<guardrails::GuardrailsSpec>(value, "guardrails") {
@@ -190,8 +197,12 @@ impl Document {
                 }
                 other => {
                     let name = other.unwrap_or("?");
-                    let hint = yaml::closest_name(name, ["policies", "guardrails"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                    let e = yaml::DecodeError::new(key.loc, name, format!("unknown top-level key `{name}`, expected `policies` or `guardrails`{hint}"));
+                    let hint = yaml::closest_name(name, ["policies", "guardrails", "schedules"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                    let e = yaml::DecodeError::new(
+                        key.loc,
+                        name,
+                        format!("unknown top-level key `{name}`, expected `policies`, `guardrails` or `schedules`{hint}"),
+                    );
                     self.errors.push(ConfigError::from_decode(file, e));
                 }
             }
@@ -203,6 +214,16 @@ impl Document {
 
     fn finish(mut self, files: Vec<PathBuf>) -> Checked {
         check_unique_names(&self.policies, &mut self.errors);
+        // Schedules may be declared in any file: bound once all are read.
+        let book = std::sync::Arc::new(std::mem::take(&mut self.schedules));
+        for (policy, name) in &mut self.policies {
+            let mut problems = Vec::new();
+            for (i, filter) in policy.filters.iter_mut().enumerate() {
+                let path = format!("{}.filters[{i}]", name.value.strip_suffix(".name").unwrap_or(&name.value));
+                filter.bind_schedules(&book, &path, &mut problems);
+            }
+            self.errors.extend(problems.into_iter().map(|e| ConfigError::from_decode(&policy.source, e)));
+        }
         check_regex_budget(&self.policies, &mut self.errors);
         if let [(first, _), rest @ ..] = self.guardrails.as_slice() {
             for (file, _) in rest {

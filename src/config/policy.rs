@@ -134,6 +134,12 @@ impl Policy {
         self.filters.iter().find_map(Filter::rightsizing)
     }
 
+    /// The policy's `off-hours` filter: it puts resources to sleep on
+    /// their schedules, and its sweeps wake them.
+    pub fn off_hours(&self) -> Option<&crate::filters::offhours::OffHours> {
+        self.filters.iter().find_map(Filter::off_hours)
+    }
+
     pub fn needs_tags(&self) -> bool {
         self.is_mutating() || self.filters.iter().any(Filter::needs_tags)
     }

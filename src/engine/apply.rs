@@ -44,6 +44,11 @@ impl Outcomes {
         self.0.into_iter().flatten().collect()
     }
 
+    /// Entry `id`'s outcome.
+    pub fn get(&self, id: EntryId) -> Option<&Outcome> {
+        self.0.get(id.index()).and_then(Option::as_ref)
+    }
+
     /// Entry `id`'s outcome, taken (its detail moves into the finding).
     pub fn take(&mut self, id: EntryId) -> Option<Outcome> {
         self.0.get_mut(id.index()).and_then(Option::take)
@@ -173,12 +178,16 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
     if let Some(why) = policy_plan.actions.iter().filter_map(Action::change).find_map(|c| c.refusal(&fresh)) {
         return Outcome::held(Hold::Refused, format!("{why}; not changed"));
     }
-    // The entry's saving rides on its last change: counted once that is done.
-    let saving = super::ledger::saving(&policy_plan.actions, &fresh, assessment.as_ref(), now).filter(|usd| *usd > 0.0).map(|monthly_usd| PendingSaving {
-        account_id: ctx.account_id.to_string(),
-        action: crate::actions::joined_names(&policy_plan.actions),
-        monthly_usd,
+    // A sleep's saving is its hours asleep (`sleep`), not a monthly one.
+    let sleep = policy.off_hours().map(|o| match o.status(&fresh, now) {
+        crate::filters::offhours::Status::Scheduled { schedule, .. } => schedule.name.clone(),
+        _ => String::new(),
     });
+    // The entry's saving rides on its last change: counted once that is done.
+    let saving = super::ledger::saving(&policy_plan.actions, &fresh, assessment.as_ref(), now)
+        .filter(|usd| *usd > 0.0)
+        .map(|monthly_usd| PendingSaving { account_id: ctx.account_id.to_string(), action: crate::actions::joined_names(&policy_plan.actions), monthly_usd })
+        .filter(|_| sleep.is_none());
     let changes: Vec<&Change> = policy_plan.actions.iter().filter_map(Action::change).collect();
     let mut details = Vec::new();
     let mut status = Status::Done;
@@ -198,6 +207,14 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
                 return Outcome::new(Status::Failed, format!("not changed: {e}"));
             }
         };
+        if let Some(schedule) = sleep.as_deref().filter(|_| i == 0) {
+            let new = super::sleeps::NewSleep { action_id: id, policy: &policy.name, resource: &fresh, account_id: ctx.account_id, schedule, at: now };
+            if let Err(e) = ctx.journal.sleeps().put(&new) {
+                // Not woken without its record: settled as never done, and not changed.
+                let _ = ctx.journal.actions().settle(id, ActionState::Abandoned, &format!("its sleep could not be recorded: {e}"), ctx.clock.now());
+                return Outcome::new(Status::Failed, format!("not put to sleep: {e}"));
+            }
+        }
         let (state, detail) = match change.apply(ctx.aws, &fresh, assessment.as_ref()).await {
             Ok(ActionResult::Done(what)) => (ActionState::Done, what),
             Ok(ActionResult::AlreadyDone(why)) => {

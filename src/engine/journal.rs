@@ -43,7 +43,7 @@ pub struct Journal {
 
 impl Journal {
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        Ok(Self { db: Db::open(path, &[&RUNS, &actions::TABLE, &marks::TABLE, &api_cache::TABLE, &ledger::TABLE])? })
+        Ok(Self { db: Db::open(path, &[&RUNS, &actions::TABLE, &marks::TABLE, &api_cache::TABLE, &ledger::TABLE, &super::sleeps::TABLE])? })
     }
 
     pub fn path(&self) -> &Path {
@@ -65,6 +65,10 @@ impl Journal {
 
     pub fn savings(&self) -> Savings<'_> {
         Savings(&self.db)
+    }
+
+    pub fn sleeps(&self) -> super::sleeps::Sleeps<'_> {
+        super::sleeps::Sleeps(&self.db)
     }
 
     pub fn cache(&self) -> ApiCache<'_> {

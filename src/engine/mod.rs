@@ -16,3 +16,5 @@ pub mod marks;
 pub mod plan;
 pub mod plan_file;
 pub mod restore;
+pub mod sleeps;
+pub mod wake;

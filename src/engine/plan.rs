@@ -48,6 +48,25 @@ pub struct Mark {
     pub due_at: DateTime<Utc>,
 }
 
+/// A resource an `off-hours` policy last put to sleep, and when (the
+/// journal's): it sleeps once per off window, so a person who starts it
+/// again in the evening keeps it running until the next one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slept {
+    pub policy: String,
+    pub key: ResourceKey,
+    pub at: DateTime<Utc>,
+}
+
+/// What the journal remembers that the plan depends on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Memory<'a> {
+    /// Marks: only they start a grace period's clock.
+    pub marks: &'a [Mark],
+    /// Each resource's last sleep by an `off-hours` policy.
+    pub slept: &'a [Slept],
+}
+
 /// A resource a `rightsizing` policy could not judge, and why.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NotJudged {
@@ -138,6 +157,9 @@ pub enum Hold {
     Settled,
     /// The sweep stopped before it (its time limit, a signal).
     Interrupted,
+    /// Its tags say something costguard will not guess at (a schedule
+    /// tag that cannot be read): its owner must put it right.
+    Misconfigured,
 }
 
 impl Hold {
@@ -145,7 +167,7 @@ impl Hold {
     pub fn standing(self) -> Standing {
         match self {
             Hold::Protected | Hold::Refused | Hold::Settled => Standing::LeftAlone,
-            Hold::Undescribed | Hold::Breaker | Hold::Review | Hold::Interrupted => Standing::NeedsDecision,
+            Hold::Undescribed | Hold::Breaker | Hold::Review | Hold::Interrupted | Hold::Misconfigured => Standing::NeedsDecision,
         }
     }
 }
@@ -196,12 +218,12 @@ impl Plan {
     }
 }
 
-/// `marks` are the journal's, and only they start a grace period's clock.
-/// The `costguard:marked-for` tag on a resource is for people to read:
-/// anyone who may tag could write a past due date in it, so a tag the
-/// journal does not hold is a new mark from now.
-pub fn plan(policies: &[Policy], inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
-    let planned = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, marks, now, settings)).collect();
+/// `memory.marks` are the journal's, and only they start a grace period's
+/// clock. The `costguard:marked-for` tag on a resource is for people to
+/// read: anyone who may tag could write a past due date in it, so a tag
+/// the journal does not hold is a new mark from now.
+pub fn plan(policies: &[Policy], inventory: &Inventory, memory: &Memory<'_>, now: DateTime<Utc>, settings: &PlanSettings) -> Plan {
+    let planned = policies.iter().filter(|p| p.enabled).map(|p| plan_policy(p, inventory, memory, now, settings)).collect();
     Plan { now, policies: planned, not_judged: not_judged(policies, inventory, now) }.numbered()
 }
 
@@ -234,9 +256,9 @@ fn not_judged(policies: &[Policy], inventory: &Inventory, now: DateTime<Utc>) ->
     out
 }
 
-fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {
+fn plan_policy(policy: &Policy, inventory: &Inventory, memory: &Memory<'_>, now: DateTime<Utc>, settings: &PlanSettings) -> PolicyPlan {
     let candidates = inventory.of(policy.resource_type);
-    let policy_marks: Vec<&Mark> = marks.iter().filter(|m| m.policy == policy.name && m.key.resource_type == policy.resource_type).collect();
+    let policy_marks: Vec<&Mark> = memory.marks.iter().filter(|m| m.policy == policy.name && m.key.resource_type == policy.resource_type).collect();
     let mut entries: Vec<PlanEntry> = candidates
         .iter()
         .filter_map(|resource| {
@@ -247,7 +269,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, marks: &[Mark], now: Date
                 id: EntryId::UNNUMBERED,
                 resource: Arc::clone(resource),
                 reason,
-                decision: decide(policy, resource, settings, due, now),
+                decision: sleep_once(policy, resource, memory.slept, now, decide(policy, resource, settings, due, now)),
                 assessment: policy.rightsizing().and_then(|r| r.assess(resource)).map(Box::new),
                 reviewed: None,
             })
@@ -316,6 +338,36 @@ fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Op
     }
 }
 
+/// For an `off-hours` policy: a schedule that cannot be read holds the
+/// resource; one already put to sleep in this off window (and started
+/// again since, by a person) is left running until the next.
+fn sleep_once(policy: &Policy, resource: &Resource, slept: &[Slept], now: DateTime<Utc>, decision: Decision) -> Decision {
+    use crate::filters::offhours::Status;
+    let Some(off_hours) = policy.off_hours() else { return decision };
+    if !matches!(decision, Decision::Act | Decision::Mark { .. } | Decision::Wait { .. }) {
+        return decision;
+    }
+    match off_hours.status(resource, now) {
+        Status::Invalid(why) => Decision::Skip(Hold::Misconfigured, format!("its schedule cannot be read, so it is not put to sleep: {why}").into()),
+        Status::Scheduled { schedule, .. } => {
+            let since = schedule.schedule.in_force(now).map(|t| t.at);
+            let last = slept.iter().filter(|s| s.policy == policy.name && s.key.is(resource)).map(|s| s.at).max();
+            match (since, last) {
+                (Some(since), Some(at)) if at >= since => {
+                    let next = schedule.next(now, crate::schedule::Power::Off).map(|t| crate::filters::offhours::local(&schedule, t)).unwrap_or_default();
+                    let why = format!(
+                        "put to sleep at {} and started again since: left running until the next off time ({next})",
+                        crate::filters::offhours::local(&schedule, at)
+                    );
+                    Decision::Skip(Hold::Settled, why.into())
+                }
+                _ => decision,
+            }
+        }
+        _ => decision,
+    }
+}
+
 /// Cloud Custodian's `max-resources` and `max-resources-percent`: either
 /// limit, when exceeded, stops the whole policy.
 fn breaker(policy: &Policy, matched: usize, examined: usize) -> Option<String> {
@@ -356,7 +408,7 @@ mod tests {
 
     #[test]
     fn only_matching_resources_are_planned() {
-        let planned = super::plan(&policies(POLICY), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
+        let planned = super::plan(&policies(POLICY), &fleet(), &Memory::default(), crate::clock::test_now(), &PlanSettings::default());
         let p = &planned.policies[0];
         assert_eq!((p.examined, p.matched), (3, 2));
         let ids: Vec<&str> = p.entries.iter().map(|e| e.resource.id.as_str()).collect();
@@ -367,27 +419,32 @@ mod tests {
 
     #[test]
     fn protected_resource_is_never_acted_on() {
-        let planned = super::plan(&policies(POLICY), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
+        let planned = super::plan(&policies(POLICY), &fleet(), &Memory::default(), crate::clock::test_now(), &PlanSettings::default());
         assert!(matches!(&planned.policies[0].entries[1].decision, Decision::Skip(Hold::Protected, why) if why.contains("protected")));
     }
 
     #[test]
     fn breaker_stops_the_whole_policy() {
         let text = format!("{POLICY}    max-resources: 1\n");
-        let planned = super::plan(&policies(&text), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &Memory::default(), crate::clock::test_now(), &PlanSettings::default());
         assert!(planned.breaker_tripped());
         assert!(planned.policies[0].entries.iter().all(|e| e.decision != Decision::Act));
 
         let text = format!("{POLICY}    max-resources-percent: 50\n");
-        let planned = super::plan(&policies(&text), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &Memory::default(), crate::clock::test_now(), &PlanSettings::default());
         assert!(planned.breaker_tripped(), "2 of 3 is more than 50%");
     }
 
     #[test]
     fn already_compliant_resources_are_reported_not_changed() {
         let text = "policies:\n  - name: all\n    resource: log-group\n    actions:\n      - type: set-retention\n        days: 7\n";
-        let planned =
-            super::plan(&policies(text), &Inventory::from_resources([fixture("/week", Some(7))]), &[], crate::clock::test_now(), &PlanSettings::default());
+        let planned = super::plan(
+            &policies(text),
+            &Inventory::from_resources([fixture("/week", Some(7))]),
+            &Memory::default(),
+            crate::clock::test_now(),
+            &PlanSettings::default(),
+        );
         assert_eq!(planned.policies[0].entries[0].decision, Decision::Report);
     }
 
@@ -397,7 +454,7 @@ mod tests {
         let mut forged = fixture("/forged", None);
         forged.tags.insert(crate::actions::mark::TAG.into(), "set-retention@2000-01-01T00:00:00Z".into());
         let now = crate::clock::test_now();
-        let planned = super::plan(&policies(&text), &Inventory::from_resources([forged]), &[], now, &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &Inventory::from_resources([forged]), &Memory::default(), now, &PlanSettings::default());
         assert_eq!(planned.policies[0].entries[0].decision, Decision::Mark { due: now + chrono::Duration::days(7) });
 
         let journaled = Mark {
@@ -407,14 +464,20 @@ mod tests {
             marked_at: now - chrono::Duration::days(8),
             due_at: now - chrono::Duration::days(1),
         };
-        let planned = super::plan(&policies(&text), &Inventory::from_resources([fixture("/forged", None)]), &[journaled], now, &PlanSettings::default());
+        let planned = super::plan(
+            &policies(&text),
+            &Inventory::from_resources([fixture("/forged", None)]),
+            &Memory { marks: &[journaled], ..Memory::default() },
+            now,
+            &PlanSettings::default(),
+        );
         assert_eq!(planned.policies[0].entries[0].decision, Decision::Act, "the journal's own mark is due");
     }
 
     #[test]
     fn disabled_policies_plan_nothing() {
         let text = POLICY.replace("resource: log-group", "resource: log-group\n    enabled: false");
-        let planned = super::plan(&policies(&text), &fleet(), &[], crate::clock::test_now(), &PlanSettings::default());
+        let planned = super::plan(&policies(&text), &fleet(), &Memory::default(), crate::clock::test_now(), &PlanSettings::default());
         assert!(planned.policies.is_empty());
     }
 }

@@ -347,7 +347,13 @@ mod tests {
     fn saved(text: &str) -> (PlanFile, Vec<Policy>) {
         let policies = policies(text);
         let now = crate::clock::test_now();
-        let planned = plan(&policies, &Inventory::from_resources([fixture("/a", None), fixture("/b", Some(7))]), &[], now, &PlanSettings::default());
+        let planned = plan(
+            &policies,
+            &Inventory::from_resources([fixture("/a", None), fixture("/b", Some(7))]),
+            &crate::engine::plan::Memory::default(),
+            now,
+            &PlanSettings::default(),
+        );
         (from_plan(&planned, &policies, "123456789012", &["us-east-1".to_string()], "costguard:protect", "run-1"), policies)
     }
 

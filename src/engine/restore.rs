@@ -45,6 +45,13 @@ pub async fn restore(aws: &Aws, journal: &Journal, resource_type: ResourceType, 
             name: name.to_string(),
         });
     };
+    restore_entry(aws, journal, &entry, clock).await
+}
+
+/// Undoes one journaled change (`entry`, done): a restore, or the wake-up
+/// of what an off-hours policy put to sleep.
+pub async fn restore_entry(aws: &Aws, journal: &Journal, entry: &JournalEntry, clock: &Clock) -> Result<String, RestoreError> {
+    let (resource_type, name) = (entry.resource.resource_type(), &entry.resource.id);
     let run_id = format!("restore-{}", uuid::Uuid::new_v4());
     let interrupted = journal.actions().supersede_restores(entry.id, &run_id, clock.now())?;
     let intent = Intent { run_id: &run_id, policy: "", action: RESTORE, resource: &entry.resource, saving: None, undoes: Some(entry.id) };

@@ -19,6 +19,7 @@
 
 pub mod age;
 pub mod metrics;
+pub mod offhours;
 pub mod rightsizing;
 pub mod tag;
 pub mod value;
@@ -40,6 +41,9 @@ pub enum FilterSpec {
     Metrics(metrics::MetricsSpec),
     #[serde(alias = "right-size")]
     Rightsizing(rightsizing::RightsizingSpec),
+    /// Its schedule says it should sleep now.
+    #[serde(alias = "offhours", alias = "offhour")]
+    OffHours(offhours::OffHoursSpec),
     /// Every filter in the list matches.
     And(Vec<FilterSpec>),
     /// At least one filter in the list matches.
@@ -55,6 +59,7 @@ pub enum Filter {
     Age(age::AgeFilter),
     Metrics(metrics::MetricsFilter),
     Rightsizing(rightsizing::Rightsizing),
+    OffHours(offhours::OffHours),
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Vec<Filter>),
@@ -70,6 +75,7 @@ impl FilterSpec {
             FilterSpec::Age(spec) => spec.compile(resource_type, path, errors).map(Filter::Age),
             FilterSpec::Metrics(spec) => spec.compile(resource_type, path, errors).map(Filter::Metrics),
             FilterSpec::Rightsizing(spec) => spec.compile(resource_type, path, loc, errors).map(Filter::Rightsizing),
+            FilterSpec::OffHours(spec) => Some(Filter::OffHours(spec.compile())),
             FilterSpec::And(list) => compile_all(list, resource_type, &format!("{path}.and"), loc, errors).map(Filter::And),
             FilterSpec::Or(list) => compile_all(list, resource_type, &format!("{path}.or"), loc, errors).map(Filter::Or),
             FilterSpec::Not(list) => compile_all(list, resource_type, &format!("{path}.not"), loc, errors).map(Filter::Not),
@@ -92,6 +98,7 @@ impl Filter {
             Filter::Age(f) => f.evaluate(resource, now),
             Filter::Metrics(f) => f.evaluate(resource, now),
             Filter::Rightsizing(f) => f.evaluate(resource),
+            Filter::OffHours(f) => f.evaluate(resource, now),
             Filter::And(list) => evaluate_all(list, resource, now),
             Filter::Or(list) => list.iter().find_map(|f| f.evaluate(resource, now)),
             Filter::Not(list) => match evaluate_all(list, resource, now) {
@@ -109,6 +116,7 @@ impl Filter {
             Filter::Age(f) => f.describe(),
             Filter::Metrics(f) => f.describe(),
             Filter::Rightsizing(f) => f.describe(),
+            Filter::OffHours(f) => f.describe(),
             Filter::And(list) => format!("({})", describe_all(list)),
             Filter::Or(list) => format!("({})", list.iter().map(Filter::describe).collect::<Vec<_>>().join(" or ")),
             Filter::Not(list) => format!("not ({})", describe_all(list)),
@@ -131,6 +139,11 @@ impl Filter {
                 };
                 out.insert(f.key.unwrap_or("created").to_string(), shown(value));
             }
+            Filter::OffHours(_) => {
+                for key in [offhours::SCHEDULE_TAG, offhours::AWAKE_UNTIL_TAG] {
+                    out.insert(format!("tag:{key}"), resource.tags.get(key).map_or_else(|| "absent".to_string(), Clone::clone));
+                }
+            }
             Filter::Metrics(_) | Filter::Rightsizing(_) => {}
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.evidence(resource, out)),
         }
@@ -144,7 +157,7 @@ impl Filter {
                     out.insert(name);
                 }
             }
-            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => {}
+            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.attributes_read(out)),
         }
     }
@@ -153,7 +166,7 @@ impl Filter {
     pub fn needs_tags(&self) -> bool {
         match self {
             Filter::Value(f) => f.needs_tags(),
-            Filter::Tag(_) => true,
+            Filter::Tag(_) | Filter::OffHours(_) => true,
             Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => false,
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(Filter::needs_tags),
         }
@@ -164,7 +177,7 @@ impl Filter {
     fn lacks_data(&self, resource: &Resource) -> bool {
         match self {
             Filter::Value(f) => !resource.described && f.needs_description(resource),
-            Filter::Tag(_) => !resource.described && !resource.tags_listed,
+            Filter::Tag(_) | Filter::OffHours(_) => !resource.described && !resource.tags_listed,
             Filter::Age(_) => false,
             Filter::Metrics(f) => !f.is_fetched(resource),
             // Nothing to judge when the listing found no CPU series.
@@ -194,7 +207,7 @@ impl Filter {
             Filter::Metrics(f) => Some(f.days),
             Filter::Rightsizing(f) => Some(f.days),
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().filter_map(Filter::window_days).reduce(f64::max),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) => None,
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::OffHours(_) => None,
         }
     }
 
@@ -205,7 +218,7 @@ impl Filter {
             Filter::Metrics(f) => out.extend(f.metric_needs(resource)),
             Filter::Rightsizing(f) => out.extend(f.metric_needs(resource)),
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_needs(resource, out)),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) => {}
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::OffHours(_) => {}
         }
     }
 
@@ -215,7 +228,7 @@ impl Filter {
         match self {
             Filter::Metrics(f) => out.push((f.namespace.clone(), f.metric.clone(), f.days)),
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metrics_read(out)),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Rightsizing(_) => {}
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
         }
     }
 
@@ -231,7 +244,7 @@ impl Filter {
                     )
             }
             Filter::And(list) => list.iter().any(Filter::excludes_accelerated),
-            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::Or(_) | Filter::Not(_) => false,
+            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) | Filter::Or(_) | Filter::Not(_) => false,
         }
     }
 
@@ -244,7 +257,7 @@ impl Filter {
                 }
             }
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.regexes(out)),
-            Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => {}
+            Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
         }
     }
 
@@ -254,7 +267,25 @@ impl Filter {
         match self {
             Filter::Rightsizing(f) => Some(f),
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().find_map(Filter::rightsizing),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) => None,
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::OffHours(_) => None,
+        }
+    }
+
+    /// The first `off-hours` filter inside this one (not under `not`).
+    pub fn off_hours(&self) -> Option<&offhours::OffHours> {
+        match self {
+            Filter::OffHours(f) => Some(f),
+            Filter::And(list) | Filter::Or(list) => list.iter().find_map(Filter::off_hours),
+            _ => None,
+        }
+    }
+
+    /// Gives every `off-hours` filter the policy files' schedules.
+    pub fn bind_schedules(&mut self, book: &std::sync::Arc<crate::schedule::Book>, path: &str, errors: &mut Vec<DecodeError>) {
+        match self {
+            Filter::OffHours(f) => f.bind(book, path, errors),
+            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter_mut().for_each(|f| f.bind_schedules(book, path, errors)),
+            _ => {}
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct Report {
     /// What changed since the last report, when there is a state folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since_last_run: Option<history::SinceLastRun>,
+    /// What off-hours policies put to sleep: asleep, woken, or started
+    /// again by someone, with the hours and dollars saved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sleeping: Vec<crate::engine::wake::SleepLine>,
     pub findings: Vec<Finding>,
     /// What a `rightsizing` policy could not judge (an accelerated instance
     /// without GPU metrics), with its cost and why: never judged by CPU.
@@ -374,6 +378,8 @@ pub struct Parts<'a> {
     pub plan_file: Option<PlanFileInfo>,
     /// What changed since the last report (the state folder's history).
     pub since_last_run: Option<history::SinceLastRun>,
+    /// The sleeps of off-hours policies, and what this run did about them.
+    pub sleeping: Vec<crate::engine::wake::SleepLine>,
 }
 
 impl Report {
@@ -394,6 +400,7 @@ impl Report {
             savings,
             plan_file,
             since_last_run,
+            sleeping,
         } = parts;
         let policies = plan
             .policies
@@ -486,6 +493,7 @@ impl Report {
             emails,
             act_first: act_first(&resources),
             since_last_run,
+            sleeping,
             findings,
             not_judged: plan.not_judged.clone(),
             totals,

@@ -26,6 +26,9 @@ pub(super) struct Common<'a> {
     ai_alerts: Vec<AlertView>,
     not_judged: Vec<NotJudgedView<'a>>,
     not_judged_unpriced: usize,
+    sleeping: &'a [crate::engine::wake::SleepLine],
+    /// What the sleeps shown saved, their hours asleep at their price.
+    sleeping_saved_usd: f64,
     errors: Vec<ErrorView<'a>>,
     emails: Option<EmailsView<'a>>,
     guardrails: Vec<GuardrailView<'a>>,
@@ -134,6 +137,8 @@ impl<'a> Common<'a> {
             totals: &report.totals,
             saving: &report.totals.saving_usd,
             act_first: report.act_first.iter().enumerate().map(|(i, a)| ActFirstView::of(i + 1, a)).collect(),
+            sleeping: &report.sleeping,
+            sleeping_saved_usd: crate::text::total(report.sleeping.iter().filter_map(|s| s.saved_usd)),
             since: report.since_last_run.as_ref().map(|s| SinceView {
                 since: s,
                 new_usd: crate::text::total(s.new.iter().filter_map(|n| n.monthly_saving_usd)),

@@ -1,0 +1,196 @@
+//! Off-hours schedules end to end against the moto server, with the
+//! shipped `policies/offhours.yaml`: instances and endpoints tagged with a
+//! schedule (costguard's or Cloud Custodian's) sleep at their off time and
+//! wake before their on time; what a person starts in the evening is left
+//! running; a tag that cannot be read is held, never guessed at; a dry
+//! run at a chosen moment changes nothing.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use costguard::clock::Clock;
+use costguard::config::{compile_text, Policy};
+use costguard::outcome::Standing;
+use costguard::progress::Progress;
+use costguard::sweep::{self, SweepResult};
+use serde_json::json;
+use support::Moto;
+use tokio_util::sync::CancellationToken;
+
+fn shipped() -> Vec<Policy> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/offhours.yaml");
+    let text = std::fs::read_to_string(&path).expect("shipped offhours policies");
+    compile_text(&path, &text).expect("shipped policies are valid")
+}
+
+async fn sweep_at(moto: &Moto, state: &Path, dry_run: bool, now: DateTime<Utc>) -> SweepResult {
+    let options = support::sweep_options(state, dry_run);
+    let aws = moto.aws().await;
+    sweep::run(&aws, &shipped(), &options, &Clock::fixed(now), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs")
+}
+
+async fn states(moto: &Moto, ids: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, id) in ids {
+        let found = moto.ec2().await.describe_instances().instance_ids(id).send().await.expect("describe");
+        let state = found.reservations()[0].instances()[0].state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+        out.insert(name.clone(), state);
+    }
+    out
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn sleeping<'a>(result: &'a SweepResult, id: &str) -> Vec<&'a str> {
+    result.report.sleeping.iter().filter(|s| s.resource_id == id).map(|s| s.status.as_str()).collect()
+}
+
+// Monday 2026-12-07; Berlin is UTC+1 in December.
+const MONDAY_1905_BERLIN: &str = "2026-12-07T18:05:00Z";
+const MONDAY_2105_BERLIN: &str = "2026-12-07T20:05:00Z";
+const TUESDAY_0720_BERLIN: &str = "2026-12-08T06:20:00Z";
+
+#[tokio::test]
+async fn tagged_instances_sleep_at_their_off_time_and_wake_before_their_on_time() {
+    let moto = support::moto().await;
+    let ids = moto.seed_instances(json!([
+        {"name": "berlin", "type": "g5.xlarge", "tags": {"costguard:schedule": "berlin-office"}},
+        {"name": "custodian", "type": "m5.large", "tags": {"maid_offhours": "off=(M-F,19);on=(M-F,7);tz=cet"}},
+        {"name": "started-again", "type": "m5.large", "tags": {"costguard:schedule": "berlin-office"}},
+        {"name": "opted-out", "type": "m5.large", "tags": {"costguard:schedule": "none", "maid_offhours": "off=(M-F,19);tz=cet"}},
+        {"name": "awake-tonight", "type": "m5.large", "tags": {"costguard:schedule": "berlin-office", "costguard:awake-until": "2026-12-07T23:00"}},
+        {"name": "protected", "type": "m5.large", "tags": {"costguard:schedule": "berlin-office", "costguard:protect": "true"}},
+        {"name": "misspelt", "type": "m5.large", "tags": {"costguard:schedule": "berlin-ofice"}},
+        {"name": "untagged", "type": "m5.large"},
+    ]));
+    let state = tempfile::tempdir().expect("temp dir");
+
+    // A preview at the off time changes nothing and says what would sleep.
+    let preview = sweep_at(&moto, state.path(), true, support::at(MONDAY_1905_BERLIN)).await;
+    assert_eq!(sleeping(&preview, &ids["berlin"]), ["would-sleep"]);
+    assert!(states(&moto, &ids).await.values().all(|s| s == "running"), "a dry run changes nothing");
+
+    let evening = sweep_at(&moto, state.path(), false, support::at(MONDAY_1905_BERLIN)).await;
+    let all_running: Vec<(&str, &str)> = ids.keys().map(|k| (k.as_str(), "running")).collect();
+    let mut want = expect(&all_running);
+    for name in ["berlin", "custodian", "started-again"] {
+        want.insert(name.to_string(), "stopped".to_string());
+    }
+    assert_eq!(states(&moto, &ids).await, want, "only what a readable schedule puts in its off hours sleeps");
+    assert_eq!(sleeping(&evening, &ids["berlin"]), ["put-to-sleep"]);
+    let line = evening.report.sleeping.iter().find(|s| s.resource_id == ids["berlin"]).expect("a line");
+    assert_eq!(line.wakes_at, Some(support::at("2026-12-08T06:15:00Z")), "woken 15 minutes before 07:30 in Berlin");
+    let misspelt = evening.report.findings.iter().find(|f| f.resource_id == ids["misspelt"]).expect("the misspelt tag is reported");
+    assert_eq!(misspelt.standing, Standing::NeedsDecision);
+    assert!(misspelt.detail.as_deref().unwrap_or_default().contains("names no schedule"), "{:?}", misspelt.detail);
+    let protected = evening.report.findings.iter().find(|f| f.resource_id == ids["protected"]).expect("the protected one is reported");
+    assert_eq!(protected.standing, Standing::LeftAlone);
+
+    // Someone starts one again at 21:00: the next sweep leaves it running.
+    moto.ec2().await.start_instances().instance_ids(&ids["started-again"]).send().await.expect("start");
+    let later = sweep_at(&moto, state.path(), false, support::at(MONDAY_2105_BERLIN)).await;
+    assert_eq!(states(&moto, &ids).await["started-again"], "running", "never fought: it sleeps at the next off time");
+    assert_eq!(sleeping(&later, &ids["started-again"]), ["started-by-someone"]);
+    assert_eq!(sleeping(&later, &ids["berlin"]), ["asleep"]);
+    // ... and stops it at 22:00: costguard did not stop it, so it does not start it.
+    moto.ec2().await.stop_instances().instance_ids(&ids["started-again"]).send().await.expect("stop");
+
+    let morning = sweep_at(&moto, state.path(), false, support::at(TUESDAY_0720_BERLIN)).await;
+    let states_now = states(&moto, &ids).await;
+    assert_eq!((states_now["berlin"].as_str(), states_now["custodian"].as_str()), ("running", "running"), "woken from the journal");
+    assert_eq!(states_now["started-again"], "stopped", "what a person stopped stays stopped");
+    assert_eq!(sleeping(&morning, &ids["berlin"]), ["woken"]);
+    let woken = morning.report.sleeping.iter().find(|s| s.resource_id == ids["berlin"]).expect("a line");
+    // g5.xlarge at its built-in on-demand price, asleep from 18:05 to 06:20: 12.25 hours.
+    assert!((woken.hours_asleep - 12.25).abs() < 1e-9, "{}", woken.hours_asleep);
+    let hourly = woken.saved_usd.expect("priced") / woken.hours_asleep;
+    assert!((hourly - 1.006).abs() < 0.01, "g5.xlarge is about $1.006 an hour, found {hourly}");
+
+    // A second morning sweep has nothing left to wake.
+    let again = sweep_at(&moto, state.path(), false, support::at("2026-12-08T06:25:00Z")).await;
+    assert!(again.report.sleeping.is_empty(), "{:?}", again.report.sleeping);
+}
+
+#[tokio::test]
+async fn a_sweep_missed_at_the_off_time_catches_up_but_never_outside_the_off_hours() {
+    let moto = support::moto().await;
+    let ids = moto.seed_instances(json!([{"name": "dev", "type": "m5.large", "tags": {"costguard:schedule": "berlin-office"}}]));
+    let state = tempfile::tempdir().expect("temp dir");
+    // Working hours: nothing sleeps.
+    sweep_at(&moto, state.path(), false, support::at("2026-12-07T10:00:00Z")).await;
+    assert_eq!(states(&moto, &ids).await["dev"], "running");
+    // The daemon was down from 18:00 until 03:00: it catches up at once.
+    sweep_at(&moto, state.path(), false, support::at("2026-12-08T02:00:00Z")).await;
+    assert_eq!(states(&moto, &ids).await["dev"], "stopped");
+    // Its wake-up at 07:15 was missed too: it happens as soon as a sweep runs in the on hours.
+    let late = sweep_at(&moto, state.path(), false, support::at("2026-12-08T10:00:00Z")).await;
+    assert_eq!(states(&moto, &ids).await["dev"], "running");
+    assert_eq!(sleeping(&late, &ids["dev"]), ["woken"]);
+    // Saturday is off hours all day (Friday 19:00 to Monday 07:30): the first sweep puts it to sleep,
+    // and one in the off hours never wakes it.
+    sweep_at(&moto, state.path(), false, support::at("2026-12-12T12:00:00Z")).await;
+    let sunday = sweep_at(&moto, state.path(), false, support::at("2026-12-13T12:00:00Z")).await;
+    assert_eq!(states(&moto, &ids).await["dev"], "stopped");
+    assert_eq!(sleeping(&sunday, &ids["dev"]), ["asleep"]);
+    let line = &sunday.report.sleeping[0];
+    assert_eq!(line.wakes_at, Some(support::at("2026-12-14T06:15:00Z")), "Monday 07:15 in Berlin");
+}
+
+/// One Invocations datapoint of an endpoint's variant at `at`.
+async fn invoked_at(moto: &Moto, endpoint: &str, variant: &str, at: DateTime<Utc>) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let datum = MetricDatum::builder()
+        .metric_name("Invocations")
+        .value(12.0)
+        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(at.timestamp()))
+        .dimensions(Dimension::builder().name("EndpointName").value(endpoint).build())
+        .dimensions(Dimension::builder().name("VariantName").value(variant).build())
+        .build();
+    moto.cloudwatch().await.put_metric_data().namespace("AWS/SageMaker").metric_data(datum).send().await.expect("put metric data");
+}
+
+async fn notebook_status(moto: &Moto, name: &str) -> String {
+    let out = moto.sagemaker().await.describe_notebook_instance().notebook_instance_name(name).send().await.expect("describe notebook");
+    out.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn test_endpoints_are_deleted_for_the_night_and_recreated_and_notebooks_stop_and_start() {
+    let moto = support::moto().await;
+    let schedule = [("costguard:schedule", "berlin-office"), ("team", "search")];
+    support::seed_endpoint(&moto, "quiet-test", &[("main", "ml.g4dn.xlarge", 1)], &schedule, 3.0).await;
+    support::seed_endpoint(&moto, "busy-test", &[("main", "ml.g4dn.xlarge", 1)], &schedule, 3.0).await;
+    support::seed_endpoint(&moto, "production", &[("main", "ml.g4dn.xlarge", 1)], &[], 3.0).await;
+    // A request ten minutes before the off-time sweep: in use, left up.
+    invoked_at(&moto, "busy-test", "main", support::at("2026-12-07T17:55:00Z")).await;
+    support::seed_notebook(&moto, "dev-notebook", 1.0).await;
+    let arn = moto.sagemaker().await.describe_notebook_instance().notebook_instance_name("dev-notebook").send().await.expect("describe");
+    let arn = arn.notebook_instance_arn().unwrap_or_default().to_string();
+    let tag = aws_sdk_sagemaker::types::Tag::builder().key("costguard:schedule").value("berlin-office").build();
+    moto.sagemaker().await.add_tags().resource_arn(&arn).tags(tag).send().await.expect("tag the notebook");
+    let state = tempfile::tempdir().expect("temp dir");
+
+    let evening = sweep_at(&moto, state.path(), false, support::at(MONDAY_1905_BERLIN)).await;
+    assert_eq!(support::endpoint_names(&moto).await, ["busy-test", "production"], "the quiet test endpoint sleeps; the busy one is in use");
+    assert_eq!(notebook_status(&moto, "dev-notebook").await, "Stopped");
+    assert_eq!(sleeping(&evening, "quiet-test"), ["put-to-sleep"]);
+
+    let night = sweep_at(&moto, state.path(), false, support::at(MONDAY_2105_BERLIN)).await;
+    assert_eq!(sleeping(&night, "quiet-test"), ["asleep"], "deleted to sleep is not gone: {:?}", night.report.sleeping);
+    assert_eq!(support::endpoint_names(&moto).await, ["production"], "the busy one sleeps once its requests stop");
+
+    let morning = sweep_at(&moto, state.path(), false, support::at(TUESDAY_0720_BERLIN)).await;
+    assert_eq!(support::endpoint_names(&moto).await, ["busy-test", "production", "quiet-test"], "re-created from their configs");
+    assert_eq!(notebook_status(&moto, "dev-notebook").await, "InService");
+    assert_eq!(sleeping(&morning, "quiet-test"), ["woken"]);
+    let sm = moto.sagemaker().await;
+    let recreated = sm.describe_endpoint().endpoint_name("quiet-test").send().await.expect("describe");
+    let tags = sm.list_tags().resource_arn(recreated.endpoint_arn().unwrap_or_default()).send().await.expect("tags");
+    let team = tags.tags().iter().find(|t| t.key() == Some("team")).and_then(|t| t.value());
+    assert_eq!(team, Some("search"), "its tags come back with it");
+}
