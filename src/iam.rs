@@ -26,6 +26,8 @@ pub struct Needs<'a> {
     pub sns_topics: Vec<String>,
     /// Mutations only on resources carrying this tag key.
     pub require_tag: Option<&'a str>,
+    /// The protection tag (`None`: the default), which costguard may never write.
+    pub protect_tag: Option<&'a str>,
 }
 
 /// The tag costguard puts on what it creates (anomaly monitors and
@@ -126,6 +128,19 @@ pub fn grants(policies: &[Policy], needs: &Needs) -> Vec<Grant> {
                     }
                 })),
                 _ => all.extend(granted),
+            }
+            // What an off-hours policy puts to sleep, its sweeps wake.
+            if let (Some(change), Some(_)) = (a.change(), p.off_hours()) {
+                // Re-created with its own tags (an endpoint deleted for the
+                // night): any tag but the protection tag.
+                let protect = needs.protect_tag.unwrap_or(crate::engine::plan::DEFAULT_PROTECT_TAG);
+                all.extend(crate::resources::ResourceAction::restore_permissions(change).into_iter().map(Grant::swept).map(|g| {
+                    if g.action.ends_with(":AddTags") || g.action.ends_with(":CreateTags") {
+                        g.with_condition(json!({"ForAllValues:StringNotEquals": {"aws:TagKeys": [protect]}}))
+                    } else {
+                        g
+                    }
+                }));
             }
         }
     }

@@ -201,6 +201,24 @@ impl RawPolicy {
                 ));
             }
         }
+        // What an off-hours policy puts to sleep, its sweeps wake by
+        // undoing the change: a change nothing undoes would never wake.
+        if filters.as_ref().is_some_and(|f| f.iter().any(|f| f.off_hours().is_some())) {
+            for (i, a, node) in listed() {
+                let Some(change) = a.change() else { continue };
+                let info = resource_type.action_info(change.name());
+                if !change.undoable() || !info.is_some_and(|i| i.restores.is_some() && i.effect != crate::resources::Effect::Modifies) {
+                    errors.push(DecodeError::new(
+                        node.loc,
+                        format!("{path}.actions[{i}]"),
+                        format!(
+                            "`{}` cannot put a resource to sleep: an `off-hours` policy stops or deletes with a change costguard can undo in the morning",
+                            change.name()
+                        ),
+                    ));
+                }
+            }
+        }
         // A GPU box at 3% CPU may have eight saturated GPUs: no change may
         // rest on CPU evidence where an accelerated instance could match.
         // A `rightsizing` filter judges accelerated types by their GPUs;

@@ -486,6 +486,10 @@ impl ResourceAction for Action {
         }
     }
 
+    fn restore_permissions(&self) -> Vec<Permission> {
+        self.permissions().into_iter().chain([Permission::on("ec2:StartInstances", &[Instances::ARN_PATTERN])]).collect()
+    }
+
     fn needs_rightsizing(&self) -> bool {
         matches!(self, Action::Resize)
     }

@@ -255,6 +255,13 @@ pub trait ResourceAction: Clone + fmt::Debug + PartialEq + Send + Sync + 'static
     /// Whether `costguard restore` can undo it.
     fn undoable(&self) -> bool;
 
+    /// The IAM actions its restore calls: what a sweep needs to wake what
+    /// an `off-hours` policy put to sleep with it (a person's `costguard
+    /// restore` runs with their own rights). None by default.
+    fn restore_permissions(&self) -> Vec<Permission> {
+        Vec::new()
+    }
+
     /// Runs it on `resource`, as just re-read; `assessment` is the
     /// resource's rightsizing assessment on that re-read, where there is one.
     fn apply(&self, aws: &Aws, resource: &Resource, assessment: Option<&Assessment>) -> impl Future<Output = Result<ActionResult, AwsError>> + Send;
@@ -739,6 +746,9 @@ macro_rules! registry {
             }
             fn permissions(&self) -> Vec<Permission> {
                 match self { $(Change::$variant(a) => a.permissions(),)* }
+            }
+            fn restore_permissions(&self) -> Vec<Permission> {
+                match self { $(Change::$variant(a) => a.restore_permissions(),)* }
             }
             fn needs_rightsizing(&self) -> bool {
                 match self { $(Change::$variant(a) => a.needs_rightsizing(),)* }

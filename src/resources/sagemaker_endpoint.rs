@@ -388,6 +388,14 @@ impl ResourceAction for Action {
         all
     }
 
+    /// Re-created from its config, with its tags.
+    fn restore_permissions(&self) -> Vec<Permission> {
+        vec![
+            Permission::on("sagemaker:CreateEndpoint", &[Endpoints::ARN_PATTERN, "arn:aws:sagemaker:*:*:endpoint-config/*"]),
+            Permission::on("sagemaker:AddTags", &[Endpoints::ARN_PATTERN]),
+        ]
+    }
+
     fn needs_rightsizing(&self) -> bool {
         false
     }

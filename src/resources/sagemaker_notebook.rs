@@ -221,6 +221,10 @@ impl ResourceAction for Action {
         vec![Permission::on("sagemaker:StopNotebookInstance", &[Notebooks::ARN_PATTERN])]
     }
 
+    fn restore_permissions(&self) -> Vec<Permission> {
+        vec![Permission::on("sagemaker:StartNotebookInstance", &[Notebooks::ARN_PATTERN])]
+    }
+
     fn needs_rightsizing(&self) -> bool {
         false
     }
