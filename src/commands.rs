@@ -531,7 +531,7 @@ pub fn savings(journal: &Path, since: Option<chrono::DateTime<chrono::Utc>>, for
         eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
         return ExitCode::from(exit::FAILED);
     }
-    let rows = match crate::engine::journal::Journal::open(journal).and_then(|j| j.savings().rows(since)) {
+    let rows = match crate::engine::journal::Journal::open(journal).and_then(|j| Ok((j.savings().rows(since)?, j.sleeps().scheduled(since)?))) {
         Ok(rows) => rows,
         Err(e) => {
             eprintln!("costguard: {e}");
@@ -543,7 +543,7 @@ pub fn savings(journal: &Path, since: Option<chrono::DateTime<chrono::Utc>>, for
         SavingsFormat::Json => crate::engine::ledger::Format::Json,
         SavingsFormat::Csv => crate::engine::ledger::Format::Csv,
     };
-    print!("{}", crate::engine::ledger::render(&rows, format));
+    print!("{}", crate::engine::ledger::render(&rows.0, &rows.1, format));
     ExitCode::from(exit::OK)
 }
 

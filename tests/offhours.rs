@@ -111,6 +111,17 @@ async fn tagged_instances_sleep_at_their_off_time_and_wake_before_their_on_time(
     let hourly = woken.saved_usd.expect("priced") / woken.hours_asleep;
     assert!((hourly - 1.006).abs() < 0.01, "g5.xlarge is about $1.006 an hour, found {hourly}");
 
+    // The sleeps are scheduled savings, never monthly ones.
+    let journal = costguard::engine::journal::Journal::open(&state.path().join("state/journal.sqlite")).expect("journal");
+    assert!(journal.savings().rows(None).expect("ledger").is_empty(), "a night asleep takes nothing off the monthly bill");
+    let scheduled = journal.sleeps().scheduled(None).expect("sleeps");
+    let woken_berlin = scheduled.iter().find(|s| s.resource_id == ids["berlin"]).expect("berlin's sleep");
+    assert_eq!(woken_berlin.usd, woken.saved_usd);
+    let started = scheduled.iter().find(|s| s.resource_id == ids["started-again"]).expect("the one started again");
+    assert!((started.hours - 2.0).abs() < 1e-9, "asleep from 19:05 until seen running at 21:05: {}", started.hours);
+    let table = costguard::engine::ledger::render(&[], &scheduled, costguard::engine::ledger::Format::Table);
+    assert!(table.contains("Scheduled (off hours asleep)") && table.contains("offhours-ec2") && table.contains("2026-12"), "{table}");
+
     // A second morning sweep has nothing left to wake.
     let again = sweep_at(&moto, state.path(), false, support::at("2026-12-08T06:25:00Z")).await;
     assert!(again.report.sleeping.is_empty(), "{:?}", again.report.sleeping);

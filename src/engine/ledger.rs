@@ -18,6 +18,7 @@ use rusqlite::{params, Connection};
 
 use super::db::{parse_time, parse_type, Db, History, JournalError, Table};
 use super::inventory::Inventory;
+use super::sleeps::ScheduledSaving;
 use crate::resources::sizes::Assessment;
 use crate::resources::{Effect, Resource, ResourceType};
 
@@ -237,10 +238,10 @@ pub enum Format {
 /// The ledger for people (a table by month, policy and type), for
 /// programs (JSON: the total and every row) or for spreadsheets (CSV: every
 /// row; cells from AWS quoted and never read as formulas).
-pub fn render(rows: &[LedgerRow], format: Format) -> String {
+pub fn render(rows: &[LedgerRow], scheduled: &[ScheduledSaving], format: Format) -> String {
     match format {
         Format::Json => {
-            let doc = serde_json::json!({ "total": total(rows), "rows": rows });
+            let doc = serde_json::json!({ "total": total(rows), "rows": rows, "scheduled": scheduled });
             serde_json::to_string_pretty(&doc).map(|s| s + "\n").unwrap_or_default()
         }
         Format::Csv => {
@@ -290,9 +291,35 @@ pub fn render(rows: &[LedgerRow], format: Format) -> String {
                     crate::text::usd(Some(recreated_usd))
                 ));
             }
+            out.push_str(&scheduled_table(scheduled));
             out
         }
     }
+}
+
+/// The sleeps of off-hours policies, by the month they ended, account,
+/// policy and type: hours asleep and their price.
+fn scheduled_table(scheduled: &[ScheduledSaving]) -> String {
+    if scheduled.is_empty() {
+        return String::new();
+    }
+    // (month, account, policy, type) -> (sleeps, hours, dollars)
+    type Key = (String, String, String, &'static str);
+    let mut groups: BTreeMap<Key, (usize, f64, f64)> = BTreeMap::new();
+    for s in scheduled {
+        let account = if s.account_id.is_empty() { "-".to_string() } else { crate::text::clean(&s.account_id, 12) };
+        let g = groups.entry((s.ended_at.format("%Y-%m").to_string(), account, crate::text::clean(&s.policy, 60), s.resource_type.name())).or_default();
+        g.0 += 1;
+        g.1 += s.hours;
+        g.2 += s.usd.unwrap_or(0.0);
+    }
+    let total: f64 = scheduled.iter().filter_map(|s| s.usd).sum();
+    let mut out = format!("\nScheduled (off hours asleep): {} in {} sleeps\n", crate::text::usd(Some(total)), scheduled.len());
+    out.push_str(&format!("{:<8} {:<12} {:<32} {:<24} {:>7} {:>9} {:>14}\n", "month", "account", "policy", "resource type", "sleeps", "hours", "saved"));
+    for ((month, account, policy, rt), (n, hours, usd)) in &groups {
+        out.push_str(&format!("{month:<8} {account:<12} {policy:<32} {rt:<24} {n:>7} {hours:>9.1} {:>14}\n", crate::text::usd(Some(*usd))));
+    }
+    out
 }
 
 /// One CSV cell: quoted when it holds a separator, a quote or a line
@@ -353,10 +380,10 @@ mod tests {
         assert_eq!(csv_cell("\t=1+1"), "'\t=1+1", "a leading tab");
         assert_eq!(csv_cell("\r=1+1"), "\"'\r=1+1\"", "a leading carriage return, quoted as a line break");
         let rows = [row("idle", "=cmd", 1.5, SavingState::Saved, 5)];
-        let csv = render(&rows, Format::Csv);
+        let csv = render(&rows, &[], Format::Csv);
         assert!(csv.lines().nth(1).is_some_and(|l| l.contains(",'=cmd,") && l.ends_with(",1.50,saved")), "{csv}");
         assert!(csv.lines().nth(1).is_some_and(|l| l.split(',').nth(1) == Some("123456789012")), "the account is the second column: {csv}");
-        let table = render(&rows, Format::Table);
+        let table = render(&rows, &[], Format::Table);
         assert!(table.starts_with("Saved so far: $1.50/month from 1 change since 2026-11-05"), "{table}");
         assert!(table.contains("2026-11  123456789012 idle"), "by month and account: {table}");
     }

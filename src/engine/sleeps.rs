@@ -74,6 +74,22 @@ impl SleepState {
     }
 }
 
+/// One ended sleep's saving: what `costguard savings` adds up as scheduled.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScheduledSaving {
+    pub account_id: String,
+    pub policy: String,
+    pub resource_type: crate::resources::ResourceType,
+    pub region: String,
+    pub resource_id: String,
+    pub slept_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub hours: f64,
+    /// `None`: it was unpriced.
+    pub usd: Option<f64>,
+    pub state: SleepState,
+}
+
 /// A sleep as recorded when its change is about to run.
 #[derive(Clone, Debug)]
 pub struct NewSleep<'a> {
@@ -182,6 +198,39 @@ impl Sleeps<'_> {
     /// Sleeps not yet ended whose change was done, changing nothing (a dry run).
     pub fn asleep(&self) -> Result<Vec<SleepRow>, JournalError> {
         Ok(self.rows("WHERE s.state = 'asleep' AND a.state = 'done'")?.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// Sleeps that ended on or after `since` (all when `None`): the
+    /// scheduled savings, hours asleep at the hourly price.
+    pub fn scheduled(&self, since: Option<DateTime<Utc>>) -> Result<Vec<ScheduledSaving>, JournalError> {
+        type Raw = (String, String, String, String, String, String, String, Option<f64>, String);
+        let raw: Vec<Raw> = self.0.with(&TABLE, |c| {
+            let mut stmt = c.prepare(
+                "SELECT account_id, policy, resource_type, region, resource_id, slept_at, ended_at, saved_usd, state FROM sleeps
+                 WHERE ended_at IS NOT NULL AND state IN ('woken', 'started-by-someone', 'gone') ORDER BY ended_at",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)))?;
+            rows.collect()
+        })?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|(account_id, policy, rt, region, resource_id, slept_at, ended_at, saved_usd, state)| {
+                let (slept_at, ended_at) = (parse_time(&slept_at)?, parse_time(&ended_at)?);
+                Some(ScheduledSaving {
+                    account_id,
+                    policy,
+                    resource_type: parse_type(&rt)?,
+                    region,
+                    resource_id,
+                    slept_at,
+                    ended_at,
+                    hours: hours_between(slept_at, ended_at),
+                    usd: saved_usd,
+                    state: SleepState::parse(&state)?,
+                })
+            })
+            .filter(|s| since.is_none_or(|since| s.ended_at >= since))
+            .collect())
     }
 
     /// Rows with their change's journal state.

@@ -53,6 +53,16 @@ const EMAILS: (&str, &str, &str, &[&str]) =
 const OUTBOX: (&str, &str, &str, &[&str]) = ("costguard_email_outbox", "Messages waiting in the outbox after the last sweep.", "gauge", &[]);
 const LAST_SWEEP: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_timestamp_seconds", "When the last sweep finished (Unix time).", "gauge", &[]);
 const LAST_DURATION: (&str, &str, &str, &[&str]) = ("costguard_last_sweep_duration_seconds", "How long the last sweep took.", "gauge", &[]);
+const SLEEPING: (&str, &str, &str, &[&str]) =
+    ("costguard_sleeping_resources", "Resources each off-hours policy has asleep after the last sweep that ran it.", "gauge", &["policy"]);
+const SLEPT_HOURS: (&str, &str, &str, &[&str]) =
+    ("costguard_scheduled_hours_saved_total", "Hours off-hours policies kept resources asleep, counted when each sleep ends.", "counter", &["policy"]);
+const SLEPT_USD: (&str, &str, &str, &[&str]) = (
+    "costguard_scheduled_savings_usd_total",
+    "What those hours asleep would have cost (USD, at the hourly price when each went to sleep), counted when each sleep ends.",
+    "counter",
+    &["policy"],
+);
 const RELOADS: (&str, &str, &str, &[&str]) =
     ("costguard_config_reloads_total", "Config reloads by outcome (ok, failed: the last good config keeps running).", "counter", &["outcome"]);
 
@@ -174,6 +184,27 @@ impl Metrics {
         }
         if let Some(ai) = &report.ai_spend {
             self.ai_spend(ai);
+        }
+        self.sleeps(&report.sleeping);
+    }
+
+    /// What off-hours policies have asleep, and the sleeps that ended.
+    fn sleeps(&self, lines: &[crate::engine::wake::SleepLine]) {
+        use crate::engine::wake::SleepStatus;
+        let mut asleep: BTreeMap<&str, usize> = BTreeMap::new();
+        for line in lines {
+            let n = asleep.entry(line.policy.as_str()).or_default();
+            match line.status {
+                SleepStatus::Asleep | SleepStatus::PutToSleep | SleepStatus::WakeFailed => *n += 1,
+                SleepStatus::Woken | SleepStatus::StartedBySomeone | SleepStatus::Gone => {
+                    self.add(SLEPT_HOURS, &[&line.policy], line.hours_asleep);
+                    self.add(SLEPT_USD, &[&line.policy], line.saved_usd.unwrap_or(0.0));
+                }
+                SleepStatus::WouldSleep | SleepStatus::WouldWake => {}
+            }
+        }
+        for (policy, n) in asleep {
+            self.set(SLEEPING, &[policy], n as f64);
         }
     }
 
@@ -303,6 +334,31 @@ mod tests {
         assert!(text.contains("# TYPE costguard_findings gauge\ncostguard_findings{policy=\"a\\\"b\\\\c\\nd\"} 3\n"), "{text}");
         assert!(text.contains("costguard_config_reloads_total{outcome=\"failed\"} 1\n"), "{text}");
         assert!(text.contains("# TYPE costguard_sweeps_total counter\n"), "families exist before the first sweep: {text}");
+    }
+
+    #[test]
+    fn sleeping_resources_are_a_gauge_and_ended_sleeps_add_their_hours_and_dollars() {
+        use crate::engine::wake::{SleepLine, SleepStatus};
+        let line = |status, hours: f64| SleepLine {
+            resource_type: crate::resources::ResourceType::Ec2Instance,
+            region: "eu-central-1".into(),
+            resource_id: format!("i-{hours}"),
+            policy: "offhours-ec2".into(),
+            schedule: "berlin-office".into(),
+            slept_at: crate::clock::test_now(),
+            status,
+            detail: String::new(),
+            wakes_at: None,
+            hours_asleep: hours,
+            saved_usd: Some(hours * 2.0),
+        };
+        let m = Metrics::new();
+        m.sleeps(&[line(SleepStatus::Asleep, 1.0), line(SleepStatus::PutToSleep, 0.0), line(SleepStatus::Woken, 12.5), line(SleepStatus::WouldWake, 3.0)]);
+        m.sleeps(&[line(SleepStatus::StartedBySomeone, 2.0)]);
+        let text = m.render();
+        assert!(text.contains("costguard_sleeping_resources{policy=\"offhours-ec2\"} 0\n"), "the last sweep has none asleep: {text}");
+        assert!(text.contains("costguard_scheduled_hours_saved_total{policy=\"offhours-ec2\"} 14.5\n"), "{text}");
+        assert!(text.contains("costguard_scheduled_savings_usd_total{policy=\"offhours-ec2\"} 29\n"), "{text}");
     }
 
     #[test]
