@@ -702,3 +702,123 @@ pub fn report_merge(dirs: &[PathBuf], out: &Path) -> ExitCode {
         }
     }
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleFormat {
+    Table,
+    Json,
+}
+
+/// What `costguard schedule show` is asked.
+pub struct ScheduleArgs {
+    pub policies: Vec<PathBuf>,
+    pub regions: Vec<String>,
+    pub hours: u32,
+    pub format: ScheduleFormat,
+}
+
+/// One resource's line in `costguard schedule show`.
+#[derive(serde::Serialize)]
+struct ScheduleLine {
+    policy: String,
+    resource_type: crate::resources::ResourceType,
+    region: String,
+    resource_id: String,
+    #[serde(flatten)]
+    upcoming: crate::filters::offhours::Upcoming,
+}
+
+/// `costguard schedule show`: every resource an off-hours policy covers
+/// (by its tag or the policy's default schedule), where it stands now and
+/// its switches in the next `hours`, in its schedule's own time. Lists
+/// and reads tags only; changes nothing. Exit 1 when the policies are
+/// invalid or nothing could be listed, 3 when a listing failed.
+pub async fn schedule_show(args: ScheduleArgs, clock: &Clock, cancel: CancellationToken) -> ExitCode {
+    let policies = match config::load(&args.policies) {
+        Ok(set) => set.policies,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    // Only what the schedules read: listings and their tags, no metrics.
+    let scheduled: Vec<config::Policy> = policies
+        .iter()
+        .filter(|p| p.enabled)
+        .filter_map(|p| {
+            let off_hours = p.off_hours()?.clone();
+            Some(config::Policy { filters: vec![crate::filters::Filter::OffHours(off_hours)], actions: Vec::new(), ..p.clone() })
+        })
+        .collect();
+    if scheduled.is_empty() {
+        eprintln!("costguard: no enabled policy has an `off-hours` filter");
+        return ExitCode::from(exit::FAILED);
+    }
+    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    let regions = if args.regions.is_empty() { aws.default_region().into_iter().collect() } else { args.regions };
+    if regions.is_empty() {
+        eprintln!("costguard: {}", sweep::SweepError::NoRegion);
+        return ExitCode::from(exit::FAILED);
+    }
+    let now = clock.now();
+    let prices = crate::pricing::PriceBook::new(None, None);
+    let progress = Progress::hidden();
+    let ctx = crate::engine::inventory::CollectContext { now, price_serving: false, prices: &prices, progress: &progress, cancel: &cancel };
+    let inventory = crate::engine::inventory::collect(&aws, &scheduled, &regions, &ctx).await;
+    let until = now + chrono::Duration::hours(i64::from(args.hours));
+    let mut lines = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for policy in &scheduled {
+        let Some(off_hours) = policy.off_hours() else { continue };
+        for r in inventory.of(policy.resource_type) {
+            if !seen.insert((policy.resource_type, r.region.clone(), r.id.clone())) {
+                continue;
+            }
+            if let Some(upcoming) = off_hours.upcoming(r, now, until) {
+                lines.push(ScheduleLine {
+                    policy: policy.name.clone(),
+                    resource_type: policy.resource_type,
+                    region: r.region.to_string(),
+                    resource_id: r.id.clone(),
+                    upcoming,
+                });
+            }
+        }
+    }
+    match args.format {
+        ScheduleFormat::Json => println!("{}", serde_json::json!({ "now": now, "until": until, "resources": lines })),
+        ScheduleFormat::Table => print!("{}", schedule_table(&lines, args.hours)),
+    }
+    for e in &inventory.errors {
+        eprintln!("costguard: listing {} in {} failed: {}", e.resource_type, e.region, e.error);
+    }
+    ExitCode::from(if inventory.errors.is_empty() { exit::OK } else { exit::ERRORS })
+}
+
+fn schedule_table(lines: &[ScheduleLine], hours: u32) -> String {
+    use crate::text::clean;
+    if lines.is_empty() {
+        return "No resource carries a schedule (a costguard:schedule or Custodian offhours tag, or a policy's default).\n".to_string();
+    }
+    let mut out = format!("{:<20} {:<36} {:<14} {:<24} {:<10} next {hours} h (the schedule's time)\n", "type", "resource", "region", "schedule", "now");
+    for l in lines {
+        let u = &l.upcoming;
+        let next: Vec<String> = u.switches.iter().map(|s| format!("{} {}", s.to.as_str(), s.local)).collect();
+        let next = match (&u.detail, next.is_empty()) {
+            (Some(d), true) => clean(d, 200),
+            (Some(d), false) => format!("{}; {}", clean(d, 120), next.join(", ")),
+            (None, true) => "no switch".to_string(),
+            (None, false) => next.join(", "),
+        };
+        let now = u.now.as_str();
+        out.push_str(&format!(
+            "{:<20} {:<36} {:<14} {:<24} {:<10} {next}\n",
+            l.resource_type.name(),
+            clean(&l.resource_id, 36),
+            clean(&l.region, 14),
+            clean(u.schedule.as_deref().unwrap_or("-"), 24),
+            now
+        ));
+    }
+    out
+}

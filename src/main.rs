@@ -196,6 +196,11 @@ enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// Off-hours schedules: what sleeps when.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
     /// Work with organization reports.
     Report {
         #[command(subcommand)]
@@ -347,6 +352,30 @@ enum Command {
         /// email templates, state and report folders.
         #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG")]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Every resource an off-hours policy covers (by its schedule tag, its
+    /// Custodian offhours tag, or the policy's default schedule): where it
+    /// stands now and when it sleeps and wakes next, in its schedule's time
+    /// zone. Lists and reads tags only; changes nothing.
+    Show {
+        /// Policy files or folders of *.yaml files (repeatable).
+        #[arg(long = "policies", value_name = "PATH", default_value = "policies")]
+        policies: Vec<PathBuf>,
+
+        /// Region to list (repeatable); default: the SDK's region.
+        #[arg(long = "region", value_name = "R")]
+        regions: Vec<String>,
+
+        /// How far ahead to list switches.
+        #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=336))]
+        hours: u32,
+
+        #[arg(long, value_enum, default_value = "table")]
+        format: costguard::commands::ScheduleFormat,
     },
 }
 
@@ -696,6 +725,9 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 ExitCode::from(commands::exit::FAILED)
             }
         },
+        Command::Schedule { command: ScheduleCommand::Show { policies, regions, hours, format } } => {
+            commands::schedule_show(commands::ScheduleArgs { policies, regions, hours, format }, &system_clock(), shutdown.token().clone()).await
+        }
         Command::Validate { .. }
         | Command::IamPolicy { .. }
         | Command::Health { .. }

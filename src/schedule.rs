@@ -50,7 +50,8 @@ impl Days {
 }
 
 /// Running, or asleep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Power {
     On,
     Off,

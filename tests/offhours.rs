@@ -205,3 +205,66 @@ async fn test_endpoints_are_deleted_for_the_night_and_recreated_and_notebooks_st
     let team = tags.tags().iter().find(|t| t.key() == Some("team")).and_then(|t| t.value());
     assert_eq!(team, Some("search"), "its tags come back with it");
 }
+
+fn cli(args: &[&str], moto: &Moto, state: &Path) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_costguard"));
+    cmd.args(args).env("COSTGUARD_LOG", "warn").env("COSTGUARD_STATE_DIR", state);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run costguard")
+}
+
+#[tokio::test]
+async fn schedule_show_lists_each_scheduled_resource_and_a_dry_run_at_a_moment_previews_it() {
+    let moto = support::moto().await;
+    let ids = moto.seed_instances(json!([
+        {"name": "berlin", "type": "m5.large", "tags": {"costguard:schedule": "berlin-office"}},
+        {"name": "misspelt", "type": "m5.large", "tags": {"costguard:schedule": "berlin-ofice"}},
+        {"name": "opted-out", "type": "m5.large", "tags": {"costguard:schedule": "none"}},
+        {"name": "untagged", "type": "m5.large"},
+    ]));
+    let state = tempfile::tempdir().expect("temp dir");
+    let policies = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/offhours.yaml");
+    // A week ahead: a weekday schedule always switches in it, whatever today is.
+    let out = cli(&["schedule", "show", "--policies", policies, "--hours", "168", "--format", "json"], &moto, state.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let by_id = |name: &str| shown["resources"].as_array().into_iter().flatten().find(|r| r["resource_id"] == ids[name].as_str()).cloned();
+    let berlin = by_id("berlin").expect("listed");
+    assert_eq!((&berlin["schedule"], &berlin["time_zone"]), (&json!("berlin-office"), &json!("Europe/Berlin")));
+    let switches = berlin["switches"].as_array().expect("switches");
+    assert!(switches.len() >= 4, "{switches:?}");
+    assert!(switches.windows(2).all(|w| w[0]["to"] != w[1]["to"] && w[0]["at"].as_str() < w[1]["at"].as_str()), "alternating, in order: {switches:?}");
+    let wake = switches.iter().find(|s| s["to"] == "on").expect("a wake-up");
+    assert!(wake["local"].as_str().is_some_and(|l| l.ends_with("07:15 CET") || l.ends_with("07:15 CEST")), "woken 15 minutes early: {wake}");
+    assert_eq!(by_id("misspelt").expect("listed")["now"], "invalid");
+    assert_eq!(by_id("opted-out").expect("listed")["now"], "opted-out");
+    assert!(by_id("untagged").is_none(), "no schedule applies to it");
+
+    let report_dir = state.path().join("report");
+    let out = cli(
+        &[
+            "sweep",
+            "--dry-run",
+            "--at",
+            "2026-12-07T19:05:00+01:00",
+            "--policies",
+            policies,
+            "--report-dir",
+            report_dir.to_str().expect("utf-8"),
+            "--prices",
+            "builtin",
+        ],
+        &moto,
+        state.path(),
+    );
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report.json")).expect("JSON");
+    let would: Vec<&str> =
+        report["sleeping"].as_array().into_iter().flatten().filter(|s| s["status"] == "would-sleep").filter_map(|s| s["resource_id"].as_str()).collect();
+    assert_eq!(would, [ids["berlin"].as_str()]);
+    assert!(report["started_at"].as_str().is_some_and(|t| t.starts_with("2026-12-07T18:05")), "{}", report["started_at"]);
+    let out = cli(&["sweep", "--at", "2026-12-07T19:05:00+01:00", "--policies", policies], &moto, state.path());
+    assert_eq!(out.status.code(), Some(2), "--at only previews: {}", String::from_utf8_lossy(&out.stderr));
+}

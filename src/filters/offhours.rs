@@ -176,6 +176,94 @@ impl OffHours {
     }
 }
 
+/// Where a resource stands with its schedule now, as `costguard schedule
+/// show` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    On,
+    Off,
+    Awake,
+    OptedOut,
+    Invalid,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::On => "on",
+            Phase::Off => "off",
+            Phase::Awake => "awake",
+            Phase::OptedOut => "opted-out",
+            Phase::Invalid => "invalid",
+        }
+    }
+}
+
+/// A resource's schedule over the next hours.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Upcoming {
+    pub schedule: Option<String>,
+    pub time_zone: Option<String>,
+    pub now: Phase,
+    /// What is wrong, who keeps it awake, which tag opts it out.
+    pub detail: Option<String>,
+    /// Each switch to come: when costguard acts (a wake-up early by the
+    /// warm-up), in UTC and in the schedule's own time.
+    pub switches: Vec<UpcomingSwitch>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct UpcomingSwitch {
+    pub at: DateTime<Utc>,
+    pub local: String,
+    pub to: Power,
+}
+
+impl OffHours {
+    /// The resource's switches from `now` to `until`; `None` when no
+    /// schedule applies to it.
+    pub fn upcoming(&self, resource: &Resource, now: DateTime<Utc>, until: DateTime<Utc>) -> Option<Upcoming> {
+        let switches = |schedule: &Named, from: DateTime<Utc>| -> Vec<UpcomingSwitch> {
+            let early = schedule.warm_up;
+            let mut out: Vec<UpcomingSwitch> = schedule
+                .schedule
+                .transitions(from, until + early)
+                .into_iter()
+                .map(|t| if t.to == Power::On { (t.at - early, t.to) } else { (t.at, t.to) })
+                .filter(|(at, _)| *at > from && *at <= until)
+                .map(|(at, to)| UpcomingSwitch { at, local: local(schedule, at), to })
+                .collect();
+            out.sort_by_key(|s| s.at);
+            out
+        };
+        let zone = |s: &Named| s.schedule.time_zone().map(|tz| tz.name().to_string());
+        Some(match self.status(resource, now) {
+            Status::Unscheduled => return None,
+            Status::OptedOut { tag } => {
+                Upcoming { schedule: None, time_zone: None, now: Phase::OptedOut, detail: Some(format!("opted out by its {tag} tag")), switches: Vec::new() }
+            }
+            Status::Invalid(why) => Upcoming { schedule: None, time_zone: None, now: Phase::Invalid, detail: Some(why), switches: Vec::new() },
+            Status::Awake { until: awake, schedule } => {
+                let mut list = Vec::new();
+                if awake <= until && schedule.wants(awake) == Some(Power::Off) {
+                    list.push(UpcomingSwitch { at: awake, local: local(&schedule, awake), to: Power::Off });
+                }
+                list.extend(switches(&schedule, awake));
+                let detail = Some(format!("{AWAKE_UNTIL_TAG} {}", local(&schedule, awake)));
+                Upcoming { schedule: Some(schedule.name.clone()), time_zone: zone(&schedule), now: Phase::Awake, detail, switches: list }
+            }
+            Status::Scheduled { schedule, wants } => Upcoming {
+                schedule: Some(schedule.name.clone()),
+                time_zone: zone(&schedule),
+                now: if wants == Power::Off { Phase::Off } else { Phase::On },
+                detail: None,
+                switches: switches(&schedule, now),
+            },
+        })
+    }
+}
+
 /// A time as the schedule's people read it: `Mon 19:00 CET`.
 pub fn local(schedule: &Named, at: DateTime<Utc>) -> String {
     match schedule.schedule.time_zone() {
@@ -262,6 +350,29 @@ mod tests {
         let c7n = tagged(&[("maid_offhours", "off=(M-F,19);on=(M-F,7);tz=pt")]);
         assert!(f.evaluate(&c7n, night).is_none());
         assert!(f.evaluate(&c7n, at("2026-12-08T04:00:00Z")).is_some(), "20:00 Pacific");
+    }
+
+    #[test]
+    fn upcoming_switches_are_listed_in_local_time_with_the_warm_up() {
+        let f = filter(None);
+        let r = tagged(&[(SCHEDULE_TAG, "berlin-office")]);
+        let from = at("2026-12-07T12:00:00Z");
+        let up = f.upcoming(&r, from, from + chrono::Duration::hours(48)).expect("scheduled");
+        assert_eq!(up.now, Phase::On);
+        let shown: Vec<(&str, Power)> = up.switches.iter().map(|s| (s.local.as_str(), s.to)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("Mon 2026-12-07 19:00 CET", Power::Off),
+                ("Tue 2026-12-08 07:15 CET", Power::On),
+                ("Tue 2026-12-08 19:00 CET", Power::Off),
+                ("Wed 2026-12-09 07:15 CET", Power::On)
+            ]
+        );
+        let awake = tagged(&[(SCHEDULE_TAG, "berlin-office"), (AWAKE_UNTIL_TAG, "2026-12-07T23:00")]);
+        let up = f.upcoming(&awake, at("2026-12-07T19:00:00Z"), at("2026-12-08T12:00:00Z")).expect("scheduled");
+        assert_eq!((up.now, up.switches[0].local.as_str(), up.switches[0].to), (Phase::Awake, "Mon 2026-12-07 23:00 CET", Power::Off));
+        assert!(f.upcoming(&tagged(&[]), from, from + chrono::Duration::hours(48)).is_none());
     }
 
     #[test]
