@@ -268,3 +268,40 @@ async fn schedule_show_lists_each_scheduled_resource_and_a_dry_run_at_a_moment_p
     let out = cli(&["sweep", "--at", "2026-12-07T19:05:00+01:00", "--policies", policies], &moto, state.path());
     assert_eq!(out.status.code(), Some(2), "--at only previews: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+async fn group_sizes(moto: &Moto, name: &str) -> (i32, i32, i32) {
+    let asg = aws_sdk_autoscaling::Client::new(&moto.sdk_config().await);
+    let out = asg.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.expect("describe groups");
+    let g = &out.auto_scaling_groups()[0];
+    (g.min_size().unwrap_or(-1), g.desired_capacity().unwrap_or(-1), g.max_size().unwrap_or(-1))
+}
+
+#[tokio::test]
+async fn a_dev_gpu_node_group_scales_to_zero_for_the_night_and_back_in_the_morning() {
+    use aws_sdk_autoscaling::types::Tag;
+    let moto = support::moto().await;
+    moto.seed_instances(json!([{"name": "worker", "type": "g5.xlarge", "asg": "dev-gpu"}]));
+    let asg = aws_sdk_autoscaling::Client::new(&moto.sdk_config().await);
+    let tag = Tag::builder()
+        .resource_id("dev-gpu")
+        .resource_type("auto-scaling-group")
+        .key("costguard:schedule")
+        .value("berlin-office")
+        .propagate_at_launch(false)
+        .build();
+    asg.create_or_update_tags().tags(tag).send().await.expect("tag the group");
+    assert_eq!(group_sizes(&moto, "dev-gpu").await, (1, 1, 1));
+    let state = tempfile::tempdir().expect("temp dir");
+
+    let evening = sweep_at(&moto, state.path(), false, support::at(MONDAY_1905_BERLIN)).await;
+    assert_eq!(group_sizes(&moto, "dev-gpu").await, (0, 0, 1), "minimum and desired to zero; the maximum stays");
+    assert_eq!(sleeping(&evening, "dev-gpu"), ["put-to-sleep"]);
+    let line = evening.report.findings.iter().find(|f| f.resource_id == "dev-gpu").expect("a finding");
+    assert!(line.monthly_cost_usd.is_some_and(|c| (c - 1.006 * 730.0).abs() < 1.0), "priced as its g5.xlarge: {:?}", line.monthly_cost_usd);
+    // Its instance carries no schedule of its own, and an instance its group would replace is never stopped.
+    assert!(evening.report.sleeping.iter().all(|s| s.resource_id == "dev-gpu"), "{:?}", evening.report.sleeping);
+
+    let morning = sweep_at(&moto, state.path(), false, support::at(TUESDAY_0720_BERLIN)).await;
+    assert_eq!(group_sizes(&moto, "dev-gpu").await, (1, 1, 1), "back to its sizes");
+    assert_eq!(sleeping(&morning, "dev-gpu"), ["woken"]);
+}

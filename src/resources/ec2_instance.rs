@@ -417,7 +417,8 @@ fn builtin_hourly(instance_type: &str) -> Option<(f64, &'static str)> {
 }
 
 /// The on-demand Linux hourly price of `instance_type` in `region`.
-async fn hourly(prices: &PriceBook, region: &str, instance_type: &str, now: DateTime<Utc>) -> Option<Price> {
+/// An instance type's on-demand Linux rate (what an Auto Scaling group's instances cost too).
+pub(crate) async fn hourly(prices: &PriceBook, region: &str, instance_type: &str, now: DateTime<Utc>) -> Option<Price> {
     let key = PriceKey {
         service_code: "AmazonEC2",
         filters: vec![

@@ -787,6 +787,7 @@ registry! {
     S3Bucket = "s3-bucket" => s3_bucket::Buckets,
     SagemakerTrainingJob = "sagemaker-training-job" => sagemaker_training_job::TrainingJobs,
     BedrockProvisionedThroughput = "bedrock-provisioned-throughput" => bedrock_provisioned_throughput::ProvisionedThroughputs,
+    AutoScalingGroup = "auto-scaling-group" => auto_scaling_group::Groups,
 }
 
 #[cfg(test)]
