@@ -305,3 +305,42 @@ async fn a_dev_gpu_node_group_scales_to_zero_for_the_night_and_back_in_the_morni
     assert_eq!(group_sizes(&moto, "dev-gpu").await, (1, 1, 1), "back to its sizes");
     assert_eq!(sleeping(&morning, "dev-gpu"), ["woken"]);
 }
+
+async fn node_group_sizes(eks: &aws_sdk_eks::Client) -> (i32, i32, i32) {
+    let out = eks.describe_nodegroup().cluster_name("dev").nodegroup_name("gpu").send().await.expect("describe node group");
+    let s = out.nodegroup().and_then(|g| g.scaling_config()).expect("scaling config");
+    (s.min_size().unwrap_or(-1), s.desired_size().unwrap_or(-1), s.max_size().unwrap_or(-1))
+}
+
+#[tokio::test]
+async fn a_dev_clusters_gpu_node_group_sleeps_at_zero_nodes() {
+    use aws_sdk_eks::types::{NodegroupScalingConfig, VpcConfigRequest};
+    let moto = support::moto().await;
+    let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
+    let role = "arn:aws:iam::123456789012:role/eks";
+    let vpc = VpcConfigRequest::builder().subnet_ids("subnet-1").build();
+    eks.create_cluster().name("dev").role_arn(role).resources_vpc_config(vpc).send().await.expect("create cluster");
+    eks.create_nodegroup()
+        .cluster_name("dev")
+        .nodegroup_name("gpu")
+        .node_role(role)
+        .subnets("subnet-1")
+        .instance_types("g5.12xlarge")
+        .scaling_config(NodegroupScalingConfig::builder().min_size(1).desired_size(2).max_size(4).build())
+        .tags("costguard:schedule", "berlin-office")
+        .send()
+        .await
+        .expect("create node group");
+    let state = tempfile::tempdir().expect("temp dir");
+
+    let evening = sweep_at(&moto, state.path(), false, support::at(MONDAY_1905_BERLIN)).await;
+    assert_eq!(node_group_sizes(&eks).await, (0, 0, 4), "minimum and desired to zero; the maximum stays");
+    assert_eq!(sleeping(&evening, "dev/gpu"), ["put-to-sleep"]);
+    let found = evening.report.findings.iter().find(|f| f.resource_id == "dev/gpu").expect("a finding");
+    // Two g5.12xlarge at their built-in rate.
+    assert!(found.monthly_cost_usd.is_some_and(|c| c > 2.0 * 5.0 * 730.0), "priced as its two nodes: {:?} {:?}", found.monthly_cost_usd, found.cost_basis);
+
+    let morning = sweep_at(&moto, state.path(), false, support::at(TUESDAY_0720_BERLIN)).await;
+    assert_eq!(node_group_sizes(&eks).await, (1, 2, 4), "back to its sizes");
+    assert_eq!(sleeping(&morning, "dev/gpu"), ["woken"]);
+}

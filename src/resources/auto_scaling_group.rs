@@ -33,10 +33,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sizes::{Assessment, Sizing};
-use super::{ActionInfo, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Effect, Effort, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::{ActionInfo, AttrKind, AttrValue, Attribute, Dimensions, Effect, Effort, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
-use crate::pricing::{PriceBook, HOURS_PER_MONTH};
+use crate::pricing::PriceBook;
 use crate::yaml::{self, DecodeError, Node};
 
 pub struct Groups;
@@ -125,23 +125,7 @@ impl Kind for Groups {
     /// Its instances' on-demand Linux rates times 730 hours.
     async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
         let Some(g) = Self::details_of(resource).cloned() else { return };
-        if g.instance_types.is_empty() {
-            return resource.set_cost(Some(0.0), CostKind::InstanceHours, "no instances running");
-        }
-        let mut hourly = 0.0;
-        let mut parts: Vec<String> = Vec::new();
-        let mut types: Vec<&String> = g.instance_types.iter().collect();
-        types.sort();
-        types.dedup();
-        for t in types {
-            let n = g.instance_types.iter().filter(|x| *x == t).count();
-            let Some(price) = super::ec2_instance::hourly(prices, &resource.region, t, now).await else {
-                return resource.set_cost(None, CostKind::InstanceHours, format!("unpriced: no price known for {t}"));
-            };
-            hourly += price.usd * n as f64;
-            parts.push(format!("{n} x {}", price.describe()));
-        }
-        resource.set_cost(Some(hourly * HOURS_PER_MONTH), CostKind::InstanceHours, format!("({}) x {HOURS_PER_MONTH} h", parts.join(" + ")));
+        super::ec2_instance::price_fleet(resource, prices, &g.instance_types, now, "").await;
     }
 
     async fn prepare_sizes(_: &super::sizes::SizeContext<'_>, _: Vec<&mut Resource>) -> Result<(), AwsError> {

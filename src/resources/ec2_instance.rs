@@ -417,8 +417,30 @@ fn builtin_hourly(instance_type: &str) -> Option<(f64, &'static str)> {
 }
 
 /// The on-demand Linux hourly price of `instance_type` in `region`.
-/// An instance type's on-demand Linux rate (what an Auto Scaling group's instances cost too).
-pub(crate) async fn hourly(prices: &PriceBook, region: &str, instance_type: &str, now: DateTime<Utc>) -> Option<Price> {
+/// What a fleet of instances (its instance types, one entry per
+/// instance) costs a month at on-demand Linux rates, and how that was
+/// worked out: an Auto Scaling group's or a node group's instances.
+pub(crate) async fn price_fleet(resource: &mut Resource, prices: &PriceBook, instance_types: &[String], now: DateTime<Utc>, note: &str) {
+    if instance_types.is_empty() {
+        return resource.set_cost(Some(0.0), CostKind::InstanceHours, "no instances running");
+    }
+    let mut types: Vec<&String> = instance_types.iter().collect();
+    types.sort();
+    types.dedup();
+    let (mut hourly_usd, mut parts) = (0.0, Vec::new());
+    for t in types {
+        let n = instance_types.iter().filter(|x| *x == t).count();
+        let Some(price) = hourly(prices, &resource.region, t, now).await else {
+            return resource.set_cost(None, CostKind::InstanceHours, format!("unpriced: no price known for {t}"));
+        };
+        hourly_usd += price.usd * n as f64;
+        parts.push(format!("{n} x {}", price.describe()));
+    }
+    resource.set_cost(Some(hourly_usd * HOURS_PER_MONTH), CostKind::InstanceHours, format!("({}) x {HOURS_PER_MONTH} h{note}", parts.join(" + ")));
+}
+
+/// An instance type's on-demand Linux rate.
+async fn hourly(prices: &PriceBook, region: &str, instance_type: &str, now: DateTime<Utc>) -> Option<Price> {
     let key = PriceKey {
         service_code: "AmazonEC2",
         filters: vec![

@@ -788,6 +788,7 @@ registry! {
     SagemakerTrainingJob = "sagemaker-training-job" => sagemaker_training_job::TrainingJobs,
     BedrockProvisionedThroughput = "bedrock-provisioned-throughput" => bedrock_provisioned_throughput::ProvisionedThroughputs,
     AutoScalingGroup = "auto-scaling-group" => auto_scaling_group::Groups,
+    EksNodeGroup = "eks-node-group" => eks_node_group::NodeGroups,
 }
 
 #[cfg(test)]
