@@ -22,6 +22,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Cloud Custodian's offhours parser for the differential test of its tags:
+# without its own pins (they are not moto's), beside .venv's packages.
+stamp=.venv/custodian/.requirements.sha256
+want=$(sha256sum tests/custodian-requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Cloud Custodian's pinned parser into .venv/custodian (once)" >&2
+  rm -rf .venv/custodian
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --target .venv/custodian -r tests/custodian-requirements.txt
+  echo "$want" > "$stamp"
+fi
+
 # `--bench-peer`: Cloud Custodian, pinned, for `scripts/bench.sh mixed --peer
 # custodian`, in its own .venv-bench (its boto3 pins are not moto's).
 if [ "${1:-}" = --bench-peer ]; then

@@ -326,7 +326,8 @@ const CUSTODIAN_ESCAPES: &[(&str, &str)] =
 /// range of two (wrapping past Sunday), hours 0 to 23; `tz=` an alias or a
 /// zone name. Each half (off, on) is read the way Custodian's filter for
 /// it reads the tag, quirks included: a tag that does not name a half
-/// takes it from `defaults`, with the tag's time zone. `off` opts out.
+/// takes it from `defaults`, with the tag's time zone (an empty `tz=` is UTC,
+/// the zone Custodian itself runs in on Lambda). `off` opts out.
 pub fn parse_custodian(value: &str, defaults: &CustodianDefaults) -> Result<CustodianTag, ScheduleError> {
     let mut value = value.to_lowercase();
     for (escaped, plain) in CUSTODIAN_ESCAPES {
@@ -354,7 +355,14 @@ pub fn parse_custodian(value: &str, defaults: &CustodianDefaults) -> Result<Cust
         } else if let Some(key) = unknown {
             return Err(bad(format!("unknown key `{key}`")));
         } else {
-            let tz = raw_get("tz").filter(|t| !t.is_empty()).unwrap_or(&defaults.tz);
+            // An empty `tz=` reaches the time zone lookup as the empty
+            // name, which is the local zone of the machine Custodian runs
+            // on: UTC on Lambda and in containers.
+            let tz = match raw_get("tz") {
+                Some("") => "utc",
+                Some(tz) => tz,
+                None => &defaults.tz,
+            };
             (if to == Power::Off { defaults.off.clone() } else { defaults.on.clone() }, tz.to_string())
         };
         let tz = time_zone(&tz)?;

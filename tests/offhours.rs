@@ -344,3 +344,136 @@ async fn a_dev_clusters_gpu_node_group_sleeps_at_zero_nodes() {
     assert_eq!(node_group_sizes(&eks).await, (1, 2, 4), "back to its sizes");
     assert_eq!(sleeping(&morning, "dev/gpu"), ["woken"]);
 }
+
+/// Custodian's offhours tags as they are written in the wild (its docs,
+/// escapes, quotes, wrapping day ranges, lists, time zone aliases and
+/// names) and as they go wrong.
+const CUSTODIAN_TAGS: &[&str] = &[
+    "off=(M-F,19);on=(M-F,7);tz=pt",
+    "off=(m-f,19);on=(m-f,7);tz=et",
+    "OFF=(M-F,19);ON=(M-F,7);TZ=PT",
+    "off=[(M-F,21),(U,18)];on=[(M-F,6),(U,10)];tz=pt",
+    "off=(F-M,22);on=(T-H,8);tz=cet",
+    "off=(U-S,3);on=(U-S,4);tz=utc",
+    "off=(S,10)",
+    "on=(M,6)",
+    "off=(h,19);on=(f,7);tz=gmt",
+    "tz=pt",
+    "tz=",
+    "",
+    "off",
+    "OFF",
+    "'off'",
+    "\"off=(M-F,18);on=(M-F,8)\"",
+    "offu3du28M-Fu2c19u29u3bonu3du28M-Fu2c7u29u3btzu3dpt",
+    "off=u5bu28M-Fu2c21u29u2cu28Uu2c18u29u5d;on=(M-F,6)",
+    "off=(M-F,19);on=(M-F,7);tz=Europe/Berlin",
+    "off=(M-F,19);on=(M-F,7);tz=europe/berlin",
+    "off=(M-F,19);on=(M-F,7);tz=america/new_york",
+    "off=(M-F,19);on=(M-F,7);tz=asia/kolkata",
+    "off=(M-F,19);on=(M-F,7);tz=it",
+    "off=(M-F,19);on=(M-F,7);tz=aet",
+    "tz=america/argentina/buenos_aires",
+    "off=(M-F,19);;on=(M-F,7);",
+    "off=(M-F,19); on=(M-F,7)",
+    "off=(M-F,19);on=(M-F,7); tz=pt",
+    "off=(M-F,19) tz=pt",
+    "off=(M-F,24)",
+    "off=(M-X,19)",
+    "off=(M-F)",
+    "off=M-F,19",
+    "off=(M-F,7pm)",
+    "off=(M-F,19);foo=1",
+    "foo=1",
+    "off=(M-F,19);tz=mars",
+    "tz=utc",
+    "tz=etc/utc",
+    "on=(M-F,7);tz=gmt",
+    "off=(T-H,19);on=(F,7)",
+    "off=(M-F,19),(S,12)",
+    "off=[(M-F,19)]",
+    "off=(M-F,-1)",
+    "off=(M-F,+7)",
+    "off=(M-F, 19)",
+];
+
+/// Every UTC hour of three weeks: an ordinary one, and the weeks the US
+/// and the EU move their clocks.
+fn hours_of_three_weeks() -> Vec<DateTime<Utc>> {
+    ["2026-12-07T00:00:00Z", "2027-03-08T00:00:00Z", "2027-03-22T00:00:00Z"]
+        .iter()
+        .flat_map(|start| (0..168).map(move |h| support::at(start) + chrono::Duration::hours(h)))
+        .collect()
+}
+
+#[test]
+fn custodian_tags_mean_what_custodians_own_filters_read_in_them() {
+    use chrono::{Datelike, Timelike};
+    use costguard::schedule::{parse_custodian, CustodianDefaults, CustodianTag, Power};
+    let instants = hours_of_three_weeks();
+    let request = json!({"values": CUSTODIAN_TAGS, "instants": instants.iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()});
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/custodian_offhours.py");
+    let custodian = std::env::var("COSTGUARD_TEST_CUSTODIAN").unwrap_or_else(|_| format!("{}/.venv/custodian", env!("CARGO_MANIFEST_DIR")));
+    let mut child = std::process::Command::new(support::python())
+        .arg(&script)
+        .env("PYTHONPATH", &custodian)
+        // Custodian reads an empty `tz=` as the machine's own zone: UTC, as on Lambda.
+        .env("TZ", "UTC")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run Custodian's parser (scripts/setup-python.sh installs it)");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), request.to_string().as_bytes()).expect("write the request");
+    let out = child.wait_with_output().expect("Custodian answers");
+    assert!(out.status.success(), "Custodian's parser failed: is it installed in {custodian}?");
+    let answers: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+
+    let mut disagreements = Vec::new();
+    for value in CUSTODIAN_TAGS {
+        let theirs = &answers[*value];
+        let ours = parse_custodian(value, &CustodianDefaults::default());
+        let verdict = |invalid: bool, opted_out: bool| {
+            if invalid {
+                "invalid"
+            } else if opted_out {
+                "opted out"
+            } else {
+                "a schedule"
+            }
+        };
+        let their_verdict = verdict(theirs["invalid"] == true, theirs["opted_out"] == true);
+        let schedule = match &ours {
+            Err(_) => None,
+            Ok(CustodianTag::OptedOut) => None,
+            Ok(CustodianTag::Schedule(s)) => Some(s),
+        };
+        let our_verdict = verdict(ours.is_err(), matches!(ours, Ok(CustodianTag::OptedOut)));
+        if their_verdict != our_verdict {
+            disagreements.push(format!("{value:?}: Custodian reads {their_verdict}, costguard {our_verdict} ({ours:?})"));
+            continue;
+        }
+        let Some(schedule) = schedule else { continue };
+        for (key, power) in [("off", Power::Off), ("on", Power::On)] {
+            let theirs: Vec<usize> = theirs[key].as_array().into_iter().flatten().filter_map(|i| i.as_u64()).map(|i| i as usize).collect();
+            let ours: Vec<usize> = (0..instants.len())
+                .filter(|&i| {
+                    schedule.switches.iter().filter(|s| s.to == power).any(|s| {
+                        let local = instants[i].with_timezone(&s.tz);
+                        s.days.contains(local.weekday()) && s.at.hour() == local.hour()
+                    })
+                })
+                .collect();
+            if theirs != ours {
+                let shown = |list: &[usize]| list.iter().take(4).map(|&i| instants[i].format("%a %m-%d %H:00Z").to_string()).collect::<Vec<_>>().join(", ");
+                disagreements.push(format!(
+                    "{value:?} {key}: Custodian switches at {} hours ({}...), costguard at {} ({}...)",
+                    theirs.len(),
+                    shown(&theirs),
+                    ours.len(),
+                    shown(&ours)
+                ));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "costguard and Custodian disagree about these tags:\n{}", disagreements.join("\n"));
+}

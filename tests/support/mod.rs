@@ -143,7 +143,7 @@ pub struct Moto {
 static MOTO: OnceLock<Moto> = OnceLock::new();
 static ONE_TEST_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("COSTGUARD_TEST_PYTHON") {
         return PathBuf::from(p);
     }
