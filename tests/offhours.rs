@@ -97,6 +97,20 @@ async fn tagged_instances_sleep_at_their_off_time_and_wake_before_their_on_time(
     assert_eq!(states(&moto, &ids).await["started-again"], "running", "never fought: it sleeps at the next off time");
     assert_eq!(sleeping(&later, &ids["started-again"]), ["started-by-someone"]);
     assert_eq!(sleeping(&later, &ids["berlin"]), ["asleep"]);
+    // Every few minutes all night: a sweep with nothing to change costs the
+    // access check and one listing per type (none per sleeping resource).
+    let calls: Vec<(&str, u64)> = later.report.api_calls.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        calls,
+        [
+            ("autoscaling:DescribeAutoScalingGroups", 1),
+            ("ec2:DescribeInstances", 1),
+            ("eks:ListClusters", 1),
+            ("sagemaker:ListEndpoints", 1),
+            ("sagemaker:ListNotebookInstances", 1),
+            ("sts:GetCallerIdentity", 1)
+        ]
+    );
     // ... and stops it at 22:00: costguard did not stop it, so it does not start it.
     moto.ec2().await.stop_instances().instance_ids(&ids["started-again"]).send().await.expect("stop");
 
