@@ -32,12 +32,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sizes::{Assessment, Sizing};
-use super::{ActionInfo, AttrKind, AttrValue, Attribute, Dimensions, Effect, Effort, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::scaling::{self, Scalable, ScaleToZero, SCALE_TO_ZERO};
+use super::sizes::Sizing;
+use super::{ActionInfo, AttrKind, AttrValue, Attribute, Dimensions, Effect, Effort, Kind, Registered, Resource, RestoreError, Tags};
 use crate::aws::{sdk_client, Aws, AwsError};
-use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
-use crate::yaml::{self, DecodeError, Node};
+use crate::yaml::{DecodeError, Node};
 
 pub struct Groups;
 
@@ -60,7 +60,7 @@ pub struct Group {
 
 impl Kind for Groups {
     type Details = Group;
-    type Action = Action;
+    type Action = ScaleToZero<Self>;
 
     const NOUN: &'static str = "Auto Scaling group";
     const ALIASES: &'static [&'static str] = &["aws.asg", "asg"];
@@ -79,7 +79,7 @@ impl Kind for Groups {
     const ARN_PATTERN: &'static str = "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"];
     const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
-        name: "scale-to-zero",
+        name: SCALE_TO_ZERO,
         effect: Effect::Stops,
         effort: Effort::Medium,
         restart: true,
@@ -141,104 +141,30 @@ impl Kind for Groups {
         Api::new(aws, region).remove_tags(name, keys).await
     }
 
-    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
-        match yaml::decode::<ActionSpec>(node, path) {
-            Ok(ActionSpec::ScaleToZero(_)) => Some(Action::ScaleToZero),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<ScaleToZero<Self>> {
+        scaling::compile(node, path, errors)
     }
 
     /// Puts back the minimum and desired capacity it had.
     async fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> Result<String, RestoreError> {
-        let Some(old) = Self::details_of(before) else { return Err(RestoreError::Unsupported(Self::TYPE)) };
-        if action != Action::ScaleToZero.name() {
+        if action != SCALE_TO_ZERO {
             return Err(RestoreError::NotRestorable(format!("{action} of an Auto Scaling group cannot be undone")));
         }
-        let api = Api::new(aws, &before.region);
-        let Some(now) = api.list(Some(&old.name), &|_| {}).await?.into_iter().next() else {
-            return Err(RestoreError::NotRestorable(format!("Auto Scaling group {} no longer exists in {}", old.name, before.region)));
-        };
-        if Self::details_of(&now).is_some_and(|g| g.desired > 0) {
-            return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: format!("{} (already at {})", old.name, old.desired), region: before.region.to_string() });
-        }
-        api.resize(&old.name, old.min, old.desired).await?;
-        Ok(format!("Auto Scaling group {} in {} back to minimum {} and desired {} (scaled to zero by run {run_id})", old.name, before.region, old.min, old.desired))
+        let now = Api::new(aws, &before.region).list(Some(&before.id), &|_| {}).await?.into_iter().next();
+        scaling::restore::<Self>(aws, before, now, run_id).await
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum ActionSpec {
-    ScaleToZero(NoFields),
-}
+impl Scalable for Groups {
+    const RESIZE_PERMISSION: &'static str = "autoscaling:UpdateAutoScalingGroup";
+    const MEMBERS: &'static str = "instances";
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    ScaleToZero,
-}
-
-fn at_zero(resource: &Resource) -> bool {
-    Groups::details_of(resource).is_some_and(|g| g.desired == 0 && g.min == 0)
-}
-
-impl ResourceAction for Action {
-    fn name(&self) -> &'static str {
-        "scale-to-zero"
+    fn sizes(g: &Group) -> (i32, i32) {
+        (g.min, g.desired)
     }
 
-    fn describe(&self) -> String {
-        "scale the group to zero instances (minimum and desired 0; restore puts them back)".to_string()
-    }
-
-    fn permissions(&self) -> Vec<Permission> {
-        vec![Permission::on("autoscaling:UpdateAutoScalingGroup", &[Groups::ARN_PATTERN])]
-    }
-
-    fn restore_permissions(&self) -> Vec<Permission> {
-        self.permissions()
-    }
-
-    fn needs_rightsizing(&self) -> bool {
-        false
-    }
-
-    fn already_satisfied(&self, resource: &Resource) -> bool {
-        at_zero(resource)
-    }
-
-    fn refusal(&self, _: &Resource) -> Option<String> {
-        None
-    }
-
-    fn took_effect(&self, _: &Resource, now: Option<&Resource>) -> bool {
-        now.is_none_or(at_zero)
-    }
-
-    fn monthly_saving(&self, resource: &Resource, _: DateTime<Utc>) -> Option<f64> {
-        resource.monthly_cost_usd
-    }
-
-    fn undoable(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, aws: &Aws, resource: &Resource, _: Option<&Assessment>) -> Result<ActionResult, AwsError> {
-        match Api::new(aws, &resource.region).resize(&resource.id, 0, 0).await {
-            Ok(()) => Ok(ActionResult::Done("scaled to zero".to_string())),
-            Err(e) if e.is_not_found() => Ok(ActionResult::AlreadyDone("the group no longer exists".to_string())),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
-        None
+    async fn resize(aws: &Aws, resource: &Resource, min: i32, desired: i32) -> Result<(), AwsError> {
+        Api::new(aws, &resource.region).resize(&resource.id, min, desired).await
     }
 }
 

@@ -22,12 +22,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sizes::{Assessment, Sizing};
-use super::{ActionInfo, AttrKind, AttrValue, Attribute, Dimensions, Effect, Effort, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::scaling::{self, Scalable, ScaleToZero, SCALE_TO_ZERO};
+use super::sizes::Sizing;
+use super::{ActionInfo, AttrKind, AttrValue, Attribute, Dimensions, Effect, Effort, Kind, Registered, Resource, RestoreError, Tags};
 use crate::aws::{sdk_client, Aws, AwsError};
-use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
-use crate::yaml::{self, DecodeError, Node};
+use crate::yaml::{DecodeError, Node};
 
 pub struct NodeGroups;
 
@@ -51,7 +51,7 @@ pub struct NodeGroup {
 
 impl Kind for NodeGroups {
     type Details = NodeGroup;
-    type Action = Action;
+    type Action = ScaleToZero<Self>;
 
     const NOUN: &'static str = "EKS node group";
     const ALIASES: &'static [&'static str] = &["aws.eks-nodegroup", "eks-nodegroup"];
@@ -73,7 +73,7 @@ impl Kind for NodeGroups {
     const ARN_PATTERN: &'static str = "arn:aws:eks:*:*:nodegroup/*";
     const TAG_PERMISSIONS: &'static [&'static str] = &["eks:TagResource", "eks:UntagResource"];
     const ACTIONS: &'static [ActionInfo] = &[ActionInfo {
-        name: "scale-to-zero",
+        name: SCALE_TO_ZERO,
         effect: Effect::Stops,
         effort: Effort::Medium,
         restart: true,
@@ -153,106 +153,33 @@ impl Kind for NodeGroups {
         Api::new(aws, region).untag(arn, keys).await
     }
 
-    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
-        match yaml::decode::<ActionSpec>(node, path) {
-            Ok(ActionSpec::ScaleToZero(_)) => Some(Action::ScaleToZero),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<ScaleToZero<Self>> {
+        scaling::compile(node, path, errors)
     }
 
     /// Puts back the minimum and desired size it had.
     async fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> Result<String, RestoreError> {
         let Some(old) = Self::details_of(before) else { return Err(RestoreError::Unsupported(Self::TYPE)) };
-        if action != Action::ScaleToZero.name() {
+        if action != SCALE_TO_ZERO {
             return Err(RestoreError::NotRestorable(format!("{action} of an EKS node group cannot be undone")));
         }
-        let api = Api::new(aws, &before.region);
-        let Some(now) = api.describe(&old.cluster, &old.name, &before.region).await? else {
-            return Err(RestoreError::NotRestorable(format!("node group {} no longer exists in {}", before.id, before.region)));
-        };
-        let max = Self::details_of(&now).map_or(old.max, |g| g.max).max(old.desired);
-        if Self::details_of(&now).is_some_and(|g| g.desired > 0) {
-            return Err(RestoreError::AlreadyExists { resource_type: Self::TYPE, name: before.id.clone(), region: before.region.to_string() });
-        }
-        api.resize(&old.cluster, &old.name, old.min, old.desired, max).await?;
-        Ok(format!("node group {} in {} back to minimum {} and desired {} (scaled to zero by run {run_id})", before.id, before.region, old.min, old.desired))
+        let now = Api::new(aws, &before.region).describe(&old.cluster, &old.name, &before.region).await?;
+        scaling::restore::<Self>(aws, before, now, run_id).await
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum ActionSpec {
-    ScaleToZero(NoFields),
-}
+impl Scalable for NodeGroups {
+    const RESIZE_PERMISSION: &'static str = "eks:UpdateNodegroupConfig";
+    const MEMBERS: &'static str = "nodes";
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    ScaleToZero,
-}
-
-fn at_zero(resource: &Resource) -> bool {
-    NodeGroups::details_of(resource).is_some_and(|g| g.desired == 0 && g.min == 0)
-}
-
-impl ResourceAction for Action {
-    fn name(&self) -> &'static str {
-        "scale-to-zero"
+    fn sizes(g: &NodeGroup) -> (i32, i32) {
+        (g.min, g.desired)
     }
 
-    fn describe(&self) -> String {
-        "scale the node group to zero nodes (minimum and desired 0; restore puts them back)".to_string()
-    }
-
-    fn permissions(&self) -> Vec<Permission> {
-        vec![Permission::on("eks:UpdateNodegroupConfig", &[NodeGroups::ARN_PATTERN])]
-    }
-
-    fn restore_permissions(&self) -> Vec<Permission> {
-        self.permissions()
-    }
-
-    fn needs_rightsizing(&self) -> bool {
-        false
-    }
-
-    fn already_satisfied(&self, resource: &Resource) -> bool {
-        at_zero(resource)
-    }
-
-    fn refusal(&self, _: &Resource) -> Option<String> {
-        None
-    }
-
-    fn took_effect(&self, _: &Resource, now: Option<&Resource>) -> bool {
-        now.is_none_or(at_zero)
-    }
-
-    fn monthly_saving(&self, resource: &Resource, _: DateTime<Utc>) -> Option<f64> {
-        resource.monthly_cost_usd
-    }
-
-    fn undoable(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, aws: &Aws, resource: &Resource, _: Option<&Assessment>) -> Result<ActionResult, AwsError> {
-        let Some(g) = NodeGroups::details_of(resource) else { return Ok(ActionResult::AlreadyDone("not a node group".to_string())) };
-        match Api::new(aws, &resource.region).resize(&g.cluster, &g.name, 0, 0, g.max.max(1)).await {
-            Ok(()) => Ok(ActionResult::Done("scaling to zero".to_string())),
-            Err(e) if e.is_not_found() => Ok(ActionResult::AlreadyDone("the node group no longer exists".to_string())),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
-        None
+    /// EKS wants a maximum of at least 1 and at least the desired size.
+    async fn resize(aws: &Aws, resource: &Resource, min: i32, desired: i32) -> Result<(), AwsError> {
+        let Some(g) = Self::details_of(resource) else { return Ok(()) };
+        Api::new(aws, &resource.region).resize(&g.cluster, &g.name, min, desired, g.max.max(desired).max(1)).await
     }
 }
 

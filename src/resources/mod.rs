@@ -34,6 +34,7 @@
 // What the types share (the types' own modules are declared by the registry).
 pub mod accelerators;
 pub mod sagemaker;
+pub mod scaling;
 pub mod sizes;
 
 use std::fmt;
