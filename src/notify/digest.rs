@@ -246,13 +246,23 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
     let mut by_recipient: BTreeMap<String, BTreeMap<String, PolicyGroup>> = BTreeMap::new();
     let mut unroutable = Vec::new();
     let by_entry: HashMap<EntryId, &Finding> = findings.iter().map(|f| (f.entry, f)).collect();
+    let owner_only = vec![RESOURCE_OWNER.to_string()];
     for policy in &plan.policies {
-        let entries: Vec<_> = policy.entries.iter().filter_map(|e| Some((e, *by_entry.get(&e.id)?))).collect();
-        let Some(to) = policy.actions.iter().find_map(|a| match a {
+        let mut entries: Vec<_> = policy.entries.iter().filter_map(|e| Some((e, *by_entry.get(&e.id)?))).collect();
+        let notify_to = policy.actions.iter().find_map(|a| match a {
             Action::Notify(n) => Some(&n.to),
             _ => None,
-        }) else {
-            continue;
+        });
+        // An off-hours policy that notifies nobody still tells the owner
+        // of a schedule tag it cannot read: nothing else will.
+        let off_hours = policies.iter().find(|p| p.name == policy.policy).and_then(Policy::off_hours);
+        let to = match (notify_to, off_hours) {
+            (Some(to), _) => to,
+            (None, Some(off_hours)) => {
+                entries.retain(|(e, _)| matches!(off_hours.status(&e.resource, plan.now), crate::filters::offhours::Status::Invalid(_)));
+                &owner_only
+            }
+            (None, None) => continue,
         };
         let gated = actions::gated_names(&policy.actions);
         let all: Vec<&str> = policy.actions.iter().filter(|a| a.is_mutating()).map(Action::name).collect();
@@ -480,6 +490,33 @@ mod tests {
             resource_type: crate::resources::ResourceType::LogGroup,
             items,
         }
+    }
+
+    #[test]
+    fn an_off_hours_policy_tells_the_owner_of_a_schedule_tag_it_cannot_read_and_nobody_else() {
+        use crate::resources::log_group::fixture;
+        let text = "schedules:\n  office:\n    tz: UTC\n    on: Mon-Fri 07:00\n    off: Mon-Fri 19:00\npolicies:\n  - name: sleep\n    resource: log-group\n    filters:\n      - type: off-hours\n";
+        let policies = crate::config::compile_text(std::path::Path::new("p.yaml"), text).expect("compiles");
+        let mut bad = fixture("/bad", None);
+        bad.tags.insert("costguard:schedule".into(), "nowhere".into());
+        bad.tags.insert("owner".into(), "ana@example.com".into());
+        let mut good = fixture("/good", None);
+        good.tags.insert("costguard:schedule".into(), "office".into());
+        good.tags.insert("owner".into(), "bo@example.com".into());
+        let inventory = crate::engine::inventory::Inventory::from_resources([bad, good]);
+        // Monday 2026-12-07, 20:00 UTC: the office is off.
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-07T20:00:00Z").expect("a time").with_timezone(&chrono::Utc);
+        let mut plan = crate::engine::plan::plan(&policies, &inventory, &Default::default(), now, &Default::default());
+        assert_eq!(plan.policies[0].entries.len(), 2, "both match: one sleeps, one cannot be read");
+        let outcomes = crate::engine::apply::dry_run(&plan);
+        let ctx = crate::engine::findings::FindingsContext { account_id: "1", owner_tags: &[], protect_tag: "costguard:protect", held_for_review: false };
+        let found = crate::engine::findings::findings(&mut plan, outcomes, &ctx);
+        let (digests, _) = route(&plan, &found, &policies, &routing(), true);
+        assert_eq!(digests.len(), 1, "{digests:?}");
+        assert_eq!(digests[0].recipient, "ana@example.com");
+        let items: Vec<&DigestItem> = digests[0].items().collect();
+        assert_eq!(items.len(), 1);
+        assert!(items[0].reason.contains("names no schedule"), "{}", items[0].reason);
     }
 
     #[test]
