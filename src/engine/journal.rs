@@ -178,6 +178,27 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_takes_back_only_the_saving_of_the_change_it_undoes() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let now = crate::clock::test_now();
+        let endpoint = fixture("e1", "InService", &[("AllTraffic", "ml.m5.large", 1)]);
+        let pending = saving(40.0);
+        let resized = Intent { run_id: "run", policy: "smaller", action: "delete", resource: &endpoint, saving: Some(&pending), undoes: None };
+        let first = journal.actions().record_intent(&resized, now).unwrap();
+        journal.actions().settle(first, ActionState::Done, "done", now).unwrap();
+        // Put to sleep for the night (no monthly saving), and woken.
+        let slept = Intent { run_id: "night", policy: "offhours", saving: None, ..resized };
+        let second = journal.actions().record_intent(&slept, now).unwrap();
+        journal.actions().settle(second, ActionState::Done, "deleted for the night", now).unwrap();
+        let wake = Intent { run_id: "morning", policy: "", action: "restore", resource: &endpoint, saving: None, undoes: Some(second) };
+        let woken = journal.actions().record_intent(&wake, now).unwrap();
+        journal.actions().settle(woken, ActionState::Done, "re-created", now).unwrap();
+        let rows = journal.savings().rows(None).unwrap();
+        assert_eq!((rows.len(), rows[0].state), (1, SavingState::Saved), "the morning's wake-up takes nothing back: {rows:?}");
+    }
+
+    #[test]
     fn pruning_removes_old_history_but_keeps_what_is_open_and_the_ledger() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.sqlite");

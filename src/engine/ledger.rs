@@ -66,10 +66,15 @@ pub(crate) fn on_done(tx: &Connection, action_id: i64, at: DateTime<Utc>) -> rus
          AND NOT EXISTS (SELECT 1 FROM savings WHERE action_id = ?1)",
         params![action_id, at.to_rfc3339(), SavingState::Saved.as_str()],
     )?;
+    // A restore takes back the saving of the change it undoes, and no
+    // other: waking an instance an off-hours policy stopped leaves the
+    // saving of its earlier resize counted. (A row from before savings
+    // named their change goes with any restore of its resource.)
     tx.execute(
         "UPDATE savings SET state = ?2, changed_at = ?3
          WHERE state = ?4 AND EXISTS (SELECT 1 FROM actions a WHERE a.id = ?1 AND a.undoes IS NOT NULL
-            AND a.resource_type = savings.resource_type AND a.region = savings.region AND a.resource_id = savings.resource_id)",
+            AND (savings.action_id = a.undoes OR (savings.action_id IS NULL
+                AND a.resource_type = savings.resource_type AND a.region = savings.region AND a.resource_id = savings.resource_id)))",
         params![action_id, SavingState::Restored.as_str(), at.to_rfc3339(), SavingState::Saved.as_str()],
     )?;
     Ok(())
