@@ -263,8 +263,11 @@ pub(crate) async fn fetch_metrics(aws: &Aws, region: &str, policies: &[&Policy],
         if !policies.iter().any(|p| filters::could_match_all(&p.filters, r, now)) {
             continue;
         }
+        // Only the metrics of the policies that could still match it: an
+        // endpoint another policy rules out by its tags is not measured
+        // over that policy's window (a request more for each window).
         let mut needs = Vec::new();
-        for policy in policies {
+        for policy in policies.iter().filter(|p| filters::could_match_all(&p.filters, r, now)) {
             policy.filters.iter().for_each(|f| f.metric_needs(r, &mut needs));
         }
         let mut seen = BTreeSet::new();
