@@ -22,10 +22,12 @@ use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::filters;
+use crate::filters::offhours::Status as Schedule;
 pub use crate::outcome::Status;
 use crate::outcome::{ActionResult, Repair};
 use crate::resources::ResourceAction;
 use crate::resources::{Change, Resource, ResourceType, Tags};
+use crate::schedule::Power;
 
 /// Each plan entry's outcome, by the entry's id.
 #[derive(Clone, Debug, Default)]
@@ -179,10 +181,14 @@ async fn act(policy: &Policy, policy_plan: &PolicyPlan, entry: &PlanEntry, now: 
         return Outcome::held(Hold::Refused, format!("{why}; not changed"));
     }
     // A sleep's saving is its hours asleep (`sleep`), not a monthly one.
-    let sleep = policy.off_hours().map(|o| match o.status(&fresh, now) {
-        crate::filters::offhours::Status::Scheduled { schedule, .. } => schedule.name.clone(),
-        _ => String::new(),
-    });
+    // Its schedule, read again: a tag that became unreadable since the
+    // plan matches the filter (so its owner hears of it) but never sleeps.
+    let sleep = match policy.off_hours().map(|o| o.status(&fresh, now)) {
+        None => None,
+        Some(Schedule::Scheduled { schedule, wants: Power::Off }) => Some(schedule.name.clone()),
+        Some(Schedule::Invalid(why)) => return Outcome::held(Hold::Misconfigured, format!("its schedule cannot be read, so it is not put to sleep: {why}")),
+        Some(_) => return Outcome::held(Hold::Settled, "its schedule no longer puts it to sleep now; not changed".to_string()),
+    };
     // The entry's saving rides on its last change: counted once that is done.
     let saving = super::ledger::saving(&policy_plan.actions, &fresh, assessment.as_ref(), now)
         .filter(|usd| *usd > 0.0)
