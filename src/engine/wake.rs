@@ -82,9 +82,9 @@ pub fn plan_wakes(open: Vec<SleepRow>, policies: &[Policy], inventory: &Inventor
 
 fn step(sleep: &SleepRow, policy: &Policy, listed: Option<&Resource>, now: DateTime<Utc>) -> Step {
     let rt = sleep.key.resource_type;
-    // The change that put it to sleep, as the policy names it.
-    let action = policy.actions.iter().filter_map(Action::change).find(|c| rt.effect_of(c.name()).is_some_and(|e| e != Effect::Modifies));
-    let effect = action.and_then(|c| rt.effect_of(c.name()));
+    // The change that put it to sleep, as the journal recorded it.
+    let action = policy.actions.iter().filter_map(Action::change).find(|c| c.name() == sleep.action);
+    let effect = rt.effect_of(&sleep.action);
     match (listed, effect) {
         (Some(r), Some(Effect::Stops)) if !action.is_some_and(|a| a.already_satisfied(r)) => return Step::StartedBySomeone,
         (Some(_), Some(Effect::Removes)) => return Step::StartedBySomeone,
