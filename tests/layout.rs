@@ -279,6 +279,7 @@ const ALLOWED_LITERALS: &[(&str, &[&str], &str)] = &[
         &["set-lifecycle", "BucketName", "NoSuchLifecycleConfiguration", "NoSuchTagSet", "NumberOfObjects", "StorageType"],
         "its own action name; S3 metric and dimension names and error codes",
     ),
+    ("resources/sagemaker_app.rs", &["InService"], "a Studio app status, as AWS spells it"),
     ("resources/sagemaker_endpoint.rs", &["delete", "Deleting"], "its own action name; an endpoint status"),
     ("resources/sagemaker_notebook.rs", &["InService", "Pending", "stop", "Stopped", "Stopping"], "notebook statuses; its own action name"),
     ("resources/sagemaker_training_job.rs", &["InProgress", "ValidationException"], "a training job status; an error code"),

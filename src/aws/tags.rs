@@ -54,7 +54,9 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let mut e = AwsError::from_sdk("sagemaker", operation, &[], e);
+    // `ResourceNotFound` is how the newer operations (Studio apps and
+    // spaces, inference components) say it.
+    let mut e = AwsError::from_sdk("sagemaker", operation, &["ResourceNotFound"], e);
     if e.code == "ValidationException" && ["Could not find", "RecordNotFound", "does not exist"].iter().any(|m| e.message.contains(m)) {
         e.kind = super::ErrorKind::NotFound;
     }

@@ -207,12 +207,17 @@ impl RawPolicy {
             for (i, a, node) in listed() {
                 let Some(change) = a.change() else { continue };
                 let info = resource_type.action_info(change.name());
-                if !change.undoable() || !info.is_some_and(|i| i.restores.is_some() && i.effect != crate::resources::Effect::Modifies) {
+                let sleeps = match info.and_then(crate::resources::ActionInfo::waking) {
+                    Some(crate::resources::Waking::Restore) => change.undoable(),
+                    Some(crate::resources::Waking::ByItsUser) => true,
+                    None => false,
+                };
+                if !sleeps {
                     errors.push(DecodeError::new(
                         node.loc,
                         format!("{path}.actions[{i}]"),
                         format!(
-                            "`{}` cannot put a resource to sleep: an `off-hours` policy stops or deletes with a change costguard can undo in the morning",
+                            "`{}` cannot put a resource to sleep: an `off-hours` policy stops or deletes with a change costguard can undo in the morning (or that its user undoes by opening it again)",
                             change.name()
                         ),
                     ));

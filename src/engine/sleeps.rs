@@ -54,6 +54,9 @@ pub enum SleepState {
     StartedBySomeone,
     /// Gone (terminated, deleted) before costguard woke it.
     Gone,
+    /// Its schedule wanted it on, and there is nothing to wake: its user
+    /// brings it back by using it (a Studio app opened again).
+    LeftToItsUser,
     /// Its change never took place (failed, or it was already stopped).
     NotSlept,
 }
@@ -65,12 +68,15 @@ impl SleepState {
             SleepState::Woken => "woken",
             SleepState::StartedBySomeone => "started-by-someone",
             SleepState::Gone => "gone",
+            SleepState::LeftToItsUser => "left-to-its-user",
             SleepState::NotSlept => "not-slept",
         }
     }
 
     fn parse(s: &str) -> Option<SleepState> {
-        [SleepState::Asleep, SleepState::Woken, SleepState::StartedBySomeone, SleepState::Gone, SleepState::NotSlept].into_iter().find(|v| v.as_str() == s)
+        [SleepState::Asleep, SleepState::Woken, SleepState::StartedBySomeone, SleepState::Gone, SleepState::LeftToItsUser, SleepState::NotSlept]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 

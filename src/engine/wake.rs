@@ -34,7 +34,7 @@ use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::filters::offhours::{local, Status};
-use crate::resources::{Effect, Resource, ResourceAction};
+use crate::resources::{Effect, Resource, ResourceAction, Waking};
 use crate::schedule::Power;
 
 /// What a sweep does about one open sleep.
@@ -48,6 +48,9 @@ pub enum Step {
     StartedBySomeone,
     /// Gone before its wake-up.
     Gone,
+    /// Its schedule wants it on, and nothing is to be woken: its user
+    /// brings it back by using it.
+    LeftToItsUser { why: String, reopens: &'static str },
     /// Its region's listing failed: looked at again next time.
     Unseen,
 }
@@ -68,16 +71,27 @@ pub fn plan_wakes(open: Vec<SleepRow>, policies: &[Policy], inventory: &Inventor
             // Each sleep is its own policy's: a sweep that does not run it (another job) leaves it be.
             let policy = policies.iter().find(|p| p.name == sleep.policy && p.resource_type == sleep.key.resource_type)?;
             if !policy.enabled {
-                return Some(Wake { step: Step::Wake { why: format!("its policy {} is disabled", sleep.policy) }, sleep });
+                let step = Step::Wake { why: format!("its policy {} is disabled", sleep.policy) };
+                return Some(Wake { step: nothing_to_wake(&sleep, step), sleep });
             }
             if inventory.failed_regions(sleep.key.resource_type).contains(&sleep.key.region) {
                 return Some(Wake { sleep, step: Step::Unseen });
             }
             let listed = inventory.of(sleep.key.resource_type).iter().find(|r| sleep.key.is(r)).map(Arc::clone);
             let step = step(&sleep, policy, listed.as_deref(), now);
-            Some(Wake { sleep, step })
+            Some(Wake { step: nothing_to_wake(&sleep, step), sleep })
         })
         .collect()
+}
+
+/// A wake of what its user brings back (a Studio app) is no restore: the
+/// sleep ends, and the resource stays as it is until its user opens it.
+fn nothing_to_wake(sleep: &SleepRow, step: Step) -> Step {
+    let info = sleep.key.resource_type.action_info(&sleep.action);
+    match (step, info.map(|i| (i.waking(), i.reopens))) {
+        (Step::Wake { why }, Some((Some(Waking::ByItsUser), Some(reopens)))) => Step::LeftToItsUser { why, reopens },
+        (step, _) => step,
+    }
 }
 
 fn step(sleep: &SleepRow, policy: &Policy, listed: Option<&Resource>, now: DateTime<Utc>) -> Step {
@@ -132,6 +146,7 @@ pub enum SleepStatus {
     WouldWake,
     StartedBySomeone,
     Gone,
+    LeftToItsUser,
     WakeFailed,
 }
 
@@ -145,6 +160,7 @@ impl SleepStatus {
             SleepStatus::WouldWake => "would-wake",
             SleepStatus::StartedBySomeone => "started-by-someone",
             SleepStatus::Gone => "gone",
+            SleepStatus::LeftToItsUser => "left-to-its-user",
             SleepStatus::WakeFailed => "wake-failed",
         }
     }
@@ -188,6 +204,10 @@ pub async fn wake(wakes: Vec<Wake>, ctx: Option<&WakeContext<'_>>, now: DateTime
                 Some(SleepState::StartedBySomeone),
             ),
             (Step::Gone, Some(_)) => (SleepStatus::Gone, "gone before its wake-up".to_string(), None, Some(SleepState::Gone)),
+            (Step::LeftToItsUser { why, reopens }, None) => (SleepStatus::LeftToItsUser, format!("{why}: nothing to wake ({reopens})"), None, None),
+            (Step::LeftToItsUser { why, reopens }, Some(_)) => {
+                (SleepStatus::LeftToItsUser, format!("{why}: nothing to wake ({reopens})"), None, Some(SleepState::LeftToItsUser))
+            }
             (Step::Wake { why }, Some(ctx)) if ctx.cancel.is_cancelled() => {
                 (SleepStatus::Asleep, format!("{why}; the sweep stopped before waking it"), None, None)
             }

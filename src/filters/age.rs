@@ -62,9 +62,9 @@ impl AgeSpec {
         let key = match &self.key {
             None => None,
             Some(k) => match resource_type.attribute(&k.value) {
-                Some(a) if a.kind == AttrKind::Time && !a.described => Some(a.name),
+                Some(a) if a.kind == AttrKind::Time => Some(a.name),
                 _ => {
-                    let times = resource_type.attributes().iter().filter(|a| a.kind == AttrKind::Time && !a.described);
+                    let times = resource_type.attributes().iter().filter(|a| a.kind == AttrKind::Time);
                     let names: Vec<&str> = times.map(|a| a.name).collect();
                     errors.push(DecodeError::new(
                         k.loc,

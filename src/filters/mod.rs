@@ -149,7 +149,7 @@ impl Filter {
         }
     }
 
-    /// Adds the attributes this filter reads (value filters' keys).
+    /// Adds the attributes this filter reads (value filters' keys, age filters' times).
     pub fn attributes_read(&self, out: &mut crate::resources::Wanted) {
         match self {
             Filter::Value(f) => {
@@ -157,7 +157,8 @@ impl Filter {
                     out.insert(name);
                 }
             }
-            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
+            Filter::Age(f) => out.extend(f.key),
+            Filter::Tag(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
             Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.attributes_read(out)),
         }
     }
@@ -178,7 +179,8 @@ impl Filter {
         match self {
             Filter::Value(f) => !resource.described && f.needs_description(resource),
             Filter::Tag(_) | Filter::OffHours(_) => !resource.described && !resource.tags_listed,
-            Filter::Age(_) => false,
+            // A time only a describe reads (a Studio app's last activity).
+            Filter::Age(f) => !resource.described && f.key.and_then(|k| resource.resource_type().attribute(k)).is_some_and(|a| a.described),
             Filter::Metrics(f) => !f.is_fetched(resource),
             // Nothing to judge when the listing found no CPU series.
             Filter::Rightsizing(f) => !f.is_fetched(resource) && !resource.no_listed_cpu(),

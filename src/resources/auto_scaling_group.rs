@@ -84,6 +84,7 @@ impl Kind for Groups {
         effort: Effort::Medium,
         restart: true,
         restores: Some("the group's minimum and desired capacity as they were (new instances are launched)"),
+        reopens: None,
     }];
     const SIZABLE: bool = false;
 

@@ -119,6 +119,7 @@ impl Kind for ProvisionedThroughputs {
         effort: Effort::High,
         restart: true,
         restores: None,
+        reopens: None,
     }];
     const SIZABLE: bool = false;
 

@@ -104,6 +104,7 @@ impl Kind for Volumes {
         effort: Effort::Medium,
         restart: false,
         restores: Some("a new volume from the snapshot taken before the delete, with the volume's tags"),
+        reopens: None,
     }];
     const SIZABLE: bool = false;
 

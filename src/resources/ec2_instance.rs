@@ -116,6 +116,7 @@ impl Kind for Instances {
             effort: Effort::Medium,
             restart: true,
             restores: Some("the same instance started again, with its EBS volumes, network interfaces and tags (instance-store data is lost)"),
+            reopens: None,
         },
         ActionInfo {
             name: "resize",
@@ -123,6 +124,7 @@ impl Kind for Instances {
             effort: Effort::High,
             restart: true,
             restores: Some("the instance stopped and started again at its former type"),
+            reopens: None,
         },
     ];
     const SIZABLE: bool = true;

@@ -78,6 +78,7 @@ impl Kind for NodeGroups {
         effort: Effort::Medium,
         restart: true,
         restores: Some("the node group's minimum and desired size as they were (new nodes join)"),
+        reopens: None,
     }];
     const SIZABLE: bool = false;
 

@@ -95,6 +95,7 @@ impl Kind for LogGroups {
         effort: Effort::Low,
         restart: false,
         restores: Some("the former retention (events already expired stay gone)"),
+        reopens: None,
     }];
     const SIZABLE: bool = false;
 

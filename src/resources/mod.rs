@@ -206,6 +206,34 @@ pub struct ActionInfo {
     pub restart: bool,
     /// What `costguard restore` brings back; `None`: it cannot be undone.
     pub restores: Option<&'static str>,
+    /// What brings it back when costguard cannot: its user, by using it
+    /// again (a Studio app opened again). A removal with this and no
+    /// `restores` may still put a resource to sleep: there is nothing to
+    /// wake.
+    pub reopens: Option<&'static str>,
+}
+
+/// How a resource an `off-hours` policy put to sleep wakes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waking {
+    /// costguard restores the change once its schedule wants it on.
+    Restore,
+    /// Nothing to wake: its user brings it back by using it (a Studio app
+    /// opened again).
+    ByItsUser,
+}
+
+impl ActionInfo {
+    /// How a sleep made by this change ends; `None`: it cannot be a
+    /// sleep (a resize, a change nothing brings back).
+    pub fn waking(&self) -> Option<Waking> {
+        match (self.effect, self.restores, self.reopens) {
+            (Effect::Modifies, _, _) => None,
+            (_, Some(_), _) => Some(Waking::Restore),
+            (Effect::Removes, None, Some(_)) => Some(Waking::ByItsUser),
+            (_, None, _) => None,
+        }
+    }
 }
 
 impl ResourceType {
@@ -790,6 +818,7 @@ registry! {
     BedrockProvisionedThroughput = "bedrock-provisioned-throughput" => bedrock_provisioned_throughput::ProvisionedThroughputs,
     AutoScalingGroup = "auto-scaling-group" => auto_scaling_group::Groups,
     EksNodeGroup = "eks-node-group" => eks_node_group::NodeGroups,
+    SagemakerApp = "sagemaker-app" => sagemaker_app::Apps,
 }
 
 #[cfg(test)]

@@ -157,6 +157,7 @@ impl Kind for Buckets {
         effort: Effort::Low,
         restart: false,
         restores: Some("the lifecycle rules as they were (objects already expired stay gone)"),
+        reopens: None,
     }];
     const SIZABLE: bool = false;
 

@@ -124,6 +124,7 @@ impl Kind for Endpoints {
         effort: Effort::Medium,
         restart: true,
         restores: Some("the endpoint re-created under its name from its endpoint config (kept), model and tags"),
+        reopens: None,
     }];
     const SIZABLE: bool = true;
     const SERVES_MODELS: bool = true;

@@ -78,6 +78,7 @@ impl Kind for Notebooks {
         effort: Effort::Medium,
         restart: true,
         restores: Some("the notebook started again, with its ML storage volume"),
+        reopens: None,
     }];
     const SIZABLE: bool = false;
 

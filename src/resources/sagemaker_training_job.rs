@@ -177,6 +177,7 @@ impl Kind for TrainingJobs {
         effort: Effort::High,
         restart: true,
         restores: None,
+        reopens: None,
     }];
     /// A run's GPUs, CPU and memory per host: what a smaller type would
     /// have cost it.

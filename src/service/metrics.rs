@@ -196,7 +196,7 @@ impl Metrics {
             let n = asleep.entry(line.policy.as_str()).or_default();
             match line.status {
                 SleepStatus::Asleep | SleepStatus::PutToSleep | SleepStatus::WakeFailed => *n += 1,
-                SleepStatus::Woken | SleepStatus::StartedBySomeone | SleepStatus::Gone => {
+                SleepStatus::Woken | SleepStatus::StartedBySomeone | SleepStatus::Gone | SleepStatus::LeftToItsUser => {
                     self.add(SLEPT_HOURS, &[&line.policy], line.hours_asleep);
                     self.add(SLEPT_USD, &[&line.policy], line.saved_usd.unwrap_or(0.0));
                 }

@@ -76,6 +76,7 @@ from datetime import timedelta
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.utils import utcnow
 from moto.bedrock.responses import BedrockResponse
+from moto.sagemaker.responses import SageMakerResponse
 from moto.server import ThreadedMotoServer
 
 from commands import serve
@@ -90,6 +91,17 @@ def no_provisioned_throughput(_response):
 
 
 BedrockResponse.list_provisioned_model_throughputs = no_provisioned_throughput
+
+
+def no_studio_apps(_self):
+    """moto 5.2.5 has Studio domains but no apps (ListApps is not
+    implemented): the emulator's accounts run none, so it answers as AWS
+    does for such an account. Tests of the `sagemaker-app` type itself use
+    tests/support/fake_aws.rs."""
+    return json.dumps({"Apps": []})
+
+
+SageMakerResponse.list_apps = no_studio_apps
 
 
 def backdate(cmd):
