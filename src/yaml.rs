@@ -340,7 +340,7 @@ fn kind_of(path: &str) -> Option<&'static str> {
     let within = |list: &str| path.rsplit_once('.').is_some_and(|(head, _)| head.rsplit('.').next().is_some_and(|p| p.starts_with(list)));
     if last == "resource" {
         Some("resource type")
-    } else if within("filters") || within("and") || within("or") || within("not") {
+    } else if within("filters") || within("and") || within("idle") || within("or") || within("not") {
         Some("filter type")
     } else if within("actions") {
         Some("action type")

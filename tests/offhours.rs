@@ -205,6 +205,13 @@ async fn test_endpoints_are_deleted_for_the_night_and_recreated_and_notebooks_st
     assert_eq!(support::endpoint_names(&moto).await, ["busy-test", "production"], "the quiet test endpoint sleeps; the busy one is in use");
     assert_eq!(notebook_status(&moto, "dev-notebook").await, "Stopped");
     assert_eq!(sleeping(&evening, "quiet-test"), ["put-to-sleep"]);
+    // The busy one is said to be kept up, and why, never counted as matched.
+    assert_eq!(sleeping(&evening, "busy-test"), ["in-use"]);
+    let busy = evening.report.findings.iter().find(|f| f.resource_id == "busy-test").expect("the busy endpoint is reported");
+    assert_eq!(busy.standing, Standing::LeftAlone);
+    assert!(busy.detail.as_deref().is_some_and(|d| d.starts_with("in use (not idle: Invocations Sum over 0.042 days == 0 does not hold)")), "{:?}", busy.detail);
+    let summary = evening.report.policies.iter().find(|p| p.name == "offhours-sagemaker-endpoints").expect("its summary");
+    assert_eq!(summary.matched, 1, "{summary:?}");
 
     let night = sweep_at(&moto, state.path(), false, support::at(MONDAY_2105_BERLIN)).await;
     assert_eq!(sleeping(&night, "quiet-test"), ["asleep"], "deleted to sleep is not gone: {:?}", night.report.sleeping);

@@ -298,6 +298,9 @@ async fn studio_apps_sleep_by_being_deleted_and_nothing_is_woken_in_the_morning(
     assert_eq!(now[&format!("{DOMAIN}/space/unscheduled/JupyterLab/default")], "InService");
     let line = night.report.sleeping.iter().find(|s| s.resource_id == night_gpu).expect("a sleeping line");
     assert_eq!(line.status.as_str(), "put-to-sleep", "{line:?}");
+    let kept = night.report.sleeping.iter().find(|s| s.resource_id == late).expect("the app in use is said to be kept up");
+    assert_eq!(kept.status.as_str(), "in-use", "{kept:?}");
+    assert!(kept.detail.contains("IdleSince"), "{kept:?}");
 
     // The next morning: nothing to wake, no call to re-create the app; the
     // sleep ends with the hours it was down as the scheduled saving.

@@ -160,13 +160,16 @@ pub enum Hold {
     /// Its tags say something costguard will not guess at (a schedule
     /// tag that cannot be read): its owner must put it right.
     Misconfigured,
+    /// In its off hours but in use (an `off-hours` policy's `idle` group
+    /// does not hold): left up, its owner told, looked at next sweep.
+    InUse,
 }
 
 impl Hold {
     /// Whether a person must decide, or nothing will happen by design.
     pub fn standing(self) -> Standing {
         match self {
-            Hold::Protected | Hold::Refused | Hold::Settled => Standing::LeftAlone,
+            Hold::Protected | Hold::Refused | Hold::Settled | Hold::InUse => Standing::LeftAlone,
             Hold::Undescribed | Hold::Breaker | Hold::Review | Hold::Interrupted | Hold::Misconfigured => Standing::NeedsDecision,
         }
     }
@@ -276,6 +279,7 @@ fn plan_policy(policy: &Policy, inventory: &Inventory, memory: &Memory<'_>, now:
         })
         .collect();
     let matched = entries.len();
+    entries.extend(in_use(policy, candidates, now));
     let incomplete_regions = inventory.failed_regions(policy.resource_type);
     let unmark = policy_marks
         .iter()
@@ -336,6 +340,26 @@ fn decide(policy: &Policy, resource: &Resource, settings: &PlanSettings, due: Op
         (Some(_), Some(due)) => Decision::Wait { due },
         (Some(grace), None) => Decision::Mark { due: now + grace },
     }
+}
+
+/// For an `off-hours` policy: what is in its off hours and meets every
+/// filter but an `idle` group, held as in use (never counted as matched).
+fn in_use(policy: &Policy, candidates: &[Arc<Resource>], now: DateTime<Utc>) -> Vec<PlanEntry> {
+    let Some(off_hours) = policy.off_hours() else { return Vec::new() };
+    candidates
+        .iter()
+        .filter_map(|resource| {
+            let busy = filters::in_use(&policy.filters, resource, now)?;
+            let off = off_hours.evaluate(resource, now)?;
+            let decision = match off_hours.status(resource, now) {
+                crate::filters::offhours::Status::Invalid(why) => {
+                    Decision::Skip(Hold::Misconfigured, format!("its schedule cannot be read, so it is not put to sleep: {why}").into())
+                }
+                _ => Decision::Skip(Hold::InUse, format!("{busy}: left up, looked at again next sweep").into()),
+            };
+            Some(PlanEntry { id: EntryId::UNNUMBERED, resource: Arc::clone(resource), reason: off, decision, assessment: None, reviewed: None })
+        })
+        .collect()
 }
 
 /// For an `off-hours` policy: a schedule that cannot be read holds the

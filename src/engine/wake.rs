@@ -141,6 +141,8 @@ pub struct WakeContext<'a> {
 pub enum SleepStatus {
     PutToSleep,
     WouldSleep,
+    /// In its off hours but in use: left up until a later sweep.
+    InUse,
     Asleep,
     Woken,
     WouldWake,
@@ -155,6 +157,7 @@ impl SleepStatus {
         match self {
             SleepStatus::PutToSleep => "put-to-sleep",
             SleepStatus::WouldSleep => "would-sleep",
+            SleepStatus::InUse => "in-use",
             SleepStatus::Asleep => "asleep",
             SleepStatus::Woken => "woken",
             SleepStatus::WouldWake => "would-wake",
@@ -261,11 +264,16 @@ pub fn put_to_sleep(plan: &super::plan::Plan, outcomes: &super::apply::Outcomes,
         let status = match (outcomes.get(entry.id).map(|o| o.status), &entry.decision) {
             (Some(Done::Done), _) => SleepStatus::PutToSleep,
             (Some(Done::Planned), super::plan::Decision::Act) => SleepStatus::WouldSleep,
+            (_, super::plan::Decision::Skip(super::plan::Hold::InUse, _)) => SleepStatus::InUse,
             _ => continue,
+        };
+        let detail = match &entry.decision {
+            super::plan::Decision::Skip(_, why) => why.to_string(),
+            _ => entry.reason.clone(),
         };
         let r = &entry.resource;
         let Status::Scheduled { schedule, .. } = off_hours.status(r, plan.now) else { continue };
-        let wakes_at = schedule.next(plan.now, Power::On);
+        let wakes_at = schedule.next(plan.now, Power::On).filter(|_| status != SleepStatus::InUse);
         lines.push(SleepLine {
             resource_type: r.resource_type(),
             region: r.region.to_string(),
@@ -274,7 +282,7 @@ pub fn put_to_sleep(plan: &super::plan::Plan, outcomes: &super::apply::Outcomes,
             schedule: schedule.name.clone(),
             slept_at: plan.now,
             status,
-            detail: entry.reason.clone(),
+            detail,
             wakes_at,
             hours_asleep: 0.0,
             saved_usd: None,

@@ -46,6 +46,11 @@ pub enum FilterSpec {
     OffHours(offhours::OffHoursSpec),
     /// Every filter in the list matches.
     And(Vec<FilterSpec>),
+    /// Every filter in the list matches, and together they say the
+    /// resource is not in use. Like `and`; in an `off-hours` policy, a
+    /// resource that meets all its other filters but not this is in use:
+    /// left up, its owner told, looked at again next sweep.
+    Idle(Vec<FilterSpec>),
     /// At least one filter in the list matches.
     Or(Vec<FilterSpec>),
     /// Not all of the filters in the list match (Cloud Custodian's `not`).
@@ -61,6 +66,7 @@ pub enum Filter {
     Rightsizing(rightsizing::Rightsizing),
     OffHours(offhours::OffHours),
     And(Vec<Filter>),
+    Idle(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Vec<Filter>),
 }
@@ -77,6 +83,7 @@ impl FilterSpec {
             FilterSpec::Rightsizing(spec) => spec.compile(resource_type, path, loc, errors).map(Filter::Rightsizing),
             FilterSpec::OffHours(spec) => Some(Filter::OffHours(spec.compile())),
             FilterSpec::And(list) => compile_all(list, resource_type, &format!("{path}.and"), loc, errors).map(Filter::And),
+            FilterSpec::Idle(list) => compile_all(list, resource_type, &format!("{path}.idle"), loc, errors).map(Filter::Idle),
             FilterSpec::Or(list) => compile_all(list, resource_type, &format!("{path}.or"), loc, errors).map(Filter::Or),
             FilterSpec::Not(list) => compile_all(list, resource_type, &format!("{path}.not"), loc, errors).map(Filter::Not),
         }
@@ -99,7 +106,7 @@ impl Filter {
             Filter::Metrics(f) => f.evaluate(resource, now),
             Filter::Rightsizing(f) => f.evaluate(resource),
             Filter::OffHours(f) => f.evaluate(resource, now),
-            Filter::And(list) => evaluate_all(list, resource, now),
+            Filter::And(list) | Filter::Idle(list) => evaluate_all(list, resource, now),
             Filter::Or(list) => list.iter().find_map(|f| f.evaluate(resource, now)),
             Filter::Not(list) => match evaluate_all(list, resource, now) {
                 Some(_) => None,
@@ -118,6 +125,7 @@ impl Filter {
             Filter::Rightsizing(f) => f.describe(),
             Filter::OffHours(f) => f.describe(),
             Filter::And(list) => format!("({})", describe_all(list)),
+            Filter::Idle(list) => format!("idle ({})", describe_all(list)),
             Filter::Or(list) => format!("({})", list.iter().map(Filter::describe).collect::<Vec<_>>().join(" or ")),
             Filter::Not(list) => format!("not ({})", describe_all(list)),
         }
@@ -145,7 +153,7 @@ impl Filter {
                 }
             }
             Filter::Metrics(_) | Filter::Rightsizing(_) => {}
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.evidence(resource, out)),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.evidence(resource, out)),
         }
     }
 
@@ -159,7 +167,7 @@ impl Filter {
             }
             Filter::Age(f) => out.extend(f.key),
             Filter::Tag(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.attributes_read(out)),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.attributes_read(out)),
         }
     }
 
@@ -169,7 +177,7 @@ impl Filter {
             Filter::Value(f) => f.needs_tags(),
             Filter::Tag(_) | Filter::OffHours(_) => true,
             Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => false,
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(Filter::needs_tags),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(Filter::needs_tags),
         }
     }
 
@@ -184,7 +192,7 @@ impl Filter {
             Filter::Metrics(f) => !f.is_fetched(resource),
             // Nothing to judge when the listing found no CPU series.
             Filter::Rightsizing(f) => !f.is_fetched(resource) && !resource.no_listed_cpu(),
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(|f| f.lacks_data(resource)),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(|f| f.lacks_data(resource)),
         }
     }
 
@@ -193,7 +201,7 @@ impl Filter {
     /// measures only resources that could still match.
     pub fn could_match(&self, resource: &Resource, now: DateTime<Utc>) -> bool {
         match self {
-            Filter::And(list) => list.iter().all(|f| f.could_match(resource, now)),
+            Filter::And(list) | Filter::Idle(list) => list.iter().all(|f| f.could_match(resource, now)),
             Filter::Or(list) => list.iter().any(|f| f.could_match(resource, now)),
             // `not` fails only when every inner filter surely matches.
             Filter::Not(list) => list.iter().any(|f| f.lacks_data(resource)) || evaluate_all(list, resource, now).is_none(),
@@ -208,7 +216,7 @@ impl Filter {
         match self {
             Filter::Metrics(f) => Some(f.days),
             Filter::Rightsizing(f) => Some(f.days),
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().filter_map(Filter::window_days).reduce(f64::max),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().filter_map(Filter::window_days).reduce(f64::max),
             Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::OffHours(_) => None,
         }
     }
@@ -219,7 +227,7 @@ impl Filter {
         match self {
             Filter::Metrics(f) => out.extend(f.metric_needs(resource)),
             Filter::Rightsizing(f) => out.extend(f.metric_needs(resource)),
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_needs(resource, out)),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_needs(resource, out)),
             Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::OffHours(_) => {}
         }
     }
@@ -229,7 +237,7 @@ impl Filter {
     pub fn metrics_read(&self, out: &mut Vec<(String, String, f64)>) {
         match self {
             Filter::Metrics(f) => out.push((f.namespace.clone(), f.metric.clone(), f.days)),
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metrics_read(out)),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metrics_read(out)),
             Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
         }
     }
@@ -245,7 +253,7 @@ impl Filter {
                         value::Test::Compare(value::Op::Eq, value::Literal::Bool(false)) | value::Test::Compare(value::Op::Ne, value::Literal::Bool(true))
                     )
             }
-            Filter::And(list) => list.iter().any(Filter::excludes_accelerated),
+            Filter::And(list) | Filter::Idle(list) => list.iter().any(Filter::excludes_accelerated),
             Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) | Filter::Or(_) | Filter::Not(_) => false,
         }
     }
@@ -258,7 +266,7 @@ impl Filter {
                     out.push(*at);
                 }
             }
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.regexes(out)),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.regexes(out)),
             Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
         }
     }
@@ -268,7 +276,7 @@ impl Filter {
     pub fn rightsizing(&self) -> Option<&rightsizing::Rightsizing> {
         match self {
             Filter::Rightsizing(f) => Some(f),
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter().find_map(Filter::rightsizing),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().find_map(Filter::rightsizing),
             Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::OffHours(_) => None,
         }
     }
@@ -286,10 +294,27 @@ impl Filter {
     pub fn bind_schedules(&mut self, book: &std::sync::Arc<crate::schedule::Book>, path: &str, errors: &mut Vec<DecodeError>) {
         match self {
             Filter::OffHours(f) => f.bind(book, path, errors),
-            Filter::And(list) | Filter::Or(list) | Filter::Not(list) => list.iter_mut().for_each(|f| f.bind_schedules(book, path, errors)),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter_mut().for_each(|f| f.bind_schedules(book, path, errors)),
             _ => {}
         }
     }
+}
+
+/// Why a resource is in use, for an `off-hours` policy: it meets every
+/// one of `filters` but a top-level `idle` group (the first such is
+/// described). `None` when it meets them all, or fails another.
+pub fn in_use(filters: &[Filter], resource: &Resource, now: DateTime<Utc>) -> Option<String> {
+    let mut busy = None;
+    for filter in filters {
+        match (filter, filter.evaluate(resource, now)) {
+            (_, Some(_)) => {}
+            (Filter::Idle(list), None) => {
+                busy.get_or_insert_with(|| list.iter().filter(|f| f.evaluate(resource, now).is_none()).map(Filter::describe).collect::<Vec<_>>().join("; "));
+            }
+            (_, None) => return None,
+        }
+    }
+    busy.map(|unmet| format!("in use (not idle: {unmet} does not hold)"))
 }
 
 /// [`Filter::could_match`] for a policy's list (all must match).

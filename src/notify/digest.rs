@@ -254,12 +254,16 @@ pub fn route(plan: &Plan, findings: &[Finding], policies: &[Policy], routing: &R
             _ => None,
         });
         // An off-hours policy that notifies nobody still tells the owner
-        // of a schedule tag it cannot read: nothing else will.
+        // of a schedule tag it cannot read, and of what it keeps up because
+        // it is in use: nothing else will.
         let off_hours = policies.iter().find(|p| p.name == policy.policy).and_then(Policy::off_hours);
         let to = match (notify_to, off_hours) {
             (Some(to), _) => to,
             (None, Some(off_hours)) => {
-                entries.retain(|(e, _)| matches!(off_hours.status(&e.resource, plan.now), crate::filters::offhours::Status::Invalid(_)));
+                entries.retain(|(e, _)| {
+                    matches!(e.decision, Decision::Skip(crate::engine::plan::Hold::InUse, _))
+                        || matches!(off_hours.status(&e.resource, plan.now), crate::filters::offhours::Status::Invalid(_))
+                });
                 &owner_only
             }
             (None, None) => continue,
@@ -517,6 +521,37 @@ mod tests {
         let items: Vec<&DigestItem> = digests[0].items().collect();
         assert_eq!(items.len(), 1);
         assert!(items[0].reason.contains("names no schedule"), "{}", items[0].reason);
+    }
+
+    #[test]
+    fn an_off_hours_policy_tells_the_owner_of_what_it_keeps_up_because_in_use() {
+        use crate::resources::log_group::fixture;
+        // `idle`: no retention set stands for "not in use" here.
+        let text = "schedules:\n  office:\n    tz: UTC\n    on: Mon-Fri 07:00\n    off: Mon-Fri 19:00\npolicies:\n  - name: sleep\n    resource: log-group\n    filters:\n      - type: off-hours\n      - idle:\n          - type: value\n            key: retentionInDays\n            value: absent\n";
+        let policies = crate::config::compile_text(std::path::Path::new("p.yaml"), text).expect("compiles");
+        let tagged = |name: &str, retention: Option<i32>, owner: &str| {
+            let mut r = fixture(name, retention);
+            r.tags.insert("costguard:schedule".into(), "office".into());
+            r.tags.insert("owner".into(), owner.into());
+            r
+        };
+        let inventory =
+            crate::engine::inventory::Inventory::from_resources([tagged("/idle", None, "bo@example.com"), tagged("/busy", Some(7), "cy@example.com")]);
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-07T20:00:00Z").expect("a time").with_timezone(&chrono::Utc);
+        let mut plan = crate::engine::plan::plan(&policies, &inventory, &Default::default(), now, &Default::default());
+        assert_eq!(plan.policies[0].matched, 1, "only the idle one matches");
+        let busy = plan.policies[0].entries.iter().find(|e| e.resource.id == "/busy").expect("the busy one is held");
+        assert!(
+            matches!(&busy.decision, Decision::Skip(crate::engine::plan::Hold::InUse, why) if why.starts_with("in use (not idle: retentionInDays")),
+            "{:?}",
+            busy.decision
+        );
+        let outcomes = crate::engine::apply::dry_run(&plan);
+        let ctx = crate::engine::findings::FindingsContext { account_id: "1", owner_tags: &[], protect_tag: "costguard:protect", held_for_review: false };
+        let found = crate::engine::findings::findings(&mut plan, outcomes, &ctx);
+        let (digests, _) = route(&plan, &found, &policies, &routing(), true);
+        let recipients: Vec<&str> = digests.iter().map(|d| d.recipient.as_str()).collect();
+        assert_eq!(recipients, ["cy@example.com"], "the policy notifies nobody else: {digests:?}");
     }
 
     #[test]

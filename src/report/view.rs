@@ -29,6 +29,8 @@ pub(super) struct Common<'a> {
     sleeping: &'a [crate::engine::wake::SleepLine],
     /// What the sleeps shown saved, their hours asleep at their price.
     sleeping_saved_usd: f64,
+    /// Of the lines, those kept up because in use (the rest slept).
+    sleeping_in_use: usize,
     errors: Vec<ErrorView<'a>>,
     emails: Option<EmailsView<'a>>,
     guardrails: Vec<GuardrailView<'a>>,
@@ -139,6 +141,7 @@ impl<'a> Common<'a> {
             act_first: report.act_first.iter().enumerate().map(|(i, a)| ActFirstView::of(i + 1, a)).collect(),
             sleeping: &report.sleeping,
             sleeping_saved_usd: crate::text::total(report.sleeping.iter().filter_map(|s| s.saved_usd)),
+            sleeping_in_use: report.sleeping.iter().filter(|s| s.status == crate::engine::wake::SleepStatus::InUse).count(),
             since: report.since_last_run.as_ref().map(|s| SinceView {
                 since: s,
                 new_usd: crate::text::total(s.new.iter().filter_map(|n| n.monthly_saving_usd)),

@@ -200,7 +200,7 @@ impl Metrics {
                     self.add(SLEPT_HOURS, &[&line.policy], line.hours_asleep);
                     self.add(SLEPT_USD, &[&line.policy], line.saved_usd.unwrap_or(0.0));
                 }
-                SleepStatus::WouldSleep | SleepStatus::WouldWake => {}
+                SleepStatus::WouldSleep | SleepStatus::WouldWake | SleepStatus::InUse => {}
             }
         }
         for (policy, n) in asleep {
