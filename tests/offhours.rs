@@ -209,7 +209,11 @@ async fn test_endpoints_are_deleted_for_the_night_and_recreated_and_notebooks_st
     assert_eq!(sleeping(&evening, "busy-test"), ["in-use"]);
     let busy = evening.report.findings.iter().find(|f| f.resource_id == "busy-test").expect("the busy endpoint is reported");
     assert_eq!(busy.standing, Standing::LeftAlone);
-    assert!(busy.detail.as_deref().is_some_and(|d| d.starts_with("in use (not idle: Invocations Sum over 0.042 days == 0 does not hold)")), "{:?}", busy.detail);
+    assert!(
+        busy.detail.as_deref().is_some_and(|d| d.starts_with("in use (not idle: Invocations Sum over 0.042 days == 0 does not hold)")),
+        "{:?}",
+        busy.detail
+    );
     let summary = evening.report.policies.iter().find(|p| p.name == "offhours-sagemaker-endpoints").expect("its summary");
     assert_eq!(summary.matched, 1, "{summary:?}");
 

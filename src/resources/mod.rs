@@ -819,6 +819,7 @@ registry! {
     AutoScalingGroup = "auto-scaling-group" => auto_scaling_group::Groups,
     EksNodeGroup = "eks-node-group" => eks_node_group::NodeGroups,
     SagemakerApp = "sagemaker-app" => sagemaker_app::Apps,
+    SagemakerHyperpodCluster = "sagemaker-hyperpod-cluster" => sagemaker_hyperpod_cluster::Clusters,
 }
 
 #[cfg(test)]

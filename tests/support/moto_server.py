@@ -13,7 +13,7 @@ Commands:
    "retention_every": 3, "tag_every": 2}
       creates log groups straight in the backend, for benchmarks that need a
       big fleet fast; every nth has 7-day retention, every mth a tag.
-  {"op": "backdate", "service": "sagemaker", "kind": "endpoint"|"notebook", ...}
+  {"op": "backdate", "service": "sagemaker", "kind": "endpoint"|"notebook"|"cluster", ...}
       moves a SageMaker endpoint's or notebook's creation and modification time back.
   {"op": "backdate", "service": "ec2", "kind": "volume", "name": "vol-...", ...}
       moves an EBS volume's creation time back.
@@ -118,12 +118,12 @@ def backdate(cmd):
 
         backend = sagemaker_backends[account][cmd["region"]]
         kind = cmd.get("kind", "endpoint")
-        store = backend.endpoints if kind == "endpoint" else backend.notebook_instances
-        thing = store[cmd["name"]]
         then = utcnow() - timedelta(days=days)
-        if kind == "endpoint":
-            thing.creation_time = thing.last_modified_time = then
+        if kind == "cluster":
+            backend.clusters[cmd["name"]].creation_time = then
         else:
+            store = backend.endpoints if kind == "endpoint" else backend.notebook_instances
+            thing = store[cmd["name"]]
             thing.creation_time = thing.last_modified_time = then
     elif service == "ec2":
         from moto.ec2.models import ec2_backends
