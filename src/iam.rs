@@ -201,6 +201,11 @@ fn guardrail_grants(g: &Guardrails) -> Vec<Grant> {
                 .with_condition(json!({"StringEquals": {format!("aws:ResourceTag/{MANAGED_TAG}"): "true"}})),
         );
     }
+    if g.studio_idle_shutdown.is_some() {
+        all.extend(["sagemaker:ListDomains", "sagemaker:DescribeDomain"].map(Grant::read));
+        // Only a domain's settings; costguard never creates or deletes one.
+        all.push(Grant::scoped("sagemaker:UpdateDomain", vec!["arn:aws:sagemaker:*:*:domain/*".into()]));
+    }
     all
 }
 

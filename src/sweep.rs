@@ -685,7 +685,7 @@ fn plan(run: &Run<'_>, policies: &[Policy], inventory: &Inventory) -> Result<Pla
 async fn reconcile_guardrails(run: &Run<'_>) -> (Vec<GuardrailChange>, Vec<String>) {
     let Some(g) = run.options.features.guardrails.as_ref().filter(|g| g.reconcile && !run.cancel.is_cancelled()) else { return (Vec::new(), Vec::new()) };
     let _task = run.progress.task("reconciling guardrails");
-    let planned = guardrails::plan(run.aws, g).await;
+    let planned = guardrails::plan(run.aws, g, run.regions).await;
     // A real run always has its journal (it is opened before anything else).
     let (changes, errors) = match run.changing() {
         Some(journal) => guardrails::apply(run.aws, planned, &guardrails::JournalContext { journal, run_id: run.run_id, clock: run.clock }).await,

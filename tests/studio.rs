@@ -318,3 +318,117 @@ async fn studio_apps_sleep_by_being_deleted_and_nothing_is_woken_in_the_morning(
     let after = sweep_at(&fake, &policies, dir.path(), false, morning + Duration::minutes(5)).await;
     assert!(after.report.sleeping.iter().all(|s| s.resource_id != night_gpu), "{:?}", after.report.sleeping);
 }
+
+mod idle_shutdown {
+    //! The `studio-idle-shutdown` guardrail: Studio domains are moto's
+    //! (CreateDomain, ListDomains, DescribeDomain); moto lacks UpdateDomain,
+    //! so the fake answers it and applies it to moto's domain (the
+    //! `update_domain` command), so that the next read sees it.
+
+    use super::*;
+    use aws_sdk_sagemaker::types::{AppLifecycleManagement, AuthMode, IdleSettings, JupyterLabAppSettings, LifecycleManagement, UserSettings};
+    use costguard::config::compile_guardrails_text;
+
+    const GUARDRAILS: &str =
+        "guardrails:\n  anomaly-detection: {enabled: false}\n  spend: {enabled: false}\n  studio-idle-shutdown: {minutes: 60, max-minutes: 240}\n";
+
+    async fn create_domain(moto: &support::Moto, name: &str, jupyter: Option<(i32, i32)>) -> String {
+        let mut settings = UserSettings::builder().execution_role("arn:aws:iam::123456789012:role/studio");
+        if let Some((idle, max)) = jupyter {
+            let idle = IdleSettings::builder()
+                .lifecycle_management(LifecycleManagement::Enabled)
+                .idle_timeout_in_minutes(idle)
+                .max_idle_timeout_in_minutes(max)
+                .build();
+            let lab = JupyterLabAppSettings::builder().app_lifecycle_management(AppLifecycleManagement::builder().idle_settings(idle).build()).build();
+            settings = settings.jupyter_lab_app_settings(lab);
+        }
+        let out = moto
+            .sagemaker()
+            .await
+            .create_domain()
+            .domain_name(name)
+            .auth_mode(AuthMode::Iam)
+            .default_user_settings(settings.build())
+            .subnet_ids("subnet-1")
+            .vpc_id("vpc-1")
+            .send()
+            .await
+            .expect("create domain");
+        out.domain_arn().and_then(|a| a.rsplit('/').next()).expect("a domain arn").to_string()
+    }
+
+    /// JupyterLab's (enabled, idle, max) and Code Editor's, as moto has them now.
+    async fn idle_of(moto: &support::Moto, id: &str) -> [(bool, Option<i32>, Option<i32>); 2] {
+        let d = moto.sagemaker().await.describe_domain().domain_id(id).send().await.expect("describe domain");
+        let settings = d.default_user_settings().expect("settings");
+        let read = |m: Option<&AppLifecycleManagement>| {
+            let s = m.and_then(|m| m.idle_settings());
+            (
+                s.and_then(|s| s.lifecycle_management()) == Some(&LifecycleManagement::Enabled),
+                s.and_then(|s| s.idle_timeout_in_minutes()),
+                s.and_then(|s| s.max_idle_timeout_in_minutes()),
+            )
+        };
+        [
+            read(settings.jupyter_lab_app_settings().and_then(|s| s.app_lifecycle_management())),
+            read(settings.code_editor_app_settings().and_then(|s| s.app_lifecycle_management())),
+        ]
+    }
+
+    async fn reconcile(fake: &FakeAws, state: &Path, dry_run: bool) -> Vec<costguard::guardrails::GuardrailChange> {
+        let aws = costguard::aws::Aws::from_config(fake.sdk_config(true).await, costguard::aws::ApiCallCounter::new());
+        let mut options = support::sweep_options(state, dry_run);
+        options.features.guardrails = compile_guardrails_text(Path::new("guardrails.yaml"), GUARDRAILS).expect("valid guardrails");
+        let result = sweep::run(&aws, &[], &options, &support::wall_clock(), &Progress::hidden(), &CancellationToken::new()).await.expect("sweep runs");
+        assert!(result.report.errors.is_empty(), "{:?}", result.report.errors);
+        result.report.guardrails
+    }
+
+    #[tokio::test]
+    async fn idle_shutdown_is_set_where_missing_or_looser_kept_where_stricter_and_a_second_run_changes_nothing() {
+        let moto = support::moto().await;
+        let bare = create_domain(&moto, "bare", None).await;
+        let loose = create_domain(&moto, "loose", Some((480, 1440))).await;
+        let strict = create_domain(&moto, "strict", Some((60, 120))).await;
+        let fake = FakeAws::forwarding_to(&moto.endpoint);
+        let emulator: &'static support::Moto = moto.moto;
+        fake.on("UpdateDomain", move |request| {
+            let cmd = json!({"op": "update_domain", "region": "us-east-1", "domain": request["DomainId"], "settings": request["DefaultUserSettings"]});
+            emulator.command(&cmd.to_string());
+            Answer::Ok(json!({"DomainArn": format!("arn:aws:sagemaker:us-east-1:{ACCOUNT}:domain/{}", request["DomainId"].as_str().unwrap_or_default())}))
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+
+        // A dry run shows each difference and changes nothing.
+        let planned = reconcile(&fake, dir.path(), true).await;
+        let by_domain = |changes: &[costguard::guardrails::GuardrailChange], id: &str| {
+            changes.iter().find(|c| c.kind == "studio-idle-shutdown" && c.name.contains(id)).cloned().expect("a line per domain")
+        };
+        let b = by_domain(&planned, &bare);
+        assert_eq!(b.change, costguard::guardrails::Change::Update);
+        assert!(b.differences.contains(&"JupyterLab idle shutdown: off -> on".to_string()), "{:?}", b.differences);
+        assert!(b.differences.contains(&"CodeEditor idle timeout: none -> 60 min".to_string()), "{:?}", b.differences);
+        let l = by_domain(&planned, &loose);
+        assert!(l.differences.contains(&"JupyterLab idle timeout: 480 min -> 60 min".to_string()), "{:?}", l.differences);
+        assert!(l.differences.contains(&"JupyterLab most a user may choose: 1440 min -> 240 min".to_string()), "{:?}", l.differences);
+        let s = by_domain(&planned, &strict);
+        assert!(s.differences.iter().all(|d| d.starts_with("CodeEditor")), "JupyterLab is stricter already: {:?}", s.differences);
+        assert!(fake.calls("UpdateDomain").is_empty(), "a dry run changes nothing");
+
+        let applied = reconcile(&fake, dir.path(), false).await;
+        assert_eq!(fake.calls("UpdateDomain").len(), 3);
+        assert_eq!(by_domain(&applied, &bare).status, Status::Done);
+        let on = (true, Some(60), Some(240));
+        assert_eq!(idle_of(&moto, &bare).await, [on, on]);
+        assert_eq!(idle_of(&moto, &loose).await, [on, on]);
+        assert_eq!(idle_of(&moto, &strict).await, [(true, Some(60), Some(120)), on], "the stricter most is kept");
+        // Everything else of the domain is as it was.
+        let d = moto.sagemaker().await.describe_domain().domain_id(&loose).send().await.expect("describe");
+        assert_eq!(d.default_user_settings().and_then(|s| s.execution_role()), Some("arn:aws:iam::123456789012:role/studio"));
+
+        let again = reconcile(&fake, dir.path(), false).await;
+        assert!(again.iter().filter(|c| c.kind == "studio-idle-shutdown").all(|c| c.change == costguard::guardrails::Change::Unchanged), "{again:?}");
+        assert_eq!(fake.calls("UpdateDomain").len(), 3, "a second run has nothing to do");
+    }
+}

@@ -18,6 +18,7 @@ pub mod organizations;
 pub mod pricing;
 pub mod ses;
 pub mod sns;
+pub mod studio;
 pub mod tagging;
 pub mod tags;
 
@@ -253,6 +254,10 @@ impl Aws {
 
     pub fn ec2_tags(&self, region: &str) -> tags::Ec2Tags {
         tags::Ec2Tags::new(sdk_client!(self, aws_sdk_ec2, region))
+    }
+
+    pub fn studio(&self, region: &str) -> studio::StudioClient {
+        studio::StudioClient::new(sdk_client!(self, aws_sdk_sagemaker, region))
     }
 
     pub fn sagemaker_tags(&self, region: &str) -> tags::SageMakerTags {

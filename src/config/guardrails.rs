@@ -65,7 +65,34 @@ pub struct GuardrailsSpec {
     pub scope: Option<Located<Scope>>,
     #[serde(default)]
     pub member_budgets: Option<Vec<Located<String>>>,
+    #[serde(default)]
+    pub studio_idle_shutdown: Option<Located<StudioIdleSpec>>,
 }
+
+/// SageMaker Studio domains' default idle shutdown for JupyterLab and
+/// Code Editor apps, set where missing or looser.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StudioIdleSpec {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Minutes idle before an app shuts down (default 60).
+    #[serde(default)]
+    pub minutes: Option<Located<i64>>,
+    /// The most a user may choose instead (default 240).
+    #[serde(default)]
+    pub max_minutes: Option<Located<i64>>,
+}
+
+/// The declared Studio idle shutdown, in minutes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StudioIdleShutdown {
+    pub minutes: i32,
+    pub max_minutes: i32,
+}
+
+/// What SageMaker accepts for an idle timeout, in minutes.
+const IDLE_MINUTES: std::ops::RangeInclusive<i64> = 60..=525_600;
 
 /// Where an organization's guardrails live.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -204,6 +231,8 @@ pub struct Guardrails {
     /// `false`: budgets, alarms and anomaly alerts are reconciled elsewhere
     /// (a member account under `scope: payer`); spend is still read.
     pub reconcile: bool,
+    /// `None` unless `studio-idle-shutdown:` is declared (and not turned off).
+    pub studio_idle_shutdown: Option<StudioIdleShutdown>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -262,6 +291,7 @@ impl GuardrailsSpec {
         let spend_velocity = self.spend_velocity.as_ref().and_then(|v| v.value.compile(&default_emails, errors));
         let scope = self.scope.as_ref().map_or(Scope::Account, |s| s.value);
         let member_budgets = self.member_budgets(&budgets, scope, errors);
+        let studio_idle_shutdown = self.studio_idle_shutdown(errors);
         (errors.len() == before).then_some(Guardrails {
             name_prefix: prefix,
             budgets,
@@ -273,7 +303,36 @@ impl GuardrailsSpec {
             scope,
             member_budgets,
             reconcile: true,
+            studio_idle_shutdown,
         })
+    }
+
+    /// Off unless declared; `minutes` and `max-minutes` within what
+    /// SageMaker accepts, the default no longer than the most.
+    fn studio_idle_shutdown(&self, errors: &mut Vec<DecodeError>) -> Option<StudioIdleShutdown> {
+        let spec = &self.studio_idle_shutdown.as_ref()?.value;
+        if spec.enabled == Some(false) {
+            return None;
+        }
+        let path = "guardrails.studio-idle-shutdown";
+        let mut minutes_of = |value: &Option<Located<i64>>, key: &str, default: i64| -> Option<i32> {
+            let Some(v) = value else { return i32::try_from(default).ok() };
+            if !IDLE_MINUTES.contains(&v.value) {
+                let why = format!("{key} is from {} to {} (what SageMaker accepts), found {}", IDLE_MINUTES.start(), IDLE_MINUTES.end(), v.value);
+                errors.push(DecodeError::new(v.loc, format!("{path}.{key}"), why));
+                return None;
+            }
+            i32::try_from(v.value).ok()
+        };
+        let minutes = minutes_of(&spec.minutes, "minutes", 60);
+        let max_minutes = minutes_of(&spec.max_minutes, "max-minutes", 240);
+        let (minutes, max_minutes) = (minutes?, max_minutes?);
+        if minutes > max_minutes {
+            let at = spec.max_minutes.as_ref().or(spec.minutes.as_ref()).map(|l| l.loc).unwrap_or_default();
+            errors.push(DecodeError::new(at, format!("{path}.max-minutes"), format!("max-minutes ({max_minutes}) is less than minutes ({minutes})")));
+            return None;
+        }
+        Some(StudioIdleShutdown { minutes, max_minutes })
     }
 
     /// Declared budgets, by name; all of them by default. A member's budget

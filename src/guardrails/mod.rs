@@ -10,6 +10,7 @@ pub mod budgets;
 pub mod changes;
 pub mod scope;
 pub mod spend;
+pub mod studio_idle;
 pub mod velocity;
 
 use serde::Serialize;
@@ -61,16 +62,29 @@ pub enum Fix {
         alerts: AnomalyAlerts,
         monitor: Option<String>,
     },
+    /// Set a Studio domain's idle shutdown where it is missing or looser
+    /// (decided again on the domain as re-read).
+    StudioIdle {
+        region: String,
+        domain: String,
+        declared: crate::config::guardrails::StudioIdleShutdown,
+    },
 }
 
 /// Reads every kind of guardrail and diffs it; changes nothing. A kind
 /// that cannot be read is an error and the others are still planned.
-pub async fn plan(aws: &Aws, g: &Guardrails) -> GuardrailPlan {
+/// Regional guardrails (Studio domains) are read in `regions`.
+pub async fn plan(aws: &Aws, g: &Guardrails, regions: &[String]) -> GuardrailPlan {
     let mut plan = GuardrailPlan::default();
+    let studio = match &g.studio_idle_shutdown {
+        Some(declared) => studio_idle::plan(aws, declared, regions).await,
+        None => Ok(Vec::new()),
+    };
     let results = [
         budgets::plan(aws, g).await,
         billing_alarms::plan(&aws.cloudwatch(billing_alarms::BILLING_REGION), g).await,
         anomaly::plan(&aws.cost_explorer(), g).await,
+        studio,
     ];
     for result in results {
         match result {
@@ -125,6 +139,7 @@ pub async fn apply(aws: &Aws, plan: GuardrailPlan, ctx: &JournalContext<'_>) -> 
             Fix::Nothing => Ok(None),
             Fix::Budget { budget, steps } => budgets::apply(aws, &budget, &steps).await.map(|n| Some(format!("{n} call(s)"))),
             Fix::Alarm(alarm) => aws.cloudwatch(billing_alarms::BILLING_REGION).put_alarm(&alarm).await.map(|()| None),
+            Fix::StudioIdle { region, domain, declared } => studio_idle::apply(&aws.studio(&region), &domain, &declared).await,
             Fix::Monitor(name) => aws.cost_explorer().create_service_monitor(&name).await.map(|arn| {
                 created_monitor = Some(arn);
                 None
@@ -174,6 +189,7 @@ pub enum GuardrailKind {
     BillingAlarm,
     AnomalyMonitor,
     AnomalySubscription,
+    StudioIdleShutdown,
 }
 
 impl GuardrailKind {
@@ -183,6 +199,7 @@ impl GuardrailKind {
             GuardrailKind::BillingAlarm => "billing-alarm",
             GuardrailKind::AnomalyMonitor => "anomaly-monitor",
             GuardrailKind::AnomalySubscription => "anomaly-subscription",
+            GuardrailKind::StudioIdleShutdown => "studio-idle-shutdown",
         }
     }
 }

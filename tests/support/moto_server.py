@@ -64,6 +64,9 @@ Commands:
       on spot (billed 20 minutes).
   {"op": "create_notebooks", "region": "us-east-1", "prefix": "nb-", "count": 20, "days": 10}
       N running notebooks created `days` ago, for the mixed benchmark.
+  {"op": "update_domain", "region": "us-east-1", "domain": "d-...", "settings": {...}}
+      UpdateDomain's DefaultUserSettings applied to a moto domain (the
+      fake answers the call, moto keeps the state).
   {"op": "ses_sent", "region": "us-east-1"}
       answers "ok" and one line of JSON: the raw messages moto's SES has
       accepted, parsed (see mime.py), each with its "source" and "destinations".
@@ -395,6 +398,19 @@ def create_log_groups(cmd):
             group.set_retention_policy(7)
 
 
+def update_domain(cmd):
+    """What UpdateDomain (which moto 5.2.5 lacks; the test's fake answers
+    it) does to a domain's DefaultUserSettings: each app type's settings
+    the request names replace the domain's, the rest stay."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][cmd["region"]]
+    domain = backend.domains[cmd["domain"]]
+    settings = dict(domain.default_user_settings or {})
+    settings.update(cmd["settings"])
+    domain.default_user_settings = settings
+
+
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -413,6 +429,7 @@ def main():
         "ses_sent": lambda cmd: ses_sent(cmd),
         "shape_training_job": lambda cmd: shape_training_job(cmd),
         "store_bytes": lambda cmd: store_bytes(cmd),
+        "update_domain": lambda cmd: update_domain(cmd),
     }
 
     def handle(cmd):
