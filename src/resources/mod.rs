@@ -820,6 +820,7 @@ registry! {
     EksNodeGroup = "eks-node-group" => eks_node_group::NodeGroups,
     SagemakerApp = "sagemaker-app" => sagemaker_app::Apps,
     SagemakerHyperpodCluster = "sagemaker-hyperpod-cluster" => sagemaker_hyperpod_cluster::Clusters,
+    SagemakerInferenceComponent = "sagemaker-inference-component" => sagemaker_inference_component::InferenceComponents,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What the types that scale share (an Auto Scaling group, an EKS node
-//! group): their `scale-to-zero` change, minimum and desired size to 0
-//! with the maximum kept, undone by putting the journaled sizes back.
+//! group, an inference component's copies): their `scale-to-zero` change,
+//! minimum and desired size to 0 with the maximum kept, undone by putting
+//! the journaled sizes back.
 //!
 //! ```yaml
 //! actions:
@@ -28,6 +29,8 @@ pub trait Scalable: Registered {
     const RESIZE_PERMISSION: &'static str;
     /// What its members are called: "instances", "nodes".
     const MEMBERS: &'static str;
+    /// The counts the change sets to zero, as people call them.
+    const COUNTS: &'static str = "minimum and desired";
 
     /// Its minimum and desired size.
     fn sizes(details: &Self::Details) -> (i32, i32);
@@ -88,7 +91,7 @@ impl<K: Scalable> ResourceAction for ScaleToZero<K> {
     }
 
     fn describe(&self) -> String {
-        format!("scale the {} to zero {} (minimum and desired 0; restore puts them back)", <K as Kind>::NOUN, K::MEMBERS)
+        format!("scale the {} to zero {} ({} 0; restore puts them back)", <K as Kind>::NOUN, K::MEMBERS, K::COUNTS)
     }
 
     fn permissions(&self) -> Vec<Permission> {

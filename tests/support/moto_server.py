@@ -107,6 +107,15 @@ def no_studio_apps(_self):
 SageMakerResponse.list_apps = no_studio_apps
 
 
+def no_inference_components(_self):
+    """moto 5.2.5 has no inference components: its accounts host none.
+    Tests of the `sagemaker-inference-component` type use fake_aws.rs."""
+    return json.dumps({"InferenceComponents": []})
+
+
+SageMakerResponse.list_inference_components = no_inference_components
+
+
 def backdate(cmd):
     days = float(cmd["days"])
     account = cmd.get("account", DEFAULT_ACCOUNT_ID)
