@@ -10,6 +10,7 @@ operation.
     scripts/bench.sh 1000 volumes       # unattached gp3 volumes, every other one old
     scripts/bench.sh 1000 buckets       # 20 GB buckets, every other one with a lifecycle rule
     scripts/bench.sh 1000 training-jobs # hour-long runs a day ago, every other one on spot
+    scripts/bench.sh 1000 hyperpod-clusters # 2 x ml.g5.12xlarge + 1 x ml.c5.xlarge each, a month old
 """
 
 import json
@@ -50,12 +51,15 @@ def main():
         elif kind == "training-jobs":
             moto.command(op="create_training_jobs", region=REGION, count=count, spot_every=2)
             print(f"seeded {count} ml.p3.2xlarge training jobs in {time.time() - t:.1f}s (ended a day ago after an hour; every other one on spot)")
+        elif kind == "hyperpod-clusters":
+            moto.command(op="create_clusters", region=REGION, prefix="hp-", count=count, days=30)
+            print(f"seeded {count} HyperPod clusters in {time.time() - t:.1f}s (2 x ml.g5.12xlarge + 1 x ml.c5.xlarge each, a month old)")
         elif kind == "log-groups":
             moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-",
                          count=count, retention_every=3, tag_every=2)
             print(f"seeded {count} log groups in {time.time() - t:.1f}s (1/3 with retention, 1/2 tagged)")
         else:
-            sys.exit(f"bench: unknown fleet {kind!r} (log-groups, endpoints, instances, gpu-instances, volumes, buckets, training-jobs)")
+            sys.exit(f"bench: unknown fleet {kind!r} (log-groups, endpoints, instances, gpu-instances, volumes, buckets, training-jobs, hyperpod-clusters)")
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
         state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")

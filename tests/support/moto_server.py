@@ -62,6 +62,8 @@ Commands:
       as S3 publishes them), every nth with a lifecycle rule; N training
       jobs on ml.p3.2xlarge that ended a day ago after an hour, every nth
       on spot (billed 20 minutes).
+  {"op": "create_clusters", "region": "us-east-1", "prefix": "hp-", "count": 1000, "days": 30}
+      N HyperPod clusters (2 x ml.g5.12xlarge + 1 x ml.c5.xlarge), owner-tagged.
   {"op": "create_notebooks", "region": "us-east-1", "prefix": "nb-", "count": 20, "days": 10}
       N running notebooks created `days` ago, for the mixed benchmark.
   {"op": "update_domain", "region": "us-east-1", "domain": "d-...", "settings": {...}}
@@ -202,6 +204,33 @@ def create_notebooks(cmd, port):
                                     RoleArn="arn:aws:iam::123456789012:role/sm")
         nb = backend.notebook_instances[name]
         nb.creation_time = nb.last_modified_time = then
+
+
+def create_clusters(cmd, port):
+    """N HyperPod clusters of two instance groups (2 x ml.g5.12xlarge and
+    1 x ml.c5.xlarge), tagged with an owner, created `days` ago (a
+    benchmark fleet). moto answers ResourceInUse after creating each."""
+    region = cmd["region"]
+    (sm,) = clients(cmd, port, "sagemaker")
+    from botocore.exceptions import ClientError
+    from moto.sagemaker.models import sagemaker_backends
+    backend = sagemaker_backends[cmd.get("account", DEFAULT_ACCOUNT_ID)][region]
+    then = utcnow() - timedelta(days=float(cmd.get("days", 30)))
+    lifecycle = {"SourceS3Uri": "s3://sagemaker-lifecycle/", "OnCreate": "on_create.sh"}
+    role = "arn:aws:iam::123456789012:role/hyperpod"
+    for i in range(int(cmd["count"])):
+        name = f"{cmd['prefix']}{i:04d}"
+        groups = [
+            {"InstanceGroupName": "workers", "InstanceType": "ml.g5.12xlarge", "InstanceCount": 2, "ExecutionRole": role, "LifeCycleConfig": lifecycle},
+            {"InstanceGroupName": "head", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "ExecutionRole": role, "LifeCycleConfig": lifecycle},
+        ]
+        try:
+            sm.create_cluster(ClusterName=name, InstanceGroups=groups, Tags=[{"Key": "owner", "Value": f"team-{i % 7}@example.com"}],
+                              VpcConfig={"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]})
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ResourceInUse":
+                raise
+        backend.clusters[name].creation_time = then
 
 
 def create_instances(cmd, port):
@@ -434,6 +463,7 @@ def main():
         "create_notebooks": lambda cmd: create_notebooks(cmd, bound),
         "create_volumes": lambda cmd: create_volumes(cmd, bound),
         "create_buckets": lambda cmd: create_buckets(cmd, bound),
+        "create_clusters": lambda cmd: create_clusters(cmd, bound),
         "create_training_jobs": lambda cmd: create_training_jobs(cmd, bound),
         "ses_sent": lambda cmd: ses_sent(cmd),
         "shape_training_job": lambda cmd: shape_training_job(cmd),
