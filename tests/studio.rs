@@ -432,3 +432,59 @@ mod idle_shutdown {
         assert_eq!(fake.calls("UpdateDomain").len(), 3, "a second run has nothing to do");
     }
 }
+
+mod spaces {
+    //! `sagemaker-space`: moto has no spaces, so ListSpaces, DescribeSpace
+    //! and GetResources for `sagemaker:space` are answered by the fake.
+
+    use super::*;
+
+    fn space(name: &str, instance: &str) -> (Value, Value) {
+        let listed = json!({
+            "DomainId": DOMAIN, "SpaceName": name, "Status": "InService", "CreationTime": 1_700_000_000,
+            "SpaceSettingsSummary": {"AppType": "JupyterLab", "SpaceStorageSettings": {"EbsStorageSettings": {"EbsVolumeSizeInGb": 50}}},
+            "SpaceSharingSettingsSummary": {"SharingType": "Private"},
+            "OwnershipSettingsSummary": {"OwnerUserProfileName": "ana"},
+        });
+        let described = json!({
+            "DomainId": DOMAIN, "SpaceName": name, "Status": "InService",
+            "SpaceArn": format!("arn:aws:sagemaker:us-east-1:{ACCOUNT}:space/{DOMAIN}/{name}"),
+            "SpaceSettings": {"AppType": "JupyterLab", "JupyterLabAppSettings": {"DefaultResourceSpec": {"InstanceType": instance}}},
+            "OwnershipSettings": {"OwnerUserProfileName": "ana"},
+        });
+        (listed, described)
+    }
+
+    #[tokio::test]
+    async fn spaces_that_start_on_gpus_by_default_are_reported_to_their_owner_and_never_changed() {
+        let moto = support::moto().await;
+        let fleet = [space("gpu-lab", "ml.g5.xlarge"), space("notes", "ml.t3.medium")];
+        let fake = FakeAws::forwarding_to(&moto.endpoint);
+        fake.answer("ListSpaces", json!({"Spaces": fleet.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>()}));
+        let described: Vec<Value> = fleet.iter().map(|(_, d)| d.clone()).collect();
+        fake.on("DescribeSpace", move |request| match described.iter().find(|d| d["SpaceName"] == request["SpaceName"]) {
+            Some(d) => Answer::Ok(d.clone()),
+            None => Answer::Error(400, "ResourceNotFound", "Space does not exist"),
+        });
+        fake.on("GetResources", |request| match request["ResourceTypeFilters"] == json!(["sagemaker:space"]) {
+            true => Answer::Ok(json!({"ResourceTagMappingList": [{
+                // Spelled as AWS pleases: matched without regard to case.
+                "ResourceARN": format!("arn:aws:sagemaker:us-east-1:{ACCOUNT}:space/{DOMAIN}/GPU-LAB"),
+                "Tags": [{"Key": "owner", "Value": "ana@example.com"}]
+            }]})),
+            false => Answer::Forward,
+        });
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/studio.yaml");
+        let policies: Vec<Policy> = compile_text(&path, &std::fs::read_to_string(&path).expect("shipped"))
+            .expect("valid")
+            .into_iter()
+            .filter(|p| p.name == "studio-gpu-spaces")
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let result = sweep_at(&fake, &policies, dir.path(), false, support::at("2026-12-07T12:00:00Z")).await;
+        let found: Vec<(&str, Option<&str>)> = result.report.findings.iter().map(|f| (f.resource_id.as_str(), f.owner.as_deref())).collect();
+        assert_eq!(found, [(format!("{DOMAIN}/gpu-lab").as_str(), Some("ana@example.com"))]);
+        assert_eq!(fake.calls("DescribeSpace").len(), 2, "the default instance is read only by a describe");
+        assert!(fake.calls("UpdateSpace").is_empty() && fake.calls("DeleteSpace").is_empty());
+    }
+}

@@ -821,6 +821,7 @@ registry! {
     SagemakerApp = "sagemaker-app" => sagemaker_app::Apps,
     SagemakerHyperpodCluster = "sagemaker-hyperpod-cluster" => sagemaker_hyperpod_cluster::Clusters,
     SagemakerInferenceComponent = "sagemaker-inference-component" => sagemaker_inference_component::InferenceComponents,
+    SagemakerSpace = "sagemaker-space" => sagemaker_space::Spaces,
 }
 
 #[cfg(test)]

@@ -118,6 +118,15 @@ def no_inference_components(_self):
 SageMakerResponse.list_inference_components = no_inference_components
 
 
+def no_spaces(_self):
+    """moto 5.2.5 has Studio domains but no spaces: its accounts have none.
+    Tests of the `sagemaker-space` type use fake_aws.rs."""
+    return json.dumps({"Spaces": []})
+
+
+SageMakerResponse.list_spaces = no_spaces
+
+
 def backdate(cmd):
     days = float(cmd["days"])
     account = cmd.get("account", DEFAULT_ACCOUNT_ID)
