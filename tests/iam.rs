@@ -43,9 +43,12 @@ async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() 
     let folder = shipped_for_moto(dir.path());
     let set = costguard::config::load(std::slice::from_ref(&folder)).expect("shipped policies");
     let guardrails = set.guardrails.expect("declared");
-    // moto hosts no inference components: their calls are checked against
-    // the grants in tests/inference_components.rs.
-    let policies: Vec<_> = set.policies.into_iter().filter(|p| p.resource_type != costguard::resources::ResourceType::SagemakerInferenceComponent).collect();
+    // moto hosts no inference components and no MLflow: their calls are
+    // checked against the grants in tests/inference_components.rs and
+    // tests/mlflow.rs.
+    use costguard::resources::ResourceType::{SagemakerInferenceComponent, SagemakerMlflowTrackingServer};
+    let policies: Vec<_> =
+        set.policies.into_iter().filter(|p| ![SagemakerInferenceComponent, SagemakerMlflowTrackingServer].contains(&p.resource_type)).collect();
 
     support::seed_log_groups(&moto, &[("/app/forever", None, &[])]).await;
     support::seed_endpoint(&moto, "idle", &[("AllTraffic", "ml.m5.large", 1)], &[], 30.0).await;

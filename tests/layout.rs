@@ -281,6 +281,7 @@ const ALLOWED_LITERALS: &[(&str, &[&str], &str)] = &[
     ),
     ("resources/sagemaker_app.rs", &["InService"], "a Studio app status, as AWS spells it"),
     ("resources/sagemaker_endpoint.rs", &["delete", "Deleting"], "its own action name; an endpoint status"),
+    ("resources/sagemaker_mlflow_tracking_server.rs", &["stop"], "its own action name"),
     ("resources/sagemaker_notebook.rs", &["InService", "Pending", "stop", "Stopped", "Stopping"], "notebook statuses; its own action name"),
     ("resources/sagemaker_training_job.rs", &["InProgress", "ValidationException"], "a training job status; an error code"),
     ("resources/sizes.rs", &["inf", "trn"], "instance family prefixes"),

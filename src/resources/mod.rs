@@ -822,6 +822,7 @@ registry! {
     SagemakerHyperpodCluster = "sagemaker-hyperpod-cluster" => sagemaker_hyperpod_cluster::Clusters,
     SagemakerInferenceComponent = "sagemaker-inference-component" => sagemaker_inference_component::InferenceComponents,
     SagemakerSpace = "sagemaker-space" => sagemaker_space::Spaces,
+    SagemakerMlflowTrackingServer = "sagemaker-mlflow-tracking-server" => sagemaker_mlflow_tracking_server::TrackingServers,
 }
 
 #[cfg(test)]

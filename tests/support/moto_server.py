@@ -127,6 +127,15 @@ def no_spaces(_self):
 SageMakerResponse.list_spaces = no_spaces
 
 
+def no_tracking_servers(_self):
+    """moto 5.2.5 has no managed MLflow: its accounts run no tracking
+    server. Tests of the type use fake_aws.rs."""
+    return json.dumps({"TrackingServerSummaries": []})
+
+
+SageMakerResponse.list_mlflow_tracking_servers = no_tracking_servers
+
+
 def backdate(cmd):
     days = float(cmd["days"])
     account = cmd.get("account", DEFAULT_ACCOUNT_ID)
