@@ -108,6 +108,7 @@ async fn tagged_instances_sleep_at_their_off_time_and_wake_before_their_on_time(
             ("eks:ListClusters", 1),
             ("sagemaker:ListApps", 1),
             ("sagemaker:ListEndpoints", 1),
+            ("sagemaker:ListMlflowTrackingServers", 1),
             ("sagemaker:ListNotebookInstances", 1),
             ("sts:GetCallerIdentity", 1)
         ]

@@ -33,6 +33,7 @@
 
 // What the types share (the types' own modules are declared by the registry).
 pub mod accelerators;
+pub mod no_action;
 pub mod sagemaker;
 pub mod scaling;
 pub mod sizes;

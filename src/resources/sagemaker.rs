@@ -128,6 +128,20 @@ pub async fn prepare_family_sizes(
     }
 }
 
+/// Reads `resource`'s tags (ListTags) and marks it described; `false`
+/// when it is gone (it then stays undescribed, never acted on).
+pub async fn read_tags(aws: &crate::aws::Aws, resource: &mut Resource) -> Result<bool, crate::aws::AwsError> {
+    let Some(tags) = aws.sagemaker_tags(&resource.region).list_unless_gone(&resource.arn).await? else { return Ok(false) };
+    resource.tags = tags;
+    resource.described = true;
+    Ok(true)
+}
+
+/// `resource` as a re-read returns it: with its tags; `None` when gone.
+pub async fn with_tags(aws: &crate::aws::Aws, mut resource: Resource) -> Result<Option<Resource>, crate::aws::AwsError> {
+    Ok(read_tags(aws, &mut resource).await?.then_some(resource))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

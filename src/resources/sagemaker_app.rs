@@ -258,12 +258,11 @@ impl Kind for Apps {
             }
             resource.details = Self::wrap(described);
         }
-        if !resource.tags_listed {
-            let Some(tags) = aws.sagemaker_tags(&resource.region).list_unless_gone(&resource.arn).await? else { return Ok(()) };
-            resource.tags = tags;
+        if resource.tags_listed {
+            resource.described = true;
+            return Ok(());
         }
-        resource.described = true;
-        Ok(())
+        super::sagemaker::read_tags(aws, resource).await.map(|_| ())
     }
 
     async fn reread(aws: &Aws, region: &str, id: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
@@ -277,11 +276,7 @@ impl Kind for Apps {
             Some(arn) => arn,
             None => app.arn(region, &aws.account_id().await?),
         };
-        let mut resource = to_resource(app, arn, region);
-        let Some(tags) = aws.sagemaker_tags(region).list_unless_gone(&resource.arn).await? else { return Ok(None) };
-        resource.tags = tags;
-        resource.described = true;
-        Ok(Some(resource))
+        super::sagemaker::with_tags(aws, to_resource(app, arn, region)).await
     }
 
     async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {

@@ -22,13 +22,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sagemaker::{self as sm_prices, Use};
-use super::sizes::{Assessment, Sizing};
-use super::{ActionInfo, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::sizes::Sizing;
+use super::{ActionInfo, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Registered, Resource, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
-use crate::outcome::ActionResult;
 use crate::pricing::{PriceBook, HOURS_PER_MONTH};
-use crate::yaml::{self, DecodeError, Node};
+use crate::yaml::{DecodeError, Node};
 
 pub struct Clusters;
 
@@ -62,7 +61,7 @@ impl Cluster {
 
 impl Kind for Clusters {
     type Details = Cluster;
-    type Action = Action;
+    type Action = super::no_action::NoAction;
 
     const NOUN: &'static str = "SageMaker HyperPod cluster";
     const ALIASES: &'static [&'static str] = &["aws.sagemaker-cluster", "hyperpod-cluster"];
@@ -133,19 +132,13 @@ impl Kind for Clusters {
 
     /// Adds the tags, when the listing could not bring them in bulk.
     async fn describe(aws: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
-        let Some(tags) = aws.sagemaker_tags(&resource.region).list_unless_gone(&resource.arn).await? else { return Ok(()) };
-        resource.tags = tags;
-        resource.described = true;
-        Ok(())
+        // Deleted since the listing: stays undescribed, never acted on.
+        super::sagemaker::read_tags(aws, resource).await.map(|_| ())
     }
 
     async fn reread(aws: &Aws, region: &str, name: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         let Some(cluster) = Api::new(aws, region).describe(name).await? else { return Ok(None) };
-        let mut resource = to_resource(cluster, region);
-        let Some(tags) = aws.sagemaker_tags(region).list_unless_gone(&resource.arn).await? else { return Ok(None) };
-        resource.tags = tags;
-        resource.described = true;
-        Ok(Some(resource))
+        super::sagemaker::with_tags(aws, to_resource(cluster, region)).await
     }
 
     async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {
@@ -179,14 +172,8 @@ impl Kind for Clusters {
     }
 
     /// It has no changes of its own: any name is refused, as `validate` says.
-    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
-        match yaml::decode::<ActionSpec>(node, path) {
-            Ok(spec) => match spec {},
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Self::Action> {
+        super::no_action::compile(node, path, errors)
     }
 
     async fn restore(_: &Aws, _: &str, _: &Resource, _: &str) -> Result<String, RestoreError> {
@@ -197,60 +184,6 @@ impl Kind for Clusters {
 pub fn to_resource(cluster: Cluster, region: &str) -> Resource {
     let (id, arn, created_at) = (cluster.name.clone(), cluster.arn.clone(), cluster.created_at);
     Resource::new(id, arn, region, created_at, Clusters::wrap(cluster))
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum ActionSpec {}
-
-/// A HyperPod cluster has no changes costguard makes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {}
-
-impl ResourceAction for Action {
-    fn name(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn describe(&self) -> String {
-        match *self {}
-    }
-
-    fn permissions(&self) -> Vec<Permission> {
-        match *self {}
-    }
-
-    fn needs_rightsizing(&self) -> bool {
-        match *self {}
-    }
-
-    fn already_satisfied(&self, _: &Resource) -> bool {
-        match *self {}
-    }
-
-    fn refusal(&self, _: &Resource) -> Option<String> {
-        match *self {}
-    }
-
-    fn took_effect(&self, _: &Resource, _: Option<&Resource>) -> bool {
-        match *self {}
-    }
-
-    fn monthly_saving(&self, _: &Resource, _: DateTime<Utc>) -> Option<f64> {
-        match *self {}
-    }
-
-    fn undoable(&self) -> bool {
-        match *self {}
-    }
-
-    async fn apply(&self, _: &Aws, _: &Resource, _: Option<&Assessment>) -> Result<ActionResult, AwsError> {
-        match *self {}
-    }
-
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
-        match *self {}
-    }
 }
 
 /// The SageMaker calls this type makes.

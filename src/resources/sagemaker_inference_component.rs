@@ -184,19 +184,13 @@ impl Kind for InferenceComponents {
 
     /// Adds the tags, when the listing could not bring them in bulk.
     async fn describe(aws: &Aws, resource: &mut Resource, _: &super::Wanted) -> Result<(), AwsError> {
-        let Some(tags) = aws.sagemaker_tags(&resource.region).list_unless_gone(&resource.arn).await? else { return Ok(()) };
-        resource.tags = tags;
-        resource.described = true;
-        Ok(())
+        // Deleted since the listing: stays undescribed, never acted on.
+        super::sagemaker::read_tags(aws, resource).await.map(|_| ())
     }
 
     async fn reread(aws: &Aws, region: &str, name: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         let Some(component) = Api::new(aws, region).describe(name, &mut HashMap::new()).await? else { return Ok(None) };
-        let mut resource = to_resource(component, region);
-        let Some(tags) = aws.sagemaker_tags(region).list_unless_gone(&resource.arn).await? else { return Ok(None) };
-        resource.tags = tags;
-        resource.described = true;
-        Ok(Some(resource))
+        super::sagemaker::with_tags(aws, to_resource(component, region)).await
     }
 
     async fn price(resource: &mut Resource, prices: &PriceBook, now: DateTime<Utc>) {

@@ -149,21 +149,16 @@ impl Kind for TrackingServers {
             let Some(described) = Api::new(aws, &resource.region).describe(&resource.id).await? else { return Ok(()) };
             resource.details = Self::wrap(described);
         }
-        if !resource.tags_listed {
-            let Some(tags) = aws.sagemaker_tags(&resource.region).list_unless_gone(&resource.arn).await? else { return Ok(()) };
-            resource.tags = tags;
+        if resource.tags_listed {
+            resource.described = true;
+            return Ok(());
         }
-        resource.described = true;
-        Ok(())
+        super::sagemaker::read_tags(aws, resource).await.map(|_| ())
     }
 
     async fn reread(aws: &Aws, region: &str, name: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
         let Some(server) = Api::new(aws, region).describe(name).await? else { return Ok(None) };
-        let mut resource = to_resource(server, region);
-        let Some(tags) = aws.sagemaker_tags(region).list_unless_gone(&resource.arn).await? else { return Ok(None) };
-        resource.tags = tags;
-        resource.described = true;
-        Ok(Some(resource))
+        super::sagemaker::with_tags(aws, to_resource(server, region)).await
     }
 
     async fn price(resource: &mut Resource, _: &PriceBook, _: DateTime<Utc>) {

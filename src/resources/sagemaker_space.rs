@@ -19,13 +19,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sizes::{Assessment, Sizing};
-use super::{ActionInfo, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::sizes::Sizing;
+use super::{ActionInfo, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Registered, Resource, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
-use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
-use crate::yaml::{self, DecodeError, Node};
+use crate::yaml::{DecodeError, Node};
 
 pub struct Spaces;
 
@@ -65,7 +64,7 @@ impl Space {
 
 impl Kind for Spaces {
     type Details = Space;
-    type Action = Action;
+    type Action = super::no_action::NoAction;
 
     const NOUN: &'static str = "SageMaker Studio space";
     const ALIASES: &'static [&'static str] = &["aws.sagemaker-space", "studio-space"];
@@ -151,12 +150,11 @@ impl Kind for Spaces {
             }
             resource.details = Self::wrap(described);
         }
-        if !resource.tags_listed {
-            let Some(tags) = aws.sagemaker_tags(&resource.region).list_unless_gone(&resource.arn).await? else { return Ok(()) };
-            resource.tags = tags;
+        if resource.tags_listed {
+            resource.described = true;
+            return Ok(());
         }
-        resource.described = true;
-        Ok(())
+        super::sagemaker::read_tags(aws, resource).await.map(|_| ())
     }
 
     async fn reread(aws: &Aws, region: &str, id: &str, _: DateTime<Utc>) -> Result<Option<Resource>, AwsError> {
@@ -179,11 +177,7 @@ impl Kind for Spaces {
             Some(arn) => arn,
             None => space.arn(region, &aws.account_id().await?),
         };
-        let mut resource = to_resource(space, arn, region);
-        let Some(tags) = aws.sagemaker_tags(region).list_unless_gone(&resource.arn).await? else { return Ok(None) };
-        resource.tags = tags;
-        resource.described = true;
-        Ok(Some(resource))
+        super::sagemaker::with_tags(aws, to_resource(space, arn, region)).await
     }
 
     async fn price(resource: &mut Resource, _: &PriceBook, _: DateTime<Utc>) {
@@ -203,14 +197,8 @@ impl Kind for Spaces {
     }
 
     /// It has no changes of its own: any name is refused, as `validate` says.
-    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
-        match yaml::decode::<ActionSpec>(node, path) {
-            Ok(spec) => match spec {},
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Self::Action> {
+        super::no_action::compile(node, path, errors)
     }
 
     async fn restore(_: &Aws, _: &str, _: &Resource, _: &str) -> Result<String, RestoreError> {
@@ -221,60 +209,6 @@ impl Kind for Spaces {
 pub fn to_resource(space: Space, arn: String, region: &str) -> Resource {
     let (id, created_at) = (space.id(), space.created_at);
     Resource::new(id, arn, region, created_at, Spaces::wrap(space))
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum ActionSpec {}
-
-/// A space has no changes costguard makes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {}
-
-impl ResourceAction for Action {
-    fn name(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn describe(&self) -> String {
-        match *self {}
-    }
-
-    fn permissions(&self) -> Vec<Permission> {
-        match *self {}
-    }
-
-    fn needs_rightsizing(&self) -> bool {
-        match *self {}
-    }
-
-    fn already_satisfied(&self, _: &Resource) -> bool {
-        match *self {}
-    }
-
-    fn refusal(&self, _: &Resource) -> Option<String> {
-        match *self {}
-    }
-
-    fn took_effect(&self, _: &Resource, _: Option<&Resource>) -> bool {
-        match *self {}
-    }
-
-    fn monthly_saving(&self, _: &Resource, _: DateTime<Utc>) -> Option<f64> {
-        match *self {}
-    }
-
-    fn undoable(&self) -> bool {
-        match *self {}
-    }
-
-    async fn apply(&self, _: &Aws, _: &Resource, _: Option<&Assessment>) -> Result<ActionResult, AwsError> {
-        match *self {}
-    }
-
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
-        match *self {}
-    }
 }
 
 /// The SageMaker calls this type makes.
