@@ -37,6 +37,7 @@ pub mod no_action;
 pub mod sagemaker;
 pub mod scaling;
 pub mod sizes;
+pub mod stopping;
 
 use std::fmt;
 use std::future::Future;

@@ -26,13 +26,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sizes::{Assessment, Sizing};
-use super::{ActionInfo, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Effect, Effort, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::stopping::{self, Stop, Stoppable};
+use super::sizes::Sizing;
+use super::{ActionInfo, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Effect, Effort, Kind, Registered, Resource, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
-use crate::outcome::ActionResult;
 use crate::pricing::PriceBook;
-use crate::yaml::{self, DecodeError, Node};
+use crate::yaml::{DecodeError, Node};
 
 pub struct TrackingServers;
 
@@ -68,7 +68,7 @@ impl TrackingServer {
 
 impl Kind for TrackingServers {
     type Details = TrackingServer;
-    type Action = Action;
+    type Action = Stop<Self>;
 
     const NOUN: &'static str = "SageMaker MLflow tracking server";
     const ALIASES: &'static [&'static str] = &["aws.sagemaker-mlflow-tracking-server", "mlflow-tracking-server"];
@@ -181,98 +181,37 @@ impl Kind for TrackingServers {
         aws.sagemaker_tags(region).delete(arn, keys).await
     }
 
-    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
-        match yaml::decode::<ActionSpec>(node, path) {
-            Ok(ActionSpec::Stop(_)) => Some(Action::Stop),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Self::Action> {
+        stopping::compile(node, path, errors)
     }
 
     /// Starts a tracking server costguard stopped.
     async fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> Result<String, RestoreError> {
-        if action != "stop" {
-            return Err(RestoreError::NotRestorable(format!("{action} of a tracking server cannot be undone")));
-        }
-        Api::new(aws, &before.region).start(&before.id).await?;
-        Ok(format!("started MLflow tracking server {} in {} (stopped by run {run_id})", before.id, before.region))
+        stopping::restore::<Self>(aws, action, before, run_id).await
+    }
+}
+
+impl Stoppable for TrackingServers {
+    const STOP_PERMISSION: &'static str = "sagemaker:StopMlflowTrackingServer";
+    const START_PERMISSION: &'static str = "sagemaker:StartMlflowTrackingServer";
+    const KEEPS: &'static str = "its runs and artifacts stay";
+
+    fn stopped(t: &TrackingServer) -> bool {
+        t.stopped()
+    }
+
+    async fn stop(aws: &Aws, resource: &Resource) -> Result<(), AwsError> {
+        Api::new(aws, &resource.region).stop(&resource.id).await
+    }
+
+    async fn start(aws: &Aws, resource: &Resource) -> Result<(), AwsError> {
+        Api::new(aws, &resource.region).start(&resource.id).await
     }
 }
 
 pub fn to_resource(server: TrackingServer, region: &str) -> Resource {
     let (id, arn, created_at) = (server.name.clone(), server.arn.clone(), server.created_at);
     Resource::new(id, arn, region, created_at, TrackingServers::wrap(server))
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum ActionSpec {
-    Stop(StopSpec),
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StopSpec {}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    Stop,
-}
-
-impl ResourceAction for Action {
-    fn name(&self) -> &'static str {
-        "stop"
-    }
-
-    fn describe(&self) -> String {
-        "stop the MLflow tracking server (its runs and artifacts stay)".to_string()
-    }
-
-    fn permissions(&self) -> Vec<Permission> {
-        vec![Permission::on("sagemaker:StopMlflowTrackingServer", &[TrackingServers::ARN_PATTERN])]
-    }
-
-    fn restore_permissions(&self) -> Vec<Permission> {
-        vec![Permission::on("sagemaker:StartMlflowTrackingServer", &[TrackingServers::ARN_PATTERN])]
-    }
-
-    fn needs_rightsizing(&self) -> bool {
-        false
-    }
-
-    fn already_satisfied(&self, resource: &Resource) -> bool {
-        TrackingServers::details_of(resource).is_some_and(TrackingServer::stopped)
-    }
-
-    fn refusal(&self, _: &Resource) -> Option<String> {
-        None
-    }
-
-    fn took_effect(&self, _: &Resource, now: Option<&Resource>) -> bool {
-        now.is_none_or(|r| self.already_satisfied(r))
-    }
-
-    fn monthly_saving(&self, resource: &Resource, _: DateTime<Utc>) -> Option<f64> {
-        resource.monthly_cost_usd
-    }
-
-    fn undoable(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, aws: &Aws, resource: &Resource, _: Option<&Assessment>) -> Result<ActionResult, AwsError> {
-        match Api::new(aws, &resource.region).stop(&resource.id).await {
-            Ok(()) => Ok(ActionResult::Done("tracking server stopping".to_string())),
-            Err(e) if e.is_not_found() => Ok(ActionResult::AlreadyDone("tracking server no longer exists".to_string())),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
-        None
-    }
 }
 
 fn activity(a: Option<&aws_sdk_sagemaker::types::IsTrackingServerActive>) -> Option<Activity> {

@@ -27,13 +27,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::sagemaker::{self as sm_prices, Use};
-use super::sizes::{Assessment, Sizing};
-use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
+use super::stopping::{self, Stop, Stoppable};
+use super::sizes::Sizing;
+use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Registered, Resource, RestoreError, Tags};
 use crate::aws::tags::{sagemaker_error, time};
 use crate::aws::{sdk_client, Aws, AwsError};
-use crate::outcome::ActionResult;
 use crate::pricing::{PriceBook, HOURS_PER_MONTH};
-use crate::yaml::{self, DecodeError, Node};
+use crate::yaml::{DecodeError, Node};
 
 pub struct Notebooks;
 
@@ -52,7 +52,7 @@ pub struct Notebook {
 
 impl Kind for Notebooks {
     type Details = Notebook;
-    type Action = Action;
+    type Action = Stop<Self>;
 
     const NOUN: &'static str = "SageMaker notebook";
     const ALIASES: &'static [&'static str] = &["aws.sagemaker-notebook"];
@@ -157,103 +157,37 @@ impl Kind for Notebooks {
         aws.sagemaker_tags(region).delete(arn, keys).await
     }
 
-    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Action> {
-        match yaml::decode::<ActionSpec>(node, path) {
-            Ok(ActionSpec::Stop(_)) => Some(Action::Stop),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+    fn compile_action(node: &Node, path: &str, errors: &mut Vec<DecodeError>) -> Option<Self::Action> {
+        stopping::compile(node, path, errors)
     }
 
     /// Starts a notebook costguard stopped.
     async fn restore(aws: &Aws, action: &str, before: &Resource, run_id: &str) -> Result<String, RestoreError> {
-        let Some(notebook) = Self::details_of(before) else { return Err(RestoreError::Unsupported(Self::TYPE)) };
-        if action != "stop" {
-            return Err(RestoreError::NotRestorable(format!("{action} of a notebook cannot be undone")));
-        }
-        Api::new(aws, &before.region).start(&notebook.name).await?;
-        Ok(format!("started notebook instance {} in {} (stopped by run {run_id})", notebook.name, before.region))
+        stopping::restore::<Self>(aws, action, before, run_id).await
+    }
+}
+
+impl Stoppable for Notebooks {
+    const STOP_PERMISSION: &'static str = "sagemaker:StopNotebookInstance";
+    const START_PERMISSION: &'static str = "sagemaker:StartNotebookInstance";
+    const KEEPS: &'static str = "its storage is kept";
+
+    fn stopped(n: &Notebook) -> bool {
+        n.status == "Stopped" || n.status == "Stopping"
+    }
+
+    async fn stop(aws: &Aws, resource: &Resource) -> Result<(), AwsError> {
+        Api::new(aws, &resource.region).stop(&resource.id).await
+    }
+
+    async fn start(aws: &Aws, resource: &Resource) -> Result<(), AwsError> {
+        Api::new(aws, &resource.region).start(&resource.id).await
     }
 }
 
 pub fn to_resource(notebook: Notebook, region: &str) -> Resource {
     let (id, arn, created_at) = (notebook.name.clone(), notebook.arn.clone(), notebook.created_at);
     Resource::new(id, arn, region, created_at, Notebooks::wrap(notebook))
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum ActionSpec {
-    Stop(StopSpec),
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StopSpec {}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    Stop,
-}
-
-fn is_stopped(resource: &Resource) -> bool {
-    Notebooks::details_of(resource).is_some_and(|n| n.status == "Stopped" || n.status == "Stopping")
-}
-
-impl ResourceAction for Action {
-    fn name(&self) -> &'static str {
-        "stop"
-    }
-
-    fn describe(&self) -> String {
-        "stop the notebook instance (its storage is kept)".to_string()
-    }
-
-    fn permissions(&self) -> Vec<Permission> {
-        vec![Permission::on("sagemaker:StopNotebookInstance", &[Notebooks::ARN_PATTERN])]
-    }
-
-    fn restore_permissions(&self) -> Vec<Permission> {
-        vec![Permission::on("sagemaker:StartNotebookInstance", &[Notebooks::ARN_PATTERN])]
-    }
-
-    fn needs_rightsizing(&self) -> bool {
-        false
-    }
-
-    fn already_satisfied(&self, resource: &Resource) -> bool {
-        is_stopped(resource)
-    }
-
-    fn refusal(&self, _: &Resource) -> Option<String> {
-        None
-    }
-
-    fn took_effect(&self, _: &Resource, now: Option<&Resource>) -> bool {
-        now.is_none_or(is_stopped)
-    }
-
-    fn monthly_saving(&self, resource: &Resource, _: DateTime<Utc>) -> Option<f64> {
-        resource.monthly_cost_usd
-    }
-
-    fn undoable(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, aws: &Aws, resource: &Resource, _: Option<&Assessment>) -> Result<ActionResult, AwsError> {
-        match Api::new(aws, &resource.region).stop(&resource.id).await {
-            Ok(()) => Ok(ActionResult::Done("notebook stopping".to_string())),
-            Err(e) if e.is_not_found() => Ok(ActionResult::AlreadyDone("notebook no longer exists".to_string())),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn recover(&self, _: &Aws, _: &Resource, _: Option<&Resource>) -> Option<crate::outcome::Repair> {
-        None
-    }
 }
 
 /// The SageMaker calls this type makes.
