@@ -227,7 +227,9 @@ def create_notebooks(cmd, port):
 def create_clusters(cmd, port):
     """N HyperPod clusters of two instance groups (2 x ml.g5.12xlarge and
     1 x ml.c5.xlarge), tagged with an owner, created `days` ago (a
-    benchmark fleet). moto answers ResourceInUse after creating each."""
+    benchmark fleet). moto 5.2.5 fails (HTTP 500, then ResourceInUse when
+    retried) after creating a cluster whose groups do not name
+    ThreadsPerCore, so they do."""
     region = cmd["region"]
     (sm,) = clients(cmd, port, "sagemaker")
     from botocore.exceptions import ClientError
@@ -239,8 +241,8 @@ def create_clusters(cmd, port):
     for i in range(int(cmd["count"])):
         name = f"{cmd['prefix']}{i:04d}"
         groups = [
-            {"InstanceGroupName": "workers", "InstanceType": "ml.g5.12xlarge", "InstanceCount": 2, "ExecutionRole": role, "LifeCycleConfig": lifecycle},
-            {"InstanceGroupName": "head", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "ExecutionRole": role, "LifeCycleConfig": lifecycle},
+            {"InstanceGroupName": "workers", "InstanceType": "ml.g5.12xlarge", "InstanceCount": 2, "ExecutionRole": role, "LifeCycleConfig": lifecycle, "ThreadsPerCore": 1},
+            {"InstanceGroupName": "head", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "ExecutionRole": role, "LifeCycleConfig": lifecycle, "ThreadsPerCore": 1},
         ]
         try:
             sm.create_cluster(ClusterName=name, InstanceGroups=groups, Tags=[{"Key": "owner", "Value": f"team-{i % 7}@example.com"}],
