@@ -53,4 +53,41 @@ impl TaggingClient {
             }
         }
     }
+
+    /// The tags of one listing's resources, read in bulk when there is any
+    /// resource to read them for; with `fold_case`, matched to ARNs without
+    /// regard to case (AWS spells parts of some ARNs as it likes: a Studio
+    /// app's type).
+    pub async fn bulk(&self, type_filter: &str, any: bool, fold_case: bool) -> BulkTags {
+        if !any {
+            return BulkTags { by_arn: None, fold_case };
+        }
+        let by_arn = self.tags_by_arn_or_fall_back(type_filter).await;
+        let by_arn = match fold_case {
+            true => by_arn.map(|t| t.into_iter().map(|(arn, tags)| (arn.to_ascii_lowercase(), tags)).collect()),
+            false => by_arn,
+        };
+        BulkTags { by_arn, fold_case }
+    }
+}
+
+/// One listing's tags read in bulk: [`TaggingClient::bulk`].
+#[derive(Debug, Default)]
+pub struct BulkTags {
+    /// `None` when they could not be read (or there was nothing to read them for).
+    by_arn: Option<HashMap<String, Tags>>,
+    fold_case: bool,
+}
+
+impl BulkTags {
+    /// The tags of `arn` (none, when it is untagged); `None` when the bulk
+    /// read failed, so they must be read one by one.
+    pub fn take(&mut self, arn: &str) -> Option<Tags> {
+        let by_arn = self.by_arn.as_mut()?;
+        let found = match self.fold_case {
+            true => by_arn.remove(&arn.to_ascii_lowercase()),
+            false => by_arn.remove(arn),
+        };
+        Some(found.unwrap_or_default())
+    }
 }

@@ -488,6 +488,17 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// Gives it its tags from its listing's bulk read, marking them listed
+    /// (and it described, when its listing has everything else); nothing
+    /// when the bulk read failed: its describe then reads them.
+    pub fn take_listed_tags(&mut self, bulk: &mut crate::aws::tagging::BulkTags, complete: bool) {
+        if let Some(tags) = bulk.take(&self.arn) {
+            self.tags = tags;
+            self.tags_listed = true;
+            self.described |= complete;
+        }
+    }
+
     /// A resource as listed: no tags, cost, metrics or sizes yet.
     pub fn new(id: String, arn: String, region: &str, created_at: Option<DateTime<Utc>>, details: Details) -> Self {
         Resource {

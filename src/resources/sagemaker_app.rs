@@ -230,17 +230,13 @@ impl Kind for Apps {
         let account = aws.account_id().await?;
         // Tags in bulk, matched without regard to case: AWS's app ARNs
         // spell the app type as it likes.
-        let tags = aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:app").await;
-        let mut tags: Option<std::collections::HashMap<String, Tags>> = tags.map(|t| t.into_iter().map(|(arn, tags)| (arn.to_ascii_lowercase(), tags)).collect());
+        let mut tags = aws.tagging(region).bulk("sagemaker:app", true, true).await;
         Ok(apps
             .into_iter()
             .map(|a| {
                 let arn = a.arn(region, &account);
                 let mut resource = to_resource(a, arn, region);
-                if let Some(tags) = tags.as_mut() {
-                    resource.tags = tags.remove(&resource.arn.to_ascii_lowercase()).unwrap_or_default();
-                    resource.tags_listed = true;
-                }
+                resource.take_listed_tags(&mut tags, false);
                 resource
             })
             .collect())

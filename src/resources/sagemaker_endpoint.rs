@@ -211,15 +211,12 @@ impl Kind for Endpoints {
         let endpoints = Api::new(aws, region).list(on_progress).await?;
         // Tags in bulk: the protection tag, tag filters and owners decide
         // before any describe. Untagged endpoints are not in the answer.
-        let mut tags = if endpoints.is_empty() { Some(Default::default()) } else { aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:endpoint").await };
+        let mut tags = aws.tagging(region).bulk("sagemaker:endpoint", !endpoints.is_empty(), false).await;
         Ok(endpoints
             .into_iter()
             .map(|summary| {
                 let mut resource = to_resource(summary, None, region);
-                if let Some(tags) = tags.as_mut() {
-                    resource.tags = tags.remove(&resource.arn).unwrap_or_default();
-                    resource.tags_listed = true;
-                }
+                resource.take_listed_tags(&mut tags, false);
                 resource
             })
             .collect())

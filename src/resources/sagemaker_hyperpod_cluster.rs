@@ -113,17 +113,13 @@ impl Kind for Clusters {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tags = aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:cluster").await;
+        let mut tags = aws.tagging(region).bulk("sagemaker:cluster", true, false).await;
         let mut clusters = Vec::with_capacity(names.len());
         for name in names {
             // Deleted between the two calls: not listed.
             let Some(cluster) = api.describe(&name).await? else { continue };
             let mut resource = to_resource(cluster, region);
-            if let Some(tags) = tags.as_mut() {
-                resource.tags = tags.remove(&resource.arn).unwrap_or_default();
-                resource.tags_listed = true;
-                resource.described = true;
-            }
+            resource.take_listed_tags(&mut tags, true);
             clusters.push(resource);
             on_progress(clusters.len());
         }

@@ -164,18 +164,14 @@ impl Kind for InferenceComponents {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tags = aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:inference-component").await;
+        let mut tags = aws.tagging(region).bulk("sagemaker:inference-component", true, false).await;
         let mut instance_types: HashMap<String, HashMap<String, String>> = HashMap::new();
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             // Deleted between the two calls: not listed.
             let Some(component) = api.describe(&name, &mut instance_types).await? else { continue };
             let mut resource = to_resource(component, region);
-            if let Some(tags) = tags.as_mut() {
-                resource.tags = tags.remove(&resource.arn).unwrap_or_default();
-                resource.tags_listed = true;
-                resource.described = true;
-            }
+            resource.take_listed_tags(&mut tags, true);
             out.push(resource);
             on_progress(out.len());
         }

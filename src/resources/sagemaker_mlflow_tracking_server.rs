@@ -127,15 +127,12 @@ impl Kind for TrackingServers {
 
     async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         let servers = Api::new(aws, region).list(on_progress).await?;
-        let mut tags = if servers.is_empty() { None } else { aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:mlflow-tracking-server").await };
+        let mut tags = aws.tagging(region).bulk("sagemaker:mlflow-tracking-server", !servers.is_empty(), false).await;
         Ok(servers
             .into_iter()
             .map(|t| {
                 let mut resource = to_resource(t, region);
-                if let Some(tags) = tags.as_mut() {
-                    resource.tags = tags.remove(&resource.arn).unwrap_or_default();
-                    resource.tags_listed = true;
-                }
+                resource.take_listed_tags(&mut tags, false);
                 resource
             })
             .collect())

@@ -105,16 +105,12 @@ impl Kind for Notebooks {
     async fn list(aws: &Aws, region: &str, _: bool, _: DateTime<Utc>, on_progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Resource>, AwsError> {
         let notebooks = Api::new(aws, region).list(on_progress).await?;
         // Tags in bulk make the listing complete: no call per notebook.
-        let mut tags = if notebooks.is_empty() { None } else { aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:notebook-instance").await };
+        let mut tags = aws.tagging(region).bulk("sagemaker:notebook-instance", !notebooks.is_empty(), false).await;
         Ok(notebooks
             .into_iter()
             .map(|n| {
                 let mut resource = to_resource(n, region);
-                if let Some(tags) = tags.as_mut() {
-                    resource.tags = tags.remove(&resource.arn).unwrap_or_default();
-                    resource.tags_listed = true;
-                    resource.described = true;
-                }
+                resource.take_listed_tags(&mut tags, true);
                 resource
             })
             .collect())

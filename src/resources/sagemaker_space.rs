@@ -122,17 +122,13 @@ impl Kind for Spaces {
             return Ok(Vec::new());
         }
         let account = aws.account_id().await?;
-        let tags = aws.tagging(region).tags_by_arn_or_fall_back("sagemaker:space").await;
-        let mut tags: Option<std::collections::HashMap<String, Tags>> = tags.map(|t| t.into_iter().map(|(arn, tags)| (arn.to_ascii_lowercase(), tags)).collect());
+        let mut tags = aws.tagging(region).bulk("sagemaker:space", true, true).await;
         Ok(spaces
             .into_iter()
             .map(|s| {
                 let arn = s.arn(region, &account);
                 let mut resource = to_resource(s, arn, region);
-                if let Some(tags) = tags.as_mut() {
-                    resource.tags = tags.remove(&resource.arn.to_ascii_lowercase()).unwrap_or_default();
-                    resource.tags_listed = true;
-                }
+                resource.take_listed_tags(&mut tags, false);
                 resource
             })
             .collect())
