@@ -251,9 +251,10 @@ impl Api {
             Err(e) => return Err(e),
         };
         let settings = out.space_settings();
-        let app_type = settings.and_then(|s| s.app_type()).map(|t| t.as_str().to_string()).or_else(|| space.app_type.clone());
+        // The SDK's enum decides which app's settings to read; the listing's spelling stands in when the description has none.
+        let kind = settings.and_then(|s| s.app_type()).cloned().or_else(|| space.app_type.as_deref().map(aws_sdk_sagemaker::types::AppType::from));
         let (instance, idle) = match settings {
-            Some(s) if app_type.as_deref() == Some("CodeEditor") => {
+            Some(s) if kind == Some(aws_sdk_sagemaker::types::AppType::CodeEditor) => {
                 let c = s.code_editor_app_settings();
                 (
                     c.and_then(|c| c.default_resource_spec()).and_then(|r| r.instance_type()).map(|t| t.as_str().to_string()),
@@ -271,7 +272,7 @@ impl Api {
         };
         let described = Space {
             status: out.status().map(|v| v.as_str().to_string()).unwrap_or_else(|| space.status.clone()),
-            app_type,
+            app_type: kind.map(|k| k.as_str().to_string()),
             owner: out.ownership_settings().and_then(|o| o.owner_user_profile_name()).map(str::to_string).or_else(|| space.owner.clone()),
             sharing: out.space_sharing_settings().and_then(|v| v.sharing_type()).map(|t| t.as_str().to_string()).or_else(|| space.sharing.clone()),
             storage_gb: settings.and_then(|v| v.space_storage_settings()).and_then(|v| v.ebs_storage_settings()).and_then(|e| e.ebs_volume_size_in_gb()).or(space.storage_gb),
