@@ -66,6 +66,8 @@ pub fn iam_prefix(sdk_service: &str) -> String {
         "Pricing" => "pricing".to_string(),
         "SESv2" => "ses".to_string(),
         "STS" => "sts".to_string(),
+        "OpenSearchServerless" => "aoss".to_string(),
+        "Bedrock Agent" => "bedrock".to_string(),
         other => other.to_ascii_lowercase().replace(' ', ""),
     }
 }

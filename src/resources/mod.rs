@@ -836,6 +836,8 @@ registry! {
     SagemakerInferenceComponent = "sagemaker-inference-component" => sagemaker_inference_component::InferenceComponents,
     SagemakerSpace = "sagemaker-space" => sagemaker_space::Spaces,
     SagemakerMlflowTrackingServer = "sagemaker-mlflow-tracking-server" => sagemaker_mlflow_tracking_server::TrackingServers,
+    EcrRepository = "ecr-repository" => ecr_repository::Repositories,
+    OpensearchServerlessCollection = "opensearch-serverless-collection" => opensearch_serverless_collection::Collections,
 }
 
 #[cfg(test)]

@@ -136,6 +136,59 @@ def no_tracking_servers(_self):
 SageMakerResponse.list_mlflow_tracking_servers = no_tracking_servers
 
 
+def knowledge_base_times_as_aws_sends_them():
+    """moto 5.2.5's Bedrock Agent sends a knowledge base's createdAt and
+    updatedAt as epoch seconds; AWS (restJson1) sends ISO 8601 date-times,
+    which is what the SDK reads. The state is moto's; only the wire format
+    is changed."""
+    from datetime import datetime, timezone
+    from moto.bedrockagent.models import KnowledgeBase
+
+    def iso(d):
+        for key in ("createdAt", "updatedAt"):
+            if isinstance(d.get(key), (int, float)):
+                d[key] = datetime.fromtimestamp(d[key], tz=timezone.utc).isoformat().replace("+00:00", "Z")
+        return d
+
+    for method in ("to_dict", "dict_summary"):
+        original = getattr(KnowledgeBase, method)
+        setattr(KnowledgeBase, method, lambda self, _o=original: iso(_o(self)))
+
+
+knowledge_base_times_as_aws_sends_them()
+
+
+def tagging_api_with_ecr():
+    """moto 5.2.5's Tagging API (GetResources) leaves ECR repositories out;
+    AWS's lists them (`ecr:repository`). This adds the repositories' tags,
+    as ListTagsForResource holds them, to what GetResources yields."""
+    from moto.ecr.models import ecr_backends
+    from moto.core.resource_tagging import TaggedResource
+    from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend, make_tag_matcher
+
+    original = ResourceGroupsTaggingAPIBackend._get_resources_generator
+
+    def with_ecr(self, tag_filters=None, resource_type_filters=None, resource_arn_list=None):
+        yield from original(self, tag_filters=tag_filters, resource_type_filters=resource_type_filters,
+                            resource_arn_list=resource_arn_list)
+        if resource_type_filters and not any(f.split(":")[0] == "ecr" for f in resource_type_filters):
+            return
+        if self.account_id not in ecr_backends or self.region_name not in ecr_backends[self.account_id]:
+            return
+        backend = ecr_backends[self.account_id][self.region_name]
+        matches = make_tag_matcher(tag_filters)
+        for repo in backend.repositories.values():
+            tags = backend.tagger.list_tags_for_resource(repo.arn)["tags"]
+            tags = {t["Key"]: t["Value"] for t in tags}
+            if tags and matches(tags) and (not resource_arn_list or repo.arn in resource_arn_list):
+                yield TaggedResource(arn=repo.arn, resource_type="ecr:repository", tags=tags)
+
+    ResourceGroupsTaggingAPIBackend._get_resources_generator = with_ecr
+
+
+tagging_api_with_ecr()
+
+
 def backdate(cmd):
     days = float(cmd["days"])
     account = cmd.get("account", DEFAULT_ACCOUNT_ID)
@@ -157,6 +210,14 @@ def backdate(cmd):
             store = backend.endpoints if kind == "endpoint" else backend.notebook_instances
             thing = store[cmd["name"]]
             thing.creation_time = thing.last_modified_time = then
+    elif service == "aoss":
+        from moto.opensearchserverless.models import opensearchserverless_backends
+
+        backend = opensearchserverless_backends[account][cmd["region"]]
+        found = [c for c in backend.collections.values() if c.name == cmd["name"]]
+        if not found:
+            raise KeyError(f"no collection named {cmd['name']!r}")
+        found[0].created_date = int((utcnow() - timedelta(days=days)).timestamp() * 1000)
     elif service == "ec2":
         from moto.ec2.models import ec2_backends
 
