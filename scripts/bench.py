@@ -11,6 +11,8 @@ operation.
     scripts/bench.sh 1000 buckets       # 20 GB buckets, every other one with a lifecycle rule
     scripts/bench.sh 1000 training-jobs # hour-long runs a day ago, every other one on spot
     scripts/bench.sh 1000 hyperpod-clusters # 2 x ml.g5.12xlarge + 1 x ml.c5.xlarge each, a month old
+    scripts/bench.sh 1000 ecr-repositories  # three 1 GB images each, every other one with a lifecycle policy
+    scripts/bench.sh 1000 aoss-collections  # a month old, every other one searched, every 10th behind a knowledge base
 """
 
 import json
@@ -54,12 +56,19 @@ def main():
         elif kind == "hyperpod-clusters":
             moto.command(op="create_clusters", region=REGION, prefix="hp-", count=count, days=30)
             print(f"seeded {count} HyperPod clusters in {time.time() - t:.1f}s (2 x ml.g5.12xlarge + 1 x ml.c5.xlarge each, a month old)")
+        elif kind == "ecr-repositories":
+            moto.command(op="create_repositories", region=REGION, prefix="repo-", count=count, lifecycle_every=2)
+            print(f"seeded {count} ECR repositories in {time.time() - t:.1f}s (three 1 GB images each, every other one with a lifecycle policy)")
+        elif kind == "aoss-collections":
+            moto.command(op="create_collections", region=REGION, prefix="vec-", count=count, busy_every=2, days=30)
+            print(f"seeded {count} OpenSearch Serverless collections in {time.time() - t:.1f}s (a month old, every other one searched, "
+                  "every 10th behind a knowledge base)")
         elif kind == "log-groups":
             moto.command(op="create_log_groups", region=REGION, prefix="/bench/group-",
                          count=count, retention_every=3, tag_every=2)
             print(f"seeded {count} log groups in {time.time() - t:.1f}s (1/3 with retention, 1/2 tagged)")
         else:
-            sys.exit(f"bench: unknown fleet {kind!r} (log-groups, endpoints, instances, gpu-instances, volumes, buckets, training-jobs, hyperpod-clusters)")
+            sys.exit(f"bench: unknown fleet {kind!r} (log-groups, endpoints, instances, gpu-instances, volumes, buckets, training-jobs, hyperpod-clusters, ecr-repositories, aoss-collections)")
 
         report_dir = tempfile.mkdtemp(prefix="costguard-bench-")
         state_dir = tempfile.mkdtemp(prefix="costguard-bench-state-")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of a sweep over N log groups (default 10000) or, with a second
 # argument `endpoints`, `instances`, `gpu-instances`, `volumes`, `buckets`,
-# `training-jobs` or `hyperpod-clusters`, N of those; see scripts/bench.py. `scripts/bench.sh mixed
+# `training-jobs`, `hyperpod-clusters`, `ecr-repositories` or `aoss-collections`, N of those;
+# see scripts/bench.py. `scripts/bench.sh mixed
 # [--peer custodian]` is the mixed AI/ML estate with 30 ms per call, side by
 # side with Cloud Custodian; see scripts/bench_mixed.py. `scripts/bench.sh org
 # [N]` is an organization of N accounts (default 100); see scripts/bench_org.py.

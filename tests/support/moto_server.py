@@ -64,6 +64,13 @@ Commands:
       on spot (billed 20 minutes).
   {"op": "create_clusters", "region": "us-east-1", "prefix": "hp-", "count": 1000, "days": 30}
       N HyperPod clusters (2 x ml.g5.12xlarge + 1 x ml.c5.xlarge), owner-tagged.
+  {"op": "create_repositories", "region": "us-east-1", "prefix": "repo-", "count": 1000, "lifecycle_every": 2}
+      N ECR repositories of three 1 GB images each, every nth with a lifecycle policy.
+  {"op": "create_collections", "region": "us-east-1", "prefix": "vec-", "count": 1000, "busy_every": 2, "days": 30}
+      N OpenSearch Serverless collections, the account's OCUs (4), every nth
+      searched, every 10th used by a Bedrock knowledge base.
+  {"op": "backdate", "service": "aoss", "name": "docs", ...}
+      moves an OpenSearch Serverless collection's creation time back.
   {"op": "create_notebooks", "region": "us-east-1", "prefix": "nb-", "count": 20, "days": 10}
       N running notebooks created `days` ago, for the mixed benchmark.
   {"op": "update_domain", "region": "us-east-1", "domain": "d-...", "settings": {...}}
@@ -314,6 +321,67 @@ def create_clusters(cmd, port):
         backend.clusters[name].creation_time = then
 
 
+def create_repositories(cmd, port):
+    """N ECR repositories, owner-tagged, each holding three 1 GB images (one
+    untagged); every `lifecycle_every`th has a lifecycle policy of its own
+    (a benchmark fleet)."""
+    (ecr,) = clients(cmd, port, "ecr")
+    every = int(cmd.get("lifecycle_every", 0))
+    policy = json.dumps({"rules": [{"rulePriority": 1, "description": "team rule", "action": {"type": "expire"},
+                                    "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                                                  "countUnit": "days", "countNumber": 30}}]})
+    for i in range(int(cmd["count"])):
+        name = f"{cmd['prefix']}{i:04d}"
+        ecr.create_repository(repositoryName=name, tags=[{"Key": "owner", "Value": f"team-{i % 7}@example.com"}])
+        for n, tag in enumerate(["v1", "v2", None]):
+            manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                        "config": {"size": 10**9, "digest": f"sha256:{i:032x}{n:032x}"},
+                        "layers": [{"size": 10**9, "digest": f"sha256:{n:032x}{i:032x}"}]}
+            kw = {"imageTag": tag} if tag else {}
+            ecr.put_image(repositoryName=name, imageManifest=json.dumps(manifest), **kw)
+        if every and i % every == 0:
+            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy)
+
+
+def create_collections(cmd, port):
+    """N OpenSearch Serverless collections (VECTORSEARCH), owner-tagged and
+    `days` old, the account's OCUs published (4), every `busy_every`th
+    searched, and every 10th used by a Bedrock knowledge base (a benchmark
+    fleet)."""
+    region = cmd["region"]
+    aoss, cw, kb = clients(cmd, port, "opensearchserverless", "cloudwatch", "bedrock-agent")
+    from moto.opensearchserverless.models import opensearchserverless_backends
+    count, every = int(cmd["count"]), int(cmd.get("busy_every", 0))
+    names = [f"{cmd['prefix']}{i:04d}" for i in range(count)]
+    account = cmd.get("account", DEFAULT_ACCOUNT_ID)
+    aoss.create_security_policy(name="bench-encryption", type="encryption", policy=json.dumps({
+        "Rules": [{"ResourceType": "collection", "Resource": [f"collection/{n}" for n in names]}],
+        "AWSOwnedKey": False, "KmsARN": f"arn:aws:kms:{region}:{account}:key/bench"}))
+    backend = opensearchserverless_backends[account][region]
+    then = int((utcnow() - timedelta(days=float(cmd.get("days", 30)))).timestamp() * 1000)
+    at = utcnow() - timedelta(hours=3)
+    for i, name in enumerate(names):
+        c = aoss.create_collection(name=name, type="VECTORSEARCH",
+                                   tags=[{"key": "owner", "value": f"team-{i % 7}@example.com"}])["createCollectionDetail"]
+        backend.collections[c["id"]].created_date = then
+        if every and i % every == 0:
+            cw.put_metric_data(Namespace="AWS/AOSS", MetricData=[{
+                "MetricName": "SearchRequestRate", "Value": 10.0, "Timestamp": at,
+                "Dimensions": [{"Name": "ClientId", "Value": account}, {"Name": "CollectionId", "Value": c["id"]},
+                               {"Name": "CollectionName", "Value": name}]}])
+        if i % 10 == 0:
+            kb.create_knowledge_base(
+                name=f"kb-{name}", roleArn=f"arn:aws:iam::{account}:role/kb",
+                knowledgeBaseConfiguration={"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {
+                    "embeddingModelArn": f"arn:aws:bedrock:{region}::foundation-model/amazon.titan-embed-text-v2:0"}},
+                storageConfiguration={"type": "OPENSEARCH_SERVERLESS", "opensearchServerlessConfiguration": {
+                    "collectionArn": c["arn"], "vectorIndexName": "index",
+                    "fieldMapping": {"vectorField": "v", "textField": "t", "metadataField": "m"}}})
+    for metric in ("IndexingOCU", "SearchOCU"):
+        cw.put_metric_data(Namespace="AWS/AOSS", MetricData=[{
+            "MetricName": metric, "Value": 2.0, "Timestamp": at, "Dimensions": [{"Name": "ClientId", "Value": account}]}])
+
+
 def create_instances(cmd, port):
     region = cmd["region"]
     ec2, cw = clients(cmd, port, "ec2", "cloudwatch")
@@ -545,6 +613,8 @@ def main():
         "create_volumes": lambda cmd: create_volumes(cmd, bound),
         "create_buckets": lambda cmd: create_buckets(cmd, bound),
         "create_clusters": lambda cmd: create_clusters(cmd, bound),
+        "create_repositories": lambda cmd: create_repositories(cmd, bound),
+        "create_collections": lambda cmd: create_collections(cmd, bound),
         "create_training_jobs": lambda cmd: create_training_jobs(cmd, bound),
         "ses_sent": lambda cmd: ses_sent(cmd),
         "shape_training_job": lambda cmd: shape_training_job(cmd),
