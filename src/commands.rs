@@ -822,3 +822,147 @@ fn schedule_table(lines: &[ScheduleLine], hours: u32) -> String {
     }
     out
 }
+
+/// What `costguard events drain` reads, as the CLI gives it.
+pub struct DrainArgs {
+    /// `--queue`: overrides the config's `events.queue`.
+    pub queue: Option<String>,
+    pub config: Option<PathBuf>,
+    /// The state folder (the config's `state-dir` wins).
+    pub state_dir: PathBuf,
+    pub price_list_api: bool,
+    pub json: bool,
+}
+
+/// `costguard events drain`: handles what the events queue holds (each
+/// CloudTrail event of a creation read, priced, tagged and told once),
+/// prints what it did, and exits: 0 when every message was settled, 3 when
+/// some failed (left in the queue to come back) or could not be read.
+pub async fn events_drain(args: DrainArgs, clock: &Clock, cancel: &CancellationToken) -> ExitCode {
+    let daemon = match args.config.as_deref().map(config::daemon::load).transpose() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let settings = match (daemon.as_ref().and_then(|d| d.events.clone()), &args.queue) {
+        (Some(mut s), Some(queue)) => {
+            s.queue = queue.clone();
+            s
+        }
+        (Some(s), None) => s,
+        (None, Some(queue)) => config::events::EventsSettings::for_queue(queue),
+        (None, None) => {
+            eprintln!("costguard: no queue: pass --queue URL, or a --config with an `events:` section");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let email_settings = daemon.as_ref().and_then(|d| d.email.clone());
+    let email = match email_settings.as_ref().map(EmailSetup::load).transpose() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let templates = match crate::notify::created::CreatedTemplates::load(email_settings.as_ref().and_then(|e| e.templates.as_deref())) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let state_dir = daemon.as_ref().and_then(|d| d.state_dir.clone()).unwrap_or(args.state_dir);
+    if let Err(e) = crate::files::create_private_dir(&state_dir) {
+        eprintln!("costguard: cannot create the state folder {}: {e}", state_dir.display());
+        return ExitCode::from(exit::FAILED);
+    }
+    let journal = match crate::engine::journal::Journal::open(&state_dir.join(config::daemon::JOURNAL_FILE)) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    let prices = crate::pricing::PriceBook::new(args.price_list_api.then(|| aws.pricing()), Some(state_dir.join(config::daemon::PRICE_CACHE_FILE)));
+    let default_owner_tags: Vec<String> = config::daemon::DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect();
+    let owner_tags = email_settings.as_ref().map_or(&default_owner_tags, |e| &e.owner_tags);
+    let consumer = crate::events::Consumer {
+        aws: &aws,
+        settings: &settings,
+        prices: &prices,
+        journal: &journal,
+        email: email.as_deref(),
+        templates: &templates,
+        owner_tags,
+        clock,
+        cancel,
+    };
+    let report = match consumer.drain().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("costguard: events queue {}: {e}", settings.queue);
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    if args.price_list_api {
+        if let Err(e) = prices.save() {
+            tracing::warn!(error = %e, "price cache not saved");
+        }
+    }
+    match args.json {
+        true => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("costguard: {e}"),
+        },
+        false => print!("{}", drain_text(&report)),
+    }
+    let clean = report.retried.is_empty() && report.unreadable.is_empty() && report.errors.is_empty();
+    ExitCode::from(if clean { exit::OK } else { exit::ERRORS })
+}
+
+/// The drain's summary for people.
+fn drain_text(r: &crate::events::DrainReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} message(s): {} resource(s) told, {} duplicate(s), {} settled quietly, {} left to retry, {} unreadable",
+        r.received,
+        r.told.len(),
+        r.duplicates.len(),
+        r.settled_quietly.len(),
+        r.retried.len(),
+        r.unreadable.len()
+    );
+    for t in &r.told {
+        let to = if t.to.is_empty() { "nobody".to_string() } else { t.to.join(", ") };
+        let _ = writeln!(
+            out,
+            "  told {to}: {} {} ({}) by {}, {} a month{}",
+            t.resource_type,
+            crate::text::clean(&t.resource_id, 200),
+            t.region,
+            t.creator.as_deref().map_or_else(|| "?".to_string(), |c| crate::text::clean(c, 100)),
+            crate::text::usd(t.monthly_cost_usd),
+            if t.missing_tags.is_empty() { String::new() } else { format!("; missing tags: {}", t.missing_tags.join(", ")) }
+        );
+    }
+    for h in r.retried.iter().chain(&r.unreadable) {
+        let _ = writeln!(
+            out,
+            "  held message {} (event {}, receive {}): back in {} s: {}",
+            h.message_id,
+            h.event_id.as_deref().unwrap_or("?"),
+            h.receive_count,
+            h.back_in_secs,
+            crate::text::clean(&h.why, 300)
+        );
+    }
+    for e in &r.errors {
+        let _ = writeln!(out, "  error: {}", crate::text::clean(e, 500));
+    }
+    out
+}

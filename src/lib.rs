@@ -52,7 +52,9 @@
 //!     scope, features, paths, limits; whose accounts) is started by
 //!     `sweep::execute`, the one entry of the CLI and the daemon; a daemon
 //!     config becomes one through `sweep::Loaded`.
-//! 14. [`service`] (`costguard run`, the daemon) and [`commands`] (what the
+//! 14. [`events`]: creation time: CloudTrail events from an SQS queue, each
+//!     read through its type, priced, tagged with its creator and told.
+//! 15. [`service`] (`costguard run`, the daemon) and [`commands`] (what the
 //!     CLI's subcommands do; `main.rs` only parses), side by side: neither
 //!     imports the other.
 
@@ -62,6 +64,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod files;
 pub mod filters;
 pub mod guardrails;

@@ -206,6 +206,12 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Creation time: CloudTrail events of what was just created or
+    /// started, from the SQS queue an EventBridge rule feeds.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Run as a service: sweeps on the config's cron schedules, an HTTP
     /// listener (/healthz, /readyz, /metrics, /report), reload on SIGHUP or
     /// a changed file, clean stop on SIGTERM.
@@ -387,6 +393,38 @@ enum PlanCommand {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "markdown")]
         format: costguard::commands::PlanFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Handle what the queue holds, then exit: each event's resources read,
+    /// priced, tagged with their creator when they have no owner, and told
+    /// to their owner or creator once. Messages that fail stay in the queue
+    /// to come back (and reach its dead-letter queue after the last try).
+    ///
+    /// Exit codes: 0 every message settled; 1 the queue or the config could
+    /// not be read; 3 some messages failed or could not be read.
+    Drain {
+        /// The queue's URL; default: the config's `events.queue`.
+        #[arg(long, value_name = "URL")]
+        queue: Option<String>,
+
+        /// The daemon config file (`events:`, `email:`, `state-dir`).
+        #[arg(long, value_name = "FILE", env = "COSTGUARD_CONFIG")]
+        config: Option<PathBuf>,
+
+        #[command(flatten)]
+        state: StateArgs,
+
+        /// Where prices come from: the AWS Price List API (cached in the
+        /// state folder), or only the built-in table.
+        #[arg(long, value_enum, default_value_t = Prices::Api)]
+        prices: Prices,
+
+        /// Print what was done as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -725,6 +763,10 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 ExitCode::from(commands::exit::FAILED)
             }
         },
+        Command::Events { command: EventsCommand::Drain { queue, config, state, prices, json } } => {
+            let args = commands::DrainArgs { queue, config, state_dir: state.dir(), price_list_api: prices == Prices::Api, json };
+            commands::events_drain(args, &system_clock(), shutdown.token()).await
+        }
         Command::Schedule { command: ScheduleCommand::Show { policies, regions, hours, format } } => {
             commands::schedule_show(commands::ScheduleArgs { policies, regions, hours, format }, &system_clock(), shutdown.token().clone()).await
         }

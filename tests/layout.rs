@@ -100,6 +100,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     &["iam"],
     &["sweep"],
+    &["events"],
     // The one-shot CLI and the daemon side by side: neither imports the
     // other; both build a sweep `Request` and call `sweep::execute`.
     &["service", "commands"],

@@ -18,6 +18,7 @@ pub mod organizations;
 pub mod pricing;
 pub mod ses;
 pub mod sns;
+pub mod sqs;
 pub mod studio;
 pub mod tagging;
 pub mod tags;
@@ -246,6 +247,10 @@ impl Aws {
     pub fn ses(&self, region: Option<&str>) -> ses::SesClient {
         let region = region.map(str::to_string).or_else(|| self.default_region()).unwrap_or_else(|| "us-east-1".to_string());
         ses::SesClient::new(sdk_client!(self, aws_sdk_sesv2, region.as_str()))
+    }
+
+    pub fn sqs(&self, region: &str) -> sqs::SqsClient {
+        sqs::SqsClient::new(sdk_client!(self, aws_sdk_sqs, region))
     }
 
     pub fn sns(&self, region: &str) -> sns::SnsClient {

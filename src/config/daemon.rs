@@ -89,6 +89,9 @@ pub struct DaemonConfigSpec {
     /// Days of history the state database keeps (runs, actions, notices, alerts).
     #[serde(default)]
     pub state_keep_days: Option<Located<f64>>,
+    /// CloudTrail events of creations, from an SQS queue.
+    #[serde(default)]
+    pub events: Option<Located<super::events::EventsSpec>>,
 }
 
 /// `organization:`: every sweep covers the accounts of an AWS Organization
@@ -357,6 +360,8 @@ pub struct DaemonConfig {
     pub organization: Option<super::accounts::OrgSettings>,
     /// History older than this leaves the state database (`state-keep-days`).
     pub state_keep: chrono::Duration,
+    /// Where creations are heard of (`events:`), if anywhere.
+    pub events: Option<super::events::EventsSettings>,
 }
 
 /// `state-keep-days` unless configured: a year and a month, so that last
@@ -568,6 +573,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
     });
     let time_limits = spec.time_limits.as_ref().map_or_else(TimeLimits::default, |t| t.value.compile(&mut errors));
     let organization = spec.organization.as_ref().map(|o| o.value.compile(base, &mut errors));
+    let events = spec.events.as_ref().and_then(|e| e.value.compile(e.loc, &mut errors));
     if let (Some(a), Some(_)) = (spec.approval.as_ref().filter(|a| a.value == Approval::Required), &organization) {
         errors.push(DecodeError::new(a.loc, "approval", "approval: required saves one account's plan; it cannot be used with organization: yet"));
     }
@@ -604,6 +610,7 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
             time_limits,
             organization,
             state_keep: chrono::Duration::days(state_keep_days),
+            events,
         })
     } else {
         Err(ConfigErrors(errors.into_iter().map(|e| ConfigError::from_decode(file, e)).collect()))

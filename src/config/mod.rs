@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod channels;
 pub mod daemon;
 pub mod error;
+pub mod events;
 pub mod guardrails;
 pub mod offhours;
 pub mod policy;

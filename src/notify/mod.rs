@@ -18,6 +18,7 @@
 
 pub mod ai_alert;
 pub mod channel;
+pub mod created;
 pub mod digest;
 pub mod message;
 pub mod state;

@@ -125,20 +125,7 @@ impl Templates {
     /// same name in `overrides`. Each template is tried on a sample digest,
     /// so a mistake shows at start-up, not at 3 a.m.
     pub fn load(overrides: Option<&Path>) -> Result<Self, TemplateError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_fuel(Some(FUEL));
-        env.set_auto_escape_callback(|name| if name.ends_with(".html.j2") || name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
-        env.add_filter("usd", usd);
-        env.add_filter("usd0", usd0);
-        for (name, shipped) in SHIPPED {
-            let source = match overrides.map(|dir| dir.join(name)).filter(|p| p.exists()) {
-                Some(path) => crate::files::read_text_bounded(&path, MAX_TEMPLATE_BYTES).map_err(|source| TemplateError::Read { path, source })?,
-                None => shipped.to_string(),
-            };
-            env.add_template_owned(name, source).map_err(|source| TemplateError::Invalid { name: name.to_string(), source })?;
-        }
-        let templates = Templates { env };
+        let templates = Templates { env: environment(&SHIPPED, overrides)? };
         templates.render(&Context::sample())?;
         Ok(templates)
     }
@@ -151,6 +138,27 @@ impl Templates {
         let with_subject = Context { subject: subject.clone(), ..ctx.clone() };
         Ok(Rendered { subject, text: render(TEXT, &with_subject)?, html: render(HTML, &with_subject)? })
     }
+}
+
+/// A template environment of `shipped` templates (name, source), each
+/// replaced by a file of the same name in `overrides`: strict about
+/// undefined values, fuelled, HTML auto-escaped in `.html.j2` files, with
+/// the `usd` and `usd0` filters.
+pub fn environment(shipped: &[(&'static str, &'static str)], overrides: Option<&Path>) -> Result<Environment<'static>, TemplateError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_auto_escape_callback(|name| if name.ends_with(".html.j2") || name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+    env.add_filter("usd", usd);
+    env.add_filter("usd0", usd0);
+    for (name, shipped) in shipped {
+        let source = match overrides.map(|dir| dir.join(name)).filter(|p| p.exists()) {
+            Some(path) => crate::files::read_text_bounded(&path, MAX_TEMPLATE_BYTES).map_err(|source| TemplateError::Read { path, source })?,
+            None => shipped.to_string(),
+        };
+        env.add_template_owned(*name, source).map_err(|source| TemplateError::Invalid { name: name.to_string(), source })?;
+    }
+    Ok(env)
 }
 
 /// How many findings a digest puts first.

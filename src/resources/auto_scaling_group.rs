@@ -87,6 +87,9 @@ impl Kind for Groups {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("autoscaling.amazonaws.com", "CreateAutoScalingGroup", "autoScalingGroupName"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, g: &'a Group, name: &str) -> Option<AttrValue<'a>> {
         match name {

@@ -122,6 +122,9 @@ impl Kind for ProvisionedThroughputs {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("bedrock.amazonaws.com", "CreateProvisionedModelThroughput", "provisionedModelName"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, p: &'a ProvisionedThroughput, name: &str) -> Option<AttrValue<'a>> {
         match name {

@@ -107,6 +107,9 @@ impl Kind for Volumes {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::response("ec2.amazonaws.com", "CreateVolume", "volumeId"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, v: &'a Volume, name: &str) -> Option<AttrValue<'a>> {
         match name {

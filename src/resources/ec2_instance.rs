@@ -128,6 +128,10 @@ impl Kind for Instances {
         },
     ];
     const SIZABLE: bool = true;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::response("ec2.amazonaws.com", "RunInstances", "instancesSet/items/*/instanceId"),
+        super::created::CreatedBy::request("ec2.amazonaws.com", "StartInstances", "instancesSet/items/*/instanceId").starting(),
+    ];
 
     fn attribute<'a>(_: &'a Resource, i: &'a Instance, name: &str) -> Option<AttrValue<'a>> {
         match name {

@@ -135,6 +135,9 @@ impl Kind for Repositories {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("ecr.amazonaws.com", "CreateRepository", "repositoryName"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, r: &'a Repository, name: &str) -> Option<AttrValue<'a>> {
         let lifecycle = r.lifecycle.as_ref();

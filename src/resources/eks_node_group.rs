@@ -81,6 +81,15 @@ impl Kind for NodeGroups {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("eks.amazonaws.com", "CreateNodegroup", "nodegroupName"),
+    ];
+
+    /// A node group's id is `cluster/nodegroup`.
+    fn created_ids(by: &super::created::CreatedBy, record: &serde_json::Value) -> Vec<String> {
+        let cluster = super::created::field(record, super::created::Part::Request, "clusterName");
+        cluster.map(|cluster| by.ids(record).into_iter().map(|name| format!("{cluster}/{name}")).collect()).unwrap_or_default()
+    }
 
     fn attribute<'a>(_: &'a Resource, g: &'a NodeGroup, name: &str) -> Option<AttrValue<'a>> {
         match name {

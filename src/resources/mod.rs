@@ -33,6 +33,7 @@
 
 // What the types share (the types' own modules are declared by the registry).
 pub mod accelerators;
+pub mod created;
 pub mod no_action;
 pub mod sagemaker;
 pub mod scaling;
@@ -107,6 +108,17 @@ pub trait Kind: Send + Sync + 'static {
     /// when that is known before any describe: no series there in two
     /// weeks means there is nothing to judge.
     const SIZING_CPU: Option<(&'static str, &'static str)> = None;
+    /// The CloudTrail calls that create or start one (see [`created`]):
+    /// what `costguard events` tells the creator of within a minute.
+    const CREATED_BY: &'static [created::CreatedBy] = &[];
+
+    /// The ids of what `by` (one of [`Kind::CREATED_BY`]) created or
+    /// started, from its CloudTrail record (the event's `detail`). By
+    /// default the id at its path; a type whose id is made of several
+    /// fields says how.
+    fn created_ids(by: &created::CreatedBy, record: &serde_json::Value) -> Vec<String> {
+        by.ids(record)
+    }
 
     /// Reads `name` of the resource, whose details are `details` (some
     /// attributes are the resource's own: its name, its ARN).
@@ -589,6 +601,14 @@ fn unknown_type(name: &str) -> String {
     format!("unknown resource type `{name}`{hint} (expected one of: {})", known.join(", "))
 }
 
+impl ResourceType {
+    /// The types a CloudTrail call (`eventSource`, `eventName`) creates or
+    /// starts, each with how its ids are read.
+    pub fn created_by_call(source: &str, event: &str) -> Vec<(ResourceType, &'static created::CreatedBy)> {
+        ResourceType::ALL.iter().flat_map(|t| t.created_by().iter().filter(|c| c.source == source && c.event == event).map(move |c| (*t, c))).collect()
+    }
+}
+
 impl std::str::FromStr for ResourceType {
     type Err = String;
 
@@ -713,6 +733,12 @@ macro_rules! registry {
             }
             pub fn series_by(self) -> Option<&'static [&'static str]> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::SERIES_BY,)* }
+            }
+            pub fn created_by(self) -> &'static [created::CreatedBy] {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::CREATED_BY,)* }
+            }
+            pub fn created_ids(self, by: &created::CreatedBy, record: &serde_json::Value) -> Vec<String> {
+                match self { $(ResourceType::$variant => <$module::$kind as Kind>::created_ids(by, record),)* }
             }
             pub fn sizing_cpu(self) -> Option<(&'static str, &'static str)> {
                 match self { $(ResourceType::$variant => <$module::$kind as Kind>::SIZING_CPU,)* }

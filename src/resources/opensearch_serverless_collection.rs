@@ -135,6 +135,9 @@ impl Kind for Collections {
     const TAG_PERMISSIONS: &'static [&'static str] = &["aoss:TagResource", "aoss:UntagResource"];
     const ACTIONS: &'static [ActionInfo] = &[];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::response("aoss.amazonaws.com", "CreateCollection", "createCollectionDetail/id"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, c: &'a Collection, name: &str) -> Option<AttrValue<'a>> {
         match name {

@@ -188,6 +188,24 @@ impl Kind for Apps {
         reopens: Some("its user opens it again in Studio, on the storage its space kept"),
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "CreateApp", "appName"),
+    ];
+
+    /// A Studio app's id is made of its domain, owner, type and name.
+    fn created_ids(by: &super::created::CreatedBy, record: &serde_json::Value) -> Vec<String> {
+        use super::created::{field, Part};
+        let get = |key| field(record, Part::Request, key);
+        let owner = match (get("spaceName"), get("userProfileName")) {
+            (Some(space), _) => Owner::Space(space.to_string()),
+            (None, Some(user)) => Owner::UserProfile(user.to_string()),
+            (None, None) => return Vec::new(),
+        };
+        match (get("domainId"), get("appType"), by.ids(record).first()) {
+            (Some(domain), Some(app_type), Some(name)) => vec![format!("{domain}/{}/{}/{app_type}/{name}", owner.kind(), owner.name())],
+            _ => Vec::new(),
+        }
+    }
 
     fn attribute<'a>(_: &'a Resource, a: &'a App, name: &str) -> Option<AttrValue<'a>> {
         match name {

@@ -127,6 +127,10 @@ impl Kind for Endpoints {
         reopens: None,
     }];
     const SIZABLE: bool = true;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "CreateEndpoint", "endpointName"),
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "UpdateEndpoint", "endpointName"),
+    ];
     const SERVES_MODELS: bool = true;
     const SERIES_BY: Option<&'static [&'static str]> = Some(&["EndpointName", "VariantName"]);
     const SIZING_CPU: Option<(&'static str, &'static str)> = Some(("/aws/sagemaker/Endpoints", "CPUUtilization"));

@@ -83,6 +83,9 @@ impl Kind for Clusters {
     const TAG_PERMISSIONS: &'static [&'static str] = &["sagemaker:AddTags", "sagemaker:DeleteTags"];
     const ACTIONS: &'static [ActionInfo] = &[];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "CreateCluster", "clusterName"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, c: &'a Cluster, name: &str) -> Option<AttrValue<'a>> {
         match name {

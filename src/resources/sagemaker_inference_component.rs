@@ -131,6 +131,9 @@ impl Kind for InferenceComponents {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "CreateInferenceComponent", "inferenceComponentName"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, c: &'a InferenceComponent, name: &str) -> Option<AttrValue<'a>> {
         match name {

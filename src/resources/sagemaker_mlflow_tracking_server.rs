@@ -97,6 +97,10 @@ impl Kind for TrackingServers {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "CreateMlflowTrackingServer", "trackingServerName"),
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "StartMlflowTrackingServer", "trackingServerName").starting(),
+    ];
 
     fn attribute<'a>(_: &'a Resource, t: &'a TrackingServer, name: &str) -> Option<AttrValue<'a>> {
         match name {

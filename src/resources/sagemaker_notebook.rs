@@ -81,6 +81,10 @@ impl Kind for Notebooks {
         reopens: None,
     }];
     const SIZABLE: bool = false;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "CreateNotebookInstance", "notebookInstanceName"),
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "StartNotebookInstance", "notebookInstanceName").starting(),
+    ];
 
     fn attribute<'a>(_: &'a Resource, n: &'a Notebook, name: &str) -> Option<AttrValue<'a>> {
         match name {

@@ -182,6 +182,9 @@ impl Kind for TrainingJobs {
     /// A run's GPUs, CPU and memory per host: what a smaller type would
     /// have cost it.
     const SIZABLE: bool = true;
+    const CREATED_BY: &'static [super::created::CreatedBy] = &[
+        super::created::CreatedBy::request("sagemaker.amazonaws.com", "CreateTrainingJob", "trainingJobName"),
+    ];
 
     fn attribute<'a>(_: &'a Resource, j: &'a TrainingJob, name: &str) -> Option<AttrValue<'a>> {
         let seconds = |s: Option<i64>| s.map(|s| AttrValue::Num(s as f64));

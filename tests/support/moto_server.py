@@ -76,6 +76,11 @@ Commands:
   {"op": "update_domain", "region": "us-east-1", "domain": "d-...", "settings": {...}}
       UpdateDomain's DefaultUserSettings applied to a moto domain (the
       fake answers the call, moto keeps the state).
+  {"op": "events_queue", "region": "us-east-1", "name": "costguard-events", "max_receives": 3}
+      an SQS queue and its dead-letter queue, fed by an EventBridge rule on
+      CloudTrail's API-call events; answers {"queue": URL, "dlq": URL}.
+  {"op": "put_events", "region": "us-east-1", "events": [{"source": "aws.sagemaker", "detail": {...}}]}
+      puts events on the default bus, as CloudTrail does.
   {"op": "ses_sent", "region": "us-east-1"}
       answers "ok" and one line of JSON: the raw messages moto's SES has
       accepted, parsed (see mime.py), each with its "source" and "destinations".
@@ -382,6 +387,42 @@ def create_collections(cmd, port):
             "MetricName": metric, "Value": 2.0, "Timestamp": at, "Dimensions": [{"Name": "ClientId", "Value": account}]}])
 
 
+def events_queue(cmd, port):
+    """The event path of `costguard events` as the stack deploys it: an SQS
+    queue with a dead-letter queue (redrive after `max_receives`), and an
+    EventBridge rule on the default bus sending CloudTrail's "AWS API Call
+    via CloudTrail" events to the queue. Answers the two queues' URLs."""
+    sqs, events = clients(cmd, port, "sqs", "events")
+    name = cmd.get("name", "costguard-events")
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": int(cmd.get("max_receives", 3))})
+    queue = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "60"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"{name}-creations", EventPattern=json.dumps({"detail-type": ["AWS API Call via CloudTrail"]}))
+    events.put_targets(Rule=f"{name}-creations", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return {"queue": queue, "dlq": dlq}
+
+
+def queue_length(cmd, port):
+    """Answers how many messages a queue holds, visible or not."""
+    (sqs,) = clients(cmd, port, "sqs")
+    a = sqs.get_queue_attributes(QueueUrl=cmd["queue"], AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+    return int(a["Attributes"]["ApproximateNumberOfMessages"]) + int(a["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+
+def put_events(cmd, port):
+    """Puts events on the default bus as CloudTrail would (source aws.X,
+    detail-type "AWS API Call via CloudTrail"); `detail` is sent as given
+    (a string is sent as is, to test what cannot be read)."""
+    (events,) = clients(cmd, port, "events")
+    entries = [{"Source": e.get("source", "aws.sagemaker"), "DetailType": e.get("detail_type", "AWS API Call via CloudTrail"),
+                "Detail": e["detail"] if isinstance(e["detail"], str) else json.dumps(e["detail"])} for e in cmd["events"]]
+    out = events.put_events(Entries=entries)
+    if out.get("FailedEntryCount"):
+        raise ValueError(f"put_events failed: {out['Entries']}")
+
+
 def create_instances(cmd, port):
     region = cmd["region"]
     ec2, cw = clients(cmd, port, "ec2", "cloudwatch")
@@ -615,6 +656,9 @@ def main():
         "create_clusters": lambda cmd: create_clusters(cmd, bound),
         "create_repositories": lambda cmd: create_repositories(cmd, bound),
         "create_collections": lambda cmd: create_collections(cmd, bound),
+        "events_queue": lambda cmd: events_queue(cmd, bound),
+        "put_events": lambda cmd: put_events(cmd, bound),
+        "queue_length": lambda cmd: queue_length(cmd, bound),
         "create_training_jobs": lambda cmd: create_training_jobs(cmd, bound),
         "ses_sent": lambda cmd: ses_sent(cmd),
         "shape_training_job": lambda cmd: shape_training_job(cmd),

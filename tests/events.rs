@@ -1,0 +1,126 @@
+//! `costguard events drain` against the moto server: CloudTrail-shaped
+//! events put on EventBridge's default bus reach the SQS queue through a
+//! rule (moto delivers `PutEvents` to SQS targets), and each is handled:
+//! its resource read through its type and priced, its creator tagged when
+//! it has no owner, one email per event to its owner or creator (a real
+//! SMTP server on loopback), a duplicate told once, also after a restart,
+//! what is gone settled quietly, and a message that cannot be read left to
+//! reach the dead-letter queue after its receives.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+fn drain(moto: &support::Moto, dir: &std::path::Path, config: &std::path::Path) -> (Value, Output) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
+    cmd.args(["events", "drain", "--config"]).arg(config).args(["--prices", "builtin", "--json"]).arg("--state-dir").arg(dir);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.env("COSTGUARD_LOG", "warn").output().expect("costguard runs");
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON on stdout ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    (report, out)
+}
+
+fn create_endpoint_record(event_id: &str, endpoint: &str, session: &str) -> Value {
+    json!({
+        "eventVersion": "1.09", "eventID": event_id, "eventTime": "2026-12-04T09:00:00Z",
+        "eventSource": "sagemaker.amazonaws.com", "eventName": "CreateEndpoint", "awsRegion": "us-east-1",
+        "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_DataScience/{session}")},
+        "requestParameters": {"endpointName": endpoint, "endpointConfigName": format!("{endpoint}-config")},
+        "responseElements": {"endpointArn": format!("arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}")}
+    })
+}
+
+fn queue_length(moto: &support::Moto, url: &str) -> usize {
+    let answer = moto.command_with_answer(&json!({"op": "queue_length", "region": "us-east-1", "queue": url}).to_string());
+    answer.as_u64().unwrap_or(u64::MAX) as usize
+}
+
+#[tokio::test]
+async fn each_creation_reaches_its_owner_or_creator_once_priced_and_the_poison_ends_in_the_dead_letter_queue() {
+    let moto = support::moto().await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": "creations", "max_receives": 2}).to_string());
+    let (queue, dlq) = (queues["queue"].as_str().expect("queue").to_string(), queues["dlq"].as_str().expect("dlq").to_string());
+    let config = dir.path().join("costguard.yaml");
+    let text = support::smtp::smtp_config(
+        &sink,
+        &format!("events:\n  queue: {queue}\n  notify: [finops@example.com]\n  require-tags: [owner, costguard:expires]\n  retry-seconds: 0\n  visibility-seconds: 30\n"),
+    );
+    std::fs::write(&config, text).expect("config written");
+
+    support::seed_endpoint(&moto, "llm-test", &[("AllTraffic", "ml.g4dn.xlarge", 2)], &[], 0.0).await;
+    let ids = moto.seed_instances(json!([{"name": "gpu-box", "type": "g5.12xlarge", "tags": {"owner": "bo@example.com"}}]));
+    let instance = ids["gpu-box"].clone();
+    let run_instances = json!({
+        "eventID": "e-run", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances", "awsRegion": "us-east-1",
+        "userIdentity": {"type": "IAMUser", "userName": "bo"},
+        "responseElements": {"instancesSet": {"items": [{"instanceId": instance}]}}
+    });
+    let events = json!([
+        {"source": "aws.sagemaker", "detail": create_endpoint_record("e-endpoint", "llm-test", "ana@example.com")},
+        {"source": "aws.ec2", "detail": run_instances},
+        // Delivered twice, as SQS and CloudTrail may.
+        {"source": "aws.sagemaker", "detail": create_endpoint_record("e-endpoint", "llm-test", "ana@example.com")},
+        // Created and deleted before costguard looked.
+        {"source": "aws.sagemaker", "detail": create_endpoint_record("e-gone", "deleted-already", "cy@example.com")},
+        // No CloudTrail record.
+        {"source": "aws.sagemaker", "detail": {"something": "else"}},
+    ]);
+    moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": events}).to_string());
+    assert_eq!(queue_length(&moto, &queue), 5, "EventBridge delivered every event to the queue");
+
+    let (report, out) = drain(&moto, dir.path(), &config);
+    assert_eq!(out.status.code(), Some(3), "the poison message is held: {report:#}");
+    let told = report["told"].as_array().expect("told");
+    assert_eq!(told.len(), 2, "{report:#}");
+    let endpoint = told.iter().find(|t| t["resource_id"] == "llm-test").expect("the endpoint told");
+    // 2 x ml.g4dn.xlarge at the built-in hosting rate, 730 h.
+    assert!(endpoint["monthly_cost_usd"].as_f64().is_some_and(|c| c > 1_000.0), "{endpoint:#}");
+    assert_eq!(endpoint["to"], json!(["ana@example.com"]), "no owner tag: its creator");
+    assert_eq!(endpoint["tagged_creator"], json!(true));
+    assert_eq!(endpoint["missing_tags"], json!(["owner", "costguard:expires"]));
+    let gpu = told.iter().find(|t| t["resource_type"] == "ec2-instance").expect("the instance told");
+    assert_eq!(gpu["to"], json!(["bo@example.com"]), "its owner tag");
+    assert_eq!(gpu["tagged_creator"], json!(false), "it has an owner");
+    assert_eq!(report["duplicates"], json!(["e-endpoint"]));
+    assert_eq!(report["settled_quietly"], json!(["e-gone"]));
+    let unreadable = report["unreadable"].as_array().expect("unreadable");
+    assert!(!unreadable.is_empty() && unreadable.iter().all(|u| u["why"].as_str().is_some_and(|w| w.contains("eventID"))), "{report:#}");
+
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 2, "one email per event: {:?}", mail.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    let to_ana = mail.iter().find(|m| m.rcpt_tos == ["ana@example.com"]).expect("ana told");
+    assert!(to_ana.subject.contains("created SageMaker endpoint llm-test") && to_ana.subject.contains("a month"), "{}", to_ana.subject);
+    assert!(to_ana.text().contains("Missing tags: owner, costguard:expires"), "{}", to_ana.text());
+
+    let tags = moto.sagemaker().await.list_tags().resource_arn("arn:aws:sagemaker:us-east-1:123456789012:endpoint/llm-test").send().await.expect("tags");
+    assert!(tags.tags().iter().any(|t| t.key() == Some("costguard:created-by") && t.value() == Some("ana@example.com")), "{tags:?}");
+
+    // The poison went to the dead-letter queue after its two receives; nothing else is left.
+    assert_eq!(queue_length(&moto, &queue), 0);
+    assert_eq!(queue_length(&moto, &dlq), 1);
+
+    // A restart, and CloudTrail's event delivered once more: told once, still.
+    moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": [{"source": "aws.sagemaker", "detail": create_endpoint_record("e-endpoint", "llm-test", "ana@example.com")}]}).to_string());
+    let (again, out) = drain(&moto, dir.path(), &config);
+    assert_eq!(out.status.code(), Some(0), "{again:#}");
+    assert_eq!(again["duplicates"], json!(["e-endpoint"]));
+    assert_eq!(sink.messages().len(), 2, "no second email");
+    let calls = again["api_calls"].as_object().expect("calls");
+    assert_eq!(calls.get("sagemaker:DescribeEndpoint"), None, "a settled event reads nothing: {calls:?}");
+}
+
+#[test]
+fn an_events_section_without_a_queue_is_refused_at_its_place() {
+    let errors = costguard::config::daemon::compile_text(std::path::Path::new("c.yaml"), "events:\n  notify: [not-an-address]\n").expect_err("invalid");
+    let shown = errors.to_string();
+    assert!(shown.contains("c.yaml:2") && shown.contains("events.queue"), "{shown}");
+    assert!(shown.contains("events.notify[0]"), "{shown}");
+}
