@@ -488,6 +488,7 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: 
         }
     };
     let needs = crate::iam::Needs {
+        events: daemon.as_ref().and_then(|d| d.events.as_ref()),
         protect_tag: daemon.as_ref().map(|d| d.protect_tag.as_str()),
         guardrails: guardrails.as_ref(),
         price_list_api: daemon.as_ref().is_none_or(|d| d.prices == config::daemon::PriceSource::Api),

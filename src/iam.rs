@@ -28,6 +28,8 @@ pub struct Needs<'a> {
     pub require_tag: Option<&'a str>,
     /// The protection tag (`None`: the default), which costguard may never write.
     pub protect_tag: Option<&'a str>,
+    /// `costguard events` reads this queue (the config's `events:`).
+    pub events: Option<&'a crate::config::events::EventsSettings>,
 }
 
 /// The tag costguard puts on what it creates (anomaly monitors and
@@ -64,12 +66,12 @@ impl Grant {
         self
     }
 
-    /// Reads are `Describe*`, `List*`, `Get*`, Budgets' `ViewBudget` and
-    /// SageMaker's `Search`; known by name, not by who declared them, so a
+    /// Reads are `Describe*`, `List*`, `Get*`, `BatchGet*`, Budgets'
+    /// `ViewBudget` and SageMaker's `Search`; known by name, not by who declared them, so a
     /// change declared among a type's reads is still caught.
     pub fn is_read(&self) -> bool {
         let verb = self.action.split_once(':').map_or(self.action.as_str(), |(_, v)| v);
-        ["Describe", "List", "Get", "View", "Search"].iter().any(|r| verb.starts_with(r))
+        ["Describe", "List", "Get", "BatchGet", "View", "Search"].iter().any(|r| verb.starts_with(r))
     }
 }
 
@@ -162,9 +164,43 @@ pub fn grants(policies: &[Policy], needs: &Needs) -> Vec<Grant> {
     if let Some(g) = needs.guardrails {
         all.extend(guardrail_grants(g));
     }
+    if let Some(events) = needs.events {
+        all.extend(event_grants(events));
+    }
     all.sort();
     all.dedup();
     all
+}
+
+/// What handling creation events calls: the queue (its ARN, from its URL),
+/// the re-read of every type a CloudTrail call creates, and its creator's
+/// tag, which is the only tag it may write.
+fn event_grants(events: &crate::config::events::EventsSettings) -> Vec<Grant> {
+    let queue = queue_arn(&events.queue);
+    let mut grants: Vec<Grant> =
+        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"].iter().map(|a| Grant::scoped(a, vec![queue.clone()])).collect();
+    for t in crate::resources::ResourceType::ALL.iter().filter(|t| !t.created_by().is_empty()) {
+        grants.extend(t.reread_permissions().iter().map(|a| Grant::read(a)));
+        // The writes, not the removals (Untag*, Delete*, Remove*).
+        let writes = t.tag_permissions().iter().filter(|a| !["Untag", "Delete", "Remove"].iter().any(|r| a.contains(r)));
+        grants.extend(writes.map(|a| {
+            Grant::scoped(a, vec![t.arn_pattern().to_string()])
+                .with_condition(json!({"ForAllValues:StringEquals": {"aws:TagKeys": [crate::events::CREATED_BY_TAG]}}))
+        }));
+    }
+    grants
+}
+
+/// `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` as an ARN; parts a URL
+/// does not say (an emulator's) are `*`.
+fn queue_arn(url: &str) -> String {
+    let path: Vec<&str> = url.split("://").nth(1).unwrap_or(url).split('/').collect();
+    let region = path.first().and_then(|host| host.split('.').nth(1)).filter(|r| r.contains('-')).unwrap_or("*");
+    let (account, name) = match path.as_slice() {
+        [_, account, name, ..] => (*account, *name),
+        _ => ("*", "*"),
+    };
+    format!("arn:aws:sqs:{region}:{account}:{name}")
 }
 
 /// What reconciling the guardrails calls, each scoped to what costguard
@@ -299,6 +335,19 @@ pub fn member_trust(hub_role_arn: &str, external_id: Option<&str>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_read_their_queue_only_and_write_only_the_creators_tag() {
+        assert_eq!(queue_arn("https://sqs.eu-west-1.amazonaws.com/123456789012/costguard-events"), "arn:aws:sqs:eu-west-1:123456789012:costguard-events");
+        assert_eq!(queue_arn("http://127.0.0.1:5000/123456789012/q"), "arn:aws:sqs:*:123456789012:q");
+        let grants = event_grants(&crate::config::events::EventsSettings::for_queue("https://sqs.us-east-1.amazonaws.com/123456789012/q"));
+        let receive = grants.iter().find(|g| g.action == "sqs:ReceiveMessage").expect("receive");
+        assert_eq!(receive.resources, ["arn:aws:sqs:us-east-1:123456789012:q"]);
+        let add = grants.iter().find(|g| g.action == "sagemaker:AddTags").expect("tags its creator");
+        assert!(add.condition.as_deref().is_some_and(|c| c.contains(crate::events::CREATED_BY_TAG)), "{add:?}");
+        assert!(grants.iter().all(|g| !g.action.contains("Delete") || g.action == "sqs:DeleteMessage"), "{grants:?}");
+        assert!(grants.iter().filter(|g| g.action.starts_with("sqs:")).all(|g| !g.resources.is_empty()));
+    }
 
     #[test]
     fn the_hub_assumes_only_the_member_role_and_the_member_trusts_only_the_hub() {

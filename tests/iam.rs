@@ -81,7 +81,7 @@ async fn the_generated_policy_allows_exactly_what_a_lifecycle_of_sweeps_calls() 
     let later = sweep_at(t0 + Duration::days(8)).await;
     assert!(later.report.findings.iter().any(|f| f.resource_id == "idle" && f.status == costguard::engine::apply::Status::Done), "{:?}", later.report.findings);
 
-    let needs = costguard::iam::Needs { guardrails: Some(&guardrails), ..Default::default() };
+    let needs = costguard::iam::Needs { events: None, guardrails: Some(&guardrails), ..Default::default() };
     let granted = costguard::iam::actions(&policies, &needs);
     let missing: Vec<_> = called.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&called).collect();
@@ -136,7 +136,9 @@ fn no_change_is_granted_on_any_resource_without_a_condition() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let guardrails = costguard::config::load(&[root.join("policies/guardrails.yaml")]).expect("shipped guardrails").guardrails.expect("declared");
     let topic = "arn:aws:sns:us-east-1:123456789012:costguard".to_string();
+    let events = costguard::config::events::EventsSettings::for_queue("https://sqs.us-east-1.amazonaws.com/123456789012/costguard-events");
     let needs = costguard::iam::Needs {
+        events: Some(&events),
         guardrails: Some(&guardrails),
         price_list_api: true,
         ses: Some("costguard@example.com".to_string()),
@@ -150,11 +152,14 @@ fn no_change_is_granted_on_any_resource_without_a_condition() {
     assert!(bare.is_empty(), "changes granted on every resource without a condition: {bare:?}");
     assert!(grants.iter().filter(|g| !g.is_read()).all(|g| g.resources.iter().all(|r| r != "*")), "{grants:?}");
     // Every tag write a mark makes (all types but S3, whose tag set IAM
-    // cannot condition by key) may write or remove costguard's key only.
+    // cannot condition by key), or the creator's tag an event adds, may
+    // write or remove costguard's key only.
     let unconditioned: Vec<&costguard::iam::Grant> = grants
         .iter()
         .filter(|g| g.action.ends_with("Tags") && !g.action.starts_with("s3:") && !g.resources.iter().all(|r| r.contains(":snapshot/")))
-        .filter(|g| !g.condition.as_deref().is_some_and(|c| c.contains("aws:TagKeys") && c.contains("costguard:marked-for")))
+        .filter(|g| {
+            !g.condition.as_deref().is_some_and(|c| c.contains("aws:TagKeys") && (c.contains("costguard:marked-for") || c.contains("costguard:created-by")))
+        })
         .collect();
     assert!(unconditioned.is_empty(), "tag writes without the tag-key condition: {unconditioned:?}");
     for rt in ResourceType::ALL {
