@@ -426,3 +426,46 @@ async fn two_thousand_half_open_clients_do_not_fail_a_health_check_and_sigterm_s
         drop((flood, second));
     }
 }
+
+#[tokio::test]
+async fn the_daemon_tells_a_creation_within_seconds_of_its_event_and_stops_at_once_while_it_waits_for_more() {
+    let moto = support::moto().await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let queues = moto.command_with_answer(&serde_json::json!({"op": "events_queue", "region": support::REGION, "name": "daemon-events"}).to_string());
+    let queue = queues["queue"].as_str().expect("queue URL").to_string();
+    support::seed_endpoint(&moto, "nightly-eval", &[("AllTraffic", "ml.g4dn.xlarge", 1)], &[], 0.0).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("none.yaml");
+    std::fs::write(&policies, "policies: []\n").expect("write policies");
+    let config_file = dir.path().join("costguard.yaml");
+    let events = format!("events:\n  queue: {queue}\n  notify: [finops@example.com]\n");
+    // The sweeps' own schedule: once a year; the events are heard at once.
+    let text = format!("{}{}{events}", config(dir.path(), &policies, "0 0 0 1 1 *"), support::smtp::smtp_config(&sink, ""));
+    std::fs::write(&config_file, text).expect("write config");
+    let (mut child, address) = start_daemon(&config_file, moto.env(), Stdio::null());
+
+    let record = serde_json::json!({
+        "eventID": "daemon-1", "eventSource": "sagemaker.amazonaws.com", "eventName": "CreateEndpoint", "awsRegion": support::REGION,
+        "userIdentity": {"type": "IAMUser", "userName": "dee"},
+        "requestParameters": {"endpointName": "nightly-eval"}
+    });
+    let put = Instant::now();
+    moto.command(&serde_json::json!({"op": "put_events", "region": support::REGION, "events": [{"source": "aws.sagemaker", "detail": record}]}).to_string());
+    wait_for("the creation's email", Duration::from_secs(30), || !sink.messages().is_empty());
+    let took = put.elapsed();
+    let mail = sink.messages();
+    assert_eq!(mail[0].rcpt_tos, ["finops@example.com"], "dee is no address: the events' own recipients");
+    assert!(mail[0].subject.contains("dee created SageMaker endpoint nightly-eval"), "{}", mail[0].subject);
+    assert!(took < Duration::from_secs(25), "told within one long poll: {took:?}");
+    let mut scrape = String::new();
+    wait_for("the events metric", Duration::from_secs(10), || {
+        scrape = get(&address, "/metrics").1;
+        metric(&scrape, "costguard_events_total{outcome=\"told\"}") == 1.0
+    });
+
+    // SIGTERM during the next long poll: out at once, not after it.
+    let stop = Instant::now();
+    support::signal(&child, "TERM");
+    assert_eq!(support::exit_within(&mut child, Duration::from_secs(30)), Some(0));
+    assert!(stop.elapsed() < Duration::from_secs(10), "{:?}", stop.elapsed());
+}

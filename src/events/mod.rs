@@ -53,6 +53,8 @@ use seen::{Seen, Settled};
 pub const CREATED_BY_TAG: &str = "costguard:created-by";
 /// How long a drain waits for a message before it counts the queue empty.
 const DRAIN_WAIT_SECS: i32 = 1;
+/// The daemon's long poll: SQS's longest.
+const LISTEN_WAIT_SECS: i32 = 20;
 /// The longest a failed message is held back (SQS's own limit is 12 hours).
 const MAX_BACKOFF_SECS: i64 = 43_200;
 
@@ -139,33 +141,44 @@ impl Consumer<'_> {
     pub async fn drain(&self) -> Result<DrainReport, AwsError> {
         let sqs = self.queue();
         let mut report = DrainReport::default();
-        // Events being handled: a copy in the same batch is a duplicate
-        // before either is settled.
-        let claimed = Mutex::new(HashSet::new());
-        while !self.cancel.is_cancelled() {
-            let batch = sqs.receive(&self.settings.queue, 10, DRAIN_WAIT_SECS, self.settings.visibility_secs).await?;
-            if batch.is_empty() {
-                break;
-            }
-            report.received += batch.len();
-            let outcomes: Vec<(Message, Outcome)> = futures_util::stream::iter(batch)
-                .map(|m| async {
-                    let outcome = self.with_heartbeat(&sqs, &m, self.handle(&m, &claimed)).await;
-                    (m, outcome)
-                })
-                .buffer_unordered(self.settings.max_in_flight)
-                .collect()
-                .await;
-            for (message, outcome) in outcomes {
-                if let Outcome::Retry { event_id: Some(id), .. } = &outcome {
-                    // Its retry, later in this drain, is handled anew.
-                    claimed.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
-                }
-                self.settle(&sqs, message, outcome, &mut report).await;
-            }
-        }
+        while !self.cancel.is_cancelled() && self.turn(&sqs, DRAIN_WAIT_SECS, &mut report).await? > 0 {}
         report.api_calls = self.aws.counter().snapshot();
         Ok(report)
+    }
+
+    /// One long poll (up to 20 s) and what it brought, handled: the
+    /// daemon's loop, one turn at a time. Returns what was done.
+    pub async fn listen_once(&self) -> Result<DrainReport, AwsError> {
+        let mut report = DrainReport::default();
+        self.turn(&self.queue(), LISTEN_WAIT_SECS, &mut report).await?;
+        Ok(report)
+    }
+
+    /// One receive and its messages handled and settled; returns how many
+    /// messages it received.
+    async fn turn(&self, sqs: &SqsClient, wait_secs: i32, report: &mut DrainReport) -> Result<usize, AwsError> {
+        // A stop ends the wait at once; what was received is handled to the end.
+        let batch = tokio::select! {
+            batch = sqs.receive(&self.settings.queue, 10, wait_secs, self.settings.visibility_secs) => batch?,
+            _ = self.cancel.cancelled() => return Ok(0),
+        };
+        let received = batch.len();
+        report.received += received;
+        // Events being handled: a copy in the same batch is a duplicate
+        // before either is settled (across batches, the state database says).
+        let claimed = Mutex::new(HashSet::new());
+        let outcomes: Vec<(Message, Outcome)> = futures_util::stream::iter(batch)
+            .map(|m| async {
+                let outcome = self.with_heartbeat(sqs, &m, self.handle(&m, &claimed)).await;
+                (m, outcome)
+            })
+            .buffer_unordered(self.settings.max_in_flight)
+            .collect()
+            .await;
+        for (message, outcome) in outcomes {
+            self.settle(sqs, message, outcome, report).await;
+        }
+        Ok(received)
     }
 
     /// Deletes a message that is done with, or holds back one that failed.

@@ -87,6 +87,9 @@ const AI_TOTAL: (&str, &str, &str, &[&str]) = ("costguard_ai_spend_total_usd_per
 const AI_ALERTS: (&str, &str, &str, &[&str]) =
     ("costguard_ai_spend_alerts_total", "AI spend alerts told (crossed, worse, still-over, back-under), by rule.", "counter", &["rule", "kind"]);
 
+const EVENTS: (&str, &str, &str, &[&str]) =
+    ("costguard_events_total", "Creation events from the queue, by outcome (told, duplicate, quiet, retried, unreadable, error).", "counter", &["outcome"]);
+
 type Spec = (&'static str, &'static str, &'static str, &'static [&'static str]);
 
 impl Metrics {
@@ -271,6 +274,21 @@ impl Metrics {
     pub fn sweep_failed(&self, schedule: &str, error: &str) {
         tracing::error!(schedule, error, "sweep failed");
         self.add(SWEEPS, &[schedule, "failed"], 1.0);
+    }
+
+    /// A turn of the events queue: what it did.
+    pub fn events(&self, r: &crate::events::DrainReport) {
+        let outcomes = [
+            ("told", r.told.len()),
+            ("duplicate", r.duplicates.len()),
+            ("quiet", r.settled_quietly.len()),
+            ("retried", r.retried.len()),
+            ("unreadable", r.unreadable.len()),
+            ("error", r.errors.len()),
+        ];
+        for (outcome, n) in outcomes {
+            self.add(EVENTS, &[outcome], n as f64);
+        }
     }
 
     pub fn reloaded(&self, ok: bool, detail: &str) {

@@ -208,6 +208,69 @@ async fn ai_spend_scheduled(loaded: &Loaded, shared: &Shared, cancel: &Cancellat
     }
 }
 
+/// The longest pause after the events queue failed (doubling from 5 s).
+const EVENTS_MAX_PAUSE: Duration = Duration::from_secs(300);
+
+/// `events:`: the queue read as events arrive, one long poll at a time,
+/// each turn with the config as it is then (a reload takes effect at the
+/// next turn), beside the scheduled sweeps, until `cancel` fires.
+async fn events_listener(shared: Arc<Shared>, cancel: CancellationToken) {
+    let aws = Aws::from_env(ApiCallCounter::new()).await;
+    let mut pause = Duration::from_secs(5);
+    while !cancel.is_cancelled() {
+        let loaded = current(&shared.loaded);
+        let Some(settings) = loaded.config.events.clone() else {
+            // No queue in this config; a reload may bring one.
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(WATCH_EVERY * 15) => continue,
+            }
+        };
+        match events_turn(&aws.clone().with_limits(loaded.config.time_limits.aws), &loaded, &settings, &shared.clock, &cancel).await {
+            Ok(report) => {
+                pause = Duration::from_secs(5);
+                shared.metrics.events(&report);
+            }
+            Err(e) => {
+                tracing::error!(queue = %settings.queue, error = %e, pause_secs = pause.as_secs(), "events queue failed; trying again");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(EVENTS_MAX_PAUSE);
+            }
+        }
+    }
+}
+
+async fn events_turn(
+    aws: &Aws,
+    loaded: &Loaded,
+    settings: &crate::config::events::EventsSettings,
+    clock: &Clock,
+    cancel: &CancellationToken,
+) -> Result<crate::events::DrainReport, String> {
+    let state_dir = loaded.state_dir();
+    let journal = crate::engine::journal::Journal::open(&state_dir.join(crate::config::daemon::JOURNAL_FILE)).map_err(|e| e.to_string())?;
+    let email_settings = loaded.config.email.as_ref();
+    let templates = crate::notify::created::CreatedTemplates::load(email_settings.and_then(|e| e.templates.as_deref())).map_err(|e| e.to_string())?;
+    let api = loaded.config.prices == crate::config::daemon::PriceSource::Api;
+    let prices = crate::pricing::PriceBook::new(api.then(|| aws.pricing()), Some(state_dir.join(crate::config::daemon::PRICE_CACHE_FILE)));
+    let default_owner_tags: Vec<String> = crate::config::daemon::DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect();
+    let consumer = crate::events::Consumer {
+        aws,
+        settings,
+        prices: &prices,
+        journal: &journal,
+        email: loaded.email.as_deref(),
+        templates: &templates,
+        owner_tags: email_settings.map_or(&default_owner_tags, |e| &e.owner_tags),
+        clock,
+        cancel,
+    };
+    consumer.listen_once().await.map_err(|e| e.to_string())
+}
+
 /// Runs queued schedules one at a time until `cancel` fires.
 async fn worker(queue: Arc<Queue>, shared: Arc<Shared>, cancel: CancellationToken) {
     loop {
@@ -363,6 +426,7 @@ pub async fn run(source: Source, clock: Clock, shutdown: Shutdown) -> ExitCode {
     let queue = Arc::new(Queue::default());
     let current_config = shared.loaded.clone();
     let worker = shutdown.tracker().spawn(worker(queue.clone(), shared.clone(), cancel.clone()));
+    let events = shutdown.tracker().spawn(events_listener(shared.clone(), cancel.clone()));
     let mut scheduler = match start_scheduler(&loaded, &queue).await {
         Ok(s) => s,
         Err(e) => {
@@ -413,7 +477,7 @@ pub async fn run(source: Source, clock: Clock, shutdown: Shutdown) -> ExitCode {
     tracing::info!("stopping: no new sweeps; waiting for the one in flight");
     let _ = scheduler.shutdown().await;
     shutdown.begin();
-    drop((worker, server));
+    drop((worker, server, events));
     // A second signal exits at once (main's listener); else at most STOP_GRACE.
     let finished = shutdown.wait(STOP_GRACE).await;
     if finished {

@@ -129,7 +129,7 @@ impl Loaded {
         all
     }
 
-    fn state_dir(&self) -> PathBuf {
+    pub fn state_dir(&self) -> PathBuf {
         self.config.state_dir()
     }
 
