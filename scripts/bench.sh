@@ -6,6 +6,8 @@
 # [--peer custodian]` is the mixed AI/ML estate with 30 ms per call, side by
 # side with Cloud Custodian; see scripts/bench_mixed.py. `scripts/bench.sh org
 # [N]` is an organization of N accounts (default 100); see scripts/bench_org.py.
+# `scripts/bench.sh events [N]` is a burst of N creation events through
+# EventBridge and the queue to the daemon's emails; see scripts/bench_events.py.
 # `scripts/bench.sh soak [STEPS]` is the daemon's long life on a simulated
 # clock, its memory, descriptors, threads and database sampled; see scripts/soak.py.
 set -euo pipefail
@@ -17,6 +19,9 @@ if [ "${1:-}" = mixed ]; then
 fi
 if [ "${1:-}" = soak ]; then
   exec .venv/bin/python scripts/soak.py "$@"
+fi
+if [ "${1:-}" = events ]; then
+  exec .venv/bin/python scripts/bench_events.py "${2:-1000}"
 fi
 if [ "${1:-}" = org ]; then
   exec .venv/bin/python scripts/bench_org.py "$@"

@@ -147,10 +147,12 @@ impl Consumer<'_> {
     }
 
     /// One long poll (up to 20 s) and what it brought, handled: the
-    /// daemon's loop, one turn at a time. Returns what was done.
+    /// daemon's loop, one turn at a time, each with its own AWS handle.
+    /// Returns what was done, with the handle's calls.
     pub async fn listen_once(&self) -> Result<DrainReport, AwsError> {
         let mut report = DrainReport::default();
         self.turn(&self.queue(), LISTEN_WAIT_SECS, &mut report).await?;
+        report.api_calls = self.aws.counter().snapshot();
         Ok(report)
     }
 

@@ -289,6 +289,9 @@ impl Metrics {
         for (outcome, n) in outcomes {
             self.add(EVENTS, &[outcome], n as f64);
         }
+        for (operation, n) in &r.api_calls {
+            self.add(API_CALLS, &[operation], *n as f64);
+        }
     }
 
     pub fn reloaded(&self, ok: bool, detail: &str) {

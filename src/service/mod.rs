@@ -226,7 +226,10 @@ async fn events_listener(shared: Arc<Shared>, cancel: CancellationToken) {
                 _ = tokio::time::sleep(WATCH_EVERY * 15) => continue,
             }
         };
-        match events_turn(&aws.clone().with_limits(loaded.config.time_limits.aws), &loaded, &settings, &shared.clock, &cancel).await {
+        // A handle per turn: its calls counted per turn, its caches (an
+        // endpoint config read once) no older than the turn.
+        let turn = Aws::from_config(aws.sdk_config().clone(), ApiCallCounter::new()).with_limits(loaded.config.time_limits.aws);
+        match events_turn(&turn, &loaded, &settings, &shared.clock, &cancel).await {
             Ok(report) => {
                 pause = Duration::from_secs(5);
                 shared.metrics.events(&report);

@@ -18,6 +18,7 @@ Exits when stdin closes, so a test process that dies leaves no server behind.
 import asyncio
 import sys
 import threading
+import time
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
@@ -36,8 +37,10 @@ class Sink:
             if self.failures:
                 code = self.failures.pop(0)
                 return f"{code} {'4.3.0 try again later' if code < 500 else '5.7.1 refused'}"
-            self.messages.append(mime.parse(envelope.original_content or envelope.content,
-                                            envelope.mail_from, envelope.rcpt_tos))
+            message = mime.parse(envelope.original_content or envelope.content, envelope.mail_from, envelope.rcpt_tos)
+            # When it arrived (Unix time): the events benchmark's latency.
+            message["received_at"] = time.time()
+            self.messages.append(message)
         return "250 OK"
 
 
