@@ -131,6 +131,8 @@ async fn idle_collections_are_priced_as_a_share_of_the_accounts_ocus_and_name_th
     let calls = &result.report.api_calls;
     assert_eq!(calls.get("aoss:ListCollections"), Some(&1));
     assert_eq!(calls.get("aoss:BatchGetCollection"), Some(&1), "four collections in one batch");
+    assert_eq!(calls.get("cloudwatch:ListMetrics"), Some(&2), "each request metric's series in bulk: {calls:?}");
+    assert_eq!(calls.get("aoss:ListTagsForResource"), Some(&2), "busy was ruled out by its metrics before any describe; fresh by its age: {calls:?}");
     assert_eq!(calls.get("bedrock:ListKnowledgeBases"), Some(&1), "once a region and sweep: {calls:?}");
     assert_eq!(calls.get("bedrock:GetKnowledgeBase"), Some(&2), "{calls:?}");
     assert!(

@@ -6,7 +6,10 @@
 //! BatchGetCollection per 100 (type, replicas, creation time), and one
 //! GetMetricData per region for the account's OCUs (`AWS/AOSS` `IndexingOCU`
 //! and `SearchOCU`, which AWS publishes per account, not per collection).
-//! Describing a collection costs one ListTagsForResource, and, when a policy
+//! A policy's request metrics (`SearchRequestRate`, ...) are found with one
+//! ListMetrics each and read before any describe, so what they rule out
+//! is never described. Describing a collection costs one
+//! ListTagsForResource, and, when a policy
 //! reads which knowledge bases point at it, Bedrock Agent's
 //! ListKnowledgeBases and one GetKnowledgeBase per knowledge base, once per
 //! region and sweep.
@@ -135,6 +138,10 @@ impl Kind for Collections {
     const TAG_PERMISSIONS: &'static [&'static str] = &["aoss:TagResource", "aoss:UntagResource"];
     const ACTIONS: &'static [ActionInfo] = &[];
     const SIZABLE: bool = false;
+    /// Its request metrics are found in bulk (ListMetrics) and read before
+    /// any describe: a collection searched in the window is ruled out
+    /// without its tags being read.
+    const SERIES_BY: Option<&'static [&'static str]> = Some(&["CollectionId", "ClientId", "CollectionName"]);
     const CREATED_BY: &'static [super::created::CreatedBy] = &[
         super::created::CreatedBy::response("aoss.amazonaws.com", "CreateCollection", "createCollectionDetail/id"),
     ];
