@@ -94,7 +94,7 @@ fn uses_metrics(filters: &[Filter]) -> bool {
     filters.iter().any(|f| match f {
         Filter::Metrics(_) | Filter::Rightsizing(_) => true,
         Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => uses_metrics(list),
-        Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::OffHours(_) => false,
+        Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Expires(_) | Filter::OffHours(_) => false,
     })
 }
 

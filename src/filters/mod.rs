@@ -18,6 +18,7 @@
 //! ```
 
 pub mod age;
+pub mod expires;
 pub mod metrics;
 pub mod offhours;
 pub mod rightsizing;
@@ -37,6 +38,8 @@ pub enum FilterSpec {
     Value(value::ValueSpec),
     Tag(tag::TagSpec),
     Age(age::AgeSpec),
+    /// Its expiry tag (`costguard:expires`) says its time has come.
+    Expires(expires::ExpiresSpec),
     #[serde(alias = "metric")]
     Metrics(metrics::MetricsSpec),
     #[serde(alias = "right-size")]
@@ -62,6 +65,7 @@ pub enum Filter {
     Value(value::ValueFilter),
     Tag(tag::TagFilter),
     Age(age::AgeFilter),
+    Expires(expires::Expires),
     Metrics(metrics::MetricsFilter),
     Rightsizing(rightsizing::Rightsizing),
     OffHours(offhours::OffHours),
@@ -79,6 +83,7 @@ impl FilterSpec {
             FilterSpec::Value(spec) => spec.compile(resource_type, path, errors).map(Filter::Value),
             FilterSpec::Tag(spec) => spec.compile(path, errors).map(Filter::Tag),
             FilterSpec::Age(spec) => spec.compile(resource_type, path, errors).map(Filter::Age),
+            FilterSpec::Expires(spec) => spec.compile(path, errors).map(Filter::Expires),
             FilterSpec::Metrics(spec) => spec.compile(resource_type, path, errors).map(Filter::Metrics),
             FilterSpec::Rightsizing(spec) => spec.compile(resource_type, path, loc, errors).map(Filter::Rightsizing),
             FilterSpec::OffHours(spec) => Some(Filter::OffHours(spec.compile())),
@@ -103,6 +108,7 @@ impl Filter {
             Filter::Value(f) => f.evaluate(resource),
             Filter::Tag(f) => f.evaluate(resource),
             Filter::Age(f) => f.evaluate(resource, now),
+            Filter::Expires(f) => f.evaluate(resource, now),
             Filter::Metrics(f) => f.evaluate(resource, now),
             Filter::Rightsizing(f) => f.evaluate(resource),
             Filter::OffHours(f) => f.evaluate(resource, now),
@@ -121,6 +127,7 @@ impl Filter {
             Filter::Value(f) => f.describe(),
             Filter::Tag(f) => f.describe(),
             Filter::Age(f) => f.describe(),
+            Filter::Expires(f) => f.describe(),
             Filter::Metrics(f) => f.describe(),
             Filter::Rightsizing(f) => f.describe(),
             Filter::OffHours(f) => f.describe(),
@@ -147,6 +154,10 @@ impl Filter {
                 };
                 out.insert(f.key.unwrap_or("created").to_string(), shown(value));
             }
+            Filter::Expires(f) => {
+                out.insert(format!("tag:{}", f.tag), resource.tags.get(&f.tag).map_or_else(|| "absent".to_string(), Clone::clone));
+                out.insert("created".to_string(), resource.created_at.map_or_else(|| "absent".to_string(), |t| t.to_rfc3339()));
+            }
             Filter::OffHours(_) => {
                 for key in [offhours::SCHEDULE_TAG, offhours::AWAKE_UNTIL_TAG] {
                     out.insert(format!("tag:{key}"), resource.tags.get(key).map_or_else(|| "absent".to_string(), Clone::clone));
@@ -166,7 +177,7 @@ impl Filter {
                 }
             }
             Filter::Age(f) => out.extend(f.key),
-            Filter::Tag(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
+            Filter::Tag(_) | Filter::Expires(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
             Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.attributes_read(out)),
         }
     }
@@ -175,7 +186,7 @@ impl Filter {
     pub fn needs_tags(&self) -> bool {
         match self {
             Filter::Value(f) => f.needs_tags(),
-            Filter::Tag(_) | Filter::OffHours(_) => true,
+            Filter::Tag(_) | Filter::Expires(_) | Filter::OffHours(_) => true,
             Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) => false,
             Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().any(Filter::needs_tags),
         }
@@ -186,7 +197,7 @@ impl Filter {
     fn lacks_data(&self, resource: &Resource) -> bool {
         match self {
             Filter::Value(f) => !resource.described && f.needs_description(resource),
-            Filter::Tag(_) | Filter::OffHours(_) => !resource.described && !resource.tags_listed,
+            Filter::Tag(_) | Filter::Expires(_) | Filter::OffHours(_) => !resource.described && !resource.tags_listed,
             // A time only a describe reads (a Studio app's last activity).
             Filter::Age(f) => !resource.described && f.key.and_then(|k| resource.resource_type().attribute(k)).is_some_and(|a| a.described),
             Filter::Metrics(f) => !f.is_fetched(resource),
@@ -217,7 +228,7 @@ impl Filter {
             Filter::Metrics(f) => Some(f.days),
             Filter::Rightsizing(f) => Some(f.days),
             Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().filter_map(Filter::window_days).reduce(f64::max),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::OffHours(_) => None,
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Expires(_) | Filter::OffHours(_) => None,
         }
     }
 
@@ -228,7 +239,7 @@ impl Filter {
             Filter::Metrics(f) => out.extend(f.metric_needs(resource)),
             Filter::Rightsizing(f) => out.extend(f.metric_needs(resource)),
             Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metric_needs(resource, out)),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::OffHours(_) => {}
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Expires(_) | Filter::OffHours(_) => {}
         }
     }
 
@@ -238,7 +249,7 @@ impl Filter {
         match self {
             Filter::Metrics(f) => out.push((f.namespace.clone(), f.metric.clone(), f.days)),
             Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.metrics_read(out)),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Expires(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
         }
     }
 
@@ -254,7 +265,14 @@ impl Filter {
                     )
             }
             Filter::And(list) | Filter::Idle(list) => list.iter().any(Filter::excludes_accelerated),
-            Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) | Filter::Or(_) | Filter::Not(_) => false,
+            Filter::Tag(_)
+            | Filter::Age(_)
+            | Filter::Expires(_)
+            | Filter::Metrics(_)
+            | Filter::Rightsizing(_)
+            | Filter::OffHours(_)
+            | Filter::Or(_)
+            | Filter::Not(_) => false,
         }
     }
 
@@ -267,7 +285,7 @@ impl Filter {
                 }
             }
             Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().for_each(|f| f.regexes(out)),
-            Filter::Age(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
+            Filter::Age(_) | Filter::Expires(_) | Filter::Metrics(_) | Filter::Rightsizing(_) | Filter::OffHours(_) => {}
         }
     }
 
@@ -277,7 +295,7 @@ impl Filter {
         match self {
             Filter::Rightsizing(f) => Some(f),
             Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().find_map(Filter::rightsizing),
-            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Metrics(_) | Filter::OffHours(_) => None,
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Expires(_) | Filter::Metrics(_) | Filter::OffHours(_) => None,
         }
     }
 
