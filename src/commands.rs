@@ -466,8 +466,14 @@ pub fn print_json(doc: &serde_json::Value) -> ExitCode {
 
 /// `costguard iam-policy`: the permissions the policies need; with
 /// `trust`, as a member role's `{PermissionsPolicy, TrustPolicy}`.
-pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: Option<&str>, trust: Option<serde_json::Value>) -> ExitCode {
-    let daemon = match daemon_config.map(config::daemon::load) {
+pub fn iam_policy(
+    paths: &[PathBuf],
+    daemon_config: Option<&Path>,
+    require_tag: Option<&str>,
+    events_queue: Option<&str>,
+    trust: Option<serde_json::Value>,
+) -> ExitCode {
+    let mut daemon = match daemon_config.map(config::daemon::load) {
         Some(Err(e)) => {
             eprintln!("{e}");
             return ExitCode::from(exit::FAILED);
@@ -475,6 +481,10 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: 
         Some(Ok(d)) => Some(d),
         None => None,
     };
+    let events_only = events_queue.filter(|_| daemon.is_none()).map(config::events::EventsSettings::for_queue);
+    if let (Some(queue), Some(d)) = (events_queue, daemon.as_mut()) {
+        d.with_events_queue(queue);
+    }
     let paths = match (&daemon, paths.is_empty()) {
         (_, false) => paths.to_vec(),
         (Some(d), true) => d.policies.clone(),
@@ -488,7 +498,7 @@ pub fn iam_policy(paths: &[PathBuf], daemon_config: Option<&Path>, require_tag: 
         }
     };
     let needs = crate::iam::Needs {
-        events: daemon.as_ref().and_then(|d| d.events.as_ref()),
+        events: daemon.as_ref().and_then(|d| d.events.as_ref()).or(events_only.as_ref()),
         protect_tag: daemon.as_ref().map(|d| d.protect_tag.as_str()),
         guardrails: guardrails.as_ref(),
         price_list_api: daemon.as_ref().is_none_or(|d| d.prices == config::daemon::PriceSource::Api),

@@ -234,6 +234,11 @@ enum Command {
         /// done, as for `sweep`.
         #[arg(long)]
         dry_run: bool,
+
+        /// Read creation events from this SQS queue instead of the
+        /// config's `events.queue` (the rest of `events:` kept).
+        #[arg(long, value_name = "URL", env = "COSTGUARD_EVENTS_QUEUE")]
+        events_queue: Option<String>,
     },
     /// The soak benchmark's daemon (scripts/bench.sh soak): its listener,
     /// sweeps and spend-velocity checks back to back on a simulated clock.
@@ -265,6 +270,11 @@ enum Command {
         /// Allow changes only to resources carrying this tag key.
         #[arg(long, value_name = "KEY")]
         require_tag: Option<String>,
+
+        /// Grant reading this events queue (and what handling its events
+        /// calls), as `run --events-queue` would read it.
+        #[arg(long, value_name = "URL")]
+        events_queue: Option<String>,
 
         /// For an organization: the hub's policy (list the accounts, assume
         /// the member role) instead of the member's.
@@ -507,7 +517,7 @@ fn main() -> ExitCode {
             return commands::validate(&paths, config.as_deref());
         }
         Command::IamPolicy { hub: true, member_role, .. } => return commands::print_json(&costguard::iam::hub_document(&member_role, None)),
-        Command::IamPolicy { policies, config, require_tag, member: true, hub_role, external_id_env, .. } => {
+        Command::IamPolicy { policies, config, require_tag, member: true, hub_role, external_id_env, events_queue, .. } => {
             let external_id =
                 match external_id_env.map(|var| std::env::var(&var).map_err(|_| format!("costguard: {var} is not set (the external id)"))).transpose() {
                     Ok(id) => id,
@@ -517,9 +527,11 @@ fn main() -> ExitCode {
                     }
                 };
             let trust = costguard::iam::member_trust(hub_role.as_deref().unwrap_or_default(), external_id.as_deref());
-            return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref(), Some(trust));
+            return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref(), events_queue.as_deref(), Some(trust));
         }
-        Command::IamPolicy { policies, config, require_tag, .. } => return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref(), None),
+        Command::IamPolicy { policies, config, require_tag, events_queue, .. } => {
+            return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref(), events_queue.as_deref(), None)
+        }
         Command::Health { address } => return commands::health(&address),
         Command::Savings { since, format, state } => return commands::savings(&state.journal(), since, format),
         Command::Plan { command: PlanCommand::Show { file, format } } => return commands::plan_show(&file, format, &system_clock()),
@@ -674,8 +686,8 @@ fn progress(log_format: LogFormat) -> Progress {
 
 async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) -> ExitCode {
     match command {
-        Command::Run { config, once, regions, dry_run } => {
-            let source = costguard::sweep::loaded::Source { file: config, regions, dry_run };
+        Command::Run { config, once, regions, dry_run, events_queue } => {
+            let source = costguard::sweep::loaded::Source { file: config, regions, dry_run, events_queue };
             match once {
                 true => commands::run_once(&source, &system_clock(), shutdown.token().clone()).await,
                 false => costguard::service::run(source, system_clock(), shutdown).await,

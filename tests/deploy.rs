@@ -141,3 +141,100 @@ fn the_shard_manifests_agree_on_their_shard_count() {
     assert!(command.windows(2).any(|w| w[0] == "--shard-count"), "{command:?}");
     assert!(command.iter().any(|c| c.contains("{shard}")), "{command:?}");
 }
+
+/// The calls the resource types declare (`CREATED_BY`), as an EventBridge
+/// pattern names them: (sources, event names).
+fn declared_calls() -> (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>) {
+    let all = costguard::resources::ResourceType::ALL.iter().flat_map(|t| t.created_by().iter());
+    let sources = all.clone().map(|c| format!("aws.{}", c.source.trim_end_matches(".amazonaws.com"))).collect();
+    (sources, all.map(|c| c.event.to_string()).collect())
+}
+
+/// A list in a template's event pattern: the `- item` lines under `key:`.
+fn pattern_list(template: &str, key: &str) -> std::collections::BTreeSet<String> {
+    let mut lines = template.lines().skip_while(|l| l.trim() != format!("{key}:"));
+    let Some(head) = lines.next() else { return Default::default() };
+    let indent = head.len() - head.trim_start().len();
+    lines
+        .take_while(|l| l.len() - l.trim_start().len() > indent && l.trim_start().starts_with("- "))
+        .map(|l| l.trim_start().trim_start_matches("- ").to_string())
+        .collect()
+}
+
+#[test]
+fn the_stacks_pass_cfn_lint_and_their_rules_hear_exactly_the_declared_calls() {
+    let lint = support::python().with_file_name("cfn-lint");
+    let templates = ["deploy/costguard-stack.yaml", "deploy/costguard-member-events.yaml", "deploy/member-role.yaml"];
+    let out = Command::new(&lint).args(templates).current_dir(ROOT).output().expect("cfn-lint is installed in .venv by scripts/setup-python.sh");
+    assert!(out.status.success(), "cfn-lint: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (sources, events) = declared_calls();
+    for template in &templates[..2] {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(template)).expect("template");
+        assert_eq!(pattern_list(&text, "source"), sources, "{template}: the rule's sources");
+        assert_eq!(pattern_list(&text, "eventName"), events, "{template}: the rule's calls");
+    }
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
+    assert!(events.iter().all(|e| readme.contains(&format!("\"{e}\""))), "the README's rule pattern names every call");
+}
+
+#[test]
+fn the_stacks_task_role_carries_the_generated_policy_with_its_queue() {
+    let template = std::fs::read_to_string(Path::new(ROOT).join("deploy/costguard-stack.yaml")).expect("template");
+    let block: String =
+        template.lines().skip_while(|l| !l.contains("# BEGIN generated")).skip(1).take_while(|l| !l.contains("# END generated")).collect::<Vec<_>>().join("\n");
+    let embedded: serde_json::Value = serde_json::from_str(&block).expect("the template's policy is JSON");
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+        .args([
+            "iam-policy",
+            "--policies",
+            "policies",
+            "--config",
+            "deploy/costguard-ecs.yaml",
+            "--events-queue",
+            "https://sqs.*.amazonaws.com/*/costguard-events",
+        ])
+        .current_dir(ROOT)
+        .output()
+        .expect("costguard runs");
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(embedded, generated, "run scripts/member-role.sh: the stack's task role policy is stale");
+    let minified = serde_json::to_string(&generated).expect("JSON").len();
+    assert!(minified < 9_500, "IAM allows a role 10,240 characters of inline policy (with the state policy): {minified}");
+    assert!(block.contains("arn:aws:sqs:*:*:costguard-events"), "the queue, by its name");
+}
+
+#[tokio::test]
+async fn the_stack_deploys_with_only_the_alert_address_and_its_rule_queues_what_creates() {
+    let moto = support::moto().await;
+    let template = Path::new(ROOT).join("deploy/costguard-stack.yaml");
+    let deployed = moto.command_with_answer(
+        &serde_json::json!({"op": "deploy_stack", "region": support::REGION, "name": "costguard", "template": template,
+            "parameters": {"AlertEmail": "finops@example.com"}})
+        .to_string(),
+    );
+    assert_eq!(deployed["status"], "CREATE_COMPLETE", "{deployed:#}");
+    for resource in ["EventsQueue", "DeadLetterQueue", "CreationsRule", "TaskRole", "TaskDefinition", "Service", "LogGroup", "StateFileSystem", "Vpc"] {
+        assert_eq!(deployed["resources"][resource], "CREATE_COMPLETE", "{resource}: {deployed:#}");
+    }
+    let queue = deployed["outputs"]["QueueUrl"].as_str().expect("the queue's URL").to_string();
+    let env = moto.command_with_answer(&serde_json::json!({"op": "task_environment", "region": support::REGION, "family": "costguard"}).to_string());
+    assert_eq!(env["COSTGUARD_EVENTS_QUEUE"], queue.as_str(), "the task reads the stack's queue");
+
+    let call = |id: &str, name: &str| {
+        serde_json::json!({"source": "aws.sagemaker", "detail": {"eventID": id, "eventSource": "sagemaker.amazonaws.com", "eventName": name,
+            "awsRegion": support::REGION, "requestParameters": {"endpointName": "x"}}})
+    };
+    let events = serde_json::json!([call("e-create", "CreateEndpoint"), call("e-read", "DescribeEndpoint")]);
+    moto.command(&serde_json::json!({"op": "put_events", "region": support::REGION, "events": events}).to_string());
+    let held = moto.command_with_answer(&serde_json::json!({"op": "queue_length", "region": support::REGION, "queue": queue}).to_string());
+    assert_eq!(held, 1, "the create is queued, the read is not");
+
+    let member = Path::new(ROOT).join("deploy/costguard-member-events.yaml");
+    let bus = deployed["outputs"]["EventBusArn"].as_str().expect("the bus").to_string();
+    let forwarded = moto.command_with_answer(
+        &serde_json::json!({"op": "deploy_stack", "region": support::REGION, "name": "costguard-events", "template": member,
+            "parameters": {"HubEventBusArn": bus}})
+        .to_string(),
+    );
+    assert_eq!(forwarded["status"], "CREATE_COMPLETE", "{forwarded:#}");
+}

@@ -364,6 +364,18 @@ pub struct DaemonConfig {
     pub events: Option<super::events::EventsSettings>,
 }
 
+impl DaemonConfig {
+    /// The events queue the command line names (`--events-queue`,
+    /// `COSTGUARD_EVENTS_QUEUE`: a stack passes the queue it made) over the
+    /// config's, the rest of `events:` kept (or its defaults).
+    pub fn with_events_queue(&mut self, queue: &str) {
+        match &mut self.events {
+            Some(events) => events.queue = queue.to_string(),
+            None => self.events = Some(super::events::EventsSettings::for_queue(queue)),
+        }
+    }
+}
+
 /// `state-keep-days` unless configured: a year and a month, so that last
 /// year's same month can still be looked at.
 pub const DEFAULT_STATE_KEEP_DAYS: i64 = 400;

@@ -73,6 +73,8 @@ pub struct Source {
     pub regions: Vec<String>,
     /// A dry run whatever the config says.
     pub dry_run: bool,
+    /// This events queue instead of the config's `events.queue`.
+    pub events_queue: Option<String>,
 }
 
 impl Source {
@@ -86,6 +88,9 @@ impl Source {
             loaded.config.regions = self.regions.clone();
         }
         loaded.config.dry_run |= self.dry_run;
+        if let Some(queue) = &self.events_queue {
+            loaded.config.with_events_queue(queue);
+        }
         Ok(loaded)
     }
 }

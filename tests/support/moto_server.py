@@ -81,6 +81,11 @@ Commands:
       CloudTrail's API-call events; answers {"queue": URL, "dlq": URL}.
   {"op": "put_events", "region": "us-east-1", "events": [{"source": "aws.sagemaker", "detail": {...}}]}
       puts events on the default bus, as CloudTrail does.
+  {"op": "deploy_stack", "region": "us-east-1", "name": "costguard", "template": PATH, "parameters": {...}}
+      a CloudFormation stack created from a template file; answers its
+      status, outputs and each resource's status.
+  {"op": "task_environment", "region": "us-east-1", "family": "costguard"}
+      the environment of a task definition's first container.
   {"op": "ses_sent", "region": "us-east-1"}
       answers "ok" and one line of JSON: the raw messages moto's SES has
       accepted, parsed (see mime.py), each with its "source" and "destinations".
@@ -404,6 +409,31 @@ def events_queue(cmd, port):
     return {"queue": queue, "dlq": dlq}
 
 
+def deploy_stack(cmd, port):
+    """Creates a CloudFormation stack from `template` (a path) with
+    `parameters` ({key: value}), as `aws cloudformation deploy` does.
+    moto 5.2.5 deploys IAM, SQS, Events, ECS, EFS, EC2 and Logs resources;
+    it skips (with a warning) the types it lacks, among them
+    AWS::SQS::QueuePolicy and AWS::CloudWatch::Alarm. Answers the stack's
+    status, its outputs, and each resource's status by logical id."""
+    (cf,) = clients(cmd, port, "cloudformation")
+    with open(cmd["template"]) as f:
+        body = f.read()
+    params = [{"ParameterKey": k, "ParameterValue": v} for k, v in cmd.get("parameters", {}).items()]
+    cf.create_stack(StackName=cmd["name"], TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_NAMED_IAM"])
+    stack = cf.describe_stacks(StackName=cmd["name"])["Stacks"][0]
+    resources = {r["LogicalResourceId"]: r["ResourceStatus"] for r in cf.list_stack_resources(StackName=cmd["name"])["StackResourceSummaries"]}
+    return {"status": stack["StackStatus"], "outputs": {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+            "resources": resources}
+
+
+def task_environment(cmd, port):
+    """Answers the environment of a task definition's first container."""
+    (ecs,) = clients(cmd, port, "ecs")
+    container = ecs.describe_task_definition(taskDefinition=cmd["family"])["taskDefinition"]["containerDefinitions"][0]
+    return {e["name"]: e["value"] for e in container.get("environment", [])}
+
+
 def queue_length(cmd, port):
     """Answers how many messages a queue holds, visible or not."""
     (sqs,) = clients(cmd, port, "sqs")
@@ -659,6 +689,8 @@ def main():
         "events_queue": lambda cmd: events_queue(cmd, bound),
         "put_events": lambda cmd: put_events(cmd, bound),
         "queue_length": lambda cmd: queue_length(cmd, bound),
+        "deploy_stack": lambda cmd: deploy_stack(cmd, bound),
+        "task_environment": lambda cmd: task_environment(cmd, bound),
         "create_training_jobs": lambda cmd: create_training_jobs(cmd, bound),
         "ses_sent": lambda cmd: ses_sent(cmd),
         "shape_training_job": lambda cmd: shape_training_job(cmd),
