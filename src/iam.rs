@@ -282,7 +282,9 @@ pub fn document(policies: &[Policy], needs: &Needs) -> Value {
     // Statements that differ only by their resources become one: the same
     // permissions, in fewer characters (IAM allows a role 10,240 of inline
     // policy). `*` is never merged with ARNs.
-    let mut merged: BTreeMap<(String, bool, BTreeSet<String>, Option<String>), BTreeSet<String>> = BTreeMap::new();
+    // (service, scoped, actions, condition) -> resources
+    type Merged = BTreeMap<(String, bool, BTreeSet<String>, Option<String>), BTreeSet<String>>;
+    let mut merged = Merged::new();
     for ((service, resources, condition), actions) in statements {
         merged.entry((service, !resources.is_empty(), actions, condition)).or_default().extend(resources);
     }
