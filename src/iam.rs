@@ -185,7 +185,7 @@ fn event_grants(events: &crate::config::events::EventsSettings) -> Vec<Grant> {
         let writes = t.tag_permissions().iter().filter(|a| !["Untag", "Delete", "Remove"].iter().any(|r| a.contains(r)));
         grants.extend(writes.map(|a| {
             Grant::scoped(a, vec![t.arn_pattern().to_string()])
-                .with_condition(json!({"ForAllValues:StringEquals": {"aws:TagKeys": [crate::events::CREATED_BY_TAG]}}))
+                .with_condition(json!({"ForAllValues:StringEquals": {"aws:TagKeys": [crate::resources::created::CREATED_BY_TAG]}}))
         }));
     }
     grants
@@ -353,7 +353,7 @@ mod tests {
         let receive = grants.iter().find(|g| g.action == "sqs:ReceiveMessage").expect("receive");
         assert_eq!(receive.resources, ["arn:aws:sqs:us-east-1:123456789012:q"]);
         let add = grants.iter().find(|g| g.action == "sagemaker:AddTags").expect("tags its creator");
-        assert!(add.condition.as_deref().is_some_and(|c| c.contains(crate::events::CREATED_BY_TAG)), "{add:?}");
+        assert!(add.condition.as_deref().is_some_and(|c| c.contains(crate::resources::created::CREATED_BY_TAG)), "{add:?}");
         assert!(grants.iter().all(|g| !g.action.contains("Delete") || g.action == "sqs:DeleteMessage"), "{grants:?}");
         assert!(grants.iter().filter(|g| g.action.starts_with("sqs:")).all(|g| !g.resources.is_empty()));
     }

@@ -12,6 +12,14 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+/// What an SDK operation's own error is (every generated `*Error`).
+pub trait ServiceError: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static {}
+impl<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static> ServiceError for E {}
+
+/// What an SDK error carries of the raw answer.
+pub trait RawResponse: fmt::Debug + Send + Sync + 'static {}
+impl<R: fmt::Debug + Send + Sync + 'static> RawResponse for R {}
+
 /// What the caller should do about a failed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -96,6 +104,16 @@ impl AwsError {
 
     pub fn is_retryable(&self) -> bool {
         matches!(self.kind, ErrorKind::Throttled | ErrorKind::Transient)
+    }
+
+    /// [`AwsError::from_sdk`] as a closure for `map_err`:
+    /// `.map_err(AwsError::of("ecr", "GetLifecyclePolicy", NOT_FOUND))`.
+    pub fn of<E: ServiceError, R: RawResponse>(
+        service: &'static str,
+        operation: &'static str,
+        not_found_codes: &'static [&'static str],
+    ) -> impl FnOnce(SdkError<E, R>) -> Self {
+        move |e| Self::from_sdk(service, operation, not_found_codes, e)
     }
 
     /// Classifies an SDK error. `not_found_codes` are the service's own names

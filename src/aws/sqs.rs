@@ -19,12 +19,13 @@ pub struct SqsClient {
     client: aws_sdk_sqs::Client,
 }
 
-fn err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk("sqs", operation, &["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"], e)
+/// What SQS answers for a queue that does not exist.
+const NOT_FOUND: &[&str] = &["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"];
+
+fn err<E: crate::aws::error::ServiceError, R: crate::aws::error::RawResponse>(
+    operation: &'static str,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError {
+    AwsError::of("sqs", operation, NOT_FOUND)
 }
 
 impl SqsClient {

@@ -46,14 +46,20 @@ pub struct SageMakerTags {
     client: aws_sdk_sagemaker::Client,
 }
 
+/// A failed EC2 call, classified (for `map_err`).
+pub fn ec2_error<E: super::error::ServiceError, R: super::error::RawResponse>(
+    operation: &'static str,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError {
+    AwsError::of("ec2", operation, EC2_NOT_FOUND)
+}
+
 /// A failed SageMaker call. SageMaker answers "no such thing" with a
 /// ValidationException whose message says so: that becomes `NotFound`, so
 /// that what is gone is "already done".
-pub fn sagemaker_error<E, R>(operation: &'static str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+pub fn sagemaker_error<E: super::error::ServiceError, R: super::error::RawResponse>(
+    operation: &'static str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> AwsError {
     // `ResourceNotFound` is how the newer operations (Studio apps and
     // spaces, inference components) say it.
     let mut e = AwsError::from_sdk("sagemaker", operation, &["ResourceNotFound"], e);

@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors};
+use super::numbers::{count, positive};
 pub use super::schedule::normalize_schedule;
 use super::secret::secret;
 pub use super::secret::SecretSource;
@@ -626,28 +627,6 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
         })
     } else {
         Err(ConfigErrors(errors.into_iter().map(|e| ConfigError::from_decode(file, e)).collect()))
-    }
-}
-
-fn positive(v: &Option<Located<f64>>, path: &str, default: f64, max: f64, errors: &mut Vec<DecodeError>) -> f64 {
-    match v {
-        Some(l) if !(l.value > 0.0 && l.value <= max) => {
-            errors.push(DecodeError::new(l.loc, path, format!("expected a number above 0 and at most {max}, found {l}")));
-            default
-        }
-        Some(l) => l.value,
-        None => default,
-    }
-}
-
-fn count(v: &Option<Located<i64>>, path: &str, default: i64, range: std::ops::RangeInclusive<i64>, errors: &mut Vec<DecodeError>) -> i64 {
-    match v {
-        Some(l) if !range.contains(&l.value) => {
-            errors.push(DecodeError::new(l.loc, path, format!("expected a whole number from {} to {}, found {}", range.start(), range.end(), l.value)));
-            default
-        }
-        Some(l) => l.value,
-        None => default,
     }
 }
 

@@ -13,6 +13,7 @@
 
 use serde::Deserialize;
 
+use super::numbers::count;
 use crate::actions::notify::is_email_address;
 use crate::yaml::{DecodeError, Located};
 
@@ -66,18 +67,6 @@ impl EventsSettings {
     }
 }
 
-/// A whole number in `range`, or an error at its place.
-fn within(v: &Option<Located<i64>>, path: &str, default: i64, range: std::ops::RangeInclusive<i64>, errors: &mut Vec<DecodeError>) -> i64 {
-    match v {
-        Some(l) if !range.contains(&l.value) => {
-            errors.push(DecodeError::new(l.loc, path, format!("expected a whole number from {} to {}, found {}", range.start(), range.end(), l.value)));
-            default
-        }
-        Some(l) => l.value,
-        None => default,
-    }
-}
-
 impl EventsSpec {
     pub fn compile(&self, at: crate::yaml::Loc, errors: &mut Vec<DecodeError>) -> Option<EventsSettings> {
         let before = errors.len();
@@ -106,9 +95,9 @@ impl EventsSpec {
                 errors.push(DecodeError::new(tag.loc, format!("events.require-tags[{i}]"), "a tag key is 1 to 128 characters"));
             }
         }
-        let visibility = within(&self.visibility_seconds, "events.visibility-seconds", 60, 10..=43_200, errors);
-        let retry = within(&self.retry_seconds, "events.retry-seconds", 30, 0..=43_200, errors);
-        let in_flight = within(&self.max_in_flight, "events.max-in-flight", 10, 1..=100, errors);
+        let visibility = count(&self.visibility_seconds, "events.visibility-seconds", 60, 10..=43_200, errors);
+        let retry = count(&self.retry_seconds, "events.retry-seconds", 30, 0..=43_200, errors);
+        let in_flight = count(&self.max_in_flight, "events.max-in-flight", 10, 1..=100, errors);
         (errors.len() == before).then(|| EventsSettings {
             queue,
             notify: self.notify.iter().map(|t| t.value.trim().to_string()).collect(),

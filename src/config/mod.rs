@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod error;
 pub mod events;
 pub mod guardrails;
+pub mod numbers;
 pub mod offhours;
 pub mod policy;
 pub mod schedule;

@@ -49,8 +49,7 @@ use crate::resources::Tags;
 use cloudtrail::{Event, Target};
 use seen::{Seen, Settled};
 
-/// The tag naming who created a resource that had no owner tag.
-pub const CREATED_BY_TAG: &str = "costguard:created-by";
+pub use crate::resources::created::CREATED_BY_TAG;
 /// How long a drain waits for a message before it counts the queue empty.
 const DRAIN_WAIT_SECS: i32 = 1;
 /// The daemon's long poll: SQS's longest.

@@ -172,12 +172,8 @@ impl Scalable for Groups {
     }
 }
 
-fn err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk("autoscaling", operation, NOT_FOUND, e)
+fn err<E: crate::aws::error::ServiceError, R: crate::aws::error::RawResponse>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError {
+    AwsError::of("autoscaling", operation, NOT_FOUND)
 }
 
 /// The Auto Scaling calls this type makes.

@@ -10,6 +10,10 @@
 
 use serde_json::Value;
 
+/// The tag naming who created a resource that had no owner tag (written
+/// by `costguard events`).
+pub const CREATED_BY_TAG: &str = "costguard:created-by";
+
 /// Which part of a CloudTrail record holds the id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sizes::{Assessment, Sizing};
 use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
-use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
+use crate::aws::tags::{ec2_error as sdk_err, ec2_tags, time};
 use crate::aws::{sdk_client, Aws, AwsError};
 use crate::outcome::ActionResult;
 use crate::pricing::{Builtin, PriceBook, PriceKey};
@@ -354,13 +354,6 @@ struct Api {
     client: aws_sdk_ec2::Client,
 }
 
-fn sdk_err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk("ec2", operation, EC2_NOT_FOUND, e)
-}
 
 fn to_resource(v: &aws_sdk_ec2::types::Volume, account: &str, region: &str) -> Option<Resource> {
     let volume = Volume {

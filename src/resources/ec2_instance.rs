@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use super::accelerators::{self, AcceleratorKind, Accelerators, GpuScale, GpuSource, ListedGpu};
 use super::sizes::{self, Assessment, InstanceSize, Sizing, SizingPart};
 use super::{ActionInfo, Effect, Effort, AttrKind, AttrValue, Attribute, CostKind, Dimensions, Kind, Permission, Registered, Resource, ResourceAction, RestoreError, Tags};
-use crate::aws::tags::{ec2_tags, time, EC2_NOT_FOUND};
+use crate::aws::tags::{ec2_error as sdk_err, ec2_tags, time};
 use crate::aws::{sdk_client, Aws, AwsError, ErrorKind};
 use crate::outcome::Repair;
 use crate::outcome::ActionResult;
@@ -655,13 +655,6 @@ struct Api {
     client: aws_sdk_ec2::Client,
 }
 
-fn sdk_err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk("ec2", operation, EC2_NOT_FOUND, e)
-}
 
 fn to_resource(i: &SdkInstance, owner: Option<&str>, region: &str) -> Option<Resource> {
     let tags = ec2_tags(i.tags());

@@ -454,12 +454,8 @@ impl ResourceAction for Action {
     }
 }
 
-fn err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk("ecr", operation, NOT_FOUND, e)
+fn err<E: crate::aws::error::ServiceError, R: crate::aws::error::RawResponse>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError {
+    AwsError::of("ecr", operation, NOT_FOUND)
 }
 
 /// The ECR calls this type makes.

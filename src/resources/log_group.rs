@@ -346,12 +346,8 @@ struct Api {
     client: aws_sdk_cloudwatchlogs::Client,
 }
 
-fn sdk_err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk("logs", operation, NOT_FOUND, e)
+fn sdk_err<E: crate::aws::error::ServiceError, R: crate::aws::error::RawResponse>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError {
+    AwsError::of("logs", operation, NOT_FOUND)
 }
 
 impl Api {

@@ -316,11 +316,11 @@ async fn knowledge_bases(aws: &Aws, region: &str) -> Result<ByCollection, AwsErr
     let mut pages = client.list_knowledge_bases().max_results(100).into_paginator().send();
     let mut ids = Vec::new();
     while let Some(page) = pages.next().await {
-        ids.extend(page.map_err(service_err("bedrock", "ListKnowledgeBases"))?.knowledge_base_summaries().iter().map(|s| s.knowledge_base_id().to_string()));
+        ids.extend(page.map_err(AwsError::of("bedrock", "ListKnowledgeBases", NOT_FOUND))?.knowledge_base_summaries().iter().map(|s| s.knowledge_base_id().to_string()));
     }
     let mut by_collection = ByCollection::new();
     for id in ids {
-        let kb = match client.get_knowledge_base().knowledge_base_id(&id).send().await.map_err(service_err("bedrock", "GetKnowledgeBase")) {
+        let kb = match client.get_knowledge_base().knowledge_base_id(&id).send().await.map_err(AwsError::of("bedrock", "GetKnowledgeBase", NOT_FOUND)) {
             Ok(out) => out,
             // Deleted between the two calls.
             Err(e) if e.is_not_found() => continue,
@@ -335,20 +335,8 @@ async fn knowledge_bases(aws: &Aws, region: &str) -> Result<ByCollection, AwsErr
     Ok(by_collection)
 }
 
-fn err<E, R>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    service_err("aoss", operation)
-}
-
-fn service_err<E, R>(service: &'static str, operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk(service, operation, NOT_FOUND, e)
+fn err<E: crate::aws::error::ServiceError, R: crate::aws::error::RawResponse>(operation: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError {
+    AwsError::of("aoss", operation, NOT_FOUND)
 }
 
 /// The OpenSearch Serverless calls this type makes.
