@@ -246,17 +246,28 @@ async fn events_listener(shared: Arc<Shared>, cancel: CancellationToken) {
     }
 }
 
+/// Why a turn of the events queue could not run.
+#[derive(Debug, thiserror::Error)]
+enum TurnError {
+    #[error("state database: {0}")]
+    State(#[from] crate::engine::db::JournalError),
+    #[error(transparent)]
+    Templates(#[from] crate::notify::template::TemplateError),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
+}
+
 async fn events_turn(
     aws: &Aws,
     loaded: &Loaded,
     settings: &crate::config::events::EventsSettings,
     clock: &Clock,
     cancel: &CancellationToken,
-) -> Result<crate::events::DrainReport, String> {
+) -> Result<crate::events::DrainReport, TurnError> {
     let state_dir = loaded.state_dir();
-    let journal = crate::engine::journal::Journal::open(&state_dir.join(crate::config::daemon::JOURNAL_FILE)).map_err(|e| e.to_string())?;
+    let journal = crate::engine::journal::Journal::open(&state_dir.join(crate::config::daemon::JOURNAL_FILE))?;
     let email_settings = loaded.config.email.as_ref();
-    let templates = crate::notify::created::CreatedTemplates::load(email_settings.and_then(|e| e.templates.as_deref())).map_err(|e| e.to_string())?;
+    let templates = crate::notify::created::CreatedTemplates::load(email_settings.and_then(|e| e.templates.as_deref()))?;
     let api = loaded.config.prices == crate::config::daemon::PriceSource::Api;
     let prices = crate::pricing::PriceBook::new(api.then(|| aws.pricing()), Some(state_dir.join(crate::config::daemon::PRICE_CACHE_FILE)));
     let default_owner_tags: Vec<String> = crate::config::daemon::DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect();
@@ -271,7 +282,7 @@ async fn events_turn(
         clock,
         cancel,
     };
-    consumer.listen_once().await.map_err(|e| e.to_string())
+    Ok(consumer.listen_once().await?)
 }
 
 /// Runs queued schedules one at a time until `cancel` fires.
