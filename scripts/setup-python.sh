@@ -18,7 +18,7 @@ stamp=.venv/.requirements.sha256
 want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the pinned emulator and SMTP sink into .venv (once)" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  .venv/bin/python -m pip install --quiet --no-cache-dir --disable-pip-version-check -r tests/requirements.txt
   echo "$want" > "$stamp"
 fi
 
@@ -29,7 +29,7 @@ want=$(sha256sum tests/custodian-requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Cloud Custodian's pinned parser into .venv/custodian (once)" >&2
   rm -rf .venv/custodian
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --target .venv/custodian -r tests/custodian-requirements.txt
+  .venv/bin/python -m pip install --quiet --no-cache-dir --disable-pip-version-check --no-deps --target .venv/custodian -r tests/custodian-requirements.txt
   echo "$want" > "$stamp"
 fi
 
@@ -43,7 +43,7 @@ if [ "${1:-}" = --bench-peer ]; then
   want=$(sha256sum scripts/bench-peer-requirements.txt | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing the pinned Cloud Custodian into .venv-bench (once)" >&2
-    .venv-bench/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/bench-peer-requirements.txt
+    .venv-bench/bin/python -m pip install --quiet --no-cache-dir --disable-pip-version-check -r scripts/bench-peer-requirements.txt
     echo "$want" > "$stamp"
   fi
 fi
