@@ -850,14 +850,17 @@ pub struct DrainArgs {
 /// prints what it did, and exits: 0 when every message was settled, 3 when
 /// some failed (left in the queue to come back) or could not be read.
 pub async fn events_drain(args: DrainArgs, clock: &Clock, cancel: &CancellationToken) -> ExitCode {
-    let daemon = match args.config.as_deref().map(config::daemon::load).transpose() {
-        Ok(d) => d,
+    // With a config: its policies (the `on-create` ones judge creations),
+    // email, channels and state folder, checked as the daemon checks them.
+    let loaded = match args.config.as_deref().map(crate::sweep::Loaded::load).transpose() {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(exit::FAILED);
         }
     };
-    let settings = match (daemon.as_ref().and_then(|d| d.events.clone()), &args.queue) {
+    let daemon = loaded.as_ref().map(|l| &l.config);
+    let settings = match (daemon.and_then(|d| d.events.clone()), &args.queue) {
         (Some(mut s), Some(queue)) => {
             s.queue = queue.clone();
             s
@@ -869,45 +872,24 @@ pub async fn events_drain(args: DrainArgs, clock: &Clock, cancel: &CancellationT
             return ExitCode::from(exit::FAILED);
         }
     };
-    let email_settings = daemon.as_ref().and_then(|d| d.email.clone());
-    let email = match email_settings.as_ref().map(EmailSetup::load).transpose() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("costguard: {e}");
-            return ExitCode::from(exit::FAILED);
-        }
-    };
-    let templates = match crate::notify::created::CreatedTemplates::load(email_settings.as_ref().and_then(|e| e.templates.as_deref())) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("costguard: {e}");
-            return ExitCode::from(exit::FAILED);
-        }
-    };
-    let state_dir = daemon.as_ref().and_then(|d| d.state_dir.clone()).unwrap_or(args.state_dir);
-    if let Err(e) = crate::files::create_private_dir(&state_dir) {
-        eprintln!("costguard: cannot create the state folder {}: {e}", state_dir.display());
-        return ExitCode::from(exit::FAILED);
-    }
-    let journal = match crate::engine::journal::Journal::open(&state_dir.join(config::daemon::JOURNAL_FILE)) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("costguard: {e}");
-            return ExitCode::from(exit::FAILED);
-        }
-    };
+    let state_dir = daemon.and_then(|d| d.state_dir.clone()).unwrap_or(args.state_dir);
     let aws = Aws::from_env(ApiCallCounter::new()).await;
-    let prices = crate::pricing::PriceBook::new(args.price_list_api.then(|| aws.pricing()), Some(state_dir.join(config::daemon::PRICE_CACHE_FILE)));
-    let default_owner_tags: Vec<String> = config::daemon::DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect();
-    let owner_tags = email_settings.as_ref().map_or(&default_owner_tags, |e| &e.owner_tags);
+    let protect_tag = daemon.map_or(config::daemon::DEFAULT_PROTECT_TAG, |d| d.protect_tag.as_str());
+    let setup = match crate::events::Setup::open(&state_dir, daemon.and_then(|d| d.email.as_ref()), args.price_list_api.then(|| aws.pricing()), protect_tag) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("costguard: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let dry_run = daemon.is_some_and(|d| d.dry_run || d.approval == config::daemon::Approval::Required);
     let consumer = crate::events::Consumer {
+        setup: &setup,
         aws: &aws,
         settings: &settings,
-        prices: &prices,
-        journal: &journal,
-        email: email.as_deref(),
-        templates: &templates,
-        owner_tags,
+        email: loaded.as_ref().and_then(|l| l.email.as_deref()),
+        policies: loaded.as_ref().map_or(&[], |l| l.policies.as_slice()),
+        dry_run,
         clock,
         cancel,
     };
@@ -919,7 +901,7 @@ pub async fn events_drain(args: DrainArgs, clock: &Clock, cancel: &CancellationT
         }
     };
     if args.price_list_api {
-        if let Err(e) = prices.save() {
+        if let Err(e) = setup.prices.save() {
             tracing::warn!(error = %e, "price cache not saved");
         }
     }

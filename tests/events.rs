@@ -49,9 +49,10 @@ async fn each_creation_reaches_its_owner_or_creator_once_priced_and_the_poison_e
     let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": "creations", "max_receives": 2}).to_string());
     let (queue, dlq) = (queues["queue"].as_str().expect("queue").to_string(), queues["dlq"].as_str().expect("dlq").to_string());
     let config = dir.path().join("costguard.yaml");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
     let text = support::smtp::smtp_config(
         &sink,
-        &format!("events:\n  queue: {queue}\n  notify: [finops@example.com]\n  require-tags: [owner, costguard:expires]\n  retry-seconds: 0\n  visibility-seconds: 30\n"),
+        &format!("policies: ['{}']\nevents:\n  queue: {queue}\n  notify: [finops@example.com]\n  require-tags: [owner, costguard:expires]\n  retry-seconds: 0\n  visibility-seconds: 30\n", shipped.display()),
     );
     std::fs::write(&config, text).expect("config written");
 
@@ -123,4 +124,151 @@ fn an_events_section_without_a_queue_is_refused_at_its_place() {
     let shown = errors.to_string();
     assert!(shown.contains("c.yaml:2") && shown.contains("events.queue"), "{shown}");
     assert!(shown.contains("events.notify[0]"), "{shown}");
+}
+
+const ON_CREATE: &str = "policies:
+  - name: gpu-needs-project
+    resource: ec2-instance
+    on-create: true
+    description: GPU instances carry a project tag, or stop a day after they start.
+    filters:
+      - type: value
+        key: Accelerated
+        value: true
+      - type: value
+        key: State.Name
+        value: running
+      - type: tag
+        key: project
+        value: absent
+    actions:
+      - type: notify
+        to: [resource-owner]
+      - type: mark
+        days: 1
+      - stop
+    max-resources: 1
+";
+
+fn run_instances(event_id: &str, instance: &str, identity: Value) -> Value {
+    json!({"source": "aws.ec2", "detail": {
+        "eventID": event_id, "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances", "awsRegion": "us-east-1",
+        "recipientAccountId": "123456789012", "userIdentity": identity,
+        "responseElements": {"instancesSet": {"items": [{"instanceId": instance}]}}
+    }})
+}
+
+async fn instance_tags(moto: &support::Moto, id: &str) -> std::collections::BTreeMap<String, String> {
+    let out = moto.ec2().await.describe_instances().instance_ids(id).send().await.expect("describe");
+    let instance = out.reservations().first().and_then(|r| r.instances().first()).expect("instance").clone();
+    instance.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect()
+}
+
+async fn instance_state(moto: &support::Moto, id: &str) -> String {
+    let out = moto.ec2().await.describe_instances().instance_ids(id).send().await.expect("describe");
+    let instance = out.reservations().first().and_then(|r| r.instances().first()).expect("instance").clone();
+    instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default()
+}
+
+/// An `on-create` policy acts at the creation through the sweep's plan and
+/// journal: an untagged GPU instance is marked at once (its creator told
+/// what will happen, and when), the policy's breaker holds the next one
+/// back within the day (told to a webhook channel, `events.notify`), and
+/// the sweep a day later stops what is still untagged.
+#[tokio::test]
+async fn an_on_create_policy_marks_at_creation_its_breaker_holds_the_next_and_a_sweep_acts_after_the_grace() {
+    let moto = support::moto().await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let hook = support::http_sink::HttpSink::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": "creations-on-create", "max_receives": 2}).to_string());
+    let queue = queues["queue"].as_str().expect("queue").to_string();
+    let hook_url = dir.path().join("hook.url");
+    std::fs::write(&hook_url, hook.url("/hook")).expect("url written");
+    std::fs::create_dir(dir.path().join("policies")).expect("policies folder");
+    std::fs::write(dir.path().join("policies/gpu.yaml"), ON_CREATE).expect("policy written");
+    let config = dir.path().join("costguard.yaml");
+    let text = support::smtp::smtp_config(
+        &sink,
+        &format!(
+            "  channels:\n    ml-team: {{type: webhook, url-file: {}}}\nevents:\n  queue: {queue}\n  notify: ['#ml-team']\n  retry-seconds: 0\n  max-in-flight: 1\n",
+            hook_url.display()
+        ),
+    );
+    std::fs::write(&config, text).expect("config written");
+    let ids = moto.seed_instances(json!([
+        {"name": "train-box", "type": "g5.12xlarge", "tags": {}},
+        {"name": "tagged-box", "type": "g5.12xlarge", "tags": {"project": "llm", "owner": "bo@example.com"}},
+        {"name": "second-box", "type": "g5.12xlarge", "tags": {}},
+    ]));
+    let ana = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_DataScience/ana@example.com"});
+    let state = dir.path().join("state");
+    let drain_state = |config: &std::path::Path| drain(&moto, &state, config);
+
+    let first = json!([run_instances("e-train", &ids["train-box"], ana.clone()), run_instances("e-tagged", &ids["tagged-box"], ana.clone())]);
+    moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": first}).to_string());
+    let (report, out) = drain_state(&config);
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    let told = report["told"].as_array().expect("told");
+    let train = told.iter().find(|t| t["resource_id"] == ids["train-box"].as_str()).expect("train-box told");
+    let rules = train["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 1, "{train:#}");
+    assert_eq!(rules[0]["policy"], "gpu-needs-project");
+    assert!(rules[0]["outcome"].as_str().is_some_and(|o| o.starts_with("marked: stop at")), "{train:#}");
+    let tagged = told.iter().find(|t| t["resource_id"] == ids["tagged-box"].as_str()).expect("tagged-box told");
+    assert_eq!(tagged["rules"], json!([]), "it has its project tag");
+    assert!(instance_tags(&moto, &ids["train-box"]).await.contains_key("costguard:marked-for"), "marked at its creation");
+    assert_eq!(instance_state(&moto, &ids["train-box"]).await, "running", "a day's grace first");
+    let to_ana = sink.messages().into_iter().find(|m| m.rcpt_tos == ["ana@example.com"]).expect("ana told");
+    assert!(to_ana.text().contains("gpu-needs-project") && to_ana.text().contains("marked: stop at"), "{}", to_ana.text());
+
+    // A second untagged GPU box within the day: max-resources 1 holds it
+    // back; its creator's name is no address, so the channel hears of it.
+    let cy = json!({"type": "IAMUser", "userName": "cy"});
+    moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": [run_instances("e-second", &ids["second-box"], cy)]}).to_string());
+    let (report, out) = drain_state(&config);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let second = &report["told"][0];
+    assert_eq!(second["to"], json!(["#ml-team"]), "{second:#}");
+    assert!(second["rules"][0]["outcome"].as_str().is_some_and(|o| o.contains("circuit breaker: max-resources 1") && o.contains("24 hours")), "{second:#}");
+    assert!(!instance_tags(&moto, &ids["second-box"]).await.contains_key("costguard:marked-for"), "the breaker held it");
+    let posted = hook.requests();
+    assert_eq!(posted.len(), 1, "one message to the channel");
+    let body = posted[0].json();
+    assert_eq!(body["created"]["resource_id"], ids["second-box"].as_str(), "{body:#}");
+    assert!(body["text"].as_str().is_some_and(|t| t.contains("circuit breaker")), "{body:#}");
+
+    // Its creator tags it; a day later the sweep stops what is still untagged.
+    moto.ec2()
+        .await
+        .create_tags()
+        .resources(&ids["second-box"])
+        .tags(aws_sdk_ec2::types::Tag::builder().key("project").value("eval").build())
+        .send()
+        .await
+        .expect("tag");
+    let policies = costguard::config::compile_text(&dir.path().join("policies/gpu.yaml"), ON_CREATE).expect("valid");
+    let options = support::sweep_options(dir.path(), false);
+    let later = chrono::Utc::now() + chrono::Duration::hours(25);
+    let swept = costguard::sweep::run(
+        &moto.aws().await,
+        &policies,
+        &options,
+        &costguard::clock::Clock::fixed(later),
+        &costguard::progress::Progress::hidden(),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("sweep runs");
+    let stopped = swept.report.findings.iter().find(|f| f.resource_id == ids["train-box"]).expect("train-box still matches");
+    assert_eq!(stopped.status, costguard::outcome::Status::Done, "{stopped:?}");
+    assert!(matches!(instance_state(&moto, &ids["train-box"]).await.as_str(), "stopped" | "stopping"));
+    assert_eq!(instance_state(&moto, &ids["second-box"]).await, "running");
+}
+
+#[test]
+fn an_on_create_policy_that_reads_metrics_is_refused_at_its_place() {
+    let text = "policies:\n  - name: x\n    resource: ec2-instance\n    on-create: true\n    filters:\n      - type: metrics\n        name: CPUUtilization\n        days: 7\n        value: 5\n        op: lt\n";
+    let shown = costguard::config::compile_text(std::path::Path::new("p.yaml"), text).expect_err("invalid").to_string();
+    assert!(shown.contains("p.yaml:4") && shown.contains("on-create") && shown.contains("metrics"), "{shown}");
 }

@@ -586,7 +586,8 @@ pub fn compile_text(file: &Path, text: &str) -> Result<DaemonConfig, ConfigError
     });
     let time_limits = spec.time_limits.as_ref().map_or_else(TimeLimits::default, |t| t.value.compile(&mut errors));
     let organization = spec.organization.as_ref().map(|o| o.value.compile(base, &mut errors));
-    let events = spec.events.as_ref().and_then(|e| e.value.compile(e.loc, &mut errors));
+    let channels: Vec<&str> = email.iter().flat_map(|e| e.channels.keys()).map(String::as_str).collect();
+    let events = spec.events.as_ref().and_then(|e| e.value.compile(e.loc, &channels, &mut errors));
     if let (Some(a), Some(_)) = (spec.approval.as_ref().filter(|a| a.value == Approval::Required), &organization) {
         errors.push(DecodeError::new(a.loc, "approval", "approval: required saves one account's plan; it cannot be used with organization: yet"));
     }

@@ -4,7 +4,7 @@
 //! ```yaml
 //! events:
 //!   queue: https://sqs.us-east-1.amazonaws.com/123456789012/costguard-events
-//!   notify: [finops@example.com]     # told when no owner or creator address is known
+//!   notify: [finops@example.com, "#ml-team"]  # told when no owner or creator can be; `#name`: an email.channels channel
 //!   require-tags: [owner, costguard:expires]
 //!   visibility-seconds: 60           # a message hidden while it is handled (extended as needed)
 //!   retry-seconds: 30                # first retry after a failure; doubles each time
@@ -14,7 +14,7 @@
 use serde::Deserialize;
 
 use super::numbers::count;
-use crate::actions::notify::is_email_address;
+use crate::actions::notify::{channel_of, is_email_address};
 use crate::yaml::{DecodeError, Located};
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -38,7 +38,8 @@ pub struct EventsSpec {
 pub struct EventsSettings {
     /// The queue's URL.
     pub queue: String,
-    /// Told of a creation whose owner tag and creator name no address.
+    /// Told of a creation whose owner tag and creator name nobody to
+    /// tell: addresses, and `#name` channels of `email.channels`.
     pub notify: Vec<String>,
     /// Tags every created resource should carry: the missing ones are
     /// named in the notice.
@@ -68,7 +69,9 @@ impl EventsSettings {
 }
 
 impl EventsSpec {
-    pub fn compile(&self, at: crate::yaml::Loc, errors: &mut Vec<DecodeError>) -> Option<EventsSettings> {
+    /// `channels`: the names `email.channels` sets up, which `notify`'s
+    /// `#name` entries must be among.
+    pub fn compile(&self, at: crate::yaml::Loc, channels: &[&str], errors: &mut Vec<DecodeError>) -> Option<EventsSettings> {
         let before = errors.len();
         let queue = match &self.queue {
             Some(q) if q.value.trim().split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "https" | "http")) => q.value.trim().to_string(),
@@ -86,8 +89,15 @@ impl EventsSpec {
             }
         };
         for (i, to) in self.notify.iter().enumerate() {
-            if !is_email_address(to.value.trim()) {
-                errors.push(DecodeError::new(to.loc, format!("events.notify[{i}]"), format!("expected an email address, found {:?}", to.value)));
+            let v = to.value.trim();
+            let problem = match channel_of(v) {
+                Some(name) if !channels.contains(&name) => Some(format!("{v} is not a channel of the config's email.channels")),
+                Some(_) => None,
+                None if is_email_address(v) => None,
+                None => Some(format!("expected an email address or a #channel of email.channels, found {:?}", to.value)),
+            };
+            if let Some(why) = problem {
+                errors.push(DecodeError::new(to.loc, format!("events.notify[{i}]"), why));
             }
         }
         for (i, tag) in self.require_tags.iter().enumerate() {

@@ -15,7 +15,15 @@
 //!     max-resources: 500          # circuit breaker: act on none if more match
 //!     max-resources-percent: 50
 //!     schedule: "0 */15 * * * *"  # the daemon's cron for this policy (default: the config's)
+//!     on-create: true             # also judged the moment a creation event names a resource
 //! ```
+//!
+//! An `on-create` policy is judged by `costguard events` on each resource
+//! a CloudTrail event says was just created or started, through the same
+//! plan, journal, grace periods and protection as a sweep, and by every
+//! sweep as well (which acts when a grace period it started is over, and
+//! finds what no event told of). Its filters can read only what a new
+//! resource has: tags, attributes, age, expiry; not metrics.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +60,9 @@ pub struct RawPolicy {
     /// In an organization's sweep, the accounts it applies to.
     #[serde(default)]
     pub accounts: Option<Located<AccountScopeSpec>>,
+    /// Also judged when a creation event names a resource of its type.
+    #[serde(default)]
+    pub on_create: Option<Located<bool>>,
 }
 
 /// `accounts: {ids: [...], tags: {env: dev}}`: the accounts a policy applies
@@ -88,6 +99,8 @@ pub struct Policy {
     pub schedule: Option<String>,
     /// `None`: every account.
     pub accounts: Option<AccountScope>,
+    /// Judged by `costguard events` at each creation of its type too.
+    pub on_create: bool,
     /// Where it was written, for messages.
     pub source: PathBuf,
 }
@@ -244,6 +257,23 @@ impl RawPolicy {
                 ));
             }
         }
+        let on_create = self.on_create.as_ref().is_some_and(|o| o.value);
+        if let (Some(at), Some(filters)) = (self.on_create.as_ref().filter(|o| o.value), &filters) {
+            if let Some(kind) = filters.iter().find_map(Filter::unreadable_at_creation) {
+                errors.push(DecodeError::new(
+                    at.loc,
+                    format!("{path}.on-create"),
+                    format!("an `on-create` policy is judged the moment a resource is created, with no `{kind}` evidence yet: judge by tags, attributes, age or expiry (or drop `on-create`)"),
+                ));
+            }
+            if resource_type.created_by().is_empty() {
+                errors.push(DecodeError::new(
+                    at.loc,
+                    format!("{path}.on-create"),
+                    format!("no creation event names a {resource_type}: `on-create` would never run"),
+                ));
+            }
+        }
         let limits = self.compile_limits(path, errors);
         let schedule = self
             .schedule
@@ -274,6 +304,7 @@ impl RawPolicy {
             actions: compiled.into_iter().collect::<Option<Vec<_>>>()?,
             limits,
             schedule,
+            on_create,
             source: source.to_path_buf(),
         })
     }

@@ -257,6 +257,18 @@ impl Actions<'_> {
         Ok(rows.into_iter().map(|(id, values)| (id, entry(id, values))).collect())
     }
 
+    /// The resources `policy` changed (or began to) since `since`, as
+    /// (type, region, id): what an `on-create` policy's breaker counts.
+    pub fn changed_by_since(&self, policy: &str, since: DateTime<Utc>) -> Result<Vec<(String, String, String)>, JournalError> {
+        self.0.with(&TABLE, |c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT resource_type, region, resource_id FROM actions WHERE policy = ?1 AND started_at >= ?2 AND state IN ('intent', 'done', 'incomplete')",
+            )?;
+            let rows = stmt.query_map(params![policy, since.to_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
     /// How many actions are in each state (for tests and the report).
     pub fn count(&self, state: ActionState) -> Result<u64, JournalError> {
         self.0

@@ -25,6 +25,7 @@
 //!   that event again after the restart (at least once, never lost).
 
 pub mod cloudtrail;
+pub mod on_create;
 pub mod seen;
 
 use std::collections::{BTreeMap, HashSet};
@@ -42,7 +43,9 @@ use crate::aws::{Aws, AwsError};
 use crate::clock::Clock;
 use crate::config::events::EventsSettings;
 use crate::engine::journal::Journal;
-use crate::notify::created::{CreatedNotice, CreatedTemplates, How};
+use crate::notify::channel::{Payload, PayloadKind};
+use crate::notify::created::{CreatedNotice, CreatedTemplates, How, RuleLine};
+use crate::notify::digest::owner_address;
 use crate::notify::{EmailSetup, Outlets};
 use crate::pricing::PriceBook;
 use crate::resources::Tags;
@@ -59,17 +62,63 @@ const MAX_BACKOFF_SECS: i64 = 43_200;
 
 /// What handling events needs, for as long as it runs.
 pub struct Consumer<'a> {
+    pub setup: &'a Setup,
     pub aws: &'a Aws,
     pub settings: &'a EventsSettings,
-    pub prices: &'a PriceBook,
-    pub journal: &'a Journal,
     /// `None`: nobody can be emailed; notices are counted as errors.
     pub email: Option<&'a EmailSetup>,
-    pub templates: &'a CreatedTemplates,
-    /// The tags that name an owner, the first set wins.
-    pub owner_tags: &'a [String],
+    /// The policies loaded: the `on-create` ones are judged on each
+    /// created resource.
+    pub policies: &'a [crate::config::Policy],
+    /// Change nothing (the config's `dry-run`, or `approval: required`):
+    /// `on-create` policies report what they would do.
+    pub dry_run: bool,
     pub clock: &'a Clock,
     pub cancel: &'a CancellationToken,
+}
+
+/// What handling events reads besides the queue, opened once per drain
+/// (or daemon turn): the state database, the notice's templates, the
+/// prices, who owns what, and which policies judge creations.
+pub struct Setup {
+    pub journal: Journal,
+    pub templates: CreatedTemplates,
+    pub prices: PriceBook,
+    pub owner_tags: Vec<String>,
+    pub plan_settings: crate::engine::plan::PlanSettings,
+}
+
+/// Why events cannot be handled at all: nothing was received.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot create the state folder {path}: {source}")]
+    StateDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("state database: {0}")]
+    State(#[from] crate::engine::db::JournalError),
+    #[error(transparent)]
+    Templates(#[from] crate::notify::template::TemplateError),
+}
+
+impl Setup {
+    /// Opens the state folder's database (creating the folder, private),
+    /// loads the templates `email` names, and the prices (Price List API
+    /// answers cached in the state folder when `pricing` is given).
+    pub fn open(
+        state_dir: &std::path::Path,
+        email: Option<&crate::config::daemon::EmailSettings>,
+        pricing: Option<crate::aws::pricing::PricingClient>,
+        protect_tag: &str,
+    ) -> Result<Self, SetupError> {
+        use crate::config::daemon::{DEFAULT_OWNER_TAGS, JOURNAL_FILE, PRICE_CACHE_FILE};
+        crate::files::create_private_dir(state_dir).map_err(|source| SetupError::StateDir { path: state_dir.to_path_buf(), source })?;
+        Ok(Setup {
+            journal: Journal::open(&state_dir.join(JOURNAL_FILE))?,
+            templates: CreatedTemplates::load(email.and_then(|e| e.templates.as_deref()))?,
+            prices: PriceBook::new(pricing, Some(state_dir.join(PRICE_CACHE_FILE))),
+            owner_tags: email.map_or_else(|| DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect(), |e| e.owner_tags.clone()),
+            plan_settings: crate::engine::plan::PlanSettings { protect_tag: protect_tag.to_string() },
+        })
+    }
 }
 
 /// One resource told of.
@@ -85,6 +134,8 @@ pub struct Told {
     pub owner: Option<String>,
     pub tagged_creator: bool,
     pub missing_tags: Vec<String>,
+    /// The `on-create` policies it matched, and what they did.
+    pub rules: Vec<on_create::Ruled>,
     pub to: Vec<String>,
 }
 
@@ -254,7 +305,7 @@ impl Consumer<'_> {
         if !claimed.lock().unwrap_or_else(PoisonError::into_inner).insert(event.id.clone()) {
             return Outcome::Duplicate(event.id);
         }
-        let seen = Seen::of(self.journal);
+        let seen = Seen::of(&self.setup.journal);
         match seen.settled(&event.id) {
             Ok(true) => return Outcome::Duplicate(event.id),
             Ok(false) => {}
@@ -285,11 +336,12 @@ impl Consumer<'_> {
 
     /// Reads, prices, tags and tells one resource the event created;
     /// `None` when it is gone already.
-    async fn tell(&self, event: &Event, target: &Target, now: DateTime<Utc>, errors: &mut Vec<String>) -> Result<Option<Told>, AwsError> {
+    async fn tell(&self, event: &Event, target: &Target, now: DateTime<Utc>, errors: &mut Vec<String>) -> Result<Option<Told>, EventError> {
         let t = target.resource_type;
         let Some(mut resource) = t.reread(self.aws, &event.region, &target.id, now).await? else { return Ok(None) };
-        t.price(&mut resource, self.prices, now).await;
-        let owner = owner_of(&resource.tags, self.owner_tags);
+        t.price(&mut resource, &self.setup.prices, now).await;
+        let owner = owner_of(&resource.tags, &self.setup.owner_tags);
+        let owner_recipient = owner_address(&resource.tags, &self.setup.owner_tags, &self.channel_names());
         let creator = event.creator.name().map(cloudtrail::tag_value).filter(|c| !c.is_empty());
         let mut tagged_creator = false;
         if let (None, Some(name), false) = (&owner, &creator, resource.tags.contains_key(CREATED_BY_TAG)) {
@@ -299,8 +351,9 @@ impl Consumer<'_> {
                 Err(e) => errors.push(format!("{t} {}: could not tag its creator: {e}", target.id)),
             }
         }
+        let rules = self.judge_on_create(&resource, &event.account, now).await?;
         let missing_tags: Vec<String> = self.settings.require_tags.iter().filter(|k| !resource.tags.contains_key(k.as_str())).cloned().collect();
-        let to = self.recipients(owner.as_deref(), creator.as_deref());
+        let to = self.recipients(owner_recipient, creator.as_deref());
         let notice = CreatedNotice {
             how: if target.started { How::Started } else { How::Created },
             noun: t.noun(),
@@ -316,6 +369,10 @@ impl Consumer<'_> {
             cost_basis: resource.cost_basis.as_deref().unwrap_or("not priced").to_string(),
             missing_tags: missing_tags.clone(),
             tagged_creator,
+            rules: rules
+                .iter()
+                .map(|r| RuleLine { policy: r.policy.clone(), description: r.description.clone(), reason: r.reason.clone(), outcome: r.outcome.clone() })
+                .collect(),
         };
         self.send(&notice, &to, now, errors).await;
         tracing::info!(event = %event.id, resource_type = %t, id = %target.id, cost = ?resource.monthly_cost_usd, to = ?to, "creation told");
@@ -330,17 +387,23 @@ impl Consumer<'_> {
             owner,
             tagged_creator,
             missing_tags,
+            rules,
             to,
         }))
     }
 
-    /// The owner if the owner tag is an address, else the creator if their
-    /// name is one, else the configured `notify` addresses.
-    fn recipients(&self, owner: Option<&str>, creator: Option<&str>) -> Vec<String> {
-        match [owner, creator].into_iter().flatten().find(|a| is_email_address(a)) {
-            Some(address) => vec![address.to_string()],
+    /// The owner if an owner tag names an address or a channel, else the
+    /// creator if their name is an address, else `events.notify`.
+    fn recipients(&self, owner: Option<String>, creator: Option<&str>) -> Vec<String> {
+        match owner.or_else(|| creator.filter(|c| is_email_address(c)).map(str::to_string)) {
+            Some(recipient) => vec![recipient],
             None => self.settings.notify.clone(),
         }
+    }
+
+    /// The channels `email.channels` sets up, by name.
+    fn channel_names(&self) -> Vec<String> {
+        self.email.map(|e| e.settings.channels.keys().cloned().collect()).unwrap_or_default()
     }
 
     async fn send(&self, notice: &CreatedNotice, to: &[String], now: DateTime<Utc>, errors: &mut Vec<String>) {
@@ -351,17 +414,27 @@ impl Consumer<'_> {
         let Some(email) = self.email else {
             return errors.push(format!("{what}: email is not set up (the config's `email:`); not told"));
         };
-        let rendered = match self.templates.render(notice) {
+        let rendered = match self.setup.templates.render(notice) {
             Ok(r) => r,
             Err(e) => return errors.push(format!("{what}: {e}")),
         };
+        let payload = Payload { report_url: None, kind: PayloadKind::Created, data: CreatedTemplates::data(notice) };
         let outlets = Outlets::new(email, self.aws, self.clock);
-        let (_, send_errors, _) = outlets.mailer(Some(self.journal), self.cancel).deliver_alert(to, &rendered, now).await;
+        let (_, send_errors, _) = outlets.mailer(Some(&self.setup.journal), self.cancel).deliver_alert(to, &rendered, &payload, now).await;
         errors.extend(send_errors);
     }
 }
 
-/// The first owner tag with a value.
+/// Why an event could not be handled now: its message comes back later.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("state database: {0}")]
+    State(#[from] crate::engine::db::JournalError),
+}
+
+/// The first owner tag with a value, as the notice names the owner.
 fn owner_of(tags: &Tags, owner_tags: &[String]) -> Option<String> {
     owner_tags.iter().filter_map(|k| tags.get(k.as_str())).map(|v| v.trim()).find(|v| !v.is_empty()).map(str::to_string)
 }

@@ -221,6 +221,19 @@ impl Filter {
         }
     }
 
+    /// The first part of this filter that a just-created resource has no
+    /// evidence for (metrics, rightsizing, off-hours), by its `type:`;
+    /// `None` when an `on-create` policy can judge by it.
+    pub fn unreadable_at_creation(&self) -> Option<&'static str> {
+        match self {
+            Filter::Metrics(_) => Some("metrics"),
+            Filter::Rightsizing(_) => Some("rightsizing"),
+            Filter::OffHours(_) => Some("off-hours"),
+            Filter::And(list) | Filter::Idle(list) | Filter::Or(list) | Filter::Not(list) => list.iter().find_map(Filter::unreadable_at_creation),
+            Filter::Value(_) | Filter::Tag(_) | Filter::Age(_) | Filter::Expires(_) => None,
+        }
+    }
+
     /// The longest metrics window (days) this filter judges by, if it
     /// reads metrics: how much data a match rests on at most.
     pub fn window_days(&self) -> Option<f64> {

@@ -103,7 +103,13 @@ impl Teller<'_> {
             (true, _) => {}
             (false, Some(email)) => {
                 let outlets = super::Outlets::new(email, self.sender, self.clock);
-                let (sent, send_errors, all) = outlets.mailer(self.journal, self.cancel).deliver_alert(&self.settings.emails, &rendered, now).await;
+                // AiSpend is plain data: serializing it cannot fail.
+                let payload = super::channel::Payload {
+                    report_url: None,
+                    kind: super::channel::PayloadKind::AiSpend,
+                    data: serde_json::to_value(spend).unwrap_or_default(),
+                };
+                let (sent, send_errors, all) = outlets.mailer(self.journal, self.cancel).deliver_alert(&self.settings.emails, &rendered, &payload, now).await;
                 (report, told) = (sent, all);
                 errors.extend(send_errors);
             }

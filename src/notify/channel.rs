@@ -4,12 +4,15 @@
 //! - Slack incoming webhook: a Block Kit message (header, the digest's
 //!   text, a link to the report).
 //! - Microsoft Teams workflow webhook: an Adaptive Card in a message.
-//! - Generic webhook: JSON with the digest's data (what templates see),
-//!   signed with HMAC-SHA256 when a secret is set:
-//!   `X-Costguard-Signature: t=UNIX,v1=HEX` over `UNIX.BODY`.
-//! - SNS topic: the plain-text digest.
+//! - Generic webhook: JSON with the message's data (a digest's is what
+//!   templates see, under `digest`; a creation notice's under `created`;
+//!   an AI spend alert's under `ai_spend`), signed with HMAC-SHA256 when a
+//!   secret is set: `X-Costguard-Signature: t=UNIX,v1=HEX` over
+//!   `UNIX.BODY`.
+//! - SNS topic: the plain text.
 //!
-//! A message is built once, kept as bytes like an email (the outbox keeps
+//! Digests, creation notices and AI spend alerts all go this way. A
+//! message is built once, kept as bytes like an email (the outbox keeps
 //! both alike), and sent with the email's retries and time limit. Text
 //! from AWS is escaped for each target's markup: Slack's `&<>`, and link
 //! brackets for Teams' Markdown.
@@ -36,10 +39,56 @@ const SLACK_TEXT_CHARS: usize = 2_900;
 const TEAMS_TEXT_CHARS: usize = 20_000;
 const SNS_TEXT_CHARS: usize = 200_000;
 
+/// What a channel message carries besides its rendered text.
+pub struct Payload<'a> {
+    /// The report's address, linked from Slack and Teams.
+    pub report_url: Option<&'a str>,
+    pub kind: PayloadKind,
+    /// What the templates saw, for a webhook's receiver to read.
+    pub data: serde_json::Value,
+}
+
+/// Which message a channel carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadKind {
+    Digest,
+    /// A creation notice (`costguard events`).
+    Created,
+    AiSpend,
+}
+
+impl PayloadKind {
+    /// The key its data has in a webhook's JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            PayloadKind::Digest => "digest",
+            PayloadKind::Created => "created",
+            PayloadKind::AiSpend => "ai_spend",
+        }
+    }
+
+    /// What people call it, in an error.
+    pub fn noun(self) -> &'static str {
+        match self {
+            PayloadKind::Digest => "digest",
+            PayloadKind::Created => "creation notice",
+            PayloadKind::AiSpend => "AI spend alert",
+        }
+    }
+}
+
+impl<'a> Payload<'a> {
+    /// A digest's: what its templates saw.
+    pub fn digest(context: &'a Context) -> Self {
+        // A Context is plain data: serializing it cannot fail.
+        Payload { report_url: context.report_url.as_deref(), kind: PayloadKind::Digest, data: serde_json::to_value(context).unwrap_or_default() }
+    }
+}
+
 /// The message for `channel`: its payload as the bytes to send.
-pub fn build(channel: &ChannelSettings, recipient: &str, rendered: &Rendered, context: &Context) -> OutgoingMessage {
+pub fn build(channel: &ChannelSettings, recipient: &str, rendered: &Rendered, payload: &Payload<'_>) -> OutgoingMessage {
     let subject = crate::text::clean(&rendered.subject, super::template::MAX_SUBJECT_CHARS);
-    let report_link = context.report_url.as_deref().filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    let report_link = payload.report_url.filter(|u| u.starts_with("https://") || u.starts_with("http://"));
     let raw = match channel.kind {
         ChannelKind::Slack => {
             let mut blocks = vec![
@@ -71,7 +120,9 @@ pub fn build(channel: &ChannelSettings, recipient: &str, rendered: &Rendered, co
             .to_string()
         }
         ChannelKind::Webhook => {
-            json!({"source": "costguard", "version": 1, "channel": channel.name, "subject": subject, "text": rendered.text, "digest": context}).to_string()
+            let mut body = json!({"source": "costguard", "version": 1, "channel": channel.name, "subject": subject, "text": rendered.text});
+            body[payload.kind.key()] = payload.data.clone();
+            body.to_string()
         }
         ChannelKind::Sns => cut(&rendered.text, SNS_TEXT_CHARS),
     };
@@ -226,9 +277,13 @@ mod tests {
         Context::sample()
     }
 
+    fn digest() -> Payload<'static> {
+        Payload { report_url: Some("https://costguard.example.com/report"), kind: PayloadKind::Digest, data: serde_json::to_value(context()).unwrap() }
+    }
+
     #[test]
     fn slack_gets_block_kit_with_mentions_and_links_escaped() {
-        let m = build(&channel(ChannelKind::Slack), "#ml", &rendered(), &context());
+        let m = build(&channel(ChannelKind::Slack), "#ml", &rendered(), &digest());
         let v: serde_json::Value = serde_json::from_slice(&m.raw).unwrap();
         assert_eq!(v["blocks"][0]["type"], "header");
         let text = v["blocks"][1]["text"]["text"].as_str().unwrap();
@@ -238,7 +293,7 @@ mod tests {
 
     #[test]
     fn teams_gets_an_adaptive_card_that_carries_no_links_from_aws() {
-        let m = build(&channel(ChannelKind::Teams), "#ml", &rendered(), &context());
+        let m = build(&channel(ChannelKind::Teams), "#ml", &rendered(), &digest());
         let v: serde_json::Value = serde_json::from_slice(&m.raw).unwrap();
         assert_eq!(v["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
         let text = v["attachments"][0]["content"]["body"][1]["text"].as_str().unwrap();
@@ -247,10 +302,14 @@ mod tests {
 
     #[test]
     fn a_webhook_gets_the_digest_data_and_a_signature_that_checks() {
-        let m = build(&channel(ChannelKind::Webhook), "#ml", &rendered(), &context());
+        let m = build(&channel(ChannelKind::Webhook), "#ml", &rendered(), &digest());
         let v: serde_json::Value = serde_json::from_slice(&m.raw).unwrap();
         assert_eq!(v["source"], "costguard");
         assert!(v["digest"]["policies"].is_array());
+        let created = Payload { report_url: None, kind: PayloadKind::Created, data: json!({"resource_id": "i-1"}) };
+        let m = build(&channel(ChannelKind::Webhook), "#ml", &rendered(), &created);
+        let v: serde_json::Value = serde_json::from_slice(&m.raw).unwrap();
+        assert_eq!((v["created"]["resource_id"].as_str(), v.get("digest")), (Some("i-1"), None), "another message's data under its own key");
         // RFC 4231 test case 2 shape: a known key and message give a known MAC.
         let sig = signature(b"Jefe", 0, b"what do ya want for nothing?");
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"Jefe").unwrap();

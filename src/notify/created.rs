@@ -50,6 +50,19 @@ pub struct CreatedNotice {
     pub missing_tags: Vec<String>,
     /// costguard tagged it with its creator just now.
     pub tagged_creator: bool,
+    /// The `on-create` policies it matched, and what each did or will do.
+    pub rules: Vec<RuleLine>,
+}
+
+/// One `on-create` policy a created resource matched.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleLine {
+    pub policy: String,
+    pub description: Option<String>,
+    /// Why it matched.
+    pub reason: String,
+    /// What was done or will be.
+    pub outcome: String,
 }
 
 #[derive(Serialize)]
@@ -69,6 +82,7 @@ struct View {
     cost_basis: String,
     missing_tags: Vec<String>,
     tagged_creator: bool,
+    rules: Vec<RuleLine>,
 }
 
 impl View {
@@ -94,6 +108,11 @@ impl View {
             cost_basis: c(&n.cost_basis),
             missing_tags: n.missing_tags.iter().map(|t| clean(t, 128)).collect(),
             tagged_creator: n.tagged_creator,
+            rules: n
+                .rules
+                .iter()
+                .map(|r| RuleLine { policy: clean(&r.policy, 128), description: r.description.as_deref().map(c), reason: c(&r.reason), outcome: c(&r.outcome) })
+                .collect(),
         }
     }
 }
@@ -110,6 +129,12 @@ impl CreatedTemplates {
         let templates = CreatedTemplates { env: environment(&SHIPPED, overrides)? };
         templates.render(&CreatedNotice::sample())?;
         Ok(templates)
+    }
+
+    /// What the templates see, as a webhook channel receives it.
+    pub fn data(notice: &CreatedNotice) -> serde_json::Value {
+        // The view is plain data: serializing it cannot fail.
+        serde_json::to_value(View::of(notice)).unwrap_or_default()
     }
 
     pub fn render(&self, notice: &CreatedNotice) -> Result<Rendered, TemplateError> {
@@ -137,6 +162,12 @@ impl CreatedNotice {
             cost_basis: "ml.p4d.24xlarge x 1 at $37.69/h x 730 h".into(),
             missing_tags: vec!["costguard:expires".into()],
             tagged_creator: true,
+            rules: vec![RuleLine {
+                policy: "gpu-needs-project".into(),
+                description: Some("GPU endpoints carry a project tag.".into()),
+                reason: "tag project is absent".into(),
+                outcome: "marked: delete at 2026-12-05 09:00 UTC unless it no longer matches".into(),
+            }],
         }
     }
 }
@@ -156,9 +187,12 @@ mod tests {
         assert!(!r.subject.contains('\n') && !r.text.contains("\nBcc:"), "one line per value: {}", r.text);
         assert!(r.html.contains("&lt;script&gt;") && !r.html.contains("<script>"), "{}", r.html);
         assert!(r.text.contains("Missing tags: costguard:expires"), "{}", r.text);
+        assert!(r.text.contains("gpu-needs-project: tag project is absent") && r.text.contains("marked: delete at 2026-12-05"), "{}", r.text);
+        assert!(r.html.contains("gpu-needs-project"), "{}", r.html);
         notice.monthly_cost_usd = None;
         notice.missing_tags.clear();
+        notice.rules.clear();
         let unknown = templates.render(&notice).expect("renders");
-        assert!(unknown.text.contains("Cost: unknown") && !unknown.text.contains("Missing tags"), "{}", unknown.text);
+        assert!(unknown.text.contains("Cost: unknown") && !unknown.text.contains("Missing tags") && !unknown.text.contains("Policies"), "{}", unknown.text);
     }
 }

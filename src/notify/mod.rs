@@ -313,7 +313,7 @@ impl Mailer<'_> {
                     return message::build(&self.settings.from, &digest.recipient, &rendered).map_err(|e| e.to_string());
                 }
                 match self.channels.get(&digest.recipient) {
-                    Some(ch) => Ok(channel::build(ch, &digest.recipient, &rendered, &context)),
+                    Some(ch) => Ok(channel::build(ch, &digest.recipient, &rendered, &channel::Payload::digest(&context))),
                     None => Err("no such channel in email.channels".to_string()),
                 }
             });
@@ -344,19 +344,31 @@ impl Mailer<'_> {
         (report, errors)
     }
 
-    /// The AI spend alert to each address, at once (no quiet period: the
-    /// alert state decides what is told again). Returns the outcomes, the
-    /// errors, and whether every address was told (sent, or queued).
-    pub async fn deliver_alert(&self, recipients: &[String], rendered: &template::Rendered, now: DateTime<Utc>) -> (EmailReport, Vec<String>, bool) {
+    /// An alert (an AI spend alert, a creation notice) to each recipient,
+    /// an address or a `#channel`, at once (no quiet period: its caller
+    /// decides what is told again). Returns the outcomes, the errors, and
+    /// whether every recipient was told (sent, or queued).
+    pub async fn deliver_alert(
+        &self,
+        recipients: &[String],
+        rendered: &template::Rendered,
+        payload: &channel::Payload<'_>,
+        now: DateTime<Utc>,
+    ) -> (EmailReport, Vec<String>, bool) {
         let mut report = EmailReport { transport: self.transport.as_ref().map_or("unavailable", |t| t.name()).to_string(), ..Default::default() };
         let mut errors = Vec::new();
         let mut down = HashMap::new();
         let mut all_told = true;
         for to in recipients {
-            let told = match message::build(&self.settings.from, to, rendered) {
+            let built = if Channels::is_channel(to) {
+                self.channels.get(to).map(|ch| channel::build(ch, to, rendered, payload)).ok_or_else(|| "no such channel in email.channels".to_string())
+            } else {
+                message::build(&self.settings.from, to, rendered).map_err(|e| e.to_string())
+            };
+            let told = match built {
                 Ok(m) => self.send_or_keep(m, 0, now, &mut Tally { down: &mut down, report: &mut report, errors: &mut errors }).await,
                 Err(e) => {
-                    errors.push(format!("AI spend alert to {to}: {e}"));
+                    errors.push(format!("{} to {to}: {e}", payload.kind.noun()));
                     report.failed += 1;
                     false
                 }

@@ -249,10 +249,8 @@ async fn events_listener(shared: Arc<Shared>, cancel: CancellationToken) {
 /// Why a turn of the events queue could not run.
 #[derive(Debug, thiserror::Error)]
 enum TurnError {
-    #[error("state database: {0}")]
-    State(#[from] crate::engine::db::JournalError),
     #[error(transparent)]
-    Templates(#[from] crate::notify::template::TemplateError),
+    Setup(#[from] crate::events::SetupError),
     #[error(transparent)]
     Aws(#[from] crate::aws::AwsError),
 }
@@ -264,24 +262,11 @@ async fn events_turn(
     clock: &Clock,
     cancel: &CancellationToken,
 ) -> Result<crate::events::DrainReport, TurnError> {
-    let state_dir = loaded.state_dir();
-    let journal = crate::engine::journal::Journal::open(&state_dir.join(crate::config::daemon::JOURNAL_FILE))?;
-    let email_settings = loaded.config.email.as_ref();
-    let templates = crate::notify::created::CreatedTemplates::load(email_settings.and_then(|e| e.templates.as_deref()))?;
-    let api = loaded.config.prices == crate::config::daemon::PriceSource::Api;
-    let prices = crate::pricing::PriceBook::new(api.then(|| aws.pricing()), Some(state_dir.join(crate::config::daemon::PRICE_CACHE_FILE)));
-    let default_owner_tags: Vec<String> = crate::config::daemon::DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect();
-    let consumer = crate::events::Consumer {
-        aws,
-        settings,
-        prices: &prices,
-        journal: &journal,
-        email: loaded.email.as_deref(),
-        templates: &templates,
-        owner_tags: email_settings.map_or(&default_owner_tags, |e| &e.owner_tags),
-        clock,
-        cancel,
-    };
+    let config = &loaded.config;
+    let api = config.prices == crate::config::daemon::PriceSource::Api;
+    let setup = crate::events::Setup::open(&loaded.state_dir(), config.email.as_ref(), api.then(|| aws.pricing()), &config.protect_tag)?;
+    let dry_run = config.dry_run || config.approval == crate::config::daemon::Approval::Required;
+    let consumer = crate::events::Consumer { setup: &setup, aws, settings, email: loaded.email.as_deref(), policies: &loaded.policies, dry_run, clock, cancel };
     Ok(consumer.listen_once().await?)
 }
 
