@@ -272,3 +272,62 @@ fn an_on_create_policy_that_reads_metrics_is_refused_at_its_place() {
     let shown = costguard::config::compile_text(std::path::Path::new("p.yaml"), text).expect_err("invalid").to_string();
     assert!(shown.contains("p.yaml:4") && shown.contains("on-create") && shown.contains("metrics"), "{shown}");
 }
+
+/// A drain killed mid-batch (SIGKILL while a notice is being sent) loses
+/// nothing and repeats nothing: what was told before the kill is settled
+/// and deleted without a word after the restart, the rest is told once.
+#[tokio::test]
+async fn a_drain_killed_mid_batch_loses_nothing_and_repeats_nothing_after_the_restart() {
+    let moto = support::moto().await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": "creations-crash", "max_receives": 5}).to_string());
+    let queue = queues["queue"].as_str().expect("queue").to_string();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let config = dir.path().join("costguard.yaml");
+    // One message at a time, so the kill lands after the third is settled.
+    let events = format!("policies: ['{}']\nevents:\n  queue: {queue}\n  retry-seconds: 0\n  visibility-seconds: 10\n  max-in-flight: 1\n", shipped.display());
+    std::fs::write(&config, support::smtp::smtp_config(&sink, &events)).expect("config written");
+    let owners: Vec<String> = (1..=6).map(|i| format!("o{i}@example.com")).collect();
+    let seeds: Vec<Value> = owners.iter().enumerate().map(|(i, o)| json!({"name": format!("box-{i}"), "type": "m5.large", "tags": {"owner": o}})).collect();
+    let ids = moto.seed_instances(json!(seeds));
+    let bo = json!({"type": "IAMUser", "userName": "bo"});
+    let puts: Vec<Value> = (0..6).map(|i| run_instances(&format!("e-{i}"), &ids[&format!("box-{i}")], bo.clone())).collect();
+    moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": puts}).to_string());
+
+    sink.hang_after(3);
+    let state = dir.path().join("state");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
+    cmd.args(["events", "drain", "--config"]).arg(&config).args(["--prices", "builtin", "--json", "--state-dir"]).arg(&state);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.env("COSTGUARD_LOG", "warn").stdout(std::process::Stdio::null()).spawn().expect("costguard starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while sink.hanging() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the fourth notice never reached the relay");
+        assert!(child.try_wait().expect("wait").is_none(), "the drain ended before the kill");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The fourth notice is on the wire: three were sent, settled, not yet deleted.
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let before: Vec<String> = sink.messages().iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    assert_eq!(before.len(), 3, "{before:?}");
+    sink.release();
+
+    // The batch comes back when its visibility (10 s, extended while handled) ends.
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let (report, out) = drain(&moto, &state, &config);
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    // What was received in the killed batch and told comes back as a
+    // duplicate (SQS may have handed out fewer than six at once, and the
+    // ones settled before were deleted then).
+    let (received, duplicates) = (report["received"].as_u64(), report["duplicates"].as_array().map(|d| d.len() as u64));
+    assert_eq!(report["told"].as_array().map(Vec::len), Some(3), "the three not told before: {report:#}");
+    assert_eq!(received, duplicates.map(|d| d + 3), "the rest were told before the kill: not again: {report:#}");
+    let mut told: Vec<String> = sink.messages().iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    told.sort();
+    assert_eq!(told, owners, "every owner told exactly once");
+    assert_eq!(queue_length(&moto, &queue), 0, "every message deleted");
+}

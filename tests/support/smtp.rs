@@ -57,6 +57,23 @@ impl SmtpSink {
         self.process.exchange(r#"{"op":"clear"}"#, 0);
     }
 
+    /// After `count` more messages, every next one hangs unanswered (and
+    /// is never stored) until [`SmtpSink::release`].
+    pub fn hang_after(&self, count: usize) {
+        self.process.exchange(&format!(r#"{{"op":"hang_after","count":{count}}}"#), 0);
+    }
+
+    /// How many sessions hang now.
+    pub fn hanging(&self) -> usize {
+        let lines = self.process.exchange(r#"{"op":"hanging"}"#, 1);
+        lines.first().and_then(|l| l.trim().parse().ok()).expect("the sink answers a count")
+    }
+
+    /// Messages are answered again.
+    pub fn release(&self) {
+        self.process.exchange(r#"{"op":"release"}"#, 0);
+    }
+
     /// The next `count` messages are answered with `code` (4xx: later; 5xx: never).
     pub fn fail_next(&self, count: usize, code: u16) {
         self.process.exchange(&format!(r#"{{"op":"fail","count":{count},"code":{code}}}"#), 0);

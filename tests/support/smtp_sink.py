@@ -31,8 +31,23 @@ class Sink:
         self.lock = threading.Lock()
         self.messages = []
         self.failures = []
+        # `hang_after`: messages still accepted before every next one hangs
+        # (no answer: a relay that stalls, so a test can kill its client
+        # mid-send); `hanging`: sessions held so.
+        self.hang_after = None
+        self.hanging = 0
 
     async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            hang = self.hang_after == 0
+            if hang:
+                self.hanging += 1
+            elif self.hang_after is not None:
+                self.hang_after -= 1
+        if hang:
+            # Never stored: the client is killed while it waits.
+            await asyncio.sleep(3600)
+            return "451 4.3.0 gave up"
         with self.lock:
             if self.failures:
                 code = self.failures.pop(0)
@@ -60,6 +75,12 @@ def commands(sink):
                 return list(sink.messages)
             if cmd["op"] == "clear":
                 sink.messages.clear()
+            elif cmd["op"] == "hang_after":
+                sink.hang_after = int(cmd["count"])
+            elif cmd["op"] == "hanging":
+                return sink.hanging
+            elif cmd["op"] == "release":
+                sink.hang_after = None
             elif cmd["op"] == "fail":
                 sink.failures.extend([int(cmd.get("code", 451))] * int(cmd.get("count", 1)))
             else:
