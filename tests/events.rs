@@ -331,3 +331,60 @@ async fn a_drain_killed_mid_batch_loses_nothing_and_repeats_nothing_after_the_re
     assert_eq!(told, owners, "every owner told exactly once");
     assert_eq!(queue_length(&moto, &queue), 0, "every message deleted");
 }
+
+/// Two readers of one state folder (an ECS deployment's old and new task
+/// over EFS) with a copy of the same event each: the second finds the
+/// first's claim and leaves its copy to come back, and the copy is then
+/// deleted without a word: one notice.
+#[tokio::test]
+async fn two_readers_of_one_state_folder_tell_an_event_once() {
+    let moto = support::moto().await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": "creations-two", "max_receives": 5}).to_string());
+    let queue = queues["queue"].as_str().expect("queue").to_string();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let config = dir.path().join("costguard.yaml");
+    let events = format!("policies: ['{}']\nevents:\n  queue: {queue}\n  retry-seconds: 3\n  visibility-seconds: 10\n", shipped.display());
+    std::fs::write(&config, support::smtp::smtp_config(&sink, &events)).expect("config written");
+    let ids = moto.seed_instances(json!([{"name": "box", "type": "m5.large", "tags": {"owner": "o@example.com"}}]));
+    let event = run_instances("e-twice", &ids["box"], json!({"type": "IAMUser", "userName": "bo"}));
+    let state = dir.path().join("state");
+
+    // The first reader holds the event: its notice waits at the relay.
+    sink.hang_after(0);
+    moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": [event.clone()]}).to_string());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
+    cmd.args(["events", "drain", "--config"]).arg(&config).args(["--prices", "builtin", "--json", "--state-dir"]).arg(&state);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let first = cmd.env("COSTGUARD_LOG", "warn").stdout(std::process::Stdio::piped()).spawn().expect("costguard starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while sink.hanging() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first notice never reached the relay");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // A copy of the event reaches the second reader meanwhile.
+    moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": [event]}).to_string());
+    let (second, out) = drain(&moto, &state, &config);
+    assert_eq!(out.status.code(), Some(3), "its copy is held back: {second:#}");
+    assert_eq!(second["told"], json!([]), "{second:#}");
+    let held = second["retried"][0]["why"].as_str().unwrap_or_default();
+    assert!(held.contains("another costguard"), "{second:#}");
+
+    sink.release();
+    let first = first.wait_with_output().expect("the first reader ends");
+    let report: Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    assert_eq!(first.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["told"].as_array().map(Vec::len), Some(1), "{report:#}");
+
+    // The copy comes back after its hold: settled, deleted without a word.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (last, out) = drain(&moto, &state, &config);
+    assert_eq!(out.status.code(), Some(0), "{last:#}");
+    assert_eq!(last["duplicates"], json!(["e-twice"]), "{last:#}");
+    assert_eq!(sink.messages().len(), 1, "one notice in all");
+    assert_eq!(queue_length(&moto, &queue), 0);
+}

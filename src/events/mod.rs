@@ -17,19 +17,24 @@
 //! `visibility-seconds`). What a call created that is gone already is
 //! settled quietly.
 //!
+//! Readers sharing one state database (an ECS deployment's old and new
+//! task over EFS) claim an event before telling it ([`seen`]): a copy that
+//! reaches the other is held back until the event is settled.
+//!
 //! # Caveats
 //! - Settling is per state database: two daemons with separate state
 //!   folders reading one queue can each tell an event SQS delivered twice
 //!   (rare: SQS hides a message while one reader holds it).
 //! - A crash between a notice leaving and its event being settled tells
-//!   that event again after the restart (at least once, never lost).
+//!   that event again after the restart (at least once, never lost), once
+//!   the dead reader's claim runs out (`visibility-seconds`).
 
 pub mod cloudtrail;
 pub mod on_create;
 pub mod seen;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -50,7 +55,7 @@ use crate::notify::{EmailSetup, Outlets};
 use crate::pricing::PriceBook;
 use crate::resources::Tags;
 use cloudtrail::{Event, Target};
-use seen::{Seen, Settled};
+use seen::{Claim, Seen, Settled};
 
 pub use crate::resources::created::CREATED_BY_TAG;
 /// How long a drain waits for a message before it counts the queue empty.
@@ -221,7 +226,9 @@ impl Consumer<'_> {
         let claimed = Mutex::new(HashSet::new());
         let outcomes: Vec<(Message, Outcome)> = futures_util::stream::iter(batch)
             .map(|m| async {
-                let outcome = self.with_heartbeat(sqs, &m, self.handle(&m, &claimed)).await;
+                // The event this message carries, once claimed: its claim is renewed with the message's visibility.
+                let mine = OnceLock::new();
+                let outcome = self.with_heartbeat(sqs, &m, &mine, self.handle(&m, &claimed, &mine)).await;
                 (m, outcome)
             })
             .buffer_unordered(self.settings.max_in_flight)
@@ -279,9 +286,21 @@ impl Consumer<'_> {
         }
     }
 
-    /// Runs `handling`, keeping the message hidden from other readers for
-    /// as long as it takes.
-    async fn with_heartbeat(&self, sqs: &SqsClient, message: &Message, handling: impl std::future::Future<Output = Outcome>) -> Outcome {
+    /// How long a claim on an event holds without being renewed: as long
+    /// as the message stays hidden.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.settings.visibility_secs))
+    }
+
+    /// Runs `handling`, keeping the message hidden from other readers, and
+    /// its event (`mine`, once claimed) claimed, for as long as it takes.
+    async fn with_heartbeat(
+        &self,
+        sqs: &SqsClient,
+        message: &Message,
+        mine: &OnceLock<String>,
+        handling: impl std::future::Future<Output = Outcome>,
+    ) -> Outcome {
         let every = Duration::from_secs(u64::try_from(self.settings.visibility_secs / 2).unwrap_or(5).max(1));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tokio::pin!(handling);
@@ -292,12 +311,17 @@ impl Consumer<'_> {
                     if let Err(e) = sqs.set_visibility(&self.settings.queue, &message.receipt, self.settings.visibility_secs).await {
                         tracing::warn!(message = %message.id, error = %e, "could not keep the message hidden while it is handled");
                     }
+                    if let Some(event_id) = mine.get() {
+                        if let Err(e) = Seen::of(&self.setup.journal).renew(event_id, self.clock.now(), self.lease()) {
+                            tracing::warn!(event = %event_id, error = %e, "could not renew the claim on the event while it is handled");
+                        }
+                    }
                 }
             }
         }
     }
 
-    async fn handle(&self, message: &Message, claimed: &Mutex<HashSet<String>>) -> Outcome {
+    async fn handle(&self, message: &Message, claimed: &Mutex<HashSet<String>>, mine: &OnceLock<String>) -> Outcome {
         let event = match cloudtrail::parse(&message.body) {
             Ok(event) => event,
             Err(u) => return Outcome::Unreadable { event_id: u.event_id, why: u.why },
@@ -306,20 +330,37 @@ impl Consumer<'_> {
             return Outcome::Duplicate(event.id);
         }
         let seen = Seen::of(&self.setup.journal);
-        match seen.settled(&event.id) {
-            Ok(true) => return Outcome::Duplicate(event.id),
-            Ok(false) => {}
+        match seen.claim(&event.id, &event.name, self.clock.now(), self.lease()) {
+            Ok(Claim::Mine) => {
+                let _ = mine.set(event.id.clone());
+            }
+            Ok(Claim::Settled) => return Outcome::Duplicate(event.id),
+            Ok(Claim::Held { until }) => {
+                return Outcome::Retry { event_id: Some(event.id), why: format!("another costguard is telling it (its claim holds until {until})") }
+            }
             Err(e) => return Outcome::Retry { event_id: Some(event.id), why: format!("state database: {e}") },
         }
+        let outcome = self.tell_all(&event, &seen).await;
+        if let Outcome::Retry { .. } = &outcome {
+            // Failed for now: whoever gets it next may tell it at once.
+            if let Err(e) = seen.release(&event.id) {
+                tracing::warn!(event = %event.id, error = %e, "could not release the claim; it runs out by itself");
+            }
+        }
+        outcome
+    }
+
+    /// Tells what a claimed event created, and settles it.
+    async fn tell_all(&self, event: &Event, seen: &Seen<'_>) -> Outcome {
         let now = self.clock.now();
         let mut told = Vec::new();
         let mut errors = Vec::new();
         if event.failed.is_none() {
             for target in &event.targets {
-                match self.tell(&event, target, now, &mut errors).await {
+                match self.tell(event, target, now, &mut errors).await {
                     Ok(Some(t)) => told.push(t),
                     Ok(None) => {}
-                    Err(e) => return Outcome::Retry { event_id: Some(event.id), why: e.to_string() },
+                    Err(e) => return Outcome::Retry { event_id: Some(event.id.clone()), why: e.to_string() },
                 }
             }
         }
@@ -330,7 +371,7 @@ impl Consumer<'_> {
         }
         match settled {
             Settled::Told => Outcome::Told(told, errors),
-            Settled::Nothing => Outcome::Quiet(event.id),
+            Settled::Nothing => Outcome::Quiet(event.id.clone()),
         }
     }
 

@@ -57,13 +57,14 @@ impl SmtpSink {
         self.process.exchange(r#"{"op":"clear"}"#, 0);
     }
 
-    /// After `count` more messages, every next one hangs unanswered (and
-    /// is never stored) until [`SmtpSink::release`].
+    /// After `count` more messages, every next one hangs unanswered until
+    /// [`SmtpSink::release`], then is stored and answered if its client is
+    /// still connected (a killed client's never is).
     pub fn hang_after(&self, count: usize) {
         self.process.exchange(&format!(r#"{{"op":"hang_after","count":{count}}}"#), 0);
     }
 
-    /// How many sessions hang now.
+    /// How many messages were held so far.
     pub fn hanging(&self) -> usize {
         let lines = self.process.exchange(r#"{"op":"hanging"}"#, 1);
         lines.first().and_then(|l| l.trim().parse().ok()).expect("the sink answers a count")

@@ -32,8 +32,9 @@ class Sink:
         self.messages = []
         self.failures = []
         # `hang_after`: messages still accepted before every next one hangs
-        # (no answer: a relay that stalls, so a test can kill its client
-        # mid-send); `hanging`: sessions held so.
+        # (no answer until `release`: a relay that stalls, so a test can
+        # kill its client mid-send, or hold it there); `hanging`: how many
+        # were held so.
         self.hang_after = None
         self.hanging = 0
 
@@ -45,9 +46,14 @@ class Sink:
             elif self.hang_after is not None:
                 self.hang_after -= 1
         if hang:
-            # Never stored: the client is killed while it waits.
-            await asyncio.sleep(3600)
-            return "451 4.3.0 gave up"
+            # Held until `release`; then stored and answered if its client
+            # is still there (a killed client's message is never stored).
+            for _ in range(72000):
+                if self.hang_after != 0:
+                    break
+                await asyncio.sleep(0.05)
+            if server.transport is None or server.transport.is_closing():
+                return "451 4.3.0 the client is gone"
         with self.lock:
             if self.failures:
                 code = self.failures.pop(0)
