@@ -537,12 +537,32 @@ pub enum SavingsFormat {
 }
 
 /// `costguard savings`: the ledger, summed by month, policy and type.
-pub fn savings(journal: &Path, since: Option<chrono::DateTime<chrono::Utc>>, format: SavingsFormat) -> ExitCode {
-    if !journal.exists() {
-        eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
-        return ExitCode::from(exit::FAILED);
-    }
-    let rows = match crate::engine::journal::Journal::open(journal).and_then(|j| Ok((j.savings().rows(since)?, j.sleeps().scheduled(since)?))) {
+/// Whose savings ledger `costguard savings` reads.
+pub enum Ledgers {
+    /// One account's journal.
+    Journal(PathBuf),
+    /// An organization's: every account's journal under each of these
+    /// state folders (one per shard).
+    Organization(Vec<PathBuf>),
+}
+
+pub fn savings(ledgers: &Ledgers, since: Option<chrono::DateTime<chrono::Utc>>, format: SavingsFormat) -> ExitCode {
+    let read = match ledgers {
+        Ledgers::Journal(journal) if !journal.exists() => {
+            eprintln!("costguard: no journal at {}; pass --state-dir or --journal", journal.display());
+            return ExitCode::from(exit::FAILED);
+        }
+        Ledgers::Journal(journal) => {
+            crate::engine::journal::Journal::open(journal).and_then(|j| Ok((j.savings().rows(since)?, j.sleeps().scheduled(since)?))).map_err(|e| e.to_string())
+        }
+        Ledgers::Organization(dirs) => crate::engine::org_ledger::organization_rows(dirs, since)
+            .map(|org| {
+                tracing::info!(journals = org.journals.len(), rows = org.rows.len(), "the organization's ledgers read");
+                (org.rows, org.scheduled)
+            })
+            .map_err(|e| e.to_string()),
+    };
+    let rows = match read {
         Ok(rows) => rows,
         Err(e) => {
             eprintln!("costguard: {e}");

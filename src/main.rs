@@ -335,6 +335,17 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: costguard::commands::SavingsFormat,
 
+        /// The organization's ledger: every account's journal under the
+        /// state folder (`accounts/<id>/`), by month, account, policy and
+        /// type.
+        #[arg(long, conflicts_with = "journal")]
+        organization: bool,
+
+        /// Another shard's state folder, read with this one (repeatable;
+        /// implies --organization).
+        #[arg(long, value_name = "DIR")]
+        shard_state: Vec<PathBuf>,
+
         #[command(flatten)]
         state: StateArgs,
     },
@@ -533,7 +544,14 @@ fn main() -> ExitCode {
             return commands::iam_policy(&policies, config.as_deref(), require_tag.as_deref(), events_queue.as_deref(), None)
         }
         Command::Health { address } => return commands::health(&address),
-        Command::Savings { since, format, state } => return commands::savings(&state.journal(), since, format),
+        Command::Savings { since, format, organization, shard_state, state } => {
+            let ledgers = if organization || !shard_state.is_empty() {
+                commands::Ledgers::Organization(std::iter::once(state.dir()).chain(shard_state).collect())
+            } else {
+                commands::Ledgers::Journal(state.journal())
+            };
+            return commands::savings(&ledgers, since, format);
+        }
         Command::Plan { command: PlanCommand::Show { file, format } } => return commands::plan_show(&file, format, &system_clock()),
         Command::Report { command: ReportCommand::Merge { dirs, out } } => return commands::report_merge(&dirs, &out),
         command => command,

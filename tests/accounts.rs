@@ -372,6 +372,14 @@ async fn a_real_organization_sweep_changes_each_account_and_restore_undoes_one_a
     let (ids, _) = organization(&moto).await;
     log_groups_in(&moto, &ids["ml-dev"], &[("/shared/name", None, &[])]).await;
     log_groups_in(&moto, &ids["ml-prod"], &[("/shared/name", None, &[])]).await;
+    // Stored bytes, so that each change saves something (its ledger row).
+    for (account, bytes) in [(&ids["ml-dev"], 120_000_000_000u64), (&ids["ml-prod"], 60_000_000_000)] {
+        moto.command(&serde_json::json!({"op": "store_bytes", "account": account, "region": "us-east-1", "name": "/shared/name", "bytes": bytes}).to_string());
+        moto.command(
+            &serde_json::json!({"op": "backdate", "service": "logs", "account": account, "region": "us-east-1", "name": "/shared/name", "days": 120})
+                .to_string(),
+        );
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let policies = dir.path().join("policies.yaml");
     std::fs::write(&policies, support::NEVER_EXPIRE).expect("write policies");
@@ -400,11 +408,44 @@ async fn a_real_organization_sweep_changes_each_account_and_restore_undoes_one_a
     assert_eq!(retention_in(&moto, &ids["ml-prod"], "/shared/name").await, Some(30));
     assert!(state.join("accounts").join(&ids["ml-prod"]).join("journal.sqlite").exists(), "each account's own journal");
 
+    // The organization's ledger is the accounts' ledgers added up, exactly.
+    let ledger = |args: &[&str]| -> Value {
+        let out = run(&[&["savings", "--format", "json"], args].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let org = ledger(&["--organization"]);
+    let journal = |account: &str| state.join("accounts").join(account).join("journal.sqlite").to_string_lossy().to_string();
+    let (dev, prod) = (ledger(&["--journal", &journal(&ids["ml-dev"])]), ledger(&["--journal", &journal(&ids["ml-prod"])]));
+    assert_eq!(org["total"]["changes"], 2, "{org:#}");
+    assert_eq!(org["rows"].as_array().map(Vec::len), Some(2));
+    let usd = |v: &Value| v["total"]["monthly_usd"].as_f64().expect("a total");
+    assert_eq!(usd(&org), usd(&dev) + usd(&prod), "{org:#}");
+    assert_eq!(org["total"]["by_account"][&ids["ml-dev"]].as_f64(), Some(usd(&dev)), "{org:#}");
+    assert_eq!(org["total"]["by_resource_type"]["log-group"].as_f64(), Some(usd(&org)), "{org:#}");
+    let report: Value = serde_json::from_slice(&std::fs::read(dir.path().join("r/report.json")).expect("the organization's report")).expect("JSON");
+    assert_eq!(report["totals"]["saved"]["changes"], 2, "the report opens with the same ledger: {:#}", report["totals"]);
+    assert_eq!(report["totals"]["saved"]["monthly_usd"].as_f64(), Some(usd(&org)));
+    let md = std::fs::read_to_string(dir.path().join("r/report.md")).expect("report.md");
+    assert!(md.contains("Saved so far across the organization:"), "{md}");
+
     // The same name in two accounts: --account picks whose change is undone.
     let out = run(&["restore", "log-group", "/shared/name", "--account", &ids["ml-prod"]]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(retention_in(&moto, &ids["ml-prod"], "/shared/name").await, None, "restored in ml-prod");
     assert_eq!(retention_in(&moto, &ids["ml-dev"], "/shared/name").await, Some(30), "ml-dev untouched");
+    let after = ledger(&["--organization"]);
+    assert_eq!(after["total"]["changes"], 1, "the restored change no longer counts: {after:#}");
+    assert_eq!(after["total"]["by_account"].get(ids["ml-prod"].as_str()), None, "{after:#}");
+}
+
+#[test]
+fn the_organizations_ledger_needs_an_organizations_state_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_costguard")).args(["savings", "--organization", "--state-dir"]).arg(dir.path()).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("accounts") && said.contains("organization sweep's state folder"), "{said}");
 }
 
 #[tokio::test]

@@ -203,25 +203,59 @@ pub fn recreated(rows: &[LedgerRow], inventory: &Inventory) -> Vec<LedgerRow> {
         .collect()
 }
 
-/// The ledger summed: what counts now, by policy, and since when.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// The ledger summed: what counts now, by policy, account, resource type
+/// and month, and since when.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct SavingsTotal {
     pub monthly_usd: f64,
     pub changes: usize,
     /// The first change that still counts.
     pub since: Option<DateTime<Utc>>,
     pub by_policy: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub by_account: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub by_resource_type: BTreeMap<String, f64>,
+    /// By the month of the change (YYYY-MM).
+    #[serde(default)]
+    pub by_month: BTreeMap<String, f64>,
 }
 
 pub fn total(rows: &[LedgerRow]) -> SavingsTotal {
     let mut t = SavingsTotal::default();
     for r in rows.iter().filter(|r| r.state == SavingState::Saved) {
-        t.monthly_usd += r.saving.monthly_usd;
+        let usd = r.saving.monthly_usd;
+        t.monthly_usd += usd;
         t.changes += 1;
         t.since = Some(t.since.map_or(r.done_at, |s| s.min(r.done_at)));
-        *t.by_policy.entry(r.saving.policy.clone()).or_default() += r.saving.monthly_usd;
+        *t.by_policy.entry(r.saving.policy.clone()).or_default() += usd;
+        *t.by_account.entry(r.saving.account_id.clone()).or_default() += usd;
+        *t.by_resource_type.entry(r.saving.resource_type.name().to_string()).or_default() += usd;
+        *t.by_month.entry(r.done_at.format("%Y-%m").to_string()).or_default() += usd;
     }
     t
+}
+
+impl SavingsTotal {
+    /// Two ledgers' totals as one (an organization's accounts).
+    pub fn plus(mut self, other: &SavingsTotal) -> SavingsTotal {
+        self.monthly_usd += other.monthly_usd;
+        self.changes += other.changes;
+        self.since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let add = |mine: &mut BTreeMap<String, f64>, theirs: &BTreeMap<String, f64>| {
+            for (k, v) in theirs {
+                *mine.entry(k.clone()).or_default() += v;
+            }
+        };
+        add(&mut self.by_policy, &other.by_policy);
+        add(&mut self.by_account, &other.by_account);
+        add(&mut self.by_resource_type, &other.by_resource_type);
+        add(&mut self.by_month, &other.by_month);
+        self
+    }
 }
 
 /// Records the recreated rows a sweep noticed. (Savings themselves are

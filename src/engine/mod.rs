@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod journal;
 pub mod ledger;
 pub mod marks;
+pub mod org_ledger;
 pub mod plan;
 pub mod plan_file;
 pub mod restore;

@@ -333,6 +333,8 @@ struct OrgHead<'a> {
     left_out: &'a [super::organization::LeftOut],
     digests: Vec<DigestView<'a>>,
     email_errors: &'a [String],
+    /// What costguard saved the organization so far, in words.
+    saved_line: String,
 }
 
 #[derive(Serialize)]
@@ -350,6 +352,8 @@ struct AccountView<'a> {
     monthly_saving_usd: f64,
     done: usize,
     failed: usize,
+    saved_v: String,
+    saved_usd: f64,
 }
 
 #[derive(Serialize)]
@@ -387,6 +391,7 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         hub_account: &report.hub_account,
         started_at: report.started_at,
         finished_at: report.finished_at,
+        saved_line: super::view::saved_line(&report.totals.saved),
         totals: &report.totals,
         saving: &report.totals.saving_usd,
         act_first: report.act_first.iter().enumerate().map(|(i, a)| super::view::ActFirstView::of(i + 1, a)).collect(),
@@ -418,6 +423,8 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
                 monthly_saving_usd: a.monthly_saving_usd,
                 done: a.done,
                 failed: a.failed,
+                saved_v: a.saved.monthly_usd.to_string(),
+                saved_usd: a.saved.monthly_usd,
             })
             .collect(),
         left_out: &report.left_out,

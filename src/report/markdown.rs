@@ -175,6 +175,7 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
         guardrail_errors: &'a [String],
         digests: &'a [super::organization::DigestSummary],
         email_errors: &'a [String],
+        saved_line: String,
     }
     #[derive(Serialize)]
     struct AccountView<'a> {
@@ -225,6 +226,7 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
         guardrail_errors: g.map_or(&[][..], |g| &g.errors),
         digests: &report.digests,
         email_errors: &report.email_errors,
+        saved_line: super::view::saved_line(&report.totals.saved),
     };
     page::with_page(TEMPLATE, |page| {
         page.write(out, "org_head", &[value(&head)])?;

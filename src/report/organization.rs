@@ -1,6 +1,7 @@
 //! The report of an organization's sweep: `report.json` and `report.md` in
-//! the report folder, opening with a table by account (most at stake
-//! first), then every finding with its account. Each account's own full
+//! the report folder, opening with what costguard saved the organization
+//! so far (the accounts' ledgers added up), a table by account (most at
+//! stake first), then every finding with its account. Each account's own full
 //! report is in `accounts/<id>/` beside it.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use crate::engine::findings::Finding;
+use crate::engine::ledger::SavingsTotal;
 use crate::outcome::AccountStatus;
 use crate::text::total;
 
@@ -31,6 +33,9 @@ pub struct AccountSummary {
     pub saving_usd: super::SavingSplit,
     pub done: usize,
     pub failed: usize,
+    /// Its savings ledger's total: what costguard saved it so far.
+    #[serde(default)]
+    pub saved: SavingsTotal,
     /// Its own report, when it was swept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
@@ -50,6 +55,9 @@ pub struct OrgTotals {
     pub done: usize,
     pub failed: usize,
     pub api_calls: u64,
+    /// The accounts' savings ledgers added up: the organization's ledger.
+    #[serde(default)]
+    pub saved: SavingsTotal,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -187,6 +195,7 @@ impl OrgReport {
                         saving_usd: report.totals.saving_usd.clone(),
                         done: count(crate::outcome::Status::Done),
                         failed: report.totals.failed,
+                        saved: report.saved.clone().unwrap_or_default(),
                         report: Some(path.display().to_string()),
                     });
                     for (op, n) in &report.api_calls {
@@ -206,6 +215,7 @@ impl OrgReport {
                     saving_usd: super::SavingSplit::default(),
                     done: 0,
                     failed: 0,
+                    saved: SavingsTotal::default(),
                     report: None,
                 }),
             }
@@ -251,6 +261,7 @@ impl OrgReport {
             done: accounts.iter().map(|a| a.done).sum(),
             failed: accounts.iter().map(|a| a.failed).sum(),
             api_calls: self.api_calls.values().sum(),
+            saved: accounts.iter().fold(SavingsTotal::default(), |sum, a| sum.plus(&a.saved)),
         };
         self.act_first = super::act_first(&super::once_per_resource(&self.findings));
     }

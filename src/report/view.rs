@@ -239,3 +239,7 @@ impl<'a> ActFirstView<'a> {
         }
     }
 }
+/// What a ledger's total saved so far, in words.
+pub(super) fn saved_line(t: &crate::engine::ledger::SavingsTotal) -> String {
+    crate::text::saved_so_far(t.monthly_usd, t.changes, t.since)
+}
