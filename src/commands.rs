@@ -698,28 +698,76 @@ const MAX_REPORT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// `costguard report merge DIR... --out DIR`.
 pub fn report_merge(dirs: &[PathBuf], out: &Path) -> ExitCode {
+    match merged(dirs) {
+        Ok(merged) => write_merged(&merged, dirs, out),
+        Err(e) => {
+            eprintln!("costguard: {e}; nothing was written");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+/// `report merge ... --config FILE`: the merged report, and the digests
+/// the shards held sent as one per person across every shard's accounts,
+/// with the config's email, quiet period and outbox (the state folder the
+/// shards shared: each account's journal records what was told).
+pub async fn report_merge_and_tell(dirs: &[PathBuf], out: &Path, config: &Path, clock: &Clock, cancel: &CancellationToken) -> ExitCode {
+    let loaded = match crate::sweep::Loaded::load(config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let Some(email) = loaded.email.clone() else {
+        eprintln!("costguard: {}: no email: section, so no digest to send; merge without --config", config.display());
+        return ExitCode::from(exit::FAILED);
+    };
+    let (mut merged, held) = match merged(dirs).and_then(|m| crate::sweep::organization::read_held(dirs).map(|h| (m, h))) {
+        Ok(both) => both,
+        Err(e) => {
+            eprintln!("costguard: {e}; nothing was written or sent");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let options = loaded.request(None, clock.now()).options;
+    let hub = Aws::from_env(ApiCallCounter::new()).await;
+    let teller = crate::sweep::organization::Teller {
+        hub: &hub,
+        email: &email,
+        state: &options.paths.journal,
+        dry_run: merged.dry_run,
+        protect_tag: &options.features.settings.protect_tag,
+    };
+    let (digests, errors) = teller.tell(&merged, held, clock, cancel).await;
+    merged.digests = digests;
+    merged.email_errors.extend(errors);
+    let code = write_merged(&merged, dirs, out);
+    if merged.email_errors.is_empty() {
+        code
+    } else {
+        for e in &merged.email_errors {
+            eprintln!("costguard: {e}");
+        }
+        ExitCode::from(exit::ERRORS)
+    }
+}
+
+/// The shards' reports in `dirs`, merged.
+fn merged(dirs: &[PathBuf]) -> Result<crate::report::organization::OrgReport, String> {
     use crate::report::organization::OrgReport;
     let mut shards = Vec::new();
     for dir in dirs {
         let file = dir.join("report.json");
-        let read = crate::files::read_bounded(&file, MAX_REPORT_BYTES)
+        let report = crate::files::read_bounded(&file, MAX_REPORT_BYTES)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))
-            .and_then(|bytes| serde_json::from_slice::<OrgReport>(&bytes).map_err(|e| format!("{}: not an organization report ({e})", file.display())));
-        match read {
-            Ok(report) => shards.push(report),
-            Err(e) => {
-                eprintln!("costguard: {e}; nothing was written");
-                return ExitCode::from(exit::FAILED);
-            }
-        }
+            .and_then(|bytes| serde_json::from_slice::<OrgReport>(&bytes).map_err(|e| format!("{}: not an organization report ({e})", file.display())))?;
+        shards.push(report);
     }
-    let merged = match OrgReport::merge(shards) {
-        Ok(merged) => merged,
-        Err(e) => {
-            eprintln!("costguard: {e}; nothing was written");
-            return ExitCode::from(exit::FAILED);
-        }
-    };
+    OrgReport::merge(shards).map_err(|e| e.to_string())
+}
+
+fn write_merged(merged: &crate::report::organization::OrgReport, dirs: &[PathBuf], out: &Path) -> ExitCode {
     match merged.write(out) {
         Ok((json, md)) => {
             let t = &merged.totals;

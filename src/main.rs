@@ -460,6 +460,10 @@ enum ReportCommand {
         /// Where the merged report.json and report.md go.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// The daemon config whose email sends the digests the shards held:
+        /// one per person across every shard's accounts.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -553,7 +557,7 @@ fn main() -> ExitCode {
             return commands::savings(&ledgers, since, format);
         }
         Command::Plan { command: PlanCommand::Show { file, format } } => return commands::plan_show(&file, format, &system_clock()),
-        Command::Report { command: ReportCommand::Merge { dirs, out } } => return commands::report_merge(&dirs, &out),
+        Command::Report { command: ReportCommand::Merge { dirs, out, config: None } } => return commands::report_merge(&dirs, &out),
         command => command,
     };
     let Some(runtime) = runtime() else { return ExitCode::from(commands::exit::FAILED) };
@@ -793,6 +797,9 @@ async fn run_async(command: Command, log_format: LogFormat, shutdown: Shutdown) 
                 ExitCode::from(commands::exit::FAILED)
             }
         },
+        Command::Report { command: ReportCommand::Merge { dirs, out, config: Some(config) } } => {
+            commands::report_merge_and_tell(&dirs, &out, &config, &system_clock(), shutdown.token()).await
+        }
         Command::Events { command: EventsCommand::Drain { queue, config, state, prices, json } } => {
             let args = commands::DrainArgs { queue, config, state_dir: state.dir(), price_list_api: prices == Prices::Api, json };
             commands::events_drain(args, &system_clock(), shutdown.token()).await

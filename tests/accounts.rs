@@ -733,3 +733,72 @@ async fn a_members_runaway_model_bill_is_told_by_email_and_sns_naming_the_accoun
     .expect("JSON");
     assert!(dev_report["errors"].as_array().is_none_or(Vec::is_empty), "{}", dev_report["errors"]);
 }
+
+/// A sharded run: the shards route their findings and send nothing; `report
+/// merge --config` sends one digest per person across every shard's
+/// accounts, and a second merge within the quiet period sends nothing new.
+#[tokio::test]
+async fn a_sharded_run_tells_each_person_once_from_the_merge_and_nothing_from_the_shards() {
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    // As many shards as it takes for ana's two accounts to be in different ones.
+    let n = (2..=32u32).find(|n| accounts::shard_of(&ids["ml-dev"], *n) != accounts::shard_of(&ids["ml-prod"], *n)).expect("two accounts apart");
+    log_groups_in(&moto, &ids["ml-dev"], &[("/dev/ana", None, &[("owner", "ana@example.com")])]).await;
+    log_groups_in(&moto, &ids["ml-prod"], &[("/prod/ana", None, &[("owner", "ana@example.com")])]).await;
+    log_groups_in(&moto, &ids["vision"], &[("/vision/bo", None, &[("owner", "bo@example.com")])]).await;
+    let sink = support::smtp::SmtpSink::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = dir.path().join("policies.yaml");
+    let text = support::NEVER_EXPIRE.replace("        days: 30\n", "        days: 30\n      - type: notify\n        to: [resource-owner]\n");
+    std::fs::write(&policies, &text).expect("write policies");
+    let state = dir.path().join("state");
+    let config = dir.path().join("costguard.yaml");
+    let extra = format!("  owner-tags: [owner]\npolicies: ['{}']\nstate-dir: '{}'\n", policies.display(), state.display());
+    std::fs::write(&config, support::smtp::smtp_config(&sink, &extra)).expect("write config");
+    let shard_dirs: Vec<std::path::PathBuf> = (0..n).map(|k| dir.path().join(format!("shard{k}"))).collect();
+    for (k, report_dir) in shard_dirs.iter().enumerate() {
+        let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+            .args(["sweep", "--dry-run", "--organization", "--skip-guardrails", "--prices", "builtin", "--shard", &format!("{k}/{n}")])
+            .args(["--policies", &policies.to_string_lossy(), "--config", &config.to_string_lossy(), "--state-dir", &state.to_string_lossy()])
+            .args(["--report-dir", &report_dir.to_string_lossy()])
+            .envs(moto.env())
+            .output()
+            .expect("run costguard sweep");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(sink.messages().is_empty(), "shards only route: {:?}", sink.messages().iter().map(|m| &m.rcpt_tos).collect::<Vec<_>>());
+    let held: Vec<Value> = shard_dirs
+        .iter()
+        .flat_map(|d| {
+            let report: Value = serde_json::from_slice(&std::fs::read(d.join("report.json")).expect("report.json")).expect("JSON");
+            report["digests"].as_array().cloned().unwrap_or_default()
+        })
+        .collect();
+    assert!(held.len() >= 3 && held.iter().all(|d| d["status"] == "held for report merge"), "ana in two shards, bo in one: {held:#?}");
+
+    let merge = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_costguard"))
+            .args(["report", "merge"])
+            .args(&shard_dirs)
+            .args(["--out", &dir.path().join("all").to_string_lossy(), "--config", &config.to_string_lossy()])
+            .envs(moto.env())
+            .output()
+            .expect("run costguard report merge");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&std::fs::read(dir.path().join("all/report.json")).expect("merged report.json")).expect("JSON")
+    };
+    let merged = merge();
+    let mut to: Vec<String> = sink.messages().iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["ana@example.com", "bo@example.com"], "one digest per person across the shards");
+    let ana = sink.messages().into_iter().find(|m| m.rcpt_tos == ["ana@example.com"]).expect("ana's digest");
+    assert!(ana.text().contains("/dev/ana") && ana.text().contains("/prod/ana") && ana.text().contains("in 2 accounts"), "{}", ana.text());
+    let digests = merged["digests"].as_array().expect("digests");
+    assert!(
+        digests.iter().any(|d| d["recipient"] == "ana@example.com" && d["status"] == "sent" && d["accounts"].as_array().map(Vec::len) == Some(2)),
+        "{digests:#?}"
+    );
+
+    merge();
+    assert_eq!(sink.messages().len(), 2, "within the quiet period: nothing again");
+}

@@ -134,12 +134,30 @@ fn the_shard_manifests_agree_on_their_shard_count() {
     assert_eq!(value("completions:"), value("- --shard-count="), "one pod per shard");
     assert_eq!(value("completions:"), value("parallelism:"));
     assert!(k8s.contains("completionMode: Indexed") && k8s.contains("{shard}"), "an Indexed Job, each shard its own report folder");
+    // The merge step reads one folder per shard, with the config the shards route with.
+    let shards: usize = value("completions:").and_then(|v| v.parse().ok()).expect("completions");
+    let merged: Vec<&str> = k8s.lines().filter_map(|l| l.trim().strip_prefix("- /reports/latest/shard-")).collect();
+    assert_eq!(merged, (0..shards).map(|k| k.to_string()).collect::<Vec<_>>(), "the merge reads every shard's folder");
+    assert_eq!(k8s.matches("--config=/etc/costguard/config/costguard.yaml").count(), 2, "shards route and the merge sends with one config");
+    let config: String =
+        k8s.lines().skip_while(|l| l.trim() != "costguard.yaml: |").skip(1).take_while(|l| l.starts_with("    ")).map(|l| format!("{}\n", &l[4..])).collect();
+    assert!(config.contains("email:") && config.contains("state-dir: /reports/state"), "the config block: {config}");
+    costguard::config::daemon::compile_text(Path::new("costguard.yaml"), &config).unwrap_or_else(|e| panic!("the manifest's config: {e}\n{config}"));
     let batch: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/batch/costguard-org-job-definition.json")).expect("the Batch job definition"))
             .expect("JSON");
     let command: Vec<&str> = batch["containerProperties"]["command"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
     assert!(command.windows(2).any(|w| w[0] == "--shard-count"), "{command:?}");
     assert!(command.iter().any(|c| c.contains("{shard}")), "{command:?}");
+    let count: usize = command.windows(2).find(|w| w[0] == "--shard-count").and_then(|w| w[1].parse().ok()).expect("a shard count");
+    let merge: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/deploy/batch/costguard-org-merge-job-definition.json")).expect("the merge job definition"),
+    )
+    .expect("JSON");
+    let merge: Vec<&str> = merge["containerProperties"]["command"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
+    assert_eq!(&merge[..2], ["report", "merge"], "{merge:?}");
+    assert_eq!(merge.iter().filter(|c| c.contains("/reports/shard-")).count(), count, "one folder per shard: {merge:?}");
+    assert!(merge.contains(&"--config") && command.contains(&"--config"), "shards route and the merge sends with one config");
 }
 
 /// The calls the resource types declare (`CREATED_BY`), as an EventBridge

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::actions::notify::{is_email_address, RESOURCE_OWNER};
 use crate::actions::{self, Action};
@@ -16,7 +16,7 @@ use crate::outcome::Status;
 use crate::resources::Tags;
 
 /// One finding as one recipient knows it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NoticeKey {
     pub recipient: String,
     pub policy: String,
@@ -107,6 +107,13 @@ impl Serialize for NoticeState {
     }
 }
 
+impl<'de> Deserialize<'de> for NoticeState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        NoticeState::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("not a notice state: {text:?}")))
+    }
+}
+
 /// As stored and printed (tests compare with the text).
 impl PartialEq<&str> for NoticeState {
     fn eq(&self, other: &&str) -> bool {
@@ -115,10 +122,10 @@ impl PartialEq<&str> for NoticeState {
 }
 
 /// One line of a digest. Strings from AWS are kept as they came; the
-/// templates' context cleans them (see `template.rs`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// templates' context cleans them (see `template.rs`). Serialized whole
+/// (its key too) where a shard leaves its digests for `report merge`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DigestItem {
-    #[serde(skip)]
     pub key: NoticeKey,
     /// What changed for the reader. A new state is news, even within the
     /// quiet period.
@@ -139,13 +146,13 @@ pub struct DigestItem {
 }
 
 /// An account as a digest names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRef {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PolicyGroup {
     /// The account the findings are in, in an organization's digest
     /// (one per recipient across accounts); `None` in one account's.
@@ -157,7 +164,7 @@ pub struct PolicyGroup {
 }
 
 /// Everything one person is told in one sweep.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Digest {
     pub recipient: String,
     pub policies: Vec<PolicyGroup>,

@@ -7,9 +7,10 @@
 //! account's: the others finish, and the run exits 3.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use futures_util::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::{SweepError, SweepOptions};
@@ -66,8 +67,13 @@ fn for_account(options: &SweepOptions, member: &MemberAccount, hub: &Aws) -> Swe
 
 /// An account's journal, in its own state folder under the run's.
 fn journal_of(options: &SweepOptions, account: &str) -> PathBuf {
-    let state = options.paths.journal.parent().map(|d| d.to_path_buf()).unwrap_or_default().join(ACCOUNTS_DIR).join(account);
-    state.join(options.paths.journal.file_name().unwrap_or_default())
+    account_journal(&options.paths.journal, account)
+}
+
+/// The journal of `account` beside the run's `journal`: `accounts/<id>/`.
+fn account_journal(journal: &Path, account: &str) -> PathBuf {
+    let state = journal.parent().map(|d| d.to_path_buf()).unwrap_or_default().join(ACCOUNTS_DIR).join(account);
+    state.join(journal.file_name().unwrap_or_default())
 }
 
 /// What every step of an organization's sweep needs: the hub's clients
@@ -127,8 +133,16 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
     let mut report = OrgReport::build(run, outcomes, left_out, hub.counter().snapshot());
     report.guardrails = guardrails;
     if let Some(email) = &options.features.email {
-        let _task = progress.task("sending email");
-        (report.digests, report.email_errors) = tell(org, email, &report, held.into_iter().flatten().collect()).await;
+        let held: Vec<(AccountRef, Vec<Digest>)> = held.into_iter().flatten().collect();
+        if selection.shard.is_some() {
+            // A shard only routes: `report merge --config` sends one digest
+            // per person across every shard's accounts.
+            (report.digests, report.email_errors) = hold_for_merge(&options.paths.report_dir, held);
+        } else {
+            let _task = progress.task("sending email");
+            let teller = Teller { hub, email, state: &options.paths.journal, dry_run: options.dry_run, protect_tag: &options.features.settings.protect_tag };
+            (report.digests, report.email_errors) = teller.tell(&report, held, clock, cancel).await;
+        }
     }
     let (report_json, report_md) =
         report.write(&options.paths.report_dir).map_err(|source| SweepError::Report { path: options.paths.report_dir.clone(), source })?;
@@ -136,58 +150,155 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
     Ok(OrgResult { report, report_json, report_md })
 }
 
-/// One digest per recipient across the accounts, the accounts most at
-/// stake first, sent with the hub's credentials; the run's own journal
-/// keeps the outbox, and each account's journal what its findings' people
-/// were told (the quiet period of its next sweeps).
-async fn tell(org: &Org<'_>, email: &EmailSetup, report: &OrgReport, mut held: Vec<(AccountRef, Vec<Digest>)>) -> (Vec<DigestSummary>, Vec<String>) {
-    let Org { hub, options, clock, cancel, .. } = *org;
-    let rank: BTreeMap<&str, usize> = report.accounts.iter().enumerate().map(|(i, a)| (a.account_id.as_str(), i)).collect();
-    held.sort_by_key(|(a, _)| rank.get(a.id.as_str()).copied().unwrap_or(usize::MAX));
-    let mut errors = Vec::new();
-    let mut journals = BTreeMap::new();
-    for (account, digests) in &held {
-        if digests.is_empty() {
+/// Where a shard leaves its routed digests, in its report folder, for
+/// `report merge --config`.
+pub const HELD_DIGESTS_FILE: &str = "digests.json";
+
+/// A shard's routed digests, by account, as `report merge` reads them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HeldDigests {
+    pub version: u32,
+    pub accounts: Vec<HeldAccount>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HeldAccount {
+    pub account: AccountRef,
+    pub digests: Vec<Digest>,
+}
+
+/// Writes a shard's routed digests beside its report (private: it holds
+/// addresses); the report lists them as held.
+fn hold_for_merge(report_dir: &Path, held: Vec<(AccountRef, Vec<Digest>)>) -> (Vec<DigestSummary>, Vec<String>) {
+    let file = HeldDigests { version: 1, accounts: held.into_iter().map(|(account, digests)| HeldAccount { account, digests }).collect() };
+    let mut summaries: Vec<DigestSummary> =
+        digest::across_accounts(file.accounts.iter().map(|a| (a.account.clone(), a.digests.clone())).collect()).iter().map(summary).collect();
+    let written = crate::files::write_atomic(report_dir, HELD_DIGESTS_FILE, |out| serde_json::to_writer(&mut *out, &file).map_err(std::io::Error::other));
+    match written {
+        Ok(path) => {
+            for s in &mut summaries {
+                s.status = HELD_STATUS.to_string();
+            }
+            tracing::info!(digests = summaries.len(), file = %path.display(), "digests held for `report merge --config`");
+            (summaries, Vec::new())
+        }
+        Err(e) => (summaries, vec![format!("email: cannot keep this shard's digests for `report merge` ({e}): they are not sent")]),
+    }
+}
+
+/// A held digest's status in a shard's report.
+const HELD_STATUS: &str = "held for report merge";
+
+/// Reads the digests shards left in their report folders.
+pub fn read_held(dirs: &[PathBuf]) -> Result<Vec<(AccountRef, Vec<Digest>)>, String> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let path = dir.join(HELD_DIGESTS_FILE);
+        if !path.exists() {
             continue;
         }
-        match Journal::open(&journal_of(options, &account.id)) {
-            Ok(j) => drop(journals.insert(account.id.clone(), j)),
-            Err(e) => errors.push(format!("account {}: what is told cannot be remembered ({e}); it may be repeated", account.id)),
+        let bytes = crate::files::read_bounded(&path, MAX_HELD_BYTES).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let held: HeldDigests = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a shard's digests ({e})", path.display()))?;
+        if held.version != 1 {
+            return Err(format!("{}: digests of version {}, this costguard reads version 1", path.display(), held.version));
         }
+        out.extend(held.accounts.into_iter().map(|a| (a.account, a.digests)));
     }
-    let digests = digest::across_accounts(held);
-    let mut summaries: Vec<DigestSummary> = digests.iter().map(summary).collect();
-    let outbox = match Journal::open(&options.paths.journal) {
-        Ok(j) => Some(j),
-        Err(e) => {
-            errors.push(format!("email: no outbox ({e}): a message that cannot be sent now is lost"));
-            None
+    Ok(out)
+}
+
+/// The most a shard's digests file may hold.
+const MAX_HELD_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Who sends an organization's digests: the hub's transport, the run's
+/// state folder (its outbox; each account's journal under it records what
+/// was told), and how the run went.
+pub struct Teller<'a> {
+    pub hub: &'a Aws,
+    pub email: &'a EmailSetup,
+    /// The run's journal: its folder holds `accounts/<id>/`.
+    pub state: &'a Path,
+    pub dry_run: bool,
+    pub protect_tag: &'a str,
+}
+
+impl Teller<'_> {
+    /// One digest per recipient across the accounts, the accounts most at
+    /// stake first, sent with the hub's credentials; the run's own journal
+    /// keeps the outbox, and each account's journal what its findings'
+    /// people were told (the quiet period of its next sweeps).
+    pub async fn tell(
+        &self,
+        report: &OrgReport,
+        mut held: Vec<(AccountRef, Vec<Digest>)>,
+        clock: &Clock,
+        cancel: &CancellationToken,
+    ) -> (Vec<DigestSummary>, Vec<String>) {
+        let rank: BTreeMap<&str, usize> = report.accounts.iter().enumerate().map(|(i, a)| (a.account_id.as_str(), i)).collect();
+        held.sort_by_key(|(a, _)| rank.get(a.id.as_str()).copied().unwrap_or(usize::MAX));
+        let mut errors = Vec::new();
+        let mut journals = BTreeMap::new();
+        for (account, digests) in &held {
+            if digests.is_empty() {
+                continue;
+            }
+            match Journal::open(&account_journal(self.state, &account.id)) {
+                Ok(j) => drop(journals.insert(account.id.clone(), j)),
+                Err(e) => errors.push(format!("account {}: what is told cannot be remembered ({e}); it may be repeated", account.id)),
+            }
         }
-    };
-    let outlets = notify::Outlets::new(email, hub, clock);
-    let mailer = outlets.mailer(outbox.as_ref(), cancel);
-    let now = clock.now();
-    let meta = mailer.meta(&report.run_id, options.dry_run, now, &options.features.settings.protect_tag, None);
-    let remember = |d: &Digest| {
-        d.policies.iter().try_for_each(|g| match g.account.as_ref().and_then(|a| journals.get(&a.id)) {
-            Some(j) => crate::notify::state::Notices::of(j).record(g.items.iter().map(|i| (&i.key, &i.state)), now),
-            None => Ok(()),
-        })
-    };
-    let routed = notify::Routed { digests, ..Default::default() };
-    let (sent, send_errors) = mailer.send_digests(routed, &meta, remember).await;
-    for e in &send_errors {
-        tracing::error!(error = %e, "email");
-    }
-    errors.extend(send_errors);
-    for s in &mut summaries {
-        // One digest per recipient: its message is the one to them alone.
-        if let Some(m) = sent.messages.iter().find(|m| m.to.len() == 1 && m.to[0] == s.recipient && !m.status.from_outbox()) {
-            s.status = m.status.to_string();
-            s.error = m.error.clone();
+        // What each account's journal says was told within the quiet period
+        // stays out: a merge run again, or digests routed before the last
+        // send, repeat nothing.
+        let now = clock.now();
+        let quiet = self.email.settings.quiet_period;
+        let held = held
+            .into_iter()
+            .map(|(account, digests)| {
+                let Some(j) = journals.get(&account.id) else { return (account, digests) };
+                let recipients: Vec<String> = digests.iter().map(|d| d.recipient.clone()).collect();
+                match crate::notify::state::Notices::of(j).last(&recipients) {
+                    Ok(previous) => (account, digest::without_repeats(digests, &previous, now, quiet).0),
+                    Err(e) => {
+                        errors.push(format!("account {}: cannot read what was already told ({e}); sending everything", account.id));
+                        (account, digests)
+                    }
+                }
+            })
+            .collect();
+        let digests = digest::across_accounts(held);
+        let mut summaries: Vec<DigestSummary> = digests.iter().map(summary).collect();
+        let outbox = match Journal::open(self.state) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                errors.push(format!("email: no outbox ({e}): a message that cannot be sent now is lost"));
+                None
+            }
+        };
+        let outlets = notify::Outlets::new(self.email, self.hub, clock);
+        let mailer = outlets.mailer(outbox.as_ref(), cancel);
+        let meta = mailer.meta(&report.run_id, self.dry_run, now, self.protect_tag, None);
+        let remember = |d: &Digest| {
+            d.policies.iter().try_for_each(|g| match g.account.as_ref().and_then(|a| journals.get(&a.id)) {
+                Some(j) => crate::notify::state::Notices::of(j).record(g.items.iter().map(|i| (&i.key, &i.state)), now),
+                None => Ok(()),
+            })
+        };
+        let routed = notify::Routed { digests, ..Default::default() };
+        let (sent, send_errors) = mailer.send_digests(routed, &meta, remember).await;
+        for e in &send_errors {
+            tracing::error!(error = %e, "email");
         }
+        errors.extend(send_errors);
+        for s in &mut summaries {
+            // One digest per recipient: its message is the one to them alone.
+            if let Some(m) = sent.messages.iter().find(|m| m.to.len() == 1 && m.to[0] == s.recipient && !m.status.from_outbox()) {
+                s.status = m.status.to_string();
+                s.error = m.error.clone();
+            }
+        }
+        (summaries, errors)
     }
-    (summaries, errors)
 }
 
 fn summary(d: &Digest) -> DigestSummary {
