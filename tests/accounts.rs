@@ -802,3 +802,36 @@ async fn a_sharded_run_tells_each_person_once_from_the_merge_and_nothing_from_th
     merge();
     assert_eq!(sink.messages().len(), 2, "within the quiet period: nothing again");
 }
+
+/// The organization's report keeps each account's findings most at stake
+/// (at most `FINDINGS_PER_ACCOUNT`, most saving first) and counts them all;
+/// the account's own report lists every one.
+#[tokio::test]
+async fn the_organizations_report_lists_each_accounts_findings_most_at_stake_and_counts_them_all() {
+    use costguard::report::organization::FINDINGS_PER_ACCOUNT;
+    let moto = support::moto().await;
+    let (ids, _) = organization(&moto).await;
+    let many = FINDINGS_PER_ACCOUNT + 5;
+    let account = &ids["ml-dev"];
+    let names: Vec<String> = (0..many).map(|i| format!("/dev/group-{i:02}")).collect();
+    let groups: Vec<support::SeedGroup<'_>> = names.iter().map(|n| (n.as_str(), None, &[][..])).collect();
+    log_groups_in(&moto, account, &groups).await;
+    for (i, name) in names.iter().enumerate() {
+        // Group i holds i GB, 120 days old: its saving grows with i.
+        let bytes = (i as u64 + 1) * 1_000_000_000;
+        moto.command(&serde_json::json!({"op": "store_bytes", "account": account, "region": "us-east-1", "name": name, "bytes": bytes}).to_string());
+        moto.command(
+            &serde_json::json!({"op": "backdate", "service": "logs", "account": account, "region": "us-east-1", "name": name, "days": 120}).to_string(),
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = org_sweep(&moto, dir.path(), "big", &["--account", account], &[]);
+    assert_eq!(report["totals"]["findings"], many, "every finding counted");
+    assert_eq!(report["accounts"][0]["findings"], many);
+    let listed: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["resource_id"].as_str()).collect();
+    let most: Vec<&str> = names.iter().rev().take(FINDINGS_PER_ACCOUNT).map(String::as_str).collect();
+    assert_eq!(listed, most, "the most at stake, most first");
+    let own: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("big/accounts").join(account).join("report.json")).expect("its own report")).expect("JSON");
+    assert_eq!(own["findings"].as_array().map(Vec::len), Some(many), "its own report has them all");
+}

@@ -335,6 +335,8 @@ struct OrgHead<'a> {
     email_errors: &'a [String],
     /// What costguard saved the organization so far, in words.
     saved_line: String,
+    /// How many findings of each account are listed.
+    per_account: usize,
 }
 
 #[derive(Serialize)]
@@ -392,6 +394,7 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         started_at: report.started_at,
         finished_at: report.finished_at,
         saved_line: super::view::saved_line(&report.totals.saved),
+        per_account: super::organization::FINDINGS_PER_ACCOUNT,
         totals: &report.totals,
         saving: &report.totals.saving_usd,
         act_first: report.act_first.iter().enumerate().map(|(i, a)| super::view::ActFirstView::of(i + 1, a)).collect(),

@@ -176,6 +176,7 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
         digests: &'a [super::organization::DigestSummary],
         email_errors: &'a [String],
         saved_line: String,
+        per_account: usize,
     }
     #[derive(Serialize)]
     struct AccountView<'a> {
@@ -227,6 +228,7 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
         digests: &report.digests,
         email_errors: &report.email_errors,
         saved_line: super::view::saved_line(&report.totals.saved),
+        per_account: super::organization::FINDINGS_PER_ACCOUNT,
     };
     page::with_page(TEMPLATE, |page| {
         page.write(out, "org_head", &[value(&head)])?;

@@ -167,41 +167,75 @@ pub struct OrgRun {
 
 /// One account's outcome: its report, or why it could not be swept.
 pub enum AccountOutcome {
-    Swept { name: String, report: Box<Report>, path: PathBuf },
-    Failed { account_id: String, name: String, error: String },
+    /// Folded as soon as its sweep ended ([`AccountOutcome::swept`]).
+    Swept {
+        summary: Box<AccountSummary>,
+        findings: Vec<Finding>,
+        api_calls: BTreeMap<String, u64>,
+    },
+    Failed {
+        account_id: String,
+        name: String,
+        error: String,
+    },
+}
+
+/// The findings of each account the organization's report lists, most at
+/// stake first; the account's own report has every one. What keeps an
+/// organization's memory to a few summaries per account.
+pub const FINDINGS_PER_ACCOUNT: usize = 20;
+
+impl AccountOutcome {
+    /// An account's sweep, folded the moment it ends: its line, its
+    /// findings most at stake (at most [`FINDINGS_PER_ACCOUNT`]) and its
+    /// calls; the rest of its report (written to its own folder) leaves
+    /// memory here.
+    pub fn swept(name: String, report: Report, path: &Path) -> Self {
+        let count = |s: crate::outcome::Status| report.findings.iter().filter(|f| f.status == s).count();
+        let summary = AccountSummary {
+            account_id: report.account_id.clone(),
+            name,
+            status: AccountStatus::Ok,
+            error: None,
+            findings: report.findings.len(),
+            monthly_cost_usd: report.totals.monthly_cost_usd,
+            unpriced: report.totals.unpriced,
+            monthly_saving_usd: report.totals.monthly_saving_usd,
+            saving_usd: report.totals.saving_usd.clone(),
+            done: count(crate::outcome::Status::Done),
+            failed: report.totals.failed,
+            saved: report.saved.clone().unwrap_or_default(),
+            report: Some(path.display().to_string()),
+        };
+        let mut findings = report.findings;
+        let at_stake = |f: &Finding| (f.monthly_saving_usd.unwrap_or(0.0), f.monthly_cost_usd.unwrap_or(0.0));
+        // Stable: equal stakes keep the account's own order.
+        findings.sort_by(|a, b| {
+            let ((sa, ca), (sb, cb)) = (at_stake(a), at_stake(b));
+            sb.total_cmp(&sa).then(cb.total_cmp(&ca))
+        });
+        findings.truncate(FINDINGS_PER_ACCOUNT);
+        findings.shrink_to_fit();
+        AccountOutcome::Swept { summary: Box::new(summary), findings, api_calls: report.api_calls }
+    }
 }
 
 impl OrgReport {
     /// Folds the accounts' outcomes into one report; each account's
-    /// findings are kept, the rest of its report stays in its own folder.
+    /// findings most at stake are listed, every one stays in its own
+    /// report.
     pub fn build(run: OrgRun, outcomes: Vec<AccountOutcome>, left_out: Vec<LeftOut>, api_calls: BTreeMap<String, u64>) -> Self {
         let mut accounts = Vec::new();
         let mut findings = Vec::new();
         let mut api_calls = api_calls;
         for outcome in outcomes {
             match outcome {
-                AccountOutcome::Swept { name, report, path } => {
-                    let mine = &report.findings;
-                    let count = |s: crate::outcome::Status| mine.iter().filter(|f| f.status == s).count();
-                    accounts.push(AccountSummary {
-                        account_id: report.account_id.clone(),
-                        name,
-                        status: AccountStatus::Ok,
-                        error: None,
-                        findings: mine.len(),
-                        monthly_cost_usd: report.totals.monthly_cost_usd,
-                        unpriced: report.totals.unpriced,
-                        monthly_saving_usd: report.totals.monthly_saving_usd,
-                        saving_usd: report.totals.saving_usd.clone(),
-                        done: count(crate::outcome::Status::Done),
-                        failed: report.totals.failed,
-                        saved: report.saved.clone().unwrap_or_default(),
-                        report: Some(path.display().to_string()),
-                    });
-                    for (op, n) in &report.api_calls {
-                        *api_calls.entry(op.clone()).or_default() += n;
+                AccountOutcome::Swept { summary, findings: mine, api_calls: calls } => {
+                    accounts.push(*summary);
+                    for (op, n) in calls {
+                        *api_calls.entry(op).or_default() += n;
                     }
-                    findings.extend(report.findings);
+                    findings.extend(mine);
                 }
                 AccountOutcome::Failed { account_id, name, error } => accounts.push(AccountSummary {
                     account_id,
@@ -253,7 +287,7 @@ impl OrgReport {
         self.totals = OrgTotals {
             accounts: accounts.len(),
             accounts_failed: accounts.iter().filter(|a| a.status == AccountStatus::Failed).count(),
-            findings: self.findings.len(),
+            findings: accounts.iter().map(|a| a.findings).sum(),
             monthly_cost_usd: total(accounts.iter().map(|a| a.monthly_cost_usd)),
             unpriced: accounts.iter().map(|a| a.unpriced).sum(),
             monthly_saving_usd: total(accounts.iter().map(|a| a.monthly_saving_usd)),

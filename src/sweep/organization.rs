@@ -111,7 +111,7 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
                 Ok(result) => {
                     let held = (AccountRef { id: r.account_id, name: name.clone() }, result.held_digests);
-                    (AccountOutcome::Swept { name, report: Box::new(result.report), path: result.report_json }, Some(held))
+                    (AccountOutcome::swept(name, result.report, &result.report_json), Some(held))
                 }
                 Err(e) => {
                     tracing::error!(account = %r.account_id, error = %e, "the account's sweep failed; the others go on");
