@@ -13,13 +13,19 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-fn drain(moto: &support::Moto, dir: &std::path::Path, config: &std::path::Path) -> (Value, Output) {
+/// `costguard events drain` with `config` over the state folder `dir`.
+fn drain_command(moto: &support::Moto, dir: &std::path::Path, config: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
     cmd.args(["events", "drain", "--config"]).arg(config).args(["--prices", "builtin", "--json"]).arg("--state-dir").arg(dir);
     for (k, v) in moto.env() {
         cmd.env(k, v);
     }
-    let out = cmd.env("COSTGUARD_LOG", "warn").output().expect("costguard runs");
+    cmd.env("COSTGUARD_LOG", "warn");
+    cmd
+}
+
+fn drain(moto: &support::Moto, dir: &std::path::Path, config: &std::path::Path) -> (Value, Output) {
+    let out = drain_command(moto, dir, config).output().expect("costguard runs");
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("JSON on stdout ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
     (report, out)
@@ -273,6 +279,29 @@ fn an_on_create_policy_that_reads_metrics_is_refused_at_its_place() {
     assert!(shown.contains("p.yaml:4") && shown.contains("on-create") && shown.contains("metrics"), "{shown}");
 }
 
+/// A queue named `name` (5 receives before its dead-letter queue) and a
+/// config in `dir` reading it with the shipped policies, email to `sink`
+/// and `settings` under `events:`; returns the queue's URL and the config.
+fn queue_and_config(moto: &support::Moto, sink: &support::smtp::SmtpSink, dir: &std::path::Path, name: &str, settings: &str) -> (String, std::path::PathBuf) {
+    let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": name, "max_receives": 5}).to_string());
+    let queue = queues["queue"].as_str().expect("queue").to_string();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let config = dir.join("costguard.yaml");
+    let events = format!("policies: ['{}']\nevents:\n  queue: {queue}\n{settings}", shipped.display());
+    std::fs::write(&config, support::smtp::smtp_config(sink, &events)).expect("config written");
+    (queue, config)
+}
+
+/// Waits until the SMTP server holds a message unanswered (`hang_after`).
+fn until_a_message_hangs(sink: &support::smtp::SmtpSink, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while sink.hanging() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no notice reached the relay");
+        assert!(child.try_wait().expect("wait").is_none(), "the drain ended first");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A drain killed mid-batch (SIGKILL while a notice is being sent) loses
 /// nothing and repeats nothing: what was told before the kill is settled
 /// and deleted without a word after the restart, the rest is told once.
@@ -281,13 +310,8 @@ async fn a_drain_killed_mid_batch_loses_nothing_and_repeats_nothing_after_the_re
     let moto = support::moto().await;
     let sink = support::smtp::SmtpSink::start(None);
     let dir = tempfile::tempdir().expect("temp dir");
-    let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": "creations-crash", "max_receives": 5}).to_string());
-    let queue = queues["queue"].as_str().expect("queue").to_string();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let config = dir.path().join("costguard.yaml");
     // One message at a time, so the kill lands after the third is settled.
-    let events = format!("policies: ['{}']\nevents:\n  queue: {queue}\n  retry-seconds: 0\n  visibility-seconds: 10\n  max-in-flight: 1\n", shipped.display());
-    std::fs::write(&config, support::smtp::smtp_config(&sink, &events)).expect("config written");
+    let (queue, config) = queue_and_config(&moto, &sink, dir.path(), "creations-crash", "  retry-seconds: 0\n  visibility-seconds: 10\n  max-in-flight: 1\n");
     let owners: Vec<String> = (1..=6).map(|i| format!("o{i}@example.com")).collect();
     let seeds: Vec<Value> = owners.iter().enumerate().map(|(i, o)| json!({"name": format!("box-{i}"), "type": "m5.large", "tags": {"owner": o}})).collect();
     let ids = moto.seed_instances(json!(seeds));
@@ -297,18 +321,8 @@ async fn a_drain_killed_mid_batch_loses_nothing_and_repeats_nothing_after_the_re
 
     sink.hang_after(3);
     let state = dir.path().join("state");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
-    cmd.args(["events", "drain", "--config"]).arg(&config).args(["--prices", "builtin", "--json", "--state-dir"]).arg(&state);
-    for (k, v) in moto.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.env("COSTGUARD_LOG", "warn").stdout(std::process::Stdio::null()).spawn().expect("costguard starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while sink.hanging() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the fourth notice never reached the relay");
-        assert!(child.try_wait().expect("wait").is_none(), "the drain ended before the kill");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut child = drain_command(&moto, &state, &config).stdout(std::process::Stdio::null()).spawn().expect("costguard starts");
+    until_a_message_hangs(&sink, &mut child);
     // The fourth notice is on the wire: three were sent, settled, not yet deleted.
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
@@ -341,12 +355,7 @@ async fn two_readers_of_one_state_folder_tell_an_event_once() {
     let moto = support::moto().await;
     let sink = support::smtp::SmtpSink::start(None);
     let dir = tempfile::tempdir().expect("temp dir");
-    let queues = moto.command_with_answer(&json!({"op": "events_queue", "region": "us-east-1", "name": "creations-two", "max_receives": 5}).to_string());
-    let queue = queues["queue"].as_str().expect("queue").to_string();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let config = dir.path().join("costguard.yaml");
-    let events = format!("policies: ['{}']\nevents:\n  queue: {queue}\n  retry-seconds: 3\n  visibility-seconds: 10\n", shipped.display());
-    std::fs::write(&config, support::smtp::smtp_config(&sink, &events)).expect("config written");
+    let (queue, config) = queue_and_config(&moto, &sink, dir.path(), "creations-two", "  retry-seconds: 3\n  visibility-seconds: 10\n");
     let ids = moto.seed_instances(json!([{"name": "box", "type": "m5.large", "tags": {"owner": "o@example.com"}}]));
     let event = run_instances("e-twice", &ids["box"], json!({"type": "IAMUser", "userName": "bo"}));
     let state = dir.path().join("state");
@@ -354,17 +363,8 @@ async fn two_readers_of_one_state_folder_tell_an_event_once() {
     // The first reader holds the event: its notice waits at the relay.
     sink.hang_after(0);
     moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": [event.clone()]}).to_string());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_costguard"));
-    cmd.args(["events", "drain", "--config"]).arg(&config).args(["--prices", "builtin", "--json", "--state-dir"]).arg(&state);
-    for (k, v) in moto.env() {
-        cmd.env(k, v);
-    }
-    let first = cmd.env("COSTGUARD_LOG", "warn").stdout(std::process::Stdio::piped()).spawn().expect("costguard starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while sink.hanging() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the first notice never reached the relay");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut first = drain_command(&moto, &state, &config).stdout(std::process::Stdio::piped()).spawn().expect("costguard starts");
+    until_a_message_hangs(&sink, &mut first);
 
     // A copy of the event reaches the second reader meanwhile.
     moto.command(&json!({"op": "put_events", "region": "us-east-1", "events": [event]}).to_string());
