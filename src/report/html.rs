@@ -36,7 +36,22 @@ struct Bar {
     pct: String,
 }
 
+/// The accounts an organization's chart names, most at stake first; the
+/// others share one bar, so a thousand accounts stay readable.
+const CHART_ACCOUNTS: usize = 20;
+
 impl Bars {
+    /// The `n` largest `values` (already largest first), and one bar for
+    /// the rest together.
+    fn top(title: &str, mut values: Vec<(String, f64)>, n: usize) -> Self {
+        if values.len() > n + 1 {
+            let rest = values.split_off(n);
+            let sum = crate::text::total(rest.iter().map(|(_, v)| *v));
+            values.push((format!("the other {} accounts", rest.len()), sum));
+        }
+        Bars::new(title, values)
+    }
+
     fn new(title: &str, values: Vec<(String, f64)>) -> Self {
         let max = values.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
         let bars = values
@@ -400,7 +415,7 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         act_first: report.act_first.iter().enumerate().map(|(i, a)| super::view::ActFirstView::of(i + 1, a)).collect(),
         guardrails_line: report.guardrails.as_ref().map(|g| g.line()),
         guardrail_errors: report.guardrails.as_ref().map_or(&[][..], |g| &g.errors),
-        at_stake: Bars::new(
+        at_stake: Bars::top(
             "Monthly saving at stake by account",
             report
                 .accounts
@@ -408,6 +423,7 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
                 .filter(|a| a.monthly_saving_usd > 0.0)
                 .map(|a| (crate::text::account_label(&a.account_id, &a.name), a.monthly_saving_usd))
                 .collect(),
+            CHART_ACCOUNTS,
         ),
         accounts: report
             .accounts
