@@ -229,6 +229,8 @@ async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_
     assert!(accounts.iter().all(|a| a["saving_usd"].is_object()), "each account's split");
     let md = std::fs::read_to_string(reports.join("report.md")).expect("report.md");
     assert!(md.contains("## By account, most at stake first") && md.contains("will change**") && md.contains("## Act first"), "{md}");
+    let dev = &ids["ml-dev"];
+    assert!(md.contains(&format!("[{dev}](accounts/{dev}/report.md)")), "each account linked to its own report: {md}");
 
     // report.html in a real browser: no script error, a row per account
     // linking to that account's own page, a row per finding.

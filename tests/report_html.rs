@@ -171,6 +171,13 @@ async fn an_organization_of_a_thousand_accounts_loads_fast_and_filters() {
     let page = out.join("report.html");
     let html = std::fs::read_to_string(&page).expect("report.html");
     assert_eq!(html.matches("class=\"bar\"").count(), 21, "20 accounts and the rest");
+    // report.md: the 50 accounts most at stake, and their findings.
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    let top = report.accounts.iter().take(50).map(|a| a.account_id.as_str()).collect::<Vec<_>>();
+    assert!(md.contains("And 950 more accounts"), "{}", &md[..2000.min(md.len())]);
+    let rows = md.lines().filter(|l| l.starts_with("| 1000000") || l.starts_with("| [1000000")).count();
+    assert_eq!(rows, 50 + 50 * 20, "50 account rows and their 20 findings each");
+    assert!(top.iter().all(|id| md.contains(&format!("| {id} |"))), "each listed account's findings");
     assert!(html.contains("the other 980 accounts"), "one bar for the rest");
 
     // The probe: the page's time at the end of the document, and the

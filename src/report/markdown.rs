@@ -156,10 +156,15 @@ pub fn write_to(report: &Report, out: &mut dyn Write) -> Result<(), RenderError>
     })
 }
 
+/// The accounts an organization's `report.md` lists (most at stake
+/// first), with their findings; report.json and report.html have them all.
+pub const MD_ACCOUNTS: usize = 50;
+
 /// An organization's `report.md`: the totals, the accounts most at stake
-/// first, the guardrails, who hears about what, every finding with its
-/// account; written as it goes.
-pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write) -> Result<(), RenderError> {
+/// first (at most [`MD_ACCOUNTS`], each linked to its own report), the
+/// guardrails, who hears about what, those accounts' findings most at
+/// stake; written as it goes. `account_page` is an account's report.html.
+pub fn organization(report: &super::organization::OrgReport, account_page: &dyn Fn(&str) -> Option<String>, out: &mut dyn Write) -> Result<(), RenderError> {
     #[derive(Serialize)]
     struct OrgHead<'a> {
         run_id: &'a str,
@@ -177,12 +182,16 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
         email_errors: &'a [String],
         saved_line: String,
         per_account: usize,
+        /// Accounts past the first MD_ACCOUNTS, not listed here.
+        more_accounts: usize,
     }
     #[derive(Serialize)]
     struct AccountView<'a> {
         #[serde(flatten)]
         account: &'a super::organization::AccountSummary,
         status_text: String,
+        /// Its own report.md.
+        link: Option<String>,
     }
     #[derive(Serialize)]
     struct GuardrailLineView<'a> {
@@ -210,7 +219,17 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
         finished_at: report.finished_at,
         totals: &report.totals,
         act_first: report.act_first.iter().enumerate().map(|(i, a)| super::view::ActFirstView::of(i + 1, a)).collect(),
-        accounts: report.accounts.iter().map(|a| AccountView { account: a, status_text: a.status.to_string() }).collect(),
+        accounts: report
+            .accounts
+            .iter()
+            .take(MD_ACCOUNTS)
+            .map(|a| AccountView {
+                account: a,
+                status_text: a.status.to_string(),
+                link: account_page(&a.account_id).map(|p| p.trim_end_matches("report.html").to_string() + "report.md"),
+            })
+            .collect(),
+        more_accounts: report.accounts.len().saturating_sub(MD_ACCOUNTS),
         left_out: &report.left_out,
         guardrails_line: g.map(|g| g.line()),
         guardrail_changes: g
@@ -232,7 +251,8 @@ pub fn organization(report: &super::organization::OrgReport, out: &mut dyn Write
     };
     page::with_page(TEMPLATE, |page| {
         page.write(out, "org_head", &[value(&head)])?;
-        let rows = report.findings.iter().map(|f| OrgFindingView {
+        let listed: std::collections::HashSet<&str> = report.accounts.iter().take(MD_ACCOUNTS).map(|a| a.account_id.as_str()).collect();
+        let rows = report.findings.iter().filter(|f| listed.contains(&*f.account_id)).map(|f| OrgFindingView {
             account_id: &f.account_id,
             policy: &f.policy,
             region: &f.region,

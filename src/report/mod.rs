@@ -609,8 +609,8 @@ impl organization::OrgReport {
     /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
         let json = crate::files::write_atomic(dir, "report.json", |w| serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other))?;
-        let md = crate::files::write_atomic(dir, "report.md", |w| stream(w, |out| markdown::organization(self, out)))?;
         let page = |id: &str| self.account_page(dir, id);
+        let md = crate::files::write_atomic(dir, "report.md", |w| stream(w, |out| markdown::organization(self, &page, out)))?;
         crate::files::write_atomic(dir, "report.html", |w| stream(w, |out| html::organization(self, &page, out)))?;
         Ok((json, md))
     }
