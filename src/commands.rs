@@ -723,7 +723,8 @@ pub async fn report_merge_and_tell(dirs: &[PathBuf], out: &Path, config: &Path, 
         eprintln!("costguard: {}: no email: section, so no digest to send; merge without --config", config.display());
         return ExitCode::from(exit::FAILED);
     };
-    let (mut merged, held) = match merged(dirs).and_then(|m| crate::sweep::organization::read_held(dirs).map(|h| (m, h))) {
+    let read = merged(dirs).and_then(|m| crate::sweep::organization::read_held(dirs).map(|h| (m, h)).map_err(MergeInputError::Held));
+    let (mut merged, held) = match read {
         Ok(both) => both,
         Err(e) => {
             eprintln!("costguard: {e}; nothing was written or sent");
@@ -753,18 +754,29 @@ pub async fn report_merge_and_tell(dirs: &[PathBuf], out: &Path, config: &Path, 
     }
 }
 
+/// Why shards' reports (or their digests) cannot be merged.
+#[derive(Debug, thiserror::Error)]
+enum MergeInputError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: not an organization report ({source})", path.display())]
+    NotAReport { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Merge(#[from] crate::report::organization::MergeError),
+    #[error(transparent)]
+    Held(crate::sweep::organization::HeldError),
+}
+
 /// The shards' reports in `dirs`, merged.
-fn merged(dirs: &[PathBuf]) -> Result<crate::report::organization::OrgReport, String> {
+fn merged(dirs: &[PathBuf]) -> Result<crate::report::organization::OrgReport, MergeInputError> {
     use crate::report::organization::OrgReport;
     let mut shards = Vec::new();
     for dir in dirs {
-        let file = dir.join("report.json");
-        let report = crate::files::read_bounded(&file, MAX_REPORT_BYTES)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))
-            .and_then(|bytes| serde_json::from_slice::<OrgReport>(&bytes).map_err(|e| format!("{}: not an organization report ({e})", file.display())))?;
-        shards.push(report);
+        let path = dir.join("report.json");
+        let bytes = crate::files::read_bounded(&path, MAX_REPORT_BYTES).map_err(|source| MergeInputError::Read { path: path.clone(), source })?;
+        shards.push(serde_json::from_slice::<OrgReport>(&bytes).map_err(|source| MergeInputError::NotAReport { path, source })?);
     }
-    OrgReport::merge(shards).map_err(|e| e.to_string())
+    Ok(OrgReport::merge(shards)?)
 }
 
 fn write_merged(merged: &crate::report::organization::OrgReport, dirs: &[PathBuf], out: &Path) -> ExitCode {

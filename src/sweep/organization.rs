@@ -189,18 +189,29 @@ fn hold_for_merge(report_dir: &Path, held: Vec<(AccountRef, Vec<Digest>)>) -> (V
 /// A held digest's status in a shard's report.
 const HELD_STATUS: &str = "held for report merge";
 
+/// Why a shard's held digests cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeldError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a shard's digests ({source})", path.display())]
+    Invalid { path: PathBuf, source: serde_json::Error },
+    #[error("{}: digests of version {version}, this costguard reads version 1", path.display())]
+    Version { path: PathBuf, version: u32 },
+}
+
 /// Reads the digests shards left in their report folders.
-pub fn read_held(dirs: &[PathBuf]) -> Result<Vec<(AccountRef, Vec<Digest>)>, String> {
+pub fn read_held(dirs: &[PathBuf]) -> Result<Vec<(AccountRef, Vec<Digest>)>, HeldError> {
     let mut out = Vec::new();
     for dir in dirs {
         let path = dir.join(HELD_DIGESTS_FILE);
         if !path.exists() {
             continue;
         }
-        let bytes = crate::files::read_bounded(&path, MAX_HELD_BYTES).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let held: HeldDigests = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a shard's digests ({e})", path.display()))?;
+        let bytes = crate::files::read_bounded(&path, MAX_HELD_BYTES).map_err(|source| HeldError::Read { path: path.clone(), source })?;
+        let held: HeldDigests = serde_json::from_slice(&bytes).map_err(|source| HeldError::Invalid { path: path.clone(), source })?;
         if held.version != 1 {
-            return Err(format!("{}: digests of version {}, this costguard reads version 1", path.display(), held.version));
+            return Err(HeldError::Version { path, version: held.version });
         }
         out.extend(held.accounts.into_iter().map(|a| (a.account, a.digests)));
     }
