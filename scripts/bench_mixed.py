@@ -15,14 +15,12 @@ emulator. Prints wall time, CPU, peak memory and AWS calls side by side.
 """
 
 import argparse
-import asyncio
 import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -89,63 +87,6 @@ policies:
         days: 7
       - stop
 """
-
-
-class Delay:
-    """A TCP proxy in front of the emulator that holds each request
-    `ms` before passing it on: the round trip AWS would add."""
-
-    def __init__(self, upstream_port, ms):
-        self.upstream_port, self.delay = upstream_port, ms / 1000.0
-        self.port = None
-        ready = threading.Event()
-        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
-        ready.wait()
-
-    def _run(self, ready):
-        async def pipe(reader, writer, before=None):
-            try:
-                while data := await reader.read(65536):
-                    if before:
-                        await before()
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
-            finally:
-                writer.close()
-
-        async def handle(client_r, client_w):
-            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-            state = {"answered": True}
-
-            async def hold():
-                # Once per request: the first bytes after an answer.
-                if state["answered"]:
-                    state["answered"] = False
-                    await asyncio.sleep(self.delay)
-
-            async def back(reader, writer):
-                try:
-                    while data := await reader.read(65536):
-                        state["answered"] = True
-                        writer.write(data)
-                        await writer.drain()
-                except (ConnectionError, asyncio.CancelledError):
-                    pass
-                finally:
-                    writer.close()
-
-            await asyncio.gather(pipe(client_r, up_w, hold), back(up_r, client_w))
-
-        async def main():
-            server = await asyncio.start_server(handle, "127.0.0.1", 0)
-            self.port = server.sockets[0].getsockname()[1]
-            ready.set()
-            async with server:
-                await server.serve_forever()
-
-        asyncio.run(main())
 
 
 def smaps(pid):
@@ -242,7 +183,7 @@ def main():
               f"{opts.notebooks} notebooks in {time.time() - t:.1f}s")
         env = moto.env()
         if opts.latency_ms > 0:
-            delay = Delay(moto.port, opts.latency_ms)
+            delay = emulator.Delay(moto.port, opts.latency_ms)
             env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{delay.port}"
         two = Path(tempfile.mkdtemp(prefix="costguard-two-")) / "two-jobs.yaml"
         two.write_text(COSTGUARD_TWO_JOBS)

@@ -2,10 +2,12 @@
 the same launchers the tests use (tests/support/moto_server.py,
 smtp_sink.py), on free ports, stopped on exit."""
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -85,3 +87,60 @@ def running():
 def smtp_sink():
     """A real SMTP server on loopback that keeps what it receives."""
     return helper("smtp_sink.py", Helper)
+
+
+class Delay:
+    """A TCP proxy in front of the emulator that holds each request
+    `ms` before passing it on: the round trip AWS would add."""
+
+    def __init__(self, upstream_port, ms):
+        self.upstream_port, self.delay = upstream_port, ms / 1000.0
+        self.port = None
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait()
+
+    def _run(self, ready):
+        async def pipe(reader, writer, before=None):
+            try:
+                while data := await reader.read(65536):
+                    if before:
+                        await before()
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(client_r, client_w):
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            state = {"answered": True}
+
+            async def hold():
+                # Once per request: the first bytes after an answer.
+                if state["answered"]:
+                    state["answered"] = False
+                    await asyncio.sleep(self.delay)
+
+            async def back(reader, writer):
+                try:
+                    while data := await reader.read(65536):
+                        state["answered"] = True
+                        writer.write(data)
+                        await writer.drain()
+                except (ConnectionError, asyncio.CancelledError):
+                    pass
+                finally:
+                    writer.close()
+
+            await asyncio.gather(pipe(client_r, up_w, hold), back(up_r, client_w))
+
+        async def main():
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            async with server:
+                await server.serve_forever()
+
+        asyncio.run(main())

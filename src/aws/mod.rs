@@ -14,6 +14,7 @@ pub mod cloudwatch;
 pub mod costexplorer;
 pub mod counter;
 pub mod error;
+pub mod http;
 pub mod organizations;
 pub mod pricing;
 pub mod ses;
@@ -36,10 +37,12 @@ pub use counter::ApiCallCounter;
 pub use error::{AwsError, ErrorKind};
 
 /// The SDK's standard configuration chain with costguard's retry policy
-/// (standard mode retries throttling and 5xx with jittered backoff) and the
-/// default time limits.
+/// (standard mode retries throttling and 5xx with jittered backoff), the
+/// default time limits and one HTTP client for every SDK client made from
+/// it ([`http::client`]).
 pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http::client())
         .retry_config(RetryConfig::standard().with_max_attempts(5))
         .timeout_config(CallLimits::default().timeout_config())
 }
