@@ -278,3 +278,31 @@ async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during
     assert_eq!(journal.actions().count(costguard::engine::actions::ActionState::Abandoned).expect("count"), 1, "the interrupted one, settled");
     assert_eq!(journal.actions().count(costguard::engine::actions::ActionState::Done).expect("count"), 1);
 }
+
+/// One account's burst of calls to one API is paced on costguard's side
+/// (src/aws/pace.rs): 40 ListMetrics at once on a handle whose bucket holds
+/// 20 (10 a second after that) go out 20 at once, the others wait for
+/// their token; all 40 are answered (moto), none is refused or throttled.
+/// Another handle (another account) has buckets of its own.
+#[tokio::test]
+async fn a_burst_to_one_api_waits_for_its_tokens_and_another_account_does_not() {
+    let moto = support::moto().await;
+    let aws = moto.aws().await;
+    let cw = aws.cloudwatch(support::REGION);
+    let calls = (0..40).map(|_| cw.list_namespace("AWS/SageMaker"));
+    let answers = tokio::time::timeout(Duration::from_secs(60), futures_util::future::join_all(calls)).await.expect("within a minute");
+    assert!(answers.iter().all(Result::is_ok), "every call answered: {:?}", answers.iter().find(|a| a.is_err()));
+    assert_eq!(aws.counter().snapshot().get("cloudwatch:ListMetrics"), Some(&40));
+    // At least the 20 past the burst waited, less the few tokens that came
+    // back while the requests were being built.
+    let waited = aws.pacer().waits().get("cloudwatch:ListMetrics").copied().unwrap_or(0);
+    assert!((10..=20).contains(&waited), "{waited} of 40 waited");
+    assert!(aws.counter().throttles().is_empty());
+
+    let other = aws.counted_apart();
+    let cw = other.cloudwatch(support::REGION);
+    for answer in futures_util::future::join_all((0..5).map(|_| cw.list_namespace("AWS/SageMaker"))).await {
+        answer.expect("answered");
+    }
+    assert!(other.pacer().waits().is_empty(), "another account's bucket is full: {:?}", other.pacer().waits());
+}

@@ -16,6 +16,7 @@ pub mod counter;
 pub mod error;
 pub mod http;
 pub mod organizations;
+pub mod pace;
 pub mod pricing;
 pub mod ses;
 pub mod sns;
@@ -90,6 +91,7 @@ macro_rules! sdk_client {
         let config = $sdk::config::Builder::from(aws.sdk_config())
             .region(::aws_config::Region::new(String::from($region)))
             .interceptor(aws.counter().clone())
+            .interceptor(aws.pacer().clone())
             .retry_classifier($crate::aws::error::NotAnAwsAnswer)
             .timeout_config(aws.limits().timeout_config())
             .build();
@@ -105,6 +107,8 @@ pub(crate) use sdk_client;
 pub struct Aws {
     base: SdkConfig,
     counter: ApiCallCounter,
+    /// The request rates of this handle's account ([`pace`]).
+    pacer: pace::Pacer,
     limits: CallLimits,
     /// Asked once per handle (the access check, then the budgets).
     account: Arc<tokio::sync::OnceCell<String>>,
@@ -125,7 +129,7 @@ impl Aws {
 
     /// For tests and embedding: an explicit configuration.
     pub fn from_config(base: SdkConfig, counter: ApiCallCounter) -> Self {
-        Self { base, counter, limits: CallLimits::default(), account: Default::default(), memos: Default::default() }
+        Self { base, counter, pacer: pace::Pacer::new(), limits: CallLimits::default(), account: Default::default(), memos: Default::default() }
     }
 
     /// A handle on a member account: its own call counter, the same time limits, with
@@ -147,7 +151,14 @@ impl Aws {
     /// The same credentials with a counter (and caches) of its own: one
     /// account's calls counted apart from the others'.
     pub fn counted_apart(&self) -> Aws {
-        Aws { base: self.base.clone(), counter: ApiCallCounter::new(), limits: self.limits, account: Default::default(), memos: Default::default() }
+        Aws {
+            base: self.base.clone(),
+            counter: ApiCallCounter::new(),
+            pacer: pace::Pacer::new(),
+            limits: self.limits,
+            account: Default::default(),
+            memos: Default::default(),
+        }
     }
 
     /// Organizations is global; its endpoint is in us-east-1.
@@ -171,6 +182,10 @@ impl Aws {
 
     pub fn counter(&self) -> &ApiCallCounter {
         &self.counter
+    }
+
+    pub fn pacer(&self) -> &pace::Pacer {
+        &self.pacer
     }
 
     /// The shared configuration clients are made from ([`sdk_client!`]).
