@@ -120,11 +120,14 @@ impl Bucket {
 #[derive(Clone, Debug)]
 pub struct Pace(pub Arc<Bucket>);
 
+/// Which API a bucket paces: region, IAM service prefix, operation.
+type Api = (String, String, String);
+
 /// The buckets of one handle (one account), by region, service and
 /// operation.
 #[derive(Clone, Debug, Default)]
 pub struct Pacer {
-    buckets: Arc<Mutex<HashMap<(String, String, String), Arc<Bucket>>>>,
+    buckets: Arc<Mutex<HashMap<Api, Arc<Bucket>>>>,
 }
 
 impl Pacer {
