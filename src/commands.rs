@@ -655,6 +655,7 @@ pub async fn accounts(args: AccountsArgs) -> ExitCode {
                 role: how.role_for(&a, &hub_account),
                 account_id: a.id,
                 name: a.name,
+                ou: a.ou,
                 status: crate::outcome::AccountStatus::NotChecked,
                 error: None,
                 aws: None,
@@ -669,13 +670,15 @@ pub async fn accounts(args: AccountsArgs) -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         AccountsFormat::Table => {
-            println!("{:<14} {:<28} {:<12} ROLE / ERROR", "ACCOUNT", "NAME", "STATUS");
+            println!("{:<14} {:<28} {:<28} {:<12} ROLE / ERROR", "ACCOUNT", "NAME", "OU", "STATUS");
             for r in &reached {
                 let detail = r.error.clone().or_else(|| r.role.clone()).unwrap_or_else(|| "(the hub's own credentials)".to_string());
-                println!("{:<14} {:<28} {:<12} {}", r.account_id, crate::text::clean(&r.name, 28), r.status, crate::text::clean(&detail, 300));
+                let ou = crate::text::clean(r.ou.as_deref().unwrap_or("-"), 28);
+                println!("{:<14} {:<28} {:<28} {:<12} {}", r.account_id, crate::text::clean(&r.name, 28), ou, r.status, crate::text::clean(&detail, 300));
             }
             for (a, why) in &found.left_out {
-                println!("{:<14} {:<28} {:<12} {}", a.id, crate::text::clean(&a.name, 28), "left out", why);
+                let ou = crate::text::clean(a.ou.as_deref().unwrap_or("-"), 28);
+                println!("{:<14} {:<28} {:<28} {:<12} {}", a.id, crate::text::clean(&a.name, 28), ou, "left out", why);
             }
             let failed = reached.iter().filter(|r| r.status == crate::outcome::AccountStatus::Failed).count();
             println!(

@@ -325,7 +325,7 @@ pub fn hub_document(member_role: &str, accounts: Option<&[String]>) -> Value {
     }
     json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "ListTheOrganization", "Effect": "Allow", "Resource": "*",
-         "Action": ["organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent", "organizations:ListTagsForResource", "organizations:DescribeOrganization"]},
+         "Action": ["organizations:ListRoots", "organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent", "organizations:ListTagsForResource", "organizations:DescribeOrganization"]},
         assume,
         {"Sid": "CheckAccess", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}
     ]})

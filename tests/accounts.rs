@@ -75,6 +75,14 @@ async fn every_member_is_reached_through_its_own_role_and_an_ou_narrows_to_its_s
         assert_eq!(r["role"].as_str().map(str::to_string), expected_role, "the hub's own account uses its own credentials: {r}");
     }
     assert_eq!(json["api_calls"]["sts:AssumeRole"], 3, "one AssumeRole per member: {}", json["api_calls"]);
+    // Each with its OU's path, from one walk of the tree (no ListAccounts).
+    let ou_of = |id: &str| json["accounts"].as_array().into_iter().flatten().find(|r| r["account_id"] == id).map(|r| r["ou"].clone());
+    assert_eq!(ou_of(&ids["ml-dev"]), Some(Value::from("Root / research")));
+    assert_eq!(ou_of(&ids["vision"]), Some(Value::from("Root / research / vision")));
+    assert_eq!(ou_of(&ids["ml-prod"]), Some(Value::from("Root")));
+    assert_eq!(ou_of(&hub), Some(Value::from("Root")), "the management account is in the root too");
+    assert_eq!(json["api_calls"]["organizations:ListRoots"], 1, "{}", json["api_calls"]);
+    assert!(json["api_calls"].get("organizations:ListAccounts").is_none(), "{}", json["api_calls"]);
 
     // research and its child OU vision: ml-dev and vision, not ml-prod.
     let (code, json) = accounts_json(&moto, &["--ou", &research, "--no-check"]);
@@ -216,6 +224,11 @@ async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_
     assert_eq!(accounts.len(), 4);
     assert!(accounts.iter().all(|a| a["status"] == "ok"), "{accounts:?}");
     assert_eq!(accounts.iter().find(|a| a["account_id"] == ids["vision"].as_str()).map(|a| a["findings"].clone()), Some(Value::from(0)));
+    assert_eq!(
+        accounts.iter().find(|a| a["account_id"] == ids["vision"].as_str()).map(|a| a["ou"].clone()),
+        Some(Value::from("Root / research / vision")),
+        "each account's line names its OU"
+    );
     for id in ids.values().chain([&hub]) {
         assert!(reports.join("accounts").join(id).join("report.json").exists(), "{id}'s own report");
     }
@@ -245,6 +258,11 @@ async fn an_organization_sweep_finds_each_accounts_waste_under_that_account_and_
     }
     assert_eq!(table("findings").matches("<tr>").count(), 1 + 3);
     assert!(dom.contains("ml-prod"), "accounts by name");
+    // The OU filter offers every OU the accounts are in, and those above.
+    let ou_filter = dom.split("id=\"ou-filter\"").nth(1).and_then(|t| t.split("</select>").next()).unwrap_or_default();
+    for ou in ["Root", "Root / research", "Root / research / vision"] {
+        assert!(ou_filter.contains(&format!("<option value=\"{ou}\">")), "{ou} in {ou_filter}");
+    }
 }
 
 #[tokio::test]

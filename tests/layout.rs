@@ -268,6 +268,7 @@ const ALLOWED_LITERALS: &[(&str, &[&str], &str)] = &[
     ("guardrails/budgets.rs", &["COST"], "a Budgets budget type"),
     ("iam.rs", &["Describe", "s3:"], "IAM action name syntax"),
     ("notify/channel.rs", &["https:", "http:"], "URL schemes"),
+    ("aws/pace.rs", &["Describe"], "EC2's documented bucket for its Describe* API actions, named as AWS names them"),
     ("resources/ebs_volume.rs", &["available", "delete", "gp3", "standard"], "EC2 volume states and types; its own action name"),
     (
         "resources/ec2_instance.rs",

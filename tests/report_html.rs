@@ -157,6 +157,7 @@ async fn an_organization_of_a_thousand_accounts_loads_fast_and_filters() {
                 .collect();
             let summary: AccountSummary = serde_json::from_value(serde_json::json!({
                 "account_id": id, "name": format!("team-{i:04}"), "status": if i % 50 == 7 { "failed" } else { "ok" },
+                "ou": if i % 20 == 13 { "Root / unit-3 / ml".to_string() } else { format!("Root / unit-{}", i % 10) },
                 "findings": 20, "monthly_cost_usd": saving * 3.0, "unpriced": 0, "monthly_saving_usd": saving, "done": 0, "failed": 0
             }))
             .expect("a summary");
@@ -187,7 +188,11 @@ var q=document.getElementById('account-filter'),st=document.getElementById('stat
 q.value='team-00';q.dispatchEvent(new Event('input'));var byName=document.querySelectorAll('#by-account tbody tr:not([hidden])').length;
 q.value='';q.dispatchEvent(new Event('input'));st.value='failed';st.dispatchEvent(new Event('change'));
 var failed=document.querySelectorAll('#by-account tbody tr:not([hidden])').length;
-document.body.setAttribute('data-probe',JSON.stringify({ms:t,by_name:byName,failed:failed,count:document.getElementById('account-count').textContent}));})();</script>"#;
+var count=document.getElementById('account-count').textContent;st.value='';st.dispatchEvent(new Event('change'));
+var ou=document.getElementById('ou-filter');ou.value='Root / unit-3';ou.dispatchEvent(new Event('change'));
+var unit3=document.querySelectorAll('#by-account tbody tr:not([hidden])').length;
+ou.value='Root / unit-3 / ml';ou.dispatchEvent(new Event('change'));var ml=document.querySelectorAll('#by-account tbody tr:not([hidden])').length;
+document.body.setAttribute('data-probe',JSON.stringify({ms:t,by_name:byName,failed:failed,count:count,unit3:unit3,ml:ml}));})();</script>"#;
     let probed = page.with_file_name("probed.html");
     std::fs::write(&probed, html.replace("</body>", &format!("{probe}</body>"))).expect("probed page");
     let (dom, console) = render(&probed);
@@ -203,4 +208,7 @@ document.body.setAttribute('data-probe',JSON.stringify({ms:t,by_name:byName,fail
     assert_eq!(probe["by_name"], 100, "team-0000 to team-0099: {probe}");
     assert_eq!(probe["failed"], 20, "every 50th account failed: {probe}");
     assert_eq!(probe["count"], "20 of 1000 accounts");
+    // An OU keeps the OUs below it: unit-3's 50 accounts and ml's 50 under it.
+    assert_eq!(probe["unit3"], 100, "{probe}");
+    assert_eq!(probe["ml"], 50, "{probe}");
 }

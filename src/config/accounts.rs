@@ -44,6 +44,9 @@ struct AccountSpec {
     external_id: Option<String>,
     #[serde(default)]
     budgets: BTreeMap<String, Located<f64>>,
+    /// Where the report groups it (c7n-org's files have none).
+    #[serde(default)]
+    ou: Option<String>,
 }
 
 /// An account id as YAML may hold it: quoted, or a bare number.
@@ -77,6 +80,9 @@ pub struct MemberAccount {
     pub external_id: Option<String>,
     /// This account's amounts (USD) of declared budgets, by name.
     pub budget_amounts: BTreeMap<String, f64>,
+    /// Its OU's path in the organization (`Root / research / ml`), when
+    /// Organizations listed it; an accounts file's `ou`.
+    pub ou: Option<String>,
 }
 
 impl MemberAccount {
@@ -89,6 +95,7 @@ impl MemberAccount {
             tags: BTreeMap::new(),
             external_id: None,
             budget_amounts: BTreeMap::new(),
+            ou: None,
         }
     }
 
@@ -189,6 +196,7 @@ pub fn compile_accounts_text(file: &Path, text: &str) -> Result<Vec<MemberAccoun
             tags,
             external_id: a.value.external_id.clone(),
             budget_amounts: a.value.budgets.iter().map(|(k, v)| (k.clone(), v.value)).collect(),
+            ou: a.value.ou.clone(),
         });
     }
     if errors.is_empty() {

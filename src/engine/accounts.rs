@@ -48,7 +48,16 @@ pub async fn discover(hub: &Aws, selection: &Selection) -> Result<Discovered, Aw
             let org = hub.organizations();
             let mut accounts = Vec::new();
             if selection.ous.is_empty() {
-                accounts = org.accounts().await?;
+                accounts = match org.accounts_by_ou().await {
+                    Ok(accounts) => accounts,
+                    // A hub role from before OUs were read may lack
+                    // ListRoots: the accounts without their OUs.
+                    Err(e) if e.kind == crate::aws::ErrorKind::AccessDenied => {
+                        tracing::warn!(error = %e, "cannot walk the organization's OUs (organizations:ListRoots, ListAccountsForParent, ListOrganizationalUnitsForParent); listing the accounts without them");
+                        org.accounts().await?
+                    }
+                    Err(e) => return Err(e),
+                };
             } else {
                 for ou in &selection.ous {
                     accounts.extend(org.accounts_under(ou).await?);
@@ -59,7 +68,7 @@ pub async fn discover(hub: &Aws, selection: &Selection) -> Result<Discovered, Aw
             accounts
                 .into_iter()
                 .filter_map(|a| {
-                    let member = MemberAccount::new(&a.id, &a.name);
+                    let member = MemberAccount { ou: a.ou.clone(), ..MemberAccount::new(&a.id, &a.name) };
                     // Its id names its folders: only what AWS writes, 12 digits.
                     if !crate::config::accounts::is_account_id(&a.id) {
                         found.left_out.push((member, "its id is not 12 digits: not swept".to_string()));
@@ -148,6 +157,9 @@ pub fn partition(region: &str) -> &'static str {
 pub struct Reached {
     pub account_id: String,
     pub name: String,
+    /// Its OU's path, when Organizations listed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ou: Option<String>,
     /// The role assumed; `None`: the hub's own credentials (its own account).
     pub role: Option<String>,
     pub status: crate::outcome::AccountStatus,
@@ -183,6 +195,7 @@ pub async fn reach(hub: &Aws, hub_account: &str, accounts: Vec<MemberAccount>, h
         Reached {
             account_id: account.id,
             name: account.name,
+            ou: account.ou,
             role,
             status: if result.is_ok() { crate::outcome::AccountStatus::Ok } else { crate::outcome::AccountStatus::Failed },
             error: result.as_ref().err().cloned(),

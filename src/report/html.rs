@@ -352,6 +352,25 @@ struct OrgHead<'a> {
     saved_line: String,
     /// How many findings of each account are listed.
     per_account: usize,
+    /// Every OU the accounts are in, and the OUs above them, sorted: the
+    /// OU filter's choices (an OU's choice keeps the OUs below it).
+    ous: std::collections::BTreeSet<String>,
+}
+
+/// Each path and every path above it (`Root / a / b`: `Root`, `Root / a`,
+/// `Root / a / b`).
+fn ou_choices<'a>(paths: impl Iterator<Item = &'a str>) -> std::collections::BTreeSet<String> {
+    let sep = crate::aws::organizations::OU_SEPARATOR;
+    let mut out = std::collections::BTreeSet::new();
+    for path in paths {
+        let mut at = 0;
+        while let Some(i) = path[at..].find(sep) {
+            out.insert(path[..at + i].to_string());
+            at += i + sep.len();
+        }
+        out.insert(path.to_string());
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -359,6 +378,7 @@ struct AccountView<'a> {
     href: Option<String>,
     account_id: &'a str,
     name: &'a str,
+    ou: Option<&'a str>,
     status: String,
     error: Option<&'a str>,
     findings: usize,
@@ -410,6 +430,7 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
         finished_at: report.finished_at,
         saved_line: super::view::saved_line(&report.totals.saved),
         per_account: super::organization::FINDINGS_PER_ACCOUNT,
+        ous: ou_choices(report.accounts.iter().filter_map(|a| a.ou.as_deref()).chain(report.left_out.iter().filter_map(|l| l.ou.as_deref()))),
         totals: &report.totals,
         saving: &report.totals.saving_usd,
         act_first: report.act_first.iter().enumerate().map(|(i, a)| super::view::ActFirstView::of(i + 1, a)).collect(),
@@ -432,6 +453,7 @@ pub fn organization(report: &OrgReport, account_page: &dyn Fn(&str) -> Option<St
                 href: account_page(&a.account_id),
                 account_id: &a.account_id,
                 name: &a.name,
+                ou: a.ou.as_deref(),
                 status: a.status.to_string(),
                 error: a.error.as_deref(),
                 findings: a.findings,
@@ -487,6 +509,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_ous_choices_are_it_and_every_ou_above_it() {
+        let got: Vec<String> = ou_choices(["Root / a / b", "Root", "Root / c", "ou-x1 / d"].into_iter()).into_iter().collect();
+        assert_eq!(got, ["Root", "Root / a", "Root / a / b", "Root / c", "ou-x1", "ou-x1 / d"]);
+    }
+
+    #[test]
     fn markup_from_aws_is_escaped() {
         assert_eq!(escape("<img src=x onerror=\"a\">&'"), "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
         let chart = page::with_page(TEMPLATE, |page| {
@@ -504,7 +532,12 @@ mod tests {
         use crate::report::organization::{AccountOutcome, OrgRun};
         let now = crate::clock::test_now();
         let run = OrgRun { run_id: "r".into(), dry_run: true, hub_account: "111111111111".into(), started_at: now, finished_at: now };
-        let failed = AccountOutcome::Failed { account_id: "222222222222".into(), name: "<img src=x onerror=alert(1)>".into(), error: "<b>denied</b>".into() };
+        let failed = AccountOutcome::Failed {
+            account_id: "222222222222".into(),
+            name: "<img src=x onerror=alert(1)>".into(),
+            ou: Some("Root / <b>ou</b>".into()),
+            error: "<b>denied</b>".into(),
+        };
         let report = OrgReport::build(run, vec![failed], Vec::new(), BTreeMap::new());
         let mut page = String::new();
         organization(&report, &|_| Some("accounts/\"><script>".into()), &mut page).expect("renders");

@@ -21,6 +21,9 @@ use crate::text::total;
 pub struct AccountSummary {
     pub account_id: String,
     pub name: String,
+    /// Its OU's path (`Root / research / ml`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ou: Option<String>,
     pub status: AccountStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -153,6 +156,8 @@ pub struct DigestSummary {
 pub struct LeftOut {
     pub account_id: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ou: Option<String>,
     pub why: String,
 }
 
@@ -176,6 +181,7 @@ pub enum AccountOutcome {
     Failed {
         account_id: String,
         name: String,
+        ou: Option<String>,
         error: String,
     },
 }
@@ -190,11 +196,12 @@ impl AccountOutcome {
     /// findings most at stake (at most [`FINDINGS_PER_ACCOUNT`]) and its
     /// calls; the rest of its report (written to its own folder) leaves
     /// memory here.
-    pub fn swept(name: String, report: Report, path: &Path) -> Self {
+    pub fn swept(name: String, ou: Option<String>, report: Report, path: &Path) -> Self {
         let count = |s: crate::outcome::Status| report.findings.iter().filter(|f| f.status == s).count();
         let summary = AccountSummary {
             account_id: report.account_id.clone(),
             name,
+            ou,
             status: AccountStatus::Ok,
             error: None,
             findings: report.findings.len(),
@@ -237,9 +244,10 @@ impl OrgReport {
                     }
                     findings.extend(mine);
                 }
-                AccountOutcome::Failed { account_id, name, error } => accounts.push(AccountSummary {
+                AccountOutcome::Failed { account_id, name, ou, error } => accounts.push(AccountSummary {
                     account_id,
                     name,
+                    ou,
                     status: AccountStatus::Failed,
                     error: Some(error),
                     findings: 0,

@@ -387,7 +387,7 @@ mod tests {
         use crate::report::organization::{AccountOutcome, OrgReport, OrgRun};
         let now = crate::clock::test_now();
         let run = |id: &str| OrgRun { run_id: id.into(), dry_run: true, hub_account: "111111111111".into(), started_at: now, finished_at: now };
-        let failed = |id: &str| AccountOutcome::Failed { account_id: id.into(), name: "ml-prod".into(), error: "AccessDenied".into() };
+        let failed = |id: &str| AccountOutcome::Failed { account_id: id.into(), name: "ml-prod".into(), ou: None, error: "AccessDenied".into() };
         let m = Metrics::new();
         m.organization_finished(
             "0 0 * * * *",

@@ -103,19 +103,20 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
     let sweeps = reached.into_iter().map(|r| {
         let member = members.get(&r.account_id).cloned().unwrap_or_else(|| MemberAccount::new(&r.account_id, &r.name));
         let name = member.name.clone();
+        let ou = member.ou.clone();
         async move {
             let Some(aws) = r.aws else {
-                return (AccountOutcome::Failed { account_id: r.account_id, name, error: r.error.unwrap_or_default() }, None);
+                return (AccountOutcome::Failed { account_id: r.account_id, name, ou, error: r.error.unwrap_or_default() }, None);
             };
             let mine = for_account(options, &member, hub);
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
                 Ok(result) => {
                     let held = (AccountRef { id: r.account_id, name: name.clone() }, result.held_digests);
-                    (AccountOutcome::swept(name, result.report, &result.report_json), Some(held))
+                    (AccountOutcome::swept(name, ou, result.report, &result.report_json), Some(held))
                 }
                 Err(e) => {
                     tracing::error!(account = %r.account_id, error = %e, "the account's sweep failed; the others go on");
-                    (AccountOutcome::Failed { account_id: r.account_id, name, error: e.to_string() }, None)
+                    (AccountOutcome::Failed { account_id: r.account_id, name, ou, error: e.to_string() }, None)
                 }
             }
         }
@@ -123,7 +124,7 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
     let (outcomes, held): (Vec<AccountOutcome>, Vec<_>) =
         stream::iter(sweeps).buffer_unordered(how.max_concurrent.max(1)).collect::<Vec<_>>().await.into_iter().unzip();
     drop(task);
-    let left_out = found.left_out.into_iter().map(|(a, why)| LeftOut { account_id: a.id, name: a.name, why }).collect();
+    let left_out = found.left_out.into_iter().map(|(a, why)| LeftOut { account_id: a.id, name: a.name, ou: a.ou, why }).collect();
     let guardrails = match options.features.guardrails.as_ref().filter(|g| g.reconcile) {
         Some(g) if g.scope == Scope::Payer => Some(payer_guardrails(org, g, &hub_account, &selection, members.into_values().collect()).await),
         Some(_) => Some(OrgGuardrails::default()),
