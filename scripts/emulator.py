@@ -101,11 +101,13 @@ class Delay:
         ready.wait()
 
     def _run(self, ready):
-        async def pipe(reader, writer, before=None):
+        async def pipe(reader, writer, before=None, after=None):
             try:
                 while data := await reader.read(65536):
                     if before:
                         await before()
+                    if after:
+                        after()
                     writer.write(data)
                     await writer.drain()
             except (ConnectionError, asyncio.CancelledError):
@@ -123,18 +125,10 @@ class Delay:
                     state["answered"] = False
                     await asyncio.sleep(self.delay)
 
-            async def back(reader, writer):
-                try:
-                    while data := await reader.read(65536):
-                        state["answered"] = True
-                        writer.write(data)
-                        await writer.drain()
-                except (ConnectionError, asyncio.CancelledError):
-                    pass
-                finally:
-                    writer.close()
+            def answered():
+                state["answered"] = True
 
-            await asyncio.gather(pipe(client_r, up_w, hold), back(up_r, client_w))
+            await asyncio.gather(pipe(client_r, up_w, before=hold), pipe(up_r, client_w, after=answered))
 
         async def main():
             server = await asyncio.start_server(handle, "127.0.0.1", 0)
