@@ -561,6 +561,8 @@ async fn each_person_gets_one_digest_across_the_accounts_grouped_by_account_and_
     let told: Vec<(String, usize, String)> = result.report.digests.iter().map(|d| (d.recipient.to_lowercase(), d.findings, d.status.clone())).collect();
     assert_eq!(told, [("ana@example.com".to_string(), 2, "sent".to_string()), ("ops@example.com".to_string(), 1, "sent".to_string())]);
     assert!(std::fs::read_to_string(&result.report_md).expect("report.md").contains("## Who hears about it"));
+    let report_dir = result.report_json.parent().expect("the report's folder");
+    assert!(!report_dir.join("digests.jsonl.partial").exists(), "the digests' spool is read back and removed");
 
     // Within the quiet period, each account's journal holds its findings back.
     sink.clear();
@@ -795,6 +797,14 @@ async fn a_sharded_run_tells_each_person_once_from_the_merge_and_nothing_from_th
         })
         .collect();
     assert!(held.len() >= 3 && held.iter().all(|d| d["status"] == "held for report merge"), "ana in two shards, bo in one: {held:#?}");
+    // Each shard's digests: a line per account, private, the spool renamed.
+    for d in &shard_dirs {
+        let lines = std::fs::read_to_string(d.join("digests.jsonl")).expect("digests.jsonl");
+        assert!(lines.lines().all(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["account"]["id"].is_string())), "{lines}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(d.join("digests.jsonl")).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert!(!d.join("digests.jsonl.partial").exists(), "no spool left");
+    }
 
     let merge = || {
         let out = Command::new(env!("CARGO_BIN_EXE_costguard"))

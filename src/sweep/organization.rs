@@ -99,30 +99,39 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
     let found = accounts::discover(hub, &selection).await.map_err(|e| SweepError::NoAccess(format!("cannot list the accounts: {e}")))?;
     let members: BTreeMap<String, MemberAccount> = found.accounts.iter().map(|a| (a.id.clone(), a.clone())).collect();
     let task = progress.task(&format!("sweeping {} accounts", found.accounts.len()));
+    // Each account's routed digests go to disk as its sweep ends, so they
+    // do not wait in memory for the last account.
+    let spool = match options.features.email.as_ref().map(|_| Spool::create(&options.paths.report_dir)) {
+        Some(Ok(spool)) => Some(spool),
+        Some(Err(e)) => return Err(SweepError::Report { path: options.paths.report_dir.join(SPOOL_FILE), source: e }),
+        None => None,
+    };
     let reached = accounts::reach(hub, &hub_account, found.accounts, how).await;
+    let spooled = spool.as_ref();
     let sweeps = reached.into_iter().map(|r| {
         let member = members.get(&r.account_id).cloned().unwrap_or_else(|| MemberAccount::new(&r.account_id, &r.name));
         let name = member.name.clone();
         let ou = member.ou.clone();
         async move {
             let Some(aws) = r.aws else {
-                return (AccountOutcome::Failed { account_id: r.account_id, name, ou, error: r.error.unwrap_or_default() }, None);
+                return AccountOutcome::Failed { account_id: r.account_id, name, ou, error: r.error.unwrap_or_default() };
             };
             let mine = for_account(options, &member, hub);
             match super::run(&aws, policies, &mine, clock, &Progress::hidden(), cancel).await {
                 Ok(result) => {
-                    let held = (AccountRef { id: r.account_id, name: name.clone() }, result.held_digests);
-                    (AccountOutcome::swept(name, ou, result.report, &result.report_json), Some(held))
+                    if let Some(spool) = spooled {
+                        spool.add(AccountRef { id: r.account_id, name: name.clone() }, result.held_digests);
+                    }
+                    AccountOutcome::swept(name, ou, result.report, &result.report_json)
                 }
                 Err(e) => {
                     tracing::error!(account = %r.account_id, error = %e, "the account's sweep failed; the others go on");
-                    (AccountOutcome::Failed { account_id: r.account_id, name, ou, error: e.to_string() }, None)
+                    AccountOutcome::Failed { account_id: r.account_id, name, ou, error: e.to_string() }
                 }
             }
         }
     });
-    let (outcomes, held): (Vec<AccountOutcome>, Vec<_>) =
-        stream::iter(sweeps).buffer_unordered(how.max_concurrent.max(1)).collect::<Vec<_>>().await.into_iter().unzip();
+    let outcomes: Vec<AccountOutcome> = stream::iter(sweeps).buffer_unordered(how.max_concurrent.max(1)).collect().await;
     drop(task);
     let left_out = found.left_out.into_iter().map(|(a, why)| LeftOut { account_id: a.id, name: a.name, ou: a.ou, why }).collect();
     let guardrails = match options.features.guardrails.as_ref().filter(|g| g.reconcile) {
@@ -133,16 +142,18 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
     let run = OrgRun { run_id: uuid::Uuid::new_v4().to_string(), dry_run: options.dry_run, hub_account, started_at: started, finished_at: clock.now() };
     let mut report = OrgReport::build(run, outcomes, left_out, hub.counter().snapshot());
     report.guardrails = guardrails;
-    if let Some(email) = &options.features.email {
-        let held: Vec<(AccountRef, Vec<Digest>)> = held.into_iter().flatten().collect();
+    if let (Some(email), Some(spool)) = (&options.features.email, spool) {
         if selection.shard.is_some() {
             // A shard only routes: `report merge --config` sends one digest
             // per person across every shard's accounts.
-            (report.digests, report.email_errors) = hold_for_merge(&options.paths.report_dir, held);
+            (report.digests, report.email_errors) = hold_for_merge(&options.paths.report_dir, spool);
         } else {
             let _task = progress.task("sending email");
+            let (held, mut errors) = spool.read_back();
             let teller = Teller { hub, email, state: &options.paths.journal, dry_run: options.dry_run, protect_tag: &options.features.settings.protect_tag };
             (report.digests, report.email_errors) = teller.tell(&report, held, clock, cancel).await;
+            errors.append(&mut report.email_errors);
+            report.email_errors = errors;
         }
     }
     let (report_json, report_md) =
@@ -152,39 +163,121 @@ pub async fn run(org: &Org<'_>, policies: &[Policy], selection: &Selection, how:
 }
 
 /// Where a shard leaves its routed digests, in its report folder, for
-/// `report merge --config`.
-pub const HELD_DIGESTS_FILE: &str = "digests.json";
+/// `report merge --config`: one line of JSON per account
+/// ([`HeldAccount`]).
+pub const HELD_DIGESTS_FILE: &str = "digests.jsonl";
+/// Where a run's routed digests wait while its accounts are swept: renamed
+/// to [`HELD_DIGESTS_FILE`] by a shard, read back and removed by a run
+/// that sends them.
+const SPOOL_FILE: &str = "digests.jsonl.partial";
 
-/// A shard's routed digests, by account, as `report merge` reads them.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HeldDigests {
-    pub version: u32,
-    pub accounts: Vec<HeldAccount>,
-}
-
+/// One account's routed digests, a line of the held digests.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HeldAccount {
     pub account: AccountRef,
     pub digests: Vec<Digest>,
 }
 
-/// Writes a shard's routed digests beside its report (private: it holds
-/// addresses); the report lists them as held.
-fn hold_for_merge(report_dir: &Path, held: Vec<(AccountRef, Vec<Digest>)>) -> (Vec<DigestSummary>, Vec<String>) {
-    let file = HeldDigests { version: 1, accounts: held.into_iter().map(|(account, digests)| HeldAccount { account, digests }).collect() };
-    let mut summaries: Vec<DigestSummary> =
-        digest::across_accounts(file.accounts.iter().map(|a| (a.account.clone(), a.digests.clone())).collect()).iter().map(summary).collect();
-    let written = crate::files::write_atomic(report_dir, HELD_DIGESTS_FILE, |out| serde_json::to_writer(&mut *out, &file).map_err(std::io::Error::other));
-    match written {
-        Ok(path) => {
+/// The routed digests of the accounts swept so far, on disk (0600: they
+/// hold addresses), one line per account.
+struct Spool {
+    path: PathBuf,
+    out: std::sync::Mutex<std::io::BufWriter<std::fs::File>>,
+    /// Accounts whose digests could not be written: not sent, said in the report.
+    lost: std::sync::Mutex<Vec<String>>,
+}
+
+impl Spool {
+    /// An empty spool in `dir` (one a crashed run left is emptied).
+    fn create(dir: &Path) -> std::io::Result<Spool> {
+        crate::files::create_private_dir(dir)?;
+        let path = dir.join(SPOOL_FILE);
+        let file = crate::files::open_private(&path)?;
+        file.set_len(0)?;
+        Ok(Spool { path, out: std::sync::Mutex::new(std::io::BufWriter::new(file)), lost: Default::default() })
+    }
+
+    fn add(&self, account: AccountRef, digests: Vec<Digest>) {
+        use std::io::Write;
+        if digests.is_empty() {
+            return;
+        }
+        let id = account.id.clone();
+        let line = HeldAccount { account, digests };
+        let mut out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let written = serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::other).and_then(|()| out.write_all(b"\n"));
+        if let Err(e) = written {
+            tracing::error!(account = %id, error = %e, "cannot keep the account's digests");
+            self.lost
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(format!("account {id}: its digests could not be kept ({e}): they are not sent"));
+        }
+    }
+
+    /// Everything written, flushed to disk; the errors so far.
+    fn close(self) -> (PathBuf, std::io::Result<()>, Vec<String>) {
+        let lost = self.lost.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let out = self.out.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let flushed = out.into_inner().map_err(std::io::IntoInnerError::into_error).and_then(|f| f.sync_all());
+        (self.path, flushed, lost)
+    }
+
+    /// The accounts' digests, read back; the spool is removed.
+    fn read_back(self) -> (Vec<(AccountRef, Vec<Digest>)>, Vec<String>) {
+        let (path, flushed, mut errors) = self.close();
+        let held = match flushed.map_err(|source| HeldError::Read { path: path.clone(), source }).and_then(|()| read_lines(&path)) {
+            Ok(held) => held,
+            Err(e) => {
+                errors.push(format!("email: the routed digests cannot be read back ({e}): they are not sent"));
+                Vec::new()
+            }
+        };
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(file = %path.display(), error = %e, "cannot remove the digests' spool");
+        }
+        (held, errors)
+    }
+}
+
+/// A shard's spool becomes its held digests (a rename: a merge never reads
+/// half a shard's); the report lists each recipient as held.
+fn hold_for_merge(report_dir: &Path, spool: Spool) -> (Vec<DigestSummary>, Vec<String>) {
+    let (path, flushed, mut errors) = spool.close();
+    let held = report_dir.join(HELD_DIGESTS_FILE);
+    let kept = flushed.and_then(|()| std::fs::rename(&path, &held));
+    let read = kept.map_err(|source| HeldError::Read { path: held.clone(), source }).and_then(|()| read_lines(&held));
+    match read {
+        Ok(accounts) => {
+            let mut summaries: Vec<DigestSummary> = digest::across_accounts(accounts).iter().map(summary).collect();
             for s in &mut summaries {
                 s.status = HELD_STATUS.to_string();
             }
-            tracing::info!(digests = summaries.len(), file = %path.display(), "digests held for `report merge --config`");
-            (summaries, Vec::new())
+            tracing::info!(digests = summaries.len(), file = %held.display(), "digests held for `report merge --config`");
+            (summaries, errors)
         }
-        Err(e) => (summaries, vec![format!("email: cannot keep this shard's digests for `report merge` ({e}): they are not sent")]),
+        Err(e) => {
+            errors.push(format!("email: cannot keep this shard's digests for `report merge` ({e}): they are not sent"));
+            (Vec::new(), errors)
+        }
     }
+}
+
+/// The accounts' digests in a held digests file, a line each.
+fn read_lines(path: &Path) -> Result<Vec<(AccountRef, Vec<Digest>)>, HeldError> {
+    use std::io::BufRead;
+    crate::files::refuse_symlink(path).map_err(|source| HeldError::Read { path: path.to_path_buf(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| HeldError::Read { path: path.to_path_buf(), source })?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| HeldError::Read { path: path.to_path_buf(), source })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let held: HeldAccount = serde_json::from_str(&line).map_err(|source| HeldError::Invalid { path: path.to_path_buf(), line: i + 1, source })?;
+        out.push((held.account, held.digests));
+    }
+    Ok(out)
 }
 
 /// A held digest's status in a shard's report.
@@ -195,10 +288,8 @@ const HELD_STATUS: &str = "held for report merge";
 pub enum HeldError {
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{}: not a shard's digests ({source})", path.display())]
-    Invalid { path: PathBuf, source: serde_json::Error },
-    #[error("{}: digests of version {version}, this costguard reads version 1", path.display())]
-    Version { path: PathBuf, version: u32 },
+    #[error("{}:{line}: not a shard's digests ({source})", path.display())]
+    Invalid { path: PathBuf, line: usize, source: serde_json::Error },
 }
 
 /// Reads the digests shards left in their report folders.
@@ -206,21 +297,12 @@ pub fn read_held(dirs: &[PathBuf]) -> Result<Vec<(AccountRef, Vec<Digest>)>, Hel
     let mut out = Vec::new();
     for dir in dirs {
         let path = dir.join(HELD_DIGESTS_FILE);
-        if !path.exists() {
-            continue;
+        if path.exists() {
+            out.extend(read_lines(&path)?);
         }
-        let bytes = crate::files::read_bounded(&path, MAX_HELD_BYTES).map_err(|source| HeldError::Read { path: path.clone(), source })?;
-        let held: HeldDigests = serde_json::from_slice(&bytes).map_err(|source| HeldError::Invalid { path: path.clone(), source })?;
-        if held.version != 1 {
-            return Err(HeldError::Version { path, version: held.version });
-        }
-        out.extend(held.accounts.into_iter().map(|a| (a.account, a.digests)));
     }
     Ok(out)
 }
-
-/// The most a shard's digests file may hold.
-const MAX_HELD_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Who sends an organization's digests: the hub's transport, the run's
 /// state folder (its outbox; each account's journal under it records what
@@ -249,27 +331,27 @@ impl Teller<'_> {
         let rank: BTreeMap<&str, usize> = report.accounts.iter().enumerate().map(|(i, a)| (a.account_id.as_str(), i)).collect();
         held.sort_by_key(|(a, _)| rank.get(a.id.as_str()).copied().unwrap_or(usize::MAX));
         let mut errors = Vec::new();
-        let mut journals = BTreeMap::new();
-        for (account, digests) in &held {
-            if digests.is_empty() {
-                continue;
-            }
-            match Journal::open(&account_journal(self.state, &account.id)) {
-                Ok(j) => drop(journals.insert(account.id.clone(), j)),
-                Err(e) => errors.push(format!("account {}: what is told cannot be remembered ({e}); it may be repeated", account.id)),
-            }
-        }
         // What each account's journal says was told within the quiet period
         // stays out: a merge run again, or digests routed before the last
-        // send, repeat nothing.
+        // send, repeat nothing. One journal open at a time: a thousand
+        // accounts are a thousand SQLite files.
         let now = clock.now();
         let quiet = self.email.settings.quiet_period;
         let held = held
             .into_iter()
             .map(|(account, digests)| {
-                let Some(j) = journals.get(&account.id) else { return (account, digests) };
+                if digests.is_empty() {
+                    return (account, digests);
+                }
+                let journal = match Journal::open(&account_journal(self.state, &account.id)) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        errors.push(format!("account {}: what is told cannot be remembered ({e}); it may be repeated", account.id));
+                        return (account, digests);
+                    }
+                };
                 let recipients: Vec<String> = digests.iter().map(|d| d.recipient.clone()).collect();
-                match crate::notify::state::Notices::of(j).last(&recipients) {
+                match crate::notify::state::Notices::of(&journal).last(&recipients) {
                     Ok(previous) => (account, digest::without_repeats(digests, &previous, now, quiet).0),
                     Err(e) => {
                         errors.push(format!("account {}: cannot read what was already told ({e}); sending everything", account.id));
@@ -291,8 +373,11 @@ impl Teller<'_> {
         let mailer = outlets.mailer(outbox.as_ref(), cancel);
         let meta = mailer.meta(&report.run_id, self.dry_run, now, self.protect_tag, None);
         let remember = |d: &Digest| {
-            d.policies.iter().try_for_each(|g| match g.account.as_ref().and_then(|a| journals.get(&a.id)) {
-                Some(j) => crate::notify::state::Notices::of(j).record(g.items.iter().map(|i| (&i.key, &i.state)), now),
+            d.policies.iter().try_for_each(|g| match g.account.as_ref() {
+                Some(a) => {
+                    let journal = Journal::open(&account_journal(self.state, &a.id))?;
+                    crate::notify::state::Notices::of(&journal).record(g.items.iter().map(|i| (&i.key, &i.state)), now)
+                }
                 None => Ok(()),
             })
         };
@@ -394,4 +479,29 @@ async fn payer_guardrails(org: &Org<'_>, g: &crate::config::Guardrails, hub_acco
         .collect();
     out.errors.extend(errors);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spool_keeps_each_accounts_digests_on_disk_and_a_bad_line_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool = Spool::create(dir.path()).expect("a spool");
+        let account = |id: &str| AccountRef { id: id.into(), name: format!("team-{id}") };
+        spool.add(account("111111111111"), vec![Digest { recipient: "ana@example.com".into(), policies: Vec::new() }]);
+        spool.add(account("222222222222"), Vec::new());
+        spool.add(account("333333333333"), vec![Digest { recipient: "bo@example.com".into(), policies: Vec::new() }]);
+        let (held, errors) = spool.read_back();
+        assert!(errors.is_empty(), "{errors:?}");
+        let ids: Vec<&str> = held.iter().map(|(a, _)| a.id.as_str()).collect();
+        assert_eq!(ids, ["111111111111", "333333333333"], "an account with nothing to tell takes no line");
+        assert!(!dir.path().join(SPOOL_FILE).exists(), "read back, then removed");
+
+        let bad = dir.path().join(HELD_DIGESTS_FILE);
+        std::fs::write(&bad, "{\"account\":{\"id\":\"1\",\"name\":\"a\"},\"digests\":[]}\nnot json\n").expect("write");
+        let e = read_held(&[dir.path().to_path_buf()]).expect_err("the second line is not a digest");
+        assert!(e.to_string().contains("digests.jsonl:2:"), "{e}");
+    }
 }
