@@ -192,7 +192,9 @@ var count=document.getElementById('account-count').textContent;st.value='';st.di
 var ou=document.getElementById('ou-filter');ou.value='Root / unit-3';ou.dispatchEvent(new Event('change'));
 var unit3=document.querySelectorAll('#by-account tbody tr:not([hidden])').length;
 ou.value='Root / unit-3 / ml';ou.dispatchEvent(new Event('change'));var ml=document.querySelectorAll('#by-account tbody tr:not([hidden])').length;
-document.body.setAttribute('data-probe',JSON.stringify({ms:t,by_name:byName,failed:failed,count:count,unit3:unit3,ml:ml}));})();</script>"#;
+ou.value='';ou.dispatchEvent(new Event('change'));var sv=document.getElementById('saving-filter');sv.value='900';sv.dispatchEvent(new Event('input'));
+var rich=document.querySelectorAll('#by-account tbody tr:not([hidden])').length;
+document.body.setAttribute('data-probe',JSON.stringify({ms:t,by_name:byName,failed:failed,count:count,unit3:unit3,ml:ml,rich:rich}));})();</script>"#;
     let probed = page.with_file_name("probed.html");
     std::fs::write(&probed, html.replace("</body>", &format!("{probe}</body>"))).expect("probed page");
     let (dom, console) = render(&probed);
@@ -211,4 +213,8 @@ document.body.setAttribute('data-probe',JSON.stringify({ms:t,by_name:byName,fail
     // An OU keeps the OUs below it: unit-3's 50 accounts and ml's 50 under it.
     assert_eq!(probe["unit3"], 100, "{probe}");
     assert_eq!(probe["ml"], 50, "{probe}");
+    // At least $900 a month at stake: saving = (i % 97) x 10 + 1, so i % 97
+    // from 90 to 96, 7 of every 97 accounts.
+    let rich = (0..1000u64).filter(|i| (i % 97) as f64 * 10.0 + 1.0 >= 900.0).count();
+    assert_eq!(probe["rich"], rich, "{probe}");
 }
