@@ -35,7 +35,13 @@ fn policies() -> Vec<Policy> {
 
 /// Short limits, so that the test takes seconds.
 fn short() -> CallLimits {
-    CallLimits { connect: Duration::from_secs(1), read: Duration::from_secs(1), attempt: Duration::from_secs(1), call: Duration::from_secs(2) }
+    CallLimits {
+        connect: Duration::from_secs(1),
+        read: Duration::from_secs(1),
+        attempt: Duration::from_secs(1),
+        call: Duration::from_secs(2),
+        ..CallLimits::default()
+    }
 }
 
 /// moto for everything, but DescribeLogGroups is never answered.
@@ -280,14 +286,17 @@ async fn signals_always_work_a_first_stops_a_waiting_check_a_second_exits_during
 }
 
 /// One account's burst of calls to one API is paced on costguard's side
-/// (src/aws/pace.rs): 40 ListMetrics at once on a handle whose bucket holds
-/// 20 (10 a second after that) go out 20 at once, the others wait for
-/// their token; all 40 are answered (moto), none is refused or throttled.
-/// Another handle (another account) has buckets of its own.
+/// (src/aws/pace.rs): 40 ListMetrics at once on a handle paced at 10 a
+/// second (`time-limits.aws-calls-per-second: 10`, a bucket of 20) go out
+/// 20 at once, the others wait for their token; all 40 are answered
+/// (moto), none is refused or throttled. Another handle (another account)
+/// has buckets of its own.
 #[tokio::test]
 async fn a_burst_to_one_api_waits_for_its_tokens_and_another_account_does_not() {
     let moto = support::moto().await;
-    let aws = moto.aws().await;
+    let limits = costguard::config::daemon::compile_text(Path::new("c.yaml"), "time-limits:\n  aws-calls-per-second: 10\n").expect("valid").time_limits.aws;
+    assert_eq!(limits.rate, costguard::aws::pace::Rate { per_second: 10.0, burst: 20.0 });
+    let aws = moto.aws().await.with_limits(limits);
     let cw = aws.cloudwatch(support::REGION);
     let calls = (0..40).map(|_| cw.list_namespace("AWS/SageMaker"));
     let answers = tokio::time::timeout(Duration::from_secs(60), futures_util::future::join_all(calls)).await.expect("within a minute");

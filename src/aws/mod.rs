@@ -60,6 +60,9 @@ pub struct CallLimits {
     pub attempt: Duration,
     /// The whole call, every retry and backoff included.
     pub call: Duration,
+    /// Each API's pace in one account and region, where AWS documents
+    /// none ([`pace::rate_of`]).
+    pub rate: pace::Rate,
 }
 
 impl Default for CallLimits {
@@ -67,7 +70,13 @@ impl Default for CallLimits {
     /// query answers within seconds), short enough that a dead endpoint
     /// costs minutes, not a schedule.
     fn default() -> Self {
-        CallLimits { connect: Duration::from_secs(5), read: Duration::from_secs(60), attempt: Duration::from_secs(90), call: Duration::from_secs(180) }
+        CallLimits {
+            connect: Duration::from_secs(5),
+            read: Duration::from_secs(60),
+            attempt: Duration::from_secs(90),
+            call: Duration::from_secs(180),
+            rate: pace::DEFAULT,
+        }
     }
 }
 
@@ -129,7 +138,7 @@ impl Aws {
 
     /// For tests and embedding: an explicit configuration.
     pub fn from_config(base: SdkConfig, counter: ApiCallCounter) -> Self {
-        Self { base, counter, pacer: pace::Pacer::new(), limits: CallLimits::default(), account: Default::default(), memos: Default::default() }
+        Self { base, counter, pacer: pace::Pacer::new(pace::DEFAULT), limits: CallLimits::default(), account: Default::default(), memos: Default::default() }
     }
 
     /// A handle on a member account: its own call counter, the same time limits, with
@@ -154,7 +163,7 @@ impl Aws {
         Aws {
             base: self.base.clone(),
             counter: ApiCallCounter::new(),
-            pacer: pace::Pacer::new(),
+            pacer: pace::Pacer::new(self.limits.rate),
             limits: self.limits,
             account: Default::default(),
             memos: Default::default(),
@@ -166,8 +175,11 @@ impl Aws {
         organizations::OrganizationsClient::new(sdk_client!(self, aws_sdk_organizations, "us-east-1"))
     }
 
-    /// The same handle with other time limits for its calls.
+    /// The same handle with other time limits (and pace) for its calls.
     pub fn with_limits(mut self, limits: CallLimits) -> Self {
+        if limits.rate != self.limits.rate {
+            self.pacer = pace::Pacer::new(limits.rate);
+        }
         self.limits = limits;
         self
     }

@@ -15,8 +15,9 @@
 //! retries too, as AWS counts them); with none left it waits for the
 //! next one. The bucket starts full, so a small sweep never waits. The
 //! rates are [`rate_of`]: AWS's documented figure where there is one, and
-//! otherwise costguard's own, below what AWS's quotas pages list for the
-//! APIs costguard calls.
+//! otherwise [`DEFAULT`] or the config's `time-limits.aws-calls-per-second`
+//! (AWS publishes no per-API figure for most of the APIs costguard calls;
+//! each account's are in its Service Quotas console).
 //!
 //! The [`Pacer`] is an SDK interceptor (one per [`super::Aws`] handle, so
 //! one per account): it hangs the request's bucket on the request, and the
@@ -58,16 +59,27 @@ pub enum Source {
 /// EC2's request token bucket for non-mutating actions (Describe*): 100
 /// tokens, 20 a second.
 const EC2_DESCRIBE: Rate = Rate { per_second: 20.0, burst: 100.0 };
-/// Everything else: 10 requests a second after a burst of 20.
-const DEFAULT: Rate = Rate { per_second: 10.0, burst: 20.0 };
+/// Every other API, unless `time-limits.aws-calls-per-second` says
+/// otherwise: 25 requests a second after a burst of 50. costguard's own
+/// figure: it bounds what one account's fan-out (a describe per resource,
+/// 16 at once) sends, and leaves a paginated listing (one page after
+/// another) its own pace.
+pub const DEFAULT: Rate = Rate { per_second: 25.0, burst: 50.0 };
+
+impl Rate {
+    /// `per_second` with a burst of twice as many.
+    pub fn per_second(per_second: f64) -> Rate {
+        Rate { per_second, burst: (per_second * 2.0).max(1.0) }
+    }
+}
 const EC2_THROTTLING: &str = "https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html";
 
 /// The rate of one API (IAM service prefix, operation name) and where it
-/// comes from.
-pub fn rate_of(service: &str, operation: &str) -> (Rate, Source) {
+/// comes from; `otherwise` where AWS documents none.
+pub fn rate_of(service: &str, operation: &str, otherwise: Rate) -> (Rate, Source) {
     match service {
         "ec2" if operation.starts_with("Describe") => (EC2_DESCRIBE, Source::Documented(EC2_THROTTLING)),
-        _ => (DEFAULT, Source::Costguard),
+        _ => (otherwise, Source::Costguard),
     }
 }
 
@@ -125,21 +137,23 @@ type Api = (String, String, String);
 
 /// The buckets of one handle (one account), by region, service and
 /// operation.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Pacer {
     buckets: Arc<Mutex<HashMap<Api, Arc<Bucket>>>>,
+    /// The rate of the APIs AWS documents none for.
+    otherwise: Rate,
 }
 
 impl Pacer {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(otherwise: Rate) -> Self {
+        Pacer { buckets: Default::default(), otherwise }
     }
 
     fn bucket(&self, region: &str, service: &str, operation: &str) -> Arc<Bucket> {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         buckets
             .entry((region.to_string(), service.to_string(), operation.to_string()))
-            .or_insert_with(|| Arc::new(Bucket::new(rate_of(service, operation).0, Instant::now())))
+            .or_insert_with(|| Arc::new(Bucket::new(rate_of(service, operation, self.otherwise).0, Instant::now())))
             .clone()
     }
 
@@ -214,11 +228,12 @@ mod tests {
         // 1,000 Describe calls to EC2 at once: 100 at once, the other 900
         // at 20 a second, the last 45 s later.
         let start = Instant::now();
-        let (rate, source) = rate_of("ec2", "DescribeInstances");
+        let (rate, source) = rate_of("ec2", "DescribeInstances", DEFAULT);
         assert!(matches!(source, Source::Documented(url) if url.contains("ec2-api-throttling")));
         let bucket = Bucket::new(rate, start);
         let last = (0..1000).map(|_| bucket.reserve(start)).max().unwrap_or_default();
         assert_eq!(last, Duration::from_secs(45));
-        assert_eq!(rate_of("sagemaker", "ListEndpoints").1, Source::Costguard);
+        assert_eq!(rate_of("sagemaker", "ListEndpoints", DEFAULT), (DEFAULT, Source::Costguard));
+        assert_eq!(rate_of("sagemaker", "ListEndpoints", Rate::per_second(5.0)).0, Rate { per_second: 5.0, burst: 10.0 });
     }
 }

@@ -188,6 +188,10 @@ pub struct TimeLimitsSpec {
     pub aws_attempt_seconds: Option<Located<f64>>,
     #[serde(default)]
     pub aws_call_seconds: Option<Located<f64>>,
+    /// Each API's pace in one account and region (a burst of twice as
+    /// many), where AWS documents none.
+    #[serde(default)]
+    pub aws_calls_per_second: Option<Located<f64>>,
     #[serde(default)]
     pub sweep_minutes: Option<Located<f64>>,
 }
@@ -220,6 +224,16 @@ impl TimeLimitsSpec {
             read: seconds(&self.aws_read_seconds, "aws-read-seconds", defaults.aws.read, 3600.0, errors),
             attempt: seconds(&self.aws_attempt_seconds, "aws-attempt-seconds", defaults.aws.attempt, 3600.0, errors),
             call: seconds(&self.aws_call_seconds, "aws-call-seconds", defaults.aws.call, 3600.0, errors),
+            rate: match &self.aws_calls_per_second {
+                None => defaults.aws.rate,
+                Some(_) => crate::aws::pace::Rate::per_second(positive(
+                    &self.aws_calls_per_second,
+                    "time-limits.aws-calls-per-second",
+                    defaults.aws.rate.per_second,
+                    10_000.0,
+                    errors,
+                )),
+            },
         };
         let minutes = positive(&self.sweep_minutes, "time-limits.sweep-minutes", DEFAULT_SWEEP_MINUTES, 24.0 * 60.0, errors);
         TimeLimits { aws, sweep: std::time::Duration::from_secs_f64(minutes * 60.0) }
@@ -876,6 +890,9 @@ mod tests {
         let errors = errors_of("time-limits:\n  aws-read-seconds: 0\n  sweep-minutes: 100000\n");
         assert!(errors.iter().any(|e| e.starts_with("c.yaml:2:21: time-limits.aws-read-seconds: expected a number above 0")), "{errors:?}");
         assert!(errors.iter().any(|e| e.contains("time-limits.sweep-minutes")), "{errors:?}");
+        assert_eq!(defaults.aws.rate, crate::aws::pace::DEFAULT);
+        let errors = errors_of("time-limits:\n  aws-calls-per-second: 0\n");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml:2:25: time-limits.aws-calls-per-second: expected a number above 0")), "{errors:?}");
     }
 
     #[test]
