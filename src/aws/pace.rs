@@ -62,8 +62,8 @@ const EC2_DESCRIBE: Rate = Rate { per_second: 20.0, burst: 100.0 };
 /// Every other API, unless `time-limits.aws-calls-per-second` says
 /// otherwise: 25 requests a second after a burst of 50. costguard's own
 /// figure: it bounds what one account's fan-out (a describe per resource,
-/// 16 at once) sends, and leaves a paginated listing (one page after
-/// another) its own pace.
+/// 8 at once for each type and region) sends, and leaves a paginated
+/// listing (one page after another) its own pace.
 pub const DEFAULT: Rate = Rate { per_second: 25.0, burst: 50.0 };
 
 impl Rate {
