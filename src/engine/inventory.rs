@@ -53,6 +53,9 @@ impl Inventory {
 /// How many resources are described at once: enough to hide latency,
 /// few enough to stay under SageMaker's describe rate limits.
 const DESCRIBE_CONCURRENCY: usize = 8;
+/// Types and regions listed at once (each then describes its own, up to
+/// [`DESCRIBE_CONCURRENCY`] at once).
+const LISTINGS_AT_ONCE: usize = 12;
 
 /// What collecting needs besides AWS: the sweep's clock, its prices, and
 /// its stop signal (a signal or the sweep's time limit).
@@ -82,7 +85,8 @@ pub async fn collect(aws: &Aws, policies: &[Policy], regions: &[String], ctx: &C
             tasks.push(collect_until_stopped(aws, resource_type, region, type_policies, ctx));
         }
     }
-    for (resource_type, region, listed, errors) in futures_util::future::join_all(tasks).await {
+    let collected: Vec<_> = futures_util::stream::iter(tasks).buffer_unordered(LISTINGS_AT_ONCE).collect().await;
+    for (resource_type, region, listed, errors) in collected {
         inventory.errors.extend(errors.into_iter().map(|error| CollectError { resource_type, region: region.clone(), error }));
         inventory.resources.entry(resource_type).or_default().extend(listed.into_iter().map(Arc::new));
     }
