@@ -59,20 +59,20 @@ pub enum Source {
 /// EC2's request token bucket for non-mutating actions (Describe*): 100
 /// tokens, 20 a second.
 const EC2_DESCRIBE: Rate = Rate { per_second: 20.0, burst: 100.0 };
+const EC2_THROTTLING: &str = "https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html";
 /// Every other API, unless `time-limits.aws-calls-per-second` says
 /// otherwise: 25 requests a second after a burst of 50. costguard's own
 /// figure: it bounds what one account's fan-out (a describe per resource,
 /// 8 at once for each type and region) sends, and leaves a paginated
 /// listing (one page after another) its own pace.
-pub const DEFAULT: Rate = Rate { per_second: 25.0, burst: 50.0 };
+pub const DEFAULT: Rate = Rate::per_second(25.0);
 
 impl Rate {
-    /// `per_second` with a burst of twice as many.
-    pub fn per_second(per_second: f64) -> Rate {
+    /// `per_second` with a burst of twice as many (at least one).
+    pub const fn per_second(per_second: f64) -> Rate {
         Rate { per_second, burst: (per_second * 2.0).max(1.0) }
     }
 }
-const EC2_THROTTLING: &str = "https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html";
 
 /// The rate of one API (IAM service prefix, operation name) and where it
 /// comes from; `otherwise` where AWS documents none.

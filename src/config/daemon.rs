@@ -224,16 +224,13 @@ impl TimeLimitsSpec {
             read: seconds(&self.aws_read_seconds, "aws-read-seconds", defaults.aws.read, 3600.0, errors),
             attempt: seconds(&self.aws_attempt_seconds, "aws-attempt-seconds", defaults.aws.attempt, 3600.0, errors),
             call: seconds(&self.aws_call_seconds, "aws-call-seconds", defaults.aws.call, 3600.0, errors),
-            rate: match &self.aws_calls_per_second {
-                None => defaults.aws.rate,
-                Some(_) => crate::aws::pace::Rate::per_second(positive(
-                    &self.aws_calls_per_second,
-                    "time-limits.aws-calls-per-second",
-                    defaults.aws.rate.per_second,
-                    10_000.0,
-                    errors,
-                )),
-            },
+            rate: crate::aws::pace::Rate::per_second(positive(
+                &self.aws_calls_per_second,
+                "time-limits.aws-calls-per-second",
+                defaults.aws.rate.per_second,
+                10_000.0,
+                errors,
+            )),
         };
         let minutes = positive(&self.sweep_minutes, "time-limits.sweep-minutes", DEFAULT_SWEEP_MINUTES, 24.0 * 60.0, errors);
         TimeLimits { aws, sweep: std::time::Duration::from_secs_f64(minutes * 60.0) }

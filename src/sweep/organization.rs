@@ -265,20 +265,22 @@ fn hold_for_merge(report_dir: &Path, spool: Spool) -> (Vec<DigestSummary>, Vec<S
 
 /// The accounts' digests in a held digests file, a line each.
 fn read_lines(path: &Path) -> Result<Vec<(AccountRef, Vec<Digest>)>, HeldError> {
-    use std::io::BufRead;
-    crate::files::refuse_symlink(path).map_err(|source| HeldError::Read { path: path.to_path_buf(), source })?;
-    let file = std::fs::File::open(path).map_err(|source| HeldError::Read { path: path.to_path_buf(), source })?;
+    let unreadable = |source| HeldError::Read { path: path.to_path_buf(), source };
+    crate::files::refuse_symlink(path).map_err(unreadable)?;
+    let bytes = crate::files::read_bounded(path, MAX_HELD_BYTES).map_err(unreadable)?;
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| HeldError::Read { path: path.to_path_buf(), source })?;
-        if line.trim().is_empty() {
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let held: HeldAccount = serde_json::from_str(&line).map_err(|source| HeldError::Invalid { path: path.to_path_buf(), line: i + 1, source })?;
+        let held: HeldAccount = serde_json::from_slice(line).map_err(|source| HeldError::Invalid { path: path.to_path_buf(), line: i + 1, source })?;
         out.push((held.account, held.digests));
     }
     Ok(out)
 }
+
+/// The most a held digests file may hold.
+const MAX_HELD_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A held digest's status in a shard's report.
 const HELD_STATUS: &str = "held for report merge";
